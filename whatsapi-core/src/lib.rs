@@ -1,0 +1,39 @@
+//! # whatsapi-core
+//!
+//! The domain of whatsapi, a WhatsApp Business messaging gateway: typed input parsed once ([`phone`], [`send`]),
+//! the message state machine ([`status`]), Meta error classification and retries ([`retry`]), idempotency
+//! ([`idempotency`]), accounts and keys ([`account`]), and the four seams everything else plugs into:
+//! [`store::Store`], [`transport::MetaTransport`], [`clock::Clock`] and [`webhook::WebhookSink`].
+//!
+//! With the `testing` feature, [`testing`] provides in-memory implementations of all four and the store
+//! conformance suite that every store crate runs.
+
+#![warn(missing_docs)]
+
+pub mod account;
+pub mod clock;
+pub mod idempotency;
+pub mod message;
+pub mod phone;
+pub mod retry;
+pub mod send;
+pub mod status;
+pub mod store;
+pub mod transport;
+pub mod webhook;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use account::{
+    Account, AccountId, ApiKey, KeyHash, MetaCredentials, Plan, PlanLimits, PlanTable,
+};
+pub use clock::{Clock, SystemClock};
+pub use message::{
+    BatchId, Message, MessageContent, MessageId, NewMessage, Status, Template, TimelineEntry,
+};
+pub use phone::PhoneNumber;
+pub use retry::{ErrorClass, RetryPolicy};
+pub use store::{Store, StoreError};
+pub use transport::{MetaTransport, OutgoingMessage, PhoneNumberInfo, SendError, SendReceipt};
+pub use webhook::{DeliveryOutcome, StatusEvent, WebhookSink, WebhookTarget};

@@ -1,0 +1,404 @@
+//! Messages, their identifiers, content and status.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::account::AccountId;
+use crate::phone::PhoneNumber;
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub ::uuid::Uuid);
+
+        impl $name {
+            /// A new time-ordered (UUID v7) identifier.
+            pub fn new() -> Self {
+                Self(::uuid::Uuid::now_v7())
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                ::std::fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        impl ::std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.0)
+            }
+        }
+
+        impl ::std::str::FromStr for $name {
+            type Err = ::uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                ::uuid::Uuid::parse_str(s).map(Self)
+            }
+        }
+    };
+}
+pub(crate) use uuid_id;
+
+uuid_id!(
+    /// Identifies one message (UUID v7, so ids sort by creation time).
+    MessageId
+);
+uuid_id!(
+    /// Identifies the messages created by one bulk request.
+    BatchId
+);
+
+/// Where a message is in its lifecycle. See [`crate::status`] for the legal moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Accepted and waiting for the dispatcher.
+    Queued,
+    /// Waiting for its `sendAt` time.
+    Scheduled,
+    /// A worker holds it and is calling Meta.
+    Processing,
+    /// A transient failure; it will be tried again at `next_attempt_at`.
+    Retrying,
+    /// Meta accepted it.
+    Sent,
+    /// It reached the recipient's device.
+    Delivered,
+    /// The recipient opened it.
+    Read,
+    /// It will not be delivered; `error_message` says why.
+    Failed,
+}
+
+impl Status {
+    /// Every status, in lifecycle order.
+    pub const ALL: [Status; 8] = [
+        Status::Queued,
+        Status::Scheduled,
+        Status::Processing,
+        Status::Retrying,
+        Status::Sent,
+        Status::Delivered,
+        Status::Read,
+        Status::Failed,
+    ];
+
+    /// The lowercase wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Scheduled => "scheduled",
+            Status::Processing => "processing",
+            Status::Retrying => "retrying",
+            Status::Sent => "sent",
+            Status::Delivered => "delivered",
+            Status::Read => "read",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown status name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown status '{0}'; expected one of queued, scheduled, processing, retrying, sent, delivered, read, failed"
+)]
+pub struct UnknownStatus(pub String);
+
+impl FromStr for Status {
+    type Err = UnknownStatus;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Status::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| UnknownStatus(s.to_owned()))
+    }
+}
+
+/// What is sent: a free-form text or a Meta-approved template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum MessageContent {
+    /// Free-form text (only inside the 24-hour customer service window).
+    Text {
+        /// 1–4096 characters.
+        body: String,
+    },
+    /// A template approved by Meta.
+    Template(Template),
+}
+
+impl MessageContent {
+    /// The text body, when this is a text message.
+    pub fn body(&self) -> Option<&str> {
+        match self {
+            MessageContent::Text { body } => Some(body),
+            MessageContent::Template(_) => None,
+        }
+    }
+
+    /// The template, when this is a template message.
+    pub fn template(&self) -> Option<&Template> {
+        match self {
+            MessageContent::Text { .. } => None,
+            MessageContent::Template(t) => Some(t),
+        }
+    }
+}
+
+/// A template reference with its parameters, in the reference API's shape (`language` is a code string).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Template {
+    /// Template name as approved in Meta's console.
+    pub name: String,
+    /// Language code, e.g. `en_US`.
+    pub language: String,
+    /// Parameters per component; omitted when the template has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<TemplateComponent>,
+}
+
+/// One component of a template with its parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum TemplateComponent {
+    /// Header parameters (text or media).
+    Header {
+        /// The parameters.
+        parameters: Vec<TemplateParameter>,
+    },
+    /// Body parameters (`{{1}}`, `{{2}}`, …).
+    Body {
+        /// The parameters.
+        parameters: Vec<TemplateParameter>,
+    },
+    /// A button's parameters.
+    Button {
+        /// Kind of button.
+        sub_type: ButtonSubType,
+        /// Position of the button in the template, 0-based.
+        index: u8,
+        /// The parameters.
+        #[serde(default)]
+        parameters: Vec<TemplateParameter>,
+    },
+}
+
+/// Kinds of template button that take parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ButtonSubType {
+    /// A quick-reply button (payload parameter).
+    QuickReply,
+    /// A call-to-action URL button (text parameter: the URL suffix).
+    Url,
+    /// A copy-code button (coupon code parameter).
+    CopyCode,
+}
+
+impl ButtonSubType {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ButtonSubType::QuickReply => "quick_reply",
+            ButtonSubType::Url => "url",
+            ButtonSubType::CopyCode => "copy_code",
+        }
+    }
+}
+
+/// One template parameter, in Meta's shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TemplateParameter {
+    /// Plain text.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// An amount of money.
+    Currency {
+        /// The amount.
+        currency: CurrencyParameter,
+    },
+    /// A date/time shown as its fallback value.
+    DateTime {
+        /// The date/time.
+        date_time: DateTimeParameter,
+    },
+    /// An image header.
+    Image {
+        /// The media.
+        image: MediaParameter,
+    },
+    /// A document header.
+    Document {
+        /// The media.
+        document: MediaParameter,
+    },
+    /// A video header.
+    Video {
+        /// The media.
+        video: MediaParameter,
+    },
+    /// A quick-reply button payload.
+    Payload {
+        /// The payload returned when the button is tapped.
+        payload: String,
+    },
+    /// A copy-code button's coupon code.
+    CouponCode {
+        /// The code.
+        coupon_code: String,
+    },
+}
+
+/// A currency parameter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CurrencyParameter {
+    /// Shown when localisation fails.
+    pub fallback_value: String,
+    /// ISO 4217 code.
+    pub code: String,
+    /// Amount multiplied by 1000.
+    pub amount_1000: i64,
+}
+
+/// A date-time parameter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DateTimeParameter {
+    /// The text shown.
+    pub fallback_value: String,
+}
+
+/// Media by public link or by uploaded media id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MediaParameter {
+    /// Public HTTPS link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// Media id from Meta's upload API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// File name shown for documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    /// Caption.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+}
+
+/// One status change of a message, as shown in its timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// The status reached.
+    pub status: Status,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why, for `retrying` and `failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// A validated message ready to be stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMessage {
+    /// Its id (assigned before storage so a response can be built in the same transaction).
+    pub id: MessageId,
+    /// Owner.
+    pub account_id: AccountId,
+    /// The bulk request it came from.
+    pub batch_id: Option<BatchId>,
+    /// Recipient.
+    pub to: PhoneNumber,
+    /// What to send.
+    pub content: MessageContent,
+    /// Send no earlier than this; `None` sends now.
+    pub send_at: Option<DateTime<Utc>>,
+    /// Caller data echoed in webhooks.
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Simulate the send without calling Meta.
+    pub dry_run: bool,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+impl NewMessage {
+    /// The status a freshly stored message starts in.
+    pub fn initial_status(&self) -> Status {
+        if self.send_at.is_some() {
+            Status::Scheduled
+        } else {
+            Status::Queued
+        }
+    }
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// Id.
+    pub id: MessageId,
+    /// Owner.
+    pub account_id: AccountId,
+    /// Bulk request it came from.
+    pub batch_id: Option<BatchId>,
+    /// Recipient.
+    pub to: PhoneNumber,
+    /// What is sent.
+    pub content: MessageContent,
+    /// Current status.
+    pub status: Status,
+    /// Requested send time, for scheduled messages.
+    pub scheduled_for: Option<DateTime<Utc>>,
+    /// Caller data.
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Simulated send.
+    pub dry_run: bool,
+    /// Meta's message id once accepted.
+    pub wamid: Option<String>,
+    /// Fencing token: number of claims so far; only the holder of the current attempt may record an outcome.
+    pub attempt: u32,
+    /// Send attempts since the message was (re)queued; drives the retry policy.
+    pub tries: u32,
+    /// When a `retrying` message is due again.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// When the current claim's lease ends (`processing` only).
+    pub lease_until: Option<DateTime<Utc>>,
+    /// When Meta accepted it.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// When it reached the device.
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// When it was read.
+    pub read_at: Option<DateTime<Utc>>,
+    /// When it failed.
+    pub failed_at: Option<DateTime<Utc>>,
+    /// Why it failed, or the last transient error while retrying.
+    pub error_message: Option<String>,
+    /// Meta's error code, when the failure came from Meta.
+    pub error_code: Option<i64>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Status history, oldest first. Filled by `Store::get_message`; empty in listings.
+    pub timeline: Vec<TimelineEntry>,
+}

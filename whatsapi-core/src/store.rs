@@ -1,0 +1,384 @@
+//! The `Store` trait: everything whatsapi keeps, behind one seam.
+//!
+//! Rules every implementation follows (the conformance suite in `testing::conformance` checks them):
+//! - every status change writes the message row, its timeline entry, the per-account status counters and (when the
+//!   account has a webhook) its outbox event in **one transaction**;
+//! - a claim is a lease with an attempt number; only the holder of the current attempt may record an outcome;
+//! - all reads and writes of messages are scoped by account where an account is given.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::account::{Account, AccountId, AccountUpdate, KeyHash, NewAccount};
+use crate::idempotency::{Decision, Fingerprint, IdempotencyKey, StoredResponse};
+use crate::message::{BatchId, Message, MessageId, NewMessage, Status};
+use crate::status::MetaStatus;
+use crate::webhook::{DeliveryAttempt, EventId, StatusEventData};
+
+/// Errors of a store. Backends convert their driver errors into these.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The row does not exist (or belongs to another account).
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness or state precondition failed; the text says which.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The caller's attempt is no longer the current one (its lease expired and another worker claimed it).
+    #[error("stale attempt: the message was claimed again")]
+    Stale,
+    /// The store cannot take writes right now (disk full, read-only, locked, pool exhausted); nothing was changed.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else the backend reports.
+    #[error("storage error: {0}")]
+    Backend(String),
+}
+
+/// Result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Filters of a message listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageFilter {
+    /// Only this status.
+    pub status: Option<Status>,
+    /// Only this bulk batch.
+    pub batch_id: Option<BatchId>,
+}
+
+/// A page request: `page` is 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    /// 1-based page number.
+    pub page: u32,
+    /// Items per page.
+    pub limit: u32,
+}
+
+impl PageRequest {
+    /// Rows to skip.
+    pub fn offset(&self) -> u64 {
+        u64::from(self.page.saturating_sub(1)) * u64::from(self.limit)
+    }
+}
+
+/// One page of results and the total across pages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// The items, newest first.
+    pub items: Vec<T>,
+    /// Matching items in all pages.
+    pub total: u64,
+}
+
+/// Completes an idempotency reservation in the same transaction as the insert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotencyCompletion {
+    /// The key.
+    pub key: IdempotencyKey,
+    /// Fingerprint of the request.
+    pub fingerprint: Fingerprint,
+    /// The response to replay.
+    pub response: StoredResponse,
+    /// When the record is forgotten.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Messages to insert atomically (one send, or the valid items of a bulk request).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewBatch {
+    /// Owner of every message.
+    pub account_id: AccountId,
+    /// The messages; may be empty when only an idempotent outcome is recorded.
+    pub messages: Vec<NewMessage>,
+    /// The idempotency record to complete with them.
+    pub idempotency: Option<IdempotencyCompletion>,
+}
+
+/// A message handed to a dispatcher.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    /// The message as claimed: `status = processing`, `attempt` is the fencing token, `tries` counts this attempt.
+    pub message: Message,
+    /// The claim is valid until then.
+    pub lease_until: DateTime<Utc>,
+}
+
+/// Why a send failed, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureInfo {
+    /// Text for `errorMessage`.
+    pub message: String,
+    /// Meta's error code, if any.
+    pub code: Option<i64>,
+}
+
+/// The outcome of one send attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Meta accepted it.
+    Sent {
+        /// Meta's message id.
+        wamid: String,
+    },
+    /// Transient failure: try again then.
+    Retry {
+        /// When.
+        next_attempt_at: DateTime<Utc>,
+        /// The error.
+        error: FailureInfo,
+    },
+    /// Final failure.
+    Failed {
+        /// The error.
+        error: FailureInfo,
+    },
+    /// Given back unstarted (shutdown): back to `queued`; the try does not count.
+    Release,
+}
+
+/// A status reported by Meta for one wamid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusUpdate {
+    /// The account the webhook was routed to; only its messages are matched.
+    pub account_id: Option<AccountId>,
+    /// Meta's message id.
+    pub wamid: String,
+    /// The status.
+    pub status: MetaStatus,
+    /// Meta's timestamp.
+    pub at: DateTime<Utc>,
+    /// For `failed`.
+    pub error: Option<FailureInfo>,
+}
+
+/// What became of one status update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusApplied {
+    /// The message moved to this status.
+    Applied(MessageId, Status),
+    /// A duplicate or late update; nothing changed.
+    Ignored(MessageId),
+    /// The wamid is not known yet; the update is kept and applied when the send's outcome is recorded.
+    Pending,
+}
+
+/// A customer-webhook event waiting in the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEvent {
+    /// Id, stable across retries.
+    pub id: EventId,
+    /// Owner.
+    pub account_id: AccountId,
+    /// Status the event announces.
+    pub status: Status,
+    /// When the status changed.
+    pub created_at: DateTime<Utc>,
+    /// The payload data.
+    pub data: StatusEventData,
+    /// Delivery attempts so far (this claim included).
+    pub attempts: u32,
+}
+
+/// An outbox event handed to the deliverer with where to send it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedEvent {
+    /// The event.
+    pub event: OutboxEvent,
+    /// The account's current webhook, `None` if it was removed since (the event is then dropped).
+    pub target: Option<crate::account::WebhookConfig>,
+}
+
+/// What happens to an event after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventNext {
+    /// Delivered (or dropped): remove from the queue.
+    Done,
+    /// Try again then.
+    RetryAt(DateTime<Utc>),
+    /// Out of attempts: stop trying (kept as failed).
+    GiveUp,
+}
+
+/// Counts of messages per status for one account.
+pub type StatusCounts = BTreeMap<Status, u64>;
+
+/// What the sweeper may remove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PurgePolicy {
+    /// Finished or abandoned outbox events and their attempts older than this.
+    pub events_older_than: Duration,
+    /// Webhook statuses for unknown wamids older than this.
+    pub pending_statuses_older_than: Duration,
+}
+
+impl Default for PurgePolicy {
+    fn default() -> Self {
+        Self {
+            events_older_than: Duration::from_secs(7 * 24 * 3600),
+            pending_statuses_older_than: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// What a purge removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// Expired idempotency records.
+    pub idempotency_records: u64,
+    /// Old outbox events.
+    pub events: u64,
+    /// Old pending statuses.
+    pub pending_statuses: u64,
+    /// Old rate-limit windows.
+    pub rate_windows: u64,
+}
+
+/// Persistent state of whatsapi. Object-safe: hold it as `Arc<dyn Store>`.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ---- accounts ----
+
+    /// Creates an account. `Conflict` when the email (case-insensitive) is taken.
+    async fn create_account(&self, account: NewAccount) -> StoreResult<Account>;
+    /// The account whose current key has this hash.
+    async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>>;
+    /// An account by id.
+    async fn account(&self, id: AccountId) -> StoreResult<Option<Account>>;
+    /// An account by email (case-insensitive), for operators.
+    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>>;
+    /// The account whose credentials use this Meta phone number id (routes Meta's webhooks).
+    async fn account_by_phone_number_id(
+        &self,
+        phone_number_id: &str,
+    ) -> StoreResult<Option<Account>>;
+    /// Applies one change; `NotFound` when the account does not exist.
+    async fn update_account(&self, id: AccountId, update: AccountUpdate) -> StoreResult<Account>;
+    /// Replaces the key hash if the current one is `old`; `Conflict` otherwise (a concurrent rotation won).
+    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()>;
+
+    // ---- idempotency ----
+
+    /// Looks the key up and, when it is free, reserves it for this request (answering `Fresh`).
+    async fn idempotency_begin(
+        &self,
+        account: AccountId,
+        key: &IdempotencyKey,
+        fingerprint: &Fingerprint,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Decision>;
+    /// Drops an unfinished reservation (the request failed before doing anything), freeing the key.
+    async fn idempotency_release(
+        &self,
+        account: AccountId,
+        key: &IdempotencyKey,
+    ) -> StoreResult<()>;
+
+    // ---- messages ----
+
+    /// Inserts the messages (status `queued`, or `scheduled` with a `send_at`) with their first timeline entry,
+    /// counters, and the completed idempotency record, all or nothing. `Conflict` when the key already holds a
+    /// finished response.
+    async fn insert_messages(&self, batch: NewBatch) -> StoreResult<()>;
+    /// A message of the account with its timeline; `None` for unknown ids and other accounts' messages.
+    async fn get_message(&self, account: AccountId, id: MessageId) -> StoreResult<Option<Message>>;
+    /// Messages of the account, newest first, with the total count (timelines left empty).
+    async fn list_messages(
+        &self,
+        account: AccountId,
+        filter: &MessageFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Message>>;
+    /// The message with this wamid.
+    async fn message_by_wamid(&self, wamid: &str) -> StoreResult<Option<Message>>;
+    /// Claims up to `limit` due messages: `queued`, `scheduled` with `send_at <= now`, `retrying` with
+    /// `next_attempt_at <= now`, and `processing` whose lease ended. Skips inactive accounts and accounts whose
+    /// breaker is open at `now`. Each claimed message gets `processing`, `attempt + 1`, `tries + 1` and a lease.
+    /// Oldest due first. Two concurrent claimers never receive the same message.
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> StoreResult<Vec<Claimed>>;
+    /// The earliest time something becomes due (scheduled, retrying, or a lease ending), to sleep until then.
+    async fn next_due_at(&self) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Records the outcome of attempt `attempt`. `Stale` unless the message is `processing` with that attempt.
+    /// `Sent` also applies any pending statuses of its wamid in the same transaction.
+    async fn record_outcome(
+        &self,
+        id: MessageId,
+        attempt: u32,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Message>;
+    /// Applies Meta's statuses in one transaction, monotonically; unknown wamids are kept as pending.
+    async fn apply_status_updates(
+        &self,
+        updates: &[StatusUpdate],
+    ) -> StoreResult<Vec<StatusApplied>>;
+    /// Re-queues a `failed` message of the account (`tries` reset). `NotFound`, or `Conflict` naming its status.
+    async fn retry_message(
+        &self,
+        account: AccountId,
+        id: MessageId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Message>;
+    /// Per-status counts for the account, kept up to date by every change (no table scan).
+    async fn status_counts(&self, account: AccountId) -> StoreResult<StatusCounts>;
+
+    // ---- 24-hour window ----
+
+    /// Records that `wa_id` wrote to the account at `at` (keeps the latest).
+    async fn record_inbound(
+        &self,
+        account: AccountId,
+        wa_id: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// When `wa_id` last wrote to the account.
+    async fn last_inbound(
+        &self,
+        account: AccountId,
+        wa_id: &str,
+    ) -> StoreResult<Option<DateTime<Utc>>>;
+
+    // ---- customer webhook outbox ----
+
+    /// Claims up to `limit` events whose time has come, at most one per message (the oldest unfinished), each
+    /// leased until `now + lease`.
+    async fn claim_events(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> StoreResult<Vec<ClaimedEvent>>;
+    /// Records one delivery attempt (if any was made) and what happens next to the event.
+    async fn finish_event(
+        &self,
+        id: EventId,
+        attempt: Option<DeliveryAttempt>,
+        next: EventNext,
+    ) -> StoreResult<()>;
+    /// The account's latest delivery attempts, newest first.
+    async fn delivery_attempts(
+        &self,
+        account: AccountId,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryAttempt>>;
+
+    // ---- limits and housekeeping ----
+
+    /// Counts one hit in the fixed window `bucket`/`window_start` and returns the count including it.
+    async fn hit_rate_window(&self, bucket: &str, window_start: DateTime<Utc>) -> StoreResult<u64>;
+    /// Removes expired idempotency records, old outbox events, old pending statuses and past rate windows.
+    async fn purge_expired(
+        &self,
+        now: DateTime<Utc>,
+        policy: PurgePolicy,
+    ) -> StoreResult<PurgeReport>;
+}

@@ -1,0 +1,12 @@
+//! Test doubles for the four seams and the store conformance suite (feature `testing`).
+
+mod clock;
+pub mod conformance;
+mod memory;
+mod sink;
+mod transport;
+
+pub use clock::ManualClock;
+// pub use memory::MemoryStore;
+pub use sink::RecordingSink;
+pub use transport::{FakeTransport, Script, SentRecord};

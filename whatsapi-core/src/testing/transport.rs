@@ -1,0 +1,199 @@
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+
+use crate::account::MetaCredentials;
+use crate::transport::{MetaTransport, OutgoingMessage, PhoneNumberInfo, SendError, SendReceipt};
+
+/// What the fake does with one send.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Script {
+    /// Accept with a generated wamid.
+    Accept,
+    /// Accept with this wamid.
+    AcceptAs(String),
+    /// Fail with this error.
+    Fail(SendError),
+    /// Wait (real time), then apply the inner script.
+    Delay(Duration, Box<Script>),
+}
+
+/// A scriptable `MetaTransport`: per recipient, a queue of scripts consumed one per send; when the queue is empty
+/// the recipient's default (or the global default, `Accept`) applies. Records every call.
+#[derive(Clone, Default)]
+pub struct FakeTransport {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    queued: Mutex<HashMap<String, VecDeque<Script>>>,
+    defaults: Mutex<HashMap<String, Script>>,
+    global: Mutex<Option<Script>>,
+    verify: Mutex<Option<Result<PhoneNumberInfo, SendError>>>,
+    sent: Mutex<Vec<SentRecord>>,
+    counter: AtomicU64,
+    notify: Notify,
+}
+
+/// One call to `send`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentRecord {
+    /// The message.
+    pub message: OutgoingMessage,
+    /// Phone number id used.
+    pub phone_number_id: String,
+    /// The wamid given, when accepted.
+    pub wamid: Option<String>,
+    /// When the call was made (wall clock).
+    pub at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for FakeTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "FakeTransport({} calls)",
+            self.inner.sent.lock().unwrap().len()
+        )
+    }
+}
+
+impl FakeTransport {
+    /// A transport that accepts everything.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Queues scripts for the next sends to `to`.
+    pub fn script(&self, to: &str, scripts: impl IntoIterator<Item = Script>) {
+        self.inner
+            .queued
+            .lock()
+            .unwrap()
+            .entry(to.to_owned())
+            .or_default()
+            .extend(scripts);
+    }
+
+    /// What every send to `to` does once its queue is empty.
+    pub fn default_for(&self, to: &str, script: Script) {
+        self.inner
+            .defaults
+            .lock()
+            .unwrap()
+            .insert(to.to_owned(), script);
+    }
+
+    /// What every send does when nothing more specific applies.
+    pub fn default_all(&self, script: Script) {
+        *self.inner.global.lock().unwrap() = Some(script);
+    }
+
+    /// The answer of `verify` (default: a verified number named "Test Business").
+    pub fn verify_with(&self, answer: Result<PhoneNumberInfo, SendError>) {
+        *self.inner.verify.lock().unwrap() = Some(answer);
+    }
+
+    /// Every call to `send`, in order.
+    pub fn sent(&self) -> Vec<SentRecord> {
+        self.inner.sent.lock().unwrap().clone()
+    }
+
+    /// Calls that were accepted.
+    pub fn accepted(&self) -> Vec<SentRecord> {
+        self.sent()
+            .into_iter()
+            .filter(|r| r.wamid.is_some())
+            .collect()
+    }
+
+    /// Waits until at least `n` sends were made.
+    pub async fn wait_for_calls(&self, n: usize) {
+        loop {
+            let notified = self.inner.notify.notified();
+            if self.inner.sent.lock().unwrap().len() >= n {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn next_script(&self, to: &str) -> Script {
+        if let Some(s) = self
+            .inner
+            .queued
+            .lock()
+            .unwrap()
+            .get_mut(to)
+            .and_then(VecDeque::pop_front)
+        {
+            return s;
+        }
+        if let Some(s) = self.inner.defaults.lock().unwrap().get(to) {
+            return s.clone();
+        }
+        self.inner
+            .global
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or(Script::Accept)
+    }
+}
+
+#[async_trait]
+impl MetaTransport for FakeTransport {
+    async fn send(
+        &self,
+        creds: &MetaCredentials,
+        msg: &OutgoingMessage,
+    ) -> Result<SendReceipt, SendError> {
+        let mut script = self.next_script(msg.to.as_str());
+        while let Script::Delay(d, inner) = script {
+            tokio::time::sleep(d).await;
+            script = *inner;
+        }
+        let result = match script {
+            Script::Accept => {
+                let n = self.inner.counter.fetch_add(1, Ordering::Relaxed);
+                Ok(format!("wamid.FAKE{n:012}"))
+            }
+            Script::AcceptAs(w) => Ok(w),
+            Script::Fail(e) => Err(e),
+            Script::Delay(..) => unreachable!("delays are unwrapped above"),
+        };
+        self.inner.sent.lock().unwrap().push(SentRecord {
+            message: msg.clone(),
+            phone_number_id: creds.phone_number_id.clone(),
+            wamid: result.as_ref().ok().cloned(),
+            at: Utc::now(),
+        });
+        self.inner.notify.notify_waiters();
+        result.map(|wamid| SendReceipt {
+            wamid,
+            wa_id: Some(msg.to.as_str().to_owned()),
+        })
+    }
+
+    async fn verify(&self, creds: &MetaCredentials) -> Result<PhoneNumberInfo, SendError> {
+        self.inner
+            .verify
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(|| {
+                Ok(PhoneNumberInfo {
+                    id: creds.phone_number_id.clone(),
+                    verified_name: "Test Business".into(),
+                    display_phone_number: "+1 555-000-1234".into(),
+                    quality_rating: Some("GREEN".into()),
+                })
+            })
+    }
+}

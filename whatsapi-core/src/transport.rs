@@ -1,0 +1,170 @@
+//! Sending to Meta: the `MetaTransport` trait and its request, receipt and error types.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::account::MetaCredentials;
+use crate::message::{MessageContent, MessageId};
+use crate::phone::PhoneNumber;
+use crate::retry::{ErrorClass, classify};
+
+/// One message to hand to Meta.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutgoingMessage {
+    /// Our id, sent as `biz_opaque_callback_data` so status webhooks can be matched even before the wamid is stored.
+    pub message_id: MessageId,
+    /// Recipient.
+    pub to: PhoneNumber,
+    /// Text or template.
+    pub content: MessageContent,
+}
+
+/// Meta accepted the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendReceipt {
+    /// `messages[0].id`.
+    pub wamid: String,
+    /// `contacts[0].wa_id`, the recipient's WhatsApp id.
+    pub wa_id: Option<String>,
+}
+
+/// What Meta says about a business phone number (credentials check).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhoneNumberInfo {
+    /// Phone number id.
+    pub id: String,
+    /// Business name.
+    pub verified_name: String,
+    /// The number as displayed.
+    pub display_phone_number: String,
+    /// GREEN / YELLOW / RED, when given.
+    pub quality_rating: Option<String>,
+}
+
+/// A failed call to Meta. Never carries the access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendError {
+    /// HTTP status, `None` for timeouts and connection failures.
+    pub http_status: Option<u16>,
+    /// Meta's `error.code`.
+    pub code: Option<i64>,
+    /// Meta's `error.error_subcode` (kept, not relied on).
+    pub subcode: Option<i64>,
+    /// Meta's `error.message`, or a description of the local failure.
+    pub message: String,
+    /// Meta's `error.error_data.details`.
+    pub details: Option<String>,
+    /// Meta's trace id, for support requests.
+    pub fbtrace_id: Option<String>,
+    /// A `Retry-After` hint from the response.
+    pub retry_after: Option<Duration>,
+}
+
+impl SendError {
+    /// A Meta error with a code.
+    pub fn meta(http_status: u16, code: i64, message: impl Into<String>) -> Self {
+        Self {
+            http_status: Some(http_status),
+            code: Some(code),
+            subcode: None,
+            message: message.into(),
+            details: None,
+            fbtrace_id: None,
+            retry_after: None,
+        }
+    }
+
+    /// A timeout or connection failure.
+    pub fn network(message: impl Into<String>) -> Self {
+        Self {
+            http_status: None,
+            code: None,
+            subcode: None,
+            message: message.into(),
+            details: None,
+            fbtrace_id: None,
+            retry_after: None,
+        }
+    }
+
+    /// How the engine handles it.
+    pub fn class(&self) -> ErrorClass {
+        classify(self.http_status, self.code)
+    }
+
+    /// The text stored in `errorMessage`: Meta's message, its details, and an explanation where one helps.
+    pub fn user_message(&self) -> String {
+        let mut out = match self.code {
+            Some(code) if !self.message.contains(&format!("#{code}")) => {
+                format!("(#{code}) {}", self.message)
+            }
+            _ => self.message.clone(),
+        };
+        if let Some(details) = self
+            .details
+            .as_deref()
+            .filter(|d| !d.is_empty() && !self.message.contains(*d))
+        {
+            out.push_str(": ");
+            out.push_str(details);
+        }
+        if self.code == Some(131047) {
+            out.push_str(
+                ". More than 24 hours have passed since the recipient last wrote to you, so free-form text is \
+                 refused; send an approved template (the `template` field) instead",
+            );
+        }
+        out
+    }
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.user_message())
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// The way out to Meta's Cloud API. Implemented by the Graph API client and by test fakes.
+#[async_trait]
+pub trait MetaTransport: Send + Sync + 'static {
+    /// Sends one message.
+    async fn send(
+        &self,
+        creds: &MetaCredentials,
+        msg: &OutgoingMessage,
+    ) -> Result<SendReceipt, SendError>;
+
+    /// Checks credentials by reading the phone number's details.
+    async fn verify(&self, creds: &MetaCredentials) -> Result<PhoneNumberInfo, SendError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_message_includes_code_details_and_window_hint() {
+        let mut e = SendError::meta(400, 131026, "Message undeliverable");
+        e.details = Some("Recipient is not a WhatsApp user".into());
+        assert_eq!(
+            e.user_message(),
+            "(#131026) Message undeliverable: Recipient is not a WhatsApp user"
+        );
+        let e = SendError::meta(400, 131047, "(#131047) Re-engagement message");
+        assert!(
+            e.user_message()
+                .starts_with("(#131047) Re-engagement message. More than 24 hours")
+        );
+        assert!(e.user_message().contains("template"));
+        assert_eq!(e.class(), ErrorClass::Permanent);
+        assert_eq!(
+            SendError::network("timed out").class(),
+            ErrorClass::Transient
+        );
+    }
+}

@@ -1,0 +1,1 @@
+//! PostgreSQL store for whatsapi, shared by many server replicas.

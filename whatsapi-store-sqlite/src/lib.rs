@@ -1,0 +1,1 @@
+//! SQLite store for whatsapi (see issue: whatsapi-store-sqlite).
