@@ -14,6 +14,7 @@ pub mod account;
 pub mod clock;
 pub mod idempotency;
 pub mod message;
+pub mod meta;
 pub mod phone;
 pub mod retry;
 pub mod send;
