@@ -12,6 +12,8 @@
 
 pub mod account;
 pub mod clock;
+#[cfg(feature = "http")]
+pub mod graph;
 pub mod idempotency;
 pub mod message;
 pub mod meta;
@@ -22,6 +24,8 @@ pub mod status;
 pub mod store;
 pub mod transport;
 pub mod webhook;
+#[cfg(feature = "http")]
+pub mod webhook_http;
 
 #[cfg(feature = "testing")]
 pub mod testing;
