@@ -161,6 +161,15 @@ async fn spawn_batch(
             Some(a) if !message.dry_run => core.breakers.admit(a.id, &a.breaker, now),
             _ => Admission::Go,
         };
+        // Slots are handed out in claim order (oldest due first); a message waiting for a probe takes its slot
+        // only once it may go.
+        let slot = match (&account, &admission) {
+            (Some(a), Admission::Go | Admission::Probe(_)) if !message.dry_run => a
+                .credentials
+                .as_ref()
+                .map(|c| core.pacer.reserve(&c.phone_number_id, now)),
+            _ => None,
+        };
         let permit = match permits.clone().try_acquire_owned() {
             Ok(p) => p,
             // Never more claimed than there is room for; waiting is the safe fallback.
@@ -181,6 +190,7 @@ async fn spawn_batch(
             core: core.clone(),
             message,
             account,
+            slot,
             stop: stop.clone(),
             _permit: permit,
         };
@@ -193,6 +203,8 @@ struct SendJob {
     core: Arc<Core>,
     message: Message,
     account: Option<Arc<Account>>,
+    /// Pacing slot reserved at claim time, if any.
+    slot: Option<DateTime<Utc>>,
     stop: StopRx,
     _permit: OwnedSemaphorePermit,
 }
@@ -235,10 +247,13 @@ impl SendJob {
             }
         };
 
-        let slot = self
-            .core
-            .pacer
-            .reserve(&creds.phone_number_id, self.core.clock.now());
+        let slot = match self.slot {
+            Some(slot) => slot,
+            None => self
+                .core
+                .pacer
+                .reserve(&creds.phone_number_id, self.core.clock.now()),
+        };
         if slot > self.core.clock.now() {
             tokio::select! {
                 _ = self.core.clock.sleep_until(slot) => {}
