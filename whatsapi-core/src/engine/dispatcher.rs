@@ -45,12 +45,16 @@ pub(crate) async fn run(core: Arc<Core>, mut stop: StopRx) -> Report {
     let mut wake = core.dispatch_wake.subscribe();
     let permits = Arc::new(Semaphore::new(core.config.concurrency.max(1)));
     let mut tasks: JoinSet<TaskEnd> = JoinSet::new();
+    // Tasks that end once a stop was requested belong to the shutdown report, whichever loop reaps them.
+    let mut report = Report::default();
     loop {
         wake.borrow_and_update();
         if stop.borrow().is_some() {
             break;
         }
-        while tasks.try_join_next().is_some() {}
+        while let Some(end) = tasks.try_join_next() {
+            report.count(end, &stop);
+        }
 
         let room = permits
             .available_permits()
@@ -78,10 +82,21 @@ pub(crate) async fn run(core: Arc<Core>, mut stop: StopRx) -> Report {
             _ = wake.changed() => {}
             _ = core.clock.sleep_until(until) => {}
             _ = stopped(&mut stop) => {}
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            Some(end) = tasks.join_next(), if !tasks.is_empty() => report.count(end, &stop),
         }
     }
-    drain(&core, tasks, &stop).await
+    drain(&core, tasks, &stop, report).await
+}
+
+impl Report {
+    fn count(&mut self, end: Result<TaskEnd, tokio::task::JoinError>, stop: &StopRx) {
+        match end {
+            Ok(_) if stop.borrow().is_none() => {}
+            Ok(TaskEnd::Finished) => self.finished += 1,
+            Ok(TaskEnd::Released) => self.released += 1,
+            Err(e) => tracing::error!(error = %e, "a send task panicked"),
+        }
+    }
 }
 
 /// When to look for due messages again: when the next one becomes due, at most `idle_poll` from now.
@@ -100,16 +115,18 @@ async fn next_wake_at(core: &Core) -> DateTime<Utc> {
 }
 
 /// Lets running sends finish until the stop deadline; cuts off the rest.
-async fn drain(core: &Core, mut tasks: JoinSet<TaskEnd>, stop: &StopRx) -> Report {
+async fn drain(
+    core: &Core,
+    mut tasks: JoinSet<TaskEnd>,
+    stop: &StopRx,
+    mut report: Report,
+) -> Report {
     let deadline = stop_deadline(stop, core.clock.now());
-    let mut report = Report::default();
     loop {
         tokio::select! {
             biased;
             next = tasks.join_next() => match next {
-                Some(Ok(TaskEnd::Finished)) => report.finished += 1,
-                Some(Ok(TaskEnd::Released)) => report.released += 1,
-                Some(Err(e)) => tracing::error!(error = %e, "a send task panicked"),
+                Some(end) => report.count(end, stop),
                 None => break,
             },
             _ = core.clock.sleep_until(deadline) => {
