@@ -103,6 +103,7 @@ pub struct NewBatch {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claimed {
     /// The message as claimed: `status = processing`, `attempt` is the fencing token, `tries` counts this attempt.
+    /// Its timeline is left empty.
     pub message: Message,
     /// The claim is valid until then.
     pub lease_until: DateTime<Utc>,
@@ -210,9 +211,9 @@ pub type StatusCounts = BTreeMap<Status, u64>;
 /// What the sweeper may remove.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PurgePolicy {
-    /// Finished or abandoned outbox events and their attempts older than this.
+    /// Finished or abandoned outbox events (by the event's `created_at`) and their attempts older than this.
     pub events_older_than: Duration,
-    /// Webhook statuses for unknown wamids older than this.
+    /// Webhook statuses for unknown wamids older than this (by Meta's timestamp `at`).
     pub pending_statuses_older_than: Duration,
 }
 
@@ -282,7 +283,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Inserts the messages (status `queued`, or `scheduled` with a `send_at`) with their first timeline entry,
     /// counters, and the completed idempotency record, all or nothing. `Conflict` when the key already holds a
-    /// finished response.
+    /// finished response or a message id exists; `NotFound` when the account does not exist.
     async fn insert_messages(&self, batch: NewBatch) -> StoreResult<()>;
     /// A message of the account with its timeline; `None` for unknown ids and other accounts' messages.
     async fn get_message(&self, account: AccountId, id: MessageId) -> StoreResult<Option<Message>>;
@@ -298,7 +299,8 @@ pub trait Store: Send + Sync + 'static {
     /// Claims up to `limit` due messages: `queued`, `scheduled` with `send_at <= now`, `retrying` with
     /// `next_attempt_at <= now`, and `processing` whose lease ended. Skips inactive accounts and accounts whose
     /// breaker is open at `now`. Each claimed message gets `processing`, `attempt + 1`, `tries + 1` and a lease.
-    /// Oldest due first. Two concurrent claimers never receive the same message.
+    /// Oldest due first: by the time each became due (when it was queued, its `send_at`, its `next_attempt_at`, its
+    /// lease end), then by id. Two concurrent claimers never receive the same message.
     async fn claim_due(
         &self,
         now: DateTime<Utc>,
@@ -306,9 +308,12 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> StoreResult<Vec<Claimed>>;
     /// The earliest time something becomes due (scheduled, retrying, or a lease ending), to sleep until then.
+    /// Queued messages are due since they were queued. Inactive accounts are ignored; an account whose breaker is
+    /// open contributes nothing earlier than its `open_until`.
     async fn next_due_at(&self) -> StoreResult<Option<DateTime<Utc>>>;
     /// Records the outcome of attempt `attempt`. `Stale` unless the message is `processing` with that attempt.
-    /// `Sent` also applies any pending statuses of its wamid in the same transaction.
+    /// `Sent` also applies any pending statuses of its wamid in the same transaction; `Conflict` when the wamid
+    /// belongs to another message. Outcomes that reach `sent` or `failed` write an outbox event.
     async fn record_outcome(
         &self,
         id: MessageId,
@@ -316,19 +321,22 @@ pub trait Store: Send + Sync + 'static {
         outcome: Outcome,
         now: DateTime<Utc>,
     ) -> StoreResult<Message>;
-    /// Applies Meta's statuses in one transaction, monotonically; unknown wamids are kept as pending.
+    /// Applies Meta's statuses in one transaction, monotonically; unknown wamids are kept as pending. Each applied
+    /// status gets a timeline entry and an outbox event at the update's `at`.
     async fn apply_status_updates(
         &self,
         updates: &[StatusUpdate],
     ) -> StoreResult<Vec<StatusApplied>>;
-    /// Re-queues a `failed` message of the account (`tries` reset). `NotFound`, or `Conflict` naming its status.
+    /// Re-queues a `failed` message of the account (`tries` reset; the failed send's wamid, timestamps and error
+    /// cleared; a `queued` timeline entry at `now`). `NotFound`, or `Conflict` naming its status.
     async fn retry_message(
         &self,
         account: AccountId,
         id: MessageId,
         now: DateTime<Utc>,
     ) -> StoreResult<Message>;
-    /// Per-status counts for the account, kept up to date by every change (no table scan).
+    /// Per-status counts for the account, kept up to date by every change (no table scan). Statuses without
+    /// messages may be absent or zero.
     async fn status_counts(&self, account: AccountId) -> StoreResult<StatusCounts>;
 
     // ---- 24-hour window ----
@@ -349,15 +357,18 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- customer webhook outbox ----
 
-    /// Claims up to `limit` events whose time has come, at most one per message (the oldest unfinished), each
-    /// leased until `now + lease`.
+    /// Claims up to `limit` events whose time has come, at most one per message (the oldest unfinished, in the order
+    /// written; a message whose oldest unfinished event is leased or not due yields nothing), each leased until
+    /// `now + lease` with `attempts` counting this claim. Events are written only for `sent`, `delivered`, `read`
+    /// and `failed`, and only when the account has a webhook at that moment.
     async fn claim_events(
         &self,
         now: DateTime<Utc>,
         lease: Duration,
         limit: usize,
     ) -> StoreResult<Vec<ClaimedEvent>>;
-    /// Records one delivery attempt (if any was made) and what happens next to the event.
+    /// Records one delivery attempt (if any was made) and what happens next to the event. `NotFound` for an unknown
+    /// event; a finished event stays finished.
     async fn finish_event(
         &self,
         id: EventId,
@@ -375,7 +386,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Counts one hit in the fixed window `bucket`/`window_start` and returns the count including it.
     async fn hit_rate_window(&self, bucket: &str, window_start: DateTime<Utc>) -> StoreResult<u64>;
-    /// Removes expired idempotency records, old outbox events, old pending statuses and past rate windows.
+    /// Removes expired idempotency records (`expires_at <= now`), old finished outbox events, old pending statuses
+    /// and rate windows that started at least an hour before `now`.
     async fn purge_expired(
         &self,
         now: DateTime<Utc>,

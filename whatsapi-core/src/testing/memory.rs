@@ -1,1 +1,1042 @@
+//! `MemoryStore`: a complete `Store` in process memory, for tests and for embedders who need no durability.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::account::{Account, AccountId, AccountUpdate, CredentialsStatus, KeyHash, NewAccount};
+use crate::idempotency::{
+    self, Decision, Fingerprint, IN_FLIGHT_LOCK, IdempotencyKey, IdempotencyRecord, RETENTION,
+};
+use crate::message::{Message, MessageId, Status, TimelineEntry};
+use crate::status::{self, Event, MetaStatus, Transition};
+use crate::store::{
+    Claimed, ClaimedEvent, EventNext, FailureInfo, MessageFilter, NewBatch, OutboxEvent, Outcome,
+    Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, Store,
+    StoreError, StoreResult,
+};
+use crate::webhook::{DeliveryAttempt, EventId, StatusEventData};
+
+/// How long a fixed rate-limit window is kept after it started.
+const RATE_WINDOW_KEEP: Duration = Duration::from_secs(3600);
+
+/// A `Store` kept in memory behind one mutex; every method is one "transaction" (the lock is taken once).
+///
+/// Cloning shares the data. Nothing survives the process.
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    state: Arc<Mutex<State>>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.lock();
+        f.debug_struct("MemoryStore")
+            .field("accounts", &state.accounts.len())
+            .field("messages", &state.messages.len())
+            .field("events", &state.events.len())
+            .finish()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock (a failing test) must not hide the data from the other tests' asserts.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[derive(Default)]
+struct State {
+    accounts: HashMap<AccountId, Account>,
+    /// Lowercased email -> account.
+    emails: HashMap<String, AccountId>,
+    key_hashes: HashMap<KeyHash, AccountId>,
+    messages: HashMap<MessageId, Row>,
+    /// Claimable messages by the time they become due: (due, id). Holds exactly the rows with `due_at` set.
+    due: BTreeSet<(DateTime<Utc>, MessageId)>,
+    wamids: HashMap<String, MessageId>,
+    counters: HashMap<AccountId, StatusCounts>,
+    idempotency: HashMap<(AccountId, IdempotencyKey), IdempotencyRecord>,
+    /// Statuses for wamids not stored yet, in arrival order.
+    pending_statuses: Vec<StatusUpdate>,
+    inbound: HashMap<(AccountId, String), DateTime<Utc>>,
+    events: HashMap<EventId, EventRow>,
+    /// Unfinished events in the order they were written.
+    unfinished: BTreeMap<u64, EventId>,
+    attempts: Vec<(AccountId, DeliveryAttempt)>,
+    rate_windows: HashMap<(String, DateTime<Utc>), u64>,
+    next_seq: u64,
+}
+
+struct Row {
+    message: Message,
+    /// When the message becomes claimable: queue time, `send_at`, `next_attempt_at` or lease end.
+    due_at: Option<DateTime<Utc>>,
+}
+
+struct EventRow {
+    seq: u64,
+    event: OutboxEvent,
+    message_id: MessageId,
+    /// `None`: due at once.
+    next_attempt_at: Option<DateTime<Utc>>,
+    leased_until: Option<DateTime<Utc>>,
+    finished: bool,
+}
+
+fn chrono_duration(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Statuses the customer hears about through the webhook.
+fn announced(status: Status) -> bool {
+    matches!(
+        status,
+        Status::Sent | Status::Delivered | Status::Read | Status::Failed
+    )
+}
+
+/// Applies `event` through the state machine, or says why it cannot.
+fn expect_to(from: Status, event: Event) -> StoreResult<Status> {
+    match status::transition(from, event) {
+        Transition::To(s) => Ok(s),
+        Transition::Ignore | Transition::Illegal => Err(StoreError::Conflict(format!(
+            "{event:?} is not allowed for a {from} message"
+        ))),
+    }
+}
+
+/// One status change as the store writes it.
+struct Change {
+    to: Status,
+    at: DateTime<Utc>,
+    /// Whether the change shows in the timeline (`processing` and releases do not).
+    timeline: bool,
+    detail: Option<String>,
+    due_at: Option<DateTime<Utc>>,
+}
+
+impl State {
+    fn account_mut(&mut self, id: AccountId) -> StoreResult<&mut Account> {
+        self.accounts.get_mut(&id).ok_or(StoreError::NotFound)
+    }
+
+    fn bump(&mut self, account: AccountId, status: Status, delta: i64) {
+        let counts = self.counters.entry(account).or_default();
+        let n = counts.entry(status).or_insert(0);
+        *n = n.saturating_add_signed(delta);
+        if *n == 0 {
+            counts.remove(&status);
+        }
+    }
+
+    fn set_due(&mut self, id: MessageId, due_at: Option<DateTime<Utc>>) {
+        let Some(row) = self.messages.get_mut(&id) else {
+            return;
+        };
+        if let Some(old) = row.due_at.take() {
+            self.due.remove(&(old, id));
+        }
+        row.due_at = due_at;
+        if let Some(new) = due_at {
+            self.due.insert((new, id));
+        }
+    }
+
+    /// Writes a status change decided by `status::transition`: the row (after `edit`), its timeline entry, the
+    /// counters, the due index and, for announced statuses on an account with a webhook, the outbox event.
+    fn change(
+        &mut self,
+        id: MessageId,
+        change: Change,
+        edit: impl FnOnce(&mut Message),
+    ) -> Message {
+        let row = self
+            .messages
+            .get_mut(&id)
+            .expect("caller checked the row exists");
+        let msg = &mut row.message;
+        let from = msg.status;
+        edit(msg);
+        msg.status = change.to;
+        msg.updated_at = change.at;
+        if change.timeline {
+            msg.timeline.push(TimelineEntry {
+                status: change.to,
+                at: change.at,
+                detail: change.detail,
+            });
+        }
+        let after = msg.clone();
+        if from != change.to {
+            self.bump(after.account_id, from, -1);
+            self.bump(after.account_id, change.to, 1);
+        }
+        self.set_due(id, change.due_at);
+        if announced(change.to) {
+            self.enqueue_event(&after, change.at);
+        }
+        after
+    }
+
+    fn enqueue_event(&mut self, message: &Message, at: DateTime<Utc>) {
+        let has_webhook = self
+            .accounts
+            .get(&message.account_id)
+            .is_some_and(|a| a.webhook.is_some());
+        if !has_webhook {
+            return;
+        }
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        let id = EventId::new();
+        self.events.insert(
+            id,
+            EventRow {
+                seq,
+                event: OutboxEvent {
+                    id,
+                    account_id: message.account_id,
+                    status: message.status,
+                    created_at: at,
+                    data: StatusEventData::of(message),
+                    attempts: 0,
+                },
+                message_id: message.id,
+                next_attempt_at: None,
+                leased_until: None,
+                finished: false,
+            },
+        );
+        self.unfinished.insert(seq, id);
+    }
+
+    /// Applies one of Meta's statuses to a known message.
+    fn apply_meta(&mut self, id: MessageId, update: &StatusUpdate) -> StatusApplied {
+        let current = self.messages[&id].message.status;
+        let to = match status::transition(current, Event::Meta(update.status)) {
+            Transition::To(s) => s,
+            Transition::Ignore | Transition::Illegal => return StatusApplied::Ignored(id),
+        };
+        let at = update.at;
+        let detail = match update.status {
+            MetaStatus::Failed => update.error.as_ref().map(|e| e.message.clone()),
+            _ => None,
+        };
+        let meta = update.status;
+        let error = update.error.clone();
+        self.change(
+            id,
+            Change {
+                to,
+                at,
+                timeline: true,
+                detail,
+                due_at: None,
+            },
+            |m| {
+                m.lease_until = None;
+                m.next_attempt_at = None;
+                match meta {
+                    MetaStatus::Sent => {
+                        m.sent_at.get_or_insert(at);
+                    }
+                    MetaStatus::Delivered => {
+                        m.delivered_at.get_or_insert(at);
+                    }
+                    MetaStatus::Read => {
+                        m.delivered_at.get_or_insert(at);
+                        m.read_at.get_or_insert(at);
+                    }
+                    MetaStatus::Failed => {
+                        m.failed_at = Some(at);
+                        m.error_message = Some(
+                            error
+                                .as_ref()
+                                .map(|e| e.message.clone())
+                                .unwrap_or_else(|| "Meta reported the message as failed".into()),
+                        );
+                        m.error_code = error.as_ref().and_then(|e| e.code);
+                    }
+                }
+            },
+        );
+        StatusApplied::Applied(id, to)
+    }
+
+    fn get_full(&self, id: MessageId) -> Option<Message> {
+        self.messages.get(&id).map(|r| r.message.clone())
+    }
+
+    fn index_account(&mut self, account: &Account) {
+        self.emails.insert(account.email.to_lowercase(), account.id);
+        self.key_hashes.insert(account.key_hash, account.id);
+    }
+}
+
+fn without_timeline(m: &Message) -> Message {
+    let mut m = m.clone();
+    m.timeline = Vec::new();
+    m
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn create_account(&self, new: NewAccount) -> StoreResult<Account> {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        if s.emails.contains_key(&new.email.to_lowercase()) {
+            return Err(StoreError::Conflict(format!(
+                "an account with email {} already exists",
+                new.email
+            )));
+        }
+        if s.accounts.contains_key(&new.id) {
+            return Err(StoreError::Conflict(format!(
+                "account {} already exists",
+                new.id
+            )));
+        }
+        if s.key_hashes.contains_key(&new.key_hash) {
+            return Err(StoreError::Conflict("the API key is already in use".into()));
+        }
+        let account = Account {
+            id: new.id,
+            name: new.name,
+            email: new.email,
+            plan: new.plan,
+            key_hash: new.key_hash,
+            active: true,
+            messages_sent: 0,
+            credentials: None,
+            credentials_status: CredentialsStatus::Unverified,
+            webhook: None,
+            strict_window: false,
+            breaker: Default::default(),
+            stripe_customer_id: None,
+            stripe_subscription_id: None,
+            created_at: new.created_at,
+        };
+        s.index_account(&account);
+        s.accounts.insert(account.id, account.clone());
+        Ok(account)
+    }
+
+    async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>> {
+        let s = self.lock();
+        Ok(s.key_hashes
+            .get(hash)
+            .and_then(|id| s.accounts.get(id))
+            .filter(|a| a.key_hash.ct_eq(hash))
+            .cloned())
+    }
+
+    async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {
+        Ok(self.lock().accounts.get(&id).cloned())
+    }
+
+    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>> {
+        let s = self.lock();
+        Ok(s.emails
+            .get(&email.to_lowercase())
+            .and_then(|id| s.accounts.get(id))
+            .cloned())
+    }
+
+    async fn account_by_phone_number_id(
+        &self,
+        phone_number_id: &str,
+    ) -> StoreResult<Option<Account>> {
+        let s = self.lock();
+        // Deterministic when several accounts saved the same number: the oldest wins.
+        Ok(s.accounts
+            .values()
+            .filter(|a| {
+                a.credentials
+                    .as_ref()
+                    .is_some_and(|c| c.phone_number_id == phone_number_id)
+            })
+            .min_by_key(|a| (a.created_at, a.id))
+            .cloned())
+    }
+
+    async fn update_account(&self, id: AccountId, update: AccountUpdate) -> StoreResult<Account> {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        let account = s.account_mut(id)?;
+        match update {
+            AccountUpdate::SetCredentials(creds) => {
+                account.credentials = Some(creds);
+                account.credentials_status = CredentialsStatus::Unverified;
+            }
+            AccountUpdate::ClearCredentials => {
+                account.credentials = None;
+                account.credentials_status = CredentialsStatus::Unverified;
+            }
+            AccountUpdate::SetCredentialsStatus(status) => account.credentials_status = status,
+            AccountUpdate::SetWebhook(webhook) => account.webhook = Some(webhook),
+            AccountUpdate::ClearWebhook => account.webhook = None,
+            AccountUpdate::SetPlan(plan) => account.plan = plan,
+            AccountUpdate::SetActive(active) => account.active = active,
+            AccountUpdate::SetStrictWindow(strict) => account.strict_window = strict,
+            AccountUpdate::SetBreaker(breaker) => account.breaker = breaker,
+            AccountUpdate::SetStripe {
+                customer_id,
+                subscription_id,
+            } => {
+                account.stripe_customer_id = customer_id;
+                account.stripe_subscription_id = subscription_id;
+            }
+        }
+        Ok(account.clone())
+    }
+
+    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()> {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        let account = s.account_mut(id)?;
+        if !account.key_hash.ct_eq(old) {
+            return Err(StoreError::Conflict(
+                "the key was rotated concurrently".into(),
+            ));
+        }
+        account.key_hash = *new;
+        s.key_hashes.remove(old);
+        s.key_hashes.insert(*new, id);
+        Ok(())
+    }
+
+    async fn idempotency_begin(
+        &self,
+        account: AccountId,
+        key: &IdempotencyKey,
+        fingerprint: &Fingerprint,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Decision> {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        let slot = (account, key.clone());
+        if let Some(decision) = idempotency::decide(s.idempotency.get(&slot), fingerprint, now) {
+            return Ok(decision);
+        }
+        s.idempotency.insert(
+            slot,
+            IdempotencyRecord {
+                account_id: account,
+                key: key.clone(),
+                fingerprint: *fingerprint,
+                response: None,
+                created_at: now,
+                locked_until: now + chrono_duration(IN_FLIGHT_LOCK),
+                expires_at: now + chrono_duration(RETENTION),
+            },
+        );
+        Ok(Decision::Fresh)
+    }
+
+    async fn idempotency_release(
+        &self,
+        account: AccountId,
+        key: &IdempotencyKey,
+    ) -> StoreResult<()> {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        let slot = (account, key.clone());
+        if s.idempotency
+            .get(&slot)
+            .is_some_and(|r| r.response.is_none())
+        {
+            s.idempotency.remove(&slot);
+        }
+        Ok(())
+    }
+
+    async fn insert_messages(&self, batch: NewBatch) -> StoreResult<()> {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        // Check everything first: nothing is written unless everything can be.
+        if !s.accounts.contains_key(&batch.account_id) {
+            return Err(StoreError::NotFound);
+        }
+        let mut ids = HashSet::with_capacity(batch.messages.len());
+        for m in &batch.messages {
+            if m.account_id != batch.account_id {
+                return Err(StoreError::Conflict(format!(
+                    "message {} belongs to another account than its batch",
+                    m.id
+                )));
+            }
+            if s.messages.contains_key(&m.id) || !ids.insert(m.id) {
+                return Err(StoreError::Conflict(format!(
+                    "message {} already exists",
+                    m.id
+                )));
+            }
+        }
+        if let Some(c) = &batch.idempotency {
+            let slot = (batch.account_id, c.key.clone());
+            if s.idempotency
+                .get(&slot)
+                .is_some_and(|r| r.response.is_some())
+            {
+                return Err(StoreError::Conflict(format!(
+                    "idempotency key {} already holds a response",
+                    c.key.as_str()
+                )));
+            }
+        }
+
+        for m in batch.messages {
+            let status = m.initial_status();
+            let due_at = m.send_at.unwrap_or(m.created_at);
+            let message = Message {
+                id: m.id,
+                account_id: m.account_id,
+                batch_id: m.batch_id,
+                to: m.to,
+                content: m.content,
+                status,
+                scheduled_for: m.send_at,
+                metadata: m.metadata,
+                dry_run: m.dry_run,
+                wamid: None,
+                attempt: 0,
+                tries: 0,
+                next_attempt_at: None,
+                lease_until: None,
+                sent_at: None,
+                delivered_at: None,
+                read_at: None,
+                failed_at: None,
+                error_message: None,
+                error_code: None,
+                created_at: m.created_at,
+                updated_at: m.created_at,
+                timeline: vec![TimelineEntry {
+                    status,
+                    at: m.created_at,
+                    detail: None,
+                }],
+            };
+            s.messages.insert(
+                message.id,
+                Row {
+                    message,
+                    due_at: None,
+                },
+            );
+            s.set_due(m.id, Some(due_at));
+            s.bump(batch.account_id, status, 1);
+        }
+        if let Some(c) = batch.idempotency {
+            let slot = (batch.account_id, c.key.clone());
+            let created_at = s
+                .idempotency
+                .get(&slot)
+                .map(|r| r.created_at)
+                .unwrap_or(c.expires_at - chrono_duration(RETENTION));
+            s.idempotency.insert(
+                slot,
+                IdempotencyRecord {
+                    account_id: batch.account_id,
+                    key: c.key,
+                    fingerprint: c.fingerprint,
+                    response: Some(c.response),
+                    created_at,
+                    locked_until: created_at,
+                    expires_at: c.expires_at,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    async fn get_message(&self, account: AccountId, id: MessageId) -> StoreResult<Option<Message>> {
+        let s = self.lock();
+        Ok(s.messages
+            .get(&id)
+            .filter(|r| r.message.account_id == account)
+            .map(|r| r.message.clone()))
+    }
+
+    async fn list_messages(
+        &self,
+        account: AccountId,
+        filter: &MessageFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Message>> {
+        let s = self.lock();
+        let mut matching: Vec<&Message> = s
+            .messages
+            .values()
+            .map(|r| &r.message)
+            .filter(|m| m.account_id == account)
+            .filter(|m| filter.status.is_none_or(|st| m.status == st))
+            .filter(|m| filter.batch_id.is_none_or(|b| m.batch_id == Some(b)))
+            .collect();
+        matching.sort_by_key(|m| std::cmp::Reverse((m.created_at, m.id)));
+        let total = matching.len() as u64;
+        let offset = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+        let items = matching
+            .into_iter()
+            .skip(offset)
+            .take(page.limit as usize)
+            .map(without_timeline)
+            .collect();
+        Ok(Page { items, total })
+    }
+
+    async fn message_by_wamid(&self, wamid: &str) -> StoreResult<Option<Message>> {
+        let s = self.lock();
+        Ok(s.wamids.get(wamid).and_then(|id| s.get_full(*id)))
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> StoreResult<Vec<Claimed>> {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        let mut chosen = Vec::new();
+        for &(due, id) in &s.due {
+            if chosen.len() >= limit || due > now {
+                break;
+            }
+            let account_id = s.messages[&id].message.account_id;
+            let runnable = s
+                .accounts
+                .get(&account_id)
+                .is_some_and(|a| a.active && a.breaker.open_until.is_none_or(|until| until <= now));
+            if runnable {
+                chosen.push(id);
+            }
+        }
+        let lease_until = now + chrono_duration(lease);
+        let mut claimed = Vec::with_capacity(chosen.len());
+        for id in chosen {
+            let to = expect_to(s.messages[&id].message.status, Event::Claim)?;
+            let message = s.change(
+                id,
+                Change {
+                    to,
+                    at: now,
+                    timeline: false,
+                    detail: None,
+                    due_at: Some(lease_until),
+                },
+                |m| {
+                    m.attempt += 1;
+                    m.tries += 1;
+                    m.lease_until = Some(lease_until);
+                    m.next_attempt_at = None;
+                },
+            );
+            claimed.push(Claimed {
+                message: without_timeline(&message),
+                lease_until,
+            });
+        }
+        Ok(claimed)
+    }
+
+    async fn next_due_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        let s = self.lock();
+        let mut best: Option<DateTime<Utc>> = None;
+        for &(due, id) in &s.due {
+            if best.is_some_and(|b| due >= b) {
+                break;
+            }
+            let account_id = s.messages[&id].message.account_id;
+            let Some(account) = s.accounts.get(&account_id).filter(|a| a.active) else {
+                continue;
+            };
+            let effective = account.breaker.open_until.map_or(due, |u| u.max(due));
+            best = Some(best.map_or(effective, |b| b.min(effective)));
+        }
+        Ok(best)
+    }
+
+    async fn record_outcome(
+        &self,
+        id: MessageId,
+        attempt: u32,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Message> {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        let row = s.messages.get(&id).ok_or(StoreError::NotFound)?;
+        let current = &row.message;
+        if current.status != Status::Processing || current.attempt != attempt {
+            return Err(StoreError::Stale);
+        }
+        let (account_id, dry_run) = (current.account_id, current.dry_run);
+        match outcome {
+            Outcome::Sent { wamid } => {
+                if let Some(other) = s.wamids.get(&wamid).filter(|o| **o != id) {
+                    return Err(StoreError::Conflict(format!(
+                        "wamid {wamid} already belongs to message {other}"
+                    )));
+                }
+                let to = expect_to(Status::Processing, Event::Accepted)?;
+                s.wamids.insert(wamid.clone(), id);
+                s.change(
+                    id,
+                    Change {
+                        to,
+                        at: now,
+                        timeline: true,
+                        detail: None,
+                        due_at: None,
+                    },
+                    |m| {
+                        m.wamid = Some(wamid.clone());
+                        m.sent_at = Some(now);
+                        m.lease_until = None;
+                        m.next_attempt_at = None;
+                        m.error_message = None;
+                        m.error_code = None;
+                    },
+                );
+                if !dry_run {
+                    s.account_mut(account_id)?.messages_sent += 1;
+                }
+                // Statuses that overtook this commit, oldest first.
+                let mut early = Vec::new();
+                s.pending_statuses.retain(|u| {
+                    let mine = u.wamid == wamid && u.account_id.is_none_or(|a| a == account_id);
+                    if mine {
+                        early.push(u.clone());
+                    }
+                    !mine
+                });
+                early.sort_by_key(|u| u.at);
+                for update in &early {
+                    s.apply_meta(id, update);
+                }
+            }
+            Outcome::Retry {
+                next_attempt_at,
+                error: FailureInfo { message, code },
+            } => {
+                let to = expect_to(Status::Processing, Event::TransientFailure)?;
+                s.change(
+                    id,
+                    Change {
+                        to,
+                        at: now,
+                        timeline: true,
+                        detail: Some(message.clone()),
+                        due_at: Some(next_attempt_at),
+                    },
+                    |m| {
+                        m.next_attempt_at = Some(next_attempt_at);
+                        m.lease_until = None;
+                        m.error_message = Some(message);
+                        m.error_code = code;
+                    },
+                );
+            }
+            Outcome::Failed {
+                error: FailureInfo { message, code },
+            } => {
+                let to = expect_to(Status::Processing, Event::Failure)?;
+                s.change(
+                    id,
+                    Change {
+                        to,
+                        at: now,
+                        timeline: true,
+                        detail: Some(message.clone()),
+                        due_at: None,
+                    },
+                    |m| {
+                        m.failed_at = Some(now);
+                        m.lease_until = None;
+                        m.next_attempt_at = None;
+                        m.error_message = Some(message);
+                        m.error_code = code;
+                    },
+                );
+            }
+            Outcome::Release => {
+                let to = expect_to(Status::Processing, Event::Release)?;
+                s.change(
+                    id,
+                    Change {
+                        to,
+                        at: now,
+                        timeline: false,
+                        detail: None,
+                        due_at: Some(now),
+                    },
+                    |m| {
+                        m.tries = m.tries.saturating_sub(1);
+                        m.lease_until = None;
+                    },
+                );
+            }
+        }
+        Ok(s.get_full(id).expect("the row exists"))
+    }
+
+    async fn apply_status_updates(
+        &self,
+        updates: &[StatusUpdate],
+    ) -> StoreResult<Vec<StatusApplied>> {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        let mut results = Vec::with_capacity(updates.len());
+        for update in updates {
+            let found = s.wamids.get(&update.wamid).copied().filter(|id| {
+                update
+                    .account_id
+                    .is_none_or(|a| s.messages[id].message.account_id == a)
+            });
+            match found {
+                Some(id) => results.push(s.apply_meta(id, update)),
+                None => {
+                    s.pending_statuses.push(update.clone());
+                    results.push(StatusApplied::Pending);
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    async fn retry_message(
+        &self,
+        account: AccountId,
+        id: MessageId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Message> {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        let current = s
+            .messages
+            .get(&id)
+            .map(|r| &r.message)
+            .filter(|m| m.account_id == account)
+            .ok_or(StoreError::NotFound)?
+            .status;
+        let Transition::To(to) = status::transition(current, Event::ManualRetry) else {
+            return Err(StoreError::Conflict(format!(
+                "message is {current}; only failed messages can be retried"
+            )));
+        };
+        // The old wamid belonged to the failed send; the next send gets its own.
+        if let Some(old) = s.messages[&id].message.wamid.clone() {
+            s.wamids.remove(&old);
+        }
+        let message = s.change(
+            id,
+            Change {
+                to,
+                at: now,
+                timeline: true,
+                detail: None,
+                due_at: Some(now),
+            },
+            |m| {
+                m.tries = 0;
+                m.wamid = None;
+                m.sent_at = None;
+                m.delivered_at = None;
+                m.read_at = None;
+                m.failed_at = None;
+                m.error_message = None;
+                m.error_code = None;
+                m.next_attempt_at = None;
+                m.lease_until = None;
+            },
+        );
+        Ok(message)
+    }
+
+    async fn status_counts(&self, account: AccountId) -> StoreResult<StatusCounts> {
+        Ok(self
+            .lock()
+            .counters
+            .get(&account)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn record_inbound(
+        &self,
+        account: AccountId,
+        wa_id: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        let latest = s.inbound.entry((account, wa_id.to_owned())).or_insert(at);
+        *latest = (*latest).max(at);
+        Ok(())
+    }
+
+    async fn last_inbound(
+        &self,
+        account: AccountId,
+        wa_id: &str,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        Ok(self
+            .lock()
+            .inbound
+            .get(&(account, wa_id.to_owned()))
+            .copied())
+    }
+
+    async fn claim_events(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> StoreResult<Vec<ClaimedEvent>> {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        let mut seen_messages = HashSet::new();
+        let mut chosen = Vec::new();
+        for id in s.unfinished.values() {
+            if chosen.len() >= limit {
+                break;
+            }
+            let row = &s.events[id];
+            // Only the oldest unfinished event of a message may go out; later ones wait for it.
+            if !seen_messages.insert(row.message_id) {
+                continue;
+            }
+            let due = row.next_attempt_at.is_none_or(|t| t <= now);
+            let free = row.leased_until.is_none_or(|t| t <= now);
+            if due && free {
+                chosen.push(*id);
+            }
+        }
+        let leased_until = now + chrono_duration(lease);
+        let mut claimed = Vec::with_capacity(chosen.len());
+        for id in chosen {
+            let row = s.events.get_mut(&id).expect("chosen from the index");
+            row.leased_until = Some(leased_until);
+            row.event.attempts += 1;
+            let event = row.event.clone();
+            let target = s
+                .accounts
+                .get(&event.account_id)
+                .and_then(|a| a.webhook.clone());
+            claimed.push(ClaimedEvent { event, target });
+        }
+        Ok(claimed)
+    }
+
+    async fn finish_event(
+        &self,
+        id: EventId,
+        attempt: Option<DeliveryAttempt>,
+        next: EventNext,
+    ) -> StoreResult<()> {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        let row = s.events.get_mut(&id).ok_or(StoreError::NotFound)?;
+        let (account, seq) = (row.event.account_id, row.seq);
+        if !row.finished {
+            match next {
+                EventNext::Done | EventNext::GiveUp => {
+                    row.finished = true;
+                    row.leased_until = None;
+                    s.unfinished.remove(&seq);
+                }
+                EventNext::RetryAt(t) => {
+                    row.leased_until = None;
+                    row.next_attempt_at = Some(t);
+                }
+            }
+        }
+        if let Some(attempt) = attempt {
+            s.attempts.push((account, attempt));
+        }
+        Ok(())
+    }
+
+    async fn delivery_attempts(
+        &self,
+        account: AccountId,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryAttempt>> {
+        let s = self.lock();
+        let mut mine: Vec<(usize, &DeliveryAttempt)> = s
+            .attempts
+            .iter()
+            .enumerate()
+            .filter(|(_, (a, _))| *a == account)
+            .map(|(i, (_, d))| (i, d))
+            .collect();
+        // Newest first; among equal times, the one recorded last.
+        mine.sort_by(|(ia, a), (ib, b)| (b.at, ib).cmp(&(a.at, ia)));
+        Ok(mine
+            .into_iter()
+            .take(limit as usize)
+            .map(|(_, d)| d.clone())
+            .collect())
+    }
+
+    async fn hit_rate_window(&self, bucket: &str, window_start: DateTime<Utc>) -> StoreResult<u64> {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        let n = s
+            .rate_windows
+            .entry((bucket.to_owned(), window_start))
+            .or_insert(0);
+        *n += 1;
+        Ok(*n)
+    }
+
+    async fn purge_expired(
+        &self,
+        now: DateTime<Utc>,
+        policy: PurgePolicy,
+    ) -> StoreResult<PurgeReport> {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        let mut report = PurgeReport::default();
+
+        let before = s.idempotency.len();
+        s.idempotency.retain(|_, r| r.expires_at > now);
+        report.idempotency_records = (before - s.idempotency.len()) as u64;
+
+        let events_cutoff = now - chrono_duration(policy.events_older_than);
+        let old_events: HashSet<EventId> = s
+            .events
+            .values()
+            .filter(|r| r.finished && r.event.created_at <= events_cutoff)
+            .map(|r| r.event.id)
+            .collect();
+        s.events.retain(|id, _| !old_events.contains(id));
+        s.attempts
+            .retain(|(_, a)| !old_events.contains(&a.event_id));
+        report.events = old_events.len() as u64;
+
+        let pending_cutoff = now - chrono_duration(policy.pending_statuses_older_than);
+        let before = s.pending_statuses.len();
+        s.pending_statuses.retain(|u| u.at > pending_cutoff);
+        report.pending_statuses = (before - s.pending_statuses.len()) as u64;
+
+        let window_cutoff = now - chrono_duration(RATE_WINDOW_KEEP);
+        let before = s.rate_windows.len();
+        s.rate_windows
+            .retain(|(_, start), _| *start > window_cutoff);
+        report.rate_windows = (before - s.rate_windows.len()) as u64;
+
+        Ok(report)
+    }
+}

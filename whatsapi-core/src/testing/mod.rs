@@ -7,6 +7,6 @@ mod sink;
 mod transport;
 
 pub use clock::ManualClock;
-// pub use memory::MemoryStore;
+pub use memory::MemoryStore;
 pub use sink::RecordingSink;
 pub use transport::{FakeTransport, Script, SentRecord};
