@@ -97,7 +97,7 @@ pub(crate) fn by_email(conn: &Connection, email: &str) -> Result<Option<Account>
 pub(crate) fn by_phone_number_id(conn: &Connection, pnid: &str) -> Result<Option<Account>> {
     one(
         conn,
-        "phone_number_id = ?1 AND phone_number_id IS NOT NULL ORDER BY seq",
+        "phone_number_id = ?1 AND phone_number_id IS NOT NULL ORDER BY created_at, id",
         pnid,
     )
 }

@@ -11,8 +11,8 @@ use crate::codec::{count, minus, time_opt, ts};
 use crate::error::Result;
 use crate::outbox;
 
-/// Rate windows are per minute: a window that started this long ago is over.
-const RATE_WINDOW: Duration = Duration::from_secs(60);
+/// How long a fixed rate-limit window is kept after it started.
+const RATE_WINDOW_KEEP: Duration = Duration::from_secs(3600);
 
 /// Keeps the latest time `wa_id` wrote to the account.
 pub(crate) fn record_inbound(
@@ -68,11 +68,11 @@ pub(crate) fn purge(
         .execute([ts(now)])? as u64;
     let events = outbox::purge(conn, minus(now, policy.events_older_than))?;
     let pending_statuses =
-        conn.prepare_cached("DELETE FROM pending_statuses WHERE at < ?1")?
+        conn.prepare_cached("DELETE FROM pending_statuses WHERE at <= ?1")?
             .execute([ts(minus(now, policy.pending_statuses_older_than))])? as u64;
     let rate_windows = conn
         .prepare_cached("DELETE FROM rate_windows WHERE window_start <= ?1")?
-        .execute([ts(minus(now, RATE_WINDOW))])? as u64;
+        .execute([ts(minus(now, RATE_WINDOW_KEEP))])? as u64;
     Ok(PurgeReport {
         idempotency_records,
         events,

@@ -138,6 +138,15 @@ fn query_one(
     filter: &str,
     params: impl rusqlite::Params,
 ) -> Result<Option<Stored>> {
+    query(conn, filter, params, true)
+}
+
+fn query(
+    conn: &Connection,
+    filter: &str,
+    params: impl rusqlite::Params,
+    with_timeline: bool,
+) -> Result<Option<Stored>> {
     let sql = format!("{SELECT} WHERE {filter}");
     let row = conn
         .prepare_cached(&sql)?
@@ -145,13 +154,15 @@ fn query_one(
         .optional()?;
     let Some(row) = row else { return Ok(None) };
     let mut stored = row.decode()?;
-    stored.message.timeline = timeline(conn, stored.seq)?;
+    if with_timeline {
+        stored.message.timeline = timeline(conn, stored.seq)?;
+    }
     Ok(Some(stored))
 }
 
-/// A message (with its timeline) by row number.
-pub(crate) fn by_seq(conn: &Connection, seq: i64) -> Result<Option<Stored>> {
-    query_one(conn, "m.seq = ?1", [seq])
+/// A message by row number, with its timeline or without.
+fn by_seq(conn: &Connection, seq: i64, with_timeline: bool) -> Result<Option<Stored>> {
+    query(conn, "m.seq = ?1", [seq], with_timeline)
 }
 
 /// A message (with its timeline) by id, of any account.
@@ -210,19 +221,8 @@ fn timeline(conn: &Connection, seq: i64) -> Result<Vec<TimelineEntry>> {
     .collect()
 }
 
-/// When the dispatcher may claim a message in this state; `None` once nothing more will be sent.
-fn due_at(m: &Message) -> Option<DateTime<Utc>> {
-    match m.status {
-        Status::Queued => Some(m.created_at),
-        Status::Scheduled => m.scheduled_for.or(Some(m.created_at)),
-        Status::Retrying => m.next_attempt_at.or(Some(m.updated_at)),
-        Status::Processing => m.lease_until.or(Some(m.updated_at)),
-        Status::Sent | Status::Delivered | Status::Read | Status::Failed => None,
-    }
-}
-
-/// Writes every mutable column of the message back.
-fn save(conn: &Connection, s: &Stored) -> Result<()> {
+/// Writes every mutable column of the message back, with the time it becomes claimable (`None`: never).
+fn save(conn: &Connection, s: &Stored, due_at: Option<DateTime<Utc>>) -> Result<()> {
     let m = &s.message;
     conn.prepare_cached(
         "UPDATE messages SET status = ?2, wamid = ?3, attempt = ?4, tries = ?5, next_attempt_at = ?6, \
@@ -244,7 +244,7 @@ fn save(conn: &Connection, s: &Stored) -> Result<()> {
         m.error_message,
         m.error_code,
         ts(m.updated_at),
-        ts_opt(due_at(m)),
+        ts_opt(due_at),
     ])?;
     Ok(())
 }
@@ -269,57 +269,77 @@ fn add_timeline(conn: &Connection, s: &mut Stored, entry: TimelineEntry) -> Resu
     Ok(())
 }
 
-/// Records a status change made to `s.message` (already holding the new status): the row, the counters, the
-/// timeline entry (unless `processing`, which the timeline does not show) and the customer-webhook event.
-fn commit_change(
+/// One status change as written.
+struct Change {
+    /// The status reached.
+    to: Status,
+    /// When.
+    at: DateTime<Utc>,
+    /// Whether it shows in the timeline (claims and releases do not).
+    timeline: bool,
+    /// Why, for the timeline.
+    detail: Option<String>,
+    /// When the message becomes claimable afterwards (`None`: settled).
+    due_at: Option<DateTime<Utc>>,
+}
+
+/// Writes a status change decided by `status::transition` (after `edit`): the row, the counters, the timeline
+/// entry and, for sent/delivered/read/failed when the account has a webhook, the outbox event.
+fn change(
     conn: &Connection,
     s: &mut Stored,
-    from: Status,
-    at: DateTime<Utc>,
-    detail: Option<String>,
+    change: Change,
+    edit: impl FnOnce(&mut Message),
 ) -> Result<()> {
-    let to = s.message.status;
-    save(conn, s)?;
-    if from != to {
+    let from = s.message.status;
+    edit(&mut s.message);
+    s.message.status = change.to;
+    s.message.updated_at = change.at;
+    save(conn, s, change.due_at)?;
+    if from != change.to {
         bump(conn, s.account, from, -1)?;
-        bump(conn, s.account, to, 1)?;
+        bump(conn, s.account, change.to, 1)?;
     }
-    if to != Status::Processing {
+    if change.timeline {
         add_timeline(
             conn,
             s,
             TimelineEntry {
-                status: to,
-                at,
-                detail,
+                status: change.to,
+                at: change.at,
+                detail: change.detail,
             },
         )?;
     }
     if matches!(
-        to,
+        change.to,
         Status::Sent | Status::Delivered | Status::Read | Status::Failed
     ) && accounts::has_webhook(conn, s.account)?
     {
-        outbox::emit(conn, s, at)?;
+        outbox::emit(conn, s, change.at)?;
     }
     Ok(())
 }
 
-fn illegal(m: &Message, what: &str) -> SqliteError {
-    StoreError::Conflict(format!("cannot {what} a message that is {}", m.status)).into()
+/// The status `event` leads to from `from`, or a conflict saying why not.
+fn expect_to(from: Status, event: Event) -> Result<Status> {
+    match status::transition(from, event) {
+        Transition::To(s) => Ok(s),
+        Transition::Ignore | Transition::Illegal => Err(StoreError::Conflict(format!(
+            "{event:?} is not allowed for a {from} message"
+        ))
+        .into()),
+    }
 }
 
 // ---- insert ----
 
 /// Inserts the batch's messages, their first timeline entries and counters, and completes its idempotency record.
 pub(crate) fn insert(conn: &Connection, batch: NewBatch) -> Result<()> {
+    let account = accounts::require_seq(conn, batch.account_id)?;
     if let Some(done) = &batch.idempotency {
         crate::idempotency::complete(conn, batch.account_id, done)?;
     }
-    if batch.messages.is_empty() {
-        return Ok(());
-    }
-    let account = accounts::require_seq(conn, batch.account_id)?;
     let mut counts: BTreeMap<Status, i64> = BTreeMap::new();
     let mut insert = conn.prepare_cached(
         "INSERT INTO messages (id, account, batch_id, recipient, content, status, scheduled_for, metadata, dry_run, \
@@ -338,19 +358,26 @@ pub(crate) fn insert(conn: &Connection, batch: NewBatch) -> Result<()> {
         }
         let status = m.initial_status();
         let due = m.send_at.unwrap_or(m.created_at);
-        insert.execute(params![
-            m.id.0.as_bytes(),
-            account,
-            m.batch_id.map(|b| *b.0.as_bytes()),
-            m.to.as_str(),
-            serde_json::to_string(&m.content)?,
-            status_code(status),
-            ts_opt(m.send_at),
-            m.metadata.as_ref().map(serde_json::to_string).transpose()?,
-            m.dry_run,
-            ts(m.created_at),
-            ts(due),
-        ])?;
+        insert
+            .execute(params![
+                m.id.0.as_bytes(),
+                account,
+                m.batch_id.map(|b| *b.0.as_bytes()),
+                m.to.as_str(),
+                serde_json::to_string(&m.content)?,
+                status_code(status),
+                ts_opt(m.send_at),
+                m.metadata.as_ref().map(serde_json::to_string).transpose()?,
+                m.dry_run,
+                ts(m.created_at),
+                ts(due),
+            ])
+            .map_err(|e| match SqliteError::from(e) {
+                SqliteError::Store(StoreError::Conflict(_)) => SqliteError::Store(
+                    StoreError::Conflict(format!("message {} already exists", m.id)),
+                ),
+                other => other,
+            })?;
         first.execute(params![
             conn.last_insert_rowid(),
             status_code(status),
@@ -390,7 +417,7 @@ pub(crate) fn list(
     }
     let filter_sql = conditions.join(" AND ");
     let sql = format!(
-        "{SELECT} WHERE {filter_sql} ORDER BY m.created_at DESC, m.seq DESC LIMIT ?4 OFFSET ?5"
+        "{SELECT} WHERE {filter_sql} ORDER BY m.created_at DESC, m.id DESC LIMIT ?4 OFFSET ?5"
     );
     let offset = i64::try_from(page.offset()).unwrap_or(i64::MAX);
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -451,12 +478,33 @@ pub(crate) fn status_counts(conn: &Connection, account: AccountId) -> Result<Sta
     .collect()
 }
 
-/// The earliest time a scheduled or retrying message becomes due or a lease ends.
+/// The earliest time something becomes due: min over active accounts of max(its earliest due message, the end of
+/// its open breaker).
 pub(crate) fn next_due_at(conn: &Connection) -> Result<Option<DateTime<Utc>>> {
-    let n: Option<i64> = conn
-        .prepare_cached("SELECT MIN(due_at) FROM messages WHERE status IN (1, 2, 3)")?
+    // Accounts without an open breaker (or one that ends before the message is due): the first such row of the
+    // due index.
+    let closed: Option<i64> = conn
+        .prepare_cached(
+            "SELECT m.due_at FROM messages m CROSS JOIN accounts a ON a.seq = m.account \
+             WHERE m.due_at IS NOT NULL AND a.active = 1 \
+             AND (a.breaker_open_until IS NULL OR a.breaker_open_until <= m.due_at) \
+             ORDER BY m.due_at LIMIT 1",
+        )?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    // Accounts with a breaker (few): nothing before it ends.
+    let paused: Option<i64> = conn
+        .prepare_cached(
+            "SELECT MIN(MAX(a.breaker_open_until, \
+               (SELECT MIN(m.due_at) FROM messages m WHERE m.account = a.seq AND m.due_at IS NOT NULL))) \
+             FROM accounts a WHERE a.active = 1 AND a.breaker_open_until IS NOT NULL \
+             AND EXISTS (SELECT 1 FROM messages m WHERE m.account = a.seq AND m.due_at IS NOT NULL)",
+        )?
         .query_row([], |r| r.get(0))?;
-    Ok(time_opt(n))
+    Ok(time_opt(match (closed, paused) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }))
 }
 
 // ---- dispatcher ----
@@ -474,7 +522,7 @@ pub(crate) fn claim_due(
             "SELECT m.seq FROM messages m CROSS JOIN accounts a ON a.seq = m.account \
              WHERE m.due_at <= ?1 AND a.active = 1 \
              AND (a.breaker_open_until IS NULL OR a.breaker_open_until <= ?1) \
-             ORDER BY m.due_at, m.seq LIMIT ?2",
+             ORDER BY m.due_at, m.id LIMIT ?2",
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         stmt.query_map(params![ts(now), limit], |r| r.get(0))?
@@ -483,21 +531,27 @@ pub(crate) fn claim_due(
     let lease_until = plus(now, lease);
     let mut claimed = Vec::with_capacity(seqs.len());
     for seq in seqs {
-        let Some(mut s) = by_seq(conn, seq)? else {
+        let Some(mut s) = by_seq(conn, seq, false)? else {
             continue;
         };
-        let from = s.message.status;
-        let Transition::To(to) = status::transition(from, Event::Claim) else {
-            continue;
-        };
-        let m = &mut s.message;
-        m.status = to;
-        m.attempt += 1;
-        m.tries += 1;
-        m.lease_until = Some(lease_until);
-        m.next_attempt_at = None;
-        m.updated_at = now;
-        commit_change(conn, &mut s, from, now, None)?;
+        let to = expect_to(s.message.status, Event::Claim)?;
+        change(
+            conn,
+            &mut s,
+            Change {
+                to,
+                at: now,
+                timeline: false,
+                detail: None,
+                due_at: Some(lease_until),
+            },
+            |m| {
+                m.attempt += 1;
+                m.tries += 1;
+                m.lease_until = Some(lease_until);
+                m.next_attempt_at = None;
+            },
+        )?;
         claimed.push(Claimed {
             message: s.message,
             lease_until,
@@ -519,39 +573,40 @@ pub(crate) fn record_outcome(
         return Err(StoreError::Stale.into());
     }
     let from = s.message.status;
-    let event = match &outcome {
-        Outcome::Sent { .. } => Event::Accepted,
-        Outcome::Retry { .. } => Event::TransientFailure,
-        Outcome::Failed { .. } => Event::Failure,
-        Outcome::Release => Event::Release,
-    };
-    let Transition::To(to) = status::transition(from, event) else {
-        return Err(illegal(&s.message, "record an outcome for"));
-    };
-    let m = &mut s.message;
-    m.status = to;
-    m.lease_until = None;
-    m.updated_at = now;
     match outcome {
         Outcome::Sent { wamid } => {
-            let taken: bool = conn
-                .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM messages WHERE wamid = ?1 AND seq <> ?2)",
-                )?
-                .query_row(params![wamid, s.seq], |r| r.get(0))?;
-            if taken {
+            let owner: Option<Vec<u8>> = conn
+                .prepare_cached("SELECT id FROM messages WHERE wamid = ?1 AND seq <> ?2")?
+                .query_row(params![wamid, s.seq], |r| r.get(0))
+                .optional()?;
+            if let Some(other) = owner {
                 return Err(StoreError::Conflict(format!(
-                    "wamid {wamid} is already recorded for another message"
+                    "wamid {wamid} already belongs to message {}",
+                    uuid(&other)?
                 ))
                 .into());
             }
-            m.wamid = Some(wamid.clone());
-            m.sent_at = Some(now);
-            m.next_attempt_at = None;
-            m.error_message = None;
-            m.error_code = None;
-            let dry_run = m.dry_run;
-            commit_change(conn, &mut s, from, now, None)?;
+            let to = expect_to(from, Event::Accepted)?;
+            let dry_run = s.message.dry_run;
+            change(
+                conn,
+                &mut s,
+                Change {
+                    to,
+                    at: now,
+                    timeline: true,
+                    detail: None,
+                    due_at: None,
+                },
+                |m| {
+                    m.wamid = Some(wamid.clone());
+                    m.sent_at = Some(now);
+                    m.lease_until = None;
+                    m.next_attempt_at = None;
+                    m.error_message = None;
+                    m.error_code = None;
+                },
+            )?;
             if !dry_run {
                 accounts::count_sent(conn, s.account)?;
             }
@@ -561,34 +616,73 @@ pub(crate) fn record_outcome(
             next_attempt_at,
             error,
         } => {
-            m.next_attempt_at = Some(next_attempt_at);
-            set_error(m, &error);
-            commit_change(conn, &mut s, from, now, Some(error.message))?;
+            let to = expect_to(from, Event::TransientFailure)?;
+            change(
+                conn,
+                &mut s,
+                Change {
+                    to,
+                    at: now,
+                    timeline: true,
+                    detail: Some(error.message.clone()),
+                    due_at: Some(next_attempt_at),
+                },
+                |m| {
+                    m.next_attempt_at = Some(next_attempt_at);
+                    m.lease_until = None;
+                    set_error(m, error);
+                },
+            )?;
         }
         Outcome::Failed { error } => {
-            m.next_attempt_at = None;
-            m.failed_at = Some(now);
-            set_error(m, &error);
-            commit_change(conn, &mut s, from, now, Some(error.message))?;
+            let to = expect_to(from, Event::Failure)?;
+            change(
+                conn,
+                &mut s,
+                Change {
+                    to,
+                    at: now,
+                    timeline: true,
+                    detail: Some(error.message.clone()),
+                    due_at: None,
+                },
+                |m| {
+                    m.failed_at = Some(now);
+                    m.lease_until = None;
+                    m.next_attempt_at = None;
+                    set_error(m, error);
+                },
+            )?;
         }
         Outcome::Release => {
-            // The try never happened.
-            m.tries = m.tries.saturating_sub(1);
-            m.next_attempt_at = None;
-            save(conn, &s)?;
-            bump(conn, s.account, from, -1)?;
-            bump(conn, s.account, to, 1)?;
+            let to = expect_to(from, Event::Release)?;
+            // The try never happened; the message is queued again now.
+            change(
+                conn,
+                &mut s,
+                Change {
+                    to,
+                    at: now,
+                    timeline: false,
+                    detail: None,
+                    due_at: Some(now),
+                },
+                |m| {
+                    m.tries = m.tries.saturating_sub(1);
+                    m.lease_until = None;
+                },
+            )?;
         }
     }
     Ok(s.message)
 }
 
-fn set_error(m: &mut Message, error: &FailureInfo) {
-    m.error_message = Some(error.message.clone());
+fn set_error(m: &mut Message, error: FailureInfo) {
+    m.error_message = Some(error.message);
     m.error_code = error.code;
 }
 
-/// Applies the statuses that arrived for `wamid` before its send was recorded.
+/// Applies the statuses that arrived for `wamid` before its send was recorded, oldest first.
 fn apply_pending(conn: &Connection, s: &mut Stored, wamid: &str) -> Result<()> {
     type Row = (i64, String, i64, Option<String>, Option<i64>);
     let pending: Vec<Row> = {
@@ -624,40 +718,48 @@ fn apply_meta(
     at: DateTime<Utc>,
     error: Option<&FailureInfo>,
 ) -> Result<StatusApplied> {
-    let from = s.message.status;
-    let Transition::To(to) = status::transition(from, Event::Meta(meta)) else {
+    let Transition::To(to) = status::transition(s.message.status, Event::Meta(meta)) else {
         return Ok(StatusApplied::Ignored(s.message.id));
     };
-    let m = &mut s.message;
-    m.status = to;
-    m.lease_until = None;
-    m.next_attempt_at = None;
-    m.updated_at = at;
-    let mut detail = None;
-    match to {
-        Status::Sent => {
-            m.sent_at.get_or_insert(at);
-        }
-        Status::Delivered => {
-            m.delivered_at = Some(at);
-        }
-        Status::Read => {
-            m.read_at = Some(at);
-            m.delivered_at.get_or_insert(at);
-        }
-        Status::Failed => {
-            m.failed_at = Some(at);
-            let message = error.map_or_else(
-                || "Meta reported the message as failed".to_owned(),
-                |e| e.message.clone(),
-            );
-            m.error_message = Some(message.clone());
-            m.error_code = error.and_then(|e| e.code);
-            detail = Some(message);
-        }
-        _ => {}
-    }
-    commit_change(conn, s, from, at, detail)?;
+    let detail = match meta {
+        MetaStatus::Failed => error.map(|e| e.message.clone()),
+        _ => None,
+    };
+    change(
+        conn,
+        s,
+        Change {
+            to,
+            at,
+            timeline: true,
+            detail,
+            due_at: None,
+        },
+        |m| {
+            m.lease_until = None;
+            m.next_attempt_at = None;
+            match meta {
+                MetaStatus::Sent => {
+                    m.sent_at.get_or_insert(at);
+                }
+                MetaStatus::Delivered => {
+                    m.delivered_at.get_or_insert(at);
+                }
+                MetaStatus::Read => {
+                    m.delivered_at.get_or_insert(at);
+                    m.read_at.get_or_insert(at);
+                }
+                MetaStatus::Failed => {
+                    m.failed_at = Some(at);
+                    m.error_message = Some(error.map_or_else(
+                        || "Meta reported the message as failed".to_owned(),
+                        |e| e.message.clone(),
+                    ));
+                    m.error_code = error.and_then(|e| e.code);
+                }
+            }
+        },
+    )?;
     Ok(StatusApplied::Applied(s.message.id, to))
 }
 
@@ -692,7 +794,7 @@ pub(crate) fn apply_status_updates(
     Ok(results)
 }
 
-/// Re-queues a failed message of the account.
+/// Re-queues a failed message of the account; the failed send's wamid, timestamps and error are cleared.
 pub(crate) fn retry(
     conn: &Connection,
     account: AccountId,
@@ -700,19 +802,35 @@ pub(crate) fn retry(
     now: DateTime<Utc>,
 ) -> Result<Message> {
     let mut s = of_account(conn, account, id)?.ok_or(SqliteError::Store(StoreError::NotFound))?;
-    let from = s.message.status;
-    let Transition::To(to) = status::transition(from, Event::ManualRetry) else {
+    let current = s.message.status;
+    let Transition::To(to) = status::transition(current, Event::ManualRetry) else {
         return Err(StoreError::Conflict(format!(
-            "only failed messages can be retried; this one is {from}"
+            "message is {current}; only failed messages can be retried"
         ))
         .into());
     };
-    let m = &mut s.message;
-    m.status = to;
-    m.tries = 0;
-    m.next_attempt_at = None;
-    m.lease_until = None;
-    m.updated_at = now;
-    commit_change(conn, &mut s, from, now, None)?;
+    change(
+        conn,
+        &mut s,
+        Change {
+            to,
+            at: now,
+            timeline: true,
+            detail: None,
+            due_at: Some(now),
+        },
+        |m| {
+            m.tries = 0;
+            m.wamid = None;
+            m.sent_at = None;
+            m.delivered_at = None;
+            m.read_at = None;
+            m.failed_at = None;
+            m.error_message = None;
+            m.error_code = None;
+            m.next_attempt_at = None;
+            m.lease_until = None;
+        },
+    )?;
     Ok(s.message)
 }

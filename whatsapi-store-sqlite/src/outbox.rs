@@ -17,13 +17,15 @@ use crate::messages::Stored;
 const STATE_WAITING: i64 = 0;
 const STATE_DONE: i64 = 1;
 const STATE_GAVE_UP: i64 = 2;
+/// `next_at` of an event that has not been tried yet: due at once.
+const DUE_AT_ONCE: i64 = i64::MIN;
 
 /// Writes the event announcing the message's current status.
 pub(crate) fn emit(conn: &Connection, s: &Stored, at: DateTime<Utc>) -> Result<()> {
     let data = StatusEventData::of(&s.message);
     conn.prepare_cached(
         "INSERT INTO outbox (id, account, message, status, created_at, data, next_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         EventId::new().0.as_bytes(),
@@ -32,6 +34,7 @@ pub(crate) fn emit(conn: &Connection, s: &Stored, at: DateTime<Utc>) -> Result<(
         status_code(s.message.status),
         ts(at),
         serde_json::to_string(&data)?,
+        DUE_AT_ONCE,
     ])?;
     Ok(())
 }
@@ -50,7 +53,7 @@ pub(crate) fn claim(
             "SELECT o.seq, o.id, o.account, o.status, o.created_at, o.data, o.attempts FROM outbox o \
              WHERE o.state = 0 AND o.next_at <= ?1 AND (o.lease_until IS NULL OR o.lease_until <= ?1) \
              AND o.seq = (SELECT MIN(p.seq) FROM outbox p WHERE p.message = o.message AND p.state = 0) \
-             ORDER BY o.next_at, o.seq LIMIT ?2",
+             ORDER BY o.seq LIMIT ?2",
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         stmt.query_map(params![now_ts, limit], |r| {
@@ -98,9 +101,9 @@ pub(crate) fn finish(
     attempt: Option<DeliveryAttempt>,
     next: EventNext,
 ) -> Result<()> {
-    let (seq, account): (i64, i64) = conn
-        .prepare_cached("SELECT seq, account FROM outbox WHERE id = ?1")?
-        .query_row([id.0.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))
+    let (seq, account, state): (i64, i64, i64) = conn
+        .prepare_cached("SELECT seq, account, state FROM outbox WHERE id = ?1")?
+        .query_row([id.0.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?
         .ok_or(SqliteError::Store(StoreError::NotFound))?;
     if let Some(a) = attempt {
@@ -119,6 +122,10 @@ pub(crate) fn finish(
             a.error,
             i64::try_from(a.duration_ms).unwrap_or(i64::MAX),
         ])?;
+    }
+    if state != STATE_WAITING {
+        // A finished event stays finished.
+        return Ok(());
     }
     let mut stmt = conn.prepare_cached(
         "UPDATE outbox SET state = ?2, next_at = COALESCE(?3, next_at), lease_until = NULL WHERE seq = ?1",
@@ -192,11 +199,11 @@ pub(crate) fn purge(conn: &Connection, cutoff: DateTime<Utc>) -> Result<u64> {
     let cutoff = ts(cutoff);
     conn.prepare_cached(
         "DELETE FROM delivery_attempts WHERE event IN \
-         (SELECT id FROM outbox WHERE state <> 0 AND created_at < ?1)",
+         (SELECT id FROM outbox WHERE state <> 0 AND created_at <= ?1)",
     )?
     .execute([cutoff])?;
     let n = conn
-        .prepare_cached("DELETE FROM outbox WHERE state <> 0 AND created_at < ?1")?
+        .prepare_cached("DELETE FROM outbox WHERE state <> 0 AND created_at <= ?1")?
         .execute([cutoff])?;
     Ok(n as u64)
 }

@@ -51,18 +51,18 @@ CREATE TABLE messages (
     error_code      INTEGER,
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL,
-    -- When the dispatcher may claim it: created_at (queued), scheduled_for (scheduled),
-    -- next_attempt_at (retrying), lease_until (processing); NULL once settled.
+    -- When the dispatcher may claim it: when it was queued, its send_at (scheduled), next_attempt_at
+    -- (retrying), its lease end (processing); NULL once settled.
     due_at          INTEGER
 );
 -- Listing newest first (scanned backwards; the rowid `seq` breaks ties in insertion order).
 CREATE INDEX messages_by_account ON messages (account, created_at);
 CREATE INDEX messages_by_account_status ON messages (account, status, created_at);
 CREATE INDEX messages_by_batch ON messages (batch_id, created_at) WHERE batch_id IS NOT NULL;
--- Claim of due messages, oldest due first.
-CREATE INDEX messages_due ON messages (due_at) WHERE due_at IS NOT NULL;
--- The next wake-up: scheduled, processing (lease end) and retrying only.
-CREATE INDEX messages_wake ON messages (due_at) WHERE status IN (1, 2, 3);
+-- Claim of due messages, oldest due first (ties by id); only unsettled messages are in it.
+CREATE INDEX messages_due ON messages (due_at, id) WHERE due_at IS NOT NULL;
+-- The next wake-up of an account whose breaker is open.
+CREATE INDEX messages_due_by_account ON messages (account, due_at) WHERE due_at IS NOT NULL;
 
 CREATE TABLE timeline (
     message INTEGER NOT NULL REFERENCES messages (seq),

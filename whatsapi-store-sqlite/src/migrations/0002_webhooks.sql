@@ -11,10 +11,12 @@ CREATE TABLE outbox (
     attempts    INTEGER NOT NULL DEFAULT 0,
     -- 0 waiting, 1 done, 2 given up.
     state       INTEGER NOT NULL DEFAULT 0,
+    -- Not before this (the smallest integer: at once).
     next_at     INTEGER NOT NULL,
     lease_until INTEGER
 );
-CREATE INDEX outbox_due ON outbox (next_at) WHERE state = 0;
+-- Waiting events in the order written (the rowid follows `state`), and the oldest waiting event per message.
+CREATE INDEX outbox_waiting ON outbox (state) WHERE state = 0;
 CREATE INDEX outbox_waiting_by_message ON outbox (message) WHERE state = 0;
 CREATE INDEX outbox_finished ON outbox (created_at) WHERE state <> 0;
 
