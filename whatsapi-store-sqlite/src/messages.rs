@@ -408,7 +408,12 @@ pub(crate) fn list(
     };
     let status_code = filter.status.map(status_code);
     let batch = filter.batch_id.map(|b| *b.0.as_bytes());
-    let mut conditions = vec!["m.account = ?1"];
+    // With a batch, its index is the narrow one: `+` keeps the planner off the account index.
+    let mut conditions = vec![if batch.is_some() {
+        "+m.account = ?1"
+    } else {
+        "m.account = ?1"
+    }];
     if status_code.is_some() {
         conditions.push("m.status = ?2");
     }
