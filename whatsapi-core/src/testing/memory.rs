@@ -613,19 +613,21 @@ impl Store for MemoryStore {
             if chosen.len() >= limit || due > now {
                 break;
             }
-            let account_id = s.messages[&id].message.account_id;
+            let message = &s.messages[&id].message;
             let runnable = s
                 .accounts
-                .get(&account_id)
+                .get(&message.account_id)
                 .is_some_and(|a| a.active && a.breaker.open_until.is_none_or(|until| until <= now));
-            if runnable {
-                chosen.push(id);
+            // Decide every move before writing any, so a claim is all or nothing.
+            if let (true, Transition::To(to)) =
+                (runnable, status::transition(message.status, Event::Claim))
+            {
+                chosen.push((id, to));
             }
         }
         let lease_until = now + chrono_duration(lease);
         let mut claimed = Vec::with_capacity(chosen.len());
-        for id in chosen {
-            let to = expect_to(s.messages[&id].message.status, Event::Claim)?;
+        for (id, to) in chosen {
             let message = s.change(
                 id,
                 Change {
@@ -709,8 +711,8 @@ impl Store for MemoryStore {
                         m.error_code = None;
                     },
                 );
-                if !dry_run {
-                    s.account_mut(account_id)?.messages_sent += 1;
+                if !dry_run && let Some(account) = s.accounts.get_mut(&account_id) {
+                    account.messages_sent += 1;
                 }
                 // Statuses that overtook this commit, oldest first.
                 let mut early = Vec::new();
