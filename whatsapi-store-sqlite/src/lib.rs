@@ -1,1 +1,193 @@
-//! SQLite store for whatsapi (see issue: whatsapi-store-sqlite).
+//! # whatsapi-store-sqlite
+//!
+//! The embedded default [`Store`](whatsapi_core::Store) of whatsapi: one SQLite file, durable and fast.
+//!
+//! - **Durable by default**: WAL journaling, `synchronous=FULL`, `busy_timeout`, foreign keys on. A write is
+//!   answered only after its transaction committed, so an acknowledged message survives a crash or power loss.
+//! - **Group commit**: one writer thread owns the only writing connection; it drains the concurrent write
+//!   requests of a bounded queue into one transaction (each in its own SAVEPOINT, so one failing request does
+//!   not fail the others) and answers every caller after the single commit. Reads use a small pool of separate
+//!   connections and never wait for the writer.
+//! - **Versioned schema**: migrations are embedded and applied on open (`PRAGMA user_version`); a file from a
+//!   newer whatsapi is refused.
+//! - **No scans on hot paths**: indexes for every query of the engine and the API, and per-account status
+//!   counters maintained in the same transaction as every status change.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use whatsapi_core::Store;
+//! use whatsapi_store_sqlite::SqliteStore;
+//!
+//! let store: Arc<dyn Store> = Arc::new(SqliteStore::open("data/whatsapi.db")?);
+//! # Ok(()) }
+//! ```
+
+mod accounts;
+mod codec;
+mod error;
+mod housekeeping;
+mod idempotency;
+mod messages;
+mod outbox;
+mod readers;
+mod schema;
+mod store;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+pub use error::SqliteError;
+pub use schema::SCHEMA_VERSION;
+
+use readers::Readers;
+use writer::Writer;
+
+/// How a store is opened. `Default` is what production should use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// How long a connection waits for a lock held by another connection before giving up.
+    pub busy_timeout: Duration,
+    /// Read connections in the pool.
+    pub read_connections: usize,
+    /// Write requests that may wait for the writer; callers beyond it wait (backpressure).
+    pub queue_capacity: usize,
+    /// Most write requests committed in one transaction; 1 disables group commit (one transaction per request).
+    pub max_batch: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            busy_timeout: Duration::from_secs(5),
+            read_connections: 4,
+            queue_capacity: 1024,
+            max_batch: 512,
+        }
+    }
+}
+
+/// The SQLite store. Cheap to share as `Arc<dyn Store>`; dropping the last handle stops the writer thread after
+/// the requests already queued.
+pub struct SqliteStore {
+    writer: Writer,
+    readers: Readers,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (or creates, with its parent folders) the database at `path` with the default options, and brings
+    /// its schema up to date. Opening is synchronous and needs no runtime; the store's calls need Tokio.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, SqliteError> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    /// Opens with explicit options.
+    pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, SqliteError> {
+        Self::open_at_version(path.as_ref(), options, SCHEMA_VERSION)
+    }
+
+    /// Opens and migrates only up to `version` (tests of the migrations).
+    #[doc(hidden)]
+    pub fn open_at_version(
+        path: &Path,
+        options: SqliteOptions,
+        version: i64,
+    ) -> Result<Self, SqliteError> {
+        let path = path.to_owned();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| SqliteError::CreateDir {
+                path: parent.to_owned(),
+                source,
+            })?;
+        }
+        let waited = options.busy_timeout;
+        let classify = |e: SqliteError| classify(&path, waited, e);
+        let mut conn = connect(&path, &options).map_err(classify)?;
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(|e| classify(e.into()))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(SqliteError::NoWal { path, mode });
+        }
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| classify(e.into()))?;
+        schema::migrate_to(&mut conn, &path, version).map_err(classify)?;
+
+        let read_options = options.clone();
+        let open_reader: readers::OpenReader = Arc::new(move |p: &Path| {
+            let conn = connect(p, &read_options)?;
+            conn.pragma_update(None, "query_only", true)?;
+            Ok(conn)
+        });
+        let readers =
+            Readers::new(path.clone(), options.read_connections, open_reader).map_err(classify)?;
+        let writer =
+            Writer::start(conn, options.queue_capacity, options.max_batch).map_err(|e| {
+                SqliteError::Open {
+                    path: path.clone(),
+                    source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+                }
+            })?;
+        Ok(Self {
+            writer,
+            readers,
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// A connection with the settings every connection of the store uses.
+fn connect(path: &Path, options: &SqliteOptions) -> error::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|source| SqliteError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    conn.busy_timeout(options.busy_timeout)?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Turns the errors of opening into the ones a user can act on.
+fn classify(path: &Path, waited: Duration, e: SqliteError) -> SqliteError {
+    let code = match &e {
+        SqliteError::Sqlite(rusqlite::Error::SqliteFailure(err, _)) => Some(err.code),
+        SqliteError::Open {
+            source: rusqlite::Error::SqliteFailure(err, _),
+            ..
+        } if err.code == ErrorCode::NotADatabase => Some(err.code),
+        SqliteError::Busy(_) => Some(ErrorCode::DatabaseBusy),
+        _ => None,
+    };
+    match code {
+        Some(ErrorCode::NotADatabase) => SqliteError::NotADatabase {
+            path: path.to_owned(),
+        },
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => SqliteError::Locked {
+            path: path.to_owned(),
+            waited,
+        },
+        _ => e,
+    }
+}

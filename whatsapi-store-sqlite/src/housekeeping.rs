@@ -1,0 +1,82 @@
+//! The 24-hour window, fixed rate-limit windows and the sweeper's purge.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use whatsapi_core::AccountId;
+use whatsapi_core::store::{PurgePolicy, PurgeReport};
+
+use crate::codec::{count, minus, time_opt, ts};
+use crate::error::Result;
+use crate::outbox;
+
+/// How long a fixed rate-limit window is kept after it started.
+const RATE_WINDOW_KEEP: Duration = Duration::from_secs(3600);
+
+/// Keeps the latest time `wa_id` wrote to the account.
+pub(crate) fn record_inbound(
+    conn: &Connection,
+    account: AccountId,
+    wa_id: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO inbound (account, wa_id, at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (account, wa_id) DO UPDATE SET at = MAX(at, excluded.at)",
+    )?
+    .execute(params![account.0.as_bytes(), wa_id, ts(at)])?;
+    Ok(())
+}
+
+/// When `wa_id` last wrote to the account.
+pub(crate) fn last_inbound(
+    conn: &Connection,
+    account: AccountId,
+    wa_id: &str,
+) -> Result<Option<DateTime<Utc>>> {
+    let at: Option<i64> = conn
+        .prepare_cached("SELECT at FROM inbound WHERE account = ?1 AND wa_id = ?2")?
+        .query_row(params![account.0.as_bytes(), wa_id], |r| r.get(0))
+        .optional()?;
+    Ok(time_opt(at))
+}
+
+/// Counts one hit in a window and returns the window's count.
+pub(crate) fn hit_rate_window(
+    conn: &Connection,
+    bucket: &str,
+    window_start: DateTime<Utc>,
+) -> Result<u64> {
+    let hits: i64 = conn
+        .prepare_cached(
+            "INSERT INTO rate_windows (bucket, window_start, hits) VALUES (?1, ?2, 1) \
+             ON CONFLICT (bucket, window_start) DO UPDATE SET hits = hits + 1 RETURNING hits",
+        )?
+        .query_row(params![bucket, ts(window_start)], |r| r.get(0))?;
+    Ok(count(hits))
+}
+
+/// Removes what the policy says has expired.
+pub(crate) fn purge(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    policy: PurgePolicy,
+) -> Result<PurgeReport> {
+    let idempotency_records = conn
+        .prepare_cached("DELETE FROM idempotency WHERE expires_at <= ?1")?
+        .execute([ts(now)])? as u64;
+    let events = outbox::purge(conn, minus(now, policy.events_older_than))?;
+    let pending_statuses =
+        conn.prepare_cached("DELETE FROM pending_statuses WHERE at <= ?1")?
+            .execute([ts(minus(now, policy.pending_statuses_older_than))])? as u64;
+    let rate_windows = conn
+        .prepare_cached("DELETE FROM rate_windows WHERE window_start <= ?1")?
+        .execute([ts(minus(now, RATE_WINDOW_KEEP))])? as u64;
+    Ok(PurgeReport {
+        idempotency_records,
+        events,
+        pending_statuses,
+        rate_windows,
+    })
+}

@@ -1,0 +1,841 @@
+//! Messages: insert, reads, the dispatcher's claim and outcomes, Meta's status updates, manual retry, counters.
+//!
+//! Every change loads the row, computes the new state with `status::transition`, and writes the row, its
+//! timeline entry, the account's status counters and (for sent/delivered/read/failed, when the account has a
+//! webhook) its outbox event on the same connection, inside the caller's transaction.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use whatsapi_core::message::TimelineEntry;
+use whatsapi_core::status::{self, Event, MetaStatus, Transition};
+use whatsapi_core::store::{
+    Claimed, FailureInfo, MessageFilter, NewBatch, Outcome, Page, PageRequest, StatusApplied,
+    StatusCounts, StatusUpdate,
+};
+use whatsapi_core::{AccountId, BatchId, Message, MessageId, PhoneNumber, Status, StoreError};
+
+use crate::accounts;
+use crate::codec::{count, plus, status, status_code, time, time_opt, ts, ts_opt, u32_of, uuid};
+use crate::error::{Result, SqliteError};
+use crate::outbox;
+
+const SELECT: &str = "SELECT m.seq, m.account, a.id, m.id, m.batch_id, m.recipient, m.content, m.status, \
+     m.scheduled_for, m.metadata, m.dry_run, m.wamid, m.attempt, m.tries, m.next_attempt_at, m.lease_until, \
+     m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.error_message, m.error_code, m.created_at, m.updated_at \
+     FROM messages m JOIN accounts a ON a.seq = m.account";
+
+/// A message with its row numbers.
+pub(crate) struct Stored {
+    /// Row number of the message.
+    pub(crate) seq: i64,
+    /// Row number of its account.
+    pub(crate) account: i64,
+    /// The message.
+    pub(crate) message: Message,
+}
+
+/// Raw column values, decoded outside rusqlite's closure so decoding errors keep their own type.
+struct Raw {
+    seq: i64,
+    account: i64,
+    account_id: Vec<u8>,
+    id: Vec<u8>,
+    batch_id: Option<Vec<u8>>,
+    recipient: String,
+    content: String,
+    status: i64,
+    scheduled_for: Option<i64>,
+    metadata: Option<String>,
+    dry_run: bool,
+    wamid: Option<String>,
+    attempt: i64,
+    tries: i64,
+    next_attempt_at: Option<i64>,
+    lease_until: Option<i64>,
+    sent_at: Option<i64>,
+    delivered_at: Option<i64>,
+    read_at: Option<i64>,
+    failed_at: Option<i64>,
+    error_message: Option<String>,
+    error_code: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn raw(r: &Row<'_>) -> rusqlite::Result<Raw> {
+    Ok(Raw {
+        seq: r.get(0)?,
+        account: r.get(1)?,
+        account_id: r.get(2)?,
+        id: r.get(3)?,
+        batch_id: r.get(4)?,
+        recipient: r.get(5)?,
+        content: r.get(6)?,
+        status: r.get(7)?,
+        scheduled_for: r.get(8)?,
+        metadata: r.get(9)?,
+        dry_run: r.get(10)?,
+        wamid: r.get(11)?,
+        attempt: r.get(12)?,
+        tries: r.get(13)?,
+        next_attempt_at: r.get(14)?,
+        lease_until: r.get(15)?,
+        sent_at: r.get(16)?,
+        delivered_at: r.get(17)?,
+        read_at: r.get(18)?,
+        failed_at: r.get(19)?,
+        error_message: r.get(20)?,
+        error_code: r.get(21)?,
+        created_at: r.get(22)?,
+        updated_at: r.get(23)?,
+    })
+}
+
+impl Raw {
+    fn decode(self) -> Result<Stored> {
+        let message = Message {
+            id: MessageId(uuid(&self.id)?),
+            account_id: AccountId(uuid(&self.account_id)?),
+            batch_id: self.batch_id.map(|b| uuid(&b).map(BatchId)).transpose()?,
+            to: PhoneNumber::parse(&self.recipient)
+                .map_err(|e| SqliteError::Corrupt(format!("recipient: {}", e.message())))?,
+            content: serde_json::from_str(&self.content)?,
+            status: status(self.status)?,
+            scheduled_for: time_opt(self.scheduled_for),
+            metadata: self
+                .metadata
+                .map(|m| serde_json::from_str(&m))
+                .transpose()?,
+            dry_run: self.dry_run,
+            wamid: self.wamid,
+            attempt: u32_of(self.attempt),
+            tries: u32_of(self.tries),
+            next_attempt_at: time_opt(self.next_attempt_at),
+            lease_until: time_opt(self.lease_until),
+            sent_at: time_opt(self.sent_at),
+            delivered_at: time_opt(self.delivered_at),
+            read_at: time_opt(self.read_at),
+            failed_at: time_opt(self.failed_at),
+            error_message: self.error_message,
+            error_code: self.error_code,
+            created_at: time(self.created_at),
+            updated_at: time(self.updated_at),
+            timeline: Vec::new(),
+        };
+        Ok(Stored {
+            seq: self.seq,
+            account: self.account,
+            message,
+        })
+    }
+}
+
+fn query_one(
+    conn: &Connection,
+    filter: &str,
+    params: impl rusqlite::Params,
+) -> Result<Option<Stored>> {
+    query(conn, filter, params, true)
+}
+
+fn query(
+    conn: &Connection,
+    filter: &str,
+    params: impl rusqlite::Params,
+    with_timeline: bool,
+) -> Result<Option<Stored>> {
+    let sql = format!("{SELECT} WHERE {filter}");
+    let row = conn
+        .prepare_cached(&sql)?
+        .query_row(params, raw)
+        .optional()?;
+    let Some(row) = row else { return Ok(None) };
+    let mut stored = row.decode()?;
+    if with_timeline {
+        stored.message.timeline = timeline(conn, stored.seq)?;
+    }
+    Ok(Some(stored))
+}
+
+/// A message by row number, with its timeline or without.
+fn by_seq(conn: &Connection, seq: i64, with_timeline: bool) -> Result<Option<Stored>> {
+    query(conn, "m.seq = ?1", [seq], with_timeline)
+}
+
+/// A message (with its timeline) by id, of any account.
+pub(crate) fn by_id(conn: &Connection, id: MessageId) -> Result<Option<Stored>> {
+    query_one(conn, "m.id = ?1", [id.0.as_bytes()])
+}
+
+/// A message (with its timeline) of the account.
+pub(crate) fn of_account(
+    conn: &Connection,
+    account: AccountId,
+    id: MessageId,
+) -> Result<Option<Stored>> {
+    query_one(
+        conn,
+        "m.id = ?1 AND a.id = ?2",
+        [id.0.as_bytes(), account.0.as_bytes()],
+    )
+}
+
+/// The message with this wamid, optionally only of one account.
+pub(crate) fn by_wamid(
+    conn: &Connection,
+    wamid: &str,
+    account: Option<AccountId>,
+) -> Result<Option<Stored>> {
+    match account {
+        None => query_one(conn, "m.wamid = ?1", [wamid]),
+        Some(a) => query_one(
+            conn,
+            "m.wamid = ?1 AND a.id = ?2",
+            params![wamid, a.0.as_bytes()],
+        ),
+    }
+}
+
+/// The timeline of a message, oldest first.
+fn timeline(conn: &Connection, seq: i64) -> Result<Vec<TimelineEntry>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT status, at, detail FROM timeline WHERE message = ?1 ORDER BY n")?;
+    let rows = stmt.query_map([seq], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, Option<String>>(2)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (s, at, detail) = row?;
+        Ok(TimelineEntry {
+            status: status(s)?,
+            at: time(at),
+            detail,
+        })
+    })
+    .collect()
+}
+
+/// Writes every mutable column of the message back, with the time it becomes claimable (`None`: never).
+fn save(conn: &Connection, s: &Stored, due_at: Option<DateTime<Utc>>) -> Result<()> {
+    let m = &s.message;
+    conn.prepare_cached(
+        "UPDATE messages SET status = ?2, wamid = ?3, attempt = ?4, tries = ?5, next_attempt_at = ?6, \
+         lease_until = ?7, sent_at = ?8, delivered_at = ?9, read_at = ?10, failed_at = ?11, error_message = ?12, \
+         error_code = ?13, updated_at = ?14, due_at = ?15 WHERE seq = ?1",
+    )?
+    .execute(params![
+        s.seq,
+        status_code(m.status),
+        m.wamid,
+        i64::from(m.attempt),
+        i64::from(m.tries),
+        ts_opt(m.next_attempt_at),
+        ts_opt(m.lease_until),
+        ts_opt(m.sent_at),
+        ts_opt(m.delivered_at),
+        ts_opt(m.read_at),
+        ts_opt(m.failed_at),
+        m.error_message,
+        m.error_code,
+        ts(m.updated_at),
+        ts_opt(due_at),
+    ])?;
+    Ok(())
+}
+
+/// Adds `delta` to the account's counter of `status`.
+fn bump(conn: &Connection, account: i64, s: Status, delta: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO status_counts (account, status, n) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (account, status) DO UPDATE SET n = n + excluded.n",
+    )?
+    .execute(params![account, status_code(s), delta])?;
+    Ok(())
+}
+
+fn add_timeline(conn: &Connection, s: &mut Stored, entry: TimelineEntry) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO timeline (message, n, status, at, detail) \
+         VALUES (?1, (SELECT COALESCE(MAX(n), 0) + 1 FROM timeline WHERE message = ?1), ?2, ?3, ?4)",
+    )?
+    .execute(params![s.seq, status_code(entry.status), ts(entry.at), entry.detail])?;
+    s.message.timeline.push(entry);
+    Ok(())
+}
+
+/// One status change as written.
+struct Change {
+    /// The status reached.
+    to: Status,
+    /// When.
+    at: DateTime<Utc>,
+    /// Whether it shows in the timeline (claims and releases do not).
+    timeline: bool,
+    /// Why, for the timeline.
+    detail: Option<String>,
+    /// When the message becomes claimable afterwards (`None`: settled).
+    due_at: Option<DateTime<Utc>>,
+}
+
+/// Writes a status change decided by `status::transition` (after `edit`): the row, the counters, the timeline
+/// entry and, for sent/delivered/read/failed when the account has a webhook, the outbox event.
+fn change(
+    conn: &Connection,
+    s: &mut Stored,
+    change: Change,
+    edit: impl FnOnce(&mut Message),
+) -> Result<()> {
+    let from = s.message.status;
+    edit(&mut s.message);
+    s.message.status = change.to;
+    s.message.updated_at = change.at;
+    save(conn, s, change.due_at)?;
+    if from != change.to {
+        bump(conn, s.account, from, -1)?;
+        bump(conn, s.account, change.to, 1)?;
+    }
+    if change.timeline {
+        add_timeline(
+            conn,
+            s,
+            TimelineEntry {
+                status: change.to,
+                at: change.at,
+                detail: change.detail,
+            },
+        )?;
+    }
+    if matches!(
+        change.to,
+        Status::Sent | Status::Delivered | Status::Read | Status::Failed
+    ) && accounts::has_webhook(conn, s.account)?
+    {
+        outbox::emit(conn, s, change.at)?;
+    }
+    Ok(())
+}
+
+/// The status `event` leads to from `from`, or a conflict saying why not.
+fn expect_to(from: Status, event: Event) -> Result<Status> {
+    match status::transition(from, event) {
+        Transition::To(s) => Ok(s),
+        Transition::Ignore | Transition::Illegal => Err(StoreError::Conflict(format!(
+            "{event:?} is not allowed for a {from} message"
+        ))
+        .into()),
+    }
+}
+
+// ---- insert ----
+
+/// Inserts the batch's messages, their first timeline entries and counters, and completes its idempotency record.
+pub(crate) fn insert(conn: &Connection, batch: NewBatch) -> Result<()> {
+    let account = accounts::require_seq(conn, batch.account_id)?;
+    if let Some(done) = &batch.idempotency {
+        crate::idempotency::complete(conn, batch.account_id, done)?;
+    }
+    let mut counts: BTreeMap<Status, i64> = BTreeMap::new();
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO messages (id, account, batch_id, recipient, content, status, scheduled_for, metadata, dry_run, \
+         created_at, updated_at, due_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)",
+    )?;
+    let mut first = conn.prepare_cached(
+        "INSERT INTO timeline (message, n, status, at, detail) VALUES (?1, 1, ?2, ?3, NULL)",
+    )?;
+    for m in &batch.messages {
+        if m.account_id != batch.account_id {
+            return Err(StoreError::Conflict(format!(
+                "message {} belongs to another account than its batch",
+                m.id
+            ))
+            .into());
+        }
+        let status = m.initial_status();
+        let due = m.send_at.unwrap_or(m.created_at);
+        insert
+            .execute(params![
+                m.id.0.as_bytes(),
+                account,
+                m.batch_id.map(|b| *b.0.as_bytes()),
+                m.to.as_str(),
+                serde_json::to_string(&m.content)?,
+                status_code(status),
+                ts_opt(m.send_at),
+                m.metadata.as_ref().map(serde_json::to_string).transpose()?,
+                m.dry_run,
+                ts(m.created_at),
+                ts(due),
+            ])
+            .map_err(|e| match SqliteError::from(e) {
+                SqliteError::Store(StoreError::Conflict(_)) => SqliteError::Store(
+                    StoreError::Conflict(format!("message {} already exists", m.id)),
+                ),
+                other => other,
+            })?;
+        first.execute(params![
+            conn.last_insert_rowid(),
+            status_code(status),
+            ts(m.created_at)
+        ])?;
+        *counts.entry(status).or_default() += 1;
+    }
+    for (s, n) in counts {
+        bump(conn, account, s, n)?;
+    }
+    Ok(())
+}
+
+// ---- reads ----
+
+/// One page of the account's messages, newest first, with the total.
+pub(crate) fn list(
+    conn: &Connection,
+    account: AccountId,
+    filter: &MessageFilter,
+    page: PageRequest,
+) -> Result<Page<Message>> {
+    let Some(account) = accounts::seq(conn, account)? else {
+        return Ok(Page {
+            items: Vec::new(),
+            total: 0,
+        });
+    };
+    let status_code = filter.status.map(status_code);
+    let batch = filter.batch_id.map(|b| *b.0.as_bytes());
+    // With a batch, its index is the narrow one: `+` keeps the planner off the account index.
+    let mut conditions = vec![if batch.is_some() {
+        "+m.account = ?1"
+    } else {
+        "m.account = ?1"
+    }];
+    if status_code.is_some() {
+        conditions.push("m.status = ?2");
+    }
+    if batch.is_some() {
+        conditions.push("m.batch_id = ?3");
+    }
+    let filter_sql = conditions.join(" AND ");
+    let sql = format!(
+        "{SELECT} WHERE {filter_sql} ORDER BY m.created_at DESC, m.id DESC LIMIT ?4 OFFSET ?5"
+    );
+    let offset = i64::try_from(page.offset()).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut bind = |i: usize, v: &dyn rusqlite::ToSql| stmt.raw_bind_parameter(i, v);
+    bind(1, &account)?;
+    if let Some(s) = &status_code {
+        bind(2, s)?;
+    }
+    if let Some(b) = &batch {
+        bind(3, b)?;
+    }
+    bind(4, &i64::from(page.limit))?;
+    bind(5, &offset)?;
+    let mut rows = stmt.raw_query();
+    let mut raws = Vec::new();
+    while let Some(row) = rows.next()? {
+        raws.push(raw(row)?);
+    }
+    let items = raws
+        .into_iter()
+        .map(|r| r.decode().map(|s| s.message))
+        .collect::<Result<Vec<_>>>()?;
+    let total = match (status_code, batch) {
+        (None, None) => conn
+            .prepare_cached("SELECT COALESCE(SUM(n), 0) FROM status_counts WHERE account = ?1")?
+            .query_row([account], |r| r.get::<_, i64>(0))?,
+        (Some(s), None) => conn
+            .prepare_cached(
+                "SELECT COALESCE(MAX(n), 0) FROM status_counts WHERE account = ?1 AND status = ?2",
+            )?
+            .query_row([account, s], |r| r.get::<_, i64>(0))?,
+        (s, Some(b)) => conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM messages m WHERE m.batch_id = ?1 AND m.account = ?2 \
+                 AND (?3 IS NULL OR m.status = ?3)",
+            )?
+            .query_row(params![b, account, s], |r| r.get::<_, i64>(0))?,
+    };
+    Ok(Page {
+        items,
+        total: count(total),
+    })
+}
+
+/// Per-status counts of the account, from the counters.
+pub(crate) fn status_counts(conn: &Connection, account: AccountId) -> Result<StatusCounts> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.status, c.n FROM status_counts c JOIN accounts a ON a.seq = c.account \
+         WHERE a.id = ?1 AND c.n > 0",
+    )?;
+    let rows = stmt.query_map([account.0.as_bytes()], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    rows.map(|row| {
+        let (s, n) = row?;
+        Ok((status(s)?, count(n)))
+    })
+    .collect()
+}
+
+/// The earliest time something becomes due: min over active accounts of max(its earliest due message, the end of
+/// its open breaker).
+pub(crate) fn next_due_at(conn: &Connection) -> Result<Option<DateTime<Utc>>> {
+    // Accounts without an open breaker (or one that ends before the message is due): the first such row of the
+    // due index.
+    let closed: Option<i64> = conn
+        .prepare_cached(
+            "SELECT m.due_at FROM messages m CROSS JOIN accounts a ON a.seq = m.account \
+             WHERE m.due_at IS NOT NULL AND a.active = 1 \
+             AND (a.breaker_open_until IS NULL OR a.breaker_open_until <= m.due_at) \
+             ORDER BY m.due_at LIMIT 1",
+        )?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    // Accounts with a breaker (few): nothing before it ends.
+    let paused: Option<i64> = conn
+        .prepare_cached(
+            "SELECT MIN(MAX(a.breaker_open_until, \
+               (SELECT MIN(m.due_at) FROM messages m WHERE m.account = a.seq AND m.due_at IS NOT NULL))) \
+             FROM accounts a WHERE a.active = 1 AND a.breaker_open_until IS NOT NULL \
+             AND EXISTS (SELECT 1 FROM messages m WHERE m.account = a.seq AND m.due_at IS NOT NULL)",
+        )?
+        .query_row([], |r| r.get(0))?;
+    Ok(time_opt(match (closed, paused) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }))
+}
+
+// ---- dispatcher ----
+
+/// Claims up to `limit` due messages of active accounts whose breaker is closed, oldest due first.
+pub(crate) fn claim_due(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    lease: Duration,
+    limit: usize,
+) -> Result<Vec<Claimed>> {
+    let seqs: Vec<i64> = {
+        // CROSS JOIN keeps messages as the outer loop so the due index drives the scan.
+        let mut stmt = conn.prepare_cached(
+            "SELECT m.seq FROM messages m CROSS JOIN accounts a ON a.seq = m.account \
+             WHERE m.due_at <= ?1 AND a.active = 1 \
+             AND (a.breaker_open_until IS NULL OR a.breaker_open_until <= ?1) \
+             ORDER BY m.due_at, m.id LIMIT ?2",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        stmt.query_map(params![ts(now), limit], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    let lease_until = plus(now, lease);
+    let mut claimed = Vec::with_capacity(seqs.len());
+    for seq in seqs {
+        let Some(mut s) = by_seq(conn, seq, false)? else {
+            continue;
+        };
+        let to = expect_to(s.message.status, Event::Claim)?;
+        change(
+            conn,
+            &mut s,
+            Change {
+                to,
+                at: now,
+                timeline: false,
+                detail: None,
+                due_at: Some(lease_until),
+            },
+            |m| {
+                m.attempt += 1;
+                m.tries += 1;
+                m.lease_until = Some(lease_until);
+                m.next_attempt_at = None;
+            },
+        )?;
+        claimed.push(Claimed {
+            message: s.message,
+            lease_until,
+        });
+    }
+    Ok(claimed)
+}
+
+/// Records the outcome of attempt `attempt` of message `id`.
+pub(crate) fn record_outcome(
+    conn: &Connection,
+    id: MessageId,
+    attempt: u32,
+    outcome: Outcome,
+    now: DateTime<Utc>,
+) -> Result<Message> {
+    let mut s = by_id(conn, id)?.ok_or(SqliteError::Store(StoreError::NotFound))?;
+    if s.message.status != Status::Processing || s.message.attempt != attempt {
+        return Err(StoreError::Stale.into());
+    }
+    let from = s.message.status;
+    match outcome {
+        Outcome::Sent { wamid } => {
+            let owner: Option<Vec<u8>> = conn
+                .prepare_cached("SELECT id FROM messages WHERE wamid = ?1 AND seq <> ?2")?
+                .query_row(params![wamid, s.seq], |r| r.get(0))
+                .optional()?;
+            if let Some(other) = owner {
+                return Err(StoreError::Conflict(format!(
+                    "wamid {wamid} already belongs to message {}",
+                    uuid(&other)?
+                ))
+                .into());
+            }
+            let to = expect_to(from, Event::Accepted)?;
+            let dry_run = s.message.dry_run;
+            change(
+                conn,
+                &mut s,
+                Change {
+                    to,
+                    at: now,
+                    timeline: true,
+                    detail: None,
+                    due_at: None,
+                },
+                |m| {
+                    m.wamid = Some(wamid.clone());
+                    m.sent_at = Some(now);
+                    m.lease_until = None;
+                    m.next_attempt_at = None;
+                    m.error_message = None;
+                    m.error_code = None;
+                },
+            )?;
+            if !dry_run {
+                accounts::count_sent(conn, s.account)?;
+            }
+            apply_pending(conn, &mut s, &wamid)?;
+        }
+        Outcome::Retry {
+            next_attempt_at,
+            error,
+        } => {
+            let to = expect_to(from, Event::TransientFailure)?;
+            change(
+                conn,
+                &mut s,
+                Change {
+                    to,
+                    at: now,
+                    timeline: true,
+                    detail: Some(error.message.clone()),
+                    due_at: Some(next_attempt_at),
+                },
+                |m| {
+                    m.next_attempt_at = Some(next_attempt_at);
+                    m.lease_until = None;
+                    set_error(m, error);
+                },
+            )?;
+        }
+        Outcome::Failed { error } => {
+            let to = expect_to(from, Event::Failure)?;
+            change(
+                conn,
+                &mut s,
+                Change {
+                    to,
+                    at: now,
+                    timeline: true,
+                    detail: Some(error.message.clone()),
+                    due_at: None,
+                },
+                |m| {
+                    m.failed_at = Some(now);
+                    m.lease_until = None;
+                    m.next_attempt_at = None;
+                    set_error(m, error);
+                },
+            )?;
+        }
+        Outcome::Release => {
+            let to = expect_to(from, Event::Release)?;
+            // The try never happened; the message is queued again now.
+            change(
+                conn,
+                &mut s,
+                Change {
+                    to,
+                    at: now,
+                    timeline: false,
+                    detail: None,
+                    due_at: Some(now),
+                },
+                |m| {
+                    m.tries = m.tries.saturating_sub(1);
+                    m.lease_until = None;
+                },
+            )?;
+        }
+    }
+    Ok(s.message)
+}
+
+fn set_error(m: &mut Message, error: FailureInfo) {
+    m.error_message = Some(error.message);
+    m.error_code = error.code;
+}
+
+/// Applies the statuses that arrived for `wamid` before its send was recorded, oldest first.
+fn apply_pending(conn: &Connection, s: &mut Stored, wamid: &str) -> Result<()> {
+    type Row = (i64, String, i64, Option<String>, Option<i64>);
+    let pending: Vec<Row> = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, status, at, error_message, error_code FROM pending_statuses \
+             WHERE wamid = ?1 AND (account IS NULL OR account = ?2) ORDER BY at, seq",
+        )?;
+        stmt.query_map(params![wamid, s.message.account_id.0.as_bytes()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?
+    };
+    for (seq, name, at, error_message, error_code) in pending {
+        let meta = MetaStatus::parse(&name)
+            .ok_or_else(|| SqliteError::Corrupt(format!("pending status '{name}'")))?;
+        let error = error_message.map(|message| FailureInfo {
+            message,
+            code: error_code,
+        });
+        apply_meta(conn, s, meta, time(at), error.as_ref())?;
+        conn.prepare_cached("DELETE FROM pending_statuses WHERE seq = ?1")?
+            .execute([seq])?;
+    }
+    Ok(())
+}
+
+// ---- Meta's statuses ----
+
+fn apply_meta(
+    conn: &Connection,
+    s: &mut Stored,
+    meta: MetaStatus,
+    at: DateTime<Utc>,
+    error: Option<&FailureInfo>,
+) -> Result<StatusApplied> {
+    let Transition::To(to) = status::transition(s.message.status, Event::Meta(meta)) else {
+        return Ok(StatusApplied::Ignored(s.message.id));
+    };
+    let detail = match meta {
+        MetaStatus::Failed => error.map(|e| e.message.clone()),
+        _ => None,
+    };
+    change(
+        conn,
+        s,
+        Change {
+            to,
+            at,
+            timeline: true,
+            detail,
+            due_at: None,
+        },
+        |m| {
+            m.lease_until = None;
+            m.next_attempt_at = None;
+            match meta {
+                MetaStatus::Sent => {
+                    m.sent_at.get_or_insert(at);
+                }
+                MetaStatus::Delivered => {
+                    m.delivered_at.get_or_insert(at);
+                }
+                MetaStatus::Read => {
+                    m.delivered_at.get_or_insert(at);
+                    m.read_at.get_or_insert(at);
+                }
+                MetaStatus::Failed => {
+                    m.failed_at = Some(at);
+                    m.error_message = Some(error.map_or_else(
+                        || "Meta reported the message as failed".to_owned(),
+                        |e| e.message.clone(),
+                    ));
+                    m.error_code = error.and_then(|e| e.code);
+                }
+            }
+        },
+    )?;
+    Ok(StatusApplied::Applied(s.message.id, to))
+}
+
+/// Applies Meta's statuses in order; unknown wamids are kept for later.
+pub(crate) fn apply_status_updates(
+    conn: &Connection,
+    updates: &[StatusUpdate],
+) -> Result<Vec<StatusApplied>> {
+    let mut results = Vec::with_capacity(updates.len());
+    for u in updates {
+        match by_wamid(conn, &u.wamid, u.account_id)? {
+            Some(mut s) => {
+                results.push(apply_meta(conn, &mut s, u.status, u.at, u.error.as_ref())?)
+            }
+            None => {
+                conn.prepare_cached(
+                    "INSERT INTO pending_statuses (account, wamid, status, at, error_message, error_code) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![
+                    u.account_id.map(|a| *a.0.as_bytes()),
+                    u.wamid,
+                    u.status.status().as_str(),
+                    ts(u.at),
+                    u.error.as_ref().map(|e| e.message.as_str()),
+                    u.error.as_ref().and_then(|e| e.code),
+                ])?;
+                results.push(StatusApplied::Pending);
+            }
+        }
+    }
+    Ok(results)
+}
+
+/// Re-queues a failed message of the account; the failed send's wamid, timestamps and error are cleared.
+pub(crate) fn retry(
+    conn: &Connection,
+    account: AccountId,
+    id: MessageId,
+    now: DateTime<Utc>,
+) -> Result<Message> {
+    let mut s = of_account(conn, account, id)?.ok_or(SqliteError::Store(StoreError::NotFound))?;
+    let current = s.message.status;
+    let Transition::To(to) = status::transition(current, Event::ManualRetry) else {
+        return Err(StoreError::Conflict(format!(
+            "message is {current}; only failed messages can be retried"
+        ))
+        .into());
+    };
+    change(
+        conn,
+        &mut s,
+        Change {
+            to,
+            at: now,
+            timeline: true,
+            detail: None,
+            due_at: Some(now),
+        },
+        |m| {
+            m.tries = 0;
+            m.wamid = None;
+            m.sent_at = None;
+            m.delivered_at = None;
+            m.read_at = None;
+            m.failed_at = None;
+            m.error_message = None;
+            m.error_code = None;
+            m.next_attempt_at = None;
+            m.lease_until = None;
+        },
+    )?;
+    Ok(s.message)
+}

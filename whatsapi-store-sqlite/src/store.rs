@@ -1,0 +1,288 @@
+//! `impl Store for SqliteStore`: writes go through the group-commit writer, reads through the reader pool.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use whatsapi_core::account::{AccountUpdate, NewAccount};
+use whatsapi_core::idempotency::{Decision, Fingerprint, IdempotencyKey};
+use whatsapi_core::store::{
+    Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, Outcome, Page, PageRequest,
+    PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, StoreResult,
+};
+use whatsapi_core::webhook::{DeliveryAttempt, EventId};
+use whatsapi_core::{Account, AccountId, KeyHash, Message, MessageId, Store, StoreError};
+
+use crate::error::SqliteError;
+use crate::{SqliteStore, accounts, housekeeping, idempotency, messages, outbox};
+
+fn apply(account: &mut Account, update: AccountUpdate) {
+    match update {
+        AccountUpdate::SetCredentials(c) => {
+            account.credentials = Some(c);
+            account.credentials_status = whatsapi_core::account::CredentialsStatus::Unverified;
+        }
+        AccountUpdate::ClearCredentials => {
+            account.credentials = None;
+            account.credentials_status = whatsapi_core::account::CredentialsStatus::Unverified;
+        }
+        AccountUpdate::SetCredentialsStatus(s) => account.credentials_status = s,
+        AccountUpdate::SetWebhook(w) => account.webhook = Some(w),
+        AccountUpdate::ClearWebhook => account.webhook = None,
+        AccountUpdate::SetPlan(p) => account.plan = p,
+        AccountUpdate::SetActive(a) => account.active = a,
+        AccountUpdate::SetStrictWindow(s) => account.strict_window = s,
+        AccountUpdate::SetBreaker(b) => account.breaker = b,
+        AccountUpdate::SetStripe {
+            customer_id,
+            subscription_id,
+        } => {
+            account.stripe_customer_id = customer_id;
+            account.stripe_subscription_id = subscription_id;
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_account(&self, account: NewAccount) -> StoreResult<Account> {
+        self.writer
+            .write(move |c| accounts::create(c, account))
+            .await
+    }
+
+    async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>> {
+        let hash = *hash;
+        self.readers
+            .read(move |c| accounts::by_key_hash(c, &hash))
+            .await
+    }
+
+    async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {
+        self.readers.read(move |c| accounts::by_id(c, id)).await
+    }
+
+    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>> {
+        let email = email.to_owned();
+        self.readers
+            .read(move |c| accounts::by_email(c, &email))
+            .await
+    }
+
+    async fn account_by_phone_number_id(
+        &self,
+        phone_number_id: &str,
+    ) -> StoreResult<Option<Account>> {
+        let pnid = phone_number_id.to_owned();
+        self.readers
+            .read(move |c| accounts::by_phone_number_id(c, &pnid))
+            .await
+    }
+
+    async fn update_account(&self, id: AccountId, update: AccountUpdate) -> StoreResult<Account> {
+        self.writer
+            .write(move |c| {
+                let mut account =
+                    accounts::by_id(c, id)?.ok_or(SqliteError::Store(StoreError::NotFound))?;
+                apply(&mut account, update);
+                accounts::save(c, &account)?;
+                Ok(account)
+            })
+            .await
+    }
+
+    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()> {
+        let (old, new) = (*old, *new);
+        self.writer
+            .write(move |c| accounts::rotate_key(c, id, &old, &new))
+            .await
+    }
+
+    async fn idempotency_begin(
+        &self,
+        account: AccountId,
+        key: &IdempotencyKey,
+        fingerprint: &Fingerprint,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Decision> {
+        let (key, fingerprint) = (key.clone(), *fingerprint);
+        self.writer
+            .write(move |c| idempotency::begin(c, account, &key, &fingerprint, now))
+            .await
+    }
+
+    async fn idempotency_release(
+        &self,
+        account: AccountId,
+        key: &IdempotencyKey,
+    ) -> StoreResult<()> {
+        let key = key.clone();
+        self.writer
+            .write(move |c| idempotency::release(c, account, &key))
+            .await
+    }
+
+    async fn insert_messages(&self, batch: NewBatch) -> StoreResult<()> {
+        self.writer.write(move |c| messages::insert(c, batch)).await
+    }
+
+    async fn get_message(&self, account: AccountId, id: MessageId) -> StoreResult<Option<Message>> {
+        self.readers
+            .read(move |c| Ok(messages::of_account(c, account, id)?.map(|s| s.message)))
+            .await
+    }
+
+    async fn list_messages(
+        &self,
+        account: AccountId,
+        filter: &MessageFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Message>> {
+        let filter = filter.clone();
+        self.readers
+            .read(move |c| messages::list(c, account, &filter, page))
+            .await
+    }
+
+    async fn message_by_wamid(&self, wamid: &str) -> StoreResult<Option<Message>> {
+        let wamid = wamid.to_owned();
+        self.readers
+            .read(move |c| Ok(messages::by_wamid(c, &wamid, None)?.map(|s| s.message)))
+            .await
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> StoreResult<Vec<Claimed>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.writer
+            .write(move |c| messages::claim_due(c, now, lease, limit))
+            .await
+    }
+
+    async fn next_due_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        self.readers.read(messages::next_due_at).await
+    }
+
+    async fn record_outcome(
+        &self,
+        id: MessageId,
+        attempt: u32,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Message> {
+        self.writer
+            .write(move |c| messages::record_outcome(c, id, attempt, outcome, now))
+            .await
+    }
+
+    async fn apply_status_updates(
+        &self,
+        updates: &[StatusUpdate],
+    ) -> StoreResult<Vec<StatusApplied>> {
+        if updates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let updates = updates.to_vec();
+        self.writer
+            .write(move |c| messages::apply_status_updates(c, &updates))
+            .await
+    }
+
+    async fn retry_message(
+        &self,
+        account: AccountId,
+        id: MessageId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Message> {
+        self.writer
+            .write(move |c| messages::retry(c, account, id, now))
+            .await
+    }
+
+    async fn status_counts(&self, account: AccountId) -> StoreResult<StatusCounts> {
+        self.readers
+            .read(move |c| messages::status_counts(c, account))
+            .await
+    }
+
+    async fn record_inbound(
+        &self,
+        account: AccountId,
+        wa_id: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let wa_id = wa_id.to_owned();
+        self.writer
+            .write(move |c| housekeeping::record_inbound(c, account, &wa_id, at))
+            .await
+    }
+
+    async fn last_inbound(
+        &self,
+        account: AccountId,
+        wa_id: &str,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        let wa_id = wa_id.to_owned();
+        self.readers
+            .read(move |c| housekeeping::last_inbound(c, account, &wa_id))
+            .await
+    }
+
+    async fn claim_events(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> StoreResult<Vec<ClaimedEvent>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.writer
+            .write(move |c| outbox::claim(c, now, lease, limit))
+            .await
+    }
+
+    async fn finish_event(
+        &self,
+        id: EventId,
+        attempt: Option<DeliveryAttempt>,
+        next: EventNext,
+    ) -> StoreResult<()> {
+        self.writer
+            .write(move |c| outbox::finish(c, id, attempt, next))
+            .await
+    }
+
+    async fn delivery_attempts(
+        &self,
+        account: AccountId,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryAttempt>> {
+        self.readers
+            .read(move |c| outbox::attempts(c, account, limit))
+            .await
+    }
+
+    async fn hit_rate_window(&self, bucket: &str, window_start: DateTime<Utc>) -> StoreResult<u64> {
+        let bucket = bucket.to_owned();
+        self.writer
+            .write(move |c| housekeeping::hit_rate_window(c, &bucket, window_start))
+            .await
+    }
+
+    async fn purge_expired(
+        &self,
+        now: DateTime<Utc>,
+        policy: PurgePolicy,
+    ) -> StoreResult<PurgeReport> {
+        self.writer
+            .write(move |c| housekeeping::purge(c, now, policy))
+            .await
+    }
+}

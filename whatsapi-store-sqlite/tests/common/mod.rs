@@ -1,0 +1,78 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use whatsapi_core::account::{NewAccount, WebhookConfig};
+use whatsapi_core::store::NewBatch;
+use whatsapi_core::{
+    Account, AccountId, ApiKey, MessageContent, MessageId, NewMessage, PhoneNumber, Plan, Store,
+};
+use whatsapi_store_sqlite::SqliteStore;
+
+/// 2026-01-01T00:00:00Z plus `secs`.
+pub fn at(secs: i64) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+        + chrono::Duration::seconds(secs)
+}
+
+/// A fresh store in its own temporary folder (kept alive by the returned guard).
+pub fn store() -> (tempfile::TempDir, Arc<SqliteStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("whatsapi.db")).unwrap();
+    (dir, Arc::new(store))
+}
+
+pub async fn account(store: &dyn Store, email: &str) -> Account {
+    store
+        .create_account(NewAccount {
+            id: AccountId::new(),
+            name: "Acme".into(),
+            email: email.into(),
+            plan: Plan::Pro,
+            key_hash: ApiKey::generate().hash(),
+            created_at: at(0),
+        })
+        .await
+        .unwrap()
+}
+
+pub async fn with_webhook(store: &dyn Store, account: &Account) {
+    store
+        .update_account(
+            account.id,
+            whatsapi_core::account::AccountUpdate::SetWebhook(WebhookConfig {
+                url: "https://example.com/hook".into(),
+                secret: "whsec_test".into(),
+            }),
+        )
+        .await
+        .unwrap();
+}
+
+pub fn message(account: AccountId, created_at: DateTime<Utc>) -> NewMessage {
+    NewMessage {
+        id: MessageId::new(),
+        account_id: account,
+        batch_id: None,
+        to: PhoneNumber::parse("14155552671").unwrap(),
+        content: MessageContent::Text {
+            body: "hello".into(),
+        },
+        send_at: None,
+        metadata: None,
+        dry_run: false,
+        created_at,
+    }
+}
+
+pub fn batch(account: AccountId, messages: Vec<NewMessage>) -> NewBatch {
+    NewBatch {
+        account_id: account,
+        messages,
+        idempotency: None,
+    }
+}

@@ -1,0 +1,260 @@
+//! Opening: folders, pragmas, migrations, and the errors a user can act on.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{account, at, batch, message};
+use whatsapi_core::Store;
+use whatsapi_store_sqlite::{SCHEMA_VERSION, SqliteError, SqliteOptions, SqliteStore};
+
+fn pragma(path: &std::path::Path, name: &str) -> String {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row(&format!("PRAGMA {name}"), [], |r| {
+        r.get::<_, rusqlite::types::Value>(0)
+    })
+    .map(|v| match v {
+        rusqlite::types::Value::Integer(i) => i.to_string(),
+        rusqlite::types::Value::Text(t) => t,
+        other => format!("{other:?}"),
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn creates_parent_folders_and_a_durable_wal_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/deeper/whatsapi.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let acc = account(&store, "a@example.com").await;
+    store
+        .insert_messages(batch(acc.id, vec![message(acc.id, at(0))]))
+        .await
+        .unwrap();
+    assert!(path.exists());
+    assert_eq!(pragma(&path, "journal_mode"), "wal");
+    assert_eq!(pragma(&path, "user_version"), SCHEMA_VERSION.to_string());
+    // synchronous, busy_timeout and foreign_keys are per connection: check the store's own settings through
+    // their effects instead: a foreign key violation is refused by the writer.
+    drop(store);
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        store
+            .list_messages(
+                acc.id,
+                &Default::default(),
+                whatsapi_core::store::PageRequest { page: 1, limit: 10 }
+            )
+            .await
+            .unwrap()
+            .total,
+        1,
+        "reopening keeps the data"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.db");
+    std::fs::write(&path, "these are my notes, not a database ".repeat(200)).unwrap();
+    let err = SqliteStore::open(&path).unwrap_err();
+    assert!(matches!(err, SqliteError::NotADatabase { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("is not a SQLite database"),
+        "{err}"
+    );
+    // The file is left alone.
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .starts_with("these are my notes")
+    );
+}
+
+#[test]
+fn a_path_that_cannot_be_written_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    // Its parent "folder" is a regular file.
+    let err = SqliteStore::open(file.join("whatsapi.db")).unwrap_err();
+    assert!(matches!(err, SqliteError::CreateDir { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("cannot create the folder"),
+        "{err}"
+    );
+    // The path is a folder.
+    let err = SqliteStore::open(dir.path()).unwrap_err();
+    assert!(matches!(err, SqliteError::Open { .. }), "{err:?}");
+}
+
+#[test]
+fn a_locked_database_is_refused_after_busy_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("whatsapi.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let holder = rusqlite::Connection::open(&path).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let options = SqliteOptions {
+        busy_timeout: Duration::from_millis(100),
+        ..SqliteOptions::default()
+    };
+    let err = SqliteStore::open_with(&path, options).unwrap_err();
+    assert!(matches!(err, SqliteError::Locked { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("locked by another process"),
+        "{err}"
+    );
+    let store_err: whatsapi_core::StoreError = err.into();
+    assert!(matches!(
+        store_err,
+        whatsapi_core::StoreError::Unavailable(_)
+    ));
+    holder.execute_batch("COMMIT").unwrap();
+    assert!(SqliteStore::open(&path).is_ok());
+}
+
+#[test]
+fn a_database_from_a_newer_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("whatsapi.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    drop(conn);
+    let err = SqliteStore::open(&path).unwrap_err();
+    match &err {
+        SqliteError::NewerSchema {
+            found, supported, ..
+        } => {
+            assert_eq!((*found, *supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("newer"), "{err}");
+    assert_eq!(
+        pragma(&path, "user_version"),
+        (SCHEMA_VERSION + 1).to_string()
+    );
+}
+
+#[tokio::test]
+async fn an_old_file_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("whatsapi.db");
+    // A file written by the first release: schema version 1 (no webhook outbox yet), with data in it.
+    let old = SqliteStore::open_at_version(&path, SqliteOptions::default(), 1).unwrap();
+    let acc = account(&old, "a@example.com").await;
+    let m = message(acc.id, at(0));
+    old.insert_messages(batch(acc.id, vec![m.clone()]))
+        .await
+        .unwrap();
+    drop(old);
+    assert_eq!(pragma(&path, "user_version"), "1");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let outbox: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'outbox'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(outbox, 0);
+    drop(conn);
+
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(pragma(&path, "user_version"), SCHEMA_VERSION.to_string());
+    let got = store.get_message(acc.id, m.id).await.unwrap().unwrap();
+    assert_eq!(got.created_at, m.created_at);
+    // The new tables work.
+    let claimed = store
+        .claim_due(at(1), Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(
+        store
+            .claim_events(at(1), Duration::from_secs(30), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn every_query_uses_an_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("whatsapi.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let plan = |sql: &str| -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        rows.join(" | ")
+    };
+    let cases = [
+        (
+            "claim",
+            "SELECT m.seq FROM messages m CROSS JOIN accounts a ON a.seq = m.account WHERE m.due_at <= 1 \
+             AND a.active = 1 AND (a.breaker_open_until IS NULL OR a.breaker_open_until <= 1) \
+             ORDER BY m.due_at, m.id LIMIT 100",
+            "messages_due",
+        ),
+        (
+            "newest first",
+            "SELECT * FROM messages m WHERE m.account = 1 ORDER BY m.created_at DESC, m.id DESC LIMIT 20",
+            "messages_by_account",
+        ),
+        (
+            "by status",
+            "SELECT * FROM messages m WHERE m.account = 1 AND m.status = 7 ORDER BY m.created_at DESC, m.id DESC LIMIT 50",
+            "messages_by_account_status",
+        ),
+        (
+            "by batch",
+            "SELECT * FROM messages m WHERE +m.account = 1 AND m.batch_id = x'00' ORDER BY m.created_at DESC, m.id DESC LIMIT 50",
+            "messages_by_batch",
+        ),
+        (
+            "wamid",
+            "SELECT * FROM messages WHERE wamid = 'w'",
+            "sqlite_autoindex_messages_2",
+        ),
+        (
+            "idempotency",
+            "SELECT * FROM idempotency WHERE account = x'00' AND key = 'k'",
+            "PRIMARY KEY",
+        ),
+        (
+            "idempotency expiry",
+            "DELETE FROM idempotency WHERE expires_at <= 5",
+            "idempotency_by_expiry",
+        ),
+        (
+            "outbox",
+            "SELECT o.seq FROM outbox o WHERE o.state = 0 AND o.next_at <= 5 AND (o.lease_until IS NULL OR o.lease_until <= 5) \
+             AND o.seq = (SELECT MIN(p.seq) FROM outbox p WHERE p.message = o.message AND p.state = 0) ORDER BY o.seq LIMIT 10",
+            "outbox_waiting",
+        ),
+        (
+            "counters",
+            "SELECT status, n FROM status_counts WHERE account = 1",
+            "PRIMARY KEY",
+        ),
+    ];
+    for (name, sql, index) in cases {
+        let p = plan(sql);
+        println!("{name}: {p}");
+        assert!(p.contains(index), "{name}: {p}");
+        assert!(
+            !p.contains("SCAN m ") && !p.starts_with("SCAN m"),
+            "{name} scans messages: {p}"
+        );
+    }
+}

@@ -1,0 +1,630 @@
+//! Behaviour of the SQLite store: the same scenario run against the reference `MemoryStore` gives the same
+//! answers, and the group-commit writer isolates a failing request.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{account, at, batch, message, store, with_webhook};
+use serde_json::json;
+use whatsapi_core::account::{AccountUpdate, BreakerState, NewAccount, WebhookConfig};
+use whatsapi_core::idempotency::{Fingerprint, IdempotencyKey, StoredResponse};
+use whatsapi_core::status::MetaStatus;
+use whatsapi_core::store::{
+    EventNext, FailureInfo, IdempotencyCompletion, MessageFilter, NewBatch, Outcome, PageRequest,
+    PurgePolicy, StatusUpdate,
+};
+use whatsapi_core::testing::MemoryStore;
+use whatsapi_core::webhook::DeliveryAttempt;
+use whatsapi_core::{AccountId, ApiKey, BatchId, MessageId, Plan, Status, Store, StoreError};
+
+/// Everything the scenario creates, fixed up front so both stores receive identical input.
+struct Inputs {
+    a: NewAccount,
+    b: NewAccount,
+    ids: Vec<MessageId>,
+    batch: BatchId,
+}
+
+impl Inputs {
+    fn new() -> Self {
+        let acc = |email: &str| NewAccount {
+            id: AccountId::new(),
+            name: "Acme".into(),
+            email: email.into(),
+            plan: Plan::Pro,
+            key_hash: ApiKey::generate().hash(),
+            created_at: at(0),
+        };
+        Self {
+            a: acc("a@example.com"),
+            b: acc("b@example.com"),
+            ids: (0..6).map(|_| MessageId::new()).collect(),
+            batch: BatchId::new(),
+        }
+    }
+}
+
+/// Runs one long scenario and logs every answer (event ids, which are random, left out).
+async fn scenario(store: Arc<dyn Store>, input: &Inputs) -> Vec<String> {
+    let mut log = Vec::new();
+    macro_rules! note {
+        ($label:expr, $value:expr) => {
+            log.push(format!("{}: {:?}", $label, $value))
+        };
+    }
+    let a = store.create_account(input.a.clone()).await.unwrap();
+    let b = store.create_account(input.b.clone()).await.unwrap();
+    note!(
+        "dup email",
+        store
+            .create_account(NewAccount {
+                id: AccountId::new(),
+                email: "A@Example.com".into(),
+                ..input.a.clone()
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| matches!(e, StoreError::Conflict(_)))
+    );
+    note!(
+        "by email",
+        store
+            .account_by_email("B@EXAMPLE.COM")
+            .await
+            .unwrap()
+            .map(|x| x.id == b.id)
+    );
+    with_webhook(store.as_ref(), &a).await;
+
+    // Idempotent bulk insert into A: two queued, one scheduled, one with metadata and a batch.
+    let key = IdempotencyKey::parse("order-1").unwrap();
+    let fp = Fingerprint::of("POST", "/messages/bulk", &json!({"n": 4}));
+    note!(
+        "begin",
+        store.idempotency_begin(a.id, &key, &fp, at(1)).await
+    );
+    note!(
+        "begin again",
+        store.idempotency_begin(a.id, &key, &fp, at(2)).await
+    );
+    let mut msgs: Vec<_> = (0..4).map(|i| message(a.id, at(1 + i as i64))).collect();
+    for (m, id) in msgs.iter_mut().zip(&input.ids) {
+        m.id = *id;
+        m.batch_id = Some(input.batch);
+    }
+    msgs[2].send_at = Some(at(100));
+    msgs[3].metadata = Some(json!({"orderId": "1234"}).as_object().unwrap().clone());
+    let response = StoredResponse {
+        status: 202,
+        body: json!({"success": true}),
+    };
+    let done = IdempotencyCompletion {
+        key: key.clone(),
+        fingerprint: fp,
+        response: response.clone(),
+        expires_at: at(1) + chrono::Duration::hours(24),
+    };
+    note!(
+        "insert",
+        store
+            .insert_messages(NewBatch {
+                account_id: a.id,
+                messages: msgs,
+                idempotency: Some(done.clone())
+            })
+            .await
+    );
+    note!(
+        "replay",
+        store.idempotency_begin(a.id, &key, &fp, at(3)).await
+    );
+    note!(
+        "other body",
+        store
+            .idempotency_begin(a.id, &key, &Fingerprint::of("POST", "/x", &json!(1)), at(3))
+            .await
+    );
+    note!(
+        "same key other account",
+        store.idempotency_begin(b.id, &key, &fp, at(3)).await
+    );
+    note!(
+        "complete twice",
+        store
+            .insert_messages(NewBatch {
+                account_id: a.id,
+                messages: vec![],
+                idempotency: Some(done)
+            })
+            .await
+            .map_err(|e| matches!(e, StoreError::Conflict(_)))
+    );
+    let mut mb = message(b.id, at(2));
+    mb.id = input.ids[4];
+    mb.dry_run = true;
+    note!(
+        "insert b",
+        store.insert_messages(batch(b.id, vec![mb])).await
+    );
+    note!(
+        "unknown account",
+        store.insert_messages(batch(AccountId::new(), vec![])).await
+    );
+    note!("counts a", store.status_counts(a.id).await);
+    note!("next due", store.next_due_at().await);
+
+    // Meta reports before the send is recorded.
+    let update = |wamid: &str, status, secs, account| StatusUpdate {
+        account_id: account,
+        wamid: wamid.into(),
+        status,
+        at: at(secs),
+        error: None,
+    };
+    note!(
+        "early",
+        store
+            .apply_status_updates(&[update("wamid.1", MetaStatus::Delivered, 6, Some(a.id))])
+            .await
+    );
+
+    // Dispatcher: a paused account is skipped.
+    store
+        .update_account(
+            b.id,
+            AccountUpdate::SetBreaker(BreakerState {
+                consecutive_failures: 3,
+                open_until: Some(at(50)),
+                trips: 1,
+            }),
+        )
+        .await
+        .unwrap();
+    note!("next due paused", store.next_due_at().await);
+    let claimed = store
+        .claim_due(at(5), Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    note!("claim", claimed);
+    note!(
+        "claim again",
+        store.claim_due(at(5), Duration::from_secs(30), 10).await
+    );
+    let first = &claimed[0].message;
+    note!(
+        "sent",
+        store
+            .record_outcome(
+                first.id,
+                first.attempt,
+                Outcome::Sent {
+                    wamid: "wamid.1".into()
+                },
+                at(5)
+            )
+            .await
+    );
+    note!(
+        "stale",
+        store
+            .record_outcome(first.id, first.attempt, Outcome::Release, at(5))
+            .await
+    );
+    let second = &claimed[1].message;
+    note!(
+        "dup wamid",
+        store
+            .record_outcome(
+                second.id,
+                second.attempt,
+                Outcome::Sent {
+                    wamid: "wamid.1".into()
+                },
+                at(5)
+            )
+            .await
+            .map_err(|e| matches!(e, StoreError::Conflict(_)))
+    );
+    note!(
+        "retry",
+        store
+            .record_outcome(
+                second.id,
+                second.attempt,
+                Outcome::Retry {
+                    next_attempt_at: at(20),
+                    error: FailureInfo {
+                        message: "Meta 131000".into(),
+                        code: Some(131000)
+                    }
+                },
+                at(6)
+            )
+            .await
+    );
+    let third = &claimed[2].message;
+    note!(
+        "release",
+        store
+            .record_outcome(third.id, third.attempt, Outcome::Release, at(6))
+            .await
+    );
+    note!("next due after", store.next_due_at().await);
+    // Lease expiry: the released one and the retrying one come back; B resumes once its breaker closed.
+    let later = store
+        .claim_due(at(60), Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    note!("claim later", later);
+    for c in &later {
+        let outcome = if c.message.account_id == b.id {
+            Outcome::Sent {
+                wamid: "wamid.b".into(),
+            }
+        } else {
+            Outcome::Failed {
+                error: FailureInfo {
+                    message: "Meta 131026".into(),
+                    code: Some(131026),
+                },
+            }
+        };
+        note!(
+            "outcome",
+            store
+                .record_outcome(c.message.id, c.message.attempt, outcome, at(61))
+                .await
+        );
+    }
+    note!(
+        "b sent counter",
+        store.account(b.id).await.unwrap().map(|x| x.messages_sent)
+    );
+    note!(
+        "a sent counter",
+        store.account(a.id).await.unwrap().map(|x| x.messages_sent)
+    );
+
+    // Meta's statuses: monotonic, scoped, unknown kept.
+    note!(
+        "statuses",
+        store
+            .apply_status_updates(&[
+                update("wamid.1", MetaStatus::Read, 70, None),
+                update("wamid.1", MetaStatus::Delivered, 71, None),
+                update("wamid.b", MetaStatus::Delivered, 72, Some(a.id)),
+                StatusUpdate {
+                    error: Some(FailureInfo {
+                        message: "undeliverable".into(),
+                        code: Some(131026)
+                    }),
+                    ..update("wamid.b", MetaStatus::Failed, 73, Some(b.id))
+                },
+            ])
+            .await
+    );
+    note!("by wamid", store.message_by_wamid("wamid.1").await);
+
+    // Manual retry: scoped, only from failed.
+    let failed = later
+        .iter()
+        .find(|c| c.message.account_id == a.id)
+        .map(|c| c.message.id)
+        .unwrap();
+    note!(
+        "retry foreign",
+        store.retry_message(b.id, failed, at(80)).await
+    );
+    note!(
+        "retry sent",
+        store.retry_message(a.id, input.ids[0], at(80)).await
+    );
+    note!(
+        "retry failed",
+        store.retry_message(a.id, failed, at(80)).await
+    );
+    note!(
+        "retry b",
+        store.retry_message(b.id, input.ids[4], at(80)).await
+    );
+
+    // Listings and counters.
+    for (label, filter, page) in [
+        (
+            "all",
+            MessageFilter::default(),
+            PageRequest { page: 1, limit: 2 },
+        ),
+        (
+            "all p2",
+            MessageFilter::default(),
+            PageRequest { page: 2, limit: 2 },
+        ),
+        (
+            "queued",
+            MessageFilter {
+                status: Some(Status::Queued),
+                batch_id: None,
+            },
+            PageRequest { page: 1, limit: 10 },
+        ),
+        (
+            "batch",
+            MessageFilter {
+                status: None,
+                batch_id: Some(input.batch),
+            },
+            PageRequest { page: 1, limit: 10 },
+        ),
+        (
+            "batch read",
+            MessageFilter {
+                status: Some(Status::Read),
+                batch_id: Some(input.batch),
+            },
+            PageRequest { page: 1, limit: 10 },
+        ),
+    ] {
+        note!(label, store.list_messages(a.id, &filter, page).await);
+    }
+    note!(
+        "list b",
+        store
+            .list_messages(
+                b.id,
+                &MessageFilter::default(),
+                PageRequest { page: 1, limit: 10 }
+            )
+            .await
+    );
+    note!("get", store.get_message(a.id, input.ids[0]).await);
+    note!("get foreign", store.get_message(b.id, input.ids[0]).await);
+    note!("counts a", store.status_counts(a.id).await);
+    note!("counts b", store.status_counts(b.id).await);
+
+    // Outbox: one event per message at a time, in the order written.
+    let mut rounds = 0;
+    loop {
+        let events = store
+            .claim_events(at(100), Duration::from_secs(10), 10)
+            .await
+            .unwrap();
+        note!(
+            "leased",
+            store
+                .claim_events(at(100), Duration::from_secs(10), 10)
+                .await
+                .map(|e| e.len())
+        );
+        if events.is_empty() || rounds > 10 {
+            break;
+        }
+        rounds += 1;
+        for e in &events {
+            note!(
+                "event",
+                (
+                    e.event.account_id,
+                    e.event.status,
+                    e.event.created_at,
+                    &e.event.data,
+                    e.event.attempts,
+                    &e.target
+                )
+            );
+            let next = if rounds == 1 {
+                EventNext::RetryAt(at(90))
+            } else {
+                EventNext::Done
+            };
+            let attempt = DeliveryAttempt {
+                event_id: e.event.id,
+                message_id: e.event.data.message_id,
+                status: e.event.status,
+                url: "https://example.com/hook".into(),
+                at: at(100 + rounds),
+                http_status: Some(500),
+                error: None,
+                duration_ms: 3,
+            };
+            store
+                .finish_event(e.event.id, Some(attempt), next)
+                .await
+                .unwrap();
+        }
+    }
+    note!(
+        "attempts",
+        store.delivery_attempts(a.id, 3).await.map(|v| v
+            .into_iter()
+            .map(|d| (d.message_id, d.status, d.at, d.http_status))
+            .collect::<Vec<_>>())
+    );
+
+    // Housekeeping.
+    note!(
+        "inbound none",
+        store.last_inbound(a.id, "14155552671").await
+    );
+    store
+        .record_inbound(a.id, "14155552671", at(9))
+        .await
+        .unwrap();
+    store
+        .record_inbound(a.id, "14155552671", at(8))
+        .await
+        .unwrap();
+    note!("inbound", store.last_inbound(a.id, "14155552671").await);
+    note!(
+        "inbound other account",
+        store.last_inbound(b.id, "14155552671").await
+    );
+    note!("hit", store.hit_rate_window("key:a", at(0)).await);
+    note!("hit", store.hit_rate_window("key:a", at(0)).await);
+    note!(
+        "early purge",
+        store.purge_expired(at(120), PurgePolicy::default()).await
+    );
+    note!(
+        "purge",
+        store
+            .purge_expired(at(30 * 24 * 3600), PurgePolicy::default())
+            .await
+    );
+    note!(
+        "replay after purge",
+        store
+            .idempotency_begin(a.id, &key, &fp, at(30 * 24 * 3600))
+            .await
+    );
+    note!(
+        "attempts after purge",
+        store.delivery_attempts(a.id, 3).await.map(|v| v.len())
+    );
+    note!(
+        "webhook cleared",
+        store
+            .update_account(a.id, AccountUpdate::ClearWebhook)
+            .await
+            .map(|x| x.webhook)
+    );
+    note!(
+        "webhook set",
+        store
+            .update_account(
+                a.id,
+                AccountUpdate::SetWebhook(WebhookConfig {
+                    url: "https://x".into(),
+                    secret: "s".into()
+                })
+            )
+            .await
+            .map(|x| x.webhook)
+    );
+    let new_key = ApiKey::generate().hash();
+    note!(
+        "rotate",
+        store.rotate_key(a.id, &input.a.key_hash, &new_key).await
+    );
+    note!(
+        "rotate stale",
+        store
+            .rotate_key(a.id, &input.a.key_hash, &new_key)
+            .await
+            .map_err(|e| matches!(e, StoreError::Conflict(_)))
+    );
+    note!(
+        "rotate unknown",
+        store
+            .rotate_key(AccountId::new(), &input.a.key_hash, &new_key)
+            .await
+    );
+    note!(
+        "by key",
+        store
+            .account_by_key_hash(&new_key)
+            .await
+            .unwrap()
+            .map(|x| x.id == a.id)
+    );
+    note!(
+        "by old key",
+        store.account_by_key_hash(&input.a.key_hash).await
+    );
+    log
+}
+
+#[tokio::test]
+async fn answers_like_the_reference_memory_store() {
+    let input = Inputs::new();
+    let expected = scenario(Arc::new(MemoryStore::new()), &input).await;
+    let (_dir, sqlite) = store();
+    let actual = scenario(sqlite, &input).await;
+    for (i, (e, a)) in expected.iter().zip(&actual).enumerate() {
+        assert_eq!(a, e, "step {i} differs");
+    }
+    assert_eq!(actual.len(), expected.len());
+}
+
+#[tokio::test]
+async fn a_failing_request_in_a_batch_fails_alone() {
+    let (_dir, store) = store();
+    let acc = account(store.as_ref(), "a@example.com").await;
+    let existing = message(acc.id, at(0));
+    store
+        .insert_messages(batch(acc.id, vec![existing.clone()]))
+        .await
+        .unwrap();
+    // 64 concurrent callers; one of them repeats an existing id, so its SAVEPOINT is rolled back alone.
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let store = store.clone();
+        let m = if i == 17 {
+            existing.clone()
+        } else {
+            message(acc.id, at(1))
+        };
+        tasks.push(tokio::spawn(async move {
+            (
+                m.id,
+                store.insert_messages(batch(m.account_id, vec![m])).await,
+            )
+        }));
+    }
+    let mut failures = 0;
+    for t in tasks {
+        let (id, result) = t.await.unwrap();
+        match result {
+            Ok(()) => assert!(store.get_message(acc.id, id).await.unwrap().is_some()),
+            Err(StoreError::Conflict(text)) => {
+                assert!(text.contains(&id.to_string()), "{text}");
+                failures += 1;
+            }
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(failures, 1);
+    assert_eq!(
+        store
+            .status_counts(acc.id)
+            .await
+            .unwrap()
+            .get(&Status::Queued),
+        Some(&64)
+    );
+}
+
+#[tokio::test]
+async fn concurrent_claimers_never_share_a_message() {
+    let (_dir, store) = store();
+    let acc = account(store.as_ref(), "a@example.com").await;
+    let msgs: Vec<_> = (0..200).map(|i| message(acc.id, at(i))).collect();
+    store.insert_messages(batch(acc.id, msgs)).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .claim_due(at(500), Duration::from_secs(60), 30)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for t in tasks {
+        for c in t.await.unwrap() {
+            assert!(seen.insert(c.message.id), "claimed twice: {}", c.message.id);
+        }
+    }
+    assert_eq!(seen.len(), 200);
+    assert_eq!(
+        store
+            .status_counts(acc.id)
+            .await
+            .unwrap()
+            .get(&Status::Processing),
+        Some(&200)
+    );
+}
