@@ -338,6 +338,8 @@ pub trait Store: Send + Sync + 'static {
     /// Per-status counts for the account, kept up to date by every change (no table scan). Statuses without
     /// messages may be absent or zero.
     async fn status_counts(&self, account: AccountId) -> StoreResult<StatusCounts>;
+    /// Per-status counts over every account (queue depth for metrics), from the same counters.
+    async fn status_totals(&self) -> StoreResult<StatusCounts>;
 
     // ---- 24-hour window ----
 

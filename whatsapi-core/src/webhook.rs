@@ -1,6 +1,7 @@
 //! Customer webhooks: the event we send, the `WebhookSink` trait and what a delivery attempt recorded.
 
 use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -82,6 +83,112 @@ impl StatusEvent {
             data,
         }
     }
+}
+
+/// Which customer webhook URLs are accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookUrlPolicy {
+    /// Refuse plain `http://` URLs.
+    pub require_https: bool,
+    /// Allow loopback, private, link-local and other non-public targets (development and tests only).
+    pub allow_private_targets: bool,
+}
+
+impl Default for WebhookUrlPolicy {
+    fn default() -> Self {
+        Self {
+            require_https: true,
+            allow_private_targets: false,
+        }
+    }
+}
+
+impl WebhookUrlPolicy {
+    /// Plain http and any address: for development and tests on one machine.
+    pub fn development() -> Self {
+        Self {
+            require_https: false,
+            allow_private_targets: true,
+        }
+    }
+}
+
+/// Whether an address is a public unicast address a webhook may go to.
+pub fn is_public_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_v4(v4);
+            }
+            let seg = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (seg[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
+                || (seg[0] & 0xffc0) == 0xfe80 // link local fe80::/10
+                || (seg[0] == 0x2001 && seg[1] == 0x0db8) // documentation
+                || (seg[0] == 0x0064 && seg[1] == 0xff9b)) // NAT64: maps to IPv4
+        }
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let o = ip.octets();
+    !(ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || o[0] == 0
+        || (o[0] == 100 && (o[1] & 0xc0) == 64) // CGNAT 100.64/10
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments
+        || (o[0] == 198 && (o[1] & 0xfe) == 18) // benchmarking 198.18/15
+        || o[0] >= 240)
+}
+
+/// Checks a customer webhook URL against the policy: absolute http(s) with a host, no credentials, https when
+/// required, and no literal non-public address unless allowed. Names are checked again when connecting.
+pub fn check_url(url: &str, policy: &WebhookUrlPolicy) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| {
+        format!("must be an absolute URL ({e}), e.g. https://yourapp.com/webhooks/whatsapi")
+    })?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" if !policy.require_https => {}
+        "http" => return Err("must use https".to_owned()),
+        other => return Err(format!("scheme {other} is not supported; use https")),
+    }
+    // The URL parser forgives `https:///path`; a user who typed that meant something else.
+    let authority_missing = url
+        .split_once("://")
+        .is_none_or(|(_, rest)| rest.is_empty() || rest.starts_with('/'));
+    let host = parsed
+        .host()
+        .filter(|_| !authority_missing)
+        .ok_or("must include a host name")?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("must not contain a user name or password".to_owned());
+    }
+    if !policy.allow_private_targets {
+        let literal = match host {
+            url::Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
+            url::Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
+            url::Host::Domain(d)
+                if d.eq_ignore_ascii_case("localhost")
+                    || d.to_ascii_lowercase().ends_with(".localhost") =>
+            {
+                return Err("must not point at this machine (localhost)".to_owned());
+            }
+            url::Host::Domain(_) => None,
+        };
+        if let Some(ip) = literal.filter(|ip| !is_public_ip(*ip)) {
+            return Err(format!("{ip} is not a public address"));
+        }
+    }
+    Ok(())
 }
 
 /// Where and how to sign.
@@ -197,6 +304,47 @@ pub(crate) mod rfc3339_opt {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn address_classes() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "fe80::1",
+            "fc00::1",
+            "::ffff:127.0.0.1",
+            "2001:db8::1",
+            "192.0.2.1",
+            "198.18.0.1",
+        ] {
+            assert!(!is_public_ip(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "100.128.0.1"] {
+            assert!(is_public_ip(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn url_policy() {
+        let strict = WebhookUrlPolicy::default();
+        assert!(check_url("https://example.com/hook", &strict).is_ok());
+        assert!(check_url("http://example.com/hook", &strict).is_err());
+        assert!(check_url("https://127.0.0.1/hook", &strict).is_err());
+        assert!(check_url("https://[::1]/hook", &strict).is_err());
+        assert!(check_url("https://localhost/hook", &strict).is_err());
+        assert!(check_url("https://user:pw@example.com/", &strict).is_err());
+        assert!(check_url("ftp://example.com/", &strict).is_err());
+        let dev = WebhookUrlPolicy::development();
+        assert!(check_url("http://127.0.0.1:9000/hook", &dev).is_ok());
+    }
 
     #[test]
     fn payload_has_the_reference_shape() {

@@ -1,6 +1,12 @@
-//! The whatsapi reference server.
+//! `whatsapi`: the reference server and operator commands.
 
-fn main() {
-    eprintln!("whatsapi-server: the HTTP server is not built yet");
-    std::process::exit(1);
+use clap::Parser;
+use whatsapi_server::config::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve(cli.serve)) {
+        Command::Serve(args) => whatsapi_server::run::serve(args).await,
+    }
 }

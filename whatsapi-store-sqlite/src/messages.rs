@@ -483,6 +483,19 @@ pub(crate) fn status_counts(conn: &Connection, account: AccountId) -> Result<Sta
     .collect()
 }
 
+/// Per-status counts over every account, from the counters.
+pub(crate) fn status_totals(conn: &Connection) -> Result<StatusCounts> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT status, SUM(n) FROM status_counts GROUP BY status HAVING SUM(n) > 0",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+    rows.map(|row| {
+        let (s, n) = row?;
+        Ok((status(s)?, count(n)))
+    })
+    .collect()
+}
+
 /// The earliest time something becomes due: min over active accounts of max(its earliest due message, the end of
 /// its open breaker).
 pub(crate) fn next_due_at(conn: &Connection) -> Result<Option<DateTime<Utc>>> {

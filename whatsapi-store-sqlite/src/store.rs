@@ -211,6 +211,10 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn status_totals(&self) -> StoreResult<StatusCounts> {
+        self.readers.read(messages::status_totals).await
+    }
+
     async fn record_inbound(
         &self,
         account: AccountId,

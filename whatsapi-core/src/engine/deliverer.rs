@@ -103,6 +103,7 @@ async fn deliver(core: Arc<Core>, claimed: ClaimedEvent, _permit: OwnedSemaphore
     };
     let at = core.clock.now();
     let outcome = core.sink.deliver(&target, &payload).await;
+    core.stats.record_webhook(outcome.is_success());
     let now = core.clock.now();
     let next = if outcome.is_success() {
         EventNext::Done

@@ -288,7 +288,18 @@ impl SendJob {
             to: self.message.to.clone(),
             content: self.message.content.clone(),
         };
+        let started = std::time::Instant::now();
         let result = self.core.transport.send(&creds, &outgoing).await;
+        self.core.stats.record_send(
+            match &result {
+                Ok(_) => super::stats::SendResult::Accepted,
+                Err(e) if e.class() == crate::retry::ErrorClass::Transient => {
+                    super::stats::SendResult::Transient
+                }
+                Err(_) => super::stats::SendResult::Failed,
+            },
+            started.elapsed(),
+        );
         let now = self.core.clock.now();
         let (outcome, verdict) =
             outcome_of(&result, self.message.tries, &self.core.config.retry, now);
@@ -347,6 +358,7 @@ impl SendJob {
 
     /// Simulates the send: `sent` with a made-up wamid, then `delivered`, as Meta's webhooks would report.
     async fn dry_run(self) -> TaskEnd {
+        self.core.stats.record_dry_run();
         let wamid = format!("wamid.DRYRUN{}", self.message.id.0.simple());
         let end = self
             .finish(Outcome::Sent {

@@ -10,6 +10,7 @@ mod breaker;
 mod deliverer;
 mod dispatcher;
 mod pacing;
+pub mod stats;
 mod sweeper;
 
 #[cfg(all(test, feature = "testing"))]
@@ -85,6 +86,8 @@ pub struct EngineConfig {
     pub purge: PurgePolicy,
     /// Longest sleep of an idle loop, to notice work written by other replicas (default 1 s).
     pub idle_poll: Duration,
+    /// Which customer webhook URLs are accepted (default: https and public addresses only).
+    pub webhook_urls: crate::webhook::WebhookUrlPolicy,
 }
 
 impl Default for EngineConfig {
@@ -102,6 +105,7 @@ impl Default for EngineConfig {
             sweep_interval: Duration::from_secs(60),
             purge: PurgePolicy::default(),
             idle_poll: Duration::from_secs(1),
+            webhook_urls: crate::webhook::WebhookUrlPolicy::default(),
         }
     }
 }
@@ -138,6 +142,8 @@ pub(crate) struct Core {
     pub(crate) dispatch_wake: Wake,
     /// Raised when outbox events may exist (an outcome, an applied status, a finished delivery).
     pub(crate) deliver_wake: Wake,
+    /// Counters for metrics.
+    pub(crate) stats: stats::EngineStats,
 }
 
 impl Core {
@@ -164,6 +170,7 @@ impl Core {
             pacer,
             dispatch_wake: Wake::new(),
             deliver_wake: Wake::new(),
+            stats: stats::EngineStats::default(),
         }
     }
 

@@ -10,6 +10,7 @@ use crate::account::{
 use crate::send::ValidationErrors;
 use crate::store::StoreError;
 use crate::transport::PhoneNumberInfo;
+use crate::webhook::{WebhookUrlPolicy, check_url};
 
 use super::{Error, WhatsApi};
 
@@ -55,40 +56,15 @@ fn plausible_email(s: &str) -> bool {
         && domain.split('.').all(|label| !label.is_empty())
 }
 
-/// An absolute http(s) URL with a host and no credentials in it.
-fn check_webhook_url(url: &str) -> Result<(), String> {
+/// A customer webhook URL: bounded, no whitespace, and allowed by the policy (scheme, host, address).
+fn check_webhook_url(url: &str, policy: &WebhookUrlPolicy) -> Result<(), String> {
     if url.len() > MAX_URL_LEN {
         return Err(format!("must be at most {MAX_URL_LEN} characters"));
     }
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("must not contain spaces or control characters".into());
     }
-    let lower = url.to_ascii_lowercase();
-    let rest = if lower.starts_with("https://") {
-        &url["https://".len()..]
-    } else if lower.starts_with("http://") {
-        &url["http://".len()..]
-    } else {
-        return Err(
-            "must be an absolute http(s) URL, e.g. https://yourapp.com/webhooks/whatsapi".into(),
-        );
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if authority.contains('@') {
-        return Err("must not contain a user name or password".into());
-    }
-    let host = if authority.starts_with('[') {
-        authority
-            .split(']')
-            .next()
-            .map(|h| h.trim_start_matches('['))
-    } else {
-        authority.split(':').next()
-    };
-    if host.is_none_or(str::is_empty) {
-        return Err("must include a host name".into());
-    }
-    Ok(())
+    check_url(url, policy)
 }
 
 /// `whsec_` + base64 of 32 bytes from the operating system's CSPRNG (Standard Webhooks).
@@ -274,7 +250,7 @@ impl WhatsApi {
     /// one). The URL must be an absolute http(s) URL.
     pub async fn set_webhook(&self, account: AccountId, url: &str) -> Result<WebhookConfig, Error> {
         let url = url.trim();
-        check_webhook_url(url).map_err(|m| Error::field("url", m))?;
+        check_webhook_url(url, &self.config().webhook_urls).map_err(|m| Error::field("url", m))?;
         let config = WebhookConfig {
             url: url.to_owned(),
             secret: new_webhook_secret(),
@@ -338,13 +314,24 @@ mod tests {
 
     #[test]
     fn webhook_urls() {
+        let dev = WebhookUrlPolicy::development();
+        let strict = WebhookUrlPolicy::default();
+        assert!(check_webhook_url("https://yourapp.com/hook", &strict).is_ok());
+        for refused in [
+            "http://yourapp.com/hook",
+            "https://localhost/x",
+            "https://10.0.0.1/x",
+            "https://[::1]/x",
+        ] {
+            assert!(check_webhook_url(refused, &strict).is_err(), "{refused}");
+        }
         for good in [
             "https://yourapp.com/webhooks/whatsapi",
             "http://localhost:8080/hook",
             "https://[::1]:9/x",
             "HTTPS://EXAMPLE.COM",
         ] {
-            assert_eq!(check_webhook_url(good), Ok(()), "{good}");
+            assert_eq!(check_webhook_url(good, &dev), Ok(()), "{good}");
         }
         for bad in [
             "ftp://x.com",
@@ -355,10 +342,10 @@ mod tests {
             "https://x.com/a b",
             "https://:80/",
         ] {
-            assert!(check_webhook_url(bad).is_err(), "{bad}");
+            assert!(check_webhook_url(bad, &dev).is_err(), "{bad}");
         }
         let long = format!("https://x.com/{}", "a".repeat(MAX_URL_LEN));
-        assert!(check_webhook_url(&long).is_err());
+        assert!(check_webhook_url(&long, &dev).is_err());
     }
 
     #[test]

@@ -19,6 +19,7 @@
 mod accounts;
 mod error;
 mod messages;
+mod meta;
 mod send;
 
 use std::sync::Arc;
@@ -34,7 +35,10 @@ use crate::webhook::WebhookSink;
 pub use accounts::{CredentialsCheck, Registered};
 pub use error::Error;
 pub use messages::Summary;
+pub use meta::{IngestReport, MetaWebhookAuth};
 pub use send::{Accepted, BulkAccepted, SendAccepted};
+
+pub use crate::engine::stats::StatsSnapshot;
 
 /// The in-process whatsapi: accounts, sending, status tracking and webhooks. Cheap to clone.
 #[derive(Clone)]
@@ -215,6 +219,24 @@ impl WhatsApi {
 
     fn core(&self) -> &Core {
         &self.inner.core
+    }
+
+    /// Whether the store answers (readiness).
+    pub async fn ready(&self) -> Result<(), Error> {
+        self.store()
+            .account(crate::account::AccountId(uuid::Uuid::nil()))
+            .await?;
+        Ok(())
+    }
+
+    /// Messages per status over every account (queue depth for metrics).
+    pub async fn queue_depth(&self) -> Result<crate::store::StatusCounts, Error> {
+        Ok(self.store().status_totals().await?)
+    }
+
+    /// The engine's counters: sends by result with their latency, webhook deliveries by result.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.core().stats.snapshot()
     }
 }
 

@@ -2832,15 +2832,22 @@ pub async fn counters_match_recount(store: Arc<dyn Store>) {
         assert_counts_match_recount(&*store, account, 800).await;
     }
     let mut total = 0;
+    let mut summed = StatusCounts::new();
     for account in accounts {
-        total += ok(store.status_counts(account).await, "status_counts")
-            .values()
-            .sum::<u64>();
+        for (status, n) in ok(store.status_counts(account).await, "status_counts") {
+            total += n;
+            *summed.entry(status).or_default() += n;
+        }
     }
     assert_eq!(
         total,
         ids.len() as u64,
         "every inserted message is counted once"
+    );
+    assert_eq!(
+        nonzero(&ok(store.status_totals().await, "status_totals")),
+        nonzero(&summed),
+        "status_totals is the sum of every account's counters"
     );
 }
 

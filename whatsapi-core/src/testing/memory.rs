@@ -876,6 +876,17 @@ impl Store for MemoryStore {
             .unwrap_or_default())
     }
 
+    async fn status_totals(&self) -> StoreResult<StatusCounts> {
+        let guard = self.lock();
+        let mut totals = StatusCounts::new();
+        for counts in guard.counters.values() {
+            for (status, n) in counts {
+                *totals.entry(*status).or_default() += n;
+            }
+        }
+        Ok(totals)
+    }
+
     async fn record_inbound(
         &self,
         account: AccountId,

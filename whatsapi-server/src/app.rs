@@ -1,0 +1,282 @@
+//! The router: routes, layers and shared state.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use whatsapi_core::WhatsApi;
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
+use crate::routes::{account, messages, meta, system};
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Largest request body in bytes.
+    pub body_limit: usize,
+    /// Longest time a request may take.
+    pub request_timeout: Duration,
+    /// Registrations per client IP per minute.
+    pub register_per_minute: u32,
+    /// Use the first `X-Forwarded-For` address as the client IP (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// Server-wide verify token for Meta's webhook handshake.
+    pub meta_verify_token: Option<String>,
+    /// Server-wide app secret for `X-Hub-Signature-256`, used when the account has none.
+    pub meta_app_secret: Option<String>,
+    /// Accept unsigned Meta webhooks when no app secret is known (development only).
+    pub allow_unsigned_meta_webhooks: bool,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            body_limit: 8 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            register_per_minute: 5,
+            trust_forwarded_for: false,
+            meta_verify_token: None,
+            meta_app_secret: None,
+            allow_unsigned_meta_webhooks: false,
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The library.
+    pub api: WhatsApi,
+    /// Per-key and per-IP request counters.
+    pub limiter: Arc<RateLimiter>,
+    /// Prometheus counters.
+    pub metrics: Arc<Metrics>,
+    /// HTTP settings.
+    pub settings: Arc<HttpSettings>,
+}
+
+impl AppState {
+    /// State around a built `WhatsApi`.
+    pub fn new(api: WhatsApi, settings: HttpSettings) -> Self {
+        Self {
+            api,
+            limiter: Arc::new(RateLimiter::new()),
+            metrics: Arc::new(Metrics::new()),
+            settings: Arc::new(settings),
+        }
+    }
+}
+
+/// The OpenAPI document's frame; paths are collected from the routes.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "whatsapi",
+        description = "WhatsApp Business messaging gateway: send text and template messages through Meta's \
+                       WhatsApp Cloud API, track their delivery, and receive status webhooks.",
+        version = env!("CARGO_PKG_VERSION")
+    ),
+    modifiers(&SecurityAddon),
+    components(schemas(crate::views::ErrorView, crate::views::FieldErrorView))
+)]
+pub struct ApiDoc;
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("sk_live_ + 48 hex characters")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The routes with their OpenAPI description.
+pub fn api_router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    let authenticated = OpenApiRouter::new()
+        .routes(routes!(account::me))
+        .routes(routes!(
+            account::put_credentials,
+            account::delete_credentials
+        ))
+        .routes(routes!(account::verify_credentials))
+        .routes(routes!(account::put_webhook, account::delete_webhook))
+        .routes(routes!(account::rotate_key))
+        .routes(routes!(messages::send))
+        .routes(routes!(messages::bulk))
+        .routes(routes!(messages::list))
+        .routes(routes!(messages::get))
+        .routes(routes!(messages::retry))
+        .routes(routes!(messages::analytics))
+        .routes(routes!(system::billing_checkout))
+        .routes(routes!(system::billing_portal))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    let public = OpenApiRouter::new()
+        .routes(routes!(account::register))
+        .routes(routes!(meta::verify, meta::receive))
+        .routes(routes!(system::healthz))
+        .routes(routes!(system::readyz))
+        .routes(routes!(system::metrics))
+        .routes(routes!(system::llms_txt));
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(authenticated)
+        .merge(public)
+        .split_for_parts();
+    (router.with_state(state), doc)
+}
+
+/// The whole application: API routes, `/openapi.json`, `/docs`, fallbacks and layers.
+pub fn app(state: AppState) -> Router {
+    let settings = state.settings.clone();
+    let metrics_state = state.clone();
+    let (router, doc) = api_router(state);
+    let doc = Arc::new(doc);
+    let doc_json = doc.clone();
+    router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc_json.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .merge(
+            utoipa_swagger_ui::SwaggerUi::new("/docs")
+                .url("/docs/openapi.json", doc.as_ref().clone()),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(settings.body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            settings.request_timeout,
+        ))
+        .layer(middleware::from_fn_with_state(metrics_state, track))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("No such endpoint. See /docs or /openapi.json for the API.")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method not allowed on this endpoint. See /docs for the methods it takes.",
+    )
+}
+
+/// Counts requests by route and status, and times them.
+async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().clone();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    state.metrics.observe_request(
+        &route,
+        method.as_str(),
+        resp.status().as_u16(),
+        started.elapsed(),
+    );
+    resp
+}
+
+const BEARER_HELP: &str = "Send your API key as 'Authorization: Bearer sk_live_...' (sk_live_ followed by 48 hex characters).";
+
+/// Authenticates `Authorization: Bearer sk_live_…`, applies the per-key rate limit, and puts the account in the
+/// request's extensions. Every authenticated response carries the rate-limit headers.
+async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let presented = match bearer(req.headers()) {
+        Ok(key) => key,
+        Err(e) => return e.into_response(),
+    };
+    let account = match state.api.authenticate(&presented).await {
+        Ok(a) => a,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let limit = state.api.plans().limits(account.plan).requests_per_minute;
+    let decision = state
+        .limiter
+        .hit(&account.key_hash.to_hex(), limit, state.api.clock().now());
+    if !decision.allowed {
+        let mut resp = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Rate limit of {limit} requests per minute exceeded. Retry after {} seconds.",
+                decision.reset_in
+            ),
+        )
+        .into_response();
+        decision.apply(resp.headers_mut());
+        return resp;
+    }
+    req.extensions_mut().insert(account);
+    let mut resp = next.run(req).await;
+    decision.apply(resp.headers_mut());
+    resp
+}
+
+fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(ApiError::unauthorized(format!(
+            "Missing Authorization header. {BEARER_HELP}"
+        )));
+    };
+    let value = value.to_str().map_err(|_| {
+        ApiError::unauthorized(format!("Malformed Authorization header. {BEARER_HELP}"))
+    })?;
+    let mut parts = value.trim().splitn(2, ' ');
+    match (parts.next(), parts.next()) {
+        (Some(scheme), Some(token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(token.trim().to_owned())
+        }
+        _ => Err(ApiError::unauthorized(format!(
+            "Malformed Authorization header. {BEARER_HELP}"
+        ))),
+    }
+}
+
+/// The client's IP: the socket peer, or the first `X-Forwarded-For` hop when trusted.
+pub fn client_ip(
+    headers: &HeaderMap,
+    peer: Option<&ConnectInfo<SocketAddr>>,
+    trust_forwarded: bool,
+) -> String {
+    if trust_forwarded {
+        if let Some(first) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        {
+            return first.to_owned();
+        }
+    }
+    peer.map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".to_owned())
+}

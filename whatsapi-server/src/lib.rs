@@ -1,0 +1,17 @@
+//! # whatsapi-server
+//!
+//! The reference HTTP server of whatsapi: the API of the developer docs on top of [`whatsapi_core::WhatsApi`].
+//! Handlers parse, call the library, and map the result; cross-cutting work (authentication, rate limits, body
+//! limits, metrics) lives in layers.
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod ratelimit;
+pub mod routes;
+pub mod run;
+pub mod views;
+
+pub use app::{AppState, HttpSettings, app};

@@ -1,0 +1,267 @@
+//! Registration, the account, Meta credentials, the customer webhook, and key rotation.
+
+use std::net::SocketAddr;
+
+use axum::Extension;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use whatsapi_core::send::FieldError;
+use whatsapi_core::{Account, MetaCredentials};
+
+use crate::app::{AppState, client_ip};
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+use crate::views::{
+    AccountView, ApiKeyView, CredentialsRequest, CredentialsView, RegisterRequest, VerifyView,
+    WebhookRequest, WebhookView, ok,
+};
+
+/// Reads a string field, collecting a detail when it is missing or of the wrong type.
+fn string_field(
+    body: &Value,
+    name: &str,
+    required: bool,
+    details: &mut Vec<FieldError>,
+) -> Option<String> {
+    match body.get(name) {
+        None | Some(Value::Null) => {
+            if required {
+                details.push(FieldError {
+                    field: name.to_owned(),
+                    message: "required".to_owned(),
+                });
+            }
+            None
+        }
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            details.push(FieldError {
+                field: name.to_owned(),
+                message: "must be a string".to_owned(),
+            });
+            None
+        }
+    }
+}
+
+fn require_object(body: &Value) -> Result<(), ApiError> {
+    if body.is_object() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(vec![FieldError {
+            field: "body".to_owned(),
+            message: "must be a JSON object".to_owned(),
+        }]))
+    }
+}
+
+/// Create an account and get its API key (shown once). Limited per client IP.
+#[utoipa::path(post, path = "/auth/register", tag = "account",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Account created; the key is shown only here", body = ApiKeyView),
+        (status = 400, description = "Invalid name or email", body = crate::views::ErrorView),
+        (status = 409, description = "Email already registered", body = crate::views::ErrorView),
+        (status = 429, description = "Too many registrations from this address", body = crate::views::ErrorView),
+    ))]
+pub async fn register(
+    State(state): State<AppState>,
+    peer: ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<JsonBody, ApiError>,
+) -> Result<Response, ApiError> {
+    let ip = client_ip(&headers, Some(&peer), state.settings.trust_forwarded_for);
+    let decision = state.limiter.hit(
+        &format!("register:{ip}"),
+        state.settings.register_per_minute,
+        state.api.clock().now(),
+    );
+    if !decision.allowed {
+        let mut resp = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too many registrations from this address. Retry after {} seconds.",
+                decision.reset_in
+            ),
+        )
+        .into_response();
+        decision.apply(resp.headers_mut());
+        return Ok(resp);
+    }
+    let JsonBody(body) = body?;
+    require_object(&body)?;
+    let mut details = Vec::new();
+    let name = string_field(&body, "name", true, &mut details);
+    let email = string_field(&body, "email", true, &mut details);
+    let (Some(name), Some(email)) = (name, email) else {
+        return Err(ApiError::validation(details));
+    };
+    let registered = state.api.register(&name, &email).await?;
+    let view = ApiKeyView {
+        api_key: registered.api_key.expose().to_owned(),
+        plan: Some(registered.account.plan.as_str().to_owned()),
+    };
+    Ok((StatusCode::CREATED, ok(view)).into_response())
+}
+
+/// The account of the key (never the key itself).
+#[utoipa::path(get, path = "/auth/me", tag = "account", security(("bearer" = [])),
+    responses((status = 200, body = AccountView), (status = 401, body = crate::views::ErrorView)))]
+pub async fn me(State(state): State<AppState>, Extension(account): Extension<Account>) -> Response {
+    ok(AccountView::of(&account, state.api.plans())).into_response()
+}
+
+/// Save your Meta access token and phone number id (BYOC).
+#[utoipa::path(put, path = "/auth/me/credentials", tag = "account", security(("bearer" = [])),
+    request_body = CredentialsRequest,
+    responses((status = 200, body = CredentialsView), (status = 400, body = crate::views::ErrorView)))]
+pub async fn put_credentials(
+    State(state): State<AppState>,
+    Extension(account): Extension<Account>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    require_object(&body)?;
+    let mut details = Vec::new();
+    let token = string_field(&body, "whatsappAccessToken", true, &mut details);
+    let phone_id = string_field(&body, "whatsappPhoneNumberId", true, &mut details);
+    let app_secret = string_field(&body, "whatsappAppSecret", false, &mut details);
+    let verify_token = string_field(&body, "whatsappVerifyToken", false, &mut details);
+    if let Some(t) = token
+        .as_deref()
+        .filter(|t| t.trim().is_empty() || t.len() > 4096)
+    {
+        let _ = t;
+        details.push(FieldError {
+            field: "whatsappAccessToken".into(),
+            message: "must be a non-empty token of at most 4096 characters".into(),
+        });
+    }
+    if let Some(p) = phone_id.as_deref() {
+        if p.is_empty() || p.len() > 32 || !p.bytes().all(|b| b.is_ascii_digit()) {
+            details.push(FieldError {
+                field: "whatsappPhoneNumberId".into(),
+                message: "must be the numeric phone number id from Meta Business Manager (not the phone number)"
+                    .into(),
+            });
+        }
+    }
+    if !details.is_empty() {
+        return Err(ApiError::validation(details));
+    }
+    let (Some(access_token), Some(phone_number_id)) = (token, phone_id) else {
+        return Err(ApiError::validation(details));
+    };
+    let updated = state
+        .api
+        .set_credentials(
+            account.id,
+            MetaCredentials {
+                access_token: access_token.trim().to_owned(),
+                phone_number_id,
+                app_secret: app_secret.filter(|s| !s.is_empty()),
+                verify_token: verify_token.filter(|s| !s.is_empty()),
+            },
+        )
+        .await?;
+    Ok(ok(CredentialsView {
+        byoc_configured: updated.credentials.is_some(),
+        whatsapp_phone_number_id: updated
+            .credentials
+            .as_ref()
+            .map(|c| c.phone_number_id.clone()),
+        verified: false,
+    })
+    .into_response())
+}
+
+/// Remove your Meta credentials.
+#[utoipa::path(delete, path = "/auth/me/credentials", tag = "account", security(("bearer" = [])),
+    responses((status = 200, body = CredentialsView)))]
+pub async fn delete_credentials(
+    State(state): State<AppState>,
+    Extension(account): Extension<Account>,
+) -> Result<Response, ApiError> {
+    state.api.remove_credentials(account.id).await?;
+    Ok(ok(CredentialsView {
+        byoc_configured: false,
+        whatsapp_phone_number_id: None,
+        verified: false,
+    })
+    .into_response())
+}
+
+/// Check the saved credentials with Meta.
+#[utoipa::path(post, path = "/auth/me/credentials/verify", tag = "account", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Result of the check (valid true or false)", body = VerifyView),
+        (status = 400, description = "No credentials saved", body = crate::views::ErrorView),
+    ))]
+pub async fn verify_credentials(
+    State(state): State<AppState>,
+    Extension(account): Extension<Account>,
+) -> Result<Response, ApiError> {
+    let check = state.api.verify_credentials(account.id).await?;
+    Ok(ok(VerifyView {
+        valid: check.valid,
+        verified_name: check.info.as_ref().map(|i| i.verified_name.clone()),
+        display_phone_number: check.info.as_ref().map(|i| i.display_phone_number.clone()),
+        quality_rating: check.info.as_ref().and_then(|i| i.quality_rating.clone()),
+        error: check.error,
+        error_code: check.code,
+    })
+    .into_response())
+}
+
+/// Set the URL that receives status events; returns the signing secret once.
+#[utoipa::path(put, path = "/auth/me/webhook", tag = "webhooks", security(("bearer" = [])),
+    request_body = WebhookRequest,
+    responses((status = 200, body = WebhookView), (status = 400, body = crate::views::ErrorView)))]
+pub async fn put_webhook(
+    State(state): State<AppState>,
+    Extension(account): Extension<Account>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    require_object(&body)?;
+    let mut details = Vec::new();
+    let Some(url) = string_field(&body, "url", true, &mut details) else {
+        return Err(ApiError::validation(details));
+    };
+    let config = state.api.set_webhook(account.id, &url).await?;
+    Ok(ok(WebhookView {
+        webhook_url: Some(config.url),
+        signing_secret: Some(config.secret),
+    })
+    .into_response())
+}
+
+/// Stop sending status events.
+#[utoipa::path(delete, path = "/auth/me/webhook", tag = "webhooks", security(("bearer" = [])),
+    responses((status = 200, body = WebhookView)))]
+pub async fn delete_webhook(
+    State(state): State<AppState>,
+    Extension(account): Extension<Account>,
+) -> Result<Response, ApiError> {
+    state.api.remove_webhook(account.id).await?;
+    Ok(ok(WebhookView {
+        webhook_url: None,
+        signing_secret: None,
+    })
+    .into_response())
+}
+
+/// Replace the API key; the old one stops working at once.
+#[utoipa::path(post, path = "/auth/me/rotate-key", tag = "account", security(("bearer" = [])),
+    responses((status = 200, body = ApiKeyView)))]
+pub async fn rotate_key(
+    State(state): State<AppState>,
+    Extension(account): Extension<Account>,
+) -> Result<Response, ApiError> {
+    let key = state.api.rotate_key(&account).await?;
+    Ok(ok(ApiKeyView {
+        api_key: key.expose().to_owned(),
+        plan: None,
+    })
+    .into_response())
+}

@@ -1,0 +1,280 @@
+//! Sending, listing, reading and retrying messages, and the analytics summary.
+
+use std::collections::HashMap;
+
+use axum::Extension;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+use whatsapi_core::idempotency::IdempotencyKey;
+use whatsapi_core::send::FieldError;
+use whatsapi_core::store::{MessageFilter, PageRequest};
+use whatsapi_core::webhook::format_time;
+use whatsapi_core::{Account, Status};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::extract::{JsonBody, MessageIdPath};
+use crate::views::{
+    BulkAcceptedView, BulkItemErrorView, FieldErrorView, MessageListView, MessageView,
+    PaginationView, SendAcceptedView, SummaryView, ok,
+};
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(raw) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let invalid = || {
+        ApiError::bad_request(
+            "Invalid Idempotency-Key header: use 1 to 255 visible ASCII characters, e.g. order-1234-shipped.",
+        )
+    };
+    let s = raw.to_str().map_err(|_| invalid())?;
+    IdempotencyKey::parse(s).map(Some).map_err(|_| invalid())
+}
+
+fn accepted<T: serde::Serialize>(status: u16, replayed: bool, data: T) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::ACCEPTED);
+    let mut resp = (code, ok(data)).into_response();
+    if replayed {
+        resp.headers_mut()
+            .insert("idempotency-replayed", HeaderValue::from_static("true"));
+    }
+    resp
+}
+
+/// Queue one message (text or template). Answers 202 at once; delivery is asynchronous.
+#[utoipa::path(post, path = "/send-message", tag = "messages", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for 24 h instead of sending twice")),
+    request_body(content = Object, description = "`to`, and `message` (text) or `template`; optional `sendAt`, `metadata`, `dry_run`"),
+    responses(
+        (status = 202, description = "Queued (or scheduled)", body = SendAcceptedView,
+            headers(("Idempotency-Replayed" = String, description = "true when this is a replay"))),
+        (status = 400, description = "Validation failed; see details", body = crate::views::ErrorView),
+        (status = 409, description = "Idempotency-Key reused with another body, or still in flight", body = crate::views::ErrorView),
+        (status = 413, description = "Body too large", body = crate::views::ErrorView),
+        (status = 429, description = "Rate limit", body = crate::views::ErrorView),
+        (status = 503, description = "Sending paused after repeated Meta errors; see Retry-After", body = crate::views::ErrorView),
+    ))]
+pub async fn send(
+    State(state): State<AppState>,
+    Extension(account): Extension<Account>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let out = state.api.send(&account, &body, key.as_ref()).await?;
+    let d = out.data;
+    Ok(accepted(
+        out.status,
+        out.replayed,
+        SendAcceptedView {
+            id: d.id.to_string(),
+            status: d.status.as_str().to_owned(),
+            scheduled_for: d.scheduled_for.as_ref().map(format_time),
+        },
+    ))
+}
+
+/// Queue many messages in one request; each item is validated on its own.
+#[utoipa::path(post, path = "/messages/bulk", tag = "messages", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for 24 h")),
+    request_body(content = Object, description = "`{\"messages\": [...]}`, each item like a single send"),
+    responses(
+        (status = 202, body = BulkAcceptedView),
+        (status = 400, description = "Not a list, empty, over the plan's cap, or every item invalid", body = crate::views::ErrorView),
+        (status = 409, body = crate::views::ErrorView),
+        (status = 413, body = crate::views::ErrorView),
+        (status = 503, body = crate::views::ErrorView),
+    ))]
+pub async fn bulk(
+    State(state): State<AppState>,
+    Extension(account): Extension<Account>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let out = state.api.send_bulk(&account, &body, key.as_ref()).await?;
+    let d = out.data;
+    Ok(accepted(
+        out.status,
+        out.replayed,
+        BulkAcceptedView {
+            batch_id: d.batch_id.to_string(),
+            total_messages: d.total_messages,
+            queued: d.queued,
+            failed_count: d.failed_count,
+            errors: d
+                .errors
+                .into_iter()
+                .map(|e| BulkItemErrorView {
+                    index: e.index,
+                    details: e
+                        .details
+                        .into_iter()
+                        .map(|f| FieldErrorView {
+                            field: f.field,
+                            message: f.message,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        },
+    ))
+}
+
+fn parse_number(
+    q: &HashMap<String, String>,
+    name: &str,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+    details: &mut Vec<FieldError>,
+) -> u32 {
+    match q.get(name) {
+        None => default,
+        Some(raw) => match raw.trim().parse::<u32>() {
+            Ok(n) if range.contains(&n) => n,
+            _ => {
+                details.push(FieldError {
+                    field: name.to_owned(),
+                    message: format!(
+                        "must be a whole number from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                });
+                default
+            }
+        },
+    }
+}
+
+/// Your messages, newest first, with filters and pagination.
+#[utoipa::path(get, path = "/messages", tag = "messages", security(("bearer" = [])),
+    params(
+        ("status" = Option<String>, Query, description = "queued, scheduled, processing, retrying, sent, delivered, read or failed"),
+        ("batchId" = Option<String>, Query, description = "Only messages of this bulk request"),
+        ("limit" = Option<u32>, Query, description = "1 to 200, default 20"),
+        ("page" = Option<u32>, Query, description = "From 1, default 1"),
+    ),
+    responses((status = 200, body = MessageListView), (status = 400, body = crate::views::ErrorView)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(account): Extension<Account>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let mut details = Vec::new();
+    let status = match q.get("status").map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => match s.parse::<Status>() {
+            Ok(st) => Some(st),
+            Err(e) => {
+                details.push(FieldError {
+                    field: "status".into(),
+                    message: e.to_string(),
+                });
+                None
+            }
+        },
+    };
+    let batch_id = match q.get("batchId").map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => match s.parse() {
+            Ok(b) => Some(b),
+            Err(_) => {
+                details.push(FieldError {
+                    field: "batchId".into(),
+                    message: "must be the batchId returned by POST /messages/bulk".into(),
+                });
+                None
+            }
+        },
+    };
+    let limit = parse_number(&q, "limit", 20, 1..=200, &mut details);
+    let page = parse_number(&q, "page", 1, 1..=1_000_000, &mut details);
+    if !details.is_empty() {
+        return Err(ApiError::validation(details));
+    }
+    let result = state
+        .api
+        .list_messages(
+            account.id,
+            MessageFilter { status, batch_id },
+            PageRequest { page, limit },
+        )
+        .await?;
+    let total_pages = result.total.div_ceil(u64::from(limit));
+    Ok(axum::Json(MessageListView {
+        success: true,
+        data: result
+            .items
+            .iter()
+            .map(|m| MessageView::of(m, false))
+            .collect(),
+        pagination: PaginationView {
+            page,
+            limit,
+            total: result.total,
+            total_pages,
+        },
+    })
+    .into_response())
+}
+
+/// One message with its full status timeline.
+#[utoipa::path(get, path = "/messages/{id}", tag = "messages", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Message id from the send response")),
+    responses((status = 200, body = MessageView), (status = 404, body = crate::views::ErrorView)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(account): Extension<Account>,
+    MessageIdPath(id): MessageIdPath,
+) -> Result<Response, ApiError> {
+    let message = state.api.get_message(account.id, id).await?;
+    Ok(ok(MessageView::of(&message, true)).into_response())
+}
+
+/// Queue a failed message again.
+#[utoipa::path(post, path = "/messages/{id}/retry", tag = "messages", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Message id")),
+    responses(
+        (status = 202, description = "Queued again", body = MessageView),
+        (status = 404, body = crate::views::ErrorView),
+        (status = 409, description = "Only failed messages can be retried", body = crate::views::ErrorView),
+    ))]
+pub async fn retry(
+    State(state): State<AppState>,
+    Extension(account): Extension<Account>,
+    MessageIdPath(id): MessageIdPath,
+) -> Result<Response, ApiError> {
+    let message = state.api.retry(account.id, id).await?;
+    Ok((StatusCode::ACCEPTED, ok(MessageView::of(&message, true))).into_response())
+}
+
+fn two_decimals(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// Delivery statistics of your account.
+#[utoipa::path(get, path = "/analytics/summary", tag = "analytics", security(("bearer" = [])),
+    responses((status = 200, body = SummaryView)))]
+pub async fn analytics(
+    State(state): State<AppState>,
+    Extension(account): Extension<Account>,
+) -> Result<Response, ApiError> {
+    let s = state.api.analytics(account.id).await?;
+    let by_status: Map<String, Value> = s
+        .by_status
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(st, n)| (st.as_str().to_owned(), Value::from(*n)))
+        .collect();
+    Ok(ok(SummaryView {
+        total: s.total,
+        by_status,
+        delivery_rate: two_decimals(s.delivery_rate),
+        failure_rate: two_decimals(s.failure_rate),
+    })
+    .into_response())
+}

@@ -1,0 +1,6 @@
+//! Handlers: each parses, calls `WhatsApi`, and maps the result.
+
+pub mod account;
+pub mod messages;
+pub mod meta;
+pub mod system;

@@ -1,0 +1,84 @@
+//! Health, readiness, metrics, the agent guide, and billing placeholders.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::views::HealthView;
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = HealthView)))]
+pub async fn healthz() -> Response {
+    axum::Json(HealthView {
+        status: "ok".into(),
+    })
+    .into_response()
+}
+
+/// Readiness: the store answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, body = HealthView), (status = 503, body = HealthView)))]
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match state.api.ready().await {
+        Ok(()) => axum::Json(HealthView {
+            status: "ok".into(),
+        })
+        .into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(HealthView {
+                status: format!("store unavailable: {e}"),
+            }),
+        )
+            .into_response(),
+    }
+}
+
+/// Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state.metrics.render(&state.api).await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// A guide for coding agents: how to authenticate, send, track and receive webhooks.
+#[utoipa::path(get, path = "/llms.txt", tag = "operations",
+    responses((status = 200, description = "Markdown", body = String, content_type = "text/plain")))]
+pub async fn llms_txt() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        include_str!("../../llms.txt"),
+    )
+        .into_response()
+}
+
+fn billing_not_built() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "Billing is not available on this server yet.",
+    )
+}
+
+/// Start a Stripe Checkout session for a plan upgrade.
+#[utoipa::path(post, path = "/billing/checkout", tag = "billing", security(("bearer" = [])),
+    responses((status = 501, description = "Billing is not available yet", body = crate::views::ErrorView)))]
+pub async fn billing_checkout() -> ApiError {
+    billing_not_built()
+}
+
+/// Open the Stripe billing portal.
+#[utoipa::path(get, path = "/billing/portal", tag = "billing", security(("bearer" = [])),
+    responses((status = 501, description = "Billing is not available yet", body = crate::views::ErrorView)))]
+pub async fn billing_portal() -> ApiError {
+    billing_not_built()
+}

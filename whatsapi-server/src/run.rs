@@ -1,0 +1,141 @@
+//! Wiring for `whatsapi serve`: store, transport, webhook sink, engine, HTTP server, graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+use whatsapi_core::EngineConfig;
+use whatsapi_core::graph::{GraphConfig, GraphTransport};
+use whatsapi_core::webhook::WebhookUrlPolicy;
+use whatsapi_core::webhook_http::{HttpSinkConfig, HttpWebhookSink};
+use whatsapi_core::{PlanTable, WhatsApi};
+use whatsapi_store_sqlite::SqliteStore;
+
+use crate::app::{AppState, HttpSettings, app};
+use crate::config::{LogFormat, ServeArgs};
+
+fn init_tracing(args: &ServeArgs) {
+    let filter = EnvFilter::try_new(&args.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match args.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// HTTP settings from the command line.
+pub fn http_settings(args: &ServeArgs) -> HttpSettings {
+    HttpSettings {
+        body_limit: args.body_limit,
+        register_per_minute: args.register_per_minute,
+        trust_forwarded_for: args.trust_forwarded_for,
+        meta_verify_token: args.meta_verify_token.clone(),
+        meta_app_secret: args.meta_app_secret.clone(),
+        allow_unsigned_meta_webhooks: args.allow_unsigned_meta_webhooks,
+        ..HttpSettings::default()
+    }
+}
+
+/// Runs the server until SIGINT/SIGTERM.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_tracing(&args);
+    let store = SqliteStore::open(&args.database)
+        .with_context(|| format!("opening the database {}", args.database.display()))?;
+    let transport = GraphTransport::new(GraphConfig {
+        base_url: args.meta_base_url.clone(),
+        api_version: args.meta_api_version.clone(),
+        ..GraphConfig::default()
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let urls = if args.webhook_allow_private {
+        WebhookUrlPolicy::development()
+    } else {
+        WebhookUrlPolicy::default()
+    };
+    let sink = HttpWebhookSink::new(HttpSinkConfig {
+        urls,
+        ..HttpSinkConfig::default()
+    })
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let engine_config = EngineConfig {
+        pace_per_second: args.send_rate,
+        webhook_urls: urls,
+        ..EngineConfig::default()
+    };
+    let api = WhatsApi::builder()
+        .store(Arc::new(store))
+        .transport(Arc::new(transport))
+        .webhook_sink(Arc::new(sink))
+        .plans(PlanTable {
+            max_bulk_messages: args.max_bulk_messages,
+            ..PlanTable::default()
+        })
+        .config(engine_config)
+        .build()
+        .context("building the engine")?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    tracing::info!(
+        address = %format!("http://{}", listener.local_addr()?),
+        database = %args.database.display(),
+        "whatsapi listening"
+    );
+    serve_on(
+        listener,
+        api,
+        http_settings(&args),
+        shutdown_signal(),
+        args.grace(),
+    )
+    .await
+}
+
+/// Serves `api` on `listener` until `shutdown` resolves, then stops accepting, finishes in-flight requests, and
+/// stops the engine within `grace`.
+pub async fn serve_on(
+    listener: TcpListener,
+    api: WhatsApi,
+    settings: HttpSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: std::time::Duration,
+) -> anyhow::Result<()> {
+    let engine = api.start();
+    let state = AppState::new(api, settings);
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("HTTP server")?;
+    tracing::info!("HTTP server stopped; stopping the engine");
+    let report = engine.shutdown(grace).await;
+    tracing::info!(?report, "engine stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received; shutting down"),
+        _ = term => tracing::info!("SIGTERM received; shutting down"),
+    }
+}

@@ -1,0 +1,384 @@
+//! JSON shapes of the API (documented in the OpenAPI document).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use whatsapi_core::account::CredentialsStatus;
+use whatsapi_core::webhook::format_time;
+use whatsapi_core::{Account, Message};
+
+/// `{"success": true, "data": …}`.
+#[derive(Serialize)]
+pub struct Envelope<T> {
+    /// Always true.
+    pub success: bool,
+    /// The payload.
+    pub data: T,
+}
+
+/// Wraps `data` in the success envelope.
+pub fn ok<T: Serialize>(data: T) -> axum::Json<Envelope<T>> {
+    axum::Json(Envelope {
+        success: true,
+        data,
+    })
+}
+
+/// One failing field of a 400.
+#[derive(Serialize, ToSchema)]
+pub struct FieldErrorView {
+    /// Path of the field, e.g. `to` or `messages[2].template.name`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The error shape.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorView {
+    /// Always false.
+    pub success: bool,
+    /// Human-readable message.
+    pub error: String,
+    /// Per-field failures (400 only).
+    #[schema(nullable = false)]
+    pub details: Option<Vec<FieldErrorView>>,
+}
+
+/// `POST /auth/register` body.
+#[derive(Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    /// Your name or company name.
+    #[schema(example = "Your Name")]
+    pub name: Option<Value>,
+    /// Email address for the account.
+    #[schema(example = "you@example.com")]
+    pub email: Option<Value>,
+}
+
+/// A new API key, shown once.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyView {
+    /// `sk_live_` + 48 hex characters. Store it now: it is never shown again.
+    #[schema(example = "sk_live_a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6")]
+    pub api_key: String,
+    /// Plan of the account (registration only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "free")]
+    pub plan: Option<String>,
+}
+
+/// The account (`GET /auth/me`). The API key is never included.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountView {
+    /// Account id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Email.
+    pub email: String,
+    /// free, basic, pro or enterprise.
+    pub plan: String,
+    /// Messages Meta accepted (dry runs excluded).
+    pub messages_sent: u64,
+    /// Whether Meta credentials are saved.
+    pub byoc_configured: bool,
+    /// Whether the saved credentials were verified with Meta.
+    pub credentials_verified: bool,
+    /// unverified, verified or invalid (null without credentials).
+    pub credentials_status: Option<String>,
+    /// Why the credentials are invalid, when they are.
+    pub credentials_error: Option<String>,
+    /// The saved phone number id.
+    pub whatsapp_phone_number_id: Option<String>,
+    /// Where status events are POSTed.
+    pub webhook_url: Option<String>,
+    /// Requests per minute of the plan.
+    pub rate_limit_per_minute: u32,
+    /// Most messages per bulk request.
+    pub bulk_limit: usize,
+    /// Created.
+    pub created_at: String,
+}
+
+impl AccountView {
+    /// Builds the view.
+    pub fn of(a: &Account, plans: &whatsapi_core::PlanTable) -> Self {
+        let (status, error) = match (&a.credentials, &a.credentials_status) {
+            (None, _) => (None, None),
+            (Some(_), CredentialsStatus::Unverified) => (Some("unverified"), None),
+            (Some(_), CredentialsStatus::Verified { .. }) => (Some("verified"), None),
+            (Some(_), CredentialsStatus::Invalid { reason, .. }) => {
+                (Some("invalid"), Some(reason.clone()))
+            }
+        };
+        Self {
+            id: a.id.to_string(),
+            name: a.name.clone(),
+            email: a.email.clone(),
+            plan: a.plan.as_str().to_owned(),
+            messages_sent: a.messages_sent,
+            byoc_configured: a.credentials.is_some(),
+            credentials_verified: status == Some("verified"),
+            credentials_status: status.map(str::to_owned),
+            credentials_error: error,
+            whatsapp_phone_number_id: a.credentials.as_ref().map(|c| c.phone_number_id.clone()),
+            webhook_url: a.webhook.as_ref().map(|w| w.url.clone()),
+            rate_limit_per_minute: plans.limits(a.plan).requests_per_minute,
+            bulk_limit: plans.effective_bulk_cap(a.plan),
+            created_at: format_time(&a.created_at),
+        }
+    }
+}
+
+/// `PUT /auth/me/credentials` body.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsRequest {
+    /// Meta access token (system user token recommended).
+    #[schema(example = "EAAc...")]
+    pub whatsapp_access_token: Option<Value>,
+    /// Phone number id from Meta Business Manager.
+    #[schema(example = "1234567890")]
+    pub whatsapp_phone_number_id: Option<Value>,
+    /// App secret, to check the signature of Meta's webhooks for this number.
+    pub whatsapp_app_secret: Option<Value>,
+    /// Verify token you typed in Meta's webhook settings.
+    pub whatsapp_verify_token: Option<Value>,
+}
+
+/// Credentials state after a change.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsView {
+    /// Whether credentials are saved.
+    pub byoc_configured: bool,
+    /// The saved phone number id.
+    pub whatsapp_phone_number_id: Option<String>,
+    /// Whether they were verified.
+    pub verified: bool,
+}
+
+/// Result of `POST /auth/me/credentials/verify`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyView {
+    /// Meta accepted the credentials.
+    pub valid: bool,
+    /// Business name, when valid.
+    pub verified_name: Option<String>,
+    /// Number as displayed, when valid.
+    pub display_phone_number: Option<String>,
+    /// GREEN / YELLOW / RED, when known.
+    pub quality_rating: Option<String>,
+    /// Why they are invalid.
+    pub error: Option<String>,
+    /// Meta's error code.
+    pub error_code: Option<i64>,
+}
+
+/// `PUT /auth/me/webhook` body.
+#[derive(Deserialize, ToSchema)]
+pub struct WebhookRequest {
+    /// Your endpoint; status events are POSTed here.
+    #[schema(example = "https://yourapp.com/webhooks/whatsapi")]
+    pub url: Option<Value>,
+}
+
+/// The webhook after a change. The signing secret is shown only when it is set.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookView {
+    /// The endpoint, or null when removed.
+    pub webhook_url: Option<String>,
+    /// `whsec_…` secret to check `webhook-signature` (Standard Webhooks); shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_secret: Option<String>,
+}
+
+/// 202 answer of a send.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SendAcceptedView {
+    /// Message id; use it with `GET /messages/{id}`.
+    #[schema(example = "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20")]
+    pub id: String,
+    /// queued, or scheduled with `sendAt`.
+    #[schema(example = "queued")]
+    pub status: String,
+    /// The `sendAt` time, or null.
+    pub scheduled_for: Option<String>,
+}
+
+/// One invalid item of a bulk request.
+#[derive(Serialize, ToSchema)]
+pub struct BulkItemErrorView {
+    /// Position in `messages`.
+    pub index: usize,
+    /// Its failing fields.
+    pub details: Vec<FieldErrorView>,
+}
+
+/// 202 answer of a bulk send.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkAcceptedView {
+    /// Filter with `GET /messages?batchId=`.
+    pub batch_id: String,
+    /// Items in the request.
+    pub total_messages: usize,
+    /// Items queued (or scheduled).
+    pub queued: usize,
+    /// Items refused.
+    pub failed_count: usize,
+    /// Why each refused item was refused.
+    pub errors: Vec<BulkItemErrorView>,
+}
+
+/// One status change.
+#[derive(Serialize, ToSchema)]
+pub struct TimelineView {
+    /// Status reached.
+    pub status: String,
+    /// When (RFC 3339 UTC).
+    pub at: String,
+    /// Why, for retrying and failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// A message.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageView {
+    /// Id.
+    pub id: String,
+    /// Recipient.
+    pub to: String,
+    /// Text, for free-form messages.
+    pub body: Option<String>,
+    /// Template, for template messages.
+    #[schema(value_type = Option<Object>)]
+    pub template: Option<Value>,
+    /// Current status.
+    pub status: String,
+    /// When Meta accepted it.
+    pub sent_at: Option<String>,
+    /// When it reached the device.
+    pub delivered_at: Option<String>,
+    /// When it was read.
+    pub read_at: Option<String>,
+    /// When it failed.
+    pub failed_at: Option<String>,
+    /// Why it failed (or the last transient error while retrying).
+    pub error_message: Option<String>,
+    /// Meta's error code, when known.
+    pub error_code: Option<i64>,
+    /// Your metadata.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Map<String, Value>>,
+    /// Status history, oldest first (only on `GET /messages/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Vec<TimelineView>>,
+    /// Requested send time.
+    pub scheduled_for: Option<String>,
+    /// Bulk batch.
+    pub batch_id: Option<String>,
+    /// Simulated send.
+    pub dry_run: bool,
+    /// Meta's message id.
+    pub wamid: Option<String>,
+    /// Created.
+    pub created_at: String,
+}
+
+fn ts(t: Option<chrono::DateTime<chrono::Utc>>) -> Option<String> {
+    t.as_ref().map(format_time)
+}
+
+impl MessageView {
+    /// Builds the view; `with_timeline` for the single-message endpoint.
+    pub fn of(m: &Message, with_timeline: bool) -> Self {
+        Self {
+            id: m.id.to_string(),
+            to: m.to.to_string(),
+            body: m.content.body().map(str::to_owned),
+            template: m
+                .content
+                .template()
+                .and_then(|t| serde_json::to_value(t).ok()),
+            status: m.status.as_str().to_owned(),
+            sent_at: ts(m.sent_at),
+            delivered_at: ts(m.delivered_at),
+            read_at: ts(m.read_at),
+            failed_at: ts(m.failed_at),
+            error_message: m.error_message.clone(),
+            error_code: m.error_code,
+            metadata: m.metadata.clone(),
+            timeline: with_timeline.then(|| {
+                m.timeline
+                    .iter()
+                    .map(|e| TimelineView {
+                        status: e.status.as_str().to_owned(),
+                        at: format_time(&e.at),
+                        detail: e.detail.clone(),
+                    })
+                    .collect()
+            }),
+            scheduled_for: ts(m.scheduled_for),
+            batch_id: m.batch_id.map(|b| b.to_string()),
+            dry_run: m.dry_run,
+            wamid: m.wamid.clone(),
+            created_at: format_time(&m.created_at),
+        }
+    }
+}
+
+/// Pagination of a listing.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaginationView {
+    /// Page number, from 1.
+    pub page: u32,
+    /// Items per page.
+    pub limit: u32,
+    /// Matching items in all pages.
+    pub total: u64,
+    /// Pages.
+    pub total_pages: u64,
+}
+
+/// `GET /messages` answer.
+#[derive(Serialize, ToSchema)]
+pub struct MessageListView {
+    /// Always true.
+    pub success: bool,
+    /// Newest first.
+    pub data: Vec<MessageView>,
+    /// Paging.
+    pub pagination: PaginationView,
+}
+
+/// Delivery statistics.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SummaryView {
+    /// Messages in all statuses.
+    pub total: u64,
+    /// Count per status (statuses with no messages are left out).
+    #[schema(value_type = Object)]
+    pub by_status: Map<String, Value>,
+    /// (delivered + read) / total, two decimals.
+    pub delivery_rate: f64,
+    /// failed / total, two decimals.
+    pub failure_rate: f64,
+}
+
+/// Liveness/readiness answer.
+#[derive(Serialize, ToSchema)]
+pub struct HealthView {
+    /// ok, or what is wrong.
+    pub status: String,
+}

@@ -1,0 +1,210 @@
+//! A real server on an ephemeral port with a temporary SQLite file and a fake Meta transport.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use whatsapi_core::EngineConfig;
+use whatsapi_core::account::PlanLimits;
+use whatsapi_core::testing::FakeTransport;
+use whatsapi_core::webhook::WebhookUrlPolicy;
+use whatsapi_core::webhook_http::{HttpSinkConfig, HttpWebhookSink};
+use whatsapi_core::{PlanTable, WhatsApi};
+use whatsapi_server::HttpSettings;
+use whatsapi_store_sqlite::SqliteStore;
+
+pub const APP_SECRET: &str = "test-app-secret";
+pub const VERIFY_TOKEN: &str = "test-verify-token";
+pub const PHONE_NUMBER_ID: &str = "1234567890";
+
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub transport: FakeTransport,
+    pub dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub struct Options {
+    pub plans: PlanTable,
+    pub settings: HttpSettings,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        // Generous limits so tests are not throttled unless they test throttling.
+        let roomy = PlanLimits {
+            requests_per_minute: 100_000,
+            bulk_cap: 100,
+        };
+        Options {
+            plans: PlanTable {
+                free: roomy,
+                ..PlanTable::default()
+            },
+            settings: HttpSettings {
+                register_per_minute: 100_000,
+                meta_verify_token: Some(VERIFY_TOKEN.into()),
+                meta_app_secret: Some(APP_SECRET.into()),
+                body_limit: 256 * 1024,
+                ..HttpSettings::default()
+            },
+        }
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("whatsapi.db")).unwrap();
+        let transport = FakeTransport::new();
+        let sink_config = HttpSinkConfig {
+            urls: WebhookUrlPolicy::development(),
+            timeout: Duration::from_secs(5),
+        };
+        let api = WhatsApi::builder()
+            .store(Arc::new(store))
+            .transport(Arc::new(transport.clone()))
+            .webhook_sink(Arc::new(HttpWebhookSink::new(sink_config).unwrap()))
+            .plans(options.plans)
+            .config(EngineConfig {
+                webhook_urls: WebhookUrlPolicy::development(),
+                ..EngineConfig::default()
+            })
+            .build()
+            .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            whatsapi_server::run::serve_on(
+                listener,
+                api,
+                options.settings,
+                async move {
+                    let _ = stopped.await;
+                },
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+        });
+        TestServer {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            transport,
+            dir,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Registers an account and returns its key.
+    pub async fn register(&self, email: &str) -> String {
+        let r = self
+            .client
+            .post(self.url("/auth/register"))
+            .json(&json!({"name": "Test User", "email": email}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "register {email}");
+        let v: Value = r.json().await.unwrap();
+        v["data"]["apiKey"].as_str().unwrap().to_owned()
+    }
+
+    /// Registers and saves Meta credentials (with the test app secret).
+    pub async fn account_with_credentials(&self, email: &str) -> String {
+        let key = self.register(email).await;
+        let r = self
+            .client
+            .put(self.url("/auth/me/credentials"))
+            .bearer_auth(&key)
+            .json(&json!({"whatsappAccessToken": "EAAtest", "whatsappPhoneNumberId": PHONE_NUMBER_ID}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        key
+    }
+
+    pub async fn get(&self, key: &str, path: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, key: &str, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls a message until its status is one of `want` (bounded).
+    pub async fn wait_status(&self, key: &str, id: &str, want: &[&str]) -> Value {
+        for _ in 0..200 {
+            let (code, v) = self.get(key, &format!("/messages/{id}")).await;
+            assert_eq!(code, 200, "{v}");
+            if want.contains(&v["data"]["status"].as_str().unwrap_or_default()) {
+                return v["data"].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("message {id} never reached {want:?}");
+    }
+
+    /// POSTs a Meta status webhook for `wamid`, signed with the test app secret.
+    pub async fn meta_status(&self, wamid: &str, status: &str, ts: i64) -> u16 {
+        let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{"field": "messages",
+            "value": {"messaging_product": "whatsapp",
+                      "metadata": {"display_phone_number": "15550001234", "phone_number_id": PHONE_NUMBER_ID},
+                      "statuses": [{"id": wamid, "status": status, "timestamp": ts.to_string(), "recipient_id": "14155552671"}]}}]}]});
+        let raw = serde_json::to_vec(&body).unwrap();
+        let sig = whatsapi_core::meta::sign(APP_SECRET.as_bytes(), &raw);
+        self.client
+            .post(self.url("/webhooks/whatsapp"))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", sig)
+            .body(raw)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+    }
+}
