@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-/// One `POST …/messages` the sandbox answered (after authentication).
+/// One `POST …/messages` the sandbox answered, accepted or refused (credentials errors included).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedRequest {
     /// The phone number id of the path.

@@ -24,7 +24,7 @@ use crate::webhooks::AcceptedSend;
 /// Fields of the phone-number node answered when `fields` is not given (Meta's defaults).
 const DEFAULT_FIELDS: &str = "verified_name,code_verification_status,display_phone_number,quality_rating,platform_type,throughput";
 
-type Query_ = Query<HashMap<String, String>>;
+type QueryParams = Query<HashMap<String, String>>;
 
 /// The router over the shared state.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -96,7 +96,7 @@ fn authorize<'a>(
 async fn send(
     State(shared): State<Arc<Shared>>,
     Path((version, id)): Path<(String, String)>,
-    Query(query): Query_,
+    Query(query): QueryParams,
     headers: HeaderMap,
     uri: Uri,
     body: Bytes,
@@ -197,7 +197,7 @@ fn accept(
 async fn phone_number(
     State(shared): State<Arc<Shared>>,
     Path((version, id)): Path<(String, String)>,
-    Query(query): Query_,
+    Query(query): QueryParams,
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<axum::Json<Value>, MetaError> {

@@ -149,7 +149,9 @@ impl Dispatcher {
         let signature = meta::sign(self.app_secret.as_bytes(), raw.as_bytes());
         let mut backoff = self.retry.initial_backoff;
         let attempts = self.retry.max_attempts.max(1);
-        for attempt in 1..=attempts {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
             let Some(url) = self.callback_url() else {
                 return Err(WebhookError::NoCallbackUrl);
             };
@@ -182,7 +184,7 @@ impl Dispatcher {
                 return Ok(delivery);
             }
             tracing::debug!(attempt, status = ?delivery.http_status, error = ?delivery.error, "webhook POST failed");
-            if attempt == attempts {
+            if attempt >= attempts {
                 return Err(WebhookError::Rejected(Box::new(delivery)));
             }
             if !self.sleep_until(Instant::now() + backoff).await {
@@ -190,7 +192,6 @@ impl Dispatcher {
             }
             backoff = backoff.saturating_mul(2);
         }
-        unreachable!("the loop returns on its last attempt")
     }
 
     /// Sleeps until `deadline`; `false` when the sandbox shuts down first.
