@@ -1,1 +1,44 @@
-//! An emulator of Meta's WhatsApp Cloud API for tests and `--sandbox` mode.
+//! # whatsapi-sandbox
+//!
+//! An emulator of Meta's WhatsApp Cloud API for tests and local development. It serves, on a listener of your
+//! choice, the two Graph API calls whatsapi makes:
+//!
+//! - `POST /{version}/{phone_number_id}/messages`, with Meta's validation and error bodies (190, 100/33, 100,
+//!   131008, 131009, 131051, 132000, 132001, 132018) and the behaviours of the [`magic`] recipient numbers;
+//! - `GET /{version}/{phone_number_id}?fields=…`, the credentials check;
+//!
+//! and, for every accepted send, posts Meta's status webhooks (`sent` → `delivered` → `read`, or `failed`) to the
+//! callback URL, signed with `X-Hub-Signature-256`, retried with backoff when the receiver fails. Inbound customer
+//! messages can be simulated with [`SandboxHandle::inbound`].
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use whatsapi_sandbox::{Sandbox, SandboxConfig};
+//!
+//! let sandbox = Sandbox::start(SandboxConfig::default()).await?;
+//! // Point a Graph client at sandbox.base_url() with token "sandbox-token" and phone number id "1234567890".
+//! sandbox.set_callback_url(Some("http://127.0.0.1:8080/meta/webhook".to_owned()));
+//! // … send, then inspect:
+//! let accepted = sandbox.sent();
+//! let webhooks = sandbox.webhook_deliveries();
+//! # let _ = (accepted, webhooks);
+//! sandbox.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod config;
+mod error;
+mod ids;
+pub mod magic;
+pub mod record;
+mod routes;
+mod server;
+mod validate;
+mod webhooks;
+
+pub use config::{SandboxConfig, SandboxNumber, StatusDelays, WebhookRetry};
+pub use record::{RecordedRequest, WebhookDelivery};
+pub use server::{Sandbox, SandboxHandle};
+pub use webhooks::WebhookError;

@@ -1,0 +1,160 @@
+//! What a sandbox serves: its business numbers, secrets, callback URL and the timings of its behaviours.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// One business phone number the sandbox knows, with the access token that may use it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxNumber {
+    /// Phone number id: the `{phone_number_id}` of the Graph paths.
+    pub id: String,
+    /// The number as `GET /{id}` shows it, e.g. `+1 555-000-1234`; webhooks carry its digits only.
+    pub display_phone_number: String,
+    /// The business name.
+    pub verified_name: String,
+    /// The bearer token that may send from this number.
+    pub access_token: String,
+}
+
+impl SandboxNumber {
+    /// The display number reduced to digits, as webhook `metadata.display_phone_number` carries it.
+    pub fn display_digits(&self) -> String {
+        self.display_phone_number
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect()
+    }
+}
+
+impl Default for SandboxNumber {
+    fn default() -> Self {
+        Self {
+            id: "1234567890".to_owned(),
+            display_phone_number: "+1 555-000-1234".to_owned(),
+            verified_name: "Whatsapi Sandbox".to_owned(),
+            access_token: "sandbox-token".to_owned(),
+        }
+    }
+}
+
+/// When the status webhooks of an accepted send are posted, each step counted from the previous one.
+///
+/// `sent` is counted from the acceptance of the send, `delivered` from `sent`, `read` from `delivered`. Statuses
+/// that fall due together (for example with every delay at zero) are posted in one webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusDelays {
+    /// From acceptance to `sent` (or to `failed` for an undeliverable recipient).
+    pub sent: Duration,
+    /// From `sent` to `delivered`.
+    pub delivered: Duration,
+    /// From `delivered` to `read`.
+    pub read: Duration,
+}
+
+impl StatusDelays {
+    /// Every status at once, in one webhook.
+    pub const IMMEDIATE: Self = Self {
+        sent: Duration::ZERO,
+        delivered: Duration::ZERO,
+        read: Duration::ZERO,
+    };
+}
+
+impl Default for StatusDelays {
+    fn default() -> Self {
+        Self {
+            sent: Duration::from_millis(50),
+            delivered: Duration::from_millis(100),
+            read: Duration::from_millis(300),
+        }
+    }
+}
+
+/// How a webhook POST that fails (connection error or non-2xx answer) is retried, like Meta does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookRetry {
+    /// Attempts in all, the first one included (at least 1).
+    pub max_attempts: u32,
+    /// Wait before the second attempt; doubled before each further one.
+    pub initial_backoff: Duration,
+    /// Timeout of one POST.
+    pub timeout: Duration,
+}
+
+impl Default for WebhookRetry {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(100),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Everything [`crate::Sandbox::start`] needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxConfig {
+    /// Where to listen; the default `127.0.0.1:0` picks a free port.
+    pub listen: SocketAddr,
+    /// The business numbers served; the first one is the default of [`crate::SandboxHandle::inbound`].
+    pub phone_numbers: Vec<SandboxNumber>,
+    /// Secret of the `X-Hub-Signature-256` HMAC on every webhook.
+    pub app_secret: String,
+    /// The WhatsApp Business Account id, `entry[].id` of the webhooks.
+    pub waba_id: String,
+    /// Where webhooks are posted; without one, none are (it can be set later on the handle).
+    pub callback_url: Option<String>,
+    /// Timing of `sent`, `delivered` and `read`.
+    pub delays: StatusDelays,
+    /// How many sends to [`crate::magic::META_DOWN`] answer HTTP 500 (131000) before one succeeds.
+    pub meta_down_failures: u32,
+    /// How late [`crate::magic::SLOW`] answers.
+    pub slow_delay: Duration,
+    /// Retries of failed webhook POSTs.
+    pub webhook_retry: WebhookRetry,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            phone_numbers: vec![SandboxNumber::default()],
+            app_secret: "sandbox-app-secret".to_owned(),
+            waba_id: "102290129340398".to_owned(),
+            callback_url: None,
+            delays: StatusDelays::default(),
+            meta_down_failures: 3,
+            slow_delay: Duration::from_secs(2),
+            webhook_retry: WebhookRetry::default(),
+        }
+    }
+}
+
+impl SandboxConfig {
+    /// The number with this id.
+    pub fn number(&self, id: &str) -> Option<&SandboxNumber> {
+        self.phone_numbers.iter().find(|n| n.id == id)
+    }
+
+    /// Whether some number accepts this token.
+    pub fn knows_token(&self, token: &str) -> bool {
+        self.phone_numbers.iter().any(|n| n.access_token == token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_has_the_documented_number() {
+        let c = SandboxConfig::default();
+        let n = c.number("1234567890").unwrap();
+        assert_eq!(n.access_token, "sandbox-token");
+        assert_eq!(n.display_digits(), "15550001234");
+        assert_eq!(c.app_secret, "sandbox-app-secret");
+        assert!(c.knows_token("sandbox-token"));
+        assert!(!c.knows_token("other"));
+        assert!(c.number("1").is_none());
+    }
+}

@@ -1,0 +1,226 @@
+//! The Graph API endpoints: `POST /{version}/{phone_number_id}/messages` and `GET /{version}/{phone_number_id}`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use crate::config::SandboxNumber;
+use crate::error::MetaError;
+use crate::ids;
+use crate::magic::{Behaviour, PlannedStatus};
+use crate::record::RecordedRequest;
+use crate::server::Shared;
+use crate::validate::{self, Content};
+use crate::webhooks::AcceptedSend;
+
+/// Fields of the phone-number node answered when `fields` is not given (Meta's defaults).
+const DEFAULT_FIELDS: &str = "verified_name,code_verification_status,display_phone_number,quality_rating,platform_type,throughput";
+
+type QueryParams = Query<HashMap<String, String>>;
+
+/// The router over the shared state.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route(
+            "/{version}/{phone_number_id}/messages",
+            post(send).fallback(unknown_path),
+        )
+        .route(
+            "/{version}/{phone_number_id}",
+            get(phone_number).fallback(unknown_path),
+        )
+        .fallback(unknown_path)
+        .with_state(shared)
+}
+
+async fn unknown_path(uri: Uri) -> MetaError {
+    MetaError::unknown_path(uri.path())
+}
+
+/// The token of `Authorization: Bearer …` (or `OAuth …`), else of the `access_token` query parameter.
+fn token<'a>(headers: &'a HeaderMap, query: &'a HashMap<String, String>) -> Option<&'a str> {
+    let from_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("oauth"))
+                .then(|| token.trim())
+        });
+    from_header
+        .or_else(|| query.get("access_token").map(String::as_str))
+        .filter(|t| !t.is_empty())
+}
+
+/// Meta's order: version, then token (190), then whether the token may use the object (100/33).
+fn authorize<'a>(
+    shared: &'a Shared,
+    method: &str,
+    uri: &Uri,
+    version: &str,
+    id: &str,
+    token: Option<&str>,
+) -> Result<&'a SandboxNumber, MetaError> {
+    let valid_version = version
+        .strip_prefix('v')
+        .and_then(|v| v.split_once('.'))
+        .is_some_and(|(major, minor)| {
+            !major.is_empty()
+                && !minor.is_empty()
+                && major
+                    .bytes()
+                    .chain(minor.bytes())
+                    .all(|b| b.is_ascii_digit())
+        });
+    if !valid_version {
+        return Err(MetaError::unknown_path(uri.path()));
+    }
+    let Some(token) = token.filter(|t| shared.config.knows_token(t)) else {
+        return Err(MetaError::invalid_token());
+    };
+    shared
+        .config
+        .number(id)
+        .filter(|n| n.access_token == token)
+        .ok_or_else(|| MetaError::unknown_object(method, id))
+}
+
+async fn send(
+    State(shared): State<Arc<Shared>>,
+    Path((version, id)): Path<(String, String)>,
+    Query(query): QueryParams,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut record = RecordedRequest {
+        phone_number_id: id.clone(),
+        to: validate::recipient(&body),
+        body: body.clone(),
+        http_status: 200,
+        wamid: None,
+        error_code: None,
+        received_at: Utc::now(),
+    };
+    // Everything up to the answer runs without awaiting, so a client that gives up cannot undo an acceptance.
+    match accept(&shared, &uri, &version, &id, token(&headers, &query), &body) {
+        Ok(accepted) => {
+            record.wamid = Some(accepted.send.wamid.clone());
+            // Recorded before its webhooks can go out.
+            shared.record(record);
+            shared
+                .dispatcher
+                .schedule(accepted.number, accepted.send, accepted.plan);
+            if let Some(delay) = accepted.answer_after {
+                tokio::time::sleep(delay).await;
+            }
+            axum::Json(accepted.answer).into_response()
+        }
+        Err(e) => {
+            record.http_status = e.status.as_u16();
+            record.error_code = Some(e.code);
+            shared.record(record);
+            e.into_response()
+        }
+    }
+}
+
+/// An accepted send: its answer, and how long to hold it back.
+struct Accepted {
+    number: SandboxNumber,
+    send: AcceptedSend,
+    plan: Vec<PlannedStatus>,
+    answer: Value,
+    answer_after: Option<std::time::Duration>,
+}
+
+fn accept(
+    shared: &Shared,
+    uri: &Uri,
+    version: &str,
+    id: &str,
+    token: Option<&str>,
+    body: &Value,
+) -> Result<Accepted, MetaError> {
+    let number = authorize(shared, "post", uri, version, id, token)?;
+    if body.is_null() {
+        return Err(MetaError::invalid_parameter(
+            "The request body must be a JSON object.",
+        ));
+    }
+    let req = validate::send_request(body)?;
+    let behaviour = Behaviour::of(&req.wa_id);
+    let attempt = shared.count_attempt(&req.wa_id);
+    let window_open = shared.window_open(id, &req.wa_id);
+    if let Some(e) = behaviour.refusal(
+        attempt,
+        &req.content,
+        window_open,
+        shared.config.meta_down_failures,
+    ) {
+        return Err(e);
+    }
+    let wamid = ids::wamid(&req.wa_id);
+    let template = matches!(req.content, Content::Template { .. });
+    let mut message = json!({ "id": wamid });
+    if template {
+        message["message_status"] = json!("accepted");
+    }
+    Ok(Accepted {
+        answer: json!({
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": req.to, "wa_id": req.wa_id}],
+            "messages": [message],
+        }),
+        number: number.clone(),
+        send: AcceptedSend {
+            wamid,
+            recipient_id: req.wa_id,
+            callback_data: req.callback_data,
+            category: if template { "utility" } else { "service" },
+            accepted_at: Utc::now(),
+        },
+        plan: behaviour.plan(shared.config.delays),
+        answer_after: (behaviour == Behaviour::Slow).then_some(shared.config.slow_delay),
+    })
+}
+
+async fn phone_number(
+    State(shared): State<Arc<Shared>>,
+    Path((version, id)): Path<(String, String)>,
+    Query(query): QueryParams,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<axum::Json<Value>, MetaError> {
+    let number = authorize(&shared, "get", &uri, &version, &id, token(&headers, &query))?;
+    let fields = query
+        .get("fields")
+        .map(String::as_str)
+        .unwrap_or(DEFAULT_FIELDS);
+    let mut out = serde_json::Map::new();
+    for field in fields.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+        let value = match field {
+            "verified_name" => json!(number.verified_name),
+            "display_phone_number" => json!(number.display_phone_number),
+            "quality_rating" => json!("GREEN"),
+            "code_verification_status" => json!("VERIFIED"),
+            "platform_type" => json!("CLOUD_API"),
+            "throughput" => json!({"level": "STANDARD"}),
+            "name_status" => json!("APPROVED"),
+            "id" => json!(number.id),
+            other => return Err(MetaError::nonexisting_field(other)),
+        };
+        out.insert(field.to_owned(), value);
+    }
+    out.insert("id".to_owned(), json!(number.id));
+    Ok(axum::Json(Value::Object(out)))
+}

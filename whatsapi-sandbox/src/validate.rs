@@ -1,0 +1,557 @@
+//! Validation of a `POST /{version}/{phone_number_id}/messages` body, with the error codes Meta uses.
+
+use serde_json::{Map, Value};
+
+use crate::error::MetaError;
+
+/// Longest `text.body` Meta accepts.
+pub(crate) const MAX_TEXT_BODY: usize = 4096;
+/// Longest `biz_opaque_callback_data` Meta accepts.
+pub(crate) const MAX_CALLBACK_DATA: usize = 512;
+
+/// A send that passed validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SendRequest {
+    /// `to` exactly as given (echoed as `contacts[0].input`).
+    pub to: String,
+    /// `to` reduced to digits: the recipient's WhatsApp id.
+    pub wa_id: String,
+    /// What is sent.
+    pub content: Content,
+    /// `biz_opaque_callback_data`, echoed in status webhooks.
+    pub callback_data: Option<String>,
+}
+
+/// The message of a valid send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Content {
+    /// Free-form text.
+    Text,
+    /// A template, with the number of parameters it carries.
+    Template {
+        name: String,
+        language: String,
+        parameters: usize,
+    },
+}
+
+/// The recipient of a body, when it has a usable one (for recording requests that fail validation).
+pub(crate) fn recipient(body: &Value) -> Option<String> {
+    body.get("to")
+        .and_then(Value::as_str)
+        .map(|to| to.chars().filter(char::is_ascii_digit).collect::<String>())
+        .filter(|digits| !digits.is_empty())
+}
+
+/// Checks a send body in the order Meta does: product, recipient, type, then the type's object.
+pub(crate) fn send_request(body: &Value) -> Result<SendRequest, MetaError> {
+    let Some(obj) = body.as_object() else {
+        return Err(MetaError::invalid_parameter(
+            "The request body must be a JSON object.",
+        ));
+    };
+    match obj.get("messaging_product") {
+        None | Some(Value::Null) => {
+            return Err(MetaError::invalid_parameter(
+                "The parameter messaging_product is required.",
+            ));
+        }
+        Some(Value::String(p)) if p == "whatsapp" => {}
+        Some(other) => {
+            return Err(MetaError::invalid_parameter(format!(
+                "Param messaging_product must be one of {{WHATSAPP}} - got {other}."
+            )));
+        }
+    }
+    if let Some(rt) = obj.get("recipient_type") {
+        if rt.as_str() != Some("individual") {
+            return Err(MetaError::invalid_parameter(format!(
+                "Param recipient_type must be one of {{INDIVIDUAL}} - got {rt}."
+            )));
+        }
+    }
+    let to = match obj.get("to") {
+        None | Some(Value::Null) => {
+            return Err(MetaError::missing_parameter(
+                "The parameter to is required.",
+            ));
+        }
+        Some(Value::String(to)) => to.clone(),
+        Some(_) => {
+            return Err(MetaError::invalid_value("Param to must be a string."));
+        }
+    };
+    let wa_id = phone_digits(&to).ok_or_else(|| {
+        MetaError::invalid_value(format!(
+            "Param to must be a phone number in international format (8 to 15 digits) - got \"{to}\"."
+        ))
+    })?;
+    let callback_data = match obj.get("biz_opaque_callback_data") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.chars().count() <= MAX_CALLBACK_DATA => Some(s.clone()),
+        Some(Value::String(_)) => {
+            return Err(MetaError::invalid_parameter(format!(
+                "Param biz_opaque_callback_data must be at most {MAX_CALLBACK_DATA} characters long."
+            )));
+        }
+        Some(_) => {
+            return Err(MetaError::invalid_parameter(
+                "Param biz_opaque_callback_data must be a string.",
+            ));
+        }
+    };
+    // Meta's documented default type is text.
+    let kind = match obj.get("type") {
+        None | Some(Value::Null) => "text",
+        Some(Value::String(k)) => k.as_str(),
+        Some(_) => return Err(MetaError::invalid_parameter("Param type must be a string.")),
+    };
+    let content = match kind {
+        "text" => text(obj)?,
+        "template" => template(obj)?,
+        "image" | "audio" | "document" | "video" | "sticker" | "location" | "contacts"
+        | "interactive" | "reaction" => return Err(MetaError::unsupported_type(kind)),
+        other => {
+            return Err(MetaError::invalid_parameter(format!(
+                "Param type must be one of {{AUDIO, CONTACTS, DOCUMENT, IMAGE, INTERACTIVE, LOCATION, REACTION, \
+                 STICKER, TEMPLATE, TEXT, VIDEO}} - got \"{other}\"."
+            )));
+        }
+    };
+    Ok(SendRequest {
+        to,
+        wa_id,
+        content,
+        callback_data,
+    })
+}
+
+/// `+14155552671`, `1 415 555 2671` and `14155552671` all name the same WhatsApp id; letters do not.
+fn phone_digits(to: &str) -> Option<String> {
+    let rest = to.trim().strip_prefix('+').unwrap_or(to.trim());
+    if !rest
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')'))
+    {
+        return None;
+    }
+    let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
+    (8..=15).contains(&digits.len()).then_some(digits)
+}
+
+fn text(obj: &Map<String, Value>) -> Result<Content, MetaError> {
+    let text = match obj.get("text") {
+        None | Some(Value::Null) => {
+            return Err(MetaError::missing_parameter(
+                "The parameter text is required.",
+            ));
+        }
+        Some(Value::Object(t)) => t,
+        Some(_) => {
+            return Err(MetaError::invalid_parameter(
+                "Param text must be an object.",
+            ));
+        }
+    };
+    let body = match text.get("body") {
+        None | Some(Value::Null) => {
+            return Err(MetaError::missing_parameter(
+                "The parameter text['body'] is required.",
+            ));
+        }
+        Some(Value::String(b)) => b,
+        Some(_) => {
+            return Err(MetaError::invalid_value(
+                "Param text['body'] must be a string.",
+            ));
+        }
+    };
+    if body.trim().is_empty() {
+        return Err(MetaError::missing_parameter(
+            "The parameter text['body'] is required.",
+        ));
+    }
+    if body.chars().count() > MAX_TEXT_BODY {
+        return Err(MetaError::invalid_parameter(format!(
+            "Param text['body'] must be at most {MAX_TEXT_BODY} characters long."
+        )));
+    }
+    if let Some(p) = text.get("preview_url") {
+        if !p.is_boolean() {
+            return Err(MetaError::invalid_value(
+                "Param text['preview_url'] must be a boolean.",
+            ));
+        }
+    }
+    Ok(Content::Text)
+}
+
+fn template(obj: &Map<String, Value>) -> Result<Content, MetaError> {
+    let t = match obj.get("template") {
+        None | Some(Value::Null) => {
+            return Err(MetaError::missing_parameter(
+                "The parameter template is required.",
+            ));
+        }
+        Some(Value::Object(t)) => t,
+        Some(_) => {
+            return Err(MetaError::invalid_parameter(
+                "Param template must be an object.",
+            ));
+        }
+    };
+    let name = required_str(t, "template['name']", "name")?;
+    let language = match t.get("language") {
+        None | Some(Value::Null) => {
+            return Err(MetaError::missing_parameter(
+                "The parameter template['language'] is required.",
+            ));
+        }
+        Some(Value::Object(l)) => required_str(l, "template['language']['code']", "code")?,
+        // The mistake the notes warn about: Meta wants {"code": "en_US"}, not "en_US".
+        Some(_) => {
+            return Err(MetaError::invalid_parameter(
+                "Param template['language'] must be an object like {\"code\": \"en_US\"}.",
+            ));
+        }
+    };
+    let parameters = match t.get("components") {
+        None | Some(Value::Null) => 0,
+        Some(Value::Array(components)) => components
+            .iter()
+            .enumerate()
+            .map(|(i, c)| component(i, c))
+            .sum::<Result<usize, MetaError>>()?,
+        Some(_) => {
+            return Err(MetaError::invalid_parameter(
+                "Param template['components'] must be an array.",
+            ));
+        }
+    };
+    Ok(Content::Template {
+        name,
+        language,
+        parameters,
+    })
+}
+
+/// A non-empty string field; missing or empty is 131008, another JSON type 131009.
+fn required_str(obj: &Map<String, Value>, path: &str, key: &str) -> Result<String, MetaError> {
+    match obj.get(key) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
+        None | Some(Value::Null) | Some(Value::String(_)) => Err(MetaError::missing_parameter(
+            format!("The parameter {path} is required."),
+        )),
+        Some(_) => Err(MetaError::invalid_value(format!(
+            "Param {path} must be a string."
+        ))),
+    }
+}
+
+/// Checks one component; answers how many parameters it carries.
+fn component(i: usize, c: &Value) -> Result<usize, MetaError> {
+    let path = format!("template['components'][{i}]");
+    let Some(c) = c.as_object() else {
+        return Err(MetaError::invalid_value(format!(
+            "Param {path} must be an object."
+        )));
+    };
+    let kind = required_str(c, &format!("{path}['type']"), "type")?;
+    let allowed: &[&str] = match kind.as_str() {
+        "header" => &["text", "image", "document", "video", "location"],
+        "body" => &["text", "currency", "date_time"],
+        "button" => {
+            let sub_type = required_str(c, &format!("{path}['sub_type']"), "sub_type")?;
+            if !matches!(
+                sub_type.as_str(),
+                "quick_reply" | "url" | "copy_code" | "flow"
+            ) {
+                return Err(MetaError::invalid_value(format!(
+                    "Param {path}['sub_type'] must be one of {{QUICK_REPLY, URL, COPY_CODE, FLOW}} - got \"{sub_type}\"."
+                )));
+            }
+            let index_ok = match c.get("index") {
+                None | Some(Value::Null) => {
+                    return Err(MetaError::missing_parameter(format!(
+                        "The parameter {path}['index'] is required."
+                    )));
+                }
+                Some(Value::String(s)) => s.parse::<u8>().is_ok_and(|n| n < 10),
+                Some(Value::Number(n)) => n.as_u64().is_some_and(|n| n < 10),
+                Some(_) => false,
+            };
+            if !index_ok {
+                return Err(MetaError::invalid_value(format!(
+                    "Param {path}['index'] must be a number from 0 to 9."
+                )));
+            }
+            &["payload", "text", "coupon_code", "action"]
+        }
+        other => {
+            return Err(MetaError::invalid_value(format!(
+                "Param {path}['type'] must be one of {{HEADER, BODY, BUTTON}} - got \"{other}\"."
+            )));
+        }
+    };
+    let params = match c.get("parameters") {
+        None | Some(Value::Null) if kind == "button" => return Ok(0),
+        None | Some(Value::Null) => {
+            return Err(MetaError::missing_parameter(format!(
+                "The parameter {path}['parameters'] is required."
+            )));
+        }
+        Some(Value::Array(p)) => p,
+        Some(_) => {
+            return Err(MetaError::invalid_parameter(format!(
+                "Param {path}['parameters'] must be an array."
+            )));
+        }
+    };
+    for (j, p) in params.iter().enumerate() {
+        parameter(&format!("{path}['parameters'][{j}]"), &kind, allowed, p)?;
+    }
+    Ok(params.len())
+}
+
+fn parameter(path: &str, component: &str, allowed: &[&str], p: &Value) -> Result<(), MetaError> {
+    let Some(p) = p.as_object() else {
+        return Err(MetaError::invalid_value(format!(
+            "Param {path} must be an object."
+        )));
+    };
+    let kind = required_str(p, &format!("{path}['type']"), "type")?;
+    if !allowed.contains(&kind.as_str()) {
+        return Err(MetaError::invalid_value(format!(
+            "Param {path}['type'] \"{kind}\" is not valid in a {component} component (allowed: {}).",
+            allowed.join(", ")
+        )));
+    }
+    match kind.as_str() {
+        "text" => {
+            let text = required_str(p, &format!("{path}['text']"), "text")?;
+            if component == "body" && (text.contains(['\n', '\t']) || text.contains("     ")) {
+                return Err(MetaError {
+                    status: axum::http::StatusCode::BAD_REQUEST,
+                    code: 132018,
+                    subcode: None,
+                    message: "(#132018) There was an issue with the parameters in your template."
+                        .to_owned(),
+                    details: Some(format!(
+                        "Param {path}['text'] cannot have new-line/tab characters or more than 4 consecutive spaces."
+                    )),
+                });
+            }
+        }
+        "image" | "document" | "video" => {
+            let media_path = format!("{path}['{kind}']");
+            let Some(media) = p.get(&kind).and_then(Value::as_object) else {
+                return Err(MetaError::missing_parameter(format!(
+                    "The parameter {media_path} is required."
+                )));
+            };
+            match (media.get("link"), media.get("id")) {
+                (Some(Value::String(link)), _) => {
+                    if !(link.starts_with("https://") || link.starts_with("http://")) {
+                        return Err(MetaError::invalid_value(format!(
+                            "Param {media_path}['link'] must be an http(s) URL."
+                        )));
+                    }
+                }
+                (None, Some(Value::String(id))) if !id.is_empty() => {}
+                _ => {
+                    return Err(MetaError::missing_parameter(format!(
+                        "The parameter {media_path}['link'] or {media_path}['id'] is required."
+                    )));
+                }
+            }
+        }
+        "currency" => {
+            let c_path = format!("{path}['currency']");
+            let Some(c) = p.get("currency").and_then(Value::as_object) else {
+                return Err(MetaError::missing_parameter(format!(
+                    "The parameter {c_path} is required."
+                )));
+            };
+            required_str(c, &format!("{c_path}['fallback_value']"), "fallback_value")?;
+            required_str(c, &format!("{c_path}['code']"), "code")?;
+            if !c.get("amount_1000").is_some_and(Value::is_i64) {
+                return Err(MetaError::missing_parameter(format!(
+                    "The parameter {c_path}['amount_1000'] is required and must be an integer."
+                )));
+            }
+        }
+        "date_time" => {
+            let d_path = format!("{path}['date_time']");
+            let Some(d) = p.get("date_time").and_then(Value::as_object) else {
+                return Err(MetaError::missing_parameter(format!(
+                    "The parameter {d_path} is required."
+                )));
+            };
+            required_str(d, &format!("{d_path}['fallback_value']"), "fallback_value")?;
+        }
+        "payload" => {
+            required_str(p, &format!("{path}['payload']"), "payload")?;
+        }
+        "coupon_code" => {
+            required_str(p, &format!("{path}['coupon_code']"), "coupon_code")?;
+        }
+        "location" => {
+            let l_path = format!("{path}['location']");
+            let ok = p
+                .get("location")
+                .and_then(Value::as_object)
+                .is_some_and(|l| {
+                    l.get("latitude").is_some_and(Value::is_number)
+                        && l.get("longitude").is_some_and(Value::is_number)
+                });
+            if !ok {
+                return Err(MetaError::missing_parameter(format!(
+                    "The parameters {l_path}['latitude'] and {l_path}['longitude'] are required."
+                )));
+            }
+        }
+        // `action` (flow buttons) is passed through unchecked.
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn code(body: Value) -> i64 {
+        send_request(&body).unwrap_err().code
+    }
+
+    #[test]
+    fn accepts_text_and_template() {
+        let r = send_request(
+            &json!({"messaging_product": "whatsapp", "to": "+1 415 555 2671",
+            "type": "text", "text": {"body": "Hi"}, "biz_opaque_callback_data": "m1"}),
+        )
+        .unwrap();
+        assert_eq!(r.wa_id, "14155552671");
+        assert_eq!(r.to, "+1 415 555 2671");
+        assert_eq!(r.content, Content::Text);
+        assert_eq!(r.callback_data.as_deref(), Some("m1"));
+
+        let r = send_request(&json!({"messaging_product": "whatsapp", "to": "14155552671", "type": "template",
+            "template": {"name": "order_ready", "language": {"code": "en_US"}, "components": [
+                {"type": "header", "parameters": [{"type": "image", "image": {"link": "https://x.test/a.png"}}]},
+                {"type": "body", "parameters": [{"type": "text", "text": "Sarah"},
+                    {"type": "currency", "currency": {"fallback_value": "$1", "code": "USD", "amount_1000": 1000}},
+                    {"type": "date_time", "date_time": {"fallback_value": "May 1"}}]},
+                {"type": "button", "sub_type": "quick_reply", "index": "0",
+                 "parameters": [{"type": "payload", "payload": "YES"}]}]}}))
+        .unwrap();
+        assert_eq!(
+            r.content,
+            Content::Template {
+                name: "order_ready".into(),
+                language: "en_US".into(),
+                parameters: 5
+            }
+        );
+    }
+
+    #[test]
+    fn refuses_like_meta() {
+        assert_eq!(
+            code(json!({"to": "14155552671", "text": {"body": "x"}})),
+            100
+        );
+        assert_eq!(
+            code(json!({"messaging_product": "sms", "to": "14155552671", "text": {"body": "x"}})),
+            100
+        );
+        assert_eq!(
+            code(json!({"messaging_product": "whatsapp", "text": {"body": "x"}})),
+            131008
+        );
+        assert_eq!(
+            code(json!({"messaging_product": "whatsapp", "to": "call-me", "text": {"body": "x"}})),
+            131009
+        );
+        assert_eq!(
+            code(json!({"messaging_product": "whatsapp", "to": "14155552671", "type": "text"})),
+            131008
+        );
+        assert_eq!(
+            code(
+                json!({"messaging_product": "whatsapp", "to": "14155552671", "text": {"body": "x".repeat(4097)}})
+            ),
+            100
+        );
+        assert!(
+            send_request(
+                &json!({"messaging_product": "whatsapp", "to": "14155552671", "text": {"body": "é".repeat(4096)}})
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            code(json!({"messaging_product": "whatsapp", "to": "14155552671", "type": "fax"})),
+            100
+        );
+        assert_eq!(
+            code(json!({"messaging_product": "whatsapp", "to": "14155552671", "type": "image"})),
+            131051
+        );
+        let tpl = |template: Value| {
+            code(
+                json!({"messaging_product": "whatsapp", "to": "14155552671", "type": "template", "template": template}),
+            )
+        };
+        assert_eq!(tpl(json!({"language": {"code": "en_US"}})), 131008);
+        assert_eq!(tpl(json!({"name": "t"})), 131008);
+        assert_eq!(tpl(json!({"name": "t", "language": {}})), 131008);
+        assert_eq!(tpl(json!({"name": "t", "language": "en_US"})), 100);
+        assert_eq!(
+            tpl(
+                json!({"name": "t", "language": {"code": "en"}, "components": [{"type": "footer"}]})
+            ),
+            131009
+        );
+        assert_eq!(
+            tpl(json!({"name": "t", "language": {"code": "en"}, "components": [{"type": "body"}]})),
+            131008
+        );
+        assert_eq!(
+            tpl(
+                json!({"name": "t", "language": {"code": "en"}, "components": [{"type": "body", "parameters": [{"type": "text"}]}]})
+            ),
+            131008
+        );
+        assert_eq!(
+            tpl(
+                json!({"name": "t", "language": {"code": "en"}, "components": [{"type": "body", "parameters": [{"type": "image", "image": {"link": "https://a"}}]}]})
+            ),
+            131009
+        );
+        assert_eq!(
+            tpl(
+                json!({"name": "t", "language": {"code": "en"}, "components": [{"type": "header", "parameters": [{"type": "image", "image": {}}]}]})
+            ),
+            131008
+        );
+        assert_eq!(
+            tpl(
+                json!({"name": "t", "language": {"code": "en"}, "components": [{"type": "button", "sub_type": "quick_reply", "index": "12"}]})
+            ),
+            131009
+        );
+        assert_eq!(
+            tpl(
+                json!({"name": "t", "language": {"code": "en"}, "components": [{"type": "button", "index": 0}]})
+            ),
+            131008
+        );
+        assert_eq!(
+            tpl(
+                json!({"name": "t", "language": {"code": "en"}, "components": [{"type": "body", "parameters": [{"type": "text", "text": "a\nb"}]}]})
+            ),
+            132018
+        );
+    }
+}

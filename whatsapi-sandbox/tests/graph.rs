@@ -1,0 +1,264 @@
+//! whatsapi-core's Graph client against the sandbox: what it sends is accepted, and every answer and error is
+//! parsed and classified the way the engine relies on.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use whatsapi_core::graph::{GraphConfig, GraphTransport, message_body};
+use whatsapi_core::message::{
+    ButtonSubType, CurrencyParameter, MediaParameter, TemplateComponent, TemplateParameter,
+};
+use whatsapi_core::retry::classify;
+use whatsapi_core::status::MetaStatus;
+use whatsapi_core::{
+    ErrorClass, MessageContent, MessageId, MetaCredentials, MetaTransport, OutgoingMessage,
+    PhoneNumber, SendError, Template,
+};
+use whatsapi_sandbox::magic::{self, HELLO_WORLD, HELLO_WORLD_LANGUAGE};
+use whatsapi_sandbox::{SandboxConfig, SandboxHandle};
+
+fn transport(sb: &SandboxHandle, timeout: Duration) -> GraphTransport {
+    GraphTransport::new(GraphConfig {
+        base_url: sb.base_url(),
+        api_version: "v23.0".to_owned(),
+        timeout,
+    })
+    .unwrap()
+}
+
+fn creds(token: &str, pnid: &str) -> MetaCredentials {
+    MetaCredentials {
+        access_token: token.to_owned(),
+        phone_number_id: pnid.to_owned(),
+        app_secret: Some(SECRET.to_owned()),
+        verify_token: None,
+    }
+}
+
+fn text_to(to: &str) -> OutgoingMessage {
+    OutgoingMessage {
+        message_id: MessageId::new(),
+        to: PhoneNumber::parse(to).unwrap(),
+        content: MessageContent::Text {
+            body: "Your order is ready".into(),
+        },
+    }
+}
+
+fn template_to(to: &str, name: &str, components: Vec<TemplateComponent>) -> OutgoingMessage {
+    OutgoingMessage {
+        message_id: MessageId::new(),
+        to: PhoneNumber::parse(to).unwrap(),
+        content: MessageContent::Template(Template {
+            name: name.into(),
+            language: HELLO_WORLD_LANGUAGE.into(),
+            components,
+        }),
+    }
+}
+
+fn order_ready_components() -> Vec<TemplateComponent> {
+    vec![
+        TemplateComponent::Header {
+            parameters: vec![TemplateParameter::Image {
+                image: MediaParameter {
+                    link: Some("https://example.com/receipt.png".into()),
+                    id: None,
+                    filename: None,
+                    caption: None,
+                },
+            }],
+        },
+        TemplateComponent::Body {
+            parameters: vec![
+                TemplateParameter::Text {
+                    text: "Sarah".into(),
+                },
+                TemplateParameter::Currency {
+                    currency: CurrencyParameter {
+                        fallback_value: "$12.50".into(),
+                        code: "USD".into(),
+                        amount_1000: 12_500,
+                    },
+                },
+            ],
+        },
+        TemplateComponent::Button {
+            sub_type: ButtonSubType::QuickReply,
+            index: 0,
+            parameters: vec![TemplateParameter::Payload {
+                payload: "PICKED_UP".into(),
+            }],
+        },
+    ]
+}
+
+async fn send_err(t: &GraphTransport, msg: &OutgoingMessage) -> SendError {
+    t.send(&creds(TOKEN, PNID), msg).await.unwrap_err()
+}
+
+#[tokio::test]
+async fn text_and_template_sends_round_trip() {
+    let (sb, rx) = sandbox_with_receiver(SandboxConfig::default()).await;
+    let t = transport(&sb, Duration::from_secs(5));
+    let c = creds(TOKEN, PNID);
+
+    let text = text_to("14155552671");
+    let receipt = t.send(&c, &text).await.unwrap();
+    assert!(receipt.wamid.starts_with("wamid."));
+    assert_eq!(receipt.wa_id.as_deref(), Some("14155552671"));
+
+    let tpl = template_to("14155552672", "order_ready", order_ready_components());
+    let tpl_receipt = t.send(&c, &tpl).await.unwrap();
+    assert_ne!(tpl_receipt.wamid, receipt.wamid);
+
+    // The sandbox received exactly what the client builds.
+    let sent = sb.sent();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].body, message_body(&text));
+    assert_eq!(sent[1].body, message_body(&tpl));
+    assert_eq!(sent[1].wamid.as_deref(), Some(tpl_receipt.wamid.as_str()));
+
+    // Status webhooks carry our message id back, and core parses them.
+    let statuses = rx.wait_statuses(&receipt.wamid, 3).await;
+    assert_eq!(
+        statuses.iter().map(|s| s.status).collect::<Vec<_>>(),
+        [MetaStatus::Sent, MetaStatus::Delivered, MetaStatus::Read]
+    );
+    let our_id = text.message_id.to_string();
+    assert!(
+        statuses
+            .iter()
+            .all(|s| s.callback_data.as_deref() == Some(our_id.as_str()))
+    );
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn verify_credentials() {
+    let sb = whatsapi_sandbox::Sandbox::start(SandboxConfig::default())
+        .await
+        .unwrap();
+    let t = transport(&sb, Duration::from_secs(5));
+    let info = t.verify(&creds(TOKEN, PNID)).await.unwrap();
+    assert_eq!(info.id, PNID);
+    assert_eq!(info.verified_name, "Whatsapi Sandbox");
+    assert_eq!(info.display_phone_number, "+1 555-000-1234");
+    assert_eq!(info.quality_rating.as_deref(), Some("GREEN"));
+
+    let e = t.verify(&creds("expired", PNID)).await.unwrap_err();
+    assert_eq!((e.http_status, e.code), (Some(401), Some(190)));
+    assert_eq!(e.class(), ErrorClass::Credentials);
+    assert!(e.fbtrace_id.is_some());
+
+    let e = t.verify(&creds(TOKEN, "987654321")).await.unwrap_err();
+    assert_eq!(
+        (e.http_status, e.code, e.subcode),
+        (Some(400), Some(100), Some(33))
+    );
+    assert!(e.message.contains("'987654321' does not exist"));
+    // Core classifies on the code alone: 100 is a permanent failure, subcode 33 is kept but not used.
+    assert_eq!(e.class(), ErrorClass::Permanent);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn errors_parse_and_classify() {
+    let (sb, rx) = sandbox_with_receiver(SandboxConfig::default()).await;
+    let t = transport(&sb, Duration::from_secs(5));
+
+    // Bad token on send: credentials.
+    let e = t
+        .send(&creds("revoked", PNID), &text_to("14155552671"))
+        .await
+        .unwrap_err();
+    assert_eq!((e.http_status, e.code), (Some(401), Some(190)));
+    assert_eq!(e.class(), ErrorClass::Credentials);
+
+    // 131026 never comes synchronously: the send succeeds and the failure arrives by webhook.
+    let undeliverable = text_to(magic::UNDELIVERABLE);
+    let receipt = t.send(&creds(TOKEN, PNID), &undeliverable).await.unwrap();
+    let failed = rx.wait_statuses(&receipt.wamid, 1).await;
+    assert_eq!(failed[0].status, MetaStatus::Failed);
+    let failure = failed[0].error.as_ref().unwrap();
+    assert_eq!(failure.code, Some(131026));
+    assert_eq!(classify(None, failure.code), ErrorClass::Permanent);
+    assert_eq!(
+        failed[0].callback_data,
+        Some(undeliverable.message_id.to_string())
+    );
+
+    // 130429: transient, and no Retry-After hint.
+    for _ in 0..2 {
+        let e = send_err(&t, &text_to(magic::THROUGHPUT_LIMIT)).await;
+        assert_eq!((e.http_status, e.code), (Some(400), Some(130429)));
+        assert_eq!(e.class(), ErrorClass::Transient);
+        assert_eq!(e.retry_after, None);
+        assert!(e.details.is_some());
+    }
+    t.send(&creds(TOKEN, PNID), &text_to(magic::THROUGHPUT_LIMIT))
+        .await
+        .unwrap();
+
+    // 131047: permanent, with the template hint; a template goes through.
+    let e = send_err(&t, &text_to(magic::OUTSIDE_WINDOW)).await;
+    assert_eq!(e.code, Some(131047));
+    assert_eq!(e.class(), ErrorClass::Permanent);
+    assert!(e.user_message().contains("send an approved template"));
+    t.send(
+        &creds(TOKEN, PNID),
+        &template_to(magic::OUTSIDE_WINDOW, HELLO_WORLD, vec![]),
+    )
+    .await
+    .unwrap();
+
+    // 131000 on HTTP 500: transient.
+    let e = send_err(&t, &text_to(magic::META_DOWN)).await;
+    assert_eq!((e.http_status, e.code), (Some(500), Some(131000)));
+    assert_eq!(e.class(), ErrorClass::Transient);
+
+    // 131056: retry this recipient later.
+    let e = send_err(&t, &text_to(magic::PAIR_RATE_LIMIT)).await;
+    assert_eq!(e.code, Some(131056));
+    assert_eq!(e.class(), ErrorClass::PerRecipient);
+
+    // 132001: permanent, details name the template.
+    let e = send_err(
+        &t,
+        &template_to(
+            magic::TEMPLATE_MISSING,
+            "order_ready",
+            order_ready_components(),
+        ),
+    )
+    .await;
+    assert_eq!((e.http_status, e.code), (Some(404), Some(132001)));
+    assert_eq!(e.class(), ErrorClass::Permanent);
+    assert!(e.user_message().contains("order_ready"));
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn slow_answer_times_out_but_the_message_was_sent() {
+    let (sb, rx) = sandbox_with_receiver(SandboxConfig {
+        slow_delay: Duration::from_secs(1),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let t = transport(&sb, Duration::from_millis(100));
+    let msg = text_to(magic::SLOW);
+    let e = t.send(&creds(TOKEN, PNID), &msg).await.unwrap_err();
+    assert_eq!(e.http_status, None);
+    assert!(e.message.contains("timed out"), "{}", e.message);
+    assert_eq!(e.class(), ErrorClass::Transient);
+    // The engine must expect this: the status webhooks of the "failed" send still arrive.
+    rx.wait_until("statuses of the timed-out send", |r| {
+        r.statuses()
+            .iter()
+            .any(|s| s.callback_data == Some(msg.message_id.to_string()))
+    })
+    .await;
+    sb.shutdown().await;
+}
