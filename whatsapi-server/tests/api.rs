@@ -699,6 +699,24 @@ async fn rate_limit_headers_and_429() {
 }
 
 #[tokio::test]
+async fn deactivated_accounts_get_403() {
+    let s = TestServer::start().await;
+    let key = s.account_with_credentials("gone@example.com").await;
+    let (_, me) = s.get(&key, "/auth/me").await;
+    let id: whatsapi_core::AccountId = me["data"]["id"].as_str().unwrap().parse().unwrap();
+    s.store
+        .update_account(id, whatsapi_core::account::AccountUpdate::SetActive(false))
+        .await
+        .unwrap();
+    let (code, v) = s.get(&key, "/auth/me").await;
+    assert_eq!(code, 403);
+    assert_error_shape(&v);
+    let (code, _) = s.post(&key, "/send-message", json!({"to": "14155552671", "message": "hi"})).await;
+    assert_eq!(code, 403);
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn rotate_key_invalidates_the_old_one() {
     let s = TestServer::start().await;
     let old = s.register("rotate@example.com").await;

@@ -13,7 +13,7 @@ use whatsapi_core::account::PlanLimits;
 use whatsapi_core::testing::FakeTransport;
 use whatsapi_core::webhook::WebhookUrlPolicy;
 use whatsapi_core::webhook_http::{HttpSinkConfig, HttpWebhookSink};
-use whatsapi_core::{PlanTable, WhatsApi};
+use whatsapi_core::{PlanTable, Store, WhatsApi};
 use whatsapi_server::HttpSettings;
 use whatsapi_store_sqlite::SqliteStore;
 
@@ -25,6 +25,7 @@ pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
     pub transport: FakeTransport,
+    pub store: Arc<dyn Store>,
     pub dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -65,14 +66,14 @@ impl TestServer {
 
     pub async fn start_with(options: Options) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("whatsapi.db")).unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("whatsapi.db")).unwrap());
         let transport = FakeTransport::new();
         let sink_config = HttpSinkConfig {
             urls: WebhookUrlPolicy::development(),
             timeout: Duration::from_secs(5),
         };
         let api = WhatsApi::builder()
-            .store(Arc::new(store))
+            .store(store.clone())
             .transport(Arc::new(transport.clone()))
             .webhook_sink(Arc::new(HttpWebhookSink::new(sink_config).unwrap()))
             .plans(options.plans)
@@ -102,6 +103,7 @@ impl TestServer {
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
             transport,
+            store,
             dir,
             stop: Some(stop),
             task: Some(task),
