@@ -224,7 +224,7 @@ fn every_query_uses_an_index() {
         (
             "wamid",
             "SELECT * FROM messages WHERE wamid = 'w'",
-            "messages_by_wamid",
+            "sqlite_autoindex_messages_2",
         ),
         (
             "idempotency",

@@ -38,7 +38,7 @@ CREATE TABLE messages (
     scheduled_for   INTEGER,
     metadata        TEXT,
     dry_run         INTEGER NOT NULL,
-    wamid           TEXT,
+    wamid           TEXT UNIQUE,
     attempt         INTEGER NOT NULL DEFAULT 0,
     tries           INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER,
@@ -55,8 +55,6 @@ CREATE TABLE messages (
     -- (retrying), its lease end (processing); NULL once settled.
     due_at          INTEGER
 );
--- Meta's id, unique once set (queued messages have none and stay out of the index).
-CREATE UNIQUE INDEX messages_by_wamid ON messages (wamid) WHERE wamid IS NOT NULL;
 -- Listing newest first (scanned backwards; the rowid `seq` breaks ties in insertion order).
 CREATE INDEX messages_by_account ON messages (account, created_at);
 CREATE INDEX messages_by_account_status ON messages (account, status, created_at);
