@@ -5,6 +5,9 @@
 //! ([`idempotency`]), accounts and keys ([`account`]), and the four seams everything else plugs into:
 //! [`store::Store`], [`transport::MetaTransport`], [`clock::Clock`] and [`webhook::WebhookSink`].
 //!
+//! On top of them: [`engine`], the delivery engine (dispatcher, webhook deliverer, sweeper), and [`service`], the
+//! in-process [`WhatsApi`] facade that applications and the reference server call.
+//!
 //! With the `testing` feature, [`testing`] provides in-memory implementations of all four and the store
 //! conformance suite that every store crate runs.
 
@@ -12,15 +15,22 @@
 
 pub mod account;
 pub mod clock;
+pub mod engine;
+#[cfg(feature = "http")]
+pub mod graph;
 pub mod idempotency;
 pub mod message;
+pub mod meta;
 pub mod phone;
 pub mod retry;
 pub mod send;
+pub mod service;
 pub mod status;
 pub mod store;
 pub mod transport;
 pub mod webhook;
+#[cfg(feature = "http")]
+pub mod webhook_http;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -29,11 +39,16 @@ pub use account::{
     Account, AccountId, ApiKey, KeyHash, MetaCredentials, Plan, PlanLimits, PlanTable,
 };
 pub use clock::{Clock, SystemClock};
+pub use engine::{EngineConfig, EngineHandle, ShutdownReport, WebhookPolicy};
 pub use message::{
     BatchId, Message, MessageContent, MessageId, NewMessage, Status, Template, TimelineEntry,
 };
 pub use phone::PhoneNumber;
 pub use retry::{ErrorClass, RetryPolicy};
+pub use service::{
+    Accepted, BuildError, BulkAccepted, CredentialsCheck, Error, Registered, SendAccepted, Summary,
+    WhatsApi, WhatsApiBuilder,
+};
 pub use store::{Store, StoreError};
 pub use transport::{MetaTransport, OutgoingMessage, PhoneNumberInfo, SendError, SendReceipt};
 pub use webhook::{DeliveryOutcome, StatusEvent, WebhookSink, WebhookTarget};

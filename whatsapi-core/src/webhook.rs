@@ -168,10 +168,12 @@ mod rfc3339 {
     }
 }
 
-mod rfc3339_opt {
+/// Serde helpers for `Option<DateTime<Utc>>` as an RFC 3339 string or null.
+pub(crate) mod rfc3339_opt {
     use chrono::{DateTime, Utc};
     use serde::{Deserialize, Deserializer, Serializer};
 
+    /// Serializes.
     pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
         match t {
             Some(t) => s.serialize_str(&super::format_time(t)),
@@ -179,6 +181,7 @@ mod rfc3339_opt {
         }
     }
 
+    /// Deserializes.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
         let s = Option::<String>::deserialize(d)?;
         s.map(|s| {

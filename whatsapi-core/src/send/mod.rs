@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::message::{
@@ -19,7 +19,7 @@ pub const MAX_TEXT_CHARS: usize = 4096;
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 
 /// One failing field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
     /// Path of the field in the request body.
     pub field: String,
@@ -675,7 +675,7 @@ fn parse_parameter(
 }
 
 /// One item of a bulk request that failed validation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BulkItemError {
     /// Position in `messages`.
     pub index: usize,

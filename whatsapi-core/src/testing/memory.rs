@@ -711,7 +711,8 @@ impl Store for MemoryStore {
                         m.error_code = None;
                     },
                 );
-                if !dry_run && let Some(account) = s.accounts.get_mut(&account_id) {
+                // rust-version 1.85 has no let chains.
+                if let (false, Some(account)) = (dry_run, s.accounts.get_mut(&account_id)) {
                     account.messages_sent += 1;
                 }
                 // Statuses that overtook this commit, oldest first.

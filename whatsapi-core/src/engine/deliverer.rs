@@ -1,0 +1,146 @@
+//! The webhook deliverer: drains the outbox through the [`WebhookSink`](crate::webhook::WebhookSink).
+//!
+//! The store hands out at most one event per message at a time (the oldest unfinished), so the events of one
+//! message reach the customer in status order even when a delivery has to be retried.
+
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use crate::store::{ClaimedEvent, EventNext};
+use crate::webhook::{DeliveryAttempt, StatusEvent, WebhookTarget};
+
+use super::{Core, StopRx, add, stop_deadline, stopped};
+
+pub(crate) async fn run(core: Arc<Core>, mut stop: StopRx) -> u64 {
+    let policy = &core.config.webhook;
+    let mut wake = core.deliver_wake.subscribe();
+    let permits = Arc::new(Semaphore::new(policy.concurrency.max(1)));
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    loop {
+        wake.borrow_and_update();
+        if stop.borrow().is_some() {
+            break;
+        }
+        while tasks.try_join_next().is_some() {}
+
+        let room = permits.available_permits().min(policy.batch.max(1));
+        let mut more = false;
+        if room > 0 {
+            match core
+                .store
+                .claim_events(core.clock.now(), policy.lease, room)
+                .await
+            {
+                Ok(events) => {
+                    more = events.len() == room;
+                    for claimed in events {
+                        let Ok(permit) = permits.clone().try_acquire_owned() else {
+                            break;
+                        };
+                        let span = tracing::info_span!(
+                            "webhook",
+                            event_id = %claimed.event.id,
+                            message_id = %claimed.event.data.message_id,
+                            status = %claimed.event.status,
+                            attempt = claimed.event.attempts,
+                        );
+                        tasks.spawn(deliver(core.clone(), claimed, permit).instrument(span));
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "claiming webhook events failed"),
+            }
+        }
+        if more && permits.available_permits() > 0 {
+            continue;
+        }
+
+        // Retries come due without a wake-up; polling picks them up.
+        let until = core.after(core.config.idle_poll);
+        tokio::select! {
+            _ = wake.changed() => {}
+            _ = core.clock.sleep_until(until) => {}
+            _ = stopped(&mut stop) => {}
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+
+    let deadline = stop_deadline(&stop, core.clock.now());
+    loop {
+        tokio::select! {
+            biased;
+            next = tasks.join_next() => if next.is_none() { return 0 },
+            _ = core.clock.sleep_until(deadline) => {
+                let abandoned = tasks.len() as u64;
+                tasks.abort_all();
+                return abandoned;
+            }
+        }
+    }
+}
+
+/// One attempt for one event, then what happens next is recorded with it.
+async fn deliver(core: Arc<Core>, claimed: ClaimedEvent, _permit: OwnedSemaphorePermit) {
+    let ClaimedEvent { event, target } = claimed;
+    let Some(target) = target else {
+        // The account has no webhook (any more): nothing to deliver to.
+        if let Err(e) = core
+            .store
+            .finish_event(event.id, None, EventNext::Done)
+            .await
+        {
+            tracing::warn!(error = %e, "dropping an event without a webhook failed");
+        }
+        core.deliver_wake.notify();
+        return;
+    };
+    let payload = StatusEvent::status_updated(event.id, event.created_at, event.data.clone());
+    let target = WebhookTarget {
+        url: target.url,
+        secret: target.secret,
+    };
+    let at = core.clock.now();
+    let outcome = core.sink.deliver(&target, &payload).await;
+    let now = core.clock.now();
+    let next = if outcome.is_success() {
+        EventNext::Done
+    } else {
+        // `attempts` counts this one; the n-th failure waits the n-th delay, if the schedule has one.
+        let index = usize::try_from(event.attempts.saturating_sub(1)).unwrap_or(usize::MAX);
+        match core.config.webhook.retry_delays.get(index) {
+            Some(delay) => EventNext::RetryAt(add(now, *delay)),
+            None => EventNext::GiveUp,
+        }
+    };
+    match next {
+        EventNext::Done => tracing::debug!(http_status = ?outcome.http_status, "webhook delivered"),
+        EventNext::RetryAt(at) => tracing::info!(
+            http_status = ?outcome.http_status,
+            error = outcome.error.as_deref().unwrap_or(""),
+            retry_at = %at,
+            "webhook delivery failed; will retry"
+        ),
+        EventNext::GiveUp => tracing::warn!(
+            http_status = ?outcome.http_status,
+            error = outcome.error.as_deref().unwrap_or(""),
+            "webhook delivery failed; out of retries"
+        ),
+    }
+    let attempt = DeliveryAttempt {
+        event_id: event.id,
+        message_id: event.data.message_id,
+        status: event.status,
+        url: target.url,
+        at,
+        http_status: outcome.http_status,
+        error: outcome.error,
+        duration_ms: outcome.duration_ms,
+    };
+    if let Err(e) = core.store.finish_event(event.id, Some(attempt), next).await {
+        tracing::warn!(error = %e, "recording the webhook attempt failed; the event is retried when its lease ends");
+    }
+    // The message's next event (if any) may go now.
+    core.deliver_wake.notify();
+}

@@ -1,0 +1,551 @@
+//! The dispatcher: claims due messages in batches (a lease and an attempt number each), sends them with bounded
+//! concurrency, paced per business phone number and gated by the account's circuit breaker, and records each
+//! outcome fenced by its attempt.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use crate::account::{Account, AccountId, AccountUpdate, CredentialsStatus};
+use crate::message::Message;
+use crate::retry::{ErrorClass, RetryPolicy};
+use crate::status::MetaStatus;
+use crate::store::{Claimed, FailureInfo, Outcome, StatusUpdate, StoreError};
+use crate::transport::{OutgoingMessage, SendError, SendReceipt};
+
+use super::breaker::{Admission, ProbeGuard, ProbeState, Verdict};
+use super::{Core, StopRx, add, stop_deadline, stopped};
+
+/// `errorMessage` of a real send whose account has no Meta credentials (they were removed after queueing).
+pub(crate) const NO_CREDENTIALS: &str = "no Meta credentials are saved for this account; save your Meta credentials \
+     first with PUT /auth/me/credentials, then retry the message";
+
+/// How one claimed message ended in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TaskEnd {
+    /// An outcome was recorded (or the attempt turned out to be stale).
+    Finished,
+    /// Given back unstarted.
+    Released,
+}
+
+/// Counts of the dispatcher's work during shutdown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Report {
+    pub(crate) finished: u64,
+    pub(crate) released: u64,
+    pub(crate) abandoned: u64,
+}
+
+pub(crate) async fn run(core: Arc<Core>, mut stop: StopRx) -> Report {
+    let mut wake = core.dispatch_wake.subscribe();
+    let permits = Arc::new(Semaphore::new(core.config.concurrency.max(1)));
+    let mut tasks: JoinSet<TaskEnd> = JoinSet::new();
+    // Tasks that end once a stop was requested belong to the shutdown report, whichever loop reaps them.
+    let mut report = Report::default();
+    loop {
+        wake.borrow_and_update();
+        if stop.borrow().is_some() {
+            break;
+        }
+        while let Some(end) = tasks.try_join_next() {
+            report.count(end, &stop);
+        }
+
+        let room = permits
+            .available_permits()
+            .min(core.config.dispatch_batch.max(1));
+        let mut more = false;
+        if room > 0 {
+            let now = core.clock.now();
+            match core.store.claim_due(now, core.config.lease, room).await {
+                Ok(claimed) => {
+                    more = claimed.len() == room;
+                    if !claimed.is_empty() {
+                        tracing::debug!(count = claimed.len(), "claimed due messages");
+                        spawn_batch(&core, claimed, &permits, &mut tasks, &stop).await;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "claiming due messages failed"),
+            }
+        }
+        if more && permits.available_permits() > 0 {
+            continue;
+        }
+
+        let until = next_wake_at(&core).await;
+        tokio::select! {
+            _ = wake.changed() => {}
+            _ = core.clock.sleep_until(until) => {}
+            _ = stopped(&mut stop) => {}
+            Some(end) = tasks.join_next(), if !tasks.is_empty() => report.count(end, &stop),
+        }
+    }
+    drain(&core, tasks, &stop, report).await
+}
+
+impl Report {
+    fn count(&mut self, end: Result<TaskEnd, tokio::task::JoinError>, stop: &StopRx) {
+        match end {
+            Ok(_) if stop.borrow().is_none() => {}
+            Ok(TaskEnd::Finished) => self.finished += 1,
+            Ok(TaskEnd::Released) => self.released += 1,
+            Err(e) => tracing::error!(error = %e, "a send task panicked"),
+        }
+    }
+}
+
+/// When to look for due messages again: when the next one becomes due, at most `idle_poll` from now.
+async fn next_wake_at(core: &Core) -> DateTime<Utc> {
+    let now = core.clock.now();
+    let poll = add(now, core.config.idle_poll);
+    match core.store.next_due_at().await {
+        // Something due now was not claimable (breaker open, account inactive): polling notices when it is.
+        Ok(Some(t)) if t > now => t.min(poll),
+        Ok(_) => poll,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the next due time failed");
+            poll
+        }
+    }
+}
+
+/// Lets running sends finish until the stop deadline; cuts off the rest.
+async fn drain(
+    core: &Core,
+    mut tasks: JoinSet<TaskEnd>,
+    stop: &StopRx,
+    mut report: Report,
+) -> Report {
+    let deadline = stop_deadline(stop, core.clock.now());
+    loop {
+        tokio::select! {
+            biased;
+            next = tasks.join_next() => match next {
+                Some(end) => report.count(end, stop),
+                None => break,
+            },
+            _ = core.clock.sleep_until(deadline) => {
+                report.abandoned = tasks.len() as u64;
+                if report.abandoned > 0 {
+                    tracing::warn!(count = report.abandoned, "shutdown deadline passed: sends cut off, they are claimed again when their lease ends");
+                }
+                tasks.abort_all();
+                break;
+            }
+        }
+    }
+    report
+}
+
+async fn spawn_batch(
+    core: &Arc<Core>,
+    claimed: Vec<Claimed>,
+    permits: &Arc<Semaphore>,
+    tasks: &mut JoinSet<TaskEnd>,
+    stop: &StopRx,
+) {
+    let now = core.clock.now();
+    let mut accounts: HashMap<AccountId, Result<Option<Arc<Account>>, StoreError>> = HashMap::new();
+    for claim in claimed {
+        let message = claim.message;
+        let account_id = message.account_id;
+        let loaded = match accounts.get(&account_id) {
+            Some(loaded) => loaded.clone(),
+            None => {
+                let loaded = core
+                    .store
+                    .account(account_id)
+                    .await
+                    .map(|a| a.map(Arc::new));
+                accounts.insert(account_id, loaded.clone());
+                loaded
+            }
+        };
+        let account = match loaded {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, %account_id, "loading the account failed; releasing its message");
+                let _ = record(core, &message, Outcome::Release).await;
+                continue;
+            }
+        };
+        let admission = match &account {
+            Some(a) if !message.dry_run => core.breakers.admit(a.id, &a.breaker, now),
+            _ => Admission::Go,
+        };
+        // Slots are handed out in claim order (oldest due first); a message waiting for a probe takes its slot
+        // only once it may go.
+        let slot = match (&account, &admission) {
+            (Some(a), Admission::Go | Admission::Probe(_)) if !message.dry_run => a
+                .credentials
+                .as_ref()
+                .map(|c| core.pacer.reserve(&c.phone_number_id, now)),
+            _ => None,
+        };
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            // Never more claimed than there is room for; waiting is the safe fallback.
+            Err(_) => match permits.clone().acquire_owned().await {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
+        let span = tracing::info_span!(
+            "send",
+            message_id = %message.id,
+            %account_id,
+            attempt = message.attempt,
+            tries = message.tries,
+            dry_run = message.dry_run,
+        );
+        let job = SendJob {
+            core: core.clone(),
+            message,
+            account,
+            slot,
+            stop: stop.clone(),
+            _permit: permit,
+        };
+        tasks.spawn(job.run(admission).instrument(span));
+    }
+}
+
+/// One claimed message on its way out.
+struct SendJob {
+    core: Arc<Core>,
+    message: Message,
+    account: Option<Arc<Account>>,
+    /// Pacing slot reserved at claim time, if any.
+    slot: Option<DateTime<Utc>>,
+    stop: StopRx,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl SendJob {
+    async fn run(mut self, admission: Admission) -> TaskEnd {
+        let Some(account) = self.account.clone() else {
+            let error = FailureInfo {
+                message: "the account no longer exists".into(),
+                code: None,
+            };
+            return self.finish(Outcome::Failed { error }).await;
+        };
+        if self.message.dry_run {
+            return self.dry_run().await;
+        }
+        let Some(creds) = account.credentials.clone() else {
+            let error = FailureInfo {
+                message: NO_CREDENTIALS.into(),
+                code: None,
+            };
+            return self.finish(Outcome::Failed { error }).await;
+        };
+
+        let probe: Option<ProbeGuard> = match admission {
+            Admission::Go => None,
+            Admission::Probe(guard) => {
+                tracing::info!("sending as the probe of a half-open circuit breaker");
+                Some(guard)
+            }
+            Admission::Wait(rx) => {
+                let go = tokio::select! {
+                    go = ProbeState::wait(rx) => go,
+                    _ = stopped(&mut self.stop) => false,
+                };
+                if !go {
+                    return self.release().await;
+                }
+                None
+            }
+        };
+
+        let slot = match self.slot {
+            Some(slot) => slot,
+            None => self
+                .core
+                .pacer
+                .reserve(&creds.phone_number_id, self.core.clock.now()),
+        };
+        if slot > self.core.clock.now() {
+            tokio::select! {
+                _ = self.core.clock.sleep_until(slot) => {}
+                _ = stopped(&mut self.stop) => {}
+            }
+        }
+        let now = self.core.clock.now();
+        if self.stop.borrow().is_some() || self.core.breakers.open_until(account.id, now).is_some()
+        {
+            return self.release().await;
+        }
+
+        let outgoing = OutgoingMessage {
+            message_id: self.message.id,
+            to: self.message.to.clone(),
+            content: self.message.content.clone(),
+        };
+        let result = self.core.transport.send(&creds, &outgoing).await;
+        let now = self.core.clock.now();
+        let (outcome, verdict) =
+            outcome_of(&result, self.message.tries, &self.core.config.retry, now);
+        match &outcome {
+            Outcome::Sent { wamid } => tracing::info!(%wamid, "sent"),
+            Outcome::Retry {
+                next_attempt_at,
+                error,
+            } => {
+                tracing::info!(%next_attempt_at, error = %error.message, "send failed; will retry")
+            }
+            Outcome::Failed { error } => tracing::info!(error = %error.message, "send failed"),
+            Outcome::Release => {}
+        }
+
+        if let Err(e) = result.as_ref() {
+            if e.class() == ErrorClass::Credentials {
+                let status = CredentialsStatus::Invalid {
+                    reason: e.user_message(),
+                    at: now,
+                };
+                tracing::warn!(account_id = %account.id, "Meta refused the account's credentials; marked invalid");
+                if let Err(se) = self
+                    .core
+                    .store
+                    .update_account(account.id, AccountUpdate::SetCredentialsStatus(status))
+                    .await
+                {
+                    tracing::warn!(error = %se, "recording invalid credentials failed");
+                }
+            }
+        }
+
+        let end = self.finish(outcome).await;
+        match self
+            .core
+            .breakers
+            .record(
+                &*self.core.store,
+                account.id,
+                verdict,
+                &account.breaker,
+                now,
+            )
+            .await
+        {
+            Ok(state) => {
+                if let Some(probe) = probe {
+                    probe.finish(state.open_until.is_none());
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "updating the circuit breaker failed"),
+        }
+        end
+    }
+
+    /// Simulates the send: `sent` with a made-up wamid, then `delivered`, as Meta's webhooks would report.
+    async fn dry_run(self) -> TaskEnd {
+        let wamid = format!("wamid.DRYRUN{}", self.message.id.0.simple());
+        let end = self
+            .finish(Outcome::Sent {
+                wamid: wamid.clone(),
+            })
+            .await;
+        let update = StatusUpdate {
+            account_id: Some(self.message.account_id),
+            wamid,
+            status: MetaStatus::Delivered,
+            at: self.core.clock.now(),
+            error: None,
+        };
+        if let Err(e) = self.core.store.apply_status_updates(&[update]).await {
+            tracing::warn!(error = %e, "recording the simulated delivery failed");
+        }
+        self.core.deliver_wake.notify();
+        end
+    }
+
+    async fn release(self) -> TaskEnd {
+        tracing::debug!("released unstarted");
+        let _ = record(&self.core, &self.message, Outcome::Release).await;
+        TaskEnd::Released
+    }
+
+    async fn finish(&self, outcome: Outcome) -> TaskEnd {
+        let _ = record(&self.core, &self.message, outcome).await;
+        TaskEnd::Finished
+    }
+}
+
+/// Records an outcome fenced by the message's attempt; a stale attempt is dropped (a newer claim owns it).
+/// Storage errors are retried a few times, then the lease takes over.
+async fn record(core: &Core, message: &Message, outcome: Outcome) -> Option<Message> {
+    const TRIES: usize = 3;
+    for i in 1..=TRIES {
+        match core
+            .store
+            .record_outcome(
+                message.id,
+                message.attempt,
+                outcome.clone(),
+                core.clock.now(),
+            )
+            .await
+        {
+            Ok(m) => {
+                core.deliver_wake.notify();
+                if outcome == Outcome::Release {
+                    core.dispatch_wake.notify();
+                }
+                return Some(m);
+            }
+            Err(StoreError::Stale) => {
+                tracing::info!(
+                    "outcome dropped: the message was claimed again after this lease ended"
+                );
+                return None;
+            }
+            Err(e) if i < TRIES => {
+                tracing::warn!(error = %e, "recording the outcome failed; trying again")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "recording the outcome failed; the message is sent again when its lease ends");
+            }
+        }
+    }
+    None
+}
+
+/// Maps a transport result to the stored outcome and the breaker's verdict.
+fn outcome_of(
+    result: &Result<SendReceipt, SendError>,
+    tries: u32,
+    policy: &RetryPolicy,
+    now: DateTime<Utc>,
+) -> (Outcome, Verdict) {
+    let e = match result {
+        Ok(receipt) => {
+            return (
+                Outcome::Sent {
+                    wamid: receipt.wamid.clone(),
+                },
+                Verdict::Answered,
+            );
+        }
+        Err(e) => e,
+    };
+    let error = FailureInfo {
+        message: e.user_message(),
+        code: e.code,
+    };
+    let class = e.class();
+    let verdict = if class == ErrorClass::Transient {
+        Verdict::Transient
+    } else {
+        Verdict::Answered
+    };
+    let outcome = match class {
+        ErrorClass::Transient | ErrorClass::PerRecipient => {
+            match policy.next_delay_random(tries, class, e.retry_after) {
+                Some(delay) => Outcome::Retry {
+                    next_attempt_at: add(now, delay),
+                    error,
+                },
+                None => Outcome::Failed { error },
+            }
+        }
+        ErrorClass::Permanent | ErrorClass::Credentials => Outcome::Failed { error },
+    };
+    (outcome, verdict)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            jitter: 0.0,
+            max_attempts: 3,
+            ..RetryPolicy::default()
+        }
+    }
+
+    #[test]
+    fn outcomes_by_error_class() {
+        let ok = Ok(SendReceipt {
+            wamid: "wamid.X".into(),
+            wa_id: None,
+        });
+        assert_eq!(
+            outcome_of(&ok, 1, &policy(), now()),
+            (
+                Outcome::Sent {
+                    wamid: "wamid.X".into()
+                },
+                Verdict::Answered
+            )
+        );
+
+        let busy = Err(SendError::meta(503, 131016, "Service overloaded"));
+        let (o, v) = outcome_of(&busy, 1, &policy(), now());
+        assert_eq!(v, Verdict::Transient);
+        assert_eq!(
+            o,
+            Outcome::Retry {
+                next_attempt_at: now() + chrono::Duration::seconds(2),
+                error: FailureInfo {
+                    message: "(#131016) Service overloaded".into(),
+                    code: Some(131016)
+                }
+            }
+        );
+        let (o, _) = outcome_of(&busy, 3, &policy(), now());
+        assert!(matches!(o, Outcome::Failed { .. }), "budget spent: {o:?}");
+
+        let mut hinted = SendError::meta(429, 130429, "Rate limit hit");
+        hinted.retry_after = Some(Duration::from_secs(40));
+        let (o, _) = outcome_of(&Err(hinted), 1, &policy(), now());
+        assert!(
+            matches!(o, Outcome::Retry { next_attempt_at, .. } if next_attempt_at == now() + chrono::Duration::seconds(40))
+        );
+
+        let pair = Err(SendError::meta(400, 131056, "Pair rate limit hit"));
+        let (o, v) = outcome_of(&pair, 1, &policy(), now());
+        assert_eq!(
+            v,
+            Verdict::Answered,
+            "one busy recipient says nothing about Meta"
+        );
+        assert!(
+            matches!(o, Outcome::Retry { next_attempt_at, .. } if next_attempt_at == now() + chrono::Duration::seconds(6))
+        );
+
+        let perm = Err(SendError::meta(400, 131026, "Message undeliverable"));
+        assert_eq!(
+            outcome_of(&perm, 1, &policy(), now()),
+            (
+                Outcome::Failed {
+                    error: FailureInfo {
+                        message: "(#131026) Message undeliverable".into(),
+                        code: Some(131026)
+                    }
+                },
+                Verdict::Answered
+            )
+        );
+        let creds = Err(SendError::meta(401, 190, "Error validating access token"));
+        let (o, _) = outcome_of(&creds, 1, &policy(), now());
+        assert!(matches!(o, Outcome::Failed { .. }));
+    }
+}

@@ -1,0 +1,225 @@
+//! A deterministic rig for engine and facade tests: `ManualClock`, `MemoryStore`, `FakeTransport`,
+//! `RecordingSink`, and a transport wrapper that notes the simulated time of every send and can hold sends back.
+//!
+//! Tests run on a paused Tokio runtime (`start_paused = true`). The engine never uses Tokio timers, so
+//! [`settle`] — a 1 ms Tokio sleep — returns only once every engine task is blocked: it is a quiescence point,
+//! not a delay.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use crate::account::{Account, MetaCredentials};
+use crate::clock::Clock;
+use crate::engine::{EngineConfig, EngineHandle};
+use crate::message::{Message, MessageId, Status};
+use crate::retry::RetryPolicy;
+use crate::service::WhatsApi;
+use crate::testing::{FakeTransport, ManualClock, MemoryStore, RecordingSink};
+use crate::transport::{MetaTransport, OutgoingMessage, PhoneNumberInfo, SendError, SendReceipt};
+
+/// One call that reached the transport, at simulated time.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Call {
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) to: String,
+    pub(crate) phone_number_id: String,
+    pub(crate) message_id: MessageId,
+}
+
+/// Wraps `FakeTransport`: records each call with the `ManualClock`'s time; when gated, each call waits for a
+/// permit (`open_gate`) before it reaches the fake.
+#[derive(Clone)]
+pub(crate) struct ClockedTransport {
+    inner: FakeTransport,
+    clock: ManualClock,
+    calls: Arc<Mutex<Vec<Call>>>,
+    gate: Arc<Mutex<Option<Arc<Semaphore>>>>,
+}
+
+#[async_trait]
+impl MetaTransport for ClockedTransport {
+    async fn send(
+        &self,
+        creds: &MetaCredentials,
+        msg: &OutgoingMessage,
+    ) -> Result<SendReceipt, SendError> {
+        self.calls.lock().unwrap().push(Call {
+            at: self.clock.now(),
+            to: msg.to.as_str().to_owned(),
+            phone_number_id: creds.phone_number_id.clone(),
+            message_id: msg.message_id,
+        });
+        let gate = self.gate.lock().unwrap().clone();
+        if let Some(gate) = gate {
+            gate.acquire().await.expect("gate open").forget();
+        }
+        self.inner.send(creds, msg).await
+    }
+
+    async fn verify(&self, creds: &MetaCredentials) -> Result<PhoneNumberInfo, SendError> {
+        self.inner.verify(creds).await
+    }
+}
+
+pub(crate) struct Harness {
+    pub(crate) api: WhatsApi,
+    pub(crate) clock: ManualClock,
+    pub(crate) fake: FakeTransport,
+    pub(crate) sink: RecordingSink,
+    pub(crate) store: MemoryStore,
+    transport: ClockedTransport,
+}
+
+/// The engine configuration of the tests: no jitter, so retry times are exact, and no pacing, so several
+/// messages go out without the clock moving (the pacing test sets its own rate).
+pub(crate) fn config() -> EngineConfig {
+    EngineConfig {
+        pace_per_second: 0,
+        retry: RetryPolicy {
+            jitter: 0.0,
+            ..RetryPolicy::default()
+        },
+        ..EngineConfig::default()
+    }
+}
+
+/// Waits until every task of the runtime is blocked (see the module docs).
+pub(crate) async fn settle() {
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+pub(crate) const PHONE_NUMBER_ID: &str = "1234567890";
+
+impl Harness {
+    pub(crate) fn new() -> Self {
+        Self::with_config(config())
+    }
+
+    pub(crate) fn with_config(config: EngineConfig) -> Self {
+        let clock = ManualClock::at_epoch();
+        let fake = FakeTransport::new();
+        let sink = RecordingSink::new();
+        let store = MemoryStore::new();
+        let transport = ClockedTransport {
+            inner: fake.clone(),
+            clock: clock.clone(),
+            calls: Arc::default(),
+            gate: Arc::default(),
+        };
+        let api = WhatsApi::builder()
+            .store(Arc::new(store.clone()))
+            .transport(Arc::new(transport.clone()))
+            .clock(Arc::new(clock.clone()))
+            .webhook_sink(Arc::new(sink.clone()))
+            .config(config)
+            .build()
+            .expect("valid configuration");
+        Self {
+            api,
+            clock,
+            fake,
+            sink,
+            store,
+            transport,
+        }
+    }
+
+    pub(crate) fn start(&self) -> EngineHandle {
+        self.api.start()
+    }
+
+    /// A registered account with Meta credentials.
+    pub(crate) async fn account(&self) -> Account {
+        let reg = self
+            .api
+            .register(
+                "Acme",
+                &format!("ops{}@acme.example", MessageId::new().0.simple()),
+            )
+            .await
+            .unwrap();
+        self.api
+            .set_credentials(
+                reg.account.id,
+                MetaCredentials {
+                    access_token: "EAAtoken".into(),
+                    phone_number_id: PHONE_NUMBER_ID.into(),
+                    app_secret: None,
+                    verify_token: None,
+                },
+            )
+            .await
+            .unwrap()
+    }
+
+    /// A registered account with credentials and a webhook.
+    pub(crate) async fn account_with_webhook(&self) -> Account {
+        let a = self.account().await;
+        self.api
+            .set_webhook(a.id, "https://hooks.example/whatsapi")
+            .await
+            .unwrap();
+        self.api.me(a.id).await.unwrap()
+    }
+
+    /// Sends a text to `to` and returns the message id.
+    pub(crate) async fn send_text(&self, account: &Account, to: &str) -> MessageId {
+        self.send(account, json!({"to": to, "message": "hello"}))
+            .await
+    }
+
+    pub(crate) async fn send(&self, account: &Account, body: Value) -> MessageId {
+        self.api.send(account, &body, None).await.unwrap().data.id
+    }
+
+    pub(crate) async fn message(&self, account: &Account, id: MessageId) -> Message {
+        self.api.get_message(account.id, id).await.unwrap()
+    }
+
+    pub(crate) async fn status(&self, account: &Account, id: MessageId) -> Status {
+        self.message(account, id).await.status
+    }
+
+    /// Lets the engine catch up with the present, moves the clock, and lets the engine react.
+    pub(crate) async fn advance(&self, by: Duration) {
+        settle().await;
+        self.clock.advance(by);
+        settle().await;
+    }
+
+    /// Moves the clock in `step`s up to `total`, letting the engine react after each.
+    pub(crate) async fn advance_by_steps(&self, total: Duration, step: Duration) {
+        let mut done = Duration::ZERO;
+        while done < total {
+            self.advance(step).await;
+            done += step;
+        }
+    }
+
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Seconds since the start of the test clock.
+    pub(crate) fn secs(&self, t: DateTime<Utc>) -> f64 {
+        (t - ManualClock::at_epoch().now()).num_milliseconds() as f64 / 1000.0
+    }
+
+    pub(crate) fn calls(&self) -> Vec<Call> {
+        self.transport.calls.lock().unwrap().clone()
+    }
+
+    /// From now on each send waits for a permit.
+    pub(crate) fn close_gate(&self) -> Arc<Semaphore> {
+        let gate = Arc::new(Semaphore::new(0));
+        *self.transport.gate.lock().unwrap() = Some(gate.clone());
+        gate
+    }
+}

@@ -1,0 +1,779 @@
+//! Engine paths, driven by hand with `ManualClock` on a paused runtime (see `harness`).
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::harness::{Harness, config, settle};
+use super::{EngineConfig, ShutdownReport, WebhookPolicy};
+use crate::Store;
+use crate::account::{AccountUpdate, BreakerState, CredentialsStatus, MetaCredentials};
+use crate::message::Status;
+use crate::retry::RetryPolicy;
+use crate::service::Error;
+use crate::status::MetaStatus;
+use crate::store::{
+    FailureInfo, MessageFilter, Outcome, PageRequest, PurgePolicy, StatusUpdate, StoreError,
+};
+use crate::testing::Script;
+use crate::transport::SendError;
+use crate::webhook::STATUS_UPDATED;
+
+const SEC: Duration = Duration::from_secs(1);
+
+fn timeline(m: &crate::message::Message) -> Vec<Status> {
+    m.timeline.iter().map(|e| e.status).collect()
+}
+
+fn overloaded() -> Script {
+    Script::Fail(SendError::meta(503, 131016, "Service overloaded"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_send_wakes_the_dispatcher_without_time_passing() {
+    let h = Harness::new();
+    let _engine = h.start();
+    settle().await;
+    let acc = h.account().await;
+    let id = h.send_text(&acc, "14155552671").await;
+    settle().await;
+    let m = h.message(&acc, id).await;
+    assert_eq!(m.status, Status::Sent);
+    assert_eq!(m.wamid.as_deref(), Some("wamid.FAKE000000000000"));
+    assert_eq!(timeline(&m), [Status::Queued, Status::Sent]);
+    assert_eq!(h.secs(h.now()), 0.0, "no clock movement was needed");
+    assert_eq!(h.api.me(acc.id).await.unwrap().messages_sent, 1);
+    let calls = h.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].phone_number_id, super::harness::PHONE_NUMBER_ID);
+}
+
+#[tokio::test(start_paused = true)]
+async fn transient_failures_retry_on_the_policy_schedule_then_fail_with_the_last_error() {
+    let h = Harness::with_config(EngineConfig {
+        retry: RetryPolicy {
+            max_attempts: 4,
+            jitter: 0.0,
+            ..RetryPolicy::default()
+        },
+        breaker_threshold: 100,
+        ..config()
+    });
+    let _engine = h.start();
+    let acc = h.account().await;
+    h.fake.default_for("14155552671", overloaded());
+    let id = h.send_text(&acc, "14155552671").await;
+    settle().await;
+    let m = h.message(&acc, id).await;
+    assert_eq!(m.status, Status::Retrying);
+    assert_eq!(m.next_attempt_at.map(|t| h.secs(t)), Some(2.0));
+    assert_eq!(
+        m.error_message.as_deref(),
+        Some("(#131016) Service overloaded")
+    );
+
+    h.advance_by_steps(Duration::from_secs(20), SEC).await;
+    let times: Vec<f64> = h.calls().iter().map(|c| h.secs(c.at)).collect();
+    assert_eq!(
+        times,
+        [0.0, 2.0, 6.0, 14.0],
+        "base 2 s doubling, 4 attempts"
+    );
+    let m = h.message(&acc, id).await;
+    assert_eq!(m.status, Status::Failed);
+    assert_eq!(
+        m.error_message.as_deref(),
+        Some("(#131016) Service overloaded")
+    );
+    assert_eq!(m.error_code, Some(131016));
+    assert_eq!(m.failed_at.map(|t| h.secs(t)), Some(14.0));
+    assert_eq!(
+        timeline(&m),
+        [
+            Status::Queued,
+            Status::Retrying,
+            Status::Retrying,
+            Status::Retrying,
+            Status::Failed
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_from_meta_is_honoured() {
+    let h = Harness::new();
+    let _engine = h.start();
+    let acc = h.account().await;
+    let mut limited = SendError::meta(429, 130429, "Rate limit hit");
+    limited.retry_after = Some(Duration::from_secs(30));
+    h.fake.script("14155552671", [Script::Fail(limited)]);
+    let id = h.send_text(&acc, "14155552671").await;
+    h.advance_by_steps(Duration::from_secs(31), SEC).await;
+    let times: Vec<f64> = h.calls().iter().map(|c| h.secs(c.at)).collect();
+    assert_eq!(times, [0.0, 30.0]);
+    assert_eq!(h.status(&acc, id).await, Status::Sent);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pair_rate_limit_delays_that_recipient_only() {
+    let h = Harness::new();
+    let _engine = h.start();
+    let acc = h.account().await;
+    h.fake.script(
+        "14155550001",
+        [Script::Fail(SendError::meta(
+            400,
+            131056,
+            "Pair rate limit hit",
+        ))],
+    );
+    let busy = h.send_text(&acc, "14155550001").await;
+    let other = h.send_text(&acc, "14155550002").await;
+    let third = h.send_text(&acc, "14155550003").await;
+    settle().await;
+    assert_eq!(h.status(&acc, busy).await, Status::Retrying);
+    assert_eq!(h.status(&acc, other).await, Status::Sent);
+    assert_eq!(h.status(&acc, third).await, Status::Sent);
+    let m = h.message(&acc, busy).await;
+    assert_eq!(
+        m.next_attempt_at.map(|t| h.secs(t)),
+        Some(6.0),
+        "at least the pair interval"
+    );
+    h.advance_by_steps(Duration::from_secs(6), SEC).await;
+    assert_eq!(h.status(&acc, busy).await, Status::Sent);
+    assert_eq!(
+        h.api.me(acc.id).await.unwrap().breaker,
+        BreakerState::default(),
+        "a busy recipient says nothing about Meta's health"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_permanent_error_fails_with_metas_message() {
+    let h = Harness::new();
+    let _engine = h.start();
+    let acc = h.account().await;
+    let mut undeliverable = SendError::meta(400, 131026, "Message undeliverable");
+    undeliverable.details = Some("Recipient is not a WhatsApp user".into());
+    h.fake
+        .script("14155552671", [Script::Fail(undeliverable.clone())]);
+    let id = h.send_text(&acc, "14155552671").await;
+    h.advance_by_steps(Duration::from_secs(10), SEC).await;
+    let m = h.message(&acc, id).await;
+    assert_eq!(m.status, Status::Failed);
+    assert_eq!(m.error_message, Some(undeliverable.user_message()));
+    assert_eq!(
+        m.error_message.as_deref(),
+        Some("(#131026) Message undeliverable: Recipient is not a WhatsApp user")
+    );
+    assert_eq!(h.calls().len(), 1, "never retried");
+
+    // A failed message can be retried by hand; the transport now accepts.
+    let again = h.api.retry(acc.id, id).await.unwrap();
+    assert_eq!(again.status, Status::Queued);
+    settle().await;
+    assert_eq!(h.status(&acc, id).await, Status::Sent);
+    let err = h.api.retry(acc.id, id).await.unwrap_err();
+    assert_eq!(
+        err,
+        Error::Conflict("message is sent; only failed messages can be retried".into())
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_credentials_error_fails_and_marks_the_credentials_invalid() {
+    let h = Harness::new();
+    let _engine = h.start();
+    let acc = h.account().await;
+    h.fake.script(
+        "14155552671",
+        [Script::Fail(SendError::meta(
+            401,
+            190,
+            "Error validating access token",
+        ))],
+    );
+    let id = h.send_text(&acc, "14155552671").await;
+    settle().await;
+    let m = h.message(&acc, id).await;
+    assert_eq!(m.status, Status::Failed);
+    assert_eq!(m.error_code, Some(190));
+    match h.api.me(acc.id).await.unwrap().credentials_status {
+        CredentialsStatus::Invalid { reason, .. } => {
+            assert_eq!(reason, "(#190) Error validating access token")
+        }
+        other => panic!("expected invalid credentials, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn dry_runs_simulate_sent_and_delivered_without_meta_or_credentials() {
+    let h = Harness::new();
+    let _engine = h.start();
+    let reg = h.api.register("Dry", "dry@acme.example").await.unwrap();
+    h.api
+        .set_webhook(reg.account.id, "https://hooks.example/x")
+        .await
+        .unwrap();
+    let acc = h.api.me(reg.account.id).await.unwrap();
+    assert!(acc.credentials.is_none());
+
+    // A real send without credentials is refused up front, not queued to fail later.
+    let err = h
+        .api
+        .send(&acc, &json!({"to": "14155552671", "message": "hi"}), None)
+        .await
+        .unwrap_err();
+    match &err {
+        Error::BadRequest(m) => assert!(m.contains("PUT /auth/me/credentials"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.http_status(), 400);
+
+    let id = h
+        .send(
+            &acc,
+            json!({"to": "14155552671", "message": "hi", "dry_run": true}),
+        )
+        .await;
+    settle().await;
+    let m = h.message(&acc, id).await;
+    assert_eq!(m.status, Status::Delivered);
+    assert!(m.dry_run);
+    assert!(
+        m.wamid.as_deref().unwrap().starts_with("wamid.DRYRUN"),
+        "{:?}",
+        m.wamid
+    );
+    assert_eq!(
+        timeline(&m),
+        [Status::Queued, Status::Sent, Status::Delivered]
+    );
+    assert!(h.calls().is_empty(), "Meta is never called");
+    assert_eq!(h.api.me(acc.id).await.unwrap().messages_sent, 0);
+    let statuses: Vec<Status> = h.sink.events().iter().map(|e| e.data.status).collect();
+    assert_eq!(
+        statuses,
+        [Status::Sent, Status::Delivered],
+        "webhooks fire like a real send"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn scheduled_messages_go_out_at_send_at_not_before() {
+    let h = Harness::new();
+    let _engine = h.start();
+    let acc = h.account().await;
+    let send_at = h.now() + chrono::Duration::milliseconds(10_500);
+    let accepted = h
+        .api
+        .send(
+            &acc,
+            &json!({"to": "14155552671", "message": "later", "sendAt": send_at.to_rfc3339()}),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(accepted.data.status, Status::Scheduled);
+    assert_eq!(accepted.data.scheduled_for, Some(send_at));
+    h.advance_by_steps(Duration::from_secs(10), Duration::from_millis(250))
+        .await;
+    assert!(h.calls().is_empty(), "nothing before sendAt");
+    assert_eq!(h.status(&acc, accepted.data.id).await, Status::Scheduled);
+    h.advance_by_steps(Duration::from_secs(1), Duration::from_millis(250))
+        .await;
+    let calls = h.calls();
+    assert_eq!(calls.len(), 1);
+    assert!(calls[0].at >= send_at && calls[0].at < send_at + chrono::Duration::seconds(1));
+    assert_eq!(h.status(&acc, accepted.data.id).await, Status::Sent);
+}
+
+#[tokio::test(start_paused = true)]
+async fn pacing_never_exceeds_the_rate_of_a_phone_number() {
+    let h = Harness::with_config(EngineConfig {
+        pace_per_second: 5,
+        ..config()
+    });
+    let _engine = h.start();
+    let acc = h.account().await;
+    let messages: Vec<_> = (0..20)
+        .map(|i| json!({"to": format!("1415555{i:04}"), "message": "hi"}))
+        .collect();
+    let bulk = h
+        .api
+        .send_bulk(&acc, &json!({ "messages": messages }), None)
+        .await
+        .unwrap();
+    assert_eq!(bulk.data.queued, 20);
+
+    // A second business number is paced on its own.
+    let other = h.api.register("Other", "other@acme.example").await.unwrap();
+    let other = h
+        .api
+        .set_credentials(
+            other.account.id,
+            MetaCredentials {
+                access_token: "EAAother".into(),
+                phone_number_id: "999".into(),
+                app_secret: None,
+                verify_token: None,
+            },
+        )
+        .await
+        .unwrap();
+    for i in 0..3 {
+        h.send_text(&other, &format!("1415666{i:04}")).await;
+    }
+
+    h.advance_by_steps(Duration::from_secs(5), Duration::from_millis(50))
+        .await;
+    let calls = h.calls();
+    let ours: Vec<f64> = calls
+        .iter()
+        .filter(|c| c.phone_number_id == super::harness::PHONE_NUMBER_ID)
+        .map(|c| h.secs(c.at))
+        .collect();
+    assert_eq!(ours.len(), 20);
+    for (i, t) in ours.iter().enumerate() {
+        let in_window = ours.iter().filter(|x| **x >= *t && **x < t + 1.0).count();
+        assert!(
+            in_window <= 5,
+            "{in_window} sends in the second after {t} (#{i})"
+        );
+    }
+    let expected: Vec<f64> = (0..20).map(|i| f64::from(i * 200) / 1000.0).collect();
+    assert_eq!(ours, expected, "evenly spaced at the rate, no slower");
+    let theirs: Vec<f64> = calls
+        .iter()
+        .filter(|c| c.phone_number_id == "999")
+        .map(|c| h.secs(c.at))
+        .collect();
+    assert_eq!(
+        theirs,
+        [0.0, 0.2, 0.4],
+        "not queued behind the other number"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_breaker_opens_pauses_sending_probes_once_and_closes() {
+    let h = Harness::with_config(EngineConfig {
+        breaker_threshold: 3,
+        ..config()
+    });
+    let _engine = h.start();
+    let acc = h.account().await;
+    h.fake.default_all(overloaded());
+    let ids = [
+        h.send_text(&acc, "14155550001").await,
+        h.send_text(&acc, "14155550002").await,
+        h.send_text(&acc, "14155550003").await,
+    ];
+    settle().await;
+    assert_eq!(h.calls().len(), 3);
+    let acc = h.api.me(acc.id).await.unwrap();
+    assert_eq!(acc.breaker.open_until.map(|t| h.secs(t)), Some(30.0));
+    assert_eq!(acc.breaker.trips, 1);
+
+    // While open, new sends are refused with the time until the probe.
+    h.advance(Duration::from_secs(10)).await;
+    let err = h
+        .api
+        .send(&acc, &json!({"to": "14155552671", "message": "hi"}), None)
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Unavailable {
+            retry_after_secs, ..
+        } => assert_eq!(*retry_after_secs, 20),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.http_status(), 503);
+    let bulk = h
+        .api
+        .send_bulk(
+            &acc,
+            &json!({"messages": [{"to": "14155552671", "message": "hi"}]}),
+            None,
+        )
+        .await;
+    assert!(matches!(bulk, Err(Error::Unavailable { .. })));
+
+    // Retries came due at 2 s but nothing is sent while the breaker is open.
+    h.advance_by_steps(Duration::from_secs(19), SEC).await;
+    assert_eq!(h.calls().len(), 3);
+
+    // At 30 s exactly one message probes; it fails, so the breaker opens again for twice as long.
+    h.advance(SEC).await;
+    assert_eq!(h.calls().len(), 4, "one probe");
+    let acc = h.api.me(acc.id).await.unwrap();
+    assert_eq!(acc.breaker.open_until.map(|t| h.secs(t)), Some(90.0));
+    assert_eq!(acc.breaker.trips, 2);
+    h.advance_by_steps(Duration::from_secs(59), SEC).await;
+    assert_eq!(h.calls().len(), 4);
+
+    // Meta recovers: the next probe succeeds, closes the breaker, and the rest follow.
+    h.fake.default_all(Script::Accept);
+    h.advance(SEC).await;
+    assert_eq!(h.calls().len(), 7);
+    for id in ids {
+        assert_eq!(h.status(&acc, id).await, Status::Sent);
+    }
+    let acc = h.api.me(acc.id).await.unwrap();
+    assert_eq!(acc.breaker, BreakerState::default());
+    h.api
+        .send(&acc, &json!({"to": "14155552671", "message": "hi"}), None)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_expired_lease_is_claimed_again_and_the_stale_worker_is_fenced() {
+    let h = Harness::new();
+    let acc = h.account().await;
+    let crashed = h.send_text(&acc, "14155550001").await;
+    // A worker claims it and dies.
+    let claimed = h
+        .store
+        .claim_due(h.now(), Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].message.attempt, 1);
+
+    let _engine = h.start();
+    h.advance_by_steps(Duration::from_secs(59), SEC).await;
+    assert!(h.calls().is_empty(), "the lease still holds");
+    h.advance(SEC).await;
+    assert_eq!(h.calls().len(), 1);
+    let m = h.message(&acc, crashed).await;
+    assert_eq!((m.status, m.attempt), (Status::Sent, 2));
+
+    // The old worker wakes up and tries to record its attempt: refused.
+    let stale = h
+        .store
+        .record_outcome(
+            crashed,
+            1,
+            Outcome::Failed {
+                error: FailureInfo {
+                    message: "late".into(),
+                    code: None,
+                },
+            },
+            h.now(),
+        )
+        .await;
+    assert_eq!(stale, Err(StoreError::Stale));
+    assert_eq!(h.status(&acc, crashed).await, Status::Sent);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_send_past_its_lease_cannot_overwrite_the_newer_attempt() {
+    let h = Harness::new();
+    let _engine = h.start();
+    let acc = h.account().await;
+    let gate = h.close_gate();
+    let id = h.send_text(&acc, "14155550001").await;
+    settle().await;
+    assert_eq!(h.calls().len(), 1, "attempt 1 is stuck inside Meta's call");
+    h.advance(Duration::from_secs(61)).await;
+    assert_eq!(h.calls().len(), 2, "attempt 2 after the lease ended");
+
+    // Attempt 1 returns first (wamid.FAKE…0): its outcome is stale and dropped.
+    gate.add_permits(1);
+    settle().await;
+    assert_eq!(h.status(&acc, id).await, Status::Processing);
+    gate.add_permits(1);
+    settle().await;
+    let m = h.message(&acc, id).await;
+    assert_eq!(m.status, Status::Sent);
+    assert_eq!(m.attempt, 2);
+    assert_eq!(m.wamid.as_deref(), Some("wamid.FAKE000000000001"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn graceful_shutdown_finishes_running_sends_and_releases_the_rest() {
+    let h = Harness::with_config(EngineConfig {
+        pace_per_second: 1,
+        ..config()
+    });
+    let engine = h.start();
+    let acc = h.account().await;
+    let gate = h.close_gate();
+    let ids = [
+        h.send_text(&acc, "14155550001").await,
+        h.send_text(&acc, "14155550002").await,
+        h.send_text(&acc, "14155550003").await,
+    ];
+    settle().await;
+    assert_eq!(
+        h.calls().len(),
+        1,
+        "one in Meta's call, two waiting for their pacing slot"
+    );
+
+    let shutdown = tokio::spawn(engine.shutdown(Duration::from_secs(30)));
+    settle().await;
+    assert!(!shutdown.is_finished(), "waits for the running send");
+    let statuses: Vec<Status> = futures_statuses(&h, &acc, &ids).await;
+    assert_eq!(
+        statuses,
+        [Status::Processing, Status::Queued, Status::Queued]
+    );
+    gate.add_permits(1);
+    settle().await;
+    let report = shutdown.await.unwrap();
+    assert_eq!(
+        report,
+        ShutdownReport {
+            sends_finished: 1,
+            sends_released: 2,
+            sends_abandoned: 0,
+            deliveries_abandoned: 0,
+        }
+    );
+    let statuses: Vec<Status> = futures_statuses(&h, &acc, &ids).await;
+    assert_eq!(statuses, [Status::Sent, Status::Queued, Status::Queued]);
+    let released = h.message(&acc, ids[1]).await;
+    assert_eq!(released.tries, 0, "a released try does not count");
+
+    // Nothing is lost: the next engine sends the released messages.
+    gate.add_permits(10);
+    let _engine = h.start();
+    h.advance_by_steps(Duration::from_secs(5), SEC).await;
+    let statuses: Vec<Status> = futures_statuses(&h, &acc, &ids).await;
+    assert_eq!(statuses, [Status::Sent; 3]);
+}
+
+async fn futures_statuses(
+    h: &Harness,
+    acc: &crate::account::Account,
+    ids: &[crate::message::MessageId],
+) -> Vec<Status> {
+    let mut out = Vec::new();
+    for id in ids {
+        out.push(h.status(acc, *id).await);
+    }
+    out
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_send_stuck_past_the_shutdown_deadline_is_cut_off_and_sent_again_later() {
+    let h = Harness::new();
+    let engine = h.start();
+    let acc = h.account().await;
+    let gate = h.close_gate();
+    let id = h.send_text(&acc, "14155550001").await;
+    settle().await;
+    let shutdown = tokio::spawn(engine.shutdown(Duration::from_secs(5)));
+    settle().await;
+    h.advance(Duration::from_secs(5)).await;
+    let report = shutdown.await.unwrap();
+    assert_eq!(report.sends_abandoned, 1);
+    assert_eq!(h.status(&acc, id).await, Status::Processing);
+
+    gate.add_permits(10);
+    let _engine = h.start();
+    h.advance_by_steps(Duration::from_secs(60), SEC).await;
+    assert_eq!(h.status(&acc, id).await, Status::Sent);
+    assert_eq!(
+        h.calls().len(),
+        2,
+        "at least once: the cut-off call may have reached Meta"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn webhook_events_of_a_message_arrive_in_status_order_with_one_retry() {
+    let h = Harness::new();
+    let _engine = h.start();
+    let acc = h.account_with_webhook().await;
+    h.sink.answer_with([Err("connection refused".to_string())]);
+    let id = h
+        .send(
+            &acc,
+            json!({"to": "14155552671", "message": "hi", "metadata": {"orderId": "1234"}}),
+        )
+        .await;
+    settle().await;
+    let wamid = h.message(&acc, id).await.wamid.unwrap();
+    let delivered_at = h.now() + chrono::Duration::seconds(1);
+    let applied = h
+        .api
+        .apply_status_updates(&[StatusUpdate {
+            account_id: Some(acc.id),
+            wamid,
+            status: MetaStatus::Delivered,
+            at: delivered_at,
+            error: None,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(applied.len(), 1);
+    settle().await;
+    assert_eq!(
+        h.sink.events().len(),
+        1,
+        "delivered waits for sent to get through"
+    );
+
+    h.advance_by_steps(Duration::from_secs(4), SEC).await;
+    assert_eq!(h.sink.events().len(), 1, "the retry comes after 5 s");
+    h.advance(SEC).await;
+    let events = h.sink.events();
+    let statuses: Vec<Status> = events.iter().map(|e| e.data.status).collect();
+    assert_eq!(statuses, [Status::Sent, Status::Sent, Status::Delivered]);
+    assert_eq!(events[0].id, events[1].id, "a retry keeps the event id");
+    let delivered = &events[2];
+    assert_eq!(delivered.event, STATUS_UPDATED);
+    assert_eq!(delivered.timestamp, delivered_at);
+    assert_eq!(delivered.data.message_id, id);
+    assert_eq!(delivered.data.delivered_at, Some(delivered_at));
+    assert_eq!(delivered.data.metadata.as_ref().unwrap()["orderId"], "1234");
+    let (target, _) = &h.sink.deliveries()[0];
+    assert_eq!(target.url, "https://hooks.example/whatsapi");
+    assert!(target.secret.starts_with("whsec_"));
+
+    let attempts = h.store.delivery_attempts(acc.id, 10).await.unwrap();
+    let summary: Vec<(Status, Option<u16>, Option<&str>, f64)> = attempts
+        .iter()
+        .map(|a| (a.status, a.http_status, a.error.as_deref(), h.secs(a.at)))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (Status::Delivered, Some(200), None, 5.0),
+            (Status::Sent, Some(200), None, 5.0),
+            (Status::Sent, None, Some("connection refused"), 0.0),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_webhook_that_keeps_failing_is_given_up_and_a_removed_one_drops_events() {
+    let h = Harness::with_config(EngineConfig {
+        webhook: WebhookPolicy {
+            retry_delays: vec![Duration::from_secs(5), Duration::from_secs(10)],
+            ..WebhookPolicy::default()
+        },
+        ..config()
+    });
+    let _engine = h.start();
+    let acc = h.account_with_webhook().await;
+    h.sink.answer_with([Ok(500), Ok(502), Ok(503)]);
+    h.send_text(&acc, "14155550001").await;
+    h.advance_by_steps(Duration::from_secs(20), SEC).await;
+    let times: Vec<f64> = h
+        .store
+        .delivery_attempts(acc.id, 10)
+        .await
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|a| h.secs(a.at))
+        .collect();
+    assert_eq!(
+        times,
+        [0.0, 5.0, 15.0],
+        "first try and the two configured retries, then no more"
+    );
+
+    // Events written while a webhook existed are dropped without an attempt once it is removed.
+    h.sink.answer_with([Err("timeout".to_string())]);
+    h.send_text(&acc, "14155550002").await;
+    settle().await;
+    assert_eq!(h.sink.events().len(), 4);
+    h.api.remove_webhook(acc.id).await.unwrap();
+    h.advance_by_steps(Duration::from_secs(10), SEC).await;
+    assert_eq!(h.sink.events().len(), 4);
+    assert_eq!(
+        h.store.delivery_attempts(acc.id, 10).await.unwrap().len(),
+        4
+    );
+    // And with no webhook nothing is queued at all.
+    h.send_text(&acc, "14155550003").await;
+    h.advance_by_steps(Duration::from_secs(10), SEC).await;
+    assert_eq!(h.sink.events().len(), 4);
+    let leftover = h
+        .store
+        .claim_events(h.now(), Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert!(leftover.is_empty(), "{leftover:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_sweeper_purges_old_rows_on_its_interval() {
+    let h = Harness::with_config(EngineConfig {
+        sweep_interval: Duration::from_secs(60),
+        purge: PurgePolicy {
+            events_older_than: Duration::from_secs(3600),
+            pending_statuses_older_than: Duration::from_secs(3600),
+        },
+        ..config()
+    });
+    let _engine = h.start();
+    let acc = h.account_with_webhook().await;
+    h.send_text(&acc, "14155550001").await;
+    settle().await;
+    assert_eq!(
+        h.store.delivery_attempts(acc.id, 10).await.unwrap().len(),
+        1
+    );
+    h.advance_by_steps(Duration::from_secs(3540), Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        h.store.delivery_attempts(acc.id, 10).await.unwrap().len(),
+        1,
+        "not old enough yet"
+    );
+    h.advance_by_steps(Duration::from_secs(120), Duration::from_secs(60))
+        .await;
+    assert!(
+        h.store
+            .delivery_attempts(acc.id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn messages_of_a_deactivated_account_wait_and_list_filters_work() {
+    let h = Harness::new();
+    let acc = h.account().await;
+    let a = h.send_text(&acc, "14155550001").await;
+    h.store
+        .update_account(acc.id, AccountUpdate::SetActive(false))
+        .await
+        .unwrap();
+    let _engine = h.start();
+    h.advance_by_steps(Duration::from_secs(3), SEC).await;
+    assert_eq!(h.status(&acc, a).await, Status::Queued);
+    assert!(h.calls().is_empty());
+    h.store
+        .update_account(acc.id, AccountUpdate::SetActive(true))
+        .await
+        .unwrap();
+    h.advance(SEC).await;
+    assert_eq!(
+        h.status(&acc, a).await,
+        Status::Sent,
+        "polling notices work it was not woken for"
+    );
+    let page = h
+        .api
+        .list_messages(
+            acc.id,
+            MessageFilter {
+                status: Some(Status::Sent),
+                batch_id: None,
+            },
+            PageRequest { page: 1, limit: 20 },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.total, 1);
+}

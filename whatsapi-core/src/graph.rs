@@ -1,0 +1,330 @@
+//! The `MetaTransport` of Meta's WhatsApp Cloud API (Graph API over HTTPS).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use crate::account::MetaCredentials;
+use crate::message::{MessageContent, Template, TemplateComponent};
+use crate::transport::{MetaTransport, OutgoingMessage, PhoneNumberInfo, SendError, SendReceipt};
+
+/// Where and how to reach the Graph API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphConfig {
+    /// Base URL, default `https://graph.facebook.com`.
+    pub base_url: String,
+    /// API version, default `v23.0`.
+    pub api_version: String,
+    /// Timeout of one request.
+    pub timeout: Duration,
+}
+
+impl Default for GraphConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://graph.facebook.com".to_owned(),
+            api_version: "v23.0".to_owned(),
+            timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Sends through `POST {base}/{version}/{phone_number_id}/messages`. One client, so connections are reused.
+#[derive(Debug, Clone)]
+pub struct GraphTransport {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl GraphTransport {
+    /// A transport with its own connection pool.
+    pub fn new(config: GraphConfig) -> Result<Self, SendError> {
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .user_agent(concat!("whatsapi/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| SendError::network(format!("cannot build HTTP client: {e}")))?;
+        Ok(Self {
+            client,
+            base: format!(
+                "{}/{}",
+                config.base_url.trim_end_matches('/'),
+                config.api_version.trim_matches('/')
+            ),
+        })
+    }
+
+    fn phone_url(&self, creds: &MetaCredentials) -> Result<String, SendError> {
+        // The id becomes part of the path: refuse anything that could change the URL.
+        if creds.phone_number_id.is_empty()
+            || !creds.phone_number_id.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(SendError::meta(400, 100, "phone number id must be numeric"));
+        }
+        Ok(format!("{}/{}", self.base, creds.phone_number_id))
+    }
+}
+
+/// The JSON body Meta expects for one message.
+pub fn message_body(msg: &OutgoingMessage) -> Value {
+    let mut body = json!({
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": msg.to.as_str(),
+        "biz_opaque_callback_data": msg.message_id.to_string(),
+    });
+    match &msg.content {
+        MessageContent::Text { body: text } => {
+            body["type"] = json!("text");
+            body["text"] = json!({
+                "preview_url": text.contains("https://") || text.contains("http://"),
+                "body": text,
+            });
+        }
+        MessageContent::Template(t) => {
+            body["type"] = json!("template");
+            body["template"] = template_body(t);
+        }
+    }
+    body
+}
+
+fn template_body(t: &Template) -> Value {
+    let mut out = json!({"name": t.name, "language": {"code": t.language}});
+    if !t.components.is_empty() {
+        let components: Vec<Value> = t
+            .components
+            .iter()
+            .map(|c| match c {
+                TemplateComponent::Header { parameters } => {
+                    json!({"type": "header", "parameters": parameters})
+                }
+                TemplateComponent::Body { parameters } => {
+                    json!({"type": "body", "parameters": parameters})
+                }
+                TemplateComponent::Button {
+                    sub_type,
+                    index,
+                    parameters,
+                } => json!({
+                    "type": "button",
+                    "sub_type": sub_type.as_str(),
+                    "index": index.to_string(),
+                    "parameters": parameters,
+                }),
+            })
+            .collect();
+        out["components"] = Value::Array(components);
+    }
+    out
+}
+
+fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    resp.headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// Parses Meta's error body `{error: {message, type, code, error_subcode, error_data.details, fbtrace_id}}`.
+pub fn parse_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> SendError {
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let e = &v["error"];
+    let message = e["message"].as_str().map(str::to_owned).unwrap_or_else(|| {
+        let text = String::from_utf8_lossy(body);
+        let text = text.trim();
+        if text.is_empty() {
+            format!("Meta answered HTTP {status}")
+        } else {
+            format!(
+                "Meta answered HTTP {status}: {}",
+                text.chars().take(200).collect::<String>()
+            )
+        }
+    });
+    SendError {
+        http_status: Some(status),
+        code: e["code"].as_i64(),
+        subcode: e["error_subcode"].as_i64(),
+        message,
+        details: e["error_data"]["details"].as_str().map(str::to_owned),
+        fbtrace_id: e["fbtrace_id"].as_str().map(str::to_owned),
+        retry_after,
+    }
+}
+
+fn network_error(e: reqwest::Error) -> SendError {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    SendError::network(format!("Meta Graph API {kind}: {}", e.without_url()))
+}
+
+#[async_trait]
+impl MetaTransport for GraphTransport {
+    async fn send(
+        &self,
+        creds: &MetaCredentials,
+        msg: &OutgoingMessage,
+    ) -> Result<SendReceipt, SendError> {
+        let url = format!("{}/messages", self.phone_url(creds)?);
+        let resp = self
+            .client
+            .post(url)
+            .bearer_auth(&creds.access_token)
+            .json(&message_body(msg))
+            .send()
+            .await
+            .map_err(network_error)?;
+        let status = resp.status().as_u16();
+        let hint = retry_after(&resp);
+        let bytes = resp.bytes().await.map_err(network_error)?;
+        if !(200..300).contains(&status) {
+            return Err(parse_error(status, &bytes, hint));
+        }
+        let v: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| SendError::network(format!("Meta answered with invalid JSON: {e}")))?;
+        let wamid = v["messages"][0]["id"]
+            .as_str()
+            .ok_or_else(|| SendError::network("Meta's answer has no messages[0].id".to_owned()))?;
+        Ok(SendReceipt {
+            wamid: wamid.to_owned(),
+            wa_id: v["contacts"][0]["wa_id"].as_str().map(str::to_owned),
+        })
+    }
+
+    async fn verify(&self, creds: &MetaCredentials) -> Result<PhoneNumberInfo, SendError> {
+        let url = self.phone_url(creds)?;
+        let resp = self
+            .client
+            .get(url)
+            .query(&[(
+                "fields",
+                "verified_name,display_phone_number,quality_rating",
+            )])
+            .bearer_auth(&creds.access_token)
+            .send()
+            .await
+            .map_err(network_error)?;
+        let status = resp.status().as_u16();
+        let hint = retry_after(&resp);
+        let bytes = resp.bytes().await.map_err(network_error)?;
+        if !(200..300).contains(&status) {
+            return Err(parse_error(status, &bytes, hint));
+        }
+        let v: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| SendError::network(format!("Meta answered with invalid JSON: {e}")))?;
+        Ok(PhoneNumberInfo {
+            id: v["id"]
+                .as_str()
+                .unwrap_or(&creds.phone_number_id)
+                .to_owned(),
+            verified_name: v["verified_name"].as_str().unwrap_or_default().to_owned(),
+            display_phone_number: v["display_phone_number"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            quality_rating: v["quality_rating"].as_str().map(str::to_owned),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{ButtonSubType, MediaParameter, MessageId, TemplateParameter};
+    use crate::phone::PhoneNumber;
+
+    #[test]
+    fn text_body() {
+        let id = MessageId::new();
+        let msg = OutgoingMessage {
+            message_id: id,
+            to: PhoneNumber::parse("14155552671").unwrap(),
+            content: MessageContent::Text { body: "Hi".into() },
+        };
+        assert_eq!(
+            message_body(&msg),
+            json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": "14155552671",
+                   "type": "text", "text": {"preview_url": false, "body": "Hi"},
+                   "biz_opaque_callback_data": id.to_string()})
+        );
+    }
+
+    #[test]
+    fn template_body_matches_meta() {
+        let msg = OutgoingMessage {
+            message_id: MessageId::new(),
+            to: PhoneNumber::parse("14155552671").unwrap(),
+            content: MessageContent::Template(Template {
+                name: "order_ready".into(),
+                language: "en_US".into(),
+                components: vec![
+                    TemplateComponent::Header {
+                        parameters: vec![TemplateParameter::Image {
+                            image: MediaParameter {
+                                link: Some("https://example.com/a.png".into()),
+                                id: None,
+                                filename: None,
+                                caption: None,
+                            },
+                        }],
+                    },
+                    TemplateComponent::Body {
+                        parameters: vec![TemplateParameter::Text {
+                            text: "Sarah".into(),
+                        }],
+                    },
+                    TemplateComponent::Button {
+                        sub_type: ButtonSubType::QuickReply,
+                        index: 0,
+                        parameters: vec![TemplateParameter::Payload {
+                            payload: "YES".into(),
+                        }],
+                    },
+                ],
+            }),
+        };
+        let b = message_body(&msg);
+        assert_eq!(b["type"], "template");
+        assert_eq!(
+            b["template"],
+            json!({"name": "order_ready", "language": {"code": "en_US"}, "components": [
+                {"type": "header", "parameters": [{"type": "image", "image": {"link": "https://example.com/a.png"}}]},
+                {"type": "body", "parameters": [{"type": "text", "text": "Sarah"}]},
+                {"type": "button", "sub_type": "quick_reply", "index": "0", "parameters": [{"type": "payload", "payload": "YES"}]}
+            ]})
+        );
+    }
+
+    #[test]
+    fn error_body() {
+        let body = br#"{"error": {"message": "(#131030) Recipient phone number not in allowed list", "type": "OAuthException",
+           "code": 131030, "error_subcode": 2494010, "error_data": {"messaging_product": "whatsapp", "details": "Add it"},
+           "fbtrace_id": "Az8or2yhqkZfEZ-_4Qn_Bam"}}"#;
+        let e = parse_error(400, body, None);
+        assert_eq!(e.code, Some(131030));
+        assert_eq!(e.subcode, Some(2494010));
+        assert_eq!(e.details.as_deref(), Some("Add it"));
+        assert_eq!(e.fbtrace_id.as_deref(), Some("Az8or2yhqkZfEZ-_4Qn_Bam"));
+        let e = parse_error(
+            502,
+            b"<html>bad gateway</html>",
+            Some(Duration::from_secs(3)),
+        );
+        assert_eq!(e.code, None);
+        assert_eq!(e.class(), crate::retry::ErrorClass::Transient);
+        assert_eq!(e.retry_after, Some(Duration::from_secs(3)));
+    }
+}

@@ -1,0 +1,374 @@
+//! Accounts: registration, API keys, Meta credentials and the customer webhook.
+
+use base64::Engine as _;
+use serde::Serialize;
+
+use crate::account::{
+    Account, AccountId, AccountUpdate, ApiKey, CredentialsStatus, MetaCredentials, NewAccount,
+    Plan, WebhookConfig,
+};
+use crate::send::ValidationErrors;
+use crate::store::StoreError;
+use crate::transport::PhoneNumberInfo;
+
+use super::{Error, WhatsApi};
+
+/// The answer to a registration: the account and its API key, shown this once.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    /// The new account.
+    pub account: Account,
+    /// Its key; only the hash is stored.
+    pub api_key: ApiKey,
+}
+
+/// The result of checking saved Meta credentials against Meta.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsCheck {
+    /// Meta accepted them.
+    pub valid: bool,
+    /// What Meta says about the phone number, when valid.
+    pub info: Option<PhoneNumberInfo>,
+    /// Meta's explanation, when not.
+    pub error: Option<String>,
+    /// Meta's error code, when not.
+    pub code: Option<i64>,
+}
+
+const INVALID_KEY: &str =
+    "Invalid API key. Expected Authorization: Bearer sk_live_ followed by 48 hex characters";
+const ACCOUNT_NOT_FOUND: &str = "account not found";
+const MAX_NAME_CHARS: usize = 200;
+const MAX_EMAIL_LEN: usize = 254;
+const MAX_URL_LEN: usize = 2048;
+
+/// A plausible email address: one `@`, a non-empty local part, a dotted domain, no spaces.
+fn plausible_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.contains('@')
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+        && domain.contains('.')
+        && domain.split('.').all(|label| !label.is_empty())
+}
+
+/// An absolute http(s) URL with a host and no credentials in it.
+fn check_webhook_url(url: &str) -> Result<(), String> {
+    if url.len() > MAX_URL_LEN {
+        return Err(format!("must be at most {MAX_URL_LEN} characters"));
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain spaces or control characters".into());
+    }
+    let lower = url.to_ascii_lowercase();
+    let rest = if lower.starts_with("https://") {
+        &url["https://".len()..]
+    } else if lower.starts_with("http://") {
+        &url["http://".len()..]
+    } else {
+        return Err(
+            "must be an absolute http(s) URL, e.g. https://yourapp.com/webhooks/whatsapi".into(),
+        );
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err("must not contain a user name or password".into());
+    }
+    let host = if authority.starts_with('[') {
+        authority
+            .split(']')
+            .next()
+            .map(|h| h.trim_start_matches('['))
+    } else {
+        authority.split(':').next()
+    };
+    if host.is_none_or(str::is_empty) {
+        return Err("must include a host name".into());
+    }
+    Ok(())
+}
+
+/// `whsec_` + base64 of 32 bytes from the operating system's CSPRNG (Standard Webhooks).
+fn new_webhook_secret() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
+impl WhatsApi {
+    /// Creates an account on the free plan and returns it with its API key (shown once). The name is trimmed
+    /// and must have 1–200 characters; the email must look like one (at most 254 characters). A taken email
+    /// (case-insensitive) is a `Conflict`.
+    pub async fn register(&self, name: &str, email: &str) -> Result<Registered, Error> {
+        let name = name.trim();
+        let email = email.trim();
+        let mut errs = ValidationErrors::default();
+        let chars = name.chars().count();
+        if chars == 0 {
+            errs.push("name", "required: your name or company name");
+        } else if chars > MAX_NAME_CHARS {
+            errs.push(
+                "name",
+                format!("must be at most {MAX_NAME_CHARS} characters, got {chars}"),
+            );
+        }
+        if email.is_empty() {
+            errs.push("email", "required: the email address of the account");
+        } else if email.len() > MAX_EMAIL_LEN {
+            errs.push(
+                "email",
+                format!("must be at most {MAX_EMAIL_LEN} characters"),
+            );
+        } else if !plausible_email(email) {
+            errs.push("email", "must be an email address such as you@example.com");
+        }
+        if !errs.is_empty() {
+            return Err(Error::Validation(errs));
+        }
+        let api_key = ApiKey::generate();
+        let new = NewAccount {
+            id: AccountId::new(),
+            name: name.to_owned(),
+            email: email.to_owned(),
+            plan: Plan::Free,
+            key_hash: api_key.hash(),
+            created_at: self.clock().now(),
+        };
+        let account = match self.store().create_account(new).await {
+            Ok(a) => a,
+            Err(StoreError::Conflict(_)) => {
+                return Err(Error::Conflict(
+                    "an account with this email already exists".into(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        tracing::info!(account_id = %account.id, "account registered");
+        Ok(Registered { account, api_key })
+    }
+
+    /// The account of a presented API key. Malformed or unknown keys are `Unauthorized`; a deactivated
+    /// account is `Forbidden`.
+    pub async fn authenticate(&self, presented_key: &str) -> Result<Account, Error> {
+        let key =
+            ApiKey::parse(presented_key).map_err(|_| Error::Unauthorized(INVALID_KEY.into()))?;
+        let account = self
+            .store()
+            .account_by_key_hash(&key.hash())
+            .await?
+            .filter(|a| a.key_hash.ct_eq(&key.hash()))
+            .ok_or_else(|| Error::Unauthorized(INVALID_KEY.into()))?;
+        if !account.active {
+            return Err(Error::Forbidden("account deactivated".into()));
+        }
+        Ok(account)
+    }
+
+    /// The account as stored now.
+    pub async fn me(&self, account: AccountId) -> Result<Account, Error> {
+        self.store()
+            .account(account)
+            .await?
+            .ok_or_else(|| Error::NotFound(ACCOUNT_NOT_FOUND.into()))
+    }
+
+    /// Saves the account's Meta credentials (status becomes unverified).
+    pub async fn set_credentials(
+        &self,
+        account: AccountId,
+        creds: MetaCredentials,
+    ) -> Result<Account, Error> {
+        let mut errs = ValidationErrors::default();
+        let token = creds.access_token.trim();
+        if token.is_empty() {
+            errs.push(
+                "whatsappAccessToken",
+                "required: the access token from Meta Business Manager",
+            );
+        } else if token.len() > 4096 || token.chars().any(char::is_whitespace) {
+            errs.push(
+                "whatsappAccessToken",
+                "must be a single token of at most 4096 characters without spaces",
+            );
+        }
+        let id = creds.phone_number_id.trim();
+        if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_digit()) {
+            errs.push(
+                "whatsappPhoneNumberId",
+                "required: the numeric Phone Number ID from Meta (not the phone number itself)",
+            );
+        }
+        if !errs.is_empty() {
+            return Err(Error::Validation(errs));
+        }
+        let creds = MetaCredentials {
+            access_token: token.to_owned(),
+            phone_number_id: id.to_owned(),
+            app_secret: creds.app_secret.filter(|s| !s.trim().is_empty()),
+            verify_token: creds.verify_token.filter(|s| !s.trim().is_empty()),
+        };
+        self.update(account, AccountUpdate::SetCredentials(creds))
+            .await
+    }
+
+    /// Removes the account's Meta credentials.
+    pub async fn remove_credentials(&self, account: AccountId) -> Result<Account, Error> {
+        self.update(account, AccountUpdate::ClearCredentials).await
+    }
+
+    /// Asks Meta about the saved credentials and records the answer (`verified`, or `invalid` when Meta refuses
+    /// them; a network failure or Meta outage changes nothing). No saved credentials is a `BadRequest`.
+    pub async fn verify_credentials(&self, account: AccountId) -> Result<CredentialsCheck, Error> {
+        let acc = self.me(account).await?;
+        let Some(creds) = acc.credentials else {
+            return Err(Error::BadRequest(
+                "no Meta credentials saved; save your Meta credentials first with PUT /auth/me/credentials"
+                    .into(),
+            ));
+        };
+        let now = self.clock().now();
+        match self.core().transport.verify(&creds).await {
+            Ok(info) => {
+                let status = CredentialsStatus::Verified {
+                    verified_name: info.verified_name.clone(),
+                    display_phone_number: info.display_phone_number.clone(),
+                    quality_rating: info.quality_rating.clone(),
+                    at: now,
+                };
+                self.update(account, AccountUpdate::SetCredentialsStatus(status))
+                    .await?;
+                Ok(CredentialsCheck {
+                    valid: true,
+                    info: Some(info),
+                    error: None,
+                    code: None,
+                })
+            }
+            Err(e) => {
+                let message = e.user_message();
+                if e.class() != crate::retry::ErrorClass::Transient {
+                    let status = CredentialsStatus::Invalid {
+                        reason: message.clone(),
+                        at: now,
+                    };
+                    self.update(account, AccountUpdate::SetCredentialsStatus(status))
+                        .await?;
+                }
+                Ok(CredentialsCheck {
+                    valid: false,
+                    info: None,
+                    error: Some(message),
+                    code: e.code,
+                })
+            }
+        }
+    }
+
+    /// Saves the customer webhook URL with a new signing secret (returned here, once; every call makes a new
+    /// one). The URL must be an absolute http(s) URL.
+    pub async fn set_webhook(&self, account: AccountId, url: &str) -> Result<WebhookConfig, Error> {
+        let url = url.trim();
+        check_webhook_url(url).map_err(|m| Error::field("url", m))?;
+        let config = WebhookConfig {
+            url: url.to_owned(),
+            secret: new_webhook_secret(),
+        };
+        self.update(account, AccountUpdate::SetWebhook(config.clone()))
+            .await?;
+        Ok(config)
+    }
+
+    /// Removes the customer webhook; pending events are dropped.
+    pub async fn remove_webhook(&self, account: AccountId) -> Result<(), Error> {
+        self.update(account, AccountUpdate::ClearWebhook).await?;
+        Ok(())
+    }
+
+    /// Replaces the account's API key; the old one stops working at once. A concurrent rotation that won is a
+    /// `Conflict`.
+    pub async fn rotate_key(&self, account: &Account) -> Result<ApiKey, Error> {
+        let key = ApiKey::generate();
+        match self
+            .store()
+            .rotate_key(account.id, &account.key_hash, &key.hash())
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(account_id = %account.id, "API key rotated");
+                Ok(key)
+            }
+            Err(StoreError::Conflict(_)) => Err(Error::Conflict(
+                "the API key was already rotated by another request; use the newest key".into(),
+            )),
+            Err(StoreError::NotFound) => Err(Error::NotFound(ACCOUNT_NOT_FOUND.into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn update(&self, account: AccountId, update: AccountUpdate) -> Result<Account, Error> {
+        match self.store().update_account(account, update).await {
+            Ok(a) => Ok(a),
+            Err(StoreError::NotFound) => Err(Error::NotFound(ACCOUNT_NOT_FOUND.into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        for good in ["a@b.co", "first.last+tag@mail.example.com"] {
+            assert!(plausible_email(good), "{good}");
+        }
+        for bad in [
+            "", "a", "a@b", "@b.co", "a@@b.co", "a b@c.co", "a@b..co", "a@.co",
+        ] {
+            assert!(!plausible_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn webhook_urls() {
+        for good in [
+            "https://yourapp.com/webhooks/whatsapi",
+            "http://localhost:8080/hook",
+            "https://[::1]:9/x",
+            "HTTPS://EXAMPLE.COM",
+        ] {
+            assert_eq!(check_webhook_url(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "ftp://x.com",
+            "yourapp.com/hook",
+            "https://",
+            "https:///path",
+            "https://user:pw@x.com/",
+            "https://x.com/a b",
+            "https://:80/",
+        ] {
+            assert!(check_webhook_url(bad).is_err(), "{bad}");
+        }
+        let long = format!("https://x.com/{}", "a".repeat(MAX_URL_LEN));
+        assert!(check_webhook_url(&long).is_err());
+    }
+
+    #[test]
+    fn secrets_are_standard_webhooks_secrets() {
+        let a = new_webhook_secret();
+        let b = new_webhook_secret();
+        assert_ne!(a, b);
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(a.strip_prefix("whsec_").unwrap())
+            .unwrap();
+        assert_eq!(raw.len(), 32);
+    }
+}

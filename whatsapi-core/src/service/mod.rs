@@ -1,0 +1,222 @@
+//! `WhatsApi`: the in-process facade. An application (or the reference server) builds one from a [`Store`], a
+//! [`MetaTransport`], a [`Clock`] and a [`WebhookSink`], starts the engine, calls it, and shuts the engine down.
+//!
+//! ```no_run
+//! # async fn demo(store: std::sync::Arc<dyn whatsapi_core::Store>,
+//! #               transport: std::sync::Arc<dyn whatsapi_core::MetaTransport>,
+//! #               sink: std::sync::Arc<dyn whatsapi_core::WebhookSink>) -> Result<(), Box<dyn std::error::Error>> {
+//! use whatsapi_core::WhatsApi;
+//! let api = WhatsApi::builder().store(store).transport(transport).webhook_sink(sink).build()?;
+//! let engine = api.start();
+//! let registered = api.register("Acme", "ops@acme.example").await?;
+//! let body = serde_json::json!({"to": "14155552671", "message": "hi", "dry_run": true});
+//! let accepted = api.send(&registered.account, &body, None).await?;
+//! println!("queued {}", accepted.data.id);
+//! engine.shutdown(std::time::Duration::from_secs(10)).await;
+//! # Ok(()) }
+//! ```
+
+mod accounts;
+mod error;
+mod messages;
+mod send;
+
+use std::sync::Arc;
+
+use crate::account::PlanTable;
+use crate::clock::{Clock, SystemClock};
+use crate::engine::{Core, EngineConfig, EngineHandle};
+use crate::send::SendRules;
+use crate::store::Store;
+use crate::transport::MetaTransport;
+use crate::webhook::WebhookSink;
+
+pub use accounts::{CredentialsCheck, Registered};
+pub use error::Error;
+pub use messages::Summary;
+pub use send::{Accepted, BulkAccepted, SendAccepted};
+
+/// The in-process whatsapi: accounts, sending, status tracking and webhooks. Cheap to clone.
+#[derive(Clone)]
+pub struct WhatsApi {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    core: Arc<Core>,
+    plans: PlanTable,
+    send_rules: SendRules,
+}
+
+impl std::fmt::Debug for WhatsApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WhatsApi")
+            .field("config", &self.inner.core.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a [`WhatsApiBuilder`] could not build.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// A required part was not given.
+    #[error("WhatsApi::builder() needs .{0}(…)")]
+    Missing(&'static str),
+    /// A configuration value is out of range.
+    #[error("invalid engine configuration: {0}")]
+    InvalidConfig(String),
+}
+
+/// Builds a [`WhatsApi`]. `store`, `transport` and `webhook_sink` are required; the clock defaults to the
+/// system clock and the rest to the reference defaults.
+#[derive(Default)]
+pub struct WhatsApiBuilder {
+    store: Option<Arc<dyn Store>>,
+    transport: Option<Arc<dyn MetaTransport>>,
+    clock: Option<Arc<dyn Clock>>,
+    sink: Option<Arc<dyn WebhookSink>>,
+    config: Option<EngineConfig>,
+    plans: Option<PlanTable>,
+    send_rules: Option<SendRules>,
+}
+
+impl std::fmt::Debug for WhatsApiBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WhatsApiBuilder").finish_non_exhaustive()
+    }
+}
+
+impl WhatsApiBuilder {
+    /// Where everything is kept.
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The way out to Meta.
+    pub fn transport(mut self, transport: Arc<dyn MetaTransport>) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// The source of time (default [`SystemClock`]).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The way out to customers' webhook endpoints.
+    pub fn webhook_sink(mut self, sink: Arc<dyn WebhookSink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// Engine tuning (default [`EngineConfig::default`]).
+    pub fn config(mut self, config: EngineConfig) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Plan limits (default [`PlanTable::default`]).
+    pub fn plans(mut self, plans: PlanTable) -> Self {
+        self.plans = Some(plans);
+        self
+    }
+
+    /// Send validation limits (default [`SendRules::default`]).
+    pub fn send_rules(mut self, rules: SendRules) -> Self {
+        self.send_rules = Some(rules);
+        self
+    }
+
+    /// Checks the configuration and builds.
+    pub fn build(self) -> Result<WhatsApi, BuildError> {
+        let store = self.store.ok_or(BuildError::Missing("store"))?;
+        let transport = self.transport.ok_or(BuildError::Missing("transport"))?;
+        let sink = self.sink.ok_or(BuildError::Missing("webhook_sink"))?;
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let config = self.config.unwrap_or_default();
+        validate_config(&config)?;
+        let core = Core::new(store, transport, clock, sink, config);
+        Ok(WhatsApi {
+            inner: Arc::new(Inner {
+                core: Arc::new(core),
+                plans: self.plans.unwrap_or_default(),
+                send_rules: self.send_rules.unwrap_or_default(),
+            }),
+        })
+    }
+}
+
+fn validate_config(c: &EngineConfig) -> Result<(), BuildError> {
+    let positive = [
+        ("dispatch_batch", c.dispatch_batch > 0),
+        ("concurrency", c.concurrency > 0),
+        ("lease", !c.lease.is_zero()),
+        ("idle_poll", !c.idle_poll.is_zero()),
+        ("sweep_interval", !c.sweep_interval.is_zero()),
+        ("webhook.batch", c.webhook.batch > 0),
+        ("webhook.concurrency", c.webhook.concurrency > 0),
+        ("webhook.lease", !c.webhook.lease.is_zero()),
+        ("retry.max_attempts", c.retry.max_attempts > 0),
+        ("breaker_threshold", c.breaker_threshold > 0),
+    ];
+    for (name, ok) in positive {
+        if !ok {
+            return Err(BuildError::InvalidConfig(format!(
+                "{name} must be greater than zero"
+            )));
+        }
+    }
+    if c.breaker_max_cooldown < c.breaker_cooldown {
+        return Err(BuildError::InvalidConfig(
+            "breaker_max_cooldown must be at least breaker_cooldown".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl WhatsApi {
+    /// A builder.
+    pub fn builder() -> WhatsApiBuilder {
+        WhatsApiBuilder::default()
+    }
+
+    /// Starts the dispatcher, the webhook deliverer and the sweeper on the current Tokio runtime. Call once per
+    /// process; the returned handle stops them.
+    pub fn start(&self) -> EngineHandle {
+        EngineHandle::start(self.inner.core.clone())
+    }
+
+    /// The engine configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.core.config
+    }
+
+    /// The plan limits.
+    pub fn plans(&self) -> &PlanTable {
+        &self.inner.plans
+    }
+
+    /// The send validation limits.
+    pub fn send_rules(&self) -> &SendRules {
+        &self.inner.send_rules
+    }
+
+    /// The clock every decision reads.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.core.clock
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.core.store
+    }
+
+    fn core(&self) -> &Core {
+        &self.inner.core
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests;
