@@ -1,6 +1,10 @@
 //! Benchmarks and the load harness of whatsapi.
 //!
-//! Shared helpers for the benches and harness binaries.
+//! Shared helpers for the benches and harness binaries, the load generator ([`load`]) and the scenarios of
+//! `bench-all` ([`scenarios`]).
+
+pub mod load;
+pub mod scenarios;
 
 use chrono::Utc;
 use whatsapi_core::account::NewAccount;
