@@ -87,8 +87,11 @@ pub struct Sizes {
     pub sandbox_messages: u64,
     /// Messages sent through the fake transport.
     pub fake_messages: u64,
-    /// Engine `concurrency` for the dispatch scenarios (and workers of the sandbox baseline).
+    /// Engine `concurrency` for the dispatch via the sandbox (and workers of its reqwest baseline).
     pub dispatch_concurrency: usize,
+    /// Engine `concurrency` for the dispatch via the fake transport (the cost is the store's, per claim and per
+    /// commit: more in flight amortises them).
+    pub fake_concurrency: usize,
     /// Engine `dispatch_batch`.
     pub dispatch_batch: usize,
     /// Open-loop rate of the end-to-end scenario.
@@ -107,6 +110,7 @@ impl Sizes {
             sandbox_messages: 10_000,
             fake_messages: 50_000,
             dispatch_concurrency: 64,
+            fake_concurrency: 1024,
             dispatch_batch: 256,
             e2e_rate: 1000.0,
             e2e_seconds: 10.0,
@@ -436,6 +440,8 @@ fn rss_sampler() -> (oneshot::Sender<()>, JoinHandle<u64>) {
 /// Runs the accept scenario.
 pub fn accept(env: &Env, sizes: &Sizes) -> anyhow::Result<AcceptFigures> {
     let (bare_url, bare_stop) = env.server.block_on(bare_server())?;
+    // The server as `whatsapi serve` runs it: engine on, default pacing (80/s per number), so the dispatcher
+    // works in the background as it would.
     let gateway = env.server.block_on(Gateway::start(
         Meta::Fake,
         EngineConfig::default(),
@@ -539,10 +545,10 @@ async fn drain_queue(
     Ok((count as f64 / start.elapsed().as_secs_f64(), engine))
 }
 
-fn dispatch_engine_config(sizes: &Sizes) -> EngineConfig {
+fn dispatch_engine_config(sizes: &Sizes, concurrency: usize) -> EngineConfig {
     EngineConfig {
         pace_per_second: 0,
-        concurrency: sizes.dispatch_concurrency,
+        concurrency,
         dispatch_batch: sizes.dispatch_batch,
         ..EngineConfig::default()
     }
@@ -598,7 +604,7 @@ pub fn dispatch_sandbox(env: &Env, sizes: &Sizes) -> anyhow::Result<DispatchFigu
     let engine_per_s = env.server.block_on(async {
         let gateway = Gateway::start(
             Meta::Graph(base.clone()),
-            dispatch_engine_config(sizes),
+            dispatch_engine_config(sizes, sizes.dispatch_concurrency),
             Start::RouterOnly,
         )
         .await?;
@@ -636,8 +642,12 @@ pub fn dispatch_fake_and_ingest(
 ) -> anyhow::Result<(DispatchFigures, IngestFigures)> {
     let n = sizes.fake_messages;
     let (gateway, engine, engine_per_s) = env.server.block_on(async {
-        let gateway =
-            Gateway::start(Meta::Fake, dispatch_engine_config(sizes), Start::RouterOnly).await?;
+        let gateway = Gateway::start(
+            Meta::Fake,
+            dispatch_engine_config(sizes, sizes.fake_concurrency),
+            Start::RouterOnly,
+        )
+        .await?;
         gateway.preload(n).await?;
         let (rate, engine) = drain_queue(&gateway, n).await?;
         anyhow::Ok((gateway, engine, rate))

@@ -26,15 +26,27 @@ struct Args {
     /// Where to write the JSON results.
     #[arg(long, default_value = "target/bench/results.json")]
     json: PathBuf,
-    /// Override: engine concurrency of the dispatch scenarios.
+    /// Override: engine concurrency of the dispatch via the sandbox (and workers of its baseline).
     #[arg(long)]
     dispatch_concurrency: Option<usize>,
+    /// Override: engine concurrency of the dispatch via the fake transport.
+    #[arg(long)]
+    fake_concurrency: Option<usize>,
     /// Override: engine dispatch_batch.
     #[arg(long)]
     dispatch_batch: Option<usize>,
     /// Override: messages through the fake transport.
     #[arg(long)]
     fake_messages: Option<u64>,
+    /// Override: closed-loop workers of the accept scenario.
+    #[arg(long)]
+    accept_concurrency: Option<usize>,
+    /// Override: longest accept measurement in seconds.
+    #[arg(long)]
+    accept_seconds: Option<f64>,
+    /// Override: messages through the sandbox.
+    #[arg(long)]
+    sandbox_messages: Option<u64>,
     /// Override: open-loop rate of the end-to-end scenario.
     #[arg(long)]
     e2e_rate: Option<f64>,
@@ -77,11 +89,23 @@ fn main() -> anyhow::Result<()> {
     if let Some(c) = args.dispatch_concurrency {
         sizes.dispatch_concurrency = c;
     }
+    if let Some(c) = args.fake_concurrency {
+        sizes.fake_concurrency = c;
+    }
     if let Some(b) = args.dispatch_batch {
         sizes.dispatch_batch = b;
     }
     if let Some(n) = args.fake_messages {
         sizes.fake_messages = n;
+    }
+    if let Some(c) = args.accept_concurrency {
+        sizes.accept_concurrency = c;
+    }
+    if let Some(s) = args.accept_seconds {
+        sizes.accept_seconds = s;
+    }
+    if let Some(n) = args.sandbox_messages {
+        sizes.sandbox_messages = n;
     }
     if let Some(r) = args.e2e_rate {
         sizes.e2e_rate = r;
@@ -109,6 +133,11 @@ fn main() -> anyhow::Result<()> {
                 a.server_half_rate
                     .row("accept: whatsapi at half rate (open)")
             );
+            for r in [&a.bare, &a.server, &a.server_half_rate] {
+                if let Some(e) = &r.first_error {
+                    println!("   first error: {e}");
+                }
+            }
             println!(
                 "   ratio {:.3}; RSS idle {} KiB, under load {} KiB",
                 a.ratio, a.rss_idle_kib, a.rss_load_kib
