@@ -1,6 +1,8 @@
 //! A real server on an ephemeral port with a temporary SQLite file and a fake Meta transport.
 #![allow(dead_code)]
 
+pub mod stripe;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
