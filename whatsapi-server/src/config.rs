@@ -28,6 +28,13 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP server (the default).
     Serve(Box<ServeArgs>),
+    /// Send one message through a running server.
+    Send(crate::cli::SendArgs),
+    /// Send a message to every row of a CSV file, in chunks, with progress; safe to run again after an
+    /// interruption.
+    Bulk(crate::cli::bulk::BulkArgs),
+    /// Show a message and its timeline.
+    Status(crate::cli::StatusArgs),
     /// Operator commands on accounts (work on the same database as `serve`).
     #[command(subcommand)]
     Account(AccountCommand),

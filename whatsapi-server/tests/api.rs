@@ -28,6 +28,10 @@ async fn register_me_and_key_format() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
+    assert!(
+        r.headers().contains_key("x-ratelimit-limit"),
+        "registration reports its per-IP limit"
+    );
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["success"], true);
     let key = v["data"]["apiKey"].as_str().unwrap().to_owned();
