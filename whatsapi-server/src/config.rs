@@ -182,11 +182,11 @@ pub struct ServeArgs {
     pub meta_api_version: String,
 
     /// Verify token for Meta's webhook handshake (GET /webhooks/whatsapp), unless accounts set their own.
-    #[arg(long, env = "WHATSAPI_META_VERIFY_TOKEN")]
+    #[arg(long, env = "WHATSAPI_META_VERIFY_TOKEN", hide_env_values = true)]
     pub meta_verify_token: Option<String>,
 
     /// App secret that signs Meta's webhooks (X-Hub-Signature-256), unless accounts set their own.
-    #[arg(long, env = "WHATSAPI_META_APP_SECRET")]
+    #[arg(long, env = "WHATSAPI_META_APP_SECRET", hide_env_values = true)]
     pub meta_app_secret: Option<String>,
 
     /// Accept Meta webhooks without a signature when no app secret is known. Development only.
