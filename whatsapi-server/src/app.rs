@@ -18,7 +18,7 @@ use whatsapi_core::WhatsApi;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
-use crate::routes::{account, dashboard, messages, meta, system};
+use crate::routes::{account, billing, dashboard, messages, meta, system};
 
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -152,12 +152,13 @@ pub fn api_router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(dashboard::timeseries))
         .routes(routes!(dashboard::deliveries))
         .routes(routes!(dashboard::setup))
-        .routes(routes!(system::billing_checkout))
-        .routes(routes!(system::billing_portal))
+        .routes(routes!(billing::checkout))
+        .routes(routes!(billing::portal))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let public = OpenApiRouter::new()
         .routes(routes!(account::register))
         .routes(routes!(meta::verify, meta::receive))
+        .routes(routes!(billing::stripe_webhook))
         .routes(routes!(system::healthz))
         .routes(routes!(system::readyz))
         .routes(routes!(system::metrics))

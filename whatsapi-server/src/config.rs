@@ -27,7 +27,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Send one message through a running server.
     Send(crate::cli::SendArgs),
     /// Send a message to every row of a CSV file, in chunks, with progress; safe to run again after an
@@ -35,6 +35,106 @@ pub enum Command {
     Bulk(crate::cli::bulk::BulkArgs),
     /// Show a message and its timeline.
     Status(crate::cli::StatusArgs),
+    /// Operator commands on accounts (work on the same database as `serve`).
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Encryption of secrets at rest.
+    #[command(subcommand)]
+    Encryption(EncryptionCommand),
+}
+
+/// `whatsapi account …`.
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Deactivate an account: its requests get 403 and its queued messages are not sent.
+    Deactivate(AccountArgs),
+    /// Reactivate a deactivated account.
+    Reactivate(AccountArgs),
+}
+
+/// The account an operator command acts on.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AccountArgs {
+    /// The account's email (case-insensitive).
+    #[arg(long)]
+    pub email: String,
+    /// The database.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `whatsapi encryption …`.
+#[derive(Debug, Subcommand)]
+pub enum EncryptionCommand {
+    /// Re-encrypt every account's secrets under a new key. The new key file is created (mode 0600) when it does not
+    /// exist. Values under the current key (and any --previous-encryption-key-file) are read; afterwards start the
+    /// server with the new key (see README, "Rotating the encryption key").
+    RotateKey(RotateKeyArgs),
+}
+
+/// Options of `whatsapi encryption rotate-key`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RotateKeyArgs {
+    /// File holding the new key (base64 of 32 bytes); created with a fresh key when missing.
+    #[arg(long)]
+    pub new_key_file: PathBuf,
+    /// The database and its current key.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Where the data is and the key that encrypts its secrets.
+#[derive(Clone, clap::Args)]
+pub struct StoreArgs {
+    /// SQLite database file (created with its folders if missing).
+    #[arg(long, env = "WHATSAPI_DATABASE", default_value = "./whatsapi.db")]
+    pub database: PathBuf,
+
+    /// Key that encrypts secrets at rest (Meta tokens, app secrets, webhook secrets): base64 of 32 random bytes,
+    /// e.g. `openssl rand -base64 32`. When unset, the key file is used (created on first start).
+    #[arg(long, env = "WHATSAPI_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
+
+    /// Key file used when no key is given [default: the database path + `.key`, e.g. ./whatsapi.db.key]. Created
+    /// with mode 0600 on first start; refused when group or others may read it.
+    #[arg(long, env = "WHATSAPI_ENCRYPTION_KEY_FILE")]
+    pub encryption_key_file: Option<PathBuf>,
+
+    /// Older key files whose values can still be read (during a key rotation); new values use the current key.
+    #[arg(
+        long = "previous-encryption-key-file",
+        env = "WHATSAPI_PREVIOUS_ENCRYPTION_KEY_FILES",
+        value_delimiter = ','
+    )]
+    pub previous_encryption_key_files: Vec<PathBuf>,
+}
+
+impl std::fmt::Debug for StoreArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreArgs")
+            .field("database", &self.database)
+            .field(
+                "encryption_key",
+                &self.encryption_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("encryption_key_file", &self.encryption_key_file)
+            .field(
+                "previous_encryption_key_files",
+                &self.previous_encryption_key_files,
+            )
+            .finish()
+    }
+}
+
+impl StoreArgs {
+    /// The key file: the given one, or the database path with `.key` appended.
+    pub fn key_file(&self) -> PathBuf {
+        self.encryption_key_file.clone().unwrap_or_else(|| {
+            let mut name = self.database.as_os_str().to_owned();
+            name.push(".key");
+            PathBuf::from(name)
+        })
+    }
 }
 
 /// Log output format.
@@ -53,9 +153,9 @@ pub struct ServeArgs {
     #[arg(long, env = "WHATSAPI_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// SQLite database file (created with its folders if missing).
-    #[arg(long, env = "WHATSAPI_DATABASE", default_value = "./whatsapi.db")]
-    pub database: PathBuf,
+    /// The database and the encryption key.
+    #[command(flatten)]
+    pub store: StoreArgs,
 
     /// Server-wide ceiling on messages per bulk request (plans cap it further: free/basic 100, pro 1000, enterprise 5000).
     #[arg(long, env = "MAX_BULK_MESSAGES", default_value_t = 1000)]
@@ -87,11 +187,11 @@ pub struct ServeArgs {
     pub meta_api_version: String,
 
     /// Verify token for Meta's webhook handshake (GET /webhooks/whatsapp), unless accounts set their own.
-    #[arg(long, env = "WHATSAPI_META_VERIFY_TOKEN")]
+    #[arg(long, env = "WHATSAPI_META_VERIFY_TOKEN", hide_env_values = true)]
     pub meta_verify_token: Option<String>,
 
     /// App secret that signs Meta's webhooks (X-Hub-Signature-256), unless accounts set their own.
-    #[arg(long, env = "WHATSAPI_META_APP_SECRET")]
+    #[arg(long, env = "WHATSAPI_META_APP_SECRET", hide_env_values = true)]
     pub meta_app_secret: Option<String>,
 
     /// Accept Meta webhooks without a signature when no app secret is known. Development only.
@@ -126,6 +226,73 @@ pub struct ServeArgs {
     /// Messages sent per second per business phone number.
     #[arg(long, env = "WHATSAPI_SEND_RATE", default_value_t = 80)]
     pub send_rate: u32,
+
+    /// Stripe billing (POST /billing/checkout, GET /billing/portal, POST /webhooks/stripe).
+    #[command(flatten)]
+    pub billing: BillingArgs,
+}
+
+/// Stripe billing. Billing is on when `--stripe-secret-key` is given; it then needs the prices and the URLs.
+#[derive(Clone, clap::Args)]
+pub struct BillingArgs {
+    /// Stripe secret key (`sk_live_…` or `sk_test_…`). Without it the billing endpoints answer 503.
+    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+
+    /// Signing secret of the Stripe webhook endpoint (`whsec_…`) that checks POST /webhooks/stripe.
+    #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
+
+    /// Base URL of Stripe's API.
+    #[arg(
+        long,
+        env = "STRIPE_API_BASE",
+        default_value = "https://api.stripe.com"
+    )]
+    pub stripe_api_base: String,
+
+    /// Stripe price id of the Basic plan (`price_…`).
+    #[arg(long, env = "STRIPE_PRICE_BASIC")]
+    pub stripe_price_basic: Option<String>,
+
+    /// Stripe price id of the Pro plan (`price_…`).
+    #[arg(long, env = "STRIPE_PRICE_PRO")]
+    pub stripe_price_pro: Option<String>,
+
+    /// Where Stripe Checkout sends the customer after paying.
+    #[arg(long, env = "WHATSAPI_BILLING_SUCCESS_URL")]
+    pub billing_success_url: Option<String>,
+
+    /// Where Stripe Checkout sends the customer who cancels.
+    #[arg(long, env = "WHATSAPI_BILLING_CANCEL_URL")]
+    pub billing_cancel_url: Option<String>,
+
+    /// Where the billing portal's "return" link goes [default: the success URL].
+    #[arg(long, env = "WHATSAPI_BILLING_PORTAL_RETURN_URL")]
+    pub billing_portal_return_url: Option<String>,
+
+    /// How customers reach sales for the Enterprise plan (an email address or URL), named in the 400 answer.
+    #[arg(long, env = "WHATSAPI_SALES_CONTACT")]
+    pub sales_contact: Option<String>,
+}
+
+impl std::fmt::Debug for BillingArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BillingArgs")
+            .field(
+                "stripe_secret_key",
+                &self.stripe_secret_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "stripe_webhook_secret",
+                &self.stripe_webhook_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("stripe_api_base", &self.stripe_api_base)
+            .field("stripe_price_basic", &self.stripe_price_basic)
+            .field("stripe_price_pro", &self.stripe_price_pro)
+            .field("sales_contact", &self.sales_contact)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Per-plan request limits given on the command line.

@@ -624,15 +624,16 @@ async fn error_shapes_for_bad_requests() {
     assert_eq!(r.status(), 405);
     assert_error_shape(&r.json().await.unwrap());
 
+    // Billing without Stripe configuration (tests/billing.rs covers it configured).
     for path in ["/billing/portal"] {
         let (code, v) = s.get(&key, path).await;
-        assert_eq!(code, 501, "{path}");
+        assert_eq!(code, 503, "{path}");
         assert_error_shape(&v);
     }
     let (code, _) = s
         .post(&key, "/billing/checkout", json!({"plan": "pro"}))
         .await;
-    assert_eq!(code, 501);
+    assert_eq!(code, 503);
     s.stop().await;
 }
 

@@ -30,6 +30,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/webhooks/whatsapp"),
     ("post", "/billing/checkout"),
     ("get", "/billing/portal"),
+    ("post", "/webhooks/stripe"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),

@@ -303,6 +303,7 @@ pub async fn accounts_create_and_lookup(store: Arc<dyn Store>) {
     assert_eq!(created.breaker, BreakerState::default());
     assert_eq!(created.stripe_customer_id, None);
     assert_eq!(created.stripe_subscription_id, None);
+    assert_eq!(created.billing_event_at, None);
     assert_eq!(created.created_at, new.created_at);
 
     let other = create_sample_account(&*store).await;
@@ -433,6 +434,19 @@ pub async fn account_updates(store: Arc<dyn Store>) {
     };
     let a = update(AccountUpdate::SetCredentialsStatus(invalid.clone())).await;
     assert_eq!(a.credentials_status, invalid);
+    let a = update(AccountUpdate::ReplaceCredentials(sample_credentials(
+        "pn-333",
+    )))
+    .await;
+    assert_eq!(a.credentials, Some(sample_credentials("pn-333")));
+    assert_eq!(
+        a.credentials_status, invalid,
+        "replacing credentials (re-encryption) keeps their status"
+    );
+    assert_eq!(
+        ok(store.account_by_phone_number_id("pn-333").await, "by pn").map(|a| a.id),
+        Some(id)
+    );
     let a = update(AccountUpdate::ClearCredentials).await;
     assert_eq!(a.credentials, None);
     assert_eq!(
@@ -472,6 +486,18 @@ pub async fn account_updates(store: Arc<dyn Store>) {
     })
     .await;
     assert_eq!(a.stripe_subscription_id, None);
+    assert_eq!(a.billing_event_at, None);
+    let a = update(AccountUpdate::ApplyBilling {
+        plan: Plan::Pro,
+        customer_id: Some("cus_9".into()),
+        subscription_id: Some("sub_9".into()),
+        event_at: at(77),
+    })
+    .await;
+    assert_eq!(a.plan, Plan::Pro);
+    assert_eq!(a.stripe_customer_id.as_deref(), Some("cus_9"));
+    assert_eq!(a.stripe_subscription_id.as_deref(), Some("sub_9"));
+    assert_eq!(a.billing_event_at, Some(at(77)));
 
     // Fields not touched by any of these stay as they were.
     assert_eq!(a.email, account.email);
@@ -537,6 +563,92 @@ pub async fn rotate_key_compare_and_swap(store: Arc<dyn Store>) {
     assert_eq!(winners.len(), 1, "exactly one concurrent rotation must win");
     let current = ok(store.account(account.id).await, "account").expect("exists");
     assert_eq!(current.key_hash, winners[0]);
+}
+
+/// `list_accounts` walks every account once in ascending id order, page by page.
+pub async fn list_accounts_pages_by_id(store: Arc<dyn Store>) {
+    assert_eq!(
+        ok(store.list_accounts(None, 10).await, "list_accounts"),
+        Vec::<Account>::new(),
+        "an empty store lists nothing"
+    );
+    let mut created = Vec::new();
+    for _ in 0..7 {
+        created.push(create_sample_account(&*store).await);
+    }
+    let with_creds = ok(
+        store
+            .update_account(
+                created[3].id,
+                AccountUpdate::SetCredentials(sample_credentials("pn-list")),
+            )
+            .await,
+        "update_account",
+    );
+    created[3] = with_creds;
+    created.sort_by_key(|a| a.id);
+
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = ok(store.list_accounts(after, 3).await, "list_accounts");
+        assert!(page.len() <= 3, "at most `limit` accounts per page");
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        seen.extend(page);
+    }
+    assert_eq!(
+        seen, created,
+        "every account once, ascending by id, as stored"
+    );
+    let tail = ok(
+        store.list_accounts(Some(created[5].id), 100).await,
+        "list_accounts",
+    );
+    assert_eq!(tail, vec![created[6].clone()], "`after` is exclusive");
+    assert_eq!(
+        ok(store.list_accounts(None, 0).await, "list_accounts"),
+        Vec::<Account>::new(),
+        "limit 0 lists nothing"
+    );
+}
+
+/// `record_external_event` is true once per (source, id), also under concurrency, and sources are separate.
+pub async fn external_events_recorded_once(store: Arc<dyn Store>) {
+    assert!(ok(
+        store.record_external_event("stripe", "evt_1", at(0)).await,
+        "record_external_event"
+    ));
+    assert!(
+        !ok(
+            store.record_external_event("stripe", "evt_1", at(5)).await,
+            "record_external_event"
+        ),
+        "a repeat is reported as such"
+    );
+    assert!(
+        ok(
+            store.record_external_event("other", "evt_1", at(5)).await,
+            "record_external_event"
+        ),
+        "the same id from another source is another event"
+    );
+    let mut tasks = JoinSet::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            store
+                .record_external_event("stripe", "evt_race", at(9))
+                .await
+        });
+    }
+    let mut firsts = 0;
+    while let Some(joined) = tasks.join_next().await {
+        if ok(joined.expect("task panicked"), "record_external_event") {
+            firsts += 1;
+        }
+    }
+    assert_eq!(firsts, 1, "exactly one concurrent caller records the event");
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -2939,6 +3051,8 @@ where
     account_email_unique_case_insensitive(make().await).await;
     account_updates(make().await).await;
     rotate_key_compare_and_swap(make().await).await;
+    list_accounts_pages_by_id(make().await).await;
+    external_events_recorded_once(make().await).await;
     insert_and_get_messages(make().await).await;
     list_messages_pages_and_filters(make().await).await;
     tenant_isolation(make().await).await;
@@ -2981,6 +3095,8 @@ macro_rules! store_conformance_tests {
             account_email_unique_case_insensitive,
             account_updates,
             rotate_key_compare_and_swap,
+            list_accounts_pages_by_id,
+            external_events_recorded_once,
             insert_and_get_messages,
             list_messages_pages_and_filters,
             tenant_isolation,
