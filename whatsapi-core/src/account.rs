@@ -325,8 +325,53 @@ pub struct Account {
     pub stripe_customer_id: Option<String>,
     /// Stripe subscription.
     pub stripe_subscription_id: Option<String>,
+    /// When the billing event last applied to the account happened (Stripe's `created`); older events are ignored.
+    pub billing_event_at: Option<DateTime<Utc>>,
     /// Created.
     pub created_at: DateTime<Utc>,
+}
+
+impl Account {
+    /// Applies one change in memory, the way every store applies it (stores read, apply, and write back in one
+    /// transaction).
+    pub fn apply(&mut self, update: AccountUpdate) {
+        match update {
+            AccountUpdate::SetCredentials(c) => {
+                self.credentials = Some(c);
+                self.credentials_status = CredentialsStatus::Unverified;
+            }
+            AccountUpdate::ReplaceCredentials(c) => self.credentials = Some(c),
+            AccountUpdate::ClearCredentials => {
+                self.credentials = None;
+                self.credentials_status = CredentialsStatus::Unverified;
+            }
+            AccountUpdate::SetCredentialsStatus(s) => self.credentials_status = s,
+            AccountUpdate::SetWebhook(w) => self.webhook = Some(w),
+            AccountUpdate::ClearWebhook => self.webhook = None,
+            AccountUpdate::SetPlan(p) => self.plan = p,
+            AccountUpdate::SetActive(a) => self.active = a,
+            AccountUpdate::SetStrictWindow(s) => self.strict_window = s,
+            AccountUpdate::SetBreaker(b) => self.breaker = b,
+            AccountUpdate::SetStripe {
+                customer_id,
+                subscription_id,
+            } => {
+                self.stripe_customer_id = customer_id;
+                self.stripe_subscription_id = subscription_id;
+            }
+            AccountUpdate::ApplyBilling {
+                plan,
+                customer_id,
+                subscription_id,
+                event_at,
+            } => {
+                self.plan = plan;
+                self.stripe_customer_id = customer_id;
+                self.stripe_subscription_id = subscription_id;
+                self.billing_event_at = Some(event_at);
+            }
+        }
+    }
 }
 
 /// A new account to store.
@@ -351,6 +396,8 @@ pub struct NewAccount {
 pub enum AccountUpdate {
     /// Save credentials (status becomes unverified).
     SetCredentials(MetaCredentials),
+    /// Replace the stored credentials without touching their status (re-encryption under a new key).
+    ReplaceCredentials(MetaCredentials),
     /// Remove credentials.
     ClearCredentials,
     /// Record the result of a verification or a credentials failure.
@@ -373,6 +420,17 @@ pub enum AccountUpdate {
         customer_id: Option<String>,
         /// Subscription.
         subscription_id: Option<String>,
+    },
+    /// Apply a billing event: plan and Stripe objects at once, remembering when the event happened.
+    ApplyBilling {
+        /// The plan the subscription now pays for.
+        plan: Plan,
+        /// Customer.
+        customer_id: Option<String>,
+        /// Subscription.
+        subscription_id: Option<String>,
+        /// When the event happened (stored as [`Account::billing_event_at`]).
+        event_at: DateTime<Utc>,
     },
 }
 

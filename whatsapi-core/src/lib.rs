@@ -14,7 +14,10 @@
 #![warn(missing_docs)]
 
 pub mod account;
+#[cfg(feature = "http")]
+pub mod billing;
 pub mod clock;
+pub mod encryption;
 pub mod engine;
 #[cfg(feature = "http")]
 pub mod graph;

@@ -261,6 +261,24 @@ pub trait Store: Send + Sync + 'static {
     async fn update_account(&self, id: AccountId, update: AccountUpdate) -> StoreResult<Account>;
     /// Replaces the key hash if the current one is `old`; `Conflict` otherwise (a concurrent rotation won).
     async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()>;
+    /// Up to `limit` accounts in ascending id order, starting after `after` (exclusive; `None` from the first): a
+    /// keyset-paginated walk over every account, for operators and re-encryption.
+    async fn list_accounts(
+        &self,
+        after: Option<AccountId>,
+        limit: usize,
+    ) -> StoreResult<Vec<Account>>;
+
+    // ---- external events ----
+
+    /// Records that event `id` from `source` (e.g. `stripe`) is being processed, durably. Answers `true` the first
+    /// time and `false` for a repeat, so an event delivered twice is applied once (even by two replicas at once).
+    async fn record_external_event(
+        &self,
+        source: &str,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
 
     // ---- idempotency ----
 
@@ -340,6 +358,16 @@ pub trait Store: Send + Sync + 'static {
     async fn status_counts(&self, account: AccountId) -> StoreResult<StatusCounts>;
     /// Per-status counts over every account (queue depth for metrics), from the same counters.
     async fn status_totals(&self) -> StoreResult<StatusCounts>;
+    /// The account's messages created in `[from, to)`, counted per time bucket (aligned to multiples of `bucket`
+    /// since the Unix epoch) and current status, oldest bucket first; empty buckets are left out. For charts: a
+    /// range scan of the account's messages by creation time, not of the whole table.
+    async fn message_timeseries(
+        &self,
+        account: AccountId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket: Duration,
+    ) -> StoreResult<Vec<(DateTime<Utc>, StatusCounts)>>;
 
     // ---- 24-hour window ----
 

@@ -27,7 +27,114 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Send one message through a running server.
+    Send(crate::cli::SendArgs),
+    /// Send a message to every row of a CSV file, in chunks, with progress; safe to run again after an
+    /// interruption.
+    Bulk(crate::cli::bulk::BulkArgs),
+    /// Show a message and its timeline.
+    Status(crate::cli::StatusArgs),
+    /// Operator commands on accounts (work on the same database as `serve`).
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Encryption of secrets at rest.
+    #[command(subcommand)]
+    Encryption(EncryptionCommand),
+}
+
+/// `whatsapi account …`.
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Deactivate an account: its requests get 403 and its queued messages are not sent.
+    Deactivate(AccountArgs),
+    /// Reactivate a deactivated account.
+    Reactivate(AccountArgs),
+}
+
+/// The account an operator command acts on.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AccountArgs {
+    /// The account's email (case-insensitive).
+    #[arg(long)]
+    pub email: String,
+    /// The database.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `whatsapi encryption …`.
+#[derive(Debug, Subcommand)]
+pub enum EncryptionCommand {
+    /// Re-encrypt every account's secrets under a new key. The new key file is created (mode 0600) when it does not
+    /// exist. Values under the current key (and any --previous-encryption-key-file) are read; afterwards start the
+    /// server with the new key (see README, "Rotating the encryption key").
+    RotateKey(RotateKeyArgs),
+}
+
+/// Options of `whatsapi encryption rotate-key`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RotateKeyArgs {
+    /// File holding the new key (base64 of 32 bytes); created with a fresh key when missing.
+    #[arg(long)]
+    pub new_key_file: PathBuf,
+    /// The database and its current key.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Where the data is and the key that encrypts its secrets.
+#[derive(Clone, clap::Args)]
+pub struct StoreArgs {
+    /// SQLite database file (created with its folders if missing).
+    #[arg(long, env = "WHATSAPI_DATABASE", default_value = "./whatsapi.db")]
+    pub database: PathBuf,
+
+    /// Key that encrypts secrets at rest (Meta tokens, app secrets, webhook secrets): base64 of 32 random bytes,
+    /// e.g. `openssl rand -base64 32`. When unset, the key file is used (created on first start).
+    #[arg(long, env = "WHATSAPI_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
+
+    /// Key file used when no key is given [default: the database path + `.key`, e.g. ./whatsapi.db.key]. Created
+    /// with mode 0600 on first start; refused when group or others may read it.
+    #[arg(long, env = "WHATSAPI_ENCRYPTION_KEY_FILE")]
+    pub encryption_key_file: Option<PathBuf>,
+
+    /// Older key files whose values can still be read (during a key rotation); new values use the current key.
+    #[arg(
+        long = "previous-encryption-key-file",
+        env = "WHATSAPI_PREVIOUS_ENCRYPTION_KEY_FILES",
+        value_delimiter = ','
+    )]
+    pub previous_encryption_key_files: Vec<PathBuf>,
+}
+
+impl std::fmt::Debug for StoreArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreArgs")
+            .field("database", &self.database)
+            .field(
+                "encryption_key",
+                &self.encryption_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("encryption_key_file", &self.encryption_key_file)
+            .field(
+                "previous_encryption_key_files",
+                &self.previous_encryption_key_files,
+            )
+            .finish()
+    }
+}
+
+impl StoreArgs {
+    /// The key file: the given one, or the database path with `.key` appended.
+    pub fn key_file(&self) -> PathBuf {
+        self.encryption_key_file.clone().unwrap_or_else(|| {
+            let mut name = self.database.as_os_str().to_owned();
+            name.push(".key");
+            PathBuf::from(name)
+        })
+    }
 }
 
 /// Log output format.
@@ -46,13 +153,18 @@ pub struct ServeArgs {
     #[arg(long, env = "WHATSAPI_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// SQLite database file (created with its folders if missing).
-    #[arg(long, env = "WHATSAPI_DATABASE", default_value = "./whatsapi.db")]
-    pub database: PathBuf,
+    /// The database and the encryption key.
+    #[command(flatten)]
+    pub store: StoreArgs,
 
     /// Server-wide ceiling on messages per bulk request (plans cap it further: free/basic 100, pro 1000, enterprise 5000).
     #[arg(long, env = "MAX_BULK_MESSAGES", default_value_t = 1000)]
     pub max_bulk_messages: usize,
+
+    /// Requests per minute per plan, overriding the defaults (free 20, basic 100, pro 500, enterprise 2000),
+    /// e.g. `free=60,pro=1000`.
+    #[arg(long, env = "WHATSAPI_PLAN_RPM", value_parser = parse_plan_rpm, default_value = "")]
+    pub plan_rpm: PlanRpm,
 
     /// Log format.
     #[arg(long, env = "WHATSAPI_LOG_FORMAT", value_enum, default_value = "text")]
@@ -75,11 +187,11 @@ pub struct ServeArgs {
     pub meta_api_version: String,
 
     /// Verify token for Meta's webhook handshake (GET /webhooks/whatsapp), unless accounts set their own.
-    #[arg(long, env = "WHATSAPI_META_VERIFY_TOKEN")]
+    #[arg(long, env = "WHATSAPI_META_VERIFY_TOKEN", hide_env_values = true)]
     pub meta_verify_token: Option<String>,
 
     /// App secret that signs Meta's webhooks (X-Hub-Signature-256), unless accounts set their own.
-    #[arg(long, env = "WHATSAPI_META_APP_SECRET")]
+    #[arg(long, env = "WHATSAPI_META_APP_SECRET", hide_env_values = true)]
     pub meta_app_secret: Option<String>,
 
     /// Accept Meta webhooks without a signature when no app secret is known. Development only.
@@ -114,11 +226,149 @@ pub struct ServeArgs {
     /// Messages sent per second per business phone number.
     #[arg(long, env = "WHATSAPI_SEND_RATE", default_value_t = 80)]
     pub send_rate: u32,
+
+    /// Stripe billing (POST /billing/checkout, GET /billing/portal, POST /webhooks/stripe).
+    #[command(flatten)]
+    pub billing: BillingArgs,
+}
+
+/// Stripe billing. Billing is on when `--stripe-secret-key` is given; it then needs the prices and the URLs.
+#[derive(Clone, clap::Args)]
+pub struct BillingArgs {
+    /// Stripe secret key (`sk_live_…` or `sk_test_…`). Without it the billing endpoints answer 503.
+    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+
+    /// Signing secret of the Stripe webhook endpoint (`whsec_…`) that checks POST /webhooks/stripe.
+    #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
+
+    /// Base URL of Stripe's API.
+    #[arg(
+        long,
+        env = "STRIPE_API_BASE",
+        default_value = "https://api.stripe.com"
+    )]
+    pub stripe_api_base: String,
+
+    /// Stripe price id of the Basic plan (`price_…`).
+    #[arg(long, env = "STRIPE_PRICE_BASIC")]
+    pub stripe_price_basic: Option<String>,
+
+    /// Stripe price id of the Pro plan (`price_…`).
+    #[arg(long, env = "STRIPE_PRICE_PRO")]
+    pub stripe_price_pro: Option<String>,
+
+    /// Where Stripe Checkout sends the customer after paying.
+    #[arg(long, env = "WHATSAPI_BILLING_SUCCESS_URL")]
+    pub billing_success_url: Option<String>,
+
+    /// Where Stripe Checkout sends the customer who cancels.
+    #[arg(long, env = "WHATSAPI_BILLING_CANCEL_URL")]
+    pub billing_cancel_url: Option<String>,
+
+    /// Where the billing portal's "return" link goes [default: the success URL].
+    #[arg(long, env = "WHATSAPI_BILLING_PORTAL_RETURN_URL")]
+    pub billing_portal_return_url: Option<String>,
+
+    /// How customers reach sales for the Enterprise plan (an email address or URL), named in the 400 answer.
+    #[arg(long, env = "WHATSAPI_SALES_CONTACT")]
+    pub sales_contact: Option<String>,
+}
+
+impl std::fmt::Debug for BillingArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BillingArgs")
+            .field(
+                "stripe_secret_key",
+                &self.stripe_secret_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "stripe_webhook_secret",
+                &self.stripe_webhook_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("stripe_api_base", &self.stripe_api_base)
+            .field("stripe_price_basic", &self.stripe_price_basic)
+            .field("stripe_price_pro", &self.stripe_price_pro)
+            .field("sales_contact", &self.sales_contact)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Per-plan request limits given on the command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanRpm(pub Vec<(whatsapi_core::Plan, u32)>);
+
+fn parse_plan_rpm(s: &str) -> Result<PlanRpm, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (plan, n) = part
+            .split_once('=')
+            .ok_or_else(|| format!("'{part}': expected plan=requests, e.g. free=60"))?;
+        let plan: whatsapi_core::Plan = plan.trim().parse()?;
+        let n: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{part}': the limit must be a whole number"))?;
+        if n == 0 {
+            return Err(format!("'{part}': the limit must be at least 1"));
+        }
+        out.push((plan, n));
+    }
+    Ok(PlanRpm(out))
 }
 
 impl ServeArgs {
+    /// The plan table: defaults, the per-plan overrides, and `MAX_BULK_MESSAGES`.
+    pub fn plans(&self) -> whatsapi_core::PlanTable {
+        let mut table = whatsapi_core::PlanTable {
+            max_bulk_messages: self.max_bulk_messages,
+            ..whatsapi_core::PlanTable::default()
+        };
+        for (plan, rpm) in &self.plan_rpm.0 {
+            let limits = match plan {
+                whatsapi_core::Plan::Free => &mut table.free,
+                whatsapi_core::Plan::Basic => &mut table.basic,
+                whatsapi_core::Plan::Pro => &mut table.pro,
+                whatsapi_core::Plan::Enterprise => &mut table.enterprise,
+            };
+            limits.requests_per_minute = *rpm;
+        }
+        table
+    }
+
     /// The grace period.
     pub fn grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use whatsapi_core::Plan;
+
+    #[test]
+    fn plan_rpm_overrides() {
+        assert_eq!(parse_plan_rpm(""), Ok(PlanRpm::default()));
+        assert_eq!(
+            parse_plan_rpm("free=60, pro=1000"),
+            Ok(PlanRpm(vec![(Plan::Free, 60), (Plan::Pro, 1000)]))
+        );
+        for bad in ["gold=5", "free", "free=x", "free=0"] {
+            assert!(parse_plan_rpm(bad).is_err(), "{bad}");
+        }
+        let args = Cli::parse_from([
+            "whatsapi",
+            "--plan-rpm",
+            "free=60",
+            "--max-bulk-messages",
+            "50",
+        ])
+        .serve;
+        let plans = args.plans();
+        assert_eq!(plans.free.requests_per_minute, 60);
+        assert_eq!(plans.pro.requests_per_minute, 500);
+        assert_eq!(plans.effective_bulk_cap(Plan::Pro), 50);
     }
 }

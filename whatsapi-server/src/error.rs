@@ -96,6 +96,8 @@ impl From<CoreError> for ApiError {
                 retry_after_secs,
             } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)
                 .retry_after(retry_after_secs.max(1)),
+            CoreError::NotConfigured(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m),
+            CoreError::Upstream(m) => ApiError::new(StatusCode::BAD_GATEWAY, m),
             CoreError::Store(e) => e.into(),
         }
     }

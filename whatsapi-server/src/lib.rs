@@ -5,10 +5,12 @@
 //! limits, metrics) lives in layers.
 
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod ops;
 pub mod ratelimit;
 pub mod routes;
 pub mod run;

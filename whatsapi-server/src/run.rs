@@ -8,12 +8,11 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 use whatsapi_core::EngineConfig;
+use whatsapi_core::WhatsApi;
 use whatsapi_core::graph::{GraphConfig, GraphTransport};
 use whatsapi_core::webhook::WebhookUrlPolicy;
 use whatsapi_core::webhook_http::{HttpSinkConfig, HttpWebhookSink};
-use whatsapi_core::{PlanTable, WhatsApi};
 use whatsapi_sandbox::{Sandbox, SandboxConfig};
-use whatsapi_store_sqlite::SqliteStore;
 
 use crate::app::{AppState, HttpSettings, SandboxCredentials, app};
 use crate::config::{LogFormat, ServeArgs};
@@ -60,8 +59,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let store = SqliteStore::open(&args.database)
-        .with_context(|| format!("opening the database {}", args.database.display()))?;
+    let store = crate::ops::open_store(&args.store)?;
+    let stripe = crate::ops::stripe_client(&args.billing)?;
     let transport = GraphTransport::new(GraphConfig {
         base_url: sandbox
             .as_ref()
@@ -86,14 +85,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         webhook_urls: urls,
         ..EngineConfig::default()
     };
-    let api = WhatsApi::builder()
-        .store(Arc::new(store))
+    let mut builder = WhatsApi::builder();
+    if let Some(stripe) = stripe {
+        builder = builder.billing(stripe);
+    }
+    let api = builder
+        .store(store)
         .transport(Arc::new(transport))
         .webhook_sink(Arc::new(sink))
-        .plans(PlanTable {
-            max_bulk_messages: args.max_bulk_messages,
-            ..PlanTable::default()
-        })
+        .plans(args.plans())
         .config(engine_config)
         .build()
         .context("building the engine")?;
@@ -103,7 +103,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     tracing::info!(
         address = %format!("http://{local}"),
-        database = %args.database.display(),
+        database = %args.store.database.display(),
         "whatsapi listening"
     );
     let mut settings = http_settings(&args);

@@ -387,3 +387,35 @@ pub struct HealthView {
     /// ok, or what is wrong.
     pub status: String,
 }
+
+/// `POST /billing/checkout` body.
+#[derive(Deserialize, ToSchema)]
+pub struct CheckoutRequest {
+    /// The plan to buy: `basic` or `pro` (`enterprise` is sales-assisted).
+    #[schema(example = "pro")]
+    pub plan: Option<Value>,
+}
+
+/// A Stripe page to send the customer to.
+#[derive(Serialize, ToSchema)]
+pub struct BillingSessionView {
+    /// Redirect the customer here.
+    #[schema(example = "https://checkout.stripe.com/c/pay/cs_test_a1b2c3")]
+    pub url: String,
+    /// Stripe's session id.
+    #[schema(example = "cs_test_a1b2c3")]
+    pub id: String,
+}
+
+/// What a Stripe webhook did.
+#[derive(Serialize, ToSchema)]
+pub struct StripeWebhookView {
+    /// `applied`, `duplicate` (this event id was processed before) or `ignored`.
+    pub result: String,
+    /// The account's plan after an applied event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    /// Why an event was ignored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}

@@ -11,7 +11,7 @@ use crate::error::{Result, SqliteError};
 
 const COLUMNS: &str = "id, name, email, plan, key_hash, active, messages_sent, credentials, credentials_status, \
      webhook, strict_window, breaker_failures, breaker_open_until, breaker_trips, stripe_customer_id, \
-     stripe_subscription_id, created_at";
+     stripe_subscription_id, created_at, billing_event_at";
 
 fn email_key(email: &str) -> String {
     email.trim().to_lowercase()
@@ -37,6 +37,7 @@ fn account_row(r: &Row<'_>) -> rusqlite::Result<Result<Account>> {
     let stripe_customer_id: Option<String> = r.get(14)?;
     let stripe_subscription_id: Option<String> = r.get(15)?;
     let created_at: i64 = r.get(16)?;
+    let billing_event_at: Option<i64> = r.get(17)?;
     Ok((|| {
         Ok(Account {
             id: AccountId(uuid(&id)?),
@@ -65,6 +66,7 @@ fn account_row(r: &Row<'_>) -> rusqlite::Result<Result<Account>> {
             },
             stripe_customer_id,
             stripe_subscription_id,
+            billing_event_at: time_opt(billing_event_at),
             created_at: time(created_at),
         })
     })())
@@ -143,6 +145,7 @@ pub(crate) fn create(conn: &Connection, new: NewAccount) -> Result<Account> {
         breaker: BreakerState::default(),
         stripe_customer_id: None,
         stripe_subscription_id: None,
+        billing_event_at: None,
         created_at: new.created_at,
     };
     conn.prepare_cached(
@@ -168,8 +171,8 @@ pub(crate) fn save(conn: &Connection, account: &Account) -> Result<()> {
         .prepare_cached(
             "UPDATE accounts SET plan = ?2, active = ?3, credentials = ?4, phone_number_id = ?5, \
              credentials_status = ?6, webhook = ?7, strict_window = ?8, breaker_failures = ?9, \
-             breaker_open_until = ?10, breaker_trips = ?11, stripe_customer_id = ?12, stripe_subscription_id = ?13 \
-             WHERE id = ?1",
+             breaker_open_until = ?10, breaker_trips = ?11, stripe_customer_id = ?12, stripe_subscription_id = ?13, \
+             billing_event_at = ?14 WHERE id = ?1",
         )?
         .execute(params![
             account.id.0.as_bytes(),
@@ -193,11 +196,46 @@ pub(crate) fn save(conn: &Connection, account: &Account) -> Result<()> {
             i64::from(account.breaker.trips),
             account.stripe_customer_id,
             account.stripe_subscription_id,
+            ts_opt(account.billing_event_at),
         ])?;
     if changed == 0 {
         return Err(StoreError::NotFound.into());
     }
     Ok(())
+}
+
+/// Up to `limit` accounts after `after`, ascending by id (the blob order of UUID v7 bytes is the id order).
+pub(crate) fn list(
+    conn: &Connection,
+    after: Option<AccountId>,
+    limit: usize,
+) -> Result<Vec<Account>> {
+    let sql = format!("SELECT {COLUMNS} FROM accounts WHERE id > ?1 ORDER BY id LIMIT ?2");
+    let after: Vec<u8> = after.map(|a| a.0.as_bytes().to_vec()).unwrap_or_default();
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![after, limit], account_row)?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(row??);
+    }
+    Ok(out)
+}
+
+/// Records an external event; `false` when it was recorded before.
+pub(crate) fn record_external_event(
+    conn: &Connection,
+    source: &str,
+    id: &str,
+    now: i64,
+) -> Result<bool> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO external_events (source, id, recorded_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (source, id) DO NOTHING",
+        )?
+        .execute(params![source, id, now])?;
+    Ok(inserted == 1)
 }
 
 /// Replaces the key hash if the current one is `old`.

@@ -11,6 +11,7 @@ use crate::error::{Result, SqliteError};
 pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_messages.sql"),
     include_str!("migrations/0002_webhooks.sql"),
+    include_str!("migrations/0003_accounts_billing.sql"),
 ];
 
 /// The schema version this build writes.

@@ -16,33 +16,6 @@ use whatsapi_core::{Account, AccountId, KeyHash, Message, MessageId, Store, Stor
 use crate::error::SqliteError;
 use crate::{SqliteStore, accounts, housekeeping, idempotency, messages, outbox};
 
-fn apply(account: &mut Account, update: AccountUpdate) {
-    match update {
-        AccountUpdate::SetCredentials(c) => {
-            account.credentials = Some(c);
-            account.credentials_status = whatsapi_core::account::CredentialsStatus::Unverified;
-        }
-        AccountUpdate::ClearCredentials => {
-            account.credentials = None;
-            account.credentials_status = whatsapi_core::account::CredentialsStatus::Unverified;
-        }
-        AccountUpdate::SetCredentialsStatus(s) => account.credentials_status = s,
-        AccountUpdate::SetWebhook(w) => account.webhook = Some(w),
-        AccountUpdate::ClearWebhook => account.webhook = None,
-        AccountUpdate::SetPlan(p) => account.plan = p,
-        AccountUpdate::SetActive(a) => account.active = a,
-        AccountUpdate::SetStrictWindow(s) => account.strict_window = s,
-        AccountUpdate::SetBreaker(b) => account.breaker = b,
-        AccountUpdate::SetStripe {
-            customer_id,
-            subscription_id,
-        } => {
-            account.stripe_customer_id = customer_id;
-            account.stripe_subscription_id = subscription_id;
-        }
-    }
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_account(&self, account: NewAccount) -> StoreResult<Account> {
@@ -84,7 +57,7 @@ impl Store for SqliteStore {
             .write(move |c| {
                 let mut account =
                     accounts::by_id(c, id)?.ok_or(SqliteError::Store(StoreError::NotFound))?;
-                apply(&mut account, update);
+                account.apply(update);
                 accounts::save(c, &account)?;
                 Ok(account)
             })
@@ -95,6 +68,31 @@ impl Store for SqliteStore {
         let (old, new) = (*old, *new);
         self.writer
             .write(move |c| accounts::rotate_key(c, id, &old, &new))
+            .await
+    }
+
+    async fn list_accounts(
+        &self,
+        after: Option<AccountId>,
+        limit: usize,
+    ) -> StoreResult<Vec<Account>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.readers
+            .read(move |c| accounts::list(c, after, limit))
+            .await
+    }
+
+    async fn record_external_event(
+        &self,
+        source: &str,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (source, id) = (source.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| accounts::record_external_event(c, &source, &id, crate::codec::ts(now)))
             .await
     }
 
@@ -208,6 +206,18 @@ impl Store for SqliteStore {
     async fn status_counts(&self, account: AccountId) -> StoreResult<StatusCounts> {
         self.readers
             .read(move |c| messages::status_counts(c, account))
+            .await
+    }
+
+    async fn message_timeseries(
+        &self,
+        account: AccountId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket: Duration,
+    ) -> StoreResult<Vec<(DateTime<Utc>, StatusCounts)>> {
+        self.readers
+            .read(move |c| messages::timeseries(c, account, from, to, bucket))
             .await
     }
 

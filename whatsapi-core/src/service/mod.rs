@@ -17,6 +17,9 @@
 //! ```
 
 mod accounts;
+#[cfg(feature = "http")]
+mod billing;
+mod charts;
 mod error;
 mod messages;
 mod meta;
@@ -33,6 +36,9 @@ use crate::transport::MetaTransport;
 use crate::webhook::WebhookSink;
 
 pub use accounts::{CredentialsCheck, Registered};
+#[cfg(feature = "http")]
+pub use billing::StripeWebhookOutcome;
+pub use charts::{Bucket, SeriesPoint};
 pub use error::Error;
 pub use messages::Summary;
 pub use meta::{IngestReport, MetaWebhookAuth};
@@ -50,6 +56,8 @@ struct Inner {
     core: Arc<Core>,
     plans: PlanTable,
     send_rules: SendRules,
+    #[cfg(feature = "http")]
+    billing: Option<Arc<crate::billing::StripeClient>>,
 }
 
 impl std::fmt::Debug for WhatsApi {
@@ -82,6 +90,8 @@ pub struct WhatsApiBuilder {
     config: Option<EngineConfig>,
     plans: Option<PlanTable>,
     send_rules: Option<SendRules>,
+    #[cfg(feature = "http")]
+    billing: Option<Arc<crate::billing::StripeClient>>,
 }
 
 impl std::fmt::Debug for WhatsApiBuilder {
@@ -133,6 +143,13 @@ impl WhatsApiBuilder {
         self
     }
 
+    /// Stripe billing (default: none; the billing calls then answer [`Error::NotConfigured`]).
+    #[cfg(feature = "http")]
+    pub fn billing(mut self, stripe: crate::billing::StripeClient) -> Self {
+        self.billing = Some(Arc::new(stripe));
+        self
+    }
+
     /// Checks the configuration and builds.
     pub fn build(self) -> Result<WhatsApi, BuildError> {
         let store = self.store.ok_or(BuildError::Missing("store"))?;
@@ -147,6 +164,8 @@ impl WhatsApiBuilder {
                 core: Arc::new(core),
                 plans: self.plans.unwrap_or_default(),
                 send_rules: self.send_rules.unwrap_or_default(),
+                #[cfg(feature = "http")]
+                billing: self.billing,
             }),
         })
     }

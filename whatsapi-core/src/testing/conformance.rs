@@ -303,6 +303,7 @@ pub async fn accounts_create_and_lookup(store: Arc<dyn Store>) {
     assert_eq!(created.breaker, BreakerState::default());
     assert_eq!(created.stripe_customer_id, None);
     assert_eq!(created.stripe_subscription_id, None);
+    assert_eq!(created.billing_event_at, None);
     assert_eq!(created.created_at, new.created_at);
 
     let other = create_sample_account(&*store).await;
@@ -433,6 +434,19 @@ pub async fn account_updates(store: Arc<dyn Store>) {
     };
     let a = update(AccountUpdate::SetCredentialsStatus(invalid.clone())).await;
     assert_eq!(a.credentials_status, invalid);
+    let a = update(AccountUpdate::ReplaceCredentials(sample_credentials(
+        "pn-333",
+    )))
+    .await;
+    assert_eq!(a.credentials, Some(sample_credentials("pn-333")));
+    assert_eq!(
+        a.credentials_status, invalid,
+        "replacing credentials (re-encryption) keeps their status"
+    );
+    assert_eq!(
+        ok(store.account_by_phone_number_id("pn-333").await, "by pn").map(|a| a.id),
+        Some(id)
+    );
     let a = update(AccountUpdate::ClearCredentials).await;
     assert_eq!(a.credentials, None);
     assert_eq!(
@@ -472,6 +486,18 @@ pub async fn account_updates(store: Arc<dyn Store>) {
     })
     .await;
     assert_eq!(a.stripe_subscription_id, None);
+    assert_eq!(a.billing_event_at, None);
+    let a = update(AccountUpdate::ApplyBilling {
+        plan: Plan::Pro,
+        customer_id: Some("cus_9".into()),
+        subscription_id: Some("sub_9".into()),
+        event_at: at(77),
+    })
+    .await;
+    assert_eq!(a.plan, Plan::Pro);
+    assert_eq!(a.stripe_customer_id.as_deref(), Some("cus_9"));
+    assert_eq!(a.stripe_subscription_id.as_deref(), Some("sub_9"));
+    assert_eq!(a.billing_event_at, Some(at(77)));
 
     // Fields not touched by any of these stay as they were.
     assert_eq!(a.email, account.email);
@@ -537,6 +563,92 @@ pub async fn rotate_key_compare_and_swap(store: Arc<dyn Store>) {
     assert_eq!(winners.len(), 1, "exactly one concurrent rotation must win");
     let current = ok(store.account(account.id).await, "account").expect("exists");
     assert_eq!(current.key_hash, winners[0]);
+}
+
+/// `list_accounts` walks every account once in ascending id order, page by page.
+pub async fn list_accounts_pages_by_id(store: Arc<dyn Store>) {
+    assert_eq!(
+        ok(store.list_accounts(None, 10).await, "list_accounts"),
+        Vec::<Account>::new(),
+        "an empty store lists nothing"
+    );
+    let mut created = Vec::new();
+    for _ in 0..7 {
+        created.push(create_sample_account(&*store).await);
+    }
+    let with_creds = ok(
+        store
+            .update_account(
+                created[3].id,
+                AccountUpdate::SetCredentials(sample_credentials("pn-list")),
+            )
+            .await,
+        "update_account",
+    );
+    created[3] = with_creds;
+    created.sort_by_key(|a| a.id);
+
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = ok(store.list_accounts(after, 3).await, "list_accounts");
+        assert!(page.len() <= 3, "at most `limit` accounts per page");
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        seen.extend(page);
+    }
+    assert_eq!(
+        seen, created,
+        "every account once, ascending by id, as stored"
+    );
+    let tail = ok(
+        store.list_accounts(Some(created[5].id), 100).await,
+        "list_accounts",
+    );
+    assert_eq!(tail, vec![created[6].clone()], "`after` is exclusive");
+    assert_eq!(
+        ok(store.list_accounts(None, 0).await, "list_accounts"),
+        Vec::<Account>::new(),
+        "limit 0 lists nothing"
+    );
+}
+
+/// `record_external_event` is true once per (source, id), also under concurrency, and sources are separate.
+pub async fn external_events_recorded_once(store: Arc<dyn Store>) {
+    assert!(ok(
+        store.record_external_event("stripe", "evt_1", at(0)).await,
+        "record_external_event"
+    ));
+    assert!(
+        !ok(
+            store.record_external_event("stripe", "evt_1", at(5)).await,
+            "record_external_event"
+        ),
+        "a repeat is reported as such"
+    );
+    assert!(
+        ok(
+            store.record_external_event("other", "evt_1", at(5)).await,
+            "record_external_event"
+        ),
+        "the same id from another source is another event"
+    );
+    let mut tasks = JoinSet::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            store
+                .record_external_event("stripe", "evt_race", at(9))
+                .await
+        });
+    }
+    let mut firsts = 0;
+    while let Some(joined) = tasks.join_next().await {
+        if ok(joined.expect("task panicked"), "record_external_event") {
+            firsts += 1;
+        }
+    }
+    assert_eq!(firsts, 1, "exactly one concurrent caller records the event");
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1089,6 +1201,80 @@ pub async fn concurrent_inserts_with_one_key_create_one_set(store: Arc<dyn Store
         nonzero(&ok(store.status_counts(account.id).await, "counts")),
         counts_of(&[(Status::Queued, 3)])
     );
+}
+
+/// Messages are counted per creation-time bucket and current status, only in `[from, to)` and only the account's.
+pub async fn message_timeseries_buckets(store: Arc<dyn Store>) {
+    let account = create_sample_account(&*store).await;
+    let stranger = ok(
+        store
+            .create_account(NewAccount {
+                email: "stranger@example.com".into(),
+                key_hash: ApiKey::generate().hash(),
+                id: AccountId::new(),
+                ..sample_account()
+            })
+            .await,
+        "create_account",
+    );
+    // Hour buckets from base_time: two messages in hour 0, one in hour 2 (sent), one before `from`, one at `to`.
+    sent_message(&*store, account.id, "wamid.TS", 7300, at(7301)).await;
+    insert(
+        &*store,
+        account.id,
+        vec![message_at(account.id, "14155550001", 10)],
+    )
+    .await;
+    insert(
+        &*store,
+        account.id,
+        vec![message_at(account.id, "14155550002", 3599)],
+    )
+    .await;
+    insert(
+        &*store,
+        account.id,
+        vec![message_at(account.id, "14155550003", -1)],
+    )
+    .await;
+    insert(
+        &*store,
+        account.id,
+        vec![message_at(account.id, "14155550004", 3 * 3600)],
+    )
+    .await;
+    insert(
+        &*store,
+        stranger.id,
+        vec![message_at(stranger.id, "14155550005", 20)],
+    )
+    .await;
+    let series = ok(
+        store
+            .message_timeseries(account.id, at(0), at(3 * 3600), Duration::from_secs(3600))
+            .await,
+        "message_timeseries",
+    );
+    assert_eq!(
+        series,
+        vec![
+            (at(0), counts_of(&[(Status::Queued, 2)])),
+            (at(2 * 3600), counts_of(&[(Status::Sent, 1)])),
+        ],
+        "per bucket and status, half-open range, one account"
+    );
+    let none = ok(
+        store
+            .message_timeseries(
+                account.id,
+                at(10 * 3600),
+                at(11 * 3600),
+                Duration::from_secs(3600),
+            )
+            .await,
+        "message_timeseries",
+    );
+    assert!(none.is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -2865,6 +3051,8 @@ where
     account_email_unique_case_insensitive(make().await).await;
     account_updates(make().await).await;
     rotate_key_compare_and_swap(make().await).await;
+    list_accounts_pages_by_id(make().await).await;
+    external_events_recorded_once(make().await).await;
     insert_and_get_messages(make().await).await;
     list_messages_pages_and_filters(make().await).await;
     tenant_isolation(make().await).await;
@@ -2893,6 +3081,7 @@ where
     next_due_at_tracks_the_earliest_due(make().await).await;
     purge_removes_only_expired(make().await).await;
     counters_match_recount(make().await).await;
+    message_timeseries_buckets(make().await).await;
 }
 
 /// Expands to one `#[tokio::test(flavor = "multi_thread", worker_threads = 4)]` per conformance check, each
@@ -2906,6 +3095,8 @@ macro_rules! store_conformance_tests {
             account_email_unique_case_insensitive,
             account_updates,
             rotate_key_compare_and_swap,
+            list_accounts_pages_by_id,
+            external_events_recorded_once,
             insert_and_get_messages,
             list_messages_pages_and_filters,
             tenant_isolation,
@@ -2934,6 +3125,7 @@ macro_rules! store_conformance_tests {
             next_due_at_tracks_the_earliest_due,
             purge_removes_only_expired,
             counters_match_recount,
+            message_timeseries_buckets,
         );
     };
     (@checks $make:path; $($check:ident),* $(,)?) => {

@@ -74,6 +74,8 @@ struct State {
     unfinished: BTreeMap<u64, EventId>,
     attempts: Vec<(AccountId, DeliveryAttempt)>,
     rate_windows: HashMap<(String, DateTime<Utc>), u64>,
+    /// (source, event id) of processed external events.
+    external_events: HashSet<(String, String)>,
     next_seq: u64,
 }
 
@@ -324,6 +326,7 @@ impl Store for MemoryStore {
             breaker: Default::default(),
             stripe_customer_id: None,
             stripe_subscription_id: None,
+            billing_event_at: None,
             created_at: new.created_at,
         };
         s.index_account(&account);
@@ -373,30 +376,7 @@ impl Store for MemoryStore {
         let mut guard = self.lock();
         let s = &mut *guard;
         let account = s.account_mut(id)?;
-        match update {
-            AccountUpdate::SetCredentials(creds) => {
-                account.credentials = Some(creds);
-                account.credentials_status = CredentialsStatus::Unverified;
-            }
-            AccountUpdate::ClearCredentials => {
-                account.credentials = None;
-                account.credentials_status = CredentialsStatus::Unverified;
-            }
-            AccountUpdate::SetCredentialsStatus(status) => account.credentials_status = status,
-            AccountUpdate::SetWebhook(webhook) => account.webhook = Some(webhook),
-            AccountUpdate::ClearWebhook => account.webhook = None,
-            AccountUpdate::SetPlan(plan) => account.plan = plan,
-            AccountUpdate::SetActive(active) => account.active = active,
-            AccountUpdate::SetStrictWindow(strict) => account.strict_window = strict,
-            AccountUpdate::SetBreaker(breaker) => account.breaker = breaker,
-            AccountUpdate::SetStripe {
-                customer_id,
-                subscription_id,
-            } => {
-                account.stripe_customer_id = customer_id;
-                account.stripe_subscription_id = subscription_id;
-            }
-        }
+        account.apply(update);
         Ok(account.clone())
     }
 
@@ -413,6 +393,38 @@ impl Store for MemoryStore {
         s.key_hashes.remove(old);
         s.key_hashes.insert(*new, id);
         Ok(())
+    }
+
+    async fn list_accounts(
+        &self,
+        after: Option<AccountId>,
+        limit: usize,
+    ) -> StoreResult<Vec<Account>> {
+        let s = self.lock();
+        let mut ids: Vec<AccountId> = s
+            .accounts
+            .keys()
+            .copied()
+            .filter(|id| after.is_none_or(|a| *id > a))
+            .collect();
+        ids.sort_unstable();
+        Ok(ids
+            .into_iter()
+            .take(limit)
+            .map(|id| s.accounts[&id].clone())
+            .collect())
+    }
+
+    async fn record_external_event(
+        &self,
+        source: &str,
+        id: &str,
+        _now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        Ok(self
+            .lock()
+            .external_events
+            .insert((source.to_owned(), id.to_owned())))
     }
 
     async fn idempotency_begin(
@@ -885,6 +897,35 @@ impl Store for MemoryStore {
             }
         }
         Ok(totals)
+    }
+
+    async fn message_timeseries(
+        &self,
+        account: AccountId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket: Duration,
+    ) -> StoreResult<Vec<(DateTime<Utc>, StatusCounts)>> {
+        let width = i64::try_from(bucket.as_nanos()).unwrap_or(i64::MAX).max(1);
+        let guard = self.lock();
+        let mut buckets: std::collections::BTreeMap<i64, StatusCounts> =
+            std::collections::BTreeMap::new();
+        for row in guard.messages.values() {
+            let m = &row.message;
+            if m.account_id != account || m.created_at < from || m.created_at >= to {
+                continue;
+            }
+            let ns = m.created_at.timestamp_nanos_opt().unwrap_or(0);
+            *buckets
+                .entry(ns.div_euclid(width) * width)
+                .or_default()
+                .entry(m.status)
+                .or_default() += 1;
+        }
+        Ok(buckets
+            .into_iter()
+            .map(|(start, counts)| (DateTime::from_timestamp_nanos(start), counts))
+            .collect())
     }
 
     async fn record_inbound(

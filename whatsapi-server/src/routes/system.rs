@@ -1,11 +1,10 @@
-//! Health, readiness, metrics, the agent guide, and billing placeholders.
+//! Health, readiness, metrics, and the agent guide.
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
-use crate::error::ApiError;
 use crate::views::HealthView;
 
 /// Liveness: the process answers.
@@ -60,25 +59,4 @@ pub async fn llms_txt() -> Response {
         include_str!("../../llms.txt"),
     )
         .into_response()
-}
-
-fn billing_not_built() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "Billing is not available on this server yet.",
-    )
-}
-
-/// Start a Stripe Checkout session for a plan upgrade.
-#[utoipa::path(post, path = "/billing/checkout", tag = "billing", security(("bearer" = [])),
-    responses((status = 501, description = "Billing is not available yet", body = crate::views::ErrorView)))]
-pub async fn billing_checkout() -> ApiError {
-    billing_not_built()
-}
-
-/// Open the Stripe billing portal.
-#[utoipa::path(get, path = "/billing/portal", tag = "billing", security(("bearer" = [])),
-    responses((status = 501, description = "Billing is not available yet", body = crate::views::ErrorView)))]
-pub async fn billing_portal() -> ApiError {
-    billing_not_built()
 }

@@ -1,6 +1,8 @@
 //! A real server on an ephemeral port with a temporary SQLite file and a fake Meta transport.
 #![allow(dead_code)]
 
+pub mod stripe;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +12,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use whatsapi_core::EngineConfig;
 use whatsapi_core::account::PlanLimits;
+use whatsapi_core::billing::StripeClient;
+use whatsapi_core::encryption::{EncryptingStore, EncryptionKey, KeyRing};
 use whatsapi_core::testing::FakeTransport;
 use whatsapi_core::webhook::WebhookUrlPolicy;
 use whatsapi_core::webhook_http::{HttpSinkConfig, HttpWebhookSink};
@@ -28,6 +32,8 @@ pub struct TestServer {
     pub store: Arc<dyn Store>,
     pub sandbox: Option<whatsapi_sandbox::SandboxHandle>,
     pub dir: tempfile::TempDir,
+    /// The SQLite file.
+    pub db_path: std::path::PathBuf,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -38,6 +44,12 @@ pub struct Options {
     /// Send through the Graph transport to a `whatsapi-sandbox` instead of the fake transport.
     pub sandbox: Option<whatsapi_sandbox::SandboxConfig>,
     pub engine: EngineConfig,
+    /// Use this database file (another server's, to act as a second replica) instead of a fresh one.
+    pub database: Option<std::path::PathBuf>,
+    /// The key that encrypts secrets at rest (default: a fresh one).
+    pub encryption_key: Option<EncryptionKey>,
+    /// Stripe billing.
+    pub billing: Option<StripeClient>,
 }
 
 impl Default for Options {
@@ -64,6 +76,9 @@ impl Default for Options {
                 webhook_urls: WebhookUrlPolicy::development(),
                 ..EngineConfig::default()
             },
+            database: None,
+            encryption_key: None,
+            billing: None,
         }
     }
 }
@@ -75,8 +90,18 @@ impl TestServer {
 
     pub async fn start_with(mut options: Options) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(dir.path().join("whatsapi.db")).unwrap());
+        let db_path = options
+            .database
+            .take()
+            .unwrap_or_else(|| dir.path().join("whatsapi.db"));
+        let key = options
+            .encryption_key
+            .take()
+            .unwrap_or_else(EncryptionKey::generate);
+        let store: Arc<dyn Store> = Arc::new(EncryptingStore::new(
+            Arc::new(SqliteStore::open(&db_path).unwrap()),
+            KeyRing::new(key),
+        ));
         let transport = FakeTransport::new();
         let sink_config = HttpSinkConfig {
             urls: WebhookUrlPolicy::development(),
@@ -100,7 +125,11 @@ impl TestServer {
             }
             None => Arc::new(transport.clone()),
         };
-        let api = WhatsApi::builder()
+        let mut builder = WhatsApi::builder();
+        if let Some(stripe) = options.billing.take() {
+            builder = builder.billing(stripe);
+        }
+        let api = builder
             .store(store.clone())
             .transport(meta)
             .webhook_sink(Arc::new(HttpWebhookSink::new(sink_config).unwrap()))
@@ -134,6 +163,7 @@ impl TestServer {
             store,
             sandbox,
             dir,
+            db_path,
             stop: Some(stop),
             task: Some(task),
         }

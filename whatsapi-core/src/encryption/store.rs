@@ -1,0 +1,629 @@
+//! `EncryptingStore`: a `Store` decorator that keeps account secrets sealed in the wrapped store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::account::{
+    Account, AccountId, AccountUpdate, KeyHash, MetaCredentials, NewAccount, WebhookConfig,
+};
+use crate::idempotency::{Decision, Fingerprint, IdempotencyKey};
+use crate::message::{Message, MessageId};
+use crate::store::{
+    Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, Outcome, Page, PageRequest,
+    PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, Store, StoreError,
+    StoreResult,
+};
+use crate::webhook::{DeliveryAttempt, EventId};
+
+use super::{EncryptionError, KeyRing};
+
+const ACCESS_TOKEN: &str = "meta_access_token";
+const APP_SECRET: &str = "meta_app_secret";
+const VERIFY_TOKEN: &str = "meta_verify_token";
+const WEBHOOK_SECRET: &str = "webhook_secret";
+
+/// Wraps a [`Store`]: the Meta access token, app secret and verify token and the webhook signing secret are sealed
+/// with the [`KeyRing`]'s primary key before they reach the wrapped store, and opened on every account (and
+/// claimed webhook event) it returns. Everything else is passed through unchanged.
+pub struct EncryptingStore {
+    inner: Arc<dyn Store>,
+    keys: KeyRing,
+}
+
+impl std::fmt::Debug for EncryptingStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncryptingStore")
+            .field("primary_key", &self.keys.primary().id())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`EncryptingStore::reseal_all`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResealReport {
+    /// Accounts looked at.
+    pub accounts: u64,
+    /// Accounts whose secrets were re-encrypted under the primary key.
+    pub resealed: u64,
+    /// Accounts whose secrets changed while they were being re-encrypted (left as written; run again).
+    pub skipped: u64,
+}
+
+fn context(account: AccountId, field: &str) -> String {
+    format!("{account}:{field}")
+}
+
+fn unreadable(account: AccountId, e: EncryptionError) -> StoreError {
+    StoreError::Backend(format!("account {account}: {e}"))
+}
+
+impl EncryptingStore {
+    /// Wraps `inner`, sealing under `keys.primary()` and opening under any key of the ring.
+    pub fn new(inner: Arc<dyn Store>, keys: KeyRing) -> Self {
+        Self { inner, keys }
+    }
+
+    /// The wrapped store (it holds ciphertext).
+    pub fn inner(&self) -> &Arc<dyn Store> {
+        &self.inner
+    }
+
+    fn seal_credentials(&self, id: AccountId, c: MetaCredentials) -> MetaCredentials {
+        MetaCredentials {
+            access_token: self.keys.seal(&c.access_token, &context(id, ACCESS_TOKEN)),
+            phone_number_id: c.phone_number_id,
+            app_secret: c
+                .app_secret
+                .map(|s| self.keys.seal(&s, &context(id, APP_SECRET))),
+            verify_token: c
+                .verify_token
+                .map(|s| self.keys.seal(&s, &context(id, VERIFY_TOKEN))),
+        }
+    }
+
+    fn seal_webhook(&self, id: AccountId, w: WebhookConfig) -> WebhookConfig {
+        WebhookConfig {
+            url: w.url,
+            secret: self.keys.seal(&w.secret, &context(id, WEBHOOK_SECRET)),
+        }
+    }
+
+    fn open_value(&self, id: AccountId, value: &str, field: &str) -> StoreResult<String> {
+        self.keys
+            .open(value, &context(id, field))
+            .map_err(|e| unreadable(id, e))
+    }
+
+    fn open_webhook(&self, id: AccountId, w: WebhookConfig) -> StoreResult<WebhookConfig> {
+        Ok(WebhookConfig {
+            secret: self.open_value(id, &w.secret, WEBHOOK_SECRET)?,
+            url: w.url,
+        })
+    }
+
+    fn open_account(&self, mut a: Account) -> StoreResult<Account> {
+        let id = a.id;
+        if let Some(c) = a.credentials.take() {
+            a.credentials = Some(MetaCredentials {
+                access_token: self.open_value(id, &c.access_token, ACCESS_TOKEN)?,
+                app_secret: c
+                    .app_secret
+                    .map(|s| self.open_value(id, &s, APP_SECRET))
+                    .transpose()?,
+                verify_token: c
+                    .verify_token
+                    .map(|s| self.open_value(id, &s, VERIFY_TOKEN))
+                    .transpose()?,
+                phone_number_id: c.phone_number_id,
+            });
+        }
+        if let Some(w) = a.webhook.take() {
+            a.webhook = Some(self.open_webhook(id, w)?);
+        }
+        Ok(a)
+    }
+
+    fn open_opt(&self, a: Option<Account>) -> StoreResult<Option<Account>> {
+        a.map(|a| self.open_account(a)).transpose()
+    }
+
+    /// Whether every secret of the stored (sealed) account is sealed under the primary key.
+    fn is_current(&self, raw: &Account) -> bool {
+        let creds_ok = raw.credentials.as_ref().is_none_or(|c| {
+            self.keys.is_current(&c.access_token)
+                && c.app_secret
+                    .as_deref()
+                    .is_none_or(|s| self.keys.is_current(s))
+                && c.verify_token
+                    .as_deref()
+                    .is_none_or(|s| self.keys.is_current(s))
+        });
+        let webhook_ok = raw
+            .webhook
+            .as_ref()
+            .is_none_or(|w| self.keys.is_current(&w.secret));
+        creds_ok && webhook_ok
+    }
+
+    /// Re-encrypts every account's secrets under the primary key (values under a previous key of the ring, and
+    /// plaintext stored before encryption was turned on), `batch` accounts at a time. Values already under the
+    /// primary key are left alone, so running it again is harmless; an account whose secrets change while it is
+    /// being processed is skipped and counted (run it again).
+    pub async fn reseal_all(&self, batch: usize) -> StoreResult<ResealReport> {
+        let mut report = ResealReport::default();
+        let mut after = None;
+        loop {
+            let page = self.inner.list_accounts(after, batch.max(1)).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for raw in page {
+                report.accounts += 1;
+                if self.is_current(&raw) {
+                    continue;
+                }
+                let open = self.open_account(raw.clone())?;
+                // Write only if nobody changed the secrets since they were read.
+                let now = self.inner.account(raw.id).await?;
+                let unchanged = now
+                    .as_ref()
+                    .is_some_and(|n| n.credentials == raw.credentials && n.webhook == raw.webhook);
+                if !unchanged {
+                    report.skipped += 1;
+                    continue;
+                }
+                if let Some(c) = open.credentials {
+                    let sealed = self.seal_credentials(raw.id, c);
+                    self.inner
+                        .update_account(raw.id, AccountUpdate::ReplaceCredentials(sealed))
+                        .await?;
+                }
+                if let Some(w) = open.webhook {
+                    let sealed = self.seal_webhook(raw.id, w);
+                    self.inner
+                        .update_account(raw.id, AccountUpdate::SetWebhook(sealed))
+                        .await?;
+                }
+                report.resealed += 1;
+            }
+        }
+        Ok(report)
+    }
+}
+
+#[async_trait]
+impl Store for EncryptingStore {
+    async fn create_account(&self, account: NewAccount) -> StoreResult<Account> {
+        let created = self.inner.create_account(account).await?;
+        self.open_account(created)
+    }
+
+    async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>> {
+        let a = self.inner.account_by_key_hash(hash).await?;
+        self.open_opt(a)
+    }
+
+    async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {
+        let a = self.inner.account(id).await?;
+        self.open_opt(a)
+    }
+
+    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>> {
+        let a = self.inner.account_by_email(email).await?;
+        self.open_opt(a)
+    }
+
+    async fn account_by_phone_number_id(
+        &self,
+        phone_number_id: &str,
+    ) -> StoreResult<Option<Account>> {
+        let a = self
+            .inner
+            .account_by_phone_number_id(phone_number_id)
+            .await?;
+        self.open_opt(a)
+    }
+
+    async fn update_account(&self, id: AccountId, update: AccountUpdate) -> StoreResult<Account> {
+        let update = match update {
+            AccountUpdate::SetCredentials(c) => {
+                AccountUpdate::SetCredentials(self.seal_credentials(id, c))
+            }
+            AccountUpdate::ReplaceCredentials(c) => {
+                AccountUpdate::ReplaceCredentials(self.seal_credentials(id, c))
+            }
+            AccountUpdate::SetWebhook(w) => AccountUpdate::SetWebhook(self.seal_webhook(id, w)),
+            other => other,
+        };
+        let updated = self.inner.update_account(id, update).await?;
+        self.open_account(updated)
+    }
+
+    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()> {
+        self.inner.rotate_key(id, old, new).await
+    }
+
+    async fn list_accounts(
+        &self,
+        after: Option<AccountId>,
+        limit: usize,
+    ) -> StoreResult<Vec<Account>> {
+        self.inner
+            .list_accounts(after, limit)
+            .await?
+            .into_iter()
+            .map(|a| self.open_account(a))
+            .collect()
+    }
+
+    async fn record_external_event(
+        &self,
+        source: &str,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.inner.record_external_event(source, id, now).await
+    }
+
+    async fn idempotency_begin(
+        &self,
+        account: AccountId,
+        key: &IdempotencyKey,
+        fingerprint: &Fingerprint,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Decision> {
+        self.inner
+            .idempotency_begin(account, key, fingerprint, now)
+            .await
+    }
+
+    async fn idempotency_release(
+        &self,
+        account: AccountId,
+        key: &IdempotencyKey,
+    ) -> StoreResult<()> {
+        self.inner.idempotency_release(account, key).await
+    }
+
+    async fn insert_messages(&self, batch: NewBatch) -> StoreResult<()> {
+        self.inner.insert_messages(batch).await
+    }
+
+    async fn get_message(&self, account: AccountId, id: MessageId) -> StoreResult<Option<Message>> {
+        self.inner.get_message(account, id).await
+    }
+
+    async fn list_messages(
+        &self,
+        account: AccountId,
+        filter: &MessageFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Message>> {
+        self.inner.list_messages(account, filter, page).await
+    }
+
+    async fn message_by_wamid(&self, wamid: &str) -> StoreResult<Option<Message>> {
+        self.inner.message_by_wamid(wamid).await
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> StoreResult<Vec<Claimed>> {
+        self.inner.claim_due(now, lease, limit).await
+    }
+
+    async fn next_due_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        self.inner.next_due_at().await
+    }
+
+    async fn record_outcome(
+        &self,
+        id: MessageId,
+        attempt: u32,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Message> {
+        self.inner.record_outcome(id, attempt, outcome, now).await
+    }
+
+    async fn apply_status_updates(
+        &self,
+        updates: &[StatusUpdate],
+    ) -> StoreResult<Vec<StatusApplied>> {
+        self.inner.apply_status_updates(updates).await
+    }
+
+    async fn retry_message(
+        &self,
+        account: AccountId,
+        id: MessageId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Message> {
+        self.inner.retry_message(account, id, now).await
+    }
+
+    async fn status_counts(&self, account: AccountId) -> StoreResult<StatusCounts> {
+        self.inner.status_counts(account).await
+    }
+
+    async fn status_totals(&self) -> StoreResult<StatusCounts> {
+        self.inner.status_totals().await
+    }
+
+    async fn message_timeseries(
+        &self,
+        account: AccountId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket: Duration,
+    ) -> StoreResult<Vec<(DateTime<Utc>, StatusCounts)>> {
+        self.inner
+            .message_timeseries(account, from, to, bucket)
+            .await
+    }
+
+    async fn record_inbound(
+        &self,
+        account: AccountId,
+        wa_id: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.inner.record_inbound(account, wa_id, at).await
+    }
+
+    async fn last_inbound(
+        &self,
+        account: AccountId,
+        wa_id: &str,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        self.inner.last_inbound(account, wa_id).await
+    }
+
+    async fn claim_events(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> StoreResult<Vec<ClaimedEvent>> {
+        self.inner
+            .claim_events(now, lease, limit)
+            .await?
+            .into_iter()
+            .map(|mut claimed| {
+                if let Some(w) = claimed.target.take() {
+                    claimed.target = Some(self.open_webhook(claimed.event.account_id, w)?);
+                }
+                Ok(claimed)
+            })
+            .collect()
+    }
+
+    async fn finish_event(
+        &self,
+        id: EventId,
+        attempt: Option<DeliveryAttempt>,
+        next: EventNext,
+    ) -> StoreResult<()> {
+        self.inner.finish_event(id, attempt, next).await
+    }
+
+    async fn delivery_attempts(
+        &self,
+        account: AccountId,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryAttempt>> {
+        self.inner.delivery_attempts(account, limit).await
+    }
+
+    async fn hit_rate_window(&self, bucket: &str, window_start: DateTime<Utc>) -> StoreResult<u64> {
+        self.inner.hit_rate_window(bucket, window_start).await
+    }
+
+    async fn purge_expired(
+        &self,
+        now: DateTime<Utc>,
+        policy: PurgePolicy,
+    ) -> StoreResult<PurgeReport> {
+        self.inner.purge_expired(now, policy).await
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+    use crate::encryption::EncryptionKey;
+    use crate::testing::MemoryStore;
+    use crate::testing::conformance::{create_sample_account, sample_credentials};
+
+    fn creds() -> MetaCredentials {
+        MetaCredentials {
+            access_token: "EAAtoken-plain".into(),
+            phone_number_id: "1234567890".into(),
+            app_secret: Some("app-secret-plain".into()),
+            verify_token: Some("verify-plain".into()),
+        }
+    }
+
+    fn webhook() -> WebhookConfig {
+        WebhookConfig {
+            url: "https://example.com/hook".into(),
+            secret: "whsec_plain".into(),
+        }
+    }
+
+    fn raw_text(a: &Account) -> String {
+        format!(
+            "{:?} {:?} {:?}",
+            a.credentials
+                .as_ref()
+                .map(|c| (&c.access_token, &c.app_secret, &c.verify_token)),
+            a.webhook.as_ref().map(|w| &w.secret),
+            a.credentials.as_ref().map(|c| &c.phone_number_id),
+        )
+    }
+
+    #[tokio::test]
+    async fn secrets_are_sealed_inside_and_plain_outside() {
+        let inner = Arc::new(MemoryStore::new());
+        let store = EncryptingStore::new(inner.clone(), KeyRing::new(EncryptionKey::generate()));
+        let account = create_sample_account(&store).await;
+        let updated = store
+            .update_account(account.id, AccountUpdate::SetCredentials(creds()))
+            .await
+            .unwrap();
+        assert_eq!(updated.credentials, Some(creds()));
+        store
+            .update_account(account.id, AccountUpdate::SetWebhook(webhook()))
+            .await
+            .unwrap();
+        let raw = inner.account(account.id).await.unwrap().unwrap();
+        let text = raw_text(&raw);
+        for plain in [
+            "EAAtoken-plain",
+            "app-secret-plain",
+            "verify-plain",
+            "whsec_plain",
+        ] {
+            assert!(!text.contains(plain), "{plain} stored in the clear: {text}");
+        }
+        assert!(text.contains("1234567890"), "the routing id stays plain");
+        assert_eq!(
+            raw.webhook.as_ref().unwrap().url,
+            "https://example.com/hook"
+        );
+
+        let read = store.account(account.id).await.unwrap().unwrap();
+        assert_eq!(read.credentials, Some(creds()));
+        assert_eq!(read.webhook, Some(webhook()));
+        let by_pn = store
+            .account_by_phone_number_id("1234567890")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(by_pn.credentials, Some(creds()));
+        let listed = store.list_accounts(None, 10).await.unwrap();
+        assert_eq!(listed[0].webhook, Some(webhook()));
+    }
+
+    #[tokio::test]
+    async fn a_sealed_value_moved_to_another_account_does_not_open() {
+        let inner = Arc::new(MemoryStore::new());
+        let store = EncryptingStore::new(inner.clone(), KeyRing::new(EncryptionKey::generate()));
+        let a = create_sample_account(&store).await;
+        let b = create_sample_account(&store).await;
+        store
+            .update_account(a.id, AccountUpdate::SetWebhook(webhook()))
+            .await
+            .unwrap();
+        let stolen = inner.account(a.id).await.unwrap().unwrap().webhook.unwrap();
+        inner
+            .update_account(b.id, AccountUpdate::SetWebhook(stolen))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.account(b.id).await,
+            Err(StoreError::Backend(m)) if m.contains("does not decrypt")
+        ));
+    }
+
+    #[tokio::test]
+    async fn reseal_moves_everything_to_the_new_key_and_keeps_status() {
+        let inner = Arc::new(MemoryStore::new());
+        let old = EncryptionKey::generate();
+        let new = EncryptionKey::generate();
+        let before = EncryptingStore::new(inner.clone(), KeyRing::new(old.clone()));
+        let mut ids = Vec::new();
+        for _ in 0..5 {
+            let a = create_sample_account(&before).await;
+            before
+                .update_account(a.id, AccountUpdate::SetCredentials(creds()))
+                .await
+                .unwrap();
+            before
+                .update_account(a.id, AccountUpdate::SetWebhook(webhook()))
+                .await
+                .unwrap();
+            ids.push(a.id);
+        }
+        let status = crate::account::CredentialsStatus::Invalid {
+            reason: "expired".into(),
+            at: chrono::Utc::now(),
+        };
+        before
+            .update_account(ids[0], AccountUpdate::SetCredentialsStatus(status.clone()))
+            .await
+            .unwrap();
+        // One account saved before encryption was turned on: plaintext in the store.
+        let legacy = create_sample_account(&*inner).await;
+        inner
+            .update_account(
+                legacy.id,
+                AccountUpdate::SetCredentials(sample_credentials("555")),
+            )
+            .await
+            .unwrap();
+
+        let rotating = EncryptingStore::new(
+            inner.clone(),
+            KeyRing::new(new.clone()).with_previous(old.clone()),
+        );
+        let report = rotating.reseal_all(2).await.unwrap();
+        assert_eq!(report.accounts, 6);
+        assert_eq!(report.resealed, 6);
+        assert_eq!(report.skipped, 0);
+        let again = rotating.reseal_all(2).await.unwrap();
+        assert_eq!(again.resealed, 0, "a second run finds nothing to do");
+
+        let after = EncryptingStore::new(inner.clone(), KeyRing::new(new.clone()));
+        for id in &ids {
+            let a = after.account(*id).await.unwrap().unwrap();
+            assert_eq!(a.credentials, Some(creds()));
+            assert_eq!(a.webhook, Some(webhook()));
+        }
+        assert_eq!(
+            after
+                .account(ids[0])
+                .await
+                .unwrap()
+                .unwrap()
+                .credentials_status,
+            status,
+            "re-encryption keeps the verification status"
+        );
+        assert_eq!(
+            after.account(legacy.id).await.unwrap().unwrap().credentials,
+            Some(sample_credentials("555"))
+        );
+        let raw = inner.account(legacy.id).await.unwrap().unwrap();
+        assert!(raw.credentials.unwrap().access_token.starts_with("enc:v1:"));
+        let old_only = EncryptingStore::new(inner, KeyRing::new(old));
+        assert!(matches!(
+            old_only.account(ids[1]).await,
+            Err(StoreError::Backend(m)) if m.contains("not configured")
+        ));
+    }
+
+    #[tokio::test]
+    async fn claimed_webhook_targets_are_opened() {
+        use crate::testing::conformance::{at, sent_message};
+        let inner = Arc::new(MemoryStore::new());
+        let store = EncryptingStore::new(inner, KeyRing::new(EncryptionKey::generate()));
+        let a = create_sample_account(&store).await;
+        store
+            .update_account(a.id, AccountUpdate::SetWebhook(webhook()))
+            .await
+            .unwrap();
+        sent_message(&store, a.id, "wamid.enc", 0, at(1)).await;
+        let events = store
+            .claim_events(at(2), Duration::from_secs(30), 10)
+            .await
+            .unwrap();
+        assert!(!events.is_empty());
+        assert_eq!(events[0].target, Some(webhook()));
+    }
+}
