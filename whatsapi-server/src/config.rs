@@ -46,9 +46,23 @@ pub struct ServeArgs {
     #[arg(long, env = "WHATSAPI_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// SQLite database file (created with its folders if missing).
+    /// SQLite database file (created with its folders if missing). Ignored when `--database-url` is given.
     #[arg(long, env = "WHATSAPI_DATABASE", default_value = "./whatsapi.db")]
     pub database: PathBuf,
+
+    /// PostgreSQL connection string (`postgres://user:password@host:5432/db`): use PostgreSQL instead of the
+    /// SQLite file, so several replicas can share one database (claims, wake-ups, rate limits, breaker).
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Most PostgreSQL connections of this process.
+    #[arg(long, env = "WHATSAPI_DATABASE_POOL", default_value_t = 16)]
+    pub database_pool: usize,
+
+    /// Seconds a claimed message is reserved for this process; when a replica dies, its claimed messages are
+    /// sent by another one after this.
+    #[arg(long, env = "WHATSAPI_LEASE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub lease_secs: u64,
 
     /// Server-wide ceiling on messages per bulk request (plans cap it further: free/basic 100, pro 1000, enterprise 5000).
     #[arg(long, env = "MAX_BULK_MESSAGES", default_value_t = 1000)]
@@ -115,5 +129,10 @@ impl ServeArgs {
     /// The grace period.
     pub fn grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace)
+    }
+
+    /// The lease of a claimed message.
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_secs)
     }
 }

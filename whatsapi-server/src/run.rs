@@ -11,7 +11,8 @@ use whatsapi_core::EngineConfig;
 use whatsapi_core::graph::{GraphConfig, GraphTransport};
 use whatsapi_core::webhook::WebhookUrlPolicy;
 use whatsapi_core::webhook_http::{HttpSinkConfig, HttpWebhookSink};
-use whatsapi_core::{PlanTable, WhatsApi};
+use whatsapi_core::{PlanTable, Store, WhatsApi};
+use whatsapi_store_postgres::{PgOptions, PostgresStore};
 use whatsapi_store_sqlite::SqliteStore;
 
 use crate::app::{AppState, HttpSettings, app};
@@ -29,6 +30,8 @@ fn init_tracing(args: &ServeArgs) {
 /// HTTP settings from the command line.
 pub fn http_settings(args: &ServeArgs) -> HttpSettings {
     HttpSettings {
+        // Replicas on one PostgreSQL database share their limits; a SQLite file has one process.
+        shared_rate_limits: args.database_url.is_some(),
         body_limit: args.body_limit,
         register_per_minute: args.register_per_minute,
         trust_forwarded_for: args.trust_forwarded_for,
@@ -42,8 +45,7 @@ pub fn http_settings(args: &ServeArgs) -> HttpSettings {
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_tracing(&args);
-    let store = SqliteStore::open(&args.database)
-        .with_context(|| format!("opening the database {}", args.database.display()))?;
+    let (store, database) = open_store(&args).await?;
     let transport = GraphTransport::new(GraphConfig {
         base_url: args.meta_base_url.clone(),
         api_version: args.meta_api_version.clone(),
@@ -62,11 +64,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!(e))?;
     let engine_config = EngineConfig {
         pace_per_second: args.send_rate,
+        lease: args.lease(),
         webhook_urls: urls,
         ..EngineConfig::default()
     };
     let api = WhatsApi::builder()
-        .store(Arc::new(store))
+        .store(store)
         .transport(Arc::new(transport))
         .webhook_sink(Arc::new(sink))
         .plans(PlanTable {
@@ -81,7 +84,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(
         address = %format!("http://{}", listener.local_addr()?),
-        database = %args.database.display(),
+        %database,
         "whatsapi listening"
     );
     serve_on(
@@ -92,6 +95,37 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.grace(),
     )
     .await
+}
+
+/// Opens the store the arguments name: PostgreSQL for `--database-url`, else the SQLite file. Also returns a
+/// description for the logs (without the password).
+pub async fn open_store(args: &ServeArgs) -> anyhow::Result<(Arc<dyn Store>, String)> {
+    match &args.database_url {
+        Some(url) => {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                anyhow::bail!(
+                    "--database-url must be a PostgreSQL URL (postgres://user:password@host:5432/db); \
+                     for SQLite use --database FILE"
+                );
+            }
+            let store = PostgresStore::connect_with(
+                url,
+                PgOptions {
+                    pool_size: args.database_pool,
+                    ..PgOptions::default()
+                },
+            )
+            .await
+            .context("connecting to PostgreSQL (--database-url)")?;
+            let shown = format!("postgres (schema {})", store.schema());
+            Ok((Arc::new(store), shown))
+        }
+        None => {
+            let store = SqliteStore::open(&args.database)
+                .with_context(|| format!("opening the database {}", args.database.display()))?;
+            Ok((Arc::new(store), args.database.display().to_string()))
+        }
+    }
 }
 
 /// Serves `api` on `listener` until `shutdown` resolves, then stops accepting, finishes in-flight requests, and
