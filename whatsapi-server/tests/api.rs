@@ -711,7 +711,13 @@ async fn deactivated_accounts_get_403() {
     let (code, v) = s.get(&key, "/auth/me").await;
     assert_eq!(code, 403);
     assert_error_shape(&v);
-    let (code, _) = s.post(&key, "/send-message", json!({"to": "14155552671", "message": "hi"})).await;
+    let (code, _) = s
+        .post(
+            &key,
+            "/send-message",
+            json!({"to": "14155552671", "message": "hi"}),
+        )
+        .await;
     assert_eq!(code, 403);
     s.stop().await;
 }

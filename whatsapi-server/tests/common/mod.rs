@@ -66,7 +66,8 @@ impl TestServer {
 
     pub async fn start_with(options: Options) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("whatsapi.db")).unwrap());
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(dir.path().join("whatsapi.db")).unwrap());
         let transport = FakeTransport::new();
         let sink_config = HttpSinkConfig {
             urls: WebhookUrlPolicy::development(),
