@@ -207,8 +207,13 @@ pub fn parse_webhook(raw: &[u8]) -> Result<ParsedWebhook, PayloadError> {
                         message = format!("{message}: {d}");
                     }
                 }
+                let mut message = format!("(#{}) {message}", e.code);
+                if let Some(hint) = crate::transport::explain_code(e.code) {
+                    message.push_str(". ");
+                    message.push_str(hint);
+                }
                 FailureInfo {
-                    message: format!("(#{}) {message}", e.code),
+                    message,
                     code: Some(e.code),
                 }
             });

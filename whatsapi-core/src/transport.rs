@@ -90,11 +90,6 @@ impl SendError {
         }
     }
 
-    /// How the engine handles it.
-    pub fn class(&self) -> ErrorClass {
-        classify(self.http_status, self.code)
-    }
-
     /// The text stored in `errorMessage`: Meta's message, its details, and an explanation where one helps.
     pub fn user_message(&self) -> String {
         let mut out = match self.code {
@@ -111,13 +106,20 @@ impl SendError {
             out.push_str(": ");
             out.push_str(details);
         }
-        if self.code == Some(131047) {
-            out.push_str(
-                ". More than 24 hours have passed since the recipient last wrote to you, so free-form text is \
-                 refused; send an approved template (the `template` field) instead",
-            );
+        if let Some(hint) = self.code.and_then(explain_code) {
+            out.push_str(". ");
+            out.push_str(hint);
         }
         out
+    }
+
+    /// How the engine handles it. A wrong or inaccessible phone number id (100 with subcode 33) is a credentials
+    /// problem, not a bad message.
+    pub fn class(&self) -> ErrorClass {
+        if self.code == Some(100) && self.subcode == Some(33) {
+            return ErrorClass::Credentials;
+        }
+        classify(self.http_status, self.code)
     }
 }
 
@@ -128,6 +130,18 @@ impl fmt::Display for SendError {
 }
 
 impl std::error::Error for SendError {}
+
+/// What a user should know about a Meta error code beyond Meta's own words, if anything.
+pub fn explain_code(code: i64) -> Option<&'static str> {
+    match code {
+        131047 => Some(
+            "More than 24 hours have passed since the recipient last wrote to you, so free-form text is refused; \
+             send an approved template (the `template` field) instead",
+        ),
+        131056 => Some("Too many messages to this recipient in a short time; it is retried later"),
+        _ => None,
+    }
+}
 
 /// The way out to Meta's Cloud API. Implemented by the Graph API client and by test fakes.
 #[async_trait]

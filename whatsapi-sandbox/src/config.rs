@@ -112,6 +112,9 @@ pub struct SandboxConfig {
     pub slow_delay: Duration,
     /// Retries of failed webhook POSTs.
     pub webhook_retry: WebhookRetry,
+    /// Serve any numeric phone number id with the first number's token (one sandbox number per account of a
+    /// whatsapi server in `--sandbox` mode, so webhooks route to the right account).
+    pub open_numbers: bool,
 }
 
 impl Default for SandboxConfig {
@@ -126,6 +129,7 @@ impl Default for SandboxConfig {
             meta_down_failures: 3,
             slow_delay: Duration::from_secs(2),
             webhook_retry: WebhookRetry::default(),
+            open_numbers: false,
         }
     }
 }
@@ -134,6 +138,34 @@ impl SandboxConfig {
     /// The number with this id.
     pub fn number(&self, id: &str) -> Option<&SandboxNumber> {
         self.phone_numbers.iter().find(|n| n.id == id)
+    }
+
+    /// The number with this id that `token` may use; with `open_numbers`, any numeric id for the first number's
+    /// token is served as a number of its own.
+    pub fn resolve(&self, id: &str, token: &str) -> Option<SandboxNumber> {
+        if let Some(n) = self.number(id) {
+            return (n.access_token == token).then(|| n.clone());
+        }
+        let first = self.phone_numbers.first()?;
+        let numeric = !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit());
+        (self.open_numbers && numeric && first.access_token == token).then(|| {
+            // A stable display number derived from the id: +1 555-01x-xxxx.
+            let tail: String = id
+                .chars()
+                .rev()
+                .take(5)
+                .collect::<String>()
+                .chars()
+                .rev()
+                .collect();
+            let tail = format!("{tail:0>5}");
+            SandboxNumber {
+                id: id.to_owned(),
+                display_phone_number: format!("+1 555-01{}-{}", &tail[..1], &tail[1..]),
+                verified_name: first.verified_name.clone(),
+                access_token: first.access_token.clone(),
+            }
+        })
     }
 
     /// Whether some number accepts this token.
@@ -156,5 +188,25 @@ mod tests {
         assert!(c.knows_token("sandbox-token"));
         assert!(!c.knows_token("other"));
         assert!(c.number("1").is_none());
+        assert_eq!(
+            c.resolve("1234567890", "sandbox-token").unwrap().id,
+            "1234567890"
+        );
+        assert!(c.resolve("1234567890", "other").is_none());
+        assert!(
+            c.resolve("987654321", "sandbox-token").is_none(),
+            "closed by default"
+        );
+        let open = SandboxConfig {
+            open_numbers: true,
+            ..SandboxConfig::default()
+        };
+        let n = open.resolve("987654321", "sandbox-token").unwrap();
+        assert_eq!(
+            (n.id.as_str(), n.display_phone_number.as_str()),
+            ("987654321", "+1 555-015-4321")
+        );
+        assert!(open.resolve("98765x", "sandbox-token").is_none());
+        assert!(open.resolve("987654321", "wrong").is_none());
     }
 }

@@ -61,14 +61,14 @@ fn token<'a>(headers: &'a HeaderMap, query: &'a HashMap<String, String>) -> Opti
 }
 
 /// Meta's order: version, then token (190), then whether the token may use the object (100/33).
-fn authorize<'a>(
-    shared: &'a Shared,
+fn authorize(
+    shared: &Shared,
     method: &str,
     uri: &Uri,
     version: &str,
     id: &str,
     token: Option<&str>,
-) -> Result<&'a SandboxNumber, MetaError> {
+) -> Result<SandboxNumber, MetaError> {
     let valid_version = version
         .strip_prefix('v')
         .and_then(|v| v.split_once('.'))
@@ -88,8 +88,7 @@ fn authorize<'a>(
     };
     shared
         .config
-        .number(id)
-        .filter(|n| n.access_token == token)
+        .resolve(id, token)
         .ok_or_else(|| MetaError::unknown_object(method, id))
 }
 

@@ -159,8 +159,8 @@ async fn verify_credentials() {
         (Some(400), Some(100), Some(33))
     );
     assert!(e.message.contains("'987654321' does not exist"));
-    // Core classifies on the code alone: 100 is a permanent failure, subcode 33 is kept but not used.
-    assert_eq!(e.class(), ErrorClass::Permanent);
+    // A wrong or inaccessible phone number id is a credentials problem.
+    assert_eq!(e.class(), ErrorClass::Credentials);
     sb.shutdown().await;
 }
 

@@ -40,6 +40,27 @@ pub struct HttpSettings {
     /// Count rate limits (per key, registrations per IP) in the store, shared by every replica on the same
     /// database, instead of in this process.
     pub shared_rate_limits: bool,
+    /// In `--sandbox` mode: the credentials every new account gets.
+    pub sandbox: Option<SandboxCredentials>,
+}
+
+/// Credentials of the in-process Meta emulator, given to each new account in `--sandbox` mode.
+#[derive(Debug, Clone)]
+pub struct SandboxCredentials {
+    /// The emulator's access token.
+    pub access_token: String,
+    /// The emulator's app secret (signs its webhooks).
+    pub app_secret: String,
+}
+
+impl SandboxCredentials {
+    /// A phone number id of the account's own, so the emulator's webhooks route back to it.
+    pub fn phone_number_id(account: whatsapi_core::AccountId) -> String {
+        let bytes = account.0.as_bytes();
+        let mut tail = [0u8; 8];
+        tail.copy_from_slice(&bytes[8..16]);
+        format!("9{:014}", u64::from_be_bytes(tail) % 100_000_000_000_000)
+    }
 }
 
 impl Default for HttpSettings {
@@ -53,6 +74,7 @@ impl Default for HttpSettings {
             meta_app_secret: None,
             allow_unsigned_meta_webhooks: false,
             shared_rate_limits: false,
+            sandbox: None,
         }
     }
 }

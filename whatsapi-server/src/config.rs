@@ -120,6 +120,11 @@ pub struct ServeArgs {
     #[arg(long, env = "WHATSAPI_WEBHOOK_ALLOW_PRIVATE")]
     pub webhook_allow_private: bool,
 
+    /// Run an emulator of Meta's Cloud API in-process and send to it: try everything without Meta credentials.
+    /// New accounts get sandbox credentials; magic recipient numbers trigger failures (see whatsapi-sandbox).
+    #[arg(long, env = "WHATSAPI_SANDBOX")]
+    pub sandbox: bool,
+
     /// Messages sent per second per business phone number.
     #[arg(long, env = "WHATSAPI_SEND_RATE", default_value_t = 80)]
     pub send_rate: u32,

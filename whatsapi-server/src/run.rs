@@ -12,10 +12,11 @@ use whatsapi_core::graph::{GraphConfig, GraphTransport};
 use whatsapi_core::webhook::WebhookUrlPolicy;
 use whatsapi_core::webhook_http::{HttpSinkConfig, HttpWebhookSink};
 use whatsapi_core::{PlanTable, Store, WhatsApi};
+use whatsapi_sandbox::{Sandbox, SandboxConfig};
 use whatsapi_store_postgres::{PgOptions, PostgresStore};
 use whatsapi_store_sqlite::SqliteStore;
 
-use crate::app::{AppState, HttpSettings, app};
+use crate::app::{AppState, HttpSettings, SandboxCredentials, app};
 use crate::config::{LogFormat, ServeArgs};
 
 fn init_tracing(args: &ServeArgs) {
@@ -45,14 +46,34 @@ pub fn http_settings(args: &ServeArgs) -> HttpSettings {
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_tracing(&args);
+    let sandbox = if args.sandbox {
+        let handle = Sandbox::start(SandboxConfig {
+            open_numbers: true,
+            ..SandboxConfig::default()
+        })
+        .await
+        .context("starting the Meta sandbox")?;
+        tracing::warn!(
+            emulator = %handle.base_url(),
+            "sandbox mode: messages go to an in-process emulator of Meta's Cloud API, not to WhatsApp; new \
+             accounts get sandbox credentials; recipients 15550000001-15550000009 trigger failures (see \
+             whatsapi-sandbox/README.md)"
+        );
+        Some(handle)
+    } else {
+        None
+    };
     let (store, database) = open_store(&args).await?;
     let transport = GraphTransport::new(GraphConfig {
-        base_url: args.meta_base_url.clone(),
+        base_url: sandbox
+            .as_ref()
+            .map(|s| s.base_url())
+            .unwrap_or_else(|| args.meta_base_url.clone()),
         api_version: args.meta_api_version.clone(),
         ..GraphConfig::default()
     })
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let urls = if args.webhook_allow_private {
+    let urls = if args.webhook_allow_private || args.sandbox {
         WebhookUrlPolicy::development()
     } else {
         WebhookUrlPolicy::default()
@@ -82,19 +103,34 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
+    let local = listener.local_addr()?;
     tracing::info!(
-        address = %format!("http://{}", listener.local_addr()?),
+        address = %format!("http://{local}"),
         %database,
         "whatsapi listening"
     );
-    serve_on(
-        listener,
-        api,
-        http_settings(&args),
-        shutdown_signal(),
-        args.grace(),
-    )
-    .await
+    let mut settings = http_settings(&args);
+    if let Some(handle) = &sandbox {
+        let host = if local.ip().is_unspecified() {
+            std::net::SocketAddr::from(([127, 0, 0, 1], local.port()))
+        } else {
+            local
+        };
+        handle.set_callback_url(Some(format!("http://{host}/webhooks/whatsapp")));
+        settings.meta_app_secret = Some(handle.config().app_secret.clone());
+        settings
+            .meta_verify_token
+            .get_or_insert_with(|| "sandbox-verify-token".to_owned());
+        settings.sandbox = Some(SandboxCredentials {
+            access_token: handle.config().phone_numbers[0].access_token.clone(),
+            app_secret: handle.config().app_secret.clone(),
+        });
+    }
+    let result = serve_on(listener, api, settings, shutdown_signal(), args.grace()).await;
+    if let Some(handle) = sandbox {
+        handle.shutdown().await;
+    }
+    result
 }
 
 /// Opens the store the arguments name: PostgreSQL for `--database-url`, else the SQLite file. Also returns a

@@ -95,6 +95,8 @@ pub struct AccountView {
     pub whatsapp_phone_number_id: Option<String>,
     /// Where status events are POSTed.
     pub webhook_url: Option<String>,
+    /// Free-form text is refused at once outside the 24-hour window.
+    pub strict_window: bool,
     /// Requests per minute of the plan.
     pub rate_limit_per_minute: u32,
     /// Most messages per bulk request.
@@ -126,6 +128,7 @@ impl AccountView {
             credentials_error: error,
             whatsapp_phone_number_id: a.credentials.as_ref().map(|c| c.phone_number_id.clone()),
             webhook_url: a.webhook.as_ref().map(|w| w.url.clone()),
+            strict_window: a.strict_window,
             rate_limit_per_minute: plans.limits(a.plan).requests_per_minute,
             bulk_limit: plans.effective_bulk_cap(a.plan),
             created_at: format_time(&a.created_at),
@@ -147,6 +150,8 @@ pub struct CredentialsRequest {
     pub whatsapp_app_secret: Option<Value>,
     /// Verify token you typed in Meta's webhook settings.
     pub whatsapp_verify_token: Option<Value>,
+    /// Refuse free-form text at once when the recipient has not written in the last 24 hours (default false).
+    pub strict_window: Option<bool>,
 }
 
 /// Credentials state after a change.

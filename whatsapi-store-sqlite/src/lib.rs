@@ -124,6 +124,9 @@ impl SqliteStore {
         }
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(|e| classify(e.into()))?;
+        // Each request runs in a SAVEPOINT: keep its sub-journal in memory rather than in a temporary file.
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(|e| classify(e.into()))?;
         schema::migrate_to(&mut conn, &path, version).map_err(classify)?;
 
         let read_options = options.clone();

@@ -260,6 +260,17 @@ impl WhatsApi {
         Ok(config)
     }
 
+    /// Turns strict 24-hour-window mode on or off: when on, free-form text to a recipient who has not written in
+    /// the last 24 hours is refused at once instead of failing at Meta with 131047.
+    pub async fn set_strict_window(
+        &self,
+        account: AccountId,
+        strict: bool,
+    ) -> Result<Account, Error> {
+        self.update(account, AccountUpdate::SetStrictWindow(strict))
+            .await
+    }
+
     /// Removes the customer webhook; pending events are dropped.
     pub async fn remove_webhook(&self, account: AccountId) -> Result<(), Error> {
         self.update(account, AccountUpdate::ClearWebhook).await?;

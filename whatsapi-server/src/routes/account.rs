@@ -102,6 +102,22 @@ pub async fn register(
         return Err(ApiError::validation(details));
     };
     let registered = state.api.register(&name, &email).await?;
+    if let Some(sandbox) = &state.settings.sandbox {
+        state
+            .api
+            .set_credentials(
+                registered.account.id,
+                MetaCredentials {
+                    access_token: sandbox.access_token.clone(),
+                    phone_number_id: crate::app::SandboxCredentials::phone_number_id(
+                        registered.account.id,
+                    ),
+                    app_secret: Some(sandbox.app_secret.clone()),
+                    verify_token: None,
+                },
+            )
+            .await?;
+    }
     let view = ApiKeyView {
         api_key: registered.api_key.expose().to_owned(),
         plan: Some(registered.account.plan.as_str().to_owned()),
@@ -131,6 +147,17 @@ pub async fn put_credentials(
     let phone_id = string_field(&body, "whatsappPhoneNumberId", true, &mut details);
     let app_secret = string_field(&body, "whatsappAppSecret", false, &mut details);
     let verify_token = string_field(&body, "whatsappVerifyToken", false, &mut details);
+    let strict_window = match body.get("strictWindow") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => {
+            details.push(FieldError {
+                field: "strictWindow".into(),
+                message: "must be a boolean".into(),
+            });
+            None
+        }
+    };
     if let Some(t) = token
         .as_deref()
         .filter(|t| t.trim().is_empty() || t.len() > 4096)
@@ -168,6 +195,10 @@ pub async fn put_credentials(
             },
         )
         .await?;
+    let updated = match strict_window {
+        Some(strict) => state.api.set_strict_window(account.id, strict).await?,
+        None => updated,
+    };
     Ok(ok(CredentialsView {
         byoc_configured: updated.credentials.is_some(),
         whatsapp_phone_number_id: updated

@@ -26,6 +26,7 @@ pub struct TestServer {
     pub client: reqwest::Client,
     pub transport: FakeTransport,
     pub store: Arc<dyn Store>,
+    pub sandbox: Option<whatsapi_sandbox::SandboxHandle>,
     pub dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -34,6 +35,9 @@ pub struct TestServer {
 pub struct Options {
     pub plans: PlanTable,
     pub settings: HttpSettings,
+    /// Send through the Graph transport to a `whatsapi-sandbox` instead of the fake transport.
+    pub sandbox: Option<whatsapi_sandbox::SandboxConfig>,
+    pub engine: EngineConfig,
 }
 
 impl Default for Options {
@@ -55,6 +59,11 @@ impl Default for Options {
                 body_limit: 256 * 1024,
                 ..HttpSettings::default()
             },
+            sandbox: None,
+            engine: EngineConfig {
+                webhook_urls: WebhookUrlPolicy::development(),
+                ..EngineConfig::default()
+            },
         }
     }
 }
@@ -64,7 +73,7 @@ impl TestServer {
         Self::start_with(Options::default()).await
     }
 
-    pub async fn start_with(options: Options) -> Self {
+    pub async fn start_with(mut options: Options) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> =
             Arc::new(SqliteStore::open(dir.path().join("whatsapi.db")).unwrap());
@@ -73,19 +82,37 @@ impl TestServer {
             urls: WebhookUrlPolicy::development(),
             timeout: Duration::from_secs(5),
         };
+        let sandbox = match options.sandbox.take() {
+            Some(config) => Some(whatsapi_sandbox::Sandbox::start(config).await.unwrap()),
+            None => None,
+        };
+        let meta: Arc<dyn whatsapi_core::MetaTransport> = match &sandbox {
+            Some(sb) => {
+                options.settings.meta_app_secret = Some(sb.config().app_secret.clone());
+                Arc::new(
+                    whatsapi_core::graph::GraphTransport::new(whatsapi_core::graph::GraphConfig {
+                        base_url: sb.base_url(),
+                        timeout: Duration::from_secs(5),
+                        ..Default::default()
+                    })
+                    .unwrap(),
+                )
+            }
+            None => Arc::new(transport.clone()),
+        };
         let api = WhatsApi::builder()
             .store(store.clone())
-            .transport(Arc::new(transport.clone()))
+            .transport(meta)
             .webhook_sink(Arc::new(HttpWebhookSink::new(sink_config).unwrap()))
             .plans(options.plans)
-            .config(EngineConfig {
-                webhook_urls: WebhookUrlPolicy::development(),
-                ..EngineConfig::default()
-            })
+            .config(options.engine)
             .build()
             .unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
+        if let Some(sb) = &sandbox {
+            sb.set_callback_url(Some(format!("http://{addr}/webhooks/whatsapp")));
+        }
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             whatsapi_server::run::serve_on(
@@ -105,6 +132,7 @@ impl TestServer {
             client: reqwest::Client::new(),
             transport,
             store,
+            sandbox,
             dir,
             stop: Some(stop),
             task: Some(task),
@@ -200,6 +228,21 @@ impl TestServer {
             .unwrap()
             .status()
             .as_u16()
+    }
+
+    /// Registers an account whose credentials point at the sandbox, with a phone number id of its own.
+    pub async fn sandbox_account(&self, email: &str, phone_number_id: &str) -> String {
+        let key = self.register(email).await;
+        let r = self
+            .client
+            .put(self.url("/auth/me/credentials"))
+            .bearer_auth(&key)
+            .json(&json!({"whatsappAccessToken": "sandbox-token", "whatsappPhoneNumberId": phone_number_id}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        key
     }
 
     pub async fn stop(mut self) {

@@ -1,0 +1,277 @@
+//! End to end over real HTTP on loopback: whatsapi server -> Graph transport -> whatsapi-sandbox (Meta) -> signed
+//! status webhooks -> server -> signed customer webhooks -> a receiver.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use common::{Options, TestServer};
+use serde_json::{Value, json};
+use whatsapi_core::{EngineConfig, RetryPolicy};
+use whatsapi_sandbox::{SandboxConfig, StatusDelays, magic};
+
+type Received = Arc<Mutex<Vec<(HeaderMap, String)>>>;
+
+async fn receiver() -> (String, Received) {
+    let received: Received = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(
+                |State(r): State<Received>, headers: HeaderMap, body: String| async move {
+                    r.lock().unwrap().push((headers, body));
+                    "ok"
+                },
+            ),
+        )
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, received)
+}
+
+/// A server on a sandbox with short delays and a fast retry policy, so every magic number settles quickly.
+async fn server() -> TestServer {
+    let mut options = Options::default();
+    options.sandbox = Some(SandboxConfig {
+        open_numbers: true,
+        delays: StatusDelays {
+            sent: Duration::from_millis(10),
+            delivered: Duration::from_millis(30),
+            read: Duration::from_millis(60),
+        },
+        slow_delay: Duration::from_millis(400),
+        ..SandboxConfig::default()
+    });
+    options.engine = EngineConfig {
+        retry: RetryPolicy {
+            base: Duration::from_millis(50),
+            max_delay: Duration::from_millis(400),
+            per_recipient_delay: Duration::from_millis(100),
+            max_attempts: 6,
+            ..RetryPolicy::default()
+        },
+        // Three 500s in a row would open the breaker at the default threshold; keep it out of the magic-number runs.
+        breaker_threshold: 10,
+        ..options.engine
+    };
+    TestServer::start_with(options).await
+}
+
+async fn send(s: &TestServer, key: &str, body: Value) -> String {
+    let (code, v) = s.post(key, "/send-message", body).await;
+    assert_eq!(code, 202, "{v}");
+    v["data"]["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_send_reaches_read_and_the_customer_gets_signed_events_in_order() {
+    let s = server().await;
+    let key = s.sandbox_account("e2e@example.com", "1234567890").await;
+    let (code, v) = s
+        .post(&key, "/auth/me/credentials/verify", Value::Null)
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(v["data"]["valid"], true, "{v}");
+    let (hook, received) = receiver().await;
+    let r = s
+        .client
+        .put(s.url("/auth/me/webhook"))
+        .bearer_auth(&key)
+        .json(&json!({"url": hook}))
+        .send()
+        .await
+        .unwrap();
+    let secret = r.json::<Value>().await.unwrap()["data"]["signingSecret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let id = send(&s, &key, json!({"to": "14155552671", "template": {"name": "hello_world", "language": "en_US"}, "metadata": {"k": "v"}})).await;
+    let m = s.wait_status(&key, &id, &["read"]).await;
+    let timeline: Vec<&str> = m["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(timeline, vec!["queued", "sent", "delivered", "read"]);
+    assert!(m["deliveredAt"].is_string() && m["readAt"].is_string());
+
+    // What Meta received is Meta's shape, with our id echoed for correlation.
+    let sandbox = s.sandbox.as_ref().unwrap();
+    let sent = sandbox.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].body["template"],
+        json!({"name": "hello_world", "language": {"code": "en_US"}})
+    );
+    assert_eq!(sent[0].body["biz_opaque_callback_data"], id.as_str());
+
+    for _ in 0..200 {
+        if received.lock().unwrap().len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let got = received.lock().unwrap().clone();
+    let statuses: Vec<String> = got
+        .iter()
+        .map(|(_, b)| {
+            serde_json::from_str::<Value>(b).unwrap()["data"]["status"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(statuses, vec!["sent", "delivered", "read"]);
+    for (h, body) in &got {
+        let ts: i64 = h["webhook-timestamp"].to_str().unwrap().parse().unwrap();
+        assert!(whatsapi_core::webhook_http::verify(
+            &secret,
+            h["webhook-id"].to_str().unwrap(),
+            ts,
+            body.as_bytes(),
+            h["webhook-signature"].to_str().unwrap()
+        ));
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn magic_numbers_end_in_their_documented_state() {
+    let s = server().await;
+    let key = s.sandbox_account("magic@example.com", "1234567890").await;
+    let text = |to: &str| json!({"to": to, "message": "hello"});
+    let template =
+        |to: &str, name: &str| json!({"to": to, "template": {"name": name, "language": "en_US"}});
+
+    let undeliverable = send(&s, &key, text(magic::UNDELIVERABLE)).await;
+    let throttled = send(&s, &key, text(magic::THROUGHPUT_LIMIT)).await;
+    let outside_window = send(&s, &key, text(magic::OUTSIDE_WINDOW)).await;
+    let outside_window_template =
+        send(&s, &key, template(magic::OUTSIDE_WINDOW, "hello_world")).await;
+    let never_reads = send(&s, &key, text(magic::NEVER_READS)).await;
+    let meta_down = send(&s, &key, text(magic::META_DOWN)).await;
+    let out_of_order = send(&s, &key, text(magic::OUT_OF_ORDER)).await;
+    let pair_limit = send(&s, &key, text(magic::PAIR_RATE_LIMIT)).await;
+    let bad_template = send(&s, &key, template(magic::TEMPLATE_MISSING, "order_ready")).await;
+    let slow = send(&s, &key, text(magic::SLOW)).await;
+
+    let m = s.wait_status(&key, &undeliverable, &["failed"]).await;
+    assert_eq!(m["errorCode"], 131026, "{m}");
+    assert!(m["sentAt"].is_string(), "accepted first, failed by webhook");
+
+    let m = s.wait_status(&key, &throttled, &["read"]).await;
+    assert_eq!(
+        s.sandbox
+            .as_ref()
+            .unwrap()
+            .requests_for(magic::THROUGHPUT_LIMIT)
+            .len(),
+        3,
+        "two 130429 answers, then success"
+    );
+    assert!(
+        m["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["status"] == "retrying")
+    );
+
+    let m = s.wait_status(&key, &outside_window, &["failed"]).await;
+    assert_eq!(m["errorCode"], 131047);
+    let why = m["errorMessage"].as_str().unwrap();
+    assert!(
+        why.contains("24 hours") && why.contains("template"),
+        "{why}"
+    );
+    s.wait_status(&key, &outside_window_template, &["read"])
+        .await;
+
+    s.wait_status(&key, &never_reads, &["delivered"]).await;
+    s.wait_status(&key, &meta_down, &["read"]).await;
+    let m = s.wait_status(&key, &out_of_order, &["read"]).await;
+    assert!(
+        m["deliveredAt"].is_string() && m["sentAt"].is_string(),
+        "{m}"
+    );
+    s.wait_status(&key, &pair_limit, &["read"]).await;
+    let m = s.wait_status(&key, &bad_template, &["failed"]).await;
+    assert_eq!(m["errorCode"], 132001);
+    s.wait_status(&key, &slow, &["read"]).await;
+
+    // Never read: still delivered once every other message has been read.
+    let (_, m) = s.get(&key, &format!("/messages/{never_reads}")).await;
+    assert_eq!(m["data"]["status"], "delivered");
+    assert_eq!(m["data"]["readAt"], Value::Null);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn forged_and_replayed_meta_webhooks_change_nothing() {
+    let s = server().await;
+    let key = s.sandbox_account("forge@example.com", "1234567890").await;
+    let id = send(
+        &s,
+        &key,
+        json!({"to": magic::NEVER_READS, "message": "hello"}),
+    )
+    .await;
+    let before = s.wait_status(&key, &id, &["delivered"]).await;
+    let wamid = before["wamid"].as_str().unwrap().to_owned();
+
+    // A forged "read": right shape, wrong secret.
+    let forged = json!({"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [{"field": "messages", "value": {
+        "metadata": {"display_phone_number": "15550001234", "phone_number_id": "1234567890"},
+        "statuses": [{"id": wamid, "status": "read", "timestamp": chrono::Utc::now().timestamp().to_string()}]}}]}]});
+    let raw = serde_json::to_vec(&forged).unwrap();
+    let r = s
+        .client
+        .post(s.url("/webhooks/whatsapp"))
+        .header(
+            "x-hub-signature-256",
+            whatsapi_core::meta::sign(b"guessed-secret", &raw),
+        )
+        .body(raw.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = s
+        .client
+        .post(s.url("/webhooks/whatsapp"))
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "unsigned");
+
+    // A replay of a genuine delivery receipt: accepted, and a no-op.
+    let genuine = s
+        .sandbox
+        .as_ref()
+        .unwrap()
+        .webhook_deliveries()
+        .into_iter()
+        .find(|d| d.succeeded() && d.statuses().iter().any(|(_, st)| st == "delivered"))
+        .expect("the sandbox delivered a receipt");
+    let r = s
+        .client
+        .post(s.url("/webhooks/whatsapp"))
+        .header("x-hub-signature-256", genuine.signature.clone())
+        .body(genuine.body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, after) = s.get(&key, &format!("/messages/{id}")).await;
+    assert_eq!(after["data"]["status"], "delivered");
+    assert_eq!(after["data"]["timeline"], before["timeline"]);
+    s.stop().await;
+}
