@@ -340,6 +340,16 @@ pub trait Store: Send + Sync + 'static {
     async fn status_counts(&self, account: AccountId) -> StoreResult<StatusCounts>;
     /// Per-status counts over every account (queue depth for metrics), from the same counters.
     async fn status_totals(&self) -> StoreResult<StatusCounts>;
+    /// The account's messages created in `[from, to)`, counted per time bucket (aligned to multiples of `bucket`
+    /// since the Unix epoch) and current status, oldest bucket first; empty buckets are left out. For charts: a
+    /// range scan of the account's messages by creation time, not of the whole table.
+    async fn message_timeseries(
+        &self,
+        account: AccountId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket: Duration,
+    ) -> StoreResult<Vec<(DateTime<Utc>, StatusCounts)>>;
 
     // ---- 24-hour window ----
 

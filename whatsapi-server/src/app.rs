@@ -18,7 +18,7 @@ use whatsapi_core::WhatsApi;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
-use crate::routes::{account, messages, meta, system};
+use crate::routes::{account, dashboard, messages, meta, system};
 
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -158,6 +158,9 @@ pub fn api_router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(messages::get))
         .routes(routes!(messages::retry))
         .routes(routes!(messages::analytics))
+        .routes(routes!(dashboard::timeseries))
+        .routes(routes!(dashboard::deliveries))
+        .routes(routes!(dashboard::setup))
         .routes(routes!(system::billing_checkout))
         .routes(routes!(system::billing_portal))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
@@ -194,6 +197,13 @@ pub fn app(state: AppState) -> Router {
             utoipa_swagger_ui::SwaggerUi::new("/docs")
                 .url("/docs/openapi.json", doc.as_ref().clone()),
         )
+        .route(
+            "/",
+            axum::routing::get(|| async { axum::response::Redirect::temporary("/app") }),
+        )
+        .route("/app", axum::routing::get(dashboard::index))
+        .route("/app/", axum::routing::get(dashboard::index))
+        .route("/app/{*path}", axum::routing::get(dashboard::asset))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(settings.body_limit))

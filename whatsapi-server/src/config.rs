@@ -28,6 +28,13 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP server (the default).
     Serve(ServeArgs),
+    /// Send one message through a running server.
+    Send(crate::cli::SendArgs),
+    /// Send a message to every row of a CSV file, in chunks, with progress; safe to run again after an
+    /// interruption.
+    Bulk(crate::cli::bulk::BulkArgs),
+    /// Show a message and its timeline.
+    Status(crate::cli::StatusArgs),
 }
 
 /// Log output format.
@@ -67,6 +74,11 @@ pub struct ServeArgs {
     /// Server-wide ceiling on messages per bulk request (plans cap it further: free/basic 100, pro 1000, enterprise 5000).
     #[arg(long, env = "MAX_BULK_MESSAGES", default_value_t = 1000)]
     pub max_bulk_messages: usize,
+
+    /// Requests per minute per plan, overriding the defaults (free 20, basic 100, pro 500, enterprise 2000),
+    /// e.g. `free=60,pro=1000`.
+    #[arg(long, env = "WHATSAPI_PLAN_RPM", value_parser = parse_plan_rpm, default_value = "")]
+    pub plan_rpm: PlanRpm,
 
     /// Log format.
     #[arg(long, env = "WHATSAPI_LOG_FORMAT", value_enum, default_value = "text")]
@@ -130,7 +142,48 @@ pub struct ServeArgs {
     pub send_rate: u32,
 }
 
+/// Per-plan request limits given on the command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanRpm(pub Vec<(whatsapi_core::Plan, u32)>);
+
+fn parse_plan_rpm(s: &str) -> Result<PlanRpm, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (plan, n) = part
+            .split_once('=')
+            .ok_or_else(|| format!("'{part}': expected plan=requests, e.g. free=60"))?;
+        let plan: whatsapi_core::Plan = plan.trim().parse()?;
+        let n: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{part}': the limit must be a whole number"))?;
+        if n == 0 {
+            return Err(format!("'{part}': the limit must be at least 1"));
+        }
+        out.push((plan, n));
+    }
+    Ok(PlanRpm(out))
+}
+
 impl ServeArgs {
+    /// The plan table: defaults, the per-plan overrides, and `MAX_BULK_MESSAGES`.
+    pub fn plans(&self) -> whatsapi_core::PlanTable {
+        let mut table = whatsapi_core::PlanTable {
+            max_bulk_messages: self.max_bulk_messages,
+            ..whatsapi_core::PlanTable::default()
+        };
+        for (plan, rpm) in &self.plan_rpm.0 {
+            let limits = match plan {
+                whatsapi_core::Plan::Free => &mut table.free,
+                whatsapi_core::Plan::Basic => &mut table.basic,
+                whatsapi_core::Plan::Pro => &mut table.pro,
+                whatsapi_core::Plan::Enterprise => &mut table.enterprise,
+            };
+            limits.requests_per_minute = *rpm;
+        }
+        table
+    }
+
     /// The grace period.
     pub fn grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace)
@@ -139,5 +192,35 @@ impl ServeArgs {
     /// The lease of a claimed message.
     pub fn lease(&self) -> Duration {
         Duration::from_secs(self.lease_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use whatsapi_core::Plan;
+
+    #[test]
+    fn plan_rpm_overrides() {
+        assert_eq!(parse_plan_rpm(""), Ok(PlanRpm::default()));
+        assert_eq!(
+            parse_plan_rpm("free=60, pro=1000"),
+            Ok(PlanRpm(vec![(Plan::Free, 60), (Plan::Pro, 1000)]))
+        );
+        for bad in ["gold=5", "free", "free=x", "free=0"] {
+            assert!(parse_plan_rpm(bad).is_err(), "{bad}");
+        }
+        let args = Cli::parse_from([
+            "whatsapi",
+            "--plan-rpm",
+            "free=60",
+            "--max-bulk-messages",
+            "50",
+        ])
+        .serve;
+        let plans = args.plans();
+        assert_eq!(plans.free.requests_per_minute, 60);
+        assert_eq!(plans.pro.requests_per_minute, 500);
+        assert_eq!(plans.effective_bulk_cap(Plan::Pro), 50);
     }
 }

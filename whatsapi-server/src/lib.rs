@@ -5,6 +5,7 @@
 //! limits, metrics) lives in layers.
 
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod extract;

@@ -8,10 +8,11 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 use whatsapi_core::EngineConfig;
+use whatsapi_core::Store;
+use whatsapi_core::WhatsApi;
 use whatsapi_core::graph::{GraphConfig, GraphTransport};
 use whatsapi_core::webhook::WebhookUrlPolicy;
 use whatsapi_core::webhook_http::{HttpSinkConfig, HttpWebhookSink};
-use whatsapi_core::{PlanTable, Store, WhatsApi};
 use whatsapi_sandbox::{Sandbox, SandboxConfig};
 use whatsapi_store_postgres::{PgOptions, PostgresStore};
 use whatsapi_store_sqlite::SqliteStore;
@@ -93,10 +94,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .store(store)
         .transport(Arc::new(transport))
         .webhook_sink(Arc::new(sink))
-        .plans(PlanTable {
-            max_bulk_messages: args.max_bulk_messages,
-            ..PlanTable::default()
-        })
+        .plans(args.plans())
         .config(engine_config)
         .build()
         .context("building the engine")?;

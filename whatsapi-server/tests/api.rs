@@ -28,6 +28,10 @@ async fn register_me_and_key_format() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
+    assert!(
+        r.headers().contains_key("x-ratelimit-limit"),
+        "registration reports its per-IP limit"
+    );
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["success"], true);
     let key = v["data"]["apiKey"].as_str().unwrap().to_owned();
@@ -932,5 +936,89 @@ async fn operations_endpoints() {
     let r = s.client.get(s.url("/docs/")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().to_lowercase().contains("swagger"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn dashboard_api_and_assets() {
+    let s = TestServer::start().await;
+    let key = s.register("dash@example.com").await;
+    for _ in 0..3 {
+        s.post(
+            &key,
+            "/send-message",
+            json!({"to": "14155552671", "message": "hi", "dry_run": true}),
+        )
+        .await;
+    }
+    let (code, v) = s
+        .get(&key, "/analytics/timeseries?days=2&bucket=hour")
+        .await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["data"]["bucket"], "hour");
+    let points = v["data"]["points"].as_array().unwrap();
+    assert_eq!(points.len(), 48);
+    let total: u64 = points.iter().map(|p| p["total"].as_u64().unwrap()).sum();
+    assert_eq!(total, 3);
+    assert!(
+        points.last().unwrap()["total"].as_u64().unwrap() >= 1,
+        "the current hour is the last point"
+    );
+    let (code, v) = s.get(&key, "/analytics/timeseries?days=7").await;
+    assert_eq!(
+        (code, v["data"]["points"].as_array().unwrap().len()),
+        (200, 7)
+    );
+    for bad in [
+        "/analytics/timeseries?days=0",
+        "/analytics/timeseries?days=91",
+        "/analytics/timeseries?bucket=week",
+    ] {
+        assert_eq!(s.get(&key, bad).await.0, 400, "{bad}");
+    }
+
+    let (code, v) = s.get(&key, "/auth/me/setup").await;
+    assert_eq!(code, 200);
+    assert!(
+        v["data"]["callbackUrl"]
+            .as_str()
+            .unwrap()
+            .ends_with("/webhooks/whatsapp")
+    );
+    assert_eq!(v["data"]["verifyToken"], common::VERIFY_TOKEN);
+    assert_eq!(v["data"]["sandbox"], false);
+
+    let (code, v) = s.get(&key, "/auth/me/webhook/deliveries").await;
+    assert_eq!((code, v["data"].as_array().map(Vec::len)), (200, Some(0)));
+
+    for (path, mime) in [
+        ("/app", "text/html"),
+        ("/app/app.js", "text/javascript"),
+        ("/app/app.css", "text/css"),
+        ("/app/messages", "text/html"),
+    ] {
+        let r = s.client.get(s.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(mime),
+            "{path}"
+        );
+    }
+    let html = s
+        .client
+        .get(s.url("/app"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no external assets"
+    );
     s.stop().await;
 }

@@ -540,6 +540,38 @@ pub(crate) async fn status_counts(db: &dyn Db, account: AccountId) -> Result<Sta
     counts_of(&rows)
 }
 
+/// Messages of the account created in `[from, to)` per time bucket and status (an index range scan of the
+/// account's messages by creation time).
+pub(crate) async fn timeseries(
+    db: &dyn Db,
+    account: AccountId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    bucket: Duration,
+) -> Result<Vec<(DateTime<Utc>, StatusCounts)>> {
+    let width = i64::try_from(bucket.as_nanos()).unwrap_or(i64::MAX).max(1);
+    let rows = db
+        .rows(
+            "SELECT m.created_at - ((m.created_at % $4) + $4) % $4 AS b, m.status, COUNT(*) FROM messages m \
+             WHERE m.account = (SELECT seq FROM accounts WHERE id = $1) \
+             AND m.created_at >= $2 AND m.created_at < $3 \
+             GROUP BY b, m.status ORDER BY b",
+            &[&account.0, &ts(from), &ts(to), &width],
+        )
+        .await?;
+    let mut out: Vec<(DateTime<Utc>, StatusCounts)> = Vec::new();
+    for r in &rows {
+        let at = time(r.try_get(0)?);
+        if out.last().is_none_or(|(t, _)| *t != at) {
+            out.push((at, StatusCounts::new()));
+        }
+        if let Some((_, counts)) = out.last_mut() {
+            counts.insert(status(r.try_get(1)?)?, count(r.try_get(2)?));
+        }
+    }
+    Ok(out)
+}
+
 /// Per-status counts over every account, from the counters.
 pub(crate) async fn status_totals(db: &dyn Db) -> Result<StatusCounts> {
     let rows = db

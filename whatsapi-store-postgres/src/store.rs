@@ -185,6 +185,16 @@ impl Store for PostgresStore {
         Ok(messages::status_totals(&self.client().await?).await?)
     }
 
+    async fn message_timeseries(
+        &self,
+        account: AccountId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket: Duration,
+    ) -> StoreResult<Vec<(DateTime<Utc>, StatusCounts)>> {
+        Ok(messages::timeseries(&self.client().await?, account, from, to, bucket).await?)
+    }
+
     async fn record_inbound(
         &self,
         account: AccountId,

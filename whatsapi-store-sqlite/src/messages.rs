@@ -483,6 +483,44 @@ pub(crate) fn status_counts(conn: &Connection, account: AccountId) -> Result<Sta
     .collect()
 }
 
+/// Messages of the account created in `[from, to)` per time bucket and status (an index range scan).
+pub(crate) fn timeseries(
+    conn: &Connection,
+    account: AccountId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    bucket: std::time::Duration,
+) -> Result<Vec<(DateTime<Utc>, StatusCounts)>> {
+    let width = i64::try_from(bucket.as_nanos()).unwrap_or(i64::MAX).max(1);
+    let mut stmt = conn.prepare_cached(
+        "SELECT (m.created_at / ?4) * ?4 AS b, m.status, COUNT(*) FROM messages m \
+         WHERE m.account = (SELECT seq FROM accounts WHERE id = ?1) AND m.created_at >= ?2 AND m.created_at < ?3 \
+         GROUP BY b, m.status ORDER BY b",
+    )?;
+    let rows = stmt.query_map(
+        rusqlite::params![account.0.as_bytes(), ts(from), ts(to), width],
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        },
+    )?;
+    let mut out: Vec<(DateTime<Utc>, StatusCounts)> = Vec::new();
+    for row in rows {
+        let (b, s, n) = row?;
+        let at = time(b);
+        if out.last().is_none_or(|(t, _)| *t != at) {
+            out.push((at, StatusCounts::new()));
+        }
+        if let Some((_, counts)) = out.last_mut() {
+            counts.insert(status(s)?, count(n));
+        }
+    }
+    Ok(out)
+}
+
 /// Per-status counts over every account, from the counters.
 pub(crate) fn status_totals(conn: &Connection) -> Result<StatusCounts> {
     let mut stmt = conn.prepare_cached(

@@ -211,6 +211,18 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn message_timeseries(
+        &self,
+        account: AccountId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket: Duration,
+    ) -> StoreResult<Vec<(DateTime<Utc>, StatusCounts)>> {
+        self.readers
+            .read(move |c| messages::timeseries(c, account, from, to, bucket))
+            .await
+    }
+
     async fn status_totals(&self) -> StoreResult<StatusCounts> {
         self.readers.read(messages::status_totals).await
     }

@@ -17,6 +17,7 @@
 //! ```
 
 mod accounts;
+mod charts;
 mod error;
 mod messages;
 mod meta;
@@ -33,6 +34,7 @@ use crate::transport::MetaTransport;
 use crate::webhook::WebhookSink;
 
 pub use accounts::{CredentialsCheck, Registered};
+pub use charts::{Bucket, SeriesPoint};
 pub use error::Error;
 pub use messages::Summary;
 pub use meta::{IngestReport, MetaWebhookAuth};

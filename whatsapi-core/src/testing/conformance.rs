@@ -1091,6 +1091,80 @@ pub async fn concurrent_inserts_with_one_key_create_one_set(store: Arc<dyn Store
     );
 }
 
+/// Messages are counted per creation-time bucket and current status, only in `[from, to)` and only the account's.
+pub async fn message_timeseries_buckets(store: Arc<dyn Store>) {
+    let account = create_sample_account(&*store).await;
+    let stranger = ok(
+        store
+            .create_account(NewAccount {
+                email: "stranger@example.com".into(),
+                key_hash: ApiKey::generate().hash(),
+                id: AccountId::new(),
+                ..sample_account()
+            })
+            .await,
+        "create_account",
+    );
+    // Hour buckets from base_time: two messages in hour 0, one in hour 2 (sent), one before `from`, one at `to`.
+    sent_message(&*store, account.id, "wamid.TS", 7300, at(7301)).await;
+    insert(
+        &*store,
+        account.id,
+        vec![message_at(account.id, "14155550001", 10)],
+    )
+    .await;
+    insert(
+        &*store,
+        account.id,
+        vec![message_at(account.id, "14155550002", 3599)],
+    )
+    .await;
+    insert(
+        &*store,
+        account.id,
+        vec![message_at(account.id, "14155550003", -1)],
+    )
+    .await;
+    insert(
+        &*store,
+        account.id,
+        vec![message_at(account.id, "14155550004", 3 * 3600)],
+    )
+    .await;
+    insert(
+        &*store,
+        stranger.id,
+        vec![message_at(stranger.id, "14155550005", 20)],
+    )
+    .await;
+    let series = ok(
+        store
+            .message_timeseries(account.id, at(0), at(3 * 3600), Duration::from_secs(3600))
+            .await,
+        "message_timeseries",
+    );
+    assert_eq!(
+        series,
+        vec![
+            (at(0), counts_of(&[(Status::Queued, 2)])),
+            (at(2 * 3600), counts_of(&[(Status::Sent, 1)])),
+        ],
+        "per bucket and status, half-open range, one account"
+    );
+    let none = ok(
+        store
+            .message_timeseries(
+                account.id,
+                at(10 * 3600),
+                at(11 * 3600),
+                Duration::from_secs(3600),
+            )
+            .await,
+        "message_timeseries",
+    );
+    assert!(none.is_empty());
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Claims and outcomes
 // ---------------------------------------------------------------------------------------------------------------
@@ -2893,6 +2967,7 @@ where
     next_due_at_tracks_the_earliest_due(make().await).await;
     purge_removes_only_expired(make().await).await;
     counters_match_recount(make().await).await;
+    message_timeseries_buckets(make().await).await;
 }
 
 /// Expands to one `#[tokio::test(flavor = "multi_thread", worker_threads = 4)]` per conformance check, each
@@ -2944,6 +3019,7 @@ macro_rules! store_conformance_tests {
             next_due_at_tracks_the_earliest_due,
             purge_removes_only_expired,
             counters_match_recount,
+            message_timeseries_buckets,
         );
     };
     (@checks $make:path; ; $($check:ident),* $(,)?) => {

@@ -907,6 +907,35 @@ impl Store for MemoryStore {
         Ok(totals)
     }
 
+    async fn message_timeseries(
+        &self,
+        account: AccountId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket: Duration,
+    ) -> StoreResult<Vec<(DateTime<Utc>, StatusCounts)>> {
+        let width = i64::try_from(bucket.as_nanos()).unwrap_or(i64::MAX).max(1);
+        let guard = self.lock();
+        let mut buckets: std::collections::BTreeMap<i64, StatusCounts> =
+            std::collections::BTreeMap::new();
+        for row in guard.messages.values() {
+            let m = &row.message;
+            if m.account_id != account || m.created_at < from || m.created_at >= to {
+                continue;
+            }
+            let ns = m.created_at.timestamp_nanos_opt().unwrap_or(0);
+            *buckets
+                .entry(ns.div_euclid(width) * width)
+                .or_default()
+                .entry(m.status)
+                .or_default() += 1;
+        }
+        Ok(buckets
+            .into_iter()
+            .map(|(start, counts)| (DateTime::from_timestamp_nanos(start), counts))
+            .collect())
+    }
+
     async fn record_inbound(
         &self,
         account: AccountId,

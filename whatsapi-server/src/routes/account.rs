@@ -71,7 +71,7 @@ pub async fn register(
     peer: ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<JsonBody, ApiError>,
-) -> Result<Response, ApiError> {
+) -> Response {
     let ip = client_ip(&headers, Some(&peer), state.settings.trust_forwarded_for);
     let decision = state
         .limiter
@@ -81,18 +81,29 @@ pub async fn register(
             state.api.clock().now(),
         )
         .await;
-    if !decision.allowed {
-        let mut resp = ApiError::new(
+    let mut resp = if decision.allowed {
+        create_account(&state, body)
+            .await
+            .unwrap_or_else(IntoResponse::into_response)
+    } else {
+        ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
                 "Too many registrations from this address. Retry after {} seconds.",
                 decision.reset_in
             ),
         )
-        .into_response();
-        decision.apply(resp.headers_mut());
-        return Ok(resp);
-    }
+        .into_response()
+    };
+    // Registration is limited per client address; its answers carry that limit's headers.
+    decision.apply(resp.headers_mut());
+    resp
+}
+
+async fn create_account(
+    state: &AppState,
+    body: Result<JsonBody, ApiError>,
+) -> Result<Response, ApiError> {
     let JsonBody(body) = body?;
     require_object(&body)?;
     let mut details = Vec::new();

@@ -1,0 +1,244 @@
+//! The dashboard's own API (messages over time, webhook delivery attempts, setup facts) and its embedded assets.
+
+use std::collections::HashMap;
+
+use axum::Extension;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use whatsapi_core::Account;
+use whatsapi_core::send::FieldError;
+use whatsapi_core::service::Bucket;
+use whatsapi_core::webhook::format_time;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::views::ok;
+
+/// One point of the series.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeriesPointView {
+    /// Start of the bucket (RFC 3339 UTC).
+    pub start: String,
+    /// Messages created in the bucket.
+    pub total: u64,
+    /// Their current status counts (statuses with none left out).
+    #[schema(value_type = Object)]
+    pub by_status: Map<String, Value>,
+}
+
+/// Messages over time.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeriesView {
+    /// `hour` or `day`.
+    pub bucket: String,
+    /// Oldest first; every bucket of the period, empty ones too.
+    pub points: Vec<SeriesPointView>,
+}
+
+/// Messages created per hour or day over the last days, split by their current status (for charts).
+#[utoipa::path(get, path = "/analytics/timeseries", tag = "analytics", security(("bearer" = [])),
+    params(
+        ("days" = Option<u32>, Query, description = "Period ending now, 1 to 90 days (default 7)"),
+        ("bucket" = Option<String>, Query, description = "hour or day (default: hour up to 2 days, else day)"),
+    ),
+    responses((status = 200, body = SeriesView), (status = 400, body = crate::views::ErrorView)))]
+pub async fn timeseries(
+    State(state): State<AppState>,
+    Extension(account): Extension<Account>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let mut details = Vec::new();
+    let days = match q.get("days").map(|d| d.trim().parse::<u32>()) {
+        None => 7,
+        Some(Ok(d)) if (1..=90).contains(&d) => d,
+        Some(_) => {
+            details.push(FieldError {
+                field: "days".into(),
+                message: "must be a whole number from 1 to 90".into(),
+            });
+            7
+        }
+    };
+    let bucket = match q.get("bucket").map(String::as_str) {
+        None => {
+            if days <= 2 {
+                Bucket::Hour
+            } else {
+                Bucket::Day
+            }
+        }
+        Some("hour") => Bucket::Hour,
+        Some("day") => Bucket::Day,
+        Some(_) => {
+            details.push(FieldError {
+                field: "bucket".into(),
+                message: "must be hour or day".into(),
+            });
+            Bucket::Day
+        }
+    };
+    if !details.is_empty() {
+        return Err(ApiError::validation(details));
+    }
+    let span = std::time::Duration::from_secs(u64::from(days) * 86_400);
+    let points = state.api.message_series(account.id, span, bucket).await?;
+    Ok(ok(SeriesView {
+        bucket: bucket.as_str().to_owned(),
+        points: points
+            .into_iter()
+            .map(|p| SeriesPointView {
+                start: format_time(&p.start),
+                total: p.counts.values().sum(),
+                by_status: p
+                    .counts
+                    .iter()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(s, n)| (s.as_str().to_owned(), Value::from(*n)))
+                    .collect(),
+            })
+            .collect(),
+    })
+    .into_response())
+}
+
+/// One delivery attempt of a status event to your webhook.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryView {
+    /// The event (`webhook-id` header).
+    pub event_id: String,
+    /// The message.
+    pub message_id: String,
+    /// The status the event announced.
+    pub status: String,
+    /// Where it was sent.
+    pub url: String,
+    /// When (RFC 3339 UTC).
+    pub at: String,
+    /// Your endpoint's HTTP status, if it answered.
+    pub http_status: Option<u16>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+    /// How long it took.
+    pub duration_ms: u64,
+}
+
+/// Your webhook's latest delivery attempts, newest first.
+#[utoipa::path(get, path = "/auth/me/webhook/deliveries", tag = "webhooks", security(("bearer" = [])),
+    params(("limit" = Option<u32>, Query, description = "1 to 200, default 20")),
+    responses((status = 200, body = Vec<DeliveryView>)))]
+pub async fn deliveries(
+    State(state): State<AppState>,
+    Extension(account): Extension<Account>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let limit = match q.get("limit").map(|l| l.trim().parse::<u32>()) {
+        None => 20,
+        Some(Ok(l)) if (1..=200).contains(&l) => l,
+        Some(_) => {
+            return Err(ApiError::validation(vec![FieldError {
+                field: "limit".into(),
+                message: "must be a whole number from 1 to 200".into(),
+            }]));
+        }
+    };
+    let attempts = state.api.webhook_deliveries(account.id, limit).await?;
+    Ok(ok(attempts
+        .into_iter()
+        .map(|a| DeliveryView {
+            event_id: format!("evt_{}", a.event_id.0.simple()),
+            message_id: a.message_id.to_string(),
+            status: a.status.as_str().to_owned(),
+            url: a.url,
+            at: format_time(&a.at),
+            http_status: a.http_status,
+            error: a.error,
+            duration_ms: a.duration_ms,
+        })
+        .collect::<Vec<_>>())
+    .into_response())
+}
+
+/// What to paste into Meta's console, and whether this server talks to the sandbox.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SetupView {
+    /// Meta's webhook callback URL for this server.
+    pub callback_url: String,
+    /// The verify token Meta must send (null when the server has none configured).
+    pub verify_token: Option<String>,
+    /// Messages go to the in-process emulator, not to WhatsApp.
+    pub sandbox: bool,
+}
+
+/// Facts for the guided setup: callback URL, verify token, sandbox mode.
+#[utoipa::path(get, path = "/auth/me/setup", tag = "account", security(("bearer" = [])),
+    responses((status = 200, body = SetupView)))]
+pub async fn setup(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1:8080");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|_| state.settings.trust_forwarded_for)
+        .unwrap_or("http");
+    ok(SetupView {
+        callback_url: format!("{scheme}://{host}/webhooks/whatsapp"),
+        verify_token: state.settings.meta_verify_token.clone(),
+        sandbox: state.settings.sandbox.is_some(),
+    })
+    .into_response()
+}
+
+/// The dashboard's files, built into the binary.
+const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "index.html",
+        "text/html; charset=utf-8",
+        include_str!("../../assets/index.html"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/app.js"),
+    ),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("../../assets/app.css"),
+    ),
+];
+
+/// `GET /app`: the dashboard page.
+pub async fn index() -> Response {
+    serve_asset("index.html")
+}
+
+/// `GET /app/{file}`: a file of the dashboard; other paths get the page (it routes on the client).
+pub async fn asset(Path(name): Path<String>) -> Response {
+    serve_asset(&name)
+}
+
+fn serve_asset(name: &str) -> Response {
+    let (_, mime, body) = ASSETS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .unwrap_or(&ASSETS[0]);
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, *mime),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        *body,
+    )
+        .into_response()
+}
