@@ -73,11 +73,14 @@ pub async fn register(
     body: Result<JsonBody, ApiError>,
 ) -> Response {
     let ip = client_ip(&headers, Some(&peer), state.settings.trust_forwarded_for);
-    let decision = state.limiter.hit(
-        &format!("register:{ip}"),
-        state.settings.register_per_minute,
-        state.api.clock().now(),
-    );
+    let decision = state
+        .limiter
+        .hit(
+            &format!("register:{ip}"),
+            state.settings.register_per_minute,
+            state.api.clock().now(),
+        )
+        .await;
     let mut resp = if decision.allowed {
         create_account(&state, body)
             .await
