@@ -809,8 +809,8 @@ async fn sql_looking_strings_are_stored_verbatim_or_refused_and_the_tables_still
         &r.json().await.unwrap(),
         Expect {
             status: 400,
-            error: "numeric phone number id",
-            fields: &["whatsappPhoneNumberId"],
+            error: "Validation failed for 2 fields",
+            fields: &["whatsappAccessToken", "whatsappPhoneNumberId"],
         },
     );
     let put_credentials = |token: &'static str| {

@@ -166,14 +166,14 @@ pub async fn put_credentials(
             None
         }
     };
-    if let Some(t) = token
-        .as_deref()
-        .filter(|t| t.trim().is_empty() || t.len() > 4096)
-    {
-        let _ = t;
+    // The same rule as the core's, so a request with several bad fields hears about all of them at once.
+    if token.as_deref().is_some_and(|t| {
+        let t = t.trim();
+        t.is_empty() || t.len() > 4096 || t.chars().any(char::is_whitespace)
+    }) {
         details.push(FieldError {
             field: "whatsappAccessToken".into(),
-            message: "must be a non-empty token of at most 4096 characters".into(),
+            message: "must be a single token of at most 4096 characters without spaces".into(),
         });
     }
     if let Some(p) = phone_id.as_deref() {
