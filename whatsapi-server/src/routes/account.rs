@@ -61,7 +61,7 @@ fn require_object(body: &Value) -> Result<(), ApiError> {
 #[utoipa::path(post, path = "/auth/register", tag = "account",
     request_body = RegisterRequest,
     responses(
-        (status = 201, description = "Account created; the key is shown only here", body = ApiKeyView),
+        (status = 201, description = "Account created; the key is shown only here", body = crate::views::Envelope<ApiKeyView>),
         (status = 400, description = "Invalid name or email", body = crate::views::ErrorView),
         (status = 409, description = "Email already registered", body = crate::views::ErrorView),
         (status = 429, description = "Too many registrations from this address", body = crate::views::ErrorView),
@@ -135,7 +135,7 @@ async fn create_account(
 
 /// The account of the key (never the key itself).
 #[utoipa::path(get, path = "/auth/me", tag = "account", security(("bearer" = [])),
-    responses((status = 200, body = AccountView), (status = 401, body = crate::views::ErrorView)))]
+    responses((status = 200, body = crate::views::Envelope<AccountView>), (status = 401, body = crate::views::ErrorView)))]
 pub async fn me(State(state): State<AppState>, Extension(account): Extension<Account>) -> Response {
     ok(AccountView::of(&account, state.api.plans())).into_response()
 }
@@ -143,7 +143,7 @@ pub async fn me(State(state): State<AppState>, Extension(account): Extension<Acc
 /// Save your Meta access token and phone number id (BYOC).
 #[utoipa::path(put, path = "/auth/me/credentials", tag = "account", security(("bearer" = [])),
     request_body = CredentialsRequest,
-    responses((status = 200, body = CredentialsView), (status = 400, body = crate::views::ErrorView)))]
+    responses((status = 200, body = crate::views::Envelope<CredentialsView>), (status = 400, body = crate::views::ErrorView)))]
 pub async fn put_credentials(
     State(state): State<AppState>,
     Extension(account): Extension<Account>,
@@ -220,7 +220,7 @@ pub async fn put_credentials(
 
 /// Remove your Meta credentials.
 #[utoipa::path(delete, path = "/auth/me/credentials", tag = "account", security(("bearer" = [])),
-    responses((status = 200, body = CredentialsView)))]
+    responses((status = 200, body = crate::views::Envelope<CredentialsView>)))]
 pub async fn delete_credentials(
     State(state): State<AppState>,
     Extension(account): Extension<Account>,
@@ -237,7 +237,7 @@ pub async fn delete_credentials(
 /// Check the saved credentials with Meta.
 #[utoipa::path(post, path = "/auth/me/credentials/verify", tag = "account", security(("bearer" = [])),
     responses(
-        (status = 200, description = "Result of the check (valid true or false)", body = VerifyView),
+        (status = 200, description = "Result of the check (valid true or false)", body = crate::views::Envelope<VerifyView>),
         (status = 400, description = "No credentials saved", body = crate::views::ErrorView),
     ))]
 pub async fn verify_credentials(
@@ -259,7 +259,7 @@ pub async fn verify_credentials(
 /// Set the URL that receives status events; returns the signing secret once.
 #[utoipa::path(put, path = "/auth/me/webhook", tag = "webhooks", security(("bearer" = [])),
     request_body = WebhookRequest,
-    responses((status = 200, body = WebhookView), (status = 400, body = crate::views::ErrorView)))]
+    responses((status = 200, body = crate::views::Envelope<WebhookView>), (status = 400, body = crate::views::ErrorView)))]
 pub async fn put_webhook(
     State(state): State<AppState>,
     Extension(account): Extension<Account>,
@@ -280,7 +280,7 @@ pub async fn put_webhook(
 
 /// Stop sending status events.
 #[utoipa::path(delete, path = "/auth/me/webhook", tag = "webhooks", security(("bearer" = [])),
-    responses((status = 200, body = WebhookView)))]
+    responses((status = 200, body = crate::views::Envelope<WebhookView>)))]
 pub async fn delete_webhook(
     State(state): State<AppState>,
     Extension(account): Extension<Account>,
@@ -295,7 +295,7 @@ pub async fn delete_webhook(
 
 /// Replace the API key; the old one stops working at once.
 #[utoipa::path(post, path = "/auth/me/rotate-key", tag = "account", security(("bearer" = [])),
-    responses((status = 200, body = ApiKeyView)))]
+    responses((status = 200, body = crate::views::Envelope<ApiKeyView>)))]
 pub async fn rotate_key(
     State(state): State<AppState>,
     Extension(account): Extension<Account>,
