@@ -418,6 +418,7 @@ async fn follow(
             wait_bar.finish();
             return Ok(by_status);
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Gentle on the per-key rate limit: each round costs one request per page of every batch.
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }
