@@ -44,9 +44,12 @@ before(async () => {
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   const dir = mkdtempSync(join(tmpdir(), "whatsapi-e2e-"));
+  // The SQLite file below, even where DATABASE_URL points at PostgreSQL (as in CI).
+  const env = { ...process.env, WHATSAPI_LOG: "warn" };
+  delete env.DATABASE_URL;
   server = spawn(bin, ["--sandbox", "--plan-rpm", "free=600", "--listen", `127.0.0.1:${port}`, "--database", join(dir, "whatsapi.db")], {
     stdio: ["ignore", "ignore", "inherit"],
-    env: { ...process.env, WHATSAPI_LOG: "warn" },
+    env,
   });
   await waitForServer(`${base}/healthz`);
   browser = await chromium.launch({

@@ -55,3 +55,51 @@ pub fn one(account: AccountId, message: NewMessage) -> NewBatch {
         idempotency: None,
     }
 }
+
+/// The PostgreSQL of the harnesses: `DATABASE_URL`, or the local server of the development machines.
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A fresh schema name for one harness run: `wa_bench_<unix seconds>_<random>`.
+pub fn bench_schema() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!(
+        "wa_bench_{secs}_{}",
+        &uuid::Uuid::now_v7().simple().to_string()[20..]
+    )
+}
+
+/// Drops a harness schema with everything in it.
+pub async fn drop_schema(url: &str, schema: &str) -> Result<(), tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .await
+}
+
+/// The machine, as the figures report it.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} cores (available_parallelism), {cpu}")
+}
+
+/// The `q` quantile (0..=1) of `samples`.
+pub fn quantile(samples: &[std::time::Duration], q: f64) -> std::time::Duration {
+    let mut s = samples.to_vec();
+    s.sort();
+    s[((s.len() - 1) as f64 * q).round() as usize]
+}

@@ -423,4 +423,13 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
         policy: PurgePolicy,
     ) -> StoreResult<PurgeReport>;
+
+    // ---- wake-ups across processes ----
+
+    /// Wake-ups raised when another process sharing this store made messages due (a send on another replica);
+    /// the dispatcher listens to them besides its own in-process signal, so it does not wait for its next poll.
+    /// A lagged receiver counts as woken. `None` (the default): the store is not shared, polling suffices.
+    fn subscribe_wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
+        None
+    }
 }

@@ -37,6 +37,9 @@ pub struct HttpSettings {
     pub meta_app_secret: Option<String>,
     /// Accept unsigned Meta webhooks when no app secret is known (development only).
     pub allow_unsigned_meta_webhooks: bool,
+    /// Count rate limits (per key, registrations per IP) in the store, shared by every replica on the same
+    /// database, instead of in this process.
+    pub shared_rate_limits: bool,
     /// In `--sandbox` mode: the credentials every new account gets.
     pub sandbox: Option<SandboxCredentials>,
 }
@@ -70,6 +73,7 @@ impl Default for HttpSettings {
             meta_verify_token: None,
             meta_app_secret: None,
             allow_unsigned_meta_webhooks: false,
+            shared_rate_limits: false,
             sandbox: None,
         }
     }
@@ -91,9 +95,14 @@ pub struct AppState {
 impl AppState {
     /// State around a built `WhatsApi`.
     pub fn new(api: WhatsApi, settings: HttpSettings) -> Self {
+        let limiter = if settings.shared_rate_limits {
+            RateLimiter::shared(api.store().clone())
+        } else {
+            RateLimiter::new()
+        };
         Self {
             api,
-            limiter: Arc::new(RateLimiter::new()),
+            limiter: Arc::new(limiter),
             metrics: Arc::new(Metrics::new()),
             settings: Arc::new(settings),
         }
@@ -252,7 +261,8 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     let limit = state.api.plans().limits(account.plan).requests_per_minute;
     let decision = state
         .limiter
-        .hit(&account.key_hash.to_hex(), limit, state.api.clock().now());
+        .hit(&account.key_hash.to_hex(), limit, state.api.clock().now())
+        .await;
     if !decision.allowed {
         let mut resp = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -86,9 +86,19 @@ pub struct RotateKeyArgs {
 /// Where the data is and the key that encrypts its secrets.
 #[derive(Clone, clap::Args)]
 pub struct StoreArgs {
-    /// SQLite database file (created with its folders if missing).
+    /// SQLite database file (created with its folders if missing). Ignored when `--database-url` is given.
     #[arg(long, env = "WHATSAPI_DATABASE", default_value = "./whatsapi.db")]
     pub database: PathBuf,
+
+    /// PostgreSQL connection string (`postgres://user:password@host:5432/db`): use PostgreSQL instead of the
+    /// SQLite file, so several replicas can share one database (claims, wake-ups, rate limits, breaker).
+    /// Replicas must share the encryption key: set WHATSAPI_ENCRYPTION_KEY.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Most PostgreSQL connections of this process.
+    #[arg(long, env = "WHATSAPI_DATABASE_POOL", default_value_t = 16)]
+    pub database_pool: usize,
 
     /// Key that encrypts secrets at rest (Meta tokens, app secrets, webhook secrets): base64 of 32 random bytes,
     /// e.g. `openssl rand -base64 32`. When unset, the key file is used (created on first start).
@@ -113,6 +123,8 @@ impl std::fmt::Debug for StoreArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoreArgs")
             .field("database", &self.database)
+            .field("database_url", &self.database_url.as_ref().map(|_| "<set>"))
+            .field("database_pool", &self.database_pool)
             .field(
                 "encryption_key",
                 &self.encryption_key.as_ref().map(|_| "<redacted>"),
@@ -156,6 +168,11 @@ pub struct ServeArgs {
     /// The database and the encryption key.
     #[command(flatten)]
     pub store: StoreArgs,
+
+    /// Seconds a claimed message is reserved for this process; when a replica dies, its claimed messages are
+    /// sent by another one after this.
+    #[arg(long, env = "WHATSAPI_LEASE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub lease_secs: u64,
 
     /// Server-wide ceiling on messages per bulk request (plans cap it further: free/basic 100, pro 1000, enterprise 5000).
     #[arg(long, env = "MAX_BULK_MESSAGES", default_value_t = 1000)]
@@ -340,6 +357,11 @@ impl ServeArgs {
     /// The grace period.
     pub fn grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace)
+    }
+
+    /// The lease of a claimed message.
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_secs)
     }
 }
 

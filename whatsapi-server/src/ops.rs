@@ -9,6 +9,7 @@ use whatsapi_core::account::AccountUpdate;
 use whatsapi_core::billing::{StripeClient, StripeConfig};
 use whatsapi_core::encryption::{EncryptingStore, EncryptionKey, KeyRing, ResealReport};
 use whatsapi_core::{Account, Store};
+use whatsapi_store_postgres::{PgOptions, PostgresStore};
 use whatsapi_store_sqlite::SqliteStore;
 
 use crate::config::{AccountArgs, BillingArgs, RotateKeyArgs, StoreArgs};
@@ -50,21 +51,47 @@ pub fn key_ring(args: &StoreArgs) -> anyhow::Result<KeyRing> {
     Ok(ring)
 }
 
-fn open_sqlite(args: &StoreArgs) -> anyhow::Result<Arc<dyn Store>> {
-    let store = SqliteStore::open(&args.database)
-        .with_context(|| format!("opening the database {}", args.database.display()))?;
-    Ok(Arc::new(store))
+/// Opens the configured database without encryption: PostgreSQL with `--database-url`, else the SQLite file.
+/// Returns the store and how to name it in logs.
+async fn open_database(args: &StoreArgs) -> anyhow::Result<(Arc<dyn Store>, String)> {
+    match &args.database_url {
+        Some(url) => {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                bail!(
+                    "--database-url must be a PostgreSQL URL (postgres://user:password@host:5432/db); \
+                     for SQLite use --database FILE"
+                );
+            }
+            let store = PostgresStore::connect_with(
+                url,
+                PgOptions {
+                    pool_size: args.database_pool,
+                    ..PgOptions::default()
+                },
+            )
+            .await
+            .context("connecting to PostgreSQL (--database-url)")?;
+            let shown = format!("postgres (schema {})", store.schema());
+            Ok((Arc::new(store), shown))
+        }
+        None => {
+            let store = SqliteStore::open(&args.database)
+                .with_context(|| format!("opening the database {}", args.database.display()))?;
+            Ok((Arc::new(store), args.database.display().to_string()))
+        }
+    }
 }
 
 /// Opens the database behind an [`EncryptingStore`] with the key ring of `args` (creating the key file on first
 /// start).
-pub fn open_store(args: &StoreArgs) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open_store(args: &StoreArgs) -> anyhow::Result<(Arc<dyn Store>, String)> {
     let ring = key_ring(args)?;
     tracing::info!(
         key_id = ring.primary().id(),
         "secrets at rest are encrypted (AES-256-GCM)"
     );
-    Ok(Arc::new(EncryptingStore::new(open_sqlite(args)?, ring)))
+    let (store, shown) = open_database(args).await?;
+    Ok((Arc::new(EncryptingStore::new(store, ring)), shown))
 }
 
 /// Stripe billing from the command line: `None` without `--stripe-secret-key`; with it, the prices and the
@@ -129,7 +156,7 @@ pub fn stripe_client(args: &BillingArgs) -> anyhow::Result<Option<StripeClient>>
 /// `whatsapi account deactivate|reactivate --email …`: sets the account's active flag. Needs no encryption key
 /// (no secret is read or written).
 pub async fn set_active(args: &AccountArgs, active: bool) -> anyhow::Result<Account> {
-    let store = open_sqlite(&args.store)?;
+    let (store, _) = open_database(&args.store).await?;
     let Some(account) = store.account_by_email(&args.email).await? else {
         bail!("no account with the email {}", args.email);
     };
@@ -150,7 +177,7 @@ pub async fn rotate_key(args: &RotateKeyArgs) -> anyhow::Result<(EncryptionKey, 
     for path in &args.store.previous_encryption_key_files {
         ring = ring.with_previous(EncryptionKey::read_file(path)?);
     }
-    let store = EncryptingStore::new(open_sqlite(&args.store)?, ring);
+    let store = EncryptingStore::new(open_database(&args.store).await?.0, ring);
     let report = store
         .reseal_all(100)
         .await

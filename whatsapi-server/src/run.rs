@@ -29,6 +29,8 @@ fn init_tracing(args: &ServeArgs) {
 /// HTTP settings from the command line.
 pub fn http_settings(args: &ServeArgs) -> HttpSettings {
     HttpSettings {
+        // Replicas on one PostgreSQL database share their limits; a SQLite file has one process.
+        shared_rate_limits: args.store.database_url.is_some(),
         body_limit: args.body_limit,
         register_per_minute: args.register_per_minute,
         trust_forwarded_for: args.trust_forwarded_for,
@@ -59,7 +61,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let store = crate::ops::open_store(&args.store)?;
+    let (store, database) = crate::ops::open_store(&args.store).await?;
     let stripe = crate::ops::stripe_client(&args.billing)?;
     let transport = GraphTransport::new(GraphConfig {
         base_url: sandbox
@@ -82,6 +84,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!(e))?;
     let engine_config = EngineConfig {
         pace_per_second: args.send_rate,
+        lease: args.lease(),
         webhook_urls: urls,
         ..EngineConfig::default()
     };
@@ -103,7 +106,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     tracing::info!(
         address = %format!("http://{local}"),
-        database = %args.store.database.display(),
+        %database,
         "whatsapi listening"
     );
     let mut settings = http_settings(&args);

@@ -8,7 +8,7 @@ use whatsapi_core::webhook::format_time;
 use whatsapi_core::{Account, Message};
 
 /// `{"success": true, "data": …}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Envelope<T> {
     /// Always true.
     pub success: bool,

@@ -14,6 +14,8 @@ use whatsapi_server::config::StoreArgs;
 fn store_args(db: &std::path::Path) -> StoreArgs {
     StoreArgs {
         database: db.to_owned(),
+        database_url: None,
+        database_pool: 4,
         encryption_key: None,
         encryption_key_file: None,
         previous_encryption_key_files: Vec::new(),
@@ -24,7 +26,7 @@ fn store_args(db: &std::path::Path) -> StoreArgs {
 fn whatsapi(args: &[&str]) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_whatsapi"));
     for (k, _) in std::env::vars() {
-        if k.starts_with("WHATSAPI_") || k.starts_with("STRIPE_") {
+        if k.starts_with("WHATSAPI_") || k.starts_with("STRIPE_") || k == "DATABASE_URL" {
             cmd.env_remove(k);
         }
     }

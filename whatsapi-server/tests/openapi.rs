@@ -115,3 +115,111 @@ async fn document_and_routes_match() {
     }
     s.stop().await;
 }
+
+/// The schema a documented response points at, with `$ref`s to components resolved (one level).
+fn response_schema<'a>(doc: &'a Value, method: &str, path: &str, status: u16) -> &'a Value {
+    let schema = &doc["paths"][path][method]["responses"][status.to_string()]["content"]["application/json"]
+        ["schema"];
+    match schema["$ref"].as_str() {
+        Some(r) => &doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")],
+        None => schema,
+    }
+}
+
+/// Found by schemathesis (scripts/schemathesis.sh): success responses were documented as the bare view while the
+/// server wraps them in `{"success": true, "data": …}`. Real answers must have exactly the documented top-level
+/// fields (all required ones, nothing undocumented).
+#[tokio::test]
+async fn success_responses_match_their_documented_top_level_shape() {
+    let s = TestServer::start().await;
+    let doc: Value = s
+        .client
+        .get(s.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = s.account_with_credentials("shape@example.com").await;
+    let (_, sent) = s
+        .post(
+            &key,
+            "/send-message",
+            serde_json::json!({"to": "14155552671", "message": "hi"}),
+        )
+        .await;
+    let id = sent["data"]["id"].as_str().unwrap().to_owned();
+    let calls: Vec<(&str, &str, String, u16)> = vec![
+        ("get", "/auth/me", "/auth/me".into(), 200),
+        ("get", "/messages/{id}", format!("/messages/{id}"), 200),
+        ("get", "/messages", "/messages".into(), 200),
+        (
+            "get",
+            "/analytics/summary",
+            "/analytics/summary".into(),
+            200,
+        ),
+        (
+            "get",
+            "/analytics/timeseries",
+            "/analytics/timeseries".into(),
+            200,
+        ),
+        (
+            "get",
+            "/auth/me/webhook/deliveries",
+            "/auth/me/webhook/deliveries".into(),
+            200,
+        ),
+        ("get", "/auth/me/setup", "/auth/me/setup".into(), 200),
+        (
+            "post",
+            "/auth/me/credentials/verify",
+            "/auth/me/credentials/verify".into(),
+            200,
+        ),
+        ("post", "/send-message", "/send-message".into(), 202),
+        ("delete", "/auth/me/webhook", "/auth/me/webhook".into(), 200),
+        (
+            "delete",
+            "/auth/me/credentials",
+            "/auth/me/credentials".into(),
+            200,
+        ),
+        ("get", "/healthz", "/healthz".into(), 200),
+    ];
+    for (method, path, url, status) in calls {
+        let req = match method {
+            "get" => s.client.get(s.url(&url)),
+            "post" if path == "/send-message" => s
+                .client
+                .post(s.url(&url))
+                .json(&serde_json::json!({"to": "14155552671", "message": "shape"})),
+            "post" => s.client.post(s.url(&url)),
+            _ => s.client.delete(s.url(&url)),
+        };
+        let r = req.bearer_auth(&key).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{method} {url}");
+        let body: Value = r.json().await.unwrap();
+        let schema = response_schema(&doc, method, path, status);
+        let props = schema["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{method} {path}: schema without properties: {schema}"));
+        let actual = body.as_object().unwrap();
+        for required in schema["required"].as_array().into_iter().flatten() {
+            let required = required.as_str().unwrap();
+            assert!(
+                actual.contains_key(required),
+                "{method} {path}: documented required field {required} missing from {body}"
+            );
+        }
+        for field in actual.keys() {
+            assert!(
+                props.contains_key(field),
+                "{method} {path}: field {field} is not documented ({schema})"
+            );
+        }
+    }
+    s.stop().await;
+}

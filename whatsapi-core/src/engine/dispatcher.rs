@@ -43,6 +43,7 @@ pub(crate) struct Report {
 
 pub(crate) async fn run(core: Arc<Core>, mut stop: StopRx) -> Report {
     let mut wake = core.dispatch_wake.subscribe();
+    let mut remote = core.store.subscribe_wakeups();
     let permits = Arc::new(Semaphore::new(core.config.concurrency.max(1)));
     let mut tasks: JoinSet<TaskEnd> = JoinSet::new();
     // Tasks that end once a stop was requested belong to the shutdown report, whichever loop reaps them.
@@ -80,6 +81,12 @@ pub(crate) async fn run(core: Arc<Core>, mut stop: StopRx) -> Report {
         let until = next_wake_at(&core).await;
         tokio::select! {
             _ = wake.changed() => {}
+            woken = remote_wake(&mut remote) => {
+                if !woken {
+                    tracing::warn!("the store's wake-up channel closed; relying on polling");
+                    remote = None;
+                }
+            }
             _ = core.clock.sleep_until(until) => {}
             _ = stopped(&mut stop) => {}
             Some(end) = tasks.join_next(), if !tasks.is_empty() => report.count(end, &stop),
@@ -96,6 +103,19 @@ impl Report {
             Ok(TaskEnd::Released) => self.released += 1,
             Err(e) => tracing::error!(error = %e, "a send task panicked"),
         }
+    }
+}
+
+/// Waits for a wake-up from another process sharing the store: `true` when woken (a lagged receiver missed
+/// some, which is a wake-up too), `false` when the channel closed. Never resolves without a channel.
+async fn remote_wake(remote: &mut Option<tokio::sync::broadcast::Receiver<()>>) -> bool {
+    use tokio::sync::broadcast::error::RecvError;
+    let Some(rx) = remote.as_mut() else {
+        return std::future::pending().await;
+    };
+    match rx.recv().await {
+        Ok(()) | Err(RecvError::Lagged(_)) => true,
+        Err(RecvError::Closed) => false,
     }
 }
 

@@ -103,10 +103,13 @@ impl Harness {
     }
 
     pub(crate) fn with_config(config: EngineConfig) -> Self {
+        Self::with_store(config, MemoryStore::new())
+    }
+
+    pub(crate) fn with_store(config: EngineConfig, store: MemoryStore) -> Self {
         let clock = ManualClock::at_epoch();
         let fake = FakeTransport::new();
         let sink = RecordingSink::new();
-        let store = MemoryStore::new();
         let transport = ClockedTransport {
             inner: fake.clone(),
             clock: clock.clone(),

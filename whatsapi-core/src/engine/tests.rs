@@ -48,6 +48,65 @@ async fn a_new_send_wakes_the_dispatcher_without_time_passing() {
     assert_eq!(calls[0].phone_number_id, super::harness::PHONE_NUMBER_ID);
 }
 
+/// A message written by another replica (straight into the shared store, so no in-process wake-up) is sent
+/// at once when the store raises wake-ups, and only at the next poll when it does not.
+#[tokio::test(start_paused = true)]
+async fn wakeups_from_the_store_start_the_dispatcher_before_its_poll() {
+    for store_wakes in [false, true] {
+        let store = if store_wakes {
+            crate::testing::MemoryStore::with_wakeups()
+        } else {
+            crate::testing::MemoryStore::new()
+        };
+        let h = Harness::with_store(
+            EngineConfig {
+                idle_poll: Duration::from_secs(3600),
+                ..config()
+            },
+            store,
+        );
+        let acc = h.account().await;
+        let _engine = h.start();
+        settle().await;
+        let message = crate::message::NewMessage {
+            id: crate::message::MessageId::new(),
+            account_id: acc.id,
+            batch_id: None,
+            to: crate::phone::PhoneNumber::parse("14155552671").unwrap(),
+            content: crate::message::MessageContent::Text {
+                body: "from another replica".into(),
+            },
+            send_at: None,
+            metadata: None,
+            dry_run: false,
+            created_at: h.now(),
+        };
+        let id = message.id;
+        h.store
+            .insert_messages(crate::store::NewBatch {
+                account_id: acc.id,
+                messages: vec![message],
+                idempotency: None,
+            })
+            .await
+            .unwrap();
+        settle().await;
+        let expected = if store_wakes {
+            Status::Sent
+        } else {
+            Status::Queued
+        };
+        assert_eq!(
+            h.status(&acc, id).await,
+            expected,
+            "store wake-ups: {store_wakes}"
+        );
+        // Either way the poll finds it.
+        h.advance(Duration::from_secs(3600)).await;
+        assert_eq!(h.status(&acc, id).await, Status::Sent);
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn transient_failures_retry_on_the_policy_schedule_then_fail_with_the_last_error() {
     let h = Harness::with_config(EngineConfig {

@@ -3087,10 +3087,20 @@ where
 /// Expands to one `#[tokio::test(flavor = "multi_thread", worker_threads = 4)]` per conformance check, each
 /// calling `$make().await` for a fresh `Arc<dyn Store>`. The calling crate needs `tokio` with `macros` and
 /// `rt-multi-thread` among its dev-dependencies.
+///
+/// Backends on an external server use the fixture form, `store_conformance_tests!(fixture make, finish)`:
+/// `make().await` returns `Option<(Arc<dyn Store>, F)>` — `None` skips the check (after `make` said why) — and
+/// `finish(f).await` cleans up after a check that passed (a failed check leaves its data for inspection).
 #[macro_export]
 macro_rules! store_conformance_tests {
     ($make:path) => {
-        $crate::store_conformance_tests!(@checks $make;
+        $crate::store_conformance_tests!(@each checks $make;);
+    };
+    (fixture $make:path, $finish:path) => {
+        $crate::store_conformance_tests!(@each fixture_checks $make; $finish);
+    };
+    (@each $arm:ident $make:path; $($finish:path)?) => {
+        $crate::store_conformance_tests!(@$arm $make; $($finish)?;
             accounts_create_and_lookup,
             account_email_unique_case_insensitive,
             account_updates,
@@ -3128,11 +3138,23 @@ macro_rules! store_conformance_tests {
             message_timeseries_buckets,
         );
     };
-    (@checks $make:path; $($check:ident),* $(,)?) => {
+    (@checks $make:path; ; $($check:ident),* $(,)?) => {
         $(
             #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $check() {
                 $crate::testing::conformance::$check($make().await).await;
+            }
+        )*
+    };
+    (@fixture_checks $make:path; $finish:path; $($check:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                let Some((store, fixture)) = $make().await else {
+                    return;
+                };
+                $crate::testing::conformance::$check(store).await;
+                $finish(fixture).await;
             }
         )*
     };

@@ -29,6 +29,8 @@ const RATE_WINDOW_KEEP: Duration = Duration::from_secs(3600);
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
+    /// Set by [`MemoryStore::with_wakeups`]: raised whenever messages become due, for every engine sharing it.
+    wakeups: Option<tokio::sync::broadcast::Sender<()>>,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -46,6 +48,21 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store that behaves like a store shared by several replicas: every insert, manual retry and
+    /// release raises [`Store::subscribe_wakeups`] for all clones, as PostgreSQL's `NOTIFY` does.
+    pub fn with_wakeups() -> Self {
+        Self {
+            wakeups: Some(tokio::sync::broadcast::channel(16).0),
+            ..Self::default()
+        }
+    }
+
+    fn wake_replicas(&self) {
+        if let Some(tx) = &self.wakeups {
+            let _ = tx.send(());
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -569,6 +586,7 @@ impl Store for MemoryStore {
                 },
             );
         }
+        self.wake_replicas();
         Ok(())
     }
 
@@ -801,6 +819,7 @@ impl Store for MemoryStore {
                         m.lease_until = None;
                     },
                 );
+                self.wake_replicas();
             }
         }
         Ok(s.get_full(id).expect("the row exists"))
@@ -876,6 +895,7 @@ impl Store for MemoryStore {
                 m.lease_until = None;
             },
         );
+        self.wake_replicas();
         Ok(message)
     }
 
@@ -1093,5 +1113,10 @@ impl Store for MemoryStore {
         report.rate_windows = (before - s.rate_windows.len()) as u64;
 
         Ok(report)
+    }
+    fn subscribe_wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
+        self.wakeups
+            .as_ref()
+            .map(tokio::sync::broadcast::Sender::subscribe)
     }
 }

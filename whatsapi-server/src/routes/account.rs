@@ -61,7 +61,7 @@ fn require_object(body: &Value) -> Result<(), ApiError> {
 #[utoipa::path(post, path = "/auth/register", tag = "account",
     request_body = RegisterRequest,
     responses(
-        (status = 201, description = "Account created; the key is shown only here", body = ApiKeyView),
+        (status = 201, description = "Account created; the key is shown only here", body = crate::views::Envelope<ApiKeyView>),
         (status = 400, description = "Invalid name or email", body = crate::views::ErrorView),
         (status = 409, description = "Email already registered", body = crate::views::ErrorView),
         (status = 429, description = "Too many registrations from this address", body = crate::views::ErrorView),
@@ -73,11 +73,14 @@ pub async fn register(
     body: Result<JsonBody, ApiError>,
 ) -> Response {
     let ip = client_ip(&headers, Some(&peer), state.settings.trust_forwarded_for);
-    let decision = state.limiter.hit(
-        &format!("register:{ip}"),
-        state.settings.register_per_minute,
-        state.api.clock().now(),
-    );
+    let decision = state
+        .limiter
+        .hit(
+            &format!("register:{ip}"),
+            state.settings.register_per_minute,
+            state.api.clock().now(),
+        )
+        .await;
     let mut resp = if decision.allowed {
         create_account(&state, body)
             .await
@@ -135,7 +138,7 @@ async fn create_account(
 
 /// The account of the key (never the key itself).
 #[utoipa::path(get, path = "/auth/me", tag = "account", security(("bearer" = [])),
-    responses((status = 200, body = AccountView), (status = 401, body = crate::views::ErrorView)))]
+    responses((status = 200, body = crate::views::Envelope<AccountView>), (status = 401, body = crate::views::ErrorView)))]
 pub async fn me(State(state): State<AppState>, Extension(account): Extension<Account>) -> Response {
     ok(AccountView::of(&account, state.api.plans())).into_response()
 }
@@ -143,7 +146,7 @@ pub async fn me(State(state): State<AppState>, Extension(account): Extension<Acc
 /// Save your Meta access token and phone number id (BYOC).
 #[utoipa::path(put, path = "/auth/me/credentials", tag = "account", security(("bearer" = [])),
     request_body = CredentialsRequest,
-    responses((status = 200, body = CredentialsView), (status = 400, body = crate::views::ErrorView)))]
+    responses((status = 200, body = crate::views::Envelope<CredentialsView>), (status = 400, body = crate::views::ErrorView)))]
 pub async fn put_credentials(
     State(state): State<AppState>,
     Extension(account): Extension<Account>,
@@ -166,14 +169,14 @@ pub async fn put_credentials(
             None
         }
     };
-    if let Some(t) = token
-        .as_deref()
-        .filter(|t| t.trim().is_empty() || t.len() > 4096)
-    {
-        let _ = t;
+    // The same rule as the core's, so a request with several bad fields hears about all of them at once.
+    if token.as_deref().is_some_and(|t| {
+        let t = t.trim();
+        t.is_empty() || t.len() > 4096 || t.chars().any(char::is_whitespace)
+    }) {
         details.push(FieldError {
             field: "whatsappAccessToken".into(),
-            message: "must be a non-empty token of at most 4096 characters".into(),
+            message: "must be a single token of at most 4096 characters without spaces".into(),
         });
     }
     if let Some(p) = phone_id.as_deref() {
@@ -220,7 +223,7 @@ pub async fn put_credentials(
 
 /// Remove your Meta credentials.
 #[utoipa::path(delete, path = "/auth/me/credentials", tag = "account", security(("bearer" = [])),
-    responses((status = 200, body = CredentialsView)))]
+    responses((status = 200, body = crate::views::Envelope<CredentialsView>)))]
 pub async fn delete_credentials(
     State(state): State<AppState>,
     Extension(account): Extension<Account>,
@@ -237,7 +240,7 @@ pub async fn delete_credentials(
 /// Check the saved credentials with Meta.
 #[utoipa::path(post, path = "/auth/me/credentials/verify", tag = "account", security(("bearer" = [])),
     responses(
-        (status = 200, description = "Result of the check (valid true or false)", body = VerifyView),
+        (status = 200, description = "Result of the check (valid true or false)", body = crate::views::Envelope<VerifyView>),
         (status = 400, description = "No credentials saved", body = crate::views::ErrorView),
     ))]
 pub async fn verify_credentials(
@@ -259,7 +262,7 @@ pub async fn verify_credentials(
 /// Set the URL that receives status events; returns the signing secret once.
 #[utoipa::path(put, path = "/auth/me/webhook", tag = "webhooks", security(("bearer" = [])),
     request_body = WebhookRequest,
-    responses((status = 200, body = WebhookView), (status = 400, body = crate::views::ErrorView)))]
+    responses((status = 200, body = crate::views::Envelope<WebhookView>), (status = 400, body = crate::views::ErrorView)))]
 pub async fn put_webhook(
     State(state): State<AppState>,
     Extension(account): Extension<Account>,
@@ -280,7 +283,7 @@ pub async fn put_webhook(
 
 /// Stop sending status events.
 #[utoipa::path(delete, path = "/auth/me/webhook", tag = "webhooks", security(("bearer" = [])),
-    responses((status = 200, body = WebhookView)))]
+    responses((status = 200, body = crate::views::Envelope<WebhookView>)))]
 pub async fn delete_webhook(
     State(state): State<AppState>,
     Extension(account): Extension<Account>,
@@ -295,7 +298,7 @@ pub async fn delete_webhook(
 
 /// Replace the API key; the old one stops working at once.
 #[utoipa::path(post, path = "/auth/me/rotate-key", tag = "account", security(("bearer" = [])),
-    responses((status = 200, body = ApiKeyView)))]
+    responses((status = 200, body = crate::views::Envelope<ApiKeyView>)))]
 pub async fn rotate_key(
     State(state): State<AppState>,
     Extension(account): Extension<Account>,

@@ -19,7 +19,7 @@ use crate::views::{BillingSessionView, CheckoutRequest, StripeWebhookView, ok};
 #[utoipa::path(post, path = "/billing/checkout", tag = "billing", security(("bearer" = [])),
     request_body = CheckoutRequest,
     responses(
-        (status = 200, description = "Checkout session created", body = BillingSessionView),
+        (status = 200, description = "Checkout session created", body = crate::views::Envelope<BillingSessionView>),
         (status = 400, description = "Not a self-service plan (enterprise: contact sales) or invalid body", body = crate::views::ErrorView),
         (status = 409, description = "The account already has a subscription: use the billing portal", body = crate::views::ErrorView),
         (status = 502, description = "Stripe failed or refused", body = crate::views::ErrorView),
@@ -56,7 +56,7 @@ pub async fn checkout(
 /// Open the Stripe billing portal (subscriptions, invoices, cancellation); redirect the user to `data.url`.
 #[utoipa::path(get, path = "/billing/portal", tag = "billing", security(("bearer" = [])),
     responses(
-        (status = 200, description = "Portal session created", body = BillingSessionView),
+        (status = 200, description = "Portal session created", body = crate::views::Envelope<BillingSessionView>),
         (status = 400, description = "No subscription yet: use POST /billing/checkout", body = crate::views::ErrorView),
         (status = 502, description = "Stripe failed or refused", body = crate::views::ErrorView),
         (status = 503, description = "Billing is not configured on this server", body = crate::views::ErrorView),
@@ -80,7 +80,7 @@ pub async fn portal(
     params(("Stripe-Signature" = String, Header, description = "t=<unix time>,v1=<hex HMAC-SHA256 of \"{t}.{raw body}\" with the endpoint secret>")),
     request_body(content = Object, description = "A Stripe event"),
     responses(
-        (status = 200, description = "Applied, a repeat, or ignored", body = StripeWebhookView),
+        (status = 200, description = "Applied, a repeat, or ignored", body = crate::views::Envelope<StripeWebhookView>),
         (status = 400, description = "Missing, wrong or stale signature, or not an event; nothing changed", body = crate::views::ErrorView),
         (status = 503, description = "Billing is not configured on this server", body = crate::views::ErrorView),
     ))]

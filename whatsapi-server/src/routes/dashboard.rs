@@ -47,7 +47,7 @@ pub struct SeriesView {
         ("days" = Option<u32>, Query, description = "Period ending now, 1 to 90 days (default 7)"),
         ("bucket" = Option<String>, Query, description = "hour or day (default: hour up to 2 days, else day)"),
     ),
-    responses((status = 200, body = SeriesView), (status = 400, body = crate::views::ErrorView)))]
+    responses((status = 200, body = crate::views::Envelope<SeriesView>), (status = 400, body = crate::views::ErrorView)))]
 pub async fn timeseries(
     State(state): State<AppState>,
     Extension(account): Extension<Account>,
@@ -132,7 +132,7 @@ pub struct DeliveryView {
 /// Your webhook's latest delivery attempts, newest first.
 #[utoipa::path(get, path = "/auth/me/webhook/deliveries", tag = "webhooks", security(("bearer" = [])),
     params(("limit" = Option<u32>, Query, description = "1 to 200, default 20")),
-    responses((status = 200, body = Vec<DeliveryView>)))]
+    responses((status = 200, body = crate::views::Envelope<Vec<DeliveryView>>)))]
 pub async fn deliveries(
     State(state): State<AppState>,
     Extension(account): Extension<Account>,
@@ -179,7 +179,7 @@ pub struct SetupView {
 
 /// Facts for the guided setup: callback URL, verify token, sandbox mode.
 #[utoipa::path(get, path = "/auth/me/setup", tag = "account", security(("bearer" = [])),
-    responses((status = 200, body = SetupView)))]
+    responses((status = 200, body = crate::views::Envelope<SetupView>)))]
 pub async fn setup(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let host = headers
         .get(header::HOST)

@@ -49,7 +49,7 @@ fn accepted<T: serde::Serialize>(status: u16, replayed: bool, data: T) -> Respon
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for 24 h instead of sending twice")),
     request_body(content = Object, description = "`to`, and `message` (text) or `template`; optional `sendAt`, `metadata`, `dry_run`"),
     responses(
-        (status = 202, description = "Queued (or scheduled)", body = SendAcceptedView,
+        (status = 202, description = "Queued (or scheduled)", body = crate::views::Envelope<SendAcceptedView>,
             headers(("Idempotency-Replayed" = String, description = "true when this is a replay"))),
         (status = 400, description = "Validation failed; see details", body = crate::views::ErrorView),
         (status = 409, description = "Idempotency-Key reused with another body, or still in flight", body = crate::views::ErrorView),
@@ -82,7 +82,7 @@ pub async fn send(
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for 24 h")),
     request_body(content = Object, description = "`{\"messages\": [...]}`, each item like a single send"),
     responses(
-        (status = 202, body = BulkAcceptedView),
+        (status = 202, body = crate::views::Envelope<BulkAcceptedView>),
         (status = 400, description = "Not a list, empty, over the plan's cap, or every item invalid", body = crate::views::ErrorView),
         (status = 409, body = crate::views::ErrorView),
         (status = 413, body = crate::views::ErrorView),
@@ -225,7 +225,7 @@ pub async fn list(
 /// One message with its full status timeline.
 #[utoipa::path(get, path = "/messages/{id}", tag = "messages", security(("bearer" = [])),
     params(("id" = String, Path, description = "Message id from the send response")),
-    responses((status = 200, body = MessageView), (status = 404, body = crate::views::ErrorView)))]
+    responses((status = 200, body = crate::views::Envelope<MessageView>), (status = 404, body = crate::views::ErrorView)))]
 pub async fn get(
     State(state): State<AppState>,
     Extension(account): Extension<Account>,
@@ -239,7 +239,7 @@ pub async fn get(
 #[utoipa::path(post, path = "/messages/{id}/retry", tag = "messages", security(("bearer" = [])),
     params(("id" = String, Path, description = "Message id")),
     responses(
-        (status = 202, description = "Queued again", body = MessageView),
+        (status = 202, description = "Queued again", body = crate::views::Envelope<MessageView>),
         (status = 404, body = crate::views::ErrorView),
         (status = 409, description = "Only failed messages can be retried", body = crate::views::ErrorView),
     ))]
@@ -258,7 +258,7 @@ fn two_decimals(x: f64) -> f64 {
 
 /// Delivery statistics of your account.
 #[utoipa::path(get, path = "/analytics/summary", tag = "analytics", security(("bearer" = [])),
-    responses((status = 200, body = SummaryView)))]
+    responses((status = 200, body = crate::views::Envelope<SummaryView>)))]
 pub async fn analytics(
     State(state): State<AppState>,
     Extension(account): Extension<Account>,

@@ -1,0 +1,971 @@
+//! Messages: insert, reads, the dispatcher's claim and outcomes, Meta's status updates, manual retry, counters.
+//!
+//! Every change locks the message row, computes the new state with `status::transition`, and writes the row, its
+//! timeline entry, the account's status counters and (for sent/delivered/read/failed, when the account has a
+//! webhook) its outbox event inside the caller's transaction. Counter updates are collected in [`Effects`] and
+//! written at the end of the transaction in one sorted statement, so concurrent transactions lock counter rows
+//! in the same order and cannot deadlock on them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::Row;
+use uuid::Uuid;
+use whatsapi_core::message::TimelineEntry;
+use whatsapi_core::status::{self, Event, MetaStatus, Transition};
+use whatsapi_core::store::{
+    Claimed, FailureInfo, MessageFilter, NewBatch, Outcome, Page, PageRequest, StatusApplied,
+    StatusCounts, StatusUpdate,
+};
+use whatsapi_core::{AccountId, BatchId, Message, MessageId, PhoneNumber, Status, StoreError};
+
+use crate::accounts;
+use crate::codec::{count, plus, status, status_code, time, time_opt, ts, ts_opt, u32_of};
+use crate::db::Db;
+use crate::error::{PostgresError, Result};
+use crate::outbox;
+
+const COLUMNS: &str = "m.seq, m.account, a.id, m.id, m.batch_id, m.recipient, m.content, m.status, \
+     m.scheduled_for, m.metadata, m.dry_run, m.wamid, m.attempt, m.tries, m.next_attempt_at, m.lease_until, \
+     m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.error_message, m.error_code, m.created_at, m.updated_at";
+
+/// A message with its row numbers.
+pub(crate) struct Stored {
+    /// Row number of the message.
+    pub(crate) seq: i64,
+    /// Row number of its account.
+    pub(crate) account: i64,
+    /// The message.
+    pub(crate) message: Message,
+}
+
+/// Decodes the columns of [`COLUMNS`] starting at `o`.
+fn decode(r: &Row, o: usize) -> Result<Stored> {
+    let recipient: String = r.try_get(o + 5)?;
+    let content: String = r.try_get(o + 6)?;
+    let metadata: Option<String> = r.try_get(o + 9)?;
+    let batch_id: Option<Uuid> = r.try_get(o + 4)?;
+    let message = Message {
+        id: MessageId(r.try_get(o + 3)?),
+        account_id: AccountId(r.try_get(o + 2)?),
+        batch_id: batch_id.map(BatchId),
+        to: PhoneNumber::parse(&recipient)
+            .map_err(|e| PostgresError::Corrupt(format!("recipient: {}", e.message())))?,
+        content: serde_json::from_str(&content)?,
+        status: status(r.try_get(o + 7)?)?,
+        scheduled_for: time_opt(r.try_get(o + 8)?),
+        metadata: metadata.map(|m| serde_json::from_str(&m)).transpose()?,
+        dry_run: r.try_get(o + 10)?,
+        wamid: r.try_get(o + 11)?,
+        attempt: u32_of(r.try_get(o + 12)?),
+        tries: u32_of(r.try_get(o + 13)?),
+        next_attempt_at: time_opt(r.try_get(o + 14)?),
+        lease_until: time_opt(r.try_get(o + 15)?),
+        sent_at: time_opt(r.try_get(o + 16)?),
+        delivered_at: time_opt(r.try_get(o + 17)?),
+        read_at: time_opt(r.try_get(o + 18)?),
+        failed_at: time_opt(r.try_get(o + 19)?),
+        error_message: r.try_get(o + 20)?,
+        error_code: r.try_get(o + 21)?,
+        created_at: time(r.try_get(o + 22)?),
+        updated_at: time(r.try_get(o + 23)?),
+        timeline: Vec::new(),
+    };
+    Ok(Stored {
+        seq: r.try_get(o)?,
+        account: r.try_get(o + 1)?,
+        message,
+    })
+}
+
+/// How a single-message lookup reads the row.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lock {
+    /// A plain read.
+    None,
+    /// Locks the message row until the transaction ends (every write path).
+    ForUpdate,
+}
+
+async fn query_one(
+    db: &dyn Db,
+    filter: &str,
+    params: crate::db::Params<'_>,
+    lock: Lock,
+) -> Result<Option<Stored>> {
+    let suffix = match lock {
+        Lock::None => "",
+        Lock::ForUpdate => " FOR UPDATE OF m",
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM messages m JOIN accounts a ON a.seq = m.account WHERE {filter}{suffix}"
+    );
+    let Some(row) = db.opt(&sql, params).await? else {
+        return Ok(None);
+    };
+    let mut stored = decode(&row, 0)?;
+    stored.message.timeline = timeline(db, stored.seq).await?;
+    Ok(Some(stored))
+}
+
+/// A message (with its timeline) by id, of any account, locked.
+async fn by_id_for_update(db: &dyn Db, id: MessageId) -> Result<Option<Stored>> {
+    query_one(db, "m.id = $1", &[&id.0], Lock::ForUpdate).await
+}
+
+/// A message (with its timeline) of the account.
+pub(crate) async fn of_account(
+    db: &dyn Db,
+    account: AccountId,
+    id: MessageId,
+) -> Result<Option<Stored>> {
+    query_one(
+        db,
+        "m.id = $1 AND a.id = $2",
+        &[&id.0, &account.0],
+        Lock::None,
+    )
+    .await
+}
+
+/// The message with this wamid.
+pub(crate) async fn by_wamid(db: &dyn Db, wamid: &str) -> Result<Option<Stored>> {
+    query_one(db, "m.wamid = $1", &[&wamid], Lock::None).await
+}
+
+/// The message with this wamid, optionally only of one account, locked.
+async fn by_wamid_for_update(
+    db: &dyn Db,
+    wamid: &str,
+    account: Option<AccountId>,
+) -> Result<Option<Stored>> {
+    match account {
+        None => query_one(db, "m.wamid = $1", &[&wamid], Lock::ForUpdate).await,
+        Some(a) => {
+            query_one(
+                db,
+                "m.wamid = $1 AND a.id = $2",
+                &[&wamid, &a.0],
+                Lock::ForUpdate,
+            )
+            .await
+        }
+    }
+}
+
+/// The timeline of a message, oldest first.
+async fn timeline(db: &dyn Db, seq: i64) -> Result<Vec<TimelineEntry>> {
+    db.rows(
+        "SELECT status, at, detail FROM timeline WHERE message = $1 ORDER BY n",
+        &[&seq],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(TimelineEntry {
+            status: status(r.try_get(0)?)?,
+            at: time(r.try_get(1)?),
+            detail: r.try_get(2)?,
+        })
+    })
+    .collect()
+}
+
+/// What a transaction owes at its end: counter deltas, Meta sends to count, whether to wake the dispatchers of
+/// every replica; and which accounts have a webhook (read once per transaction).
+#[derive(Default)]
+pub(crate) struct Effects {
+    counts: BTreeMap<(i64, i16), i64>,
+    sent: BTreeMap<i64, i64>,
+    webhooks: HashMap<i64, bool>,
+    /// Messages became due now (queued again or inserted): other replicas should look.
+    pub(crate) wake: bool,
+}
+
+impl Effects {
+    fn bump(&mut self, account: i64, s: Status, delta: i64) {
+        *self.counts.entry((account, status_code(s))).or_default() += delta;
+    }
+
+    async fn has_webhook(&mut self, db: &dyn Db, account: i64) -> Result<bool> {
+        if let Some(has) = self.webhooks.get(&account) {
+            return Ok(*has);
+        }
+        let has = match db
+            .opt(
+                "SELECT webhook IS NOT NULL FROM accounts WHERE seq = $1",
+                &[&account],
+            )
+            .await?
+        {
+            Some(r) => r.try_get(0)?,
+            None => false,
+        };
+        self.webhooks.insert(account, has);
+        Ok(has)
+    }
+
+    /// Writes the counters (in key order) and the sent counts, and queues the wake-up notification; the
+    /// caller commits.
+    pub(crate) async fn flush(self, db: &dyn Db, channel: &str) -> Result<()> {
+        let (mut accounts, mut statuses, mut deltas) = (Vec::new(), Vec::new(), Vec::new());
+        for ((a, s), d) in self.counts {
+            if d != 0 {
+                accounts.push(a);
+                statuses.push(s);
+                deltas.push(d);
+            }
+        }
+        if !accounts.is_empty() {
+            db.exec(
+                "INSERT INTO status_counts (account, status, n) \
+                 SELECT a, s, d FROM unnest($1::int8[], $2::int2[], $3::int8[]) AS t(a, s, d) ORDER BY a, s \
+                 ON CONFLICT (account, status) DO UPDATE SET n = status_counts.n + excluded.n",
+                &[&accounts, &statuses, &deltas],
+            )
+            .await?;
+        }
+        for (account, n) in self.sent {
+            db.exec(
+                "UPDATE accounts SET messages_sent = messages_sent + $2 WHERE seq = $1",
+                &[&account, &n],
+            )
+            .await?;
+        }
+        if self.wake {
+            db.exec("SELECT pg_notify($1, '')", &[&channel]).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes every mutable column of the message back, with the time it becomes claimable (`None`: never).
+async fn save(db: &dyn Db, s: &Stored, due_at: Option<DateTime<Utc>>) -> Result<()> {
+    let m = &s.message;
+    db.exec(
+        "UPDATE messages SET status = $2, wamid = $3, attempt = $4, tries = $5, next_attempt_at = $6, \
+         lease_until = $7, sent_at = $8, delivered_at = $9, read_at = $10, failed_at = $11, error_message = $12, \
+         error_code = $13, updated_at = $14, due_at = $15 WHERE seq = $1",
+        &[
+            &s.seq,
+            &status_code(m.status),
+            &m.wamid,
+            &i64::from(m.attempt),
+            &i64::from(m.tries),
+            &ts_opt(m.next_attempt_at),
+            &ts_opt(m.lease_until),
+            &ts_opt(m.sent_at),
+            &ts_opt(m.delivered_at),
+            &ts_opt(m.read_at),
+            &ts_opt(m.failed_at),
+            &m.error_message,
+            &m.error_code,
+            &ts(m.updated_at),
+            &ts_opt(due_at),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn add_timeline(db: &dyn Db, s: &mut Stored, entry: TimelineEntry) -> Result<()> {
+    // The message row is locked by this transaction, so the next `n` cannot race.
+    db.exec(
+        "INSERT INTO timeline (message, n, status, at, detail) \
+         VALUES ($1, (SELECT COALESCE(MAX(n), 0) + 1 FROM timeline WHERE message = $1), $2, $3, $4)",
+        &[&s.seq, &status_code(entry.status), &ts(entry.at), &entry.detail],
+    )
+    .await?;
+    s.message.timeline.push(entry);
+    Ok(())
+}
+
+/// One status change as written.
+struct Change {
+    /// The status reached.
+    to: Status,
+    /// When.
+    at: DateTime<Utc>,
+    /// Whether it shows in the timeline (claims and releases do not).
+    timeline: bool,
+    /// Why, for the timeline.
+    detail: Option<String>,
+    /// When the message becomes claimable afterwards (`None`: settled).
+    due_at: Option<DateTime<Utc>>,
+}
+
+/// Writes a status change decided by `status::transition` (after `edit`): the row, the counters, the timeline
+/// entry and, for sent/delivered/read/failed when the account has a webhook, the outbox event.
+async fn change(
+    db: &dyn Db,
+    fx: &mut Effects,
+    s: &mut Stored,
+    change: Change,
+    edit: impl FnOnce(&mut Message),
+) -> Result<()> {
+    let from = s.message.status;
+    edit(&mut s.message);
+    s.message.status = change.to;
+    s.message.updated_at = change.at;
+    save(db, s, change.due_at).await?;
+    if from != change.to {
+        fx.bump(s.account, from, -1);
+        fx.bump(s.account, change.to, 1);
+    }
+    if change.timeline {
+        let entry = TimelineEntry {
+            status: change.to,
+            at: change.at,
+            detail: change.detail,
+        };
+        add_timeline(db, s, entry).await?;
+    }
+    if matches!(
+        change.to,
+        Status::Sent | Status::Delivered | Status::Read | Status::Failed
+    ) && fx.has_webhook(db, s.account).await?
+    {
+        outbox::emit(db, s, change.at).await?;
+    }
+    Ok(())
+}
+
+/// The status `event` leads to from `from`, or a conflict saying why not.
+fn expect_to(from: Status, event: Event) -> Result<Status> {
+    match status::transition(from, event) {
+        Transition::To(s) => Ok(s),
+        Transition::Ignore | Transition::Illegal => Err(StoreError::Conflict(format!(
+            "{event:?} is not allowed for a {from} message"
+        ))
+        .into()),
+    }
+}
+
+/// Serialises, across connections, the writers that match a wamid: a Meta status for it and the send that
+/// records it. Whichever comes second sees what the first committed, so an early status is never stranded.
+async fn lock_wamids(db: &dyn Db, wamids: &[&str]) -> Result<()> {
+    let mut sorted: Vec<&str> = wamids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    for w in sorted {
+        db.exec(
+            "SELECT pg_advisory_xact_lock(hashtextextended('whatsapi:wamid:' || $1, 0))",
+            &[&w],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+// ---- insert ----
+
+/// Inserts the batch's messages, their first timeline entries and counters, and completes its idempotency record.
+pub(crate) async fn insert(db: &dyn Db, fx: &mut Effects, batch: &NewBatch) -> Result<()> {
+    let account = accounts::require_seq(db, batch.account_id).await?;
+    if let Some(done) = &batch.idempotency {
+        crate::idempotency::complete(db, batch.account_id, done).await?;
+    }
+    if batch.messages.is_empty() {
+        return Ok(());
+    }
+    let n = batch.messages.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut batch_ids = Vec::with_capacity(n);
+    let mut recipients = Vec::with_capacity(n);
+    let mut contents = Vec::with_capacity(n);
+    let mut statuses = Vec::with_capacity(n);
+    let mut scheduled = Vec::with_capacity(n);
+    let mut metadata = Vec::with_capacity(n);
+    let mut dry_runs = Vec::with_capacity(n);
+    let mut created = Vec::with_capacity(n);
+    let mut due = Vec::with_capacity(n);
+    for m in &batch.messages {
+        if m.account_id != batch.account_id {
+            return Err(StoreError::Conflict(format!(
+                "message {} belongs to another account than its batch",
+                m.id
+            ))
+            .into());
+        }
+        let status = m.initial_status();
+        ids.push(m.id.0);
+        batch_ids.push(m.batch_id.map(|b| b.0));
+        recipients.push(m.to.as_str().to_owned());
+        contents.push(serde_json::to_string(&m.content)?);
+        statuses.push(status_code(status));
+        scheduled.push(ts_opt(m.send_at));
+        metadata.push(m.metadata.as_ref().map(serde_json::to_string).transpose()?);
+        dry_runs.push(m.dry_run);
+        created.push(ts(m.created_at));
+        due.push(ts(m.send_at.unwrap_or(m.created_at)));
+        fx.bump(account, status, 1);
+    }
+    let inserted = db
+        .rows(
+            "INSERT INTO messages (id, account, batch_id, recipient, content, status, scheduled_for, metadata, \
+             dry_run, created_at, updated_at, due_at) \
+             SELECT id, $1, batch_id, recipient, content, status, scheduled_for, metadata, dry_run, created_at, \
+             created_at, due_at \
+             FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int2[], $7::int8[], $8::text[], \
+             $9::bool[], $10::int8[], $11::int8[]) WITH ORDINALITY \
+             AS t(id, batch_id, recipient, content, status, scheduled_for, metadata, dry_run, created_at, due_at, ord) \
+             ORDER BY ord \
+             RETURNING seq, status, created_at",
+            &[
+                &account,
+                &ids,
+                &batch_ids,
+                &recipients,
+                &contents,
+                &statuses,
+                &scheduled,
+                &metadata,
+                &dry_runs,
+                &created,
+                &due,
+            ],
+        )
+        .await
+        .map_err(|e| match e {
+            PostgresError::UniqueViolation(what) if what.contains("messages_id_key") => {
+                PostgresError::Store(StoreError::Conflict(
+                    "a message with one of these ids already exists".into(),
+                ))
+            }
+            other => other,
+        })?;
+    let (mut seqs, mut first_status, mut at) = (Vec::new(), Vec::new(), Vec::new());
+    for r in &inserted {
+        seqs.push(r.try_get::<_, i64>(0)?);
+        first_status.push(r.try_get::<_, i16>(1)?);
+        at.push(r.try_get::<_, i64>(2)?);
+    }
+    db.exec(
+        "INSERT INTO timeline (message, n, status, at, detail) \
+         SELECT m, 1, s, t, NULL FROM unnest($1::int8[], $2::int2[], $3::int8[]) AS u(m, s, t)",
+        &[&seqs, &first_status, &at],
+    )
+    .await?;
+    fx.wake = true;
+    Ok(())
+}
+
+// ---- reads ----
+
+/// One page of the account's messages, newest first, with the total.
+pub(crate) async fn list(
+    db: &dyn Db,
+    account: AccountId,
+    filter: &MessageFilter,
+    page: PageRequest,
+) -> Result<Page<Message>> {
+    let Some(account) = accounts::seq(db, account).await? else {
+        return Ok(Page {
+            items: Vec::new(),
+            total: 0,
+        });
+    };
+    let status_code = filter.status.map(status_code);
+    let batch = filter.batch_id.map(|b| b.0);
+    let limit = i64::from(page.limit);
+    let offset = i64::try_from(page.offset()).unwrap_or(i64::MAX);
+    // One statement per filter shape, so each gets the plan of its own index.
+    let status_filter = if status_code.is_some() {
+        "m.status = $2"
+    } else {
+        "$2::int2 IS NULL"
+    };
+    let batch_filter = if batch.is_some() {
+        "m.batch_id = $3"
+    } else {
+        "$3::uuid IS NULL"
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM messages m JOIN accounts a ON a.seq = m.account \
+         WHERE m.account = $1 AND {status_filter} AND {batch_filter} \
+         ORDER BY m.created_at DESC, m.id DESC LIMIT $4 OFFSET $5"
+    );
+    let items = db
+        .rows(&sql, &[&account, &status_code, &batch, &limit, &offset])
+        .await?
+        .iter()
+        .map(|r| decode(r, 0).map(|s| s.message))
+        .collect::<Result<Vec<_>>>()?;
+    let total: i64 = match (status_code, batch) {
+        (None, None) => db
+            .one(
+                "SELECT COALESCE(SUM(n), 0)::int8 FROM status_counts WHERE account = $1",
+                &[&account],
+            )
+            .await?
+            .try_get(0)?,
+        (Some(s), None) => db
+            .one(
+                "SELECT COALESCE(MAX(n), 0)::int8 FROM status_counts WHERE account = $1 AND status = $2",
+                &[&account, &s],
+            )
+            .await?
+            .try_get(0)?,
+        (s, Some(b)) => db
+            .one(
+                "SELECT COUNT(*) FROM messages m WHERE m.batch_id = $1 AND m.account = $2 \
+                 AND ($3::int2 IS NULL OR m.status = $3)",
+                &[&b, &account, &s],
+            )
+            .await?
+            .try_get(0)?,
+    };
+    Ok(Page {
+        items,
+        total: count(total),
+    })
+}
+
+fn counts_of(rows: &[Row]) -> Result<StatusCounts> {
+    rows.iter()
+        .map(|r| Ok((status(r.try_get(0)?)?, count(r.try_get(1)?))))
+        .collect()
+}
+
+/// Per-status counts of the account, from the counters.
+pub(crate) async fn status_counts(db: &dyn Db, account: AccountId) -> Result<StatusCounts> {
+    let rows = db
+        .rows(
+            "SELECT c.status, c.n FROM status_counts c JOIN accounts a ON a.seq = c.account \
+             WHERE a.id = $1 AND c.n > 0",
+            &[&account.0],
+        )
+        .await?;
+    counts_of(&rows)
+}
+
+/// Messages of the account created in `[from, to)` per time bucket and status (an index range scan of the
+/// account's messages by creation time).
+pub(crate) async fn timeseries(
+    db: &dyn Db,
+    account: AccountId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    bucket: Duration,
+) -> Result<Vec<(DateTime<Utc>, StatusCounts)>> {
+    let width = i64::try_from(bucket.as_nanos()).unwrap_or(i64::MAX).max(1);
+    let rows = db
+        .rows(
+            "SELECT m.created_at - ((m.created_at % $4) + $4) % $4 AS b, m.status, COUNT(*) FROM messages m \
+             WHERE m.account = (SELECT seq FROM accounts WHERE id = $1) \
+             AND m.created_at >= $2 AND m.created_at < $3 \
+             GROUP BY b, m.status ORDER BY b",
+            &[&account.0, &ts(from), &ts(to), &width],
+        )
+        .await?;
+    let mut out: Vec<(DateTime<Utc>, StatusCounts)> = Vec::new();
+    for r in &rows {
+        let at = time(r.try_get(0)?);
+        if out.last().is_none_or(|(t, _)| *t != at) {
+            out.push((at, StatusCounts::new()));
+        }
+        if let Some((_, counts)) = out.last_mut() {
+            counts.insert(status(r.try_get(1)?)?, count(r.try_get(2)?));
+        }
+    }
+    Ok(out)
+}
+
+/// Per-status counts over every account, from the counters.
+pub(crate) async fn status_totals(db: &dyn Db) -> Result<StatusCounts> {
+    let rows = db
+        .rows(
+            "SELECT status, SUM(n)::int8 FROM status_counts GROUP BY status HAVING SUM(n) > 0",
+            &[],
+        )
+        .await?;
+    counts_of(&rows)
+}
+
+/// The earliest time something becomes due: min over active accounts of max(its earliest due message, the end of
+/// its open breaker).
+pub(crate) async fn next_due_at(db: &dyn Db) -> Result<Option<DateTime<Utc>>> {
+    // Accounts without an open breaker (or one that ends before the message is due): the first such row of the
+    // due index.
+    let closed: Option<i64> = match db
+        .opt(
+            "SELECT m.due_at FROM messages m JOIN accounts a ON a.seq = m.account \
+             WHERE m.due_at IS NOT NULL AND a.active \
+             AND (a.breaker_open_until IS NULL OR a.breaker_open_until <= m.due_at) \
+             ORDER BY m.due_at LIMIT 1",
+            &[],
+        )
+        .await?
+    {
+        Some(r) => r.try_get(0)?,
+        None => None,
+    };
+    // Accounts with a breaker (few): nothing before it ends.
+    let paused: Option<i64> = db
+        .one(
+            "SELECT MIN(GREATEST(a.breaker_open_until, \
+               (SELECT MIN(m.due_at) FROM messages m WHERE m.account = a.seq AND m.due_at IS NOT NULL))) \
+             FROM accounts a WHERE a.active AND a.breaker_open_until IS NOT NULL \
+             AND EXISTS (SELECT 1 FROM messages m WHERE m.account = a.seq AND m.due_at IS NOT NULL)",
+            &[],
+        )
+        .await?
+        .try_get(0)?;
+    Ok(time_opt(match (closed, paused) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }))
+}
+
+// ---- dispatcher ----
+
+/// Claims up to `limit` due messages of active accounts whose breaker is closed, oldest due first, in one
+/// statement: rows another claimer holds are skipped (`FOR UPDATE SKIP LOCKED`), never waited for.
+pub(crate) async fn claim_due(
+    db: &dyn Db,
+    fx: &mut Effects,
+    now: DateTime<Utc>,
+    lease: Duration,
+    limit: usize,
+) -> Result<Vec<Claimed>> {
+    let lease_until = plus(now, lease);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let sql = format!(
+        "WITH due AS ( \
+           SELECT m.seq, m.status AS old_status, m.due_at AS old_due FROM messages m \
+           JOIN accounts a ON a.seq = m.account \
+           WHERE m.due_at <= $1 AND a.active \
+           AND (a.breaker_open_until IS NULL OR a.breaker_open_until <= $1) \
+           ORDER BY m.due_at, m.id LIMIT $2 \
+           FOR UPDATE OF m SKIP LOCKED) \
+         UPDATE messages m SET status = $4, attempt = m.attempt + 1, tries = m.tries + 1, lease_until = $3, \
+           next_attempt_at = NULL, updated_at = $1, due_at = $3 \
+         FROM due, accounts a \
+         WHERE m.seq = due.seq AND a.seq = m.account \
+         RETURNING due.old_status, due.old_due, {COLUMNS}"
+    );
+    let rows = db
+        .rows(
+            &sql,
+            &[
+                &ts(now),
+                &limit,
+                &ts(lease_until),
+                &status_code(Status::Processing),
+            ],
+        )
+        .await?;
+    let mut claimed = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let old = status(r.try_get(0)?)?;
+        let old_due: i64 = r.try_get(1)?;
+        let s = decode(r, 2)?;
+        // Only queued, scheduled, retrying and processing rows have a due time; each may be claimed.
+        let to = expect_to(old, Event::Claim)?;
+        if to != Status::Processing {
+            return Err(PostgresError::Corrupt(format!(
+                "a claim of a {old} message led to {to}"
+            )));
+        }
+        if old != to {
+            fx.bump(s.account, old, -1);
+            fx.bump(s.account, to, 1);
+        }
+        claimed.push((old_due, s.message));
+    }
+    // RETURNING has no order: oldest due first, ties by id.
+    claimed.sort_by_key(|(due, m)| (*due, m.id.0));
+    Ok(claimed
+        .into_iter()
+        .map(|(_, message)| Claimed {
+            message,
+            lease_until,
+        })
+        .collect())
+}
+
+/// Records the outcome of attempt `attempt` of message `id`.
+pub(crate) async fn record_outcome(
+    db: &dyn Db,
+    fx: &mut Effects,
+    id: MessageId,
+    attempt: u32,
+    outcome: &Outcome,
+    now: DateTime<Utc>,
+) -> Result<Message> {
+    let mut s = by_id_for_update(db, id)
+        .await?
+        .ok_or(PostgresError::Store(StoreError::NotFound))?;
+    if s.message.status != Status::Processing || s.message.attempt != attempt {
+        return Err(StoreError::Stale.into());
+    }
+    let from = s.message.status;
+    match outcome {
+        Outcome::Sent { wamid } => {
+            lock_wamids(db, &[wamid]).await?;
+            let owner = db
+                .opt(
+                    "SELECT id FROM messages WHERE wamid = $1 AND seq <> $2",
+                    &[wamid, &s.seq],
+                )
+                .await?;
+            if let Some(other) = owner {
+                let other: Uuid = other.try_get(0)?;
+                return Err(StoreError::Conflict(format!(
+                    "wamid {wamid} already belongs to message {other}"
+                ))
+                .into());
+            }
+            let to = expect_to(from, Event::Accepted)?;
+            let dry_run = s.message.dry_run;
+            let c = Change {
+                to,
+                at: now,
+                timeline: true,
+                detail: None,
+                due_at: None,
+            };
+            change(db, fx, &mut s, c, |m| {
+                m.wamid = Some(wamid.clone());
+                m.sent_at = Some(now);
+                m.lease_until = None;
+                m.next_attempt_at = None;
+                m.error_message = None;
+                m.error_code = None;
+            })
+            .await?;
+            if !dry_run {
+                *fx.sent.entry(s.account).or_default() += 1;
+            }
+            apply_pending(db, fx, &mut s, wamid).await?;
+        }
+        Outcome::Retry {
+            next_attempt_at,
+            error,
+        } => {
+            let to = expect_to(from, Event::TransientFailure)?;
+            let c = Change {
+                to,
+                at: now,
+                timeline: true,
+                detail: Some(error.message.clone()),
+                due_at: Some(*next_attempt_at),
+            };
+            change(db, fx, &mut s, c, |m| {
+                m.next_attempt_at = Some(*next_attempt_at);
+                m.lease_until = None;
+                set_error(m, error);
+            })
+            .await?;
+        }
+        Outcome::Failed { error } => {
+            let to = expect_to(from, Event::Failure)?;
+            let c = Change {
+                to,
+                at: now,
+                timeline: true,
+                detail: Some(error.message.clone()),
+                due_at: None,
+            };
+            change(db, fx, &mut s, c, |m| {
+                m.failed_at = Some(now);
+                m.lease_until = None;
+                m.next_attempt_at = None;
+                set_error(m, error);
+            })
+            .await?;
+        }
+        Outcome::Release => {
+            let to = expect_to(from, Event::Release)?;
+            // The try never happened; the message is queued again now, for any replica.
+            let c = Change {
+                to,
+                at: now,
+                timeline: false,
+                detail: None,
+                due_at: Some(now),
+            };
+            change(db, fx, &mut s, c, |m| {
+                m.tries = m.tries.saturating_sub(1);
+                m.lease_until = None;
+            })
+            .await?;
+            fx.wake = true;
+        }
+    }
+    Ok(s.message)
+}
+
+fn set_error(m: &mut Message, error: &FailureInfo) {
+    m.error_message = Some(error.message.clone());
+    m.error_code = error.code;
+}
+
+/// Applies the statuses that arrived for `wamid` before its send was recorded, oldest first.
+async fn apply_pending(db: &dyn Db, fx: &mut Effects, s: &mut Stored, wamid: &str) -> Result<()> {
+    let pending = db
+        .rows(
+            "DELETE FROM pending_statuses WHERE wamid = $1 AND (account IS NULL OR account = $2) \
+             RETURNING seq, status, at, error_message, error_code",
+            &[&wamid, &s.message.account_id.0],
+        )
+        .await?;
+    let mut pending = pending
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<_, i64>(2)?,
+                r.try_get::<_, i64>(0)?,
+                r.try_get::<_, String>(1)?,
+                r.try_get::<_, Option<String>>(3)?,
+                r.try_get::<_, Option<i64>>(4)?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    pending.sort_by_key(|p| (p.0, p.1));
+    for (at, _, name, error_message, error_code) in pending {
+        let meta = MetaStatus::parse(&name)
+            .ok_or_else(|| PostgresError::Corrupt(format!("pending status '{name}'")))?;
+        let error = error_message.map(|message| FailureInfo {
+            message,
+            code: error_code,
+        });
+        apply_meta(db, fx, s, meta, time(at), error.as_ref()).await?;
+    }
+    Ok(())
+}
+
+// ---- Meta's statuses ----
+
+async fn apply_meta(
+    db: &dyn Db,
+    fx: &mut Effects,
+    s: &mut Stored,
+    meta: MetaStatus,
+    at: DateTime<Utc>,
+    error: Option<&FailureInfo>,
+) -> Result<StatusApplied> {
+    let Transition::To(to) = status::transition(s.message.status, Event::Meta(meta)) else {
+        return Ok(StatusApplied::Ignored(s.message.id));
+    };
+    let detail = match meta {
+        MetaStatus::Failed => error.map(|e| e.message.clone()),
+        _ => None,
+    };
+    let c = Change {
+        to,
+        at,
+        timeline: true,
+        detail,
+        due_at: None,
+    };
+    change(db, fx, s, c, |m| {
+        m.lease_until = None;
+        m.next_attempt_at = None;
+        match meta {
+            MetaStatus::Sent => {
+                m.sent_at.get_or_insert(at);
+            }
+            MetaStatus::Delivered => {
+                m.delivered_at.get_or_insert(at);
+            }
+            MetaStatus::Read => {
+                m.delivered_at.get_or_insert(at);
+                m.read_at.get_or_insert(at);
+            }
+            MetaStatus::Failed => {
+                m.failed_at = Some(at);
+                m.error_message = Some(error.map_or_else(
+                    || "Meta reported the message as failed".to_owned(),
+                    |e| e.message.clone(),
+                ));
+                m.error_code = error.and_then(|e| e.code);
+            }
+        }
+    })
+    .await?;
+    Ok(StatusApplied::Applied(s.message.id, to))
+}
+
+/// Applies Meta's statuses in order; unknown wamids are kept for later.
+pub(crate) async fn apply_status_updates(
+    db: &dyn Db,
+    fx: &mut Effects,
+    updates: &[StatusUpdate],
+) -> Result<Vec<StatusApplied>> {
+    let wamids: Vec<&str> = updates.iter().map(|u| u.wamid.as_str()).collect();
+    lock_wamids(db, &wamids).await?;
+    let mut results = Vec::with_capacity(updates.len());
+    for u in updates {
+        match by_wamid_for_update(db, &u.wamid, u.account_id).await? {
+            Some(mut s) => {
+                results.push(apply_meta(db, fx, &mut s, u.status, u.at, u.error.as_ref()).await?)
+            }
+            None => {
+                db.exec(
+                    "INSERT INTO pending_statuses (account, wamid, status, at, error_message, error_code) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[
+                        &u.account_id.map(|a| a.0),
+                        &u.wamid,
+                        &u.status.status().as_str(),
+                        &ts(u.at),
+                        &u.error.as_ref().map(|e| e.message.as_str()),
+                        &u.error.as_ref().and_then(|e| e.code),
+                    ],
+                )
+                .await?;
+                results.push(StatusApplied::Pending);
+            }
+        }
+    }
+    Ok(results)
+}
+
+/// Re-queues a failed message of the account; the failed send's wamid, timestamps and error are cleared.
+pub(crate) async fn retry(
+    db: &dyn Db,
+    fx: &mut Effects,
+    account: AccountId,
+    id: MessageId,
+    now: DateTime<Utc>,
+) -> Result<Message> {
+    let mut s = query_one(
+        db,
+        "m.id = $1 AND a.id = $2",
+        &[&id.0, &account.0],
+        Lock::ForUpdate,
+    )
+    .await?
+    .ok_or(PostgresError::Store(StoreError::NotFound))?;
+    let current = s.message.status;
+    let Transition::To(to) = status::transition(current, Event::ManualRetry) else {
+        return Err(StoreError::Conflict(format!(
+            "message is {current}; only failed messages can be retried"
+        ))
+        .into());
+    };
+    let c = Change {
+        to,
+        at: now,
+        timeline: true,
+        detail: None,
+        due_at: Some(now),
+    };
+    change(db, fx, &mut s, c, |m| {
+        m.tries = 0;
+        m.wamid = None;
+        m.sent_at = None;
+        m.delivered_at = None;
+        m.read_at = None;
+        m.failed_at = None;
+        m.error_message = None;
+        m.error_code = None;
+        m.next_attempt_at = None;
+        m.lease_until = None;
+    })
+    .await?;
+    fx.wake = true;
+    Ok(s.message)
+}

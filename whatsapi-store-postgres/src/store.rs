@@ -1,0 +1,291 @@
+//! `impl Store for PostgresStore`: writes run in a transaction on a pooled connection (deadlocks and
+//! serialization failures are run again), reads on a pooled connection.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::sync::broadcast;
+use whatsapi_core::account::{AccountUpdate, NewAccount};
+use whatsapi_core::idempotency::{Decision, Fingerprint, IdempotencyKey};
+use whatsapi_core::store::{
+    Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, Outcome, Page, PageRequest,
+    PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, StoreResult,
+};
+use whatsapi_core::webhook::{DeliveryAttempt, EventId};
+use whatsapi_core::{Account, AccountId, KeyHash, Message, MessageId, Store};
+
+use crate::db::in_tx;
+use crate::messages::Effects;
+use crate::{PostgresStore, accounts, housekeeping, idempotency, messages, outbox};
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_account(&self, account: NewAccount) -> StoreResult<Account> {
+        Ok(in_tx!(self, |tx| accounts::create(tx, &account).await)?)
+    }
+
+    async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>> {
+        Ok(accounts::by_key_hash(&self.client().await?, hash).await?)
+    }
+
+    async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {
+        Ok(accounts::by_id(&self.client().await?, id).await?)
+    }
+
+    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>> {
+        Ok(accounts::by_email(&self.client().await?, email).await?)
+    }
+
+    async fn account_by_phone_number_id(
+        &self,
+        phone_number_id: &str,
+    ) -> StoreResult<Option<Account>> {
+        Ok(accounts::by_phone_number_id(&self.client().await?, phone_number_id).await?)
+    }
+
+    async fn update_account(&self, id: AccountId, update: AccountUpdate) -> StoreResult<Account> {
+        Ok(in_tx!(self, |tx| accounts::update(tx, id, update.clone()).await)?)
+    }
+
+    async fn list_accounts(
+        &self,
+        after: Option<AccountId>,
+        limit: usize,
+    ) -> StoreResult<Vec<Account>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(accounts::list(&self.client().await?, after, limit).await?)
+    }
+
+    async fn record_external_event(
+        &self,
+        source: &str,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        Ok(accounts::record_external_event(
+            &self.client().await?,
+            source,
+            id,
+            crate::codec::ts(now),
+        )
+        .await?)
+    }
+
+    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()> {
+        Ok(in_tx!(self, |tx| accounts::rotate_key(tx, id, old, new).await)?)
+    }
+
+    async fn idempotency_begin(
+        &self,
+        account: AccountId,
+        key: &IdempotencyKey,
+        fingerprint: &Fingerprint,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Decision> {
+        Ok(in_tx!(self, |tx| idempotency::begin(
+            tx,
+            account,
+            key,
+            fingerprint,
+            now
+        )
+        .await)?)
+    }
+
+    async fn idempotency_release(
+        &self,
+        account: AccountId,
+        key: &IdempotencyKey,
+    ) -> StoreResult<()> {
+        Ok(idempotency::release(&self.client().await?, account, key).await?)
+    }
+
+    async fn insert_messages(&self, batch: NewBatch) -> StoreResult<()> {
+        Ok(in_tx!(self, |tx| {
+            let mut fx = Effects::default();
+            match messages::insert(tx, &mut fx, &batch).await {
+                Ok(()) => fx.flush(tx, &self.channel).await,
+                Err(e) => Err(e),
+            }
+        })?)
+    }
+
+    async fn get_message(&self, account: AccountId, id: MessageId) -> StoreResult<Option<Message>> {
+        let client = self.client().await?;
+        Ok(messages::of_account(&client, account, id)
+            .await?
+            .map(|s| s.message))
+    }
+
+    async fn list_messages(
+        &self,
+        account: AccountId,
+        filter: &MessageFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Message>> {
+        Ok(messages::list(&self.client().await?, account, filter, page).await?)
+    }
+
+    async fn message_by_wamid(&self, wamid: &str) -> StoreResult<Option<Message>> {
+        let client = self.client().await?;
+        Ok(messages::by_wamid(&client, wamid).await?.map(|s| s.message))
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> StoreResult<Vec<Claimed>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(in_tx!(self, |tx| {
+            let mut fx = Effects::default();
+            match messages::claim_due(tx, &mut fx, now, lease, limit).await {
+                Ok(claimed) => fx.flush(tx, &self.channel).await.map(|()| claimed),
+                Err(e) => Err(e),
+            }
+        })?)
+    }
+
+    async fn next_due_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        Ok(messages::next_due_at(&self.client().await?).await?)
+    }
+
+    async fn record_outcome(
+        &self,
+        id: MessageId,
+        attempt: u32,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Message> {
+        Ok(in_tx!(self, |tx| {
+            let mut fx = Effects::default();
+            match messages::record_outcome(tx, &mut fx, id, attempt, &outcome, now).await {
+                Ok(m) => fx.flush(tx, &self.channel).await.map(|()| m),
+                Err(e) => Err(e),
+            }
+        })?)
+    }
+
+    async fn apply_status_updates(
+        &self,
+        updates: &[StatusUpdate],
+    ) -> StoreResult<Vec<StatusApplied>> {
+        if updates.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(in_tx!(self, |tx| {
+            let mut fx = Effects::default();
+            match messages::apply_status_updates(tx, &mut fx, updates).await {
+                Ok(applied) => fx.flush(tx, &self.channel).await.map(|()| applied),
+                Err(e) => Err(e),
+            }
+        })?)
+    }
+
+    async fn retry_message(
+        &self,
+        account: AccountId,
+        id: MessageId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Message> {
+        Ok(in_tx!(self, |tx| {
+            let mut fx = Effects::default();
+            match messages::retry(tx, &mut fx, account, id, now).await {
+                Ok(m) => fx.flush(tx, &self.channel).await.map(|()| m),
+                Err(e) => Err(e),
+            }
+        })?)
+    }
+
+    async fn status_counts(&self, account: AccountId) -> StoreResult<StatusCounts> {
+        Ok(messages::status_counts(&self.client().await?, account).await?)
+    }
+
+    async fn status_totals(&self) -> StoreResult<StatusCounts> {
+        Ok(messages::status_totals(&self.client().await?).await?)
+    }
+
+    async fn message_timeseries(
+        &self,
+        account: AccountId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket: Duration,
+    ) -> StoreResult<Vec<(DateTime<Utc>, StatusCounts)>> {
+        Ok(messages::timeseries(&self.client().await?, account, from, to, bucket).await?)
+    }
+
+    async fn record_inbound(
+        &self,
+        account: AccountId,
+        wa_id: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        Ok(housekeeping::record_inbound(&self.client().await?, account, wa_id, at).await?)
+    }
+
+    async fn last_inbound(
+        &self,
+        account: AccountId,
+        wa_id: &str,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        Ok(housekeeping::last_inbound(&self.client().await?, account, wa_id).await?)
+    }
+
+    async fn claim_events(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> StoreResult<Vec<ClaimedEvent>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(outbox::claim(&self.client().await?, now, lease, limit).await?)
+    }
+
+    async fn finish_event(
+        &self,
+        id: EventId,
+        attempt: Option<DeliveryAttempt>,
+        next: EventNext,
+    ) -> StoreResult<()> {
+        Ok(in_tx!(self, |tx| outbox::finish(
+            tx,
+            id,
+            attempt.as_ref(),
+            next
+        )
+        .await)?)
+    }
+
+    async fn delivery_attempts(
+        &self,
+        account: AccountId,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryAttempt>> {
+        Ok(outbox::attempts(&self.client().await?, account, limit).await?)
+    }
+
+    async fn hit_rate_window(&self, bucket: &str, window_start: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(housekeeping::hit_rate_window(&self.client().await?, bucket, window_start).await?)
+    }
+
+    async fn purge_expired(
+        &self,
+        now: DateTime<Utc>,
+        policy: PurgePolicy,
+    ) -> StoreResult<PurgeReport> {
+        Ok(in_tx!(self, |tx| housekeeping::purge(tx, now, policy).await)?)
+    }
+
+    fn subscribe_wakeups(&self) -> Option<broadcast::Receiver<()>> {
+        self.wakeups.as_ref().map(broadcast::Sender::subscribe)
+    }
+}

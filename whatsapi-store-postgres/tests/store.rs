@@ -1,0 +1,215 @@
+//! Behaviour of `PostgresStore` beyond the conformance suite: migrations when replicas start together, a newer
+//! schema refused, wake-ups across stores, claims and rate windows shared by several stores on one schema.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use whatsapi_core::Store;
+use whatsapi_core::store::NewBatch;
+use whatsapi_core::testing::conformance::{at, create_sample_account, message_at};
+use whatsapi_store_postgres::{PgOptions, PostgresError, PostgresStore, SCHEMA_VERSION};
+
+fn options(schema: &str) -> PgOptions {
+    PgOptions {
+        pool_size: 4,
+        schema: Some(schema.to_owned()),
+        ..PgOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_starting_together_migrate_once() {
+    if !common::available().await {
+        return;
+    }
+    let name = common::schema_name();
+    let url = common::database_url();
+    let mut starts = JoinSet::new();
+    for _ in 0..6 {
+        let (url, options) = (url.clone(), options(&name));
+        starts.spawn(async move { PostgresStore::connect_with(&url, options).await });
+    }
+    let mut stores = Vec::new();
+    while let Some(started) = starts.join_next().await {
+        stores.push(started.unwrap().expect("every replica starts"));
+    }
+    assert_eq!(stores[0].schema(), name);
+    assert_eq!(stores[0].schema_version().await.unwrap(), SCHEMA_VERSION);
+    let client = common::connect(&url).await.unwrap();
+    let rows: i64 = client
+        .query_one(
+            &format!("SELECT COUNT(*) FROM {name}.whatsapi_schema_version"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, SCHEMA_VERSION, "each migration applied exactly once");
+    drop(stores);
+    common::TestSchema { url, name }.drop_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_from_a_newer_whatsapi_is_refused() {
+    let Some((store, schema)) = common::store().await else {
+        return;
+    };
+    drop(store);
+    let client = common::connect(&schema.url).await.unwrap();
+    client
+        .execute(
+            &format!(
+                "INSERT INTO {}.whatsapi_schema_version (version) VALUES ($1)",
+                schema.name
+            ),
+            &[&(SCHEMA_VERSION + 1)],
+        )
+        .await
+        .unwrap();
+    let err = PostgresStore::connect_with(&schema.url, options(&schema.name))
+        .await
+        .expect_err("a newer schema must be refused");
+    assert!(
+        matches!(err, PostgresError::NewerSchema { found, supported } if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION),
+        "{err}"
+    );
+    assert!(err.to_string().contains("upgrade whatsapi"), "{err}");
+    schema.drop_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_is_unavailable() {
+    let err = PostgresStore::connect_with(
+        "postgres://postgres@127.0.0.1:1/none",
+        PgOptions {
+            connect_timeout: Duration::from_secs(2),
+            ..PgOptions::default()
+        },
+    )
+    .await
+    .expect_err("nothing listens on port 1");
+    assert!(matches!(err, PostgresError::Unavailable(_)), "{err:?}");
+    let as_store: whatsapi_core::StoreError = err.into();
+    assert!(matches!(
+        as_store,
+        whatsapi_core::StoreError::Unavailable(_)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insert_on_one_replica_wakes_the_others() {
+    let Some((a, schema)) = common::store().await else {
+        return;
+    };
+    let b = PostgresStore::connect_with(&schema.url, options(&schema.name))
+        .await
+        .unwrap();
+    let mut woken = a
+        .subscribe_wakeups()
+        .expect("PostgresStore offers wake-ups");
+    let account = create_sample_account(&b).await;
+    // The listener raises one wake-up once it listens; when this receiver subscribed before that, wait for it
+    // so it is not mistaken for the insert's. Either way the listener listens afterwards.
+    let _ = tokio::time::timeout(Duration::from_secs(3), woken.recv()).await;
+    while woken.try_recv().is_ok() {}
+    b.insert_messages(NewBatch {
+        account_id: account.id,
+        messages: vec![message_at(account.id, "14155552671", 0)],
+        idempotency: None,
+    })
+    .await
+    .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), woken.recv())
+        .await
+        .expect("an insert on the other replica wakes this one")
+        .unwrap();
+    drop((a, b));
+    schema.drop_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn claimers_on_several_replicas_never_share() {
+    let Some((first, schema)) = common::store().await else {
+        return;
+    };
+    let mut replicas: Vec<Arc<PostgresStore>> = vec![first];
+    for _ in 0..2 {
+        replicas.push(Arc::new(
+            PostgresStore::connect_with(&schema.url, options(&schema.name))
+                .await
+                .unwrap(),
+        ));
+    }
+    let account = create_sample_account(&*replicas[0]).await;
+    let messages: Vec<_> = (0..300)
+        .map(|i| message_at(account.id, "14155552671", i % 7))
+        .collect();
+    let all: HashSet<_> = messages.iter().map(|m| m.id).collect();
+    replicas[0]
+        .insert_messages(NewBatch {
+            account_id: account.id,
+            messages,
+            idempotency: None,
+        })
+        .await
+        .unwrap();
+    let mut claimers = JoinSet::new();
+    for i in 0..6 {
+        let store = replicas[i % replicas.len()].clone();
+        claimers.spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let claimed = store
+                    .claim_due(at(60), Duration::from_secs(30), 7)
+                    .await
+                    .unwrap();
+                if claimed.is_empty() {
+                    break mine;
+                }
+                mine.extend(claimed.into_iter().map(|c| c.message.id));
+            }
+        });
+    }
+    let mut seen = HashSet::new();
+    while let Some(mine) = claimers.join_next().await {
+        for id in mine.unwrap() {
+            assert!(seen.insert(id), "message {id} was claimed twice");
+        }
+    }
+    assert_eq!(seen, all, "every message claimed exactly once");
+    drop(replicas);
+    schema.drop_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rate_windows_count_every_hit_of_every_replica() {
+    let Some((a, schema)) = common::store().await else {
+        return;
+    };
+    let b = Arc::new(
+        PostgresStore::connect_with(&schema.url, options(&schema.name))
+            .await
+            .unwrap(),
+    );
+    let mut hits = JoinSet::new();
+    for i in 0..200 {
+        let store: Arc<dyn Store> = if i % 2 == 0 { a.clone() } else { b.clone() };
+        hits.spawn(async move { store.hit_rate_window("key:shared", at(0)).await.unwrap() });
+    }
+    let mut counts = Vec::new();
+    while let Some(n) = hits.join_next().await {
+        counts.push(n.unwrap());
+    }
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        (1..=200).collect::<Vec<u64>>(),
+        "each hit saw its own count"
+    );
+    drop((a, b));
+    schema.drop_schema().await;
+}
