@@ -21,6 +21,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use whatsapi_core::account::PlanLimits;
+use whatsapi_core::encryption::{EncryptingStore, EncryptionKey, KeyRing};
 use whatsapi_core::graph::{GraphConfig, GraphTransport};
 use whatsapi_core::testing::FakeTransport;
 use whatsapi_core::webhook::WebhookUrlPolicy;
@@ -179,8 +180,9 @@ pub enum Start {
     RouterOnly,
 }
 
-/// A whatsapi server on an ephemeral loopback port: SQLite in a temporary directory, one account with Meta
-/// credentials and a rate limit raised for the bench (a `PlanTable` override).
+/// A whatsapi server on an ephemeral loopback port: SQLite in a temporary directory behind `EncryptingStore` (as
+/// `whatsapi serve` runs), one account with Meta credentials and a rate limit raised for the bench (a `PlanTable`
+/// override).
 pub struct Gateway {
     /// `http://127.0.0.1:port`.
     pub base: String,
@@ -207,7 +209,12 @@ impl Gateway {
     /// Builds and starts one on the current runtime.
     pub async fn start(meta: Meta, engine: EngineConfig, start: Start) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("whatsapi.db"))?);
+        // As `whatsapi serve` opens it: SQLite behind the encryption of secrets at rest.
+        let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("whatsapi.db"))?);
+        let store: Arc<dyn Store> = Arc::new(EncryptingStore::new(
+            sqlite,
+            KeyRing::new(EncryptionKey::generate()),
+        ));
         let fake = FakeTransport::new();
         let transport: Arc<dyn MetaTransport> = match &meta {
             Meta::Fake => Arc::new(fake.clone()),
