@@ -143,6 +143,16 @@ impl MetaError {
         .with_details("Message failed to send due to an unknown error. Try again later.")
     }
 
+    /// A simulated outage: `status` with 131000 when it is 500, else code 2 (service temporarily unavailable).
+    pub fn outage(status: u16) -> Self {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            return Self::something_went_wrong();
+        }
+        Self::new(status, 2, "Service temporarily unavailable")
+            .with_details("The service is temporarily unavailable. Try again later.")
+    }
+
     /// 400, 131056: too many messages to the same recipient.
     pub fn pair_rate_limit() -> Self {
         Self::new(

@@ -151,6 +151,9 @@ fn accept(
     body: &Value,
 ) -> Result<Accepted, MetaError> {
     let number = authorize(shared, "post", uri, version, id, token)?;
+    if let Some(status) = shared.outage() {
+        return Err(MetaError::outage(status));
+    }
     if body.is_null() {
         return Err(MetaError::invalid_parameter(
             "The request body must be a JSON object.",

@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     attempts: Mutex<HashMap<String, u32>>,
     /// Last inbound message per (phone number id, customer).
     windows: Mutex<HashMap<(String, String), DateTime<Utc>>>,
+    /// While set, every send answers this HTTP status (see [`SandboxHandle::set_outage`]).
+    outage: Mutex<Option<u16>>,
 }
 
 impl Shared {
@@ -52,6 +54,11 @@ impl Shared {
             .expect("windows lock")
             .get(&(phone_number_id.to_owned(), wa_id.to_owned()))
             .is_some_and(|at| Utc::now() - *at < SERVICE_WINDOW)
+    }
+
+    /// The HTTP status every send answers while an outage is on.
+    pub fn outage(&self) -> Option<u16> {
+        *self.outage.lock().expect("outage lock")
     }
 }
 
@@ -83,6 +90,7 @@ impl Sandbox {
             requests: Mutex::default(),
             attempts: Mutex::default(),
             windows: Mutex::default(),
+            outage: Mutex::default(),
         });
         let app = routes::router(Arc::clone(&shared));
         let mut stop = shutdown_rx;
@@ -121,6 +129,13 @@ impl SandboxHandle {
     /// `http://ip:port`, the `base_url` to give a Graph client in place of `https://graph.facebook.com`.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Simulates a Meta outage: while `Some(status)`, every send (valid or not, after authentication) answers
+    /// that HTTP status with Meta's error body — 131000 "Something went wrong" for 500, code 2 "Service
+    /// temporarily unavailable" for any other status — and is recorded but not accepted. `None` ends it.
+    pub fn set_outage(&self, status: Option<u16>) {
+        *self.shared.outage.lock().expect("outage lock") = status;
     }
 
     /// The configuration it runs with (the callback URL as it was at start).

@@ -482,3 +482,24 @@ async fn slow_number_accepts_at_once_and_answers_late() {
     assert_ne!(wamid(&a), id);
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_outage_answers_every_send_with_its_status_until_lifted() {
+    let sb = plain().await;
+    sb.set_outage(Some(500));
+    let (status, _, v) = post_message(&sb, &text("14155552671", "Hi")).await;
+    assert_eq!(status, 500, "{v}");
+    assert_eq!(v["error"]["code"], 131000, "{v}");
+    sb.set_outage(Some(503));
+    let (status, _, v) = post_message(&sb, &template("14155552671", HELLO_WORLD)).await;
+    assert_eq!(status, 503, "{v}");
+    assert_eq!(v["error"]["code"], 2, "{v}");
+    // Recorded, but not accepted: no wamid, no webhooks.
+    assert_eq!(sb.requests().len(), 2);
+    assert!(sb.sent().is_empty());
+    sb.set_outage(None);
+    let (status, _, v) = post_message(&sb, &text("14155552671", "Hi")).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(sb.sent().len(), 1);
+    sb.shutdown().await;
+}

@@ -40,6 +40,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
+use whatsapi_core::StoreError;
 
 pub use error::SqliteError;
 pub use schema::SCHEMA_VERSION;
@@ -58,6 +59,10 @@ pub struct SqliteOptions {
     pub queue_capacity: usize,
     /// Most write requests committed in one transaction; 1 disables group commit (one transaction per request).
     pub max_batch: usize,
+    /// `PRAGMA max_page_count` of the writer: writes that would grow the file beyond it fail with SQLITE_FULL,
+    /// exactly as on a full disk. `None` (the default) keeps SQLite's limit. For tests; see
+    /// [`SqliteStore::set_max_page_count`].
+    pub max_page_count: Option<u32>,
 }
 
 impl Default for SqliteOptions {
@@ -67,6 +72,7 @@ impl Default for SqliteOptions {
             read_connections: 4,
             queue_capacity: 1024,
             max_batch: 512,
+            max_page_count: None,
         }
     }
 }
@@ -128,6 +134,10 @@ impl SqliteStore {
         conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(|e| classify(e.into()))?;
         schema::migrate_to(&mut conn, &path, version).map_err(classify)?;
+        if let Some(pages) = options.max_page_count {
+            conn.pragma_update(None, "max_page_count", pages)
+                .map_err(|e| classify(e.into()))?;
+        }
 
         let read_options = options.clone();
         let open_reader: readers::OpenReader = Arc::new(move |p: &Path| {
@@ -154,6 +164,25 @@ impl SqliteStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Caps the database at `pages` pages (`PRAGMA max_page_count` on the writer), or lifts the cap (`None`);
+    /// answers the cap now in force. SQLite never sets it below the file's current size, so `Some(0)` (or any
+    /// small value) means "no growth at all": a write that needs a new page then fails with SQLITE_FULL
+    /// ([`StoreError::Unavailable`]), as on a full disk, and is rolled back. For tests of a full disk.
+    pub async fn set_max_page_count(&self, pages: Option<u32>) -> Result<u64, StoreError> {
+        // `PRAGMA max_page_count = 0` only reads it; SQLite clamps a larger value to its compile-time maximum.
+        let pages = pages.unwrap_or(u32::MAX - 1).max(1);
+        self.writer
+            .write(move |conn| {
+                Ok(
+                    conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {
+                        r.get::<_, i64>(0)
+                    })?,
+                )
+            })
+            .await
+            .map(|n| u64::try_from(n).unwrap_or(0))
     }
 }
 

@@ -22,6 +22,9 @@ trait WriteJob: Send {
 trait Answer: Send {
     /// Sends the result if the commit succeeded, the commit's error otherwise.
     fn send(self: Box<Self>, commit: std::result::Result<(), StoreError>);
+    /// Answers after SQLite rolled the whole transaction back: the request's own error if it failed (that is
+    /// the cause, e.g. a full disk), `error` otherwise.
+    fn rolled_back(self: Box<Self>, error: StoreError);
 }
 
 struct Job<T, F> {
@@ -55,6 +58,10 @@ where
 impl<T: Send + 'static> Answer for Done<T> {
     fn send(self: Box<Self>, commit: std::result::Result<(), StoreError>) {
         let _ = self.reply.send(commit.and(self.result));
+    }
+
+    fn rolled_back(self: Box<Self>, error: StoreError) {
+        let _ = self.reply.send(self.result.and(Err(error)));
     }
 }
 
@@ -143,7 +150,7 @@ fn run(conn: Connection, mut queue: mpsc::Receiver<Box<dyn WriteJob>>, max_batch
                 let error = StoreError::Unavailable(
                     "the batch transaction was rolled back by SQLite".into(),
                 );
-                answers.drain(..).for_each(|a| a.send(Err(error.clone())));
+                answers.drain(..).for_each(|a| a.rolled_back(error.clone()));
                 if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
                     drain_refusing(&mut queue, SqliteError::from(e).into());
                     break;

@@ -258,3 +258,40 @@ fn every_query_uses_an_index() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_page_cap_fails_writes_as_a_full_disk_until_lifted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("whatsapi.db");
+    let options = SqliteOptions {
+        max_page_count: Some(1),
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::open_with(&path, options).unwrap();
+    // The cap is clamped to the file's size: the first writes fill its free space, then SQLITE_FULL.
+    let mut error = None;
+    for i in 0..1_000 {
+        let result = store
+            .create_account(whatsapi_core::account::NewAccount {
+                id: whatsapi_core::AccountId::new(),
+                name: "Acme".into(),
+                email: format!("a{i}@example.com"),
+                plan: whatsapi_core::Plan::Pro,
+                key_hash: whatsapi_core::ApiKey::generate().hash(),
+                created_at: at(0),
+            })
+            .await;
+        if let Err(e) = result {
+            error = Some(e);
+            break;
+        }
+    }
+    let error = error.expect("the capped file never filled up");
+    assert!(
+        matches!(error, whatsapi_core::StoreError::Unavailable(_)),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("full"), "{error}");
+    assert!(store.set_max_page_count(None).await.unwrap() > 1_000_000);
+    account(&store, "after@example.com").await;
+}

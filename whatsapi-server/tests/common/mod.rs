@@ -30,6 +30,8 @@ pub struct TestServer {
     pub client: reqwest::Client,
     pub transport: FakeTransport,
     pub store: Arc<dyn Store>,
+    /// The SQLite store under `store` (for its test knobs).
+    pub sqlite: Arc<SqliteStore>,
     pub sandbox: Option<whatsapi_sandbox::SandboxHandle>,
     pub dir: tempfile::TempDir,
     /// The SQLite file.
@@ -50,6 +52,8 @@ pub struct Options {
     pub encryption_key: Option<EncryptionKey>,
     /// Stripe billing.
     pub billing: Option<StripeClient>,
+    /// Timeout of one customer webhook delivery (default 5 s).
+    pub webhook_timeout: Duration,
 }
 
 impl Default for Options {
@@ -79,6 +83,7 @@ impl Default for Options {
             database: None,
             encryption_key: None,
             billing: None,
+            webhook_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -98,14 +103,13 @@ impl TestServer {
             .encryption_key
             .take()
             .unwrap_or_else(EncryptionKey::generate);
-        let store: Arc<dyn Store> = Arc::new(EncryptingStore::new(
-            Arc::new(SqliteStore::open(&db_path).unwrap()),
-            KeyRing::new(key),
-        ));
+        let sqlite = Arc::new(SqliteStore::open(&db_path).unwrap());
+        let store: Arc<dyn Store> =
+            Arc::new(EncryptingStore::new(sqlite.clone(), KeyRing::new(key)));
         let transport = FakeTransport::new();
         let sink_config = HttpSinkConfig {
             urls: WebhookUrlPolicy::development(),
-            timeout: Duration::from_secs(5),
+            timeout: options.webhook_timeout,
         };
         let sandbox = match options.sandbox.take() {
             Some(config) => Some(whatsapi_sandbox::Sandbox::start(config).await.unwrap()),
@@ -161,6 +165,7 @@ impl TestServer {
             client: reqwest::Client::new(),
             transport,
             store,
+            sqlite,
             sandbox,
             dir,
             db_path,
