@@ -157,6 +157,40 @@ pub struct StatusUpdate {
     pub error: Option<FailureInfo>,
 }
 
+/// Sets the fields a status reported by Meta changes on a message (its timestamps, or the failure), after the
+/// state machine allowed the move. Every store calls it inside the transaction that records the status, so the
+/// rule lives in one place: `read` also sets `delivered_at` when it is missing, and later receipts never move an
+/// earlier timestamp.
+pub fn record_meta_status(
+    m: &mut Message,
+    meta: MetaStatus,
+    at: DateTime<Utc>,
+    error: Option<&FailureInfo>,
+) {
+    m.lease_until = None;
+    m.next_attempt_at = None;
+    match meta {
+        MetaStatus::Sent => {
+            m.sent_at.get_or_insert(at);
+        }
+        MetaStatus::Delivered => {
+            m.delivered_at.get_or_insert(at);
+        }
+        MetaStatus::Read => {
+            m.delivered_at.get_or_insert(at);
+            m.read_at.get_or_insert(at);
+        }
+        MetaStatus::Failed => {
+            m.failed_at = Some(at);
+            m.error_message = Some(error.map_or_else(
+                || "Meta reported the message as failed".to_owned(),
+                |e| e.message.clone(),
+            ));
+            m.error_code = error.and_then(|e| e.code);
+        }
+    }
+}
+
 /// What became of one status update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusApplied {

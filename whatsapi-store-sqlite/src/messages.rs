@@ -13,7 +13,7 @@ use whatsapi_core::message::TimelineEntry;
 use whatsapi_core::status::{self, Event, MetaStatus, Transition};
 use whatsapi_core::store::{
     Claimed, FailureInfo, MessageFilter, NewBatch, Outcome, Page, PageRequest, StatusApplied,
-    StatusCounts, StatusUpdate,
+    StatusCounts, StatusUpdate, record_meta_status,
 };
 use whatsapi_core::{AccountId, BatchId, Message, MessageId, PhoneNumber, Status, StoreError};
 
@@ -791,30 +791,7 @@ fn apply_meta(
             detail,
             due_at: None,
         },
-        |m| {
-            m.lease_until = None;
-            m.next_attempt_at = None;
-            match meta {
-                MetaStatus::Sent => {
-                    m.sent_at.get_or_insert(at);
-                }
-                MetaStatus::Delivered => {
-                    m.delivered_at.get_or_insert(at);
-                }
-                MetaStatus::Read => {
-                    m.delivered_at.get_or_insert(at);
-                    m.read_at.get_or_insert(at);
-                }
-                MetaStatus::Failed => {
-                    m.failed_at = Some(at);
-                    m.error_message = Some(error.map_or_else(
-                        || "Meta reported the message as failed".to_owned(),
-                        |e| e.message.clone(),
-                    ));
-                    m.error_code = error.and_then(|e| e.code);
-                }
-            }
-        },
+        |m| record_meta_status(m, meta, at, error),
     )?;
     Ok(StatusApplied::Applied(s.message.id, to))
 }

@@ -16,7 +16,7 @@ use crate::status::{self, Event, MetaStatus, Transition};
 use crate::store::{
     Claimed, ClaimedEvent, EventNext, FailureInfo, MessageFilter, NewBatch, OutboxEvent, Outcome,
     Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, Store,
-    StoreError, StoreResult,
+    StoreError, StoreResult, record_meta_status,
 };
 use crate::webhook::{DeliveryAttempt, EventId, StatusEventData};
 
@@ -262,32 +262,7 @@ impl State {
                 detail,
                 due_at: None,
             },
-            |m| {
-                m.lease_until = None;
-                m.next_attempt_at = None;
-                match meta {
-                    MetaStatus::Sent => {
-                        m.sent_at.get_or_insert(at);
-                    }
-                    MetaStatus::Delivered => {
-                        m.delivered_at.get_or_insert(at);
-                    }
-                    MetaStatus::Read => {
-                        m.delivered_at.get_or_insert(at);
-                        m.read_at.get_or_insert(at);
-                    }
-                    MetaStatus::Failed => {
-                        m.failed_at = Some(at);
-                        m.error_message = Some(
-                            error
-                                .as_ref()
-                                .map(|e| e.message.clone())
-                                .unwrap_or_else(|| "Meta reported the message as failed".into()),
-                        );
-                        m.error_code = error.as_ref().and_then(|e| e.code);
-                    }
-                }
-            },
+            |m| record_meta_status(m, meta, at, error.as_ref()),
         );
         StatusApplied::Applied(id, to)
     }
