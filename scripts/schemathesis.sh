@@ -25,7 +25,8 @@ BIN="${CARGO_TARGET_DIR:-target}/debug/whatsapi"
 WORK="$(mktemp -d)"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 BASE="http://127.0.0.1:$PORT"
-"$BIN" serve --listen "127.0.0.1:$PORT" --database "$WORK/whatsapi.db" --sandbox --webhook-allow-private \
+# The SQLite file in $WORK, even where DATABASE_URL points at PostgreSQL (as in CI).
+env -u DATABASE_URL "$BIN" serve --listen "127.0.0.1:$PORT" --database "$WORK/whatsapi.db" --sandbox --webhook-allow-private \
   --plan-rpm free=1000000 --register-per-minute 1000000 --log warn >"$WORK/server.log" 2>&1 &
 SERVER=$!
 cleanup() {
@@ -40,7 +41,7 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 KEY="$(curl -sf -X POST "$BASE/auth/register" -H 'content-type: application/json' \
-  -d '{"name": "Schemathesis", "email": "fuzz@example.com"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["apiKey"])')"
+  -d "{\"name\": \"Schemathesis\", \"email\": \"fuzz-$PORT@example.com\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["apiKey"])')"
 
 status=0
 timeout --kill-after=10 "$((MAX_SECONDS + 30))" "$VENV/bin/schemathesis" run "$BASE/openapi.json" \
