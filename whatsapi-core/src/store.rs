@@ -191,6 +191,21 @@ pub fn record_meta_status(
     }
 }
 
+/// Clears what the failed send left on a message that is queued again by hand: its tries, its wamid (the next send
+/// gets its own), its timestamps and its error. Every store calls it inside the retry's transaction.
+pub fn reset_for_retry(m: &mut Message) {
+    m.tries = 0;
+    m.wamid = None;
+    m.sent_at = None;
+    m.delivered_at = None;
+    m.read_at = None;
+    m.failed_at = None;
+    m.error_message = None;
+    m.error_code = None;
+    m.next_attempt_at = None;
+    m.lease_until = None;
+}
+
 /// What became of one status update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusApplied {

@@ -16,7 +16,7 @@ use whatsapi_core::message::TimelineEntry;
 use whatsapi_core::status::{self, Event, MetaStatus, Transition};
 use whatsapi_core::store::{
     Claimed, FailureInfo, MessageFilter, NewBatch, Outcome, Page, PageRequest, StatusApplied,
-    StatusCounts, StatusUpdate, record_meta_status,
+    StatusCounts, StatusUpdate, record_meta_status, reset_for_retry,
 };
 use whatsapi_core::{AccountId, BatchId, Message, MessageId, PhoneNumber, Status, StoreError};
 
@@ -929,19 +929,7 @@ pub(crate) async fn retry(
         detail: None,
         due_at: Some(now),
     };
-    change(db, fx, &mut s, c, |m| {
-        m.tries = 0;
-        m.wamid = None;
-        m.sent_at = None;
-        m.delivered_at = None;
-        m.read_at = None;
-        m.failed_at = None;
-        m.error_message = None;
-        m.error_code = None;
-        m.next_attempt_at = None;
-        m.lease_until = None;
-    })
-    .await?;
+    change(db, fx, &mut s, c, reset_for_retry).await?;
     fx.wake = true;
     Ok(s.message)
 }

@@ -13,7 +13,7 @@ use whatsapi_core::message::TimelineEntry;
 use whatsapi_core::status::{self, Event, MetaStatus, Transition};
 use whatsapi_core::store::{
     Claimed, FailureInfo, MessageFilter, NewBatch, Outcome, Page, PageRequest, StatusApplied,
-    StatusCounts, StatusUpdate, record_meta_status,
+    StatusCounts, StatusUpdate, record_meta_status, reset_for_retry,
 };
 use whatsapi_core::{AccountId, BatchId, Message, MessageId, PhoneNumber, Status, StoreError};
 
@@ -852,18 +852,7 @@ pub(crate) fn retry(
             detail: None,
             due_at: Some(now),
         },
-        |m| {
-            m.tries = 0;
-            m.wamid = None;
-            m.sent_at = None;
-            m.delivered_at = None;
-            m.read_at = None;
-            m.failed_at = None;
-            m.error_message = None;
-            m.error_code = None;
-            m.next_attempt_at = None;
-            m.lease_until = None;
-        },
+        reset_for_retry,
     )?;
     Ok(s.message)
 }

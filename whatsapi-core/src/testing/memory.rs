@@ -16,7 +16,7 @@ use crate::status::{self, Event, MetaStatus, Transition};
 use crate::store::{
     Claimed, ClaimedEvent, EventNext, FailureInfo, MessageFilter, NewBatch, OutboxEvent, Outcome,
     Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, Store,
-    StoreError, StoreResult, record_meta_status,
+    StoreError, StoreResult, record_meta_status, reset_for_retry,
 };
 use crate::webhook::{DeliveryAttempt, EventId, StatusEventData};
 
@@ -857,18 +857,7 @@ impl Store for MemoryStore {
                 detail: None,
                 due_at: Some(now),
             },
-            |m| {
-                m.tries = 0;
-                m.wamid = None;
-                m.sent_at = None;
-                m.delivered_at = None;
-                m.read_at = None;
-                m.failed_at = None;
-                m.error_message = None;
-                m.error_code = None;
-                m.next_attempt_at = None;
-                m.lease_until = None;
-            },
+            reset_for_retry,
         );
         self.wake_replicas();
         Ok(message)
