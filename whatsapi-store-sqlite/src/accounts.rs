@@ -278,10 +278,3 @@ pub(crate) fn webhook(conn: &Connection, account: i64) -> Result<Option<WebhookC
         .flatten();
     Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
 }
-
-/// Counts one more message accepted by Meta.
-pub(crate) fn count_sent(conn: &Connection, account: i64) -> Result<()> {
-    conn.prepare_cached("UPDATE accounts SET messages_sent = messages_sent + 1 WHERE seq = ?1")?
-        .execute([account])?;
-    Ok(())
-}

@@ -25,6 +25,7 @@
 
 mod accounts;
 mod codec;
+mod counters;
 mod error;
 mod housekeeping;
 mod idempotency;
@@ -197,7 +198,7 @@ fn connect(path: &Path, options: &SqliteOptions) -> error::Result<Connection> {
     })?;
     conn.busy_timeout(options.busy_timeout)?;
     conn.pragma_update(None, "foreign_keys", true)?;
-    conn.set_prepared_statement_cache_capacity(64);
+    conn.set_prepared_statement_cache_capacity(128);
     // Query planner stability guarantee: a cached statement keeps the plan it was prepared with. Without it SQLite
     // recompiles a statement whenever a new value is bound to a parameter its planner looked at (`LIMIT ?2`, and
     // with STAT4 the bounds of a range), so every claim of due messages or of webhook events was parsed and

@@ -19,13 +19,14 @@ use whatsapi_core::{AccountId, BatchId, Message, MessageId, PhoneNumber, Status,
 
 use crate::accounts;
 use crate::codec::{count, plus, status, status_code, time, time_opt, ts, ts_opt, u32_of, uuid};
+use crate::counters;
 use crate::error::{Result, SqliteError};
 use crate::outbox;
 
 const SELECT: &str = "SELECT m.seq, m.account, a.id, m.id, m.batch_id, m.recipient, m.content, m.status, \
      m.scheduled_for, m.metadata, m.dry_run, m.wamid, m.attempt, m.tries, m.next_attempt_at, m.lease_until, \
-     m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.error_message, m.error_code, m.created_at, m.updated_at \
-     FROM messages m JOIN accounts a ON a.seq = m.account";
+     m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.error_message, m.error_code, m.created_at, m.updated_at, \
+     m.due_at FROM messages m JOIN accounts a ON a.seq = m.account";
 
 /// A message with its row numbers.
 pub(crate) struct Stored {
@@ -35,6 +36,8 @@ pub(crate) struct Stored {
     pub(crate) account: i64,
     /// The message.
     pub(crate) message: Message,
+    /// When it becomes claimable (`None`: settled), as stored.
+    due_at: Option<i64>,
 }
 
 /// Raw column values, decoded outside rusqlite's closure so decoding errors keep their own type.
@@ -63,6 +66,7 @@ struct Raw {
     error_code: Option<i64>,
     created_at: i64,
     updated_at: i64,
+    due_at: Option<i64>,
 }
 
 fn raw(r: &Row<'_>) -> rusqlite::Result<Raw> {
@@ -91,6 +95,7 @@ fn raw(r: &Row<'_>) -> rusqlite::Result<Raw> {
         error_code: r.get(21)?,
         created_at: r.get(22)?,
         updated_at: r.get(23)?,
+        due_at: r.get(24)?,
     })
 }
 
@@ -129,6 +134,7 @@ impl Raw {
             seq: self.seq,
             account: self.account,
             message,
+            due_at: self.due_at,
         })
     }
 }
@@ -221,41 +227,108 @@ fn timeline(conn: &Connection, seq: i64) -> Result<Vec<TimelineEntry>> {
     .collect()
 }
 
-/// Writes every mutable column of the message back, with the time it becomes claimable (`None`: never).
-fn save(conn: &Connection, s: &Stored, due_at: Option<DateTime<Utc>>) -> Result<()> {
-    let m = &s.message;
-    conn.prepare_cached(
-        "UPDATE messages SET status = ?2, wamid = ?3, attempt = ?4, tries = ?5, next_attempt_at = ?6, \
-         lease_until = ?7, sent_at = ?8, delivered_at = ?9, read_at = ?10, failed_at = ?11, error_message = ?12, \
-         error_code = ?13, updated_at = ?14, due_at = ?15 WHERE seq = ?1",
-    )?
-    .execute(params![
-        s.seq,
-        status_code(m.status),
-        m.wamid,
-        i64::from(m.attempt),
-        i64::from(m.tries),
-        ts_opt(m.next_attempt_at),
-        ts_opt(m.lease_until),
-        ts_opt(m.sent_at),
-        ts_opt(m.delivered_at),
-        ts_opt(m.read_at),
-        ts_opt(m.failed_at),
-        m.error_message,
-        m.error_code,
-        ts(m.updated_at),
-        ts_opt(due_at),
-    ])?;
-    Ok(())
+/// The mutable columns of a message row, as `save` compares and writes them.
+#[derive(PartialEq)]
+struct Columns {
+    status: i64,
+    wamid: Option<String>,
+    attempt: i64,
+    tries: i64,
+    next_attempt_at: Option<i64>,
+    lease_until: Option<i64>,
+    sent_at: Option<i64>,
+    delivered_at: Option<i64>,
+    read_at: Option<i64>,
+    failed_at: Option<i64>,
+    error_message: Option<String>,
+    error_code: Option<i64>,
+    due_at: Option<i64>,
 }
 
-/// Adds `delta` to the account's counter of `status`.
-fn bump(conn: &Connection, account: i64, s: Status, delta: i64) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO status_counts (account, status, n) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (account, status) DO UPDATE SET n = n + excluded.n",
-    )?
-    .execute(params![account, status_code(s), delta])?;
+impl Columns {
+    fn of(m: &Message, due_at: Option<i64>) -> Self {
+        Self {
+            status: status_code(m.status),
+            wamid: m.wamid.clone(),
+            attempt: i64::from(m.attempt),
+            tries: i64::from(m.tries),
+            next_attempt_at: ts_opt(m.next_attempt_at),
+            lease_until: ts_opt(m.lease_until),
+            sent_at: ts_opt(m.sent_at),
+            delivered_at: ts_opt(m.delivered_at),
+            read_at: ts_opt(m.read_at),
+            failed_at: ts_opt(m.failed_at),
+            error_message: m.error_message.clone(),
+            error_code: m.error_code,
+            due_at,
+        }
+    }
+}
+
+/// Writes the columns of the message that differ from `before`, its `updated_at`, and the time it becomes
+/// claimable (`None`: never). Only changed columns are named: SQLite rewrites the entries of every index over a
+/// column in the SET list, changed or not, and those index writes were most of the cost of a claim or an outcome.
+fn save(
+    conn: &Connection,
+    s: &mut Stored,
+    before: Columns,
+    due_at: Option<DateTime<Utc>>,
+) -> Result<()> {
+    use std::fmt::Write as _;
+
+    use rusqlite::types::Value as V;
+    let after = Columns::of(&s.message, ts_opt(due_at));
+    let mut sql = String::from("UPDATE messages SET updated_at = ?2");
+    let mut values: Vec<V> = vec![V::Integer(s.seq), V::Integer(ts(s.message.updated_at))];
+    let opt = |v: Option<i64>| v.map_or(V::Null, V::Integer);
+    let text = |v: Option<String>| v.map_or(V::Null, V::Text);
+    let mut set = |column: &str, value: V| {
+        values.push(value);
+        let _ = write!(sql, ", {column} = ?{}", values.len());
+    };
+    if after.status != before.status {
+        set("status", V::Integer(after.status));
+    }
+    if after.wamid != before.wamid {
+        set("wamid", text(after.wamid));
+    }
+    if after.attempt != before.attempt {
+        set("attempt", V::Integer(after.attempt));
+    }
+    if after.tries != before.tries {
+        set("tries", V::Integer(after.tries));
+    }
+    if after.next_attempt_at != before.next_attempt_at {
+        set("next_attempt_at", opt(after.next_attempt_at));
+    }
+    if after.lease_until != before.lease_until {
+        set("lease_until", opt(after.lease_until));
+    }
+    if after.sent_at != before.sent_at {
+        set("sent_at", opt(after.sent_at));
+    }
+    if after.delivered_at != before.delivered_at {
+        set("delivered_at", opt(after.delivered_at));
+    }
+    if after.read_at != before.read_at {
+        set("read_at", opt(after.read_at));
+    }
+    if after.failed_at != before.failed_at {
+        set("failed_at", opt(after.failed_at));
+    }
+    if after.error_message != before.error_message {
+        set("error_message", text(after.error_message));
+    }
+    if after.error_code != before.error_code {
+        set("error_code", opt(after.error_code));
+    }
+    if after.due_at != before.due_at {
+        set("due_at", opt(after.due_at));
+    }
+    sql.push_str(" WHERE seq = ?1");
+    conn.prepare_cached(&sql)?
+        .execute(rusqlite::params_from_iter(values))?;
+    s.due_at = after.due_at;
     Ok(())
 }
 
@@ -292,13 +365,14 @@ fn change(
     edit: impl FnOnce(&mut Message),
 ) -> Result<()> {
     let from = s.message.status;
+    let before = Columns::of(&s.message, s.due_at);
     edit(&mut s.message);
     s.message.status = change.to;
     s.message.updated_at = change.at;
-    save(conn, s, change.due_at)?;
+    save(conn, s, before, change.due_at)?;
     if from != change.to {
-        bump(conn, s.account, from, -1)?;
-        bump(conn, s.account, change.to, 1)?;
+        counters::bump(conn, s.account, from, -1)?;
+        counters::bump(conn, s.account, change.to, 1)?;
     }
     if change.timeline {
         add_timeline(
@@ -386,7 +460,7 @@ pub(crate) fn insert(conn: &Connection, batch: NewBatch) -> Result<()> {
         *counts.entry(status).or_default() += 1;
     }
     for (s, n) in counts {
-        bump(conn, account, s, n)?;
+        counters::bump(conn, account, s, n)?;
     }
     Ok(())
 }
@@ -664,7 +738,7 @@ pub(crate) fn record_outcome(
                 },
             )?;
             if !dry_run {
-                accounts::count_sent(conn, s.account)?;
+                counters::count_sent(conn, s.account)?;
             }
             apply_pending(conn, &mut s, &wamid)?;
         }

@@ -121,7 +121,15 @@ impl Store for SqliteStore {
     }
 
     async fn insert_messages(&self, batch: NewBatch) -> StoreResult<()> {
-        self.writer.write(move |c| messages::insert(c, batch)).await
+        // One message: its only check that can fail after a write is the id's uniqueness, which fails the first
+        // INSERT before it changes anything. A bulk insert may fail on its n-th message, so it keeps a savepoint.
+        if batch.messages.len() <= 1 {
+            self.writer
+                .write_checked(move |c| messages::insert(c, batch))
+                .await
+        } else {
+            self.writer.write(move |c| messages::insert(c, batch)).await
+        }
     }
 
     async fn get_message(&self, account: AccountId, id: MessageId) -> StoreResult<Option<Message>> {
@@ -159,7 +167,7 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         self.writer
-            .write(move |c| messages::claim_due(c, now, lease, limit))
+            .write_checked(move |c| messages::claim_due(c, now, lease, limit))
             .await
     }
 
@@ -175,7 +183,7 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Message> {
         self.writer
-            .write(move |c| messages::record_outcome(c, id, attempt, outcome, now))
+            .write_checked(move |c| messages::record_outcome(c, id, attempt, outcome, now))
             .await
     }
 
@@ -188,7 +196,7 @@ impl Store for SqliteStore {
         }
         let updates = updates.to_vec();
         self.writer
-            .write(move |c| messages::apply_status_updates(c, &updates))
+            .write_checked(move |c| messages::apply_status_updates(c, &updates))
             .await
     }
 
@@ -258,7 +266,7 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         self.writer
-            .write(move |c| outbox::claim(c, now, lease, limit))
+            .write_checked(move |c| outbox::claim(c, now, lease, limit))
             .await
     }
 
@@ -269,7 +277,7 @@ impl Store for SqliteStore {
         next: EventNext,
     ) -> StoreResult<()> {
         self.writer
-            .write(move |c| outbox::finish(c, id, attempt, next))
+            .write_checked(move |c| outbox::finish(c, id, attempt, next))
             .await
     }
 
