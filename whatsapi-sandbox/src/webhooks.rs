@@ -105,11 +105,14 @@ impl Dispatcher {
                     .take_while(|p| start + p.due <= now)
                     .count()
                     .max(1);
-                let statuses: Vec<Value> = rest[..batch]
-                    .iter()
-                    .map(|p| status_item(&send, p))
-                    .collect();
-                rest = &rest[batch..];
+                let (due, later) = rest.split_at(batch);
+                rest = later;
+                if this.callback_url.read().expect("callback lock").is_none() {
+                    // Nobody to tell: skip building and signing a payload that would be dropped.
+                    tracing::debug!(wamid = %send.wamid, "no callback URL: statuses dropped");
+                    continue;
+                }
+                let statuses: Vec<Value> = due.iter().map(|p| status_item(&send, p)).collect();
                 let body = payload(&this.waba_id, &number, json!({ "statuses": statuses }));
                 match this.post(&body).await {
                     Ok(_) | Err(WebhookError::Rejected(_)) => {}
