@@ -295,7 +295,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Creates an account. `Conflict` when the email (case-insensitive) is taken.
     async fn create_account(&self, account: NewAccount) -> StoreResult<Account>;
-    /// The account whose current key has this hash.
+    /// The account whose current key has this hash. Runs on every API request, so a store may answer it from a
+    /// cache, provided every change to the account (its key, `active`, plan, credentials, breaker...) shows on the
+    /// very next call, from whichever process made it; only `messages_sent` may lag behind.
     async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>>;
     /// An account by id.
     async fn account(&self, id: AccountId) -> StoreResult<Option<Account>>;

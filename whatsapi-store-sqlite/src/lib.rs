@@ -29,6 +29,7 @@ mod counters;
 mod error;
 mod housekeeping;
 mod idempotency;
+mod keys;
 mod messages;
 mod outbox;
 mod readers;
@@ -83,6 +84,7 @@ impl Default for SqliteOptions {
 pub struct SqliteStore {
     writer: Writer,
     readers: Readers,
+    keys: keys::KeyCache,
     path: PathBuf,
 }
 
@@ -146,6 +148,7 @@ impl SqliteStore {
             conn.pragma_update(None, "query_only", true)?;
             Ok(conn)
         });
+        let keys = keys::open(&path, |p| open_reader(p));
         let readers =
             Readers::new(path.clone(), options.read_connections, open_reader).map_err(classify)?;
         let writer =
@@ -158,6 +161,7 @@ impl SqliteStore {
         Ok(Self {
             writer,
             readers,
+            keys,
             path,
         })
     }

@@ -12,6 +12,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_messages.sql"),
     include_str!("migrations/0002_webhooks.sql"),
     include_str!("migrations/0003_accounts_billing.sql"),
+    include_str!("migrations/0004_auth_version.sql"),
 ];
 
 /// The schema version this build writes.

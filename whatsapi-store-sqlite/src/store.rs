@@ -25,10 +25,21 @@ impl Store for SqliteStore {
     }
 
     async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>> {
-        let hash = *hash;
-        self.readers
-            .read(move |c| accounts::by_key_hash(c, &hash))
-            .await
+        // The counter is read before the account, so an answer cached under it can only be older than a change
+        // that moved it (see keys.rs).
+        let version = self.keys.version();
+        if let Some(account) = version.and_then(|v| self.keys.get(hash, v)) {
+            return Ok(Some(account));
+        }
+        let key = *hash;
+        let found = self
+            .readers
+            .read(move |c| accounts::by_key_hash(c, &key))
+            .await?;
+        if let (Some(v), Some(account)) = (version, &found) {
+            self.keys.put(*hash, v, account.clone());
+        }
+        Ok(found)
     }
 
     async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {

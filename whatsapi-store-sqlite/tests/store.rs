@@ -18,6 +18,7 @@ use whatsapi_core::store::{
 use whatsapi_core::testing::MemoryStore;
 use whatsapi_core::webhook::DeliveryAttempt;
 use whatsapi_core::{AccountId, ApiKey, BatchId, MessageId, Plan, Status, Store, StoreError};
+use whatsapi_store_sqlite::SqliteStore;
 
 /// Everything the scenario creates, fixed up front so both stores receive identical input.
 struct Inputs {
@@ -627,4 +628,103 @@ async fn concurrent_claimers_never_share_a_message() {
             .get(&Status::Processing),
         Some(&200)
     );
+}
+
+/// Key lookups are answered from a cache (keys.rs); every change to the account, by this store or by another
+/// connection to the same file (the operator commands), must show on the very next lookup.
+#[tokio::test]
+async fn key_lookups_see_every_change_at_once_even_from_another_process() {
+    let (dir, store) = store();
+    let acc = account(store.as_ref(), "a@example.com").await;
+    let old = acc.key_hash;
+    let found = |s: Arc<SqliteStore>, h| async move { s.account_by_key_hash(&h).await.unwrap() };
+    // Twice: the second answer comes from the cache.
+    for _ in 0..2 {
+        assert_eq!(found(store.clone(), old).await.map(|a| a.id), Some(acc.id));
+    }
+
+    // A rotation through this store.
+    let new = ApiKey::generate().hash();
+    store.rotate_key(acc.id, &old, &new).await.unwrap();
+    assert!(found(store.clone(), old).await.is_none());
+    assert_eq!(found(store.clone(), new).await.map(|a| a.id), Some(acc.id));
+    assert_eq!(found(store.clone(), new).await.map(|a| a.id), Some(acc.id));
+
+    // Another process opening the same file (as `whatsapi account deactivate` does while the server runs).
+    let other = SqliteStore::open(dir.path().join("whatsapi.db")).unwrap();
+    other
+        .update_account(acc.id, AccountUpdate::SetActive(false))
+        .await
+        .unwrap();
+    assert_eq!(
+        found(store.clone(), new).await.map(|a| a.active),
+        Some(false)
+    );
+    other
+        .update_account(acc.id, AccountUpdate::SetPlan(Plan::Basic))
+        .await
+        .unwrap();
+    assert_eq!(
+        found(store.clone(), new).await.map(|a| a.plan),
+        Some(Plan::Basic)
+    );
+    let newer = ApiKey::generate().hash();
+    other.rotate_key(acc.id, &new, &newer).await.unwrap();
+    assert!(found(store.clone(), new).await.is_none());
+    assert_eq!(
+        found(store.clone(), newer).await.map(|a| a.id),
+        Some(acc.id)
+    );
+
+    // The breaker, which a send checks on the looked-up account, is no less fresh.
+    let open = BreakerState {
+        consecutive_failures: 5,
+        open_until: Some(at(60)),
+        trips: 1,
+    };
+    store
+        .update_account(acc.id, AccountUpdate::SetBreaker(open))
+        .await
+        .unwrap();
+    assert_eq!(
+        found(store.clone(), newer).await.map(|a| a.breaker),
+        Some(open)
+    );
+}
+
+/// Every column of `accounts` but the `messages_sent` statistic moves the counter the key cache relies on.
+#[test]
+fn the_key_cache_counter_covers_every_account_column() {
+    let (_dir, store) = store();
+    let conn = rusqlite::Connection::open(store.path()).unwrap();
+    let trigger: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'accounts_update_auth'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let listed = trigger
+        .split_once("UPDATE OF")
+        .and_then(|(_, rest)| rest.split_once("ON accounts"))
+        .map(|(cols, _)| {
+            cols.split(',')
+                .map(|c| c.trim().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .unwrap();
+    let mut stmt = conn
+        .prepare("SELECT name FROM pragma_table_info('accounts')")
+        .unwrap();
+    let columns: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for c in columns.iter().filter(|c| *c != "messages_sent") {
+        assert!(
+            listed.contains(c),
+            "accounts.{c} is missing from accounts_update_auth"
+        );
+    }
 }

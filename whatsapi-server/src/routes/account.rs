@@ -139,8 +139,13 @@ async fn create_account(
 /// The account of the key (never the key itself).
 #[utoipa::path(get, path = "/auth/me", tag = "account", security(("bearer" = [])),
     responses((status = 200, body = crate::views::Envelope<AccountView>), (status = 401, body = crate::views::ErrorView)))]
-pub async fn me(State(state): State<AppState>, Extension(account): Extension<Account>) -> Response {
-    ok(AccountView::of(&account, state.api.plans())).into_response()
+pub async fn me(
+    State(state): State<AppState>,
+    Extension(account): Extension<Account>,
+) -> Result<Response, ApiError> {
+    // Read again: the key lookup may come from the store's cache, where `messagesSent` can lag.
+    let account = state.api.me(account.id).await?;
+    Ok(ok(AccountView::of(&account, state.api.plans())).into_response())
 }
 
 /// Save your Meta access token and phone number id (BYOC).

@@ -1,0 +1,88 @@
+//! Answers key lookups (one per API request) from memory while nothing they read has changed.
+//!
+//! Looking an account up by key hash on a reader connection costs a hand-off to a blocking thread and back, and a
+//! reader whose page cache every commit of the writer has invalidated. It was the largest cost of an accepted
+//! send after the insert itself (see BENCHMARKS.md). The file keeps a counter (`auth_version`, migration 0004)
+//! that triggers move whenever an account is created, removed, or changed in anything but `messages_sent`, by
+//! this process or any other (the operator commands run beside the server). A cached answer is used only while
+//! the counter still has the value read before that answer was: reading the counter is one row on a connection
+//! of its own, in the calling task, with no thread hand-off. So a rotated key or a deactivated account is
+//! refused on the very next request, as without the cache; only `messages_sent` of a cached account may lag.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::Connection;
+use whatsapi_core::{Account, KeyHash};
+
+/// Cached accounts beyond this many are dropped all at once (they are found again on their next request).
+const MAX_ENTRIES: usize = 10_000;
+
+pub(crate) struct KeyCache {
+    /// Reads `auth_version`; `None` when the file's schema has no counter (an old version opened for a test).
+    probe: Option<Mutex<Connection>>,
+    entries: Mutex<HashMap<KeyHash, (i64, Account)>>,
+}
+
+impl KeyCache {
+    /// A cache reading the counter of the file at `path` through `conn` (a read-only connection of its own).
+    pub(crate) fn new(conn: Connection) -> Self {
+        // Never make a request wait on a lock for the counter: a busy file is read the usual way instead.
+        let usable = conn.busy_timeout(Duration::ZERO).is_ok() && read_version(&conn).is_ok();
+        Self {
+            probe: usable.then(|| Mutex::new(conn)),
+            entries: Mutex::default(),
+        }
+    }
+
+    /// A cache that never answers (schemas without the counter).
+    pub(crate) fn disabled() -> Self {
+        Self {
+            probe: None,
+            entries: Mutex::default(),
+        }
+    }
+
+    /// The counter now, or `None` when it cannot be read at once (the caller then reads the account directly).
+    pub(crate) fn version(&self) -> Option<i64> {
+        let probe = self.probe.as_ref()?;
+        let conn = probe.lock().unwrap_or_else(|p| p.into_inner());
+        read_version(&conn).ok()
+    }
+
+    /// The account cached for `hash` if it was read under `version`.
+    pub(crate) fn get(&self, hash: &KeyHash, version: i64) -> Option<Account> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        match entries.get(hash) {
+            Some((v, account)) if *v == version => Some(account.clone()),
+            _ => None,
+        }
+    }
+
+    /// Remembers `account`, read after the counter showed `version`.
+    pub(crate) fn put(&self, hash: KeyHash, version: i64, account: Account) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(hash, (version, account));
+    }
+}
+
+fn read_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT n FROM auth_version WHERE id = 1")?
+        .query_row([], |r| r.get(0))
+}
+
+/// Opens the counter's connection for the file at `path` with `open` (the store's reader settings).
+pub(crate) fn open(
+    path: &Path,
+    open: impl Fn(&Path) -> crate::error::Result<Connection>,
+) -> KeyCache {
+    match open(path) {
+        Ok(conn) => KeyCache::new(conn),
+        Err(_) => KeyCache::disabled(),
+    }
+}
