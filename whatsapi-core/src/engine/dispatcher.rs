@@ -78,9 +78,16 @@ pub(crate) async fn run(core: Arc<Core>, mut stop: StopRx) -> Report {
             continue;
         }
 
-        let until = next_wake_at(&core).await;
+        // With every permit taken nothing can be claimed until a send ends, which wakes the loop: new sends need
+        // not wake it (under a burst of API sends each wake-up was a store read for nothing).
+        let full = permits.available_permits() == 0;
+        let until = if full {
+            add(core.clock.now(), core.config.idle_poll)
+        } else {
+            next_wake_at(&core).await
+        };
         tokio::select! {
-            _ = wake.changed() => {}
+            _ = wake.changed(), if !full => {}
             woken = remote_wake(&mut remote) => {
                 if !woken {
                     tracing::warn!("the store's wake-up channel closed; relying on polling");
