@@ -60,8 +60,12 @@ pub(crate) async fn run(core: Arc<Core>, mut stop: StopRx) -> Report {
         let room = permits
             .available_permits()
             .min(core.config.dispatch_batch.max(1));
+        // While sends are in flight, claim only once a few permits are free: a claim costs the store about as much
+        // as recording an outcome, and claiming one message each time one send ends doubled the store's work.
+        let enough = claim_threshold(&core.config);
+        let low = room < enough && !tasks.is_empty();
         let mut more = false;
-        if room > 0 {
+        if room > 0 && !low {
             let now = core.clock.now();
             match core.store.claim_due(now, core.config.lease, room).await {
                 Ok(claimed) => {
@@ -74,20 +78,21 @@ pub(crate) async fn run(core: Arc<Core>, mut stop: StopRx) -> Report {
                 Err(e) => tracing::warn!(error = %e, "claiming due messages failed"),
             }
         }
-        if more && permits.available_permits() > 0 {
+        if more && permits.available_permits() >= enough {
             continue;
         }
 
-        // With every permit taken nothing can be claimed until a send ends, which wakes the loop: new sends need
-        // not wake it (under a burst of API sends each wake-up was a store read for nothing).
-        let full = permits.available_permits() == 0;
-        let until = if full {
+        // Short of room, nothing can be claimed until sends end and free enough permits, which wakes the loop: new
+        // API sends need not wake it (under a burst each wake-up was a store read for nothing).
+        let low = permits.available_permits() < enough && !tasks.is_empty();
+        let until = if low {
             add(core.clock.now(), core.config.idle_poll)
         } else {
             next_wake_at(&core).await
         };
         tokio::select! {
-            _ = wake.changed(), if !full => {}
+            _ = wake.changed(), if !low => {}
+            _ = permits.acquire_many(u32::try_from(enough).unwrap_or(u32::MAX)), if low => {}
             woken = remote_wake(&mut remote) => {
                 if !woken {
                     tracing::warn!("the store's wake-up channel closed; relying on polling");
@@ -124,6 +129,11 @@ async fn remote_wake(remote: &mut Option<tokio::sync::broadcast::Receiver<()>>) 
         Ok(()) | Err(RecvError::Lagged(_)) => true,
         Err(RecvError::Closed) => false,
     }
+}
+
+/// Free permits worth a claim while sends are in flight: a quarter of the smaller of a claim and the concurrency.
+fn claim_threshold(config: &super::EngineConfig) -> usize {
+    (config.dispatch_batch.min(config.concurrency) / 4).max(1)
 }
 
 /// When to look for due messages again: when the next one becomes due, at most `idle_poll` from now.
@@ -236,7 +246,7 @@ async fn spawn_batch(
             account,
             slot,
             stop: stop.clone(),
-            _permit: permit,
+            permit: Some(permit),
         };
         tasks.spawn(job.run(admission).instrument(span));
     }
@@ -250,7 +260,9 @@ struct SendJob {
     /// Pacing slot reserved at claim time, if any.
     slot: Option<DateTime<Utc>>,
     stop: StopRx,
-    _permit: OwnedSemaphorePermit,
+    /// A place among the sends in flight; given back as soon as Meta answered, before the outcome is recorded,
+    /// so the next sends overlap the store's commit of this one.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl SendJob {
@@ -317,6 +329,7 @@ impl SendJob {
         };
         let started = std::time::Instant::now();
         let result = self.core.transport.send(&creds, &outgoing).await;
+        drop(self.permit.take());
         self.core.stats.record_send(
             match &result {
                 Ok(_) => super::stats::SendResult::Accepted,
