@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::Deserialize as _;
 use serde_json::{Value, json};
 
 use crate::account::MetaCredentials;
@@ -193,14 +194,18 @@ impl MetaTransport for GraphTransport {
         if !(200..300).contains(&status) {
             return Err(parse_error(status, &bytes, hint));
         }
-        let v: Value = serde_json::from_slice(&bytes)
+        // Only the two ids are read; the rest of the answer is skipped without building a JSON tree.
+        let answer: SendAnswer = serde_json::from_slice(&bytes)
             .map_err(|e| SendError::network(format!("Meta answered with invalid JSON: {e}")))?;
-        let wamid = v["messages"][0]["id"]
-            .as_str()
+        let wamid = answer
+            .messages
+            .into_iter()
+            .next()
+            .and_then(|m| m.id)
             .ok_or_else(|| SendError::network("Meta's answer has no messages[0].id".to_owned()))?;
         Ok(SendReceipt {
-            wamid: wamid.to_owned(),
-            wa_id: v["contacts"][0]["wa_id"].as_str().map(str::to_owned),
+            wamid,
+            wa_id: answer.contacts.into_iter().next().and_then(|c| c.wa_id),
         })
     }
 
@@ -240,11 +245,55 @@ impl MetaTransport for GraphTransport {
     }
 }
 
+/// The parts of a successful send's answer that are used.
+#[derive(serde::Deserialize)]
+struct SendAnswer {
+    #[serde(default, deserialize_with = "null_as_empty")]
+    messages: Vec<AnswerId>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    contacts: Vec<AnswerContact>,
+}
+
+fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
+#[derive(serde::Deserialize)]
+struct AnswerId {
+    id: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct AnswerContact {
+    wa_id: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::message::{ButtonSubType, MediaParameter, MessageId, TemplateParameter};
     use crate::phone::PhoneNumber;
+
+    #[test]
+    fn a_send_answer_gives_the_wamid_and_wa_id() {
+        let ok = br#"{"messaging_product":"whatsapp","contacts":[{"input":"+14155552671","wa_id":"14155552671"}],
+            "messages":[{"id":"wamid.HBgL","message_status":"accepted"}]}"#;
+        let a: SendAnswer = serde_json::from_slice(ok).unwrap();
+        assert_eq!(a.messages[0].id.as_deref(), Some("wamid.HBgL"));
+        assert_eq!(a.contacts[0].wa_id.as_deref(), Some("14155552671"));
+        for partial in [
+            &br#"{"messages":null}"#[..],
+            br#"{}"#,
+            br#"{"messages":[{}]}"#,
+        ] {
+            let a: SendAnswer = serde_json::from_slice(partial).unwrap();
+            assert!(a.messages.into_iter().next().and_then(|m| m.id).is_none());
+        }
+    }
 
     #[test]
     fn text_body() {
