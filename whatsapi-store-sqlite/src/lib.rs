@@ -5,9 +5,12 @@
 //! - **Durable by default**: WAL journaling, `synchronous=FULL`, `busy_timeout`, foreign keys on. A write is
 //!   answered only after its transaction committed, so an acknowledged message survives a crash or power loss.
 //! - **Group commit**: one writer thread owns the only writing connection; it drains the concurrent write
-//!   requests of a bounded queue into one transaction (each in its own SAVEPOINT, so one failing request does
-//!   not fail the others) and answers every caller after the single commit. Reads use a small pool of separate
-//!   connections and never wait for the writer.
+//!   requests of a bounded queue into one transaction and answers every caller after the single commit. A
+//!   request that is refused (a stale attempt, a taken wamid, a duplicate key) fails alone: most run in a
+//!   SAVEPOINT of their own, and the hot ones (claims, outcomes, status updates, single sends) check before they
+//!   write, with the whole batch rolled back should one of those fail after writing. Reads use a small pool of
+//!   separate connections and never wait for the writer; key lookups are answered from a cache that a
+//!   trigger-kept counter keeps exact across processes.
 //! - **Versioned schema**: migrations are embedded and applied on open (`PRAGMA user_version`); a file from a
 //!   newer whatsapi is refused.
 //! - **No scans on hot paths**: indexes for every query of the engine and the API, and per-account status
@@ -133,7 +136,7 @@ impl SqliteStore {
         }
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(|e| classify(e.into()))?;
-        // Each request runs in a SAVEPOINT: keep its sub-journal in memory rather than in a temporary file.
+        // Most requests run in a SAVEPOINT: keep its sub-journal in memory rather than in a temporary file.
         conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(|e| classify(e.into()))?;
         schema::migrate_to(&mut conn, &path, version).map_err(classify)?;
