@@ -58,14 +58,7 @@ thread_local! {
 /// Adds `delta` to the account's counter of `status`.
 pub(crate) fn bump(conn: &Connection, account: i64, status: Status, delta: i64) -> Result<()> {
     let code = status_code(status);
-    let deferred = PENDING.with(|p| {
-        let mut p = p.borrow_mut();
-        if p.deferring {
-            *p.request.status.entry((account, code)).or_default() += delta;
-        }
-        p.deferring
-    });
-    if deferred {
+    if defer(|sums| *sums.status.entry((account, code)).or_default() += delta) {
         Ok(())
     } else {
         write_status(conn, account, code, delta)
@@ -74,18 +67,22 @@ pub(crate) fn bump(conn: &Connection, account: i64, status: Status, delta: i64) 
 
 /// Counts one message Meta accepted for the account.
 pub(crate) fn count_sent(conn: &Connection, account: i64) -> Result<()> {
-    let deferred = PENDING.with(|p| {
-        let mut p = p.borrow_mut();
-        if p.deferring {
-            *p.request.sent.entry(account).or_default() += 1;
-        }
-        p.deferring
-    });
-    if deferred {
+    if defer(|sums| *sums.sent.entry(account).or_default() += 1) {
         Ok(())
     } else {
         write_sent(conn, account, 1)
     }
+}
+
+/// Adds to the running request's sums when this thread is deferring; answers whether it was.
+fn defer(add: impl FnOnce(&mut Sums)) -> bool {
+    PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.deferring {
+            add(&mut p.request);
+        }
+        p.deferring
+    })
 }
 
 fn write_status(conn: &Connection, account: i64, code: i64, delta: i64) -> Result<()> {

@@ -227,42 +227,28 @@ fn timeline(conn: &Connection, seq: i64) -> Result<Vec<TimelineEntry>> {
     .collect()
 }
 
-/// The mutable columns of a message row, as `save` compares and writes them.
-#[derive(PartialEq)]
-struct Columns {
-    status: i64,
-    wamid: Option<String>,
-    attempt: i64,
-    tries: i64,
-    next_attempt_at: Option<i64>,
-    lease_until: Option<i64>,
-    sent_at: Option<i64>,
-    delivered_at: Option<i64>,
-    read_at: Option<i64>,
-    failed_at: Option<i64>,
-    error_message: Option<String>,
-    error_code: Option<i64>,
-    due_at: Option<i64>,
-}
+/// The mutable columns of a message row with their values, as `save` compares and writes them.
+type Columns = [(&'static str, rusqlite::types::Value); 13];
 
-impl Columns {
-    fn of(m: &Message, due_at: Option<i64>) -> Self {
-        Self {
-            status: status_code(m.status),
-            wamid: m.wamid.clone(),
-            attempt: i64::from(m.attempt),
-            tries: i64::from(m.tries),
-            next_attempt_at: ts_opt(m.next_attempt_at),
-            lease_until: ts_opt(m.lease_until),
-            sent_at: ts_opt(m.sent_at),
-            delivered_at: ts_opt(m.delivered_at),
-            read_at: ts_opt(m.read_at),
-            failed_at: ts_opt(m.failed_at),
-            error_message: m.error_message.clone(),
-            error_code: m.error_code,
-            due_at,
-        }
-    }
+fn columns(m: &Message, due_at: Option<i64>) -> Columns {
+    use rusqlite::types::Value as V;
+    let int = |v: Option<i64>| v.map_or(V::Null, V::Integer);
+    let text = |v: &Option<String>| v.clone().map_or(V::Null, V::Text);
+    [
+        ("status", V::Integer(status_code(m.status))),
+        ("wamid", text(&m.wamid)),
+        ("attempt", V::Integer(i64::from(m.attempt))),
+        ("tries", V::Integer(i64::from(m.tries))),
+        ("next_attempt_at", int(ts_opt(m.next_attempt_at))),
+        ("lease_until", int(ts_opt(m.lease_until))),
+        ("sent_at", int(ts_opt(m.sent_at))),
+        ("delivered_at", int(ts_opt(m.delivered_at))),
+        ("read_at", int(ts_opt(m.read_at))),
+        ("failed_at", int(ts_opt(m.failed_at))),
+        ("error_message", text(&m.error_message)),
+        ("error_code", int(m.error_code)),
+        ("due_at", int(due_at)),
+    ]
 }
 
 /// Writes the columns of the message that differ from `before`, its `updated_at`, and the time it becomes
@@ -277,58 +263,20 @@ fn save(
     use std::fmt::Write as _;
 
     use rusqlite::types::Value as V;
-    let after = Columns::of(&s.message, ts_opt(due_at));
+    let due_at = ts_opt(due_at);
+    let after = columns(&s.message, due_at);
     let mut sql = String::from("UPDATE messages SET updated_at = ?2");
     let mut values: Vec<V> = vec![V::Integer(s.seq), V::Integer(ts(s.message.updated_at))];
-    let opt = |v: Option<i64>| v.map_or(V::Null, V::Integer);
-    let text = |v: Option<String>| v.map_or(V::Null, V::Text);
-    let mut set = |column: &str, value: V| {
-        values.push(value);
-        let _ = write!(sql, ", {column} = ?{}", values.len());
-    };
-    if after.status != before.status {
-        set("status", V::Integer(after.status));
-    }
-    if after.wamid != before.wamid {
-        set("wamid", text(after.wamid));
-    }
-    if after.attempt != before.attempt {
-        set("attempt", V::Integer(after.attempt));
-    }
-    if after.tries != before.tries {
-        set("tries", V::Integer(after.tries));
-    }
-    if after.next_attempt_at != before.next_attempt_at {
-        set("next_attempt_at", opt(after.next_attempt_at));
-    }
-    if after.lease_until != before.lease_until {
-        set("lease_until", opt(after.lease_until));
-    }
-    if after.sent_at != before.sent_at {
-        set("sent_at", opt(after.sent_at));
-    }
-    if after.delivered_at != before.delivered_at {
-        set("delivered_at", opt(after.delivered_at));
-    }
-    if after.read_at != before.read_at {
-        set("read_at", opt(after.read_at));
-    }
-    if after.failed_at != before.failed_at {
-        set("failed_at", opt(after.failed_at));
-    }
-    if after.error_message != before.error_message {
-        set("error_message", text(after.error_message));
-    }
-    if after.error_code != before.error_code {
-        set("error_code", opt(after.error_code));
-    }
-    if after.due_at != before.due_at {
-        set("due_at", opt(after.due_at));
+    for ((column, old), (_, new)) in before.into_iter().zip(after) {
+        if old != new {
+            values.push(new);
+            let _ = write!(sql, ", {column} = ?{}", values.len());
+        }
     }
     sql.push_str(" WHERE seq = ?1");
     conn.prepare_cached(&sql)?
         .execute(rusqlite::params_from_iter(values))?;
-    s.due_at = after.due_at;
+    s.due_at = due_at;
     Ok(())
 }
 
@@ -365,7 +313,7 @@ fn change(
     edit: impl FnOnce(&mut Message),
 ) -> Result<()> {
     let from = s.message.status;
-    let before = Columns::of(&s.message, s.due_at);
+    let before = columns(&s.message, s.due_at);
     edit(&mut s.message);
     s.message.status = change.to;
     s.message.updated_at = change.at;
