@@ -27,7 +27,8 @@ pub(crate) struct KeyCache {
 }
 
 impl KeyCache {
-    /// A cache reading the counter of the file at `path` through `conn` (a read-only connection of its own).
+    /// A cache reading the counter through `conn`, a read-only connection of its own to the store's file. It never
+    /// answers when the counter cannot be read (a file opened at an older schema version, for a test).
     pub(crate) fn new(conn: Connection) -> Self {
         // Never make a request wait on a lock for the counter: a busy file is read the usual way instead.
         let usable = conn.busy_timeout(Duration::ZERO).is_ok() && read_version(&conn).is_ok();
@@ -37,7 +38,7 @@ impl KeyCache {
         }
     }
 
-    /// A cache that never answers (schemas without the counter).
+    /// A cache that never answers (its connection could not be opened).
     pub(crate) fn disabled() -> Self {
         Self {
             probe: None,
@@ -81,8 +82,5 @@ pub(crate) fn open(
     path: &Path,
     open: impl Fn(&Path) -> crate::error::Result<Connection>,
 ) -> KeyCache {
-    match open(path) {
-        Ok(conn) => KeyCache::new(conn),
-        Err(_) => KeyCache::disabled(),
-    }
+    open(path).map_or_else(|_| KeyCache::disabled(), KeyCache::new)
 }
