@@ -22,18 +22,15 @@ use whatsapi_store_postgres::{PgOptions, PostgresStore};
 
 type Error = Box<dyn std::error::Error>;
 
-fn args() -> Result<(usize, usize), Error> {
-    let (mut messages, mut runs) = (3_000, 3);
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().ok_or(format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--messages" => messages = value.parse()?,
-            "--runs" => runs = value.parse()?,
-            other => return Err(format!("unknown flag {other}").into()),
-        }
-    }
-    Ok((messages, runs))
+#[derive(clap::Parser, Debug)]
+#[command(about = "Dispatch throughput on PostgreSQL with one and two replicas")]
+struct Args {
+    /// Queued messages per run.
+    #[arg(long, default_value_t = 3_000)]
+    messages: usize,
+    /// Runs of each replica count (1 and 2, alternating).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
 }
 
 async fn store(url: &str, schema: &str) -> Result<PostgresStore, Error> {
@@ -115,7 +112,7 @@ async fn run(url: &str, replicas: usize, messages: usize) -> Result<Duration, Er
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let (messages, runs) = args()?;
+    let Args { messages, runs } = <Args as clap::Parser>::parse();
     let url = whatsapi_benches::database_url();
     let mut times: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
     for i in 0..runs {

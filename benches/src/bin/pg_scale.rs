@@ -22,18 +22,15 @@ use whatsapi_store_postgres::{PgOptions, PostgresStore};
 
 type Error = Box<dyn std::error::Error>;
 
-fn args() -> Result<(i64, usize), Error> {
-    let (mut messages, mut runs) = (1_000_000, 51);
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().ok_or(format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--messages" => messages = value.parse()?,
-            "--runs" => runs = value.parse()?,
-            other => return Err(format!("unknown flag {other}").into()),
-        }
-    }
-    Ok((messages, runs))
+#[derive(clap::Parser, Debug)]
+#[command(about = "PostgresStore's queries at a million stored messages")]
+struct Args {
+    /// Messages to store.
+    #[arg(long, default_value_t = 1_000_000)]
+    messages: i64,
+    /// Timed calls of each query, after one warm-up.
+    #[arg(long, default_value_t = 51)]
+    runs: usize,
 }
 
 /// Writes `n` messages with their timelines and counters, server-side. Returns the time it took.
@@ -133,7 +130,7 @@ where
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let (messages, runs) = args()?;
+    let Args { messages, runs } = <Args as clap::Parser>::parse();
     let url = whatsapi_benches::database_url();
     let schema = whatsapi_benches::bench_schema();
     let store = PostgresStore::connect_with(

@@ -21,29 +21,18 @@ use whatsapi_store_sqlite::SqliteStore;
 
 type Error = Box<dyn std::error::Error>;
 
+#[derive(clap::Parser, Debug)]
+#[command(about = "SqliteStore's queries at a million stored messages")]
 struct Args {
+    /// Messages to store.
+    #[arg(long, default_value_t = 1_000_000)]
     messages: u64,
+    /// Timed calls of each query, after one warm-up.
+    #[arg(long, default_value_t = 51)]
     runs: usize,
+    /// Database file to build (default: in a temporary folder, removed at the end).
+    #[arg(long)]
     path: Option<PathBuf>,
-}
-
-fn args() -> Result<Args, Error> {
-    let mut out = Args {
-        messages: 1_000_000,
-        runs: 51,
-        path: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().ok_or(format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--messages" => out.messages = value.parse()?,
-            "--runs" => out.runs = value.parse()?,
-            "--path" => out.path = Some(value.into()),
-            other => return Err(format!("unknown flag {other}").into()),
-        }
-    }
-    Ok(out)
 }
 
 /// Nanoseconds since the epoch, as the store keeps times.
@@ -230,7 +219,7 @@ fn machine() -> String {
 }
 
 fn main() -> Result<(), Error> {
-    let args = args()?;
+    let args = <Args as clap::Parser>::parse();
     let dir = tempfile::tempdir()?;
     let path = args
         .path
