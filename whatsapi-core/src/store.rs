@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use crate::account::{Account, AccountId, AccountUpdate, KeyHash, NewAccount};
 use crate::idempotency::{Decision, Fingerprint, IdempotencyKey, StoredResponse};
 use crate::message::{BatchId, Message, MessageId, NewMessage, Status};
-use crate::status::MetaStatus;
+use crate::status::{self, Event, MetaStatus, Transition};
 use crate::webhook::{DeliveryAttempt, EventId, StatusEventData};
 
 /// Errors of a store. Backends convert their driver errors into these.
@@ -204,6 +204,96 @@ pub fn reset_for_retry(m: &mut Message) {
     m.error_code = None;
     m.next_attempt_at = None;
     m.lease_until = None;
+}
+
+/// One status change as every store writes it: the message row, its counters, a timeline entry when `timeline`
+/// (claims and releases have none), and when it becomes claimable again (`due_at`, `None`: settled).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusChange {
+    /// The status reached.
+    pub to: Status,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Whether it shows in the timeline.
+    pub timeline: bool,
+    /// Why, for the timeline.
+    pub detail: Option<String>,
+    /// When the message is due again; `None` once settled.
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+/// The status `event` moves a message in `from` to, or the conflict every store answers when the state machine
+/// refuses it.
+pub fn expect_transition(from: Status, event: Event) -> StoreResult<Status> {
+    match status::transition(from, event) {
+        Transition::To(s) => Ok(s),
+        Transition::Ignore | Transition::Illegal => Err(StoreError::Conflict(format!(
+            "{event:?} is not allowed for a {from} message"
+        ))),
+    }
+}
+
+/// The status change recording `outcome` at `now` makes to a message in `from` (a `processing` message whose
+/// attempt the store has checked). Every store writes it with [`record_outcome_fields`] as the edit, so the rules
+/// of an outcome live in one place.
+pub fn outcome_change(
+    from: Status,
+    outcome: &Outcome,
+    now: DateTime<Utc>,
+) -> StoreResult<StatusChange> {
+    let (event, timeline, detail, due_at) = match outcome {
+        Outcome::Sent { .. } => (Event::Accepted, true, None, None),
+        Outcome::Retry {
+            next_attempt_at,
+            error,
+        } => (
+            Event::TransientFailure,
+            true,
+            Some(error.message.clone()),
+            Some(*next_attempt_at),
+        ),
+        Outcome::Failed { error } => (Event::Failure, true, Some(error.message.clone()), None),
+        // The try never happened: the message is queued again, due at once.
+        Outcome::Release => (Event::Release, false, None, Some(now)),
+    };
+    Ok(StatusChange {
+        to: expect_transition(from, event)?,
+        at: now,
+        timeline,
+        detail,
+        due_at,
+    })
+}
+
+/// Sets the fields recording `outcome` at `now` changes on a message: the wamid and `sent_at` of a send Meta
+/// accepted (clearing the last error), the next attempt and error of a retry, the failure, or one try given back
+/// by a release. The lease ends in every case.
+pub fn record_outcome_fields(m: &mut Message, outcome: &Outcome, now: DateTime<Utc>) {
+    m.lease_until = None;
+    match outcome {
+        Outcome::Sent { wamid } => {
+            m.wamid = Some(wamid.clone());
+            m.sent_at = Some(now);
+            m.next_attempt_at = None;
+            m.error_message = None;
+            m.error_code = None;
+        }
+        Outcome::Retry {
+            next_attempt_at,
+            error,
+        } => {
+            m.next_attempt_at = Some(*next_attempt_at);
+            m.error_message = Some(error.message.clone());
+            m.error_code = error.code;
+        }
+        Outcome::Failed { error } => {
+            m.failed_at = Some(now);
+            m.next_attempt_at = None;
+            m.error_message = Some(error.message.clone());
+            m.error_code = error.code;
+        }
+        Outcome::Release => m.tries = m.tries.saturating_sub(1),
+    }
 }
 
 /// What became of one status update.

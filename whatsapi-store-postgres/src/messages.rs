@@ -16,7 +16,8 @@ use whatsapi_core::message::TimelineEntry;
 use whatsapi_core::status::{self, Event, MetaStatus, Transition};
 use whatsapi_core::store::{
     Claimed, FailureInfo, MessageFilter, NewBatch, Outcome, Page, PageRequest, StatusApplied,
-    StatusCounts, StatusUpdate, record_meta_status, reset_for_retry,
+    StatusChange, StatusCounts, StatusUpdate, expect_transition, outcome_change,
+    record_meta_status, record_outcome_fields, reset_for_retry,
 };
 use whatsapi_core::{AccountId, BatchId, Message, MessageId, PhoneNumber, Status, StoreError};
 
@@ -281,27 +282,13 @@ async fn add_timeline(db: &dyn Db, s: &mut Stored, entry: TimelineEntry) -> Resu
     Ok(())
 }
 
-/// One status change as written.
-struct Change {
-    /// The status reached.
-    to: Status,
-    /// When.
-    at: DateTime<Utc>,
-    /// Whether it shows in the timeline (claims and releases do not).
-    timeline: bool,
-    /// Why, for the timeline.
-    detail: Option<String>,
-    /// When the message becomes claimable afterwards (`None`: settled).
-    due_at: Option<DateTime<Utc>>,
-}
-
 /// Writes a status change decided by `status::transition` (after `edit`): the row, the counters, the timeline
 /// entry and, for sent/delivered/read/failed when the account has a webhook, the outbox event.
 async fn change(
     db: &dyn Db,
     fx: &mut Effects,
     s: &mut Stored,
-    change: Change,
+    change: StatusChange,
     edit: impl FnOnce(&mut Message),
 ) -> Result<()> {
     let from = s.message.status;
@@ -329,17 +316,6 @@ async fn change(
         outbox::emit(db, s, change.at).await?;
     }
     Ok(())
-}
-
-/// The status `event` leads to from `from`, or a conflict saying why not.
-fn expect_to(from: Status, event: Event) -> Result<Status> {
-    match status::transition(from, event) {
-        Transition::To(s) => Ok(s),
-        Transition::Ignore | Transition::Illegal => Err(StoreError::Conflict(format!(
-            "{event:?} is not allowed for a {from} message"
-        ))
-        .into()),
-    }
 }
 
 /// Serialises, across connections, the writers that match a wamid: a Meta status for it and the send that
@@ -662,7 +638,7 @@ pub(crate) async fn claim_due(
         let old_due: i64 = r.try_get(1)?;
         let s = decode(r, 2)?;
         // Only queued, scheduled, retrying and processing rows have a due time; each may be claimed.
-        let to = expect_to(old, Event::Claim)?;
+        let to = expect_transition(old, Event::Claim)?;
         if to != Status::Processing {
             return Err(PostgresError::Corrupt(format!(
                 "a claim of a {old} message led to {to}"
@@ -700,106 +676,39 @@ pub(crate) async fn record_outcome(
     if s.message.status != Status::Processing || s.message.attempt != attempt {
         return Err(StoreError::Stale.into());
     }
-    let from = s.message.status;
+    if let Outcome::Sent { wamid } = outcome {
+        lock_wamids(db, &[wamid]).await?;
+        let owner = db
+            .opt(
+                "SELECT id FROM messages WHERE wamid = $1 AND seq <> $2",
+                &[wamid, &s.seq],
+            )
+            .await?;
+        if let Some(other) = owner {
+            let other: Uuid = other.try_get(0)?;
+            return Err(StoreError::Conflict(format!(
+                "wamid {wamid} already belongs to message {other}"
+            ))
+            .into());
+        }
+    }
+    let c = outcome_change(s.message.status, outcome, now)?;
+    change(db, fx, &mut s, c, |m| {
+        record_outcome_fields(m, outcome, now)
+    })
+    .await?;
     match outcome {
         Outcome::Sent { wamid } => {
-            lock_wamids(db, &[wamid]).await?;
-            let owner = db
-                .opt(
-                    "SELECT id FROM messages WHERE wamid = $1 AND seq <> $2",
-                    &[wamid, &s.seq],
-                )
-                .await?;
-            if let Some(other) = owner {
-                let other: Uuid = other.try_get(0)?;
-                return Err(StoreError::Conflict(format!(
-                    "wamid {wamid} already belongs to message {other}"
-                ))
-                .into());
-            }
-            let to = expect_to(from, Event::Accepted)?;
-            let dry_run = s.message.dry_run;
-            let c = Change {
-                to,
-                at: now,
-                timeline: true,
-                detail: None,
-                due_at: None,
-            };
-            change(db, fx, &mut s, c, |m| {
-                m.wamid = Some(wamid.clone());
-                m.sent_at = Some(now);
-                m.lease_until = None;
-                m.next_attempt_at = None;
-                m.error_message = None;
-                m.error_code = None;
-            })
-            .await?;
-            if !dry_run {
+            if !s.message.dry_run {
                 *fx.sent.entry(s.account).or_default() += 1;
             }
             apply_pending(db, fx, &mut s, wamid).await?;
         }
-        Outcome::Retry {
-            next_attempt_at,
-            error,
-        } => {
-            let to = expect_to(from, Event::TransientFailure)?;
-            let c = Change {
-                to,
-                at: now,
-                timeline: true,
-                detail: Some(error.message.clone()),
-                due_at: Some(*next_attempt_at),
-            };
-            change(db, fx, &mut s, c, |m| {
-                m.next_attempt_at = Some(*next_attempt_at);
-                m.lease_until = None;
-                set_error(m, error);
-            })
-            .await?;
-        }
-        Outcome::Failed { error } => {
-            let to = expect_to(from, Event::Failure)?;
-            let c = Change {
-                to,
-                at: now,
-                timeline: true,
-                detail: Some(error.message.clone()),
-                due_at: None,
-            };
-            change(db, fx, &mut s, c, |m| {
-                m.failed_at = Some(now);
-                m.lease_until = None;
-                m.next_attempt_at = None;
-                set_error(m, error);
-            })
-            .await?;
-        }
-        Outcome::Release => {
-            let to = expect_to(from, Event::Release)?;
-            // The try never happened; the message is queued again now, for any replica.
-            let c = Change {
-                to,
-                at: now,
-                timeline: false,
-                detail: None,
-                due_at: Some(now),
-            };
-            change(db, fx, &mut s, c, |m| {
-                m.tries = m.tries.saturating_sub(1);
-                m.lease_until = None;
-            })
-            .await?;
-            fx.wake = true;
-        }
+        // The try never happened; the message is queued again now, for any replica.
+        Outcome::Release => fx.wake = true,
+        Outcome::Retry { .. } | Outcome::Failed { .. } => {}
     }
     Ok(s.message)
-}
-
-fn set_error(m: &mut Message, error: &FailureInfo) {
-    m.error_message = Some(error.message.clone());
-    m.error_code = error.code;
 }
 
 /// Applies the statuses that arrived for `wamid` before its send was recorded, oldest first.
@@ -853,7 +762,7 @@ async fn apply_meta(
         MetaStatus::Failed => error.map(|e| e.message.clone()),
         _ => None,
     };
-    let c = Change {
+    let c = StatusChange {
         to,
         at,
         timeline: true,
@@ -922,7 +831,7 @@ pub(crate) async fn retry(
         ))
         .into());
     };
-    let c = Change {
+    let c = StatusChange {
         to,
         at: now,
         timeline: true,

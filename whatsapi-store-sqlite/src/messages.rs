@@ -13,7 +13,8 @@ use whatsapi_core::message::TimelineEntry;
 use whatsapi_core::status::{self, Event, MetaStatus, Transition};
 use whatsapi_core::store::{
     Claimed, FailureInfo, MessageFilter, NewBatch, Outcome, Page, PageRequest, StatusApplied,
-    StatusCounts, StatusUpdate, record_meta_status, reset_for_retry,
+    StatusChange, StatusCounts, StatusUpdate, expect_transition, outcome_change,
+    record_meta_status, record_outcome_fields, reset_for_retry,
 };
 use whatsapi_core::{AccountId, BatchId, Message, MessageId, PhoneNumber, Status, StoreError};
 
@@ -290,26 +291,12 @@ fn add_timeline(conn: &Connection, s: &mut Stored, entry: TimelineEntry) -> Resu
     Ok(())
 }
 
-/// One status change as written.
-struct Change {
-    /// The status reached.
-    to: Status,
-    /// When.
-    at: DateTime<Utc>,
-    /// Whether it shows in the timeline (claims and releases do not).
-    timeline: bool,
-    /// Why, for the timeline.
-    detail: Option<String>,
-    /// When the message becomes claimable afterwards (`None`: settled).
-    due_at: Option<DateTime<Utc>>,
-}
-
 /// Writes a status change decided by `status::transition` (after `edit`): the row, the counters, the timeline
 /// entry and, for sent/delivered/read/failed when the account has a webhook, the outbox event.
 fn change(
     conn: &Connection,
     s: &mut Stored,
-    change: Change,
+    change: StatusChange,
     edit: impl FnOnce(&mut Message),
 ) -> Result<()> {
     let from = s.message.status;
@@ -341,17 +328,6 @@ fn change(
         outbox::emit(conn, s, change.at)?;
     }
     Ok(())
-}
-
-/// The status `event` leads to from `from`, or a conflict saying why not.
-fn expect_to(from: Status, event: Event) -> Result<Status> {
-    match status::transition(from, event) {
-        Transition::To(s) => Ok(s),
-        Transition::Ignore | Transition::Illegal => Err(StoreError::Conflict(format!(
-            "{event:?} is not allowed for a {from} message"
-        ))
-        .into()),
-    }
 }
 
 // ---- insert ----
@@ -612,11 +588,11 @@ pub(crate) fn claim_due(
         let Some(mut s) = by_seq(conn, seq, false)? else {
             continue;
         };
-        let to = expect_to(s.message.status, Event::Claim)?;
+        let to = expect_transition(s.message.status, Event::Claim)?;
         change(
             conn,
             &mut s,
-            Change {
+            StatusChange {
                 to,
                 at: now,
                 timeline: false,
@@ -650,114 +626,28 @@ pub(crate) fn record_outcome(
     if s.message.status != Status::Processing || s.message.attempt != attempt {
         return Err(StoreError::Stale.into());
     }
-    let from = s.message.status;
-    match outcome {
-        Outcome::Sent { wamid } => {
-            let owner: Option<Vec<u8>> = conn
-                .prepare_cached("SELECT id FROM messages WHERE wamid = ?1 AND seq <> ?2")?
-                .query_row(params![wamid, s.seq], |r| r.get(0))
-                .optional()?;
-            if let Some(other) = owner {
-                return Err(StoreError::Conflict(format!(
-                    "wamid {wamid} already belongs to message {}",
-                    uuid(&other)?
-                ))
-                .into());
-            }
-            let to = expect_to(from, Event::Accepted)?;
-            let dry_run = s.message.dry_run;
-            change(
-                conn,
-                &mut s,
-                Change {
-                    to,
-                    at: now,
-                    timeline: true,
-                    detail: None,
-                    due_at: None,
-                },
-                |m| {
-                    m.wamid = Some(wamid.clone());
-                    m.sent_at = Some(now);
-                    m.lease_until = None;
-                    m.next_attempt_at = None;
-                    m.error_message = None;
-                    m.error_code = None;
-                },
-            )?;
-            if !dry_run {
-                counters::count_sent(conn, s.account)?;
-            }
-            apply_pending(conn, &mut s, &wamid)?;
-        }
-        Outcome::Retry {
-            next_attempt_at,
-            error,
-        } => {
-            let to = expect_to(from, Event::TransientFailure)?;
-            change(
-                conn,
-                &mut s,
-                Change {
-                    to,
-                    at: now,
-                    timeline: true,
-                    detail: Some(error.message.clone()),
-                    due_at: Some(next_attempt_at),
-                },
-                |m| {
-                    m.next_attempt_at = Some(next_attempt_at);
-                    m.lease_until = None;
-                    set_error(m, error);
-                },
-            )?;
-        }
-        Outcome::Failed { error } => {
-            let to = expect_to(from, Event::Failure)?;
-            change(
-                conn,
-                &mut s,
-                Change {
-                    to,
-                    at: now,
-                    timeline: true,
-                    detail: Some(error.message.clone()),
-                    due_at: None,
-                },
-                |m| {
-                    m.failed_at = Some(now);
-                    m.lease_until = None;
-                    m.next_attempt_at = None;
-                    set_error(m, error);
-                },
-            )?;
-        }
-        Outcome::Release => {
-            let to = expect_to(from, Event::Release)?;
-            // The try never happened; the message is queued again now.
-            change(
-                conn,
-                &mut s,
-                Change {
-                    to,
-                    at: now,
-                    timeline: false,
-                    detail: None,
-                    due_at: Some(now),
-                },
-                |m| {
-                    m.tries = m.tries.saturating_sub(1);
-                    m.lease_until = None;
-                },
-            )?;
+    if let Outcome::Sent { wamid } = &outcome {
+        let owner: Option<Vec<u8>> = conn
+            .prepare_cached("SELECT id FROM messages WHERE wamid = ?1 AND seq <> ?2")?
+            .query_row(params![wamid, s.seq], |r| r.get(0))
+            .optional()?;
+        if let Some(other) = owner {
+            return Err(StoreError::Conflict(format!(
+                "wamid {wamid} already belongs to message {}",
+                uuid(&other)?
+            ))
+            .into());
         }
     }
+    let c = outcome_change(s.message.status, &outcome, now)?;
+    change(conn, &mut s, c, |m| record_outcome_fields(m, &outcome, now))?;
+    if let Outcome::Sent { wamid } = &outcome {
+        if !s.message.dry_run {
+            counters::count_sent(conn, s.account)?;
+        }
+        apply_pending(conn, &mut s, wamid)?;
+    }
     Ok(s.message)
-}
-
-fn set_error(m: &mut Message, error: FailureInfo) {
-    m.error_message = Some(error.message);
-    m.error_code = error.code;
 }
 
 /// Applies the statuses that arrived for `wamid` before its send was recorded, oldest first.
@@ -806,7 +696,7 @@ fn apply_meta(
     change(
         conn,
         s,
-        Change {
+        StatusChange {
             to,
             at,
             timeline: true,
@@ -867,7 +757,7 @@ pub(crate) fn retry(
     change(
         conn,
         &mut s,
-        Change {
+        StatusChange {
             to,
             at: now,
             timeline: true,

@@ -14,9 +14,10 @@ use crate::idempotency::{
 use crate::message::{Message, MessageId, Status, TimelineEntry};
 use crate::status::{self, Event, MetaStatus, Transition};
 use crate::store::{
-    Claimed, ClaimedEvent, EventNext, FailureInfo, MessageFilter, NewBatch, OutboxEvent, Outcome,
-    Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, Store,
-    StoreError, StoreResult, record_meta_status, reset_for_retry,
+    Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, OutboxEvent, Outcome, Page,
+    PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusChange, StatusCounts, StatusUpdate,
+    Store, StoreError, StoreResult, outcome_change, record_meta_status, record_outcome_fields,
+    reset_for_retry,
 };
 use crate::webhook::{DeliveryAttempt, EventId, StatusEventData};
 
@@ -124,26 +125,6 @@ fn announced(status: Status) -> bool {
     )
 }
 
-/// Applies `event` through the state machine, or says why it cannot.
-fn expect_to(from: Status, event: Event) -> StoreResult<Status> {
-    match status::transition(from, event) {
-        Transition::To(s) => Ok(s),
-        Transition::Ignore | Transition::Illegal => Err(StoreError::Conflict(format!(
-            "{event:?} is not allowed for a {from} message"
-        ))),
-    }
-}
-
-/// One status change as the store writes it.
-struct Change {
-    to: Status,
-    at: DateTime<Utc>,
-    /// Whether the change shows in the timeline (`processing` and releases do not).
-    timeline: bool,
-    detail: Option<String>,
-    due_at: Option<DateTime<Utc>>,
-}
-
 impl State {
     fn account_mut(&mut self, id: AccountId) -> StoreResult<&mut Account> {
         self.accounts.get_mut(&id).ok_or(StoreError::NotFound)
@@ -176,7 +157,7 @@ impl State {
     fn change(
         &mut self,
         id: MessageId,
-        change: Change,
+        change: StatusChange,
         edit: impl FnOnce(&mut Message),
     ) -> Message {
         let row = self
@@ -255,7 +236,7 @@ impl State {
         let error = update.error.clone();
         self.change(
             id,
-            Change {
+            StatusChange {
                 to,
                 at,
                 timeline: true,
@@ -635,7 +616,7 @@ impl Store for MemoryStore {
         for (id, to) in chosen {
             let message = s.change(
                 id,
-                Change {
+                StatusChange {
                     to,
                     at: now,
                     timeline: false,
@@ -689,33 +670,18 @@ impl Store for MemoryStore {
             return Err(StoreError::Stale);
         }
         let (account_id, dry_run) = (current.account_id, current.dry_run);
-        match outcome {
+        if let Outcome::Sent { wamid } = &outcome {
+            if let Some(other) = s.wamids.get(wamid).filter(|o| **o != id) {
+                return Err(StoreError::Conflict(format!(
+                    "wamid {wamid} already belongs to message {other}"
+                )));
+            }
+        }
+        let change = outcome_change(Status::Processing, &outcome, now)?;
+        s.change(id, change, |m| record_outcome_fields(m, &outcome, now));
+        match &outcome {
             Outcome::Sent { wamid } => {
-                if let Some(other) = s.wamids.get(&wamid).filter(|o| **o != id) {
-                    return Err(StoreError::Conflict(format!(
-                        "wamid {wamid} already belongs to message {other}"
-                    )));
-                }
-                let to = expect_to(Status::Processing, Event::Accepted)?;
                 s.wamids.insert(wamid.clone(), id);
-                s.change(
-                    id,
-                    Change {
-                        to,
-                        at: now,
-                        timeline: true,
-                        detail: None,
-                        due_at: None,
-                    },
-                    |m| {
-                        m.wamid = Some(wamid.clone());
-                        m.sent_at = Some(now);
-                        m.lease_until = None;
-                        m.next_attempt_at = None;
-                        m.error_message = None;
-                        m.error_code = None;
-                    },
-                );
                 // rust-version 1.85 has no let chains.
                 if let (false, Some(account)) = (dry_run, s.accounts.get_mut(&account_id)) {
                     account.messages_sent += 1;
@@ -723,7 +689,7 @@ impl Store for MemoryStore {
                 // Statuses that overtook this commit, oldest first.
                 let mut early = Vec::new();
                 s.pending_statuses.retain(|u| {
-                    let mine = u.wamid == wamid && u.account_id.is_none_or(|a| a == account_id);
+                    let mine = u.wamid == *wamid && u.account_id.is_none_or(|a| a == account_id);
                     if mine {
                         early.push(u.clone());
                     }
@@ -734,68 +700,8 @@ impl Store for MemoryStore {
                     s.apply_meta(id, update);
                 }
             }
-            Outcome::Retry {
-                next_attempt_at,
-                error: FailureInfo { message, code },
-            } => {
-                let to = expect_to(Status::Processing, Event::TransientFailure)?;
-                s.change(
-                    id,
-                    Change {
-                        to,
-                        at: now,
-                        timeline: true,
-                        detail: Some(message.clone()),
-                        due_at: Some(next_attempt_at),
-                    },
-                    |m| {
-                        m.next_attempt_at = Some(next_attempt_at);
-                        m.lease_until = None;
-                        m.error_message = Some(message);
-                        m.error_code = code;
-                    },
-                );
-            }
-            Outcome::Failed {
-                error: FailureInfo { message, code },
-            } => {
-                let to = expect_to(Status::Processing, Event::Failure)?;
-                s.change(
-                    id,
-                    Change {
-                        to,
-                        at: now,
-                        timeline: true,
-                        detail: Some(message.clone()),
-                        due_at: None,
-                    },
-                    |m| {
-                        m.failed_at = Some(now);
-                        m.lease_until = None;
-                        m.next_attempt_at = None;
-                        m.error_message = Some(message);
-                        m.error_code = code;
-                    },
-                );
-            }
-            Outcome::Release => {
-                let to = expect_to(Status::Processing, Event::Release)?;
-                s.change(
-                    id,
-                    Change {
-                        to,
-                        at: now,
-                        timeline: false,
-                        detail: None,
-                        due_at: Some(now),
-                    },
-                    |m| {
-                        m.tries = m.tries.saturating_sub(1);
-                        m.lease_until = None;
-                    },
-                );
-                self.wake_replicas();
-            }
+            Outcome::Release => self.wake_replicas(),
+            Outcome::Retry { .. } | Outcome::Failed { .. } => {}
         }
         Ok(s.get_full(id).expect("the row exists"))
     }
@@ -850,7 +756,7 @@ impl Store for MemoryStore {
         }
         let message = s.change(
             id,
-            Change {
+            StatusChange {
                 to,
                 at: now,
                 timeline: true,
