@@ -95,6 +95,27 @@ impl Status {
         Status::Failed,
     ];
 
+    /// The small code stores keep for it. Stable: stored files and databases depend on it.
+    pub fn code(self) -> u8 {
+        match self {
+            Status::Queued => 0,
+            Status::Scheduled => 1,
+            Status::Processing => 2,
+            Status::Retrying => 3,
+            Status::Sent => 4,
+            Status::Delivered => 5,
+            Status::Read => 6,
+            Status::Failed => 7,
+        }
+    }
+
+    /// The status of a stored code; `None` for a code no status has.
+    pub fn from_code(code: i64) -> Option<Status> {
+        Status::ALL
+            .into_iter()
+            .find(|s| i64::from(s.code()) == code)
+    }
+
     /// The lowercase wire name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -157,6 +157,37 @@ pub struct StatusUpdate {
     pub error: Option<FailureInfo>,
 }
 
+/// A time as stores keep it: nanoseconds since the Unix epoch, lossless for `chrono` and ordered like the times.
+/// Times outside 1677–2262 are clamped.
+pub fn nanos(t: DateTime<Utc>) -> i64 {
+    t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
+}
+
+/// The time of a stored [`nanos`] value.
+pub fn from_nanos(n: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_nanos(n)
+}
+
+/// `t + d`, saturating at the latest representable time.
+pub fn saturating_add(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// `t - d`, saturating at the earliest representable time.
+pub fn saturating_sub(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 /// Sets the fields a status reported by Meta changes on a message (its timestamps, or the failure), after the
 /// state machine allowed the move. Every store calls it inside the transaction that records the status, so the
 /// rule lives in one place: `read` also sets `delivered_at` when it is missing, and later receipts never move an

@@ -1,52 +1,24 @@
 //! How domain values are stored: times as integer nanoseconds (lossless for `chrono`), ids as 16-byte blobs,
 //! statuses as small integers, structured values as JSON text.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 use whatsapi_core::Status;
 
 use crate::error::{Result, SqliteError};
 
-/// A time as stored: nanoseconds since the Unix epoch. Times outside 1677–2262 are clamped.
-pub(crate) fn ts(t: DateTime<Utc>) -> i64 {
-    t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 {
-        i64::MIN
-    } else {
-        i64::MAX
-    })
-}
+pub(crate) use whatsapi_core::store::{
+    from_nanos as time, nanos as ts, saturating_add as plus, saturating_sub as minus,
+};
 
 /// An optional time as stored.
 pub(crate) fn ts_opt(t: Option<DateTime<Utc>>) -> Option<i64> {
     t.map(ts)
 }
 
-/// A stored time.
-pub(crate) fn time(n: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_nanos(n)
-}
-
 /// An optional stored time.
 pub(crate) fn time_opt(n: Option<i64>) -> Option<DateTime<Utc>> {
     n.map(time)
-}
-
-/// `t + d`, saturating.
-pub(crate) fn plus(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
-    chrono::Duration::from_std(d)
-        .ok()
-        .and_then(|d| t.checked_add_signed(d))
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
-}
-
-/// `t - d`, saturating.
-pub(crate) fn minus(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
-    chrono::Duration::from_std(d)
-        .ok()
-        .and_then(|d| t.checked_sub_signed(d))
-        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 /// A UUID from a 16-byte blob.
@@ -56,25 +28,12 @@ pub(crate) fn uuid(blob: &[u8]) -> Result<Uuid> {
 
 /// The stored code of a status.
 pub(crate) fn status_code(s: Status) -> i64 {
-    match s {
-        Status::Queued => 0,
-        Status::Scheduled => 1,
-        Status::Processing => 2,
-        Status::Retrying => 3,
-        Status::Sent => 4,
-        Status::Delivered => 5,
-        Status::Read => 6,
-        Status::Failed => 7,
-    }
+    i64::from(s.code())
 }
 
 /// The status of a stored code.
 pub(crate) fn status(code: i64) -> Result<Status> {
-    usize::try_from(code)
-        .ok()
-        .and_then(|i| Status::ALL.get(i).copied())
-        .filter(|s| status_code(*s) == code)
-        .ok_or_else(|| SqliteError::Corrupt(format!("status code {code}")))
+    Status::from_code(code).ok_or_else(|| SqliteError::Corrupt(format!("status code {code}")))
 }
 
 /// A non-negative counter as stored.

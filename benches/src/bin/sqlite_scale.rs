@@ -13,8 +13,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use rusqlite::params;
+use whatsapi_core::store::nanos as ns;
 use whatsapi_core::store::{MessageFilter, PageRequest};
 use whatsapi_core::{AccountId, MessageId, Status, Store};
 use whatsapi_store_sqlite::SqliteStore;
@@ -35,14 +36,9 @@ struct Args {
     path: Option<PathBuf>,
 }
 
-/// Nanoseconds since the epoch, as the store keeps times.
-fn ns(t: DateTime<Utc>) -> i64 {
-    t.timestamp_nanos_opt().expect("time in range")
-}
-
 /// Status codes of the schema (see 0001_messages.sql).
 fn code(s: Status) -> i64 {
-    Status::ALL.iter().position(|x| *x == s).expect("listed") as i64
+    i64::from(s.code())
 }
 
 /// Writes `n` messages for the two accounts (90% / 10%) with a realistic mix of statuses, their timelines, and

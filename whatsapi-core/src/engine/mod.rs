@@ -181,12 +181,7 @@ impl Core {
 }
 
 /// `t + d`, saturating.
-pub(crate) fn add(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
-    chrono::Duration::from_std(d)
-        .ok()
-        .and_then(|d| t.checked_add_signed(d))
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
-}
+pub(crate) use crate::store::saturating_add as add;
 
 /// The stop signal: `None` while running, then the deadline for in-flight work.
 pub(crate) type StopRx = watch::Receiver<Option<DateTime<Utc>>>;
