@@ -383,7 +383,8 @@ pub type StatusCounts = BTreeMap<Status, u64>;
 pub struct PurgePolicy {
     /// Finished or abandoned outbox events (by the event's `created_at`) and their attempts older than this.
     pub events_older_than: Duration,
-    /// Webhook statuses for unknown wamids older than this (by Meta's timestamp `at`).
+    /// Webhook statuses for unknown wamids received longer ago than this (by when they were received, never by
+    /// the timestamp Meta claims, which an outsider chooses).
     pub pending_statuses_older_than: Duration,
 }
 
@@ -395,6 +396,9 @@ impl Default for PurgePolicy {
         }
     }
 }
+
+/// Most statuses for unknown wamids an account keeps by default (see [`Store::apply_status_updates`]).
+pub const DEFAULT_MAX_PENDING_STATUSES: usize = 10_000;
 
 /// What a purge removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -511,11 +515,16 @@ pub trait Store: Send + Sync + 'static {
         outcome: Outcome,
         now: DateTime<Utc>,
     ) -> StoreResult<Message>;
-    /// Applies Meta's statuses in one transaction, monotonically; unknown wamids are kept as pending. Each applied
-    /// status gets a timeline entry and an outbox event at the update's `at`.
+    /// Applies Meta's statuses in one transaction, monotonically; unknown wamids are kept as pending, received at
+    /// `now` (their age for [`PurgePolicy::pending_statuses_older_than`] counts from it, not from Meta's `at`). Each
+    /// applied status gets a timeline entry and an outbox event at the update's `at`. An account keeps at most
+    /// `max_pending_per_account` pending statuses (updates without an account share one such limit): beyond it the
+    /// earliest received are dropped, as the latest are the likeliest to match a send being committed.
     async fn apply_status_updates(
         &self,
         updates: &[StatusUpdate],
+        now: DateTime<Utc>,
+        max_pending_per_account: usize,
     ) -> StoreResult<Vec<StatusApplied>>;
     /// Re-queues a `failed` message of the account (`tries` reset; the failed send's wamid, timestamps and error
     /// cleared; a `queued` timeline entry at `now`). `NotFound`, or `Conflict` naming its status.

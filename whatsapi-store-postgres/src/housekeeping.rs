@@ -82,7 +82,7 @@ pub(crate) async fn purge(
     let events = outbox::purge(db, minus(now, policy.events_older_than)).await?;
     let pending_statuses = db
         .exec(
-            "DELETE FROM pending_statuses WHERE at <= $1",
+            "DELETE FROM pending_statuses WHERE received_at <= $1",
             &[&ts(minus(now, policy.pending_statuses_older_than))],
         )
         .await?;

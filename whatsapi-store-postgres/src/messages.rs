@@ -6,7 +6,7 @@
 //! written at the end of the transaction in one sorted statement, so concurrent transactions lock counter rows
 //! in the same order and cannot deadlock on them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -778,10 +778,13 @@ pub(crate) async fn apply_status_updates(
     db: &dyn Db,
     fx: &mut Effects,
     updates: &[StatusUpdate],
+    now: DateTime<Utc>,
+    max_pending_per_account: usize,
 ) -> Result<Vec<StatusApplied>> {
     let wamids: Vec<&str> = updates.iter().map(|u| u.wamid.as_str()).collect();
     lock_wamids(db, &wamids).await?;
     let mut results = Vec::with_capacity(updates.len());
+    let mut grown = BTreeSet::new();
     for u in updates {
         match by_wamid_for_update(db, &u.wamid, u.account_id).await? {
             Some(mut s) => {
@@ -789,8 +792,9 @@ pub(crate) async fn apply_status_updates(
             }
             None => {
                 db.exec(
-                    "INSERT INTO pending_statuses (account, wamid, status, at, error_message, error_code) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO pending_statuses \
+                     (account, wamid, status, at, error_message, error_code, received_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                     &[
                         &u.account_id.map(|a| a.0),
                         &u.wamid,
@@ -798,14 +802,51 @@ pub(crate) async fn apply_status_updates(
                         &ts(u.at),
                         &u.error.as_ref().map(|e| e.message.as_str()),
                         &u.error.as_ref().and_then(|e| e.code),
+                        &ts(now),
                     ],
                 )
                 .await?;
+                grown.insert(u.account_id);
                 results.push(StatusApplied::Pending);
             }
         }
     }
+    for account in grown {
+        cap_pending(db, account, max_pending_per_account).await?;
+    }
     Ok(results)
+}
+
+/// Drops the account's earliest received pending statuses beyond the `max` latest (the rows without an account
+/// share one limit). Concurrent transactions may each leave up to their own inserts over it; the next one trims.
+async fn cap_pending(db: &dyn Db, account: Option<AccountId>, max: usize) -> Result<()> {
+    let max = i64::try_from(max).unwrap_or(i64::MAX);
+    let dropped = match account {
+        Some(a) => {
+            db.exec(
+                "DELETE FROM pending_statuses WHERE account = $1 AND seq <= \
+                 (SELECT seq FROM pending_statuses WHERE account = $1 ORDER BY seq DESC OFFSET $2 LIMIT 1)",
+                &[&a.0, &max],
+            )
+            .await?
+        }
+        None => {
+            db.exec(
+                "DELETE FROM pending_statuses WHERE account IS NULL AND seq <= \
+                 (SELECT seq FROM pending_statuses WHERE account IS NULL ORDER BY seq DESC OFFSET $1 LIMIT 1)",
+                &[&max],
+            )
+            .await?
+        }
+    };
+    if dropped > 0 {
+        tracing::warn!(
+            account_id = ?account,
+            dropped,
+            "too many statuses for unknown wamids: the earliest received are dropped"
+        );
+    }
+    Ok(())
 }
 
 /// Re-queues a failed message of the account; the failed send's wamid, timestamps and error are cleared.

@@ -175,13 +175,17 @@ impl Store for PostgresStore {
     async fn apply_status_updates(
         &self,
         updates: &[StatusUpdate],
+        now: DateTime<Utc>,
+        max_pending_per_account: usize,
     ) -> StoreResult<Vec<StatusApplied>> {
         if updates.is_empty() {
             return Ok(Vec::new());
         }
         Ok(in_tx!(self, |tx| {
             let mut fx = Effects::default();
-            match messages::apply_status_updates(tx, &mut fx, updates).await {
+            match messages::apply_status_updates(tx, &mut fx, updates, now, max_pending_per_account)
+                .await
+            {
                 Ok(applied) => fx.flush(tx, &self.channel).await.map(|()| applied),
                 Err(e) => Err(e),
             }

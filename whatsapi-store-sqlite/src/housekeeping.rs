@@ -68,7 +68,7 @@ pub(crate) fn purge(
         .execute([ts(now)])? as u64;
     let events = outbox::purge(conn, minus(now, policy.events_older_than))?;
     let pending_statuses =
-        conn.prepare_cached("DELETE FROM pending_statuses WHERE at <= ?1")?
+        conn.prepare_cached("DELETE FROM pending_statuses WHERE received_at <= ?1")?
             .execute([ts(minus(now, policy.pending_statuses_older_than))])? as u64;
     let rate_windows = conn
         .prepare_cached("DELETE FROM rate_windows WHERE window_start <= ?1")?

@@ -4,7 +4,7 @@
 //! timeline entry, the account's status counters and (for sent/delivered/read/failed, when the account has a
 //! webhook) its outbox event on the same connection, inside the caller's transaction.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -712,8 +712,11 @@ fn apply_meta(
 pub(crate) fn apply_status_updates(
     conn: &Connection,
     updates: &[StatusUpdate],
+    now: DateTime<Utc>,
+    max_pending_per_account: usize,
 ) -> Result<Vec<StatusApplied>> {
     let mut results = Vec::with_capacity(updates.len());
+    let mut grown = BTreeSet::new();
     for u in updates {
         match by_wamid(conn, &u.wamid, u.account_id)? {
             Some(mut s) => {
@@ -721,8 +724,9 @@ pub(crate) fn apply_status_updates(
             }
             None => {
                 conn.prepare_cached(
-                    "INSERT INTO pending_statuses (account, wamid, status, at, error_message, error_code) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO pending_statuses \
+                     (account, wamid, status, at, error_message, error_code, received_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )?
                 .execute(params![
                     u.account_id.map(|a| *a.0.as_bytes()),
@@ -731,12 +735,37 @@ pub(crate) fn apply_status_updates(
                     ts(u.at),
                     u.error.as_ref().map(|e| e.message.as_str()),
                     u.error.as_ref().and_then(|e| e.code),
+                    ts(now),
                 ])?;
+                grown.insert(u.account_id);
                 results.push(StatusApplied::Pending);
             }
         }
     }
+    for account in grown {
+        cap_pending(conn, account, max_pending_per_account)?;
+    }
     Ok(results)
+}
+
+/// Drops the account's earliest received pending statuses beyond the `max` latest (`IS` also matches the rows
+/// without an account, which share one limit).
+fn cap_pending(conn: &Connection, account: Option<AccountId>, max: usize) -> Result<()> {
+    let account = account.map(|a| *a.0.as_bytes());
+    let dropped = conn
+        .prepare_cached(
+            "DELETE FROM pending_statuses WHERE account IS ?1 AND seq <= \
+             (SELECT seq FROM pending_statuses WHERE account IS ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+        )?
+        .execute(params![account, i64::try_from(max).unwrap_or(i64::MAX)])?;
+    if dropped > 0 {
+        tracing::warn!(
+            account_id = ?account.map(uuid::Uuid::from_bytes),
+            dropped,
+            "too many statuses for unknown wamids: the earliest received are dropped"
+        );
+    }
+    Ok(())
 }
 
 /// Re-queues a failed message of the account; the failed send's wamid, timestamps and error are cleared.

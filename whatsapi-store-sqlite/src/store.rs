@@ -201,13 +201,17 @@ impl Store for SqliteStore {
     async fn apply_status_updates(
         &self,
         updates: &[StatusUpdate],
+        now: DateTime<Utc>,
+        max_pending_per_account: usize,
     ) -> StoreResult<Vec<StatusApplied>> {
         if updates.is_empty() {
             return Ok(Vec::new());
         }
         let updates = updates.to_vec();
         self.writer
-            .write_checked(move |c| messages::apply_status_updates(c, &updates))
+            .write_checked(move |c| {
+                messages::apply_status_updates(c, &updates, now, max_pending_per_account)
+            })
             .await
     }
 

@@ -183,6 +183,47 @@ async fn an_old_file_is_upgraded_in_place() {
     );
 }
 
+/// Pending statuses kept before `received_at` existed count as received at their own time, or at the upgrade when
+/// that lies in the future (so a far-future timestamp does not keep them forever).
+#[test]
+fn pending_statuses_get_a_received_time_on_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("whatsapi.db");
+    drop(
+        SqliteStore::open_at_version(&path, SqliteOptions::default(), SCHEMA_VERSION - 1).unwrap(),
+    );
+    const NANOS: i64 = 1_000_000_000;
+    let (past, future) = (1_000_000_000 * NANOS, 4_000_000_000 * NANOS);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    for (wamid, at) in [("wamid.PAST", past), ("wamid.FUTURE", future)] {
+        conn.execute(
+            "INSERT INTO pending_statuses (account, wamid, status, at) VALUES (NULL, ?1, 'delivered', ?2)",
+            rusqlite::params![wamid, at],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    let before = chrono::Utc::now().timestamp_nanos_opt().unwrap();
+    drop(SqliteStore::open(&path).unwrap());
+    let after = chrono::Utc::now().timestamp_nanos_opt().unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let received = |wamid: &str| -> i64 {
+        conn.query_row(
+            "SELECT received_at FROM pending_statuses WHERE wamid = ?1",
+            [wamid],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(received("wamid.PAST"), past);
+    let future_received = received("wamid.FUTURE");
+    // julianday() has millisecond precision.
+    assert!(
+        (before - NANOS..=after + NANOS).contains(&future_received),
+        "{before} <= {future_received} <= {after}"
+    );
+}
+
 #[test]
 fn every_query_uses_an_index() {
     let dir = tempfile::tempdir().unwrap();
@@ -246,6 +287,22 @@ fn every_query_uses_an_index() {
             "counters",
             "SELECT status, n FROM status_counts WHERE account = 1",
             "PRIMARY KEY",
+        ),
+        (
+            "pending cap",
+            "DELETE FROM pending_statuses WHERE account IS x'00' AND seq <= \
+             (SELECT seq FROM pending_statuses WHERE account IS x'00' ORDER BY seq DESC LIMIT 1 OFFSET 5)",
+            "pending_statuses_by_account",
+        ),
+        (
+            "pending cap without an account",
+            "SELECT seq FROM pending_statuses WHERE account IS NULL ORDER BY seq DESC LIMIT 1 OFFSET 5",
+            "pending_statuses_by_account",
+        ),
+        (
+            "pending expiry",
+            "DELETE FROM pending_statuses WHERE received_at <= 5",
+            "pending_statuses_by_received",
         ),
     ];
     for (name, sql, index) in cases {

@@ -12,8 +12,8 @@ use whatsapi_core::account::{AccountUpdate, BreakerState, NewAccount, WebhookCon
 use whatsapi_core::idempotency::{Fingerprint, IdempotencyKey, StoredResponse};
 use whatsapi_core::status::MetaStatus;
 use whatsapi_core::store::{
-    EventNext, FailureInfo, IdempotencyCompletion, MessageFilter, NewBatch, Outcome, PageRequest,
-    PurgePolicy, StatusUpdate,
+    DEFAULT_MAX_PENDING_STATUSES, EventNext, FailureInfo, IdempotencyCompletion, MessageFilter,
+    NewBatch, Outcome, PageRequest, PurgePolicy, StatusUpdate,
 };
 use whatsapi_core::testing::MemoryStore;
 use whatsapi_core::webhook::DeliveryAttempt;
@@ -167,7 +167,11 @@ async fn scenario(store: Arc<dyn Store>, input: &Inputs) -> Vec<String> {
     note!(
         "early",
         store
-            .apply_status_updates(&[update("wamid.1", MetaStatus::Delivered, 6, Some(a.id))])
+            .apply_status_updates(
+                &[update("wamid.1", MetaStatus::Delivered, 6, Some(a.id))],
+                at(6),
+                DEFAULT_MAX_PENDING_STATUSES
+            )
             .await
     );
 
@@ -292,18 +296,22 @@ async fn scenario(store: Arc<dyn Store>, input: &Inputs) -> Vec<String> {
     note!(
         "statuses",
         store
-            .apply_status_updates(&[
-                update("wamid.1", MetaStatus::Read, 70, None),
-                update("wamid.1", MetaStatus::Delivered, 71, None),
-                update("wamid.b", MetaStatus::Delivered, 72, Some(a.id)),
-                StatusUpdate {
-                    error: Some(FailureInfo {
-                        message: "undeliverable".into(),
-                        code: Some(131026)
-                    }),
-                    ..update("wamid.b", MetaStatus::Failed, 73, Some(b.id))
-                },
-            ])
+            .apply_status_updates(
+                &[
+                    update("wamid.1", MetaStatus::Read, 70, None),
+                    update("wamid.1", MetaStatus::Delivered, 71, None),
+                    update("wamid.b", MetaStatus::Delivered, 72, Some(a.id)),
+                    StatusUpdate {
+                        error: Some(FailureInfo {
+                            message: "undeliverable".into(),
+                            code: Some(131026)
+                        }),
+                        ..update("wamid.b", MetaStatus::Failed, 73, Some(b.id))
+                    },
+                ],
+                at(73),
+                DEFAULT_MAX_PENDING_STATUSES
+            )
             .await
     );
     note!("by wamid", store.message_by_wamid("wamid.1").await);

@@ -334,8 +334,12 @@ impl Store for EncryptingStore {
     async fn apply_status_updates(
         &self,
         updates: &[StatusUpdate],
+        now: DateTime<Utc>,
+        max_pending_per_account: usize,
     ) -> StoreResult<Vec<StatusApplied>> {
-        self.inner.apply_status_updates(updates).await
+        self.inner
+            .apply_status_updates(updates, now, max_pending_per_account)
+            .await
     }
 
     async fn retry_message(

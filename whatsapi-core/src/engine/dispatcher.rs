@@ -412,7 +412,16 @@ impl SendJob {
             at: self.core.clock.now(),
             error: None,
         };
-        if let Err(e) = self.core.store.apply_status_updates(&[update]).await {
+        let applied = self
+            .core
+            .store
+            .apply_status_updates(
+                &[update],
+                self.core.clock.now(),
+                self.core.config.max_pending_statuses_per_account,
+            )
+            .await;
+        if let Err(e) = applied {
             tracing::warn!(error = %e, "recording the simulated delivery failed");
         }
         self.core.deliver_wake.notify();

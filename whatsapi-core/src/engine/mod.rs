@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::retry::RetryPolicy;
-use crate::store::{PurgePolicy, Store};
+use crate::store::{DEFAULT_MAX_PENDING_STATUSES, PurgePolicy, Store};
 use crate::transport::MetaTransport;
 use crate::webhook::WebhookSink;
 
@@ -84,6 +84,9 @@ pub struct EngineConfig {
     pub sweep_interval: Duration,
     /// What the sweeper removes.
     pub purge: PurgePolicy,
+    /// Most statuses for wamids not stored yet that one account keeps (default
+    /// [`DEFAULT_MAX_PENDING_STATUSES`]); beyond it the earliest received are dropped.
+    pub max_pending_statuses_per_account: usize,
     /// Longest sleep of an idle loop, to notice work written by other replicas (default 1 s).
     pub idle_poll: Duration,
     /// Which customer webhook URLs are accepted (default: https and public addresses only).
@@ -104,6 +107,7 @@ impl Default for EngineConfig {
             webhook: WebhookPolicy::default(),
             sweep_interval: Duration::from_secs(60),
             purge: PurgePolicy::default(),
+            max_pending_statuses_per_account: DEFAULT_MAX_PENDING_STATUSES,
             idle_poll: Duration::from_secs(1),
             webhook_urls: crate::webhook::WebhookUrlPolicy::default(),
         }

@@ -1,6 +1,8 @@
 //! Reading and acting on stored messages: get, list, retry, analytics, Meta's status updates, inbound messages.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -8,7 +10,9 @@ use serde::Serialize;
 use crate::account::AccountId;
 use crate::message::{Message, MessageId, Status};
 use crate::send::ValidationErrors;
-use crate::store::{MessageFilter, Page, PageRequest, StatusApplied, StatusUpdate, StoreError};
+use crate::store::{
+    MessageFilter, Page, PageRequest, StatusApplied, StatusUpdate, StoreError, saturating_add,
+};
 
 use super::{Error, WhatsApi};
 
@@ -24,6 +28,31 @@ pub struct Summary {
     pub delivery_rate: f64,
     /// failed / total; 0 when there are none.
     pub failure_rate: f64,
+}
+
+/// How far ahead of our clock a status's timestamp may be (clock skew between Meta and us). A later one is not
+/// believed: it is taken as the time it was received.
+pub const MAX_STATUS_FUTURE_SKEW: Duration = Duration::from_secs(5 * 60);
+
+/// The updates with every timestamp more than [`MAX_STATUS_FUTURE_SKEW`] after `now` set to `now`; borrowed when
+/// none is.
+pub(crate) fn clamp_future_timestamps(
+    updates: &[StatusUpdate],
+    now: DateTime<Utc>,
+) -> Cow<'_, [StatusUpdate]> {
+    let latest = saturating_add(now, MAX_STATUS_FUTURE_SKEW);
+    if updates.iter().all(|u| u.at <= latest) {
+        return Cow::Borrowed(updates);
+    }
+    Cow::Owned(
+        updates
+            .iter()
+            .map(|u| StatusUpdate {
+                at: if u.at > latest { now } else { u.at },
+                ..u.clone()
+            })
+            .collect(),
+    )
 }
 
 const MESSAGE_NOT_FOUND: &str = "message not found";
@@ -111,12 +140,23 @@ impl WhatsApi {
     }
 
     /// Applies statuses reported by Meta's webhooks (monotonically; unknown wamids are kept until their send is
-    /// recorded) and wakes the webhook deliverer.
+    /// recorded, at most [`EngineConfig::max_pending_statuses_per_account`](crate::EngineConfig) per account) and
+    /// wakes the webhook deliverer. A timestamp more than [`MAX_STATUS_FUTURE_SKEW`] ahead of the clock is taken
+    /// as now, so no message shows a `deliveredAt` or `readAt` in the future.
     pub async fn apply_status_updates(
         &self,
         updates: &[StatusUpdate],
     ) -> Result<Vec<StatusApplied>, Error> {
-        let applied = self.store().apply_status_updates(updates).await?;
+        let now = self.clock().now();
+        let updates = clamp_future_timestamps(updates, now);
+        let applied = self
+            .store()
+            .apply_status_updates(
+                &updates,
+                now,
+                self.config().max_pending_statuses_per_account,
+            )
+            .await?;
         self.core().deliver_wake.notify();
         Ok(applied)
     }
@@ -129,5 +169,75 @@ impl WhatsApi {
         at: DateTime<Utc>,
     ) -> Result<(), Error> {
         Ok(self.store().record_inbound(account, wa_id, at).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::status::MetaStatus;
+
+    fn update(wamid: &str, at: DateTime<Utc>) -> StatusUpdate {
+        StatusUpdate {
+            account_id: None,
+            wamid: wamid.into(),
+            status: MetaStatus::Delivered,
+            at,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn timestamps_far_in_the_future_are_taken_as_now() {
+        let now = Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap();
+        let skew = chrono::Duration::from_std(MAX_STATUS_FUTURE_SKEW).unwrap();
+        let one_ns = chrono::Duration::nanoseconds(1);
+        let updates = [
+            update("past", now - chrono::Duration::days(2)),
+            update("now", now),
+            update("at-the-limit", now + skew),
+            update("just-beyond", now + skew + one_ns),
+            update("far", now + chrono::Duration::days(365 * 100)),
+            update("max", DateTime::<Utc>::MAX_UTC),
+        ];
+        let clamped = clamp_future_timestamps(&updates, now);
+        let ats: Vec<_> = clamped.iter().map(|u| (u.wamid.as_str(), u.at)).collect();
+        assert_eq!(
+            ats,
+            [
+                ("past", now - chrono::Duration::days(2)),
+                ("now", now),
+                ("at-the-limit", now + skew),
+                ("just-beyond", now),
+                ("far", now),
+                ("max", now),
+            ]
+        );
+        // Nothing else changes.
+        for (a, b) in updates.iter().zip(clamped.iter()) {
+            assert_eq!(
+                (&a.wamid, a.status, &a.error),
+                (&b.wamid, b.status, &b.error)
+            );
+        }
+    }
+
+    #[test]
+    fn plausible_timestamps_are_passed_through_without_a_copy() {
+        let now = Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap();
+        let updates = [
+            update("a", now - chrono::Duration::seconds(5)),
+            update("b", now + chrono::Duration::seconds(60)),
+        ];
+        assert!(matches!(
+            clamp_future_timestamps(&updates, now),
+            Cow::Borrowed(_)
+        ));
+        assert!(matches!(
+            clamp_future_timestamps(&[], now),
+            Cow::Borrowed(_)
+        ));
     }
 }

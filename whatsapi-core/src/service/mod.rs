@@ -40,7 +40,7 @@ pub use accounts::{CredentialsCheck, Registered};
 pub use billing::StripeWebhookOutcome;
 pub use charts::{Bucket, SeriesPoint};
 pub use error::Error;
-pub use messages::Summary;
+pub use messages::{MAX_STATUS_FUTURE_SKEW, Summary};
 pub use meta::{IngestReport, MetaWebhookAuth};
 pub use send::{Accepted, BulkAccepted, SendAccepted};
 
@@ -183,6 +183,10 @@ fn validate_config(c: &EngineConfig) -> Result<(), BuildError> {
         ("webhook.lease", !c.webhook.lease.is_zero()),
         ("retry.max_attempts", c.retry.max_attempts > 0),
         ("breaker_threshold", c.breaker_threshold > 0),
+        (
+            "max_pending_statuses_per_account",
+            c.max_pending_statuses_per_account > 0,
+        ),
     ];
     for (name, ok) in positive {
         if !ok {

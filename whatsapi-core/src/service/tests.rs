@@ -568,3 +568,36 @@ async fn analytics_count_statuses_and_rates() {
     assert_eq!(s.delivery_rate, 0.5);
     assert_eq!(s.failure_rate, 0.25);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_status_timestamp_far_in_the_future_is_recorded_as_now() {
+    let h = Harness::new();
+    let acc = h.account().await;
+    let _engine = h.start();
+    let id = h.send_text(&acc, "14155550001").await;
+    settle().await;
+    let wamid = h.message(&acc, id).await.wamid.unwrap();
+    let skew = chrono::Duration::from_std(super::MAX_STATUS_FUTURE_SKEW).unwrap();
+    let update = |status, at| StatusUpdate {
+        account_id: Some(acc.id),
+        wamid: wamid.clone(),
+        status,
+        at,
+        error: None,
+    };
+    // Within the allowed skew Meta's time is kept; beyond it, the time it was received.
+    let delivered = h.now() + skew;
+    h.api
+        .apply_status_updates(&[
+            update(MetaStatus::Delivered, delivered),
+            update(MetaStatus::Read, h.now() + chrono::Duration::days(365)),
+        ])
+        .await
+        .unwrap();
+    let m = h.message(&acc, id).await;
+    assert_eq!(m.status, Status::Read);
+    assert_eq!(m.delivered_at, Some(delivered));
+    assert_eq!(m.read_at, Some(h.now()), "readAt is never in the future");
+    let last = m.timeline.last().expect("a timeline entry");
+    assert_eq!((last.status, last.at), (Status::Read, h.now()));
+}

@@ -29,9 +29,9 @@ use crate::message::{BatchId, Message, MessageContent, MessageId, NewMessage, St
 use crate::phone::PhoneNumber;
 use crate::status::MetaStatus;
 use crate::store::{
-    Claimed, EventNext, FailureInfo, IdempotencyCompletion, MessageFilter, NewBatch, Outcome,
-    PageRequest, PurgePolicy, StatusApplied, StatusCounts, StatusUpdate, Store, StoreError,
-    StoreResult,
+    Claimed, DEFAULT_MAX_PENDING_STATUSES, EventNext, FailureInfo, IdempotencyCompletion,
+    MessageFilter, NewBatch, Outcome, PageRequest, PurgePolicy, StatusApplied, StatusCounts,
+    StatusUpdate, Store, StoreError, StoreResult,
 };
 use crate::webhook::{DeliveryAttempt, StatusEventData};
 
@@ -875,10 +875,14 @@ pub async fn tenant_isolation(store: Arc<dyn Store>) {
     let stranger = create_sample_account(&*store).await;
     let m = sent_message(&*store, owner.id, "wamid.ISO1", 0, at(1)).await;
     let result = store
-        .apply_status_updates(&[StatusUpdate {
-            error: Some(failure("undeliverable", Some(131026))),
-            ..meta_update("wamid.ISO1", MetaStatus::Failed, at(2))
-        }])
+        .apply_status_updates(
+            &[StatusUpdate {
+                error: Some(failure("undeliverable", Some(131026))),
+                ..meta_update("wamid.ISO1", MetaStatus::Failed, at(2))
+            }],
+            at(2),
+            DEFAULT_MAX_PENDING_STATUSES,
+        )
         .await;
     assert_eq!(
         ok(result, "apply_status_updates"),
@@ -920,10 +924,14 @@ pub async fn tenant_isolation(store: Arc<dyn Store>) {
     let other = sent_message(&*store, owner.id, "wamid.ISO2", 10, at(11)).await;
     let routed = ok(
         store
-            .apply_status_updates(&[StatusUpdate {
-                account_id: Some(stranger.id),
-                ..meta_update("wamid.ISO2", MetaStatus::Delivered, at(12))
-            }])
+            .apply_status_updates(
+                &[StatusUpdate {
+                    account_id: Some(stranger.id),
+                    ..meta_update("wamid.ISO2", MetaStatus::Delivered, at(12))
+                }],
+                at(12),
+                DEFAULT_MAX_PENDING_STATUSES,
+            )
             .await,
         "apply_status_updates",
     );
@@ -931,10 +939,14 @@ pub async fn tenant_isolation(store: Arc<dyn Store>) {
     assert_eq!(get(&*store, owner.id, other.id).await.status, Status::Sent);
     let routed = ok(
         store
-            .apply_status_updates(&[StatusUpdate {
-                account_id: Some(owner.id),
-                ..meta_update("wamid.ISO2", MetaStatus::Delivered, at(13))
-            }])
+            .apply_status_updates(
+                &[StatusUpdate {
+                    account_id: Some(owner.id),
+                    ..meta_update("wamid.ISO2", MetaStatus::Delivered, at(13))
+                }],
+                at(13),
+                DEFAULT_MAX_PENDING_STATUSES,
+            )
             .await,
         "apply_status_updates",
     );
@@ -1808,7 +1820,9 @@ pub async fn meta_statuses_are_monotonic(store: Arc<dyn Store>) {
         let store = store.clone();
         async move {
             ok(
-                store.apply_status_updates(&updates).await,
+                store
+                    .apply_status_updates(&updates, at(100), DEFAULT_MAX_PENDING_STATUSES)
+                    .await,
                 "apply_status_updates",
             )
         }
@@ -1946,10 +1960,14 @@ pub async fn early_status_applied_when_sent(store: Arc<dyn Store>) {
 
     let early = ok(
         store
-            .apply_status_updates(&[
-                meta_update("wamid.EARLY", MetaStatus::Delivered, at(3)),
-                meta_update("wamid.EARLY", MetaStatus::Read, at(4)),
-            ])
+            .apply_status_updates(
+                &[
+                    meta_update("wamid.EARLY", MetaStatus::Delivered, at(3)),
+                    meta_update("wamid.EARLY", MetaStatus::Read, at(4)),
+                ],
+                at(4),
+                DEFAULT_MAX_PENDING_STATUSES,
+            )
             .await,
         "apply_status_updates",
     );
@@ -1994,7 +2012,11 @@ pub async fn early_status_applied_when_sent(store: Arc<dyn Store>) {
     assert_eq!(
         ok(
             store
-                .apply_status_updates(&[meta_update("wamid.EARLY", MetaStatus::Read, at(5))])
+                .apply_status_updates(
+                    &[meta_update("wamid.EARLY", MetaStatus::Read, at(5))],
+                    at(5),
+                    DEFAULT_MAX_PENDING_STATUSES
+                )
                 .await,
             "apply"
         ),
@@ -2012,10 +2034,14 @@ pub async fn early_status_applied_when_sent(store: Arc<dyn Store>) {
     let c2 = claim_only(&*store, m2.id, at(11)).await;
     let routed = ok(
         store
-            .apply_status_updates(&[StatusUpdate {
-                account_id: Some(other.id),
-                ..meta_update("wamid.ROUTED", MetaStatus::Delivered, at(12))
-            }])
+            .apply_status_updates(
+                &[StatusUpdate {
+                    account_id: Some(other.id),
+                    ..meta_update("wamid.ROUTED", MetaStatus::Delivered, at(12))
+                }],
+                at(12),
+                DEFAULT_MAX_PENDING_STATUSES,
+            )
             .await,
         "apply",
     );
@@ -2041,6 +2067,130 @@ pub async fn early_status_applied_when_sent(store: Arc<dyn Store>) {
 // Outbox
 // ---------------------------------------------------------------------------------------------------------------
 
+/// Pending statuses age from when they were received, not from Meta's `at` (which whoever posts the webhook
+/// chooses): one received long ago is purged even though its `at` lies in the future, one received recently is
+/// kept (and applied once its send is recorded) even though its `at` is older than the cutoff.
+pub async fn pending_statuses_expire_by_receipt(store: Arc<dyn Store>) {
+    let policy = PurgePolicy::default();
+    let keep = chrono::Duration::from_std(policy.pending_statuses_older_than).expect("fits");
+    let now = base_time() + keep + chrono::Duration::hours(1);
+    let account = create_sample_account(&*store).await;
+    let routed = |wamid: &str, when| StatusUpdate {
+        account_id: Some(account.id),
+        ..meta_update(wamid, MetaStatus::Delivered, when)
+    };
+    let far_future = now + chrono::Duration::days(3650);
+    let applied = ok(
+        store
+            .apply_status_updates(
+                &[routed("wamid.RECEIVED_LONG_AGO", far_future)],
+                at(0),
+                DEFAULT_MAX_PENDING_STATUSES,
+            )
+            .await,
+        "apply_status_updates",
+    );
+    assert_eq!(applied, vec![StatusApplied::Pending]);
+    let applied = ok(
+        store
+            .apply_status_updates(
+                &[routed("wamid.RECEIVED_LATELY", at(0))],
+                now - chrono::Duration::minutes(5),
+                DEFAULT_MAX_PENDING_STATUSES,
+            )
+            .await,
+        "apply_status_updates",
+    );
+    assert_eq!(applied, vec![StatusApplied::Pending]);
+
+    let report = ok(store.purge_expired(now, policy).await, "purge_expired");
+    assert_eq!(
+        report.pending_statuses, 1,
+        "only the status received before the cutoff goes: {report:?}"
+    );
+
+    let late = sent_message(&*store, account.id, "wamid.RECEIVED_LATELY", 1, now).await;
+    assert_eq!(
+        late.status,
+        Status::Delivered,
+        "the recently received status was kept although Meta's time is old"
+    );
+    let early = sent_message(&*store, account.id, "wamid.RECEIVED_LONG_AGO", 2, now).await;
+    assert_eq!(
+        early.status,
+        Status::Sent,
+        "the status received long ago was purged although Meta's time is in the future"
+    );
+}
+
+/// An account keeps at most `max_pending_per_account` pending statuses; beyond it the earliest received are
+/// dropped (the latest are the likeliest to match a send being committed). Other accounts are not affected.
+pub async fn pending_statuses_capped_per_account(store: Arc<dyn Store>) {
+    const CAP: usize = 3;
+    let flooded = create_sample_account(&*store).await;
+    let quiet = create_sample_account(&*store).await;
+    let routed = |account: AccountId, wamid: String| StatusUpdate {
+        account_id: Some(account),
+        ..meta_update(&wamid, MetaStatus::Delivered, at(1))
+    };
+    let apply = |updates: Vec<StatusUpdate>, now| {
+        let store = store.clone();
+        async move {
+            ok(
+                store.apply_status_updates(&updates, now, CAP).await,
+                "apply_status_updates",
+            )
+        }
+    };
+    let wamid = |i: usize| format!("wamid.FLOOD{i}");
+    // Two for the quiet account, then five for the flooded one over two webhooks (more than the cap in one).
+    let quiet_pending = apply(
+        vec![
+            routed(quiet.id, "wamid.QUIET0".into()),
+            routed(quiet.id, "wamid.QUIET1".into()),
+        ],
+        at(1),
+    )
+    .await;
+    assert_eq!(quiet_pending, vec![StatusApplied::Pending; 2]);
+    apply(
+        (0..2).map(|i| routed(flooded.id, wamid(i))).collect(),
+        at(2),
+    )
+    .await;
+    let flood = apply(
+        (2..6).map(|i| routed(flooded.id, wamid(i))).collect(),
+        at(3),
+    )
+    .await;
+    assert_eq!(
+        flood,
+        vec![StatusApplied::Pending; 4],
+        "beyond the cap statuses are still accepted"
+    );
+
+    let mut kept = Vec::new();
+    for i in 0..6 {
+        let m = sent_message(&*store, flooded.id, &wamid(i), i as i64, at(100)).await;
+        if m.status == Status::Delivered {
+            kept.push(i);
+        }
+    }
+    assert_eq!(
+        kept,
+        vec![3, 4, 5],
+        "the {CAP} latest received are kept, the earliest dropped"
+    );
+    for (i, w) in ["wamid.QUIET0", "wamid.QUIET1"].into_iter().enumerate() {
+        let m = sent_message(&*store, quiet.id, w, 10 + i as i64, at(100)).await;
+        assert_eq!(
+            m.status,
+            Status::Delivered,
+            "another account's flood drops nothing of this one's"
+        );
+    }
+}
+
 /// A status change on an account with a webhook writes its outbox event with the message's data; without a
 /// webhook, and for statuses the customer is not told about, no event is written.
 pub async fn status_change_writes_outbox_event(store: Arc<dyn Store>) {
@@ -2054,7 +2204,11 @@ pub async fn status_change_writes_outbox_event(store: Arc<dyn Store>) {
     );
     ok(
         store
-            .apply_status_updates(&[meta_update("wamid.PLAIN", MetaStatus::Delivered, at(3))])
+            .apply_status_updates(
+                &[meta_update("wamid.PLAIN", MetaStatus::Delivered, at(3))],
+                at(3),
+                DEFAULT_MAX_PENDING_STATUSES,
+            )
             .await,
         "apply",
     );
@@ -2112,7 +2266,11 @@ pub async fn status_change_writes_outbox_event(store: Arc<dyn Store>) {
     // Read without delivered: the event carries deliveredAt and readAt.
     ok(
         store
-            .apply_status_updates(&[meta_update("wamid.HOOK", MetaStatus::Read, at(30))])
+            .apply_status_updates(
+                &[meta_update("wamid.HOOK", MetaStatus::Read, at(30))],
+                at(30),
+                DEFAULT_MAX_PENDING_STATUSES,
+            )
             .await,
         "apply",
     );
@@ -2165,10 +2323,14 @@ pub async fn outbox_orders_events_per_message(store: Arc<dyn Store>) {
     let x = sent_message(&*store, account.id, "wamid.X", 0, at(1)).await;
     ok(
         store
-            .apply_status_updates(&[
-                meta_update("wamid.X", MetaStatus::Delivered, at(2)),
-                meta_update("wamid.X", MetaStatus::Read, at(3)),
-            ])
+            .apply_status_updates(
+                &[
+                    meta_update("wamid.X", MetaStatus::Delivered, at(2)),
+                    meta_update("wamid.X", MetaStatus::Read, at(3)),
+                ],
+                at(3),
+                DEFAULT_MAX_PENDING_STATUSES,
+            )
             .await,
         "apply",
     );
@@ -2435,10 +2597,14 @@ pub async fn retry_only_from_failed(store: Arc<dyn Store>) {
     refuse("sent", at(5)).await;
     ok(
         store
-            .apply_status_updates(&[StatusUpdate {
-                error: Some(failure("undeliverable", Some(131026))),
-                ..meta_update("wamid.RETRY", MetaStatus::Failed, at(6))
-            }])
+            .apply_status_updates(
+                &[StatusUpdate {
+                    error: Some(failure("undeliverable", Some(131026))),
+                    ..meta_update("wamid.RETRY", MetaStatus::Failed, at(6))
+                }],
+                at(6),
+                DEFAULT_MAX_PENDING_STATUSES,
+            )
             .await,
         "apply",
     );
@@ -2764,13 +2930,32 @@ pub async fn purge_removes_only_expired(store: Arc<dyn Store>) {
         "retry later",
     );
 
-    // Pending statuses: one old, one recent.
+    // Pending statuses: one received long ago, one recently.
     ok(
         store
-            .apply_status_updates(&[
-                meta_update("wamid.OLDPENDING", MetaStatus::Delivered, at(0)),
-                meta_update("wamid.NEWPENDING", MetaStatus::Delivered, now - hour),
-            ])
+            .apply_status_updates(
+                &[meta_update(
+                    "wamid.OLDPENDING",
+                    MetaStatus::Delivered,
+                    at(0),
+                )],
+                at(0),
+                DEFAULT_MAX_PENDING_STATUSES,
+            )
+            .await,
+        "apply",
+    );
+    ok(
+        store
+            .apply_status_updates(
+                &[meta_update(
+                    "wamid.NEWPENDING",
+                    MetaStatus::Delivered,
+                    now - hour,
+                )],
+                now - hour,
+                DEFAULT_MAX_PENDING_STATUSES,
+            )
             .await,
         "apply",
     );
@@ -2988,7 +3173,9 @@ pub async fn counters_match_recount(store: Arc<dyn Store>) {
                     })
                     .collect();
                 let applied = ok(
-                    store.apply_status_updates(&updates).await,
+                    store
+                        .apply_status_updates(&updates, now, DEFAULT_MAX_PENDING_STATUSES)
+                        .await,
                     "apply_status_updates",
                 );
                 assert_eq!(applied.len(), updates.len());
@@ -3126,6 +3313,8 @@ macro_rules! store_conformance_tests {
             wamid_is_unique,
             meta_statuses_are_monotonic,
             early_status_applied_when_sent,
+            pending_statuses_expire_by_receipt,
+            pending_statuses_capped_per_account,
             status_change_writes_outbox_event,
             outbox_orders_events_per_message,
             delivery_attempts_are_recorded,

@@ -84,8 +84,8 @@ struct State {
     wamids: HashMap<String, MessageId>,
     counters: HashMap<AccountId, StatusCounts>,
     idempotency: HashMap<(AccountId, IdempotencyKey), IdempotencyRecord>,
-    /// Statuses for wamids not stored yet, in arrival order.
-    pending_statuses: Vec<StatusUpdate>,
+    /// Statuses for wamids not stored yet with when each was received, in arrival order.
+    pending_statuses: Vec<(DateTime<Utc>, StatusUpdate)>,
     inbound: HashMap<(AccountId, String), DateTime<Utc>>,
     events: HashMap<EventId, EventRow>,
     /// Unfinished events in the order they were written.
@@ -688,7 +688,7 @@ impl Store for MemoryStore {
                 }
                 // Statuses that overtook this commit, oldest first.
                 let mut early = Vec::new();
-                s.pending_statuses.retain(|u| {
+                s.pending_statuses.retain(|(_, u)| {
                     let mine = u.wamid == *wamid && u.account_id.is_none_or(|a| a == account_id);
                     if mine {
                         early.push(u.clone());
@@ -709,10 +709,13 @@ impl Store for MemoryStore {
     async fn apply_status_updates(
         &self,
         updates: &[StatusUpdate],
+        now: DateTime<Utc>,
+        max_pending_per_account: usize,
     ) -> StoreResult<Vec<StatusApplied>> {
         let mut guard = self.lock();
         let s = &mut *guard;
         let mut results = Vec::with_capacity(updates.len());
+        let mut grown = BTreeSet::new();
         for update in updates {
             let found = s.wamids.get(&update.wamid).copied().filter(|id| {
                 update
@@ -722,10 +725,32 @@ impl Store for MemoryStore {
             match found {
                 Some(id) => results.push(s.apply_meta(id, update)),
                 None => {
-                    s.pending_statuses.push(update.clone());
+                    s.pending_statuses.push((now, update.clone()));
+                    grown.insert(update.account_id);
                     results.push(StatusApplied::Pending);
                 }
             }
+        }
+        for account in grown {
+            let kept = s
+                .pending_statuses
+                .iter()
+                .filter(|(_, u)| u.account_id == account)
+                .count();
+            let mut excess = kept.saturating_sub(max_pending_per_account);
+            if excess > 0 {
+                tracing::warn!(
+                    account_id = ?account,
+                    dropped = excess,
+                    "too many statuses for unknown wamids: the earliest received are dropped"
+                );
+            }
+            // Arrival order: the earliest received come first.
+            s.pending_statuses.retain(|(_, u)| {
+                let drop = excess > 0 && u.account_id == account;
+                excess -= usize::from(drop);
+                !drop
+            });
         }
         Ok(results)
     }
@@ -973,7 +998,8 @@ impl Store for MemoryStore {
 
         let pending_cutoff = now - chrono_duration(policy.pending_statuses_older_than);
         let before = s.pending_statuses.len();
-        s.pending_statuses.retain(|u| u.at > pending_cutoff);
+        s.pending_statuses
+            .retain(|(received_at, _)| *received_at > pending_cutoff);
         report.pending_statuses = (before - s.pending_statuses.len()) as u64;
 
         let window_cutoff = now - chrono_duration(RATE_WINDOW_KEEP);
