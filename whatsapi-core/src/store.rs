@@ -447,14 +447,27 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- external events ----
 
-    /// Records that event `id` from `source` (e.g. `stripe`) is being processed, durably. Answers `true` the first
-    /// time and `false` for a repeat, so an event delivered twice is applied once (even by two replicas at once).
+    /// Records that event `id` from `source` (e.g. `stripe`) was processed, durably, for an event that changes
+    /// nothing (one that does goes through [`Store::apply_external_event`]). Answers `true` the first time and
+    /// `false` for a repeat, so an event delivered twice is handled once (even by two replicas at once).
     async fn record_external_event(
         &self,
         source: &str,
         id: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
+    /// Applies `update` to `account` and records event `id` from `source` in **one transaction**, so an event is
+    /// never recorded without its change: the updated account, or `None` when the event was recorded before (then
+    /// nothing changes). `NotFound` when the account does not exist; a failure records nothing, so the sender's
+    /// retry of the event is applied.
+    async fn apply_external_event(
+        &self,
+        source: &str,
+        id: &str,
+        now: DateTime<Utc>,
+        account: AccountId,
+        update: AccountUpdate,
+    ) -> StoreResult<Option<Account>>;
 
     // ---- idempotency ----
 

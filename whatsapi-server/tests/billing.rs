@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
+
 use axum::http::HeaderMap;
 use common::stripe::{FakeStripe, STRIPE_KEY, WEBHOOK_SECRET, stripe_client};
 use common::{Options, TestServer};
@@ -9,10 +11,15 @@ use serde_json::{Value, json};
 use whatsapi_core::PlanTable;
 use whatsapi_core::account::PlanLimits;
 use whatsapi_core::billing::sign;
+use whatsapi_core::testing::FaultyStore;
 
 const SALES: &str = "sales@whatsapi.example";
 
 async fn billing_server() -> (TestServer, FakeStripe) {
+    billing_server_with(Options::default()).await
+}
+
+async fn billing_server_with(options: Options) -> (TestServer, FakeStripe) {
     let fake = FakeStripe::default();
     let base = fake.start().await;
     let limits = |rpm, bulk| PlanLimits {
@@ -27,7 +34,7 @@ async fn billing_server() -> (TestServer, FakeStripe) {
             ..PlanTable::default()
         },
         billing: Some(stripe_client(&base)),
-        ..Options::default()
+        ..options
     };
     (TestServer::start_with(options).await, fake)
 }
@@ -389,5 +396,66 @@ async fn a_replayed_event_is_applied_once_and_older_events_are_ignored() {
     // Unused event types are acknowledged and change nothing.
     let other = event("evt_inv", "invoice.paid", t + 20, json!({"id": "in_1"}));
     assert_eq!(signed(&s, &other).await.1["data"]["result"], "ignored");
+    s.stop().await;
+}
+
+/// The store fails while applying an event's change: the event is not marked processed, so Stripe's retry of it is
+/// applied (and a third delivery is the duplicate).
+#[tokio::test]
+async fn an_event_whose_apply_failed_is_applied_on_stripes_retry() {
+    // Whichever store call makes the account change fails once.
+    const APPLY_STEPS: [&str; 2] = ["update_account", "apply_external_event"];
+    let faulty: Arc<Mutex<Option<Arc<FaultyStore>>>> = Arc::default();
+    let slot = faulty.clone();
+    let (s, _fake) = billing_server_with(Options {
+        wrap_store: Some(Box::new(move |inner| {
+            let store = Arc::new(FaultyStore::new(inner));
+            *slot.lock().unwrap() = Some(store.clone());
+            store
+        })),
+        ..Options::default()
+    })
+    .await;
+    let faulty = faulty
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the store was wrapped");
+    let key = s.register("flaky@example.com").await;
+    let id = me(&s, &key).await.0["id"].as_str().unwrap().to_owned();
+    let upgrade = event(
+        "evt_flaky",
+        "checkout.session.completed",
+        now(),
+        completed(&id, "pro", "cus_F", "sub_F"),
+    );
+
+    for step in APPLY_STEPS {
+        faulty.fail(step, 1);
+    }
+    let (code, v) = signed(&s, &upgrade).await;
+    assert!(
+        code >= 500,
+        "a failed apply is not acknowledged: {code} {v}"
+    );
+    assert_eq!(me(&s, &key).await.0["plan"], "free", "nothing was applied");
+    for step in APPLY_STEPS {
+        faulty.fail(step, 0);
+    }
+
+    // Stripe retries the event (freshly signed): it is applied now.
+    let (code, v) = signed(&s, &upgrade).await;
+    assert_eq!(
+        (code, v["data"]["result"].clone(), v["data"]["plan"].clone()),
+        (200, json!("applied"), json!("pro")),
+        "{v}"
+    );
+    assert_eq!(me(&s, &key).await.0["plan"], "pro");
+    let (code, v) = signed(&s, &upgrade).await;
+    assert_eq!(
+        (code, v["data"]["result"].clone()),
+        (200, json!("duplicate")),
+        "{v}"
+    );
     s.stop().await;
 }

@@ -74,6 +74,26 @@ impl Store for PostgresStore {
         .await?)
     }
 
+    async fn apply_external_event(
+        &self,
+        source: &str,
+        id: &str,
+        now: DateTime<Utc>,
+        account: AccountId,
+        update: AccountUpdate,
+    ) -> StoreResult<Option<Account>> {
+        // A concurrent transaction recording the same event waits on its key and then finds it recorded.
+        Ok(in_tx!(self, |tx| {
+            match accounts::record_external_event(tx, source, id, crate::codec::ts(now)).await {
+                Ok(true) => accounts::update(tx, account, update.clone())
+                    .await
+                    .map(Some),
+                Ok(false) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })?)
+    }
+
     async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()> {
         Ok(in_tx!(self, |tx| accounts::rotate_key(tx, id, old, new).await)?)
     }

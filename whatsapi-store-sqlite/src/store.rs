@@ -107,6 +107,30 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn apply_external_event(
+        &self,
+        source: &str,
+        id: &str,
+        now: DateTime<Utc>,
+        account: AccountId,
+        update: AccountUpdate,
+    ) -> StoreResult<Option<Account>> {
+        let (source, id) = (source.to_owned(), id.to_owned());
+        // `write` runs in a savepoint of its own: a failure after the event's row rolls it back too.
+        self.writer
+            .write(move |c| {
+                if !accounts::record_external_event(c, &source, &id, crate::codec::ts(now))? {
+                    return Ok(None);
+                }
+                let mut stored =
+                    accounts::by_id(c, account)?.ok_or(SqliteError::Store(StoreError::NotFound))?;
+                stored.apply(update);
+                accounts::save(c, &stored)?;
+                Ok(Some(stored))
+            })
+            .await
+    }
+
     async fn idempotency_begin(
         &self,
         account: AccountId,

@@ -193,6 +193,22 @@ impl EncryptingStore {
     }
 }
 
+impl EncryptingStore {
+    /// The update with the secrets it carries sealed for the account.
+    fn seal_update(&self, id: AccountId, update: AccountUpdate) -> AccountUpdate {
+        match update {
+            AccountUpdate::SetCredentials(c) => {
+                AccountUpdate::SetCredentials(self.seal_credentials(id, c))
+            }
+            AccountUpdate::ReplaceCredentials(c) => {
+                AccountUpdate::ReplaceCredentials(self.seal_credentials(id, c))
+            }
+            AccountUpdate::SetWebhook(w) => AccountUpdate::SetWebhook(self.seal_webhook(id, w)),
+            other => other,
+        }
+    }
+}
+
 #[async_trait]
 impl Store for EncryptingStore {
     async fn create_account(&self, account: NewAccount) -> StoreResult<Account> {
@@ -227,16 +243,7 @@ impl Store for EncryptingStore {
     }
 
     async fn update_account(&self, id: AccountId, update: AccountUpdate) -> StoreResult<Account> {
-        let update = match update {
-            AccountUpdate::SetCredentials(c) => {
-                AccountUpdate::SetCredentials(self.seal_credentials(id, c))
-            }
-            AccountUpdate::ReplaceCredentials(c) => {
-                AccountUpdate::ReplaceCredentials(self.seal_credentials(id, c))
-            }
-            AccountUpdate::SetWebhook(w) => AccountUpdate::SetWebhook(self.seal_webhook(id, w)),
-            other => other,
-        };
+        let update = self.seal_update(id, update);
         let updated = self.inner.update_account(id, update).await?;
         self.open_account(updated)
     }
@@ -265,6 +272,22 @@ impl Store for EncryptingStore {
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         self.inner.record_external_event(source, id, now).await
+    }
+
+    async fn apply_external_event(
+        &self,
+        source: &str,
+        id: &str,
+        now: DateTime<Utc>,
+        account: AccountId,
+        update: AccountUpdate,
+    ) -> StoreResult<Option<Account>> {
+        let update = self.seal_update(account, update);
+        let updated = self
+            .inner
+            .apply_external_event(source, id, now, account, update)
+            .await?;
+        self.open_opt(updated)
     }
 
     async fn idempotency_begin(

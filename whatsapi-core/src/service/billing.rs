@@ -1,5 +1,6 @@
 //! Billing: Stripe Checkout for plan upgrades, the Billing Portal, and Stripe's webhooks applied to plans.
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::account::{Account, AccountId, AccountUpdate, Plan};
@@ -7,6 +8,7 @@ use crate::billing::{
     BillingError, CheckoutFor, CheckoutSession, PortalSession, SIGNATURE_TOLERANCE, StripeClient,
     StripeEvent, parse_event, verify_signature,
 };
+use crate::store::StoreError;
 
 use super::{Error, WhatsApi};
 
@@ -27,6 +29,17 @@ pub enum StripeWebhookOutcome {
     Duplicate,
     /// The event was recorded but changes nothing; the text says why.
     Ignored(String),
+}
+
+/// What a Stripe event does to an account.
+enum Change {
+    /// Apply this update to the account.
+    Apply {
+        account: AccountId,
+        update: AccountUpdate,
+    },
+    /// Nothing; the text says why.
+    Ignore(&'static str),
 }
 
 fn billing_off() -> Error {
@@ -161,15 +174,28 @@ impl WhatsApi {
                 event.kind
             )));
         }
-        if !self
-            .store()
-            .record_external_event(STRIPE, &event.id, now)
-            .await?
-        {
-            tracing::info!(event = %event.id, "stripe event already processed");
-            return Ok(StripeWebhookOutcome::Duplicate);
-        }
-        let outcome = self.apply_stripe_event(stripe, &event).await?;
+        // The event's id is recorded in the transaction that applies it (or, for an event that changes nothing,
+        // on its own): a failure in between cannot mark it processed, so Stripe's retry applies it.
+        let outcome = match self.stripe_change(stripe, &event).await? {
+            Change::Apply { account, update } => match self
+                .store()
+                .apply_external_event(STRIPE, &event.id, now, account, update)
+                .await
+            {
+                Ok(Some(updated)) => StripeWebhookOutcome::Applied {
+                    account: updated.id,
+                    plan: updated.plan,
+                },
+                Ok(None) => StripeWebhookOutcome::Duplicate,
+                // Removed since it was read.
+                Err(StoreError::NotFound) => {
+                    self.record_ignored(&event, now, "the referenced account does not exist")
+                        .await?
+                }
+                Err(e) => return Err(e.into()),
+            },
+            Change::Ignore(why) => self.record_ignored(&event, now, why).await?,
+        };
         match &outcome {
             StripeWebhookOutcome::Applied { account, plan } => {
                 tracing::info!(event = %event.id, kind = %event.kind, account_id = %account, %plan, "billing event applied");
@@ -177,18 +203,41 @@ impl WhatsApi {
             StripeWebhookOutcome::Ignored(why) => {
                 tracing::info!(event = %event.id, kind = %event.kind, reason = %why, "billing event ignored");
             }
-            StripeWebhookOutcome::Duplicate => {}
+            StripeWebhookOutcome::Duplicate => {
+                tracing::info!(event = %event.id, "stripe event already processed");
+            }
         }
         Ok(outcome)
     }
 
-    async fn apply_stripe_event(
+    /// Records an event that changes nothing; `Duplicate` when it was recorded before.
+    async fn record_ignored(
+        &self,
+        event: &StripeEvent,
+        now: DateTime<Utc>,
+        why: &str,
+    ) -> Result<StripeWebhookOutcome, Error> {
+        Ok(
+            if self
+                .store()
+                .record_external_event(STRIPE, &event.id, now)
+                .await?
+            {
+                StripeWebhookOutcome::Ignored(why.to_owned())
+            } else {
+                StripeWebhookOutcome::Duplicate
+            },
+        )
+    }
+
+    /// What the event changes, read from the account as it is now; nothing is written.
+    async fn stripe_change(
         &self,
         stripe: &StripeClient,
         event: &StripeEvent,
-    ) -> Result<StripeWebhookOutcome, Error> {
+    ) -> Result<Change, Error> {
         let o = &event.object;
-        let ignored = |why: &str| Ok(StripeWebhookOutcome::Ignored(why.to_owned()));
+        let ignored = |why: &'static str| Ok(Change::Ignore(why));
         let account_ref = if event.kind == "checkout.session.completed" {
             str_at(o, &["client_reference_id"])
         } else {
@@ -256,21 +305,14 @@ impl WhatsApi {
                 }
             }
         };
-        let updated = self
-            .store()
-            .update_account(
-                account.id,
-                AccountUpdate::ApplyBilling {
-                    plan,
-                    customer_id: customer,
-                    subscription_id: subscription,
-                    event_at: event.created,
-                },
-            )
-            .await?;
-        Ok(StripeWebhookOutcome::Applied {
-            account: updated.id,
-            plan: updated.plan,
+        Ok(Change::Apply {
+            account: account.id,
+            update: AccountUpdate::ApplyBilling {
+                plan,
+                customer_id: customer,
+                subscription_id: subscription,
+                event_at: event.created,
+            },
         })
     }
 }

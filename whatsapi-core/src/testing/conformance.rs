@@ -651,6 +651,88 @@ pub async fn external_events_recorded_once(store: Arc<dyn Store>) {
     assert_eq!(firsts, 1, "exactly one concurrent caller records the event");
 }
 
+/// `apply_external_event` records the event and applies its change in one transaction: once per (source, id),
+/// sharing the record with `record_external_event`; a repeat changes nothing, also under concurrency; and a
+/// failed apply (an unknown account) leaves the event unrecorded.
+pub async fn external_event_applied_with_its_change(store: Arc<dyn Store>) {
+    let account = create_sample_account(&*store).await;
+    let apply = |id: &'static str, account: AccountId, plan: Plan| {
+        let store = store.clone();
+        async move {
+            store
+                .apply_external_event("stripe", id, at(1), account, AccountUpdate::SetPlan(plan))
+                .await
+        }
+    };
+    let plan = |store: Arc<dyn Store>| async move {
+        ok(store.account(account.id).await, "account")
+            .expect("exists")
+            .plan
+    };
+
+    let applied = ok(
+        apply("evt_a", account.id, Plan::Pro).await,
+        "apply_external_event",
+    )
+    .expect("the first time it is applied");
+    assert_eq!((applied.id, applied.plan), (account.id, Plan::Pro));
+    assert_eq!(plan(store.clone()).await, Plan::Pro, "and stored");
+    assert_eq!(
+        ok(
+            apply("evt_a", account.id, Plan::Basic).await,
+            "apply_external_event"
+        ),
+        None,
+        "a repeat answers None"
+    );
+    assert_eq!(plan(store.clone()).await, Plan::Pro, "and changes nothing");
+    assert!(
+        !ok(
+            store.record_external_event("stripe", "evt_a", at(2)).await,
+            "record_external_event"
+        ),
+        "the applied event is recorded"
+    );
+    assert!(ok(
+        store.record_external_event("stripe", "evt_b", at(2)).await,
+        "record_external_event"
+    ));
+    assert_eq!(
+        ok(
+            apply("evt_b", account.id, Plan::Basic).await,
+            "apply_external_event"
+        ),
+        None,
+        "an event recorded as changing nothing is not applied later"
+    );
+    assert_eq!(plan(store.clone()).await, Plan::Pro);
+
+    match apply("evt_c", AccountId::new(), Plan::Basic).await {
+        Err(StoreError::NotFound) => {}
+        other => panic!("an unknown account is NotFound, got {other:?}"),
+    }
+    assert!(
+        ok(
+            store.record_external_event("stripe", "evt_c", at(3)).await,
+            "record_external_event"
+        ),
+        "a failed apply records nothing, so the event's retry is handled"
+    );
+
+    let mut tasks = JoinSet::new();
+    for _ in 0..8 {
+        tasks.spawn(apply("evt_race", account.id, Plan::Basic));
+    }
+    let mut firsts = 0;
+    while let Some(joined) = tasks.join_next().await {
+        if ok(joined.expect("task panicked"), "apply_external_event").is_some() {
+            firsts += 1;
+        }
+    }
+    assert_eq!(firsts, 1, "exactly one concurrent caller applies the event");
+    assert_eq!(plan(store.clone()).await, Plan::Basic);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Messages: insert, read, list
 // ---------------------------------------------------------------------------------------------------------------
@@ -3294,6 +3376,7 @@ macro_rules! store_conformance_tests {
             rotate_key_compare_and_swap,
             list_accounts_pages_by_id,
             external_events_recorded_once,
+            external_event_applied_with_its_change,
             insert_and_get_messages,
             list_messages_pages_and_filters,
             tenant_isolation,

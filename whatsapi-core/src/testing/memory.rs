@@ -400,6 +400,27 @@ impl Store for MemoryStore {
             .insert((source.to_owned(), id.to_owned())))
     }
 
+    async fn apply_external_event(
+        &self,
+        source: &str,
+        id: &str,
+        _now: DateTime<Utc>,
+        account: AccountId,
+        update: AccountUpdate,
+    ) -> StoreResult<Option<Account>> {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        let event = (source.to_owned(), id.to_owned());
+        if s.external_events.contains(&event) {
+            return Ok(None);
+        }
+        let account = s.account_mut(account)?;
+        account.apply(update);
+        let updated = account.clone();
+        s.external_events.insert(event);
+        Ok(Some(updated))
+    }
+
     async fn idempotency_begin(
         &self,
         account: AccountId,

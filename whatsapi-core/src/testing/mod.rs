@@ -2,11 +2,13 @@
 
 mod clock;
 pub mod conformance;
+mod faulty;
 mod memory;
 mod sink;
 mod transport;
 
 pub use clock::ManualClock;
+pub use faulty::FaultyStore;
 pub use memory::MemoryStore;
 pub use sink::RecordingSink;
 pub use transport::{FakeTransport, Script, SentRecord};

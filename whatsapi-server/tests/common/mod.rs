@@ -54,6 +54,8 @@ pub struct Options {
     pub billing: Option<StripeClient>,
     /// Timeout of one customer webhook delivery (default 5 s).
     pub webhook_timeout: Duration,
+    /// Wraps the store the server uses (e.g. in a `FaultyStore`).
+    pub wrap_store: Option<Box<dyn FnOnce(Arc<dyn Store>) -> Arc<dyn Store> + Send>>,
 }
 
 impl Default for Options {
@@ -84,6 +86,7 @@ impl Default for Options {
             encryption_key: None,
             billing: None,
             webhook_timeout: Duration::from_secs(5),
+            wrap_store: None,
         }
     }
 }
@@ -104,8 +107,11 @@ impl TestServer {
             .take()
             .unwrap_or_else(EncryptionKey::generate);
         let sqlite = Arc::new(SqliteStore::open(&db_path).unwrap());
-        let store: Arc<dyn Store> =
+        let mut store: Arc<dyn Store> =
             Arc::new(EncryptingStore::new(sqlite.clone(), KeyRing::new(key)));
+        if let Some(wrap) = options.wrap_store.take() {
+            store = wrap(store);
+        }
         let transport = FakeTransport::new();
         let sink_config = HttpSinkConfig {
             urls: WebhookUrlPolicy::development(),

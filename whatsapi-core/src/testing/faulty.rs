@@ -1,0 +1,328 @@
+//! A store that fails on request: wraps another and answers chosen calls with an error before they reach it, to
+//! test what callers do when the store fails (nothing of the failed call is written, as with a real transaction
+//! that rolled back).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::account::{Account, AccountId, AccountUpdate, KeyHash, NewAccount};
+use crate::idempotency::{Decision, Fingerprint, IdempotencyKey};
+use crate::message::{Message, MessageId};
+use crate::store::{
+    Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, Outcome, Page, PageRequest,
+    PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, Store, StoreError,
+    StoreResult,
+};
+use crate::webhook::{DeliveryAttempt, EventId};
+
+/// Wraps a store; [`FaultyStore::fail`] makes the next calls of one method fail with
+/// [`StoreError::Unavailable`] without reaching the inner store. Every other call is passed through.
+pub struct FaultyStore {
+    inner: Arc<dyn Store>,
+    /// Method name -> failures left.
+    faults: Mutex<HashMap<&'static str, usize>>,
+}
+
+impl std::fmt::Debug for FaultyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaultyStore").finish_non_exhaustive()
+    }
+}
+
+impl FaultyStore {
+    /// Passes everything to `inner` until told to fail.
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        Self {
+            inner,
+            faults: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The next `times` calls of the `Store` method `method` (its name, e.g. `"update_account"`) fail.
+    pub fn fail(&self, method: &'static str, times: usize) {
+        self.lock().insert(method, times);
+    }
+
+    /// Failures of `method` still to come.
+    pub fn pending_faults(&self, method: &'static str) -> usize {
+        self.lock().get(method).copied().unwrap_or(0)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, usize>> {
+        self.faults.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn fault(&self, method: &'static str) -> StoreResult<()> {
+        match self.lock().get_mut(method) {
+            Some(left) if *left > 0 => {
+                *left -= 1;
+                Err(StoreError::Unavailable(format!(
+                    "injected fault in {method}"
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for FaultyStore {
+    async fn create_account(&self, account: NewAccount) -> StoreResult<Account> {
+        self.fault("create_account")?;
+        self.inner.create_account(account).await
+    }
+
+    async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>> {
+        self.fault("account_by_key_hash")?;
+        self.inner.account_by_key_hash(hash).await
+    }
+
+    async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {
+        self.fault("account")?;
+        self.inner.account(id).await
+    }
+
+    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>> {
+        self.fault("account_by_email")?;
+        self.inner.account_by_email(email).await
+    }
+
+    async fn account_by_phone_number_id(
+        &self,
+        phone_number_id: &str,
+    ) -> StoreResult<Option<Account>> {
+        self.fault("account_by_phone_number_id")?;
+        self.inner.account_by_phone_number_id(phone_number_id).await
+    }
+
+    async fn update_account(&self, id: AccountId, update: AccountUpdate) -> StoreResult<Account> {
+        self.fault("update_account")?;
+        self.inner.update_account(id, update).await
+    }
+
+    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()> {
+        self.fault("rotate_key")?;
+        self.inner.rotate_key(id, old, new).await
+    }
+
+    async fn list_accounts(
+        &self,
+        after: Option<AccountId>,
+        limit: usize,
+    ) -> StoreResult<Vec<Account>> {
+        self.fault("list_accounts")?;
+        self.inner.list_accounts(after, limit).await
+    }
+
+    async fn record_external_event(
+        &self,
+        source: &str,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.fault("record_external_event")?;
+        self.inner.record_external_event(source, id, now).await
+    }
+
+    async fn apply_external_event(
+        &self,
+        source: &str,
+        id: &str,
+        now: DateTime<Utc>,
+        account: AccountId,
+        update: AccountUpdate,
+    ) -> StoreResult<Option<Account>> {
+        self.fault("apply_external_event")?;
+        self.inner
+            .apply_external_event(source, id, now, account, update)
+            .await
+    }
+
+    async fn idempotency_begin(
+        &self,
+        account: AccountId,
+        key: &IdempotencyKey,
+        fingerprint: &Fingerprint,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Decision> {
+        self.fault("idempotency_begin")?;
+        self.inner
+            .idempotency_begin(account, key, fingerprint, now)
+            .await
+    }
+
+    async fn idempotency_release(
+        &self,
+        account: AccountId,
+        key: &IdempotencyKey,
+    ) -> StoreResult<()> {
+        self.fault("idempotency_release")?;
+        self.inner.idempotency_release(account, key).await
+    }
+
+    async fn insert_messages(&self, batch: NewBatch) -> StoreResult<()> {
+        self.fault("insert_messages")?;
+        self.inner.insert_messages(batch).await
+    }
+
+    async fn get_message(&self, account: AccountId, id: MessageId) -> StoreResult<Option<Message>> {
+        self.fault("get_message")?;
+        self.inner.get_message(account, id).await
+    }
+
+    async fn list_messages(
+        &self,
+        account: AccountId,
+        filter: &MessageFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Message>> {
+        self.fault("list_messages")?;
+        self.inner.list_messages(account, filter, page).await
+    }
+
+    async fn message_by_wamid(&self, wamid: &str) -> StoreResult<Option<Message>> {
+        self.fault("message_by_wamid")?;
+        self.inner.message_by_wamid(wamid).await
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> StoreResult<Vec<Claimed>> {
+        self.fault("claim_due")?;
+        self.inner.claim_due(now, lease, limit).await
+    }
+
+    async fn next_due_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        self.fault("next_due_at")?;
+        self.inner.next_due_at().await
+    }
+
+    async fn record_outcome(
+        &self,
+        id: MessageId,
+        attempt: u32,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Message> {
+        self.fault("record_outcome")?;
+        self.inner.record_outcome(id, attempt, outcome, now).await
+    }
+
+    async fn apply_status_updates(
+        &self,
+        updates: &[StatusUpdate],
+        now: DateTime<Utc>,
+        max_pending_per_account: usize,
+    ) -> StoreResult<Vec<StatusApplied>> {
+        self.fault("apply_status_updates")?;
+        self.inner
+            .apply_status_updates(updates, now, max_pending_per_account)
+            .await
+    }
+
+    async fn retry_message(
+        &self,
+        account: AccountId,
+        id: MessageId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Message> {
+        self.fault("retry_message")?;
+        self.inner.retry_message(account, id, now).await
+    }
+
+    async fn status_counts(&self, account: AccountId) -> StoreResult<StatusCounts> {
+        self.fault("status_counts")?;
+        self.inner.status_counts(account).await
+    }
+
+    async fn status_totals(&self) -> StoreResult<StatusCounts> {
+        self.fault("status_totals")?;
+        self.inner.status_totals().await
+    }
+
+    async fn message_timeseries(
+        &self,
+        account: AccountId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket: Duration,
+    ) -> StoreResult<Vec<(DateTime<Utc>, StatusCounts)>> {
+        self.fault("message_timeseries")?;
+        self.inner
+            .message_timeseries(account, from, to, bucket)
+            .await
+    }
+
+    async fn record_inbound(
+        &self,
+        account: AccountId,
+        wa_id: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.fault("record_inbound")?;
+        self.inner.record_inbound(account, wa_id, at).await
+    }
+
+    async fn last_inbound(
+        &self,
+        account: AccountId,
+        wa_id: &str,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        self.fault("last_inbound")?;
+        self.inner.last_inbound(account, wa_id).await
+    }
+
+    async fn claim_events(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> StoreResult<Vec<ClaimedEvent>> {
+        self.fault("claim_events")?;
+        self.inner.claim_events(now, lease, limit).await
+    }
+
+    async fn finish_event(
+        &self,
+        id: EventId,
+        attempt: Option<DeliveryAttempt>,
+        next: EventNext,
+    ) -> StoreResult<()> {
+        self.fault("finish_event")?;
+        self.inner.finish_event(id, attempt, next).await
+    }
+
+    async fn delivery_attempts(
+        &self,
+        account: AccountId,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryAttempt>> {
+        self.fault("delivery_attempts")?;
+        self.inner.delivery_attempts(account, limit).await
+    }
+
+    async fn hit_rate_window(&self, bucket: &str, window_start: DateTime<Utc>) -> StoreResult<u64> {
+        self.fault("hit_rate_window")?;
+        self.inner.hit_rate_window(bucket, window_start).await
+    }
+
+    async fn purge_expired(
+        &self,
+        now: DateTime<Utc>,
+        policy: PurgePolicy,
+    ) -> StoreResult<PurgeReport> {
+        self.fault("purge_expired")?;
+        self.inner.purge_expired(now, policy).await
+    }
+
+    fn subscribe_wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
+        self.inner.subscribe_wakeups()
+    }
+}
