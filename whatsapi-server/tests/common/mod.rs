@@ -40,6 +40,9 @@ pub struct TestServer {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// Wraps the store a test server uses.
+pub type WrapStore = Box<dyn FnOnce(Arc<dyn Store>) -> Arc<dyn Store> + Send>;
+
 pub struct Options {
     pub plans: PlanTable,
     pub settings: HttpSettings,
@@ -55,7 +58,7 @@ pub struct Options {
     /// Timeout of one customer webhook delivery (default 5 s).
     pub webhook_timeout: Duration,
     /// Wraps the store the server uses (e.g. in a `FaultyStore`).
-    pub wrap_store: Option<Box<dyn FnOnce(Arc<dyn Store>) -> Arc<dyn Store> + Send>>,
+    pub wrap_store: Option<WrapStore>,
 }
 
 impl Default for Options {
