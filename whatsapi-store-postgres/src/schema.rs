@@ -13,7 +13,7 @@ use crate::error::{PostgresError, Result};
 pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_billing.sql"),
-    include_str!("migrations/0003_bounds.sql"),
+    include_str!("migrations/0004_bounds.sql"),
 ];
 
 /// The schema version this build writes.

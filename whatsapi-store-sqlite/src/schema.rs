@@ -13,7 +13,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_webhooks.sql"),
     include_str!("migrations/0003_accounts_billing.sql"),
     include_str!("migrations/0004_auth_version.sql"),
-    include_str!("migrations/0005_bounds.sql"),
+    include_str!("migrations/0006_bounds.sql"),
 ];
 
 /// The schema version this build writes.
