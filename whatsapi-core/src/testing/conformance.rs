@@ -105,6 +105,8 @@ pub fn sample_webhook() -> WebhookConfig {
 /// Meta credentials for `phone_number_id`.
 pub fn sample_credentials(phone_number_id: &str) -> MetaCredentials {
     MetaCredentials {
+        waba_id: None,
+        verify_token_hash: None,
         access_token: "EAAG-test-token".into(),
         phone_number_id: phone_number_id.into(),
         app_secret: Some("app-secret".into()),
@@ -190,6 +192,7 @@ pub async fn sent_message(
 /// A Meta status update for `wamid` at `when`, not scoped to an account.
 pub fn meta_update(wamid: &str, status: MetaStatus, when: DateTime<Utc>) -> StatusUpdate {
     StatusUpdate {
+        pricing: None,
         account_id: None,
         wamid: wamid.into(),
         status,
@@ -237,6 +240,7 @@ fn response(n: i64) -> StoredResponse {
 
 fn failure(message: &str, code: Option<i64>) -> FailureInfo {
     FailureInfo {
+        meta: None,
         message: message.into(),
         code,
     }
