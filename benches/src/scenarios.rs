@@ -255,6 +255,8 @@ impl Gateway {
         api.set_credentials(
             registered.account.id,
             whatsapi_core::MetaCredentials {
+                waba_id: None,
+                verify_token_hash: None,
                 access_token: ACCESS_TOKEN.into(),
                 phone_number_id: PHONE_NUMBER_ID.into(),
                 app_secret: None,

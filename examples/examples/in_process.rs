@@ -36,6 +36,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .set_credentials(
             registered.account.id,
             MetaCredentials {
+                waba_id: None,
+                verify_token_hash: None,
                 access_token: "EAAc-example-token".into(),
                 phone_number_id: "1234567890".into(),
                 app_secret: None,
@@ -78,6 +80,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let sent = wait_for(&api, account.id, id, Status::Sent).await?;
         // Meta reports delivery through its webhook; this is what the server does with it.
         api.apply_status_updates(&[StatusUpdate {
+            pricing: None,
             account_id: Some(account.id),
             wamid: sent.wamid.clone().unwrap_or_default(),
             status: MetaStatus::Delivered,

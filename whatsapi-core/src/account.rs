@@ -220,6 +220,15 @@ pub struct MetaCredentials {
     pub app_secret: Option<String>,
     /// Token Meta echoes when verifying the callback URL.
     pub verify_token: Option<String>,
+    /// The WhatsApp Business Account id the number belongs to: routes Meta's webhooks that name only the WABA
+    /// (template and account updates). Unique across accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waba_id: Option<String>,
+    /// Lowercase hex SHA-256 of `verify_token`, kept beside it so a store can index it even when the token itself
+    /// is sealed (the encrypting store sets it before sealing). Leave `None` for plaintext credentials: stores
+    /// hash the token ([`crate::store::verify_token_hash`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_token_hash: Option<String>,
 }
 
 impl fmt::Debug for MetaCredentials {
@@ -235,7 +244,8 @@ impl fmt::Debug for MetaCredentials {
                 "verify_token",
                 &self.verify_token.as_ref().map(|_| "<redacted>"),
             )
-            .finish()
+            .field("waba_id", &self.waba_id)
+            .finish_non_exhaustive()
     }
 }
 

@@ -373,6 +373,40 @@ impl NewMessage {
     }
 }
 
+/// The per-message pricing Meta reports on statuses (per-message pricing, since 2025-07-01).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pricing {
+    /// `PMP` (per-message pricing); `CBP` on older payloads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing_model: Option<String>,
+    /// `marketing`, `utility`, `authentication`, `service`, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// `regular`, `free_customer_service`, `free_entry_point`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Deprecated by Meta, still sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billable: Option<bool>,
+}
+
+/// An error as Meta reported it (on a failed status), field by field. Meta asks integrators to build on `code`
+/// and `details`; `title` is deprecated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaError {
+    /// Meta's error code.
+    pub code: i64,
+    /// Short title (deprecated by Meta).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// `error_data.details`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+}
+
 /// A stored message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
@@ -416,6 +450,10 @@ pub struct Message {
     pub error_message: Option<String>,
     /// Meta's error code, when the failure came from Meta.
     pub error_code: Option<i64>,
+    /// Meta's error as reported (code, title, message, details), when a failure carried one.
+    pub meta_error: Option<MetaError>,
+    /// The pricing Meta last reported for it.
+    pub pricing: Option<Pricing>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.

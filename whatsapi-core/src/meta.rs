@@ -5,120 +5,101 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
+use crate::message::{MetaError, Pricing};
 use crate::status::MetaStatus;
 use crate::store::FailureInfo;
 
-/// A webhook POST body from Meta.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct WebhookPayload {
-    /// `whatsapp_business_account`.
-    pub object: String,
-    /// One entry per WhatsApp Business Account.
-    #[serde(default)]
-    pub entry: Vec<Entry>,
+/// Most characters kept of a free-text field Meta sends (error messages, details): bounds what a payload stores.
+const TEXT_LIMIT: usize = 1024;
+/// Most characters kept of a short field (pricing values, titles, ids).
+const SHORT_LIMIT: usize = 256;
+
+/// How a change is routed to an account: by the business phone number of its `metadata`, or, for changes that
+/// carry none (template and account updates), by the WhatsApp Business Account id of its entry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RouteKey {
+    /// `value.metadata.phone_number_id`.
+    PhoneNumberId(String),
+    /// `entry[].id`, for a change without a phone number id.
+    Waba(String),
 }
 
-/// One WABA's changes.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Entry {
-    /// WABA id.
-    #[serde(default)]
-    pub id: String,
-    /// The changes.
-    #[serde(default)]
-    pub changes: Vec<Change>,
-}
-
-/// One change.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Change {
-    /// `messages` for statuses and inbound messages.
-    #[serde(default)]
-    pub field: String,
-    /// The content.
-    pub value: ChangeValue,
-}
-
-/// The content of a `messages` change.
+/// One status of one sent message, as Meta writes it (every field optional: an item is checked when converted).
 #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
-pub struct ChangeValue {
-    /// Which business number this is about; routes the change to an account.
-    pub metadata: Option<ChangeMetadata>,
-    /// Delivery statuses of messages we sent.
-    #[serde(default)]
-    pub statuses: Vec<StatusItem>,
-    /// Messages customers sent to the business.
-    #[serde(default)]
-    pub messages: Vec<InboundMessage>,
-}
-
-/// The business number of a change.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct ChangeMetadata {
-    /// Displayed number.
-    #[serde(default)]
-    pub display_phone_number: String,
-    /// Phone number id.
-    pub phone_number_id: String,
-}
-
-/// One status of one sent message.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct StatusItem {
     /// The wamid.
-    pub id: String,
-    /// `sent`, `delivered`, `read`, `failed` (or `played`).
-    pub status: String,
-    /// Unix seconds, as a string.
-    pub timestamp: String,
-    /// The recipient.
-    #[serde(default)]
+    pub id: Option<String>,
+    /// `sent`, `delivered`, `read`, `failed`, `played`, or a status of another feature (`deleted`, `warning`, …).
+    pub status: Option<String>,
+    /// Unix seconds, as a string (a number is accepted too).
+    pub timestamp: Option<serde_json::Value>,
+    /// The recipient's phone number (may be missing for username users).
     pub recipient_id: Option<String>,
+    /// The recipient's business-scoped user id (BSUID).
+    pub recipient_user_id: Option<String>,
     /// Echo of what we sent in `biz_opaque_callback_data` (our message id).
-    #[serde(default)]
     pub biz_opaque_callback_data: Option<String>,
     /// With `failed`.
-    #[serde(default)]
     pub errors: Vec<WebhookError>,
+    /// Per-message pricing.
+    pub pricing: Option<PricingItem>,
 }
 
-/// An error attached to a failed status.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// `pricing` of a status.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(default)]
+pub struct PricingItem {
+    /// `PMP`.
+    pub pricing_model: Option<String>,
+    /// `marketing`, `utility`, …
+    pub category: Option<String>,
+    /// `regular`, `free_customer_service`, `free_entry_point`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// Deprecated.
+    pub billable: Option<bool>,
+}
+
+/// An error attached to a failed status, or to a change.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(default)]
 pub struct WebhookError {
     /// Meta's code.
-    pub code: i64,
-    /// Short title.
-    #[serde(default)]
+    pub code: Option<i64>,
+    /// Short title (deprecated by Meta).
     pub title: Option<String>,
     /// Message.
-    #[serde(default)]
     pub message: Option<String>,
     /// Details.
-    #[serde(default)]
     pub error_data: Option<ErrorData>,
 }
 
 /// `error_data` of an error.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(default)]
 pub struct ErrorData {
     /// Human-readable details.
-    #[serde(default)]
     pub details: Option<String>,
 }
 
 /// A message a customer sent.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(default)]
 pub struct InboundMessage {
-    /// The customer's WhatsApp id.
-    pub from: String,
+    /// The customer's phone number (WhatsApp id); missing for a user who hides it behind a username.
+    pub from: Option<String>,
+    /// The customer's business-scoped user id (BSUID).
+    pub from_user_id: Option<String>,
+    /// The parent BSUID, for businesses with several portfolios.
+    pub from_parent_user_id: Option<String>,
     /// Its wamid.
-    #[serde(default)]
-    pub id: String,
+    pub id: Option<String>,
     /// Unix seconds, as a string.
-    pub timestamp: String,
+    pub timestamp: Option<serde_json::Value>,
     /// `text`, `image`, …
-    #[serde(default, rename = "type")]
-    pub kind: String,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
 }
 
 /// Why a payload was refused.
@@ -131,6 +112,8 @@ pub struct PayloadError(pub String);
 pub struct ParsedStatus {
     /// Business phone number id (routing).
     pub phone_number_id: Option<String>,
+    /// How the change it came in is routed.
+    pub route: Option<RouteKey>,
     /// wamid.
     pub wamid: String,
     /// Status.
@@ -141,6 +124,12 @@ pub struct ParsedStatus {
     pub error: Option<FailureInfo>,
     /// Our message id echoed back, when present.
     pub callback_data: Option<String>,
+    /// The recipient's phone number, when Meta gives it.
+    pub recipient_id: Option<String>,
+    /// The recipient's BSUID, when Meta gives it.
+    pub recipient_user_id: Option<String>,
+    /// Per-message pricing, when present.
+    pub pricing: Option<Pricing>,
 }
 
 /// An inbound message reduced to what opens the 24-hour window.
@@ -148,10 +137,24 @@ pub struct ParsedStatus {
 pub struct ParsedInbound {
     /// Business phone number id.
     pub phone_number_id: Option<String>,
-    /// The customer.
-    pub wa_id: String,
+    /// How the change it came in is routed.
+    pub route: Option<RouteKey>,
+    /// The customer's phone number, when shown.
+    pub wa_id: Option<String>,
+    /// The customer's BSUID, when given.
+    pub user_id: Option<String>,
     /// When they wrote.
     pub at: DateTime<Utc>,
+}
+
+/// A change of a field the engine does not act on (template, account, quality updates, calls, …): verified and
+/// answered, then logged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OtherChange {
+    /// Meta's `field`.
+    pub field: String,
+    /// How it is routed.
+    pub route: Option<RouteKey>,
 }
 
 /// Everything a payload asks us to apply.
@@ -161,91 +164,284 @@ pub struct ParsedWebhook {
     pub statuses: Vec<ParsedStatus>,
     /// Inbound messages, in payload order.
     pub inbound: Vec<ParsedInbound>,
-    /// Items skipped (unknown status names, bad timestamps), for logging.
+    /// The routing key of every change, in payload order (one per change, `None` when it names neither a phone
+    /// number id nor a WABA).
+    pub routes: Vec<Option<RouteKey>>,
+    /// Changes of other fields.
+    pub other: Vec<OtherChange>,
+    /// Errors reported at the value level (`changes[].value.errors`), with their route.
+    pub value_errors: Vec<(Option<RouteKey>, MetaError)>,
+    /// Statuses of kinds the engine does not track (`deleted`, `warning`, call statuses, unknown names).
+    pub untracked: usize,
+    /// Items skipped because they are malformed (no id, no timestamp, wrong types), for logging.
     pub skipped: usize,
+    /// `object` when it is not `whatsapp_business_account` (the payload is then not looked into).
+    pub foreign_object: Option<String>,
 }
 
-fn unix_seconds(s: &str) -> Option<DateTime<Utc>> {
-    s.trim()
-        .parse::<i64>()
-        .ok()
-        .and_then(|t| DateTime::from_timestamp(t, 0))
-}
-
-/// Parses the raw body of a webhook POST.
-pub fn parse_webhook(raw: &[u8]) -> Result<ParsedWebhook, PayloadError> {
-    let payload: WebhookPayload =
-        serde_json::from_slice(raw).map_err(|e| PayloadError(e.to_string()))?;
-    if payload.object != "whatsapp_business_account" {
-        return Err(PayloadError(format!(
-            "object must be whatsapp_business_account, got {:?}",
-            payload.object
-        )));
+impl ParsedWebhook {
+    /// The distinct routing keys of the payload, sorted.
+    pub fn route_keys(&self) -> Vec<RouteKey> {
+        let set: std::collections::BTreeSet<&RouteKey> = self.routes.iter().flatten().collect();
+        set.into_iter().cloned().collect()
     }
+}
+
+fn clip(s: &str, limit: usize) -> String {
+    match s.char_indices().nth(limit) {
+        Some((i, _)) => s[..i].to_owned(),
+        None => s.to_owned(),
+    }
+}
+
+fn clip_opt(s: Option<&str>, limit: usize) -> Option<String> {
+    s.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| clip(s, limit))
+}
+
+fn unix_seconds(v: &serde_json::Value) -> Option<DateTime<Utc>> {
+    let t = match v {
+        serde_json::Value::String(s) => s.trim().parse::<i64>().ok()?,
+        serde_json::Value::Number(n) => n.as_i64()?,
+        _ => return None,
+    };
+    DateTime::from_timestamp(t, 0)
+}
+
+/// A string Meta may also write as a number (ids).
+fn id_of(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) if !s.trim().is_empty() => Some(clip(s.trim(), SHORT_LIMIT)),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn meta_error(e: &WebhookError) -> Option<MetaError> {
+    Some(MetaError {
+        code: e.code?,
+        title: clip_opt(e.title.as_deref(), SHORT_LIMIT),
+        message: clip_opt(e.message.as_deref(), TEXT_LIMIT),
+        details: clip_opt(
+            e.error_data.as_ref().and_then(|d| d.details.as_deref()),
+            TEXT_LIMIT,
+        ),
+    })
+}
+
+/// `errorMessage` of a failure Meta reported: `(#code) message: details. hint`.
+fn failure_info(e: MetaError) -> FailureInfo {
+    let mut message = e
+        .message
+        .clone()
+        .or_else(|| e.title.clone())
+        .unwrap_or_else(|| "failed".to_owned());
+    if let Some(d) = e.details.as_deref() {
+        if !message.contains(d) {
+            message = format!("{message}: {d}");
+        }
+    }
+    let mut message = format!("(#{}) {message}", e.code);
+    if let Some(hint) = crate::transport::explain_code(e.code) {
+        message.push_str(". ");
+        message.push_str(hint);
+    }
+    FailureInfo {
+        message,
+        code: Some(e.code),
+        meta: Some(e),
+    }
+}
+
+fn pricing(p: &PricingItem) -> Option<Pricing> {
+    let out = Pricing {
+        pricing_model: clip_opt(p.pricing_model.as_deref(), SHORT_LIMIT),
+        category: clip_opt(p.category.as_deref(), SHORT_LIMIT),
+        kind: clip_opt(p.kind.as_deref(), SHORT_LIMIT),
+        billable: p.billable,
+    };
+    (out != Pricing::default()).then_some(out)
+}
+
+/// Converts one item of `statuses[]`: tracked statuses are kept, untracked ones counted, malformed ones skipped.
+fn convert_status(
+    item: &serde_json::Value,
+    pnid: Option<&String>,
+    route: Option<&RouteKey>,
+    out: &mut ParsedWebhook,
+) {
+    let st = match StatusItem::deserialize(item) {
+        Ok(st) => st,
+        Err(e) => {
+            tracing::warn!(error = %e, "meta webhook: malformed status skipped");
+            out.skipped += 1;
+            return;
+        }
+    };
+    let Some(name) = st.status.as_deref() else {
+        tracing::warn!("meta webhook: status without a status name skipped");
+        out.skipped += 1;
+        return;
+    };
+    let Some(status) = MetaStatus::parse(name) else {
+        tracing::debug!(status = %clip(name, 64), "meta webhook: status not tracked, ignored");
+        out.untracked += 1;
+        return;
+    };
+    let (Some(wamid), Some(at)) = (
+        st.id.as_deref().map(str::trim).filter(|s| !s.is_empty()),
+        st.timestamp.as_ref().and_then(unix_seconds),
+    ) else {
+        tracing::warn!(
+            status = name,
+            "meta webhook: status without an id or a valid timestamp skipped"
+        );
+        out.skipped += 1;
+        return;
+    };
+    let error = st.errors.iter().find_map(meta_error).map(failure_info);
+    let error = match (status, error) {
+        (MetaStatus::Failed, None) => Some(FailureInfo {
+            message: "Meta reported the message as failed without a reason".to_owned(),
+            code: None,
+            meta: None,
+        }),
+        (_, e) => e,
+    };
+    out.statuses.push(ParsedStatus {
+        phone_number_id: pnid.cloned(),
+        route: route.cloned(),
+        wamid: clip(wamid, TEXT_LIMIT),
+        status,
+        at,
+        error,
+        callback_data: st.biz_opaque_callback_data,
+        recipient_id: clip_opt(st.recipient_id.as_deref(), SHORT_LIMIT),
+        recipient_user_id: clip_opt(st.recipient_user_id.as_deref(), SHORT_LIMIT),
+        pricing: st.pricing.as_ref().and_then(pricing),
+    });
+}
+
+fn convert_inbound(
+    item: &serde_json::Value,
+    pnid: Option<&String>,
+    route: Option<&RouteKey>,
+    out: &mut ParsedWebhook,
+) {
+    let m = match InboundMessage::deserialize(item) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(error = %e, "meta webhook: malformed inbound message skipped");
+            out.skipped += 1;
+            return;
+        }
+    };
+    let wa_id = clip_opt(m.from.as_deref(), SHORT_LIMIT);
+    let user_id = clip_opt(m.from_user_id.as_deref(), SHORT_LIMIT);
+    let at = m.timestamp.as_ref().and_then(unix_seconds);
+    let (Some(at), true) = (at, wa_id.is_some() || user_id.is_some()) else {
+        tracing::warn!(
+            "meta webhook: inbound message without a sender or a valid timestamp skipped"
+        );
+        out.skipped += 1;
+        return;
+    };
+    out.inbound.push(ParsedInbound {
+        phone_number_id: pnid.cloned(),
+        route: route.cloned(),
+        wa_id,
+        user_id,
+        at,
+    });
+}
+
+/// Parses the raw body of a webhook POST as JSON. `Err` only when it is not a JSON object; what is inside is read
+/// leniently by [`extract`].
+pub fn parse_json(raw: &[u8]) -> Result<serde_json::Value, PayloadError> {
+    let v: serde_json::Value =
+        serde_json::from_slice(raw).map_err(|e| PayloadError(e.to_string()))?;
+    if !v.is_object() {
+        return Err(PayloadError("the body must be a JSON object".into()));
+    }
+    Ok(v)
+}
+
+/// Reads everything a payload reports, item by item: a malformed item is skipped (and counted), never the whole
+/// payload. Be liberal in what you accept from Meta.
+pub fn extract(v: &serde_json::Value) -> ParsedWebhook {
     let mut out = ParsedWebhook::default();
-    for change in payload.entry.iter().flat_map(|e| e.changes.iter()) {
-        let pnid = change
-            .value
-            .metadata
-            .as_ref()
-            .map(|m| m.phone_number_id.clone());
-        for st in &change.value.statuses {
-            let (Some(status), Some(at)) =
-                (MetaStatus::parse(&st.status), unix_seconds(&st.timestamp))
-            else {
+    let object = v.get("object").and_then(|o| o.as_str()).unwrap_or_default();
+    if object != "whatsapp_business_account" {
+        out.foreign_object = Some(clip(object, 64));
+        return out;
+    }
+    let empty = Vec::new();
+    let entries = v.get("entry").and_then(|e| e.as_array()).unwrap_or(&empty);
+    for entry in entries {
+        let waba = entry.get("id").and_then(id_of);
+        let changes = entry
+            .get("changes")
+            .and_then(|c| c.as_array())
+            .unwrap_or(&empty);
+        for change in changes {
+            let field = change
+                .get("field")
+                .and_then(|f| f.as_str())
+                .unwrap_or("messages");
+            let value = change.get("value");
+            let pnid = value
+                .and_then(|v| v.get("metadata"))
+                .and_then(|m| m.get("phone_number_id"))
+                .and_then(id_of);
+            let route = match (&pnid, &waba) {
+                (Some(p), _) => Some(RouteKey::PhoneNumberId(p.clone())),
+                (None, Some(w)) => Some(RouteKey::Waba(w.clone())),
+                (None, None) => None,
+            };
+            out.routes.push(route.clone());
+            let Some(value) = value.filter(|v| v.is_object()) else {
+                tracing::warn!(field, "meta webhook: change without a value object skipped");
                 out.skipped += 1;
                 continue;
             };
-            let error = st.errors.first().map(|e| {
-                let mut message = e
-                    .message
-                    .clone()
-                    .or_else(|| e.title.clone())
-                    .unwrap_or_else(|| "failed".to_owned());
-                if let Some(d) = e.error_data.as_ref().and_then(|d| d.details.as_deref()) {
-                    if !message.contains(d) {
-                        message = format!("{message}: {d}");
+            if let Some(errors) = value.get("errors").and_then(|e| e.as_array()) {
+                for e in errors {
+                    match WebhookError::deserialize(e)
+                        .ok()
+                        .as_ref()
+                        .and_then(meta_error)
+                    {
+                        Some(e) => out.value_errors.push((route.clone(), e)),
+                        None => out.skipped += 1,
                     }
                 }
-                let mut message = format!("(#{}) {message}", e.code);
-                if let Some(hint) = crate::transport::explain_code(e.code) {
-                    message.push_str(". ");
-                    message.push_str(hint);
-                }
-                FailureInfo {
-                    message,
-                    code: Some(e.code),
-                }
-            });
-            let error = match (status, error) {
-                (MetaStatus::Failed, None) => Some(FailureInfo {
-                    message: "Meta reported the message as failed without a reason".to_owned(),
-                    code: None,
-                }),
-                (_, e) => e,
-            };
-            out.statuses.push(ParsedStatus {
-                phone_number_id: pnid.clone(),
-                wamid: st.id.clone(),
-                status,
-                at,
-                error,
-                callback_data: st.biz_opaque_callback_data.clone(),
-            });
-        }
-        for m in &change.value.messages {
-            let Some(at) = unix_seconds(&m.timestamp) else {
-                out.skipped += 1;
+            }
+            if field != "messages" {
+                out.other.push(OtherChange {
+                    field: clip(field, 64),
+                    route,
+                });
                 continue;
-            };
-            out.inbound.push(ParsedInbound {
-                phone_number_id: pnid.clone(),
-                wa_id: m.from.clone(),
-                at,
-            });
+            }
+            if let Some(statuses) = value.get("statuses").and_then(|s| s.as_array()) {
+                for item in statuses {
+                    convert_status(item, pnid.as_ref(), route.as_ref(), &mut out);
+                }
+            }
+            if let Some(messages) = value.get("messages").and_then(|s| s.as_array()) {
+                for item in messages {
+                    convert_inbound(item, pnid.as_ref(), route.as_ref(), &mut out);
+                }
+            }
         }
     }
-    Ok(out)
+    out
+}
+
+/// Parses the raw body of a webhook POST: [`parse_json`] then [`extract`].
+pub fn parse_webhook(raw: &[u8]) -> Result<ParsedWebhook, PayloadError> {
+    Ok(extract(&parse_json(raw)?))
 }
 
 /// Checks `X-Hub-Signature-256: sha256=<hex>` over the exact raw body, in constant time.
@@ -292,7 +488,7 @@ mod tests {
     fn parses_statuses_and_inbound() {
         let p = parse_webhook(PAYLOAD.as_bytes()).unwrap();
         assert_eq!(p.statuses.len(), 2);
-        assert_eq!(p.skipped, 1);
+        assert_eq!((p.skipped, p.untracked), (0, 1), "deleted is not tracked");
         let a = &p.statuses[0];
         assert_eq!(a.wamid, "wamid.A");
         assert_eq!(a.status, MetaStatus::Delivered);
@@ -307,17 +503,115 @@ mod tests {
             "(#131026) Message undeliverable: Recipient is not on WhatsApp"
         );
         assert_eq!(p.inbound.len(), 1);
-        assert_eq!(p.inbound[0].wa_id, "14155552671");
+        assert_eq!(p.inbound[0].wa_id.as_deref(), Some("14155552671"));
     }
 
     #[test]
-    fn refuses_garbage() {
+    fn refuses_only_what_is_not_json() {
         assert!(parse_webhook(b"not json").is_err());
-        assert!(parse_webhook(br#"{"object": "page", "entry": []}"#).is_err());
-        assert!(parse_webhook(br#"{"object": "whatsapp_business_account", "entry": [{"changes": [{"value": 3}]}]}"#).is_err());
+        assert!(parse_webhook(b"[1, 2]").is_err());
+        // Another object is read as nothing to apply (the caller decides whether the sender is trusted).
+        let page = parse_webhook(br#"{"object": "page", "entry": []}"#).unwrap();
+        assert_eq!(page.foreign_object.as_deref(), Some("page"));
+        // A change whose value is not an object is skipped, not fatal.
+        let p = parse_webhook(
+            br#"{"object": "whatsapp_business_account", "entry": [{"changes": [{"value": 3}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!((p.skipped, p.statuses.len()), (1, 0));
         assert_eq!(
             parse_webhook(br#"{"object": "whatsapp_business_account"}"#).unwrap(),
             ParsedWebhook::default()
+        );
+    }
+
+    #[test]
+    fn one_malformed_item_does_not_sink_the_others() {
+        let raw = br#"{"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{"field": "messages",
+          "value": {"metadata": {"phone_number_id": "1"}, "statuses": [
+            {"id": "wamid.1", "status": "sent", "timestamp": "1711620004"},
+            {"id": 42, "status": ["x"], "timestamp": {}},
+            {"status": "delivered", "timestamp": "1711620005"},
+            {"id": "wamid.3", "status": "read", "timestamp": 1711620006},
+            {"id": "wamid.4", "status": "deleted", "timestamp": "1711620007"},
+            {"id": "wamid.5", "status": "played", "timestamp": "1711620008"}]}}]}]}"#;
+        let p = parse_webhook(raw).unwrap();
+        let ids: Vec<_> = p
+            .statuses
+            .iter()
+            .map(|s| (s.wamid.as_str(), s.status))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("wamid.1", MetaStatus::Sent),
+                ("wamid.3", MetaStatus::Read),
+                ("wamid.5", MetaStatus::Read)
+            ]
+        );
+        assert_eq!((p.skipped, p.untracked), (2, 1));
+    }
+
+    #[test]
+    fn username_users_other_fields_and_waba_routes() {
+        let raw = br#"{"object": "whatsapp_business_account", "entry": [
+          {"id": "102290129340398", "changes": [
+            {"field": "messages", "value": {"messaging_product": "whatsapp",
+              "metadata": {"display_phone_number": "15550001234", "phone_number_id": "1234567890"},
+              "contacts": [{"profile": {"name": "Sarah"}, "user_id": "US.13491208655302741918", "username": "sarah"}],
+              "messages": [{"from_user_id": "US.13491208655302741918", "from_parent_user_id": "US.ENT.1",
+                            "id": "wamid.IN", "timestamp": "1711620100", "type": "text", "text": {"body": "Hi"}}],
+              "statuses": [{"id": "wamid.S", "status": "failed", "timestamp": "1711620004",
+                            "recipient_user_id": "US.13491208655302741918",
+                            "pricing": {"billable": true, "pricing_model": "PMP", "category": "marketing", "type": "regular"},
+                            "errors": [{"code": 131049, "title": "This message was not delivered to maintain healthy ecosystem engagement.",
+                                        "message": "This message was not delivered to maintain healthy ecosystem engagement.",
+                                        "error_data": {"details": "In order to maintain a healthy ecosystem engagement, the message failed to be delivered."}}]}],
+              "errors": [{"code": 131000, "title": "Something went wrong", "message": "Something went wrong",
+                          "error_data": {"details": "Unknown error"}}]}},
+            {"field": "message_template_status_update", "value": {"event": "APPROVED",
+              "message_template_id": 594425479261596, "message_template_name": "order_ready",
+              "message_template_language": "en_US", "reason": "NONE"}}]}]}"#;
+        let p = parse_webhook(raw).unwrap();
+        assert_eq!(p.inbound.len(), 1);
+        assert_eq!(p.inbound[0].wa_id, None);
+        assert_eq!(
+            p.inbound[0].user_id.as_deref(),
+            Some("US.13491208655302741918")
+        );
+        let s = &p.statuses[0];
+        assert_eq!(s.recipient_id, None);
+        assert_eq!(
+            s.recipient_user_id.as_deref(),
+            Some("US.13491208655302741918")
+        );
+        let pricing = s.pricing.as_ref().unwrap();
+        assert_eq!(
+            (
+                pricing.pricing_model.as_deref(),
+                pricing.category.as_deref(),
+                pricing.kind.as_deref(),
+                pricing.billable
+            ),
+            (Some("PMP"), Some("marketing"), Some("regular"), Some(true))
+        );
+        let meta = s.error.as_ref().unwrap().meta.as_ref().unwrap();
+        assert_eq!(meta.code, 131049);
+        assert!(meta.details.as_deref().unwrap().starts_with("In order to"));
+        assert_eq!(p.value_errors.len(), 1);
+        assert_eq!(p.value_errors[0].1.code, 131000);
+        assert_eq!(p.other.len(), 1);
+        assert_eq!(p.other[0].field, "message_template_status_update");
+        assert_eq!(
+            p.other[0].route,
+            Some(RouteKey::Waba("102290129340398".into()))
+        );
+        assert_eq!(
+            p.route_keys(),
+            [
+                RouteKey::PhoneNumberId("1234567890".into()),
+                RouteKey::Waba("102290129340398".into())
+            ]
         );
     }
 

@@ -12,9 +12,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::account::{Account, AccountId, AccountUpdate, KeyHash, NewAccount};
+use crate::account::{Account, AccountId, AccountUpdate, KeyHash, MetaCredentials, NewAccount};
 use crate::idempotency::{Decision, Fingerprint, IdempotencyKey, StoredResponse};
-use crate::message::{BatchId, Message, MessageId, NewMessage, Status};
+use crate::message::{BatchId, Message, MessageId, MetaError, NewMessage, Pricing, Status};
 use crate::status::{self, Event, MetaStatus, Transition};
 use crate::webhook::{DeliveryAttempt, EventId, StatusEventData};
 
@@ -116,6 +116,8 @@ pub struct FailureInfo {
     pub message: String,
     /// Meta's error code, if any.
     pub code: Option<i64>,
+    /// Meta's error field by field, when Meta reported one (webhook statuses).
+    pub meta: Option<MetaError>,
 }
 
 /// The outcome of one send attempt.
@@ -155,6 +157,9 @@ pub struct StatusUpdate {
     pub at: DateTime<Utc>,
     /// For `failed`.
     pub error: Option<FailureInfo>,
+    /// The per-message pricing the status carried, if any; recorded on the message even when the status itself
+    /// changes nothing (a `sent` after the send's own `sent`).
+    pub pricing: Option<Pricing>,
 }
 
 /// A time as stores keep it: nanoseconds since the Unix epoch, lossless for `chrono` and ordered like the times.
@@ -218,7 +223,59 @@ pub fn record_meta_status(
                 |e| e.message.clone(),
             ));
             m.error_code = error.and_then(|e| e.code);
+            m.meta_error = error.and_then(|e| e.meta.clone());
         }
+    }
+}
+
+/// The `Conflict` every store answers when credentials name a phone number id another account uses. It names the
+/// number (the caller sent it) but never the other account.
+pub fn phone_number_id_taken(phone_number_id: &str) -> StoreError {
+    StoreError::Conflict(format!(
+        "The phone number id {phone_number_id} is already connected to another account. A phone number id can \
+         belong to one account only, so Meta's webhooks for it reach one account: remove the credentials there \
+         first (DELETE /auth/me/credentials), or use another number."
+    ))
+}
+
+/// The `Conflict` every store answers when credentials name a WhatsApp Business Account id another account uses.
+pub fn waba_id_taken(waba_id: &str) -> StoreError {
+    StoreError::Conflict(format!(
+        "The WhatsApp Business Account id {waba_id} is already connected to another account. A WABA id can belong \
+         to one account only: remove it from the other account's credentials first, or leave \
+         whatsappBusinessAccountId out."
+    ))
+}
+
+/// The SHA-256 of a Meta verify token, as stores index it.
+pub fn verify_token_digest(token: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(token.as_bytes()).into()
+}
+
+/// The key under which a store indexes the verify token of `c`: the hash the credentials carry (set before the
+/// token is sealed, see [`MetaCredentials::verify_token_hash`]) or, for plaintext credentials, the hash of the
+/// token itself.
+pub fn verify_token_hash(c: &MetaCredentials) -> Option<[u8; 32]> {
+    match (&c.verify_token_hash, &c.verify_token) {
+        (Some(h), _) => {
+            let mut out = [0u8; 32];
+            hex::decode_to_slice(h, &mut out).ok().map(|()| out)
+        }
+        (None, Some(t)) => Some(verify_token_digest(t)),
+        (None, None) => None,
+    }
+}
+
+/// Records the pricing a status of Meta carried; `true` when it changed the message (the store then writes it).
+/// Every store calls it for each matched status update, applied or not.
+pub fn record_pricing(m: &mut Message, pricing: Option<&Pricing>) -> bool {
+    match pricing {
+        Some(p) if m.pricing.as_ref() != Some(p) => {
+            m.pricing = Some(p.clone());
+            true
+        }
+        _ => false,
     }
 }
 
@@ -233,6 +290,8 @@ pub fn reset_for_retry(m: &mut Message) {
     m.failed_at = None;
     m.error_message = None;
     m.error_code = None;
+    m.meta_error = None;
+    m.pricing = None;
     m.next_attempt_at = None;
     m.lease_until = None;
 }
@@ -308,6 +367,7 @@ pub fn record_outcome_fields(m: &mut Message, outcome: &Outcome, now: DateTime<U
             m.next_attempt_at = None;
             m.error_message = None;
             m.error_code = None;
+            m.meta_error = None;
         }
         Outcome::Retry {
             next_attempt_at,
@@ -316,12 +376,14 @@ pub fn record_outcome_fields(m: &mut Message, outcome: &Outcome, now: DateTime<U
             m.next_attempt_at = Some(*next_attempt_at);
             m.error_message = Some(error.message.clone());
             m.error_code = error.code;
+            m.meta_error = error.meta.clone();
         }
         Outcome::Failed { error } => {
             m.failed_at = Some(now);
             m.next_attempt_at = None;
             m.error_message = Some(error.message.clone());
             m.error_code = error.code;
+            m.meta_error = error.meta.clone();
         }
         Outcome::Release => m.tries = m.tries.saturating_sub(1),
     }
@@ -428,11 +490,18 @@ pub trait Store: Send + Sync + 'static {
     async fn account(&self, id: AccountId) -> StoreResult<Option<Account>>;
     /// An account by email (case-insensitive), for operators.
     async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>>;
-    /// The account whose credentials use this Meta phone number id (routes Meta's webhooks).
+    /// The account whose credentials use this Meta phone number id (routes Meta's webhooks). A phone number id
+    /// belongs to at most one account: saving credentials with one another account uses is a `Conflict`.
     async fn account_by_phone_number_id(
         &self,
         phone_number_id: &str,
     ) -> StoreResult<Option<Account>>;
+    /// The account whose credentials declare this WhatsApp Business Account id (routes Meta's webhooks that name
+    /// only the WABA, such as template and account updates). Unique across accounts like the phone number id.
+    async fn account_by_waba_id(&self, waba_id: &str) -> StoreResult<Option<Account>>;
+    /// The account whose credentials carry a verify token with this SHA-256 ([`verify_token_hash`]); an indexed
+    /// lookup, so no list of accounts is loaded and the plaintext is never compared.
+    async fn account_by_verify_token_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<Account>>;
     /// Applies one change; `NotFound` when the account does not exist.
     async fn update_account(&self, id: AccountId, update: AccountUpdate) -> StoreResult<Account>;
     /// Replaces the key hash if the current one is `old`; `Conflict` otherwise (a concurrent rotation won).

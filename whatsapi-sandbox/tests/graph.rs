@@ -34,6 +34,8 @@ fn creds(token: &str, pnid: &str) -> MetaCredentials {
         phone_number_id: pnid.to_owned(),
         app_secret: Some(SECRET.to_owned()),
         verify_token: None,
+        waba_id: None,
+        verify_token_hash: None,
     }
 }
 

@@ -212,7 +212,7 @@ async fn inbound_message_is_a_signed_messages_webhook() {
     let parsed = meta::parse_webhook(body).unwrap();
     assert!(parsed.statuses.is_empty());
     assert_eq!(parsed.inbound.len(), 1);
-    assert_eq!(parsed.inbound[0].wa_id, "14155552671");
+    assert_eq!(parsed.inbound[0].wa_id.as_deref(), Some("14155552671"));
     assert_eq!(parsed.inbound[0].phone_number_id.as_deref(), Some(PNID));
 
     let json: Value = serde_json::from_slice(body).unwrap();

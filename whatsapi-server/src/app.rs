@@ -166,7 +166,12 @@ pub fn api_router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let public = OpenApiRouter::new()
         .routes(routes!(account::register))
-        .routes(routes!(meta::verify, meta::receive))
+        .merge(
+            // Meta's payloads are up to a few MB: this route has its own cap, over the server-wide one.
+            OpenApiRouter::new()
+                .routes(routes!(meta::verify, meta::receive))
+                .layer(DefaultBodyLimit::max(meta::META_BODY_LIMIT)),
+        )
         .routes(routes!(billing::stripe_webhook))
         .routes(routes!(system::healthz))
         .routes(routes!(system::readyz))

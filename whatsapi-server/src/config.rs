@@ -203,7 +203,8 @@ pub struct ServeArgs {
     #[arg(long, env = "WHATSAPI_META_API_VERSION", default_value = "v23.0")]
     pub meta_api_version: String,
 
-    /// Verify token for Meta's webhook handshake (GET /webhooks/whatsapp), unless accounts set their own.
+    /// Verify token for Meta's webhook handshake (GET /webhooks/whatsapp). An account's own whatsappVerifyToken
+    /// (PUT /auth/me/credentials) is accepted as well.
     #[arg(long, env = "WHATSAPI_META_VERIFY_TOKEN", hide_env_values = true)]
     pub meta_verify_token: Option<String>,
 

@@ -93,6 +93,10 @@ pub struct AccountView {
     pub credentials_error: Option<String>,
     /// The saved phone number id.
     pub whatsapp_phone_number_id: Option<String>,
+    /// The saved WhatsApp Business Account id (routes Meta's template and account updates), when given.
+    pub whatsapp_business_account_id: Option<String>,
+    /// Whether an own verify token is saved for Meta's webhook handshake.
+    pub whatsapp_verify_token_set: bool,
     /// Where status events are POSTed.
     pub webhook_url: Option<String>,
     /// Free-form text is refused at once outside the 24-hour window.
@@ -127,6 +131,11 @@ impl AccountView {
             credentials_status: status.map(str::to_owned),
             credentials_error: error,
             whatsapp_phone_number_id: a.credentials.as_ref().map(|c| c.phone_number_id.clone()),
+            whatsapp_business_account_id: a.credentials.as_ref().and_then(|c| c.waba_id.clone()),
+            whatsapp_verify_token_set: a
+                .credentials
+                .as_ref()
+                .is_some_and(|c| c.verify_token.is_some()),
             webhook_url: a.webhook.as_ref().map(|w| w.url.clone()),
             strict_window: a.strict_window,
             rate_limit_per_minute: plans.limits(a.plan).requests_per_minute,
@@ -148,8 +157,14 @@ pub struct CredentialsRequest {
     pub whatsapp_phone_number_id: Option<Value>,
     /// App secret, to check the signature of Meta's webhooks for this number.
     pub whatsapp_app_secret: Option<Value>,
-    /// Verify token you typed in Meta's webhook settings.
+    /// Verify token you typed in Meta's webhook settings: `GET /webhooks/whatsapp` answers Meta's handshake with
+    /// it as well as with the server's.
     pub whatsapp_verify_token: Option<Value>,
+    /// WhatsApp Business Account id (numeric, from Meta Business Manager). Optional; routes Meta's webhooks that
+    /// name only the WABA (template status and quality updates, account updates) to this account, checked with
+    /// its app secret. Unique across accounts.
+    #[schema(example = "102290129340398")]
+    pub whatsapp_business_account_id: Option<Value>,
     /// Refuse free-form text at once when the recipient has not written in the last 24 hours (default false).
     pub strict_window: Option<bool>,
 }
@@ -162,6 +177,9 @@ pub struct CredentialsView {
     pub byoc_configured: bool,
     /// The saved phone number id.
     pub whatsapp_phone_number_id: Option<String>,
+    /// The saved WhatsApp Business Account id, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub whatsapp_business_account_id: Option<String>,
     /// Whether they were verified.
     pub verified: bool,
 }
@@ -281,6 +299,11 @@ pub struct MessageView {
     pub error_message: Option<String>,
     /// Meta's error code, when known.
     pub error_code: Option<i64>,
+    /// Meta's error as reported on a failed status, field by field (build on `code` and `details`; Meta
+    /// deprecates `title`).
+    pub meta_error: Option<MetaErrorView>,
+    /// The per-message pricing Meta reported for it.
+    pub pricing: Option<PricingView>,
     /// Your metadata.
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
@@ -297,6 +320,39 @@ pub struct MessageView {
     pub wamid: Option<String>,
     /// Created.
     pub created_at: String,
+}
+
+/// An error Meta reported on a failed status.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetaErrorView {
+    /// Meta's error code.
+    #[schema(example = 131026)]
+    pub code: i64,
+    /// Short title (deprecated by Meta).
+    pub title: Option<String>,
+    /// Meta's message.
+    pub message: Option<String>,
+    /// `error_data.details`.
+    pub details: Option<String>,
+}
+
+/// Meta's per-message pricing.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PricingView {
+    /// `PMP` (per-message pricing).
+    #[schema(example = "PMP")]
+    pub pricing_model: Option<String>,
+    /// `marketing`, `utility`, `authentication`, `service`, …
+    #[schema(example = "marketing")]
+    pub category: Option<String>,
+    /// `regular`, `free_customer_service` or `free_entry_point`.
+    #[serde(rename = "type")]
+    #[schema(example = "regular")]
+    pub kind: Option<String>,
+    /// Deprecated by Meta.
+    pub billable: Option<bool>,
 }
 
 fn ts(t: Option<chrono::DateTime<chrono::Utc>>) -> Option<String> {
@@ -321,6 +377,18 @@ impl MessageView {
             failed_at: ts(m.failed_at),
             error_message: m.error_message.clone(),
             error_code: m.error_code,
+            meta_error: m.meta_error.as_ref().map(|e| MetaErrorView {
+                code: e.code,
+                title: e.title.clone(),
+                message: e.message.clone(),
+                details: e.details.clone(),
+            }),
+            pricing: m.pricing.as_ref().map(|p| PricingView {
+                pricing_model: p.pricing_model.clone(),
+                category: p.category.clone(),
+                kind: p.kind.clone(),
+                billable: p.billable,
+            }),
             metadata: m.metadata.clone(),
             timeline: with_timeline.then(|| {
                 m.timeline

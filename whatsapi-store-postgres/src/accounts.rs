@@ -96,16 +96,50 @@ pub(crate) async fn by_email(db: &dyn Db, email: &str) -> Result<Option<Account>
         .transpose()
 }
 
-/// The account routing Meta's webhooks for this phone number id (the oldest, if several).
+/// The account routing Meta's webhooks for this phone number id (unique).
 pub(crate) async fn by_phone_number_id(db: &dyn Db, pnid: &str) -> Result<Option<Account>> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM accounts WHERE phone_number_id = $1 ORDER BY created_at, id LIMIT 1"
-    );
+    let sql = format!("SELECT {COLUMNS} FROM accounts WHERE phone_number_id = $1 LIMIT 1");
     db.opt(&sql, &[&pnid])
         .await?
         .as_ref()
         .map(decode)
         .transpose()
+}
+
+/// The account routing Meta's webhooks for this WABA id (unique).
+pub(crate) async fn by_waba_id(db: &dyn Db, waba_id: &str) -> Result<Option<Account>> {
+    let sql = format!("SELECT {COLUMNS} FROM accounts WHERE waba_id = $1 LIMIT 1");
+    db.opt(&sql, &[&waba_id])
+        .await?
+        .as_ref()
+        .map(decode)
+        .transpose()
+}
+
+/// The oldest account whose verify token has this SHA-256.
+pub(crate) async fn by_verify_token_hash(db: &dyn Db, hash: &[u8; 32]) -> Result<Option<Account>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM accounts WHERE verify_token_hash = $1 ORDER BY created_at, id LIMIT 1"
+    );
+    db.opt(&sql, &[&&hash[..]])
+        .await?
+        .as_ref()
+        .map(decode)
+        .transpose()
+}
+
+/// Turns a unique-index violation of the routing columns into the conflict every store answers.
+fn routing_conflict(e: PostgresError, account: &Account) -> PostgresError {
+    let (PostgresError::UniqueViolation(text), Some(c)) = (&e, &account.credentials) else {
+        return e;
+    };
+    if text.contains("accounts_phone_number_id_unique") {
+        return whatsapi_core::store::phone_number_id_taken(&c.phone_number_id).into();
+    }
+    match (&c.waba_id, text.contains("accounts_waba_id_unique")) {
+        (Some(w), true) => whatsapi_core::store::waba_id_taken(w).into(),
+        _ => e,
+    }
 }
 
 /// The internal row number of an account.
@@ -209,7 +243,7 @@ async fn save(db: &dyn Db, account: &Account) -> Result<()> {
             "UPDATE accounts SET plan = $2, active = $3, credentials = $4, phone_number_id = $5, \
              credentials_status = $6, webhook = $7, strict_window = $8, breaker_failures = $9, \
              breaker_open_until = $10, breaker_trips = $11, stripe_customer_id = $12, stripe_subscription_id = $13, \
-             billing_event_at = $14 WHERE id = $1",
+             billing_event_at = $14, waba_id = $15, verify_token_hash = $16 WHERE id = $1",
             &[
                 &account.id.0,
                 &account.plan.as_str(),
@@ -225,9 +259,16 @@ async fn save(db: &dyn Db, account: &Account) -> Result<()> {
                 &account.stripe_customer_id,
                 &account.stripe_subscription_id,
                 &ts_opt(account.billing_event_at),
+                &account.credentials.as_ref().and_then(|c| c.waba_id.as_deref()),
+                &account
+                    .credentials
+                    .as_ref()
+                    .and_then(whatsapi_core::store::verify_token_hash)
+                    .map(|h| h.to_vec()),
             ],
         )
-        .await?;
+        .await
+        .map_err(|e| routing_conflict(e, account))?;
     if changed == 0 {
         return Err(StoreError::NotFound.into());
     }

@@ -25,6 +25,9 @@ pub enum PostgresError {
         /// The newest version this build knows.
         supported: i64,
     },
+    /// A migration cannot run on the rows the database holds; the message says what to fix.
+    #[error("cannot upgrade the whatsapi schema: {0}")]
+    Migration(String),
     /// The server cannot be reached, closed the connection, is shutting down, refuses connections, or is read-only.
     #[error("PostgreSQL is unavailable: {0}")]
     Unavailable(String),

@@ -12,12 +12,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use uuid::Uuid;
-use whatsapi_core::message::TimelineEntry;
+use whatsapi_core::message::{Pricing, TimelineEntry};
 use whatsapi_core::status::{self, Event, MetaStatus, Transition};
 use whatsapi_core::store::{
     Claimed, FailureInfo, MessageFilter, NewBatch, Outcome, Page, PageRequest, StatusApplied,
     StatusChange, StatusCounts, StatusUpdate, expect_transition, outcome_change,
-    record_meta_status, record_outcome_fields, reset_for_retry,
+    record_meta_status, record_outcome_fields, record_pricing, reset_for_retry,
 };
 use whatsapi_core::{AccountId, BatchId, Message, MessageId, PhoneNumber, Status, StoreError};
 
@@ -29,7 +29,8 @@ use crate::outbox;
 
 const COLUMNS: &str = "m.seq, m.account, a.id, m.id, m.batch_id, m.recipient, m.content, m.status, \
      m.scheduled_for, m.metadata, m.dry_run, m.wamid, m.attempt, m.tries, m.next_attempt_at, m.lease_until, \
-     m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.error_message, m.error_code, m.created_at, m.updated_at";
+     m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.error_message, m.error_code, m.created_at, m.updated_at, \
+     m.meta_error, m.pricing";
 
 /// A message with its row numbers.
 pub(crate) struct Stored {
@@ -69,6 +70,14 @@ fn decode(r: &Row, o: usize) -> Result<Stored> {
         failed_at: time_opt(r.try_get(o + 19)?),
         error_message: r.try_get(o + 20)?,
         error_code: r.try_get(o + 21)?,
+        meta_error: r
+            .try_get::<_, Option<String>>(o + 24)?
+            .map(|e| serde_json::from_str(&e))
+            .transpose()?,
+        pricing: r
+            .try_get::<_, Option<String>>(o + 25)?
+            .map(|p| serde_json::from_str(&p))
+            .transpose()?,
         created_at: time(r.try_get(o + 22)?),
         updated_at: time(r.try_get(o + 23)?),
         timeline: Vec::new(),
@@ -247,7 +256,7 @@ async fn save(db: &dyn Db, s: &Stored, due_at: Option<DateTime<Utc>>) -> Result<
     db.exec(
         "UPDATE messages SET status = $2, wamid = $3, attempt = $4, tries = $5, next_attempt_at = $6, \
          lease_until = $7, sent_at = $8, delivered_at = $9, read_at = $10, failed_at = $11, error_message = $12, \
-         error_code = $13, updated_at = $14, due_at = $15 WHERE seq = $1",
+         error_code = $13, updated_at = $14, due_at = $15, meta_error = $16, pricing = $17 WHERE seq = $1",
         &[
             &s.seq,
             &status_code(m.status),
@@ -264,6 +273,8 @@ async fn save(db: &dyn Db, s: &Stored, due_at: Option<DateTime<Utc>>) -> Result<
             &m.error_code,
             &ts(m.updated_at),
             &ts_opt(due_at),
+            &m.meta_error.as_ref().map(serde_json::to_string).transpose()?,
+            &m.pricing.as_ref().map(serde_json::to_string).transpose()?,
         ],
     )
     .await?;
@@ -716,7 +727,7 @@ async fn apply_pending(db: &dyn Db, fx: &mut Effects, s: &mut Stored, wamid: &st
     let pending = db
         .rows(
             "DELETE FROM pending_statuses WHERE wamid = $1 AND (account IS NULL OR account = $2) \
-             RETURNING seq, status, at, error_message, error_code",
+             RETURNING seq, status, at, error_message, error_code, meta_error, pricing",
             &[&wamid, &s.message.account_id.0],
         )
         .await?;
@@ -729,18 +740,23 @@ async fn apply_pending(db: &dyn Db, fx: &mut Effects, s: &mut Stored, wamid: &st
                 r.try_get::<_, String>(1)?,
                 r.try_get::<_, Option<String>>(3)?,
                 r.try_get::<_, Option<i64>>(4)?,
+                r.try_get::<_, Option<String>>(5)?,
+                r.try_get::<_, Option<String>>(6)?,
             ))
         })
         .collect::<Result<Vec<_>>>()?;
     pending.sort_by_key(|p| (p.0, p.1));
-    for (at, _, name, error_message, error_code) in pending {
+    for (at, _, name, error_message, error_code, meta_error, pricing) in pending {
         let meta = MetaStatus::parse(&name)
             .ok_or_else(|| PostgresError::Corrupt(format!("pending status '{name}'")))?;
+        let meta_error = meta_error.map(|e| serde_json::from_str(&e)).transpose()?;
         let error = error_message.map(|message| FailureInfo {
             message,
             code: error_code,
+            meta: meta_error,
         });
-        apply_meta(db, fx, s, meta, time(at), error.as_ref()).await?;
+        let pricing: Option<Pricing> = pricing.map(|p| serde_json::from_str(&p)).transpose()?;
+        apply_meta(db, fx, s, meta, time(at), error.as_ref(), pricing.as_ref()).await?;
     }
     Ok(())
 }
@@ -754,7 +770,23 @@ async fn apply_meta(
     meta: MetaStatus,
     at: DateTime<Utc>,
     error: Option<&FailureInfo>,
+    pricing: Option<&Pricing>,
 ) -> Result<StatusApplied> {
+    // Pricing is kept from any status that carries it, whether or not the status moves the message.
+    if record_pricing(&mut s.message, pricing) {
+        db.exec(
+            "UPDATE messages SET pricing = $2 WHERE seq = $1",
+            &[
+                &s.seq,
+                &s.message
+                    .pricing
+                    .as_ref()
+                    .map(serde_json::to_string)
+                    .transpose()?,
+            ],
+        )
+        .await?;
+    }
     let Transition::To(to) = status::transition(s.message.status, Event::Meta(meta)) else {
         return Ok(StatusApplied::Ignored(s.message.id));
     };
@@ -787,14 +819,23 @@ pub(crate) async fn apply_status_updates(
     let mut grown = BTreeSet::new();
     for u in updates {
         match by_wamid_for_update(db, &u.wamid, u.account_id).await? {
-            Some(mut s) => {
-                results.push(apply_meta(db, fx, &mut s, u.status, u.at, u.error.as_ref()).await?)
-            }
+            Some(mut s) => results.push(
+                apply_meta(
+                    db,
+                    fx,
+                    &mut s,
+                    u.status,
+                    u.at,
+                    u.error.as_ref(),
+                    u.pricing.as_ref(),
+                )
+                .await?,
+            ),
             None => {
                 db.exec(
                     "INSERT INTO pending_statuses \
-                     (account, wamid, status, at, error_message, error_code, received_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                     (account, wamid, status, at, error_message, error_code, received_at, meta_error, pricing) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     &[
                         &u.account_id.map(|a| a.0),
                         &u.wamid,
@@ -803,6 +844,12 @@ pub(crate) async fn apply_status_updates(
                         &u.error.as_ref().map(|e| e.message.as_str()),
                         &u.error.as_ref().and_then(|e| e.code),
                         &ts(now),
+                        &u.error
+                            .as_ref()
+                            .and_then(|e| e.meta.as_ref())
+                            .map(serde_json::to_string)
+                            .transpose()?,
+                        &u.pricing.as_ref().map(serde_json::to_string).transpose()?,
                     ],
                 )
                 .await?;

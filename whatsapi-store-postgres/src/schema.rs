@@ -13,6 +13,7 @@ use crate::error::{PostgresError, Result};
 pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_billing.sql"),
+    include_str!("migrations/0003_meta_routing.sql"),
     include_str!("migrations/0004_bounds.sql"),
 ];
 
@@ -82,6 +83,7 @@ async fn apply(client: &mut Client, target: i64) -> Result<()> {
             continue;
         }
         let tx = client.transaction().await?;
+        precheck(&tx, to).await?;
         tx.batch_execute(sql).await?;
         tx.execute(
             "INSERT INTO whatsapi_schema_version (version) VALUES ($1)",
@@ -92,4 +94,37 @@ async fn apply(client: &mut Client, target: i64) -> Result<()> {
         tracing::info!(version = to, "applied a whatsapi schema migration");
     }
     Ok(())
+}
+
+/// Checks what a migration's constraints need of the existing rows, so a violation is reported in words (what is
+/// wrong, how to fix it) instead of as a failed `CREATE UNIQUE INDEX`.
+async fn precheck(tx: &tokio_postgres::Transaction<'_>, to: i64) -> Result<()> {
+    if to != 3 {
+        return Ok(());
+    }
+    // 0003 makes the phone number id unique across accounts.
+    let rows = tx
+        .query(
+            "SELECT phone_number_id, count(*) FROM accounts WHERE phone_number_id IS NOT NULL \
+             GROUP BY phone_number_id HAVING count(*) > 1 ORDER BY phone_number_id",
+            &[],
+        )
+        .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut list = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let id: String = r.try_get(0)?;
+        let n: i64 = r.try_get(1)?;
+        list.push(format!("{id} ({n} accounts)"));
+    }
+    Err(PostgresError::Migration(format!(
+        "several accounts use the same Meta phone number id: {}. A phone number id must belong to one account \
+         (Meta's webhooks are routed by it). Clear the credentials of all but one account per number (DELETE \
+         /auth/me/credentials with that account's key, or UPDATE accounts SET credentials = NULL, \
+         phone_number_id = NULL on the extra rows) with the previous version of whatsapi, then start this version \
+         again",
+        list.join(", ")
+    )))
 }

@@ -44,6 +44,14 @@ impl Store for PostgresStore {
         Ok(accounts::by_phone_number_id(&self.client().await?, phone_number_id).await?)
     }
 
+    async fn account_by_waba_id(&self, waba_id: &str) -> StoreResult<Option<Account>> {
+        Ok(accounts::by_waba_id(&self.client().await?, waba_id).await?)
+    }
+
+    async fn account_by_verify_token_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<Account>> {
+        Ok(accounts::by_verify_token_hash(&self.client().await?, hash).await?)
+    }
+
     async fn update_account(&self, id: AccountId, update: AccountUpdate) -> StoreResult<Account> {
         Ok(in_tx!(self, |tx| accounts::update(tx, id, update.clone()).await)?)
     }

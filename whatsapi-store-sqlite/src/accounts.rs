@@ -95,12 +95,26 @@ pub(crate) fn by_email(conn: &Connection, email: &str) -> Result<Option<Account>
     one(conn, "email_key = ?1", email_key(email))
 }
 
-/// The account routing Meta's webhooks for this phone number id.
+/// The account routing Meta's webhooks for this phone number id (unique).
 pub(crate) fn by_phone_number_id(conn: &Connection, pnid: &str) -> Result<Option<Account>> {
     one(
         conn,
-        "phone_number_id = ?1 AND phone_number_id IS NOT NULL ORDER BY created_at, id",
+        "phone_number_id = ?1 AND phone_number_id IS NOT NULL",
         pnid,
+    )
+}
+
+/// The account routing Meta's webhooks for this WABA id (unique).
+pub(crate) fn by_waba_id(conn: &Connection, waba_id: &str) -> Result<Option<Account>> {
+    one(conn, "waba_id = ?1 AND waba_id IS NOT NULL", waba_id)
+}
+
+/// The oldest account whose verify token has this SHA-256.
+pub(crate) fn by_verify_token_hash(conn: &Connection, hash: &[u8; 32]) -> Result<Option<Account>> {
+    one(
+        conn,
+        "verify_token_hash = ?1 AND verify_token_hash IS NOT NULL ORDER BY created_at, id",
+        &hash[..],
     )
 }
 
@@ -165,14 +179,30 @@ pub(crate) fn create(conn: &Connection, new: NewAccount) -> Result<Account> {
     Ok(account)
 }
 
-/// Writes every mutable field of `account` back.
+/// Turns a unique-index violation of the routing columns into the conflict every store answers.
+fn routing_conflict(e: SqliteError, account: &Account) -> SqliteError {
+    let (SqliteError::Store(StoreError::Conflict(text)), Some(c)) = (&e, &account.credentials)
+    else {
+        return e;
+    };
+    if text.contains("accounts.phone_number_id") {
+        return whatsapi_core::store::phone_number_id_taken(&c.phone_number_id).into();
+    }
+    match (&c.waba_id, text.contains("accounts.waba_id")) {
+        (Some(w), true) => whatsapi_core::store::waba_id_taken(w).into(),
+        _ => e,
+    }
+}
+
+/// Writes every mutable field of `account` back. `Conflict` when its phone number id or WABA id is another
+/// account's.
 pub(crate) fn save(conn: &Connection, account: &Account) -> Result<()> {
     let changed = conn
         .prepare_cached(
             "UPDATE accounts SET plan = ?2, active = ?3, credentials = ?4, phone_number_id = ?5, \
              credentials_status = ?6, webhook = ?7, strict_window = ?8, breaker_failures = ?9, \
              breaker_open_until = ?10, breaker_trips = ?11, stripe_customer_id = ?12, stripe_subscription_id = ?13, \
-             billing_event_at = ?14 WHERE id = ?1",
+             billing_event_at = ?14, waba_id = ?15, verify_token_hash = ?16 WHERE id = ?1",
         )?
         .execute(params![
             account.id.0.as_bytes(),
@@ -197,7 +227,14 @@ pub(crate) fn save(conn: &Connection, account: &Account) -> Result<()> {
             account.stripe_customer_id,
             account.stripe_subscription_id,
             ts_opt(account.billing_event_at),
-        ])?;
+            account.credentials.as_ref().and_then(|c| c.waba_id.as_deref()),
+            account
+                .credentials
+                .as_ref()
+                .and_then(whatsapi_core::store::verify_token_hash)
+                .map(|h| h.to_vec()),
+        ])
+        .map_err(|e| routing_conflict(e.into(), account))?;
     if changed == 0 {
         return Err(StoreError::NotFound.into());
     }

@@ -52,6 +52,14 @@ pub enum SqliteError {
         /// The newest version this build knows.
         supported: i64,
     },
+    /// A migration cannot run on the rows the file holds; the message says what to fix.
+    #[error("cannot upgrade the database {path}: {message}")]
+    Migration {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
     /// The database could not be switched to WAL (a read-only or network file system, for instance).
     #[error("the database {path} cannot use WAL journaling (journal_mode is '{mode}')")]
     NoWal {

@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use whatsapi_core::message::TimelineEntry;
+use whatsapi_core::message::{Pricing, TimelineEntry};
 use whatsapi_core::status::{self, Event, MetaStatus, Transition};
 use whatsapi_core::store::{
     Claimed, FailureInfo, MessageFilter, NewBatch, Outcome, Page, PageRequest, StatusApplied,
     StatusChange, StatusCounts, StatusUpdate, expect_transition, outcome_change,
-    record_meta_status, record_outcome_fields, reset_for_retry,
+    record_meta_status, record_outcome_fields, record_pricing, reset_for_retry,
 };
 use whatsapi_core::{AccountId, BatchId, Message, MessageId, PhoneNumber, Status, StoreError};
 
@@ -27,7 +27,7 @@ use crate::outbox;
 const SELECT: &str = "SELECT m.seq, m.account, a.id, m.id, m.batch_id, m.recipient, m.content, m.status, \
      m.scheduled_for, m.metadata, m.dry_run, m.wamid, m.attempt, m.tries, m.next_attempt_at, m.lease_until, \
      m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.error_message, m.error_code, m.created_at, m.updated_at, \
-     m.due_at FROM messages m JOIN accounts a ON a.seq = m.account";
+     m.due_at, m.meta_error, m.pricing FROM messages m JOIN accounts a ON a.seq = m.account";
 
 /// A message with its row numbers.
 pub(crate) struct Stored {
@@ -68,6 +68,8 @@ struct Raw {
     created_at: i64,
     updated_at: i64,
     due_at: Option<i64>,
+    meta_error: Option<String>,
+    pricing: Option<String>,
 }
 
 fn raw(r: &Row<'_>) -> rusqlite::Result<Raw> {
@@ -97,6 +99,8 @@ fn raw(r: &Row<'_>) -> rusqlite::Result<Raw> {
         created_at: r.get(22)?,
         updated_at: r.get(23)?,
         due_at: r.get(24)?,
+        meta_error: r.get(25)?,
+        pricing: r.get(26)?,
     })
 }
 
@@ -127,6 +131,11 @@ impl Raw {
             failed_at: time_opt(self.failed_at),
             error_message: self.error_message,
             error_code: self.error_code,
+            meta_error: self
+                .meta_error
+                .map(|e| serde_json::from_str(&e))
+                .transpose()?,
+            pricing: self.pricing.map(|p| serde_json::from_str(&p)).transpose()?,
             created_at: time(self.created_at),
             updated_at: time(self.updated_at),
             timeline: Vec::new(),
@@ -228,13 +237,19 @@ fn timeline(conn: &Connection, seq: i64) -> Result<Vec<TimelineEntry>> {
     .collect()
 }
 
+/// JSON of a small value of ours (never fails: plain structs of strings, numbers and booleans).
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
 /// The mutable columns of a message row with their values, as `save` compares and writes them.
-type Columns = [(&'static str, rusqlite::types::Value); 13];
+type Columns = [(&'static str, rusqlite::types::Value); 15];
 
 fn columns(m: &Message, due_at: Option<i64>) -> Columns {
     use rusqlite::types::Value as V;
     let int = |v: Option<i64>| v.map_or(V::Null, V::Integer);
     let text = |v: &Option<String>| v.clone().map_or(V::Null, V::Text);
+    let json = |v: Option<String>| v.map_or(V::Null, V::Text);
     [
         ("status", V::Integer(status_code(m.status))),
         ("wamid", text(&m.wamid)),
@@ -248,6 +263,8 @@ fn columns(m: &Message, due_at: Option<i64>) -> Columns {
         ("failed_at", int(ts_opt(m.failed_at))),
         ("error_message", text(&m.error_message)),
         ("error_code", int(m.error_code)),
+        ("meta_error", json(m.meta_error.as_ref().map(to_json))),
+        ("pricing", json(m.pricing.as_ref().map(to_json))),
         ("due_at", int(due_at)),
     ]
 }
@@ -652,25 +669,44 @@ pub(crate) fn record_outcome(
 
 /// Applies the statuses that arrived for `wamid` before its send was recorded, oldest first.
 fn apply_pending(conn: &Connection, s: &mut Stored, wamid: &str) -> Result<()> {
-    type Row = (i64, String, i64, Option<String>, Option<i64>);
+    type Row = (
+        i64,
+        String,
+        i64,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+    );
     let pending: Vec<Row> = {
         let mut stmt = conn.prepare_cached(
-            "SELECT seq, status, at, error_message, error_code FROM pending_statuses \
+            "SELECT seq, status, at, error_message, error_code, meta_error, pricing FROM pending_statuses \
              WHERE wamid = ?1 AND (account IS NULL OR account = ?2) ORDER BY at, seq",
         )?;
         stmt.query_map(params![wamid, s.message.account_id.0.as_bytes()], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
         })?
         .collect::<rusqlite::Result<_>>()?
     };
-    for (seq, name, at, error_message, error_code) in pending {
+    for (seq, name, at, error_message, error_code, meta_error, pricing) in pending {
         let meta = MetaStatus::parse(&name)
             .ok_or_else(|| SqliteError::Corrupt(format!("pending status '{name}'")))?;
+        let meta_error = meta_error.map(|e| serde_json::from_str(&e)).transpose()?;
         let error = error_message.map(|message| FailureInfo {
             message,
             code: error_code,
+            meta: meta_error,
         });
-        apply_meta(conn, s, meta, time(at), error.as_ref())?;
+        let pricing: Option<Pricing> = pricing.map(|p| serde_json::from_str(&p)).transpose()?;
+        apply_meta(conn, s, meta, time(at), error.as_ref(), pricing.as_ref())?;
         conn.prepare_cached("DELETE FROM pending_statuses WHERE seq = ?1")?
             .execute([seq])?;
     }
@@ -685,7 +721,13 @@ fn apply_meta(
     meta: MetaStatus,
     at: DateTime<Utc>,
     error: Option<&FailureInfo>,
+    pricing: Option<&Pricing>,
 ) -> Result<StatusApplied> {
+    // Pricing is kept from any status that carries it, whether or not the status moves the message.
+    if record_pricing(&mut s.message, pricing) {
+        conn.prepare_cached("UPDATE messages SET pricing = ?2 WHERE seq = ?1")?
+            .execute(params![s.seq, s.message.pricing.as_ref().map(to_json)])?;
+    }
     let Transition::To(to) = status::transition(s.message.status, Event::Meta(meta)) else {
         return Ok(StatusApplied::Ignored(s.message.id));
     };
@@ -719,14 +761,19 @@ pub(crate) fn apply_status_updates(
     let mut grown = BTreeSet::new();
     for u in updates {
         match by_wamid(conn, &u.wamid, u.account_id)? {
-            Some(mut s) => {
-                results.push(apply_meta(conn, &mut s, u.status, u.at, u.error.as_ref())?)
-            }
+            Some(mut s) => results.push(apply_meta(
+                conn,
+                &mut s,
+                u.status,
+                u.at,
+                u.error.as_ref(),
+                u.pricing.as_ref(),
+            )?),
             None => {
                 conn.prepare_cached(
                     "INSERT INTO pending_statuses \
-                     (account, wamid, status, at, error_message, error_code, received_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     (account, wamid, status, at, error_message, error_code, received_at, meta_error, pricing) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )?
                 .execute(params![
                     u.account_id.map(|a| *a.0.as_bytes()),
@@ -736,6 +783,8 @@ pub(crate) fn apply_status_updates(
                     u.error.as_ref().map(|e| e.message.as_str()),
                     u.error.as_ref().and_then(|e| e.code),
                     ts(now),
+                    u.error.as_ref().and_then(|e| e.meta.as_ref()).map(to_json),
+                    u.pricing.as_ref().map(to_json),
                 ])?;
                 grown.insert(u.account_id);
                 results.push(StatusApplied::Pending);

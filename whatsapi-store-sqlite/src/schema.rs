@@ -13,6 +13,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_webhooks.sql"),
     include_str!("migrations/0003_accounts_billing.sql"),
     include_str!("migrations/0004_auth_version.sql"),
+    include_str!("migrations/0005_meta_routing.sql"),
     include_str!("migrations/0006_bounds.sql"),
 ];
 
@@ -41,9 +42,44 @@ pub(crate) fn migrate_to(conn: &mut Connection, path: &Path, target: i64) -> Res
         if to <= found || to > target {
             continue;
         }
+        precheck(&tx, path, to)?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", to)?;
     }
     tx.commit()?;
     Ok(())
+}
+
+/// Checks what a migration's constraints need of the existing rows, so a violation is reported in words (what is
+/// wrong, how to fix it) instead of as a failed `CREATE UNIQUE INDEX`.
+fn precheck(conn: &Connection, path: &Path, to: i64) -> Result<()> {
+    if to != 5 {
+        return Ok(());
+    }
+    // 0005 makes the phone number id unique across accounts.
+    let mut stmt = conn.prepare(
+        "SELECT phone_number_id, count(*) FROM accounts WHERE phone_number_id IS NOT NULL \
+         GROUP BY phone_number_id HAVING count(*) > 1 ORDER BY phone_number_id",
+    )?;
+    let dups: Vec<(String, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    if dups.is_empty() {
+        return Ok(());
+    }
+    let list = dups
+        .iter()
+        .map(|(id, n)| format!("{id} ({n} accounts)"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(SqliteError::Migration {
+        path: path.to_owned(),
+        message: format!(
+            "several accounts use the same Meta phone number id: {list}. A phone number id must belong to one \
+             account (Meta's webhooks are routed by it). Clear the credentials of all but one account per number \
+             (DELETE /auth/me/credentials with that account's key, or set credentials = NULL, phone_number_id = \
+             NULL on the extra rows of the accounts table) with the previous version of whatsapi, then start this \
+             version again"
+        ),
+    })
 }

@@ -63,6 +63,20 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn account_by_waba_id(&self, waba_id: &str) -> StoreResult<Option<Account>> {
+        let waba_id = waba_id.to_owned();
+        self.readers
+            .read(move |c| accounts::by_waba_id(c, &waba_id))
+            .await
+    }
+
+    async fn account_by_verify_token_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<Account>> {
+        let hash = *hash;
+        self.readers
+            .read(move |c| accounts::by_verify_token_hash(c, &hash))
+            .await
+    }
+
     async fn update_account(&self, id: AccountId, update: AccountUpdate) -> StoreResult<Account> {
         self.writer
             .write(move |c| {

@@ -224,6 +224,59 @@ fn pending_statuses_get_a_received_time_on_upgrade() {
     );
 }
 
+/// Version 5 makes a phone number id unique across accounts; a file where several accounts share one is not
+/// migrated half-way or with an obscure index error: the open fails naming the numbers and how to fix them.
+#[tokio::test]
+async fn duplicate_phone_number_ids_stop_the_upgrade_with_instructions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("whatsapi.db");
+    let old = SqliteStore::open_at_version(&path, SqliteOptions::default(), 4).unwrap();
+    for i in 0..4 {
+        account(&old, &format!("dup{i}@example.com")).await;
+    }
+    drop(old);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    // What the old version allowed: three accounts on one number, and one alone on another.
+    conn.execute_batch(
+        "UPDATE accounts SET phone_number_id = '1234567890', credentials = '{}' WHERE seq IN (1, 2, 3);
+         UPDATE accounts SET phone_number_id = '555' WHERE seq = 4;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let err = SqliteStore::open(&path).unwrap_err();
+    assert!(matches!(err, SqliteError::Migration { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("1234567890 (3 accounts)"), "{text}");
+    assert!(!text.contains("555"), "only duplicates are listed: {text}");
+    assert!(
+        text.contains("Clear the credentials of all but one account"),
+        "{text}"
+    );
+    assert_eq!(pragma(&path, "user_version"), "4", "nothing was migrated");
+
+    // Fixed as the message says: the upgrade goes through and the number routes to the one account left.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "UPDATE accounts SET phone_number_id = NULL, credentials = NULL WHERE seq IN (2, 3);",
+    )
+    .unwrap();
+    drop(conn);
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(pragma(&path, "user_version"), SCHEMA_VERSION.to_string());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let unique: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'accounts_phone_number_id_unique'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(unique, 1);
+    drop(conn);
+    drop(store);
+}
+
 #[test]
 fn every_query_uses_an_index() {
     let dir = tempfile::tempdir().unwrap();

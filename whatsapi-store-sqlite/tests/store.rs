@@ -158,6 +158,7 @@ async fn scenario(store: Arc<dyn Store>, input: &Inputs) -> Vec<String> {
 
     // Meta reports before the send is recorded.
     let update = |wamid: &str, status, secs, account| StatusUpdate {
+        pricing: None,
         account_id: account,
         wamid: wamid.into(),
         status,
@@ -241,6 +242,7 @@ async fn scenario(store: Arc<dyn Store>, input: &Inputs) -> Vec<String> {
                 Outcome::Retry {
                     next_attempt_at: at(20),
                     error: FailureInfo {
+                        meta: None,
                         message: "Meta 131000".into(),
                         code: Some(131000)
                     }
@@ -271,6 +273,7 @@ async fn scenario(store: Arc<dyn Store>, input: &Inputs) -> Vec<String> {
         } else {
             Outcome::Failed {
                 error: FailureInfo {
+                    meta: None,
                     message: "Meta 131026".into(),
                     code: Some(131026),
                 },
@@ -303,6 +306,7 @@ async fn scenario(store: Arc<dyn Store>, input: &Inputs) -> Vec<String> {
                     update("wamid.b", MetaStatus::Delivered, 72, Some(a.id)),
                     StatusUpdate {
                         error: Some(FailureInfo {
+                            meta: None,
                             message: "undeliverable".into(),
                             code: Some(131026)
                         }),

@@ -53,6 +53,8 @@ async fn run(url: &str, replicas: usize, messages: usize) -> Result<Duration, Er
         .update_account(
             account,
             AccountUpdate::SetCredentials(MetaCredentials {
+                waba_id: None,
+                verify_token_hash: None,
                 access_token: "EAAbench".into(),
                 phone_number_id: "1234567890".into(),
                 app_secret: None,

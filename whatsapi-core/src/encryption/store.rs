@@ -72,7 +72,14 @@ impl EncryptingStore {
     }
 
     fn seal_credentials(&self, id: AccountId, c: MetaCredentials) -> MetaCredentials {
+        // The wrapped store indexes the verify token by its hash: take it from the plaintext, before sealing.
+        let verify_token_hash = c
+            .verify_token
+            .as_deref()
+            .map(|t| hex::encode(crate::store::verify_token_digest(t)));
         MetaCredentials {
+            waba_id: c.waba_id,
+            verify_token_hash,
             access_token: self.keys.seal(&c.access_token, &context(id, ACCESS_TOKEN)),
             phone_number_id: c.phone_number_id,
             app_secret: c
@@ -118,6 +125,9 @@ impl EncryptingStore {
                     .map(|s| self.open_value(id, &s, VERIFY_TOKEN))
                     .transpose()?,
                 phone_number_id: c.phone_number_id,
+                waba_id: c.waba_id,
+                // An index key of the wrapped store, derived from the sealed token: not shown outside.
+                verify_token_hash: None,
             });
         }
         if let Some(w) = a.webhook.take() {
@@ -133,7 +143,9 @@ impl EncryptingStore {
     /// Whether every secret of the stored (sealed) account is sealed under the primary key.
     fn is_current(&self, raw: &Account) -> bool {
         let creds_ok = raw.credentials.as_ref().is_none_or(|c| {
-            self.keys.is_current(&c.access_token)
+            // A verify token saved before its hash was kept is resealed to index it.
+            (c.verify_token.is_none() || c.verify_token_hash.is_some())
+                && self.keys.is_current(&c.access_token)
                 && c.app_secret
                     .as_deref()
                     .is_none_or(|s| self.keys.is_current(s))
@@ -239,6 +251,16 @@ impl Store for EncryptingStore {
             .inner
             .account_by_phone_number_id(phone_number_id)
             .await?;
+        self.open_opt(a)
+    }
+
+    async fn account_by_waba_id(&self, waba_id: &str) -> StoreResult<Option<Account>> {
+        let a = self.inner.account_by_waba_id(waba_id).await?;
+        self.open_opt(a)
+    }
+
+    async fn account_by_verify_token_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<Account>> {
+        let a = self.inner.account_by_verify_token_hash(hash).await?;
         self.open_opt(a)
     }
 
@@ -469,6 +491,8 @@ mod tests {
 
     fn creds() -> MetaCredentials {
         MetaCredentials {
+            waba_id: None,
+            verify_token_hash: None,
             access_token: "EAAtoken-plain".into(),
             phone_number_id: "1234567890".into(),
             app_secret: Some("app-secret-plain".into()),
@@ -565,10 +589,15 @@ mod tests {
         let new = EncryptionKey::generate();
         let before = EncryptingStore::new(inner.clone(), KeyRing::new(old.clone()));
         let mut ids = Vec::new();
-        for _ in 0..5 {
+        // A phone number id belongs to one account: each gets its own.
+        let creds_of = |i: usize| MetaCredentials {
+            phone_number_id: format!("12345678{i}"),
+            ..creds()
+        };
+        for i in 0..5 {
             let a = create_sample_account(&before).await;
             before
-                .update_account(a.id, AccountUpdate::SetCredentials(creds()))
+                .update_account(a.id, AccountUpdate::SetCredentials(creds_of(i)))
                 .await
                 .unwrap();
             before
@@ -607,9 +636,9 @@ mod tests {
         assert_eq!(again.resealed, 0, "a second run finds nothing to do");
 
         let after = EncryptingStore::new(inner.clone(), KeyRing::new(new.clone()));
-        for id in &ids {
+        for (i, id) in ids.iter().enumerate() {
             let a = after.account(*id).await.unwrap().unwrap();
-            assert_eq!(a.credentials, Some(creds()));
+            assert_eq!(a.credentials, Some(creds_of(i)));
             assert_eq!(a.webhook, Some(webhook()));
         }
         assert_eq!(

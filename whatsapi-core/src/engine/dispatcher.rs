@@ -269,6 +269,7 @@ impl SendJob {
     async fn run(mut self, admission: Admission) -> TaskEnd {
         let Some(account) = self.account.clone() else {
             let error = FailureInfo {
+                meta: None,
                 message: "the account no longer exists".into(),
                 code: None,
             };
@@ -279,6 +280,7 @@ impl SendJob {
         }
         let Some(creds) = account.credentials.clone() else {
             let error = FailureInfo {
+                meta: None,
                 message: NO_CREDENTIALS.into(),
                 code: None,
             };
@@ -406,6 +408,7 @@ impl SendJob {
             })
             .await;
         let update = StatusUpdate {
+            pricing: None,
             account_id: Some(self.message.account_id),
             wamid,
             status: MetaStatus::Delivered,
@@ -498,6 +501,7 @@ fn outcome_of(
         Err(e) => e,
     };
     let error = FailureInfo {
+        meta: None,
         message: e.user_message(),
         code: e.code,
     };
@@ -566,6 +570,7 @@ mod tests {
             Outcome::Retry {
                 next_attempt_at: now() + chrono::Duration::seconds(2),
                 error: FailureInfo {
+                    meta: None,
                     message: "(#131016) Service overloaded".into(),
                     code: Some(131016)
                 }
@@ -598,6 +603,7 @@ mod tests {
             (
                 Outcome::Failed {
                     error: FailureInfo {
+                        meta: None,
                         message: "(#131026) Message undeliverable".into(),
                         code: Some(131026)
                     }

@@ -148,12 +148,27 @@ impl Harness {
             )
             .await
             .unwrap();
+        // A phone number id belongs to one account: the first account gets PHONE_NUMBER_ID, later ones their own.
+        let taken = self
+            .api
+            .store()
+            .account_by_phone_number_id(PHONE_NUMBER_ID)
+            .await
+            .unwrap()
+            .is_some();
+        let phone_number_id = if taken {
+            format!("{}", reg.account.id.0.as_u128() % 10_000_000_000)
+        } else {
+            PHONE_NUMBER_ID.to_owned()
+        };
         self.api
             .set_credentials(
                 reg.account.id,
                 MetaCredentials {
+                    waba_id: None,
+                    verify_token_hash: None,
                     access_token: "EAAtoken".into(),
-                    phone_number_id: PHONE_NUMBER_ID.into(),
+                    phone_number_id,
                     app_secret: None,
                     verify_token: None,
                 },

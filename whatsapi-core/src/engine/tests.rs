@@ -373,6 +373,8 @@ async fn pacing_never_exceeds_the_rate_of_a_phone_number() {
         .set_credentials(
             other.account.id,
             MetaCredentials {
+                waba_id: None,
+                verify_token_hash: None,
                 access_token: "EAAother".into(),
                 phone_number_id: "999".into(),
                 app_secret: None,
@@ -517,6 +519,7 @@ async fn an_expired_lease_is_claimed_again_and_the_stale_worker_is_fenced() {
             1,
             Outcome::Failed {
                 error: FailureInfo {
+                    meta: None,
                     message: "late".into(),
                     code: None,
                 },
@@ -662,6 +665,7 @@ async fn webhook_events_of_a_message_arrive_in_status_order_with_one_retry() {
     let applied = h
         .api
         .apply_status_updates(&[StatusUpdate {
+            pricing: None,
             account_id: Some(acc.id),
             wamid,
             status: MetaStatus::Delivered,

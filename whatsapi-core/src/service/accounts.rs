@@ -180,6 +180,17 @@ impl WhatsApi {
                 "required: the numeric Phone Number ID from Meta (not the phone number itself)",
             );
         }
+        let waba_id = creds
+            .waba_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        if waba_id.is_some_and(|w| w.len() > 32 || !w.bytes().all(|b| b.is_ascii_digit())) {
+            errs.push(
+                "whatsappBusinessAccountId",
+                "must be the numeric WhatsApp Business Account ID from Meta Business Manager",
+            );
+        }
         if !errs.is_empty() {
             return Err(Error::Validation(errs));
         }
@@ -188,6 +199,9 @@ impl WhatsApi {
             phone_number_id: id.to_owned(),
             app_secret: creds.app_secret.filter(|s| !s.trim().is_empty()),
             verify_token: creds.verify_token.filter(|s| !s.trim().is_empty()),
+            waba_id: waba_id.map(str::to_owned),
+            // Derived from the token by the store (or the encrypting store, before it seals the token).
+            verify_token_hash: None,
         };
         self.update(account, AccountUpdate::SetCredentials(creds))
             .await

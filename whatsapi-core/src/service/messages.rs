@@ -186,6 +186,7 @@ mod tests {
             status: MetaStatus::Delivered,
             at,
             error: None,
+            pricing: None,
         }
     }
 

@@ -1,12 +1,21 @@
-//! Meta's webhooks: signature check, routing by business phone number, and applying what they report.
+//! Meta's webhooks: signature check, routing by business phone number (or WABA), and applying what they report.
+//!
+//! The order is chosen so that a sender without the secret costs as little as possible: no signature at all is
+//! refused before the body is read; the JSON is parsed once; the distinct routing keys are bounded
+//! ([`MAX_ROUTE_KEYS`]) before any lookup; each key is looked up once and each distinct secret checked once; only
+//! then is anything applied.
 
 use std::collections::HashMap;
 
-use crate::account::Account;
-use crate::meta::{parse_webhook, verify_signature};
+use crate::account::{Account, AccountId};
+use crate::meta::{RouteKey, extract, parse_json, verify_signature};
 use crate::store::{StatusApplied, StatusUpdate};
 
 use super::{Error, WhatsApi};
+
+/// Most distinct routing keys (phone number ids, plus WABA ids of changes without one) in one webhook POST. Meta
+/// batches the changes of one app; a payload naming more numbers than this is not one of Meta's.
+pub const MAX_ROUTE_KEYS: usize = 100;
 
 /// How a Meta webhook POST is authenticated.
 #[derive(Debug, Clone, Copy, Default)]
@@ -30,64 +39,103 @@ pub struct IngestReport {
     pub pending: usize,
     /// Inbound customer messages recorded (24-hour window).
     pub inbound: usize,
-    /// Items for business numbers no account uses.
+    /// Items for business numbers (or WABAs) no account uses.
     pub unrouted: usize,
+    /// Changes of fields the engine does not act on (template, account and quality updates, calls, …): verified,
+    /// logged, and otherwise ignored.
+    pub other: usize,
+    /// Statuses of kinds the engine does not track (`deleted`, `warning`, call statuses, unknown names).
+    pub untracked: usize,
+    /// Malformed items skipped.
+    pub skipped: usize,
 }
 
 const BAD_SIGNATURE: &str = "Invalid or missing X-Hub-Signature-256: sign the raw body with the app secret (sha256=<hex HMAC-SHA256>)";
 
+fn key_label(key: &RouteKey) -> (&'static str, &str) {
+    match key {
+        RouteKey::PhoneNumberId(id) => ("phone_number_id", id),
+        RouteKey::Waba(id) => ("waba_id", id),
+    }
+}
+
 impl WhatsApi {
     /// Applies a Meta webhook POST. The signature is checked over the raw bytes before anything is applied: with
-    /// the app secret of the account that owns each business number in the payload, or the server-wide one.
-    /// Statuses are applied in one transaction through the monotonic state machine; inbound messages open the
-    /// 24-hour window. `Unauthorized` for a bad signature, `BadRequest` for a payload that is not Meta's.
+    /// the server-wide app secret, or with the app secret of every account the payload routes to (by each
+    /// change's `metadata.phone_number_id`, or the entry's WABA id for changes without one). Statuses are applied
+    /// in one transaction through the monotonic state machine; inbound messages open the 24-hour window; every
+    /// other well-formed item is answered and ignored. `Unauthorized` for a missing or bad signature (and for a
+    /// body that is not JSON unless the server secret signed it, so nothing leaks to a sender without a secret);
+    /// `BadRequest` for a signed body that is not JSON, or one naming more than [`MAX_ROUTE_KEYS`] numbers.
     pub async fn ingest_meta_webhook(
         &self,
         raw: &[u8],
         auth: MetaWebhookAuth<'_>,
     ) -> Result<IngestReport, Error> {
+        if auth.signature.is_none() && !auth.allow_unsigned {
+            return Err(Error::Unauthorized(BAD_SIGNATURE.into()));
+        }
         let verified_by_server = match (auth.signature, auth.server_app_secret) {
             (Some(sig), Some(secret)) => verify_signature(secret.as_bytes(), raw, sig),
             _ => false,
         };
-        if auth.signature.is_none() && !auth.allow_unsigned {
-            return Err(Error::Unauthorized(BAD_SIGNATURE.into()));
-        }
-        let parsed = match parse_webhook(raw) {
-            Ok(p) => p,
+        // Development mode without any signature: trusted like the server secret.
+        let unsigned_dev = auth.signature.is_none() && auth.allow_unsigned;
+        let trusted = verified_by_server || unsigned_dev;
+
+        let value = match parse_json(raw) {
+            Ok(v) => v,
             // Tell a parse error only to a sender that proved it holds a secret.
-            Err(e) if verified_by_server || (auth.signature.is_none() && auth.allow_unsigned) => {
-                return Err(Error::BadRequest(e.to_string()));
-            }
+            Err(e) if trusted => return Err(Error::BadRequest(e.to_string())),
             Err(_) => return Err(Error::Unauthorized(BAD_SIGNATURE.into())),
         };
+        let parsed = extract(&value);
+        drop(value);
 
-        let mut accounts: HashMap<String, Option<Account>> = HashMap::new();
-        let ids = parsed
-            .statuses
-            .iter()
-            .filter_map(|s| s.phone_number_id.clone())
-            .chain(
-                parsed
-                    .inbound
-                    .iter()
-                    .filter_map(|m| m.phone_number_id.clone()),
-            );
-        for id in ids {
-            if let std::collections::hash_map::Entry::Vacant(slot) = accounts.entry(id) {
-                let account = self.store().account_by_phone_number_id(slot.key()).await?;
-                slot.insert(account);
+        if let Some(object) = &parsed.foreign_object {
+            if !trusted {
+                // No routing key: no account secret could vouch for it.
+                return Err(Error::Unauthorized(BAD_SIGNATURE.into()));
+            }
+            tracing::info!(object = %object, "meta webhook: object other than whatsapp_business_account ignored");
+            return Ok(IngestReport::default());
+        }
+
+        let keys = parsed.route_keys();
+        if keys.len() > MAX_ROUTE_KEYS {
+            return Err(Error::BadRequest(format!(
+                "The payload names {} distinct business phone numbers or WhatsApp Business Accounts; at most {MAX_ROUTE_KEYS} are accepted in one POST.",
+                keys.len()
+            )));
+        }
+
+        let mut accounts: HashMap<RouteKey, Account> = HashMap::with_capacity(keys.len());
+        for key in keys {
+            let account = match &key {
+                RouteKey::PhoneNumberId(id) => self.store().account_by_phone_number_id(id).await?,
+                RouteKey::Waba(id) => self.store().account_by_waba_id(id).await?,
+            };
+            if let Some(account) = account {
+                accounts.insert(key, account);
             }
         }
 
         if !verified_by_server {
-            for account in accounts.values().flatten() {
+            if accounts.is_empty() && !auth.allow_unsigned {
+                // Nothing routes to an account, so no secret could vouch for the payload.
+                return Err(Error::Unauthorized(BAD_SIGNATURE.into()));
+            }
+            // Every routed account must be covered by its own secret; each distinct secret is checked once.
+            let mut checked: HashMap<&str, bool> = HashMap::new();
+            for account in accounts.values() {
                 let secret = account
                     .credentials
                     .as_ref()
                     .and_then(|c| c.app_secret.as_deref());
                 let ok = match (secret, auth.signature) {
-                    (Some(secret), Some(sig)) => verify_signature(secret.as_bytes(), raw, sig),
+                    (Some(secret), Some(sig)) => *checked
+                        .entry(secret)
+                        .or_insert_with(|| verify_signature(secret.as_bytes(), raw, sig)),
                     // No secret anywhere: only in explicit development mode.
                     (None, _) => auth.allow_unsigned && auth.server_app_secret.is_none(),
                     (Some(_), None) => false,
@@ -96,31 +144,26 @@ impl WhatsApi {
                     return Err(Error::Unauthorized(BAD_SIGNATURE.into()));
                 }
             }
-            if accounts.values().all(Option::is_none)
-                && auth.signature.is_some()
-                && !auth.allow_unsigned
-            {
-                // Nothing routes to an account, so no secret could vouch for the payload.
-                return Err(Error::Unauthorized(BAD_SIGNATURE.into()));
-            }
         }
 
-        let routed = |pnid: &Option<String>| {
-            pnid.as_ref()
-                .and_then(|id| accounts.get(id))
-                .and_then(|a| a.as_ref())
-                .map(|a| a.id)
+        let routed = |key: &Option<RouteKey>| -> Option<AccountId> {
+            key.as_ref().and_then(|k| accounts.get(k)).map(|a| a.id)
         };
-        let mut report = IngestReport::default();
+        let mut report = IngestReport {
+            untracked: parsed.untracked,
+            skipped: parsed.skipped,
+            ..IngestReport::default()
+        };
         let mut updates = Vec::with_capacity(parsed.statuses.len());
         for s in &parsed.statuses {
-            match routed(&s.phone_number_id) {
+            match routed(&s.route) {
                 Some(account_id) => updates.push(StatusUpdate {
                     account_id: Some(account_id),
                     wamid: s.wamid.clone(),
                     status: s.status,
                     at: s.at,
                     error: s.error.clone(),
+                    pricing: s.pricing.clone(),
                 }),
                 None => report.unrouted += 1,
             }
@@ -135,20 +178,81 @@ impl WhatsApi {
             }
         }
         for m in &parsed.inbound {
-            match routed(&m.phone_number_id) {
-                Some(account_id) => {
-                    self.record_inbound(account_id, &m.wa_id, m.at).await?;
-                    report.inbound += 1;
+            let Some(account_id) = routed(&m.route) else {
+                report.unrouted += 1;
+                continue;
+            };
+            // The window is kept by phone number for users who show it, and by BSUID (a key that never looks
+            // like a phone number) for users behind a username, so both can be checked later.
+            if let Some(wa_id) = &m.wa_id {
+                self.record_inbound(account_id, wa_id, m.at).await?;
+            }
+            if let Some(user_id) = &m.user_id {
+                self.record_inbound(account_id, user_id, m.at).await?;
+            }
+            report.inbound += 1;
+        }
+        for change in &parsed.other {
+            match change.route.as_ref().filter(|k| accounts.contains_key(*k)) {
+                Some(key) => {
+                    let (kind, id) = key_label(key);
+                    tracing::debug!(field = %change.field, kind, id, "meta webhook: change of a field not acted on, ignored");
+                    report.other += 1;
                 }
                 None => report.unrouted += 1,
             }
         }
-        if parsed.skipped > 0 {
+        for (key, e) in &parsed.value_errors {
+            let (kind, id) = key.as_ref().map_or(("none", ""), key_label);
             tracing::info!(
-                skipped = parsed.skipped,
-                "meta webhook: items of unknown kind skipped"
+                kind,
+                id,
+                code = e.code,
+                title = e.title.as_deref().unwrap_or_default(),
+                details = e.details.as_deref().unwrap_or_default(),
+                "meta webhook: error reported for a change"
+            );
+        }
+        if report.untracked > 0 {
+            tracing::debug!(
+                untracked = report.untracked,
+                "meta webhook: statuses not tracked ignored"
+            );
+        }
+        if report.skipped > 0 {
+            tracing::warn!(
+                skipped = report.skipped,
+                "meta webhook: malformed items skipped; the rest was applied"
             );
         }
         Ok(report)
+    }
+}
+
+impl WhatsApi {
+    /// Whether `token` is a verify token Meta may present on `GET /webhooks/whatsapp`: the server's own
+    /// (`server_token`, compared in constant time) or the `verify_token` of an active account's credentials
+    /// (found by its SHA-256 in an index, so neither a list of accounts nor a plaintext comparison is involved).
+    pub async fn meta_verify_token_matches(
+        &self,
+        token: &str,
+        server_token: Option<&str>,
+    ) -> Result<bool, Error> {
+        use subtle::ConstantTimeEq as _;
+        if token.is_empty() {
+            return Ok(false);
+        }
+        if server_token
+            .filter(|t| !t.is_empty())
+            .is_some_and(|t| bool::from(t.as_bytes().ct_eq(token.as_bytes())))
+        {
+            return Ok(true);
+        }
+        let hash = crate::store::verify_token_digest(token);
+        Ok(self
+            .store()
+            .account_by_verify_token_hash(&hash)
+            .await?
+            .is_some_and(|a| a.active))
     }
 }

@@ -41,7 +41,7 @@ pub use billing::StripeWebhookOutcome;
 pub use charts::{Bucket, SeriesPoint};
 pub use error::Error;
 pub use messages::{MAX_STATUS_FUTURE_SKEW, Summary};
-pub use meta::{IngestReport, MetaWebhookAuth};
+pub use meta::{IngestReport, MAX_ROUTE_KEYS, MetaWebhookAuth};
 pub use send::{Accepted, BulkAccepted, SendAccepted};
 
 pub use crate::engine::stats::StatsSnapshot;

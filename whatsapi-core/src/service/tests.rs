@@ -24,6 +24,8 @@ fn fields(e: &Error) -> Vec<String> {
 
 fn creds(token: &str, id: &str) -> MetaCredentials {
     MetaCredentials {
+        waba_id: None,
+        verify_token_hash: None,
         access_token: token.into(),
         phone_number_id: id.into(),
         app_secret: None,
@@ -546,6 +548,7 @@ async fn analytics_count_statuses_and_rates() {
     let w0 = wamid(h.message(&acc, ids[0]).await);
     let w1 = wamid(h.message(&acc, ids[1]).await);
     let update = |wamid: String, status| StatusUpdate {
+        pricing: None,
         account_id: Some(acc.id),
         wamid,
         status,
@@ -584,6 +587,7 @@ async fn a_status_timestamp_far_in_the_future_is_recorded_as_now() {
         status,
         at,
         error: None,
+        pricing: None,
     };
     // Within the allowed skew Meta's time is kept; beyond it, the time it was received.
     let delivered = h.now() + skew;

@@ -105,6 +105,8 @@ pub fn sample_webhook() -> WebhookConfig {
 /// Meta credentials for `phone_number_id`.
 pub fn sample_credentials(phone_number_id: &str) -> MetaCredentials {
     MetaCredentials {
+        waba_id: None,
+        verify_token_hash: None,
         access_token: "EAAG-test-token".into(),
         phone_number_id: phone_number_id.into(),
         app_secret: Some("app-secret".into()),
@@ -190,6 +192,7 @@ pub async fn sent_message(
 /// A Meta status update for `wamid` at `when`, not scoped to an account.
 pub fn meta_update(wamid: &str, status: MetaStatus, when: DateTime<Utc>) -> StatusUpdate {
     StatusUpdate {
+        pricing: None,
         account_id: None,
         wamid: wamid.into(),
         status,
@@ -237,6 +240,7 @@ fn response(n: i64) -> StoredResponse {
 
 fn failure(message: &str, code: Option<i64>) -> FailureInfo {
     FailureInfo {
+        meta: None,
         message: message.into(),
         code,
     }
@@ -3310,6 +3314,232 @@ pub async fn counters_match_recount(store: Arc<dyn Store>) {
 // Running the suite
 // ---------------------------------------------------------------------------------------------------------------
 
+/// A phone number id and a WABA id belong to one account (a `Conflict` that names the id, never the other
+/// account); both and the verify token's hash find the account; clearing credentials frees them.
+pub async fn meta_routing_keys_are_unique(store: Arc<dyn Store>) {
+    let a = create_sample_account(&*store).await;
+    let b = create_sample_account(&*store).await;
+    let creds = |pnid: &str, waba: Option<&str>, token: Option<&str>| MetaCredentials {
+        waba_id: waba.map(str::to_owned),
+        verify_token: token.map(str::to_owned),
+        ..sample_credentials(pnid)
+    };
+    ok(
+        store
+            .update_account(
+                a.id,
+                AccountUpdate::SetCredentials(creds("5550001", Some("7770001"), Some("tok-a"))),
+            )
+            .await,
+        "SetCredentials(a)",
+    );
+    // Saving the same credentials again on the same account is no conflict.
+    ok(
+        store
+            .update_account(
+                a.id,
+                AccountUpdate::SetCredentials(creds("5550001", Some("7770001"), Some("tok-a"))),
+            )
+            .await,
+        "SetCredentials(a) again",
+    );
+    let found = |r: StoreResult<Option<Account>>, what: &str| ok(r, what).map(|x| x.id);
+    assert_eq!(
+        found(store.account_by_phone_number_id("5550001").await, "by pnid"),
+        Some(a.id)
+    );
+    assert_eq!(
+        found(store.account_by_waba_id("7770001").await, "by waba"),
+        Some(a.id)
+    );
+    let hash = crate::store::verify_token_digest("tok-a");
+    assert_eq!(
+        found(store.account_by_verify_token_hash(&hash).await, "by token"),
+        Some(a.id)
+    );
+    let other = crate::store::verify_token_digest("tok-b");
+    assert_eq!(
+        found(store.account_by_verify_token_hash(&other).await, "by token"),
+        None
+    );
+    assert_eq!(
+        found(store.account_by_waba_id("7770002").await, "by waba"),
+        None
+    );
+
+    let taken = store
+        .update_account(
+            b.id,
+            AccountUpdate::SetCredentials(creds("5550001", None, None)),
+        )
+        .await;
+    match &taken {
+        Err(StoreError::Conflict(m)) => {
+            assert!(m.contains("5550001"), "the conflict names the number: {m}");
+            assert!(
+                !m.contains(&a.email) && !m.contains(&a.id.to_string()),
+                "the conflict does not reveal the other account: {m}"
+            );
+        }
+        other => panic!("a second account took phone number id 5550001: {other:?}"),
+    }
+    let taken = store
+        .update_account(
+            b.id,
+            AccountUpdate::SetCredentials(creds("5550002", Some("7770001"), None)),
+        )
+        .await;
+    assert!(
+        matches!(&taken, Err(StoreError::Conflict(m)) if m.contains("7770001")),
+        "a second account took WABA id 7770001: {taken:?}"
+    );
+    let b_now = ok(store.account(b.id).await, "account(b)").expect("b exists");
+    assert_eq!(b_now.credentials, None, "a refused change leaves nothing");
+    // The routing still finds the first owner.
+    assert_eq!(
+        found(store.account_by_phone_number_id("5550001").await, "by pnid"),
+        Some(a.id)
+    );
+
+    ok(
+        store
+            .update_account(
+                b.id,
+                AccountUpdate::SetCredentials(creds("5550002", Some("7770002"), Some("tok-a"))),
+            )
+            .await,
+        "SetCredentials(b) with its own ids",
+    );
+    ok(
+        store
+            .update_account(a.id, AccountUpdate::ClearCredentials)
+            .await,
+        "ClearCredentials(a)",
+    );
+    assert_eq!(
+        found(store.account_by_phone_number_id("5550001").await, "by pnid"),
+        None
+    );
+    assert_eq!(
+        found(store.account_by_waba_id("7770001").await, "by waba"),
+        None
+    );
+    assert_eq!(
+        found(store.account_by_verify_token_hash(&hash).await, "by token"),
+        Some(b.id),
+        "the token now belongs to b only"
+    );
+    ok(
+        store
+            .update_account(
+                b.id,
+                AccountUpdate::SetCredentials(creds("5550001", Some("7770001"), None)),
+            )
+            .await,
+        "SetCredentials(b) with the freed ids",
+    );
+    assert_eq!(
+        found(store.account_by_phone_number_id("5550001").await, "by pnid"),
+        Some(b.id)
+    );
+    assert_eq!(
+        found(store.account_by_verify_token_hash(&hash).await, "by token"),
+        None,
+        "a removed verify token no longer matches"
+    );
+}
+
+/// Meta's pricing is kept from any matched status (even one that changes nothing), Meta's error field by field
+/// from a failure; both survive a status that arrives before its send, and a manual retry clears them.
+pub async fn meta_pricing_and_error_details_are_kept(store: Arc<dyn Store>) {
+    use crate::message::{MetaError, Pricing};
+    let account = create_sample_account(&*store).await;
+    let pricing = |kind: &str| Pricing {
+        pricing_model: Some("PMP".into()),
+        category: Some("marketing".into()),
+        kind: Some(kind.into()),
+        billable: Some(true),
+    };
+    let meta_error = MetaError {
+        code: 131026,
+        title: Some("Message undeliverable".into()),
+        message: Some("Message undeliverable".into()),
+        details: Some("Message Undeliverable.".into()),
+    };
+    let failure = FailureInfo {
+        message: "(#131026) Message undeliverable: Message Undeliverable.".into(),
+        code: Some(131026),
+        meta: Some(meta_error.clone()),
+    };
+
+    let m = sent_message(&*store, account.id, "wamid.PRICE", 0, at(1)).await;
+    assert_eq!((m.pricing.clone(), m.meta_error.clone()), (None, None));
+    let sent = StatusUpdate {
+        account_id: Some(account.id),
+        pricing: Some(pricing("regular")),
+        ..meta_update("wamid.PRICE", MetaStatus::Sent, at(2))
+    };
+    let r = ok(
+        store
+            .apply_status_updates(&[sent], at(2), DEFAULT_MAX_PENDING_STATUSES)
+            .await,
+        "apply(sent)",
+    );
+    assert_eq!(
+        r,
+        [StatusApplied::Ignored(m.id)],
+        "the send already said sent"
+    );
+    let got = get(&*store, account.id, m.id).await;
+    assert_eq!(
+        got.pricing,
+        Some(pricing("regular")),
+        "pricing kept from a duplicate"
+    );
+    let delivered = StatusUpdate {
+        pricing: Some(pricing("free_entry_point")),
+        ..meta_update("wamid.PRICE", MetaStatus::Delivered, at(3))
+    };
+    ok(
+        store
+            .apply_status_updates(&[delivered], at(3), DEFAULT_MAX_PENDING_STATUSES)
+            .await,
+        "apply(delivered)",
+    );
+    let got = get(&*store, account.id, m.id).await;
+    assert_eq!(got.status, Status::Delivered);
+    assert_eq!(got.pricing, Some(pricing("free_entry_point")));
+
+    // A failure before the send's outcome is stored: kept with its details, applied when the wamid arrives.
+    let early = StatusUpdate {
+        account_id: Some(account.id),
+        error: Some(failure.clone()),
+        pricing: Some(pricing("regular")),
+        ..meta_update("wamid.EARLYFAIL", MetaStatus::Failed, at(5))
+    };
+    let r = ok(
+        store
+            .apply_status_updates(&[early], at(5), DEFAULT_MAX_PENDING_STATUSES)
+            .await,
+        "apply(early)",
+    );
+    assert_eq!(r, [StatusApplied::Pending]);
+    let f = sent_message(&*store, account.id, "wamid.EARLYFAIL", 4, at(6)).await;
+    let got = get(&*store, account.id, f.id).await;
+    assert_eq!(got.status, Status::Failed);
+    assert_eq!(got.error_code, Some(131026));
+    assert_eq!(got.meta_error, Some(meta_error.clone()));
+    assert_eq!(got.pricing, Some(pricing("regular")));
+
+    let retried = ok(
+        store.retry_message(account.id, f.id, at(7)).await,
+        "retry_message",
+    );
+    assert_eq!((retried.meta_error, retried.pricing), (None, None));
+    let got = get(&*store, account.id, f.id).await;
+    assert_eq!((got.meta_error, got.pricing), (None, None));
+}
+
 /// Runs every check, each on a fresh store from `make`.
 pub async fn run_all<F, Fut>(make: F)
 where
@@ -3351,6 +3581,8 @@ where
     purge_removes_only_expired(make().await).await;
     counters_match_recount(make().await).await;
     message_timeseries_buckets(make().await).await;
+    meta_routing_keys_are_unique(make().await).await;
+    meta_pricing_and_error_details_are_kept(make().await).await;
 }
 
 /// Expands to one `#[tokio::test(flavor = "multi_thread", worker_threads = 4)]` per conformance check, each
@@ -3408,6 +3640,8 @@ macro_rules! store_conformance_tests {
             purge_removes_only_expired,
             counters_match_recount,
             message_timeseries_buckets,
+            meta_routing_keys_are_unique,
+            meta_pricing_and_error_details_are_kept,
         );
     };
     (@checks $make:path; ; $($check:ident),* $(,)?) => {

@@ -99,6 +99,16 @@ impl Store for FaultyStore {
         self.inner.account_by_phone_number_id(phone_number_id).await
     }
 
+    async fn account_by_waba_id(&self, waba_id: &str) -> StoreResult<Option<Account>> {
+        self.fault("account_by_waba_id")?;
+        self.inner.account_by_waba_id(waba_id).await
+    }
+
+    async fn account_by_verify_token_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<Account>> {
+        self.fault("account_by_verify_token_hash")?;
+        self.inner.account_by_verify_token_hash(hash).await
+    }
+
     async fn update_account(&self, id: AccountId, update: AccountUpdate) -> StoreResult<Account> {
         self.fault("update_account")?;
         self.inner.update_account(id, update).await

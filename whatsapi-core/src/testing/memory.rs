@@ -17,7 +17,7 @@ use crate::store::{
     Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, OutboxEvent, Outcome, Page,
     PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusChange, StatusCounts, StatusUpdate,
     Store, StoreError, StoreResult, outcome_change, record_meta_status, record_outcome_fields,
-    reset_for_retry,
+    record_pricing, reset_for_retry,
 };
 use crate::webhook::{DeliveryAttempt, EventId, StatusEventData};
 
@@ -222,6 +222,9 @@ impl State {
 
     /// Applies one of Meta's statuses to a known message.
     fn apply_meta(&mut self, id: MessageId, update: &StatusUpdate) -> StatusApplied {
+        if let Some(row) = self.messages.get_mut(&id) {
+            record_pricing(&mut row.message, update.pricing.as_ref());
+        }
         let current = self.messages[&id].message.status;
         let to = match status::transition(current, Event::Meta(update.status)) {
             Transition::To(s) => s,
@@ -333,13 +336,37 @@ impl Store for MemoryStore {
         phone_number_id: &str,
     ) -> StoreResult<Option<Account>> {
         let s = self.lock();
-        // Deterministic when several accounts saved the same number: the oldest wins.
+        Ok(s.accounts
+            .values()
+            .find(|a| {
+                a.credentials
+                    .as_ref()
+                    .is_some_and(|c| c.phone_number_id == phone_number_id)
+            })
+            .cloned())
+    }
+
+    async fn account_by_waba_id(&self, waba_id: &str) -> StoreResult<Option<Account>> {
+        let s = self.lock();
+        Ok(s.accounts
+            .values()
+            .find(|a| {
+                a.credentials
+                    .as_ref()
+                    .is_some_and(|c| c.waba_id.as_deref() == Some(waba_id))
+            })
+            .cloned())
+    }
+
+    async fn account_by_verify_token_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<Account>> {
+        let s = self.lock();
         Ok(s.accounts
             .values()
             .filter(|a| {
                 a.credentials
                     .as_ref()
-                    .is_some_and(|c| c.phone_number_id == phone_number_id)
+                    .and_then(crate::store::verify_token_hash)
+                    .is_some_and(|h| &h == hash)
             })
             .min_by_key(|a| (a.created_at, a.id))
             .cloned())
@@ -348,8 +375,26 @@ impl Store for MemoryStore {
     async fn update_account(&self, id: AccountId, update: AccountUpdate) -> StoreResult<Account> {
         let mut guard = self.lock();
         let s = &mut *guard;
+        let mut changed = s.account_mut(id)?.clone();
+        changed.apply(update);
+        // A phone number id and a WABA id belong to one account (the SQL stores enforce it with unique indexes).
+        if let Some(c) = &changed.credentials {
+            for other in s.accounts.values().filter(|a| a.id != id) {
+                let Some(o) = &other.credentials else {
+                    continue;
+                };
+                if o.phone_number_id == c.phone_number_id {
+                    return Err(crate::store::phone_number_id_taken(&c.phone_number_id));
+                }
+                if let (Some(w), Some(ow)) = (&c.waba_id, &o.waba_id) {
+                    if w == ow {
+                        return Err(crate::store::waba_id_taken(w));
+                    }
+                }
+            }
+        }
         let account = s.account_mut(id)?;
-        account.apply(update);
+        *account = changed;
         Ok(account.clone())
     }
 
@@ -525,6 +570,8 @@ impl Store for MemoryStore {
                 failed_at: None,
                 error_message: None,
                 error_code: None,
+                meta_error: None,
+                pricing: None,
                 created_at: m.created_at,
                 updated_at: m.created_at,
                 timeline: vec![TimelineEntry {

@@ -119,6 +119,8 @@ async fn create_account(
             .set_credentials(
                 registered.account.id,
                 MetaCredentials {
+                    waba_id: None,
+                    verify_token_hash: None,
                     access_token: sandbox.access_token.clone(),
                     phone_number_id: crate::app::SandboxCredentials::phone_number_id(
                         registered.account.id,
@@ -151,7 +153,11 @@ pub async fn me(
 /// Save your Meta access token and phone number id (BYOC).
 #[utoipa::path(put, path = "/auth/me/credentials", tag = "account", security(("bearer" = [])),
     request_body = CredentialsRequest,
-    responses((status = 200, body = crate::views::Envelope<CredentialsView>), (status = 400, body = crate::views::ErrorView)))]
+    responses(
+        (status = 200, body = crate::views::Envelope<CredentialsView>),
+        (status = 400, body = crate::views::ErrorView),
+        (status = 409, description = "The phone number id (or WABA id) is already connected to another account", body = crate::views::ErrorView),
+    ))]
 pub async fn put_credentials(
     State(state): State<AppState>,
     Extension(account): Extension<Account>,
@@ -163,6 +169,7 @@ pub async fn put_credentials(
     let phone_id = string_field(&body, "whatsappPhoneNumberId", true, &mut details);
     let app_secret = string_field(&body, "whatsappAppSecret", false, &mut details);
     let verify_token = string_field(&body, "whatsappVerifyToken", false, &mut details);
+    let waba_id = string_field(&body, "whatsappBusinessAccountId", false, &mut details);
     let strict_window = match body.get("strictWindow") {
         None | Some(Value::Null) => None,
         Some(Value::Bool(b)) => Some(*b),
@@ -193,6 +200,16 @@ pub async fn put_credentials(
             });
         }
     }
+    if let Some(w) = waba_id.as_deref().filter(|w| !w.is_empty()) {
+        if w.len() > 32 || !w.bytes().all(|b| b.is_ascii_digit()) {
+            details.push(FieldError {
+                field: "whatsappBusinessAccountId".into(),
+                message:
+                    "must be the numeric WhatsApp Business Account ID from Meta Business Manager"
+                        .into(),
+            });
+        }
+    }
     if !details.is_empty() {
         return Err(ApiError::validation(details));
     }
@@ -208,6 +225,8 @@ pub async fn put_credentials(
                 phone_number_id,
                 app_secret: app_secret.filter(|s| !s.is_empty()),
                 verify_token: verify_token.filter(|s| !s.is_empty()),
+                waba_id: waba_id.filter(|s| !s.is_empty()),
+                verify_token_hash: None,
             },
         )
         .await?;
@@ -221,6 +240,7 @@ pub async fn put_credentials(
             .credentials
             .as_ref()
             .map(|c| c.phone_number_id.clone()),
+        whatsapp_business_account_id: updated.credentials.as_ref().and_then(|c| c.waba_id.clone()),
         verified: false,
     })
     .into_response())
@@ -237,6 +257,7 @@ pub async fn delete_credentials(
     Ok(ok(CredentialsView {
         byoc_configured: false,
         whatsapp_phone_number_id: None,
+        whatsapp_business_account_id: None,
         verified: false,
     })
     .into_response())

@@ -3,21 +3,25 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{FromRequest as _, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use subtle::ConstantTimeEq as _;
 use whatsapi_core::service::MetaWebhookAuth;
 
 use crate::app::AppState;
 use crate::error::ApiError;
 
-/// Meta's subscription check: answers `hub.challenge` when the verify token matches.
+/// Most bytes of one webhook POST from Meta (Meta's payloads are up to a few MB), on this route only (the router
+/// sets it with `DefaultBodyLimit` on this route, over the server-wide limit).
+pub const META_BODY_LIMIT: usize = 3 * 1024 * 1024;
+
+/// Meta's subscription check: answers `hub.challenge` when the verify token matches the server's verify token
+/// (`--meta-verify-token`) or the `whatsappVerifyToken` an account saved with `PUT /auth/me/credentials`.
 #[utoipa::path(get, path = "/webhooks/whatsapp", tag = "meta",
     params(
         ("hub.mode" = String, Query, description = "subscribe"),
-        ("hub.verify_token" = String, Query, description = "The verify token set in Meta's console"),
+        ("hub.verify_token" = String, Query, description = "The verify token set in Meta's console: the server's, or an account's own whatsappVerifyToken"),
         ("hub.challenge" = String, Query, description = "Echoed back on success"),
     ),
     responses(
@@ -34,13 +38,16 @@ pub async fn verify(
         .map(String::as_str)
         .unwrap_or_default();
     let challenge = q.get("hub.challenge").cloned().unwrap_or_default();
-    let expected = state
-        .settings
-        .meta_verify_token
-        .as_deref()
-        .unwrap_or_default();
-    let matches = !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(token.as_bytes()));
-    if mode == Some("subscribe") && matches {
+    let matches = mode == Some("subscribe")
+        && match state
+            .api
+            .meta_verify_token_matches(token, state.settings.meta_verify_token.as_deref())
+            .await
+        {
+            Ok(m) => m,
+            Err(e) => return ApiError::from(e).into_response(),
+        };
+    if matches {
         return (StatusCode::OK, [("content-type", "text/plain")], challenge).into_response();
     }
     ApiError::new(
@@ -50,32 +57,68 @@ pub async fn verify(
     .into_response()
 }
 
-/// Delivery statuses and inbound messages from Meta, checked with `X-Hub-Signature-256`.
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "Request body is too large: webhook payloads are accepted up to {} MB.",
+            META_BODY_LIMIT / (1024 * 1024)
+        ),
+    )
+}
+
+/// Everything Meta's webhooks report (statuses, inbound messages, template and account updates, calls, …),
+/// checked with `X-Hub-Signature-256`. Every well-formed, correctly signed notification answers 200: statuses and
+/// inbound messages are applied, other fields and unknown items are acknowledged and ignored, a malformed item is
+/// skipped without losing the others.
 #[utoipa::path(post, path = "/webhooks/whatsapp", tag = "meta",
     params(("X-Hub-Signature-256" = String, Header, description = "sha256=HMAC of the raw body with the app secret")),
-    request_body(content = Object, description = "Meta's webhook payload (object whatsapp_business_account)"),
+    request_body(content = Object, description = "Meta's webhook payload (object whatsapp_business_account), at most 3 MB"),
     responses(
-        (status = 200, description = "Applied"),
-        (status = 400, description = "Not a WhatsApp webhook payload", body = crate::views::ErrorView),
+        (status = 200, description = "Verified; applied what the engine tracks"),
+        (status = 400, description = "A signed body that is not JSON, or one naming more than 100 business numbers", body = crate::views::ErrorView),
         (status = 401, description = "Missing or wrong signature; nothing applied", body = crate::views::ErrorView),
+        (status = 413, description = "Body larger than 3 MB", body = crate::views::ErrorView),
     ))]
-pub async fn receive(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+pub async fn receive(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
+    let headers: &HeaderMap = req.headers();
+    // Cheap refusals first: a declared size over the cap, then a missing signature, before the body is read.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > META_BODY_LIMIT as u64) {
+        return Err(too_large());
+    }
     let signature = headers
         .get("x-hub-signature-256")
-        .and_then(|v| v.to_str().ok());
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if signature.is_none() && !state.settings.allow_unsigned_meta_webhooks {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "Missing X-Hub-Signature-256: sign the raw body with the app secret (sha256=<hex HMAC-SHA256>)",
+        ));
+    }
+    let body = Bytes::from_request(req, &state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                too_large()
+            } else {
+                ApiError::bad_request(format!("Could not read the request body: {rejection}"))
+            }
+        })?;
     let auth = MetaWebhookAuth {
-        signature,
+        signature: signature.as_deref(),
         server_app_secret: state.settings.meta_app_secret.as_deref(),
         allow_unsigned: state.settings.allow_unsigned_meta_webhooks,
     };
     let report = state.api.ingest_meta_webhook(&body, auth).await?;
     Ok(axum::Json(json!({
         "success": true,
-        "data": {"applied": report.applied, "ignored": report.ignored, "pending": report.pending, "inbound": report.inbound}
+        "data": {"applied": report.applied, "ignored": report.ignored, "pending": report.pending, "inbound": report.inbound,
+                 "other": report.other, "untracked": report.untracked, "skipped": report.skipped, "unrouted": report.unrouted}
     }))
     .into_response())
 }
