@@ -140,6 +140,11 @@ impl Harness {
 
     /// A registered account with Meta credentials.
     pub(crate) async fn account(&self) -> Account {
+        self.account_on(PHONE_NUMBER_ID).await
+    }
+
+    /// A registered account with Meta credentials for the business number `phone_number_id`.
+    pub(crate) async fn account_on(&self, phone_number_id: &str) -> Account {
         let reg = self
             .api
             .register(
@@ -153,7 +158,7 @@ impl Harness {
                 reg.account.id,
                 MetaCredentials {
                     access_token: "EAAtoken".into(),
-                    phone_number_id: PHONE_NUMBER_ID.into(),
+                    phone_number_id: phone_number_id.into(),
                     app_secret: None,
                     verify_token: None,
                 },
@@ -213,6 +218,49 @@ impl Harness {
     /// Seconds since the start of the test clock.
     pub(crate) fn secs(&self, t: DateTime<Utc>) -> f64 {
         (t - ManualClock::at_epoch().now()).num_milliseconds() as f64 / 1000.0
+    }
+
+    /// Stores `n` queued texts of `account` straight into the store (no wake-up), created now.
+    pub(crate) async fn backlog(&self, account: &Account, n: usize) -> Vec<MessageId> {
+        use crate::Store;
+        let messages: Vec<crate::message::NewMessage> = (0..n)
+            .map(|i| crate::message::NewMessage {
+                id: MessageId::new(),
+                account_id: account.id,
+                batch_id: None,
+                to: crate::phone::PhoneNumber::parse(&format!("1415{:07}", i % 10_000_000))
+                    .expect("valid number"),
+                content: crate::message::MessageContent::Text {
+                    body: "campaign".into(),
+                },
+                send_at: None,
+                metadata: None,
+                dry_run: false,
+                created_at: self.now(),
+            })
+            .collect();
+        let ids = messages.iter().map(|m| m.id).collect();
+        self.store
+            .insert_messages(crate::store::NewBatch {
+                account_id: account.id,
+                messages,
+                idempotency: None,
+            })
+            .await
+            .expect("backlog stored");
+        ids
+    }
+
+    /// Messages of `account` in `status`, from the store's counters.
+    pub(crate) async fn count(&self, account: &Account, status: Status) -> u64 {
+        use crate::Store;
+        self.store
+            .status_counts(account.id)
+            .await
+            .expect("counts")
+            .get(&status)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub(crate) fn calls(&self) -> Vec<Call> {
