@@ -13,6 +13,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_webhooks.sql"),
     include_str!("migrations/0003_accounts_billing.sql"),
     include_str!("migrations/0004_auth_version.sql"),
+    // Fair claims; numbered 0007 as 0005 and 0006 land concurrently: keep it after them when merging.
+    include_str!("migrations/0007_fair_claims.sql"),
 ];
 
 /// The schema version this build writes.
