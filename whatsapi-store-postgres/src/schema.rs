@@ -13,6 +13,8 @@ use crate::error::{PostgresError, Result};
 pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_billing.sql"),
+    // Fair claims; numbered 0005 as 0003 and 0004 may land concurrently: keep it after them when merging.
+    include_str!("migrations/0005_fair_claims.sql"),
 ];
 
 /// The schema version this build writes.
