@@ -600,7 +600,9 @@ pub(crate) async fn next_due_at(db: &dyn Db) -> Result<Option<DateTime<Utc>>> {
 /// `Store::claim_due_with`), in one statement: the accounts with due work (a skip scan of
 /// `messages_due_by_account_id`, one probe per account with due rows; those whose oldest is oldest), then up to
 /// `per_account` oldest due rows of each, taken round-robin. Rows another claimer holds are skipped
-/// (`FOR UPDATE SKIP LOCKED`), never waited for.
+/// (`FOR UPDATE SKIP LOCKED`), never waited for. Only rows that round-robin can reach are locked: each account's
+/// due rows are counted first (index only, at most `per_account`) to find the round `r` that fills the claim,
+/// and each account locks at most `r`, so a claim locks at most `limit + accounts - 1` rows.
 pub(crate) async fn claim_due(
     db: &dyn Db,
     fx: &mut Effects,
@@ -627,13 +629,19 @@ pub(crate) async fn claim_due(
            AND (a.breaker_open_until IS NULL OR a.breaker_open_until <= $1) \
            AND a.id <> ALL($5::uuid[]) \
            ORDER BY h.head, a.seq LIMIT $2), \
+         counted AS ( \
+           SELECT heads.account, n.n FROM heads CROSS JOIN LATERAL (SELECT count(*) AS n FROM ( \
+             SELECT 1 FROM messages m WHERE m.account = heads.account AND m.due_at <= $1 LIMIT $6) t) n), \
+         cut AS ( \
+           SELECT COALESCE(MIN(r), $6) AS r FROM generate_series(1::int8, $6) r \
+           WHERE (SELECT SUM(LEAST(n, r)) FROM counted) >= $2), \
          picked AS ( \
            SELECT c.seq, c.old_status, c.old_due, c.id, \
-             row_number() OVER (PARTITION BY heads.account ORDER BY c.old_due, c.id) AS rank \
-           FROM heads CROSS JOIN LATERAL ( \
+             row_number() OVER (PARTITION BY counted.account ORDER BY c.old_due, c.id) AS rank \
+           FROM counted CROSS JOIN cut CROSS JOIN LATERAL ( \
              SELECT m.seq, m.status AS old_status, m.due_at AS old_due, m.id FROM messages m \
-             WHERE m.account = heads.account AND m.due_at <= $1 \
-             ORDER BY m.due_at, m.id LIMIT $6 \
+             WHERE m.account = counted.account AND m.due_at <= $1 \
+             ORDER BY m.due_at, m.id LIMIT LEAST(counted.n, cut.r) \
              FOR UPDATE OF m SKIP LOCKED) c), \
          due AS (SELECT seq, old_status, old_due, rank FROM picked ORDER BY rank, old_due, id LIMIT $2) \
          UPDATE messages m SET status = $4, attempt = m.attempt + 1, tries = m.tries + 1, lease_until = $3, \
