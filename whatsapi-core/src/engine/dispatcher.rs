@@ -66,11 +66,9 @@ pub(crate) async fn run(core: Arc<Core>, mut stop: StopRx) -> Report {
         let enough = claim_threshold(&core.config);
         let low = room < enough && !tasks.is_empty();
         let mut more = false;
-        let mut resume = None;
         if room > 0 && !low {
             let now = core.clock.now();
-            let (limits, busy_until) = numbers.limits(&core.pacer, room, now);
-            resume = busy_until;
+            let limits = numbers.limits(&core.pacer, room, now);
             match core
                 .store
                 .claim_due_with(now, core.config.lease, &limits)
@@ -100,19 +98,30 @@ pub(crate) async fn run(core: Arc<Core>, mut stop: StopRx) -> Report {
             next_wake_at(&core).await
         };
         // A number left out for want of pacing room is claimed for again once it has room.
-        let until = resume.map_or(until, |r| r.min(until));
-        tokio::select! {
-            _ = wake.changed(), if !low => {}
-            _ = permits.acquire_many(u32::try_from(enough).unwrap_or(u32::MAX)), if low => {}
-            woken = remote_wake(&mut remote) => {
-                if !woken {
-                    tracing::warn!("the store's wake-up channel closed; relying on polling");
-                    remote = None;
+        let until = numbers
+            .room_again(&core.pacer, core.clock.now())
+            .map_or(until, |r| r.min(until));
+        // A send that ends frees a permit, which matters only to a claim that was short of them (the `low`
+        // branch); otherwise nothing became claimable, and claiming again would cost the store a read for each
+        // paced send of a number that sits out claims.
+        loop {
+            tokio::select! {
+                _ = wake.changed(), if !low => {}
+                _ = permits.acquire_many(u32::try_from(enough).unwrap_or(u32::MAX)), if low => {}
+                woken = remote_wake(&mut remote) => {
+                    if !woken {
+                        tracing::warn!("the store's wake-up channel closed; relying on polling");
+                        remote = None;
+                    }
+                }
+                _ = core.clock.sleep_until(until) => {}
+                _ = stopped(&mut stop) => {}
+                Some(end) = tasks.join_next(), if !tasks.is_empty() => {
+                    report.count(end, &stop);
+                    continue;
                 }
             }
-            _ = core.clock.sleep_until(until) => {}
-            _ = stopped(&mut stop) => {}
-            Some(end) = tasks.join_next(), if !tasks.is_empty() => report.count(end, &stop),
+            break;
         }
     }
     drain(&core, tasks, &stop, report).await
@@ -166,20 +175,15 @@ impl Numbers {
         }
     }
 
-    /// The limits of a claim of `room` at `now`, and when the first left-out account has room again.
-    fn limits(
-        &mut self,
-        pacer: &super::Pacer,
-        room: usize,
-        now: DateTime<Utc>,
-    ) -> (ClaimLimits, Option<DateTime<Utc>>) {
+    /// The limits of a claim of `room` at `now`: accounts whose number has slots reserved further ahead than half
+    /// of [`CLAIM_AHEAD`] sit it out.
+    fn limits(&mut self, pacer: &super::Pacer, room: usize, now: DateTime<Utc>) -> ClaimLimits {
         let Some(per_account) = pacer.slots_in(CLAIM_AHEAD) else {
             self.0.clear();
-            return (ClaimLimits::total(room), None);
+            return ClaimLimits::total(room);
         };
         let half = CLAIM_AHEAD / 2;
         let mut skip = Vec::new();
-        let mut resume: Option<DateTime<Utc>> = None;
         // Accounts whose number is idle again are forgotten; they are learnt again when claimed.
         self.0.retain(|account, number| {
             let Some(busy) = pacer.busy_until(number, now) else {
@@ -187,19 +191,25 @@ impl Numbers {
             };
             if busy > now + half {
                 skip.push(*account);
-                let at = busy - half;
-                resume = Some(resume.map_or(at, |r| r.min(at)));
             }
             true
         });
-        (
-            ClaimLimits {
-                limit: room,
-                per_account,
-                skip,
-            },
-            resume,
-        )
+        ClaimLimits {
+            limit: room,
+            per_account,
+            skip,
+        }
+    }
+
+    /// When the first account that a claim at `now` would leave out has pacing room again.
+    fn room_again(&self, pacer: &super::Pacer, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let half = CLAIM_AHEAD / 2;
+        self.0
+            .values()
+            .filter_map(|number| pacer.busy_until(number, now))
+            .filter(|busy| *busy > now + half)
+            .map(|busy| busy - half)
+            .min()
     }
 }
 
