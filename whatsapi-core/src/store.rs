@@ -109,6 +109,57 @@ pub struct Claimed {
     pub lease_until: DateTime<Utc>,
 }
 
+/// How one claim shares itself among accounts: round-robin, so one account's backlog never keeps another's due
+/// messages out of a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimLimits {
+    /// Most messages in all.
+    pub limit: usize,
+    /// Most messages of one account (what its business number may send before the next claim).
+    pub per_account: usize,
+    /// Accounts left out of this claim (their number has no pacing room now).
+    pub skip: Vec<AccountId>,
+}
+
+impl ClaimLimits {
+    /// Up to `limit` messages, shared round-robin among every account with due work.
+    pub fn total(limit: usize) -> Self {
+        Self {
+            limit,
+            per_account: limit,
+            skip: Vec::new(),
+        }
+    }
+
+    /// Orders fairly and takes at most `limit`: `candidates` is each account's due messages, oldest due first, in
+    /// any order of accounts, as `(account, due, id, item)`. The result is each account's first message (accounts
+    /// with the oldest first), then each one's second, and so on. For store authors.
+    pub fn round_robin<T>(
+        &self,
+        mut candidates: Vec<(AccountId, DateTime<Utc>, MessageId, T)>,
+    ) -> Vec<T> {
+        candidates.sort_by_key(|(account, due, id, _)| (*account, *due, *id));
+        let mut ranked: Vec<(usize, DateTime<Utc>, MessageId, T)> =
+            Vec::with_capacity(candidates.len());
+        let mut previous: Option<AccountId> = None;
+        let mut rank = 0;
+        for (account, due, id, item) in candidates {
+            rank = if previous == Some(account) {
+                rank + 1
+            } else {
+                0
+            };
+            previous = Some(account);
+            if rank < self.per_account {
+                ranked.push((rank, due, id, item));
+            }
+        }
+        ranked.sort_by_key(|(rank, due, id, _)| (*rank, *due, *id));
+        ranked.truncate(self.limit);
+        ranked.into_iter().map(|(_, _, _, item)| item).collect()
+    }
+}
+
 /// Why a send failed, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailureInfo {
@@ -572,16 +623,33 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Page<Message>>;
     /// The message with this wamid.
     async fn message_by_wamid(&self, wamid: &str) -> StoreResult<Option<Message>>;
-    /// Claims up to `limit` due messages: `queued`, `scheduled` with `send_at <= now`, `retrying` with
-    /// `next_attempt_at <= now`, and `processing` whose lease ended. Skips inactive accounts and accounts whose
-    /// breaker is open at `now`. Each claimed message gets `processing`, `attempt + 1`, `tries + 1` and a lease.
-    /// Oldest due first: by the time each became due (when it was queued, its `send_at`, its `next_attempt_at`, its
-    /// lease end), then by id. Two concurrent claimers never receive the same message.
+    /// Claims up to `limit` due messages, shared round-robin among accounts: [`claim_due_with`](Self::claim_due_with)
+    /// with [`ClaimLimits::total`].
     async fn claim_due(
         &self,
         now: DateTime<Utc>,
         lease: Duration,
         limit: usize,
+    ) -> StoreResult<Vec<Claimed>> {
+        self.claim_due_with(now, lease, &ClaimLimits::total(limit))
+            .await
+    }
+    /// Claims up to `limits.limit` due messages: `queued`, `scheduled` with `send_at <= now`, `retrying` with
+    /// `next_attempt_at <= now`, and `processing` whose lease ended. Skips inactive accounts, accounts whose
+    /// breaker is open at `now` and the accounts of `limits.skip`. Each claimed message gets `processing`,
+    /// `attempt + 1`, `tries + 1` and a lease. Two concurrent claimers never receive the same message.
+    ///
+    /// Fair: at most `limits.per_account` of one account, and round-robin among accounts, so one account's
+    /// backlog never keeps another's due messages out. Within an account oldest due first: by the time each
+    /// became due (when it was queued, its `send_at`, its `next_attempt_at`, its lease end), then by id. The
+    /// result is each account's oldest (accounts whose oldest is oldest first), then each one's second, and so on
+    /// (see [`ClaimLimits::round_robin`]); only accounts with something due at `now` take part, and when more than
+    /// `limit` have, those whose oldest is oldest.
+    async fn claim_due_with(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limits: &ClaimLimits,
     ) -> StoreResult<Vec<Claimed>>;
     /// The earliest time something becomes due (scheduled, retrying, or a lease ending), to sleep until then.
     /// Queued messages are due since they were queued. Inactive accounts are ignored; an account whose breaker is

@@ -15,8 +15,8 @@ use uuid::Uuid;
 use whatsapi_core::message::{Pricing, TimelineEntry};
 use whatsapi_core::status::{self, Event, MetaStatus, Transition};
 use whatsapi_core::store::{
-    Claimed, FailureInfo, MessageFilter, NewBatch, Outcome, Page, PageRequest, StatusApplied,
-    StatusChange, StatusCounts, StatusUpdate, expect_transition, outcome_change,
+    ClaimLimits, Claimed, FailureInfo, MessageFilter, NewBatch, Outcome, Page, PageRequest,
+    StatusApplied, StatusChange, StatusCounts, StatusUpdate, expect_transition, outcome_change,
     record_meta_status, record_outcome_fields, record_pricing, reset_for_retry,
 };
 use whatsapi_core::{AccountId, BatchId, Message, MessageId, PhoneNumber, Status, StoreError};
@@ -607,30 +607,59 @@ pub(crate) async fn next_due_at(db: &dyn Db) -> Result<Option<DateTime<Utc>>> {
 
 // ---- dispatcher ----
 
-/// Claims up to `limit` due messages of active accounts whose breaker is closed, oldest due first, in one
-/// statement: rows another claimer holds are skipped (`FOR UPDATE SKIP LOCKED`), never waited for.
+/// Claims due messages of active accounts whose breaker is closed, shared round-robin among accounts (see
+/// `Store::claim_due_with`), in one statement: the accounts with due work (a skip scan of
+/// `messages_due_by_account_id`, one probe per account with due rows; those whose oldest is oldest), then up to
+/// `per_account` oldest due rows of each, taken round-robin. Rows another claimer holds are skipped
+/// (`FOR UPDATE SKIP LOCKED`), never waited for. Only rows that round-robin can reach are locked: each account's
+/// due rows are counted first (index only, at most `per_account`) to find the round `r` that fills the claim,
+/// and each account locks at most `r`, so a claim locks at most `limit + accounts - 1` rows.
 pub(crate) async fn claim_due(
     db: &dyn Db,
     fx: &mut Effects,
     now: DateTime<Utc>,
     lease: Duration,
-    limit: usize,
+    limits: &ClaimLimits,
 ) -> Result<Vec<Claimed>> {
     let lease_until = plus(now, lease);
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limits.limit).unwrap_or(i64::MAX);
+    let cap = i64::try_from(limits.per_account.min(limits.limit)).unwrap_or(i64::MAX);
+    let skip: Vec<Uuid> = limits.skip.iter().map(|a| a.0).collect();
     let sql = format!(
-        "WITH due AS ( \
-           SELECT m.seq, m.status AS old_status, m.due_at AS old_due FROM messages m \
-           JOIN accounts a ON a.seq = m.account \
-           WHERE m.due_at <= $1 AND a.active \
+        "WITH RECURSIVE acc AS ( \
+           (SELECT m.account FROM messages m WHERE m.due_at IS NOT NULL ORDER BY m.account LIMIT 1) \
+           UNION ALL \
+           SELECT (SELECT m.account FROM messages m WHERE m.due_at IS NOT NULL AND m.account > acc.account \
+                   ORDER BY m.account LIMIT 1) \
+           FROM acc WHERE acc.account IS NOT NULL), \
+         heads AS ( \
+           SELECT a.seq AS account FROM acc JOIN accounts a ON a.seq = acc.account \
+           CROSS JOIN LATERAL (SELECT m.due_at AS head FROM messages m \
+             WHERE m.account = acc.account AND m.due_at IS NOT NULL ORDER BY m.due_at LIMIT 1) h \
+           WHERE h.head <= $1 AND a.active \
            AND (a.breaker_open_until IS NULL OR a.breaker_open_until <= $1) \
-           ORDER BY m.due_at, m.id LIMIT $2 \
-           FOR UPDATE OF m SKIP LOCKED) \
+           AND a.id <> ALL($5::uuid[]) \
+           ORDER BY h.head, a.seq LIMIT $2), \
+         counted AS ( \
+           SELECT heads.account, n.n FROM heads CROSS JOIN LATERAL (SELECT count(*) AS n FROM ( \
+             SELECT 1 FROM messages m WHERE m.account = heads.account AND m.due_at <= $1 LIMIT $6) t) n), \
+         cut AS ( \
+           SELECT COALESCE(MIN(r), $6) AS r FROM generate_series(1::int8, $6) r \
+           WHERE (SELECT SUM(LEAST(n, r)) FROM counted) >= $2), \
+         picked AS ( \
+           SELECT c.seq, c.old_status, c.old_due, c.id, \
+             row_number() OVER (PARTITION BY counted.account ORDER BY c.old_due, c.id) AS rank \
+           FROM counted CROSS JOIN cut CROSS JOIN LATERAL ( \
+             SELECT m.seq, m.status AS old_status, m.due_at AS old_due, m.id FROM messages m \
+             WHERE m.account = counted.account AND m.due_at <= $1 \
+             ORDER BY m.due_at, m.id LIMIT LEAST(counted.n, cut.r) \
+             FOR UPDATE OF m SKIP LOCKED) c), \
+         due AS (SELECT seq, old_status, old_due, rank FROM picked ORDER BY rank, old_due, id LIMIT $2) \
          UPDATE messages m SET status = $4, attempt = m.attempt + 1, tries = m.tries + 1, lease_until = $3, \
            next_attempt_at = NULL, updated_at = $1, due_at = $3 \
          FROM due, accounts a \
          WHERE m.seq = due.seq AND a.seq = m.account \
-         RETURNING due.old_status, due.old_due, {COLUMNS}"
+         RETURNING due.old_status, due.old_due, due.rank, {COLUMNS}"
     );
     let rows = db
         .rows(
@@ -640,6 +669,8 @@ pub(crate) async fn claim_due(
                 &limit,
                 &ts(lease_until),
                 &status_code(Status::Processing),
+                &skip,
+                &cap,
             ],
         )
         .await?;
@@ -647,7 +678,8 @@ pub(crate) async fn claim_due(
     for r in &rows {
         let old = status(r.try_get(0)?)?;
         let old_due: i64 = r.try_get(1)?;
-        let s = decode(r, 2)?;
+        let rank: i64 = r.try_get(2)?;
+        let s = decode(r, 3)?;
         // Only queued, scheduled, retrying and processing rows have a due time; each may be claimed.
         let to = expect_transition(old, Event::Claim)?;
         if to != Status::Processing {
@@ -659,10 +691,10 @@ pub(crate) async fn claim_due(
             fx.bump(s.account, old, -1);
             fx.bump(s.account, to, 1);
         }
-        claimed.push((old_due, s.message));
+        claimed.push(((rank, old_due), s.message));
     }
-    // RETURNING has no order: oldest due first, ties by id.
-    claimed.sort_by_key(|(due, m)| (*due, m.id.0));
+    // RETURNING has no order: round-robin, each account's oldest due first, ties by id.
+    claimed.sort_by_key(|(key, m)| (*key, m.id.0));
     Ok(claimed
         .into_iter()
         .map(|(_, message)| Claimed {

@@ -15,6 +15,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_billing.sql"),
     include_str!("migrations/0003_meta_routing.sql"),
     include_str!("migrations/0004_bounds.sql"),
+    include_str!("migrations/0005_fair_claims.sql"),
 ];
 
 /// The schema version this build writes.

@@ -9,8 +9,8 @@ use tokio::sync::broadcast;
 use whatsapi_core::account::{AccountUpdate, NewAccount};
 use whatsapi_core::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use whatsapi_core::store::{
-    Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, Outcome, Page, PageRequest,
-    PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, StoreResult,
+    ClaimLimits, Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, Outcome, Page,
+    PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, StoreResult,
 };
 use whatsapi_core::webhook::{DeliveryAttempt, EventId};
 use whatsapi_core::{Account, AccountId, KeyHash, Message, MessageId, Store};
@@ -162,18 +162,18 @@ impl Store for PostgresStore {
         Ok(messages::by_wamid(&client, wamid).await?.map(|s| s.message))
     }
 
-    async fn claim_due(
+    async fn claim_due_with(
         &self,
         now: DateTime<Utc>,
         lease: Duration,
-        limit: usize,
+        limits: &ClaimLimits,
     ) -> StoreResult<Vec<Claimed>> {
-        if limit == 0 {
+        if limits.limit == 0 || limits.per_account == 0 {
             return Ok(Vec::new());
         }
         Ok(in_tx!(self, |tx| {
             let mut fx = Effects::default();
-            match messages::claim_due(tx, &mut fx, now, lease, limit).await {
+            match messages::claim_due(tx, &mut fx, now, lease, limits).await {
                 Ok(claimed) => fx.flush(tx, &self.channel).await.map(|()| claimed),
                 Err(e) => Err(e),
             }

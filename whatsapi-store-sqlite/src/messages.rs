@@ -12,8 +12,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use whatsapi_core::message::{Pricing, TimelineEntry};
 use whatsapi_core::status::{self, Event, MetaStatus, Transition};
 use whatsapi_core::store::{
-    Claimed, FailureInfo, MessageFilter, NewBatch, Outcome, Page, PageRequest, StatusApplied,
-    StatusChange, StatusCounts, StatusUpdate, expect_transition, outcome_change,
+    ClaimLimits, Claimed, FailureInfo, MessageFilter, NewBatch, Outcome, Page, PageRequest,
+    StatusApplied, StatusChange, StatusCounts, StatusUpdate, expect_transition, outcome_change,
     record_meta_status, record_outcome_fields, record_pricing, reset_for_retry,
 };
 use whatsapi_core::{AccountId, BatchId, Message, MessageId, PhoneNumber, Status, StoreError};
@@ -580,25 +580,72 @@ pub(crate) fn next_due_at(conn: &Connection) -> Result<Option<DateTime<Utc>>> {
 
 // ---- dispatcher ----
 
-/// Claims up to `limit` due messages of active accounts whose breaker is closed, oldest due first.
+/// Claims due messages of active accounts whose breaker is closed, shared round-robin among accounts (see
+/// `Store::claim_due_with`). Two steps, each cheap however long one account's backlog is: the accounts with due
+/// work (a skip scan of `messages_due_by_account`, one probe per account with due rows), then up to
+/// `per_account` oldest due rows of each.
 pub(crate) fn claim_due(
     conn: &Connection,
     now: DateTime<Utc>,
     lease: Duration,
-    limit: usize,
+    limits: &ClaimLimits,
 ) -> Result<Vec<Claimed>> {
-    let seqs: Vec<i64> = {
-        // CROSS JOIN keeps messages as the outer loop so the due index drives the scan.
+    let cap = limits.per_account.min(limits.limit);
+    if cap == 0 {
+        return Ok(Vec::new());
+    }
+    let accounts: Vec<(i64, Vec<u8>)> = {
         let mut stmt = conn.prepare_cached(
-            "SELECT m.seq FROM messages m CROSS JOIN accounts a ON a.seq = m.account \
-             WHERE m.due_at <= ?1 AND a.active = 1 \
+            "WITH RECURSIVE acc(account) AS ( \
+               SELECT (SELECT account FROM messages WHERE due_at IS NOT NULL ORDER BY account LIMIT 1) \
+               UNION ALL \
+               SELECT (SELECT m.account FROM messages m WHERE m.due_at IS NOT NULL AND m.account > acc.account \
+                       ORDER BY m.account LIMIT 1) \
+               FROM acc WHERE acc.account IS NOT NULL), \
+             heads(account, head) AS ( \
+               SELECT account, (SELECT m.due_at FROM messages m WHERE m.account = acc.account \
+                                AND m.due_at IS NOT NULL ORDER BY m.due_at LIMIT 1) \
+               FROM acc WHERE account IS NOT NULL) \
+             SELECT a.seq, a.id FROM heads h CROSS JOIN accounts a ON a.seq = h.account \
+             WHERE h.head <= ?1 AND a.active = 1 \
              AND (a.breaker_open_until IS NULL OR a.breaker_open_until <= ?1) \
-             ORDER BY m.due_at, m.id LIMIT ?2",
+             ORDER BY h.head, a.seq",
         )?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        stmt.query_map(params![ts(now), limit], |r| r.get(0))?
+        stmt.query_map(params![ts(now)], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?
     };
+    let mut candidates = Vec::new();
+    let mut picked = 0;
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, due_at, id FROM messages WHERE account = ?1 AND due_at <= ?2 \
+             ORDER BY due_at, id LIMIT ?3",
+        )?;
+        let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+        for (account_seq, account_id) in accounts {
+            // More accounts than `limit` cannot all be in one claim: those whose oldest is oldest are.
+            if picked == limits.limit {
+                break;
+            }
+            let account = AccountId(uuid(&account_id)?);
+            if limits.skip.contains(&account) {
+                continue;
+            }
+            picked += 1;
+            let rows = stmt.query_map(params![account_seq, ts(now), cap], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                ))
+            })?;
+            for row in rows {
+                let (seq, due, id) = row?;
+                candidates.push((account, time(due), MessageId(uuid(&id)?), seq));
+            }
+        }
+    }
+    let seqs = limits.round_robin(candidates);
     let lease_until = plus(now, lease);
     let mut claimed = Vec::with_capacity(seqs.len());
     for seq in seqs {

@@ -15,6 +15,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_auth_version.sql"),
     include_str!("migrations/0005_meta_routing.sql"),
     include_str!("migrations/0006_bounds.sql"),
+    include_str!("migrations/0007_fair_claims.sql"),
 ];
 
 /// The schema version this build writes.

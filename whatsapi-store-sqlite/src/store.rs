@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use whatsapi_core::account::{AccountUpdate, NewAccount};
 use whatsapi_core::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use whatsapi_core::store::{
-    Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, Outcome, Page, PageRequest,
-    PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, StoreResult,
+    ClaimLimits, Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, Outcome, Page,
+    PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, StoreResult,
 };
 use whatsapi_core::webhook::{DeliveryAttempt, EventId};
 use whatsapi_core::{Account, AccountId, KeyHash, Message, MessageId, Store, StoreError};
@@ -206,17 +206,18 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn claim_due(
+    async fn claim_due_with(
         &self,
         now: DateTime<Utc>,
         lease: Duration,
-        limit: usize,
+        limits: &ClaimLimits,
     ) -> StoreResult<Vec<Claimed>> {
-        if limit == 0 {
+        if limits.limit == 0 || limits.per_account == 0 {
             return Ok(Vec::new());
         }
+        let limits = limits.clone();
         self.writer
-            .write_checked(move |c| messages::claim_due(c, now, lease, limit))
+            .write_checked(move |c| messages::claim_due(c, now, lease, &limits))
             .await
     }
 

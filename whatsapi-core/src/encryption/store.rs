@@ -12,9 +12,9 @@ use crate::account::{
 use crate::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use crate::message::{Message, MessageId};
 use crate::store::{
-    Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, Outcome, Page, PageRequest,
-    PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, Store, StoreError,
-    StoreResult,
+    ClaimLimits, Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, Outcome, Page,
+    PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, Store,
+    StoreError, StoreResult,
 };
 use crate::webhook::{DeliveryAttempt, EventId};
 
@@ -353,13 +353,13 @@ impl Store for EncryptingStore {
         self.inner.message_by_wamid(wamid).await
     }
 
-    async fn claim_due(
+    async fn claim_due_with(
         &self,
         now: DateTime<Utc>,
         lease: Duration,
-        limit: usize,
+        limits: &ClaimLimits,
     ) -> StoreResult<Vec<Claimed>> {
-        self.inner.claim_due(now, lease, limit).await
+        self.inner.claim_due_with(now, lease, limits).await
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<DateTime<Utc>>> {

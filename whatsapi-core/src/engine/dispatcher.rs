@@ -14,7 +14,7 @@ use crate::account::{Account, AccountId, AccountUpdate, CredentialsStatus};
 use crate::message::Message;
 use crate::retry::{ErrorClass, RetryPolicy};
 use crate::status::MetaStatus;
-use crate::store::{Claimed, FailureInfo, Outcome, StatusUpdate, StoreError};
+use crate::store::{ClaimLimits, Claimed, FailureInfo, Outcome, StatusUpdate, StoreError};
 use crate::transport::{OutgoingMessage, SendError, SendReceipt};
 
 use super::breaker::{Admission, ProbeGuard, ProbeState, Verdict};
@@ -48,6 +48,7 @@ pub(crate) async fn run(core: Arc<Core>, mut stop: StopRx) -> Report {
     let mut tasks: JoinSet<TaskEnd> = JoinSet::new();
     // Tasks that end once a stop was requested belong to the shutdown report, whichever loop reaps them.
     let mut report = Report::default();
+    let mut numbers = Numbers::default();
     loop {
         wake.borrow_and_update();
         if stop.borrow().is_some() {
@@ -67,12 +68,18 @@ pub(crate) async fn run(core: Arc<Core>, mut stop: StopRx) -> Report {
         let mut more = false;
         if room > 0 && !low {
             let now = core.clock.now();
-            match core.store.claim_due(now, core.config.lease, room).await {
+            let limits = numbers.limits(&core.pacer, room, now);
+            match core
+                .store
+                .claim_due_with(now, core.config.lease, &limits)
+                .await
+            {
                 Ok(claimed) => {
                     more = claimed.len() == room;
                     if !claimed.is_empty() {
                         tracing::debug!(count = claimed.len(), "claimed due messages");
-                        spawn_batch(&core, claimed, &permits, &mut tasks, &stop).await;
+                        spawn_batch(&core, claimed, &permits, &mut tasks, &stop, &mut numbers)
+                            .await;
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "claiming due messages failed"),
@@ -90,18 +97,31 @@ pub(crate) async fn run(core: Arc<Core>, mut stop: StopRx) -> Report {
         } else {
             next_wake_at(&core).await
         };
-        tokio::select! {
-            _ = wake.changed(), if !low => {}
-            _ = permits.acquire_many(u32::try_from(enough).unwrap_or(u32::MAX)), if low => {}
-            woken = remote_wake(&mut remote) => {
-                if !woken {
-                    tracing::warn!("the store's wake-up channel closed; relying on polling");
-                    remote = None;
+        // A number left out for want of pacing room is claimed for again once it has room.
+        let until = numbers
+            .room_again(&core.pacer, core.clock.now())
+            .map_or(until, |r| r.min(until));
+        // A send that ends frees a permit, which matters only to a claim that was short of them (the `low`
+        // branch); otherwise nothing became claimable, and claiming again would cost the store a read for each
+        // paced send of a number that sits out claims.
+        loop {
+            tokio::select! {
+                _ = wake.changed(), if !low => {}
+                _ = permits.acquire_many(u32::try_from(enough).unwrap_or(u32::MAX)), if low => {}
+                woken = remote_wake(&mut remote) => {
+                    if !woken {
+                        tracing::warn!("the store's wake-up channel closed; relying on polling");
+                        remote = None;
+                    }
+                }
+                _ = core.clock.sleep_until(until) => {}
+                _ = stopped(&mut stop) => {}
+                Some(end) = tasks.join_next(), if !tasks.is_empty() => {
+                    report.count(end, &stop);
+                    continue;
                 }
             }
-            _ = core.clock.sleep_until(until) => {}
-            _ = stopped(&mut stop) => {}
-            Some(end) = tasks.join_next(), if !tasks.is_empty() => report.count(end, &stop),
+            break;
         }
     }
     drain(&core, tasks, &stop, report).await
@@ -134,6 +154,63 @@ async fn remote_wake(remote: &mut Option<tokio::sync::broadcast::Receiver<()>>) 
 /// Free permits worth a claim while sends are in flight: a quarter of the smaller of a claim and the concurrency.
 fn claim_threshold(config: &super::EngineConfig) -> usize {
     (config.dispatch_batch.min(config.concurrency) / 4).max(1)
+}
+
+/// How far ahead of its pacing slot a message is claimed: a claim takes of one business number at most what it
+/// may send in this time, and a number whose reserved slots reach further than half of it sits out claims
+/// until they do not. So a backlog is claimed a little at a time, never far ahead of its slots, and one
+/// number's backlog never fills a claim (or the sends in flight) that another number's messages need.
+pub(crate) const CLAIM_AHEAD: chrono::Duration = chrono::Duration::milliseconds(250);
+
+/// The business number of each account claimed for lately, to tell which accounts have no pacing room.
+#[derive(Debug, Default)]
+struct Numbers(HashMap<AccountId, String>);
+
+impl Numbers {
+    fn learn(&mut self, account: &Account) {
+        if let Some(c) = &account.credentials {
+            if self.0.get(&account.id) != Some(&c.phone_number_id) {
+                self.0.insert(account.id, c.phone_number_id.clone());
+            }
+        }
+    }
+
+    /// The limits of a claim of `room` at `now`: accounts whose number has slots reserved further ahead than half
+    /// of [`CLAIM_AHEAD`] sit it out.
+    fn limits(&mut self, pacer: &super::Pacer, room: usize, now: DateTime<Utc>) -> ClaimLimits {
+        let Some(per_account) = pacer.slots_in(CLAIM_AHEAD) else {
+            self.0.clear();
+            return ClaimLimits::total(room);
+        };
+        let half = CLAIM_AHEAD / 2;
+        let mut skip = Vec::new();
+        // Accounts whose number is idle again are forgotten; they are learnt again when claimed.
+        self.0.retain(|account, number| {
+            let Some(busy) = pacer.busy_until(number, now) else {
+                return false;
+            };
+            if busy > now + half {
+                skip.push(*account);
+            }
+            true
+        });
+        ClaimLimits {
+            limit: room,
+            per_account,
+            skip,
+        }
+    }
+
+    /// When the first account that a claim at `now` would leave out has pacing room again.
+    fn room_again(&self, pacer: &super::Pacer, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let half = CLAIM_AHEAD / 2;
+        self.0
+            .values()
+            .filter_map(|number| pacer.busy_until(number, now))
+            .filter(|busy| *busy > now + half)
+            .map(|busy| busy - half)
+            .min()
+    }
 }
 
 /// When to look for due messages again: when the next one becomes due, at most `idle_poll` from now.
@@ -185,6 +262,7 @@ async fn spawn_batch(
     permits: &Arc<Semaphore>,
     tasks: &mut JoinSet<TaskEnd>,
     stop: &StopRx,
+    numbers: &mut Numbers,
 ) {
     let now = core.clock.now();
     let mut accounts: HashMap<AccountId, Result<Option<Arc<Account>>, StoreError>> = HashMap::new();
@@ -211,6 +289,9 @@ async fn spawn_batch(
                 continue;
             }
         };
+        if let Some(a) = &account {
+            numbers.learn(a);
+        }
         let admission = match &account {
             Some(a) if !message.dry_run => core.breakers.admit(a.id, &a.breaker, now),
             _ => Admission::Go,
@@ -224,13 +305,21 @@ async fn spawn_batch(
                 .map(|c| core.pacer.reserve(&c.phone_number_id, now)),
             _ => None,
         };
-        let permit = match permits.clone().try_acquire_owned() {
-            Ok(p) => p,
-            // Never more claimed than there is room for; waiting is the safe fallback.
-            Err(_) => match permits.clone().acquire_owned().await {
-                Ok(p) => p,
-                Err(_) => return,
-            },
+        // A message that may go now takes its place among the sends in flight at once, so the next claim sees
+        // the room it left. One waiting for its pacing slot or for a probe takes a place only when it may go:
+        // waiting holds no place another number's message could use.
+        let ready = !matches!(admission, Admission::Wait(_)) && slot.is_none_or(|s| s <= now);
+        let permit = if ready {
+            match permits.clone().try_acquire_owned() {
+                Ok(p) => Some(p),
+                // Never more claimed than there is room for; waiting is the safe fallback.
+                Err(_) => match permits.clone().acquire_owned().await {
+                    Ok(p) => Some(p),
+                    Err(_) => return,
+                },
+            }
+        } else {
+            None
         };
         let span = tracing::info_span!(
             "send",
@@ -246,7 +335,8 @@ async fn spawn_batch(
             account,
             slot,
             stop: stop.clone(),
-            permit: Some(permit),
+            permits: permits.clone(),
+            permit,
         };
         tasks.spawn(job.run(admission).instrument(span));
     }
@@ -260,8 +350,10 @@ struct SendJob {
     /// Pacing slot reserved at claim time, if any.
     slot: Option<DateTime<Utc>>,
     stop: StopRx,
-    /// A place among the sends in flight; given back as soon as Meta answered, before the outcome is recorded,
-    /// so the next sends overlap the store's commit of this one.
+    /// The places among the sends in flight.
+    permits: Arc<Semaphore>,
+    /// This message's place among the sends in flight, taken when it may go; given back as soon as Meta
+    /// answered, before the outcome is recorded, so the next sends overlap the store's commit of this one.
     permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -305,23 +397,50 @@ impl SendJob {
             }
         };
 
-        let slot = match self.slot {
+        let pacer = &self.core.pacer;
+        let mut slot = match self.slot {
             Some(slot) => slot,
-            None => self
-                .core
-                .pacer
-                .reserve(&creds.phone_number_id, self.core.clock.now()),
+            None => pacer.reserve(&creds.phone_number_id, self.core.clock.now()),
         };
-        if slot > self.core.clock.now() {
-            tokio::select! {
-                _ = self.core.clock.sleep_until(slot) => {}
-                _ = stopped(&mut self.stop) => {}
+        loop {
+            if slot > self.core.clock.now() {
+                tokio::select! {
+                    _ = self.core.clock.sleep_until(slot) => {}
+                    _ = stopped(&mut self.stop) => {}
+                }
             }
-        }
-        let now = self.core.clock.now();
-        if self.stop.borrow().is_some() || self.core.breakers.open_until(account.id, now).is_some()
-        {
-            return self.release().await;
+            let now = self.core.clock.now();
+            if self.stop.borrow().is_some()
+                || self.core.breakers.open_until(account.id, now).is_some()
+            {
+                return self.release().await;
+            }
+            if self.permit.is_some() {
+                break;
+            }
+            if let Ok(p) = self.permits.clone().try_acquire_owned() {
+                self.permit = Some(p);
+                break;
+            }
+            let permit = tokio::select! {
+                p = self.permits.clone().acquire_owned() => p.ok(),
+                _ = stopped(&mut self.stop) => None,
+            };
+            let Some(permit) = permit else {
+                return self.release().await;
+            };
+            // Waiting for a place let the slot pass: sent now, this message and the ones after it on the same
+            // number would bunch up above the rate. It takes the number's next slot instead.
+            let now = self.core.clock.now();
+            if pacer.interval().is_some_and(|gap| now > slot + gap) {
+                slot = pacer.reserve(&creds.phone_number_id, now);
+                if slot > now {
+                    drop(permit);
+                    continue;
+                }
+            }
+            self.permit = Some(permit);
+            break;
         }
 
         let outgoing = OutgoingMessage {

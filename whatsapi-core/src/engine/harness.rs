@@ -140,6 +140,11 @@ impl Harness {
 
     /// A registered account with Meta credentials.
     pub(crate) async fn account(&self) -> Account {
+        self.account_on(PHONE_NUMBER_ID).await
+    }
+
+    /// A registered account with Meta credentials for the business number `phone_number_id`.
+    pub(crate) async fn account_on(&self, phone_number_id: &str) -> Account {
         let reg = self
             .api
             .register(
@@ -148,18 +153,18 @@ impl Harness {
             )
             .await
             .unwrap();
-        // A phone number id belongs to one account: the first account gets PHONE_NUMBER_ID, later ones their own.
+        // A phone number id belongs to one account: the first account asking for it gets it, later ones their own.
         let taken = self
             .api
             .store()
-            .account_by_phone_number_id(PHONE_NUMBER_ID)
+            .account_by_phone_number_id(phone_number_id)
             .await
             .unwrap()
             .is_some();
         let phone_number_id = if taken {
             format!("{}", reg.account.id.0.as_u128() % 10_000_000_000)
         } else {
-            PHONE_NUMBER_ID.to_owned()
+            phone_number_id.to_owned()
         };
         self.api
             .set_credentials(
@@ -228,6 +233,49 @@ impl Harness {
     /// Seconds since the start of the test clock.
     pub(crate) fn secs(&self, t: DateTime<Utc>) -> f64 {
         (t - ManualClock::at_epoch().now()).num_milliseconds() as f64 / 1000.0
+    }
+
+    /// Stores `n` queued texts of `account` straight into the store (no wake-up), created now.
+    pub(crate) async fn backlog(&self, account: &Account, n: usize) -> Vec<MessageId> {
+        use crate::Store;
+        let messages: Vec<crate::message::NewMessage> = (0..n)
+            .map(|i| crate::message::NewMessage {
+                id: MessageId::new(),
+                account_id: account.id,
+                batch_id: None,
+                to: crate::phone::PhoneNumber::parse(&format!("1415{:07}", i % 10_000_000))
+                    .expect("valid number"),
+                content: crate::message::MessageContent::Text {
+                    body: "campaign".into(),
+                },
+                send_at: None,
+                metadata: None,
+                dry_run: false,
+                created_at: self.now(),
+            })
+            .collect();
+        let ids = messages.iter().map(|m| m.id).collect();
+        self.store
+            .insert_messages(crate::store::NewBatch {
+                account_id: account.id,
+                messages,
+                idempotency: None,
+            })
+            .await
+            .expect("backlog stored");
+        ids
+    }
+
+    /// Messages of `account` in `status`, from the store's counters.
+    pub(crate) async fn count(&self, account: &Account, status: Status) -> u64 {
+        use crate::Store;
+        self.store
+            .status_counts(account.id)
+            .await
+            .expect("counts")
+            .get(&status)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub(crate) fn calls(&self) -> Vec<Call> {

@@ -30,6 +30,34 @@ impl Pacer {
         }
     }
 
+    /// The gap between two slots of one key; `None` when pacing is off.
+    pub(crate) fn interval(&self) -> Option<chrono::Duration> {
+        self.interval
+    }
+
+    /// The rate, rounded as the gap is: how many slots fit in `ahead`, at least one (`None` when pacing is off).
+    pub(crate) fn slots_in(&self, ahead: chrono::Duration) -> Option<usize> {
+        let gap = self.interval?.num_nanoseconds()?.max(1).unsigned_abs();
+        let ahead = ahead
+            .num_nanoseconds()
+            .unwrap_or(i64::MAX)
+            .max(0)
+            .unsigned_abs();
+        Some(
+            usize::try_from(ahead.div_ceil(gap))
+                .unwrap_or(usize::MAX)
+                .max(1),
+        )
+    }
+
+    /// The next free slot of `key` if it is after `now` (slots up to it are reserved); `None` when `key` could
+    /// send at `now`.
+    pub(crate) fn busy_until(&self, key: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.interval?;
+        let map = self.next_free.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(key).copied().filter(|next| *next > now)
+    }
+
     /// Reserves the next slot for `key` at or after `now` and returns its time; the caller sends no earlier.
     pub(crate) fn reserve(&self, key: &str, now: DateTime<Utc>) -> DateTime<Utc> {
         let Some(interval) = self.interval else {
@@ -79,6 +107,29 @@ mod tests {
             p.reserve("A", later),
             later + chrono::Duration::microseconds(12_500)
         );
+    }
+
+    #[test]
+    fn busy_until_reports_reserved_slots_and_slots_in_counts_them() {
+        let p = Pacer::new(80);
+        assert_eq!(p.busy_until("A", t0()), None);
+        for _ in 0..3 {
+            p.reserve("A", t0());
+        }
+        let next = t0() + chrono::Duration::microseconds(37_500);
+        assert_eq!(p.busy_until("A", t0()), Some(next));
+        assert_eq!(p.busy_until("A", next), None, "free again at its next slot");
+        assert_eq!(p.busy_until("B", t0()), None);
+        assert_eq!(p.slots_in(chrono::Duration::milliseconds(250)), Some(20));
+        assert_eq!(
+            Pacer::new(1).slots_in(chrono::Duration::milliseconds(250)),
+            Some(1)
+        );
+        assert_eq!(
+            Pacer::new(0).slots_in(chrono::Duration::milliseconds(250)),
+            None
+        );
+        assert_eq!(Pacer::new(0).busy_until("A", t0()), None);
     }
 
     #[test]

@@ -557,8 +557,10 @@ async fn a_stalled_send_past_its_lease_cannot_overwrite_the_newer_attempt() {
 
 #[tokio::test(start_paused = true)]
 async fn graceful_shutdown_finishes_running_sends_and_releases_the_rest() {
+    // At 8/s a claim takes two messages of the number (what it sends in 250 ms): the first goes to Meta, the
+    // second waits for its slot 125 ms later, and the third is not claimed before the number has room.
     let h = Harness::with_config(EngineConfig {
-        pace_per_second: 1,
+        pace_per_second: 8,
         ..config()
     });
     let engine = h.start();
@@ -573,7 +575,12 @@ async fn graceful_shutdown_finishes_running_sends_and_releases_the_rest() {
     assert_eq!(
         h.calls().len(),
         1,
-        "one in Meta's call, two waiting for their pacing slot"
+        "one in Meta's call, one waiting for its pacing slot"
+    );
+    assert_eq!(
+        futures_statuses(&h, &acc, &ids).await,
+        [Status::Processing, Status::Processing, Status::Queued],
+        "the third is not claimed ahead of its slot"
     );
 
     let shutdown = tokio::spawn(engine.shutdown(Duration::from_secs(30)));
@@ -591,7 +598,7 @@ async fn graceful_shutdown_finishes_running_sends_and_releases_the_rest() {
         report,
         ShutdownReport {
             sends_finished: 1,
-            sends_released: 2,
+            sends_released: 1,
             sends_abandoned: 0,
             deliveries_abandoned: 0,
         }
@@ -839,4 +846,130 @@ async fn messages_of_a_deactivated_account_wait_and_list_filters_work() {
         .await
         .unwrap();
     assert_eq!(page.total, 1);
+}
+
+/// Sends of each message, by the simulated time of their first transport call.
+fn sent_at(h: &Harness, ids: &[crate::message::MessageId]) -> Vec<Option<f64>> {
+    let calls = h.calls();
+    ids.iter()
+        .map(|id| {
+            calls
+                .iter()
+                .find(|c| c.message_id == *id)
+                .map(|c| h.secs(c.at))
+        })
+        .collect()
+}
+
+/// Tenant A's campaign of 5,000 queued messages, paced at 80/s on its number, takes a minute to go out; tenant
+/// B's sends on its own number meanwhile go out at once, not behind A's backlog, and A keeps its full rate.
+#[tokio::test(start_paused = true)]
+async fn one_tenants_backlog_never_delays_another_tenants_sends() {
+    let h = Harness::with_config(EngineConfig {
+        pace_per_second: 80,
+        ..config()
+    });
+    let a = h.account_on("111").await;
+    let b = h.account_on("222").await;
+    h.backlog(&a, 5_000).await;
+    let _engine = h.start();
+    h.advance_by_steps(Duration::from_millis(500), Duration::from_millis(50))
+        .await;
+
+    let mut ours = Vec::new();
+    let mut sent_after = Vec::new();
+    for i in 0..20 {
+        let asked = h.secs(h.now());
+        let id = h.send_text(&b, &format!("1415666{i:04}")).await;
+        ours.push(id);
+        h.advance_by_steps(Duration::from_millis(200), Duration::from_millis(50))
+            .await;
+        let at = sent_at(&h, &[id])[0].unwrap_or(f64::INFINITY);
+        sent_after.push(at - asked);
+    }
+    for id in &ours {
+        assert_eq!(h.status(&b, *id).await, Status::Sent);
+    }
+    assert!(
+        sent_after.iter().all(|d| *d < 0.05),
+        "B's sends waited (s): {sent_after:?}"
+    );
+    let queued = h.count(&a, Status::Queued).await;
+    assert!(queued > 4_000, "A's backlog is still there: {queued}");
+
+    // A went on at its rate, never above it.
+    let theirs: Vec<f64> = h
+        .calls()
+        .iter()
+        .filter(|c| c.phone_number_id == "111")
+        .map(|c| h.secs(c.at))
+        .collect();
+    let elapsed = h.secs(h.now());
+    assert!(
+        theirs.len() as f64 >= 80.0 * elapsed - 2.0,
+        "{} sends of A in {elapsed} s",
+        theirs.len()
+    );
+    for (i, t) in theirs.iter().enumerate() {
+        let in_window = theirs[i..].iter().take_while(|x| **x < t + 1.0).count();
+        assert!(
+            in_window <= 80,
+            "{in_window} sends of A in the second after {t}"
+        );
+    }
+}
+
+/// Messages waiting for their number's pacing slot hold no place among the sends in flight: with room for 4
+/// sends and three numbers each with a backlog at its rate, a fourth number's sends still go out at once, and
+/// each backlogged number keeps its own rate.
+#[tokio::test(start_paused = true)]
+async fn numbers_at_their_rate_never_block_one_that_is_not() {
+    let h = Harness::with_config(EngineConfig {
+        pace_per_second: 80,
+        concurrency: 4,
+        ..config()
+    });
+    let busy = [
+        h.account_on("111").await,
+        h.account_on("333").await,
+        h.account_on("444").await,
+    ];
+    for acc in &busy {
+        h.backlog(acc, 1_000).await;
+    }
+    let b = h.account_on("222").await;
+    let _engine = h.start();
+    h.advance_by_steps(Duration::from_millis(300), Duration::from_millis(50))
+        .await;
+
+    let mut ours = Vec::new();
+    for i in 0..20 {
+        ours.push(h.send_text(&b, &format!("1415666{i:04}")).await);
+    }
+    settle().await;
+    let start = h.secs(h.now());
+    h.advance_by_steps(Duration::from_secs(2), Duration::from_millis(50))
+        .await;
+    let waits: Vec<f64> = sent_at(&h, &ours)
+        .iter()
+        .map(|t| t.map_or(f64::INFINITY, |t| t - start))
+        .collect();
+    // B's own number spaces its 20 sends over 0.24 s; the clock moves in 50 ms steps.
+    assert!(
+        waits.iter().all(|w| *w < 0.3),
+        "B's 20 sends, seconds after they were asked for: {waits:?}"
+    );
+    let elapsed = h.secs(h.now());
+    for (acc, number) in busy.iter().zip(["111", "333", "444"]) {
+        let n = h
+            .calls()
+            .iter()
+            .filter(|c| c.phone_number_id == number)
+            .count();
+        assert!(
+            n as f64 >= 80.0 * elapsed - 2.0 && n as f64 <= 80.0 * elapsed + 1.0,
+            "number {number}: {n} sends in {elapsed} s"
+        );
+        assert!(h.count(acc, Status::Queued).await > 700);
+    }
 }

@@ -29,9 +29,9 @@ use crate::message::{BatchId, Message, MessageContent, MessageId, NewMessage, St
 use crate::phone::PhoneNumber;
 use crate::status::MetaStatus;
 use crate::store::{
-    Claimed, DEFAULT_MAX_PENDING_STATUSES, EventNext, FailureInfo, IdempotencyCompletion,
-    MessageFilter, NewBatch, Outcome, PageRequest, PurgePolicy, StatusApplied, StatusCounts,
-    StatusUpdate, Store, StoreError, StoreResult,
+    ClaimLimits, Claimed, DEFAULT_MAX_PENDING_STATUSES, EventNext, FailureInfo,
+    IdempotencyCompletion, MessageFilter, NewBatch, Outcome, PageRequest, PurgePolicy,
+    StatusApplied, StatusCounts, StatusUpdate, Store, StoreError, StoreResult,
 };
 use crate::webhook::{DeliveryAttempt, StatusEventData};
 
@@ -1462,6 +1462,101 @@ pub async fn claim_order_and_limit(store: Arc<dyn Store>) {
         (r_claim.message.attempt, r_claim.message.tries),
         (2, 2),
         "a retried message counts its second attempt"
+    );
+}
+
+/// One account's backlog never keeps another account's due message out of a claim: with 1,000 older due
+/// messages of A and one newer of B, a claim of 50 takes B's and A's 49 oldest, in order.
+pub async fn claim_is_fair_across_accounts(store: Arc<dyn Store>) {
+    let a = create_sample_account(&*store).await;
+    let b = create_sample_account(&*store).await;
+    let backlog: Vec<NewMessage> = (0..1000)
+        .map(|i| NewMessage {
+            created_at: at(0) + chrono::Duration::milliseconds(i),
+            ..sample_message(a.id, "14155552671")
+        })
+        .collect();
+    let a_ids: Vec<MessageId> = backlog.iter().map(|m| m.id).collect();
+    insert(&*store, a.id, backlog).await;
+    let newer = message_at(b.id, "14155550002", 10);
+    insert(&*store, b.id, vec![newer.clone()]).await;
+
+    let claimed = ok(store.claim_due(at(20), LEASE, 50).await, "claim_due");
+    let ids = claim_ids(&claimed);
+    assert_eq!(ids.len(), 50);
+    assert!(
+        ids.contains(&newer.id),
+        "B's due message is in the claim despite A's backlog"
+    );
+    let of_a: Vec<MessageId> = ids.iter().copied().filter(|id| *id != newer.id).collect();
+    assert_eq!(of_a, a_ids[..49], "A's oldest first");
+    let next = ok(store.claim_due(at(20), LEASE, 50).await, "claim_due");
+    assert_eq!(claim_ids(&next), a_ids[49..99], "then A's next ones");
+}
+
+/// `claim_due_with`: at most `per_account` of one account, none of the skipped accounts, round-robin (each
+/// account's oldest, accounts whose oldest is oldest first, then each one's second); when `limit` is smaller
+/// than the number of accounts with due work, those whose oldest is oldest.
+pub async fn claim_limits_per_account_skip_and_round_robin(store: Arc<dyn Store>) {
+    let a = create_sample_account(&*store).await;
+    let b = create_sample_account(&*store).await;
+    let c = create_sample_account(&*store).await;
+    let of = |account: AccountId, secs: [i64; 3]| -> Vec<NewMessage> {
+        secs.iter()
+            .map(|s| message_at(account, "14155552671", *s))
+            .collect()
+    };
+    let am = of(a.id, [1, 2, 3]);
+    let bm = of(b.id, [4, 5, 6]);
+    let cm = vec![message_at(c.id, "14155552671", 0)];
+    insert(&*store, a.id, am.clone()).await;
+    insert(&*store, b.id, bm.clone()).await;
+    insert(&*store, c.id, cm.clone()).await;
+
+    let limits = ClaimLimits {
+        limit: 10,
+        per_account: 2,
+        skip: vec![c.id],
+    };
+    let first = ok(
+        store.claim_due_with(at(10), LEASE, &limits).await,
+        "claim_due_with",
+    );
+    assert_eq!(
+        claim_ids(&first),
+        vec![am[0].id, bm[0].id, am[1].id, bm[1].id],
+        "two of each, round-robin, C left out"
+    );
+    assert!(first.iter().all(|c| c.message.status == Status::Processing));
+    let one = ok(
+        store
+            .claim_due_with(at(10), LEASE, &ClaimLimits::total(1))
+            .await,
+        "claim_due_with",
+    );
+    assert_eq!(
+        claim_ids(&one),
+        vec![cm[0].id],
+        "the account whose oldest is oldest"
+    );
+    let rest = ok(
+        store
+            .claim_due_with(at(10), LEASE, &ClaimLimits::total(10))
+            .await,
+        "claim_due_with",
+    );
+    assert_eq!(claim_ids(&rest), vec![am[2].id, bm[2].id]);
+    let none = ClaimLimits {
+        per_account: 0,
+        ..ClaimLimits::total(10)
+    };
+    assert!(
+        ok(
+            store.claim_due_with(at(10), LEASE, &none).await,
+            "claim_due_with"
+        )
+        .is_empty(),
+        "per_account 0 claims nothing"
     );
 }
 
@@ -3561,6 +3656,8 @@ where
     concurrent_inserts_with_one_key_create_one_set(make().await).await;
     claim_sets_lease_attempt_and_tries(make().await).await;
     claim_order_and_limit(make().await).await;
+    claim_is_fair_across_accounts(make().await).await;
+    claim_limits_per_account_skip_and_round_robin(make().await).await;
     scheduled_not_claimed_before_due(make().await).await;
     claim_skips_inactive_accounts_and_open_breakers(make().await).await;
     expired_lease_is_reclaimed_and_stale_attempt_fenced(make().await).await;
@@ -3618,6 +3715,8 @@ macro_rules! store_conformance_tests {
             concurrent_inserts_with_one_key_create_one_set,
             claim_sets_lease_attempt_and_tries,
             claim_order_and_limit,
+            claim_is_fair_across_accounts,
+            claim_limits_per_account_skip_and_round_robin,
             scheduled_not_claimed_before_due,
             claim_skips_inactive_accounts_and_open_breakers,
             expired_lease_is_reclaimed_and_stale_attempt_fenced,

@@ -14,10 +14,10 @@ use crate::idempotency::{
 use crate::message::{Message, MessageId, Status, TimelineEntry};
 use crate::status::{self, Event, MetaStatus, Transition};
 use crate::store::{
-    Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, OutboxEvent, Outcome, Page,
-    PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusChange, StatusCounts, StatusUpdate,
-    Store, StoreError, StoreResult, outcome_change, record_meta_status, record_outcome_fields,
-    record_pricing, reset_for_retry,
+    ClaimLimits, Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, OutboxEvent, Outcome,
+    Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusChange, StatusCounts,
+    StatusUpdate, Store, StoreError, StoreResult, outcome_change, record_meta_status,
+    record_outcome_fields, record_pricing, reset_for_retry,
 };
 use crate::webhook::{DeliveryAttempt, EventId, StatusEventData};
 
@@ -654,31 +654,41 @@ impl Store for MemoryStore {
         Ok(s.wamids.get(wamid).and_then(|id| s.get_full(*id)))
     }
 
-    async fn claim_due(
+    async fn claim_due_with(
         &self,
         now: DateTime<Utc>,
         lease: Duration,
-        limit: usize,
+        limits: &ClaimLimits,
     ) -> StoreResult<Vec<Claimed>> {
         let mut guard = self.lock();
         let s = &mut *guard;
-        let mut chosen = Vec::new();
-        for &(due, id) in &s.due {
-            if chosen.len() >= limit || due > now {
-                break;
-            }
-            let message = &s.messages[&id].message;
-            let runnable = s
-                .accounts
-                .get(&message.account_id)
-                .is_some_and(|a| a.active && a.breaker.open_until.is_none_or(|until| until <= now));
-            // Decide every move before writing any, so a claim is all or nothing.
-            if let (true, Transition::To(to)) =
-                (runnable, status::transition(message.status, Event::Claim))
-            {
-                chosen.push((id, to));
+        let cap = limits.per_account.min(limits.limit);
+        let mut taken: HashMap<AccountId, usize> = HashMap::new();
+        let mut candidates = Vec::new();
+        if cap > 0 {
+            for &(due, id) in &s.due {
+                if due > now {
+                    break;
+                }
+                let message = &s.messages[&id].message;
+                let account = message.account_id;
+                let n = taken.entry(account).or_default();
+                if *n >= cap || limits.skip.contains(&account) {
+                    continue;
+                }
+                let runnable = s.accounts.get(&account).is_some_and(|a| {
+                    a.active && a.breaker.open_until.is_none_or(|until| until <= now)
+                });
+                // Decide every move before writing any, so a claim is all or nothing.
+                if let (true, Transition::To(to)) =
+                    (runnable, status::transition(message.status, Event::Claim))
+                {
+                    *n += 1;
+                    candidates.push((account, due, id, (id, to)));
+                }
             }
         }
+        let chosen = limits.round_robin(candidates);
         let lease_until = now + chrono_duration(lease);
         let mut claimed = Vec::with_capacity(chosen.len());
         for (id, to) in chosen {
