@@ -37,7 +37,7 @@ pub struct HttpSettings {
     pub meta_app_secret: Option<String>,
     /// Accept unsigned Meta webhooks when no app secret is known (development only).
     pub allow_unsigned_meta_webhooks: bool,
-    /// Count rate limits (per key, registrations per IP) in the store, shared by every replica on the same
+    /// Count rate limits (per account, registrations per IP) in the store, shared by every replica on the same
     /// database, instead of in this process.
     pub shared_rate_limits: bool,
     /// In `--sandbox` mode: the credentials every new account gets.
@@ -84,7 +84,7 @@ impl Default for HttpSettings {
 pub struct AppState {
     /// The library.
     pub api: WhatsApi,
-    /// Per-key and per-IP request counters.
+    /// Per-account and per-IP request counters.
     pub limiter: Arc<RateLimiter>,
     /// Prometheus counters.
     pub metrics: Arc<Metrics>,
@@ -247,8 +247,11 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
 
 const BEARER_HELP: &str = "Send your API key as 'Authorization: Bearer sk_live_...' (sk_live_ followed by 48 hex characters).";
 
-/// Authenticates `Authorization: Bearer sk_live_…`, applies the per-key rate limit, and puts the account in the
-/// request's extensions. Every authenticated response carries the rate-limit headers.
+/// Authenticates `Authorization: Bearer sk_live_…`, applies the rate limit, and puts the account in the request's
+/// extensions. Every authenticated response carries the rate-limit headers.
+///
+/// The limit counts per account (an account has one key at a time), so rotating the key does not start a fresh
+/// window.
 async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let presented = match bearer(req.headers()) {
         Ok(key) => key,
@@ -261,7 +264,7 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     let limit = state.api.plans().limits(account.plan).requests_per_minute;
     let decision = state
         .limiter
-        .hit(&account.key_hash.to_hex(), limit, state.api.clock().now())
+        .hit(&rate_bucket(&account), limit, state.api.clock().now())
         .await;
     if !decision.allowed {
         let mut resp = ApiError::new(
@@ -279,6 +282,11 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     let mut resp = next.run(req).await;
     decision.apply(resp.headers_mut());
     resp
+}
+
+/// The rate-limit bucket of an account's requests: its id, so a rotated key shares the old key's window.
+pub fn rate_bucket(account: &whatsapi_core::Account) -> String {
+    format!("account:{}", account.id.0)
 }
 
 fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
