@@ -1,4 +1,4 @@
-//! The HTTP edge: rate limits across key rotations.
+//! The HTTP edge: rate limits across key rotations, bounded metric labels.
 
 mod common;
 
@@ -62,4 +62,80 @@ async fn rotating_the_key_does_not_reset_the_rate_limit() {
 #[tokio::test]
 async fn rotating_the_key_does_not_reset_the_shared_rate_limit() {
     rotations_do_not_reset_the_window(true).await;
+}
+
+#[tokio::test]
+async fn metric_labels_stay_bounded_whatever_clients_send() {
+    let s = TestServer::start().await;
+    let baseline = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .len();
+    for i in 0..40 {
+        // A method of 4 KB, different each time, on a known route and on random paths.
+        let junk = format!("X{i:04}{}", "Q".repeat(4096));
+        let method = reqwest::Method::from_bytes(junk.as_bytes()).unwrap();
+        for path in [
+            "/auth/me".to_owned(),
+            format!("/no/such/{i}/{}", "p".repeat(2000)),
+        ] {
+            let r = s
+                .client
+                .request(method.clone(), s.url(&path))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_client_error(), "{}", r.status());
+        }
+        // The console routes on the client: any path under /app is its page, counted under the route's template.
+        let r = s
+            .client
+            .get(s.url(&format!("/app/{i}-{}", "a".repeat(2000))))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let text = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains("QQQQ") && !text.contains("pppp") && !text.contains("aaaa"));
+    assert!(
+        text.contains("method=\"other\""),
+        "unknown methods are counted as other"
+    );
+    for line in text.lines().filter(|l| l.contains("method=\"")) {
+        let method = line
+            .split("method=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        assert!(
+            [
+                "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "other"
+            ]
+            .contains(&method),
+            "{line}"
+        );
+    }
+    assert!(
+        text.len() < baseline + 16 * 1024,
+        "/metrics grew from {baseline} to {} bytes",
+        text.len()
+    );
+    s.stop().await;
 }
