@@ -29,8 +29,13 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
     /// Registrations per client IP per minute.
     pub register_per_minute: u32,
-    /// Use the first `X-Forwarded-For` address as the client IP (only behind a trusted proxy).
+    /// Take the client IP from `X-Forwarded-For` when the peer is a trusted proxy: the right-most entry that is not
+    /// a trusted proxy.
     pub trust_forwarded_for: bool,
+    /// Proxies (besides loopback, always trusted) whose `X-Forwarded-For` entries are believed.
+    pub trusted_proxies: Vec<crate::edge::Cidr>,
+    /// Header-read timeout, idle timeout and connection cap of the connection loop.
+    pub connections: crate::edge::ConnectionLimits,
     /// Server-wide verify token for Meta's webhook handshake.
     pub meta_verify_token: Option<String>,
     /// Server-wide app secret for `X-Hub-Signature-256`, used when the account has none.
@@ -70,6 +75,8 @@ impl Default for HttpSettings {
             request_timeout: Duration::from_secs(30),
             register_per_minute: 5,
             trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
+            connections: crate::edge::ConnectionLimits::default(),
             meta_verify_token: None,
             meta_app_secret: None,
             allow_unsigned_meta_webhooks: false,
@@ -213,6 +220,7 @@ pub fn app(state: AppState) -> Router {
             settings.request_timeout,
         ))
         .layer(middleware::from_fn_with_state(metrics_state, track))
+        .layer(middleware::from_fn(crate::edge::security_headers))
 }
 
 async fn not_found() -> ApiError {
@@ -309,23 +317,16 @@ fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
     }
 }
 
-/// The client's IP: the socket peer, or the first `X-Forwarded-For` hop when trusted.
+/// The client's IP: the socket peer; with `--trust-forwarded-for` and a trusted proxy as the peer, the right-most
+/// `X-Forwarded-For` entry that is not a trusted proxy (see [`crate::edge::ProxyTrust::client_ip`]).
 pub fn client_ip(
     headers: &HeaderMap,
     peer: Option<&ConnectInfo<SocketAddr>>,
-    trust_forwarded: bool,
+    settings: &HttpSettings,
 ) -> String {
-    if trust_forwarded {
-        if let Some(first) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-        {
-            return first.to_owned();
-        }
-    }
-    peer.map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "unknown".to_owned())
+    let trust = crate::edge::ProxyTrust {
+        enabled: settings.trust_forwarded_for,
+        proxies: settings.trusted_proxies.clone(),
+    };
+    trust.client_ip(headers, peer.map(|c| c.0.ip()))
 }

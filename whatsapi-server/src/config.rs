@@ -223,9 +223,33 @@ pub struct ServeArgs {
     #[arg(long, env = "WHATSAPI_BODY_LIMIT", default_value_t = 8 * 1024 * 1024)]
     pub body_limit: usize,
 
-    /// Take the client IP from X-Forwarded-For (only behind a proxy you control).
+    /// Take the client IP from X-Forwarded-For (only behind a proxy you control): the right-most entry that is not
+    /// a trusted proxy, when the connection comes from a trusted proxy (loopback, and any --trusted-proxy).
     #[arg(long, env = "WHATSAPI_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
+
+    /// A proxy whose X-Forwarded-For entries are believed, as an address or range (`10.0.0.0/8`); repeat for
+    /// several. Loopback is always trusted.
+    #[arg(
+        long = "trusted-proxy",
+        env = "WHATSAPI_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub trusted_proxies: Vec<crate::edge::Cidr>,
+
+    /// Time a client has to send a request's headers (from connecting, or from the previous answer on a
+    /// keep-alive connection) before the connection is closed: `10s`, `500ms`, `2m`.
+    #[arg(long, env = "WHATSAPI_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = crate::edge::parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// A connection on which no byte moved for this long is closed.
+    #[arg(long, env = "WHATSAPI_IDLE_TIMEOUT", default_value = "60s", value_parser = crate::edge::parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Most client connections open at once; more wait until one closes.
+    #[arg(long, env = "WHATSAPI_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
 
     /// Seconds to let in-flight requests and sends finish on SIGINT/SIGTERM.
     #[arg(long, env = "WHATSAPI_SHUTDOWN_GRACE", default_value_t = 20)]

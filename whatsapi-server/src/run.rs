@@ -1,7 +1,6 @@
 //! Wiring for `whatsapi serve`: store, transport, webhook sink, engine, HTTP server, graceful shutdown.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -34,6 +33,12 @@ pub fn http_settings(args: &ServeArgs) -> HttpSettings {
         body_limit: args.body_limit,
         register_per_minute: args.register_per_minute,
         trust_forwarded_for: args.trust_forwarded_for,
+        trusted_proxies: args.trusted_proxies.clone(),
+        connections: crate::edge::ConnectionLimits {
+            header_read_timeout: args.header_read_timeout,
+            idle_timeout: args.idle_timeout,
+            max_connections: args.max_connections as usize,
+        },
         meta_verify_token: args.meta_verify_token.clone(),
         meta_app_secret: args.meta_app_secret.clone(),
         allow_unsigned_meta_webhooks: args.allow_unsigned_meta_webhooks,
@@ -143,14 +148,9 @@ pub async fn serve_on(
     grace: std::time::Duration,
 ) -> anyhow::Result<()> {
     let engine = api.start();
+    let limits = settings.connections;
     let state = AppState::new(api, settings);
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .context("HTTP server")?;
+    crate::edge::serve_connections(listener, app(state), limits, shutdown, grace).await;
     tracing::info!("HTTP server stopped; stopping the engine");
     let report = engine.shutdown(grace).await;
     tracing::info!(?report, "engine stopped");
