@@ -92,7 +92,8 @@ pub struct StoreArgs {
 
     /// PostgreSQL connection string (`postgres://user:password@host:5432/db`): use PostgreSQL instead of the
     /// SQLite file, so several replicas can share one database (claims, wake-ups, rate limits, breaker).
-    /// Replicas must share the encryption key: set WHATSAPI_ENCRYPTION_KEY.
+    /// Replicas must share the encryption key: set WHATSAPI_ENCRYPTION_KEY. `sqlite:PATH` (or `sqlite://PATH`)
+    /// names the SQLite file instead, as --database does.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
 
@@ -138,11 +139,52 @@ impl std::fmt::Debug for StoreArgs {
     }
 }
 
+/// The database a [`StoreArgs`] names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection string.
+    Postgres(String),
+}
+
 impl StoreArgs {
-    /// The key file: the given one, or the database path with `.key` appended.
+    /// The database: `--database-url` when given (`postgres://`, `postgresql://`, or `sqlite:PATH` /
+    /// `sqlite://PATH`), else the `--database` file. Anything else is an error that says what is accepted.
+    pub fn backend(&self) -> Result<Database, String> {
+        let Some(url) = self.database_url.as_deref().map(str::trim) else {
+            return Ok(Database::Sqlite(self.database.clone()));
+        };
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Database::Postgres(url.to_owned()));
+        }
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            if path.is_empty() || path == ":memory:" || path.contains('?') {
+                return Err(format!(
+                    "--database-url {url}: expected sqlite:PATH or sqlite://PATH naming a file (no in-memory \
+                     database, no ?options)"
+                ));
+            }
+            return Ok(Database::Sqlite(PathBuf::from(path)));
+        }
+        let scheme = url.split_once(':').map_or(url, |(s, _)| s);
+        let shown = if scheme.len() <= 20 { scheme } else { "that" };
+        Err(format!(
+            "--database-url: the {shown} scheme is not supported; use postgres://user:password@host:5432/db for \
+             PostgreSQL, or sqlite:PATH (or --database PATH) for SQLite"
+        ))
+    }
+
+    /// The key file: the given one, or the SQLite file's path with `.key` appended (`--database`'s with
+    /// PostgreSQL).
     pub fn key_file(&self) -> PathBuf {
         self.encryption_key_file.clone().unwrap_or_else(|| {
-            let mut name = self.database.as_os_str().to_owned();
+            let database = match self.backend() {
+                Ok(Database::Sqlite(path)) => path,
+                _ => self.database.clone(),
+            };
+            let mut name = database.into_os_string();
             name.push(".key");
             PathBuf::from(name)
         })
@@ -378,6 +420,12 @@ impl ServeArgs {
         table
     }
 
+    /// Checks what clap cannot before anything is started or created: the database.
+    pub fn validate(&self) -> Result<(), String> {
+        self.store.backend()?;
+        Ok(())
+    }
+
     /// The grace period.
     pub fn grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace)
@@ -416,5 +464,47 @@ mod tests {
         assert_eq!(plans.free.requests_per_minute, 60);
         assert_eq!(plans.pro.requests_per_minute, 500);
         assert_eq!(plans.effective_bulk_cap(Plan::Pro), 50);
+    }
+
+    #[test]
+    fn database_urls() {
+        let store = |url: Option<&str>| {
+            let mut args = Cli::parse_from(["whatsapi", "--database", "d/w.db"])
+                .serve
+                .store;
+            args.database_url = url.map(str::to_owned);
+            args
+        };
+        assert_eq!(store(None).backend(), Ok(Database::Sqlite("d/w.db".into())));
+        assert_eq!(store(None).key_file(), PathBuf::from("d/w.db.key"));
+        for (url, path) in [
+            ("sqlite:data/x.db", "data/x.db"),
+            ("sqlite://data/x.db", "data/x.db"),
+            ("sqlite:///abs/x.db", "/abs/x.db"),
+        ] {
+            assert_eq!(
+                store(Some(url)).backend(),
+                Ok(Database::Sqlite(path.into()))
+            );
+            assert_eq!(
+                store(Some(url)).key_file(),
+                PathBuf::from(format!("{path}.key"))
+            );
+        }
+        for url in ["postgres://u@h/db", "postgresql://u@h:5432/db"] {
+            assert_eq!(
+                store(Some(url)).backend(),
+                Ok(Database::Postgres(url.into()))
+            );
+        }
+        for bad in [
+            "mysql://u@h/db",
+            "sqlite:",
+            "sqlite::memory:",
+            "sqlite:x.db?mode=rwc",
+            "x.db",
+        ] {
+            assert!(store(Some(bad)).backend().is_err(), "{bad}");
+        }
     }
 }
