@@ -301,10 +301,20 @@ pub struct ServeArgs {
     #[arg(long, env = "WHATSAPI_WEBHOOK_ALLOW_PRIVATE")]
     pub webhook_allow_private: bool,
 
-    /// Run an emulator of Meta's Cloud API in-process and send to it: try everything without Meta credentials.
-    /// New accounts get sandbox credentials; magic recipient numbers trigger failures (see whatsapi-sandbox).
+    /// Run an emulator of Meta's Cloud API in-process and send to it: try everything without Meta credentials;
+    /// nothing reaches WhatsApp. Magic recipient numbers trigger failures (see whatsapi-sandbox). Sandbox mode
+    /// relaxes security for that: new accounts get the emulator's credentials; Meta webhooks are checked with the
+    /// emulator's app secret, which is public (anyone who reaches the server can forge delivery receipts); the
+    /// Meta verify token defaults to `sandbox-verify-token`; customer webhook URLs may be plain http on loopback and
+    /// private addresses (as with --webhook-allow-private). Refused on a non-loopback --listen address unless
+    /// --sandbox-public is given.
     #[arg(long, env = "WHATSAPI_SANDBOX")]
     pub sandbox: bool,
+
+    /// Allow --sandbox on a non-loopback --listen address (a shared demo), knowing that its webhook secret is
+    /// public.
+    #[arg(long, env = "WHATSAPI_SANDBOX_PUBLIC", requires = "sandbox")]
+    pub sandbox_public: bool,
 
     /// Messages sent per second per business phone number.
     #[arg(long, env = "WHATSAPI_SEND_RATE", default_value_t = 80)]
@@ -420,9 +430,17 @@ impl ServeArgs {
         table
     }
 
-    /// Checks what clap cannot before anything is started or created: the database.
+    /// Checks what clap cannot before anything is started or created: the database, the sandbox's address.
     pub fn validate(&self) -> Result<(), String> {
         self.store.backend()?;
+        if self.sandbox && !self.listen.ip().is_loopback() && !self.sandbox_public {
+            return Err(format!(
+                "--sandbox refuses to listen on {}: sandbox mode's webhook secret is public, so anyone who can \
+                 reach the server could forge Meta webhooks; listen on 127.0.0.1, or add --sandbox-public for a \
+                 shared demo",
+                self.listen
+            ));
+        }
         Ok(())
     }
 

@@ -1,5 +1,5 @@
 //! Starting the real binary: configuration mistakes get one clear line and a non-zero exit, without a backtrace
-//! and without leaving files behind; the accepted database URLs.
+//! and without leaving files behind; the accepted database URLs; the sandbox stays on loopback unless told.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -204,5 +204,56 @@ fn sqlite_database_urls_name_the_sqlite_file() {
             dir.path().join(format!("{file}.key")).exists(),
             "{url}: the key file sits next to it"
         );
+    }
+}
+
+#[test]
+fn the_sandbox_stays_on_loopback_unless_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        &["--sandbox", "--listen", "0.0.0.0:0", "--database", "w.db"],
+    );
+    assert_refused(&out, &["--sandbox", "0.0.0.0:0", "--sandbox-public"]);
+    assert_eq!(entries(dir.path()), Vec::<String>::new());
+    let port = free_port();
+    let listen = format!("0.0.0.0:{port}");
+    let child = start(
+        dir.path(),
+        &[
+            "--sandbox",
+            "--sandbox-public",
+            "--listen",
+            &listen,
+            "--database",
+            "w.db",
+        ],
+        port,
+    );
+    stop(child);
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    stop(start(
+        dir.path(),
+        &["--sandbox", "--listen", &listen, "--database", "w.db"],
+        port,
+    ));
+}
+
+#[test]
+fn help_says_what_the_sandbox_relaxes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "Sandbox mode relaxes",
+        "public",
+        "--sandbox-public",
+        "--webhook-allow-private",
+        "--trusted-proxy",
+        "--header-read-timeout",
+    ] {
+        assert!(help.contains(needle), "--help lacks '{needle}'");
     }
 }
