@@ -241,8 +241,12 @@ pub struct ServeArgs {
     )]
     pub meta_base_url: String,
 
-    /// Graph API version.
-    #[arg(long, env = "WHATSAPI_META_API_VERSION", default_value = "v23.0")]
+    /// Graph API version (`vMAJOR.MINOR`) of every call to Meta.
+    #[arg(
+        long,
+        env = "WHATSAPI_META_API_VERSION",
+        default_value = whatsapi_core::graph::DEFAULT_API_VERSION
+    )]
     pub meta_api_version: String,
 
     /// Verify token for Meta's webhook handshake (GET /webhooks/whatsapp), unless accounts set their own.
@@ -482,6 +486,23 @@ mod tests {
         assert_eq!(plans.free.requests_per_minute, 60);
         assert_eq!(plans.pro.requests_per_minute, 500);
         assert_eq!(plans.effective_bulk_cap(Plan::Pro), 50);
+    }
+
+    #[test]
+    fn the_default_graph_version_is_v24_or_later_and_configurable() {
+        let version = Cli::parse_from(["whatsapi"]).serve.meta_api_version;
+        assert_eq!(
+            version,
+            whatsapi_core::graph::GraphConfig::default().api_version
+        );
+        let major: u32 = version
+            .strip_prefix('v')
+            .and_then(|v| v.split_once('.'))
+            .and_then(|(major, _)| major.parse().ok())
+            .unwrap();
+        assert!(major >= 24, "{version}");
+        let set = Cli::parse_from(["whatsapi", "--meta-api-version", "v27.0"]).serve;
+        assert_eq!(set.meta_api_version, "v27.0");
     }
 
     #[test]
