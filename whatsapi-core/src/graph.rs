@@ -10,12 +10,16 @@ use crate::account::MetaCredentials;
 use crate::message::{MessageContent, Template, TemplateComponent};
 use crate::transport::{MetaTransport, OutgoingMessage, PhoneNumberInfo, SendError, SendReceipt};
 
+/// The Graph API version used unless configured (`--meta-api-version`): v25.0, released 18 February 2026; Meta
+/// keeps each version available for about two years. The sandbox accepts any `vMAJOR.MINOR`.
+pub const DEFAULT_API_VERSION: &str = "v25.0";
+
 /// Where and how to reach the Graph API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GraphConfig {
     /// Base URL, default `https://graph.facebook.com`.
     pub base_url: String,
-    /// API version, default `v23.0`.
+    /// API version, default [`DEFAULT_API_VERSION`].
     pub api_version: String,
     /// Timeout of one request.
     pub timeout: Duration,
@@ -25,7 +29,7 @@ impl Default for GraphConfig {
     fn default() -> Self {
         Self {
             base_url: "https://graph.facebook.com".to_owned(),
-            api_version: "v23.0".to_owned(),
+            api_version: DEFAULT_API_VERSION.to_owned(),
             timeout: Duration::from_secs(15),
         }
     }

@@ -22,8 +22,9 @@ use whatsapi_sandbox::{SandboxConfig, SandboxHandle};
 fn transport(sb: &SandboxHandle, timeout: Duration) -> GraphTransport {
     GraphTransport::new(GraphConfig {
         base_url: sb.base_url(),
-        api_version: "v23.0".to_owned(),
         timeout,
+        // The version the server uses by default.
+        ..GraphConfig::default()
     })
     .unwrap()
 }

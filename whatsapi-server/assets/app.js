@@ -51,7 +51,7 @@ function showAuth(tab = "signin", notice = "") {
   const root = $("#auth");
   root.hidden = false;
   root.innerHTML = `
-    <div class="brand" style="text-align:center"><span class="logo">◆</span> whatsapi console</div>
+    <div class="brand centered"><span class="logo">◆</span> whatsapi console</div>
     <div class="card">
       <div class="tabs"><button id="tab-signin" class="${tab === "signin" ? "" : "secondary"}">Sign in</button>
         <button id="tab-register" class="${tab === "register" ? "" : "secondary"}">Register</button></div>
@@ -274,7 +274,7 @@ async function analyticsPage(view, token) {
       <div class="card stat"><div class="muted">Failure rate</div><div class="value">${pct(s.failureRate)}</div></div></div>
     <div class="card"><h2>By status</h2><div>${Object.entries(s.byStatus).map(([k, v]) => `${badge(k)} ${v}`).join(" &nbsp; ") || '<span class="muted">No messages yet.</span>'}</div></div>
     <div class="card"><h2>Messages per ${esc(series.bucket)}, last 7 days</h2>${chart(series.points)}
-      <div class="legend">${STATUSES.map((st) => `<span><i style="background:${COLORS[st]}"></i>${st}</span>`).join("")}</div></div>`;
+      <div class="legend">${STATUSES.map((st) => `<span><svg class="swatch" viewBox="0 0 10 10" aria-hidden="true"><rect width="10" height="10" rx="2" fill="${COLORS[st]}"/></svg>${st}</span>`).join("")}</div></div>`;
 }
 
 function chart(points) {

@@ -29,15 +29,20 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
     /// Registrations per client IP per minute.
     pub register_per_minute: u32,
-    /// Use the first `X-Forwarded-For` address as the client IP (only behind a trusted proxy).
+    /// Take the client IP from `X-Forwarded-For` when the peer is a trusted proxy: the right-most entry that is not
+    /// a trusted proxy.
     pub trust_forwarded_for: bool,
+    /// Proxies (besides loopback, always trusted) whose `X-Forwarded-For` entries are believed.
+    pub trusted_proxies: Vec<crate::edge::Cidr>,
+    /// Header-read timeout, idle timeout and connection cap of the connection loop.
+    pub connections: crate::edge::ConnectionLimits,
     /// Server-wide verify token for Meta's webhook handshake.
     pub meta_verify_token: Option<String>,
     /// Server-wide app secret for `X-Hub-Signature-256`, used when the account has none.
     pub meta_app_secret: Option<String>,
     /// Accept unsigned Meta webhooks when no app secret is known (development only).
     pub allow_unsigned_meta_webhooks: bool,
-    /// Count rate limits (per key, registrations per IP) in the store, shared by every replica on the same
+    /// Count rate limits (per account, registrations per IP) in the store, shared by every replica on the same
     /// database, instead of in this process.
     pub shared_rate_limits: bool,
     /// In `--sandbox` mode: the credentials every new account gets.
@@ -70,6 +75,8 @@ impl Default for HttpSettings {
             request_timeout: Duration::from_secs(30),
             register_per_minute: 5,
             trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
+            connections: crate::edge::ConnectionLimits::default(),
             meta_verify_token: None,
             meta_app_secret: None,
             allow_unsigned_meta_webhooks: false,
@@ -84,7 +91,7 @@ impl Default for HttpSettings {
 pub struct AppState {
     /// The library.
     pub api: WhatsApi,
-    /// Per-key and per-IP request counters.
+    /// Per-account and per-IP request counters.
     pub limiter: Arc<RateLimiter>,
     /// Prometheus counters.
     pub metrics: Arc<Metrics>,
@@ -218,6 +225,7 @@ pub fn app(state: AppState) -> Router {
             settings.request_timeout,
         ))
         .layer(middleware::from_fn_with_state(metrics_state, track))
+        .layer(middleware::from_fn(crate::edge::security_headers))
 }
 
 async fn not_found() -> ApiError {
@@ -231,29 +239,30 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// Counts requests by route and status, and times them.
+/// Counts requests by route template, method and status, and times them. Every label has a bounded set of values
+/// (no raw path, no client-chosen method).
 async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().clone();
+    let method = crate::metrics::method_label(req.method());
     let started = Instant::now();
     let resp = next.run(req).await;
-    state.metrics.observe_request(
-        &route,
-        method.as_str(),
-        resp.status().as_u16(),
-        started.elapsed(),
-    );
+    state
+        .metrics
+        .observe_request(&route, method, resp.status().as_u16(), started.elapsed());
     resp
 }
 
 const BEARER_HELP: &str = "Send your API key as 'Authorization: Bearer sk_live_...' (sk_live_ followed by 48 hex characters).";
 
-/// Authenticates `Authorization: Bearer sk_live_…`, applies the per-key rate limit, and puts the account in the
-/// request's extensions. Every authenticated response carries the rate-limit headers.
+/// Authenticates `Authorization: Bearer sk_live_…`, applies the rate limit, and puts the account in the request's
+/// extensions. Every authenticated response carries the rate-limit headers.
+///
+/// The limit counts per account (an account has one key at a time), so rotating the key does not start a fresh
+/// window.
 async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let presented = match bearer(req.headers()) {
         Ok(key) => key,
@@ -266,7 +275,7 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     let limit = state.api.plans().limits(account.plan).requests_per_minute;
     let decision = state
         .limiter
-        .hit(&account.key_hash.to_hex(), limit, state.api.clock().now())
+        .hit(&rate_bucket(&account), limit, state.api.clock().now())
         .await;
     if !decision.allowed {
         let mut resp = ApiError::new(
@@ -284,6 +293,11 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     let mut resp = next.run(req).await;
     decision.apply(resp.headers_mut());
     resp
+}
+
+/// The rate-limit bucket of an account's requests: its id, so a rotated key shares the old key's window.
+pub fn rate_bucket(account: &whatsapi_core::Account) -> String {
+    format!("account:{}", account.id.0)
 }
 
 fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
@@ -308,23 +322,16 @@ fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
     }
 }
 
-/// The client's IP: the socket peer, or the first `X-Forwarded-For` hop when trusted.
+/// The client's IP: the socket peer; with `--trust-forwarded-for` and a trusted proxy as the peer, the right-most
+/// `X-Forwarded-For` entry that is not a trusted proxy (see [`crate::edge::ProxyTrust::client_ip`]).
 pub fn client_ip(
     headers: &HeaderMap,
     peer: Option<&ConnectInfo<SocketAddr>>,
-    trust_forwarded: bool,
+    settings: &HttpSettings,
 ) -> String {
-    if trust_forwarded {
-        if let Some(first) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-        {
-            return first.to_owned();
-        }
-    }
-    peer.map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "unknown".to_owned())
+    let trust = crate::edge::ProxyTrust {
+        enabled: settings.trust_forwarded_for,
+        proxies: settings.trusted_proxies.clone(),
+    };
+    trust.client_ip(headers, peer.map(|c| c.0.ip()))
 }

@@ -92,7 +92,8 @@ pub struct StoreArgs {
 
     /// PostgreSQL connection string (`postgres://user:password@host:5432/db`): use PostgreSQL instead of the
     /// SQLite file, so several replicas can share one database (claims, wake-ups, rate limits, breaker).
-    /// Replicas must share the encryption key: set WHATSAPI_ENCRYPTION_KEY.
+    /// Replicas must share the encryption key: set WHATSAPI_ENCRYPTION_KEY. `sqlite:PATH` (or `sqlite://PATH`)
+    /// names the SQLite file instead, as --database does.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
 
@@ -138,11 +139,52 @@ impl std::fmt::Debug for StoreArgs {
     }
 }
 
+/// The database a [`StoreArgs`] names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection string.
+    Postgres(String),
+}
+
 impl StoreArgs {
-    /// The key file: the given one, or the database path with `.key` appended.
+    /// The database: `--database-url` when given (`postgres://`, `postgresql://`, or `sqlite:PATH` /
+    /// `sqlite://PATH`), else the `--database` file. Anything else is an error that says what is accepted.
+    pub fn backend(&self) -> Result<Database, String> {
+        let Some(url) = self.database_url.as_deref().map(str::trim) else {
+            return Ok(Database::Sqlite(self.database.clone()));
+        };
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Database::Postgres(url.to_owned()));
+        }
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            if path.is_empty() || path == ":memory:" || path.contains('?') {
+                return Err(format!(
+                    "--database-url {url}: expected sqlite:PATH or sqlite://PATH naming a file (no in-memory \
+                     database, no ?options)"
+                ));
+            }
+            return Ok(Database::Sqlite(PathBuf::from(path)));
+        }
+        let scheme = url.split_once(':').map_or(url, |(s, _)| s);
+        let shown = if scheme.len() <= 20 { scheme } else { "that" };
+        Err(format!(
+            "--database-url: the {shown} scheme is not supported; use postgres://user:password@host:5432/db for \
+             PostgreSQL, or sqlite:PATH (or --database PATH) for SQLite"
+        ))
+    }
+
+    /// The key file: the given one, or the SQLite file's path with `.key` appended (`--database`'s with
+    /// PostgreSQL).
     pub fn key_file(&self) -> PathBuf {
         self.encryption_key_file.clone().unwrap_or_else(|| {
-            let mut name = self.database.as_os_str().to_owned();
+            let database = match self.backend() {
+                Ok(Database::Sqlite(path)) => path,
+                _ => self.database.clone(),
+            };
+            let mut name = database.into_os_string();
             name.push(".key");
             PathBuf::from(name)
         })
@@ -199,8 +241,12 @@ pub struct ServeArgs {
     )]
     pub meta_base_url: String,
 
-    /// Graph API version.
-    #[arg(long, env = "WHATSAPI_META_API_VERSION", default_value = "v23.0")]
+    /// Graph API version (`vMAJOR.MINOR`) of every call to Meta.
+    #[arg(
+        long,
+        env = "WHATSAPI_META_API_VERSION",
+        default_value = whatsapi_core::graph::DEFAULT_API_VERSION
+    )]
     pub meta_api_version: String,
 
     /// Verify token for Meta's webhook handshake (GET /webhooks/whatsapp). An account's own whatsappVerifyToken
@@ -224,9 +270,33 @@ pub struct ServeArgs {
     #[arg(long, env = "WHATSAPI_BODY_LIMIT", default_value_t = 8 * 1024 * 1024)]
     pub body_limit: usize,
 
-    /// Take the client IP from X-Forwarded-For (only behind a proxy you control).
+    /// Take the client IP from X-Forwarded-For (only behind a proxy you control): the right-most entry that is not
+    /// a trusted proxy, when the connection comes from a trusted proxy (loopback, and any --trusted-proxy).
     #[arg(long, env = "WHATSAPI_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
+
+    /// A proxy whose X-Forwarded-For entries are believed, as an address or range (`10.0.0.0/8`); repeat for
+    /// several. Loopback is always trusted.
+    #[arg(
+        long = "trusted-proxy",
+        env = "WHATSAPI_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub trusted_proxies: Vec<crate::edge::Cidr>,
+
+    /// Time a client has to send a request's headers (from connecting, or from the previous answer on a
+    /// keep-alive connection) before the connection is closed: `10s`, `500ms`, `2m`.
+    #[arg(long, env = "WHATSAPI_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = crate::edge::parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// A connection on which no byte moved for this long is closed.
+    #[arg(long, env = "WHATSAPI_IDLE_TIMEOUT", default_value = "60s", value_parser = crate::edge::parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Most client connections open at once; more wait until one closes.
+    #[arg(long, env = "WHATSAPI_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
 
     /// Seconds to let in-flight requests and sends finish on SIGINT/SIGTERM.
     #[arg(long, env = "WHATSAPI_SHUTDOWN_GRACE", default_value_t = 20)]
@@ -236,10 +306,20 @@ pub struct ServeArgs {
     #[arg(long, env = "WHATSAPI_WEBHOOK_ALLOW_PRIVATE")]
     pub webhook_allow_private: bool,
 
-    /// Run an emulator of Meta's Cloud API in-process and send to it: try everything without Meta credentials.
-    /// New accounts get sandbox credentials; magic recipient numbers trigger failures (see whatsapi-sandbox).
+    /// Run an emulator of Meta's Cloud API in-process and send to it: try everything without Meta credentials;
+    /// nothing reaches WhatsApp. Magic recipient numbers trigger failures (see whatsapi-sandbox). Sandbox mode
+    /// relaxes security for that: new accounts get the emulator's credentials; Meta webhooks are checked with the
+    /// emulator's app secret, which is public (anyone who reaches the server can forge delivery receipts); the
+    /// Meta verify token defaults to `sandbox-verify-token`; customer webhook URLs may be plain http on loopback and
+    /// private addresses (as with --webhook-allow-private). Refused on a non-loopback --listen address unless
+    /// --sandbox-public is given.
     #[arg(long, env = "WHATSAPI_SANDBOX")]
     pub sandbox: bool,
+
+    /// Allow --sandbox on a non-loopback --listen address (a shared demo), knowing that its webhook secret is
+    /// public.
+    #[arg(long, env = "WHATSAPI_SANDBOX_PUBLIC", requires = "sandbox")]
+    pub sandbox_public: bool,
 
     /// Messages sent per second per business phone number.
     #[arg(long, env = "WHATSAPI_SEND_RATE", default_value_t = 80)]
@@ -355,6 +435,20 @@ impl ServeArgs {
         table
     }
 
+    /// Checks what clap cannot before anything is started or created: the database, the sandbox's address.
+    pub fn validate(&self) -> Result<(), String> {
+        self.store.backend()?;
+        if self.sandbox && !self.listen.ip().is_loopback() && !self.sandbox_public {
+            return Err(format!(
+                "--sandbox refuses to listen on {}: sandbox mode's webhook secret is public, so anyone who can \
+                 reach the server could forge Meta webhooks; listen on 127.0.0.1, or add --sandbox-public for a \
+                 shared demo",
+                self.listen
+            ));
+        }
+        Ok(())
+    }
+
     /// The grace period.
     pub fn grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace)
@@ -393,5 +487,64 @@ mod tests {
         assert_eq!(plans.free.requests_per_minute, 60);
         assert_eq!(plans.pro.requests_per_minute, 500);
         assert_eq!(plans.effective_bulk_cap(Plan::Pro), 50);
+    }
+
+    #[test]
+    fn the_default_graph_version_is_v24_or_later_and_configurable() {
+        let version = Cli::parse_from(["whatsapi"]).serve.meta_api_version;
+        assert_eq!(
+            version,
+            whatsapi_core::graph::GraphConfig::default().api_version
+        );
+        let major: u32 = version
+            .strip_prefix('v')
+            .and_then(|v| v.split_once('.'))
+            .and_then(|(major, _)| major.parse().ok())
+            .unwrap();
+        assert!(major >= 24, "{version}");
+        let set = Cli::parse_from(["whatsapi", "--meta-api-version", "v27.0"]).serve;
+        assert_eq!(set.meta_api_version, "v27.0");
+    }
+
+    #[test]
+    fn database_urls() {
+        let store = |url: Option<&str>| {
+            let mut args = Cli::parse_from(["whatsapi", "--database", "d/w.db"])
+                .serve
+                .store;
+            args.database_url = url.map(str::to_owned);
+            args
+        };
+        assert_eq!(store(None).backend(), Ok(Database::Sqlite("d/w.db".into())));
+        assert_eq!(store(None).key_file(), PathBuf::from("d/w.db.key"));
+        for (url, path) in [
+            ("sqlite:data/x.db", "data/x.db"),
+            ("sqlite://data/x.db", "data/x.db"),
+            ("sqlite:///abs/x.db", "/abs/x.db"),
+        ] {
+            assert_eq!(
+                store(Some(url)).backend(),
+                Ok(Database::Sqlite(path.into()))
+            );
+            assert_eq!(
+                store(Some(url)).key_file(),
+                PathBuf::from(format!("{path}.key"))
+            );
+        }
+        for url in ["postgres://u@h/db", "postgresql://u@h:5432/db"] {
+            assert_eq!(
+                store(Some(url)).backend(),
+                Ok(Database::Postgres(url.into()))
+            );
+        }
+        for bad in [
+            "mysql://u@h/db",
+            "sqlite:",
+            "sqlite::memory:",
+            "sqlite:x.db?mode=rwc",
+            "x.db",
+        ] {
+            assert!(store(Some(bad)).backend().is_err(), "{bad}");
+        }
     }
 }

@@ -63,6 +63,24 @@ pub struct Metrics {
     durations: Mutex<BTreeMap<String, Histogram>>,
 }
 
+/// The `method` label of a request: one of the methods HTTP defines, else `other`. The method is chosen by the
+/// client, so it must not become a label of its own: every new value would be a new series, kept forever.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
 fn escape(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -75,7 +93,8 @@ impl Metrics {
         Self::default()
     }
 
-    /// Records one request.
+    /// Records one request. `route` is the matched route's template (or a fixed word), never the raw path, and
+    /// `method` one of [`method_label`]'s answers: a client must not be able to add series.
     pub fn observe_request(&self, route: &str, method: &str, status: u16, took: Duration) {
         *self
             .requests

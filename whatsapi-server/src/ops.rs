@@ -12,7 +12,7 @@ use whatsapi_core::{Account, Store};
 use whatsapi_store_postgres::{PgOptions, PostgresStore};
 use whatsapi_store_sqlite::SqliteStore;
 
-use crate::config::{AccountArgs, BillingArgs, RotateKeyArgs, StoreArgs};
+use crate::config::{AccountArgs, BillingArgs, Database, RotateKeyArgs, StoreArgs};
 
 /// The current key: `WHATSAPI_ENCRYPTION_KEY` / `--encryption-key` when given, else the key file (created with
 /// mode 0600 when `create` and it is missing). `None` only when nothing is configured and `create` is false.
@@ -44,26 +44,30 @@ pub fn current_key(args: &StoreArgs, create: bool) -> anyhow::Result<Option<Encr
 /// The key ring of `args`: the current key plus every `--previous-encryption-key-file`.
 pub fn key_ring(args: &StoreArgs) -> anyhow::Result<KeyRing> {
     let primary = current_key(args, true)?.context("no encryption key")?;
-    let mut ring = KeyRing::new(primary);
-    for path in &args.previous_encryption_key_files {
-        ring = ring.with_previous(EncryptionKey::read_file(path)?);
-    }
-    Ok(ring)
+    Ok(ring_of(primary, previous_keys(args)?))
 }
 
-/// Opens the configured database without encryption: PostgreSQL with `--database-url`, else the SQLite file.
-/// Returns the store and how to name it in logs.
+fn previous_keys(args: &StoreArgs) -> anyhow::Result<Vec<EncryptionKey>> {
+    let mut keys = Vec::new();
+    for path in &args.previous_encryption_key_files {
+        keys.push(EncryptionKey::read_file(path)?);
+    }
+    Ok(keys)
+}
+
+fn ring_of(primary: EncryptionKey, previous: Vec<EncryptionKey>) -> KeyRing {
+    previous
+        .into_iter()
+        .fold(KeyRing::new(primary), KeyRing::with_previous)
+}
+
+/// Opens the configured database without encryption: PostgreSQL with a `postgres://` `--database-url`, else the
+/// SQLite file. Returns the store and how to name it in logs.
 async fn open_database(args: &StoreArgs) -> anyhow::Result<(Arc<dyn Store>, String)> {
-    match &args.database_url {
-        Some(url) => {
-            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                bail!(
-                    "--database-url must be a PostgreSQL URL (postgres://user:password@host:5432/db); \
-                     for SQLite use --database FILE"
-                );
-            }
+    match args.backend().map_err(anyhow::Error::msg)? {
+        Database::Postgres(url) => {
             let store = PostgresStore::connect_with(
-                url,
+                &url,
                 PgOptions {
                     pool_size: args.database_pool,
                     ..PgOptions::default()
@@ -74,23 +78,30 @@ async fn open_database(args: &StoreArgs) -> anyhow::Result<(Arc<dyn Store>, Stri
             let shown = format!("postgres (schema {})", store.schema());
             Ok((Arc::new(store), shown))
         }
-        None => {
-            let store = SqliteStore::open(&args.database)
-                .with_context(|| format!("opening the database {}", args.database.display()))?;
-            Ok((Arc::new(store), args.database.display().to_string()))
+        Database::Sqlite(path) => {
+            let store = SqliteStore::open(&path)
+                .with_context(|| format!("opening the database {}", path.display()))?;
+            Ok((Arc::new(store), path.display().to_string()))
         }
     }
 }
 
-/// Opens the database behind an [`EncryptingStore`] with the key ring of `args` (creating the key file on first
-/// start).
+/// Opens the database behind an [`EncryptingStore`] with the key ring of `args`. The keys are read (and checked)
+/// first; a missing key file is created only once the database opened, so a configuration that fails leaves no new
+/// key file behind.
 pub async fn open_store(args: &StoreArgs) -> anyhow::Result<(Arc<dyn Store>, String)> {
-    let ring = key_ring(args)?;
+    let existing = current_key(args, false)?;
+    let previous = previous_keys(args)?;
+    let (store, shown) = open_database(args).await?;
+    let primary = match existing {
+        Some(key) => key,
+        None => current_key(args, true)?.context("no encryption key")?,
+    };
+    let ring = ring_of(primary, previous);
     tracing::info!(
         key_id = ring.primary().id(),
         "secrets at rest are encrypted (AES-256-GCM)"
     );
-    let (store, shown) = open_database(args).await?;
     Ok((Arc::new(EncryptingStore::new(store, ring)), shown))
 }
 

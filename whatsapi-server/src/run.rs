@@ -1,7 +1,6 @@
 //! Wiring for `whatsapi serve`: store, transport, webhook sink, engine, HTTP server, graceful shutdown.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -15,7 +14,7 @@ use whatsapi_core::webhook_http::{HttpSinkConfig, HttpWebhookSink};
 use whatsapi_sandbox::{Sandbox, SandboxConfig};
 
 use crate::app::{AppState, HttpSettings, SandboxCredentials, app};
-use crate::config::{LogFormat, ServeArgs};
+use crate::config::{Database, LogFormat, ServeArgs};
 
 fn init_tracing(args: &ServeArgs) {
     let filter = EnvFilter::try_new(&args.log).unwrap_or_else(|_| EnvFilter::new("info"));
@@ -30,10 +29,16 @@ fn init_tracing(args: &ServeArgs) {
 pub fn http_settings(args: &ServeArgs) -> HttpSettings {
     HttpSettings {
         // Replicas on one PostgreSQL database share their limits; a SQLite file has one process.
-        shared_rate_limits: args.store.database_url.is_some(),
+        shared_rate_limits: matches!(args.store.backend(), Ok(Database::Postgres(_))),
         body_limit: args.body_limit,
         register_per_minute: args.register_per_minute,
         trust_forwarded_for: args.trust_forwarded_for,
+        trusted_proxies: args.trusted_proxies.clone(),
+        connections: crate::edge::ConnectionLimits {
+            header_read_timeout: args.header_read_timeout,
+            idle_timeout: args.idle_timeout,
+            max_connections: args.max_connections as usize,
+        },
         meta_verify_token: args.meta_verify_token.clone(),
         meta_app_secret: args.meta_app_secret.clone(),
         allow_unsigned_meta_webhooks: args.allow_unsigned_meta_webhooks,
@@ -42,8 +47,14 @@ pub fn http_settings(args: &ServeArgs) -> HttpSettings {
 }
 
 /// Runs the server until SIGINT/SIGTERM.
+///
+/// The configuration is checked, and the address bound, before anything is created (a database, a key file), so
+/// a mistake leaves nothing behind.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_tracing(&args);
+    args.validate().map_err(anyhow::Error::msg)?;
+    let stripe = crate::ops::stripe_client(&args.billing)?;
+    let listener = bind(args.listen).await?;
     let sandbox = if args.sandbox {
         let handle = Sandbox::start(SandboxConfig {
             open_numbers: true,
@@ -62,7 +73,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None
     };
     let (store, database) = crate::ops::open_store(&args.store).await?;
-    let stripe = crate::ops::stripe_client(&args.billing)?;
     let transport = GraphTransport::new(GraphConfig {
         base_url: sandbox
             .as_ref()
@@ -100,9 +110,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .config(engine_config)
         .build()
         .context("building the engine")?;
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
     let local = listener.local_addr()?;
     tracing::info!(
         address = %format!("http://{local}"),
@@ -133,6 +140,26 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     result
 }
 
+/// Binds the listening socket, saying plainly why it could not.
+async fn bind(address: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address).await.map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                "the address is already in use (another whatsapi?); choose another with --listen"
+                    .to_owned()
+            }
+            std::io::ErrorKind::AddrNotAvailable => {
+                "no network interface of this machine has that address".to_owned()
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                "permission denied (ports below 1024 need privileges)".to_owned()
+            }
+            _ => e.to_string(),
+        };
+        anyhow::anyhow!("cannot listen on {address}: {why}")
+    })
+}
+
 /// Serves `api` on `listener` until `shutdown` resolves, then stops accepting, finishes in-flight requests, and
 /// stops the engine within `grace`.
 pub async fn serve_on(
@@ -143,14 +170,9 @@ pub async fn serve_on(
     grace: std::time::Duration,
 ) -> anyhow::Result<()> {
     let engine = api.start();
+    let limits = settings.connections;
     let state = AppState::new(api, settings);
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .context("HTTP server")?;
+    crate::edge::serve_connections(listener, app(state), limits, shutdown, grace).await;
     tracing::info!("HTTP server stopped; stopping the engine");
     let report = engine.shutdown(grace).await;
     tracing::info!(?report, "engine stopped");

@@ -100,7 +100,7 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (or creates, with its parent folders) the database at `path` with the default options, and brings
+    /// Opens (or creates, with its parent folders; new files are 0600 and new folders 0700 on Unix) the database at `path` with the default options, and brings
     /// its schema up to date. Opening is synchronous and needs no runtime; the store's calls need Tokio.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, SqliteError> {
         Self::open_with(path, SqliteOptions::default())
@@ -120,11 +120,14 @@ impl SqliteStore {
     ) -> Result<Self, SqliteError> {
         let path = path.to_owned();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| SqliteError::CreateDir {
+            private::create_dirs(parent).map_err(|source| SqliteError::CreateDir {
                 path: parent.to_owned(),
                 source,
             })?;
         }
+        // Created here with mode 0600 before SQLite opens it (an empty file is an empty database): SQLite gives the
+        // -wal and -shm files the database file's mode.
+        let created = private::create_file(&path);
         let waited = options.busy_timeout;
         let classify = |e: SqliteError| classify(&path, waited, e);
         let mut conn = connect(&path, &options).map_err(classify)?;
@@ -133,6 +136,9 @@ impl SqliteStore {
             .map_err(|e| classify(e.into()))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(SqliteError::NoWal { path, mode });
+        }
+        if created {
+            private::restrict_sidecars(&path);
         }
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(|e| classify(e.into()))?;
@@ -191,6 +197,48 @@ impl SqliteStore {
             })
             .await
             .map(|n| u64::try_from(n).unwrap_or(0))
+    }
+}
+
+/// Files at rest readable by their owner only: the database, its -wal and -shm files (0600), and the folders
+/// created for them (0700), like the encryption key file. Existing files and folders keep their modes.
+mod private {
+    use std::path::Path;
+
+    /// Creates `dir` and its missing parents, 0700 on Unix.
+    pub(crate) fn create_dirs(dir: &Path) -> std::io::Result<()> {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir)
+    }
+
+    /// Creates the empty database file with mode 0600 unless it exists; whether it did. When it cannot (a folder
+    /// in its place, no permission), SQLite's own open reports why.
+    pub(crate) fn create_file(path: &Path) -> bool {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(path).is_ok()
+    }
+
+    /// Sets the -wal and -shm files of a database created here to 0600, whatever SQLite and the umask made.
+    pub(crate) fn restrict_sidecars(path: &Path) {
+        #[cfg(unix)]
+        for suffix in ["-wal", "-shm"] {
+            use std::os::unix::fs::PermissionsExt;
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let sidecar = std::path::PathBuf::from(name);
+            // Belt and braces (SQLite already copied the database's 0600): a failure here changes nothing.
+            if sidecar.exists() {
+                let _ = std::fs::set_permissions(&sidecar, std::fs::Permissions::from_mode(0o600));
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = path;
     }
 }
 

@@ -405,3 +405,33 @@ async fn a_page_cap_fails_writes_as_a_full_disk_until_lifted() {
     assert!(store.set_max_page_count(None).await.unwrap() > 1_000_000);
     account(&store, "after@example.com").await;
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn new_files_and_folders_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.path().join("data/nested/whatsapi.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let acc = account(&store, "private@example.com").await;
+    store
+        .insert_messages(batch(acc.id, vec![message(acc.id, at(0))]))
+        .await
+        .unwrap();
+    for name in ["whatsapi.db", "whatsapi.db-wal", "whatsapi.db-shm"] {
+        let file = path.with_file_name(name);
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    assert_eq!(mode(&dir.path().join("data")), 0o700);
+    assert_eq!(mode(&dir.path().join("data/nested")), 0o700);
+    assert_eq!(mode(dir.path()), 0o755, "an existing folder keeps its mode");
+    drop(store);
+    // An existing database keeps its mode.
+    let shared = dir.path().join("shared.db");
+    std::fs::File::create(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).unwrap();
+    drop(SqliteStore::open(&shared).unwrap());
+    assert_eq!(mode(&shared), 0o640);
+}

@@ -72,7 +72,7 @@ pub async fn register(
     headers: HeaderMap,
     body: Result<JsonBody, ApiError>,
 ) -> Response {
-    let ip = client_ip(&headers, Some(&peer), state.settings.trust_forwarded_for);
+    let ip = client_ip(&headers, Some(&peer), &state.settings);
     let decision = state
         .limiter
         .hit(
