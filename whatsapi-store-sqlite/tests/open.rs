@@ -189,9 +189,8 @@ async fn an_old_file_is_upgraded_in_place() {
 fn pending_statuses_get_a_received_time_on_upgrade() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("whatsapi.db");
-    drop(
-        SqliteStore::open_at_version(&path, SqliteOptions::default(), SCHEMA_VERSION - 1).unwrap(),
-    );
+    // Version 6 (0006_bounds.sql) adds received_at: a file of version 5 is the one before it.
+    drop(SqliteStore::open_at_version(&path, SqliteOptions::default(), 5).unwrap());
     const NANOS: i64 = 1_000_000_000;
     let (past, future) = (1_000_000_000 * NANOS, 4_000_000_000 * NANOS);
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -434,4 +433,52 @@ async fn new_files_and_folders_are_private() {
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).unwrap();
     drop(SqliteStore::open(&shared).unwrap());
     assert_eq!(mode(&shared), 0o640);
+}
+
+/// A process killed between reserving an Idempotency-Key and committing its request's result leaves a reservation
+/// that saved nothing. The next server on the file frees it, so the client's retry is taken instead of answered 409
+/// "still being processed" for the whole lock.
+#[tokio::test]
+async fn the_next_server_frees_keys_a_killed_one_left_reserved() {
+    use whatsapi_core::idempotency::{Decision, Fingerprint, IdempotencyKey};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("whatsapi.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let acc = account(&store, "a@example.com").await;
+    let key = IdempotencyKey::parse("crash-1").unwrap();
+    let fp = Fingerprint::of("POST", "/send-message", &serde_json::json!({"to": "1"}));
+    let now = chrono::Utc::now();
+    assert_eq!(
+        store
+            .idempotency_begin(acc.id, &key, &fp, now)
+            .await
+            .unwrap(),
+        Decision::Fresh
+    );
+    drop(store);
+
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        store
+            .idempotency_begin(acc.id, &key, &fp, now)
+            .await
+            .unwrap(),
+        Decision::InFlight,
+        "opening alone frees nothing (operator commands open the file beside a live server)"
+    );
+    assert_eq!(
+        store.release_unfinished_idempotency_keys().await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .idempotency_begin(acc.id, &key, &fp, now)
+            .await
+            .unwrap(),
+        Decision::Fresh
+    );
+    assert_eq!(
+        store.release_unfinished_idempotency_keys().await.unwrap(),
+        1
+    );
 }
