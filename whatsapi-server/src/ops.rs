@@ -62,8 +62,13 @@ fn ring_of(primary: EncryptionKey, previous: Vec<EncryptionKey>) -> KeyRing {
 }
 
 /// Opens the configured database without encryption: PostgreSQL with a `postgres://` `--database-url`, else the
-/// SQLite file. Returns the store and how to name it in logs.
-async fn open_database(args: &StoreArgs) -> anyhow::Result<(Arc<dyn Store>, String)> {
+/// SQLite file. Returns the store and how to name it in logs. `serving`: the caller is the server that owns a SQLite
+/// file, so what a killed predecessor left reserved is freed (on PostgreSQL other replicas may hold reservations;
+/// those free when their lock ends).
+async fn open_database(
+    args: &StoreArgs,
+    serving: bool,
+) -> anyhow::Result<(Arc<dyn Store>, String)> {
     match args.backend().map_err(anyhow::Error::msg)? {
         Database::Postgres(url) => {
             let store = PostgresStore::connect_with(
@@ -81,6 +86,18 @@ async fn open_database(args: &StoreArgs) -> anyhow::Result<(Arc<dyn Store>, Stri
         Database::Sqlite(path) => {
             let store = SqliteStore::open(&path)
                 .with_context(|| format!("opening the database {}", path.display()))?;
+            if serving {
+                let freed = store
+                    .release_unfinished_idempotency_keys()
+                    .await
+                    .with_context(|| format!("opening the database {}", path.display()))?;
+                if freed > 0 {
+                    tracing::info!(
+                        freed,
+                        "freed Idempotency-Keys of requests a previous process never finished"
+                    );
+                }
+            }
             Ok((Arc::new(store), path.display().to_string()))
         }
     }
@@ -92,7 +109,7 @@ async fn open_database(args: &StoreArgs) -> anyhow::Result<(Arc<dyn Store>, Stri
 pub async fn open_store(args: &StoreArgs) -> anyhow::Result<(Arc<dyn Store>, String)> {
     let existing = current_key(args, false)?;
     let previous = previous_keys(args)?;
-    let (store, shown) = open_database(args).await?;
+    let (store, shown) = open_database(args, true).await?;
     let primary = match existing {
         Some(key) => key,
         None => current_key(args, true)?.context("no encryption key")?,
@@ -167,7 +184,7 @@ pub fn stripe_client(args: &BillingArgs) -> anyhow::Result<Option<StripeClient>>
 /// `whatsapi account deactivate|reactivate --email …`: sets the account's active flag. Needs no encryption key
 /// (no secret is read or written).
 pub async fn set_active(args: &AccountArgs, active: bool) -> anyhow::Result<Account> {
-    let (store, _) = open_database(&args.store).await?;
+    let (store, _) = open_database(&args.store, false).await?;
     let Some(account) = store.account_by_email(&args.email).await? else {
         bail!("no account with the email {}", args.email);
     };
@@ -188,7 +205,7 @@ pub async fn rotate_key(args: &RotateKeyArgs) -> anyhow::Result<(EncryptionKey, 
     for path in &args.store.previous_encryption_key_files {
         ring = ring.with_previous(EncryptionKey::read_file(path)?);
     }
-    let store = EncryptingStore::new(open_database(&args.store).await?.0, ring);
+    let store = EncryptingStore::new(open_database(&args.store, false).await?.0, ring);
     let report = store
         .reseal_all(100)
         .await

@@ -93,6 +93,16 @@ pub(crate) fn release(conn: &Connection, account: AccountId, key: &IdempotencyKe
     Ok(())
 }
 
+/// Frees every key still reserved by a request that never finished: what a process that died mid-request left.
+/// A reservation and the request's result are separate transactions, and the result (messages and completion)
+/// commits as one, so a reservation without a response saved nothing.
+pub(crate) fn release_unfinished(conn: &Connection) -> Result<u64> {
+    let n = conn
+        .prepare_cached("DELETE FROM idempotency WHERE response_status IS NULL")?
+        .execute([])?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 /// Stores the response of a finished request; `Conflict` when the key already holds one.
 pub(crate) fn complete(
     conn: &Connection,

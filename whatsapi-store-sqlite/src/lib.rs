@@ -180,6 +180,17 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Frees the Idempotency-Keys that requests of a previous process reserved and never finished (it was killed
+    /// between the reservation and the commit of the request's result, so nothing was saved for them); answers how
+    /// many. Without this, a client retrying such a request after a crash gets 409 "still being processed" until the
+    /// reservation's lock ends. Call it when the process that serves this file starts, before it takes requests:
+    /// a reservation of a live server on the same file would be freed too.
+    pub async fn release_unfinished_idempotency_keys(&self) -> Result<u64, StoreError> {
+        self.writer
+            .write(|c| idempotency::release_unfinished(c))
+            .await
+    }
+
     /// Caps the database at `pages` pages (`PRAGMA max_page_count` on the writer), or lifts the cap (`None`);
     /// answers the cap now in force. SQLite never sets it below the file's current size, so `Some(0)` (or any
     /// small value) means "no growth at all": a write that needs a new page then fails with SQLITE_FULL
