@@ -175,11 +175,27 @@ pub struct ParsedWebhook {
     pub untracked: usize,
     /// Items skipped because they are malformed (no id, no timestamp, wrong types), for logging.
     pub skipped: usize,
+    /// Why the first few items were skipped ([`MAX_SKIP_REASONS`]). Nothing is logged while parsing: the payload
+    /// is not verified yet, and a forged one must not be able to fill the log; the caller logs these once the
+    /// signature has been checked.
+    pub skip_reasons: Vec<String>,
+    /// The first few untracked status names ([`MAX_SKIP_REASONS`]), for a debug log after verification.
+    pub untracked_names: Vec<String>,
     /// `object` when it is not `whatsapp_business_account` (the payload is then not looked into).
     pub foreign_object: Option<String>,
 }
 
+/// How many reasons for skipped items (and untracked status names) a [`ParsedWebhook`] keeps.
+pub const MAX_SKIP_REASONS: usize = 5;
+
 impl ParsedWebhook {
+    fn skip(&mut self, reason: impl FnOnce() -> String) {
+        self.skipped += 1;
+        if self.skip_reasons.len() < MAX_SKIP_REASONS {
+            self.skip_reasons.push(reason());
+        }
+    }
+
     /// The distinct routing keys of the payload, sorted.
     pub fn route_keys(&self) -> Vec<RouteKey> {
         let set: std::collections::BTreeSet<&RouteKey> = self.routes.iter().flatten().collect();
@@ -274,30 +290,31 @@ fn convert_status(
     let st = match StatusItem::deserialize(item) {
         Ok(st) => st,
         Err(e) => {
-            tracing::warn!(error = %e, "meta webhook: malformed status skipped");
-            out.skipped += 1;
+            out.skip(|| format!("malformed status: {}", clip(&e.to_string(), 200)));
             return;
         }
     };
     let Some(name) = st.status.as_deref() else {
-        tracing::warn!("meta webhook: status without a status name skipped");
-        out.skipped += 1;
+        out.skip(|| "status without a status name".to_owned());
         return;
     };
     let Some(status) = MetaStatus::parse(name) else {
-        tracing::debug!(status = %clip(name, 64), "meta webhook: status not tracked, ignored");
         out.untracked += 1;
+        if out.untracked_names.len() < MAX_SKIP_REASONS {
+            out.untracked_names.push(clip(name, 64));
+        }
         return;
     };
     let (Some(wamid), Some(at)) = (
         st.id.as_deref().map(str::trim).filter(|s| !s.is_empty()),
         st.timestamp.as_ref().and_then(unix_seconds),
     ) else {
-        tracing::warn!(
-            status = name,
-            "meta webhook: status without an id or a valid timestamp skipped"
-        );
-        out.skipped += 1;
+        out.skip(|| {
+            format!(
+                "{} status without an id or a valid timestamp",
+                clip(name, 64)
+            )
+        });
         return;
     };
     let error = st.errors.iter().find_map(meta_error).map(failure_info);
@@ -332,8 +349,7 @@ fn convert_inbound(
     let m = match InboundMessage::deserialize(item) {
         Ok(m) => m,
         Err(e) => {
-            tracing::warn!(error = %e, "meta webhook: malformed inbound message skipped");
-            out.skipped += 1;
+            out.skip(|| format!("malformed inbound message: {}", clip(&e.to_string(), 200)));
             return;
         }
     };
@@ -341,10 +357,7 @@ fn convert_inbound(
     let user_id = clip_opt(m.from_user_id.as_deref(), SHORT_LIMIT);
     let at = m.timestamp.as_ref().and_then(unix_seconds);
     let (Some(at), true) = (at, wa_id.is_some() || user_id.is_some()) else {
-        tracing::warn!(
-            "meta webhook: inbound message without a sender or a valid timestamp skipped"
-        );
-        out.skipped += 1;
+        out.skip(|| "inbound message without a sender or a valid timestamp".to_owned());
         return;
     };
     out.inbound.push(ParsedInbound {
@@ -401,8 +414,7 @@ pub fn extract(v: &serde_json::Value) -> ParsedWebhook {
             };
             out.routes.push(route.clone());
             let Some(value) = value.filter(|v| v.is_object()) else {
-                tracing::warn!(field, "meta webhook: change without a value object skipped");
-                out.skipped += 1;
+                out.skip(|| format!("{} change without a value object", clip(field, 64)));
                 continue;
             };
             if let Some(errors) = value.get("errors").and_then(|e| e.as_array()) {
@@ -413,7 +425,7 @@ pub fn extract(v: &serde_json::Value) -> ParsedWebhook {
                         .and_then(meta_error)
                     {
                         Some(e) => out.value_errors.push((route.clone(), e)),
-                        None => out.skipped += 1,
+                        None => out.skip(|| "malformed value-level error".to_owned()),
                     }
                 }
             }
@@ -612,6 +624,26 @@ mod tests {
                 RouteKey::PhoneNumberId("1234567890".into()),
                 RouteKey::Waba("102290129340398".into())
             ]
+        );
+    }
+
+    #[test]
+    fn skipped_items_are_counted_but_only_a_few_reasons_kept() {
+        let bad: Vec<String> = (0..1000)
+            .map(|i| format!(r#"{{"id": "wamid.{i}", "status": {i}}}"#))
+            .collect();
+        let raw = format!(
+            r#"{{"object": "whatsapp_business_account", "entry": [{{"id": "W", "changes": [{{"field": "messages",
+              "value": {{"metadata": {{"phone_number_id": "1"}}, "statuses": [{}]}}}}]}}]}}"#,
+            bad.join(",")
+        );
+        let p = parse_webhook(raw.as_bytes()).unwrap();
+        assert_eq!(p.skipped, 1000);
+        assert_eq!(p.skip_reasons.len(), MAX_SKIP_REASONS);
+        assert!(
+            p.skip_reasons[0].starts_with("malformed status"),
+            "{:?}",
+            p.skip_reasons
         );
     }
 

@@ -186,9 +186,7 @@ impl SqliteStore {
     /// reservation's lock ends. Call it when the process that serves this file starts, before it takes requests:
     /// a reservation of a live server on the same file would be freed too.
     pub async fn release_unfinished_idempotency_keys(&self) -> Result<u64, StoreError> {
-        self.writer
-            .write(|c| idempotency::release_unfinished(c))
-            .await
+        self.writer.write(idempotency::release_unfinished).await
     }
 
     /// Caps the database at `pages` pages (`PRAGMA max_page_count` on the writer), or lifts the cap (`None`);

@@ -216,12 +216,15 @@ impl WhatsApi {
         if report.untracked > 0 {
             tracing::debug!(
                 untracked = report.untracked,
+                statuses = ?parsed.untracked_names,
                 "meta webhook: statuses not tracked ignored"
             );
         }
         if report.skipped > 0 {
+            // Logged only now that the payload is verified, once per POST whatever it holds.
             tracing::warn!(
                 skipped = report.skipped,
+                first = ?parsed.skip_reasons,
                 "meta webhook: malformed items skipped; the rest was applied"
             );
         }
