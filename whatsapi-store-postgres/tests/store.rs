@@ -213,3 +213,86 @@ async fn rate_windows_count_every_hit_of_every_replica() {
     drop((a, b));
     schema.drop_schema().await;
 }
+
+/// Version 3 makes a phone number id unique across accounts. A schema where several accounts share one is not
+/// migrated with an obscure index error: the connect fails naming the numbers and the fix, and nothing of version
+/// 3 is applied; once fixed as it says, the upgrade goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_phone_number_ids_stop_the_upgrade_with_instructions() {
+    if !common::available().await {
+        return;
+    }
+    let name = common::schema_name();
+    let url = common::database_url();
+    let old = PostgresStore::connect_at_version(&url, options(&name), 2)
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(create_sample_account(&old).await.id.0);
+    }
+    drop(old);
+    let client = common::connect(&url).await.unwrap();
+    // What the old version allowed: three accounts on one number, and one alone on another.
+    client
+        .execute(
+            &format!(
+                "UPDATE {name}.accounts SET phone_number_id = '1234567890' WHERE id = ANY($1)"
+            ),
+            &[&ids[..3].to_vec()],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            &format!("UPDATE {name}.accounts SET phone_number_id = '555' WHERE id = $1"),
+            &[&ids[3]],
+        )
+        .await
+        .unwrap();
+
+    let err = PostgresStore::connect_with(&url, options(&name))
+        .await
+        .expect_err("duplicates must stop the upgrade");
+    let text = err.to_string();
+    assert!(matches!(err, PostgresError::Migration(_)), "{text}");
+    assert!(text.contains("1234567890 (3 accounts)"), "{text}");
+    assert!(!text.contains("555"), "only duplicates are listed: {text}");
+    assert!(
+        text.contains("Clear the credentials of all but one account"),
+        "{text}"
+    );
+    let found: i64 = client
+        .query_one(
+            &format!("SELECT max(version) FROM {name}.whatsapi_schema_version"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(found, 2, "nothing of version 3 was applied");
+
+    // Fixed as the message says: the upgrade goes through and the number routes to the one account left.
+    client
+        .execute(
+            &format!(
+                "UPDATE {name}.accounts SET phone_number_id = NULL, credentials = NULL WHERE id = ANY($1)"
+            ),
+            &[&ids[1..3].to_vec()],
+        )
+        .await
+        .unwrap();
+    let store = PostgresStore::connect_with(&url, options(&name))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .account_by_phone_number_id("1234567890")
+            .await
+            .unwrap()
+            .map(|a| a.id.0),
+        Some(ids[0])
+    );
+    drop(store);
+    common::TestSchema { url, name }.drop_schema().await;
+}
