@@ -277,6 +277,9 @@ enum Entry {
     },
 }
 
+/// A chunk sent without a recorded answer: its key, row keys, lines and when.
+type PendingChunk = (String, Vec<String>, Vec<usize>, DateTime<Utc>);
+
 /// What the journal knows.
 struct Journal {
     path: PathBuf,
@@ -285,7 +288,7 @@ struct Journal {
     /// Row key → batch id.
     accepted: HashMap<String, String>,
     /// Chunks sent without a recorded answer, in order.
-    pending: Vec<(String, Vec<String>, Vec<usize>, DateTime<Utc>)>,
+    pending: Vec<PendingChunk>,
 }
 
 impl Journal {
@@ -297,7 +300,7 @@ impl Journal {
         };
         let mut campaign = None;
         let mut accepted = HashMap::new();
-        let mut pending: Vec<(String, Vec<String>, Vec<usize>, DateTime<Utc>)> = Vec::new();
+        let mut pending: Vec<PendingChunk> = Vec::new();
         let lines: Vec<&str> = text.lines().collect();
         for (i, line) in lines.iter().enumerate() {
             let entry: Entry = match serde_json::from_str(line) {
