@@ -12,29 +12,52 @@ use clap::{Parser, Subcommand, ValueEnum};
     name = "whatsapi",
     version,
     about,
-    args_conflicts_with_subcommands = true
+    after_help = "With no command, or with server options first (`whatsapi --sandbox`), whatsapi runs `serve`.\n\
+                  The client commands read WHATSAPI_URL and WHATSAPI_KEY. Server options: whatsapi serve --help"
 )]
 pub struct Cli {
-    /// What to do (default: serve).
+    /// What to do.
     #[command(subcommand)]
-    pub command: Option<Command>,
-    /// Server options when no subcommand is given.
-    #[command(flatten)]
-    pub serve: ServeArgs,
+    pub command: Command,
+}
+
+impl Cli {
+    /// Parses the process's arguments; see [`Cli::parse_args`].
+    pub fn try_parse_env() -> Result<Self, clap::Error> {
+        Self::parse_args(std::env::args_os())
+    }
+
+    /// Parses `args`, reading `whatsapi` alone and `whatsapi --server-option …` as `whatsapi serve …`, as before
+    /// `serve` was a subcommand.
+    pub fn parse_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString>,
+    {
+        let mut args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+        let serve_implied = match args.get(1).and_then(|a| a.to_str()) {
+            None => args.len() == 1,
+            Some(a) => a.starts_with('-') && !matches!(a, "-h" | "--help" | "-V" | "--version"),
+        };
+        if serve_implied {
+            args.insert(1, "serve".into());
+        }
+        Self::try_parse_from(args)
+    }
 }
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the HTTP server (the default).
-    Serve(Box<ServeArgs>),
     /// Send one message through a running server.
     Send(crate::cli::SendArgs),
     /// Send a message to every row of a CSV file, in chunks, with progress; safe to run again after an
-    /// interruption.
+    /// interruption (no row is sent twice).
     Bulk(crate::cli::bulk::BulkArgs),
     /// Show a message and its timeline.
     Status(crate::cli::StatusArgs),
+    /// Run the HTTP server (the default; see `whatsapi serve --help` for its options).
+    Serve(Box<ServeArgs>),
     /// Operator commands on accounts (work on the same database as `serve`).
     #[command(subcommand)]
     Account(AccountCommand),
@@ -465,6 +488,27 @@ mod tests {
     use super::*;
     use whatsapi_core::Plan;
 
+    /// The server options of `whatsapi ARGS…` (no subcommand: serve).
+    fn serve(args: &[&str]) -> ServeArgs {
+        let cli = Cli::parse_args(std::iter::once("whatsapi").chain(args.iter().copied())).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve: {:?}", cli.command)
+        };
+        *args
+    }
+
+    #[test]
+    fn no_subcommand_or_server_options_first_mean_serve() {
+        assert_eq!(serve(&[]).listen.to_string(), "127.0.0.1:8080");
+        assert!(serve(&["--sandbox", "--listen", "127.0.0.1:0"]).sandbox);
+        assert!(matches!(
+            Cli::parse_args(["whatsapi", "status", "m1", "--api-key", "k"])
+                .unwrap()
+                .command,
+            Command::Status(_)
+        ));
+    }
+
     #[test]
     fn plan_rpm_overrides() {
         assert_eq!(parse_plan_rpm(""), Ok(PlanRpm::default()));
@@ -475,14 +519,7 @@ mod tests {
         for bad in ["gold=5", "free", "free=x", "free=0"] {
             assert!(parse_plan_rpm(bad).is_err(), "{bad}");
         }
-        let args = Cli::parse_from([
-            "whatsapi",
-            "--plan-rpm",
-            "free=60",
-            "--max-bulk-messages",
-            "50",
-        ])
-        .serve;
+        let args = serve(&["--plan-rpm", "free=60", "--max-bulk-messages", "50"]);
         let plans = args.plans();
         assert_eq!(plans.free.requests_per_minute, 60);
         assert_eq!(plans.pro.requests_per_minute, 500);
@@ -491,7 +528,7 @@ mod tests {
 
     #[test]
     fn the_default_graph_version_is_v24_or_later_and_configurable() {
-        let version = Cli::parse_from(["whatsapi"]).serve.meta_api_version;
+        let version = serve(&[]).meta_api_version;
         assert_eq!(
             version,
             whatsapi_core::graph::GraphConfig::default().api_version
@@ -502,16 +539,14 @@ mod tests {
             .and_then(|(major, _)| major.parse().ok())
             .unwrap();
         assert!(major >= 24, "{version}");
-        let set = Cli::parse_from(["whatsapi", "--meta-api-version", "v27.0"]).serve;
+        let set = serve(&["--meta-api-version", "v27.0"]);
         assert_eq!(set.meta_api_version, "v27.0");
     }
 
     #[test]
     fn database_urls() {
         let store = |url: Option<&str>| {
-            let mut args = Cli::parse_from(["whatsapi", "--database", "d/w.db"])
-                .serve
-                .store;
+            let mut args = serve(&["--database", "d/w.db"]).store;
             args.database_url = url.map(str::to_owned);
             args
         };

@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use whatsapi_server::config::{AccountCommand, Cli, Command, EncryptionCommand};
 use whatsapi_server::ops;
 
@@ -10,7 +9,7 @@ use whatsapi_server::ops;
 /// backtrace: these errors are for the person at the terminal.
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_env() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
         Err(e) => {
@@ -22,6 +21,9 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", one_line(&e));
+            if e.is::<whatsapi_server::cli::client::Interrupted>() {
+                return ExitCode::from(130);
+            }
             ExitCode::FAILURE
         }
     }
@@ -55,7 +57,7 @@ fn usage_line(e: &clap::Error) -> String {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command.unwrap_or(Command::Serve(Box::new(cli.serve))) {
+    match cli.command {
         Command::Serve(args) => whatsapi_server::run::serve(*args).await,
         Command::Account(AccountCommand::Deactivate(args)) => {
             let account = ops::set_active(&args, false).await?;

@@ -2,11 +2,15 @@
 
 mod common;
 
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use common::{Options, TestServer};
 use serde_json::Value;
 use whatsapi_core::account::PlanLimits;
+use whatsapi_core::encryption::EncryptionKey;
+use whatsapi_core::testing::Script;
+use whatsapi_core::transport::SendError;
 use whatsapi_server::cli::ClientArgs;
 use whatsapi_server::cli::bulk::{BulkArgs, run};
 
@@ -30,6 +34,8 @@ fn bulk_args(s: &TestServer, key: &str, file: std::path::PathBuf) -> BulkArgs {
         wait: false,
         wait_timeout: 30,
         quiet: true,
+        journal: None,
+        resend_unconfirmed: false,
     }
 }
 
@@ -170,4 +176,487 @@ async fn send_and_status_commands() {
         "{stdout}"
     );
     s.stop().await;
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_whatsapi");
+
+/// Runs the binary with `args` against `base` as `key`; returns its output.
+async fn whatsapi(base: &str, key: &str, args: &[&str]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env("WHATSAPI_URL", base)
+        .env("WHATSAPI_KEY", key)
+        .env_remove("WHATSAPI_LISTEN");
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn free_plan(rpm: u32, bulk_cap: usize) -> Options {
+    let mut options = Options::default();
+    options.plans.free = PlanLimits {
+        requests_per_minute: rpm,
+        bulk_cap,
+    };
+    options
+}
+
+/// Every recipient the server holds for this key, with how many messages each got.
+async fn recipients(s: &TestServer, key: &str) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut page = 1;
+    loop {
+        let (code, list) = s
+            .get(key, &format!("/messages?limit=200&page={page}"))
+            .await;
+        assert_eq!(code, 200, "{list}");
+        for m in list["data"].as_array().unwrap() {
+            *out.entry(m["to"].as_str().unwrap().to_owned()).or_default() += 1;
+        }
+        if page >= list["pagination"]["totalPages"].as_u64().unwrap_or(1) {
+            return out;
+        }
+        page += 1;
+    }
+}
+
+/// A 20-row file: 19 valid rows and one the server refuses (line 12).
+fn twenty_rows(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut csv = String::from("phone,name\n");
+    for i in 0..20 {
+        if i == 10 {
+            csv.push_str("+14155550000,Bad\n");
+        } else {
+            csv.push_str(&format!("1415556{:04},Customer {i}\n", i));
+        }
+    }
+    let path = dir.join("campaign.csv");
+    std::fs::write(&path, csv).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn bulk_reruns_with_any_chunk_size_and_a_plan_change_send_each_row_once() {
+    let db_key = EncryptionKey::generate();
+    let mut options = free_plan(100_000, 10);
+    options.encryption_key = Some(db_key.clone());
+    let a = TestServer::start_with(options).await;
+    let key = a.register("rechunk@example.com").await;
+    let file = twenty_rows(a.dir.path());
+    let file_s = file.to_str().unwrap().to_owned();
+    let bulk = |extra: &[&str]| {
+        let mut v: Vec<String> = [
+            "bulk",
+            &file_s,
+            "--to-column",
+            "phone",
+            "--text",
+            "Hi {name}",
+            "--dry-run",
+            "--quiet",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let run = |base: String, args: Vec<String>| {
+        let key = key.clone();
+        async move {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            whatsapi(&base, &key, &refs).await
+        }
+    };
+
+    // Chunks of 10, stopped after one chunk: rows 2..11 queued.
+    let out = run(
+        a.base.clone(),
+        bulk(&["--chunk-size", "10", "--max-chunks", "1"]),
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("20 rows: 10 queued now"),
+        "{}",
+        text(&out)
+    );
+    // Chunks of 5, one chunk: the next five rows (line 12 is refused by the server).
+    let out = run(
+        a.base.clone(),
+        bulk(&["--chunk-size", "5", "--max-chunks", "1"]),
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("4 queued now, 10 queued by an earlier run"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(recipients(&a, &key).await.len(), 14);
+
+    // A crash after the server accepted a chunk but before its answer was journaled: the journal ends with that
+    // chunk pending. The rerun (another chunk size) settles it by replay and sends nothing twice.
+    let out = run(
+        a.base.clone(),
+        bulk(&["--chunk-size", "6", "--max-chunks", "1"]),
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let journal_path = format!("{file_s}.bulk-journal");
+    let journal = std::fs::read_to_string(&journal_path).unwrap();
+    let lines: Vec<&str> = journal.lines().collect();
+    assert!(lines.last().unwrap().contains("\"answered\""), "{journal}");
+    std::fs::write(&journal_path, lines[..lines.len() - 1].join("\n") + "\n").unwrap();
+    assert_eq!(recipients(&a, &key).await.len(), 19);
+
+    // The plan changes (the operator lowers the bulk cap to 4): the default chunk size follows it, and the
+    // pending chunk of 6, bigger than the new cap, is still replayed rather than sent again.
+    let mut options = free_plan(100_000, 4);
+    options.database = Some(a.db_path.clone());
+    options.encryption_key = Some(db_key);
+    let b = TestServer::start_with(options).await;
+    let out = run(b.base.clone(), bulk(&[])).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("20 rows: 0 queued now, 19 queued by an earlier run, 1 refused"),
+        "{}",
+        text(&out)
+    );
+    // And once more with yet another chunk size: nothing left to send.
+    let out = run(b.base.clone(), bulk(&["--chunk-size", "2"])).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("0 queued now, 19 queued by an earlier run"),
+        "{}",
+        text(&out)
+    );
+
+    let sent = recipients(&b, &key).await;
+    assert_eq!(sent.len(), 19, "{sent:?}");
+    assert!(sent.values().all(|n| *n == 1), "a row sent twice: {sent:?}");
+    assert!(!sent.contains_key("+14155550000"));
+    b.stop().await;
+    a.stop().await;
+}
+
+fn permanent_failure() -> Script {
+    Script::Fail(SendError::meta(400, 131026, "Message undeliverable"))
+}
+
+#[tokio::test]
+async fn send_wait_and_bulk_wait_exit_non_zero_when_a_message_fails() {
+    let s = TestServer::start().await;
+    let key = s.account_with_credentials("cli-fail@example.com").await;
+    s.transport.default_for("14155550001", permanent_failure());
+
+    let out = whatsapi(
+        &s.base,
+        &key,
+        &["send", "--to", "14155550001", "--text", "hi", "--wait"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("status    failed"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("failed"),
+        "{}",
+        text(&out)
+    );
+
+    let file = s.dir.path().join("fail.csv");
+    std::fs::write(&file, "phone\n14155550001\n14155550002\n").unwrap();
+    s.transport.default_for("14155550002", permanent_failure());
+    let out = whatsapi(
+        &s.base,
+        &key,
+        &[
+            "bulk",
+            file.to_str().unwrap(),
+            "--to-column",
+            "phone",
+            "--template",
+            "hello_world",
+            "--wait",
+            "--wait-timeout",
+            "30",
+            "--quiet",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("delivery: failed: 2"),
+        "{}",
+        text(&out)
+    );
+    s.stop().await;
+}
+
+/// `GET /messages` requests counted by the server's metrics.
+async fn list_requests(s: &TestServer) -> u64 {
+    metric(
+        s,
+        "whatsapi_http_requests_total{route=\"/messages\",method=\"GET\"",
+    )
+    .await
+}
+
+/// Bulk requests the server accepted (202), by its metrics.
+async fn accepted_chunks(s: &TestServer) -> u64 {
+    metric(
+        s,
+        "whatsapi_http_requests_total{route=\"/messages/bulk\",method=\"POST\",status=\"202\"}",
+    )
+    .await
+}
+
+/// The sum of the metric lines starting with `prefix`.
+async fn metric(s: &TestServer, prefix: &str) -> u64 {
+    let body = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    body.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn bulk_wait_polls_with_one_list_request_per_round() {
+    let s = TestServer::start_with(free_plan(100_000, 2)).await;
+    let key = s.account_with_credentials("cli-poll@example.com").await;
+    // Every send takes 4 s, then fails: the messages stay open for a few rounds.
+    s.transport.default_all(Script::Delay(
+        Duration::from_secs(4),
+        Box::new(permanent_failure()),
+    ));
+    let file = s.dir.path().join("poll.csv");
+    let mut csv = String::from("phone\n");
+    for i in 0..10 {
+        csv.push_str(&format!("1415557{i:04}\n"));
+    }
+    std::fs::write(&file, csv).unwrap();
+    let before = list_requests(&s).await;
+    let started = std::time::Instant::now();
+    let out = whatsapi(
+        &s.base,
+        &key,
+        &[
+            "bulk",
+            file.to_str().unwrap(),
+            "--to-column",
+            "phone",
+            "--template",
+            "hello_world",
+            "--wait",
+            "--quiet",
+        ],
+    )
+    .await;
+    let took = started.elapsed().as_secs();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("delivery: failed: 10"),
+        "{}",
+        text(&out)
+    );
+    // Five batches. One request per 2-second round while messages are open, plus one last look at each batch;
+    // one request per batch per round would be five per round.
+    let requests = list_requests(&s).await - before;
+    assert!(
+        requests <= took / 2 + 1 + 5,
+        "{requests} list requests in {took} s"
+    );
+    s.stop().await;
+}
+
+/// A file of `n` rows, one recipient each.
+fn rows(dir: &std::path::Path, name: &str, n: usize) -> std::path::PathBuf {
+    let mut csv = String::from("phone\n");
+    for i in 0..n {
+        csv.push_str(&format!("1415558{i:04}\n"));
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, csv).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn the_progress_bar_counts_down_a_rate_limit_pause() {
+    // Four requests a minute: /auth/me and three chunks, then a pause until the minute ends.
+    let s = TestServer::start_with(free_plan(4, 1)).await;
+    let key = s.register("cli-bar@example.com").await;
+    let file = rows(s.dir.path(), "bar.csv", 30);
+    let command = format!(
+        "{BIN} bulk {} --to-column phone --template hello_world --dry-run",
+        file.display()
+    );
+    // A terminal (script(1) gives one), so the bar is drawn.
+    let mut child = Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .env("WHATSAPI_URL", &s.base)
+        .env("WHATSAPI_KEY", &key)
+        .env("TERM", "xterm")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut { stdout }, &mut all);
+        String::from_utf8_lossy(&all).to_string()
+    });
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let screen = reader.join().unwrap();
+    let mut shown: Vec<u64> = screen
+        .match_indices("waiting ")
+        .filter_map(|(i, _)| {
+            let rest = &screen[i + "waiting ".len()..];
+            let (n, _) = rest.split_once(" s (rate limit)")?;
+            n.parse().ok()
+        })
+        .collect();
+    shown.dedup();
+    assert!(
+        shown.len() >= 3,
+        "the countdown should refresh every second: {shown:?}\n{screen}"
+    );
+    assert!(
+        shown.windows(2).filter(|w| w[1] + 1 == w[0]).count() >= 2,
+        "{shown:?}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_interrupted_bulk_shows_what_the_server_accepted_and_the_rerun_sends_the_rest() {
+    let s = TestServer::start_with(free_plan(4, 1)).await;
+    let key = s.register("cli-int@example.com").await;
+    let file = rows(s.dir.path(), "int.csv", 8);
+    let child = Command::new(BIN)
+        .args([
+            "bulk",
+            file.to_str().unwrap(),
+            "--to-column",
+            "phone",
+            "--template",
+            "hello_world",
+            "--dry-run",
+        ])
+        .env("WHATSAPI_URL", &s.base)
+        .env("WHATSAPI_KEY", &key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Three chunks go through, then the rate limit pauses the run: Ctrl-C there. (The key's own budget is spent,
+    // so the server's metrics count what it accepted.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while accepted_chunks(&s).await < 3 {
+        assert!(std::time::Instant::now() < deadline, "nothing sent");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    let accepted = accepted_chunks(&s).await as usize;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "8 rows: {accepted} queued now, 0 queued by an earlier run, 0 refused; {} rows left (interrupted)",
+            8 - accepted
+        )),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("waiting"),
+        "{}",
+        text(&out)
+    );
+    s.stop().await;
+}
+
+#[test]
+fn top_level_help_leads_with_the_client_commands() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    let at = |w: &str| {
+        help.find(&format!("\n  {w} "))
+            .unwrap_or_else(|| panic!("{w} missing:\n{help}"))
+    };
+    assert!(at("send") < at("bulk") && at("bulk") < at("status") && at("status") < at("serve"));
+    assert!(
+        !help.contains("--listen"),
+        "server flags belong to serve --help:\n{help}"
+    );
+    assert!(help.contains("serve --help"), "{help}");
+    let out = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--listen"));
+    // The old spelling still means serve.
+    let out = Command::new(BIN)
+        .args(["--sandbox", "--help"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--plan-rpm"));
+}
+
+#[tokio::test]
+async fn server_logs_have_no_colour_codes_when_not_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["--sandbox", "--listen", "127.0.0.1:0", "--database"])
+        .arg(dir.path().join("w.db"))
+        .env_remove("WHATSAPI_LOG_FORMAT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let _ = child.kill();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(logs.contains("INFO"), "{logs}");
+    assert!(!logs.contains('\u{1b}'), "{logs:?}");
 }

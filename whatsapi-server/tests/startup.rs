@@ -243,7 +243,7 @@ fn the_sandbox_stays_on_loopback_unless_told() {
 #[test]
 fn help_says_what_the_sandbox_relaxes() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(dir.path(), &["--help"]);
+    let out = run(dir.path(), &["serve", "--help"]);
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
     for needle in [

@@ -1,8 +1,11 @@
 //! A small client of the whatsapi HTTP API for the command line: bearer auth, and patience with 429/503.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
+use indicatif::ProgressBar;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -28,6 +31,59 @@ pub struct Answer {
     pub replayed: bool,
 }
 
+/// Ctrl-C, as seen by a running command: waits stop at once; a request already sent is still answered.
+#[derive(Debug, Default)]
+pub struct Interrupt {
+    flag: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Interrupt {
+    /// Marks the command interrupted and wakes every wait.
+    pub fn raise(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    /// Whether Ctrl-C was pressed.
+    pub fn raised(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    /// Sleeps `d`, or less when interrupted; says whether the sleep ran to its end.
+    pub async fn sleep(&self, d: Duration) -> bool {
+        let notified = self.notify.notified();
+        if self.raised() {
+            return false;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(d) => !self.raised(),
+            () = notified => false,
+        }
+    }
+
+    /// Raises on the first Ctrl-C; the second one exits at once with status 130.
+    pub fn on_ctrl_c(self: &Arc<Self>) {
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!(
+                    "interrupted: waiting for the answer to the request in flight (Ctrl-C again to quit now)"
+                );
+                me.raise();
+            }
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        });
+    }
+}
+
+/// The error of a command stopped by Ctrl-C before a request was sent.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted")]
+pub struct Interrupted;
+
 /// The client.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -36,6 +92,13 @@ pub struct Client {
     key: String,
     /// Longest single wait for a rate limit or a paused account.
     pub max_wait: Duration,
+    /// Ctrl-C.
+    pub interrupt: Arc<Interrupt>,
+    /// Where waits are shown ("waiting N s (rate limit)"), counting down; `None` prints one line per wait on
+    /// stderr when `show_waits` is set.
+    pub bar: Option<ProgressBar>,
+    /// Say on stderr when waiting (when no bar is drawn).
+    pub show_waits: bool,
 }
 
 /// Most times one request is tried again after 429/503 before giving up.
@@ -53,7 +116,32 @@ impl Client {
             base: args.api_url.trim_end_matches('/').to_owned(),
             key: args.api_key.trim().to_owned(),
             max_wait: Duration::from_secs(120),
+            interrupt: Arc::default(),
+            bar: None,
+            show_waits: true,
         })
+    }
+
+    /// Waits `wait` because the server asked to (`why`), counting down on the bar; `Err(Interrupted)` on Ctrl-C.
+    async fn pause(&self, wait: Duration, why: &str) -> anyhow::Result<()> {
+        let secs = wait.as_secs().max(1);
+        let drawn = self.bar.as_ref().filter(|b| !b.is_hidden());
+        if drawn.is_none() && self.show_waits {
+            eprintln!("waiting {secs} s ({why})");
+        }
+        let before = drawn.map(|b| b.message());
+        for left in (1..=secs).rev() {
+            if let Some(b) = drawn {
+                b.set_message(format!("waiting {left} s ({why})"));
+            }
+            if !self.interrupt.sleep(Duration::from_secs(1)).await {
+                return Err(Interrupted.into());
+            }
+        }
+        if let (Some(b), Some(m)) = (drawn, before) {
+            b.set_message(m);
+        }
+        Ok(())
     }
 
     /// Sends a request; waits and tries again on 429 and 503 as their `Retry-After` says, and pauses before the
@@ -67,6 +155,9 @@ impl Client {
     ) -> anyhow::Result<Answer> {
         let url = format!("{}{}", self.base, path);
         for _ in 0..=MAX_RETRIES {
+            if self.interrupt.raised() {
+                return Err(Interrupted.into());
+            }
             let mut req = self
                 .http
                 .request(method.clone(), &url)
@@ -98,12 +189,12 @@ impl Client {
             {
                 let wait = Duration::from_secs(header_u64("retry-after").unwrap_or(5).max(1))
                     .min(self.max_wait);
-                tracing::info!(
-                    status = status.as_u16(),
-                    wait_secs = wait.as_secs(),
-                    "server asks to wait"
-                );
-                tokio::time::sleep(wait).await;
+                let why = if status == StatusCode::TOO_MANY_REQUESTS {
+                    "rate limit"
+                } else {
+                    "server paused sending"
+                };
+                self.pause(wait, why).await?;
                 continue;
             }
             if header_u64("x-ratelimit-remaining") == Some(0) {
@@ -111,7 +202,14 @@ impl Client {
                     let now = chrono::Utc::now().timestamp().max(0) as u64;
                     let wait =
                         Duration::from_secs(reset.saturating_sub(now).max(1)).min(self.max_wait);
-                    tokio::time::sleep(wait).await;
+                    let answer = Answer {
+                        status,
+                        body,
+                        replayed,
+                    };
+                    // The answer is in hand: an interrupted wait still returns it.
+                    let _ = self.pause(wait, "rate limit").await;
+                    return Ok(answer);
                 }
             }
             return Ok(Answer {

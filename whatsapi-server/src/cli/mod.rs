@@ -44,7 +44,8 @@ pub struct SendArgs {
     /// Idempotency key, so running the command twice sends once.
     #[arg(long)]
     pub idempotency_key: Option<String>,
-    /// Follow the message until it is delivered, read or failed, then print it.
+    /// Follow the message until it is delivered, read or failed, then print it; the exit status is 1 when it
+    /// failed (or was still on its way after 10 minutes).
     #[arg(long)]
     pub wait: bool,
 }
@@ -118,6 +119,19 @@ pub async fn send(args: SendArgs) -> anyhow::Result<()> {
     if args.wait {
         let message = wait_for(&client, &id, Duration::from_secs(600)).await?;
         print_message(&message);
+        match message["status"].as_str().unwrap_or_default() {
+            "failed" => anyhow::bail!(
+                "message {id} failed{}",
+                message["errorMessage"]
+                    .as_str()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            ),
+            s if !FINAL.contains(&s) => {
+                anyhow::bail!("message {id} is still {s} after 10 minutes")
+            }
+            _ => {}
+        }
     }
     Ok(())
 }
