@@ -115,6 +115,13 @@ pub struct SandboxConfig {
     /// Serve any numeric phone number id with the first number's token (one sandbox number per account of a
     /// whatsapi server in `--sandbox` mode, so webhooks route to the right account).
     pub open_numbers: bool,
+    /// Refuse free-form text with 131047 ("Re-engagement message"), as Meta does, to every recipient that has not
+    /// written to the business number in the last 24 hours ([`crate::SandboxHandle::inbound`] opens the window);
+    /// templates are always allowed. The magic numbers other than [`crate::magic::OUTSIDE_WINDOW`] are exempt,
+    /// so their behaviour can be triggered with text. Off, only `OUTSIDE_WINDOW` checks the window (for load
+    /// tests and library tests that send text to arbitrary numbers). `whatsapi --sandbox` and the
+    /// `whatsapi-sandbox` binary turn it on.
+    pub service_window: bool,
 }
 
 impl Default for SandboxConfig {
@@ -130,6 +137,7 @@ impl Default for SandboxConfig {
             slow_delay: Duration::from_secs(2),
             webhook_retry: WebhookRetry::default(),
             open_numbers: false,
+            service_window: false,
         }
     }
 }
@@ -166,6 +174,15 @@ impl SandboxConfig {
                 access_token: first.access_token.clone(),
             }
         })
+    }
+
+    /// The number with this id, or with `open_numbers`, any numeric id served as a number of its own (see
+    /// [`SandboxConfig::resolve`]).
+    pub fn number_or_open(&self, id: &str) -> Option<SandboxNumber> {
+        let token = self.phone_numbers.first()?.access_token.clone();
+        self.number(id)
+            .cloned()
+            .or_else(|| self.resolve(id, &token))
     }
 
     /// Whether some number accepts this token.

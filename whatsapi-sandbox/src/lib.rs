@@ -40,5 +40,5 @@ mod webhooks;
 
 pub use config::{SandboxConfig, SandboxNumber, StatusDelays, WebhookRetry};
 pub use record::{RecordedRequest, WebhookDelivery};
-pub use server::{Sandbox, SandboxHandle};
+pub use server::{Customers, Sandbox, SandboxHandle};
 pub use webhooks::WebhookError;

@@ -11,7 +11,7 @@
 //! | [`PAIR_RATE_LIMIT`] `15550000007` | HTTP 400, 131056 once, then success |
 //! | [`TEMPLATE_MISSING`] `15550000008` | every template except `hello_world`/`en_US` answers HTTP 404, 132001; text succeeds |
 //! | [`SLOW`] `15550000009` | accepted at once (its webhooks flow) but answered only after `slow_delay` (default 2 s) |
-//! | any other | `sent` → `delivered` → `read` |
+//! | any other | `sent` → `delivered` → `read`; with [`crate::SandboxConfig::service_window`] (on in `whatsapi --sandbox`), free-form text is refused with HTTP 400, 131047 until the number writes in; templates succeed |
 //!
 //! Counters (130429, 131000, 131056) count valid sends per sandbox instance and recipient. The template
 //! [`HELLO_WORLD`] exists for every recipient, in [`HELLO_WORLD_LANGUAGE`] only, and takes no parameters; the
@@ -135,6 +135,7 @@ impl Behaviour {
     }
 
     /// The synchronous refusal of the `attempt`-th valid send (1-based) to this recipient, if any.
+    #[cfg(test)]
     pub(crate) fn refusal(
         self,
         attempt: u32,
@@ -142,6 +143,24 @@ impl Behaviour {
         window_open: bool,
         meta_down_failures: u32,
     ) -> Option<MetaError> {
+        self.refusal_with(attempt, content, window_open, meta_down_failures, false)
+    }
+
+    /// [`Behaviour::refusal`], where `service_window` makes every [`Behaviour::Normal`] recipient check the 24-hour
+    /// window as [`Behaviour::OutsideWindow`] does.
+    pub(crate) fn refusal_with(
+        self,
+        attempt: u32,
+        content: &Content,
+        window_open: bool,
+        meta_down_failures: u32,
+        service_window: bool,
+    ) -> Option<MetaError> {
+        let checks_window =
+            self == Behaviour::OutsideWindow || (service_window && self == Behaviour::Normal);
+        if checks_window && *content == Content::Text && !window_open {
+            return Some(MetaError::re_engagement());
+        }
         if let Content::Template {
             name,
             language,
@@ -169,9 +188,6 @@ impl Behaviour {
             }
             Behaviour::PairRateLimit if attempt <= PAIR_RATE_LIMIT_FAILURES => {
                 Some(MetaError::pair_rate_limit())
-            }
-            Behaviour::OutsideWindow if *content == Content::Text && !window_open => {
-                Some(MetaError::re_engagement())
             }
             Behaviour::TemplateMissing => match content {
                 Content::Template { name, language, .. } if name != HELLO_WORLD => {
@@ -311,6 +327,28 @@ mod tests {
             Some(132000)
         );
         assert_eq!(code(Behaviour::Normal, 1, &order, false), None);
+        assert_eq!(code(Behaviour::Normal, 1, &text, false), None);
+    }
+
+    #[test]
+    fn the_service_window_applies_to_text_for_ordinary_numbers() {
+        let code = |b: Behaviour, c: &Content, window| {
+            b.refusal_with(1, c, window, 3, true).map(|e| e.code)
+        };
+        let text = Content::Text;
+        let order = Content::Template {
+            name: "order_ready".into(),
+            language: "en_US".into(),
+            parameters: 1,
+        };
+        assert_eq!(code(Behaviour::Normal, &text, false), Some(131047));
+        assert_eq!(code(Behaviour::Normal, &text, true), None);
+        assert_eq!(code(Behaviour::Normal, &order, false), None);
+        assert_eq!(code(Behaviour::OutsideWindow, &text, false), Some(131047));
+        // The other magic numbers keep their own behaviour with text.
+        assert_eq!(code(Behaviour::MetaDown, &text, false), Some(131000));
+        assert_eq!(code(Behaviour::NeverReads, &text, false), None);
+        assert_eq!(code(Behaviour::Undeliverable, &text, false), None);
     }
 
     #[test]

@@ -75,6 +75,7 @@ async fn main() -> std::io::Result<()> {
         },
         meta_down_failures: args.meta_down_failures,
         slow_delay: Duration::from_millis(args.slow_delay_ms),
+        service_window: true,
         ..SandboxConfig::default()
     };
     let sandbox = Sandbox::start(config).await?;

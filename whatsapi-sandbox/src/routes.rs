@@ -163,11 +163,12 @@ fn accept(
     let behaviour = Behaviour::of(&req.wa_id);
     let attempt = shared.count_attempt(&req.wa_id);
     let window_open = shared.window_open(id, &req.wa_id);
-    if let Some(e) = behaviour.refusal(
+    if let Some(e) = behaviour.refusal_with(
         attempt,
         &req.content,
         window_open,
         shared.config.meta_down_failures,
+        shared.config.service_window,
     ) {
         return Err(e);
     }

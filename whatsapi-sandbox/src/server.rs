@@ -220,23 +220,15 @@ impl SandboxHandle {
         from: &str,
         text: &str,
     ) -> Result<String, WebhookError> {
-        let number = self
-            .shared
-            .config
-            .number(phone_number_id)
-            .ok_or_else(|| WebhookError::UnknownPhoneNumber(phone_number_id.to_owned()))?;
-        let wa_id: String = from.chars().filter(char::is_ascii_digit).collect();
-        self.shared
-            .windows
-            .lock()
-            .expect("windows lock")
-            .insert((number.id.clone(), wa_id.clone()), Utc::now());
-        let wamid = ids::wamid(&wa_id);
-        self.shared
-            .dispatcher
-            .inbound(number, &wa_id, text, &wamid)
-            .await?;
-        Ok(wamid)
+        self.customers().write(phone_number_id, from, text).await
+    }
+
+    /// A cloneable handle that simulates customers writing in (for `POST /sandbox/inbound` of a whatsapi server in
+    /// `--sandbox` mode).
+    pub fn customers(&self) -> Customers {
+        Customers {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Stops serving and posting webhooks; waits for requests in flight to be answered.
@@ -247,5 +239,46 @@ impl SandboxHandle {
             Ok(Err(e)) => tracing::warn!("sandbox server stopped with an error: {e}"),
             Err(e) => tracing::warn!("sandbox server task failed: {e}"),
         }
+    }
+}
+
+/// Simulates customers writing to the sandbox's business numbers: see [`SandboxHandle::customers`].
+#[derive(Debug, Clone)]
+pub struct Customers {
+    shared: Arc<Shared>,
+}
+
+impl Customers {
+    /// A customer `from` writes `text` to the business number `phone_number_id` (with `open_numbers`, any numeric
+    /// id): opens its 24-hour window and posts the signed `messages[]` webhook, exactly as Meta would (with
+    /// retries). Answers the inbound message's wamid once the callback accepted it.
+    pub async fn write(
+        &self,
+        phone_number_id: &str,
+        from: &str,
+        text: &str,
+    ) -> Result<String, WebhookError> {
+        let number = self
+            .shared
+            .config
+            .number_or_open(phone_number_id)
+            .ok_or_else(|| WebhookError::UnknownPhoneNumber(phone_number_id.to_owned()))?;
+        let wa_id: String = from.chars().filter(char::is_ascii_digit).collect();
+        self.shared
+            .windows
+            .lock()
+            .expect("windows lock")
+            .insert((number.id.clone(), wa_id.clone()), Utc::now());
+        let wamid = ids::wamid(&wa_id);
+        self.shared
+            .dispatcher
+            .inbound(&number, &wa_id, text, &wamid)
+            .await?;
+        Ok(wamid)
+    }
+
+    /// How long a customer's message keeps the window open.
+    pub fn service_window(&self) -> std::time::Duration {
+        SERVICE_WINDOW.to_std().unwrap_or_default()
     }
 }

@@ -56,6 +56,8 @@ pub struct SandboxCredentials {
     pub access_token: String,
     /// The emulator's app secret (signs its webhooks).
     pub app_secret: String,
+    /// Simulates customers writing in (`POST /sandbox/inbound`).
+    pub customers: Option<whatsapi_sandbox::Customers>,
 }
 
 impl SandboxCredentials {
@@ -122,7 +124,22 @@ impl AppState {
     info(
         title = "whatsapi",
         description = "WhatsApp Business messaging gateway: send text and template messages through Meta's \
-                       WhatsApp Cloud API, track their delivery, and receive status webhooks.",
+                       WhatsApp Cloud API, track their delivery, and receive status webhooks.\n\n\
+                       **Sandbox mode** (`whatsapi --sandbox`): messages go to an emulator of Meta's Cloud API. As on \
+                       Meta, free-form text to a customer who has not written in during the last 24 hours fails with \
+                       131047; templates always work; `POST /sandbox/inbound` simulates the customer writing in. \
+                       Magic recipients:\n\n\
+                       | recipient | behaviour |\n|---|---|\n\
+                       | 15550000001 | accepted, then `failed` with 131026 |\n\
+                       | 15550000002 | first 2 sends: HTTP 400, 130429; then success |\n\
+                       | 15550000003 | text: 131047 until it writes in; templates succeed |\n\
+                       | 15550000004 | sent, delivered, never read |\n\
+                       | 15550000005 | first 3 sends: HTTP 500, 131000; then success |\n\
+                       | 15550000006 | statuses arrive read, delivered, sent |\n\
+                       | 15550000007 | first send: HTTP 400, 131056; then success |\n\
+                       | 15550000008 | templates other than hello_world/en_US: 132001 |\n\
+                       | 15550000009 | answered after 2 s |\n\
+                       | any other | sent, delivered, read; text needs the 24-hour window |",
         version = env!("CARGO_PKG_VERSION")
     ),
     modifiers(&SecurityAddon),
@@ -170,6 +187,7 @@ pub fn api_router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(dashboard::setup))
         .routes(routes!(billing::checkout))
         .routes(routes!(billing::portal))
+        .routes(routes!(crate::routes::sandbox::inbound))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let public = OpenApiRouter::new()
         .routes(routes!(account::register))
@@ -226,6 +244,7 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn_with_state(metrics_state, track))
         .layer(middleware::from_fn(crate::edge::security_headers))
+        .layer(middleware::from_fn(crate::request_id::layer))
 }
 
 async fn not_found() -> ApiError {

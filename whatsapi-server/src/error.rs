@@ -1,4 +1,5 @@
-//! Every error leaves the server in one shape: `{"success": false, "error": "...", "details": [...]}`.
+//! Every error leaves the server in one shape: `{"success": false, "error": "...", "details": [...],
+//! "requestId": "..."}`.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -30,6 +31,9 @@ pub(crate) struct ErrorBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<crate::views::FieldErrorView>>)]
     details: Option<&'a [FieldError]>,
+    /// The request's id, as in the `X-Request-Id` header.
+    #[serde(rename = "requestId", skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
 }
 
 impl ApiError {
@@ -133,11 +137,18 @@ impl IntoResponse for ApiError {
             success: false,
             error: &self.message,
             details: self.details.as_deref(),
+            request_id: crate::request_id::current(),
         };
         let mut resp = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"whatsapi\""),
+            );
         }
         resp
     }

@@ -69,3 +69,28 @@ impl<S: Send + Sync> FromRequestParts<S> for MessageIdPath {
             .map_err(|_| ApiError::not_found("Message not found."))
     }
 }
+
+/// Adds a per-field error for each query parameter of `query` that is not one of `known` (in name order), so a
+/// typo or an unsupported filter (`?to=`, `?since=`) is refused instead of silently ignored.
+pub fn unknown_query_parameters(
+    query: &std::collections::HashMap<String, String>,
+    known: &[&str],
+    details: &mut Vec<whatsapi_core::send::FieldError>,
+) {
+    let mut unknown: Vec<&String> = query
+        .keys()
+        .filter(|k| !known.contains(&k.as_str()))
+        .collect();
+    unknown.sort();
+    let expected = if known.is_empty() {
+        "this endpoint takes no query parameters".to_owned()
+    } else {
+        format!("expected {}", known.join(", "))
+    };
+    for name in unknown {
+        details.push(whatsapi_core::send::FieldError {
+            field: name.clone(),
+            message: format!("unknown query parameter; {expected}"),
+        });
+    }
+}

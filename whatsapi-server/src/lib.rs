@@ -13,6 +13,7 @@ pub mod extract;
 pub mod metrics;
 pub mod ops;
 pub mod ratelimit;
+pub mod request_id;
 pub mod routes;
 pub mod run;
 pub mod views;

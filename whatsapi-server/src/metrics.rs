@@ -156,6 +156,8 @@ impl Metrics {
             }
             Err(e) => tracing::warn!(error = %e, "metrics: queue depth unavailable"),
         }
+        render_operations(&mut out, api).await;
+        render_process(&mut out);
         let stats = api.stats();
         out.push_str("# HELP whatsapi_sends_total Calls to Meta's send API by result (dry runs make no call).\n");
         out.push_str("# TYPE whatsapi_sends_total counter\n");
@@ -196,5 +198,123 @@ impl Metrics {
             );
         }
         out
+    }
+}
+
+/// Build info, the age of the earliest-due message, open breakers and whether the engine runs.
+async fn render_operations(out: &mut String, api: &WhatsApi) {
+    out.push_str("# HELP whatsapi_build_info The running build; the value is always 1.\n");
+    out.push_str("# TYPE whatsapi_build_info gauge\n");
+    let _ = writeln!(
+        out,
+        "whatsapi_build_info{{version=\"{}\"}} 1",
+        escape(env!("CARGO_PKG_VERSION"))
+    );
+    match api.oldest_due_age().await {
+        Ok(age) => {
+            out.push_str("# HELP whatsapi_queue_oldest_due_age_seconds How long the earliest-due message (queued since it was queued, or scheduled, retrying, or with an expired lease) has waited to be sent; 0 when none is due.\n");
+            out.push_str("# TYPE whatsapi_queue_oldest_due_age_seconds gauge\n");
+            let secs = age.map(|a| a.as_secs_f64()).unwrap_or(0.0);
+            let _ = writeln!(out, "whatsapi_queue_oldest_due_age_seconds {secs}");
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: oldest due message unavailable"),
+    }
+    out.push_str("# HELP whatsapi_breakers_open Accounts whose circuit breaker is open, as this process knows.\n");
+    out.push_str("# TYPE whatsapi_breakers_open gauge\n");
+    let _ = writeln!(out, "whatsapi_breakers_open {}", api.open_breakers());
+    out.push_str(
+        "# HELP whatsapi_engine_running 1 while the engine dispatches messages, else 0.\n",
+    );
+    out.push_str("# TYPE whatsapi_engine_running gauge\n");
+    let _ = writeln!(
+        out,
+        "whatsapi_engine_running {}",
+        u8::from(api.engine_running())
+    );
+}
+
+/// The process's resident memory, CPU time and open file descriptors, read from `/proc/self` (Linux; elsewhere
+/// nothing is written).
+fn render_process(out: &mut String) {
+    let Some(p) = ProcessStats::read() else {
+        return;
+    };
+    out.push_str("# HELP process_resident_memory_bytes Resident memory size in bytes.\n");
+    out.push_str("# TYPE process_resident_memory_bytes gauge\n");
+    let _ = writeln!(out, "process_resident_memory_bytes {}", p.rss_bytes);
+    out.push_str(
+        "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n",
+    );
+    out.push_str("# TYPE process_cpu_seconds_total counter\n");
+    let _ = writeln!(out, "process_cpu_seconds_total {}", p.cpu_seconds);
+    out.push_str("# HELP process_open_fds Number of open file descriptors.\n");
+    out.push_str("# TYPE process_open_fds gauge\n");
+    let _ = writeln!(out, "process_open_fds {}", p.open_fds);
+}
+
+/// Figures of this process from `/proc/self`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProcessStats {
+    /// Resident set size.
+    pub rss_bytes: u64,
+    /// User plus system CPU time.
+    pub cpu_seconds: f64,
+    /// Open file descriptors.
+    pub open_fds: u64,
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` (`USER_HZ`, 100 on every Linux architecture).
+const USER_HZ: f64 = 100.0;
+
+impl ProcessStats {
+    /// Reads `/proc/self`; `None` where it does not exist.
+    pub fn read() -> Option<Self> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let open_fds = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
+        Some(Self {
+            rss_bytes: rss_from_status(&status)?,
+            cpu_seconds: cpu_from_stat(&stat)?,
+            open_fds,
+        })
+    }
+}
+
+/// `VmRSS:  1234 kB` of `/proc/self/status`, in bytes.
+fn rss_from_status(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// `utime + stime` (fields 14 and 15) of `/proc/self/stat`, in seconds. The command name (field 2) may hold
+/// spaces and parentheses, so fields are counted after its last `)`.
+fn cpu_from_stat(stat: &str) -> Option<f64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state): utime is field 14, stime 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) as f64 / USER_HZ)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_parsing() {
+        assert_eq!(
+            rss_from_status("Name:\tx\nVmRSS:\t   2048 kB\nThreads: 3\n"),
+            Some(2048 * 1024)
+        );
+        let stat = "42 (a (weird) name) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 4 0 1 1 1";
+        assert_eq!(cpu_from_stat(stat), Some(3.0));
+        #[cfg(target_os = "linux")]
+        {
+            let p = ProcessStats::read().unwrap();
+            assert!(p.rss_bytes > 1024 * 1024, "{p:?}");
+            assert!(p.open_fds >= 3, "{p:?}");
+        }
     }
 }

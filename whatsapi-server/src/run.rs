@@ -61,6 +61,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let sandbox = if args.sandbox {
         let handle = Sandbox::start(SandboxConfig {
             open_numbers: true,
+            service_window: true,
             ..SandboxConfig::default()
         })
         .await
@@ -134,6 +135,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         settings.sandbox = Some(SandboxCredentials {
             access_token: handle.config().phone_numbers[0].access_token.clone(),
             app_secret: handle.config().app_secret.clone(),
+            customers: Some(handle.customers()),
         });
     }
     let result = serve_on(listener, api, settings, shutdown_signal(), args.grace()).await;

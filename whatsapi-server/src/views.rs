@@ -43,6 +43,10 @@ pub struct ErrorView {
     /// Per-field failures (400 only).
     #[schema(nullable = false)]
     pub details: Option<Vec<FieldErrorView>>,
+    /// The request's id, as in the `X-Request-Id` response header (quote it when asking for help).
+    #[serde(rename = "requestId")]
+    #[schema(nullable = false)]
+    pub request_id: Option<String>,
 }
 
 /// `POST /auth/register` body.

@@ -907,3 +907,84 @@ async fn sql_looking_strings_are_stored_verbatim_or_refused_and_the_tables_still
     assert_eq!(v["pagination"]["total"], 1);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn unknown_query_parameters_on_lists_are_400_naming_them() {
+    let s = TestServer::start().await;
+    let key = s
+        .account_with_credentials("unknown-query@example.com")
+        .await;
+    let cases: &[(&str, Expect)] = &[
+        (
+            "/messages?to=14155552671",
+            Expect {
+                status: 400,
+                error: "to: unknown query parameter; expected status, batchId, limit, page",
+                fields: &["to"],
+            },
+        ),
+        (
+            "/messages?since=2024-01-01&status=sent&to=1",
+            Expect {
+                status: 400,
+                error: "Validation failed for 2 fields",
+                fields: &["since", "to"],
+            },
+        ),
+        (
+            "/messages?to=1&status=bogus",
+            Expect {
+                status: 400,
+                error: "Validation failed for 2 fields",
+                fields: &["to", "status"],
+            },
+        ),
+        (
+            "/analytics/summary?since=yesterday",
+            Expect {
+                status: 400,
+                error: "since: unknown query parameter; this endpoint takes no query parameters",
+                fields: &["since"],
+            },
+        ),
+        (
+            "/analytics/timeseries?days=7&hours=3",
+            Expect {
+                status: 400,
+                error: "hours: unknown query parameter; expected days, bucket",
+                fields: &["hours"],
+            },
+        ),
+        (
+            "/auth/me/webhook/deliveries?limit=5&status=failed",
+            Expect {
+                status: 400,
+                error: "status: unknown query parameter; expected limit",
+                fields: &["status"],
+            },
+        ),
+        (
+            "/auth/me/webhook/deliveries?limit=0&page=2",
+            Expect {
+                status: 400,
+                error: "Validation failed for 2 fields",
+                fields: &["page", "limit"],
+            },
+        ),
+    ];
+    for (path, want) in cases {
+        let (code, v) = s.get(&key, path).await;
+        check(path, code, &v, *want);
+    }
+    // The known parameters still work.
+    for path in [
+        "/messages?status=sent&limit=5&page=1",
+        "/analytics/summary",
+        "/analytics/timeseries?days=2&bucket=hour",
+        "/auth/me/webhook/deliveries?limit=5",
+    ] {
+        let (code, v) = s.get(&key, path).await;
+        assert_eq!(code, 200, "{path}: {v}");
+    }
+    s.stop().await;
+}

@@ -195,6 +195,15 @@ impl Breakers {
         Admission::Probe(ProbeGuard { tx })
     }
 
+    /// How many accounts' breakers are open at `now`, as far as this process knows.
+    pub(crate) fn open_count(&self, now: DateTime<Utc>) -> usize {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        known
+            .values()
+            .filter(|s| matches!(phase(s, now), Phase::Open(_)))
+            .count()
+    }
+
     /// When the breaker of `account` is open at `now` as far as this process knows, its end.
     pub(crate) fn open_until(
         &self,

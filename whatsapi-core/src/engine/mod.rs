@@ -148,6 +148,8 @@ pub(crate) struct Core {
     pub(crate) deliver_wake: Wake,
     /// Counters for metrics.
     pub(crate) stats: stats::EngineStats,
+    /// Engines started on this core and not yet stopped (readiness).
+    pub(crate) engines: std::sync::atomic::AtomicUsize,
 }
 
 impl Core {
@@ -175,6 +177,7 @@ impl Core {
             dispatch_wake: Wake::new(),
             deliver_wake: Wake::new(),
             stats: stats::EngineStats::default(),
+            engines: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -216,6 +219,7 @@ pub struct ShutdownReport {
 /// The running engine. [`shutdown`](Self::shutdown) stops it gracefully; dropping the handle stops it at once
 /// (claimed but unstarted messages are released, running sends are cut off).
 pub struct EngineHandle {
+    core: Arc<Core>,
     stop: watch::Sender<Option<DateTime<Utc>>>,
     clock: Arc<dyn Clock>,
     dispatcher: Option<JoinHandle<dispatcher::Report>>,
@@ -238,10 +242,13 @@ impl EngineHandle {
         let dispatcher = tokio::spawn(dispatcher::run(core.clone(), stop_rx.clone()));
         let deliverer = tokio::spawn(deliverer::run(core.clone(), stop_rx.clone()));
         let sweeper = tokio::spawn(sweeper::run(core.clone(), stop_rx));
+        core.engines
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         tracing::info!("whatsapi engine started");
         Self {
-            stop,
             clock: core.clock.clone(),
+            core,
+            stop,
             dispatcher: Some(dispatcher),
             deliverer: Some(deliverer),
             sweeper: Some(sweeper),
@@ -252,6 +259,7 @@ impl EngineHandle {
     /// (measured on the engine's clock) for running sends and webhook deliveries to finish.
     pub fn shutdown(mut self, deadline: Duration) -> impl Future<Output = ShutdownReport> {
         let at = add(self.clock.now(), deadline);
+        self.stopping();
         self.stop.send_replace(Some(at));
         let dispatcher = self.dispatcher.take();
         let deliverer = self.deliverer.take();
@@ -280,9 +288,21 @@ async fn join<T>(handle: Option<JoinHandle<T>>) -> Option<Result<T, tokio::task:
     }
 }
 
+impl EngineHandle {
+    /// Counts this engine out of [`Core::engines`], once, before it is told to stop.
+    fn stopping(&self) {
+        if self.stop.borrow().is_none() {
+            self.core
+                .engines
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
 impl Drop for EngineHandle {
     fn drop(&mut self) {
         if self.stop.borrow().is_none() {
+            self.stopping();
             self.stop.send_replace(Some(self.clock.now()));
         }
     }

@@ -257,6 +257,31 @@ impl WhatsApi {
         Ok(self.store().status_totals().await?)
     }
 
+    /// Whether an engine started by [`WhatsApi::start`] runs (not yet told to stop).
+    pub fn engine_running(&self) -> bool {
+        self.core()
+            .engines
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > 0
+    }
+
+    /// How many accounts' circuit breakers are open now, as far as this process knows (its engine read or wrote
+    /// them).
+    pub fn open_breakers(&self) -> usize {
+        self.core().breakers.open_count(self.clock().now())
+    }
+
+    /// How long the earliest-due message has been waiting to be sent (zero when nothing is due yet): a queued
+    /// message is due since it was queued. `None` when nothing waits.
+    pub async fn oldest_due_age(&self) -> Result<Option<std::time::Duration>, Error> {
+        let now = self.clock().now();
+        Ok(self
+            .store()
+            .next_due_at()
+            .await?
+            .map(|at| (now - at).to_std().unwrap_or_default()))
+    }
+
     /// The engine's counters: sends by result with their latency, webhook deliveries by result.
     pub fn stats(&self) -> StatsSnapshot {
         self.core().stats.snapshot()

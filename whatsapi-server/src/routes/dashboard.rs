@@ -54,6 +54,7 @@ pub async fn timeseries(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let mut details = Vec::new();
+    crate::extract::unknown_query_parameters(&q, &["days", "bucket"], &mut details);
     let days = match q.get("days").map(|d| d.trim().parse::<u32>()) {
         None => 7,
         Some(Ok(d)) if (1..=90).contains(&d) => d,
@@ -138,16 +139,22 @@ pub async fn deliveries(
     Extension(account): Extension<Account>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    let mut details = Vec::new();
+    crate::extract::unknown_query_parameters(&q, &["limit"], &mut details);
     let limit = match q.get("limit").map(|l| l.trim().parse::<u32>()) {
         None => 20,
         Some(Ok(l)) if (1..=200).contains(&l) => l,
         Some(_) => {
-            return Err(ApiError::validation(vec![FieldError {
+            details.push(FieldError {
                 field: "limit".into(),
                 message: "must be a whole number from 1 to 200".into(),
-            }]));
+            });
+            20
         }
     };
+    if !details.is_empty() {
+        return Err(ApiError::validation(details));
+    }
     let attempts = state.api.webhook_deliveries(account.id, limit).await?;
     Ok(ok(attempts
         .into_iter()

@@ -165,6 +165,11 @@ pub async fn list(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let mut details = Vec::new();
+    crate::extract::unknown_query_parameters(
+        &q,
+        &["status", "batchId", "limit", "page"],
+        &mut details,
+    );
     let status = match q.get("status").map(|s| s.trim()).filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => match s.parse::<Status>() {
@@ -258,11 +263,17 @@ fn two_decimals(x: f64) -> f64 {
 
 /// Delivery statistics of your account.
 #[utoipa::path(get, path = "/analytics/summary", tag = "analytics", security(("bearer" = [])),
-    responses((status = 200, body = crate::views::Envelope<SummaryView>)))]
+    responses((status = 200, body = crate::views::Envelope<SummaryView>), (status = 400, body = crate::views::ErrorView)))]
 pub async fn analytics(
     State(state): State<AppState>,
     Extension(account): Extension<Account>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    let mut details = Vec::new();
+    crate::extract::unknown_query_parameters(&q, &[], &mut details);
+    if !details.is_empty() {
+        return Err(ApiError::validation(details));
+    }
     let s = state.api.analytics(account.id).await?;
     let by_status: Map<String, Value> = s
         .by_status

@@ -5,4 +5,5 @@ pub mod billing;
 pub mod dashboard;
 pub mod messages;
 pub mod meta;
+pub mod sandbox;
 pub mod system;

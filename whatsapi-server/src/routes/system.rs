@@ -16,22 +16,30 @@ pub async fn healthz() -> Response {
     .into_response()
 }
 
-/// Readiness: the store answers.
+/// Readiness: the store answers and the engine runs; a 503 says which is not so.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = HealthView), (status = 503, body = HealthView)))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    match state.api.ready().await {
-        Ok(()) => axum::Json(HealthView {
+    let mut reasons = Vec::new();
+    if let Err(e) = state.api.ready().await {
+        reasons.push(format!("store unavailable: {e}"));
+    }
+    if !state.api.engine_running() {
+        reasons.push("engine stopped: messages are not being sent".to_owned());
+    }
+    if reasons.is_empty() {
+        axum::Json(HealthView {
             status: "ok".into(),
         })
-        .into_response(),
-        Err(e) => (
+        .into_response()
+    } else {
+        (
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(HealthView {
-                status: format!("store unavailable: {e}"),
+                status: reasons.join("; "),
             }),
         )
-            .into_response(),
+            .into_response()
     }
 }
 

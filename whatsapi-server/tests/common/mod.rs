@@ -127,6 +127,10 @@ impl TestServer {
         let meta: Arc<dyn whatsapi_core::MetaTransport> = match &sandbox {
             Some(sb) => {
                 options.settings.meta_app_secret = Some(sb.config().app_secret.clone());
+                // In `--sandbox` mode (sandbox credentials for new accounts), customers can write in.
+                if let Some(creds) = options.settings.sandbox.as_mut() {
+                    creds.customers.get_or_insert_with(|| sb.customers());
+                }
                 Arc::new(
                     whatsapi_core::graph::GraphTransport::new(whatsapi_core::graph::GraphConfig {
                         base_url: sb.base_url(),

@@ -1,0 +1,158 @@
+//! `POST /sandbox/inbound`: in `--sandbox` mode, a customer writes in (opening the 24-hour window).
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use whatsapi_core::Account;
+use whatsapi_core::send::FieldError;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+use crate::views::ok;
+
+/// `POST /sandbox/inbound` body.
+#[derive(ToSchema)]
+#[allow(dead_code)] // The schema of the body, parsed field by field in `parse`.
+pub struct InboundRequest {
+    /// The customer's WhatsApp number, digits only (an optional leading `+` is dropped).
+    #[schema(example = "14155552671")]
+    pub from: String,
+    /// What the customer writes.
+    #[schema(example = "hi")]
+    pub text: String,
+}
+
+/// What the emulator sent.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InboundView {
+    /// The customer (WhatsApp id).
+    pub from: String,
+    /// What they wrote.
+    pub text: String,
+    /// The inbound message's wamid, as in the webhook.
+    pub wamid: String,
+    /// Your business number the customer wrote to (your account's phone number id).
+    pub phone_number_id: String,
+    /// Free-form text to this customer is allowed until then (RFC 3339 UTC).
+    pub window_open_until: String,
+}
+
+/// Sandbox mode only: simulate a customer writing to your number. The emulator posts a signed Meta inbound-message
+/// webhook (`entry[].changes[].value.messages[]`, `X-Hub-Signature-256`) to this server exactly as Meta would; this
+/// opens the customer's 24-hour window, so free-form `message` text to them no longer fails with 131047.
+#[utoipa::path(post, path = "/sandbox/inbound", tag = "sandbox", security(("bearer" = [])),
+    request_body = InboundRequest,
+    responses(
+        (status = 200, description = "The webhook was sent and accepted", body = crate::views::Envelope<InboundView>),
+        (status = 400, body = crate::views::ErrorView),
+        (status = 404, description = "The server is not in sandbox mode", body = crate::views::ErrorView),
+        (status = 409, description = "Set your credentials first", body = crate::views::ErrorView),
+        (status = 502, description = "The webhook was not accepted", body = crate::views::ErrorView),
+    ))]
+pub async fn inbound(
+    State(state): State<AppState>,
+    Extension(account): Extension<Account>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let Some(customers) = state
+        .settings
+        .sandbox
+        .as_ref()
+        .and_then(|s| s.customers.clone())
+    else {
+        return Err(ApiError::not_found(
+            "POST /sandbox/inbound exists only when the server runs with --sandbox.",
+        ));
+    };
+    let (from, text) = parse(&body)?;
+    let Some(credentials) = account.credentials.as_ref() else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "Set your WhatsApp credentials first (PUT /auth/me/credentials, or the console's guided setup).",
+        ));
+    };
+    let phone_number_id = credentials.phone_number_id.clone();
+    let wamid = customers
+        .write(&phone_number_id, &from, &text)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                format!("The sandbox could not deliver the inbound webhook: {e}"),
+            )
+        })?;
+    let until = state.api.clock().now()
+        + chrono::TimeDelta::from_std(customers.service_window()).unwrap_or_default();
+    tracing::info!(%wamid, %phone_number_id, "sandbox: customer wrote in");
+    Ok(ok(InboundView {
+        from,
+        text,
+        wamid,
+        phone_number_id,
+        window_open_until: whatsapi_core::webhook::format_time(&until),
+    })
+    .into_response())
+}
+
+fn parse(body: &Value) -> Result<(String, String), ApiError> {
+    let Some(obj) = body.as_object() else {
+        return Err(ApiError::validation(vec![FieldError {
+            field: "body".into(),
+            message: "must be a JSON object with from and text".into(),
+        }]));
+    };
+    let mut details = Vec::new();
+    let mut unknown: Vec<&String> = obj
+        .keys()
+        .filter(|k| !matches!(k.as_str(), "from" | "text"))
+        .collect();
+    unknown.sort();
+    for k in unknown {
+        details.push(FieldError {
+            field: k.clone(),
+            message: "unknown field; expected from, text".into(),
+        });
+    }
+    let from = match obj.get("from").and_then(Value::as_str).map(str::trim) {
+        Some(f) => {
+            let digits = f.strip_prefix('+').unwrap_or(f);
+            if (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+                digits.to_owned()
+            } else {
+                details.push(FieldError {
+                    field: "from".into(),
+                    message: "must be a phone number of 8 to 15 digits, e.g. 14155552671".into(),
+                });
+                String::new()
+            }
+        }
+        None => {
+            details.push(FieldError {
+                field: "from".into(),
+                message: "is required: the customer's number, e.g. 14155552671".into(),
+            });
+            String::new()
+        }
+    };
+    let text = match obj.get("text").and_then(Value::as_str) {
+        Some(t) if !t.trim().is_empty() && t.chars().count() <= 4096 => t.to_owned(),
+        _ => {
+            details.push(FieldError {
+                field: "text".into(),
+                message: "is required: a string of 1 to 4096 characters".into(),
+            });
+            String::new()
+        }
+    };
+    if details.is_empty() {
+        Ok((from, text))
+    } else {
+        Err(ApiError::validation(details))
+    }
+}

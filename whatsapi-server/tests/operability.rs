@@ -1,0 +1,160 @@
+//! `/metrics` process and queue figures; `/readyz` fails with the reason when the store or the engine is down.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{Options, TestServer};
+use serde_json::{Value, json};
+use whatsapi_core::testing::FaultyStore;
+
+fn gauge(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
+#[tokio::test]
+async fn metrics_show_process_build_and_queue_figures() {
+    let s = TestServer::start().await;
+    let text = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        gauge(&text, "process_resident_memory_bytes") > 1e6,
+        "{text}"
+    );
+    assert!(gauge(&text, "process_cpu_seconds_total") >= 0.0);
+    assert!(gauge(&text, "process_open_fds") >= 3.0);
+    assert!(
+        text.contains(&format!(
+            "whatsapi_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{text}"
+    );
+    assert_eq!(gauge(&text, "whatsapi_queue_oldest_due_age_seconds"), 0.0);
+    assert_eq!(gauge(&text, "whatsapi_breakers_open"), 0.0);
+    assert_eq!(gauge(&text, "whatsapi_engine_running"), 1.0);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_oldest_due_message_ages_while_it_waits() {
+    let faulty: Arc<std::sync::OnceLock<Arc<FaultyStore>>> = Arc::default();
+    let slot = faulty.clone();
+    let s = TestServer::start_with(Options {
+        wrap_store: Some(Box::new(move |inner| {
+            let f = Arc::new(FaultyStore::new(inner));
+            let _ = slot.set(f.clone());
+            f
+        })),
+        ..Options::default()
+    })
+    .await;
+    let key = s.account_with_credentials("aging@example.com").await;
+    // The engine cannot claim: the message stays queued.
+    faulty.get().unwrap().fail("claim_due", 1_000_000);
+    faulty.get().unwrap().fail("claim_due_with", 1_000_000);
+    let (code, v) = s
+        .post(
+            &key,
+            "/send-message",
+            json!({"to": "14155552671", "message": "hi"}),
+        )
+        .await;
+    assert_eq!(code, 202, "{v}");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let text = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        gauge(&text, "whatsapi_queue_oldest_due_age_seconds") >= 1.0,
+        "{text}"
+    );
+    assert_eq!(gauge(&text, "whatsapi_messages{status=\"queued\"}"), 1.0);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn readyz_names_an_unreachable_store() {
+    let faulty: Arc<std::sync::OnceLock<Arc<FaultyStore>>> = Arc::default();
+    let slot = faulty.clone();
+    let s = TestServer::start_with(Options {
+        wrap_store: Some(Box::new(move |inner| {
+            let f = Arc::new(FaultyStore::new(inner));
+            let _ = slot.set(f.clone());
+            f
+        })),
+        ..Options::default()
+    })
+    .await;
+    let r = s.client.get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    faulty.get().unwrap().fail("account", 1);
+    let r = s.client.get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["status"].as_str().unwrap().contains("store unavailable"),
+        "{v}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn readyz_fails_when_the_engine_is_stopped() {
+    let api = whatsapi_core::WhatsApi::builder()
+        .store(Arc::new(whatsapi_core::testing::MemoryStore::new()))
+        .transport(Arc::new(whatsapi_core::testing::FakeTransport::new()))
+        .build()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = whatsapi_server::app::AppState::new(api.clone(), Default::default());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, whatsapi_server::app::app(state))
+            .await
+            .unwrap()
+    });
+    let client = reqwest::Client::new();
+    let ready = || async {
+        let r = client
+            .get(format!("http://{addr}/readyz"))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    // Not started yet.
+    let (code, v) = ready().await;
+    assert_eq!(code, 503, "{v}");
+    assert!(
+        v["status"].as_str().unwrap().contains("engine stopped"),
+        "{v}"
+    );
+    let engine = api.start();
+    assert_eq!(ready().await.0, 200);
+    engine.shutdown(std::time::Duration::from_secs(1)).await;
+    let (code, v) = ready().await;
+    assert_eq!(code, 503, "{v}");
+    assert!(
+        v["status"].as_str().unwrap().contains("engine stopped"),
+        "{v}"
+    );
+    server.abort();
+}
