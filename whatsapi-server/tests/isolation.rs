@@ -52,7 +52,13 @@ async fn a_foreign_message_is_indistinguishable_from_a_missing_one() {
             } else {
                 s.client.post(url)
             };
-            let r = req.bearer_auth(&b).send().await.unwrap();
+            // The same request id on both, so the bodies (which echo it) can be compared byte for byte.
+            let r = req
+                .bearer_auth(&b)
+                .header("x-request-id", "isolation-probe")
+                .send()
+                .await
+                .unwrap();
             let status = r.status().as_u16();
             let body = r.bytes().await.unwrap();
             answers.push((status, body));

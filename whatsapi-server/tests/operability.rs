@@ -121,6 +121,7 @@ async fn readyz_fails_when_the_engine_is_stopped() {
     let api = whatsapi_core::WhatsApi::builder()
         .store(Arc::new(whatsapi_core::testing::MemoryStore::new()))
         .transport(Arc::new(whatsapi_core::testing::FakeTransport::new()))
+        .webhook_sink(Arc::new(whatsapi_core::testing::RecordingSink::new()))
         .build()
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
