@@ -260,8 +260,7 @@ fn failure_info(e: MetaError) -> FailureInfo {
     }
     let mut message = format!("(#{}) {message}", e.code);
     if let Some(hint) = crate::transport::explain_code(e.code) {
-        message.push_str(". ");
-        message.push_str(hint);
+        crate::transport::append_sentence(&mut message, hint);
     }
     FailureInfo {
         message,

@@ -107,8 +107,7 @@ impl SendError {
             out.push_str(details);
         }
         if let Some(hint) = self.code.and_then(explain_code) {
-            out.push_str(". ");
-            out.push_str(hint);
+            append_sentence(&mut out, hint);
         }
         out
     }
@@ -157,8 +156,32 @@ pub trait MetaTransport: Send + Sync + 'static {
     async fn verify(&self, creds: &MetaCredentials) -> Result<PhoneNumberInfo, SendError>;
 }
 
+/// Appends `sentence` to `text` as a new sentence: one full stop between them, never two (Meta's details often
+/// end with one already).
+pub(crate) fn append_sentence(text: &mut String, sentence: &str) {
+    let trimmed = text.trim_end().len();
+    text.truncate(trimmed);
+    if !text.is_empty() {
+        if !text.ends_with(['.', '!', '?']) {
+            text.push('.');
+        }
+        text.push(' ');
+    }
+    text.push_str(sentence);
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn hints_follow_with_one_full_stop() {
+        let mut t = "Message failed to send.".to_owned();
+        append_sentence(&mut t, "Send a template.");
+        assert_eq!(t, "Message failed to send. Send a template.");
+        let mut t = "(#131026) Message undeliverable".to_owned();
+        append_sentence(&mut t, "Check the number.");
+        assert_eq!(t, "(#131026) Message undeliverable. Check the number.");
+    }
     use super::*;
 
     #[test]
