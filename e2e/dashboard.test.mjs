@@ -93,41 +93,51 @@ test("register, then the guided setup reaches a delivered message in sandbox mod
 
 test("messages table, detail with the error, and a retry of a failed message", async () => {
   const key = await page.evaluate(() => sessionStorage.getItem("whatsapi.key"));
-  // A recipient the sandbox reports as undeliverable (131026).
-  const sent = await (await fetch(`${base}/send-message`, {
+  const send = async (to) => (await (await fetch(`${base}/send-message`, {
     method: "POST",
     headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
-    body: JSON.stringify({ to: "15550000001", message: "Your code is 1234" }),
-  })).json();
-  const id = sent.data.id;
-  for (let i = 0; i < 100; i++) {
-    const m = await (await fetch(`${base}/messages/${id}`, { headers: { Authorization: `Bearer ${key}` } })).json();
-    if (m.data.status === "failed") break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+    body: JSON.stringify({ to, message: "Your code is 1234" }),
+  })).json()).data.id;
+  const waitFailed = async (id) => {
+    for (let i = 0; i < 100; i++) {
+      const m = await (await fetch(`${base}/messages/${id}`, { headers: { Authorization: `Bearer ${key}` } })).json();
+      if (m.data.status === "failed") return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  // A recipient the sandbox reports as undeliverable (131026: a retry cannot help), and free-form text outside the
+  // customer-service window (131047: a retry can, once the customer writes in).
+  const id = await send("15550000001");
+  const outside = await send("15550000003");
+  await waitFailed(id);
+  await waitFailed(outside);
   await page.goto(`${base}/app#/messages`);
   await page.waitForSelector(`#messages-table tr[data-id="${id}"]`);
   await page.selectOption("#f-status", "failed");
   await page.click("#filters button[type=submit]");
   await page.waitForFunction(() => location.hash.includes("status=failed"));
   await page.waitForSelector(`#messages-table tr[data-id="${id}"]`);
-  assert.equal(await page.locator("#messages-table tbody tr").count(), 1);
+  assert.equal(await page.locator("#messages-table tbody tr").count(), 2);
   await shot("03-messages-filtered-failed");
   await page.click(`#messages-table tr[data-id="${id}"]`);
   await page.waitForSelector("#error-message");
   assert.match(await page.textContent("#error-message"), /131026/);
+  assert.equal(await page.locator("#retry").count(), 0, "no Retry for an undeliverable number");
   await shot("04-message-detail-failed");
+  await page.goto(`${base}/app#/messages/${outside}`);
+  await page.waitForSelector("#error-message");
+  assert.match(await page.textContent("#error-message"), /131047/);
   await page.click("#retry");
-  await page.waitForFunction(() => document.querySelectorAll(".timeline li").length >= 4);
+  await page.waitForFunction(() => document.querySelectorAll(".timeline li").length >= 3);
   const statuses = await page.$$eval(".timeline li .badge", (els) => els.map((e) => e.dataset.status));
-  assert.deepEqual(statuses.slice(0, 4), ["queued", "sent", "failed", "queued"]);
+  assert.deepEqual(statuses.slice(0, 3), ["queued", "failed", "queued"]);
   await shot("05-message-detail-after-retry");
 });
 
 test("analytics, webhooks and settings pages", async () => {
   await page.goto(`${base}/app#/analytics`);
   await page.waitForSelector("#chart");
-  assert.equal(await page.textContent("#stat-total"), "2");
+  assert.equal(await page.textContent("#stat-total"), "3");
   assert.ok((await page.locator("#chart rect").count()) >= 1);
   await shot("06-analytics");
 

@@ -47,6 +47,19 @@ pub fn classify(http_status: Option<u16>, code: Option<i64>) -> ErrorClass {
     }
 }
 
+/// Whether sending a failed message again (`POST /messages/{id}/retry`) can succeed, judged by Meta's error code.
+///
+/// Transient, per-recipient and credentials failures can (the last once the credentials are fixed); so can 131047
+/// (outside the 24-hour customer-service window: it opens when the customer writes in). Other permanent errors
+/// (invalid recipient 131026, template errors 132xxx, …) fail the same way every time. A failure without a code
+/// (network, retries exhausted) can.
+pub fn retry_can_fix(code: Option<i64>) -> bool {
+    match classify(None, code) {
+        ErrorClass::Permanent => code == Some(131047),
+        ErrorClass::Transient | ErrorClass::PerRecipient | ErrorClass::Credentials => true,
+    }
+}
+
 /// Exponential backoff with jitter, a cap and a maximum number of attempts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
@@ -258,5 +271,16 @@ mod tests {
             p.next_delay(4, PerRecipient, None, 0.5),
             Some(Duration::from_secs(16))
         );
+    }
+
+    #[test]
+    fn retry_can_fix_follows_the_classification() {
+        for code in [131026, 132001, 132000, 131008, 131051, 368] {
+            assert!(!retry_can_fix(Some(code)), "{code}");
+        }
+        for code in [131047, 131000, 130429, 131056, 190] {
+            assert!(retry_can_fix(Some(code)), "{code}");
+        }
+        assert!(retry_can_fix(None));
     }
 }

@@ -5,30 +5,102 @@ const $ = (sel, root = document) => root.querySelector(sel);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 const STATUSES = ["queued", "scheduled", "processing", "retrying", "sent", "delivered", "read", "failed"];
 const COLORS = { queued: "#60a5fa", scheduled: "#818cf8", processing: "#f59e0b", retrying: "#fb923c", sent: "#34d399", delivered: "#25d366", read: "#128c7e", failed: "#ef4444" };
-const state = { key: sessionStorage.getItem("whatsapi.key"), me: null, setup: null, poll: null, routeToken: 0 };
+const MOVING = ["queued", "processing", "retrying", "sent"]; // a scheduled message may wait for days: not polled
+const state = { key: sessionStorage.getItem("whatsapi.key"), me: null, setup: null, poll: null, routeToken: 0, rate: null };
 
-async function api(method, path, body, extraHeaders = {}) {
-  const headers = { ...extraHeaders };
-  if (state.key) headers.Authorization = "Bearer " + state.key;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  let json = null;
-  try { json = await res.json(); } catch (_) { /* not JSON */ }
-  if (!res.ok) {
-    const details = (json && json.details || []).map((d) => `${d.field}: ${d.message}`).join("; ");
-    const err = new Error((json && json.error || `HTTP ${res.status}`) + (details ? ` (${details})` : ""));
-    err.status = res.status;
-    throw err;
+// The console spends the account's API budget like any client (free plan: 20 requests a minute), so it reads little:
+// the account (/auth/me, /auth/me/setup) is kept for the tab's session and fetched again only after a change, and
+// polling slows down to a share of the plan's rate. A 429 or 503 shows a notice and the request is sent again after
+// `Retry-After`; only a 401 signs out.
+class Stale extends Error {}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function noteRate(res) {
+  const limit = Number(res.headers.get("x-ratelimit-limit"));
+  if (!limit) return;
+  state.rate = { limit, remaining: Number(res.headers.get("x-ratelimit-remaining")), reset: Number(res.headers.get("x-ratelimit-reset")) };
+}
+
+/// Milliseconds between two polls: at most a third of the plan's requests per minute, never under `floor`.
+function pollDelay(floor = 3000) {
+  const r = state.rate;
+  if (!r) return Math.max(floor, 9000);
+  if (r.remaining <= 3) return Math.max(floor, (r.reset * 1000 - Date.now()) + 500);
+  return Math.max(floor, Math.ceil((60000 * 3) / r.limit));
+}
+
+function notice(text) { $("#notice").textContent = text; }
+
+async function api(method, path, body, opts = {}) {
+  for (let attempt = 0; ; attempt++) {
+    const headers = {};
+    if (state.key) headers.Authorization = "Bearer " + state.key;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let res;
+    try {
+      res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (e) {
+      if (method !== "GET" || attempt >= 5) throw e;
+      await waitOut(5, "The server cannot be reached", opts);
+      continue;
+    }
+    noteRate(res);
+    let json = null;
+    try { json = await res.json(); } catch (_) { /* not JSON */ }
+    // 429: refused before anything ran, so any request can be sent again; 503: only reads.
+    if ((res.status === 429 || (res.status === 503 && method === "GET")) && attempt < 20) {
+      const after = Math.min(Math.max(Number(res.headers.get("retry-after")) || 5, 1), 120);
+      const why = res.status === 429 ? "The API rate limit of your plan is reached" : "The server is busy";
+      await waitOut(after, why, opts);
+      continue;
+    }
+    if (attempt > 0) notice("");
+    if (!res.ok) {
+      const details = (json && json.details || []).map((d) => `${d.field}: ${d.message}`).join("; ");
+      const err = new Error((json && json.error || `HTTP ${res.status}`) + (details ? ` (${details})` : ""));
+      err.status = res.status;
+      throw err;
+    }
+    return json;
   }
-  return json;
+}
+
+/// Counts down `secs` in the notice; throws `Stale` when the navigation that asked has been replaced meanwhile.
+async function waitOut(secs, why, opts) {
+  for (let left = secs; left > 0; left--) {
+    if (opts.token !== undefined && opts.token !== state.routeToken) { notice(""); throw new Stale(); }
+    notice(`${why}: trying again in ${left} s. Your key is kept.`);
+    await sleep(1000);
+  }
+  notice(`${why}: trying again…`);
+}
+
+function saveAccount() {
+  sessionStorage.setItem("whatsapi.account", JSON.stringify({ key: state.key, me: state.me, setup: state.setup }));
+}
+function cachedAccount(key) {
+  try {
+    const c = JSON.parse(sessionStorage.getItem("whatsapi.account") || "null");
+    return c && c.key === key && c.me && c.setup ? c : null;
+  } catch (_) { return null; }
+}
+async function refreshMe(token) {
+  state.me = (await api("GET", "/auth/me", undefined, { token })).data;
+  saveAccount();
+  $("#account-name").textContent = `${state.me.name} · ${state.me.plan}`;
+  return state.me;
 }
 
 function toast(text) {
   const t = $("#toast");
   t.textContent = text;
-  t.hidden = false;
   clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => (t.hidden = true), 3500);
+  toast.timer = setTimeout(() => (t.textContent = ""), 4000);
+}
+
+/// A UUIDv7 starts with its timestamp, so ids of one day share their first characters: show the tail.
+function shortId(id) {
+  return `<code class="id" title="${esc(id)}">…${esc(String(id).slice(-8))}</code>`;
 }
 
 function badge(status) { return `<span class="badge ${esc(status)}" data-status="${esc(status)}">${esc(status)}</span>`; }
@@ -47,6 +119,7 @@ document.addEventListener("click", async (e) => {
 // ---- sign in / register ----
 function showAuth(tab = "signin", notice = "") {
   stopPolling();
+  state.pollPending = null;
   $("#shell").hidden = true;
   const root = $("#auth");
   root.hidden = false;
@@ -88,54 +161,110 @@ function showAuth(tab = "signin", notice = "") {
 
 async function signIn(key) {
   state.key = key;
-  try {
-    state.me = (await api("GET", "/auth/me")).data;
-    state.setup = (await api("GET", "/auth/me/setup")).data;
-  } catch (err) {
-    state.key = null;
-    sessionStorage.removeItem("whatsapi.key");
-    return showAuth("signin", err.status === 401 ? "That key is not valid." : err.message);
+  const cached = cachedAccount(key);
+  if (cached) {
+    state.me = cached.me;
+    state.setup = cached.setup;
+  } else {
+    $("#auth").setAttribute("aria-busy", "true");
+    try {
+      state.me = (await api("GET", "/auth/me")).data;
+      state.setup = (await api("GET", "/auth/me/setup")).data;
+    } catch (err) {
+      $("#auth").removeAttribute("aria-busy");
+      if (err.status === 401) return signOut("That key is not valid.");
+      // Anything else (a server that is down, an error page) keeps the key: it may well be valid.
+      sessionStorage.setItem("whatsapi.key", key);
+      return showAuth("signin", `Could not sign in: ${err.message}. Your key is kept; reload to try again.`);
+    }
+    $("#auth").removeAttribute("aria-busy");
   }
   sessionStorage.setItem("whatsapi.key", key);
+  saveAccount();
   $("#auth").hidden = true;
   $("#shell").hidden = false;
   $("#account-name").textContent = `${state.me.name} · ${state.me.plan}`;
   $("#sandbox-banner").hidden = !state.setup.sandbox;
-  if (!location.hash || location.hash === "#/") location.hash = state.me.messagesSent > 0 ? "#/messages" : "#/setup";
+  if (!location.hash || location.hash === "#/") {
+    location.hash = state.me.messagesSent > 0 ? "#/messages" : "#/setup";
+    return; // the hashchange routes, once
+  }
   route();
 }
 
-$("#sign-out").onclick = () => {
+/// Forgets the key (only a 401 or the user's own choice gets here) and shows the sign-in form.
+function signOut(notice = "") {
   state.key = null;
+  state.me = state.setup = null;
   sessionStorage.removeItem("whatsapi.key");
-  location.hash = "";
-  showAuth();
+  sessionStorage.removeItem("whatsapi.account");
+  showAuth("signin", notice);
+}
+
+$("#sign-out").onclick = () => {
+  history.replaceState(null, "", location.pathname);
+  signOut();
+  window.scrollTo(0, 0);
+};
+
+$("#skip-link").onclick = (e) => {
+  e.preventDefault(); // the hash routes pages: move focus without touching it
+  const target = $("#shell").hidden ? $("#auth") : $("#main");
+  target.focus();
+  target.scrollIntoView({ block: "start" });
+};
+
+$("#menu-toggle").onclick = () => {
+  const open = !$("#nav-links").classList.contains("open");
+  $("#nav-links").classList.toggle("open", open);
+  $("#menu-toggle").setAttribute("aria-expanded", String(open));
 };
 
 // ---- router ----
-function stopPolling() { if (state.poll) { clearInterval(state.poll); state.poll = null; } }
+function stopPolling() { if (state.poll) { clearTimeout(state.poll); state.poll = null; } }
+/// Runs `fn` after `ms`, as the one poll of the current page, while the tab is visible (see `visibilitychange`).
+function schedulePoll(fn, ms) {
+  stopPolling();
+  state.pollFn = fn;
+  state.poll = setTimeout(() => {
+    state.poll = null;
+    if (document.hidden) { state.pollPending = fn; return; }
+    fn();
+  }, ms);
+}
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden && state.pollPending) {
+    const fn = state.pollPending;
+    state.pollPending = null;
+    fn();
+  }
+});
+
 async function route() {
   if (!state.key) return showAuth();
   stopPolling();
+  state.pollPending = null;
   const token = ++state.routeToken;
   const [, page, arg] = location.hash.split("?")[0].split("/");
   document.querySelectorAll("[data-nav]").forEach((a) => a.classList.toggle("active", a.dataset.nav === page));
+  $("#nav-links").classList.remove("open");
+  $("#menu-toggle").setAttribute("aria-expanded", "false");
   const view = $("#view");
   try {
     if (page === "messages" && arg) return await messageDetail(view, arg, token);
     const pages = { setup: guidedSetup, messages: messagesPage, analytics: analyticsPage, webhooks: webhooksPage, settings: settingsPage };
     await (pages[page] || guidedSetup)(view, token);
   } catch (err) {
-    if (err.status === 401) return showAuth("signin", "Your session ended: the key is no longer valid.");
+    if (err instanceof Stale) return;
+    if (err.status === 401) return signOut("Your session ended: the key is no longer valid.");
     if (token !== state.routeToken) return; // a newer navigation owns the view
-  view.innerHTML = `<div class="card error">${esc(err.message)}</div>`;
+    view.innerHTML = `<div class="card error">${esc(err.message)}</div>`;
   }
 }
 window.addEventListener("hashchange", route);
 
 // ---- guided setup ----
 async function guidedSetup(view, token) {
-  state.me = (await api("GET", "/auth/me")).data;
   const me = state.me, setup = state.setup;
   const credsDone = me.byocConfigured;
   const verified = me.credentialsVerified;
@@ -165,7 +294,7 @@ async function guidedSetup(view, token) {
     e.preventDefault();
     const body = { whatsappAccessToken: $("#access-token").value.trim(), whatsappPhoneNumberId: $("#phone-id").value.trim() };
     if ($("#app-secret").value.trim()) body.whatsappAppSecret = $("#app-secret").value.trim();
-    try { await api("PUT", "/auth/me/credentials", body); toast("Credentials saved"); route(); } catch (err) { toast(err.message); }
+    try { await api("PUT", "/auth/me/credentials", body); toast("Credentials saved"); await refreshMe(); route(); } catch (err) { toast(err.message); }
   };
   $("#verify").onclick = async () => {
     const out = $("#verify-result");
@@ -173,7 +302,11 @@ async function guidedSetup(view, token) {
     try {
       const r = (await api("POST", "/auth/me/credentials/verify")).data;
       out.innerHTML = r.valid ? `✓ ${esc(r.verifiedName)} (${esc(r.displayPhoneNumber)})` : `<span class="error">✗ ${esc(r.error)}</span>`;
-      if (r.valid) { $("#step-verify").className = "step done"; $("#step-send").className = "step current"; }
+      if (r.valid) {
+        $("#step-verify").className = "step done"; $("#step-send").className = "step current";
+        state.me.credentialsVerified = true;
+        saveAccount();
+      }
     } catch (err) { out.innerHTML = `<span class="error">${esc(err.message)}</span>`; }
   };
   $("#first-form").onsubmit = async (e) => {
@@ -182,38 +315,59 @@ async function guidedSetup(view, token) {
       const r = await api("POST", "/send-message", { to: $("#first-to").value.trim(), template: { name: "hello_world", language: "en_US" } });
       $("#step-send").className = "step done";
       $("#step-watch").className = "step current";
-      watch(r.data.id);
+      state.me.messagesSent += 1;
+      saveAccount();
+      watch(r.data.id, token);
     } catch (err) { toast(err.message); }
   };
 }
 
-function watch(id) {
+function watch(id, token) {
   const out = $("#watch");
   const tick = async () => {
     let m;
-    try { m = (await api("GET", `/messages/${id}`)).data; } catch (err) { out.textContent = err.message; return; }
+    try { m = (await api("GET", `/messages/${id}`, undefined, { token })).data; } catch (err) {
+      if (!(err instanceof Stale)) out.textContent = err.message;
+      return;
+    }
+    if (token !== state.routeToken) return;
     const reached = new Set(m.timeline.map((t) => t.status));
-    out.innerHTML = `<p>Message <a href="#/messages/${esc(id)}">${esc(id)}</a> is ${badge(m.status)}</p>
+    out.innerHTML = `<p>Message <a href="#/messages/${esc(id)}"><code class="full-id">${esc(id)}</code></a> is ${badge(m.status)}</p>
       <div>${["queued", "sent", "delivered", "read"].map((s) => `<span class="badge ${reached.has(s) ? s : ""}">${reached.has(s) ? "✓" : "·"} ${s}</span>`).join(" ")}</div>
       ${m.errorMessage ? `<p class="error">${esc(m.errorMessage)}</p>` : ""}`;
     if (["delivered", "read", "failed"].includes(m.status)) {
-      stopPolling();
       if (m.status !== "failed") { $("#step-watch").className = "step done"; out.insertAdjacentHTML("beforeend", `<p id="first-delivered">✓ Delivered. You are integrated.</p>`); }
+    } else {
+      schedulePoll(tick, pollDelay(2000));
     }
   };
   stopPolling();
   tick();
-  state.poll = setInterval(tick, 2000);
 }
 
 // ---- messages ----
+function messageRows(list) {
+  return list.map((m) => `<tr class="click" tabindex="0" data-id="${esc(m.id)}" aria-label="Message ${esc(m.id.slice(-8))} to ${esc(m.to)}, ${esc(m.status)}">
+      <td>${shortId(m.id)}</td><td class="nowrap">${when(m.createdAt)}</td><td class="mono">${esc(m.to)}</td>
+      <td class="wrap">${m.template ? `template <code>${esc(m.template.name)}</code>` : esc((m.body || "").slice(0, 60))}</td><td>${badge(m.status)}</td>
+      <td class="error wrap">${esc((m.errorMessage || "").slice(0, 60))}</td></tr>`).join("") || `<tr><td colspan="6" class="muted">No messages.</td></tr>`;
+}
+
+function bindRows(root) {
+  root.querySelectorAll("tr[data-id]").forEach((tr) => {
+    const open = () => (location.hash = `#/messages/${tr.dataset.id}`);
+    tr.onclick = open;
+    tr.onkeydown = (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); open(); } };
+  });
+}
+
 async function messagesPage(view, token) {
   const params = new URLSearchParams(location.hash.split("?")[1] || "");
   const status = params.get("status") || "", batchId = params.get("batchId") || "", page = Number(params.get("page") || 1);
   const q = new URLSearchParams({ page, limit: 20 });
   if (status) q.set("status", status);
   if (batchId) q.set("batchId", batchId);
-  const r = await api("GET", "/messages?" + q);
+  const r = await api("GET", "/messages?" + q, undefined, { token });
   const p = r.pagination;
   if (token !== state.routeToken) return; // a newer navigation owns the view
   view.innerHTML = `<h1>Messages</h1>
@@ -221,14 +375,13 @@ async function messagesPage(view, token) {
       <div><label for="f-status">Status</label><select id="f-status"><option value="">any</option>${STATUSES.map((s) => `<option ${s === status ? "selected" : ""}>${s}</option>`).join("")}</select></div>
       <div><label for="f-batch">Batch id</label><input id="f-batch" value="${esc(batchId)}" placeholder="from a bulk send"></div>
       <button type="submit">Filter</button></form></div>
-    <div class="card"><table id="messages-table"><thead><tr><th>Created</th><th>To</th><th>Content</th><th>Status</th><th>Error</th></tr></thead><tbody>
-      ${r.data.map((m) => `<tr class="click" data-id="${esc(m.id)}"><td>${when(m.createdAt)}</td><td class="mono">${esc(m.to)}</td>
-        <td>${m.template ? `template <code>${esc(m.template.name)}</code>` : esc((m.body || "").slice(0, 60))}</td><td>${badge(m.status)}</td>
-        <td class="error">${esc((m.errorMessage || "").slice(0, 60))}</td></tr>`).join("") || `<tr><td colspan="5" class="muted">No messages.</td></tr>`}
-    </tbody></table>
+    <div class="card"><div class="table-wrap"><table id="messages-table"><thead><tr><th>Id</th><th>Created</th><th>To</th><th>Content</th><th>Status</th><th>Error</th></tr></thead><tbody>
+      ${messageRows(r.data)}
+    </tbody></table></div>
     <div class="pager"><button class="secondary" id="prev" ${page <= 1 ? "disabled" : ""}>Previous</button>
-      <span class="muted">Page ${p.page} of ${Math.max(p.totalPages, 1)} · ${p.total} messages</span>
-      <button class="secondary" id="next" ${page >= p.totalPages ? "disabled" : ""}>Next</button></div></div>`;
+      <span class="muted" id="pager-text">Page ${p.page} of ${Math.max(p.totalPages, 1)} · ${p.total} messages</span>
+      <button class="secondary" id="next" ${page >= p.totalPages ? "disabled" : ""}>Next</button></div>
+    <p class="muted" id="live-state"></p></div>`;
   const go = (n) => {
     const qs = new URLSearchParams();
     if ($("#f-status").value) qs.set("status", $("#f-status").value);
@@ -239,33 +392,62 @@ async function messagesPage(view, token) {
   $("#filters").onsubmit = (e) => { e.preventDefault(); go(1); };
   $("#prev").onclick = () => go(page - 1);
   $("#next").onclick = () => go(page + 1);
-  view.querySelectorAll("tr[data-id]").forEach((tr) => (tr.onclick = () => (location.hash = `#/messages/${tr.dataset.id}`)));
+  bindRows(view);
+
+  // While a listed message is still moving, refresh the rows (not the filters, nor the focus) now and then.
+  const refresh = async (list) => {
+    const moving = list.some((m) => MOVING.includes(m.status));
+    $("#live-state").textContent = moving ? "Refreshing while messages are on their way." : "";
+    view.dataset.polling = moving ? "on" : "off";
+    if (!moving) return;
+    schedulePoll(async () => {
+      let next;
+      try { next = await api("GET", "/messages?" + q, undefined, { token }); } catch (err) {
+        if (!(err instanceof Stale) && token === state.routeToken) $("#live-state").textContent = err.message;
+        return;
+      }
+      if (token !== state.routeToken) return;
+      const focused = document.activeElement && document.activeElement.dataset && document.activeElement.dataset.id;
+      const tbody = $("#messages-table tbody");
+      tbody.innerHTML = messageRows(next.data);
+      bindRows(tbody);
+      if (focused) { const tr = tbody.querySelector(`tr[data-id="${CSS.escape(focused)}"]`); if (tr) tr.focus(); }
+      const np = next.pagination;
+      $("#pager-text").textContent = `Page ${np.page} of ${Math.max(np.totalPages, 1)} · ${np.total} messages`;
+      view.dataset.refreshes = String(Number(view.dataset.refreshes || 0) + 1);
+      refresh(next.data);
+    }, pollDelay());
+  };
+  refresh(r.data);
 }
 
 async function messageDetail(view, id, token) {
-  const m = (await api("GET", `/messages/${id}`)).data;
+  const m = (await api("GET", `/messages/${id}`, undefined, { token })).data;
   if (token !== state.routeToken) return; // a newer navigation owns the view
+  const retryHint = m.status === "failed" && !m.retryable
+    ? `<p class="muted" id="no-retry">Sending it again would fail the same way, so there is no retry for this error.</p>`
+    : m.errorCode === 131047 ? `<p class="muted">Retry once the customer has written to you: that opens Meta's 24-hour window.</p>` : "";
   view.innerHTML = `<p><a href="#/messages">← Messages</a></p><h1>Message ${badge(m.status)}</h1>
     <div class="card"><div class="grid">
-      <div><div class="muted">Id</div><code>${esc(m.id)}</code></div><div><div class="muted">To</div><code>${esc(m.to)}</code></div>
-      <div><div class="muted">Created</div>${when(m.createdAt)}</div><div><div class="muted">Batch</div><code>${esc(m.batchId || "—")}</code></div>
-      <div><div class="muted">Meta id</div><code>${esc(m.wamid || "—")}</code></div><div><div class="muted">Dry run</div>${m.dryRun ? "yes" : "no"}</div></div>
+      <div><div class="muted">Id</div><code class="full-id" id="message-id">${esc(m.id)}</code></div><div><div class="muted">To</div><code>${esc(m.to)}</code></div>
+      <div><div class="muted">Created</div>${when(m.createdAt)}</div><div><div class="muted">Batch</div><code class="full-id">${esc(m.batchId || "—")}</code></div>
+      <div><div class="muted">Meta id</div><code class="full-id" id="wamid">${esc(m.wamid || "—")}</code></div><div><div class="muted">Dry run</div>${m.dryRun ? "yes" : "no"}</div></div>
       <p>${m.template ? `Template <code>${esc(m.template.name)}</code> (${esc(m.template.language)})` : esc(m.body)}</p>
       ${m.errorMessage ? `<p class="error" id="error-message">${esc(m.errorMessage)}</p>` : ""}
-      ${m.status === "failed" ? `<button id="retry">Retry</button>` : ""}</div>
+      ${m.retryable ? `<button id="retry">Retry</button>` : ""}${retryHint}</div>
     <div class="card"><h2>Timeline</h2><ul class="timeline">${m.timeline.map((t) => `<li>${badge(t.status)} <span class="muted">${when(t.at)}</span> ${t.detail ? `<span class="error">${esc(t.detail)}</span>` : ""}</li>`).join("")}</ul></div>`;
   if ($("#retry")) $("#retry").onclick = async () => {
     try { await api("POST", `/messages/${id}/retry`); toast("Queued again"); route(); } catch (err) { toast(err.message); }
   };
   if (!["delivered", "read", "failed"].includes(m.status)) {
-    state.poll = setInterval(() => { if (location.hash === `#/messages/${id}` && token === state.routeToken) route(); }, 2000);
+    schedulePoll(() => { if (location.hash === `#/messages/${id}` && token === state.routeToken) route(); }, pollDelay(2000));
   }
 }
 
 // ---- analytics ----
 async function analyticsPage(view, token) {
-  const s = (await api("GET", "/analytics/summary")).data;
-  const series = (await api("GET", "/analytics/timeseries?days=7")).data;
+  const s = (await api("GET", "/analytics/summary", undefined, { token })).data;
+  const series = (await api("GET", "/analytics/timeseries?days=7", undefined, { token })).data;
   const pct = (x) => (x * 100).toFixed(0) + "%";
   if (token !== state.routeToken) return; // a newer navigation owns the view
   view.innerHTML = `<h1>Analytics</h1>
@@ -273,7 +455,7 @@ async function analyticsPage(view, token) {
       <div class="card stat"><div class="muted">Delivery rate</div><div class="value">${pct(s.deliveryRate)}</div></div>
       <div class="card stat"><div class="muted">Failure rate</div><div class="value">${pct(s.failureRate)}</div></div></div>
     <div class="card"><h2>By status</h2><div>${Object.entries(s.byStatus).map(([k, v]) => `${badge(k)} ${v}`).join(" &nbsp; ") || '<span class="muted">No messages yet.</span>'}</div></div>
-    <div class="card"><h2>Messages per ${esc(series.bucket)}, last 7 days</h2>${chart(series.points)}
+    <div class="card"><h2>Messages per ${esc(series.bucket)}, last 7 days</h2><div class="table-wrap">${chart(series.points)}</div>
       <div class="legend">${STATUSES.map((st) => `<span><svg class="swatch" viewBox="0 0 10 10" aria-hidden="true"><rect width="10" height="10" rx="2" fill="${COLORS[st]}"/></svg>${st}</span>`).join("")}</div></div>`;
 }
 
@@ -292,38 +474,40 @@ function chart(points) {
     return rects + label;
   }).join("");
   return `<svg id="chart" viewBox="0 0 ${w} ${h}" width="100%" role="img" aria-label="messages by status over time">
-    <text x="0" y="${pad}">${max}</text><line x1="${pad}" y1="${h - pad}" x2="${w}" y2="${h - pad}" stroke="#2a2f3a"/>${bars}</svg>`;
+    <text x="0" y="${pad}">${max}</text><line class="axis" x1="${pad}" y1="${h - pad}" x2="${w}" y2="${h - pad}"/>${bars}</svg>`;
 }
 
 // ---- webhooks ----
 async function webhooksPage(view, token) {
-  state.me = (await api("GET", "/auth/me")).data;
-  const deliveries = (await api("GET", "/auth/me/webhook/deliveries?limit=20")).data;
+  const deliveries = (await api("GET", "/auth/me/webhook/deliveries?limit=20", undefined, { token })).data;
   if (token !== state.routeToken) return; // a newer navigation owns the view
   view.innerHTML = `<h1>Webhooks</h1>
     <div class="card"><h2>Your endpoint</h2><p>Current: ${state.me.webhookUrl ? `<code id="current-webhook">${esc(state.me.webhookUrl)}</code>` : '<span class="muted" id="current-webhook">none</span>'}</p>
       <form id="webhook-form" class="row"><div><label for="webhook-url">URL</label><input id="webhook-url" placeholder="https://yourapp.com/webhooks/whatsapi" required></div>
       <button type="submit">Save</button>${state.me.webhookUrl ? '<button type="button" class="danger" id="remove-webhook">Remove</button>' : ""}</form>
       <div id="webhook-secret"></div></div>
-    <div class="card"><h2>Latest delivery attempts</h2><table id="deliveries"><thead><tr><th>When</th><th>Message</th><th>Status</th><th>HTTP</th><th>Error</th></tr></thead><tbody>
-      ${deliveries.map((d) => `<tr><td>${when(d.at)}</td><td><a href="#/messages/${esc(d.messageId)}"><code>${esc(d.messageId.slice(0, 8))}…</code></a></td><td>${badge(d.status)}</td>
-        <td>${esc(d.httpStatus ?? "—")}</td><td class="error">${esc(d.error || "")}</td></tr>`).join("") || '<tr><td colspan="5" class="muted">No deliveries yet.</td></tr>'}
-    </tbody></table></div>`;
+    <div class="card"><h2>Latest delivery attempts</h2><div class="table-wrap"><table id="deliveries"><thead><tr><th>When</th><th>Message</th><th>Status</th><th>HTTP</th><th>Error</th></tr></thead><tbody>
+      ${deliveries.map((d) => `<tr><td class="nowrap">${when(d.at)}</td><td><a href="#/messages/${esc(d.messageId)}">${shortId(d.messageId)}</a></td><td>${badge(d.status)}</td>
+        <td>${esc(d.httpStatus ?? "—")}</td><td class="error wrap">${esc(d.error || "")}</td></tr>`).join("") || '<tr><td colspan="5" class="muted">No deliveries yet.</td></tr>'}
+    </tbody></table></div></div>`;
   $("#webhook-form").onsubmit = async (e) => {
     e.preventDefault();
     try {
       const r = (await api("PUT", "/auth/me/webhook", { url: $("#webhook-url").value.trim() })).data;
       $("#current-webhook").outerHTML = `<code id="current-webhook">${esc(r.webhookUrl)}</code>`;
+      state.me.webhookUrl = r.webhookUrl;
+      saveAccount();
       $("#webhook-secret").innerHTML = `<h2>Signing secret</h2>${secretBox(r.signingSecret, "Shown once. Check the webhook-signature header of every delivery with it (Standard Webhooks).")}`;
     } catch (err) { toast(err.message); }
   };
-  if ($("#remove-webhook")) $("#remove-webhook").onclick = async () => { await api("DELETE", "/auth/me/webhook"); toast("Webhook removed"); route(); };
+  if ($("#remove-webhook")) $("#remove-webhook").onclick = async () => {
+    try { await api("DELETE", "/auth/me/webhook"); state.me.webhookUrl = null; saveAccount(); toast("Webhook removed"); route(); } catch (err) { toast(err.message); }
+  };
 }
 
 // ---- settings ----
 async function settingsPage(view, token) {
-  state.me = (await api("GET", "/auth/me")).data;
-  const me = state.me;
+  const me = await refreshMe(token);
   if (token !== state.routeToken) return; // a newer navigation owns the view
   view.innerHTML = `<h1>Settings</h1>
     <div class="card"><h2>Account</h2><div class="grid"><div><div class="muted">Name</div>${esc(me.name)}</div><div><div class="muted">Email</div>${esc(me.email)}</div>
@@ -337,6 +521,7 @@ async function settingsPage(view, token) {
     const r = (await api("POST", "/auth/me/rotate-key")).data;
     state.key = r.apiKey;
     sessionStorage.setItem("whatsapi.key", r.apiKey);
+    saveAccount();
     $("#new-key").innerHTML = secretBox(r.apiKey, "Your new key is shown only once. Update your applications now.");
   };
   const billing = async (fn) => { try { const r = await fn(); if (r.data && r.data.url) location.href = r.data.url; } catch (err) { $("#billing-msg").textContent = err.message; } };

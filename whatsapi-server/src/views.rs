@@ -324,6 +324,10 @@ pub struct MessageView {
     pub wamid: Option<String>,
     /// Created.
     pub created_at: String,
+    /// Whether `POST /messages/{id}/retry` can help: the message failed, and not with an error that fails the same
+    /// way every time (invalid recipient 131026, template errors 132xxx, …). 131047 counts as retryable: the
+    /// customer-service window opens when the customer writes in.
+    pub retryable: bool,
 }
 
 /// An error Meta reported on a failed status.
@@ -381,6 +385,8 @@ impl MessageView {
             failed_at: ts(m.failed_at),
             error_message: m.error_message.clone(),
             error_code: m.error_code,
+            retryable: m.status == whatsapi_core::Status::Failed
+                && whatsapi_core::retry::retry_can_fix(m.error_code),
             meta_error: m.meta_error.as_ref().map(|e| MetaErrorView {
                 code: e.code,
                 title: e.title.clone(),

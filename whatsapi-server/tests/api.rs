@@ -476,13 +476,43 @@ async fn failure_retry_and_analytics() {
         "{m}"
     );
     assert!(m["failedAt"].as_str().is_some());
+    assert_eq!(m["errorCode"], 131026);
+    assert_eq!(
+        m["retryable"], false,
+        "131026 fails the same way again: {m}"
+    );
+    let (_, list) = s.get(&key, "/messages?status=failed").await;
+    assert_eq!(list["data"][0]["retryable"], false, "{list}");
 
+    // A failure a retry can fix (outside the 24-hour window: the customer may write in) says so.
+    let other_key = s.account_with_credentials("fail-window@example.com").await;
+    s.transport.script(
+        "14155550002",
+        [Script::Fail(SendError::meta(
+            400,
+            131047,
+            "Re-engagement message",
+        ))],
+    );
+    let (_, v) = s
+        .post(
+            &other_key,
+            "/send-message",
+            json!({"to": "14155550002", "message": "hi"}),
+        )
+        .await;
+    let other = v["data"]["id"].as_str().unwrap().to_owned();
+    let m = s.wait_status(&other_key, &other, &["failed"]).await;
+    assert_eq!(m["retryable"], true, "{m}");
+
+    // The API still takes a retry of any failed message: `retryable` is advice.
     let (code, v) = s
         .post(&key, &format!("/messages/{id}/retry"), Value::Null)
         .await;
     assert_eq!(code, 202, "{v}");
     assert_eq!(v["data"]["id"], id);
-    s.wait_status(&key, &id, &["sent"]).await;
+    let m = s.wait_status(&key, &id, &["sent"]).await;
+    assert_eq!(m["retryable"], false, "only a failed message is: {m}");
     let (code, v) = s
         .post(&key, &format!("/messages/{id}/retry"), Value::Null)
         .await;
