@@ -11,7 +11,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(
     name = "whatsapi",
     version,
-    about,
+    about = "whatsapi: send WhatsApp Business messages and follow each one to delivered, read or failed.\n\
+             The client commands talk to a running whatsapi server; `serve` is that server.",
     after_help = "With no command, or with server options first (`whatsapi --sandbox`), whatsapi runs `serve`.\n\
                   The client commands read WHATSAPI_URL and WHATSAPI_KEY. Server options: whatsapi serve --help"
 )]
