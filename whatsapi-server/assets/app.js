@@ -214,6 +214,20 @@ $("#skip-link").onclick = (e) => {
   target.scrollIntoView({ block: "start" });
 };
 
+// ---- sandbox: simulate the customer writing in (opens Meta's 24-hour window for free-form text) ----
+$("#inbound-form").onsubmit = async (e) => {
+  e.preventDefault();
+  const button = e.target.querySelector("button");
+  button.disabled = true;
+  try {
+    const d = (await api("POST", "/sandbox/inbound", { from: $("#inbound-from").value.trim(), text: $("#inbound-text").value })).data;
+    toast(`${d.from} wrote in: window open until ${when(d.windowOpenUntil)}`);
+  } catch (err) {
+    if (err.status === 401) return signOut("Your session ended: the key is no longer valid.");
+    toast(err.message);
+  } finally { button.disabled = false; }
+};
+
 $("#menu-toggle").onclick = () => {
   const open = !$("#nav-links").classList.contains("open");
   $("#nav-links").classList.toggle("open", open);
