@@ -488,6 +488,17 @@ pub enum EventNext {
     GiveUp,
 }
 
+/// The customer-webhook events not delivered yet: due, leased or waiting to be retried (neither delivered nor
+/// given up).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxBacklog {
+    /// How many such events there are, over every account.
+    pub pending: u64,
+    /// The `created_at` of the first of them written (events are delivered in the order written); `None` when
+    /// there are none.
+    pub oldest: Option<DateTime<Utc>>,
+}
+
 /// Counts of messages per status for one account.
 pub type StatusCounts = BTreeMap<Status, u64>;
 
@@ -736,6 +747,9 @@ pub trait Store: Send + Sync + 'static {
         attempt: Option<DeliveryAttempt>,
         next: EventNext,
     ) -> StoreResult<()>;
+    /// The events not finished yet (neither `Done` nor `GiveUp`), over every account, for metrics: a count over
+    /// the index of waiting events, not a table scan.
+    async fn outbox_backlog(&self) -> StoreResult<OutboxBacklog>;
     /// The account's latest delivery attempts, newest first.
     async fn delivery_attempts(
         &self,

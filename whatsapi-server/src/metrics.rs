@@ -201,7 +201,8 @@ impl Metrics {
     }
 }
 
-/// Build info, the age of the earliest-due message, open breakers and whether the engine runs.
+/// Build info, the age of the earliest-due message, the customer-webhook backlog, open breakers and whether the
+/// engine runs.
 async fn render_operations(out: &mut String, api: &WhatsApi) {
     out.push_str("# HELP whatsapi_build_info The running build; the value is always 1.\n");
     out.push_str("# TYPE whatsapi_build_info gauge\n");
@@ -218,6 +219,18 @@ async fn render_operations(out: &mut String, api: &WhatsApi) {
             let _ = writeln!(out, "whatsapi_queue_oldest_due_age_seconds {secs}");
         }
         Err(e) => tracing::warn!(error = %e, "metrics: oldest due message unavailable"),
+    }
+    match api.outbox_backlog().await {
+        Ok((pending, age)) => {
+            out.push_str("# HELP whatsapi_outbox_pending_events Customer webhook events not delivered yet (due, in flight or retrying; neither delivered nor given up).\n");
+            out.push_str("# TYPE whatsapi_outbox_pending_events gauge\n");
+            let _ = writeln!(out, "whatsapi_outbox_pending_events {pending}");
+            out.push_str("# HELP whatsapi_outbox_oldest_age_seconds How long ago the status of the first undelivered customer webhook event changed; 0 when none waits.\n");
+            out.push_str("# TYPE whatsapi_outbox_oldest_age_seconds gauge\n");
+            let secs = age.map(|a| a.as_secs_f64()).unwrap_or(0.0);
+            let _ = writeln!(out, "whatsapi_outbox_oldest_age_seconds {secs}");
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: outbox backlog unavailable"),
     }
     out.push_str("# HELP whatsapi_breakers_open Accounts whose circuit breaker is open, as this process knows.\n");
     out.push_str("# TYPE whatsapi_breakers_open gauge\n");

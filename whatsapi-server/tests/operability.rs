@@ -3,9 +3,11 @@
 mod common;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use common::{Options, TestServer};
 use serde_json::{Value, json};
+use whatsapi_core::WebhookPolicy;
 use whatsapi_core::testing::FaultyStore;
 
 fn gauge(text: &str, name: &str) -> f64 {
@@ -42,6 +44,15 @@ async fn metrics_show_process_build_and_queue_figures() {
         "{text}"
     );
     assert_eq!(gauge(&text, "whatsapi_queue_oldest_due_age_seconds"), 0.0);
+    assert_eq!(gauge(&text, "whatsapi_outbox_pending_events"), 0.0);
+    assert_eq!(gauge(&text, "whatsapi_outbox_oldest_age_seconds"), 0.0);
+    for name in [
+        "whatsapi_outbox_pending_events",
+        "whatsapi_outbox_oldest_age_seconds",
+    ] {
+        assert!(text.contains(&format!("# HELP {name} ")), "{text}");
+        assert!(text.contains(&format!("# TYPE {name} gauge\n")), "{text}");
+    }
     assert_eq!(gauge(&text, "whatsapi_breakers_open"), 0.0);
     assert_eq!(gauge(&text, "whatsapi_engine_running"), 1.0);
     s.stop().await;
@@ -87,6 +98,83 @@ async fn the_oldest_due_message_ages_while_it_waits() {
         "{text}"
     );
     assert_eq!(gauge(&text, "whatsapi_messages{status=\"queued\"}"), 1.0);
+    s.stop().await;
+}
+
+/// The customer-webhook backlog: a `sent` event for an endpoint that refuses connections stays pending (and ages)
+/// until it is given up after its one retry.
+#[tokio::test]
+async fn the_outbox_backlog_grows_ages_and_drains() {
+    let mut options = Options::default();
+    options.engine.webhook = WebhookPolicy {
+        retry_delays: vec![Duration::from_secs(2)],
+        ..WebhookPolicy::default()
+    };
+    let s = TestServer::start_with(options).await;
+    let metrics = || async {
+        let text = s
+            .client
+            .get(s.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        (
+            gauge(&text, "whatsapi_outbox_pending_events"),
+            gauge(&text, "whatsapi_outbox_oldest_age_seconds"),
+        )
+    };
+    assert_eq!(metrics().await, (0.0, 0.0));
+
+    let key = s.account_with_credentials("backlog@example.com").await;
+    // Nothing listens there: every delivery is refused.
+    let refused = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", l.local_addr().unwrap());
+        drop(l);
+        url
+    };
+    let r = s
+        .client
+        .put(s.url("/auth/me/webhook"))
+        .bearer_auth(&key)
+        .json(&json!({ "url": refused }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (code, v) = s
+        .post(
+            &key,
+            "/send-message",
+            json!({"to": "14155552671", "message": "hi"}),
+        )
+        .await;
+    assert_eq!(code, 202, "{v}");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut seen_pending, mut oldest_age) = (false, 0.0_f64);
+    loop {
+        let (pending, age) = metrics().await;
+        if pending >= 1.0 {
+            seen_pending = true;
+            oldest_age = oldest_age.max(age);
+        } else if seen_pending {
+            assert_eq!(age, 0.0, "no age once nothing waits");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pending {pending} (seen pending: {seen_pending})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        oldest_age >= 1.0,
+        "the event waited for its 2 s retry, yet its age peaked at {oldest_age}"
+    );
     s.stop().await;
 }
 

@@ -4,12 +4,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
-use whatsapi_core::store::{ClaimedEvent, EventNext, OutboxEvent};
+use whatsapi_core::store::{ClaimedEvent, EventNext, OutboxBacklog, OutboxEvent};
 use whatsapi_core::webhook::{DeliveryAttempt, EventId, StatusEventData};
 use whatsapi_core::{AccountId, MessageId, StoreError};
 
 use crate::accounts;
-use crate::codec::{plus, status, status_code, time, ts, u32_of};
+use crate::codec::{count, plus, status, status_code, time, ts, u32_of};
 use crate::db::Db;
 use crate::error::{PostgresError, Result};
 use crate::messages::Stored;
@@ -133,6 +133,23 @@ pub(crate) async fn finish(
     )
     .await?;
     Ok(())
+}
+
+/// The waiting events: their count from the waiting index, and the `created_at` of the first written.
+pub(crate) async fn backlog(db: &dyn Db) -> Result<OutboxBacklog> {
+    let row = db
+        .one(
+            "SELECT (SELECT COUNT(*) FROM outbox WHERE state = 0), \
+             (SELECT created_at FROM outbox WHERE state = 0 ORDER BY seq LIMIT 1)",
+            &[],
+        )
+        .await?;
+    let pending: i64 = row.try_get(0)?;
+    let oldest: Option<i64> = row.try_get(1)?;
+    Ok(OutboxBacklog {
+        pending: count(pending),
+        oldest: oldest.map(time),
+    })
 }
 
 /// The account's latest delivery attempts, newest first.

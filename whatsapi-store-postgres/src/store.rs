@@ -9,8 +9,9 @@ use tokio::sync::broadcast;
 use whatsapi_core::account::{AccountUpdate, NewAccount};
 use whatsapi_core::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use whatsapi_core::store::{
-    ClaimLimits, Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, Outcome, Page,
-    PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, StoreResult,
+    ClaimLimits, Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, OutboxBacklog, Outcome,
+    Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate,
+    StoreResult,
 };
 use whatsapi_core::webhook::{DeliveryAttempt, EventId};
 use whatsapi_core::{Account, AccountId, KeyHash, Message, MessageId, Store};
@@ -295,6 +296,10 @@ impl Store for PostgresStore {
             next
         )
         .await)?)
+    }
+
+    async fn outbox_backlog(&self) -> StoreResult<OutboxBacklog> {
+        Ok(outbox::backlog(&self.client().await?).await?)
     }
 
     async fn delivery_attempts(

@@ -5,12 +5,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use whatsapi_core::AccountId;
-use whatsapi_core::store::{ClaimedEvent, EventNext, OutboxEvent};
+use whatsapi_core::store::{ClaimedEvent, EventNext, OutboxBacklog, OutboxEvent};
 use whatsapi_core::webhook::{DeliveryAttempt, EventId, StatusEventData};
 use whatsapi_core::{MessageId, StoreError};
 
 use crate::accounts;
-use crate::codec::{plus, status, status_code, time, ts, u32_of, uuid};
+use crate::codec::{count, plus, status, status_code, time, ts, u32_of, uuid};
 use crate::error::{Result, SqliteError};
 use crate::messages::Stored;
 
@@ -136,6 +136,21 @@ pub(crate) fn finish(
         EventNext::RetryAt(at) => stmt.execute(params![seq, STATE_WAITING, ts(at)])?,
     };
     Ok(())
+}
+
+/// The waiting events: their count from the waiting index, and the `created_at` of the first written.
+pub(crate) fn backlog(conn: &Connection) -> Result<OutboxBacklog> {
+    let pending: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM outbox WHERE state = 0")?
+        .query_row([], |r| r.get(0))?;
+    let oldest: Option<i64> = conn
+        .prepare_cached("SELECT created_at FROM outbox WHERE state = 0 ORDER BY seq LIMIT 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    Ok(OutboxBacklog {
+        pending: count(pending),
+        oldest: oldest.map(time),
+    })
 }
 
 /// The account's latest delivery attempts, newest first.

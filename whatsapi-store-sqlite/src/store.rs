@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use whatsapi_core::account::{AccountUpdate, NewAccount};
 use whatsapi_core::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use whatsapi_core::store::{
-    ClaimLimits, Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, Outcome, Page,
-    PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, StoreResult,
+    ClaimLimits, Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, OutboxBacklog, Outcome,
+    Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate,
+    StoreResult,
 };
 use whatsapi_core::webhook::{DeliveryAttempt, EventId};
 use whatsapi_core::{Account, AccountId, KeyHash, Message, MessageId, Store, StoreError};
@@ -333,6 +334,10 @@ impl Store for SqliteStore {
         self.writer
             .write_checked(move |c| outbox::finish(c, id, attempt, next))
             .await
+    }
+
+    async fn outbox_backlog(&self) -> StoreResult<OutboxBacklog> {
+        self.readers.read(outbox::backlog).await
     }
 
     async fn delivery_attempts(

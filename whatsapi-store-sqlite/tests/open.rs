@@ -336,6 +336,16 @@ fn every_query_uses_an_index() {
             "outbox_waiting",
         ),
         (
+            "outbox backlog",
+            "SELECT COUNT(*) FROM outbox WHERE state = 0",
+            "COVERING INDEX outbox_waiting",
+        ),
+        (
+            "outbox oldest",
+            "SELECT created_at FROM outbox WHERE state = 0 ORDER BY seq LIMIT 1",
+            "outbox_waiting",
+        ),
+        (
             "counters",
             "SELECT status, n FROM status_counts WHERE account = 1",
             "PRIMARY KEY",

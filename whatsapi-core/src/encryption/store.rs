@@ -12,8 +12,8 @@ use crate::account::{
 use crate::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use crate::message::{Message, MessageId};
 use crate::store::{
-    ClaimLimits, Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, Outcome, Page,
-    PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, Store,
+    ClaimLimits, Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, OutboxBacklog, Outcome,
+    Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, Store,
     StoreError, StoreResult,
 };
 use crate::webhook::{DeliveryAttempt, EventId};
@@ -459,6 +459,10 @@ impl Store for EncryptingStore {
         next: EventNext,
     ) -> StoreResult<()> {
         self.inner.finish_event(id, attempt, next).await
+    }
+
+    async fn outbox_backlog(&self) -> StoreResult<OutboxBacklog> {
+        self.inner.outbox_backlog().await
     }
 
     async fn delivery_attempts(

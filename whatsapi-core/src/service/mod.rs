@@ -282,6 +282,20 @@ impl WhatsApi {
             .map(|at| (now - at).to_std().unwrap_or_default()))
     }
 
+    /// The customer-webhook events not delivered yet (due, leased or retrying; not delivered nor given up) and how
+    /// long the first of them written has waited since its status changed (zero if that lies ahead). `None` when
+    /// nothing waits.
+    pub async fn outbox_backlog(&self) -> Result<(u64, Option<std::time::Duration>), Error> {
+        let now = self.clock().now();
+        let backlog = self.store().outbox_backlog().await?;
+        Ok((
+            backlog.pending,
+            backlog
+                .oldest
+                .map(|at| (now - at).to_std().unwrap_or_default()),
+        ))
+    }
+
     /// The engine's counters: sends by result with their latency, webhook deliveries by result.
     pub fn stats(&self) -> StatsSnapshot {
         self.core().stats.snapshot()

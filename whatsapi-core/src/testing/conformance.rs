@@ -2665,6 +2665,144 @@ pub async fn outbox_orders_events_per_message(store: Arc<dyn Store>) {
     );
 }
 
+/// The outbox backlog counts the events not finished yet (due, leased or retrying, over every account) and gives
+/// the `created_at` of the first written; delivered (`Done`) and abandoned (`GiveUp`) events leave it.
+pub async fn outbox_backlog_counts_unfinished_events(store: Arc<dyn Store>) {
+    let backlog = |store: Arc<dyn Store>| async move {
+        let b = ok(store.outbox_backlog().await, "outbox_backlog");
+        (b.pending, b.oldest)
+    };
+    assert_eq!(backlog(store.clone()).await, (0, None), "no events");
+
+    let plain = create_sample_account(&*store).await;
+    sent_message(&*store, plain.id, "wamid.PLAIN", 0, at(0)).await;
+    assert_eq!(
+        backlog(store.clone()).await,
+        (0, None),
+        "no webhook, no event"
+    );
+
+    let account = create_account_with_webhook(&*store).await;
+    let x = sent_message(&*store, account.id, "wamid.X", 0, at(1)).await;
+    assert_eq!(backlog(store.clone()).await, (1, Some(at(1))));
+    for (n, (status, when)) in [(MetaStatus::Delivered, 2), (MetaStatus::Read, 3)]
+        .into_iter()
+        .enumerate()
+    {
+        ok(
+            store
+                .apply_status_updates(
+                    &[meta_update("wamid.X", status, at(when))],
+                    at(when),
+                    DEFAULT_MAX_PENDING_STATUSES,
+                )
+                .await,
+            "apply",
+        );
+        assert_eq!(
+            backlog(store.clone()).await,
+            (n as u64 + 2, Some(at(1))),
+            "one more event per status written"
+        );
+    }
+    let other = create_account_with_webhook(&*store).await;
+    let y = sent_message(&*store, other.id, "wamid.Y", 4, at(5)).await;
+    assert_eq!(
+        backlog(store.clone()).await,
+        (4, Some(at(1))),
+        "counted over every account"
+    );
+
+    let claim = |now: DateTime<Utc>| {
+        let store = store.clone();
+        async move { ok(store.claim_events(now, LEASE, 100).await, "claim_events") }
+    };
+    let first = claim(at(10)).await;
+    assert_eq!(first.len(), 2, "x's sent and y's sent: {first:?}");
+    assert_eq!(
+        backlog(store.clone()).await,
+        (4, Some(at(1))),
+        "leased events are still pending"
+    );
+    let of = |events: &[crate::store::ClaimedEvent], id: MessageId| {
+        events
+            .iter()
+            .find(|e| e.event.data.message_id == id)
+            .map(|e| e.event.id)
+            .expect("claimed")
+    };
+    let (x_sent, y_sent) = (of(&first, x.id), of(&first, y.id));
+    ok(
+        store.finish_event(x_sent, None, EventNext::Done).await,
+        "finish",
+    );
+    assert_eq!(
+        backlog(store.clone()).await,
+        (3, Some(at(2))),
+        "a delivered event leaves the backlog; the oldest is now x's delivered"
+    );
+    ok(
+        store
+            .finish_event(y_sent, None, EventNext::RetryAt(at(60)))
+            .await,
+        "finish RetryAt",
+    );
+    assert_eq!(
+        backlog(store.clone()).await,
+        (3, Some(at(2))),
+        "a retrying event is still pending"
+    );
+
+    let delivered = claim(at(11)).await;
+    assert_eq!(delivered.len(), 1, "x's delivered: {delivered:?}");
+    ok(
+        store
+            .finish_event(delivered[0].event.id, None, EventNext::GiveUp)
+            .await,
+        "give up",
+    );
+    assert_eq!(
+        backlog(store.clone()).await,
+        (2, Some(at(3))),
+        "an abandoned event leaves the backlog"
+    );
+    ok(
+        store
+            .finish_event(delivered[0].event.id, None, EventNext::RetryAt(at(70)))
+            .await,
+        "finish a finished event",
+    );
+    assert_eq!(
+        backlog(store.clone()).await,
+        (2, Some(at(3))),
+        "a finished event stays finished"
+    );
+
+    let read = claim(at(12)).await;
+    assert_eq!(read.len(), 1, "x's read: {read:?}");
+    ok(
+        store
+            .finish_event(read[0].event.id, None, EventNext::Done)
+            .await,
+        "finish",
+    );
+    assert_eq!(backlog(store.clone()).await, (1, Some(at(5))));
+
+    let retried = claim(at(60)).await;
+    assert_eq!(retried.len(), 1, "y's sent, retried: {retried:?}");
+    ok(
+        store
+            .finish_event(retried[0].event.id, None, EventNext::Done)
+            .await,
+        "finish",
+    );
+    assert_eq!(
+        backlog(store.clone()).await,
+        (0, None),
+        "everything finished"
+    );
+}
+
 /// Delivery attempts are recorded per account, newest first, limited; finishing an unknown event is `NotFound`.
 pub async fn delivery_attempts_are_recorded(store: Arc<dyn Store>) {
     let account = create_account_with_webhook(&*store).await;
@@ -3670,6 +3808,7 @@ where
     early_status_applied_when_sent(make().await).await;
     status_change_writes_outbox_event(make().await).await;
     outbox_orders_events_per_message(make().await).await;
+    outbox_backlog_counts_unfinished_events(make().await).await;
     delivery_attempts_are_recorded(make().await).await;
     retry_only_from_failed(make().await).await;
     inbound_window(make().await).await;
@@ -3731,6 +3870,7 @@ macro_rules! store_conformance_tests {
             pending_statuses_capped_per_account,
             status_change_writes_outbox_event,
             outbox_orders_events_per_message,
+            outbox_backlog_counts_unfinished_events,
             delivery_attempts_are_recorded,
             retry_only_from_failed,
             inbound_window,

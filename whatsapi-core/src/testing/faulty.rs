@@ -13,8 +13,8 @@ use crate::account::{Account, AccountId, AccountUpdate, KeyHash, NewAccount};
 use crate::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use crate::message::{Message, MessageId};
 use crate::store::{
-    ClaimLimits, Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, Outcome, Page,
-    PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, Store,
+    ClaimLimits, Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, OutboxBacklog, Outcome,
+    Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, Store,
     StoreError, StoreResult,
 };
 use crate::webhook::{DeliveryAttempt, EventId};
@@ -307,6 +307,11 @@ impl Store for FaultyStore {
     ) -> StoreResult<()> {
         self.fault("finish_event")?;
         self.inner.finish_event(id, attempt, next).await
+    }
+
+    async fn outbox_backlog(&self) -> StoreResult<OutboxBacklog> {
+        self.fault("outbox_backlog")?;
+        self.inner.outbox_backlog().await
     }
 
     async fn delivery_attempts(

@@ -14,9 +14,9 @@ use crate::idempotency::{
 use crate::message::{Message, MessageId, Status, TimelineEntry};
 use crate::status::{self, Event, MetaStatus, Transition};
 use crate::store::{
-    ClaimLimits, Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, OutboxEvent, Outcome,
-    Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusChange, StatusCounts,
-    StatusUpdate, Store, StoreError, StoreResult, outcome_change, record_meta_status,
+    ClaimLimits, Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, OutboxBacklog,
+    OutboxEvent, Outcome, Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusChange,
+    StatusCounts, StatusUpdate, Store, StoreError, StoreResult, outcome_change, record_meta_status,
     record_outcome_fields, record_pricing, reset_for_retry,
 };
 use crate::webhook::{DeliveryAttempt, EventId, StatusEventData};
@@ -1014,6 +1014,18 @@ impl Store for MemoryStore {
             s.attempts.push((account, attempt));
         }
         Ok(())
+    }
+
+    async fn outbox_backlog(&self) -> StoreResult<OutboxBacklog> {
+        let s = self.lock();
+        Ok(OutboxBacklog {
+            pending: s.unfinished.len() as u64,
+            oldest: s
+                .unfinished
+                .values()
+                .next()
+                .map(|id| s.events[id].event.created_at),
+        })
     }
 
     async fn delivery_attempts(
