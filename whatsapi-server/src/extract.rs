@@ -77,20 +77,31 @@ pub fn unknown_query_parameters(
     known: &[&str],
     details: &mut Vec<whatsapi_core::send::FieldError>,
 ) {
-    let mut unknown: Vec<&String> = query
-        .keys()
+    unknown_names(query.keys(), known, "query parameter", details);
+}
+
+/// Adds a per-field error `unknown {kind}; expected …` for each of `names` that is not one of `known`, in name
+/// order (query parameters, or the keys of a JSON body).
+pub fn unknown_names<'a>(
+    names: impl IntoIterator<Item = &'a String>,
+    known: &[&str],
+    kind: &str,
+    details: &mut Vec<whatsapi_core::send::FieldError>,
+) {
+    let mut unknown: Vec<&String> = names
+        .into_iter()
         .filter(|k| !known.contains(&k.as_str()))
         .collect();
     unknown.sort();
     let expected = if known.is_empty() {
-        "this endpoint takes no query parameters".to_owned()
+        format!("this endpoint takes no {kind}s")
     } else {
         format!("expected {}", known.join(", "))
     };
     for name in unknown {
         details.push(whatsapi_core::send::FieldError {
             field: name.clone(),
-            message: format!("unknown query parameter; {expected}"),
+            message: format!("unknown {kind}; {expected}"),
         });
     }
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 use whatsapi_core::Account;
+use whatsapi_core::phone::PhoneNumber;
 use whatsapi_core::send::FieldError;
 
 use crate::app::AppState;
@@ -108,30 +109,19 @@ fn parse(body: &Value) -> Result<(String, String), ApiError> {
         }]));
     };
     let mut details = Vec::new();
-    let mut unknown: Vec<&String> = obj
-        .keys()
-        .filter(|k| !matches!(k.as_str(), "from" | "text"))
-        .collect();
-    unknown.sort();
-    for k in unknown {
-        details.push(FieldError {
-            field: k.clone(),
-            message: "unknown field; expected from, text".into(),
-        });
-    }
+    crate::extract::unknown_names(obj.keys(), &["from", "text"], "field", &mut details);
     let from = match obj.get("from").and_then(Value::as_str).map(str::trim) {
-        Some(f) => {
-            let digits = f.strip_prefix('+').unwrap_or(f);
-            if (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
-                digits.to_owned()
-            } else {
+        // The same rule as a send's `to`; a leading `+` is forgiven here (it is only the emulator's input).
+        Some(f) => match PhoneNumber::parse(f.strip_prefix('+').unwrap_or(f)) {
+            Ok(p) => p.as_str().to_owned(),
+            Err(e) => {
                 details.push(FieldError {
                     field: "from".into(),
-                    message: "must be a phone number of 8 to 15 digits, e.g. 14155552671".into(),
+                    message: e.message().to_owned(),
                 });
                 String::new()
             }
-        }
+        },
         None => {
             details.push(FieldError {
                 field: "from".into(),
