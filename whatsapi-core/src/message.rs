@@ -461,3 +461,11 @@ pub struct Message {
     /// Status history, oldest first. Filled by `Store::get_message`; empty in listings.
     pub timeline: Vec<TimelineEntry>,
 }
+
+impl Message {
+    /// Whether a manual retry can help: the message failed, and not with an error that fails the same way every
+    /// time ([`crate::retry::retry_can_fix`]).
+    pub fn retryable(&self) -> bool {
+        self.status == Status::Failed && crate::retry::retry_can_fix(self.error_code)
+    }
+}

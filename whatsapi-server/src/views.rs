@@ -385,8 +385,7 @@ impl MessageView {
             failed_at: ts(m.failed_at),
             error_message: m.error_message.clone(),
             error_code: m.error_code,
-            retryable: m.status == whatsapi_core::Status::Failed
-                && whatsapi_core::retry::retry_can_fix(m.error_code),
+            retryable: m.retryable(),
             meta_error: m.meta_error.as_ref().map(|e| MetaErrorView {
                 code: e.code,
                 title: e.title.clone(),
