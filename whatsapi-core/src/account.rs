@@ -226,7 +226,7 @@ pub struct MetaCredentials {
     pub waba_id: Option<String>,
     /// Lowercase hex SHA-256 of `verify_token`, kept beside it so a store can index it even when the token itself
     /// is sealed (the encrypting store sets it before sealing). Leave `None` for plaintext credentials: stores
-    /// hash the token ([`crate::store::verify_token_hash`]).
+    /// hash the token ([`crate::store::support::verify_token_hash`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify_token_hash: Option<String>,
 }

@@ -7,8 +7,8 @@ use std::process::Command;
 
 use common::{Options, PHONE_NUMBER_ID, TestServer};
 use serde_json::{Value, json};
-use whatsapi_core::Store;
 use whatsapi_core::encryption::{EncryptingStore, EncryptionKey, KeyRing};
+use whatsapi_core::store::{Store, TenantStore};
 use whatsapi_server::config::StoreArgs;
 
 fn store_args(db: &std::path::Path) -> StoreArgs {

@@ -134,10 +134,10 @@ fn routing_conflict(e: PostgresError, account: &Account) -> PostgresError {
         return e;
     };
     if text.contains("accounts_phone_number_id_unique") {
-        return whatsapi_core::store::phone_number_id_taken(&c.phone_number_id).into();
+        return whatsapi_core::store::support::phone_number_id_taken(&c.phone_number_id).into();
     }
     match (&c.waba_id, text.contains("accounts_waba_id_unique")) {
-        (Some(w), true) => whatsapi_core::store::waba_id_taken(w).into(),
+        (Some(w), true) => whatsapi_core::store::support::waba_id_taken(w).into(),
         _ => e,
     }
 }
@@ -263,7 +263,7 @@ async fn save(db: &dyn Db, account: &Account) -> Result<()> {
                 &account
                     .credentials
                     .as_ref()
-                    .and_then(whatsapi_core::store::verify_token_hash)
+                    .and_then(whatsapi_core::store::support::verify_token_hash)
                     .map(|h| h.to_vec()),
             ],
         )

@@ -9,33 +9,29 @@ use tokio::sync::broadcast;
 use whatsapi_core::account::{AccountUpdate, NewAccount};
 use whatsapi_core::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use whatsapi_core::store::{
+    ApiKeyStore, BillingEventStore, Housekeeping, InboundStore, MessageStore, OutboxStore,
+    RateWindowStore, TenantStore,
+};
+use whatsapi_core::store::{
     ClaimLimits, Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, OutboxBacklog, Outcome,
     Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate,
     StoreResult,
 };
 use whatsapi_core::webhook::{DeliveryAttempt, EventId};
-use whatsapi_core::{Account, AccountId, KeyHash, Message, MessageId, Store};
+use whatsapi_core::{Account, AccountId, KeyHash, Message, MessageId};
 
 use crate::db::in_tx;
 use crate::messages::Effects;
 use crate::{PostgresStore, accounts, housekeeping, idempotency, messages, outbox};
 
 #[async_trait]
-impl Store for PostgresStore {
+impl TenantStore for PostgresStore {
     async fn create_account(&self, account: NewAccount) -> StoreResult<Account> {
         Ok(in_tx!(self, |tx| accounts::create(tx, &account).await)?)
     }
 
-    async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>> {
-        Ok(accounts::by_key_hash(&self.client().await?, hash).await?)
-    }
-
     async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {
         Ok(accounts::by_id(&self.client().await?, id).await?)
-    }
-
-    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>> {
-        Ok(accounts::by_email(&self.client().await?, email).await?)
     }
 
     async fn account_by_phone_number_id(
@@ -67,7 +63,25 @@ impl Store for PostgresStore {
         }
         Ok(accounts::list(&self.client().await?, after, limit).await?)
     }
+}
 
+#[async_trait]
+impl ApiKeyStore for PostgresStore {
+    async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>> {
+        Ok(accounts::by_key_hash(&self.client().await?, hash).await?)
+    }
+
+    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>> {
+        Ok(accounts::by_email(&self.client().await?, email).await?)
+    }
+
+    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()> {
+        Ok(in_tx!(self, |tx| accounts::rotate_key(tx, id, old, new).await)?)
+    }
+}
+
+#[async_trait]
+impl BillingEventStore for PostgresStore {
     async fn record_external_event(
         &self,
         source: &str,
@@ -102,11 +116,10 @@ impl Store for PostgresStore {
             }
         })?)
     }
+}
 
-    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()> {
-        Ok(in_tx!(self, |tx| accounts::rotate_key(tx, id, old, new).await)?)
-    }
-
+#[async_trait]
+impl MessageStore for PostgresStore {
     async fn idempotency_begin(
         &self,
         account: AccountId,
@@ -254,6 +267,13 @@ impl Store for PostgresStore {
         Ok(messages::timeseries(&self.client().await?, account, from, to, bucket).await?)
     }
 
+    fn subscribe_wakeups(&self) -> Option<broadcast::Receiver<()>> {
+        self.wakeups.as_ref().map(broadcast::Sender::subscribe)
+    }
+}
+
+#[async_trait]
+impl InboundStore for PostgresStore {
     async fn record_inbound(
         &self,
         account: AccountId,
@@ -270,7 +290,10 @@ impl Store for PostgresStore {
     ) -> StoreResult<Option<DateTime<Utc>>> {
         Ok(housekeeping::last_inbound(&self.client().await?, account, wa_id).await?)
     }
+}
 
+#[async_trait]
+impl OutboxStore for PostgresStore {
     async fn claim_events(
         &self,
         now: DateTime<Utc>,
@@ -309,20 +332,22 @@ impl Store for PostgresStore {
     ) -> StoreResult<Vec<DeliveryAttempt>> {
         Ok(outbox::attempts(&self.client().await?, account, limit).await?)
     }
+}
 
+#[async_trait]
+impl RateWindowStore for PostgresStore {
     async fn hit_rate_window(&self, bucket: &str, window_start: DateTime<Utc>) -> StoreResult<u64> {
         Ok(housekeeping::hit_rate_window(&self.client().await?, bucket, window_start).await?)
     }
+}
 
+#[async_trait]
+impl Housekeeping for PostgresStore {
     async fn purge_expired(
         &self,
         now: DateTime<Utc>,
         policy: PurgePolicy,
     ) -> StoreResult<PurgeReport> {
         Ok(in_tx!(self, |tx| housekeeping::purge(tx, now, policy).await)?)
-    }
-
-    fn subscribe_wakeups(&self) -> Option<broadcast::Receiver<()>> {
-        self.wakeups.as_ref().map(broadcast::Sender::subscribe)
     }
 }

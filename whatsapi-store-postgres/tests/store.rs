@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinSet;
-use whatsapi_core::Store;
 use whatsapi_core::store::NewBatch;
+use whatsapi_core::store::{MessageStore, Store, TenantStore};
 use whatsapi_core::testing::conformance::{at, create_sample_account, message_at};
 use whatsapi_store_postgres::{PgOptions, PostgresError, PostgresStore, SCHEMA_VERSION};
 

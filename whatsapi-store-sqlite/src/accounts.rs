@@ -186,10 +186,10 @@ fn routing_conflict(e: SqliteError, account: &Account) -> SqliteError {
         return e;
     };
     if text.contains("accounts.phone_number_id") {
-        return whatsapi_core::store::phone_number_id_taken(&c.phone_number_id).into();
+        return whatsapi_core::store::support::phone_number_id_taken(&c.phone_number_id).into();
     }
     match (&c.waba_id, text.contains("accounts.waba_id")) {
-        (Some(w), true) => whatsapi_core::store::waba_id_taken(w).into(),
+        (Some(w), true) => whatsapi_core::store::support::waba_id_taken(w).into(),
         _ => e,
     }
 }
@@ -231,7 +231,7 @@ pub(crate) fn save(conn: &Connection, account: &Account) -> Result<()> {
             account
                 .credentials
                 .as_ref()
-                .and_then(whatsapi_core::store::verify_token_hash)
+                .and_then(whatsapi_core::store::support::verify_token_hash)
                 .map(|h| h.to_vec()),
         ])
         .map_err(|e| routing_conflict(e.into(), account))?;

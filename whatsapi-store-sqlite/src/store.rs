@@ -7,51 +7,30 @@ use chrono::{DateTime, Utc};
 use whatsapi_core::account::{AccountUpdate, NewAccount};
 use whatsapi_core::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use whatsapi_core::store::{
+    ApiKeyStore, BillingEventStore, Housekeeping, InboundStore, MessageStore, OutboxStore,
+    RateWindowStore, TenantStore,
+};
+use whatsapi_core::store::{
     ClaimLimits, Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, OutboxBacklog, Outcome,
     Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate,
     StoreResult,
 };
 use whatsapi_core::webhook::{DeliveryAttempt, EventId};
-use whatsapi_core::{Account, AccountId, KeyHash, Message, MessageId, Store, StoreError};
+use whatsapi_core::{Account, AccountId, KeyHash, Message, MessageId, StoreError};
 
 use crate::error::SqliteError;
 use crate::{SqliteStore, accounts, housekeeping, idempotency, messages, outbox};
 
 #[async_trait]
-impl Store for SqliteStore {
+impl TenantStore for SqliteStore {
     async fn create_account(&self, account: NewAccount) -> StoreResult<Account> {
         self.writer
             .write(move |c| accounts::create(c, account))
             .await
     }
 
-    async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>> {
-        // The counter is read before the account, so an answer cached under it can only be older than a change
-        // that moved it (see keys.rs).
-        let version = self.keys.version();
-        if let Some(account) = version.and_then(|v| self.keys.get(hash, v)) {
-            return Ok(Some(account));
-        }
-        let key = *hash;
-        let found = self
-            .readers
-            .read(move |c| accounts::by_key_hash(c, &key))
-            .await?;
-        if let (Some(v), Some(account)) = (version, &found) {
-            self.keys.put(*hash, v, account.clone());
-        }
-        Ok(found)
-    }
-
     async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {
         self.readers.read(move |c| accounts::by_id(c, id)).await
-    }
-
-    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>> {
-        let email = email.to_owned();
-        self.readers
-            .read(move |c| accounts::by_email(c, &email))
-            .await
     }
 
     async fn account_by_phone_number_id(
@@ -90,13 +69,6 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()> {
-        let (old, new) = (*old, *new);
-        self.writer
-            .write(move |c| accounts::rotate_key(c, id, &old, &new))
-            .await
-    }
-
     async fn list_accounts(
         &self,
         after: Option<AccountId>,
@@ -109,7 +81,45 @@ impl Store for SqliteStore {
             .read(move |c| accounts::list(c, after, limit))
             .await
     }
+}
 
+#[async_trait]
+impl ApiKeyStore for SqliteStore {
+    async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>> {
+        // The counter is read before the account, so an answer cached under it can only be older than a change
+        // that moved it (see keys.rs).
+        let version = self.keys.version();
+        if let Some(account) = version.and_then(|v| self.keys.get(hash, v)) {
+            return Ok(Some(account));
+        }
+        let key = *hash;
+        let found = self
+            .readers
+            .read(move |c| accounts::by_key_hash(c, &key))
+            .await?;
+        if let (Some(v), Some(account)) = (version, &found) {
+            self.keys.put(*hash, v, account.clone());
+        }
+        Ok(found)
+    }
+
+    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>> {
+        let email = email.to_owned();
+        self.readers
+            .read(move |c| accounts::by_email(c, &email))
+            .await
+    }
+
+    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()> {
+        let (old, new) = (*old, *new);
+        self.writer
+            .write(move |c| accounts::rotate_key(c, id, &old, &new))
+            .await
+    }
+}
+
+#[async_trait]
+impl BillingEventStore for SqliteStore {
     async fn record_external_event(
         &self,
         source: &str,
@@ -145,7 +155,10 @@ impl Store for SqliteStore {
             })
             .await
     }
+}
 
+#[async_trait]
+impl MessageStore for SqliteStore {
     async fn idempotency_begin(
         &self,
         account: AccountId,
@@ -287,7 +300,10 @@ impl Store for SqliteStore {
     async fn status_totals(&self) -> StoreResult<StatusCounts> {
         self.readers.read(messages::status_totals).await
     }
+}
 
+#[async_trait]
+impl InboundStore for SqliteStore {
     async fn record_inbound(
         &self,
         account: AccountId,
@@ -310,7 +326,10 @@ impl Store for SqliteStore {
             .read(move |c| housekeeping::last_inbound(c, account, &wa_id))
             .await
     }
+}
 
+#[async_trait]
+impl OutboxStore for SqliteStore {
     async fn claim_events(
         &self,
         now: DateTime<Utc>,
@@ -349,14 +368,20 @@ impl Store for SqliteStore {
             .read(move |c| outbox::attempts(c, account, limit))
             .await
     }
+}
 
+#[async_trait]
+impl RateWindowStore for SqliteStore {
     async fn hit_rate_window(&self, bucket: &str, window_start: DateTime<Utc>) -> StoreResult<u64> {
         let bucket = bucket.to_owned();
         self.writer
             .write(move |c| housekeeping::hit_rate_window(c, &bucket, window_start))
             .await
     }
+}
 
+#[async_trait]
+impl Housekeeping for SqliteStore {
     async fn purge_expired(
         &self,
         now: DateTime<Utc>,

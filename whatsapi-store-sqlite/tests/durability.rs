@@ -10,7 +10,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use common::{account, at, batch, message};
-use whatsapi_core::{AccountId, MessageId, Store};
+use whatsapi_core::store::{MessageStore, Store};
+use whatsapi_core::{AccountId, MessageId};
 use whatsapi_store_sqlite::SqliteStore;
 
 const CHILD_ENV: &str = "WHATSAPI_DURABILITY_CHILD";

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{account, at, batch, message};
-use whatsapi_core::Store;
+use whatsapi_core::store::{MessageStore, OutboxStore, TenantStore};
 use whatsapi_store_sqlite::{SCHEMA_VERSION, SqliteError, SqliteOptions, SqliteStore};
 
 fn pragma(path: &std::path::Path, name: &str) -> String {

@@ -12,8 +12,9 @@ use whatsapi_core::account::{AccountUpdate, BreakerState, NewAccount, WebhookCon
 use whatsapi_core::idempotency::{Fingerprint, IdempotencyKey, StoredResponse};
 use whatsapi_core::status::MetaStatus;
 use whatsapi_core::store::{
-    DEFAULT_MAX_PENDING_STATUSES, EventNext, FailureInfo, IdempotencyCompletion, MessageFilter,
-    NewBatch, Outcome, PageRequest, PurgePolicy, StatusUpdate,
+    ApiKeyStore, DEFAULT_MAX_PENDING_STATUSES, EventNext, FailureInfo, IdempotencyCompletion,
+    MessageFilter, MessageStore, NewBatch, Outcome, PageRequest, PurgePolicy, StatusUpdate,
+    TenantStore,
 };
 use whatsapi_core::testing::MemoryStore;
 use whatsapi_core::webhook::DeliveryAttempt;

@@ -237,7 +237,7 @@ impl Harness {
 
     /// Stores `n` queued texts of `account` straight into the store (no wake-up), created now.
     pub(crate) async fn backlog(&self, account: &Account, n: usize) -> Vec<MessageId> {
-        use crate::Store;
+        use crate::store::MessageStore;
         let messages: Vec<crate::message::NewMessage> = (0..n)
             .map(|i| crate::message::NewMessage {
                 id: MessageId::new(),
@@ -268,7 +268,7 @@ impl Harness {
 
     /// Messages of `account` in `status`, from the store's counters.
     pub(crate) async fn count(&self, account: &Account, status: Status) -> u64 {
-        use crate::Store;
+        use crate::store::MessageStore;
         self.store
             .status_counts(account.id)
             .await

@@ -6,7 +6,6 @@ use serde_json::json;
 
 use super::harness::{Harness, config, settle};
 use super::{EngineConfig, ShutdownReport, WebhookPolicy};
-use crate::Store;
 use crate::account::{AccountUpdate, BreakerState, CredentialsStatus, MetaCredentials};
 use crate::message::Status;
 use crate::retry::RetryPolicy;
@@ -15,6 +14,7 @@ use crate::status::MetaStatus;
 use crate::store::{
     FailureInfo, MessageFilter, Outcome, PageRequest, PurgePolicy, StatusUpdate, StoreError,
 };
+use crate::store::{MessageStore, OutboxStore, TenantStore};
 use crate::testing::Script;
 use crate::transport::SendError;
 use crate::webhook::STATUS_UPDATED;

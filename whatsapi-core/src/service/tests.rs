@@ -10,7 +10,7 @@ use crate::engine::harness::{Harness, settle};
 use crate::idempotency::IdempotencyKey;
 use crate::message::Status;
 use crate::status::MetaStatus;
-use crate::store::{MessageFilter, PageRequest, StatusUpdate, StoreError};
+use crate::store::{MessageFilter, PageRequest, StatusUpdate, StoreError, TenantStore};
 use crate::testing::{FakeTransport, MemoryStore, RecordingSink, Script};
 use crate::transport::SendError;
 use crate::{Store, send::ValidationErrors};

@@ -13,9 +13,10 @@ use crate::account::{Account, AccountId, AccountUpdate, KeyHash, NewAccount};
 use crate::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use crate::message::{Message, MessageId};
 use crate::store::{
-    ClaimLimits, Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, OutboxBacklog, Outcome,
-    Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, Store,
-    StoreError, StoreResult,
+    ApiKeyStore, BillingEventStore, ClaimLimits, Claimed, ClaimedEvent, EventNext, Housekeeping,
+    InboundStore, MessageFilter, MessageStore, NewBatch, OutboxBacklog, OutboxStore, Outcome, Page,
+    PageRequest, PurgePolicy, PurgeReport, RateWindowStore, StatusApplied, StatusCounts,
+    StatusUpdate, Store, StoreError, StoreResult, TenantStore,
 };
 use crate::webhook::{DeliveryAttempt, EventId};
 
@@ -70,25 +71,15 @@ impl FaultyStore {
 }
 
 #[async_trait]
-impl Store for FaultyStore {
+impl TenantStore for FaultyStore {
     async fn create_account(&self, account: NewAccount) -> StoreResult<Account> {
         self.fault("create_account")?;
         self.inner.create_account(account).await
     }
 
-    async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>> {
-        self.fault("account_by_key_hash")?;
-        self.inner.account_by_key_hash(hash).await
-    }
-
     async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {
         self.fault("account")?;
         self.inner.account(id).await
-    }
-
-    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>> {
-        self.fault("account_by_email")?;
-        self.inner.account_by_email(email).await
     }
 
     async fn account_by_phone_number_id(
@@ -114,11 +105,6 @@ impl Store for FaultyStore {
         self.inner.update_account(id, update).await
     }
 
-    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()> {
-        self.fault("rotate_key")?;
-        self.inner.rotate_key(id, old, new).await
-    }
-
     async fn list_accounts(
         &self,
         after: Option<AccountId>,
@@ -127,7 +113,28 @@ impl Store for FaultyStore {
         self.fault("list_accounts")?;
         self.inner.list_accounts(after, limit).await
     }
+}
 
+#[async_trait]
+impl ApiKeyStore for FaultyStore {
+    async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>> {
+        self.fault("account_by_key_hash")?;
+        self.inner.account_by_key_hash(hash).await
+    }
+
+    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>> {
+        self.fault("account_by_email")?;
+        self.inner.account_by_email(email).await
+    }
+
+    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()> {
+        self.fault("rotate_key")?;
+        self.inner.rotate_key(id, old, new).await
+    }
+}
+
+#[async_trait]
+impl BillingEventStore for FaultyStore {
     async fn record_external_event(
         &self,
         source: &str,
@@ -151,7 +158,10 @@ impl Store for FaultyStore {
             .apply_external_event(source, id, now, account, update)
             .await
     }
+}
 
+#[async_trait]
+impl MessageStore for FaultyStore {
     async fn idempotency_begin(
         &self,
         account: AccountId,
@@ -270,6 +280,13 @@ impl Store for FaultyStore {
             .await
     }
 
+    fn subscribe_wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
+        self.inner.subscribe_wakeups()
+    }
+}
+
+#[async_trait]
+impl InboundStore for FaultyStore {
     async fn record_inbound(
         &self,
         account: AccountId,
@@ -288,7 +305,10 @@ impl Store for FaultyStore {
         self.fault("last_inbound")?;
         self.inner.last_inbound(account, wa_id).await
     }
+}
 
+#[async_trait]
+impl OutboxStore for FaultyStore {
     async fn claim_events(
         &self,
         now: DateTime<Utc>,
@@ -322,12 +342,18 @@ impl Store for FaultyStore {
         self.fault("delivery_attempts")?;
         self.inner.delivery_attempts(account, limit).await
     }
+}
 
+#[async_trait]
+impl RateWindowStore for FaultyStore {
     async fn hit_rate_window(&self, bucket: &str, window_start: DateTime<Utc>) -> StoreResult<u64> {
         self.fault("hit_rate_window")?;
         self.inner.hit_rate_window(bucket, window_start).await
     }
+}
 
+#[async_trait]
+impl Housekeeping for FaultyStore {
     async fn purge_expired(
         &self,
         now: DateTime<Utc>,
@@ -335,9 +361,5 @@ impl Store for FaultyStore {
     ) -> StoreResult<PurgeReport> {
         self.fault("purge_expired")?;
         self.inner.purge_expired(now, policy).await
-    }
-
-    fn subscribe_wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
-        self.inner.subscribe_wakeups()
     }
 }

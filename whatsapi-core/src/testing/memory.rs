@@ -13,11 +13,15 @@ use crate::idempotency::{
 };
 use crate::message::{Message, MessageId, Status, TimelineEntry};
 use crate::status::{self, Event, MetaStatus, Transition};
+use crate::store::support::{
+    StatusChange, outcome_change, record_meta_status, record_outcome_fields, record_pricing,
+    reset_for_retry,
+};
 use crate::store::{
-    ClaimLimits, Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, OutboxBacklog,
-    OutboxEvent, Outcome, Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusChange,
-    StatusCounts, StatusUpdate, Store, StoreError, StoreResult, outcome_change, record_meta_status,
-    record_outcome_fields, record_pricing, reset_for_retry,
+    ApiKeyStore, BillingEventStore, ClaimLimits, Claimed, ClaimedEvent, EventNext, Housekeeping,
+    InboundStore, MessageFilter, MessageStore, NewBatch, OutboxBacklog, OutboxEvent, OutboxStore,
+    Outcome, Page, PageRequest, PurgePolicy, PurgeReport, RateWindowStore, StatusApplied,
+    StatusCounts, StatusUpdate, StoreError, StoreResult, TenantStore,
 };
 use crate::webhook::{DeliveryAttempt, EventId, StatusEventData};
 
@@ -117,14 +121,6 @@ fn chrono_duration(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
-/// Statuses the customer hears about through the webhook.
-fn announced(status: Status) -> bool {
-    matches!(
-        status,
-        Status::Sent | Status::Delivered | Status::Read | Status::Failed
-    )
-}
-
 impl State {
     fn account_mut(&mut self, id: AccountId) -> StoreResult<&mut Account> {
         self.accounts.get_mut(&id).ok_or(StoreError::NotFound)
@@ -152,8 +148,8 @@ impl State {
         }
     }
 
-    /// Writes a status change decided by `status::transition`: the row (after `edit`), its timeline entry, the
-    /// counters, the due index and, for announced statuses on an account with a webhook, the outbox event.
+    /// Writes a status change decided by `status::transition`: the row (after `edit`) and what
+    /// [`StatusChange::apply`] says goes with it (timeline entry, counters, due index, outbox event).
     fn change(
         &mut self,
         id: MessageId,
@@ -165,25 +161,16 @@ impl State {
             .get_mut(&id)
             .expect("caller checked the row exists");
         let msg = &mut row.message;
-        let from = msg.status;
-        edit(msg);
-        msg.status = change.to;
-        msg.updated_at = change.at;
-        if change.timeline {
-            msg.timeline.push(TimelineEntry {
-                status: change.to,
-                at: change.at,
-                detail: change.detail,
-            });
-        }
+        let write = change.apply(msg, edit);
+        let at = msg.updated_at;
+        msg.timeline.extend(write.timeline);
         let after = msg.clone();
-        if from != change.to {
-            self.bump(after.account_id, from, -1);
-            self.bump(after.account_id, change.to, 1);
+        for (status, delta) in write.counter_deltas {
+            self.bump(after.account_id, status, delta);
         }
-        self.set_due(id, change.due_at);
-        if announced(change.to) {
-            self.enqueue_event(&after, change.at);
+        self.set_due(id, write.due_at);
+        if write.announce {
+            self.enqueue_event(&after, at);
         }
         after
     }
@@ -268,7 +255,7 @@ fn without_timeline(m: &Message) -> Message {
 }
 
 #[async_trait]
-impl Store for MemoryStore {
+impl TenantStore for MemoryStore {
     async fn create_account(&self, new: NewAccount) -> StoreResult<Account> {
         let mut guard = self.lock();
         let s = &mut *guard;
@@ -310,25 +297,8 @@ impl Store for MemoryStore {
         Ok(account)
     }
 
-    async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>> {
-        let s = self.lock();
-        Ok(s.key_hashes
-            .get(hash)
-            .and_then(|id| s.accounts.get(id))
-            .filter(|a| a.key_hash.ct_eq(hash))
-            .cloned())
-    }
-
     async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {
         Ok(self.lock().accounts.get(&id).cloned())
-    }
-
-    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>> {
-        let s = self.lock();
-        Ok(s.emails
-            .get(&email.to_lowercase())
-            .and_then(|id| s.accounts.get(id))
-            .cloned())
     }
 
     async fn account_by_phone_number_id(
@@ -365,7 +335,7 @@ impl Store for MemoryStore {
             .filter(|a| {
                 a.credentials
                     .as_ref()
-                    .and_then(crate::store::verify_token_hash)
+                    .and_then(crate::store::support::verify_token_hash)
                     .is_some_and(|h| &h == hash)
             })
             .min_by_key(|a| (a.created_at, a.id))
@@ -384,11 +354,13 @@ impl Store for MemoryStore {
                     continue;
                 };
                 if o.phone_number_id == c.phone_number_id {
-                    return Err(crate::store::phone_number_id_taken(&c.phone_number_id));
+                    return Err(crate::store::support::phone_number_id_taken(
+                        &c.phone_number_id,
+                    ));
                 }
                 if let (Some(w), Some(ow)) = (&c.waba_id, &o.waba_id) {
                     if w == ow {
-                        return Err(crate::store::waba_id_taken(w));
+                        return Err(crate::store::support::waba_id_taken(w));
                     }
                 }
             }
@@ -396,21 +368,6 @@ impl Store for MemoryStore {
         let account = s.account_mut(id)?;
         *account = changed;
         Ok(account.clone())
-    }
-
-    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()> {
-        let mut guard = self.lock();
-        let s = &mut *guard;
-        let account = s.account_mut(id)?;
-        if !account.key_hash.ct_eq(old) {
-            return Err(StoreError::Conflict(
-                "the key was rotated concurrently".into(),
-            ));
-        }
-        account.key_hash = *new;
-        s.key_hashes.remove(old);
-        s.key_hashes.insert(*new, id);
-        Ok(())
     }
 
     async fn list_accounts(
@@ -432,7 +389,45 @@ impl Store for MemoryStore {
             .map(|id| s.accounts[&id].clone())
             .collect())
     }
+}
 
+#[async_trait]
+impl ApiKeyStore for MemoryStore {
+    async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>> {
+        let s = self.lock();
+        Ok(s.key_hashes
+            .get(hash)
+            .and_then(|id| s.accounts.get(id))
+            .filter(|a| a.key_hash.ct_eq(hash))
+            .cloned())
+    }
+
+    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>> {
+        let s = self.lock();
+        Ok(s.emails
+            .get(&email.to_lowercase())
+            .and_then(|id| s.accounts.get(id))
+            .cloned())
+    }
+
+    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()> {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        let account = s.account_mut(id)?;
+        if !account.key_hash.ct_eq(old) {
+            return Err(StoreError::Conflict(
+                "the key was rotated concurrently".into(),
+            ));
+        }
+        account.key_hash = *new;
+        s.key_hashes.remove(old);
+        s.key_hashes.insert(*new, id);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl BillingEventStore for MemoryStore {
     async fn record_external_event(
         &self,
         source: &str,
@@ -465,7 +460,10 @@ impl Store for MemoryStore {
         s.external_events.insert(event);
         Ok(Some(updated))
     }
+}
 
+#[async_trait]
+impl MessageStore for MemoryStore {
     async fn idempotency_begin(
         &self,
         account: AccountId,
@@ -921,6 +919,15 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    fn subscribe_wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
+        self.wakeups
+            .as_ref()
+            .map(tokio::sync::broadcast::Sender::subscribe)
+    }
+}
+
+#[async_trait]
+impl InboundStore for MemoryStore {
     async fn record_inbound(
         &self,
         account: AccountId,
@@ -945,7 +952,10 @@ impl Store for MemoryStore {
             .get(&(account, wa_id.to_owned()))
             .copied())
     }
+}
 
+#[async_trait]
+impl OutboxStore for MemoryStore {
     async fn claim_events(
         &self,
         now: DateTime<Utc>,
@@ -1049,7 +1059,10 @@ impl Store for MemoryStore {
             .map(|(_, d)| d.clone())
             .collect())
     }
+}
 
+#[async_trait]
+impl RateWindowStore for MemoryStore {
     async fn hit_rate_window(&self, bucket: &str, window_start: DateTime<Utc>) -> StoreResult<u64> {
         let mut guard = self.lock();
         let s = &mut *guard;
@@ -1060,7 +1073,10 @@ impl Store for MemoryStore {
         *n += 1;
         Ok(*n)
     }
+}
 
+#[async_trait]
+impl Housekeeping for MemoryStore {
     async fn purge_expired(
         &self,
         now: DateTime<Utc>,
@@ -1099,10 +1115,5 @@ impl Store for MemoryStore {
         report.rate_windows = (before - s.rate_windows.len()) as u64;
 
         Ok(report)
-    }
-    fn subscribe_wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
-        self.wakeups
-            .as_ref()
-            .map(tokio::sync::broadcast::Sender::subscribe)
     }
 }

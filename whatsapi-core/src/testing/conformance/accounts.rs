@@ -492,12 +492,12 @@ pub async fn meta_routing_keys_are_unique(store: Arc<dyn Store>) {
         found(store.account_by_waba_id("7770001").await, "by waba"),
         Some(a.id)
     );
-    let hash = crate::store::verify_token_digest("tok-a");
+    let hash = crate::store::support::verify_token_digest("tok-a");
     assert_eq!(
         found(store.account_by_verify_token_hash(&hash).await, "by token"),
         Some(a.id)
     );
-    let other = crate::store::verify_token_digest("tok-b");
+    let other = crate::store::support::verify_token_digest("tok-b");
     assert_eq!(
         found(store.account_by_verify_token_hash(&other).await, "by token"),
         None
