@@ -2,8 +2,12 @@
 //!
 //! The domain of whatsapi, a WhatsApp Business messaging gateway: typed input parsed once ([`phone`], [`send`]),
 //! the message state machine ([`status`]), Meta error classification and retries ([`retry`]), idempotency
-//! ([`idempotency`]), accounts and keys ([`account`]), and the four seams everything else plugs into:
-//! [`store::Store`], [`transport::MetaTransport`], [`clock::Clock`] and [`webhook::WebhookSink`].
+//! ([`idempotency`]), accounts with their Meta credentials and webhook ([`account`]), and the four seams
+//! everything else plugs into: [`store::Store`] (a sum of capability traits), [`transport::MetaTransport`],
+//! [`clock::Clock`] and [`webhook::WebhookSink`].
+//!
+//! The engine knows no API keys, plans or billing: those are the hosted product's (`whatsapi-saas`). An app
+//! creates an account, saves its Meta credentials and sends.
 //!
 //! On top of them: [`engine`], the delivery engine (dispatcher, webhook deliverer, sweeper), and [`service`], the
 //! in-process [`WhatsApi`] facade that applications and the reference server call.
@@ -14,8 +18,6 @@
 #![warn(missing_docs)]
 
 pub mod account;
-#[cfg(feature = "http")]
-pub mod billing;
 pub mod clock;
 pub mod encryption;
 pub mod engine;
@@ -38,9 +40,7 @@ pub mod webhook_http;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use account::{
-    Account, AccountId, ApiKey, KeyHash, MetaCredentials, Plan, PlanLimits, PlanTable,
-};
+pub use account::{Account, AccountId, MetaCredentials};
 pub use clock::{Clock, SystemClock};
 pub use engine::{EngineConfig, EngineHandle, ShutdownReport, WebhookPolicy};
 pub use message::{
@@ -49,8 +49,8 @@ pub use message::{
 pub use phone::PhoneNumber;
 pub use retry::{ErrorClass, RetryPolicy};
 pub use service::{
-    Accepted, BuildError, BulkAccepted, CredentialsCheck, Error, Registered, SendAccepted, Summary,
-    WhatsApi, WhatsApiBuilder,
+    Accepted, BuildError, BulkAccepted, CredentialsCheck, Error, SendAccepted, Summary, WhatsApi,
+    WhatsApiBuilder,
 };
 pub use store::{Store, StoreError};
 pub use transport::{MetaTransport, OutgoingMessage, PhoneNumberInfo, SendError, SendReceipt};

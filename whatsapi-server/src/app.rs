@@ -14,6 +14,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use whatsapi_core::WhatsApi;
+use whatsapi_saas::{CustomerAccount, Product};
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -91,8 +92,10 @@ impl Default for HttpSettings {
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    /// The library.
+    /// The engine.
     pub api: WhatsApi,
+    /// The hosted product over it: registration, keys, plans, billing.
+    pub product: Product,
     /// Per-account and per-IP request counters.
     pub limiter: Arc<RateLimiter>,
     /// Prometheus counters.
@@ -102,15 +105,16 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State around a built `WhatsApi`.
-    pub fn new(api: WhatsApi, settings: HttpSettings) -> Self {
+    /// State around the product (and the engine it was built over).
+    pub fn new(product: Product, settings: HttpSettings) -> Self {
         let limiter = if settings.shared_rate_limits {
-            RateLimiter::shared(api.store().clone())
+            RateLimiter::shared(product.store().clone())
         } else {
             RateLimiter::new()
         };
         Self {
-            api,
+            api: product.api().clone(),
+            product,
             limiter: Arc::new(limiter),
             metrics: Arc::new(Metrics::new()),
             settings: Arc::new(settings),
@@ -277,8 +281,9 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
 
 const BEARER_HELP: &str = "Send your API key as 'Authorization: Bearer sk_live_...' (sk_live_ followed by 48 hex characters).";
 
-/// Authenticates `Authorization: Bearer sk_live_…`, applies the rate limit, and puts the account in the request's
-/// extensions. Every authenticated response carries the rate-limit headers.
+/// Authenticates `Authorization: Bearer sk_live_…`, applies the rate limit, and puts the account (the engine's
+/// `Account`, the product's `Customer`) in the request's extensions. Every authenticated response carries the
+/// rate-limit headers.
 ///
 /// The limit counts per account (an account has one key at a time), so rotating the key does not start a fresh
 /// window.
@@ -287,11 +292,11 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
         Ok(key) => key,
         Err(e) => return e.into_response(),
     };
-    let account = match state.api.authenticate(&presented).await {
+    let CustomerAccount { account, customer } = match state.product.authenticate(&presented).await {
         Ok(a) => a,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let limit = state.api.plans().limits(account.plan).requests_per_minute;
+    let limit = state.product.limits(customer.plan).requests_per_minute;
     let decision = state
         .limiter
         .hit(&rate_bucket(&account), limit, state.api.clock().now())
@@ -309,6 +314,7 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
         return resp;
     }
     req.extensions_mut().insert(account);
+    req.extensions_mut().insert(customer);
     let mut resp = next.run(req).await;
     decision.apply(resp.headers_mut());
     resp

@@ -100,9 +100,25 @@ impl From<CoreError> for ApiError {
                 retry_after_secs,
             } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)
                 .retry_after(retry_after_secs.max(1)),
-            CoreError::NotConfigured(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m),
-            CoreError::Upstream(m) => ApiError::new(StatusCode::BAD_GATEWAY, m),
             CoreError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<whatsapi_saas::Error> for ApiError {
+    fn from(e: whatsapi_saas::Error) -> Self {
+        use whatsapi_saas::Error as Product;
+        match e {
+            Product::Validation(v) => ApiError::validation(v.0),
+            Product::BadRequest(m) => ApiError::bad_request(m),
+            Product::Unauthorized(m) => ApiError::unauthorized(m),
+            Product::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
+            Product::NotFound(m) => ApiError::not_found(m),
+            Product::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
+            Product::NotConfigured(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m),
+            Product::Upstream(m) => ApiError::new(StatusCode::BAD_GATEWAY, m),
+            Product::Store(e) => e.into(),
+            other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
         }
     }
 }

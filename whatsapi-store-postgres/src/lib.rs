@@ -27,6 +27,7 @@
 
 mod accounts;
 mod codec;
+mod customers;
 mod db;
 mod error;
 mod housekeeping;

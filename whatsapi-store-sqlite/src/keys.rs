@@ -15,15 +15,15 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::Connection;
-use whatsapi_core::{Account, KeyHash};
+use whatsapi_saas::{Customer, KeyHash};
 
-/// Cached accounts beyond this many are dropped all at once (they are found again on their next request).
+/// Cached customers beyond this many are dropped all at once (they are found again on their next request).
 const MAX_ENTRIES: usize = 10_000;
 
 pub(crate) struct KeyCache {
     /// Reads `auth_version`; `None` when the file's schema has no counter (an old version opened for a test).
     probe: Option<Mutex<Connection>>,
-    entries: Mutex<HashMap<KeyHash, (i64, Account)>>,
+    entries: Mutex<HashMap<KeyHash, (i64, Customer)>>,
 }
 
 impl KeyCache {
@@ -53,22 +53,22 @@ impl KeyCache {
         read_version(&conn).ok()
     }
 
-    /// The account cached for `hash` if it was read under `version`.
-    pub(crate) fn get(&self, hash: &KeyHash, version: i64) -> Option<Account> {
+    /// The customer cached for `hash` if it was read under `version`.
+    pub(crate) fn get(&self, hash: &KeyHash, version: i64) -> Option<Customer> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         match entries.get(hash) {
-            Some((v, account)) if *v == version => Some(account.clone()),
+            Some((v, customer)) if *v == version => Some(customer.clone()),
             _ => None,
         }
     }
 
-    /// Remembers `account`, read after the counter showed `version`.
-    pub(crate) fn put(&self, hash: KeyHash, version: i64, account: Account) {
+    /// Remembers `customer`, read after the counter showed `version`.
+    pub(crate) fn put(&self, hash: KeyHash, version: i64, customer: Customer) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert(hash, (version, account));
+        entries.insert(hash, (version, customer));
     }
 }
 

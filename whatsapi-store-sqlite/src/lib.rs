@@ -29,6 +29,7 @@
 mod accounts;
 mod codec;
 mod counters;
+mod customers;
 mod error;
 mod housekeeping;
 mod idempotency;

@@ -1,4 +1,5 @@
-//! `impl Store for SqliteStore`: writes go through the group-commit writer, reads through the reader pool.
+//! The core and product store traits for `SqliteStore`: writes go through the group-commit writer, reads through
+//! the reader pool.
 
 use std::time::Duration;
 
@@ -7,19 +8,20 @@ use chrono::{DateTime, Utc};
 use whatsapi_core::account::{AccountUpdate, NewAccount};
 use whatsapi_core::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use whatsapi_core::store::{
-    ApiKeyStore, BillingEventStore, Housekeeping, InboundStore, MessageStore, OutboxStore,
-    RateWindowStore, TenantStore,
-};
-use whatsapi_core::store::{
     ClaimLimits, Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, OutboxBacklog, Outcome,
     Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate,
     StoreResult,
 };
+use whatsapi_core::store::{Housekeeping, InboundStore, MessageStore, OutboxStore, TenantStore};
 use whatsapi_core::webhook::{DeliveryAttempt, EventId};
-use whatsapi_core::{Account, AccountId, KeyHash, Message, MessageId, StoreError};
+use whatsapi_core::{Account, AccountId, Message, MessageId, StoreError};
+use whatsapi_saas::{
+    BillingEventStore, Customer, CustomerStore, CustomerUpdate, KeyHash, NewCustomer,
+    RateWindowStore,
+};
 
 use crate::error::SqliteError;
-use crate::{SqliteStore, accounts, housekeeping, idempotency, messages, outbox};
+use crate::{SqliteStore, accounts, customers, housekeeping, idempotency, messages, outbox};
 
 #[async_trait]
 impl TenantStore for SqliteStore {
@@ -79,80 +81,6 @@ impl TenantStore for SqliteStore {
         }
         self.readers
             .read(move |c| accounts::list(c, after, limit))
-            .await
-    }
-}
-
-#[async_trait]
-impl ApiKeyStore for SqliteStore {
-    async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>> {
-        // The counter is read before the account, so an answer cached under it can only be older than a change
-        // that moved it (see keys.rs).
-        let version = self.keys.version();
-        if let Some(account) = version.and_then(|v| self.keys.get(hash, v)) {
-            return Ok(Some(account));
-        }
-        let key = *hash;
-        let found = self
-            .readers
-            .read(move |c| accounts::by_key_hash(c, &key))
-            .await?;
-        if let (Some(v), Some(account)) = (version, &found) {
-            self.keys.put(*hash, v, account.clone());
-        }
-        Ok(found)
-    }
-
-    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>> {
-        let email = email.to_owned();
-        self.readers
-            .read(move |c| accounts::by_email(c, &email))
-            .await
-    }
-
-    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()> {
-        let (old, new) = (*old, *new);
-        self.writer
-            .write(move |c| accounts::rotate_key(c, id, &old, &new))
-            .await
-    }
-}
-
-#[async_trait]
-impl BillingEventStore for SqliteStore {
-    async fn record_external_event(
-        &self,
-        source: &str,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        let (source, id) = (source.to_owned(), id.to_owned());
-        self.writer
-            .write(move |c| accounts::record_external_event(c, &source, &id, crate::codec::ts(now)))
-            .await
-    }
-
-    async fn apply_external_event(
-        &self,
-        source: &str,
-        id: &str,
-        now: DateTime<Utc>,
-        account: AccountId,
-        update: AccountUpdate,
-    ) -> StoreResult<Option<Account>> {
-        let (source, id) = (source.to_owned(), id.to_owned());
-        // `write` runs in a savepoint of its own: a failure after the event's row rolls it back too.
-        self.writer
-            .write(move |c| {
-                if !accounts::record_external_event(c, &source, &id, crate::codec::ts(now))? {
-                    return Ok(None);
-                }
-                let mut stored =
-                    accounts::by_id(c, account)?.ok_or(SqliteError::Store(StoreError::NotFound))?;
-                stored.apply(update);
-                accounts::save(c, &stored)?;
-                Ok(Some(stored))
-            })
             .await
     }
 }
@@ -371,16 +299,6 @@ impl OutboxStore for SqliteStore {
 }
 
 #[async_trait]
-impl RateWindowStore for SqliteStore {
-    async fn hit_rate_window(&self, bucket: &str, window_start: DateTime<Utc>) -> StoreResult<u64> {
-        let bucket = bucket.to_owned();
-        self.writer
-            .write(move |c| housekeeping::hit_rate_window(c, &bucket, window_start))
-            .await
-    }
-}
-
-#[async_trait]
 impl Housekeeping for SqliteStore {
     async fn purge_expired(
         &self,
@@ -389,6 +307,124 @@ impl Housekeeping for SqliteStore {
     ) -> StoreResult<PurgeReport> {
         self.writer
             .write(move |c| housekeeping::purge(c, now, policy))
+            .await
+    }
+}
+
+#[async_trait]
+impl CustomerStore for SqliteStore {
+    async fn create_customer(&self, customer: NewCustomer) -> StoreResult<Customer> {
+        self.writer
+            .write(move |c| customers::create(c, customer))
+            .await
+    }
+
+    async fn customer(&self, id: AccountId) -> StoreResult<Option<Customer>> {
+        self.readers.read(move |c| customers::by_id(c, id)).await
+    }
+
+    async fn customer_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Customer>> {
+        // The counter is read before the customer, so an answer cached under it can only be older than a change
+        // that moved it (see keys.rs).
+        let version = self.keys.version();
+        if let Some(customer) = version.and_then(|v| self.keys.get(hash, v)) {
+            return Ok(Some(customer));
+        }
+        let key = *hash;
+        let found = self
+            .readers
+            .read(move |c| customers::by_key_hash(c, &key))
+            .await?;
+        if let (Some(v), Some(customer)) = (version, &found) {
+            self.keys.put(*hash, v, customer.clone());
+        }
+        Ok(found)
+    }
+
+    async fn customer_by_email(&self, email: &str) -> StoreResult<Option<Customer>> {
+        let email = email.to_owned();
+        self.readers
+            .read(move |c| customers::by_email(c, &email))
+            .await
+    }
+
+    async fn update_customer(
+        &self,
+        id: AccountId,
+        update: CustomerUpdate,
+    ) -> StoreResult<Customer> {
+        self.writer
+            .write(move |c| {
+                let mut customer =
+                    customers::by_id(c, id)?.ok_or(SqliteError::Store(StoreError::NotFound))?;
+                customer.apply(update);
+                customers::save(c, &customer)?;
+                Ok(customer)
+            })
+            .await
+    }
+
+    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()> {
+        let (old, new) = (*old, *new);
+        self.writer
+            .write(move |c| customers::rotate_key(c, id, &old, &new))
+            .await
+    }
+}
+
+#[async_trait]
+impl BillingEventStore for SqliteStore {
+    async fn record_external_event(
+        &self,
+        source: &str,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (source, id) = (source.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| {
+                customers::record_external_event(c, &source, &id, crate::codec::ts(now))
+            })
+            .await
+    }
+
+    async fn apply_external_event(
+        &self,
+        source: &str,
+        id: &str,
+        now: DateTime<Utc>,
+        customer: AccountId,
+        update: CustomerUpdate,
+    ) -> StoreResult<Option<Customer>> {
+        let (source, id) = (source.to_owned(), id.to_owned());
+        // `write` runs in a savepoint of its own: a failure after the event's row rolls it back too.
+        self.writer
+            .write(move |c| {
+                if !customers::record_external_event(c, &source, &id, crate::codec::ts(now))? {
+                    return Ok(None);
+                }
+                let mut stored = customers::by_id(c, customer)?
+                    .ok_or(SqliteError::Store(StoreError::NotFound))?;
+                stored.apply(update);
+                customers::save(c, &stored)?;
+                Ok(Some(stored))
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl RateWindowStore for SqliteStore {
+    async fn hit_rate_window(&self, bucket: &str, window_start: DateTime<Utc>) -> StoreResult<u64> {
+        let bucket = bucket.to_owned();
+        self.writer
+            .write(move |c| housekeeping::hit_rate_window(c, &bucket, window_start))
+            .await
+    }
+
+    async fn purge_rate_windows(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
+        self.writer
+            .write(move |c| housekeeping::purge_rate_windows(c, cutoff))
             .await
     }
 }

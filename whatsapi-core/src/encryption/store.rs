@@ -7,14 +7,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::account::{
-    Account, AccountId, AccountUpdate, KeyHash, MetaCredentials, NewAccount, WebhookConfig,
+    Account, AccountId, AccountUpdate, MetaCredentials, NewAccount, WebhookConfig,
 };
-use crate::store::forward::{
-    ForwardHousekeeping, ForwardInbound, ForwardMessages, ForwardRateWindows, Wraps,
-};
+use crate::store::forward::{ForwardHousekeeping, ForwardInbound, ForwardMessages, Wraps};
 use crate::store::{
-    ApiKeyStore, BillingEventStore, ClaimedEvent, EventNext, OutboxBacklog, OutboxStore, Store,
-    StoreError, StoreResult, TenantStore,
+    ClaimedEvent, EventNext, OutboxBacklog, OutboxStore, Store, StoreError, StoreResult,
+    TenantStore,
 };
 use crate::webhook::{DeliveryAttempt, EventId};
 
@@ -221,7 +219,7 @@ impl EncryptingStore {
     }
 }
 
-/// Messages, inbound windows, rate windows and housekeeping hold no secrets: they pass through unchanged.
+/// Messages, inbound windows and housekeeping hold no secrets: they pass through unchanged.
 impl Wraps for EncryptingStore {
     fn inner(&self) -> &dyn Store {
         &*self.inner
@@ -229,7 +227,6 @@ impl Wraps for EncryptingStore {
 }
 impl ForwardMessages for EncryptingStore {}
 impl ForwardInbound for EncryptingStore {}
-impl ForwardRateWindows for EncryptingStore {}
 impl ForwardHousekeeping for EncryptingStore {}
 
 #[async_trait]
@@ -282,51 +279,6 @@ impl TenantStore for EncryptingStore {
             .into_iter()
             .map(|a| self.open_account(a))
             .collect()
-    }
-}
-
-#[async_trait]
-impl ApiKeyStore for EncryptingStore {
-    async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>> {
-        let a = self.inner.account_by_key_hash(hash).await?;
-        self.open_opt(a)
-    }
-
-    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>> {
-        let a = self.inner.account_by_email(email).await?;
-        self.open_opt(a)
-    }
-
-    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()> {
-        self.inner.rotate_key(id, old, new).await
-    }
-}
-
-#[async_trait]
-impl BillingEventStore for EncryptingStore {
-    async fn record_external_event(
-        &self,
-        source: &str,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        self.inner.record_external_event(source, id, now).await
-    }
-
-    async fn apply_external_event(
-        &self,
-        source: &str,
-        id: &str,
-        now: DateTime<Utc>,
-        account: AccountId,
-        update: AccountUpdate,
-    ) -> StoreResult<Option<Account>> {
-        let update = self.seal_update(account, update);
-        let updated = self
-            .inner
-            .apply_external_event(source, id, now, account, update)
-            .await?;
-        self.open_opt(updated)
     }
 }
 

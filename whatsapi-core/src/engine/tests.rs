@@ -270,12 +270,12 @@ async fn a_credentials_error_fails_and_marks_the_credentials_invalid() {
 async fn dry_runs_simulate_sent_and_delivered_without_meta_or_credentials() {
     let h = Harness::new();
     let _engine = h.start();
-    let reg = h.api.register("Dry", "dry@acme.example").await.unwrap();
+    let reg = h.api.create_account("Dry").await.unwrap();
     h.api
-        .set_webhook(reg.account.id, "https://hooks.example/x")
+        .set_webhook(reg.id, "https://hooks.example/x")
         .await
         .unwrap();
-    let acc = h.api.me(reg.account.id).await.unwrap();
+    let acc = h.api.me(reg.id).await.unwrap();
     assert!(acc.credentials.is_none());
 
     // A real send without credentials is refused up front, not queued to fail later.
@@ -361,17 +361,17 @@ async fn pacing_never_exceeds_the_rate_of_a_phone_number() {
         .collect();
     let bulk = h
         .api
-        .send_bulk(&acc, &json!({ "messages": messages }), None)
+        .send_bulk(&acc, &json!({ "messages": messages }), None, 100)
         .await
         .unwrap();
     assert_eq!(bulk.data.queued, 20);
 
     // A second business number is paced on its own.
-    let other = h.api.register("Other", "other@acme.example").await.unwrap();
+    let other = h.api.create_account("Other").await.unwrap();
     let other = h
         .api
         .set_credentials(
-            other.account.id,
+            other.id,
             MetaCredentials {
                 waba_id: None,
                 verify_token_hash: None,
@@ -457,6 +457,7 @@ async fn the_breaker_opens_pauses_sending_probes_once_and_closes() {
             &acc,
             &json!({"messages": [{"to": "14155552671", "message": "hi"}]}),
             None,
+            100,
         )
         .await;
     assert!(matches!(bulk, Err(Error::Unavailable { .. })));

@@ -32,12 +32,6 @@ pub enum Error {
         /// Seconds until sending resumes (the next probe).
         retry_after_secs: u64,
     },
-    /// 503 without `Retry-After`: the feature is not configured on this server (e.g. billing without Stripe).
-    #[error("{0}")]
-    NotConfigured(String),
-    /// 502: a service this call depends on (e.g. Stripe) failed or refused.
-    #[error("{0}")]
-    Upstream(String),
     /// The store failed: 503 when it is temporarily unavailable, 500 otherwise.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -52,10 +46,7 @@ impl Error {
             Error::Forbidden(_) => 403,
             Error::NotFound(_) => 404,
             Error::Conflict(_) => 409,
-            Error::Unavailable { .. }
-            | Error::NotConfigured(_)
-            | Error::Store(StoreError::Unavailable(_)) => 503,
-            Error::Upstream(_) => 502,
+            Error::Unavailable { .. } | Error::Store(StoreError::Unavailable(_)) => 503,
             Error::Store(_) => 500,
         }
     }

@@ -95,13 +95,15 @@ impl WhatsApi {
         }
     }
 
-    /// Queues many messages (`POST /messages/bulk`). Invalid items are reported in `errors` while the valid ones
-    /// are queued; when no item is valid the whole request is a validation error.
+    /// Queues many messages (`POST /messages/bulk`), at most `max_items` of them (more is a validation error).
+    /// Invalid items are reported in `errors` while the valid ones are queued; when no item is valid the whole
+    /// request is a validation error.
     pub async fn send_bulk(
         &self,
         account: &Account,
         body: &Value,
         idempotency_key: Option<&IdempotencyKey>,
+        max_items: usize,
     ) -> Result<Accepted<BulkAccepted>, Error> {
         let now = self.clock().now();
         match self
@@ -110,7 +112,9 @@ impl WhatsApi {
         {
             Begun::Replay(stored) => replay(stored),
             Begun::Fresh(reservation) => {
-                let result = self.bulk_fresh(account, body, now, &reservation).await;
+                let result = self
+                    .bulk_fresh(account, body, now, &reservation, max_items)
+                    .await;
                 self.settle(account, reservation, result).await
             }
         }
@@ -209,10 +213,10 @@ impl WhatsApi {
         body: &Value,
         now: DateTime<Utc>,
         reservation: &Option<Reservation>,
+        max_items: usize,
     ) -> Result<BulkAccepted, Error> {
-        let cap = self.plans().effective_bulk_cap(account.plan);
-        let parsed =
-            validate::parse_bulk(body, now, self.send_rules(), cap).map_err(Error::Validation)?;
+        let parsed = validate::parse_bulk(body, now, self.send_rules(), max_items)
+            .map_err(Error::Validation)?;
         let total = parsed.valid.len() + parsed.invalid.len();
         let mut invalid = parsed.invalid;
         let mut valid = Vec::with_capacity(parsed.valid.len());

@@ -85,89 +85,36 @@ fn errors_map_to_the_reference_status_codes() {
 }
 
 #[tokio::test]
-async fn register_validates_and_refuses_a_taken_email() {
+async fn an_account_needs_only_a_name_to_save_credentials_and_send() {
     let h = Harness::new();
-    let err = h.api.register("   ", "not-an-email").await.unwrap_err();
-    assert_eq!(fields(&err), ["name", "email"]);
-    let err = h
-        .api
-        .register(&"n".repeat(201), "a@b.co")
-        .await
-        .unwrap_err();
+    let err = h.api.create_account("   ").await.unwrap_err();
     assert_eq!(fields(&err), ["name"]);
-    let long_email = format!("{}@example.com", "a".repeat(250));
-    assert_eq!(
-        fields(&h.api.register("x", &long_email).await.unwrap_err()),
-        ["email"]
-    );
+    let err = h.api.create_account(&"n".repeat(201)).await.unwrap_err();
+    assert_eq!(fields(&err), ["name"]);
 
-    let reg = h
+    let acc = h.api.create_account("  Acme Ltd  ").await.unwrap();
+    assert_eq!(acc.name, "Acme Ltd");
+    assert!(acc.active);
+    assert_eq!(acc.credentials, None);
+    let acc = h
         .api
-        .register("  Acme Ltd  ", "Ops@Acme.example")
+        .set_credentials(acc.id, creds("EAAc", "1234567890"))
         .await
         .unwrap();
-    assert_eq!(reg.account.name, "Acme Ltd");
-    assert_eq!(reg.account.plan, crate::Plan::Free);
-    assert!(reg.api_key.expose().starts_with("sk_live_"));
-    assert_eq!(reg.account.key_hash, reg.api_key.hash());
-    let dup = h
+    let sent = h
         .api
-        .register("Other", "ops@acme.EXAMPLE")
-        .await
-        .unwrap_err();
-    assert!(matches!(dup, Error::Conflict(_)), "{dup:?}");
-}
-
-#[tokio::test]
-async fn keys_authenticate_rotate_and_deactivation_forbids() {
-    let h = Harness::new();
-    let reg = h.api.register("Acme", "ops@acme.example").await.unwrap();
-    let acc = h.api.authenticate(reg.api_key.expose()).await.unwrap();
-    assert_eq!(acc.id, reg.account.id);
-
-    let expected = Error::Unauthorized(
-        "Invalid API key. Expected Authorization: Bearer sk_live_ followed by 48 hex characters"
-            .into(),
-    );
-    assert_eq!(
-        h.api.authenticate("sk_live_nope").await.unwrap_err(),
-        expected
-    );
-    let unknown = format!("sk_live_{}", "0".repeat(48));
-    assert_eq!(h.api.authenticate(&unknown).await.unwrap_err(), expected);
-
-    let new_key = h.api.rotate_key(&acc).await.unwrap();
-    assert_ne!(new_key, reg.api_key);
-    assert_eq!(
-        h.api.authenticate(reg.api_key.expose()).await.unwrap_err(),
-        expected,
-        "the old key stops working at once"
-    );
-    assert_eq!(
-        h.api.authenticate(new_key.expose()).await.unwrap().id,
-        acc.id
-    );
-    // A second rotation from the same (now stale) account view lost the race.
-    assert!(matches!(
-        h.api.rotate_key(&acc).await.unwrap_err(),
-        Error::Conflict(_)
-    ));
-
-    h.store
-        .update_account(acc.id, AccountUpdate::SetActive(false))
+        .send(&acc, &json!({"to": "14155552671", "message": "hi"}), None)
         .await
         .unwrap();
-    assert_eq!(
-        h.api.authenticate(new_key.expose()).await.unwrap_err(),
-        Error::Forbidden("account deactivated".into())
-    );
+    assert_eq!(sent.data.status, Status::Queued);
+    assert_eq!(h.api.me(acc.id).await.unwrap().name, "Acme Ltd");
 }
 
 #[tokio::test]
 async fn credentials_are_validated_saved_verified_and_removed() {
     let h = Harness::new();
-    let reg = h.api.register("Acme", "ops@acme.example").await.unwrap();
-    let id = reg.account.id;
+    let reg = h.api.create_account("Acme").await.unwrap();
+    let id = reg.id;
 
     let err = h.api.verify_credentials(id).await.unwrap_err();
     assert!(matches!(&err, Error::BadRequest(m) if m.contains("PUT /auth/me/credentials")));
@@ -358,8 +305,16 @@ async fn idempotency_keys_replay_conflict_and_are_not_spent_by_invalid_requests(
     // Bulk answers replay too.
     let bulk_key = IdempotencyKey::parse("bulk-1").unwrap();
     let bulk = json!({"messages": [{"to": "14155552671", "message": "a"}, {"to": "x"}]});
-    let b1 = h.api.send_bulk(&acc, &bulk, Some(&bulk_key)).await.unwrap();
-    let b2 = h.api.send_bulk(&acc, &bulk, Some(&bulk_key)).await.unwrap();
+    let b1 = h
+        .api
+        .send_bulk(&acc, &bulk, Some(&bulk_key), 100)
+        .await
+        .unwrap();
+    let b2 = h
+        .api
+        .send_bulk(&acc, &bulk, Some(&bulk_key), 100)
+        .await
+        .unwrap();
     assert!(b2.replayed);
     assert_eq!(b1.data, b2.data);
 }
@@ -373,7 +328,7 @@ async fn bulk_queues_valid_items_and_reports_the_rest() {
         {"to": "+14155552672", "message": "Hi Bob"},
         {"to": "14155552673", "template": {"name": "hello_world", "language": "en_US"}},
     ]});
-    let ok = h.api.send_bulk(&acc, &body, None).await.unwrap();
+    let ok = h.api.send_bulk(&acc, &body, None, 100).await.unwrap();
     let data = &ok.data;
     assert_eq!(
         (data.total_messages, data.queued, data.failed_count),
@@ -407,36 +362,35 @@ async fn bulk_queues_valid_items_and_reports_the_rest() {
     assert_eq!(page.total, 2);
 
     let all_bad = json!({"messages": [{"to": "1", "message": "x"}, {"message": "y"}]});
-    let err = h.api.send_bulk(&acc, &all_bad, None).await.unwrap_err();
+    let err = h
+        .api
+        .send_bulk(&acc, &all_bad, None, 100)
+        .await
+        .unwrap_err();
     assert_eq!(fields(&err), ["messages[0].to", "messages[1].to"]);
 
-    // The free plan caps bulk requests at 100.
+    // The caller's cap (100 here) refuses a longer bulk request.
     let too_many: Vec<_> = (0..101)
         .map(|_| json!({"to": "14155552671", "message": "x"}))
         .collect();
     let err = h
         .api
-        .send_bulk(&acc, &json!({ "messages": too_many }), None)
+        .send_bulk(&acc, &json!({ "messages": too_many }), None, 100)
         .await
         .unwrap_err();
     assert_eq!(fields(&err), ["messages"]);
 
     // Real sends need credentials; dry runs do not.
-    let bare = h
-        .api
-        .register("Bare", "bare@acme.example")
-        .await
-        .unwrap()
-        .account;
+    let bare = h.api.create_account("Bare").await.unwrap();
     let real = json!({"messages": [{"to": "14155552671", "message": "x"}]});
     assert!(matches!(
-        h.api.send_bulk(&bare, &real, None).await.unwrap_err(),
+        h.api.send_bulk(&bare, &real, None, 100).await.unwrap_err(),
         Error::BadRequest(_)
     ));
     let dry = json!({"messages": [{"to": "14155552671", "message": "x", "dry_run": true}]});
     assert_eq!(
         h.api
-            .send_bulk(&bare, &dry, None)
+            .send_bulk(&bare, &dry, None, 100)
             .await
             .unwrap()
             .data

@@ -16,12 +16,9 @@
 //!     }
 //! }
 //! impl ForwardTenants for PassThrough {}
-//! impl ForwardApiKeys for PassThrough {}
-//! impl ForwardBillingEvents for PassThrough {}
 //! impl ForwardMessages for PassThrough {}
 //! impl ForwardInbound for PassThrough {}
 //! impl ForwardOutbox for PassThrough {}
-//! impl ForwardRateWindows for PassThrough {}
 //! impl ForwardHousekeeping for PassThrough {}
 //!
 //! # #[cfg(feature = "testing")] {
@@ -34,7 +31,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::account::{Account, AccountId, AccountUpdate, KeyHash, NewAccount};
+use crate::account::{Account, AccountId, AccountUpdate, NewAccount};
 use crate::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use crate::message::{Message, MessageId};
 use crate::webhook::{DeliveryAttempt, EventId};
@@ -50,12 +47,6 @@ pub trait Wraps: Send + Sync + 'static {
 /// Passes tenants ([`TenantStore`]) through to [`Wraps::inner`] unchanged.
 pub trait ForwardTenants: Wraps {}
 
-/// Passes API keys ([`ApiKeyStore`]) through to [`Wraps::inner`] unchanged.
-pub trait ForwardApiKeys: Wraps {}
-
-/// Passes external events ([`BillingEventStore`]) through to [`Wraps::inner`] unchanged.
-pub trait ForwardBillingEvents: Wraps {}
-
 /// Passes the message queue ([`MessageStore`]) through to [`Wraps::inner`] unchanged.
 pub trait ForwardMessages: Wraps {}
 
@@ -64,9 +55,6 @@ pub trait ForwardInbound: Wraps {}
 
 /// Passes the outbox ([`OutboxStore`]) through to [`Wraps::inner`] unchanged.
 pub trait ForwardOutbox: Wraps {}
-
-/// Passes rate windows ([`RateWindowStore`]) through to [`Wraps::inner`] unchanged.
-pub trait ForwardRateWindows: Wraps {}
 
 /// Passes housekeeping ([`Housekeeping`]) through to [`Wraps::inner`] unchanged.
 pub trait ForwardHousekeeping: Wraps {}
@@ -102,43 +90,6 @@ impl<T: ForwardTenants> TenantStore for T {
         limit: usize,
     ) -> StoreResult<Vec<Account>> {
         self.inner().list_accounts(after, limit).await
-    }
-}
-
-#[async_trait]
-impl<T: ForwardApiKeys> ApiKeyStore for T {
-    async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>> {
-        self.inner().account_by_key_hash(hash).await
-    }
-    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>> {
-        self.inner().account_by_email(email).await
-    }
-    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()> {
-        self.inner().rotate_key(id, old, new).await
-    }
-}
-
-#[async_trait]
-impl<T: ForwardBillingEvents> BillingEventStore for T {
-    async fn record_external_event(
-        &self,
-        source: &str,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        self.inner().record_external_event(source, id, now).await
-    }
-    async fn apply_external_event(
-        &self,
-        source: &str,
-        id: &str,
-        now: DateTime<Utc>,
-        account: AccountId,
-        update: AccountUpdate,
-    ) -> StoreResult<Option<Account>> {
-        self.inner()
-            .apply_external_event(source, id, now, account, update)
-            .await
     }
 }
 
@@ -293,13 +244,6 @@ impl<T: ForwardOutbox> OutboxStore for T {
         limit: u32,
     ) -> StoreResult<Vec<DeliveryAttempt>> {
         self.inner().delivery_attempts(account, limit).await
-    }
-}
-
-#[async_trait]
-impl<T: ForwardRateWindows> RateWindowStore for T {
-    async fn hit_rate_window(&self, bucket: &str, window_start: DateTime<Utc>) -> StoreResult<u64> {
-        self.inner().hit_rate_window(bucket, window_start).await
     }
 }
 

@@ -1,7 +1,7 @@
-//! What whatsapi keeps, as capability traits: [`TenantStore`], [`MessageStore`], [`OutboxStore`],
-//! [`InboundStore`] and [`Housekeeping`] for the engine, [`ApiKeyStore`], [`BillingEventStore`] and
-//! [`RateWindowStore`] for the hosted product. [`Store`] is all of them at once, implemented for every type that
-//! implements each one; hold it as `Arc<dyn Store>`.
+//! What the engine keeps, as capability traits: [`TenantStore`], [`MessageStore`], [`OutboxStore`],
+//! [`InboundStore`] and [`Housekeeping`]. [`Store`] is all of them at once, implemented for every type that
+//! implements each one; hold it as `Arc<dyn Store>`. (The hosted product's keys, plans, billing events and rate
+//! windows are traits of `whatsapi-saas`, which the store crates implement too.)
 //!
 //! Helpers for store authors (time codecs, the rules of a status change, the conflicts every store answers) live
 //! in [`support`]; a wrapper that changes only some capabilities passes the others through with [`forward`].
@@ -18,7 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::account::{Account, AccountId, AccountUpdate, KeyHash, NewAccount};
+use crate::account::{Account, AccountId, AccountUpdate, NewAccount};
 use crate::idempotency::{Decision, Fingerprint, IdempotencyKey, StoredResponse};
 use crate::message::{BatchId, Message, MessageId, MetaError, NewMessage, Pricing, Status};
 
@@ -314,14 +314,12 @@ pub struct PurgeReport {
     pub events: u64,
     /// Old pending statuses.
     pub pending_statuses: u64,
-    /// Old rate-limit windows.
-    pub rate_windows: u64,
 }
 
 /// Tenants: each account with its Meta credentials, customer webhook and breaker, and the lookups that route Meta's webhooks to it.
 #[async_trait]
 pub trait TenantStore: Send + Sync + 'static {
-    /// Creates an account. `Conflict` when the email (case-insensitive) is taken.
+    /// Creates an account: active, without credentials or webhook. `Conflict` when the id exists.
     async fn create_account(&self, account: NewAccount) -> StoreResult<Account>;
     /// An account by id.
     async fn account(&self, id: AccountId) -> StoreResult<Option<Account>>;
@@ -346,45 +344,6 @@ pub trait TenantStore: Send + Sync + 'static {
         after: Option<AccountId>,
         limit: usize,
     ) -> StoreResult<Vec<Account>>;
-}
-
-/// API keys and the operator's lookups of the hosted product.
-#[async_trait]
-pub trait ApiKeyStore: Send + Sync + 'static {
-    /// The account whose current key has this hash. Runs on every API request, so a store may answer it from a
-    /// cache, provided every change to the account (its key, `active`, plan, credentials, breaker...) shows on the
-    /// very next call, from whichever process made it; only `messages_sent` may lag behind.
-    async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>>;
-    /// An account by email (case-insensitive), for operators.
-    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>>;
-    /// Replaces the key hash if the current one is `old`; `Conflict` otherwise (a concurrent rotation won).
-    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()>;
-}
-
-/// External events (billing webhooks) recorded once.
-#[async_trait]
-pub trait BillingEventStore: Send + Sync + 'static {
-    /// Records that event `id` from `source` (e.g. `stripe`) was processed, durably, for an event that changes
-    /// nothing (one that does goes through [`BillingEventStore::apply_external_event`]). Answers `true` the first time and
-    /// `false` for a repeat, so an event delivered twice is handled once (even by two replicas at once).
-    async fn record_external_event(
-        &self,
-        source: &str,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool>;
-    /// Applies `update` to `account` and records event `id` from `source` in **one transaction**, so an event is
-    /// never recorded without its change: the updated account, or `None` when the event was recorded before (then
-    /// nothing changes). `NotFound` when the account does not exist; a failure records nothing, so the sender's
-    /// retry of the event is applied.
-    async fn apply_external_event(
-        &self,
-        source: &str,
-        id: &str,
-        now: DateTime<Utc>,
-        account: AccountId,
-        update: AccountUpdate,
-    ) -> StoreResult<Option<Account>>;
 }
 
 /// The message queue: idempotent inserts, claims with leases, outcomes, Meta's statuses, retries and the per-status counters.
@@ -553,18 +512,11 @@ pub trait OutboxStore: Send + Sync + 'static {
     ) -> StoreResult<Vec<DeliveryAttempt>>;
 }
 
-/// Fixed-window request counters shared by every process (rate limits).
-#[async_trait]
-pub trait RateWindowStore: Send + Sync + 'static {
-    /// Counts one hit in the fixed window `bucket`/`window_start` and returns the count including it.
-    async fn hit_rate_window(&self, bucket: &str, window_start: DateTime<Utc>) -> StoreResult<u64>;
-}
-
 /// Removal of what has expired, for the sweeper.
 #[async_trait]
 pub trait Housekeeping: Send + Sync + 'static {
-    /// Removes expired idempotency records (`expires_at <= now`), old finished outbox events, old pending statuses
-    /// and rate windows that started at least an hour before `now`.
+    /// Removes expired idempotency records (`expires_at <= now`), old finished outbox events and old pending
+    /// statuses.
     async fn purge_expired(
         &self,
         now: DateTime<Utc>,
@@ -574,26 +526,6 @@ pub trait Housekeeping: Send + Sync + 'static {
 
 /// Everything whatsapi keeps: every capability at once. Implemented for each type that implements all of them;
 /// object-safe, so hold it as `Arc<dyn Store>`.
-pub trait Store:
-    TenantStore
-    + ApiKeyStore
-    + BillingEventStore
-    + MessageStore
-    + InboundStore
-    + OutboxStore
-    + RateWindowStore
-    + Housekeeping
-{
-}
+pub trait Store: TenantStore + MessageStore + InboundStore + OutboxStore + Housekeeping {}
 
-impl<T> Store for T where
-    T: TenantStore
-        + ApiKeyStore
-        + BillingEventStore
-        + MessageStore
-        + InboundStore
-        + OutboxStore
-        + RateWindowStore
-        + Housekeeping
-{
-}
+impl<T> Store for T where T: TenantStore + MessageStore + InboundStore + OutboxStore + Housekeeping {}

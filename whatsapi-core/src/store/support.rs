@@ -189,7 +189,7 @@ impl StatusChange {
         m.status = self.to;
         m.updated_at = self.at;
         StatusWrite {
-            timeline: self.timeline.then(|| TimelineEntry {
+            timeline: self.timeline.then_some(TimelineEntry {
                 status: self.to,
                 at: self.at,
                 detail: self.detail,

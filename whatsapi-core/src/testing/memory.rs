@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::account::{Account, AccountId, AccountUpdate, CredentialsStatus, KeyHash, NewAccount};
+use crate::account::{Account, AccountId, AccountUpdate, NewAccount};
 use crate::idempotency::{
     self, Decision, Fingerprint, IN_FLIGHT_LOCK, IdempotencyKey, IdempotencyRecord, RETENTION,
 };
@@ -18,15 +18,12 @@ use crate::store::support::{
     reset_for_retry,
 };
 use crate::store::{
-    ApiKeyStore, BillingEventStore, ClaimLimits, Claimed, ClaimedEvent, EventNext, Housekeeping,
-    InboundStore, MessageFilter, MessageStore, NewBatch, OutboxBacklog, OutboxEvent, OutboxStore,
-    Outcome, Page, PageRequest, PurgePolicy, PurgeReport, RateWindowStore, StatusApplied,
-    StatusCounts, StatusUpdate, StoreError, StoreResult, TenantStore,
+    ClaimLimits, Claimed, ClaimedEvent, EventNext, Housekeeping, InboundStore, MessageFilter,
+    MessageStore, NewBatch, OutboxBacklog, OutboxEvent, OutboxStore, Outcome, Page, PageRequest,
+    PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, StoreError, StoreResult,
+    TenantStore,
 };
 use crate::webhook::{DeliveryAttempt, EventId, StatusEventData};
-
-/// How long a fixed rate-limit window is kept after it started.
-const RATE_WINDOW_KEEP: Duration = Duration::from_secs(3600);
 
 /// A `Store` kept in memory behind one mutex; every method is one "transaction" (the lock is taken once).
 ///
@@ -79,9 +76,6 @@ impl MemoryStore {
 #[derive(Default)]
 struct State {
     accounts: HashMap<AccountId, Account>,
-    /// Lowercased email -> account.
-    emails: HashMap<String, AccountId>,
-    key_hashes: HashMap<KeyHash, AccountId>,
     messages: HashMap<MessageId, Row>,
     /// Claimable messages by the time they become due: (due, id). Holds exactly the rows with `due_at` set.
     due: BTreeSet<(DateTime<Utc>, MessageId)>,
@@ -95,9 +89,6 @@ struct State {
     /// Unfinished events in the order they were written.
     unfinished: BTreeMap<u64, EventId>,
     attempts: Vec<(AccountId, DeliveryAttempt)>,
-    rate_windows: HashMap<(String, DateTime<Utc>), u64>,
-    /// (source, event id) of processed external events.
-    external_events: HashSet<(String, String)>,
     next_seq: u64,
 }
 
@@ -241,11 +232,6 @@ impl State {
     fn get_full(&self, id: MessageId) -> Option<Message> {
         self.messages.get(&id).map(|r| r.message.clone())
     }
-
-    fn index_account(&mut self, account: &Account) {
-        self.emails.insert(account.email.to_lowercase(), account.id);
-        self.key_hashes.insert(account.key_hash, account.id);
-    }
 }
 
 fn without_timeline(m: &Message) -> Message {
@@ -259,40 +245,13 @@ impl TenantStore for MemoryStore {
     async fn create_account(&self, new: NewAccount) -> StoreResult<Account> {
         let mut guard = self.lock();
         let s = &mut *guard;
-        if s.emails.contains_key(&new.email.to_lowercase()) {
-            return Err(StoreError::Conflict(format!(
-                "an account with email {} already exists",
-                new.email
-            )));
-        }
         if s.accounts.contains_key(&new.id) {
             return Err(StoreError::Conflict(format!(
                 "account {} already exists",
                 new.id
             )));
         }
-        if s.key_hashes.contains_key(&new.key_hash) {
-            return Err(StoreError::Conflict("the API key is already in use".into()));
-        }
-        let account = Account {
-            id: new.id,
-            name: new.name,
-            email: new.email,
-            plan: new.plan,
-            key_hash: new.key_hash,
-            active: true,
-            messages_sent: 0,
-            credentials: None,
-            credentials_status: CredentialsStatus::Unverified,
-            webhook: None,
-            strict_window: false,
-            breaker: Default::default(),
-            stripe_customer_id: None,
-            stripe_subscription_id: None,
-            billing_event_at: None,
-            created_at: new.created_at,
-        };
-        s.index_account(&account);
+        let account = Account::new(new);
         s.accounts.insert(account.id, account.clone());
         Ok(account)
     }
@@ -388,77 +347,6 @@ impl TenantStore for MemoryStore {
             .take(limit)
             .map(|id| s.accounts[&id].clone())
             .collect())
-    }
-}
-
-#[async_trait]
-impl ApiKeyStore for MemoryStore {
-    async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>> {
-        let s = self.lock();
-        Ok(s.key_hashes
-            .get(hash)
-            .and_then(|id| s.accounts.get(id))
-            .filter(|a| a.key_hash.ct_eq(hash))
-            .cloned())
-    }
-
-    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>> {
-        let s = self.lock();
-        Ok(s.emails
-            .get(&email.to_lowercase())
-            .and_then(|id| s.accounts.get(id))
-            .cloned())
-    }
-
-    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()> {
-        let mut guard = self.lock();
-        let s = &mut *guard;
-        let account = s.account_mut(id)?;
-        if !account.key_hash.ct_eq(old) {
-            return Err(StoreError::Conflict(
-                "the key was rotated concurrently".into(),
-            ));
-        }
-        account.key_hash = *new;
-        s.key_hashes.remove(old);
-        s.key_hashes.insert(*new, id);
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl BillingEventStore for MemoryStore {
-    async fn record_external_event(
-        &self,
-        source: &str,
-        id: &str,
-        _now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        Ok(self
-            .lock()
-            .external_events
-            .insert((source.to_owned(), id.to_owned())))
-    }
-
-    async fn apply_external_event(
-        &self,
-        source: &str,
-        id: &str,
-        _now: DateTime<Utc>,
-        account: AccountId,
-        update: AccountUpdate,
-    ) -> StoreResult<Option<Account>> {
-        let mut guard = self.lock();
-        let s = &mut *guard;
-        let event = (source.to_owned(), id.to_owned());
-        if s.external_events.contains(&event) {
-            return Ok(None);
-        }
-        let account = s.account_mut(account)?;
-        account.apply(update);
-        let updated = account.clone();
-        s.external_events.insert(event);
-        Ok(Some(updated))
     }
 }
 
@@ -1062,20 +950,6 @@ impl OutboxStore for MemoryStore {
 }
 
 #[async_trait]
-impl RateWindowStore for MemoryStore {
-    async fn hit_rate_window(&self, bucket: &str, window_start: DateTime<Utc>) -> StoreResult<u64> {
-        let mut guard = self.lock();
-        let s = &mut *guard;
-        let n = s
-            .rate_windows
-            .entry((bucket.to_owned(), window_start))
-            .or_insert(0);
-        *n += 1;
-        Ok(*n)
-    }
-}
-
-#[async_trait]
 impl Housekeeping for MemoryStore {
     async fn purge_expired(
         &self,
@@ -1107,12 +981,6 @@ impl Housekeeping for MemoryStore {
         s.pending_statuses
             .retain(|(received_at, _)| *received_at > pending_cutoff);
         report.pending_statuses = (before - s.pending_statuses.len()) as u64;
-
-        let window_cutoff = now - chrono_duration(RATE_WINDOW_KEEP);
-        let before = s.rate_windows.len();
-        s.rate_windows
-            .retain(|(_, start), _| *start > window_cutoff);
-        report.rate_windows = (before - s.rate_windows.len()) as u64;
 
         Ok(report)
     }

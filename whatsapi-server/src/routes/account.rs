@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use whatsapi_core::send::FieldError;
 use whatsapi_core::{Account, MetaCredentials};
+use whatsapi_saas::Customer;
 
 use crate::app::{AppState, client_ip};
 use crate::error::ApiError;
@@ -112,19 +113,18 @@ async fn create_account(
     let (Some(name), Some(email)) = (name, email) else {
         return Err(ApiError::validation(details));
     };
-    let registered = state.api.register(&name, &email).await?;
+    let registered = state.product.register(&name, &email).await?;
+    let id = registered.account.account.id;
     if let Some(sandbox) = &state.settings.sandbox {
         state
             .api
             .set_credentials(
-                registered.account.id,
+                id,
                 MetaCredentials {
                     waba_id: None,
                     verify_token_hash: None,
                     access_token: sandbox.access_token.clone(),
-                    phone_number_id: crate::app::SandboxCredentials::phone_number_id(
-                        registered.account.id,
-                    ),
+                    phone_number_id: crate::app::SandboxCredentials::phone_number_id(id),
                     app_secret: Some(sandbox.app_secret.clone()),
                     verify_token: None,
                 },
@@ -133,7 +133,7 @@ async fn create_account(
     }
     let view = ApiKeyView {
         api_key: registered.api_key.expose().to_owned(),
-        plan: Some(registered.account.plan.as_str().to_owned()),
+        plan: Some(registered.account.customer.plan.as_str().to_owned()),
     };
     Ok((StatusCode::CREATED, ok(view)).into_response())
 }
@@ -145,9 +145,14 @@ pub async fn me(
     State(state): State<AppState>,
     Extension(account): Extension<Account>,
 ) -> Result<Response, ApiError> {
-    // Read again: the key lookup may come from the store's cache, where `messagesSent` can lag.
-    let account = state.api.me(account.id).await?;
-    Ok(ok(AccountView::of(&account, state.api.plans())).into_response())
+    // Read again: `messagesSent` moves with every send.
+    let me = state.product.me(account.id).await?;
+    Ok(ok(AccountView::of(
+        &me.account,
+        &me.customer,
+        state.product.plans(),
+    ))
+    .into_response())
 }
 
 /// Save your Meta access token and phone number id (BYOC).
@@ -327,9 +332,9 @@ pub async fn delete_webhook(
     responses((status = 200, body = crate::views::Envelope<ApiKeyView>)))]
 pub async fn rotate_key(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    Extension(customer): Extension<Customer>,
 ) -> Result<Response, ApiError> {
-    let key = state.api.rotate_key(&account).await?;
+    let key = state.product.rotate_key(&customer).await?;
     Ok(ok(ApiKeyView {
         api_key: key.expose().to_owned(),
         plan: None,

@@ -6,9 +6,8 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use whatsapi_core::Account;
 use whatsapi_core::send::FieldError;
-use whatsapi_core::service::StripeWebhookOutcome;
+use whatsapi_saas::{Customer, StripeWebhookOutcome};
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -27,7 +26,7 @@ use crate::views::{BillingSessionView, CheckoutRequest, StripeWebhookView, ok};
     ))]
 pub async fn checkout(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    Extension(customer): Extension<Customer>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let plan = match body.get("plan") {
@@ -45,7 +44,7 @@ pub async fn checkout(
             }]));
         }
     };
-    let session = state.api.checkout(&account, &plan).await?;
+    let session = state.product.checkout(&customer, &plan).await?;
     Ok(ok(BillingSessionView {
         url: session.url,
         id: session.id,
@@ -63,9 +62,9 @@ pub async fn checkout(
     ))]
 pub async fn portal(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    Extension(customer): Extension<Customer>,
 ) -> Result<Response, ApiError> {
-    let session = state.api.billing_portal(&account).await?;
+    let session = state.product.billing_portal(&customer).await?;
     Ok(ok(BillingSessionView {
         url: session.url,
         id: session.id,
@@ -92,7 +91,7 @@ pub async fn stripe_webhook(
     let signature = headers
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
-    let view = match state.api.apply_stripe_webhook(&body, signature).await? {
+    let view = match state.product.apply_stripe_webhook(&body, signature).await? {
         StripeWebhookOutcome::Applied { plan, .. } => StripeWebhookView {
             result: "applied".into(),
             plan: Some(plan.as_str().into()),

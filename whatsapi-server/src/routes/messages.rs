@@ -91,11 +91,16 @@ pub async fn send(
 pub async fn bulk(
     State(state): State<AppState>,
     Extension(account): Extension<Account>,
+    Extension(customer): Extension<whatsapi_saas::Customer>,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
-    let out = state.api.send_bulk(&account, &body, key.as_ref()).await?;
+    let cap = state.product.bulk_cap(customer.plan);
+    let out = state
+        .api
+        .send_bulk(&account, &body, key.as_ref(), cap)
+        .await?;
     let d = out.data;
     Ok(accepted(
         out.status,

@@ -59,8 +59,8 @@ mod prelude {
     pub(super) use tokio::task::JoinSet;
 
     pub(super) use crate::account::{
-        Account, AccountId, AccountUpdate, ApiKey, BreakerState, CredentialsStatus,
-        MetaCredentials, NewAccount, Plan, WebhookConfig,
+        Account, AccountId, AccountUpdate, BreakerState, CredentialsStatus, MetaCredentials,
+        NewAccount, WebhookConfig,
     };
     pub(super) use crate::idempotency::{Decision, Fingerprint, IdempotencyKey, StoredResponse};
     pub(super) use crate::message::{
@@ -128,12 +128,9 @@ macro_rules! __store_conformance_list {
     ($($mode:tt)*) => {
         $crate::__store_conformance_list! {@with [$($mode)*]
             accounts_create_and_lookup,
-            account_email_unique_case_insensitive,
+            account_without_product_sends,
             account_updates,
-            rotate_key_compare_and_swap,
             list_accounts_pages_by_id,
-            external_events_recorded_once,
-            external_event_applied_with_its_change,
             insert_and_get_messages,
             list_messages_pages_and_filters,
             tenant_isolation,
@@ -163,7 +160,6 @@ macro_rules! __store_conformance_list {
             delivery_attempts_are_recorded,
             retry_only_from_failed,
             inbound_window,
-            rate_windows_count_hits,
             next_due_at_tracks_the_earliest_due,
             purge_removes_only_expired,
             counters_match_recount,
