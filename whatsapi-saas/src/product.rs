@@ -190,7 +190,7 @@ impl Product {
             .await?
             .filter(|c| c.key_hash.ct_eq(&key.hash()))
             .ok_or_else(|| Error::Unauthorized(INVALID_KEY.into()))?;
-        let Some(account) = self.inner.api.store().account(customer.id).await? else {
+        let Some(account) = self.inner.api.store().recent_account(customer.id).await? else {
             return Err(Error::Unauthorized(INVALID_KEY.into()));
         };
         if !account.active {

@@ -13,7 +13,7 @@ use whatsapi_core::idempotency::{Fingerprint, IdempotencyKey, StoredResponse};
 use whatsapi_core::status::MetaStatus;
 use whatsapi_core::store::{
     DEFAULT_MAX_PENDING_STATUSES, EventNext, FailureInfo, IdempotencyCompletion, MessageFilter,
-    MessageStore, NewBatch, Outcome, PageRequest, PurgePolicy, StatusUpdate,
+    MessageStore, NewBatch, Outcome, PageRequest, PurgePolicy, StatusUpdate, TenantStore,
 };
 use whatsapi_core::testing::MemoryStore;
 use whatsapi_core::webhook::DeliveryAttempt;
@@ -670,8 +670,9 @@ async fn concurrent_claimers_never_share_a_message() {
     );
 }
 
-/// Key lookups are answered from a cache (keys.rs); every change to the customer, by this store or by another
-/// connection to the same file (the operator commands), must show on the very next lookup.
+/// The lookups of every request (the customer by key hash, then its account) are answered from a cache (keys.rs);
+/// every change, by this store or by another connection to the same file (the operator commands), must show on the
+/// very next lookup.
 #[tokio::test]
 async fn key_lookups_see_every_change_at_once_even_from_another_process() {
     let (dir, store) = store();
@@ -690,8 +691,18 @@ async fn key_lookups_see_every_change_at_once_even_from_another_process() {
     assert_eq!(found(store.clone(), new).await.map(|a| a.id), Some(acc.id));
     assert_eq!(found(store.clone(), new).await.map(|a| a.id), Some(acc.id));
 
+    let recent = |s: Arc<SqliteStore>| async move { s.recent_account(acc.id).await.unwrap() };
+    for _ in 0..2 {
+        assert_eq!(recent(store.clone()).await.map(|a| a.active), Some(true));
+    }
+
     // Another process opening the same file (as `whatsapi account deactivate` does while the server runs).
     let other = SqliteStore::open(dir.path().join("whatsapi.db")).unwrap();
+    other
+        .update_account(acc.id, AccountUpdate::SetActive(false))
+        .await
+        .unwrap();
+    assert_eq!(recent(store.clone()).await.map(|a| a.active), Some(false));
     other
         .update_customer(acc.id, CustomerUpdate::SetPlan(Plan::Basic))
         .await
@@ -707,6 +718,18 @@ async fn key_lookups_see_every_change_at_once_even_from_another_process() {
         found(store.clone(), newer).await.map(|a| a.id),
         Some(acc.id)
     );
+
+    // The breaker, which a send checks on the looked-up account, is no less fresh.
+    let open = BreakerState {
+        consecutive_failures: 5,
+        open_until: Some(at(60)),
+        trips: 1,
+    };
+    store
+        .update_account(acc.id, AccountUpdate::SetBreaker(open))
+        .await
+        .unwrap();
+    assert_eq!(recent(store.clone()).await.map(|a| a.breaker), Some(open));
 }
 
 /// Every column of `accounts` but the `messages_sent` statistic moves the counter the key cache relies on.

@@ -241,6 +241,11 @@ impl TenantStore for EncryptingStore {
         self.open_opt(a)
     }
 
+    async fn recent_account(&self, id: AccountId) -> StoreResult<Option<Account>> {
+        let a = self.inner.recent_account(id).await?;
+        self.open_opt(a)
+    }
+
     async fn account_by_phone_number_id(
         &self,
         phone_number_id: &str,

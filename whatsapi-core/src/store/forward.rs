@@ -67,6 +67,9 @@ impl<T: ForwardTenants> TenantStore for T {
     async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {
         self.inner().account(id).await
     }
+    async fn recent_account(&self, id: AccountId) -> StoreResult<Option<Account>> {
+        self.inner().recent_account(id).await
+    }
     async fn account_by_phone_number_id(
         &self,
         phone_number_id: &str,

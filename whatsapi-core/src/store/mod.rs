@@ -323,6 +323,12 @@ pub trait TenantStore: Send + Sync + 'static {
     async fn create_account(&self, account: NewAccount) -> StoreResult<Account>;
     /// An account by id.
     async fn account(&self, id: AccountId) -> StoreResult<Option<Account>>;
+    /// An account by id for a lookup made on every request (authentication): a store may answer it from a cache,
+    /// provided every change to the account (`active`, credentials, breaker...) shows on the very next call, from
+    /// whichever process made it; only `messages_sent` may lag behind. By default [`TenantStore::account`].
+    async fn recent_account(&self, id: AccountId) -> StoreResult<Option<Account>> {
+        self.account(id).await
+    }
     /// The account whose credentials use this Meta phone number id (routes Meta's webhooks). A phone number id
     /// belongs to at most one account: saving credentials with one another account uses is a `Conflict`.
     async fn account_by_phone_number_id(

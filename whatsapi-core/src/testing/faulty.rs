@@ -107,6 +107,11 @@ impl TenantStore for FaultyStore {
         self.inner.account(id).await
     }
 
+    async fn recent_account(&self, id: AccountId) -> StoreResult<Option<Account>> {
+        self.fault("recent_account")?;
+        self.inner.recent_account(id).await
+    }
+
     async fn account_by_phone_number_id(
         &self,
         phone_number_id: &str,

@@ -36,6 +36,64 @@ pub async fn accounts_create_and_lookup(store: Arc<dyn Store>) {
     );
 }
 
+/// `recent_account` (the lookup of every request, which a store may cache) answers like `account` and shows every
+/// change of the account on the very next call.
+pub async fn recent_account_sees_every_change(store: Arc<dyn Store>) {
+    let account = create_sample_account(&*store).await;
+    let recent = |store: Arc<dyn Store>| async move {
+        ok(store.recent_account(account.id).await, "recent_account").expect("exists")
+    };
+    for _ in 0..2 {
+        assert_eq!(recent(store.clone()).await, account, "as created");
+    }
+    ok(
+        store
+            .update_account(account.id, AccountUpdate::SetActive(false))
+            .await,
+        "SetActive",
+    );
+    assert!(
+        !recent(store.clone()).await.active,
+        "deactivation shows at once"
+    );
+    let breaker = BreakerState {
+        consecutive_failures: 3,
+        open_until: Some(at(90)),
+        trips: 1,
+    };
+    ok(
+        store
+            .update_account(account.id, AccountUpdate::SetBreaker(breaker))
+            .await,
+        "SetBreaker",
+    );
+    assert_eq!(
+        recent(store.clone()).await.breaker,
+        breaker,
+        "the breaker too"
+    );
+    ok(
+        store
+            .update_account(
+                account.id,
+                AccountUpdate::SetCredentials(sample_credentials("pn-recent")),
+            )
+            .await,
+        "SetCredentials",
+    );
+    assert_eq!(
+        recent(store.clone()).await.credentials,
+        Some(sample_credentials("pn-recent"))
+    );
+    assert_eq!(
+        ok(
+            store.recent_account(AccountId::new()).await,
+            "recent_account"
+        ),
+        None
+    );
+}
+
 /// An account created from a name alone (no key, no plan, no email) takes messages and has them claimed.
 pub async fn account_without_product_sends(store: Arc<dyn Store>) {
     let account = create_sample_account(&*store).await;

@@ -129,6 +129,7 @@ macro_rules! __store_conformance_list {
         $crate::__store_conformance_list! {@with [$($mode)*]
             accounts_create_and_lookup,
             account_without_product_sends,
+            recent_account_sees_every_change,
             account_updates,
             list_accounts_pages_by_id,
             insert_and_get_messages,
