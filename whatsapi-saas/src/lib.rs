@@ -39,7 +39,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! With the `testing` feature, [`testing`] provides [`testing::MemoryProductStore`] and the product store
+//! With the `testing` feature, `testing` provides `MemoryProductStore`, `FaultyProductStore` and the product store
 //! conformance suite that every store crate runs.
 
 #![warn(missing_docs)]
@@ -55,6 +55,11 @@ pub mod stripe;
 
 #[cfg(feature = "testing")]
 pub mod testing;
+
+/// The engine, for this crate's exported macros.
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub use whatsapi_core as __core;
 
 pub use billing::StripeWebhookOutcome;
 pub use customer::{Customer, CustomerAccount, CustomerUpdate, NewCustomer};

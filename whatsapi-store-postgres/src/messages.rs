@@ -599,7 +599,7 @@ pub(crate) async fn next_due_at(db: &dyn Db) -> Result<Option<DateTime<Utc>>> {
 // ---- dispatcher ----
 
 /// Claims due messages of active accounts whose breaker is closed, shared round-robin among accounts (see
-/// `Store::claim_due_with`), in one statement: the accounts with due work (a skip scan of
+/// `MessageStore::claim_due_with`), in one statement: the accounts with due work (a skip scan of
 /// `messages_due_by_account_id`, one probe per account with due rows; those whose oldest is oldest), then up to
 /// `per_account` oldest due rows of each, taken round-robin. Rows another claimer holds are skipped
 /// (`FOR UPDATE SKIP LOCKED`), never waited for. Only rows that round-robin can reach are locked: each account's

@@ -569,7 +569,7 @@ pub(crate) fn next_due_at(conn: &Connection) -> Result<Option<DateTime<Utc>>> {
 // ---- dispatcher ----
 
 /// Claims due messages of active accounts whose breaker is closed, shared round-robin among accounts (see
-/// `Store::claim_due_with`). Two steps, each cheap however long one account's backlog is: the accounts with due
+/// `MessageStore::claim_due_with`). Two steps, each cheap however long one account's backlog is: the accounts with due
 /// work (a skip scan of `messages_due_by_account`, one probe per account with due rows), then up to
 /// `per_account` oldest due rows of each.
 pub(crate) fn claim_due(

@@ -53,7 +53,7 @@ impl MemoryStore {
     }
 
     /// An empty store that behaves like a store shared by several replicas: every insert, manual retry and
-    /// release raises [`Store::subscribe_wakeups`] for all clones, as PostgreSQL's `NOTIFY` does.
+    /// release raises [`MessageStore::subscribe_wakeups`] for all clones, as PostgreSQL's `NOTIFY` does.
     pub fn with_wakeups() -> Self {
         Self {
             wakeups: Some(tokio::sync::broadcast::channel(16).0),

@@ -522,41 +522,13 @@ where
     crate::__product_conformance_list!(run make)
 }
 
-/// The one list of checks, expanded for [`run_all`], [`check_names`] and
+/// The one list of checks, expanded (by core's `__conformance_expand!`) for [`run_all`], [`check_names`] and
 /// [`product_conformance_tests!`](crate::product_conformance_tests).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __product_conformance_list {
-    (@with [names] $($check:ident),* $(,)?) => {
-        &[$(stringify!($check)),*]
-    };
-    (@with [run $make:ident] $($check:ident),* $(,)?) => {
-        {
-            $($crate::testing::conformance::$check($make().await).await;)*
-        }
-    };
-    (@with [tests $make:path] $($check:ident),* $(,)?) => {
-        $(
-            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $check() {
-                $crate::testing::conformance::$check($make().await).await;
-            }
-        )*
-    };
-    (@with [fixture_tests $make:path, $finish:path] $($check:ident),* $(,)?) => {
-        $(
-            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $check() {
-                let Some((stores, fixture)) = $make().await else {
-                    return;
-                };
-                $crate::testing::conformance::$check(stores).await;
-                $finish(fixture).await;
-            }
-        )*
-    };
     ($($mode:tt)*) => {
-        $crate::__product_conformance_list! {@with [$($mode)*]
+        $crate::__core::__conformance_expand! {[$($mode)*] {$crate::testing::conformance}
             customers_create_and_lookup,
             engine_accounts_are_not_customers,
             customer_email_unique_case_insensitive,
