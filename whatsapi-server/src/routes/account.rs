@@ -2,21 +2,36 @@
 
 use std::net::SocketAddr;
 
-use axum::Extension;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use whatsapi_core::MetaCredentials;
 use whatsapi_core::send::FieldError;
-use whatsapi_core::{Account, MetaCredentials};
 
-use crate::app::{AppState, client_ip};
+use crate::auth::CurrentAccount;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
+use crate::state::{AppState, SandboxCredentials, client_ip};
 use crate::views::{
     AccountView, ApiKeyView, CredentialsRequest, CredentialsView, RegisterRequest, VerifyView,
     WebhookRequest, WebhookView, ok,
 };
+
+/// Registration (public) and the account's own settings (API key required).
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    let authenticated = OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(put_credentials, delete_credentials))
+        .routes(routes!(verify_credentials))
+        .routes(routes!(put_webhook, delete_webhook))
+        .routes(routes!(rotate_key));
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .merge(crate::auth::require_api_key(authenticated, state))
+}
 
 /// Reads a string field, collecting a detail when it is missing or of the wrong type.
 fn string_field(
@@ -122,9 +137,7 @@ async fn create_account(
                     waba_id: None,
                     verify_token_hash: None,
                     access_token: sandbox.access_token.clone(),
-                    phone_number_id: crate::app::SandboxCredentials::phone_number_id(
-                        registered.account.id,
-                    ),
+                    phone_number_id: SandboxCredentials::phone_number_id(registered.account.id),
                     app_secret: Some(sandbox.app_secret.clone()),
                     verify_token: None,
                 },
@@ -143,7 +156,7 @@ async fn create_account(
     responses((status = 200, body = crate::views::Envelope<AccountView>), (status = 401, body = crate::views::ErrorView)))]
 pub async fn me(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    CurrentAccount(account): CurrentAccount,
 ) -> Result<Response, ApiError> {
     // Read again: the key lookup may come from the store's cache, where `messagesSent` can lag.
     let account = state.api.me(account.id).await?;
@@ -160,7 +173,7 @@ pub async fn me(
     ))]
 pub async fn put_credentials(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    CurrentAccount(account): CurrentAccount,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     require_object(&body)?;
@@ -251,7 +264,7 @@ pub async fn put_credentials(
     responses((status = 200, body = crate::views::Envelope<CredentialsView>)))]
 pub async fn delete_credentials(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    CurrentAccount(account): CurrentAccount,
 ) -> Result<Response, ApiError> {
     state.api.remove_credentials(account.id).await?;
     Ok(ok(CredentialsView {
@@ -271,7 +284,7 @@ pub async fn delete_credentials(
     ))]
 pub async fn verify_credentials(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    CurrentAccount(account): CurrentAccount,
 ) -> Result<Response, ApiError> {
     let check = state.api.verify_credentials(account.id).await?;
     Ok(ok(VerifyView {
@@ -291,7 +304,7 @@ pub async fn verify_credentials(
     responses((status = 200, body = crate::views::Envelope<WebhookView>), (status = 400, body = crate::views::ErrorView)))]
 pub async fn put_webhook(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    CurrentAccount(account): CurrentAccount,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     require_object(&body)?;
@@ -312,7 +325,7 @@ pub async fn put_webhook(
     responses((status = 200, body = crate::views::Envelope<WebhookView>)))]
 pub async fn delete_webhook(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    CurrentAccount(account): CurrentAccount,
 ) -> Result<Response, ApiError> {
     state.api.remove_webhook(account.id).await?;
     Ok(ok(WebhookView {
@@ -327,7 +340,7 @@ pub async fn delete_webhook(
     responses((status = 200, body = crate::views::Envelope<ApiKeyView>)))]
 pub async fn rotate_key(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    CurrentAccount(account): CurrentAccount,
 ) -> Result<Response, ApiError> {
     let key = state.api.rotate_key(&account).await?;
     Ok(ok(ApiKeyView {

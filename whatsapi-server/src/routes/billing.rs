@@ -1,19 +1,30 @@
 //! Billing: Stripe Checkout, the Billing Portal, and Stripe's webhooks.
 
-use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use whatsapi_core::Account;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use whatsapi_core::send::FieldError;
 use whatsapi_core::service::StripeWebhookOutcome;
 
-use crate::app::AppState;
+use crate::auth::CurrentAccount;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
+use crate::state::AppState;
 use crate::views::{BillingSessionView, CheckoutRequest, StripeWebhookView, ok};
+
+/// Checkout and the portal (API key required) and Stripe's webhook (signed by Stripe instead).
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    let authenticated = OpenApiRouter::new()
+        .routes(routes!(checkout))
+        .routes(routes!(portal));
+    OpenApiRouter::new()
+        .routes(routes!(stripe_webhook))
+        .merge(crate::auth::require_api_key(authenticated, state))
+}
 
 /// Start a Stripe Checkout session for a plan upgrade; redirect the user to `data.url`.
 #[utoipa::path(post, path = "/billing/checkout", tag = "billing", security(("bearer" = [])),
@@ -27,7 +38,7 @@ use crate::views::{BillingSessionView, CheckoutRequest, StripeWebhookView, ok};
     ))]
 pub async fn checkout(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    CurrentAccount(account): CurrentAccount,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let plan = match body.get("plan") {
@@ -63,7 +74,7 @@ pub async fn checkout(
     ))]
 pub async fn portal(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    CurrentAccount(account): CurrentAccount,
 ) -> Result<Response, ApiError> {
     let session = state.api.billing_portal(&account).await?;
     Ok(ok(BillingSessionView {

@@ -2,21 +2,44 @@
 
 use std::collections::HashMap;
 
-use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
-use whatsapi_core::Account;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use whatsapi_core::send::FieldError;
 use whatsapi_core::service::Bucket;
 use whatsapi_core::webhook::format_time;
 
-use crate::app::AppState;
+use crate::auth::CurrentAccount;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::views::ok;
+
+/// The dashboard's API: every route needs an API key.
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    let routes = OpenApiRouter::new()
+        .routes(routes!(timeseries))
+        .routes(routes!(deliveries))
+        .routes(routes!(setup));
+    crate::auth::require_api_key(routes, state)
+}
+
+/// The dashboard's page and files (`/app`, `/app/...`), and `/` sending the browser there. Not part of the API
+/// document.
+pub fn assets<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
+    axum::Router::new()
+        .route(
+            "/",
+            axum::routing::get(|| async { axum::response::Redirect::temporary("/app") }),
+        )
+        .route("/app", axum::routing::get(index))
+        .route("/app/", axum::routing::get(index))
+        .route("/app/{*path}", axum::routing::get(asset))
+}
 
 /// One point of the series.
 #[derive(Serialize, ToSchema)]
@@ -50,7 +73,7 @@ pub struct SeriesView {
     responses((status = 200, body = crate::views::Envelope<SeriesView>), (status = 400, body = crate::views::ErrorView)))]
 pub async fn timeseries(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    CurrentAccount(account): CurrentAccount,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let mut details = Vec::new();
@@ -136,7 +159,7 @@ pub struct DeliveryView {
     responses((status = 200, body = crate::views::Envelope<Vec<DeliveryView>>)))]
 pub async fn deliveries(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    CurrentAccount(account): CurrentAccount,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let mut details = Vec::new();

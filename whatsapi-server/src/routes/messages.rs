@@ -7,19 +7,34 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use whatsapi_core::idempotency::IdempotencyKey;
 use whatsapi_core::send::FieldError;
 use whatsapi_core::store::{MessageFilter, PageRequest};
 use whatsapi_core::webhook::format_time;
 use whatsapi_core::{Account, Status};
 
-use crate::app::AppState;
+use crate::auth::CurrentAccount;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, MessageIdPath};
+use crate::state::AppState;
 use crate::views::{
     BulkAcceptedView, BulkItemErrorView, FieldErrorView, MessageListView, MessageView,
     PaginationView, SendAcceptedView, SummaryView, ok,
 };
+
+/// Sending, listing, reading and retrying messages, and the summary; every route needs an API key.
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    let routes = OpenApiRouter::new()
+        .routes(routes!(send))
+        .routes(routes!(bulk))
+        .routes(routes!(list))
+        .routes(routes!(get))
+        .routes(routes!(retry))
+        .routes(routes!(analytics));
+    crate::auth::require_api_key(routes, state)
+}
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(raw) = headers.get("idempotency-key") else {
@@ -161,7 +176,7 @@ fn parse_number(
     responses((status = 200, body = MessageListView), (status = 400, body = crate::views::ErrorView)))]
 pub async fn list(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    CurrentAccount(account): CurrentAccount,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let mut details = Vec::new();
@@ -233,7 +248,7 @@ pub async fn list(
     responses((status = 200, body = crate::views::Envelope<MessageView>), (status = 404, body = crate::views::ErrorView)))]
 pub async fn get(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    CurrentAccount(account): CurrentAccount,
     MessageIdPath(id): MessageIdPath,
 ) -> Result<Response, ApiError> {
     let message = state.api.get_message(account.id, id).await?;
@@ -250,7 +265,7 @@ pub async fn get(
     ))]
 pub async fn retry(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    CurrentAccount(account): CurrentAccount,
     MessageIdPath(id): MessageIdPath,
 ) -> Result<Response, ApiError> {
     let message = state.api.retry(account.id, id).await?;
@@ -266,7 +281,7 @@ fn two_decimals(x: f64) -> f64 {
     responses((status = 200, body = crate::views::Envelope<SummaryView>), (status = 400, body = crate::views::ErrorView)))]
 pub async fn analytics(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    CurrentAccount(account): CurrentAccount,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let mut details = Vec::new();

@@ -7,14 +7,24 @@ use axum::extract::{FromRequest as _, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use whatsapi_core::service::MetaWebhookAuth;
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// Most bytes of one webhook POST from Meta (Meta's payloads are up to a few MB), on this route only (the router
 /// sets it with `DefaultBodyLimit` on this route, over the server-wide limit).
 pub const META_BODY_LIMIT: usize = 3 * 1024 * 1024;
+
+/// Meta's webhook (public: checked with the verify token and `X-Hub-Signature-256`), with its own body cap over the
+/// server-wide one.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(verify, receive))
+        .layer(axum::extract::DefaultBodyLimit::max(META_BODY_LIMIT))
+}
 
 /// Meta's subscription check: answers `hub.challenge` when the verify token matches the server's verify token
 /// (`--meta-verify-token`) or the `whatsappVerifyToken` an account saved with `PUT /auth/me/credentials`.

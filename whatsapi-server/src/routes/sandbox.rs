@@ -1,20 +1,26 @@
 //! `POST /sandbox/inbound`: in `--sandbox` mode, a customer writes in (opening the 24-hour window).
 
-use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
-use whatsapi_core::Account;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use whatsapi_core::phone::PhoneNumber;
 use whatsapi_core::send::FieldError;
 
-use crate::app::AppState;
+use crate::auth::CurrentAccount;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
+use crate::state::AppState;
 use crate::views::ok;
+
+/// `POST /sandbox/inbound` (API key required; answers 404 unless the server runs with `--sandbox`).
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    crate::auth::require_api_key(OpenApiRouter::new().routes(routes!(inbound)), state)
+}
 
 /// `POST /sandbox/inbound` body.
 #[derive(ToSchema)]
@@ -58,7 +64,7 @@ pub struct InboundView {
     ))]
 pub async fn inbound(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    CurrentAccount(account): CurrentAccount,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let Some(customers) = state
