@@ -9,6 +9,7 @@
 //! | [`state`] | [`AppState`] (what every handler reaches) and [`HttpSettings`] |
 //! | [`auth`] | the API-key middleware with the per-account rate limit, and the [`auth::CurrentAccount`] extractor |
 //! | [`extract`] | typed extractors answering in the API's error shape |
+//! | [`requests`], [`views`] | the JSON the API takes and answers, as documented in the OpenAPI document |
 //! | [`routes`] | one module per area, each exporting its `router()`; they import `state`, `auth`, `extract`, never `app` |
 //! | [`openapi`] | the document's frame, `/openapi.json` and `/docs` |
 //! | [`app`] | composes the routers, fallbacks and layers |
@@ -25,6 +26,7 @@ pub mod openapi;
 pub mod ops;
 pub mod ratelimit;
 pub mod request_id;
+pub mod requests;
 pub mod routes;
 pub mod run;
 pub mod state;

@@ -1,11 +1,11 @@
 //! JSON shapes of the API (documented in the OpenAPI document).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use whatsapi_core::account::CredentialsStatus;
 use whatsapi_core::webhook::format_time;
-use whatsapi_core::{Account, Message};
+use whatsapi_core::{Account, Message, Status};
 
 /// `{"success": true, "data": …}`.
 #[derive(Serialize, ToSchema)]
@@ -22,6 +22,43 @@ pub fn ok<T: Serialize>(data: T) -> axum::Json<Envelope<T>> {
         success: true,
         data,
     })
+}
+
+/// Where a message is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageStatus {
+    /// Accepted, waiting for the dispatcher.
+    Queued,
+    /// Waiting for its `sendAt` time.
+    Scheduled,
+    /// Being sent to Meta right now.
+    Processing,
+    /// A transient failure; it will be tried again.
+    Retrying,
+    /// Meta accepted it.
+    Sent,
+    /// It reached the recipient's device.
+    Delivered,
+    /// The recipient opened it.
+    Read,
+    /// It will not be delivered; `errorMessage` says why.
+    Failed,
+}
+
+impl From<Status> for MessageStatus {
+    fn from(status: Status) -> Self {
+        match status {
+            Status::Queued => Self::Queued,
+            Status::Scheduled => Self::Scheduled,
+            Status::Processing => Self::Processing,
+            Status::Retrying => Self::Retrying,
+            Status::Sent => Self::Sent,
+            Status::Delivered => Self::Delivered,
+            Status::Read => Self::Read,
+            Status::Failed => Self::Failed,
+        }
+    }
 }
 
 /// One failing field of a 400.
@@ -47,17 +84,6 @@ pub struct ErrorView {
     #[serde(rename = "requestId")]
     #[schema(nullable = false)]
     pub request_id: Option<String>,
-}
-
-/// `POST /auth/register` body.
-#[derive(Deserialize, ToSchema)]
-pub struct RegisterRequest {
-    /// Your name or company name.
-    #[schema(example = "Your Name")]
-    pub name: Option<Value>,
-    /// Email address for the account.
-    #[schema(example = "you@example.com")]
-    pub email: Option<Value>,
 }
 
 /// A new API key, shown once.
@@ -149,30 +175,6 @@ impl AccountView {
     }
 }
 
-/// `PUT /auth/me/credentials` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CredentialsRequest {
-    /// Meta access token (system user token recommended).
-    #[schema(example = "EAAc...")]
-    pub whatsapp_access_token: Option<Value>,
-    /// Phone number id from Meta Business Manager.
-    #[schema(example = "1234567890")]
-    pub whatsapp_phone_number_id: Option<Value>,
-    /// App secret, to check the signature of Meta's webhooks for this number.
-    pub whatsapp_app_secret: Option<Value>,
-    /// Verify token you typed in Meta's webhook settings: `GET /webhooks/whatsapp` answers Meta's handshake with
-    /// it as well as with the server's.
-    pub whatsapp_verify_token: Option<Value>,
-    /// WhatsApp Business Account id (numeric, from Meta Business Manager). Optional; routes Meta's webhooks that
-    /// name only the WABA (template status and quality updates, account updates) to this account, checked with
-    /// its app secret. Unique across accounts.
-    #[schema(example = "102290129340398")]
-    pub whatsapp_business_account_id: Option<Value>,
-    /// Refuse free-form text at once when the recipient has not written in the last 24 hours (default false).
-    pub strict_window: Option<bool>,
-}
-
 /// Credentials state after a change.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -206,14 +208,6 @@ pub struct VerifyView {
     pub error_code: Option<i64>,
 }
 
-/// `PUT /auth/me/webhook` body.
-#[derive(Deserialize, ToSchema)]
-pub struct WebhookRequest {
-    /// Your endpoint; status events are POSTed here.
-    #[schema(example = "https://yourapp.com/webhooks/whatsapi")]
-    pub url: Option<Value>,
-}
-
 /// The webhook after a change. The signing secret is shown only when it is set.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -233,7 +227,7 @@ pub struct SendAcceptedView {
     #[schema(example = "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20")]
     pub id: String,
     /// queued, or scheduled with `sendAt`.
-    #[schema(example = "queued")]
+    #[schema(value_type = MessageStatus, example = "queued")]
     pub status: String,
     /// The `sendAt` time, or null.
     pub scheduled_for: Option<String>,
@@ -268,7 +262,7 @@ pub struct BulkAcceptedView {
 #[derive(Serialize, ToSchema)]
 pub struct TimelineView {
     /// Status reached.
-    pub status: String,
+    pub status: MessageStatus,
     /// When (RFC 3339 UTC).
     pub at: String,
     /// Why, for retrying and failed.
@@ -290,7 +284,7 @@ pub struct MessageView {
     #[schema(value_type = Option<Object>)]
     pub template: Option<Value>,
     /// Current status.
-    pub status: String,
+    pub status: MessageStatus,
     /// When Meta accepted it.
     pub sent_at: Option<String>,
     /// When it reached the device.
@@ -378,7 +372,7 @@ impl MessageView {
                 .content
                 .template()
                 .and_then(|t| serde_json::to_value(t).ok()),
-            status: m.status.as_str().to_owned(),
+            status: m.status.into(),
             sent_at: ts(m.sent_at),
             delivered_at: ts(m.delivered_at),
             read_at: ts(m.read_at),
@@ -403,7 +397,7 @@ impl MessageView {
                 m.timeline
                     .iter()
                     .map(|e| TimelineView {
-                        status: e.status.as_str().to_owned(),
+                        status: e.status.into(),
                         at: format_time(&e.at),
                         detail: e.detail.clone(),
                     })
@@ -463,14 +457,6 @@ pub struct SummaryView {
 pub struct HealthView {
     /// ok, or what is wrong.
     pub status: String,
-}
-
-/// `POST /billing/checkout` body.
-#[derive(Deserialize, ToSchema)]
-pub struct CheckoutRequest {
-    /// The plan to buy: `basic` or `pro` (`enterprise` is sales-assisted).
-    #[schema(example = "pro")]
-    pub plan: Option<Value>,
 }
 
 /// A Stripe page to send the customer to.

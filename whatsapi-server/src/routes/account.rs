@@ -5,20 +5,16 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use whatsapi_core::MetaCredentials;
-use whatsapi_core::send::FieldError;
+use whatsapi_core::{AccountId, MetaCredentials};
 
 use crate::auth::CurrentAccount;
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::ValidatedJson;
+use crate::requests::{CredentialsRequest, NewAccount, RegisterRequest, WebhookRequest};
 use crate::state::{AppState, SandboxCredentials, client_ip};
-use crate::views::{
-    AccountView, ApiKeyView, CredentialsRequest, CredentialsView, RegisterRequest, VerifyView,
-    WebhookRequest, WebhookView, ok,
-};
+use crate::views::{AccountView, ApiKeyView, CredentialsView, VerifyView, WebhookView, ok};
 
 /// Registration (public) and the account's own settings (API key required).
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
@@ -31,45 +27,6 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(register))
         .merge(crate::auth::require_api_key(authenticated, state))
-}
-
-/// Reads a string field, collecting a detail when it is missing or of the wrong type.
-fn string_field(
-    body: &Value,
-    name: &str,
-    required: bool,
-    details: &mut Vec<FieldError>,
-) -> Option<String> {
-    match body.get(name) {
-        None | Some(Value::Null) => {
-            if required {
-                details.push(FieldError {
-                    field: name.to_owned(),
-                    message: "required".to_owned(),
-                });
-            }
-            None
-        }
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => {
-            details.push(FieldError {
-                field: name.to_owned(),
-                message: "must be a string".to_owned(),
-            });
-            None
-        }
-    }
-}
-
-fn require_object(body: &Value) -> Result<(), ApiError> {
-    if body.is_object() {
-        Ok(())
-    } else {
-        Err(ApiError::validation(vec![FieldError {
-            field: "body".to_owned(),
-            message: "must be a JSON object".to_owned(),
-        }]))
-    }
 }
 
 /// Create an account and get its API key (shown once). Limited per client IP.
@@ -85,7 +42,7 @@ pub async fn register(
     State(state): State<AppState>,
     peer: ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Result<JsonBody, ApiError>,
+    body: Result<ValidatedJson<RegisterRequest>, ApiError>,
 ) -> Response {
     let ip = client_ip(&headers, Some(&peer), &state.settings);
     let decision = state
@@ -117,30 +74,16 @@ pub async fn register(
 
 async fn create_account(
     state: &AppState,
-    body: Result<JsonBody, ApiError>,
+    body: Result<ValidatedJson<RegisterRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let JsonBody(body) = body?;
-    require_object(&body)?;
-    let mut details = Vec::new();
-    let name = string_field(&body, "name", true, &mut details);
-    let email = string_field(&body, "email", true, &mut details);
-    let (Some(name), Some(email)) = (name, email) else {
-        return Err(ApiError::validation(details));
-    };
+    let ValidatedJson(NewAccount { name, email }) = body?;
     let registered = state.api.register(&name, &email).await?;
     if let Some(sandbox) = &state.settings.sandbox {
         state
             .api
             .set_credentials(
                 registered.account.id,
-                MetaCredentials {
-                    waba_id: None,
-                    verify_token_hash: None,
-                    access_token: sandbox.access_token.clone(),
-                    phone_number_id: SandboxCredentials::phone_number_id(registered.account.id),
-                    app_secret: Some(sandbox.app_secret.clone()),
-                    verify_token: None,
-                },
+                sandbox_credentials(sandbox, registered.account.id),
             )
             .await?;
     }
@@ -149,6 +92,18 @@ async fn create_account(
         plan: Some(registered.account.plan.as_str().to_owned()),
     };
     Ok((StatusCode::CREATED, ok(view)).into_response())
+}
+
+/// In `--sandbox` mode, the emulator's credentials with a phone number id of the account's own.
+fn sandbox_credentials(sandbox: &SandboxCredentials, account: AccountId) -> MetaCredentials {
+    MetaCredentials {
+        waba_id: None,
+        verify_token_hash: None,
+        access_token: sandbox.access_token.clone(),
+        phone_number_id: SandboxCredentials::phone_number_id(account),
+        app_secret: Some(sandbox.app_secret.clone()),
+        verify_token: None,
+    }
 }
 
 /// The account of the key (never the key itself).
@@ -174,76 +129,13 @@ pub async fn me(
 pub async fn put_credentials(
     State(state): State<AppState>,
     CurrentAccount(account): CurrentAccount,
-    JsonBody(body): JsonBody,
+    ValidatedJson(update): ValidatedJson<CredentialsRequest>,
 ) -> Result<Response, ApiError> {
-    require_object(&body)?;
-    let mut details = Vec::new();
-    let token = string_field(&body, "whatsappAccessToken", true, &mut details);
-    let phone_id = string_field(&body, "whatsappPhoneNumberId", true, &mut details);
-    let app_secret = string_field(&body, "whatsappAppSecret", false, &mut details);
-    let verify_token = string_field(&body, "whatsappVerifyToken", false, &mut details);
-    let waba_id = string_field(&body, "whatsappBusinessAccountId", false, &mut details);
-    let strict_window = match body.get("strictWindow") {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(_) => {
-            details.push(FieldError {
-                field: "strictWindow".into(),
-                message: "must be a boolean".into(),
-            });
-            None
-        }
-    };
-    // The same rule as the core's, so a request with several bad fields hears about all of them at once.
-    if token.as_deref().is_some_and(|t| {
-        let t = t.trim();
-        t.is_empty() || t.len() > 4096 || t.chars().any(char::is_whitespace)
-    }) {
-        details.push(FieldError {
-            field: "whatsappAccessToken".into(),
-            message: "must be a single token of at most 4096 characters without spaces".into(),
-        });
-    }
-    if let Some(p) = phone_id.as_deref() {
-        if p.is_empty() || p.len() > 32 || !p.bytes().all(|b| b.is_ascii_digit()) {
-            details.push(FieldError {
-                field: "whatsappPhoneNumberId".into(),
-                message: "must be the numeric phone number id from Meta Business Manager (not the phone number)"
-                    .into(),
-            });
-        }
-    }
-    if let Some(w) = waba_id.as_deref().filter(|w| !w.is_empty()) {
-        if w.len() > 32 || !w.bytes().all(|b| b.is_ascii_digit()) {
-            details.push(FieldError {
-                field: "whatsappBusinessAccountId".into(),
-                message:
-                    "must be the numeric WhatsApp Business Account ID from Meta Business Manager"
-                        .into(),
-            });
-        }
-    }
-    if !details.is_empty() {
-        return Err(ApiError::validation(details));
-    }
-    let (Some(access_token), Some(phone_number_id)) = (token, phone_id) else {
-        return Err(ApiError::validation(details));
-    };
     let updated = state
         .api
-        .set_credentials(
-            account.id,
-            MetaCredentials {
-                access_token: access_token.trim().to_owned(),
-                phone_number_id,
-                app_secret: app_secret.filter(|s| !s.is_empty()),
-                verify_token: verify_token.filter(|s| !s.is_empty()),
-                waba_id: waba_id.filter(|s| !s.is_empty()),
-                verify_token_hash: None,
-            },
-        )
+        .set_credentials(account.id, update.credentials)
         .await?;
-    let updated = match strict_window {
+    let updated = match update.strict_window {
         Some(strict) => state.api.set_strict_window(account.id, strict).await?,
         None => updated,
     };
@@ -305,13 +197,8 @@ pub async fn verify_credentials(
 pub async fn put_webhook(
     State(state): State<AppState>,
     CurrentAccount(account): CurrentAccount,
-    JsonBody(body): JsonBody,
+    ValidatedJson(url): ValidatedJson<WebhookRequest>,
 ) -> Result<Response, ApiError> {
-    require_object(&body)?;
-    let mut details = Vec::new();
-    let Some(url) = string_field(&body, "url", true, &mut details) else {
-        return Err(ApiError::validation(details));
-    };
     let config = state.api.set_webhook(account.id, &url).await?;
     Ok(ok(WebhookView {
         webhook_url: Some(config.url),

@@ -4,17 +4,16 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use whatsapi_core::send::FieldError;
 use whatsapi_core::service::StripeWebhookOutcome;
 
 use crate::auth::CurrentAccount;
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::ValidatedJson;
+use crate::requests::CheckoutRequest;
 use crate::state::AppState;
-use crate::views::{BillingSessionView, CheckoutRequest, StripeWebhookView, ok};
+use crate::views::{BillingSessionView, StripeWebhookView, ok};
 
 /// Checkout and the portal (API key required) and Stripe's webhook (signed by Stripe instead).
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
@@ -39,23 +38,8 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 pub async fn checkout(
     State(state): State<AppState>,
     CurrentAccount(account): CurrentAccount,
-    JsonBody(body): JsonBody,
+    ValidatedJson(plan): ValidatedJson<CheckoutRequest>,
 ) -> Result<Response, ApiError> {
-    let plan = match body.get("plan") {
-        Some(Value::String(p)) => p.clone(),
-        Some(Value::Null) | None => {
-            return Err(ApiError::validation(vec![FieldError {
-                field: "plan".into(),
-                message: "required: basic or pro".into(),
-            }]));
-        }
-        Some(_) => {
-            return Err(ApiError::validation(vec![FieldError {
-                field: "plan".into(),
-                message: "must be a string: basic or pro".into(),
-            }]));
-        }
-    };
     let session = state.api.checkout(&account, &plan).await?;
     Ok(ok(BillingSessionView {
         url: session.url,

@@ -1,13 +1,11 @@
 //! The dashboard's own API (messages over time, webhook delivery attempts, setup facts) and its embedded assets.
 
-use std::collections::HashMap;
-
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use whatsapi_core::send::FieldError;
@@ -16,8 +14,9 @@ use whatsapi_core::webhook::format_time;
 
 use crate::auth::CurrentAccount;
 use crate::error::ApiError;
+use crate::extract::{FromQuery, QueryParams, ValidatedQuery, field_error};
 use crate::state::AppState;
-use crate::views::ok;
+use crate::views::{MessageStatus, ok};
 
 /// The dashboard's API: every route needs an API key.
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
@@ -64,56 +63,58 @@ pub struct SeriesView {
     pub points: Vec<SeriesPointView>,
 }
 
+/// `GET /analytics/timeseries` query.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SeriesQuery {
+    /// Period ending now, in days.
+    #[param(required = false, minimum = 1, maximum = 90, default = 7)]
+    pub days: u32,
+    /// Bucket size; by default `hour` up to 2 days, else `day`.
+    #[param(value_type = Option<BucketName>)]
+    pub bucket: Bucket,
+}
+
+/// Bucket size of a series.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum BucketName {
+    /// One point per hour.
+    Hour,
+    /// One point per day.
+    Day,
+}
+
+impl FromQuery for SeriesQuery {
+    fn from_query(q: &QueryParams, details: &mut Vec<FieldError>) -> Self {
+        let days = q.number("days", 7, 1..=90, details);
+        let bucket = match q.get("bucket") {
+            None if days <= 2 => Bucket::Hour,
+            None => Bucket::Day,
+            Some("hour") => Bucket::Hour,
+            Some("day") => Bucket::Day,
+            Some(_) => {
+                details.push(field_error("bucket", "must be hour or day"));
+                Bucket::Day
+            }
+        };
+        Self { days, bucket }
+    }
+}
+
 /// Messages created per hour or day over the last days, split by their current status (for charts).
 #[utoipa::path(get, path = "/analytics/timeseries", tag = "analytics", security(("bearer" = [])),
-    params(
-        ("days" = Option<u32>, Query, description = "Period ending now, 1 to 90 days (default 7)"),
-        ("bucket" = Option<String>, Query, description = "hour or day (default: hour up to 2 days, else day)"),
-    ),
+    params(SeriesQuery),
     responses((status = 200, body = crate::views::Envelope<SeriesView>), (status = 400, body = crate::views::ErrorView)))]
 pub async fn timeseries(
     State(state): State<AppState>,
     CurrentAccount(account): CurrentAccount,
-    Query(q): Query<HashMap<String, String>>,
+    ValidatedQuery(q): ValidatedQuery<SeriesQuery>,
 ) -> Result<Response, ApiError> {
-    let mut details = Vec::new();
-    crate::extract::unknown_query_parameters(&q, &["days", "bucket"], &mut details);
-    let days = match q.get("days").map(|d| d.trim().parse::<u32>()) {
-        None => 7,
-        Some(Ok(d)) if (1..=90).contains(&d) => d,
-        Some(_) => {
-            details.push(FieldError {
-                field: "days".into(),
-                message: "must be a whole number from 1 to 90".into(),
-            });
-            7
-        }
-    };
-    let bucket = match q.get("bucket").map(String::as_str) {
-        None => {
-            if days <= 2 {
-                Bucket::Hour
-            } else {
-                Bucket::Day
-            }
-        }
-        Some("hour") => Bucket::Hour,
-        Some("day") => Bucket::Day,
-        Some(_) => {
-            details.push(FieldError {
-                field: "bucket".into(),
-                message: "must be hour or day".into(),
-            });
-            Bucket::Day
-        }
-    };
-    if !details.is_empty() {
-        return Err(ApiError::validation(details));
-    }
-    let span = std::time::Duration::from_secs(u64::from(days) * 86_400);
-    let points = state.api.message_series(account.id, span, bucket).await?;
+    let span = std::time::Duration::from_secs(u64::from(q.days) * 86_400);
+    let points = state.api.message_series(account.id, span, q.bucket).await?;
     Ok(ok(SeriesView {
-        bucket: bucket.as_str().to_owned(),
+        bucket: q.bucket.as_str().to_owned(),
         points: points
             .into_iter()
             .map(|p| SeriesPointView {
@@ -140,7 +141,7 @@ pub struct DeliveryView {
     /// The message.
     pub message_id: String,
     /// The status the event announced.
-    pub status: String,
+    pub status: MessageStatus,
     /// Where it was sent.
     pub url: String,
     /// When (RFC 3339 UTC).
@@ -153,38 +154,39 @@ pub struct DeliveryView {
     pub duration_ms: u64,
 }
 
+/// `GET /auth/me/webhook/deliveries` query.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveriesQuery {
+    /// Attempts to return.
+    #[param(required = false, minimum = 1, maximum = 200, default = 20)]
+    pub limit: u32,
+}
+
+impl FromQuery for DeliveriesQuery {
+    fn from_query(q: &QueryParams, details: &mut Vec<FieldError>) -> Self {
+        Self {
+            limit: q.number("limit", 20, 1..=200, details),
+        }
+    }
+}
+
 /// Your webhook's latest delivery attempts, newest first.
 #[utoipa::path(get, path = "/auth/me/webhook/deliveries", tag = "webhooks", security(("bearer" = [])),
-    params(("limit" = Option<u32>, Query, description = "1 to 200, default 20")),
+    params(DeliveriesQuery),
     responses((status = 200, body = crate::views::Envelope<Vec<DeliveryView>>)))]
 pub async fn deliveries(
     State(state): State<AppState>,
     CurrentAccount(account): CurrentAccount,
-    Query(q): Query<HashMap<String, String>>,
+    ValidatedQuery(q): ValidatedQuery<DeliveriesQuery>,
 ) -> Result<Response, ApiError> {
-    let mut details = Vec::new();
-    crate::extract::unknown_query_parameters(&q, &["limit"], &mut details);
-    let limit = match q.get("limit").map(|l| l.trim().parse::<u32>()) {
-        None => 20,
-        Some(Ok(l)) if (1..=200).contains(&l) => l,
-        Some(_) => {
-            details.push(FieldError {
-                field: "limit".into(),
-                message: "must be a whole number from 1 to 200".into(),
-            });
-            20
-        }
-    };
-    if !details.is_empty() {
-        return Err(ApiError::validation(details));
-    }
-    let attempts = state.api.webhook_deliveries(account.id, limit).await?;
+    let attempts = state.api.webhook_deliveries(account.id, q.limit).await?;
     Ok(ok(attempts
         .into_iter()
         .map(|a| DeliveryView {
             event_id: format!("evt_{}", a.event_id.0.simple()),
             message_id: a.message_id.to_string(),
-            status: a.status.as_str().to_owned(),
+            status: a.status.into(),
             url: a.url,
             at: format_time(&a.at),
             http_status: a.http_status,

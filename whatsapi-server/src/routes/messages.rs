@@ -1,23 +1,21 @@
 //! Sending, listing, reading and retrying messages, and the analytics summary.
 
-use std::collections::HashMap;
-
 use axum::Extension;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use whatsapi_core::Account;
 use whatsapi_core::idempotency::IdempotencyKey;
-use whatsapi_core::send::FieldError;
 use whatsapi_core::store::{MessageFilter, PageRequest};
 use whatsapi_core::webhook::format_time;
-use whatsapi_core::{Account, Status};
 
 use crate::auth::CurrentAccount;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, MessageIdPath};
+use crate::extract::{JsonBody, MessageIdPath, NoParameters, ValidatedQuery};
+use crate::requests::ListQuery;
 use crate::state::AppState;
 use crate::views::{
     BulkAcceptedView, BulkItemErrorView, FieldErrorView, MessageListView, MessageView,
@@ -139,92 +137,24 @@ pub async fn bulk(
     ))
 }
 
-fn parse_number(
-    q: &HashMap<String, String>,
-    name: &str,
-    default: u32,
-    range: std::ops::RangeInclusive<u32>,
-    details: &mut Vec<FieldError>,
-) -> u32 {
-    match q.get(name) {
-        None => default,
-        Some(raw) => match raw.trim().parse::<u32>() {
-            Ok(n) if range.contains(&n) => n,
-            _ => {
-                details.push(FieldError {
-                    field: name.to_owned(),
-                    message: format!(
-                        "must be a whole number from {} to {}",
-                        range.start(),
-                        range.end()
-                    ),
-                });
-                default
-            }
-        },
-    }
-}
-
 /// Your messages, newest first, with filters and pagination.
 #[utoipa::path(get, path = "/messages", tag = "messages", security(("bearer" = [])),
-    params(
-        ("status" = Option<String>, Query, description = "queued, scheduled, processing, retrying, sent, delivered, read or failed"),
-        ("batchId" = Option<String>, Query, description = "Only messages of this bulk request"),
-        ("limit" = Option<u32>, Query, description = "1 to 200, default 20"),
-        ("page" = Option<u32>, Query, description = "From 1, default 1"),
-    ),
+    params(ListQuery),
     responses((status = 200, body = MessageListView), (status = 400, body = crate::views::ErrorView)))]
 pub async fn list(
     State(state): State<AppState>,
     CurrentAccount(account): CurrentAccount,
-    Query(q): Query<HashMap<String, String>>,
+    ValidatedQuery(q): ValidatedQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let mut details = Vec::new();
-    crate::extract::unknown_query_parameters(
-        &q,
-        &["status", "batchId", "limit", "page"],
-        &mut details,
-    );
-    let status = match q.get("status").map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => match s.parse::<Status>() {
-            Ok(st) => Some(st),
-            Err(e) => {
-                details.push(FieldError {
-                    field: "status".into(),
-                    message: e.to_string(),
-                });
-                None
-            }
-        },
+    let filter = MessageFilter {
+        status: q.status,
+        batch_id: q.batch_id,
     };
-    let batch_id = match q.get("batchId").map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => match s.parse() {
-            Ok(b) => Some(b),
-            Err(_) => {
-                details.push(FieldError {
-                    field: "batchId".into(),
-                    message: "must be the batchId returned by POST /messages/bulk".into(),
-                });
-                None
-            }
-        },
+    let page = PageRequest {
+        page: q.page,
+        limit: q.limit,
     };
-    let limit = parse_number(&q, "limit", 20, 1..=200, &mut details);
-    let page = parse_number(&q, "page", 1, 1..=1_000_000, &mut details);
-    if !details.is_empty() {
-        return Err(ApiError::validation(details));
-    }
-    let result = state
-        .api
-        .list_messages(
-            account.id,
-            MessageFilter { status, batch_id },
-            PageRequest { page, limit },
-        )
-        .await?;
-    let total_pages = result.total.div_ceil(u64::from(limit));
+    let result = state.api.list_messages(account.id, filter, page).await?;
     Ok(axum::Json(MessageListView {
         success: true,
         data: result
@@ -233,10 +163,10 @@ pub async fn list(
             .map(|m| MessageView::of(m, false))
             .collect(),
         pagination: PaginationView {
-            page,
-            limit,
+            page: q.page,
+            limit: q.limit,
             total: result.total,
-            total_pages,
+            total_pages: result.total.div_ceil(u64::from(q.limit)),
         },
     })
     .into_response())
@@ -282,13 +212,8 @@ fn two_decimals(x: f64) -> f64 {
 pub async fn analytics(
     State(state): State<AppState>,
     CurrentAccount(account): CurrentAccount,
-    Query(q): Query<HashMap<String, String>>,
+    ValidatedQuery(NoParameters): ValidatedQuery<NoParameters>,
 ) -> Result<Response, ApiError> {
-    let mut details = Vec::new();
-    crate::extract::unknown_query_parameters(&q, &[], &mut details);
-    if !details.is_empty() {
-        return Err(ApiError::validation(details));
-    }
     let s = state.api.analytics(account.id).await?;
     let by_status: Map<String, Value> = s
         .by_status

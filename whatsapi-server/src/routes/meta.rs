@@ -1,17 +1,18 @@
 //! Meta's webhook: the subscription handshake and delivery receipts / inbound messages.
 
-use std::collections::HashMap;
-
 use axum::body::Bytes;
-use axum::extract::{FromRequest as _, Query, Request, State};
+use axum::extract::{FromRequest as _, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use whatsapi_core::send::FieldError;
 use whatsapi_core::service::MetaWebhookAuth;
 
 use crate::error::ApiError;
+use crate::extract::{FromQuery, QueryParams, ValidatedQuery};
 use crate::state::AppState;
 
 /// Most bytes of one webhook POST from Meta (Meta's payloads are up to a few MB), on this route only (the router
@@ -26,45 +27,65 @@ pub fn router() -> OpenApiRouter<AppState> {
         .layer(axum::extract::DefaultBodyLimit::max(META_BODY_LIMIT))
 }
 
+/// The query of Meta's subscription check. Missing parameters fail the check (403) rather than the request (400),
+/// and parameters Meta may add are ignored.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Handshake {
+    /// `subscribe`.
+    #[param(rename = "hub.mode", value_type = String, required = true, example = "subscribe")]
+    pub mode: Option<String>,
+    /// The verify token set in Meta's console: the server's, or an account's own `whatsappVerifyToken`.
+    #[param(
+        rename = "hub.verify_token",
+        required = true,
+        example = "my-verify-token"
+    )]
+    pub verify_token: String,
+    /// Echoed back on success.
+    #[param(rename = "hub.challenge", required = true, example = "1158201444")]
+    pub challenge: String,
+}
+
+impl FromQuery for Handshake {
+    const REFUSE_UNKNOWN: bool = false;
+
+    fn from_query(q: &QueryParams, _: &mut Vec<FieldError>) -> Self {
+        Self {
+            mode: q.get("hub.mode").map(str::to_owned),
+            verify_token: q.get("hub.verify_token").unwrap_or_default().to_owned(),
+            challenge: q.get("hub.challenge").unwrap_or_default().to_owned(),
+        }
+    }
+}
+
 /// Meta's subscription check: answers `hub.challenge` when the verify token matches the server's verify token
 /// (`--meta-verify-token`) or the `whatsappVerifyToken` an account saved with `PUT /auth/me/credentials`.
 #[utoipa::path(get, path = "/webhooks/whatsapp", tag = "meta",
-    params(
-        ("hub.mode" = String, Query, description = "subscribe"),
-        ("hub.verify_token" = String, Query, description = "The verify token set in Meta's console: the server's, or an account's own whatsappVerifyToken"),
-        ("hub.challenge" = String, Query, description = "Echoed back on success"),
-    ),
+    params(Handshake),
     responses(
         (status = 200, description = "The challenge, as plain text", body = String, content_type = "text/plain"),
         (status = 403, description = "Wrong mode or token", body = crate::views::ErrorView),
     ))]
 pub async fn verify(
     State(state): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let mode = q.get("hub.mode").map(String::as_str);
-    let token = q
-        .get("hub.verify_token")
-        .map(String::as_str)
-        .unwrap_or_default();
-    let challenge = q.get("hub.challenge").cloned().unwrap_or_default();
-    let matches = mode == Some("subscribe")
-        && match state
-            .api
-            .meta_verify_token_matches(token, state.settings.meta_verify_token.as_deref())
-            .await
-        {
-            Ok(m) => m,
-            Err(e) => return ApiError::from(e).into_response(),
-        };
-    if matches {
-        return (StatusCode::OK, [("content-type", "text/plain")], challenge).into_response();
+    ValidatedQuery(q): ValidatedQuery<Handshake>,
+) -> Result<Response, ApiError> {
+    let token_matches = state
+        .api
+        .meta_verify_token_matches(&q.verify_token, state.settings.meta_verify_token.as_deref());
+    if q.mode.as_deref() == Some("subscribe") && token_matches.await? {
+        return Ok((
+            StatusCode::OK,
+            [("content-type", "text/plain")],
+            q.challenge,
+        )
+            .into_response());
     }
-    ApiError::new(
+    Err(ApiError::new(
         StatusCode::FORBIDDEN,
         "Verification failed: hub.mode must be subscribe and hub.verify_token must match.",
-    )
-    .into_response()
+    ))
 }
 
 fn too_large() -> ApiError {

@@ -3,8 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -13,7 +12,7 @@ use whatsapi_core::send::FieldError;
 
 use crate::auth::CurrentAccount;
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::{Field, RequestBody, ValidatedJson, field_error};
 use crate::state::AppState;
 use crate::views::ok;
 
@@ -23,15 +22,65 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 }
 
 /// `POST /sandbox/inbound` body.
-#[derive(ToSchema)]
-#[allow(dead_code)] // The schema of the body, parsed field by field in `parse`.
+#[derive(Deserialize, ToSchema)]
 pub struct InboundRequest {
     /// The customer's WhatsApp number, digits only (an optional leading `+` is dropped).
-    #[schema(example = "14155552671")]
+    #[schema(value_type = String, example = "14155552671")]
+    pub from: Field<String>,
+    /// What the customer writes, 1 to 4096 characters.
+    #[schema(value_type = String, min_length = 1, max_length = 4096, example = "hi")]
+    pub text: Field<String>,
+}
+
+/// A customer's message, checked.
+pub struct CustomerMessage {
+    /// The customer's number (E.164 digits).
     pub from: String,
-    /// What the customer writes.
-    #[schema(example = "hi")]
+    /// What they write.
     pub text: String,
+}
+
+impl RequestBody for InboundRequest {
+    type Valid = CustomerMessage;
+    const NOT_AN_OBJECT: Option<&'static str> = Some("must be a JSON object with from and text");
+    const FIELDS: Option<&'static [&'static str]> = Some(&["from", "text"]);
+
+    fn validate(self) -> Result<CustomerMessage, Vec<FieldError>> {
+        let mut details = Vec::new();
+        let from = match self.from {
+            // The same rule as a send's `to`; a leading `+` is forgiven here (it is only the emulator's input).
+            Field::Given(f) => {
+                let f = f.trim();
+                PhoneNumber::parse(f.strip_prefix('+').unwrap_or(f))
+                    .map_err(|e| details.push(field_error("from", e.message())))
+                    .ok()
+            }
+            Field::Absent | Field::WrongType => {
+                details.push(field_error(
+                    "from",
+                    "is required: the customer's number, e.g. 14155552671",
+                ));
+                None
+            }
+        };
+        let text = match self.text {
+            Field::Given(t) if !t.trim().is_empty() && t.chars().count() <= 4096 => Some(t),
+            _ => {
+                details.push(field_error(
+                    "text",
+                    "is required: a string of 1 to 4096 characters",
+                ));
+                None
+            }
+        };
+        match (from, text) {
+            (Some(from), Some(text)) => Ok(CustomerMessage {
+                from: from.as_str().to_owned(),
+                text,
+            }),
+            _ => Err(details),
+        }
+    }
 }
 
 /// What the emulator sent.
@@ -65,7 +114,7 @@ pub struct InboundView {
 pub async fn inbound(
     State(state): State<AppState>,
     CurrentAccount(account): CurrentAccount,
-    JsonBody(body): JsonBody,
+    ValidatedJson(CustomerMessage { from, text }): ValidatedJson<InboundRequest>,
 ) -> Result<Response, ApiError> {
     let Some(customers) = state
         .settings
@@ -77,7 +126,6 @@ pub async fn inbound(
             "POST /sandbox/inbound exists only when the server runs with --sandbox.",
         ));
     };
-    let (from, text) = parse(&body)?;
     let Some(credentials) = account.credentials.as_ref() else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -105,50 +153,4 @@ pub async fn inbound(
         window_open_until: whatsapi_core::webhook::format_time(&until),
     })
     .into_response())
-}
-
-fn parse(body: &Value) -> Result<(String, String), ApiError> {
-    let Some(obj) = body.as_object() else {
-        return Err(ApiError::validation(vec![FieldError {
-            field: "body".into(),
-            message: "must be a JSON object with from and text".into(),
-        }]));
-    };
-    let mut details = Vec::new();
-    crate::extract::unknown_names(obj.keys(), &["from", "text"], "field", &mut details);
-    let from = match obj.get("from").and_then(Value::as_str).map(str::trim) {
-        // The same rule as a send's `to`; a leading `+` is forgiven here (it is only the emulator's input).
-        Some(f) => match PhoneNumber::parse(f.strip_prefix('+').unwrap_or(f)) {
-            Ok(p) => p.as_str().to_owned(),
-            Err(e) => {
-                details.push(FieldError {
-                    field: "from".into(),
-                    message: e.message().to_owned(),
-                });
-                String::new()
-            }
-        },
-        None => {
-            details.push(FieldError {
-                field: "from".into(),
-                message: "is required: the customer's number, e.g. 14155552671".into(),
-            });
-            String::new()
-        }
-    };
-    let text = match obj.get("text").and_then(Value::as_str) {
-        Some(t) if !t.trim().is_empty() && t.chars().count() <= 4096 => t.to_owned(),
-        _ => {
-            details.push(FieldError {
-                field: "text".into(),
-                message: "is required: a string of 1 to 4096 characters".into(),
-            });
-            String::new()
-        }
-    };
-    if details.is_empty() {
-        Ok((from, text))
-    } else {
-        Err(ApiError::validation(details))
-    }
 }
