@@ -16,7 +16,7 @@ pub use crate::state::{AppState, HttpSettings, SandboxCredentials};
 
 /// The API routes with their OpenAPI description.
 pub fn api_router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
-    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(account::router(&state))
         .merge(messages::router(&state))
         .merge(dashboard::router(&state))
@@ -25,6 +25,7 @@ pub fn api_router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(meta::router())
         .merge(system::router())
         .split_for_parts();
+    crate::openapi::complete(&mut doc);
     (router.with_state(state), doc)
 }
 

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use axum::Router;
+use serde_json::{Value, json};
 use utoipa::OpenApi;
+use utoipa::openapi::path::Operation;
 
 /// The OpenAPI document's frame; paths are collected from the routes.
 #[derive(OpenApi)]
@@ -30,6 +32,7 @@ use utoipa::OpenApi;
                        | any other | sent, delivered, read; text needs the 24-hour window |",
         version = env!("CARGO_PKG_VERSION")
     ),
+    servers((url = "/", description = "This server (the document is served by the server it describes)")),
     modifiers(&SecurityAddon),
     components(schemas(crate::views::ErrorView, crate::views::FieldErrorView))
 )]
@@ -53,6 +56,13 @@ impl utoipa::Modify for SecurityAddon {
     }
 }
 
+/// Completes the document once the routers' paths are in it (modifiers of [`ApiDoc`] run before that).
+pub fn complete(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::Modify as _;
+    SendOperations.modify(doc);
+    ErrorExamples.modify(doc);
+}
+
 /// `/openapi.json` and the Swagger UI at `/docs`, serving `doc`.
 pub fn docs_router<S: Clone + Send + Sync + 'static>(doc: utoipa::openapi::OpenApi) -> Router<S> {
     let doc = Arc::new(doc);
@@ -69,4 +79,177 @@ pub fn docs_router<S: Clone + Send + Sync + 'static>(doc: utoipa::openapi::OpenA
             utoipa_swagger_ui::SwaggerUi::new("/docs")
                 .url("/docs/openapi.json", doc.as_ref().clone()),
         )
+}
+
+/// The operation ids and examples of `POST /send-message` and `POST /messages/bulk`, where their annotations give
+/// none (their request bodies are described where they are parsed). An annotation that sets them wins.
+struct SendOperations;
+
+impl utoipa::Modify for SendOperations {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let send = openapi
+            .paths
+            .paths
+            .get_mut("/send-message")
+            .and_then(|p| p.post.as_mut());
+        if let Some(op) = send {
+            describe(op, "sendMessage", send_example(), accepted_example());
+        }
+        let bulk = openapi
+            .paths
+            .paths
+            .get_mut("/messages/bulk")
+            .and_then(|p| p.post.as_mut());
+        if let Some(op) = bulk {
+            describe(
+                op,
+                "sendBulkMessages",
+                bulk_example(),
+                bulk_accepted_example(),
+            );
+        }
+    }
+}
+
+fn describe(op: &mut Operation, id: &str, request: Value, answer: Value) {
+    if op
+        .operation_id
+        .as_deref()
+        .is_none_or(|current| !current.contains(char::is_uppercase))
+    {
+        op.operation_id = Some(id.to_owned());
+    }
+    if let Some(body) = op.request_body.as_mut() {
+        for content in body.content.values_mut() {
+            if content.example.is_none() && content.examples.is_empty() {
+                content.example = Some(request.clone());
+            }
+        }
+    }
+    if let Some(utoipa::openapi::RefOr::T(resp)) = op.responses.responses.get_mut("202") {
+        for content in resp.content.values_mut() {
+            if content.example.is_none() && content.examples.is_empty() {
+                content.example = Some(answer.clone());
+            }
+        }
+    }
+}
+
+fn send_example() -> Value {
+    json!({
+        "to": "14155552671",
+        "template": {
+            "name": "order_ready",
+            "language": "en_US",
+            "components": [{"type": "body", "parameters": [
+                {"type": "text", "text": "Sarah"},
+                {"type": "text", "text": "#1042"}
+            ]}]
+        },
+        "metadata": {"orderId": "1234"}
+    })
+}
+
+fn accepted_example() -> Value {
+    json!({"success": true, "data": {
+        "id": "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20",
+        "status": "queued",
+        "scheduledFor": null
+    }})
+}
+
+fn bulk_example() -> Value {
+    json!({"messages": [
+        {"to": "14155552671", "message": "Hi Alice, your code is 1234"},
+        {"to": "14155552672", "message": "Hi Bob, your code is 5678"}
+    ]})
+}
+
+fn bulk_accepted_example() -> Value {
+    json!({"success": true, "data": {
+        "batchId": "a3f9c2d1-5b7e-4c1a-9f3d-2e8b6a4c0d17",
+        "totalMessages": 2,
+        "queued": 2,
+        "failedCount": 0,
+        "errors": []
+    }})
+}
+
+/// An example for every error answer that has none: `{"success": false, ...}` with a message this server really
+/// gives for that status. Without one, viewers and generators invent the schema's first value (`success: true`).
+struct ErrorExamples;
+
+impl utoipa::Modify for ErrorExamples {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in ops.into_iter().flatten() {
+                for (status, resp) in op.responses.responses.iter_mut() {
+                    let (utoipa::openapi::RefOr::T(resp), Some(example)) =
+                        (resp, error_example(status))
+                    else {
+                        continue;
+                    };
+                    if let Some(content) = resp.content.get_mut("application/json") {
+                        if content.example.is_none() && content.examples.is_empty() {
+                            content.example = Some(example);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The example error of a status code (4xx and 5xx).
+pub fn error_example(status: &str) -> Option<Value> {
+    let (error, details) = match status {
+        "400" => (
+            "Validation failed for 2 fields; see details",
+            json!([
+                {"field": "to", "message": "phone number must contain digits only (E.164 without '+'), e.g. 14155552671"},
+                {"field": "sendAt", "message": "must be a time in the future, e.g. 2026-05-01T09:00:00Z"}
+            ]),
+        ),
+        "401" => (
+            "Missing Authorization header. Send your API key as 'Authorization: Bearer sk_live_...' (sk_live_ \
+             followed by 48 hex characters).",
+            Value::Null,
+        ),
+        "403" => ("account deactivated", Value::Null),
+        "404" => ("Message not found.", Value::Null),
+        "409" => (
+            "Idempotency-Key was already used with a different request body",
+            Value::Null,
+        ),
+        "413" => (
+            "Request body is too large. Split bulk sends into several requests.",
+            Value::Null,
+        ),
+        "429" => (
+            "Rate limit of 20 requests per minute exceeded. Retry after 45 seconds.",
+            Value::Null,
+        ),
+        "502" => (
+            "The payment provider could not be reached or refused the request: timed out",
+            Value::Null,
+        ),
+        "503" => (
+            "Storage is temporarily unavailable; nothing was saved. Try again shortly.",
+            Value::Null,
+        ),
+        _ => return None,
+    };
+    let mut body = json!({"success": false, "error": error});
+    if !details.is_null() {
+        body["details"] = details;
+    }
+    body["requestId"] = json!("0193c4f2-7a1e-7c3b-9a5d-3f2e1d0c4b6a");
+    Some(body)
 }

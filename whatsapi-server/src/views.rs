@@ -74,8 +74,10 @@ pub struct FieldErrorView {
 #[derive(Serialize, ToSchema)]
 pub struct ErrorView {
     /// Always false.
+    #[schema(example = false)]
     pub success: bool,
     /// Human-readable message.
+    #[schema(example = "Message not found.")]
     pub error: String,
     /// Per-field failures (400 only).
     #[schema(nullable = false)]
@@ -281,7 +283,7 @@ pub struct MessageView {
     /// Text, for free-form messages.
     pub body: Option<String>,
     /// Template, for template messages.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<TemplateView>)]
     pub template: Option<Value>,
     /// Current status.
     pub status: MessageStatus,
@@ -322,6 +324,68 @@ pub struct MessageView {
     /// way every time (invalid recipient 131026, template errors 132xxx, …). 131047 counts as retryable: the
     /// customer-service window opens when the customer writes in.
     pub retryable: bool,
+}
+
+/// The template of a template message, as it was sent.
+#[derive(ToSchema)]
+pub struct TemplateView {
+    /// Template name as approved in Meta's console.
+    #[schema(example = "order_ready")]
+    pub name: String,
+    /// Language code.
+    #[schema(example = "en_US")]
+    pub language: String,
+    /// Parameters per component; left out when the template has none.
+    #[schema(nullable = false)]
+    pub components: Option<Vec<TemplateComponentView>>,
+}
+
+/// One component of a template with its parameters.
+#[derive(ToSchema)]
+pub struct TemplateComponentView {
+    /// `header`, `body` or `button`.
+    #[schema(rename = "type", example = "body")]
+    pub kind: String,
+    /// Buttons only: `quick_reply`, `url` or `copy_code`.
+    #[schema(nullable = false)]
+    pub sub_type: Option<String>,
+    /// Buttons only: position of the button, from 0.
+    #[schema(nullable = false)]
+    pub index: Option<u8>,
+    /// The parameters, in Meta's shape (`{"type": "text", "text": "Sarah"}`, `{"type": "currency", ...}`, ...).
+    pub parameters: Vec<TemplateParameterView>,
+}
+
+/// One template parameter, in Meta's shape: its `type` and the field of that name.
+#[derive(ToSchema)]
+pub struct TemplateParameterView {
+    /// `text`, `currency`, `date_time`, `image`, `document`, `video`, `payload` or `coupon_code`.
+    #[schema(rename = "type", example = "text")]
+    pub kind: String,
+    /// For `text`.
+    #[schema(nullable = false, example = "Sarah")]
+    pub text: Option<String>,
+    /// For `payload` (quick-reply buttons).
+    #[schema(nullable = false)]
+    pub payload: Option<String>,
+    /// For `coupon_code` (copy-code buttons).
+    #[schema(nullable = false)]
+    pub coupon_code: Option<String>,
+    /// For `currency`: `fallback_value`, `code`, `amount_1000`.
+    #[schema(value_type = Option<Object>, nullable = false)]
+    pub currency: Option<Value>,
+    /// For `date_time`: `fallback_value`.
+    #[schema(value_type = Option<Object>, nullable = false)]
+    pub date_time: Option<Value>,
+    /// For `image`: `link` or `id`, and `caption`.
+    #[schema(value_type = Option<Object>, nullable = false)]
+    pub image: Option<Value>,
+    /// For `document`: `link` or `id`, `filename`, `caption`.
+    #[schema(value_type = Option<Object>, nullable = false)]
+    pub document: Option<Value>,
+    /// For `video`: `link` or `id`, and `caption`.
+    #[schema(value_type = Option<Object>, nullable = false)]
+    pub video: Option<Value>,
 }
 
 /// An error Meta reported on a failed status.
@@ -444,7 +508,7 @@ pub struct SummaryView {
     /// Messages in all statuses.
     pub total: u64,
     /// Count per status (statuses with no messages are left out).
-    #[schema(value_type = Object)]
+    #[schema(value_type = BTreeMap<String, u64>, example = json!({"delivered": 980, "failed": 52, "sent": 10}))]
     pub by_status: Map<String, Value>,
     /// (delivered + read) / total, two decimals.
     pub delivery_rate: f64,

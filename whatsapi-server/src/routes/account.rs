@@ -30,11 +30,13 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 }
 
 /// Create an account and get its API key (shown once). Limited per client IP.
-#[utoipa::path(post, path = "/auth/register", tag = "account",
-    request_body = RegisterRequest,
+#[utoipa::path(post, path = "/auth/register", tag = "account", operation_id = "register",
+    request_body(content = RegisterRequest, example = json!({"name": "Your Name", "email": "you@example.com"})),
     responses(
-        (status = 201, description = "Account created; the key is shown only here", body = crate::views::Envelope<ApiKeyView>),
-        (status = 400, description = "Invalid name or email", body = crate::views::ErrorView),
+        (status = 201, description = "Account created; the key is shown only here", body = crate::views::Envelope<ApiKeyView>,
+            example = json!({"success": true, "data": {"apiKey": "sk_live_a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6", "plan": "free"}})),
+        (status = 400, description = "Invalid name or email", body = crate::views::ErrorView,
+            example = json!({"success": false, "error": "Validation failed: email: required", "details": [{"field": "email", "message": "required"}]})),
         (status = 409, description = "Email already registered", body = crate::views::ErrorView),
         (status = 429, description = "Too many registrations from this address", body = crate::views::ErrorView),
     ))]
@@ -107,8 +109,16 @@ fn sandbox_credentials(sandbox: &SandboxCredentials, account: AccountId) -> Meta
 }
 
 /// The account of the key (never the key itself).
-#[utoipa::path(get, path = "/auth/me", tag = "account", security(("bearer" = [])),
-    responses((status = 200, body = crate::views::Envelope<AccountView>), (status = 401, body = crate::views::ErrorView)))]
+#[utoipa::path(get, path = "/auth/me", tag = "account", operation_id = "getMe", security(("bearer" = [])),
+    responses(
+        (status = 200, body = crate::views::Envelope<AccountView>, example = json!({"success": true, "data": {
+            "id": "0193c4f2-1b2a-7d3e-8f40-5a6b7c8d9e0f", "name": "Your Name", "email": "you@example.com",
+            "plan": "free", "messagesSent": 42, "byocConfigured": false, "credentialsVerified": false,
+            "credentialsStatus": null, "credentialsError": null, "whatsappPhoneNumberId": null,
+            "whatsappBusinessAccountId": null, "whatsappVerifyTokenSet": false, "webhookUrl": null,
+            "strictWindow": false, "rateLimitPerMinute": 20, "bulkLimit": 100, "createdAt": "2026-03-28T09:55:00Z"}})),
+        (status = 401, body = crate::views::ErrorView),
+    ))]
 pub async fn me(
     State(state): State<AppState>,
     CurrentAccount(account): CurrentAccount,
@@ -119,11 +129,15 @@ pub async fn me(
 }
 
 /// Save your Meta access token and phone number id (BYOC).
-#[utoipa::path(put, path = "/auth/me/credentials", tag = "account", security(("bearer" = [])),
-    request_body = CredentialsRequest,
+#[utoipa::path(put, path = "/auth/me/credentials", tag = "account", operation_id = "setCredentials", security(("bearer" = [])),
+    request_body(content = CredentialsRequest,
+        example = json!({"whatsappAccessToken": "EAAc...", "whatsappPhoneNumberId": "1234567890"})),
     responses(
-        (status = 200, body = crate::views::Envelope<CredentialsView>),
-        (status = 400, body = crate::views::ErrorView),
+        (status = 200, body = crate::views::Envelope<CredentialsView>,
+            example = json!({"success": true, "data": {"byocConfigured": true, "whatsappPhoneNumberId": "1234567890", "verified": false}})),
+        (status = 400, body = crate::views::ErrorView, example = json!({"success": false,
+            "error": "Validation failed: whatsappPhoneNumberId: must be the numeric phone number id from Meta Business Manager (not the phone number)",
+            "details": [{"field": "whatsappPhoneNumberId", "message": "must be the numeric phone number id from Meta Business Manager (not the phone number)"}]})),
         (status = 409, description = "The phone number id (or WABA id) is already connected to another account", body = crate::views::ErrorView),
     ))]
 pub async fn put_credentials(
@@ -152,8 +166,9 @@ pub async fn put_credentials(
 }
 
 /// Remove your Meta credentials.
-#[utoipa::path(delete, path = "/auth/me/credentials", tag = "account", security(("bearer" = [])),
-    responses((status = 200, body = crate::views::Envelope<CredentialsView>)))]
+#[utoipa::path(delete, path = "/auth/me/credentials", tag = "account", operation_id = "deleteCredentials", security(("bearer" = [])),
+    responses((status = 200, body = crate::views::Envelope<CredentialsView>,
+        example = json!({"success": true, "data": {"byocConfigured": false, "whatsappPhoneNumberId": null, "verified": false}}))))]
 pub async fn delete_credentials(
     State(state): State<AppState>,
     CurrentAccount(account): CurrentAccount,
@@ -169,10 +184,13 @@ pub async fn delete_credentials(
 }
 
 /// Check the saved credentials with Meta.
-#[utoipa::path(post, path = "/auth/me/credentials/verify", tag = "account", security(("bearer" = [])),
+#[utoipa::path(post, path = "/auth/me/credentials/verify", tag = "account", operation_id = "verifyCredentials", security(("bearer" = [])),
     responses(
-        (status = 200, description = "Result of the check (valid true or false)", body = crate::views::Envelope<VerifyView>),
-        (status = 400, description = "No credentials saved", body = crate::views::ErrorView),
+        (status = 200, description = "Result of the check (valid true or false)", body = crate::views::Envelope<VerifyView>,
+            example = json!({"success": true, "data": {"valid": true, "verifiedName": "Acme Shop", "displayPhoneNumber": "+1 415-555-2671",
+                "qualityRating": "GREEN", "error": null, "errorCode": null}})),
+        (status = 400, description = "No credentials saved", body = crate::views::ErrorView,
+            example = json!({"success": false, "error": "no Meta credentials saved; save your Meta credentials first with PUT /auth/me/credentials"})),
     ))]
 pub async fn verify_credentials(
     State(state): State<AppState>,
@@ -191,9 +209,14 @@ pub async fn verify_credentials(
 }
 
 /// Set the URL that receives status events; returns the signing secret once.
-#[utoipa::path(put, path = "/auth/me/webhook", tag = "webhooks", security(("bearer" = [])),
-    request_body = WebhookRequest,
-    responses((status = 200, body = crate::views::Envelope<WebhookView>), (status = 400, body = crate::views::ErrorView)))]
+#[utoipa::path(put, path = "/auth/me/webhook", tag = "webhooks", operation_id = "setWebhook", security(("bearer" = [])),
+    request_body(content = WebhookRequest, example = json!({"url": "https://yourapp.com/webhooks/whatsapi"})),
+    responses(
+        (status = 200, body = crate::views::Envelope<WebhookView>, example = json!({"success": true, "data": {
+            "webhookUrl": "https://yourapp.com/webhooks/whatsapi", "signingSecret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}})),
+        (status = 400, body = crate::views::ErrorView,
+            example = json!({"success": false, "error": "Validation failed: url: required", "details": [{"field": "url", "message": "required"}]})),
+    ))]
 pub async fn put_webhook(
     State(state): State<AppState>,
     CurrentAccount(account): CurrentAccount,
@@ -208,8 +231,9 @@ pub async fn put_webhook(
 }
 
 /// Stop sending status events.
-#[utoipa::path(delete, path = "/auth/me/webhook", tag = "webhooks", security(("bearer" = [])),
-    responses((status = 200, body = crate::views::Envelope<WebhookView>)))]
+#[utoipa::path(delete, path = "/auth/me/webhook", tag = "webhooks", operation_id = "deleteWebhook", security(("bearer" = [])),
+    responses((status = 200, body = crate::views::Envelope<WebhookView>,
+        example = json!({"success": true, "data": {"webhookUrl": null}}))))]
 pub async fn delete_webhook(
     State(state): State<AppState>,
     CurrentAccount(account): CurrentAccount,
@@ -223,8 +247,9 @@ pub async fn delete_webhook(
 }
 
 /// Replace the API key; the old one stops working at once.
-#[utoipa::path(post, path = "/auth/me/rotate-key", tag = "account", security(("bearer" = [])),
-    responses((status = 200, body = crate::views::Envelope<ApiKeyView>)))]
+#[utoipa::path(post, path = "/auth/me/rotate-key", tag = "account", operation_id = "rotateKey", security(("bearer" = [])),
+    responses((status = 200, body = crate::views::Envelope<ApiKeyView>,
+        example = json!({"success": true, "data": {"apiKey": "sk_live_f6e5d4c3b2a1f6e5d4c3b2a1f6e5d4c3b2a1f6e5d4c3b2a1"}}))))]
 pub async fn rotate_key(
     State(state): State<AppState>,
     CurrentAccount(account): CurrentAccount,

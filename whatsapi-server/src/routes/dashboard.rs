@@ -49,7 +49,7 @@ pub struct SeriesPointView {
     /// Messages created in the bucket.
     pub total: u64,
     /// Their current status counts (statuses with none left out).
-    #[schema(value_type = Object)]
+    #[schema(value_type = std::collections::BTreeMap<String, u64>)]
     pub by_status: Map<String, Value>,
 }
 
@@ -103,9 +103,17 @@ impl FromQuery for SeriesQuery {
 }
 
 /// Messages created per hour or day over the last days, split by their current status (for charts).
-#[utoipa::path(get, path = "/analytics/timeseries", tag = "analytics", security(("bearer" = [])),
+#[utoipa::path(get, path = "/analytics/timeseries", tag = "analytics", operation_id = "getAnalyticsTimeseries", security(("bearer" = [])),
     params(SeriesQuery),
-    responses((status = 200, body = crate::views::Envelope<SeriesView>), (status = 400, body = crate::views::ErrorView)))]
+    responses(
+        (status = 200, body = crate::views::Envelope<SeriesView>, example = json!({"success": true, "data": {"bucket": "day", "points": [
+            {"start": "2026-03-27T00:00:00Z", "total": 0, "byStatus": {}},
+            {"start": "2026-03-28T00:00:00Z", "total": 3, "byStatus": {"delivered": 2, "failed": 1}}
+        ]}})),
+        (status = 400, body = crate::views::ErrorView, example = json!({"success": false,
+            "error": "Validation failed: days: must be a whole number from 1 to 90",
+            "details": [{"field": "days", "message": "must be a whole number from 1 to 90"}]})),
+    ))]
 pub async fn timeseries(
     State(state): State<AppState>,
     CurrentAccount(account): CurrentAccount,
@@ -172,9 +180,17 @@ impl FromQuery for DeliveriesQuery {
 }
 
 /// Your webhook's latest delivery attempts, newest first.
-#[utoipa::path(get, path = "/auth/me/webhook/deliveries", tag = "webhooks", security(("bearer" = [])),
+#[utoipa::path(get, path = "/auth/me/webhook/deliveries", tag = "webhooks", operation_id = "listWebhookDeliveries", security(("bearer" = [])),
     params(DeliveriesQuery),
-    responses((status = 200, body = crate::views::Envelope<Vec<DeliveryView>>)))]
+    responses(
+        (status = 200, body = crate::views::Envelope<Vec<DeliveryView>>, example = json!({"success": true, "data": [{
+            "eventId": "evt_0193c4f27a1e7c3b9a5d3f2e1d0c4b6a", "messageId": "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20",
+            "status": "delivered", "url": "https://yourapp.com/webhooks/whatsapi", "at": "2026-03-28T10:00:04Z",
+            "httpStatus": 200, "error": null, "durationMs": 87}]})),
+        (status = 400, body = crate::views::ErrorView, example = json!({"success": false,
+            "error": "Validation failed: limit: must be a whole number from 1 to 200",
+            "details": [{"field": "limit", "message": "must be a whole number from 1 to 200"}]})),
+    ))]
 pub async fn deliveries(
     State(state): State<AppState>,
     CurrentAccount(account): CurrentAccount,
@@ -210,8 +226,9 @@ pub struct SetupView {
 }
 
 /// Facts for the guided setup: callback URL, verify token, sandbox mode.
-#[utoipa::path(get, path = "/auth/me/setup", tag = "account", security(("bearer" = [])),
-    responses((status = 200, body = crate::views::Envelope<SetupView>)))]
+#[utoipa::path(get, path = "/auth/me/setup", tag = "account", operation_id = "getSetup", security(("bearer" = [])),
+    responses((status = 200, body = crate::views::Envelope<SetupView>, example = json!({"success": true, "data": {
+        "callbackUrl": "https://whatsapi.example.com/webhooks/whatsapp", "verifyToken": "my-verify-token", "sandbox": false}}))))]
 pub async fn setup(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let host = headers
         .get(header::HOST)

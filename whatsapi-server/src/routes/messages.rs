@@ -138,9 +138,21 @@ pub async fn bulk(
 }
 
 /// Your messages, newest first, with filters and pagination.
-#[utoipa::path(get, path = "/messages", tag = "messages", security(("bearer" = [])),
+#[utoipa::path(get, path = "/messages", tag = "messages", operation_id = "listMessages", security(("bearer" = [])),
     params(ListQuery),
-    responses((status = 200, body = MessageListView), (status = 400, body = crate::views::ErrorView)))]
+    responses(
+        (status = 200, body = MessageListView, example = json!({"success": true, "data": [{
+            "id": "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20", "to": "14155552671",
+            "body": "Hi Sarah! Your order #1234 has shipped.", "template": null, "status": "delivered",
+            "sentAt": "2026-03-28T10:00:01Z", "deliveredAt": "2026-03-28T10:00:04Z", "readAt": null, "failedAt": null,
+            "errorMessage": null, "errorCode": null, "metaError": null, "pricing": null, "metadata": {"orderId": "1234"},
+            "scheduledFor": null, "batchId": null, "dryRun": false, "wamid": "wamid.HBgLMTQxNTU1NTI2NzEVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTYA",
+            "createdAt": "2026-03-28T10:00:00Z", "retryable": false}],
+            "pagination": {"page": 1, "limit": 20, "total": 1, "totalPages": 1}})),
+        (status = 400, body = crate::views::ErrorView, example = json!({"success": false,
+            "error": "Validation failed: to: unknown query parameter; expected status, batchId, limit, page",
+            "details": [{"field": "to", "message": "unknown query parameter; expected status, batchId, limit, page"}]})),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     CurrentAccount(account): CurrentAccount,
@@ -173,9 +185,23 @@ pub async fn list(
 }
 
 /// One message with its full status timeline.
-#[utoipa::path(get, path = "/messages/{id}", tag = "messages", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Message id from the send response")),
-    responses((status = 200, body = crate::views::Envelope<MessageView>), (status = 404, body = crate::views::ErrorView)))]
+#[utoipa::path(get, path = "/messages/{id}", tag = "messages", operation_id = "getMessage", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Message id from the send response", example = "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20")),
+    responses(
+        (status = 200, body = crate::views::Envelope<MessageView>, example = json!({"success": true, "data": {
+            "id": "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20", "to": "14155552671",
+            "body": "Hi Sarah! Your order #1234 has shipped.", "template": null, "status": "delivered",
+            "sentAt": "2026-03-28T10:00:01Z", "deliveredAt": "2026-03-28T10:00:04Z", "readAt": null, "failedAt": null,
+            "errorMessage": null, "errorCode": null, "metaError": null, "pricing": null, "metadata": {"orderId": "1234"},
+            "timeline": [
+                {"status": "queued", "at": "2026-03-28T10:00:00Z"},
+                {"status": "sent", "at": "2026-03-28T10:00:01Z"},
+                {"status": "delivered", "at": "2026-03-28T10:00:04Z"}
+            ],
+            "scheduledFor": null, "batchId": null, "dryRun": false, "wamid": "wamid.HBgLMTQxNTU1NTI2NzEVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTYA",
+            "createdAt": "2026-03-28T10:00:00Z", "retryable": false}})),
+        (status = 404, body = crate::views::ErrorView),
+    ))]
 pub async fn get(
     State(state): State<AppState>,
     CurrentAccount(account): CurrentAccount,
@@ -186,12 +212,24 @@ pub async fn get(
 }
 
 /// Queue a failed message again.
-#[utoipa::path(post, path = "/messages/{id}/retry", tag = "messages", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Message id")),
+#[utoipa::path(post, path = "/messages/{id}/retry", tag = "messages", operation_id = "retryMessage", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Message id", example = "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20")),
     responses(
-        (status = 202, description = "Queued again", body = crate::views::Envelope<MessageView>),
+        (status = 202, description = "Queued again", body = crate::views::Envelope<MessageView>, example = json!({"success": true, "data": {
+            "id": "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20", "to": "14155552671",
+            "body": "Hi Sarah! Your order #1234 has shipped.", "template": null, "status": "queued",
+            "sentAt": null, "deliveredAt": null, "readAt": null, "failedAt": null, "errorMessage": null, "errorCode": null,
+            "metaError": null, "pricing": null, "metadata": {"orderId": "1234"},
+            "timeline": [
+                {"status": "queued", "at": "2026-03-28T10:00:00Z"},
+                {"status": "failed", "at": "2026-03-28T10:00:02Z", "detail": "(#131047) Re-engagement message"},
+                {"status": "queued", "at": "2026-03-28T11:30:00Z"}
+            ],
+            "scheduledFor": null, "batchId": null, "dryRun": false, "wamid": null,
+            "createdAt": "2026-03-28T10:00:00Z", "retryable": false}})),
         (status = 404, body = crate::views::ErrorView),
-        (status = 409, description = "Only failed messages can be retried", body = crate::views::ErrorView),
+        (status = 409, description = "Only failed messages can be retried", body = crate::views::ErrorView,
+            example = json!({"success": false, "error": "message is delivered; only failed messages can be retried"})),
     ))]
 pub async fn retry(
     State(state): State<AppState>,
@@ -207,8 +245,14 @@ fn two_decimals(x: f64) -> f64 {
 }
 
 /// Delivery statistics of your account.
-#[utoipa::path(get, path = "/analytics/summary", tag = "analytics", security(("bearer" = [])),
-    responses((status = 200, body = crate::views::Envelope<SummaryView>), (status = 400, body = crate::views::ErrorView)))]
+#[utoipa::path(get, path = "/analytics/summary", tag = "analytics", operation_id = "getAnalyticsSummary", security(("bearer" = [])),
+    responses(
+        (status = 200, body = crate::views::Envelope<SummaryView>, example = json!({"success": true, "data": {
+            "total": 1042, "byStatus": {"delivered": 980, "failed": 52, "sent": 10}, "deliveryRate": 0.94, "failureRate": 0.05}})),
+        (status = 400, body = crate::views::ErrorView, example = json!({"success": false,
+            "error": "Validation failed: since: unknown query parameter; this endpoint takes no query parameters",
+            "details": [{"field": "since", "message": "unknown query parameter; this endpoint takes no query parameters"}]})),
+    ))]
 pub async fn analytics(
     State(state): State<AppState>,
     CurrentAccount(account): CurrentAccount,

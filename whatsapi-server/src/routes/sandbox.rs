@@ -102,13 +102,20 @@ pub struct InboundView {
 /// Sandbox mode only: simulate a customer writing to your number. The emulator posts a signed Meta inbound-message
 /// webhook (`entry[].changes[].value.messages[]`, `X-Hub-Signature-256`) to this server exactly as Meta would; this
 /// opens the customer's 24-hour window, so free-form `message` text to them no longer fails with 131047.
-#[utoipa::path(post, path = "/sandbox/inbound", tag = "sandbox", security(("bearer" = [])),
-    request_body = InboundRequest,
+#[utoipa::path(post, path = "/sandbox/inbound", tag = "sandbox", operation_id = "simulateInboundMessage", security(("bearer" = [])),
+    request_body(content = InboundRequest, example = json!({"from": "14155552671", "text": "Hi, is my order ready?"})),
     responses(
-        (status = 200, description = "The webhook was sent and accepted", body = crate::views::Envelope<InboundView>),
-        (status = 400, body = crate::views::ErrorView),
-        (status = 404, description = "The server is not in sandbox mode", body = crate::views::ErrorView),
-        (status = 409, description = "Set your credentials first", body = crate::views::ErrorView),
+        (status = 200, description = "The webhook was sent and accepted", body = crate::views::Envelope<InboundView>,
+            example = json!({"success": true, "data": {"from": "14155552671", "text": "Hi, is my order ready?",
+                "wamid": "wamid.HBgLMTQxNTU1NTI2NzEVAgASGBQzQUI0RjE2QzE5RDc0OEQ1QkE2NQA=", "phoneNumberId": "900000000000042",
+                "windowOpenUntil": "2026-03-29T10:00:00Z"}})),
+        (status = 400, body = crate::views::ErrorView, example = json!({"success": false,
+            "error": "Validation failed: text: is required: a string of 1 to 4096 characters",
+            "details": [{"field": "text", "message": "is required: a string of 1 to 4096 characters"}]})),
+        (status = 404, description = "The server is not in sandbox mode", body = crate::views::ErrorView,
+            example = json!({"success": false, "error": "POST /sandbox/inbound exists only when the server runs with --sandbox."})),
+        (status = 409, description = "Set your credentials first", body = crate::views::ErrorView,
+            example = json!({"success": false, "error": "Set your WhatsApp credentials first (PUT /auth/me/credentials, or the console's guided setup)."})),
         (status = 502, description = "The webhook was not accepted", body = crate::views::ErrorView),
     ))]
 pub async fn inbound(
