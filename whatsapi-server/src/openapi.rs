@@ -61,6 +61,50 @@ pub fn complete(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::Modify as _;
     SendOperations.modify(doc);
     ErrorExamples.modify(doc);
+    reference_envelope_data(doc);
+}
+
+/// utoipa inlines the `data` of each `Envelope<T>`, so a generated client gets a copy of every view per envelope
+/// (`EnvelopeAccountViewData` beside `AccountView`). Where the inlined schema (or an array's items) is exactly a
+/// named component, it becomes a reference to it.
+fn reference_envelope_data(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{ArrayItems, Schema};
+    use utoipa::openapi::{Ref, RefOr};
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    let named: Vec<(String, Value)> = components
+        .schemas
+        .iter()
+        .filter(|(name, _)| !name.starts_with("Envelope_"))
+        .filter_map(|(name, schema)| Some((name.clone(), serde_json::to_value(schema).ok()?)))
+        .collect();
+    let as_ref = |schema: &RefOr<Schema>| -> Option<RefOr<Schema>> {
+        let value = serde_json::to_value(schema).ok()?;
+        let (name, _) = named.iter().find(|(_, v)| *v == value)?;
+        Some(RefOr::Ref(Ref::from_schema_name(name.as_str())))
+    };
+    for (name, schema) in components.schemas.iter_mut() {
+        let RefOr::T(Schema::Object(envelope)) = schema else {
+            continue;
+        };
+        let Some(data) = envelope
+            .properties
+            .get_mut("data")
+            .filter(|_| name.starts_with("Envelope_"))
+        else {
+            continue;
+        };
+        if let Some(reference) = as_ref(data) {
+            *data = reference;
+        } else if let RefOr::T(Schema::Array(array)) = data {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                if let Some(reference) = as_ref(items) {
+                    **items = reference;
+                }
+            }
+        }
+    }
 }
 
 /// `/openapi.json` and the Swagger UI at `/docs`, serving `doc`.

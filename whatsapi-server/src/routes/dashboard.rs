@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::{IntoParams, OpenApi as _, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use whatsapi_core::send::FieldError;
@@ -20,12 +20,17 @@ use crate::views::{MessageStatus, ok};
 
 /// The dashboard's API: every route needs an API key.
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
-    let routes = OpenApiRouter::new()
+    let routes = OpenApiRouter::with_openapi(Schemas::openapi())
         .routes(routes!(timeseries))
         .routes(routes!(deliveries))
         .routes(routes!(setup));
     crate::auth::require_api_key(routes, state)
 }
+
+/// Schemas that only a query parameter refers to (parameters do not register theirs).
+#[derive(utoipa::OpenApi)]
+#[openapi(components(schemas(BucketName)))]
+struct Schemas;
 
 /// The dashboard's page and files (`/app`, `/app/...`), and `/` sending the browser there. Not part of the API
 /// document.
