@@ -336,3 +336,99 @@ pub fn unknown_names<'a>(
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Body {
+        name: Field<String>,
+        strict_window: Field<bool>,
+    }
+
+    #[test]
+    fn fields_tell_absent_null_given_and_wrong_type_apart() {
+        let b: Body = serde_json::from_str(r#"{"name": "Ann", "strictWindow": "yes"}"#).unwrap();
+        assert_eq!(b.name, Field::Given("Ann".to_owned()));
+        assert_eq!(b.strict_window, Field::WrongType);
+        let b: Body = serde_json::from_str(r#"{"name": null}"#).unwrap();
+        assert_eq!(b.name, Field::Absent);
+        assert_eq!(b.strict_window, Field::Absent);
+        let b: Body = serde_json::from_str(r#"{"name": 7, "strictWindow": true}"#).unwrap();
+        assert_eq!(b.name, Field::WrongType);
+        assert_eq!(b.strict_window, Field::Given(true));
+    }
+
+    #[test]
+    fn required_and_optional_fields_explain_themselves() {
+        let mut details = Vec::new();
+        assert_eq!(Field::<String>::Absent.required("name", &mut details), None);
+        assert_eq!(
+            Field::<bool>::WrongType.optional("strictWindow", &mut details),
+            None
+        );
+        assert_eq!(Field::<String>::Absent.optional("note", &mut details), None);
+        let got: Vec<(&str, &str)> = details
+            .iter()
+            .map(|d| (d.field.as_str(), d.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [("name", "required"), ("strictWindow", "must be a boolean")]
+        );
+    }
+
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    struct Paging {
+        #[param(required = false)]
+        limit: u32,
+        #[param(rename = "batchId")]
+        batch: Option<String>,
+    }
+
+    impl FromQuery for Paging {
+        fn from_query(q: &QueryParams, details: &mut Vec<FieldError>) -> Self {
+            Self {
+                limit: q.number("limit", 20, 1..=200, details),
+                batch: q.non_blank("batchId").map(str::to_owned),
+            }
+        }
+    }
+
+    async fn query<T: FromQuery>(uri: &str) -> Result<T, ApiError> {
+        let (mut parts, ()) = Request::builder().uri(uri).body(()).unwrap().into_parts();
+        ValidatedQuery::<T>::from_request_parts(&mut parts, &())
+            .await
+            .map(|ValidatedQuery(q)| q)
+    }
+
+    #[tokio::test]
+    async fn queries_accept_exactly_their_documented_parameters() {
+        let q: Paging = query("/x?limit=5&batchId=%20b1%20").await.unwrap();
+        assert_eq!((q.limit, q.batch.as_deref()), (5, Some("b1")));
+        let e = query::<Paging>("/x?since=1&limit=0").await.err().unwrap();
+        let details: Vec<String> = e
+            .details
+            .unwrap()
+            .into_iter()
+            .map(|d| format!("{}: {}", d.field, d.message))
+            .collect();
+        assert_eq!(
+            details,
+            [
+                "since: unknown query parameter; expected limit, batchId",
+                "limit: must be a whole number from 1 to 200"
+            ]
+        );
+        let e = query::<NoParameters>("/x?page=2").await.err().unwrap();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(
+            e.message
+                .contains("this endpoint takes no query parameters")
+        );
+        assert!(query::<NoParameters>("/x").await.is_ok());
+    }
+}

@@ -13,10 +13,10 @@ use crate::extract::{Field, FromQuery, QueryParams, RequestBody, field_error};
 #[derive(Deserialize, ToSchema)]
 pub struct RegisterRequest {
     /// Your name or company name.
-    #[schema(value_type = String, example = "Your Name")]
+    #[schema(value_type = String, min_length = 1, max_length = 200, example = "Your Name")]
     pub name: Field<String>,
     /// Email address for the account.
-    #[schema(value_type = String, example = "you@example.com")]
+    #[schema(value_type = String, format = Email, max_length = 254, example = "you@example.com")]
     pub email: Field<String>,
 }
 
@@ -47,10 +47,10 @@ impl RequestBody for RegisterRequest {
 #[serde(rename_all = "camelCase")]
 pub struct CredentialsRequest {
     /// Meta access token (system user token recommended).
-    #[schema(value_type = String, example = "EAAc...")]
+    #[schema(value_type = String, pattern = r"^\s*\S+\s*$", max_length = 4096, example = "EAAc...")]
     pub whatsapp_access_token: Field<String>,
     /// Phone number id from Meta Business Manager (not the phone number).
-    #[schema(value_type = String, example = "1234567890")]
+    #[schema(value_type = String, pattern = "^[0-9]{1,32}$", example = "1234567890")]
     pub whatsapp_phone_number_id: Field<String>,
     /// App secret, to check the signature of Meta's webhooks for this number.
     #[schema(value_type = Option<String>)]
@@ -62,7 +62,7 @@ pub struct CredentialsRequest {
     /// WhatsApp Business Account id (numeric, from Meta Business Manager). Optional; routes Meta's webhooks that
     /// name only the WABA (template status and quality updates, account updates) to this account, checked with
     /// its app secret. Unique across accounts.
-    #[schema(value_type = Option<String>, example = "102290129340398")]
+    #[schema(value_type = Option<String>, pattern = "^[0-9]{0,32}$", example = "102290129340398")]
     pub whatsapp_business_account_id: Field<String>,
     /// Refuse free-form text at once when the recipient has not written in the last 24 hours (default false).
     #[schema(value_type = Option<bool>, example = false)]

@@ -60,18 +60,18 @@ pub async fn register(
             .await
             .unwrap_or_else(IntoResponse::into_response)
     } else {
-        ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "Too many registrations from this address. Retry after {} seconds.",
-                decision.reset_in
-            ),
-        )
-        .into_response()
+        too_many_registrations(decision.reset_in).into_response()
     };
     // Registration is limited per client address; its answers carry that limit's headers.
     decision.apply(resp.headers_mut());
     resp
+}
+
+fn too_many_registrations(reset_in: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("Too many registrations from this address. Retry after {reset_in} seconds."),
+    )
 }
 
 async fn create_account(

@@ -25,7 +25,7 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 pub struct InboundRequest {
     /// The customer's WhatsApp number, digits only (an optional leading `+` is dropped).
-    #[schema(value_type = String, example = "14155552671")]
+    #[schema(value_type = String, pattern = r"^\s*\+?[1-9][0-9]{7,14}\s*$", example = "14155552671")]
     pub from: Field<String>,
     /// What the customer writes, 1 to 4096 characters.
     #[schema(value_type = String, min_length = 1, max_length = 4096, example = "hi")]
@@ -121,18 +121,11 @@ pub struct InboundView {
 pub async fn inbound(
     State(state): State<AppState>,
     CurrentAccount(account): CurrentAccount,
-    ValidatedJson(CustomerMessage { from, text }): ValidatedJson<InboundRequest>,
+    body: Result<ValidatedJson<InboundRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let Some(customers) = state
-        .settings
-        .sandbox
-        .as_ref()
-        .and_then(|s| s.customers.clone())
-    else {
-        return Err(ApiError::not_found(
-            "POST /sandbox/inbound exists only when the server runs with --sandbox.",
-        ));
-    };
+    // Outside sandbox mode the route does not exist, whatever the body.
+    let customers = sandbox_customers(&state)?;
+    let ValidatedJson(CustomerMessage { from, text }) = body?;
     let Some(credentials) = account.credentials.as_ref() else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -152,12 +145,26 @@ pub async fn inbound(
     let until = state.api.clock().now()
         + chrono::TimeDelta::from_std(customers.service_window()).unwrap_or_default();
     tracing::info!(%wamid, %phone_number_id, "sandbox: customer wrote in");
+    let window_open_until = whatsapi_core::webhook::format_time(&until);
     Ok(ok(InboundView {
         from,
         text,
         wamid,
         phone_number_id,
-        window_open_until: whatsapi_core::webhook::format_time(&until),
+        window_open_until,
     })
     .into_response())
+}
+
+fn sandbox_customers(state: &AppState) -> Result<whatsapi_sandbox::Customers, ApiError> {
+    state
+        .settings
+        .sandbox
+        .as_ref()
+        .and_then(|s| s.customers.clone())
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "POST /sandbox/inbound exists only when the server runs with --sandbox.",
+            )
+        })
 }
