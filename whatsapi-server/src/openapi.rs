@@ -60,6 +60,7 @@ impl utoipa::Modify for SecurityAddon {
 pub fn complete(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::Modify as _;
     SendOperations.modify(doc);
+    AuthenticationErrors.modify(doc);
     ErrorExamples.modify(doc);
     reference_envelope_data(doc);
 }
@@ -217,6 +218,73 @@ fn bulk_accepted_example() -> Value {
         "failedCount": 0,
         "errors": []
     }})
+}
+
+/// The answers [`crate::auth::authenticate`] gives on every operation that needs an API key: 401 and 429, where
+/// the operation does not describe them itself.
+struct AuthenticationErrors;
+
+impl utoipa::Modify for AuthenticationErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorView")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in ops.into_iter().flatten() {
+                let needs_key = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                if !needs_key {
+                    continue;
+                }
+                let responses = &mut op.responses.responses;
+                for (status, description) in [
+                    ("401", "Missing, malformed or unknown API key"),
+                    (
+                        "429",
+                        "The plan's requests per minute are used up; see Retry-After",
+                    ),
+                ] {
+                    let missing = match responses.get(status) {
+                        None => true,
+                        Some(utoipa::openapi::RefOr::T(r)) => r.content.is_empty(),
+                        Some(_) => false,
+                    };
+                    if missing {
+                        responses.insert(status.to_owned(), error(description).into());
+                    }
+                }
+                if let Some(utoipa::openapi::RefOr::T(limited)) = responses.get_mut("429") {
+                    limited
+                        .headers
+                        .entry("Retry-After".to_owned())
+                        .or_insert_with(retry_after);
+                }
+            }
+        }
+    }
+}
+
+fn retry_after() -> utoipa::openapi::header::Header {
+    use utoipa::openapi::schema::{Object, Type};
+    utoipa::openapi::header::HeaderBuilder::new()
+        .schema(Object::with_type(Type::Integer))
+        .description(Some("Seconds until the window resets"))
+        .build()
 }
 
 /// An example for every error answer that has none: `{"success": false, ...}` with a message this server really

@@ -462,3 +462,29 @@ async fn bodies_and_answers_are_typed() {
         }
     }
 }
+
+/// Every operation behind an API key documents the key's refusal (401) and the plan's rate limit (429, with
+/// `Retry-After`), so a generated client types those answers too.
+#[tokio::test]
+async fn authenticated_operations_document_401_and_429() {
+    let doc = document().await;
+    let mut checked = 0;
+    for (method, path, op) in operations(&doc) {
+        if op["security"].as_array().is_none_or(|s| s.is_empty()) {
+            continue;
+        }
+        for status in ["401", "429"] {
+            assert_eq!(
+                op["responses"][status]["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/ErrorView",
+                "{method} {path} {status}"
+            );
+        }
+        assert!(
+            op["responses"]["429"]["headers"]["Retry-After"].is_object(),
+            "{method} {path}: 429 without Retry-After"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 18, "only {checked} authenticated operations");
+}

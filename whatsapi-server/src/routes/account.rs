@@ -117,7 +117,7 @@ fn sandbox_credentials(sandbox: &SandboxCredentials, account: AccountId) -> Meta
             "credentialsStatus": null, "credentialsError": null, "whatsappPhoneNumberId": null,
             "whatsappBusinessAccountId": null, "whatsappVerifyTokenSet": false, "webhookUrl": null,
             "strictWindow": false, "rateLimitPerMinute": 20, "bulkLimit": 100, "createdAt": "2026-03-28T09:55:00Z"}})),
-        (status = 401, body = crate::views::ErrorView),
+        (status = 401, description = "Missing, malformed or unknown API key", body = crate::views::ErrorView),
     ))]
 pub async fn me(
     State(state): State<AppState>,
