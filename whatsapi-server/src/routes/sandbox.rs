@@ -28,7 +28,7 @@ pub struct InboundRequest {
     #[schema(value_type = String, pattern = r"^\s*\+?[1-9][0-9]{7,14}\s*$", example = "14155552671")]
     pub from: Field<String>,
     /// What the customer writes, 1 to 4096 characters.
-    #[schema(value_type = String, min_length = 1, max_length = 4096, example = "hi")]
+    #[schema(value_type = String, min_length = 1, max_length = 4096, pattern = r"\S", example = "hi")]
     pub text: Field<String>,
 }
 
