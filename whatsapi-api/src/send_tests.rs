@@ -1,7 +1,7 @@
 use super::*;
 use crate::answer::json_field;
-use whatsapi_core::send::BulkItem;
 use serde_json::json;
+use whatsapi_core::send::BulkItem;
 
 fn now() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-03-28T10:00:00Z")
@@ -378,6 +378,10 @@ fn core_identifiers_get_their_json_names() {
     let r = parse_bulk(&body, now(), &rules(), 10).unwrap();
     assert_eq!(r.json_path("items[0].text"), "messages[0].message");
     assert_eq!(r.json_path("items[0].send_at"), "messages[0].sendAt");
-    assert_eq!(r.json_path("items[1].text"), "messages[1].text", "already a JSON name");
+    assert_eq!(
+        r.json_path("items[1].text"),
+        "messages[1].text",
+        "already a JSON name"
+    );
     assert_eq!(r.json_path("items"), "messages");
 }

@@ -22,7 +22,7 @@ pub struct IdempotencyKey(String);
 /// Why a key was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "Idempotency-Key must be 1 to 255 visible ASCII characters (no spaces or control characters)"
+    "an idempotency key must be 1 to 255 visible ASCII characters (no spaces or control characters)"
 )]
 pub struct InvalidKey;
 

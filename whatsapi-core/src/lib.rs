@@ -47,11 +47,11 @@ pub use message::{
     BatchId, Message, MessageContent, MessageId, NewMessage, Status, Template, TimelineEntry,
 };
 pub use phone::PhoneNumber;
-pub use send::{BulkRequest, SendRequest, SendRules, ValidationErrors};
 pub use retry::{ErrorClass, RetryPolicy};
+pub use send::{BulkRequest, SendRequest, SendRules, ValidationErrors};
 pub use service::{
-    BuildError, BulkQueued, CredentialsCheck, Error, Queued, Registered, Summary,
-    WhatsApi, WhatsApiBuilder,
+    BuildError, BulkQueued, CredentialsCheck, Error, Queued, Registered, Summary, WhatsApi,
+    WhatsApiBuilder,
 };
 pub use store::{Store, StoreError};
 pub use transport::{MetaTransport, OutgoingMessage, PhoneNumberInfo, SendError, SendReceipt};

@@ -121,7 +121,12 @@ async fn scenario(store: Arc<dyn Store>, input: &Inputs) -> Vec<String> {
     note!(
         "other body",
         store
-            .idempotency_begin(a.id, &key, &Fingerprint::of(RequestKind::Send, &json!(1)), at(3))
+            .idempotency_begin(
+                a.id,
+                &key,
+                &Fingerprint::of(RequestKind::Send, &json!(1)),
+                at(3)
+            )
             .await
     );
     note!(

@@ -147,7 +147,11 @@ pub fn check_metadata(m: &Map<String, Value>) -> Result<(), String> {
 }
 
 /// A scheduled send time: after `now`, within the rules' horizon.
-pub fn check_send_at(t: DateTime<Utc>, now: DateTime<Utc>, rules: &SendRules) -> Result<(), String> {
+pub fn check_send_at(
+    t: DateTime<Utc>,
+    now: DateTime<Utc>,
+    rules: &SendRules,
+) -> Result<(), String> {
     if t <= now {
         return Err("must be in the future".into());
     }

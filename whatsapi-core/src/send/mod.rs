@@ -23,10 +23,10 @@ mod request;
 
 pub use bulk::{BulkItem, BulkItemError, BulkRequest};
 pub use checks::{
-    BODY_PARAMETERS, HEADER_PARAMETERS, MAX_METADATA_BYTES, MAX_PARAMETER_CHARS, MAX_TEXT_CHARS,
-    MAX_TEMPLATE_NAME_BYTES, button_parameters, check_currency_code, check_language,
-    check_media, check_metadata, check_parameter_text, check_send_at, check_template_name,
-    check_text, parameter_type,
+    BODY_PARAMETERS, HEADER_PARAMETERS, MAX_METADATA_BYTES, MAX_PARAMETER_CHARS,
+    MAX_TEMPLATE_NAME_BYTES, MAX_TEXT_CHARS, button_parameters, check_currency_code,
+    check_language, check_media, check_metadata, check_parameter_text, check_send_at,
+    check_template_name, check_text, parameter_type,
 };
 pub use request::SendRequest;
 

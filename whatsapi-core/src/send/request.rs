@@ -3,9 +3,11 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
+use crate::account::AccountId;
 use crate::idempotency::{Fingerprint, IdempotencyKey, RequestKind};
 use crate::message::{
-    ButtonSubType, MessageContent, Template, TemplateComponent, TemplateParameter,
+    BatchId, ButtonSubType, MessageContent, MessageId, NewMessage, Template, TemplateComponent,
+    TemplateParameter,
 };
 use crate::phone::PhoneNumber;
 
@@ -160,23 +162,24 @@ impl SendRequest {
         self.idempotency_key.as_ref()
     }
 
-    /// The parts of a valid request, for storage.
-    pub(crate) fn into_parts(
+    /// The message to store for this (valid) request.
+    pub(crate) fn into_new_message(
         self,
-    ) -> (
-        PhoneNumber,
-        MessageContent,
-        Option<DateTime<Utc>>,
-        Option<Map<String, Value>>,
-        bool,
-    ) {
-        (
-            self.to,
-            self.content,
-            self.send_at,
-            self.metadata,
-            self.dry_run,
-        )
+        account_id: AccountId,
+        batch_id: Option<BatchId>,
+        now: DateTime<Utc>,
+    ) -> NewMessage {
+        NewMessage {
+            id: MessageId::new(),
+            account_id,
+            batch_id,
+            to: self.to,
+            content: self.content,
+            send_at: self.send_at,
+            metadata: self.metadata,
+            dry_run: self.dry_run,
+            created_at: now,
+        }
     }
 
     /// Checks every value against the domain's rules (`now` and `rules` judge the schedule), reporting all failures
@@ -316,12 +319,16 @@ fn check_parameter(p: &TemplateParameter, f: &str, allowed: &[&str], errs: &mut 
             text("coupon_code", non_empty(coupon_code))
         }
         TemplateParameter::Currency { currency } => {
-            text("currency.fallback_value", non_empty(&currency.fallback_value));
+            text(
+                "currency.fallback_value",
+                non_empty(&currency.fallback_value),
+            );
             text("currency.code", check_currency_code(&currency.code));
         }
-        TemplateParameter::DateTime { date_time } => {
-            text("date_time.fallback_value", non_empty(&date_time.fallback_value))
-        }
+        TemplateParameter::DateTime { date_time } => text(
+            "date_time.fallback_value",
+            non_empty(&date_time.fallback_value),
+        ),
         TemplateParameter::Image { image: m }
         | TemplateParameter::Document { document: m }
         | TemplateParameter::Video { video: m } => {

@@ -3,7 +3,9 @@ use serde_json::json;
 
 use super::*;
 use crate::idempotency::IdempotencyKey;
-use crate::message::{ButtonSubType, MediaParameter, MessageContent, TemplateComponent, TemplateParameter};
+use crate::message::{
+    ButtonSubType, MediaParameter, MessageContent, TemplateComponent, TemplateParameter,
+};
 use crate::phone::PhoneNumber;
 
 fn now() -> DateTime<Utc> {
@@ -27,13 +29,20 @@ fn fields(r: &SendRequest) -> Vec<String> {
 fn builders_make_the_content_they_name() {
     let r = SendRequest::template(to(), "order_ready", "en_US").body_params(["Sarah", "#1042"]);
     let t = r.content().template().unwrap();
-    assert_eq!((t.name.as_str(), t.language.as_str()), ("order_ready", "en_US"));
+    assert_eq!(
+        (t.name.as_str(), t.language.as_str()),
+        ("order_ready", "en_US")
+    );
     assert_eq!(
         t.components,
         [TemplateComponent::Body {
             parameters: vec![
-                TemplateParameter::Text { text: "Sarah".into() },
-                TemplateParameter::Text { text: "#1042".into() },
+                TemplateParameter::Text {
+                    text: "Sarah".into()
+                },
+                TemplateParameter::Text {
+                    text: "#1042".into()
+                },
             ]
         }]
     );
@@ -64,15 +73,34 @@ fn every_failing_value_is_reported_under_its_domain_name() {
         .validate(now(), &SendRules::default())
         .unwrap_err();
     assert_eq!(e.0[0].message, "must be at most 35 days ahead");
-    let big = json!({"a": "x".repeat(16_400)}).as_object().unwrap().clone();
-    assert_eq!(fields(&SendRequest::text(to(), "hi").metadata(big)), ["metadata"]);
+    let big = json!({"a": "x".repeat(16_400)})
+        .as_object()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        fields(&SendRequest::text(to(), "hi").metadata(big)),
+        ["metadata"]
+    );
 
     let bad = SendRequest::template(to(), "Receipt", "english")
         .header_params([TemplateParameter::Video {
-            video: MediaParameter { link: None, id: None, filename: None, caption: None },
+            video: MediaParameter {
+                link: None,
+                id: None,
+                filename: None,
+                caption: None,
+            },
         }])
-        .header_params([TemplateParameter::Payload { payload: "x".into() }])
-        .button(ButtonSubType::Url, 12, [TemplateParameter::Text { text: "a".repeat(1025) }]);
+        .header_params([TemplateParameter::Payload {
+            payload: "x".into(),
+        }])
+        .button(
+            ButtonSubType::Url,
+            12,
+            [TemplateParameter::Text {
+                text: "a".repeat(1025),
+            }],
+        );
     assert_eq!(
         fields(&bad),
         [
@@ -96,12 +124,22 @@ fn fingerprints_follow_the_request_not_the_key_nor_the_metadata_order() {
         .metadata(m2)
         .idempotency_key(IdempotencyKey::parse("k").unwrap());
     assert_eq!(a.fingerprint(), b.fingerprint());
-    assert_ne!(a.fingerprint(), SendRequest::text(to(), "hi!").fingerprint());
+    assert_ne!(
+        a.fingerprint(),
+        SendRequest::text(to(), "hi!").fingerprint()
+    );
     assert_ne!(a.fingerprint(), a.clone().dry_run(true).fingerprint());
     let bulk = BulkRequest::new([a.clone()]);
-    assert_ne!(bulk.fingerprint(), a.fingerprint(), "the kind is part of it");
+    assert_ne!(
+        bulk.fingerprint(),
+        a.fingerprint(),
+        "the kind is part of it"
+    );
     let mut with_rejected = bulk.clone();
-    with_rejected.push_rejected(vec![FieldError { field: "to".into(), message: "required".into() }]);
+    with_rejected.push_rejected(vec![FieldError {
+        field: "to".into(),
+        message: "required".into(),
+    }]);
     assert_ne!(bulk.fingerprint(), with_rejected.fingerprint());
 }
 
@@ -109,7 +147,12 @@ fn fingerprints_follow_the_request_not_the_key_nor_the_metadata_order() {
 fn bulk_shape_is_bounded_by_the_callers_cap() {
     let one = || SendRequest::text(to(), "hi");
     assert!(BulkRequest::new([one(), one()]).validate_shape(2).is_ok());
-    let e = BulkRequest::new([one(), one(), one()]).validate_shape(2).unwrap_err();
+    let e = BulkRequest::new([one(), one(), one()])
+        .validate_shape(2)
+        .unwrap_err();
     assert_eq!(e.0[0].message, "at most 2 items per bulk request, got 3");
-    assert_eq!(BulkRequest::default().validate_shape(2).unwrap_err().0[0].field, "items");
+    assert_eq!(
+        BulkRequest::default().validate_shape(2).unwrap_err().0[0].field,
+        "items"
+    );
 }

@@ -21,7 +21,9 @@ pub enum Error {
     #[error("{0}")]
     NotFound(String),
     /// Sending for the account is paused by its circuit breaker after repeated Meta errors.
-    #[error("sending is paused after repeated errors from the WhatsApp API; it resumes in {retry_after:?}")]
+    #[error(
+        "sending is paused after repeated errors from the WhatsApp API; it resumes in {retry_after:?}"
+    )]
     BreakerOpen {
         /// Time until sending resumes (the next probe).
         retry_after: Duration,

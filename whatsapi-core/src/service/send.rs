@@ -386,18 +386,7 @@ fn new_message(
     req: SendRequest,
     now: DateTime<Utc>,
 ) -> NewMessage {
-    let (to, content, send_at, metadata, dry_run) = req.into_parts();
-    NewMessage {
-        id: MessageId::new(),
-        account_id: account.id,
-        batch_id,
-        to,
-        content,
-        send_at,
-        metadata,
-        dry_run,
-        created_at: now,
-    }
+    req.into_new_message(account.id, batch_id, now)
 }
 
 fn unkeep<T: serde::de::DeserializeOwned>(stored: StoredOutcome) -> Result<T, Error> {

@@ -5,16 +5,16 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::{BuildError, Error, WhatsApi};
+use crate::Store;
 use crate::account::{AccountUpdate, CredentialsStatus, MetaCredentials};
 use crate::engine::harness::{Harness, phone, settle};
 use crate::idempotency::IdempotencyKey;
 use crate::message::Status;
+use crate::send::{BulkRequest, FieldError, SendRequest, ValidationErrors};
 use crate::status::MetaStatus;
 use crate::store::{MessageFilter, PageRequest, StatusUpdate};
 use crate::testing::{FakeTransport, MemoryStore, RecordingSink, Script};
 use crate::transport::SendError;
-use crate::Store;
-use crate::send::{BulkRequest, FieldError, SendRequest, ValidationErrors};
 
 fn fields(e: &Error) -> Vec<String> {
     match e {
@@ -255,12 +255,21 @@ async fn send_queues_and_validates() {
     assert_eq!(m.status, Status::Queued);
     assert_eq!(m.content.template().unwrap().name, "hello_world");
 
-    let err = h.api.send(&acc, text("14155552671", " ")).await.unwrap_err();
+    let err = h
+        .api
+        .send(&acc, text("14155552671", " "))
+        .await
+        .unwrap_err();
     assert_eq!(fields(&err), ["text"]);
     let bad = SendRequest::template(phone("14155552671"), "Hello World", "english")
         .body_params([""])
         .send_at(h.now())
-        .metadata(json!({"a": "x".repeat(17_000)}).as_object().unwrap().clone());
+        .metadata(
+            json!({"a": "x".repeat(17_000)})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
     let err = h.api.send(&acc, bad).await.unwrap_err();
     assert_eq!(
         fields(&err),
@@ -273,7 +282,10 @@ async fn send_queues_and_validates() {
         ]
     );
     let stray = text("14155552671", "hi").body_params(["x"]);
-    assert_eq!(fields(&h.api.send(&acc, stray).await.unwrap_err()), ["text"]);
+    assert_eq!(
+        fields(&h.api.send(&acc, stray).await.unwrap_err()),
+        ["text"]
+    );
 
     let at = h.now() + chrono::Duration::hours(1);
     let later = h
@@ -281,7 +293,10 @@ async fn send_queues_and_validates() {
         .send(&acc, text("14155552671", "later").send_at(at))
         .await
         .unwrap();
-    assert_eq!((later.status, later.scheduled_for), (Status::Scheduled, Some(at)));
+    assert_eq!(
+        (later.status, later.scheduled_for),
+        (Status::Scheduled, Some(at))
+    );
 
     // Another account cannot see the message.
     let other = h.account().await;
@@ -327,7 +342,10 @@ async fn idempotency_keys_replay_conflict_and_are_not_spent_by_invalid_requests(
 
     let err = h
         .api
-        .send(&acc, text("14155552671", "other").idempotency_key(key.clone()))
+        .send(
+            &acc,
+            text("14155552671", "other").idempotency_key(key.clone()),
+        )
         .await
         .unwrap_err();
     assert_eq!(err, Error::IdempotencyConflict);
@@ -367,6 +385,34 @@ async fn idempotency_keys_replay_conflict_and_are_not_spent_by_invalid_requests(
     assert_eq!((b2.total, b2.queued, b2.failed()), (3, 1, 2));
 }
 
+/// The schedule is judged after the key's lookup: a repeat of an accepted scheduled send replays its outcome even
+/// once the scheduled time has passed, instead of failing on `send_at`.
+#[tokio::test(start_paused = true)]
+async fn a_repeat_of_a_scheduled_send_replays_after_its_time() {
+    let h = Harness::new();
+    let acc = h.account().await;
+    let key = IdempotencyKey::parse("reminder-1").unwrap();
+    let at = h.now() + chrono::Duration::seconds(30);
+    let request = || {
+        text("14155552671", "Reminder")
+            .send_at(at)
+            .idempotency_key(key.clone())
+    };
+    let first = h.api.send(&acc, request()).await.unwrap();
+    assert_eq!(first.status, Status::Scheduled);
+    h.advance(std::time::Duration::from_secs(60)).await;
+    let again = h.api.send(&acc, request()).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!((again.id, again.scheduled_for), (first.id, Some(at)));
+    // Without the key, the same request is judged now: its time has passed.
+    let err = h
+        .api
+        .send(&acc, text("14155552671", "Reminder").send_at(at))
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&err), ["send_at"]);
+}
+
 #[tokio::test]
 async fn bulk_queues_valid_items_and_reports_the_rest() {
     let h = Harness::new();
@@ -401,7 +447,10 @@ async fn bulk_queues_valid_items_and_reports_the_rest() {
         .unwrap();
     assert_eq!(page.total, 2);
 
-    let all_bad = BulkRequest::new([text("14155552671", ""), text("14155552672", "x").send_at(h.now())]);
+    let all_bad = BulkRequest::new([
+        text("14155552671", ""),
+        text("14155552672", "x").send_at(h.now()),
+    ]);
     let err = h.api.send_bulk(&acc, all_bad, 100).await.unwrap_err();
     assert_eq!(fields(&err), ["items[0].text", "items[1].send_at"]);
 
@@ -409,7 +458,11 @@ async fn bulk_queues_valid_items_and_reports_the_rest() {
     let too_many = BulkRequest::new((0..4).map(|_| text("14155552671", "x")));
     let err = h.api.send_bulk(&acc, too_many, 3).await.unwrap_err();
     assert_eq!(fields(&err), ["items"]);
-    let err = h.api.send_bulk(&acc, BulkRequest::default(), 3).await.unwrap_err();
+    let err = h
+        .api
+        .send_bulk(&acc, BulkRequest::default(), 3)
+        .await
+        .unwrap_err();
     assert_eq!(fields(&err), ["items"]);
 
     // Real sends need credentials; dry runs do not.
@@ -425,7 +478,10 @@ async fn bulk_queues_valid_items_and_reports_the_rest() {
         Error::NoCredentials
     );
     assert_eq!(
-        h.api.send(&bare, text("14155552671", "x")).await.unwrap_err(),
+        h.api
+            .send(&bare, text("14155552671", "x"))
+            .await
+            .unwrap_err(),
         Error::NoCredentials
     );
     let dry = BulkRequest::new([text("14155552671", "x").dry_run(true)]);
@@ -441,7 +497,11 @@ async fn strict_window_accounts_send_text_only_to_recent_writers() {
         .update_account(acc.id, AccountUpdate::SetStrictWindow(true))
         .await
         .unwrap();
-    let err = h.api.send(&acc, text("14155552671", "hi")).await.unwrap_err();
+    let err = h
+        .api
+        .send(&acc, text("14155552671", "hi"))
+        .await
+        .unwrap_err();
     assert_eq!(fields(&err), ["text"]);
     h.api.send(&acc, hello_world("14155552671")).await.unwrap();
     h.api

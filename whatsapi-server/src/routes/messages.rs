@@ -138,7 +138,10 @@ pub async fn send(
 pub async fn bulk(
     State(state): State<AppState>,
     Extension(account): Extension<Account>,
-    BulkBody { mut parsed, max_items }: BulkBody,
+    BulkBody {
+        mut parsed,
+        max_items,
+    }: BulkBody,
 ) -> Result<Response, ApiError> {
     let request = std::mem::take(&mut parsed.request);
     let out = state
