@@ -95,8 +95,8 @@ impl WhatsApi {
     /// [`Error::IdempotencyConflict`].
     pub async fn send(&self, account: &Account, request: SendRequest) -> Result<Queued, Error> {
         let now = self.clock().now();
-        let fingerprint = request.key().map(|_| request.fingerprint());
-        match self.begin(account, request.key(), fingerprint, now).await? {
+        let keyed = request.key().map(|k| (k.clone(), request.fingerprint()));
+        match self.begin(account, keyed, now).await? {
             Begun::Replay(stored) => {
                 let kept: KeptQueued = unkeep(stored)?;
                 Ok(Queued {
@@ -123,8 +123,8 @@ impl WhatsApi {
         max_items: usize,
     ) -> Result<BulkQueued, Error> {
         let now = self.clock().now();
-        let fingerprint = request.key().map(|_| request.fingerprint());
-        match self.begin(account, request.key(), fingerprint, now).await? {
+        let keyed = request.key().map(|k| (k.clone(), request.fingerprint()));
+        match self.begin(account, keyed, now).await? {
             Begun::Replay(stored) => {
                 let kept: KeptBulk = unkeep(stored)?;
                 Ok(BulkQueued {
@@ -144,25 +144,22 @@ impl WhatsApi {
         }
     }
 
+    /// Looks up (and reserves) the request's key and fingerprint, if it has a key.
     async fn begin(
         &self,
         account: &Account,
-        key: Option<&IdempotencyKey>,
-        fingerprint: Option<Fingerprint>,
+        keyed: Option<(IdempotencyKey, Fingerprint)>,
         now: DateTime<Utc>,
     ) -> Result<Begun, Error> {
-        let (Some(key), Some(fingerprint)) = (key, fingerprint) else {
+        let Some((key, fingerprint)) = keyed else {
             return Ok(Begun::Fresh(None));
         };
         match self
             .store()
-            .idempotency_begin(account.id, key, &fingerprint, now)
+            .idempotency_begin(account.id, &key, &fingerprint, now)
             .await?
         {
-            Decision::Fresh => Ok(Begun::Fresh(Some(Reservation {
-                key: key.clone(),
-                fingerprint,
-            }))),
+            Decision::Fresh => Ok(Begun::Fresh(Some(Reservation { key, fingerprint }))),
             Decision::Replay(stored) => Ok(Begun::Replay(stored)),
             Decision::Conflict => Err(Error::IdempotencyConflict),
             Decision::InFlight => Err(Error::IdempotencyInFlight),
