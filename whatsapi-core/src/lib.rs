@@ -1,6 +1,6 @@
 //! # whatsapi-core
 //!
-//! The domain of whatsapi, a WhatsApp Business messaging gateway: typed input parsed once ([`phone`], [`send`]),
+//! The domain of whatsapi, a WhatsApp Business messaging gateway: typed requests checked once ([`phone`], [`send`]: `SendRequest` in, `Queued` out),
 //! the message state machine ([`status`]), Meta error classification and retries ([`retry`]), idempotency
 //! ([`idempotency`]), accounts and keys ([`account`]), and the four seams everything else plugs into:
 //! [`store::Store`], [`transport::MetaTransport`], [`clock::Clock`] and [`webhook::WebhookSink`].
@@ -48,9 +48,10 @@ pub use message::{
 };
 pub use phone::PhoneNumber;
 pub use retry::{ErrorClass, RetryPolicy};
+pub use send::{BulkRequest, SendRequest, SendRules, ValidationErrors};
 pub use service::{
-    Accepted, BuildError, BulkAccepted, CredentialsCheck, Error, Registered, SendAccepted, Summary,
-    WhatsApi, WhatsApiBuilder,
+    BuildError, BulkQueued, CredentialsCheck, Error, Queued, Registered, Summary, WhatsApi,
+    WhatsApiBuilder,
 };
 pub use store::{Store, StoreError};
 pub use transport::{MetaTransport, OutgoingMessage, PhoneNumberInfo, SendError, SendReceipt};

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::account::{Account, AccountId, AccountUpdate, KeyHash, MetaCredentials, NewAccount};
-use crate::idempotency::{Decision, Fingerprint, IdempotencyKey, StoredResponse};
+use crate::idempotency::{Decision, Fingerprint, IdempotencyKey, StoredOutcome};
 use crate::message::{BatchId, Message, MessageId, MetaError, NewMessage, Pricing, Status};
 use crate::status::{self, Event, MetaStatus, Transition};
 use crate::webhook::{DeliveryAttempt, EventId, StatusEventData};
@@ -82,8 +82,8 @@ pub struct IdempotencyCompletion {
     pub key: IdempotencyKey,
     /// Fingerprint of the request.
     pub fingerprint: Fingerprint,
-    /// The response to replay.
-    pub response: StoredResponse,
+    /// The outcome to replay.
+    pub response: StoredOutcome,
     /// When the record is forgotten.
     pub expires_at: DateTime<Utc>,
 }

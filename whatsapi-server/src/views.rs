@@ -221,45 +221,6 @@ pub struct WebhookView {
     pub signing_secret: Option<String>,
 }
 
-/// 202 answer of a send.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SendAcceptedView {
-    /// Message id; use it with `GET /messages/{id}`.
-    #[schema(example = "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20")]
-    pub id: String,
-    /// queued, or scheduled with `sendAt`.
-    #[schema(value_type = MessageStatus, example = "queued")]
-    pub status: String,
-    /// The `sendAt` time, or null.
-    pub scheduled_for: Option<String>,
-}
-
-/// One invalid item of a bulk request.
-#[derive(Serialize, ToSchema)]
-pub struct BulkItemErrorView {
-    /// Position in `messages`.
-    pub index: usize,
-    /// Its failing fields.
-    pub details: Vec<FieldErrorView>,
-}
-
-/// 202 answer of a bulk send.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BulkAcceptedView {
-    /// Filter with `GET /messages?batchId=`.
-    pub batch_id: String,
-    /// Items in the request.
-    pub total_messages: usize,
-    /// Items queued (or scheduled).
-    pub queued: usize,
-    /// Items refused.
-    pub failed_count: usize,
-    /// Why each refused item was refused.
-    pub errors: Vec<BulkItemErrorView>,
-}
-
 /// One status change.
 #[derive(Serialize, ToSchema)]
 pub struct TimelineView {

@@ -1,26 +1,23 @@
 //! Sending, listing, reading and retrying messages, and the analytics summary.
 
 use axum::Extension;
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use whatsapi_core::Account;
+use whatsapi_api::{BulkAccepted, ParsedBulk, Schedule, SendAccepted};
 use whatsapi_core::idempotency::IdempotencyKey;
 use whatsapi_core::store::{MessageFilter, PageRequest};
-use whatsapi_core::webhook::format_time;
+use whatsapi_core::{Account, SendRequest};
 
 use crate::auth::CurrentAccount;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, MessageIdPath, NoParameters, ValidatedQuery};
 use crate::requests::ListQuery;
 use crate::state::AppState;
-use crate::views::{
-    BulkAcceptedView, BulkItemErrorView, FieldErrorView, MessageListView, MessageView,
-    PaginationView, SendAcceptedView, SummaryView, ok,
-};
+use crate::views::{MessageListView, MessageView, PaginationView, SummaryView, ok};
 
 /// Sending, listing, reading and retrying messages, and the summary; every route needs an API key.
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
@@ -47,9 +44,66 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiErr
     IdempotencyKey::parse(s).map(Some).map_err(|_| invalid())
 }
 
-fn accepted<T: serde::Serialize>(status: u16, replayed: bool, data: T) -> Response {
-    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::ACCEPTED);
-    let mut resp = (code, ok(data)).into_response();
+/// The JSON body (malformed JSON is answered first) and the `Idempotency-Key` header of a send.
+async fn body_and_key(
+    req: Request,
+    state: &AppState,
+) -> Result<(Value, Option<IdempotencyKey>), ApiError> {
+    let key = idempotency_key(req.headers());
+    let JsonBody(body) = JsonBody::from_request(req, state).await?;
+    Ok((body, key?))
+}
+
+/// A `POST /send-message` body read by whatsapi-api into a typed request carrying the `Idempotency-Key`. A
+/// `sendAt` that only the clock refuses is left to core, which judges it after the key's lookup (so a repeat of an
+/// accepted request replays).
+pub struct SendBody(pub SendRequest);
+
+impl FromRequest<AppState> for SendBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (body, key) = body_and_key(req, state).await?;
+        let now = state.api.clock().now();
+        let request =
+            whatsapi_api::parse_send_with(&body, now, state.api.send_rules(), Schedule::Defer)
+                .map_err(|e| ApiError::validation(e.0))?;
+        Ok(SendBody(match key {
+            Some(key) => request.idempotency_key(key),
+            None => request,
+        }))
+    }
+}
+
+/// A `POST /messages/bulk` body read by whatsapi-api, with the item cap of the account's plan.
+pub struct BulkBody {
+    /// The typed request and which items the parse refused.
+    pub parsed: ParsedBulk,
+    /// The most items the account's plan allows in one request.
+    pub max_items: usize,
+}
+
+impl FromRequest<AppState> for BulkBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let plan = req.extensions().get::<Account>().map(|a| a.plan);
+        let (body, key) = body_and_key(req, state).await?;
+        let max_items = plan.map_or(0, |p| state.api.plans().effective_bulk_cap(p));
+        let now = state.api.clock().now();
+        let rules = state.api.send_rules();
+        let mut parsed =
+            whatsapi_api::parse_bulk_with(&body, now, rules, max_items, Schedule::Defer)
+                .map_err(|e| ApiError::validation(e.0))?;
+        if let Some(key) = key {
+            parsed.request = std::mem::take(&mut parsed.request).idempotency_key(key);
+        }
+        Ok(BulkBody { parsed, max_items })
+    }
+}
+
+fn accepted<T: serde::Serialize>(replayed: bool, data: T) -> Response {
+    let mut resp = (StatusCode::ACCEPTED, ok(data)).into_response();
     if replayed {
         resp.headers_mut()
             .insert("idempotency-replayed", HeaderValue::from_static("true"));
@@ -60,9 +114,9 @@ fn accepted<T: serde::Serialize>(status: u16, replayed: bool, data: T) -> Respon
 /// Queue one message (text or template). Answers 202 at once; delivery is asynchronous.
 #[utoipa::path(post, path = "/send-message", tag = "messages", security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for 24 h instead of sending twice")),
-    request_body(content = Object, description = "`to`, and `message` (text) or `template`; optional `sendAt`, `metadata`, `dry_run`"),
+    request_body(content = whatsapi_api::schema::SendMessageBody, description = "`to`, and `message` (text) or `template`; optional `sendAt`, `metadata`, `dry_run`"),
     responses(
-        (status = 202, description = "Queued (or scheduled)", body = crate::views::Envelope<SendAcceptedView>,
+        (status = 202, description = "Queued (or scheduled)", body = crate::views::Envelope<SendAccepted>,
             headers(("Idempotency-Replayed" = String, description = "true when this is a replay"))),
         (status = 400, description = "Validation failed; see details", body = crate::views::ErrorView),
         (status = 409, description = "Idempotency-Key reused with another body, or still in flight", body = crate::views::ErrorView),
@@ -73,29 +127,22 @@ fn accepted<T: serde::Serialize>(status: u16, replayed: bool, data: T) -> Respon
 pub async fn send(
     State(state): State<AppState>,
     Extension(account): Extension<Account>,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody,
+    SendBody(request): SendBody,
 ) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
-    let out = state.api.send(&account, &body, key.as_ref()).await?;
-    let d = out.data;
-    Ok(accepted(
-        out.status,
-        out.replayed,
-        SendAcceptedView {
-            id: d.id.to_string(),
-            status: d.status.as_str().to_owned(),
-            scheduled_for: d.scheduled_for.as_ref().map(format_time),
-        },
-    ))
+    let queued = state
+        .api
+        .send(&account, request)
+        .await
+        .map_err(whatsapi_api::send_error)?;
+    Ok(accepted(queued.replayed, SendAccepted::from(&queued)))
 }
 
 /// Queue many messages in one request; each item is validated on its own.
 #[utoipa::path(post, path = "/messages/bulk", tag = "messages", security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for 24 h")),
-    request_body(content = Object, description = "`{\"messages\": [...]}`, each item like a single send"),
+    request_body(content = whatsapi_api::schema::BulkSendBody, description = "`{\"messages\": [...]}`, each item like a single send"),
     responses(
-        (status = 202, body = crate::views::Envelope<BulkAcceptedView>),
+        (status = 202, body = crate::views::Envelope<BulkAccepted>),
         (status = 400, description = "Not a list, empty, over the plan's cap, or every item invalid", body = crate::views::ErrorView),
         (status = 409, body = crate::views::ErrorView),
         (status = 413, body = crate::views::ErrorView),
@@ -104,37 +151,18 @@ pub async fn send(
 pub async fn bulk(
     State(state): State<AppState>,
     Extension(account): Extension<Account>,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody,
+    BulkBody {
+        mut parsed,
+        max_items,
+    }: BulkBody,
 ) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
-    let out = state.api.send_bulk(&account, &body, key.as_ref()).await?;
-    let d = out.data;
-    Ok(accepted(
-        out.status,
-        out.replayed,
-        BulkAcceptedView {
-            batch_id: d.batch_id.to_string(),
-            total_messages: d.total_messages,
-            queued: d.queued,
-            failed_count: d.failed_count,
-            errors: d
-                .errors
-                .into_iter()
-                .map(|e| BulkItemErrorView {
-                    index: e.index,
-                    details: e
-                        .details
-                        .into_iter()
-                        .map(|f| FieldErrorView {
-                            field: f.field,
-                            message: f.message,
-                        })
-                        .collect(),
-                })
-                .collect(),
-        },
-    ))
+    let request = std::mem::take(&mut parsed.request);
+    let out = state
+        .api
+        .send_bulk(&account, request, max_items)
+        .await
+        .map_err(|e| parsed.json_error(e))?;
+    Ok(accepted(out.replayed, parsed.accepted(&out)))
 }
 
 /// Your messages, newest first, with filters and pagination.
