@@ -1,22 +1,35 @@
 //! Sending, listing, reading and retrying messages, and the analytics summary.
 
-use std::collections::HashMap;
-
 use axum::Extension;
-use axum::extract::{FromRequest, Query, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use whatsapi_api::{BulkAccepted, ParsedBulk, Schedule, SendAccepted};
 use whatsapi_core::idempotency::IdempotencyKey;
-use whatsapi_core::send::FieldError;
 use whatsapi_core::store::{MessageFilter, PageRequest};
-use whatsapi_core::{Account, SendRequest, Status};
+use whatsapi_core::{Account, SendRequest};
 
-use crate::app::AppState;
+use crate::auth::CurrentAccount;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, MessageIdPath};
+use crate::extract::{JsonBody, MessageIdPath, NoParameters, ValidatedQuery};
+use crate::requests::ListQuery;
+use crate::state::AppState;
 use crate::views::{MessageListView, MessageView, PaginationView, SummaryView, ok};
+
+/// Sending, listing, reading and retrying messages, and the summary; every route needs an API key.
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    let routes = OpenApiRouter::new()
+        .routes(routes!(send))
+        .routes(routes!(bulk))
+        .routes(routes!(list))
+        .routes(routes!(get))
+        .routes(routes!(retry))
+        .routes(routes!(analytics));
+    crate::auth::require_api_key(routes, state)
+}
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(raw) = headers.get("idempotency-key") else {
@@ -152,92 +165,36 @@ pub async fn bulk(
     Ok(accepted(out.replayed, parsed.accepted(&out)))
 }
 
-fn parse_number(
-    q: &HashMap<String, String>,
-    name: &str,
-    default: u32,
-    range: std::ops::RangeInclusive<u32>,
-    details: &mut Vec<FieldError>,
-) -> u32 {
-    match q.get(name) {
-        None => default,
-        Some(raw) => match raw.trim().parse::<u32>() {
-            Ok(n) if range.contains(&n) => n,
-            _ => {
-                details.push(FieldError {
-                    field: name.to_owned(),
-                    message: format!(
-                        "must be a whole number from {} to {}",
-                        range.start(),
-                        range.end()
-                    ),
-                });
-                default
-            }
-        },
-    }
-}
-
 /// Your messages, newest first, with filters and pagination.
-#[utoipa::path(get, path = "/messages", tag = "messages", security(("bearer" = [])),
-    params(
-        ("status" = Option<String>, Query, description = "queued, scheduled, processing, retrying, sent, delivered, read or failed"),
-        ("batchId" = Option<String>, Query, description = "Only messages of this bulk request"),
-        ("limit" = Option<u32>, Query, description = "1 to 200, default 20"),
-        ("page" = Option<u32>, Query, description = "From 1, default 1"),
-    ),
-    responses((status = 200, body = MessageListView), (status = 400, body = crate::views::ErrorView)))]
+#[utoipa::path(get, path = "/messages", tag = "messages", operation_id = "listMessages", security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, body = MessageListView, example = json!({"success": true, "data": [{
+            "id": "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20", "to": "14155552671",
+            "body": "Hi Sarah! Your order #1234 has shipped.", "template": null, "status": "delivered",
+            "sentAt": "2026-03-28T10:00:01Z", "deliveredAt": "2026-03-28T10:00:04Z", "readAt": null, "failedAt": null,
+            "errorMessage": null, "errorCode": null, "metaError": null, "pricing": null, "metadata": {"orderId": "1234"},
+            "scheduledFor": null, "batchId": null, "dryRun": false, "wamid": "wamid.HBgLMTQxNTU1NTI2NzEVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTYA",
+            "createdAt": "2026-03-28T10:00:00Z", "retryable": false}],
+            "pagination": {"page": 1, "limit": 20, "total": 1, "totalPages": 1}})),
+        (status = 400, body = crate::views::ErrorView, example = json!({"success": false,
+            "error": "Validation failed: to: unknown query parameter; expected status, batchId, limit, page",
+            "details": [{"field": "to", "message": "unknown query parameter; expected status, batchId, limit, page"}]})),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
-    Query(q): Query<HashMap<String, String>>,
+    CurrentAccount(account): CurrentAccount,
+    ValidatedQuery(q): ValidatedQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let mut details = Vec::new();
-    crate::extract::unknown_query_parameters(
-        &q,
-        &["status", "batchId", "limit", "page"],
-        &mut details,
-    );
-    let status = match q.get("status").map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => match s.parse::<Status>() {
-            Ok(st) => Some(st),
-            Err(e) => {
-                details.push(FieldError {
-                    field: "status".into(),
-                    message: e.to_string(),
-                });
-                None
-            }
-        },
+    let filter = MessageFilter {
+        status: q.status,
+        batch_id: q.batch_id,
     };
-    let batch_id = match q.get("batchId").map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => match s.parse() {
-            Ok(b) => Some(b),
-            Err(_) => {
-                details.push(FieldError {
-                    field: "batchId".into(),
-                    message: "must be the batchId returned by POST /messages/bulk".into(),
-                });
-                None
-            }
-        },
+    let page = PageRequest {
+        page: q.page,
+        limit: q.limit,
     };
-    let limit = parse_number(&q, "limit", 20, 1..=200, &mut details);
-    let page = parse_number(&q, "page", 1, 1..=1_000_000, &mut details);
-    if !details.is_empty() {
-        return Err(ApiError::validation(details));
-    }
-    let result = state
-        .api
-        .list_messages(
-            account.id,
-            MessageFilter { status, batch_id },
-            PageRequest { page, limit },
-        )
-        .await?;
-    let total_pages = result.total.div_ceil(u64::from(limit));
+    let result = state.api.list_messages(account.id, filter, page).await?;
     Ok(axum::Json(MessageListView {
         success: true,
         data: result
@@ -246,22 +203,36 @@ pub async fn list(
             .map(|m| MessageView::of(m, false))
             .collect(),
         pagination: PaginationView {
-            page,
-            limit,
+            page: q.page,
+            limit: q.limit,
             total: result.total,
-            total_pages,
+            total_pages: result.total.div_ceil(u64::from(q.limit)),
         },
     })
     .into_response())
 }
 
 /// One message with its full status timeline.
-#[utoipa::path(get, path = "/messages/{id}", tag = "messages", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Message id from the send response")),
-    responses((status = 200, body = crate::views::Envelope<MessageView>), (status = 404, body = crate::views::ErrorView)))]
+#[utoipa::path(get, path = "/messages/{id}", tag = "messages", operation_id = "getMessage", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Message id from the send response", example = "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20")),
+    responses(
+        (status = 200, body = crate::views::Envelope<MessageView>, example = json!({"success": true, "data": {
+            "id": "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20", "to": "14155552671",
+            "body": "Hi Sarah! Your order #1234 has shipped.", "template": null, "status": "delivered",
+            "sentAt": "2026-03-28T10:00:01Z", "deliveredAt": "2026-03-28T10:00:04Z", "readAt": null, "failedAt": null,
+            "errorMessage": null, "errorCode": null, "metaError": null, "pricing": null, "metadata": {"orderId": "1234"},
+            "timeline": [
+                {"status": "queued", "at": "2026-03-28T10:00:00Z"},
+                {"status": "sent", "at": "2026-03-28T10:00:01Z"},
+                {"status": "delivered", "at": "2026-03-28T10:00:04Z"}
+            ],
+            "scheduledFor": null, "batchId": null, "dryRun": false, "wamid": "wamid.HBgLMTQxNTU1NTI2NzEVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTYA",
+            "createdAt": "2026-03-28T10:00:00Z", "retryable": false}})),
+        (status = 404, body = crate::views::ErrorView),
+    ))]
 pub async fn get(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    CurrentAccount(account): CurrentAccount,
     MessageIdPath(id): MessageIdPath,
 ) -> Result<Response, ApiError> {
     let message = state.api.get_message(account.id, id).await?;
@@ -269,16 +240,28 @@ pub async fn get(
 }
 
 /// Queue a failed message again.
-#[utoipa::path(post, path = "/messages/{id}/retry", tag = "messages", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Message id")),
+#[utoipa::path(post, path = "/messages/{id}/retry", tag = "messages", operation_id = "retryMessage", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Message id", example = "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20")),
     responses(
-        (status = 202, description = "Queued again", body = crate::views::Envelope<MessageView>),
+        (status = 202, description = "Queued again", body = crate::views::Envelope<MessageView>, example = json!({"success": true, "data": {
+            "id": "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20", "to": "14155552671",
+            "body": "Hi Sarah! Your order #1234 has shipped.", "template": null, "status": "queued",
+            "sentAt": null, "deliveredAt": null, "readAt": null, "failedAt": null, "errorMessage": null, "errorCode": null,
+            "metaError": null, "pricing": null, "metadata": {"orderId": "1234"},
+            "timeline": [
+                {"status": "queued", "at": "2026-03-28T10:00:00Z"},
+                {"status": "failed", "at": "2026-03-28T10:00:02Z", "detail": "(#131047) Re-engagement message"},
+                {"status": "queued", "at": "2026-03-28T11:30:00Z"}
+            ],
+            "scheduledFor": null, "batchId": null, "dryRun": false, "wamid": null,
+            "createdAt": "2026-03-28T10:00:00Z", "retryable": false}})),
         (status = 404, body = crate::views::ErrorView),
-        (status = 409, description = "Only failed messages can be retried", body = crate::views::ErrorView),
+        (status = 409, description = "Only failed messages can be retried", body = crate::views::ErrorView,
+            example = json!({"success": false, "error": "message is delivered; only failed messages can be retried"})),
     ))]
 pub async fn retry(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    CurrentAccount(account): CurrentAccount,
     MessageIdPath(id): MessageIdPath,
 ) -> Result<Response, ApiError> {
     let message = state.api.retry(account.id, id).await?;
@@ -290,18 +273,19 @@ fn two_decimals(x: f64) -> f64 {
 }
 
 /// Delivery statistics of your account.
-#[utoipa::path(get, path = "/analytics/summary", tag = "analytics", security(("bearer" = [])),
-    responses((status = 200, body = crate::views::Envelope<SummaryView>), (status = 400, body = crate::views::ErrorView)))]
+#[utoipa::path(get, path = "/analytics/summary", tag = "analytics", operation_id = "getAnalyticsSummary", security(("bearer" = [])),
+    responses(
+        (status = 200, body = crate::views::Envelope<SummaryView>, example = json!({"success": true, "data": {
+            "total": 1042, "byStatus": {"delivered": 980, "failed": 52, "sent": 10}, "deliveryRate": 0.94, "failureRate": 0.05}})),
+        (status = 400, body = crate::views::ErrorView, example = json!({"success": false,
+            "error": "Validation failed: since: unknown query parameter; this endpoint takes no query parameters",
+            "details": [{"field": "since", "message": "unknown query parameter; this endpoint takes no query parameters"}]})),
+    ))]
 pub async fn analytics(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
-    Query(q): Query<HashMap<String, String>>,
+    CurrentAccount(account): CurrentAccount,
+    ValidatedQuery(NoParameters): ValidatedQuery<NoParameters>,
 ) -> Result<Response, ApiError> {
-    let mut details = Vec::new();
-    crate::extract::unknown_query_parameters(&q, &[], &mut details);
-    if !details.is_empty() {
-        return Err(ApiError::validation(details));
-    }
     let s = state.api.analytics(account.id).await?;
     let by_status: Map<String, Value> = s
         .by_status
