@@ -149,6 +149,11 @@ impl ParsedBulk {
                     })
                     .collect(),
             )),
+            Error::TooManyItems { max, got } => {
+                let mut errs = ValidationErrors::default();
+                errs.push("messages", too_many_messages(max, got));
+                Error::Validation(errs)
+            }
             other => other,
         }
     }
@@ -178,4 +183,9 @@ impl ParsedBulk {
             errors: q.errors.iter().map(item).collect(),
         }
     }
+}
+
+/// The refusal of a bulk body over the account's cap, worded for the API's users (whose cap comes with their plan).
+pub(crate) fn too_many_messages(max: usize, got: usize) -> String {
+    format!("at most {max} messages per bulk request on this plan, got {got}")
 }

@@ -133,10 +133,7 @@ pub fn parse_bulk_with(
     } else if items.len() > cap {
         errs.push(
             "messages",
-            format!(
-                "at most {cap} messages per bulk request on this plan, got {}",
-                items.len()
-            ),
+            crate::answer::too_many_messages(cap, items.len()),
         );
     }
     if !errs.is_empty() {

@@ -107,6 +107,7 @@ impl From<CoreError> for ApiError {
             CoreError::Unauthorized(m) => ApiError::unauthorized(m),
             CoreError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
             CoreError::NotFound(m) => ApiError::not_found(m),
+            e @ CoreError::TooManyItems { .. } => ApiError::bad_request(e.to_string()),
             CoreError::NotRetryable { status } => ApiError::new(
                 StatusCode::CONFLICT,
                 format!("message is {status}; only failed messages can be retried"),

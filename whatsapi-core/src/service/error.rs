@@ -34,6 +34,15 @@ pub enum Error {
         /// The message's status.
         status: Status,
     },
+    /// A bulk request holds more items than the caller allows in one request (checked after the idempotency
+    /// lookup, so a replay of an accepted request is answered even if the limit has since gone down).
+    #[error("at most {max} items per bulk request, got {got}")]
+    TooManyItems {
+        /// The most items allowed.
+        max: usize,
+        /// Items in the request.
+        got: usize,
+    },
     /// The idempotency key was already used for a different request.
     #[error("the idempotency key was already used with a different request")]
     IdempotencyConflict,

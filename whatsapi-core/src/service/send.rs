@@ -233,6 +233,12 @@ impl WhatsApi {
         now: DateTime<Utc>,
         reservation: &Option<Reservation>,
     ) -> Result<BulkQueued, Error> {
+        if request.len() > max_items {
+            return Err(Error::TooManyItems {
+                max: max_items,
+                got: request.len(),
+            });
+        }
         request
             .validate_shape(max_items)
             .map_err(Error::Validation)?;

@@ -383,6 +383,39 @@ async fn idempotency_keys_replay_conflict_and_are_not_spent_by_invalid_requests(
         (b2.batch_id, b2.total, b2.queued, &b2.errors)
     );
     assert_eq!((b2.total, b2.queued, b2.failed()), (3, 1, 2));
+
+    // A cap lowered since (a plan change) does not turn the replay into a refusal: the key is looked up first.
+    let b3 = h.api.send_bulk(&acc, bulk(), 2).await.unwrap();
+    assert!(b3.replayed);
+    assert_eq!(b3.batch_id, b1.batch_id);
+    let fresh = || {
+        BulkRequest::new([
+            text("14155552671", "a"),
+            text("14155552672", "b"),
+            text("14155552673", "c"),
+        ])
+    };
+    let err = h
+        .api
+        .send_bulk(
+            &acc,
+            fresh().idempotency_key(IdempotencyKey::parse("bulk-2").unwrap()),
+            2,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err, Error::TooManyItems { max: 2, got: 3 });
+    // The refused request left its key free.
+    let ok = h
+        .api
+        .send_bulk(
+            &acc,
+            fresh().idempotency_key(IdempotencyKey::parse("bulk-2").unwrap()),
+            3,
+        )
+        .await
+        .unwrap();
+    assert!(!ok.replayed && ok.queued == 3);
 }
 
 /// The schedule is judged after the key's lookup: a repeat of an accepted scheduled send replays its outcome even
@@ -457,7 +490,7 @@ async fn bulk_queues_valid_items_and_reports_the_rest() {
     // The caller's cap applies, and an empty request is refused.
     let too_many = BulkRequest::new((0..4).map(|_| text("14155552671", "x")));
     let err = h.api.send_bulk(&acc, too_many, 3).await.unwrap_err();
-    assert_eq!(fields(&err), ["items"]);
+    assert_eq!(err, Error::TooManyItems { max: 3, got: 4 });
     let err = h
         .api
         .send_bulk(&acc, BulkRequest::default(), 3)

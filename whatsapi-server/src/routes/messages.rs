@@ -92,9 +92,11 @@ impl FromRequest<AppState> for BulkBody {
         let max_items = plan.map_or(0, |p| state.api.plans().effective_bulk_cap(p));
         let now = state.api.clock().now();
         let rules = state.api.send_rules();
-        let mut parsed =
-            whatsapi_api::parse_bulk_with(&body, now, rules, max_items, Schedule::Defer)
-                .map_err(|e| ApiError::validation(e.0))?;
+        // The plan's cap is checked by core after the idempotency lookup, so a retry of a chunk accepted before the
+        // plan went down replays instead of failing; here only the server-wide ceiling bounds the parse.
+        let ceiling = state.api.plans().max_bulk_messages;
+        let mut parsed = whatsapi_api::parse_bulk_with(&body, now, rules, ceiling, Schedule::Defer)
+            .map_err(|e| ApiError::validation(e.0))?;
         if let Some(key) = key {
             parsed.request = std::mem::take(&mut parsed.request).idempotency_key(key);
         }
