@@ -1,5 +1,5 @@
-//! Micro-benches of the pure functions on the hot paths: send validation, idempotency fingerprint, the status
-//! state machine, Meta webhook parsing and both signatures.
+//! Micro-benches of the pure functions on the hot paths: send body parsing (whatsapi-api), the idempotency
+//! fingerprint of a typed request, the status state machine, Meta webhook parsing and both signatures.
 //!
 //! `cargo bench -p whatsapi-benches --bench hot_paths`. Figures: BENCHMARKS.md.
 
@@ -9,10 +9,10 @@ use std::time::Duration;
 use chrono::Utc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
+use whatsapi_api::parse_send;
 use whatsapi_core::Status;
-use whatsapi_core::idempotency::Fingerprint;
 use whatsapi_core::meta;
-use whatsapi_core::send::{SendRules, parse_send};
+use whatsapi_core::send::SendRules;
 use whatsapi_core::status::{Event, MetaStatus, transition};
 use whatsapi_core::webhook_http;
 
@@ -68,11 +68,13 @@ fn bench(c: &mut Criterion) {
     g.finish();
 
     let mut g = c.benchmark_group("idempotency");
+    let text = parse_send(&text, now, &rules).expect("a valid text");
+    let template = parse_send(&template, now, &rules).expect("a valid template");
     g.bench_function("fingerprint/text", |b| {
-        b.iter(|| Fingerprint::of("POST", "/send-message", black_box(&text)))
+        b.iter(|| black_box(&text).fingerprint())
     });
     g.bench_function("fingerprint/template", |b| {
-        b.iter(|| Fingerprint::of("POST", "/send-message", black_box(&template)))
+        b.iter(|| black_box(&template).fingerprint())
     });
     g.finish();
 

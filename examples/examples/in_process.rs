@@ -15,7 +15,9 @@ use serde_json::json;
 use whatsapi_core::status::MetaStatus;
 use whatsapi_core::store::StatusUpdate;
 use whatsapi_core::testing::{FakeTransport, MemoryStore, RecordingSink};
-use whatsapi_core::{AccountId, Message, MessageId, MetaCredentials, Status, WhatsApi};
+use whatsapi_core::{
+    AccountId, Message, MessageId, MetaCredentials, PhoneNumber, SendRequest, Status, WhatsApi,
+};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -43,37 +45,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .await?;
 
+    let mut order = serde_json::Map::new();
+    order.insert("orderId".into(), json!("1234"));
     let text = api
         .send(
             &account,
-            &json!({
-                "to": "14155552671",
-                "message": "Hi Sarah! Your order #1234 has shipped.",
-                "metadata": {"orderId": "1234"}
-            }),
-            None,
+            SendRequest::text(
+                PhoneNumber::parse("14155552671")?,
+                "Hi Sarah! Your order #1234 has shipped.",
+            )
+            .metadata(order),
         )
         .await?;
     let template = api
         .send(
             &account,
-            &json!({
-                "to": "14155552672",
-                "template": {
-                    "name": "order_ready",
-                    "language": "en_US",
-                    "components": [{"type": "body", "parameters": [
-                        {"type": "text", "text": "Sarah"}, {"type": "text", "text": "#1042"}
-                    ]}]
-                }
-            }),
-            None,
+            SendRequest::template(PhoneNumber::parse("14155552672")?, "order_ready", "en_US")
+                .body_params(["Sarah", "#1042"]),
         )
         .await?;
-    println!("accepted: {}", serde_json::to_string(&text.data)?);
-    println!("accepted: {}", serde_json::to_string(&template.data)?);
+    println!("accepted: {} ({})", text.id, text.status);
+    println!("accepted: {} ({})", template.id, template.status);
 
-    for id in [text.data.id, template.data.id] {
+    for id in [text.id, template.id] {
         let sent = wait_for(&api, account.id, id, Status::Sent).await?;
         // Meta reports delivery through its webhook; this is what the server does with it.
         api.apply_status_updates(&[StatusUpdate {

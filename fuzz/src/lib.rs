@@ -5,40 +5,58 @@ use chrono::{DateTime, Utc};
 use whatsapi_core::PhoneNumber;
 use whatsapi_core::message::MessageContent;
 use whatsapi_core::meta;
-use whatsapi_core::send::{self, MAX_TEXT_CHARS, SendRules};
+use whatsapi_core::send::{BulkItem, MAX_TEXT_CHARS, SendRules};
 
 /// A fixed "now" so runs are reproducible.
 fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(1_750_000_000, 0).expect("valid timestamp")
 }
 
-/// `send::parse_send` and `send::parse_bulk` on arbitrary JSON: no panic; an accepted request is valid.
+/// `whatsapi_api::parse_send` and `parse_bulk` on arbitrary JSON: no panic; an accepted request is valid (core's
+/// own validation agrees), and one accepted with the schedule check deferred fails core's check on `send_at` only.
 pub fn parse_send(data: &[u8]) {
     let Ok(body) = serde_json::from_slice::<serde_json::Value>(data) else {
         return;
     };
     let rules = SendRules::default();
-    match send::parse_send(&body, now(), &rules) {
+    match whatsapi_api::parse_send(&body, now(), &rules) {
         Ok(req) => {
             assert!(
-                PhoneNumber::parse(req.to.as_str()).is_ok(),
+                PhoneNumber::parse(req.to().as_str()).is_ok(),
                 "accepted recipient must re-parse"
             );
-            if let MessageContent::Text { body } = &req.content {
+            if let MessageContent::Text { body } = req.content() {
                 let n = body.chars().count();
                 assert!(
                     (1..=MAX_TEXT_CHARS).contains(&n),
                     "text of {n} characters accepted"
                 );
             }
-            if let Some(at) = req.send_at {
+            if let Some(at) = req.scheduled_for() {
                 assert!(at > now(), "sendAt in the past accepted");
+            }
+            if let Err(e) = req.validate(now(), &rules) {
+                panic!("accepted at the edge, refused by core: {e}");
             }
         }
         Err(errs) => assert!(!errs.is_empty(), "refusal without a reason"),
     }
-    if let Ok(bulk) = send::parse_bulk(&body, now(), &rules, 100) {
-        assert!(bulk.valid.len() + bulk.invalid.len() <= 100);
+    let deferred =
+        whatsapi_api::parse_send_with(&body, now(), &rules, whatsapi_api::Schedule::Defer);
+    if let Ok(req) = deferred {
+        if let Err(e) = req.validate(now(), &rules) {
+            assert!(
+                e.fields().iter().all(|f| f.field == "send_at"),
+                "deferred parse let through more than a schedule failure: {e}"
+            );
+        }
+    }
+    if let Ok(bulk) = whatsapi_api::parse_bulk(&body, now(), &rules, 100) {
+        assert!(bulk.request.len() <= 100);
+        for (i, item) in bulk.request.items().iter().enumerate() {
+            let rejected = matches!(item, BulkItem::Rejected(_));
+            assert_eq!(rejected, bulk.rejected.contains(&i), "item {i}");
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! `Idempotency-Key`: key syntax, request fingerprints and the replay / conflict / in-flight decision.
+//! Idempotency keys: key syntax, fingerprints of typed requests and the replay / conflict / in-flight decision.
 
 use std::fmt::{self, Write as _};
 use std::time::Duration;
@@ -22,7 +22,7 @@ pub struct IdempotencyKey(String);
 /// Why a key was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "Idempotency-Key must be 1 to 255 visible ASCII characters (no spaces or control characters)"
+    "an idempotency key must be 1 to 255 visible ASCII characters (no spaces or control characters)"
 )]
 pub struct InvalidKey;
 
@@ -49,9 +49,29 @@ impl fmt::Debug for IdempotencyKey {
     }
 }
 
-/// SHA-256 over the method, the path and the canonical JSON body.
+/// SHA-256 over a request's kind and its canonical encoding.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Fingerprint(pub [u8; 32]);
+
+/// What kind of request a fingerprint identifies: one key used for a send and then for a bulk request conflicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RequestKind {
+    /// [`SendRequest`](crate::send::SendRequest).
+    Send,
+    /// [`BulkRequest`](crate::send::BulkRequest).
+    Bulk,
+}
+
+impl RequestKind {
+    /// The tag written into the fingerprint.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::Send => "send",
+            RequestKind::Bulk => "bulk",
+        }
+    }
+}
 
 impl fmt::Debug for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -60,14 +80,12 @@ impl fmt::Debug for Fingerprint {
 }
 
 impl Fingerprint {
-    /// Fingerprints a request; object key order in `body` does not matter.
-    pub fn of(method: &str, path: &str, body: &Value) -> Self {
+    /// Fingerprints a request of `kind` from its encoding as JSON; object key order does not matter.
+    pub fn of(kind: RequestKind, encoded: &Value) -> Self {
         let mut canonical = String::with_capacity(256);
-        canonical.push_str(&method.to_ascii_uppercase());
+        canonical.push_str(kind.as_str());
         canonical.push('\n');
-        canonical.push_str(path);
-        canonical.push('\n');
-        write_canonical(body, &mut canonical);
+        write_canonical(encoded, &mut canonical);
         Self(Sha256::digest(canonical.as_bytes()).into())
     }
 
@@ -117,14 +135,11 @@ fn write_canonical(v: &Value, out: &mut String) {
     }
 }
 
-/// A response kept for replay.
+/// The outcome of a finished request, kept for replay: the caller's encoding of its domain result (the service
+/// keeps what it queued), opaque to the store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredResponse {
-    /// HTTP status.
-    pub status: u16,
-    /// JSON body.
-    pub body: Value,
-}
+#[serde(transparent)]
+pub struct StoredOutcome(pub Value);
 
 /// What the store keeps per (account, key).
 #[derive(Debug, Clone, PartialEq)]
@@ -136,7 +151,7 @@ pub struct IdempotencyRecord {
     /// Fingerprint of the first request.
     pub fingerprint: Fingerprint,
     /// Its outcome, once finished; `None` while the first request is running.
-    pub response: Option<StoredResponse>,
+    pub response: Option<StoredOutcome>,
     /// First seen.
     pub created_at: DateTime<Utc>,
     /// Reservation end for an unfinished request.
@@ -151,7 +166,7 @@ pub enum Decision {
     /// First time: the key is now reserved for this request.
     Fresh,
     /// Seen and finished with the same body: answer with the stored response, do nothing.
-    Replay(StoredResponse),
+    Replay(StoredOutcome),
     /// Seen with a different body.
     Conflict,
     /// Seen with the same body and still running.
@@ -199,26 +214,18 @@ mod tests {
             r#"{"metadata": {"b": [1, {"x": 1, "y": 2}], "a": 1}, "message": "hi", "to": "14155552671"}"#,
         )
         .unwrap();
-        assert_eq!(
-            Fingerprint::of("POST", "/send-message", &a),
-            Fingerprint::of("post", "/send-message", &b)
-        );
+        let send = RequestKind::Send;
+        assert_eq!(Fingerprint::of(send, &a), Fingerprint::of(send, &b));
         let c = json!({"to": "14155552671", "message": "hi!"});
+        assert_ne!(Fingerprint::of(send, &a), Fingerprint::of(send, &c));
         assert_ne!(
-            Fingerprint::of("POST", "/send-message", &a),
-            Fingerprint::of("POST", "/send-message", &c)
-        );
-        assert_ne!(
-            Fingerprint::of("POST", "/send-message", &a),
-            Fingerprint::of("POST", "/messages/bulk", &a)
+            Fingerprint::of(send, &a),
+            Fingerprint::of(RequestKind::Bulk, &a)
         );
         let arr1 = json!([1, 2]);
         let arr2 = json!([2, 1]);
-        assert_ne!(
-            Fingerprint::of("POST", "/x", &arr1),
-            Fingerprint::of("POST", "/x", &arr2)
-        );
-        let fp = Fingerprint::of("POST", "/x", &arr1);
+        assert_ne!(Fingerprint::of(send, &arr1), Fingerprint::of(send, &arr2));
+        let fp = Fingerprint::of(send, &arr1);
         assert_eq!(Fingerprint::from_hex(&fp.to_hex()), Some(fp));
     }
 
@@ -227,8 +234,8 @@ mod tests {
         let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        let fp = Fingerprint::of("POST", "/send-message", &json!({"a": 1}));
-        let other = Fingerprint::of("POST", "/send-message", &json!({"a": 2}));
+        let fp = Fingerprint::of(RequestKind::Send, &json!({"a": 1}));
+        let other = Fingerprint::of(RequestKind::Send, &json!({"a": 2}));
         let mut rec = IdempotencyRecord {
             account_id: AccountId::new(),
             key: IdempotencyKey::parse("k").unwrap(),
@@ -247,10 +254,7 @@ mod tests {
             None,
             "an abandoned reservation frees the key"
         );
-        let resp = StoredResponse {
-            status: 202,
-            body: json!({"success": true}),
-        };
+        let resp = StoredOutcome(json!({"id": "m1"}));
         rec.response = Some(resp.clone());
         assert_eq!(
             decide(Some(&rec), &fp, at(3600)),

@@ -1,6 +1,7 @@
 //! # whatsapi-core
 //!
-//! The domain of whatsapi, a WhatsApp Business messaging gateway: typed input parsed once ([`phone`], [`send`]),
+//! The domain of whatsapi, a WhatsApp Business messaging gateway: typed requests checked once ([`phone`], [`send`]:
+//! `SendRequest` in, `Queued` out),
 //! the message state machine ([`status`]), Meta error classification and retries ([`retry`]), idempotency
 //! ([`idempotency`]), accounts with their Meta credentials and webhook ([`account`]), and the four seams
 //! everything else plugs into: [`store::Store`] (a sum of capability traits), [`transport::MetaTransport`],
@@ -48,9 +49,9 @@ pub use message::{
 };
 pub use phone::PhoneNumber;
 pub use retry::{ErrorClass, RetryPolicy};
+pub use send::{BulkRequest, SendRequest, SendRules, ValidationErrors};
 pub use service::{
-    Accepted, BuildError, BulkAccepted, CredentialsCheck, Error, SendAccepted, Summary, WhatsApi,
-    WhatsApiBuilder,
+    BuildError, BulkQueued, CredentialsCheck, Error, Queued, Summary, WhatsApi, WhatsApiBuilder,
 };
 pub use store::{Store, StoreError};
 pub use transport::{MetaTransport, OutgoingMessage, PhoneNumberInfo, SendError, SendReceipt};

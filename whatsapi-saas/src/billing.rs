@@ -82,7 +82,7 @@ impl Product {
     }
 
     /// Starts a Stripe Checkout Session (subscription mode) that upgrades the account to `plan` (`basic` or
-    /// `pro`). `enterprise` and unknown plans are a `BadRequest` saying how to reach sales; an account that already
+    /// `pro`). `enterprise` and unknown plans are `Refused` saying how to reach sales; an account that already
     /// pays for a subscription is a `Conflict` (change plans in the billing portal); without Stripe configuration
     /// it is `NotConfigured`.
     pub async fn checkout(&self, account: &Customer, plan: &str) -> Result<CheckoutSession, Error> {
@@ -91,7 +91,7 @@ impl Product {
             "basic" => Plan::Basic,
             "pro" => Plan::Pro,
             "enterprise" => {
-                return Err(Error::BadRequest(format!(
+                return Err(Error::Refused(format!(
                     "Enterprise is a custom, sales-assisted plan and cannot be bought here: {}. \
                      Self-service plans are basic and pro.",
                     self.sales_hint()
@@ -129,11 +129,11 @@ impl Product {
     }
 
     /// A Stripe Billing Portal session for the account's Stripe customer. An account without one (never
-    /// subscribed) is a `BadRequest`.
+    /// subscribed) is `Refused`.
     pub async fn billing_portal(&self, account: &Customer) -> Result<PortalSession, Error> {
         let stripe = self.stripe()?;
         let Some(customer) = account.stripe_customer_id.as_deref() else {
-            return Err(Error::BadRequest(
+            return Err(Error::Refused(
                 "This account has no subscription yet: start one with POST /billing/checkout."
                     .into(),
             ));
@@ -145,7 +145,7 @@ impl Product {
     }
 
     /// Applies a Stripe webhook: checks `Stripe-Signature` over the raw body (a bad, missing or stale signature is
-    /// a `BadRequest` and changes nothing), processes each event id once, and applies
+    /// `Refused` and changes nothing), processes each event id once, and applies
     /// `checkout.session.completed`, `customer.subscription.updated` and `customer.subscription.deleted` to the
     /// account's plan. An event older than the last one applied to the account is ignored.
     pub async fn apply_stripe_webhook(
@@ -162,8 +162,8 @@ impl Product {
         })?;
         let now = self.now();
         verify_signature(signature, raw, secret, now, SIGNATURE_TOLERANCE)
-            .map_err(|e| Error::BadRequest(e.to_string()))?;
-        let event = parse_event(raw).map_err(Error::BadRequest)?;
+            .map_err(|e| Error::Refused(e.to_string()))?;
+        let event = parse_event(raw).map_err(Error::Refused)?;
         if !matches!(
             event.kind.as_str(),
             "checkout.session.completed"

@@ -10,9 +10,10 @@ pub enum Error {
     /// The input is invalid; every failing field is listed.
     #[error("validation failed: {0}")]
     Validation(ValidationErrors),
-    /// The call cannot be served as asked; the text says why.
+    /// The call cannot be served as asked (a plan that cannot be bought, a bad Stripe signature); the text says
+    /// why.
     #[error("{0}")]
-    BadRequest(String),
+    Refused(String),
     /// Missing, malformed or unknown API key.
     #[error("{0}")]
     Unauthorized(String),

@@ -33,9 +33,9 @@
 //! assert_eq!(product.bulk_cap(me.customer.plan), 100);
 //!
 //! // The engine sends for the account; it never sees the key or the plan.
-//! let body = serde_json::json!({"to": "14155552671", "message": "hi", "dry_run": true});
-//! let accepted = api.send(&me.account, &body, None).await?;
-//! assert_eq!(accepted.data.status.as_str(), "queued");
+//! let to = whatsapi_core::PhoneNumber::parse("14155552671")?;
+//! let queued = api.send(&me.account, whatsapi_core::SendRequest::text(to, "hi").dry_run(true)).await?;
+//! assert_eq!(queued.status.as_str(), "queued");
 //! # Ok(()) }
 //! ```
 //!

@@ -11,17 +11,28 @@
 //! callback URL, signed with `X-Hub-Signature-256`, retried with backoff when the receiver fails. Inbound customer
 //! messages can be simulated with [`SandboxHandle::inbound`].
 //!
-//! ```no_run
-//! # async fn demo() -> std::io::Result<()> {
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use whatsapi_sandbox::{Sandbox, SandboxConfig};
 //!
 //! let sandbox = Sandbox::start(SandboxConfig::default()).await?;
-//! // Point a Graph client at sandbox.base_url() with token "sandbox-token" and phone number id "1234567890".
+//! // The default number: phone number id "1234567890", token "sandbox-token". Any Graph client works.
+//! let answer: serde_json::Value = reqwest::Client::new()
+//!     .post(format!("{}/v25.0/1234567890/messages", sandbox.base_url()))
+//!     .bearer_auth("sandbox-token")
+//!     .json(&serde_json::json!({
+//!         "messaging_product": "whatsapp", "to": "14155552671",
+//!         "type": "text", "text": {"body": "Hello from the sandbox"}
+//!     }))
+//!     .send()
+//!     .await?
+//!     .json()
+//!     .await?;
+//! assert!(answer["messages"][0]["id"].as_str().unwrap().starts_with("wamid."));
+//! assert_eq!(sandbox.sent().len(), 1);
+//! // With a callback URL set, the status webhooks (sent, delivered, read) go there, signed like Meta's.
 //! sandbox.set_callback_url(Some("http://127.0.0.1:8080/meta/webhook".to_owned()));
-//! // … send, then inspect:
-//! let accepted = sandbox.sent();
-//! let webhooks = sandbox.webhook_deliveries();
-//! # let _ = (accepted, webhooks);
 //! sandbox.shutdown().await;
 //! # Ok(()) }
 //! ```

@@ -86,21 +86,57 @@ impl ApiError {
     }
 }
 
+/// A real send without Meta credentials: where to save them, and the way to test without them.
+const NO_CREDENTIALS: &str = "this account has no Meta credentials; save your Meta credentials first with PUT \
+     /auth/me/credentials (or send with \"dry_run\": true to test without them)";
+
+/// Whole seconds to wait, rounded up, at least 1.
+fn whole_seconds(d: std::time::Duration) -> u64 {
+    let millis = u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1);
+    millis.div_ceil(1000)
+}
+
+/// Core's errors as the reference API answers them: the status code, and the words and hints of this server
+/// (URLs, header names) that core does not know.
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
         match e {
             CoreError::Validation(v) => ApiError::validation(v.0),
-            CoreError::BadRequest(m) => ApiError::bad_request(m),
+            CoreError::NoCredentials => ApiError::bad_request(NO_CREDENTIALS),
+            CoreError::Refused(m) => ApiError::bad_request(m),
             CoreError::Unauthorized(m) => ApiError::unauthorized(m),
             CoreError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
             CoreError::NotFound(m) => ApiError::not_found(m),
+            e @ CoreError::TooManyItems { .. } => ApiError::bad_request(e.to_string()),
+            CoreError::NotRetryable { status } => ApiError::new(
+                StatusCode::CONFLICT,
+                format!("message is {status}; only failed messages can be retried"),
+            ),
+            CoreError::IdempotencyConflict => ApiError::new(
+                StatusCode::CONFLICT,
+                "Idempotency-Key was already used with a different request body",
+            ),
+            CoreError::IdempotencyInFlight => ApiError::new(
+                StatusCode::CONFLICT,
+                "a request with this Idempotency-Key is still being processed",
+            ),
             CoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
-            CoreError::Unavailable {
-                message,
-                retry_after_secs,
-            } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)
-                .retry_after(retry_after_secs.max(1)),
+            CoreError::BreakerOpen { retry_after } => {
+                let secs = whole_seconds(retry_after);
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "The WhatsApp API has been erroring repeatedly, so sending for this account is paused to \
+                         protect it; it resumes automatically in about {secs} s"
+                    ),
+                )
+                .retry_after(secs)
+            }
             CoreError::Store(e) => e.into(),
+            other => {
+                tracing::error!(error = %other, "unmapped core error");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error.")
+            }
         }
     }
 }
@@ -110,7 +146,7 @@ impl From<whatsapi_saas::Error> for ApiError {
         use whatsapi_saas::Error as Product;
         match e {
             Product::Validation(v) => ApiError::validation(v.0),
-            Product::BadRequest(m) => ApiError::bad_request(m),
+            Product::Refused(m) => ApiError::bad_request(m),
             Product::Unauthorized(m) => ApiError::unauthorized(m),
             Product::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
             Product::NotFound(m) => ApiError::not_found(m),

@@ -3,7 +3,11 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
 
 use whatsapi_core::WhatsApi;
 
@@ -309,6 +313,25 @@ fn cpu_from_stat(stat: &str) -> Option<f64> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) as f64 / USER_HZ)
+}
+
+/// Counts requests by route template, method and status, and times them. Every label has a bounded set of values
+/// (no raw path, no client-chosen method).
+pub async fn track(
+    State(metrics): State<std::sync::Arc<Metrics>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = method_label(req.method());
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    metrics.observe_request(&route, method, resp.status().as_u16(), started.elapsed());
+    resp
 }
 
 #[cfg(test)]

@@ -14,8 +14,9 @@ use whatsapi_core::webhook_http::{HttpSinkConfig, HttpWebhookSink};
 use whatsapi_saas::Product;
 use whatsapi_sandbox::{Sandbox, SandboxConfig};
 
-use crate::app::{AppState, HttpSettings, SandboxCredentials, app};
+use crate::app::app;
 use crate::config::{Database, LogFormat, ServeArgs};
+use crate::state::{AppState, HttpSettings, SandboxCredentials};
 
 fn init_tracing(args: &ServeArgs) {
     let filter = EnvFilter::try_new(&args.log).unwrap_or_else(|_| EnvFilter::new("info"));

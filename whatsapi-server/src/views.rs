@@ -1,11 +1,11 @@
 //! JSON shapes of the API (documented in the OpenAPI document).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use whatsapi_core::account::CredentialsStatus;
 use whatsapi_core::webhook::format_time;
-use whatsapi_core::{Account, Message};
+use whatsapi_core::{Account, Message, Status};
 
 /// `{"success": true, "data": …}`.
 #[derive(Serialize, ToSchema)]
@@ -24,6 +24,43 @@ pub fn ok<T: Serialize>(data: T) -> axum::Json<Envelope<T>> {
     })
 }
 
+/// Where a message is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageStatus {
+    /// Accepted, waiting for the dispatcher.
+    Queued,
+    /// Waiting for its `sendAt` time.
+    Scheduled,
+    /// Being sent to Meta right now.
+    Processing,
+    /// A transient failure; it will be tried again.
+    Retrying,
+    /// Meta accepted it.
+    Sent,
+    /// It reached the recipient's device.
+    Delivered,
+    /// The recipient opened it.
+    Read,
+    /// It will not be delivered; `errorMessage` says why.
+    Failed,
+}
+
+impl From<Status> for MessageStatus {
+    fn from(status: Status) -> Self {
+        match status {
+            Status::Queued => Self::Queued,
+            Status::Scheduled => Self::Scheduled,
+            Status::Processing => Self::Processing,
+            Status::Retrying => Self::Retrying,
+            Status::Sent => Self::Sent,
+            Status::Delivered => Self::Delivered,
+            Status::Read => Self::Read,
+            Status::Failed => Self::Failed,
+        }
+    }
+}
+
 /// One failing field of a 400.
 #[derive(Serialize, ToSchema)]
 pub struct FieldErrorView {
@@ -37,8 +74,10 @@ pub struct FieldErrorView {
 #[derive(Serialize, ToSchema)]
 pub struct ErrorView {
     /// Always false.
+    #[schema(example = false)]
     pub success: bool,
     /// Human-readable message.
+    #[schema(example = "Message not found.")]
     pub error: String,
     /// Per-field failures (400 only).
     #[schema(nullable = false)]
@@ -47,17 +86,6 @@ pub struct ErrorView {
     #[serde(rename = "requestId")]
     #[schema(nullable = false)]
     pub request_id: Option<String>,
-}
-
-/// `POST /auth/register` body.
-#[derive(Deserialize, ToSchema)]
-pub struct RegisterRequest {
-    /// Your name or company name.
-    #[schema(example = "Your Name")]
-    pub name: Option<Value>,
-    /// Email address for the account.
-    #[schema(example = "you@example.com")]
-    pub email: Option<Value>,
 }
 
 /// A new API key, shown once.
@@ -153,30 +181,6 @@ impl AccountView {
     }
 }
 
-/// `PUT /auth/me/credentials` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CredentialsRequest {
-    /// Meta access token (system user token recommended).
-    #[schema(example = "EAAc...")]
-    pub whatsapp_access_token: Option<Value>,
-    /// Phone number id from Meta Business Manager.
-    #[schema(example = "1234567890")]
-    pub whatsapp_phone_number_id: Option<Value>,
-    /// App secret, to check the signature of Meta's webhooks for this number.
-    pub whatsapp_app_secret: Option<Value>,
-    /// Verify token you typed in Meta's webhook settings: `GET /webhooks/whatsapp` answers Meta's handshake with
-    /// it as well as with the server's.
-    pub whatsapp_verify_token: Option<Value>,
-    /// WhatsApp Business Account id (numeric, from Meta Business Manager). Optional; routes Meta's webhooks that
-    /// name only the WABA (template status and quality updates, account updates) to this account, checked with
-    /// its app secret. Unique across accounts.
-    #[schema(example = "102290129340398")]
-    pub whatsapp_business_account_id: Option<Value>,
-    /// Refuse free-form text at once when the recipient has not written in the last 24 hours (default false).
-    pub strict_window: Option<bool>,
-}
-
 /// Credentials state after a change.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -210,14 +214,6 @@ pub struct VerifyView {
     pub error_code: Option<i64>,
 }
 
-/// `PUT /auth/me/webhook` body.
-#[derive(Deserialize, ToSchema)]
-pub struct WebhookRequest {
-    /// Your endpoint; status events are POSTed here.
-    #[schema(example = "https://yourapp.com/webhooks/whatsapi")]
-    pub url: Option<Value>,
-}
-
 /// The webhook after a change. The signing secret is shown only when it is set.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -229,50 +225,11 @@ pub struct WebhookView {
     pub signing_secret: Option<String>,
 }
 
-/// 202 answer of a send.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SendAcceptedView {
-    /// Message id; use it with `GET /messages/{id}`.
-    #[schema(example = "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20")]
-    pub id: String,
-    /// queued, or scheduled with `sendAt`.
-    #[schema(example = "queued")]
-    pub status: String,
-    /// The `sendAt` time, or null.
-    pub scheduled_for: Option<String>,
-}
-
-/// One invalid item of a bulk request.
-#[derive(Serialize, ToSchema)]
-pub struct BulkItemErrorView {
-    /// Position in `messages`.
-    pub index: usize,
-    /// Its failing fields.
-    pub details: Vec<FieldErrorView>,
-}
-
-/// 202 answer of a bulk send.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BulkAcceptedView {
-    /// Filter with `GET /messages?batchId=`.
-    pub batch_id: String,
-    /// Items in the request.
-    pub total_messages: usize,
-    /// Items queued (or scheduled).
-    pub queued: usize,
-    /// Items refused.
-    pub failed_count: usize,
-    /// Why each refused item was refused.
-    pub errors: Vec<BulkItemErrorView>,
-}
-
 /// One status change.
 #[derive(Serialize, ToSchema)]
 pub struct TimelineView {
     /// Status reached.
-    pub status: String,
+    pub status: MessageStatus,
     /// When (RFC 3339 UTC).
     pub at: String,
     /// Why, for retrying and failed.
@@ -291,10 +248,10 @@ pub struct MessageView {
     /// Text, for free-form messages.
     pub body: Option<String>,
     /// Template, for template messages.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<TemplateView>)]
     pub template: Option<Value>,
     /// Current status.
-    pub status: String,
+    pub status: MessageStatus,
     /// When Meta accepted it.
     pub sent_at: Option<String>,
     /// When it reached the device.
@@ -332,6 +289,68 @@ pub struct MessageView {
     /// way every time (invalid recipient 131026, template errors 132xxx, …). 131047 counts as retryable: the
     /// customer-service window opens when the customer writes in.
     pub retryable: bool,
+}
+
+/// The template of a template message, as it was sent.
+#[derive(ToSchema)]
+pub struct TemplateView {
+    /// Template name as approved in Meta's console.
+    #[schema(example = "order_ready")]
+    pub name: String,
+    /// Language code.
+    #[schema(example = "en_US")]
+    pub language: String,
+    /// Parameters per component; left out when the template has none.
+    #[schema(nullable = false)]
+    pub components: Option<Vec<TemplateComponentView>>,
+}
+
+/// One component of a template with its parameters.
+#[derive(ToSchema)]
+pub struct TemplateComponentView {
+    /// `header`, `body` or `button`.
+    #[schema(rename = "type", example = "body")]
+    pub kind: String,
+    /// Buttons only: `quick_reply`, `url` or `copy_code`.
+    #[schema(nullable = false)]
+    pub sub_type: Option<String>,
+    /// Buttons only: position of the button, from 0.
+    #[schema(nullable = false)]
+    pub index: Option<u8>,
+    /// The parameters, in Meta's shape (`{"type": "text", "text": "Sarah"}`, `{"type": "currency", ...}`, ...).
+    pub parameters: Vec<TemplateParameterView>,
+}
+
+/// One template parameter, in Meta's shape: its `type` and the field of that name.
+#[derive(ToSchema)]
+pub struct TemplateParameterView {
+    /// `text`, `currency`, `date_time`, `image`, `document`, `video`, `payload` or `coupon_code`.
+    #[schema(rename = "type", example = "text")]
+    pub kind: String,
+    /// For `text`.
+    #[schema(nullable = false, example = "Sarah")]
+    pub text: Option<String>,
+    /// For `payload` (quick-reply buttons).
+    #[schema(nullable = false)]
+    pub payload: Option<String>,
+    /// For `coupon_code` (copy-code buttons).
+    #[schema(nullable = false)]
+    pub coupon_code: Option<String>,
+    /// For `currency`: `fallback_value`, `code`, `amount_1000`.
+    #[schema(value_type = Option<Object>, nullable = false)]
+    pub currency: Option<Value>,
+    /// For `date_time`: `fallback_value`.
+    #[schema(value_type = Option<Object>, nullable = false)]
+    pub date_time: Option<Value>,
+    /// For `image`: `link` or `id`, and `caption`.
+    #[schema(value_type = Option<Object>, nullable = false)]
+    pub image: Option<Value>,
+    /// For `document`: `link` or `id`, `filename`, `caption`.
+    #[schema(value_type = Option<Object>, nullable = false)]
+    pub document: Option<Value>,
+    /// For `video`: `link` or `id`, and `caption`.
+    #[schema(value_type = Option<Object>, nullable = false)]
+    pub video: Option<Value>,
 }
 
 /// An error Meta reported on a failed status.
@@ -382,7 +401,7 @@ impl MessageView {
                 .content
                 .template()
                 .and_then(|t| serde_json::to_value(t).ok()),
-            status: m.status.as_str().to_owned(),
+            status: m.status.into(),
             sent_at: ts(m.sent_at),
             delivered_at: ts(m.delivered_at),
             read_at: ts(m.read_at),
@@ -407,7 +426,7 @@ impl MessageView {
                 m.timeline
                     .iter()
                     .map(|e| TimelineView {
-                        status: e.status.as_str().to_owned(),
+                        status: e.status.into(),
                         at: format_time(&e.at),
                         detail: e.detail.clone(),
                     })
@@ -454,7 +473,7 @@ pub struct SummaryView {
     /// Messages in all statuses.
     pub total: u64,
     /// Count per status (statuses with no messages are left out).
-    #[schema(value_type = Object)]
+    #[schema(value_type = BTreeMap<String, u64>, example = json!({"delivered": 980, "failed": 52, "sent": 10}))]
     pub by_status: Map<String, Value>,
     /// (delivered + read) / total, two decimals.
     pub delivery_rate: f64,
@@ -467,14 +486,6 @@ pub struct SummaryView {
 pub struct HealthView {
     /// ok, or what is wrong.
     pub status: String,
-}
-
-/// `POST /billing/checkout` body.
-#[derive(Deserialize, ToSchema)]
-pub struct CheckoutRequest {
-    /// The plan to buy: `basic` or `pro` (`enterprise` is sales-assisted).
-    #[schema(example = "pro")]
-    pub plan: Option<Value>,
 }
 
 /// A Stripe page to send the customer to.

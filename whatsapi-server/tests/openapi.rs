@@ -224,3 +224,266 @@ async fn success_responses_match_their_documented_top_level_shape() {
     }
     s.stop().await;
 }
+
+async fn document() -> Value {
+    let s = TestServer::start().await;
+    let doc: Value = s
+        .client
+        .get(s.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    s.stop().await;
+    doc
+}
+
+/// Every operation of the document, as (method, path, operation).
+fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in ["get", "post", "put", "delete", "patch"] {
+            if let Some(op) = item.get(method) {
+                out.push((method.to_owned(), path.clone(), op));
+            }
+        }
+    }
+    out
+}
+
+/// A `$ref` to a component, resolved (anything else as it is).
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(r) => &doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")],
+        None => schema,
+    }
+}
+
+/// Generated clients name their methods after the operation ids: `sendMessage`, not `send` or `list_`.
+#[tokio::test]
+async fn operation_ids_read_well_in_a_generated_client() {
+    let doc = document().await;
+    let mut ids = BTreeSet::new();
+    for (method, path, op) in operations(&doc) {
+        let id = op["operationId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+        // lowerCamelCase verb + noun (`getMessage`); `register` needs no noun.
+        assert!(
+            id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                && id.chars().all(|c| c.is_ascii_alphanumeric())
+                && (id.chars().any(|c| c.is_ascii_uppercase()) || id == "register"),
+            "{method} {path}: operationId {id} is not a verb-noun lowerCamelCase name"
+        );
+        assert!(ids.insert(id.to_owned()), "operationId {id} is used twice");
+    }
+    for (method, path, id) in [
+        ("post", "/send-message", "sendMessage"),
+        ("post", "/messages/bulk", "sendBulkMessages"),
+        ("get", "/messages", "listMessages"),
+        ("get", "/messages/{id}", "getMessage"),
+        ("post", "/messages/{id}/retry", "retryMessage"),
+        ("post", "/auth/register", "register"),
+        ("get", "/auth/me", "getMe"),
+        ("get", "/analytics/summary", "getAnalyticsSummary"),
+        ("put", "/auth/me/webhook", "setWebhook"),
+        ("put", "/auth/me/credentials", "setCredentials"),
+    ] {
+        assert_eq!(
+            doc["paths"][path][method]["operationId"], id,
+            "{method} {path}"
+        );
+    }
+}
+
+/// A relative server, so "Try it out" and generated clients talk to the server that served the document.
+#[tokio::test]
+async fn the_document_names_its_server() {
+    let doc = document().await;
+    let servers = doc["servers"].as_array().expect("servers");
+    assert!(!servers.is_empty());
+    assert_eq!(servers[0]["url"], "/");
+}
+
+/// Error answers are `{"success": false, ...}`; without an example, viewers made one up with `success: true`.
+#[tokio::test]
+async fn error_examples_say_success_false() {
+    let doc = document().await;
+    let error_view = &doc["components"]["schemas"]["ErrorView"];
+    assert_eq!(error_view["properties"]["success"]["example"], false);
+    let mut checked = 0;
+    for (method, path, op) in operations(&doc) {
+        for (status, resp) in op["responses"].as_object().unwrap() {
+            if !(status.starts_with('4') || status.starts_with('5')) {
+                continue;
+            }
+            let Some(content) = resp["content"].get("application/json") else {
+                continue;
+            };
+            if content["schema"]["$ref"] != "#/components/schemas/ErrorView" {
+                continue;
+            }
+            let example = &content["example"];
+            assert_eq!(
+                example["success"], false,
+                "{method} {path} {status}: example {example}"
+            );
+            assert!(
+                example["error"].as_str().is_some_and(|e| !e.is_empty()),
+                "{method} {path} {status}: example {example} has an error message"
+            );
+            if let Some(details) = example.get("details") {
+                assert!(
+                    details.as_array().is_some_and(|d| d
+                        .iter()
+                        .all(|f| f["field"].is_string() && f["message"].is_string())),
+                    "{method} {path} {status}: details of {example}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 40, "only {checked} error answers documented");
+}
+
+/// `status` is an enum of the lifecycle's eight statuses, wherever a message's status appears.
+#[tokio::test]
+async fn status_is_an_enum() {
+    let doc = document().await;
+    let status = &doc["components"]["schemas"]["MessageStatus"];
+    let values: BTreeSet<&str> = status["enum"]
+        .as_array()
+        .expect("MessageStatus is an enum")
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let expected: BTreeSet<&str> = whatsapi_core::Status::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    assert_eq!(values, expected);
+    let status_ref = "#/components/schemas/MessageStatus";
+    let schemas = &doc["components"]["schemas"];
+    for view in ["MessageView", "TimelineView", "DeliveryView"] {
+        assert_eq!(
+            schemas[view]["properties"]["status"]["$ref"], status_ref,
+            "{view}.status"
+        );
+    }
+    // A send answers with the first statuses of the lifecycle only.
+    let queued = resolve(&doc, &schemas["SendAcceptedView"]["properties"]["status"]);
+    let queued: BTreeSet<&str> = queued["enum"]
+        .as_array()
+        .expect("a send's status is an enum")
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(queued, BTreeSet::from(["queued", "scheduled"]));
+    let params = doc["paths"]["/messages"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let filter = params.iter().find(|p| p["name"] == "status").unwrap();
+    assert_eq!(filter["schema"]["$ref"], status_ref);
+}
+
+/// Every operation shows an example: of its request body, or of its answer.
+#[tokio::test]
+async fn every_operation_has_an_example() {
+    let doc = document().await;
+    for (method, path, op) in operations(&doc) {
+        let has_example = |content: &Value| {
+            content.as_object().is_some_and(|c| {
+                c.values()
+                    .any(|m| m.get("example").is_some() || m.get("examples").is_some())
+            })
+        };
+        let success = op["responses"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(status, _)| status.starts_with('2'))
+            .any(|(_, resp)| has_example(&resp["content"]));
+        assert!(success, "{method} {path}: no example of its success answer");
+        if let Some(body) = op.get("requestBody") {
+            assert!(
+                has_example(&body["content"]),
+                "{method} {path}: no example of its request body"
+            );
+        }
+    }
+}
+
+/// Request bodies are described field by field, and success answers point at named views, so a generated client
+/// gets a typed model for each.
+#[tokio::test]
+async fn bodies_and_answers_are_typed() {
+    let doc = document().await;
+    for (method, path, op) in operations(&doc) {
+        if let Some(body) = op.get("requestBody") {
+            let schema = resolve(&doc, &body["content"]["application/json"]["schema"]);
+            assert!(
+                schema["properties"]
+                    .as_object()
+                    .is_some_and(|p| !p.is_empty()),
+                "{method} {path}: request body without fields: {schema}"
+            );
+        }
+        for (status, resp) in op["responses"].as_object().unwrap() {
+            let Some(json) = resp["content"].get("application/json") else {
+                continue;
+            };
+            let schema = &json["schema"];
+            let name = schema["$ref"].as_str().unwrap_or_else(|| {
+                panic!("{method} {path} {status}: answer is not a named schema: {schema}")
+            });
+            let resolved = resolve(&doc, schema);
+            assert!(
+                resolved["properties"]
+                    .as_object()
+                    .is_some_and(|p| !p.is_empty()),
+                "{method} {path} {status}: {name} has no fields"
+            );
+            // An envelope's data is the view itself, not a copy of it.
+            if name.contains("Envelope_") {
+                let data = &resolved["properties"]["data"];
+                let data = if data["type"] == "array" {
+                    &data["items"]
+                } else {
+                    data
+                };
+                assert!(
+                    data["$ref"].is_string(),
+                    "{method} {path} {status}: {name}.data is inlined: {data}"
+                );
+            }
+        }
+    }
+}
+
+/// Every operation behind an API key documents the key's refusal (401) and the plan's rate limit (429, with
+/// `Retry-After`), so a generated client types those answers too.
+#[tokio::test]
+async fn authenticated_operations_document_401_and_429() {
+    let doc = document().await;
+    let mut checked = 0;
+    for (method, path, op) in operations(&doc) {
+        if op["security"].as_array().is_none_or(|s| s.is_empty()) {
+            continue;
+        }
+        for status in ["401", "429"] {
+            assert_eq!(
+                op["responses"][status]["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/ErrorView",
+                "{method} {path} {status}"
+            );
+        }
+        assert!(
+            op["responses"]["429"]["headers"]["Retry-After"].is_object(),
+            "{method} {path}: 429 without Retry-After"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 18, "only {checked} authenticated operations");
+}

@@ -150,6 +150,9 @@ async fn sandbox_inbound_validates_and_exists_only_in_sandbox_mode() {
         .await;
     assert_eq!(code, 404, "{v}");
     assert!(v["error"].as_str().unwrap().contains("--sandbox"), "{v}");
+    // The route does not exist outside sandbox mode, whatever the body: 404, not a 400 about its fields.
+    let (code, v) = s.post(&key, "/sandbox/inbound", json!({"text": 5})).await;
+    assert_eq!(code, 404, "{v}");
     s.stop().await;
 }
 

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use whatsapi_core::idempotency::{
     self, Decision, Fingerprint, IN_FLIGHT_LOCK, IdempotencyKey, IdempotencyRecord, RETENTION,
-    StoredResponse,
+    StoredOutcome,
 };
 use whatsapi_core::store::IdempotencyCompletion;
 use whatsapi_core::{AccountId, StoreError};
@@ -14,6 +14,10 @@ use whatsapi_core::{AccountId, StoreError};
 use crate::codec::{minus, plus, time, ts};
 use crate::db::Db;
 use crate::error::{PostgresError, Result};
+
+/// What `response_status` holds for a finished request: the column marks completion (`NULL` while the request
+/// runs); the outcome itself is the JSON in `response_body`.
+const FINISHED: i64 = 1;
 
 async fn lock_key(db: &dyn Db, account: AccountId, key: &IdempotencyKey) -> Result<()> {
     db.exec(
@@ -43,11 +47,8 @@ async fn record(
     let status: Option<i64> = r.try_get(1)?;
     let body: Option<String> = r.try_get(2)?;
     let response = match (status, body) {
-        (Some(status), Some(body)) => Some(StoredResponse {
-            status: u16::try_from(status)
-                .map_err(|_| PostgresError::Corrupt(format!("HTTP status {status}")))?,
-            body: serde_json::from_str(&body)?,
-        }),
+        // `response_status` only marks a finished request (it held an HTTP status before outcomes were typed).
+        (Some(_), Some(body)) => Some(StoredOutcome(serde_json::from_str(&body)?)),
         _ => None,
     };
     Ok(Some(IdempotencyRecord {
@@ -135,8 +136,8 @@ pub(crate) async fn complete(
             &account.0,
             &done.key.as_str(),
             &&done.fingerprint.0[..],
-            &i64::from(done.response.status),
-            &serde_json::to_string(&done.response.body)?,
+            &FINISHED,
+            &serde_json::to_string(&done.response.0)?,
             &ts(created_at),
             &ts(done.expires_at),
         ],

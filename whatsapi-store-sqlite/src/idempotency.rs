@@ -6,12 +6,16 @@ use whatsapi_core::AccountId;
 use whatsapi_core::StoreError;
 use whatsapi_core::idempotency::{
     self, Decision, Fingerprint, IN_FLIGHT_LOCK, IdempotencyKey, IdempotencyRecord, RETENTION,
-    StoredResponse,
+    StoredOutcome,
 };
 use whatsapi_core::store::IdempotencyCompletion;
 
 use crate::codec::{minus, plus, time, ts};
 use crate::error::{Result, SqliteError};
+
+/// What `response_status` holds for a finished request: the column marks completion (`NULL` while the request
+/// runs); the outcome itself is the JSON in `response_body`.
+const FINISHED: i64 = 1;
 
 fn record(
     conn: &Connection,
@@ -32,11 +36,8 @@ fn record(
         return Ok(None);
     };
     let response = match (status, body) {
-        (Some(status), Some(body)) => Some(StoredResponse {
-            status: u16::try_from(status)
-                .map_err(|_| SqliteError::Corrupt(format!("HTTP status {status}")))?,
-            body: serde_json::from_str(&body)?,
-        }),
+        // `response_status` only marks a finished request (it held an HTTP status before outcomes were typed).
+        (Some(_), Some(body)) => Some(StoredOutcome(serde_json::from_str(&body)?)),
         _ => None,
     };
     Ok(Some(IdempotencyRecord {
@@ -131,8 +132,8 @@ pub(crate) fn complete(
         account.0.as_bytes(),
         done.key.as_str(),
         &done.fingerprint.0[..],
-        i64::from(done.response.status),
-        serde_json::to_string(&done.response.body)?,
+        FINISHED,
+        serde_json::to_string(&done.response.0)?,
         ts(created_at),
         ts(done.expires_at),
     ])?;

@@ -453,7 +453,10 @@ async fn the_next_server_frees_keys_a_killed_one_left_reserved() {
     let store = SqliteStore::open(&path).unwrap();
     let acc = account(&store, "a@example.com").await;
     let key = IdempotencyKey::parse("crash-1").unwrap();
-    let fp = Fingerprint::of("POST", "/send-message", &serde_json::json!({"to": "1"}));
+    let fp = Fingerprint::of(
+        whatsapi_core::idempotency::RequestKind::Send,
+        &serde_json::json!({"to": "1"}),
+    );
     let now = chrono::Utc::now();
     assert_eq!(
         store

@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::{account, at, batch, message, store, with_webhook};
 use serde_json::json;
 use whatsapi_core::account::{AccountUpdate, BreakerState, NewAccount, WebhookConfig};
-use whatsapi_core::idempotency::{Fingerprint, IdempotencyKey, StoredResponse};
+use whatsapi_core::idempotency::{Fingerprint, IdempotencyKey, RequestKind, StoredOutcome};
 use whatsapi_core::status::MetaStatus;
 use whatsapi_core::store::{
     DEFAULT_MAX_PENDING_STATUSES, EventNext, FailureInfo, IdempotencyCompletion, MessageFilter,
@@ -94,7 +94,7 @@ async fn scenario(stores: ProductStores, input: &Inputs) -> Vec<String> {
 
     // Idempotent bulk insert into A: two queued, one scheduled, one with metadata and a batch.
     let key = IdempotencyKey::parse("order-1").unwrap();
-    let fp = Fingerprint::of("POST", "/messages/bulk", &json!({"n": 4}));
+    let fp = Fingerprint::of(RequestKind::Bulk, &json!({"n": 4}));
     note!(
         "begin",
         store.idempotency_begin(a.id, &key, &fp, at(1)).await
@@ -110,10 +110,7 @@ async fn scenario(stores: ProductStores, input: &Inputs) -> Vec<String> {
     }
     msgs[2].send_at = Some(at(100));
     msgs[3].metadata = Some(json!({"orderId": "1234"}).as_object().unwrap().clone());
-    let response = StoredResponse {
-        status: 202,
-        body: json!({"success": true}),
-    };
+    let response = StoredOutcome(json!({"batchId": "b1", "queued": 4}));
     let done = IdempotencyCompletion {
         key: key.clone(),
         fingerprint: fp,
@@ -137,7 +134,12 @@ async fn scenario(stores: ProductStores, input: &Inputs) -> Vec<String> {
     note!(
         "other body",
         store
-            .idempotency_begin(a.id, &key, &Fingerprint::of("POST", "/x", &json!(1)), at(3))
+            .idempotency_begin(
+                a.id,
+                &key,
+                &Fingerprint::of(RequestKind::Send, &json!(1)),
+                at(3)
+            )
             .await
     );
     note!(

@@ -21,8 +21,7 @@ use super::breaker::{Admission, ProbeGuard, ProbeState, Verdict};
 use super::{Core, StopRx, add, stop_deadline, stopped};
 
 /// `errorMessage` of a real send whose account has no Meta credentials (they were removed after queueing).
-pub(crate) const NO_CREDENTIALS: &str = "no Meta credentials are saved for this account; save your Meta credentials \
-     first with PUT /auth/me/credentials, then retry the message";
+pub(crate) const NO_CREDENTIALS: &str = "no Meta credentials are saved for this account; save the account's Meta credentials, then retry the message";
 
 /// How one claimed message ended in this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

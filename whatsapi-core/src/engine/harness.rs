@@ -10,14 +10,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+
 use tokio::sync::Semaphore;
 
 use crate::account::{Account, MetaCredentials};
 use crate::clock::Clock;
 use crate::engine::{EngineConfig, EngineHandle};
 use crate::message::{Message, MessageId, Status};
+use crate::phone::PhoneNumber;
 use crate::retry::RetryPolicy;
+use crate::send::SendRequest;
 use crate::service::WhatsApi;
 use crate::testing::{FakeTransport, ManualClock, MemoryStore, RecordingSink};
 use crate::transport::{MetaTransport, OutgoingMessage, PhoneNumberInfo, SendError, SendReceipt};
@@ -187,12 +189,12 @@ impl Harness {
 
     /// Sends a text to `to` and returns the message id.
     pub(crate) async fn send_text(&self, account: &Account, to: &str) -> MessageId {
-        self.send(account, json!({"to": to, "message": "hello"}))
+        self.send(account, SendRequest::text(phone(to), "hello"))
             .await
     }
 
-    pub(crate) async fn send(&self, account: &Account, body: Value) -> MessageId {
-        self.api.send(account, &body, None).await.unwrap().data.id
+    pub(crate) async fn send(&self, account: &Account, request: SendRequest) -> MessageId {
+        self.api.send(account, request).await.unwrap().id
     }
 
     pub(crate) async fn message(&self, account: &Account, id: MessageId) -> Message {
@@ -281,4 +283,9 @@ impl Harness {
         *self.transport.gate.lock().unwrap() = Some(gate.clone());
         gate
     }
+}
+
+/// A phone number for tests.
+pub(crate) fn phone(digits: &str) -> PhoneNumber {
+    PhoneNumber::parse(digits).unwrap()
 }

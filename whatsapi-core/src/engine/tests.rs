@@ -4,11 +4,12 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::harness::{Harness, config, settle};
+use super::harness::{Harness, config, phone, settle};
 use super::{EngineConfig, ShutdownReport, WebhookPolicy};
 use crate::account::{AccountUpdate, BreakerState, CredentialsStatus, MetaCredentials};
 use crate::message::Status;
 use crate::retry::RetryPolicy;
+use crate::send::{BulkRequest, SendRequest};
 use crate::service::Error;
 use crate::status::MetaStatus;
 use crate::store::{
@@ -236,7 +237,9 @@ async fn a_permanent_error_fails_with_metas_message() {
     let err = h.api.retry(acc.id, id).await.unwrap_err();
     assert_eq!(
         err,
-        Error::Conflict("message is sent; only failed messages can be retried".into())
+        Error::NotRetryable {
+            status: Status::Sent
+        }
     );
 }
 
@@ -281,19 +284,15 @@ async fn dry_runs_simulate_sent_and_delivered_without_meta_or_credentials() {
     // A real send without credentials is refused up front, not queued to fail later.
     let err = h
         .api
-        .send(&acc, &json!({"to": "14155552671", "message": "hi"}), None)
+        .send(&acc, SendRequest::text(phone("14155552671"), "hi"))
         .await
         .unwrap_err();
-    match &err {
-        Error::BadRequest(m) => assert!(m.contains("PUT /auth/me/credentials"), "{m}"),
-        other => panic!("{other:?}"),
-    }
-    assert_eq!(err.http_status(), 400);
+    assert_eq!(err, Error::NoCredentials);
 
     let id = h
         .send(
             &acc,
-            json!({"to": "14155552671", "message": "hi", "dry_run": true}),
+            SendRequest::text(phone("14155552671"), "hi").dry_run(true),
         )
         .await;
     settle().await;
@@ -329,23 +328,22 @@ async fn scheduled_messages_go_out_at_send_at_not_before() {
         .api
         .send(
             &acc,
-            &json!({"to": "14155552671", "message": "later", "sendAt": send_at.to_rfc3339()}),
-            None,
+            SendRequest::text(phone("14155552671"), "later").send_at(send_at),
         )
         .await
         .unwrap();
-    assert_eq!(accepted.data.status, Status::Scheduled);
-    assert_eq!(accepted.data.scheduled_for, Some(send_at));
+    assert_eq!(accepted.status, Status::Scheduled);
+    assert_eq!(accepted.scheduled_for, Some(send_at));
     h.advance_by_steps(Duration::from_secs(10), Duration::from_millis(250))
         .await;
     assert!(h.calls().is_empty(), "nothing before sendAt");
-    assert_eq!(h.status(&acc, accepted.data.id).await, Status::Scheduled);
+    assert_eq!(h.status(&acc, accepted.id).await, Status::Scheduled);
     h.advance_by_steps(Duration::from_secs(1), Duration::from_millis(250))
         .await;
     let calls = h.calls();
     assert_eq!(calls.len(), 1);
     assert!(calls[0].at >= send_at && calls[0].at < send_at + chrono::Duration::seconds(1));
-    assert_eq!(h.status(&acc, accepted.data.id).await, Status::Sent);
+    assert_eq!(h.status(&acc, accepted.id).await, Status::Sent);
 }
 
 #[tokio::test(start_paused = true)]
@@ -356,15 +354,13 @@ async fn pacing_never_exceeds_the_rate_of_a_phone_number() {
     });
     let _engine = h.start();
     let acc = h.account().await;
-    let messages: Vec<_> = (0..20)
-        .map(|i| json!({"to": format!("1415555{i:04}"), "message": "hi"}))
-        .collect();
+    let messages = (0..20).map(|i| SendRequest::text(phone(&format!("1415555{i:04}")), "hi"));
     let bulk = h
         .api
-        .send_bulk(&acc, &json!({ "messages": messages }), None, 100)
+        .send_bulk(&acc, BulkRequest::new(messages), 100)
         .await
         .unwrap();
-    assert_eq!(bulk.data.queued, 20);
+    assert_eq!(bulk.queued, 20);
 
     // A second business number is paced on its own.
     let other = h.api.create_account("Other").await.unwrap();
@@ -441,26 +437,24 @@ async fn the_breaker_opens_pauses_sending_probes_once_and_closes() {
     h.advance(Duration::from_secs(10)).await;
     let err = h
         .api
-        .send(&acc, &json!({"to": "14155552671", "message": "hi"}), None)
+        .send(&acc, SendRequest::text(phone("14155552671"), "hi"))
         .await
         .unwrap_err();
-    match &err {
-        Error::Unavailable {
-            retry_after_secs, ..
-        } => assert_eq!(*retry_after_secs, 20),
-        other => panic!("{other:?}"),
-    }
-    assert_eq!(err.http_status(), 503);
+    assert_eq!(
+        err,
+        Error::BreakerOpen {
+            retry_after: Duration::from_secs(20)
+        }
+    );
     let bulk = h
         .api
         .send_bulk(
             &acc,
-            &json!({"messages": [{"to": "14155552671", "message": "hi"}]}),
-            None,
+            BulkRequest::new([SendRequest::text(phone("14155552671"), "hi")]),
             100,
         )
         .await;
-    assert!(matches!(bulk, Err(Error::Unavailable { .. })));
+    assert!(matches!(bulk, Err(Error::BreakerOpen { .. })));
 
     // Retries came due at 2 s but nothing is sent while the breaker is open.
     h.advance_by_steps(Duration::from_secs(19), SEC).await;
@@ -485,7 +479,7 @@ async fn the_breaker_opens_pauses_sending_probes_once_and_closes() {
     let acc = h.api.me(acc.id).await.unwrap();
     assert_eq!(acc.breaker, BreakerState::default());
     h.api
-        .send(&acc, &json!({"to": "14155552671", "message": "hi"}), None)
+        .send(&acc, SendRequest::text(phone("14155552671"), "hi"))
         .await
         .unwrap();
 }
@@ -664,7 +658,8 @@ async fn webhook_events_of_a_message_arrive_in_status_order_with_one_retry() {
     let id = h
         .send(
             &acc,
-            json!({"to": "14155552671", "message": "hi", "metadata": {"orderId": "1234"}}),
+            SendRequest::text(phone("14155552671"), "hi")
+                .metadata(json!({"orderId": "1234"}).as_object().unwrap().clone()),
         )
         .await;
     settle().await;

@@ -1,5 +1,12 @@
-use super::*;
+use chrono::{DateTime, Utc};
 use serde_json::json;
+
+use super::*;
+use crate::idempotency::IdempotencyKey;
+use crate::message::{
+    ButtonSubType, MediaParameter, MessageContent, TemplateComponent, TemplateParameter,
+};
+use crate::phone::PhoneNumber;
 
 fn now() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-03-28T10:00:00Z")
@@ -7,339 +14,145 @@ fn now() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-fn rules() -> SendRules {
-    SendRules::default()
+fn to() -> PhoneNumber {
+    PhoneNumber::parse("14155552671").unwrap()
 }
 
-fn fields(v: Value) -> Vec<String> {
-    parse_send(&v, now(), &rules())
-        .unwrap_err()
-        .0
-        .into_iter()
-        .map(|e| e.field)
-        .collect()
-}
-
-fn message_for(v: Value, field: &str) -> String {
-    parse_send(&v, now(), &rules())
-        .unwrap_err()
-        .0
-        .into_iter()
-        .find(|e| e.field == field)
-        .unwrap_or_else(|| panic!("no error for {field}"))
-        .message
+fn fields(r: &SendRequest) -> Vec<String> {
+    match r.validate(now(), &SendRules::default()) {
+        Ok(()) => Vec::new(),
+        Err(e) => e.0.into_iter().map(|f| f.field).collect(),
+    }
 }
 
 #[test]
-fn reference_examples_parse() {
-    let req = parse_send(
-        &json!({"to": "14155552671", "message": "Hi Sarah! Your order #1234 has shipped.", "metadata": {"orderId": "1234"}}),
-        now(),
-        &rules(),
-    )
-    .unwrap();
-    assert_eq!(req.to.as_str(), "14155552671");
-    assert_eq!(
-        req.content.body(),
-        Some("Hi Sarah! Your order #1234 has shipped.")
-    );
-    assert_eq!(req.metadata.unwrap()["orderId"], "1234");
-    assert!(!req.dry_run);
-
-    let req = parse_send(
-        &json!({"to": "14155552671", "template": {"name": "hello_world", "language": "en_US"}}),
-        now(),
-        &rules(),
-    )
-    .unwrap();
-    let t = req.content.template().unwrap();
+fn builders_make_the_content_they_name() {
+    let r = SendRequest::template(to(), "order_ready", "en_US").body_params(["Sarah", "#1042"]);
+    let t = r.content().template().unwrap();
     assert_eq!(
         (t.name.as_str(), t.language.as_str()),
-        ("hello_world", "en_US")
+        ("order_ready", "en_US")
     );
-    assert!(t.components.is_empty());
-
-    let req = parse_send(
-        &json!({"to": "14155552671", "template": {"name": "order_ready", "language": "en_US", "components": [{
-            "type": "body", "parameters": [{"type": "text", "text": "Sarah"}, {"type": "text", "text": "#1042"}]}]}}),
-        now(),
-        &rules(),
-    )
-    .unwrap();
     assert_eq!(
-        req.content.template().unwrap().components,
-        vec![TemplateComponent::Body {
+        t.components,
+        [TemplateComponent::Body {
             parameters: vec![
                 TemplateParameter::Text {
                     text: "Sarah".into()
                 },
                 TemplateParameter::Text {
                     text: "#1042".into()
-                }
+                },
             ]
         }]
     );
-
-    let req = parse_send(
-        &json!({"to": "14155552671", "message": "Reminder: your appointment is tomorrow at 9am.", "sendAt": "2026-04-15T08:00:00.000Z"}),
-        now(),
-        &rules(),
-    )
-    .unwrap();
-    assert_eq!(
-        req.send_at.unwrap().to_rfc3339(),
-        "2026-04-15T08:00:00+00:00"
-    );
+    assert!(fields(&r).is_empty());
+    let r = SendRequest::text(to(), "hi")
+        .dry_run(true)
+        .send_at(now() + chrono::Duration::hours(1))
+        .metadata(json!({"orderId": "1"}).as_object().unwrap().clone())
+        .idempotency_key(IdempotencyKey::parse("k").unwrap());
+    assert_eq!(r.content(), &MessageContent::Text { body: "hi".into() });
+    assert!(r.is_dry_run() && r.key().is_some() && r.caller_metadata().is_some());
+    assert_eq!(r.scheduled_for(), Some(now() + chrono::Duration::hours(1)));
+    assert!(fields(&r).is_empty());
 }
 
 #[test]
-fn every_failing_field_is_reported() {
-    let errs = fields(
-        json!({"to": "+14155552671", "sendAt": "yesterday", "metadata": [1], "dry_run": "yes"}),
+fn every_failing_value_is_reported_under_its_domain_name() {
+    assert_eq!(fields(&SendRequest::text(to(), " ")), ["text"]);
+    assert_eq!(fields(&SendRequest::text(to(), "a".repeat(4097))), ["text"]);
+    assert!(fields(&SendRequest::text(to(), "é".repeat(4096))).is_empty());
+    assert_eq!(
+        fields(&SendRequest::text(to(), "hi").send_at(now())),
+        ["send_at"]
     );
-    assert_eq!(errs, vec!["to", "message", "sendAt", "metadata", "dry_run"]);
-}
+    let far = now() + chrono::Duration::days(35) + chrono::Duration::seconds(1);
+    let e = SendRequest::text(to(), "hi")
+        .send_at(far)
+        .validate(now(), &SendRules::default())
+        .unwrap_err();
+    assert_eq!(e.0[0].message, "must be at most 35 days ahead");
+    let big = json!({"a": "x".repeat(16_400)})
+        .as_object()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        fields(&SendRequest::text(to(), "hi").metadata(big)),
+        ["metadata"]
+    );
 
-#[test]
-fn phone_errors_show_the_accepted_form() {
-    let m = message_for(json!({"to": "+14155552671", "message": "hi"}), "to");
-    assert!(
-        m.contains("14155552671") && !m.contains("+14155552671"),
-        "{m}"
-    );
-    assert!(message_for(json!({"to": 14155552671u64, "message": "hi"}), "to").contains("string"));
-    assert!(message_for(json!({"message": "hi"}), "to").contains("required"));
+    let bad = SendRequest::template(to(), "Receipt", "english")
+        .header_params([TemplateParameter::Video {
+            video: MediaParameter {
+                link: None,
+                id: None,
+                filename: None,
+                caption: None,
+            },
+        }])
+        .header_params([TemplateParameter::Payload {
+            payload: "x".into(),
+        }])
+        .button(
+            ButtonSubType::Url,
+            12,
+            [TemplateParameter::Text {
+                text: "a".repeat(1025),
+            }],
+        );
     assert_eq!(
-        fields(json!({"to": "1415 555 2671", "message": "hi"})),
-        vec!["to"]
-    );
-}
-
-#[test]
-fn text_length_bounds() {
-    let ok = "é".repeat(4096);
-    assert!(
-        parse_send(
-            &json!({"to": "14155552671", "message": ok}),
-            now(),
-            &rules()
-        )
-        .is_ok()
-    );
-    let long = "a".repeat(4097);
-    assert!(message_for(json!({"to": "14155552671", "message": long}), "message").contains("4096"));
-    assert_eq!(
-        fields(json!({"to": "14155552671", "message": ""})),
-        vec!["message"]
-    );
-    assert_eq!(
-        fields(json!({"to": "14155552671", "message": "   "})),
-        vec!["message"]
-    );
-    assert_eq!(
-        fields(json!({"to": "14155552671", "message": 5})),
-        vec!["message"]
-    );
-}
-
-#[test]
-fn exactly_one_of_message_and_template() {
-    assert!(
-        message_for(
-            json!({"to": "14155552671", "message": "hi", "template": {"name": "hello_world", "language": "en_US"}}),
-            "message"
-        )
-        .contains("not both")
-    );
-    assert!(message_for(json!({"to": "14155552671"}), "message").contains("required"));
-    // null counts as absent
-    assert!(
-        parse_send(
-            &json!({"to": "14155552671", "message": "hi", "template": null}),
-            now(),
-            &rules()
-        )
-        .is_ok()
-    );
-}
-
-#[test]
-fn send_at_must_be_future_and_within_the_horizon() {
-    let base = json!({"to": "14155552671", "message": "hi"});
-    let with = |t: &str| {
-        let mut v = base.clone();
-        v["sendAt"] = json!(t);
-        v
-    };
-    assert!(message_for(with("2026-03-28T10:00:00Z"), "sendAt").contains("future"));
-    assert!(message_for(with("2026-03-27T10:00:00Z"), "sendAt").contains("future"));
-    assert!(parse_send(&with("2026-03-28T10:00:01Z"), now(), &rules()).is_ok());
-    assert!(
-        parse_send(&with("2026-05-02T10:00:00Z"), now(), &rules()).is_ok(),
-        "35 days ahead"
-    );
-    assert!(message_for(with("2026-05-02T10:00:01Z"), "sendAt").contains("35 days"));
-    assert!(
-        parse_send(&with("2026-03-28T12:30:00+02:00"), now(), &rules()).is_ok(),
-        "offsets accepted"
-    );
-    assert!(message_for(with("2026-03-29T10:00:00"), "sendAt").contains("time zone"));
-    assert!(message_for(with("soon"), "sendAt").contains("ISO 8601"));
-    let short = SendRules {
-        schedule_horizon: std::time::Duration::from_secs(3600),
-    };
-    assert!(parse_send(&with("2026-03-28T12:00:00Z"), now(), &short).is_err());
-}
-
-#[test]
-fn metadata_is_an_object_of_at_most_16_kib() {
-    let base = |m: Value| json!({"to": "14155552671", "message": "hi", "metadata": m});
-    assert!(parse_send(&base(json!({"a": "x".repeat(16_000)})), now(), &rules()).is_ok());
-    assert!(message_for(base(json!({"a": "x".repeat(16_400)})), "metadata").contains("16384"));
-    assert_eq!(fields(base(json!("string"))), vec!["metadata"]);
-    assert!(
-        parse_send(&base(Value::Null), now(), &rules())
-            .unwrap()
-            .metadata
-            .is_none()
-    );
-}
-
-#[test]
-fn dry_run_and_unknown_fields() {
-    let r = parse_send(
-        &json!({"to": "14155552671", "message": "hi", "dry_run": true}),
-        now(),
-        &rules(),
-    )
-    .unwrap();
-    assert!(r.dry_run);
-    let r = parse_send(
-        &json!({"to": "14155552671", "message": "hi", "dryRun": true}),
-        now(),
-        &rules(),
-    )
-    .unwrap();
-    assert!(r.dry_run);
-    assert_eq!(
-        fields(json!({"to": "14155552671", "message": "hi", "sendat": "x"})),
-        vec!["sendat"]
-    );
-    assert_eq!(fields(json!(["not", "an", "object"])), vec!["body"]);
-}
-
-#[test]
-fn template_rules() {
-    let t = |tpl: Value| json!({"to": "14155552671", "template": tpl});
-    assert_eq!(
-        fields(t(json!({"language": "en_US"}))),
-        vec!["template.name"]
-    );
-    assert_eq!(
-        fields(t(json!({"name": "Hello World", "language": "en_US"}))),
-        vec!["template.name"]
-    );
-    assert_eq!(
-        fields(t(json!({"name": "hello_world"}))),
-        vec!["template.language"]
-    );
-    assert_eq!(
-        fields(t(json!({"name": "hello_world", "language": "english"}))),
-        vec!["template.language"]
-    );
-    assert!(
-        parse_send(
-            &t(json!({"name": "hello_world", "language": {"code": "pt_BR"}})),
-            now(),
-            &rules()
-        )
-        .is_ok()
-    );
-    assert_eq!(fields(t(json!("hello_world"))), vec!["template"]);
-    assert_eq!(
-        fields(t(
-            json!({"name": "x", "language": "en", "components": [{"type": "footer"}]})
-        )),
-        vec!["template.components[0].type"]
-    );
-    assert_eq!(
-        fields(t(json!({"name": "x", "language": "en", "components": [
-            {"type": "body", "parameters": [{"type": "text", "text": "ok"}, {"type": "text"}, {"type": "image", "image": {"link": "https://x/y.png"}}]}
-        ]}))),
-        vec![
-            "template.components[0].parameters[1].text",
-            "template.components[0].parameters[2].type"
-        ]
-    );
-}
-
-#[test]
-fn template_media_currency_dates_and_buttons() {
-    let tpl = json!({"to": "14155552671", "template": {"name": "receipt", "language": "en_US", "components": [
-        {"type": "header", "parameters": [{"type": "document", "document": {"link": "https://x.test/r.pdf", "filename": "r.pdf"}}]},
-        {"type": "body", "parameters": [
-            {"type": "currency", "currency": {"fallback_value": "$10.99", "code": "USD", "amount_1000": 10990}},
-            {"type": "date_time", "date_time": {"fallback_value": "May 1, 2026"}}
-        ]},
-        {"type": "button", "sub_type": "quick_reply", "index": "0", "parameters": [{"type": "payload", "payload": "YES"}]},
-        {"type": "button", "sub_type": "url", "index": 1, "parameters": [{"type": "text", "text": "order/42"}]},
-        {"type": "button", "sub_type": "copy_code", "index": 2, "parameters": [{"type": "coupon_code", "coupon_code": "SAVE10"}]}
-    ]}});
-    let req = parse_send(&tpl, now(), &rules()).unwrap();
-    let comps = &req.content.template().unwrap().components;
-    assert_eq!(comps.len(), 5);
-    assert!(matches!(
-        &comps[2],
-        TemplateComponent::Button {
-            sub_type: ButtonSubType::QuickReply,
-            index: 0,
-            ..
-        }
-    ));
-
-    let bad = json!({"to": "14155552671", "template": {"name": "receipt", "language": "en_US", "components": [
-        {"type": "header", "parameters": [{"type": "video", "video": {}}]},
-        {"type": "body", "parameters": [{"type": "currency", "currency": {"fallback_value": "$1", "code": "usd"}}]},
-        {"type": "button", "sub_type": "call", "index": 12}
-    ]}});
-    assert_eq!(
-        fields(bad),
-        vec![
+        fields(&bad),
+        [
+            "template.name",
+            "template.language",
             "template.components[0].parameters[0].video",
-            "template.components[1].parameters[0].currency.code",
-            "template.components[1].parameters[0].currency.amount_1000",
-            "template.components[2].sub_type",
+            "template.components[1].parameters[0].type",
             "template.components[2].index",
+            "template.components[2].parameters[0].text",
+            "template.components",
         ]
     );
 }
 
 #[test]
-fn bulk_shape_cap_and_per_item_errors() {
-    let cap = 3;
-    let ok = json!({"to": "14155552671", "message": "hi"});
-    let bad = json!({"to": "+14155552672", "message": ""});
-    let r = parse_bulk(&json!({"messages": [ok, bad, ok]}), now(), &rules(), cap).unwrap();
-    assert_eq!(
-        r.valid.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
-        vec![0, 2]
+fn fingerprints_follow_the_request_not_the_key_nor_the_metadata_order() {
+    let m1 = serde_json::from_str(r#"{"a": 1, "b": 2}"#).unwrap();
+    let m2 = serde_json::from_str(r#"{"b": 2, "a": 1}"#).unwrap();
+    let a = SendRequest::text(to(), "hi").metadata(m1);
+    let b = SendRequest::text(to(), "hi")
+        .metadata(m2)
+        .idempotency_key(IdempotencyKey::parse("k").unwrap());
+    assert_eq!(a.fingerprint(), b.fingerprint());
+    assert_ne!(
+        a.fingerprint(),
+        SendRequest::text(to(), "hi!").fingerprint()
     );
-    assert_eq!(r.invalid.len(), 1);
-    assert_eq!(r.invalid[0].index, 1);
-    let f: Vec<&str> = r.invalid[0]
-        .details
-        .iter()
-        .map(|d| d.field.as_str())
-        .collect();
-    assert_eq!(f, vec!["to", "message"]);
+    assert_ne!(a.fingerprint(), a.clone().dry_run(true).fingerprint());
+    let bulk = BulkRequest::new([a.clone()]);
+    assert_ne!(
+        bulk.fingerprint(),
+        a.fingerprint(),
+        "the kind is part of it"
+    );
+    let mut with_rejected = bulk.clone();
+    with_rejected.push_rejected(vec![FieldError {
+        field: "to".into(),
+        message: "required".into(),
+    }]);
+    assert_ne!(bulk.fingerprint(), with_rejected.fingerprint());
+}
 
-    let e = parse_bulk(&json!({"messages": [ok, ok, ok, ok]}), now(), &rules(), cap).unwrap_err();
-    assert!(e.0[0].message.contains("at most 3"), "{e}");
-    let e = parse_bulk(&json!({"messages": []}), now(), &rules(), cap).unwrap_err();
-    assert_eq!(e.0[0].field, "messages");
-    assert!(parse_bulk(&json!({"messages": "x"}), now(), &rules(), cap).is_err());
-    assert!(parse_bulk(&json!({}), now(), &rules(), cap).is_err());
-    assert!(parse_bulk(&json!([ok]), now(), &rules(), cap).is_err());
-    let e = parse_bulk(&json!({"messages": [ok], "extra": 1}), now(), &rules(), cap).unwrap_err();
-    assert_eq!(e.0[0].field, "extra");
+#[test]
+fn bulk_shape_is_bounded_by_the_callers_cap() {
+    let one = || SendRequest::text(to(), "hi");
+    assert!(BulkRequest::new([one(), one()]).validate_shape(2).is_ok());
+    let e = BulkRequest::new([one(), one(), one()])
+        .validate_shape(2)
+        .unwrap_err();
+    assert_eq!(e.0[0].message, "at most 2 items per bulk request, got 3");
+    assert_eq!(
+        BulkRequest::default().validate_shape(2).unwrap_err().0[0].field,
+        "items"
+    );
 }

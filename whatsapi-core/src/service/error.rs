@@ -1,56 +1,72 @@
-//! The facade's error: one variant per HTTP answer of the reference API.
+//! The facade's error: what went wrong, in the domain's terms. An edge (the reference server) decides how each is
+//! answered.
 
+use std::time::Duration;
+
+use crate::message::Status;
 use crate::send::ValidationErrors;
 use crate::store::StoreError;
 
-/// Why a [`WhatsApi`](super::WhatsApi) call failed. Each variant maps to one HTTP status ([`Error::http_status`]).
+/// Why a [`WhatsApi`](super::WhatsApi) call failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
-    /// 400: the request is invalid; `details` lists every failing field.
+    /// The request is invalid; every failing field is listed.
     #[error("validation failed: {0}")]
     Validation(ValidationErrors),
-    /// 400: the request cannot be served as asked (e.g. no Meta credentials for a real send).
-    #[error("{0}")]
-    BadRequest(String),
-    /// 401: missing, malformed or unknown API key.
-    #[error("{0}")]
-    Unauthorized(String),
-    /// 403: the account is deactivated.
-    #[error("{0}")]
-    Forbidden(String),
-    /// 404: unknown id, or one that belongs to another account.
+    /// A real send needs the account's Meta credentials and it has none (a dry run needs none).
+    #[error("the account has no Meta credentials, which a real send needs (a dry run does not)")]
+    NoCredentials,
+    /// Unknown id, or one that belongs to another account.
     #[error("{0}")]
     NotFound(String),
-    /// 409: idempotency key conflict, or the resource is not in a state that allows the operation.
+    /// Sending for the account is paused by its circuit breaker after repeated Meta errors.
+    #[error(
+        "sending is paused after repeated errors from the WhatsApp API; it resumes in {retry_after:?}"
+    )]
+    BreakerOpen {
+        /// Time until sending resumes (the next probe).
+        retry_after: Duration,
+    },
+    /// Only failed messages can be retried; this one is in `status`.
+    #[error("message is {status}; only failed messages can be retried")]
+    NotRetryable {
+        /// The message's status.
+        status: Status,
+    },
+    /// A bulk request holds more items than the caller allows in one request (checked after the idempotency
+    /// lookup, so a replay of an accepted request is answered even if the limit has since gone down).
+    #[error("at most {max} items per bulk request, got {got}")]
+    TooManyItems {
+        /// The most items allowed.
+        max: usize,
+        /// Items in the request.
+        got: usize,
+    },
+    /// The idempotency key was already used for a different request.
+    #[error("the idempotency key was already used with a different request")]
+    IdempotencyConflict,
+    /// A request with the idempotency key is still being processed.
+    #[error("a request with this idempotency key is still being processed")]
+    IdempotencyInFlight,
+    /// The request cannot be served as asked (an unreadable Meta webhook payload, no credentials to verify, …).
+    #[error("{0}")]
+    Refused(String),
+    /// Missing, malformed or unknown API key.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The account is deactivated.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The resource is not in a state that allows the operation.
     #[error("{0}")]
     Conflict(String),
-    /// 503 with `Retry-After`: sending for the account is paused by its circuit breaker.
-    #[error("{message}")]
-    Unavailable {
-        /// Human-readable reason.
-        message: String,
-        /// Seconds until sending resumes (the next probe).
-        retry_after_secs: u64,
-    },
-    /// The store failed: 503 when it is temporarily unavailable, 500 otherwise.
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 impl Error {
-    /// The HTTP status this error answers with.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            Error::Validation(_) | Error::BadRequest(_) => 400,
-            Error::Unauthorized(_) => 401,
-            Error::Forbidden(_) => 403,
-            Error::NotFound(_) => 404,
-            Error::Conflict(_) => 409,
-            Error::Unavailable { .. } | Error::Store(StoreError::Unavailable(_)) => 503,
-            Error::Store(_) => 500,
-        }
-    }
-
     /// A validation error on one field.
     pub(crate) fn field(field: &str, message: impl Into<String>) -> Self {
         let mut errs = ValidationErrors::default();

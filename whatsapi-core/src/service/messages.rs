@@ -87,7 +87,7 @@ impl WhatsApi {
         Ok(self.store().list_messages(account, &filter, page).await?)
     }
 
-    /// Queues a `failed` message again; any other status is a `Conflict`.
+    /// Queues a `failed` message again; any other status is [`Error::NotRetryable`].
     pub async fn retry(&self, account: AccountId, id: MessageId) -> Result<Message, Error> {
         match self
             .store()
@@ -109,9 +109,7 @@ impl WhatsApi {
                         "the message could not be retried: {detail}"
                     )));
                 }
-                Err(Error::Conflict(format!(
-                    "message is {status}; only failed messages can be retried"
-                )))
+                Err(Error::NotRetryable { status })
             }
             Err(e) => Err(e.into()),
         }

@@ -66,7 +66,7 @@ impl WhatsApi {
     /// in one transaction through the monotonic state machine; inbound messages open the 24-hour window; every
     /// other well-formed item is answered and ignored. `Unauthorized` for a missing or bad signature (and for a
     /// body that is not JSON unless the server secret signed it, so nothing leaks to a sender without a secret);
-    /// `BadRequest` for a signed body that is not JSON, or one naming more than [`MAX_ROUTE_KEYS`] numbers.
+    /// `Refused` for a signed body that is not JSON, or one naming more than [`MAX_ROUTE_KEYS`] numbers.
     pub async fn ingest_meta_webhook(
         &self,
         raw: &[u8],
@@ -86,7 +86,7 @@ impl WhatsApi {
         let value = match parse_json(raw) {
             Ok(v) => v,
             // Tell a parse error only to a sender that proved it holds a secret.
-            Err(e) if trusted => return Err(Error::BadRequest(e.to_string())),
+            Err(e) if trusted => return Err(Error::Refused(e.to_string())),
             Err(_) => return Err(Error::Unauthorized(BAD_SIGNATURE.into())),
         };
         let parsed = extract(&value);
@@ -103,7 +103,7 @@ impl WhatsApi {
 
         let keys = parsed.route_keys();
         if keys.len() > MAX_ROUTE_KEYS {
-            return Err(Error::BadRequest(format!(
+            return Err(Error::Refused(format!(
                 "The payload names {} distinct business phone numbers or WhatsApp Business Accounts; at most {MAX_ROUTE_KEYS} are accepted in one POST.",
                 keys.len()
             )));

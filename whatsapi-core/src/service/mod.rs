@@ -9,9 +9,10 @@
 //! let api = WhatsApi::builder().store(store).transport(transport).webhook_sink(sink).build()?;
 //! let engine = api.start();
 //! let account = api.create_account("Acme").await?;
-//! let body = serde_json::json!({"to": "14155552671", "message": "hi", "dry_run": true});
-//! let accepted = api.send(&account, &body, None).await?;
-//! println!("queued {}", accepted.data.id);
+//! let to = whatsapi_core::PhoneNumber::parse("14155552671")?;
+//! let request = whatsapi_core::SendRequest::text(to, "hi").dry_run(true);
+//! let queued = api.send(&account, request).await?;
+//! println!("queued {}", queued.id);
 //! engine.shutdown(std::time::Duration::from_secs(10)).await;
 //! # Ok(()) }
 //! ```
@@ -37,7 +38,7 @@ pub use charts::{Bucket, SeriesPoint};
 pub use error::Error;
 pub use messages::{MAX_STATUS_FUTURE_SKEW, Summary};
 pub use meta::{IngestReport, MAX_ROUTE_KEYS, MetaWebhookAuth};
-pub use send::{Accepted, BulkAccepted, SendAccepted};
+pub use send::{BulkQueued, Queued};
 
 pub use crate::engine::stats::StatsSnapshot;
 

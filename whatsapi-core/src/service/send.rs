@@ -1,65 +1,81 @@
-//! Accepting sends: validation, the circuit breaker, idempotency, and the atomic insert that a `202` promises.
+//! Accepting sends: validation, the circuit breaker, idempotency, and the atomic insert behind a queued answer.
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::account::Account;
 use crate::engine::add;
-use crate::idempotency::{Decision, Fingerprint, IdempotencyKey, RETENTION, StoredResponse};
+use crate::idempotency::{Decision, Fingerprint, IdempotencyKey, RETENTION, StoredOutcome};
 use crate::message::{BatchId, MessageContent, MessageId, NewMessage, Status};
 use crate::phone::PhoneNumber;
-use crate::send::{self as validate, BulkItemError, FieldError, SendRequest, ValidationErrors};
+use crate::send::{
+    BulkItem, BulkItemError, BulkRequest, FieldError, SendRequest, ValidationErrors, field,
+};
 use crate::store::{IdempotencyCompletion, NewBatch, StoreError};
 use crate::webhook::rfc3339_opt;
 
 use super::{Error, WhatsApi};
 
-/// A `202 Accepted` answer, possibly replayed from an earlier request with the same `Idempotency-Key`.
+/// A message accepted for sending: stored, and queued (or scheduled).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Accepted<T> {
-    /// HTTP status (202, or the stored status of a replay).
-    pub status: u16,
-    /// The response data.
-    pub data: T,
-    /// True when this is the stored answer of an earlier request (`Idempotency-Replayed: true`).
+#[non_exhaustive]
+pub struct Queued {
+    /// The message id, to track it.
+    pub id: MessageId,
+    /// [`Status::Queued`], or [`Status::Scheduled`] for a scheduled send.
+    pub status: Status,
+    /// The scheduled send time, if any.
+    pub scheduled_for: Option<DateTime<Utc>>,
+    /// True when this is the kept outcome of an earlier request with the same idempotency key.
     pub replayed: bool,
 }
 
-/// `data` of `POST /send-message`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SendAccepted {
-    /// The message id, to track it.
-    pub id: MessageId,
-    /// `queued`, or `scheduled` when `sendAt` was given.
-    pub status: Status,
-    /// The requested send time, or null.
-    #[serde(with = "rfc3339_opt")]
-    pub scheduled_for: Option<DateTime<Utc>>,
-}
-
-/// `data` of `POST /messages/bulk`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BulkAccepted {
-    /// Filter `GET /messages?batchId=` with it.
+/// A bulk request accepted: its valid items stored and queued, its invalid ones listed.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct BulkQueued {
+    /// The batch the queued messages belong to.
     pub batch_id: BatchId,
     /// Items in the request.
-    pub total_messages: usize,
+    pub total: usize,
     /// Items queued (or scheduled).
     pub queued: usize,
-    /// Items refused.
-    pub failed_count: usize,
-    /// Why each refused item was refused.
+    /// Why each refused item was refused, by position.
     pub errors: Vec<BulkItemError>,
+    /// True when this is the kept outcome of an earlier request with the same idempotency key.
+    pub replayed: bool,
 }
 
-const SEND_PATH: &str = "/send-message";
-const BULK_PATH: &str = "/messages/bulk";
-const NO_CREDENTIALS: &str = "this account has no Meta credentials; save your Meta credentials first with PUT \
-     /auth/me/credentials (or send with \"dry_run\": true to test without them)";
+impl BulkQueued {
+    /// Items refused.
+    pub fn failed(&self) -> usize {
+        self.errors.len()
+    }
+}
+
+/// How a [`Queued`] outcome is kept for replay (the names of the JSON stored before outcomes were typed, so those
+/// records replay too).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KeptQueued {
+    id: MessageId,
+    status: Status,
+    #[serde(with = "rfc3339_opt")]
+    scheduled_for: Option<DateTime<Utc>>,
+}
+
+/// How a [`BulkQueued`] outcome is kept for replay.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KeptBulk {
+    batch_id: BatchId,
+    total_messages: usize,
+    queued: usize,
+    errors: Vec<BulkItemError>,
+}
+
 const WINDOW: chrono::Duration = chrono::Duration::hours(24);
 
 /// An idempotency reservation held by a running request.
@@ -70,103 +86,98 @@ struct Reservation {
 
 enum Begun {
     Fresh(Option<Reservation>),
-    Replay(StoredResponse),
+    Replay(StoredOutcome),
 }
 
 impl WhatsApi {
-    /// Queues one message (`POST /send-message`). `body` is the request JSON; with an `Idempotency-Key` the
-    /// first outcome is stored and replayed for 24 hours.
-    pub async fn send(
-        &self,
-        account: &Account,
-        body: &Value,
-        idempotency_key: Option<&IdempotencyKey>,
-    ) -> Result<Accepted<SendAccepted>, Error> {
+    /// Queues one message. With an idempotency key, the first outcome is kept and returned again (marked
+    /// `replayed`) for 24 hours to a repeat of the same request; a different request with the key is
+    /// [`Error::IdempotencyConflict`].
+    pub async fn send(&self, account: &Account, request: SendRequest) -> Result<Queued, Error> {
         let now = self.clock().now();
-        match self
-            .begin(account, idempotency_key, SEND_PATH, body, now)
-            .await?
-        {
-            Begun::Replay(stored) => replay(stored),
+        let keyed = request.key().map(|k| (k.clone(), request.fingerprint()));
+        match self.begin(account, keyed, now).await? {
+            Begun::Replay(stored) => {
+                let kept: KeptQueued = unkeep(stored)?;
+                Ok(Queued {
+                    id: kept.id,
+                    status: kept.status,
+                    scheduled_for: kept.scheduled_for,
+                    replayed: true,
+                })
+            }
             Begun::Fresh(reservation) => {
-                let result = self.send_fresh(account, body, now, &reservation).await;
+                let result = self.send_fresh(account, request, now, &reservation).await;
                 self.settle(account, reservation, result).await
             }
         }
     }
 
-    /// Queues many messages (`POST /messages/bulk`), at most `max_items` of them (more is a validation error).
-    /// Invalid items are reported in `errors` while the valid ones are queued; when no item is valid the whole
-    /// request is a validation error.
+    /// Queues many messages; `max_items` is the most the caller allows in one request. Invalid items are listed
+    /// in `errors` while the valid ones are queued; when no item is valid the whole request is a validation error
+    /// (paths `items[i].…`).
     pub async fn send_bulk(
         &self,
         account: &Account,
-        body: &Value,
-        idempotency_key: Option<&IdempotencyKey>,
+        request: BulkRequest,
         max_items: usize,
-    ) -> Result<Accepted<BulkAccepted>, Error> {
+    ) -> Result<BulkQueued, Error> {
         let now = self.clock().now();
-        match self
-            .begin(account, idempotency_key, BULK_PATH, body, now)
-            .await?
-        {
-            Begun::Replay(stored) => replay(stored),
+        let keyed = request.key().map(|k| (k.clone(), request.fingerprint()));
+        match self.begin(account, keyed, now).await? {
+            Begun::Replay(stored) => {
+                let kept: KeptBulk = unkeep(stored)?;
+                Ok(BulkQueued {
+                    batch_id: kept.batch_id,
+                    total: kept.total_messages,
+                    queued: kept.queued,
+                    errors: kept.errors,
+                    replayed: true,
+                })
+            }
             Begun::Fresh(reservation) => {
                 let result = self
-                    .bulk_fresh(account, body, now, &reservation, max_items)
+                    .bulk_fresh(account, request, max_items, now, &reservation)
                     .await;
                 self.settle(account, reservation, result).await
             }
         }
     }
 
+    /// Looks up (and reserves) the request's key and fingerprint, if it has a key.
     async fn begin(
         &self,
         account: &Account,
-        key: Option<&IdempotencyKey>,
-        path: &str,
-        body: &Value,
+        keyed: Option<(IdempotencyKey, Fingerprint)>,
         now: DateTime<Utc>,
     ) -> Result<Begun, Error> {
-        let Some(key) = key else {
+        let Some((key, fingerprint)) = keyed else {
             return Ok(Begun::Fresh(None));
         };
-        let fingerprint = Fingerprint::of("POST", path, body);
         match self
             .store()
-            .idempotency_begin(account.id, key, &fingerprint, now)
+            .idempotency_begin(account.id, &key, &fingerprint, now)
             .await?
         {
-            Decision::Fresh => Ok(Begun::Fresh(Some(Reservation {
-                key: key.clone(),
-                fingerprint,
-            }))),
+            Decision::Fresh => Ok(Begun::Fresh(Some(Reservation { key, fingerprint }))),
             Decision::Replay(stored) => Ok(Begun::Replay(stored)),
-            Decision::Conflict => Err(Error::Conflict(
-                "Idempotency-Key was already used with a different request body".into(),
-            )),
-            Decision::InFlight => Err(Error::Conflict(
-                "a request with this Idempotency-Key is still being processed".into(),
-            )),
+            Decision::Conflict => Err(Error::IdempotencyConflict),
+            Decision::InFlight => Err(Error::IdempotencyInFlight),
         }
     }
 
-    /// Frees the key of a request that failed (validation failures are not stored), and wakes the dispatcher
+    /// Frees the key of a request that failed (validation failures are not kept), and wakes the dispatcher
     /// after a success.
     async fn settle<T>(
         &self,
         account: &Account,
         reservation: Option<Reservation>,
         result: Result<T, Error>,
-    ) -> Result<Accepted<T>, Error> {
+    ) -> Result<T, Error> {
         match result {
             Ok(data) => {
                 self.core().dispatch_wake.notify();
-                Ok(Accepted {
-                    status: 202,
-                    data,
-                    replayed: false,
-                })
+                Ok(data)
             }
             Err(e) => {
                 if let Some(r) = reservation {
@@ -183,70 +194,96 @@ impl WhatsApi {
     async fn send_fresh(
         &self,
         account: &Account,
-        body: &Value,
+        request: SendRequest,
         now: DateTime<Utc>,
         reservation: &Option<Reservation>,
-    ) -> Result<SendAccepted, Error> {
-        let req = validate::parse_send(body, now, self.send_rules()).map_err(Error::Validation)?;
-        if let Some(message) = self.window_refusal(account, &req, now).await? {
-            return Err(Error::field("message", message));
+    ) -> Result<Queued, Error> {
+        request
+            .validate(now, self.send_rules())
+            .map_err(Error::Validation)?;
+        if let Some(message) = self.window_refusal(account, &request, now).await? {
+            return Err(Error::field(field::TEXT, message));
         }
-        if !req.dry_run && account.credentials.is_none() {
-            return Err(Error::BadRequest(NO_CREDENTIALS.into()));
+        if !request.is_dry_run() && account.credentials.is_none() {
+            return Err(Error::NoCredentials);
         }
         self.check_breaker(account, now)?;
-        let message = new_message(account, None, req, now);
-        let data = SendAccepted {
+        let message = new_message(account, None, request, now);
+        let kept = KeptQueued {
             id: message.id,
             status: message.initial_status(),
             scheduled_for: message.send_at,
         };
-        self.insert(account, vec![message], reservation, &data, now)
+        self.insert(account, vec![message], reservation, &kept, now)
             .await?;
-        tracing::info!(account_id = %account.id, message_id = %data.id, status = %data.status, "message accepted");
-        Ok(data)
+        tracing::info!(account_id = %account.id, message_id = %kept.id, status = %kept.status, "message accepted");
+        Ok(Queued {
+            id: kept.id,
+            status: kept.status,
+            scheduled_for: kept.scheduled_for,
+            replayed: false,
+        })
     }
 
     async fn bulk_fresh(
         &self,
         account: &Account,
-        body: &Value,
+        request: BulkRequest,
+        max_items: usize,
         now: DateTime<Utc>,
         reservation: &Option<Reservation>,
-        max_items: usize,
-    ) -> Result<BulkAccepted, Error> {
-        let parsed = validate::parse_bulk(body, now, self.send_rules(), max_items)
+    ) -> Result<BulkQueued, Error> {
+        if request.len() > max_items {
+            return Err(Error::TooManyItems {
+                max: max_items,
+                got: request.len(),
+            });
+        }
+        request
+            .validate_shape(max_items)
             .map_err(Error::Validation)?;
-        let total = parsed.valid.len() + parsed.invalid.len();
-        let mut invalid = parsed.invalid;
-        let mut valid = Vec::with_capacity(parsed.valid.len());
-        for (index, req) in parsed.valid {
+        let items = request.into_items();
+        let total = items.len();
+        let mut invalid = Vec::new();
+        let mut valid = Vec::with_capacity(total);
+        for (index, item) in items.into_iter().enumerate() {
+            let req = match item {
+                BulkItem::Send(req) => req,
+                BulkItem::Rejected(details) => {
+                    invalid.push(BulkItemError { index, details });
+                    continue;
+                }
+            };
+            let details = BulkRequest::check_item(&req, now, self.send_rules());
+            if !details.is_empty() {
+                invalid.push(BulkItemError { index, details });
+                continue;
+            }
             match self.window_refusal(account, &req, now).await? {
                 Some(message) => invalid.push(BulkItemError {
                     index,
                     details: vec![FieldError {
-                        field: "message".into(),
+                        field: field::TEXT.into(),
                         message,
                     }],
                 }),
                 None => valid.push(req),
             }
         }
-        invalid.sort_by_key(|e| e.index);
         if valid.is_empty() {
             let mut errs = ValidationErrors::default();
             for item in &invalid {
                 for d in &item.details {
                     errs.push(
-                        format!("messages[{}].{}", item.index, d.field),
+                        format!("{}[{}].{}", field::ITEMS, item.index, d.field),
                         d.message.clone(),
                     );
                 }
             }
             return Err(Error::Validation(errs));
         }
-        if account.credentials.is_none() && valid.iter().any(|r| !r.dry_run) {
-            return Err(Error::BadRequest(NO_CREDENTIALS.into()));
+        if account.credentials.is_none() && valid.iter().any(|r| !r.is_dry_run()) {
+            return Err(Error::NoCredentials);
         }
         self.check_breaker(account, now)?;
         let batch_id = BatchId::new();
@@ -254,40 +291,42 @@ impl WhatsApi {
             .into_iter()
             .map(|req| new_message(account, Some(batch_id), req, now))
             .collect();
-        let data = BulkAccepted {
+        let kept = KeptBulk {
             batch_id,
             total_messages: total,
             queued: messages.len(),
-            failed_count: invalid.len(),
             errors: invalid,
         };
-        self.insert(account, messages, reservation, &data, now)
+        self.insert(account, messages, reservation, &kept, now)
             .await?;
-        tracing::info!(account_id = %account.id, %batch_id, queued = data.queued, refused = data.failed_count, "bulk accepted");
-        Ok(data)
+        tracing::info!(account_id = %account.id, %batch_id, queued = kept.queued, refused = kept.errors.len(), "bulk accepted");
+        Ok(BulkQueued {
+            batch_id,
+            total,
+            queued: kept.queued,
+            errors: kept.errors,
+            replayed: false,
+        })
     }
 
-    /// Stores the messages and the idempotent answer in one transaction.
+    /// Stores the messages and the kept outcome in one transaction.
     async fn insert<T: Serialize>(
         &self,
         account: &Account,
         messages: Vec<NewMessage>,
         reservation: &Option<Reservation>,
-        data: &T,
+        kept: &T,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
         let idempotency = match reservation {
             Some(r) => Some(IdempotencyCompletion {
                 key: r.key.clone(),
                 fingerprint: r.fingerprint,
-                response: StoredResponse {
-                    status: 202,
-                    body: serde_json::to_value(data).map_err(|e| {
-                        Error::Store(StoreError::Backend(format!(
-                            "serializing the response failed: {e}"
-                        )))
-                    })?,
-                },
+                response: StoredOutcome(serde_json::to_value(kept).map_err(|e| {
+                    Error::Store(StoreError::Backend(format!(
+                        "serializing the outcome failed: {e}"
+                    )))
+                })?),
                 expires_at: add(now, RETENTION),
             }),
             None => None,
@@ -302,7 +341,7 @@ impl WhatsApi {
         Ok(())
     }
 
-    /// `Unavailable` while the account's circuit breaker is open.
+    /// [`Error::BreakerOpen`] while the account's circuit breaker is open.
     fn check_breaker(&self, account: &Account, now: DateTime<Utc>) -> Result<(), Error> {
         let stored = account.breaker.open_until.filter(|t| *t > now);
         let local = self.core().breakers.open_until(account.id, now);
@@ -310,13 +349,8 @@ impl WhatsApi {
             return Ok(());
         };
         let millis = (until - now).num_milliseconds().max(1);
-        let secs = u64::try_from(millis).unwrap_or(u64::MAX).div_ceil(1000);
-        Err(Error::Unavailable {
-            message: format!(
-                "The WhatsApp API has been erroring repeatedly, so sending for this account is paused to protect \
-                 it; it resumes automatically in about {secs} s"
-            ),
-            retry_after_secs: secs,
+        Err(Error::BreakerOpen {
+            retry_after: Duration::from_millis(u64::try_from(millis).unwrap_or(u64::MAX)),
         })
     }
 
@@ -327,18 +361,18 @@ impl WhatsApi {
         req: &SendRequest,
         now: DateTime<Utc>,
     ) -> Result<Option<String>, Error> {
-        if !account.strict_window || !matches!(req.content, MessageContent::Text { .. }) {
+        if !account.strict_window || !matches!(req.content(), MessageContent::Text { .. }) {
             return Ok(None);
         }
-        let at = req.send_at.unwrap_or(now);
+        let at = req.scheduled_for().unwrap_or(now);
         let last = self
             .store()
-            .last_inbound(account.id, req.to.as_str())
+            .last_inbound(account.id, req.to().as_str())
             .await?;
         if last.is_some_and(|t| t + WINDOW > at) {
             return Ok(None);
         }
-        Ok(Some(window_message(&req.to)))
+        Ok(Some(window_message(req.to())))
     }
 }
 
@@ -355,28 +389,13 @@ fn new_message(
     req: SendRequest,
     now: DateTime<Utc>,
 ) -> NewMessage {
-    NewMessage {
-        id: MessageId::new(),
-        account_id: account.id,
-        batch_id,
-        to: req.to,
-        content: req.content,
-        send_at: req.send_at,
-        metadata: req.metadata,
-        dry_run: req.dry_run,
-        created_at: now,
-    }
+    req.into_new_message(account.id, batch_id, now)
 }
 
-fn replay<T: DeserializeOwned>(stored: StoredResponse) -> Result<Accepted<T>, Error> {
-    let data = serde_json::from_value(stored.body).map_err(|e| {
+fn unkeep<T: serde::de::DeserializeOwned>(stored: StoredOutcome) -> Result<T, Error> {
+    serde_json::from_value(stored.0).map_err(|e| {
         Error::Store(StoreError::Backend(format!(
-            "the stored idempotent response is unreadable: {e}"
+            "the kept idempotent outcome is unreadable: {e}"
         )))
-    })?;
-    Ok(Accepted {
-        status: stored.status,
-        data,
-        replayed: true,
     })
 }

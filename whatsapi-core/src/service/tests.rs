@@ -5,15 +5,16 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::{BuildError, Error, WhatsApi};
+use crate::Store;
 use crate::account::{AccountUpdate, CredentialsStatus, MetaCredentials};
-use crate::engine::harness::{Harness, settle};
+use crate::engine::harness::{Harness, phone, settle};
 use crate::idempotency::IdempotencyKey;
 use crate::message::Status;
+use crate::send::{BulkRequest, FieldError, SendRequest, ValidationErrors};
 use crate::status::MetaStatus;
-use crate::store::{MessageFilter, PageRequest, StatusUpdate, StoreError, TenantStore};
+use crate::store::{MessageFilter, PageRequest, StatusUpdate, TenantStore};
 use crate::testing::{FakeTransport, MemoryStore, RecordingSink, Script};
 use crate::transport::SendError;
-use crate::{Store, send::ValidationErrors};
 
 fn fields(e: &Error) -> Vec<String> {
     match e {
@@ -60,30 +61,6 @@ fn the_builder_needs_its_parts_and_a_sane_config() {
     assert!(matches!(err, BuildError::InvalidConfig(m) if m.contains("concurrency")));
 }
 
-#[test]
-fn errors_map_to_the_reference_status_codes() {
-    let cases = [
-        (Error::Validation(ValidationErrors::default()), 400),
-        (Error::BadRequest(String::new()), 400),
-        (Error::Unauthorized(String::new()), 401),
-        (Error::Forbidden(String::new()), 403),
-        (Error::NotFound(String::new()), 404),
-        (Error::Conflict(String::new()), 409),
-        (
-            Error::Unavailable {
-                message: String::new(),
-                retry_after_secs: 3,
-            },
-            503,
-        ),
-        (Error::Store(StoreError::Unavailable("disk".into())), 503),
-        (Error::Store(StoreError::Backend("x".into())), 500),
-    ];
-    for (e, status) in cases {
-        assert_eq!(e.http_status(), status, "{e:?}");
-    }
-}
-
 #[tokio::test]
 async fn an_account_needs_only_a_name_to_save_credentials_and_send() {
     let h = Harness::new();
@@ -101,12 +78,8 @@ async fn an_account_needs_only_a_name_to_save_credentials_and_send() {
         .set_credentials(acc.id, creds("EAAc", "1234567890"))
         .await
         .unwrap();
-    let sent = h
-        .api
-        .send(&acc, &json!({"to": "14155552671", "message": "hi"}), None)
-        .await
-        .unwrap();
-    assert_eq!(sent.data.status, Status::Queued);
+    let sent = h.api.send(&acc, text("14155552671", "hi")).await.unwrap();
+    assert_eq!(sent.status, Status::Queued);
     assert_eq!(h.api.me(acc.id).await.unwrap().name, "Acme Ltd");
 }
 
@@ -117,7 +90,7 @@ async fn credentials_are_validated_saved_verified_and_removed() {
     let id = reg.id;
 
     let err = h.api.verify_credentials(id).await.unwrap_err();
-    assert!(matches!(&err, Error::BadRequest(m) if m.contains("PUT /auth/me/credentials")));
+    assert!(matches!(&err, Error::Refused(m) if m.contains("no Meta credentials")));
 
     let err = h
         .api
@@ -204,43 +177,74 @@ async fn webhooks_get_a_new_secret_each_time_and_can_be_removed() {
     assert_eq!(h.api.me(acc.id).await.unwrap().webhook, None);
 }
 
+fn text(to: &str, body: &str) -> SendRequest {
+    SendRequest::text(phone(to), body)
+}
+
+fn hello_world(to: &str) -> SendRequest {
+    SendRequest::template(phone(to), "hello_world", "en_US")
+}
+
 #[tokio::test]
-async fn send_answers_in_the_reference_shape_and_validates() {
+async fn send_queues_and_validates() {
     let h = Harness::new();
     let acc = h.account().await;
-    let ok = h
-        .api
-        .send(
-            &acc,
-            &json!({"to": "14155552671", "template": {"name": "hello_world", "language": "en_US"}}),
-            None,
-        )
-        .await
-        .unwrap();
-    assert_eq!((ok.status, ok.replayed), (202, false));
+    let ok = h.api.send(&acc, hello_world("14155552671")).await.unwrap();
     assert_eq!(
-        serde_json::to_value(&ok.data).unwrap(),
-        json!({"id": ok.data.id.to_string(), "status": "queued", "scheduledFor": null})
+        (ok.status, ok.scheduled_for, ok.replayed),
+        (Status::Queued, None, false)
     );
-    let m = h.api.get_message(acc.id, ok.data.id).await.unwrap();
+    let m = h.api.get_message(acc.id, ok.id).await.unwrap();
     assert_eq!(m.status, Status::Queued);
     assert_eq!(m.content.template().unwrap().name, "hello_world");
 
     let err = h
         .api
-        .send(
-            &acc,
-            &json!({"to": "+1 (415) 555-2671", "message": ""}),
-            None,
-        )
+        .send(&acc, text("14155552671", " "))
         .await
         .unwrap_err();
-    assert_eq!(fields(&err), ["to", "message"]);
+    assert_eq!(fields(&err), ["text"]);
+    let bad = SendRequest::template(phone("14155552671"), "Hello World", "english")
+        .body_params([""])
+        .send_at(h.now())
+        .metadata(
+            json!({"a": "x".repeat(17_000)})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+    let err = h.api.send(&acc, bad).await.unwrap_err();
+    assert_eq!(
+        fields(&err),
+        [
+            "template.name",
+            "template.language",
+            "template.components[0].parameters[0].text",
+            "send_at",
+            "metadata"
+        ]
+    );
+    let stray = text("14155552671", "hi").body_params(["x"]);
+    assert_eq!(
+        fields(&h.api.send(&acc, stray).await.unwrap_err()),
+        ["text"]
+    );
+
+    let at = h.now() + chrono::Duration::hours(1);
+    let later = h
+        .api
+        .send(&acc, text("14155552671", "later").send_at(at))
+        .await
+        .unwrap();
+    assert_eq!(
+        (later.status, later.scheduled_for),
+        (Status::Scheduled, Some(at))
+    );
 
     // Another account cannot see the message.
     let other = h.account().await;
     assert_eq!(
-        h.api.get_message(other.id, ok.data.id).await.unwrap_err(),
+        h.api.get_message(other.id, ok.id).await.unwrap_err(),
         Error::NotFound("message not found".into())
     );
 }
@@ -250,23 +254,23 @@ async fn idempotency_keys_replay_conflict_and_are_not_spent_by_invalid_requests(
     let h = Harness::new();
     let acc = h.account().await;
     let key = IdempotencyKey::parse("order-1234-shipped").unwrap();
-    let body = json!({"to": "14155552671", "message": "Your order shipped"});
+    let request = || text("14155552671", "Your order shipped").idempotency_key(key.clone());
 
-    // A validation failure does not store the key.
+    // A validation failure does not keep the key.
     let err = h
         .api
-        .send(&acc, &json!({"to": "1"}), Some(&key))
+        .send(&acc, text("14155552671", "").idempotency_key(key.clone()))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Validation(_)));
 
-    let first = h.api.send(&acc, &body, Some(&key)).await.unwrap();
+    let first = h.api.send(&acc, request()).await.unwrap();
     assert!(!first.replayed);
-    let again = h.api.send(&acc, &body, Some(&key)).await.unwrap();
+    let again = h.api.send(&acc, request()).await.unwrap();
     assert!(again.replayed);
     assert_eq!(
-        (again.status, again.data.clone()),
-        (202, first.data.clone())
+        (again.id, again.status, again.scheduled_for),
+        (first.id, first.status, first.scheduled_for)
     );
     let page = h
         .api
@@ -283,70 +287,128 @@ async fn idempotency_keys_replay_conflict_and_are_not_spent_by_invalid_requests(
         .api
         .send(
             &acc,
-            &json!({"to": "14155552671", "message": "other"}),
-            Some(&key),
+            text("14155552671", "other").idempotency_key(key.clone()),
         )
         .await
         .unwrap_err();
-    assert_eq!(
-        err,
-        Error::Conflict("Idempotency-Key was already used with a different request body".into())
-    );
+    assert_eq!(err, Error::IdempotencyConflict);
+    // The same key on a bulk request is another request.
+    let err = h
+        .api
+        .send_bulk(
+            &acc,
+            BulkRequest::new([text("14155552671", "Your order shipped")])
+                .idempotency_key(key.clone()),
+            100,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err, Error::IdempotencyConflict);
     // Keys are per account.
     let other = h.account().await;
-    assert!(
-        !h.api
-            .send(&other, &body, Some(&key))
-            .await
-            .unwrap()
-            .replayed
-    );
+    assert!(!h.api.send(&other, request()).await.unwrap().replayed);
 
-    // Bulk answers replay too.
+    // Bulk outcomes replay too.
     let bulk_key = IdempotencyKey::parse("bulk-1").unwrap();
-    let bulk = json!({"messages": [{"to": "14155552671", "message": "a"}, {"to": "x"}]});
-    let b1 = h
+    let bulk = || {
+        let mut b = BulkRequest::new([text("14155552671", "a"), text("14155552672", "")]);
+        b.push_rejected(vec![FieldError {
+            field: "to".into(),
+            message: "required".into(),
+        }]);
+        b.idempotency_key(bulk_key.clone())
+    };
+    let b1 = h.api.send_bulk(&acc, bulk(), 100).await.unwrap();
+    let b2 = h.api.send_bulk(&acc, bulk(), 100).await.unwrap();
+    assert!(!b1.replayed && b2.replayed);
+    assert_eq!(
+        (b1.batch_id, b1.total, b1.queued, &b1.errors),
+        (b2.batch_id, b2.total, b2.queued, &b2.errors)
+    );
+    assert_eq!((b2.total, b2.queued, b2.failed()), (3, 1, 2));
+
+    // A cap lowered since (a plan change) does not turn the replay into a refusal: the key is looked up first.
+    let b3 = h.api.send_bulk(&acc, bulk(), 2).await.unwrap();
+    assert!(b3.replayed);
+    assert_eq!(b3.batch_id, b1.batch_id);
+    let fresh = || {
+        BulkRequest::new([
+            text("14155552671", "a"),
+            text("14155552672", "b"),
+            text("14155552673", "c"),
+        ])
+    };
+    let err = h
         .api
-        .send_bulk(&acc, &bulk, Some(&bulk_key), 100)
+        .send_bulk(
+            &acc,
+            fresh().idempotency_key(IdempotencyKey::parse("bulk-2").unwrap()),
+            2,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err, Error::TooManyItems { max: 2, got: 3 });
+    // The refused request left its key free.
+    let ok = h
+        .api
+        .send_bulk(
+            &acc,
+            fresh().idempotency_key(IdempotencyKey::parse("bulk-2").unwrap()),
+            3,
+        )
         .await
         .unwrap();
-    let b2 = h
+    assert!(!ok.replayed && ok.queued == 3);
+}
+
+/// The schedule is judged after the key's lookup: a repeat of an accepted scheduled send replays its outcome even
+/// once the scheduled time has passed, instead of failing on `send_at`.
+#[tokio::test(start_paused = true)]
+async fn a_repeat_of_a_scheduled_send_replays_after_its_time() {
+    let h = Harness::new();
+    let acc = h.account().await;
+    let key = IdempotencyKey::parse("reminder-1").unwrap();
+    let at = h.now() + chrono::Duration::seconds(30);
+    let request = || {
+        text("14155552671", "Reminder")
+            .send_at(at)
+            .idempotency_key(key.clone())
+    };
+    let first = h.api.send(&acc, request()).await.unwrap();
+    assert_eq!(first.status, Status::Scheduled);
+    h.advance(std::time::Duration::from_secs(60)).await;
+    let again = h.api.send(&acc, request()).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!((again.id, again.scheduled_for), (first.id, Some(at)));
+    // Without the key, the same request is judged now: its time has passed.
+    let err = h
         .api
-        .send_bulk(&acc, &bulk, Some(&bulk_key), 100)
+        .send(&acc, text("14155552671", "Reminder").send_at(at))
         .await
-        .unwrap();
-    assert!(b2.replayed);
-    assert_eq!(b1.data, b2.data);
+        .unwrap_err();
+    assert_eq!(fields(&err), ["send_at"]);
 }
 
 #[tokio::test]
 async fn bulk_queues_valid_items_and_reports_the_rest() {
     let h = Harness::new();
     let acc = h.account().await;
-    let body = json!({"messages": [
-        {"to": "14155552671", "message": "Hi Alice"},
-        {"to": "+14155552672", "message": "Hi Bob"},
-        {"to": "14155552673", "template": {"name": "hello_world", "language": "en_US"}},
-    ]});
-    let ok = h.api.send_bulk(&acc, &body, None, 100).await.unwrap();
-    let data = &ok.data;
+    let mut body = BulkRequest::new([text("14155552671", "Hi Alice")]);
+    body.push_rejected(vec![FieldError {
+        field: "to".into(),
+        message: "not a phone number".into(),
+    }]);
+    body.push(hello_world("14155552673"));
+    body.push(text("14155552674", "keyed").idempotency_key(IdempotencyKey::parse("k").unwrap()));
+    let data = h.api.send_bulk(&acc, body, 100).await.unwrap();
+    assert_eq!((data.total, data.queued, data.failed()), (4, 2, 2));
     assert_eq!(
-        (data.total_messages, data.queued, data.failed_count),
-        (3, 2, 1)
+        data.errors
+            .iter()
+            .map(|e| (e.index, e.details[0].field.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "to"), (3, "idempotency_key")]
     );
-    assert_eq!(data.errors.len(), 1);
-    assert_eq!(data.errors[0].index, 1);
-    assert_eq!(data.errors[0].details[0].field, "to");
-    let v = serde_json::to_value(data).unwrap();
-    for k in [
-        "batchId",
-        "totalMessages",
-        "queued",
-        "failedCount",
-        "errors",
-    ] {
-        assert!(v.get(k).is_some(), "{k} in {v}");
-    }
     let page = h
         .api
         .list_messages(
@@ -361,42 +423,40 @@ async fn bulk_queues_valid_items_and_reports_the_rest() {
         .unwrap();
     assert_eq!(page.total, 2);
 
-    let all_bad = json!({"messages": [{"to": "1", "message": "x"}, {"message": "y"}]});
-    let err = h
-        .api
-        .send_bulk(&acc, &all_bad, None, 100)
-        .await
-        .unwrap_err();
-    assert_eq!(fields(&err), ["messages[0].to", "messages[1].to"]);
+    let all_bad = BulkRequest::new([
+        text("14155552671", ""),
+        text("14155552672", "x").send_at(h.now()),
+    ]);
+    let err = h.api.send_bulk(&acc, all_bad, 100).await.unwrap_err();
+    assert_eq!(fields(&err), ["items[0].text", "items[1].send_at"]);
 
-    // The caller's cap (100 here) refuses a longer bulk request.
-    let too_many: Vec<_> = (0..101)
-        .map(|_| json!({"to": "14155552671", "message": "x"}))
-        .collect();
+    // The caller's cap applies, and an empty request is refused.
+    let too_many = BulkRequest::new((0..4).map(|_| text("14155552671", "x")));
+    let err = h.api.send_bulk(&acc, too_many, 3).await.unwrap_err();
+    assert_eq!(err, Error::TooManyItems { max: 3, got: 4 });
     let err = h
         .api
-        .send_bulk(&acc, &json!({ "messages": too_many }), None, 100)
+        .send_bulk(&acc, BulkRequest::default(), 3)
         .await
         .unwrap_err();
-    assert_eq!(fields(&err), ["messages"]);
+    assert_eq!(fields(&err), ["items"]);
 
     // Real sends need credentials; dry runs do not.
     let bare = h.api.create_account("Bare").await.unwrap();
-    let real = json!({"messages": [{"to": "14155552671", "message": "x"}]});
-    assert!(matches!(
-        h.api.send_bulk(&bare, &real, None, 100).await.unwrap_err(),
-        Error::BadRequest(_)
-    ));
-    let dry = json!({"messages": [{"to": "14155552671", "message": "x", "dry_run": true}]});
+    let real = BulkRequest::new([text("14155552671", "x")]);
+    assert_eq!(
+        h.api.send_bulk(&bare, real, 100).await.unwrap_err(),
+        Error::NoCredentials
+    );
     assert_eq!(
         h.api
-            .send_bulk(&bare, &dry, None, 100)
+            .send(&bare, text("14155552671", "x"))
             .await
-            .unwrap()
-            .data
-            .queued,
-        1
+            .unwrap_err(),
+        Error::NoCredentials
     );
+    let dry = BulkRequest::new([text("14155552671", "x").dry_run(true)]);
+    assert_eq!(h.api.send_bulk(&bare, dry, 100).await.unwrap().queued, 1);
 }
 
 #[tokio::test]
@@ -408,17 +468,18 @@ async fn strict_window_accounts_send_text_only_to_recent_writers() {
         .update_account(acc.id, AccountUpdate::SetStrictWindow(true))
         .await
         .unwrap();
-    let text = json!({"to": "14155552671", "message": "hi"});
-    let err = h.api.send(&acc, &text, None).await.unwrap_err();
-    assert_eq!(fields(&err), ["message"]);
-    let template =
-        json!({"to": "14155552671", "template": {"name": "hello_world", "language": "en_US"}});
-    h.api.send(&acc, &template, None).await.unwrap();
+    let err = h
+        .api
+        .send(&acc, text("14155552671", "hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&err), ["text"]);
+    h.api.send(&acc, hello_world("14155552671")).await.unwrap();
     h.api
         .record_inbound(acc.id, "14155552671", h.now() - chrono::Duration::hours(1))
         .await
         .unwrap();
-    h.api.send(&acc, &text, None).await.unwrap();
+    h.api.send(&acc, text("14155552671", "hi")).await.unwrap();
 }
 
 #[tokio::test]

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::account::{Account, AccountId, AccountUpdate, NewAccount};
-use crate::idempotency::{Decision, Fingerprint, IdempotencyKey, StoredResponse};
+use crate::idempotency::{Decision, Fingerprint, IdempotencyKey, StoredOutcome};
 use crate::message::{BatchId, Message, MessageId, MetaError, NewMessage, Pricing, Status};
 
 pub mod forward;
@@ -91,8 +91,8 @@ pub struct IdempotencyCompletion {
     pub key: IdempotencyKey,
     /// Fingerprint of the request.
     pub fingerprint: Fingerprint,
-    /// The response to replay.
-    pub response: StoredResponse,
+    /// The outcome to replay.
+    pub response: StoredOutcome,
     /// When the record is forgotten.
     pub expires_at: DateTime<Utc>,
 }

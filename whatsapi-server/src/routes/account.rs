@@ -2,68 +2,41 @@
 
 use std::net::SocketAddr;
 
-use axum::Extension;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
-use whatsapi_core::send::FieldError;
-use whatsapi_core::{Account, MetaCredentials};
-use whatsapi_saas::Customer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use whatsapi_core::{AccountId, MetaCredentials};
 
-use crate::app::{AppState, client_ip};
+use crate::auth::{CurrentAccount, CurrentCustomer};
 use crate::error::ApiError;
-use crate::extract::JsonBody;
-use crate::views::{
-    AccountView, ApiKeyView, CredentialsRequest, CredentialsView, RegisterRequest, VerifyView,
-    WebhookRequest, WebhookView, ok,
-};
+use crate::extract::ValidatedJson;
+use crate::requests::{CredentialsRequest, NewAccount, RegisterRequest, WebhookRequest};
+use crate::state::{AppState, SandboxCredentials, client_ip};
+use crate::views::{AccountView, ApiKeyView, CredentialsView, VerifyView, WebhookView, ok};
 
-/// Reads a string field, collecting a detail when it is missing or of the wrong type.
-fn string_field(
-    body: &Value,
-    name: &str,
-    required: bool,
-    details: &mut Vec<FieldError>,
-) -> Option<String> {
-    match body.get(name) {
-        None | Some(Value::Null) => {
-            if required {
-                details.push(FieldError {
-                    field: name.to_owned(),
-                    message: "required".to_owned(),
-                });
-            }
-            None
-        }
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => {
-            details.push(FieldError {
-                field: name.to_owned(),
-                message: "must be a string".to_owned(),
-            });
-            None
-        }
-    }
-}
-
-fn require_object(body: &Value) -> Result<(), ApiError> {
-    if body.is_object() {
-        Ok(())
-    } else {
-        Err(ApiError::validation(vec![FieldError {
-            field: "body".to_owned(),
-            message: "must be a JSON object".to_owned(),
-        }]))
-    }
+/// Registration (public) and the account's own settings (API key required).
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    let authenticated = OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(put_credentials, delete_credentials))
+        .routes(routes!(verify_credentials))
+        .routes(routes!(put_webhook, delete_webhook))
+        .routes(routes!(rotate_key));
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .merge(crate::auth::require_api_key(authenticated, state))
 }
 
 /// Create an account and get its API key (shown once). Limited per client IP.
-#[utoipa::path(post, path = "/auth/register", tag = "account",
-    request_body = RegisterRequest,
+#[utoipa::path(post, path = "/auth/register", tag = "account", operation_id = "register",
+    request_body(content = RegisterRequest, example = json!({"name": "Your Name", "email": "you@example.com"})),
     responses(
-        (status = 201, description = "Account created; the key is shown only here", body = crate::views::Envelope<ApiKeyView>),
-        (status = 400, description = "Invalid name or email", body = crate::views::ErrorView),
+        (status = 201, description = "Account created; the key is shown only here", body = crate::views::Envelope<ApiKeyView>,
+            example = json!({"success": true, "data": {"apiKey": "sk_live_a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6", "plan": "free"}})),
+        (status = 400, description = "Invalid name or email", body = crate::views::ErrorView,
+            example = json!({"success": false, "error": "Validation failed: email: required", "details": [{"field": "email", "message": "required"}]})),
         (status = 409, description = "Email already registered", body = crate::views::ErrorView),
         (status = 429, description = "Too many registrations from this address", body = crate::views::ErrorView),
     ))]
@@ -71,7 +44,7 @@ pub async fn register(
     State(state): State<AppState>,
     peer: ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Result<JsonBody, ApiError>,
+    body: Result<ValidatedJson<RegisterRequest>, ApiError>,
 ) -> Response {
     let ip = client_ip(&headers, Some(&peer), &state.settings);
     let decision = state
@@ -87,48 +60,31 @@ pub async fn register(
             .await
             .unwrap_or_else(IntoResponse::into_response)
     } else {
-        ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "Too many registrations from this address. Retry after {} seconds.",
-                decision.reset_in
-            ),
-        )
-        .into_response()
+        too_many_registrations(decision.reset_in).into_response()
     };
     // Registration is limited per client address; its answers carry that limit's headers.
     decision.apply(resp.headers_mut());
     resp
 }
 
+fn too_many_registrations(reset_in: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("Too many registrations from this address. Retry after {reset_in} seconds."),
+    )
+}
+
 async fn create_account(
     state: &AppState,
-    body: Result<JsonBody, ApiError>,
+    body: Result<ValidatedJson<RegisterRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let JsonBody(body) = body?;
-    require_object(&body)?;
-    let mut details = Vec::new();
-    let name = string_field(&body, "name", true, &mut details);
-    let email = string_field(&body, "email", true, &mut details);
-    let (Some(name), Some(email)) = (name, email) else {
-        return Err(ApiError::validation(details));
-    };
+    let ValidatedJson(NewAccount { name, email }) = body?;
     let registered = state.product.register(&name, &email).await?;
     let id = registered.account.account.id;
     if let Some(sandbox) = &state.settings.sandbox {
         state
             .api
-            .set_credentials(
-                id,
-                MetaCredentials {
-                    waba_id: None,
-                    verify_token_hash: None,
-                    access_token: sandbox.access_token.clone(),
-                    phone_number_id: crate::app::SandboxCredentials::phone_number_id(id),
-                    app_secret: Some(sandbox.app_secret.clone()),
-                    verify_token: None,
-                },
-            )
+            .set_credentials(id, sandbox_credentials(sandbox, id))
             .await?;
     }
     let view = ApiKeyView {
@@ -138,14 +94,34 @@ async fn create_account(
     Ok((StatusCode::CREATED, ok(view)).into_response())
 }
 
+/// In `--sandbox` mode, the emulator's credentials with a phone number id of the account's own.
+fn sandbox_credentials(sandbox: &SandboxCredentials, account: AccountId) -> MetaCredentials {
+    MetaCredentials {
+        waba_id: None,
+        verify_token_hash: None,
+        access_token: sandbox.access_token.clone(),
+        phone_number_id: SandboxCredentials::phone_number_id(account),
+        app_secret: Some(sandbox.app_secret.clone()),
+        verify_token: None,
+    }
+}
+
 /// The account of the key (never the key itself).
-#[utoipa::path(get, path = "/auth/me", tag = "account", security(("bearer" = [])),
-    responses((status = 200, body = crate::views::Envelope<AccountView>), (status = 401, body = crate::views::ErrorView)))]
+#[utoipa::path(get, path = "/auth/me", tag = "account", operation_id = "getMe", security(("bearer" = [])),
+    responses(
+        (status = 200, body = crate::views::Envelope<AccountView>, example = json!({"success": true, "data": {
+            "id": "0193c4f2-1b2a-7d3e-8f40-5a6b7c8d9e0f", "name": "Your Name", "email": "you@example.com",
+            "plan": "free", "messagesSent": 42, "byocConfigured": false, "credentialsVerified": false,
+            "credentialsStatus": null, "credentialsError": null, "whatsappPhoneNumberId": null,
+            "whatsappBusinessAccountId": null, "whatsappVerifyTokenSet": false, "webhookUrl": null,
+            "strictWindow": false, "rateLimitPerMinute": 20, "bulkLimit": 100, "createdAt": "2026-03-28T09:55:00Z"}})),
+        (status = 401, description = "Missing, malformed or unknown API key", body = crate::views::ErrorView),
+    ))]
 pub async fn me(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    CurrentAccount(account): CurrentAccount,
 ) -> Result<Response, ApiError> {
-    // Read again: `messagesSent` moves with every send.
+    // Read again: the key lookup may come from the store's cache, where `messagesSent` can lag.
     let me = state.product.me(account.id).await?;
     Ok(ok(AccountView::of(
         &me.account,
@@ -156,86 +132,27 @@ pub async fn me(
 }
 
 /// Save your Meta access token and phone number id (BYOC).
-#[utoipa::path(put, path = "/auth/me/credentials", tag = "account", security(("bearer" = [])),
-    request_body = CredentialsRequest,
+#[utoipa::path(put, path = "/auth/me/credentials", tag = "account", operation_id = "setCredentials", security(("bearer" = [])),
+    request_body(content = CredentialsRequest,
+        example = json!({"whatsappAccessToken": "EAAc...", "whatsappPhoneNumberId": "1234567890"})),
     responses(
-        (status = 200, body = crate::views::Envelope<CredentialsView>),
-        (status = 400, body = crate::views::ErrorView),
+        (status = 200, body = crate::views::Envelope<CredentialsView>,
+            example = json!({"success": true, "data": {"byocConfigured": true, "whatsappPhoneNumberId": "1234567890", "verified": false}})),
+        (status = 400, body = crate::views::ErrorView, example = json!({"success": false,
+            "error": "Validation failed: whatsappPhoneNumberId: must be the numeric phone number id from Meta Business Manager (not the phone number)",
+            "details": [{"field": "whatsappPhoneNumberId", "message": "must be the numeric phone number id from Meta Business Manager (not the phone number)"}]})),
         (status = 409, description = "The phone number id (or WABA id) is already connected to another account", body = crate::views::ErrorView),
     ))]
 pub async fn put_credentials(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
-    JsonBody(body): JsonBody,
+    CurrentAccount(account): CurrentAccount,
+    ValidatedJson(update): ValidatedJson<CredentialsRequest>,
 ) -> Result<Response, ApiError> {
-    require_object(&body)?;
-    let mut details = Vec::new();
-    let token = string_field(&body, "whatsappAccessToken", true, &mut details);
-    let phone_id = string_field(&body, "whatsappPhoneNumberId", true, &mut details);
-    let app_secret = string_field(&body, "whatsappAppSecret", false, &mut details);
-    let verify_token = string_field(&body, "whatsappVerifyToken", false, &mut details);
-    let waba_id = string_field(&body, "whatsappBusinessAccountId", false, &mut details);
-    let strict_window = match body.get("strictWindow") {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(_) => {
-            details.push(FieldError {
-                field: "strictWindow".into(),
-                message: "must be a boolean".into(),
-            });
-            None
-        }
-    };
-    // The same rule as the core's, so a request with several bad fields hears about all of them at once.
-    if token.as_deref().is_some_and(|t| {
-        let t = t.trim();
-        t.is_empty() || t.len() > 4096 || t.chars().any(char::is_whitespace)
-    }) {
-        details.push(FieldError {
-            field: "whatsappAccessToken".into(),
-            message: "must be a single token of at most 4096 characters without spaces".into(),
-        });
-    }
-    if let Some(p) = phone_id.as_deref() {
-        if p.is_empty() || p.len() > 32 || !p.bytes().all(|b| b.is_ascii_digit()) {
-            details.push(FieldError {
-                field: "whatsappPhoneNumberId".into(),
-                message: "must be the numeric phone number id from Meta Business Manager (not the phone number)"
-                    .into(),
-            });
-        }
-    }
-    if let Some(w) = waba_id.as_deref().filter(|w| !w.is_empty()) {
-        if w.len() > 32 || !w.bytes().all(|b| b.is_ascii_digit()) {
-            details.push(FieldError {
-                field: "whatsappBusinessAccountId".into(),
-                message:
-                    "must be the numeric WhatsApp Business Account ID from Meta Business Manager"
-                        .into(),
-            });
-        }
-    }
-    if !details.is_empty() {
-        return Err(ApiError::validation(details));
-    }
-    let (Some(access_token), Some(phone_number_id)) = (token, phone_id) else {
-        return Err(ApiError::validation(details));
-    };
     let updated = state
         .api
-        .set_credentials(
-            account.id,
-            MetaCredentials {
-                access_token: access_token.trim().to_owned(),
-                phone_number_id,
-                app_secret: app_secret.filter(|s| !s.is_empty()),
-                verify_token: verify_token.filter(|s| !s.is_empty()),
-                waba_id: waba_id.filter(|s| !s.is_empty()),
-                verify_token_hash: None,
-            },
-        )
+        .set_credentials(account.id, update.credentials)
         .await?;
-    let updated = match strict_window {
+    let updated = match update.strict_window {
         Some(strict) => state.api.set_strict_window(account.id, strict).await?,
         None => updated,
     };
@@ -252,11 +169,12 @@ pub async fn put_credentials(
 }
 
 /// Remove your Meta credentials.
-#[utoipa::path(delete, path = "/auth/me/credentials", tag = "account", security(("bearer" = [])),
-    responses((status = 200, body = crate::views::Envelope<CredentialsView>)))]
+#[utoipa::path(delete, path = "/auth/me/credentials", tag = "account", operation_id = "deleteCredentials", security(("bearer" = [])),
+    responses((status = 200, body = crate::views::Envelope<CredentialsView>,
+        example = json!({"success": true, "data": {"byocConfigured": false, "whatsappPhoneNumberId": null, "verified": false}}))))]
 pub async fn delete_credentials(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    CurrentAccount(account): CurrentAccount,
 ) -> Result<Response, ApiError> {
     state.api.remove_credentials(account.id).await?;
     Ok(ok(CredentialsView {
@@ -269,14 +187,17 @@ pub async fn delete_credentials(
 }
 
 /// Check the saved credentials with Meta.
-#[utoipa::path(post, path = "/auth/me/credentials/verify", tag = "account", security(("bearer" = [])),
+#[utoipa::path(post, path = "/auth/me/credentials/verify", tag = "account", operation_id = "verifyCredentials", security(("bearer" = [])),
     responses(
-        (status = 200, description = "Result of the check (valid true or false)", body = crate::views::Envelope<VerifyView>),
-        (status = 400, description = "No credentials saved", body = crate::views::ErrorView),
+        (status = 200, description = "Result of the check (valid true or false)", body = crate::views::Envelope<VerifyView>,
+            example = json!({"success": true, "data": {"valid": true, "verifiedName": "Acme Shop", "displayPhoneNumber": "+1 415-555-2671",
+                "qualityRating": "GREEN", "error": null, "errorCode": null}})),
+        (status = 400, description = "No credentials saved", body = crate::views::ErrorView,
+            example = json!({"success": false, "error": "no Meta credentials saved; save your Meta credentials first with PUT /auth/me/credentials"})),
     ))]
 pub async fn verify_credentials(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    CurrentAccount(account): CurrentAccount,
 ) -> Result<Response, ApiError> {
     let check = state.api.verify_credentials(account.id).await?;
     Ok(ok(VerifyView {
@@ -291,19 +212,19 @@ pub async fn verify_credentials(
 }
 
 /// Set the URL that receives status events; returns the signing secret once.
-#[utoipa::path(put, path = "/auth/me/webhook", tag = "webhooks", security(("bearer" = [])),
-    request_body = WebhookRequest,
-    responses((status = 200, body = crate::views::Envelope<WebhookView>), (status = 400, body = crate::views::ErrorView)))]
+#[utoipa::path(put, path = "/auth/me/webhook", tag = "webhooks", operation_id = "setWebhook", security(("bearer" = [])),
+    request_body(content = WebhookRequest, example = json!({"url": "https://yourapp.com/webhooks/whatsapi"})),
+    responses(
+        (status = 200, body = crate::views::Envelope<WebhookView>, example = json!({"success": true, "data": {
+            "webhookUrl": "https://yourapp.com/webhooks/whatsapi", "signingSecret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}})),
+        (status = 400, body = crate::views::ErrorView,
+            example = json!({"success": false, "error": "Validation failed: url: required", "details": [{"field": "url", "message": "required"}]})),
+    ))]
 pub async fn put_webhook(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
-    JsonBody(body): JsonBody,
+    CurrentAccount(account): CurrentAccount,
+    ValidatedJson(url): ValidatedJson<WebhookRequest>,
 ) -> Result<Response, ApiError> {
-    require_object(&body)?;
-    let mut details = Vec::new();
-    let Some(url) = string_field(&body, "url", true, &mut details) else {
-        return Err(ApiError::validation(details));
-    };
     let config = state.api.set_webhook(account.id, &url).await?;
     Ok(ok(WebhookView {
         webhook_url: Some(config.url),
@@ -313,11 +234,12 @@ pub async fn put_webhook(
 }
 
 /// Stop sending status events.
-#[utoipa::path(delete, path = "/auth/me/webhook", tag = "webhooks", security(("bearer" = [])),
-    responses((status = 200, body = crate::views::Envelope<WebhookView>)))]
+#[utoipa::path(delete, path = "/auth/me/webhook", tag = "webhooks", operation_id = "deleteWebhook", security(("bearer" = [])),
+    responses((status = 200, body = crate::views::Envelope<WebhookView>,
+        example = json!({"success": true, "data": {"webhookUrl": null}}))))]
 pub async fn delete_webhook(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    CurrentAccount(account): CurrentAccount,
 ) -> Result<Response, ApiError> {
     state.api.remove_webhook(account.id).await?;
     Ok(ok(WebhookView {
@@ -328,11 +250,12 @@ pub async fn delete_webhook(
 }
 
 /// Replace the API key; the old one stops working at once.
-#[utoipa::path(post, path = "/auth/me/rotate-key", tag = "account", security(("bearer" = [])),
-    responses((status = 200, body = crate::views::Envelope<ApiKeyView>)))]
+#[utoipa::path(post, path = "/auth/me/rotate-key", tag = "account", operation_id = "rotateKey", security(("bearer" = [])),
+    responses((status = 200, body = crate::views::Envelope<ApiKeyView>,
+        example = json!({"success": true, "data": {"apiKey": "sk_live_f6e5d4c3b2a1f6e5d4c3b2a1f6e5d4c3b2a1f6e5d4c3b2a1"}}))))]
 pub async fn rotate_key(
     State(state): State<AppState>,
-    Extension(customer): Extension<Customer>,
+    CurrentCustomer(customer): CurrentCustomer,
 ) -> Result<Response, ApiError> {
     let key = state.product.rotate_key(&customer).await?;
     Ok(ok(ApiKeyView {

@@ -1,22 +1,49 @@
 //! The dashboard's own API (messages over time, webhook delivery attempts, setup facts) and its embedded assets.
 
-use std::collections::HashMap;
-
-use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use utoipa::ToSchema;
-use whatsapi_core::Account;
+use utoipa::{IntoParams, OpenApi as _, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use whatsapi_core::send::FieldError;
 use whatsapi_core::service::Bucket;
 use whatsapi_core::webhook::format_time;
 
-use crate::app::AppState;
+use crate::auth::CurrentAccount;
 use crate::error::ApiError;
-use crate::views::ok;
+use crate::extract::{FromQuery, QueryParams, ValidatedQuery, field_error};
+use crate::state::AppState;
+use crate::views::{MessageStatus, ok};
+
+/// The dashboard's API: every route needs an API key.
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    let routes = OpenApiRouter::with_openapi(Schemas::openapi())
+        .routes(routes!(timeseries))
+        .routes(routes!(deliveries))
+        .routes(routes!(setup));
+    crate::auth::require_api_key(routes, state)
+}
+
+/// Schemas that only a query parameter refers to (parameters do not register theirs).
+#[derive(utoipa::OpenApi)]
+#[openapi(components(schemas(BucketName)))]
+struct Schemas;
+
+/// The dashboard's page and files (`/app`, `/app/...`), and `/` sending the browser there. Not part of the API
+/// document.
+pub fn assets<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
+    axum::Router::new()
+        .route(
+            "/",
+            axum::routing::get(|| async { axum::response::Redirect::temporary("/app") }),
+        )
+        .route("/app", axum::routing::get(index))
+        .route("/app/", axum::routing::get(index))
+        .route("/app/{*path}", axum::routing::get(asset))
+}
 
 /// One point of the series.
 #[derive(Serialize, ToSchema)]
@@ -27,7 +54,7 @@ pub struct SeriesPointView {
     /// Messages created in the bucket.
     pub total: u64,
     /// Their current status counts (statuses with none left out).
-    #[schema(value_type = Object)]
+    #[schema(value_type = std::collections::BTreeMap<String, u64>)]
     pub by_status: Map<String, Value>,
 }
 
@@ -41,56 +68,66 @@ pub struct SeriesView {
     pub points: Vec<SeriesPointView>,
 }
 
-/// Messages created per hour or day over the last days, split by their current status (for charts).
-#[utoipa::path(get, path = "/analytics/timeseries", tag = "analytics", security(("bearer" = [])),
-    params(
-        ("days" = Option<u32>, Query, description = "Period ending now, 1 to 90 days (default 7)"),
-        ("bucket" = Option<String>, Query, description = "hour or day (default: hour up to 2 days, else day)"),
-    ),
-    responses((status = 200, body = crate::views::Envelope<SeriesView>), (status = 400, body = crate::views::ErrorView)))]
-pub async fn timeseries(
-    State(state): State<AppState>,
-    Extension(account): Extension<Account>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
-    let mut details = Vec::new();
-    crate::extract::unknown_query_parameters(&q, &["days", "bucket"], &mut details);
-    let days = match q.get("days").map(|d| d.trim().parse::<u32>()) {
-        None => 7,
-        Some(Ok(d)) if (1..=90).contains(&d) => d,
-        Some(_) => {
-            details.push(FieldError {
-                field: "days".into(),
-                message: "must be a whole number from 1 to 90".into(),
-            });
-            7
-        }
-    };
-    let bucket = match q.get("bucket").map(String::as_str) {
-        None => {
-            if days <= 2 {
-                Bucket::Hour
-            } else {
+/// `GET /analytics/timeseries` query.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SeriesQuery {
+    /// Period ending now, in days.
+    #[param(required = false, minimum = 1, maximum = 90, default = 7)]
+    pub days: u32,
+    /// Bucket size; by default `hour` up to 2 days, else `day`.
+    #[param(value_type = Option<BucketName>)]
+    pub bucket: Bucket,
+}
+
+/// Bucket size of a series.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum BucketName {
+    /// One point per hour.
+    Hour,
+    /// One point per day.
+    Day,
+}
+
+impl FromQuery for SeriesQuery {
+    fn from_query(q: &QueryParams, details: &mut Vec<FieldError>) -> Self {
+        let days = q.number("days", 7, 1..=90, details);
+        let bucket = match q.get("bucket") {
+            None if days <= 2 => Bucket::Hour,
+            None => Bucket::Day,
+            Some("hour") => Bucket::Hour,
+            Some("day") => Bucket::Day,
+            Some(_) => {
+                details.push(field_error("bucket", "must be hour or day"));
                 Bucket::Day
             }
-        }
-        Some("hour") => Bucket::Hour,
-        Some("day") => Bucket::Day,
-        Some(_) => {
-            details.push(FieldError {
-                field: "bucket".into(),
-                message: "must be hour or day".into(),
-            });
-            Bucket::Day
-        }
-    };
-    if !details.is_empty() {
-        return Err(ApiError::validation(details));
+        };
+        Self { days, bucket }
     }
-    let span = std::time::Duration::from_secs(u64::from(days) * 86_400);
-    let points = state.api.message_series(account.id, span, bucket).await?;
+}
+
+/// Messages created per hour or day over the last days, split by their current status (for charts).
+#[utoipa::path(get, path = "/analytics/timeseries", tag = "analytics", operation_id = "getAnalyticsTimeseries", security(("bearer" = [])),
+    params(SeriesQuery),
+    responses(
+        (status = 200, body = crate::views::Envelope<SeriesView>, example = json!({"success": true, "data": {"bucket": "day", "points": [
+            {"start": "2026-03-27T00:00:00Z", "total": 0, "byStatus": {}},
+            {"start": "2026-03-28T00:00:00Z", "total": 3, "byStatus": {"delivered": 2, "failed": 1}}
+        ]}})),
+        (status = 400, body = crate::views::ErrorView, example = json!({"success": false,
+            "error": "Validation failed: days: must be a whole number from 1 to 90",
+            "details": [{"field": "days", "message": "must be a whole number from 1 to 90"}]})),
+    ))]
+pub async fn timeseries(
+    State(state): State<AppState>,
+    CurrentAccount(account): CurrentAccount,
+    ValidatedQuery(q): ValidatedQuery<SeriesQuery>,
+) -> Result<Response, ApiError> {
+    let span = std::time::Duration::from_secs(u64::from(q.days) * 86_400);
+    let points = state.api.message_series(account.id, span, q.bucket).await?;
     Ok(ok(SeriesView {
-        bucket: bucket.as_str().to_owned(),
+        bucket: q.bucket.as_str().to_owned(),
         points: points
             .into_iter()
             .map(|p| SeriesPointView {
@@ -117,7 +154,7 @@ pub struct DeliveryView {
     /// The message.
     pub message_id: String,
     /// The status the event announced.
-    pub status: String,
+    pub status: MessageStatus,
     /// Where it was sent.
     pub url: String,
     /// When (RFC 3339 UTC).
@@ -130,38 +167,47 @@ pub struct DeliveryView {
     pub duration_ms: u64,
 }
 
+/// `GET /auth/me/webhook/deliveries` query.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveriesQuery {
+    /// Attempts to return.
+    #[param(required = false, minimum = 1, maximum = 200, default = 20)]
+    pub limit: u32,
+}
+
+impl FromQuery for DeliveriesQuery {
+    fn from_query(q: &QueryParams, details: &mut Vec<FieldError>) -> Self {
+        Self {
+            limit: q.number("limit", 20, 1..=200, details),
+        }
+    }
+}
+
 /// Your webhook's latest delivery attempts, newest first.
-#[utoipa::path(get, path = "/auth/me/webhook/deliveries", tag = "webhooks", security(("bearer" = [])),
-    params(("limit" = Option<u32>, Query, description = "1 to 200, default 20")),
-    responses((status = 200, body = crate::views::Envelope<Vec<DeliveryView>>)))]
+#[utoipa::path(get, path = "/auth/me/webhook/deliveries", tag = "webhooks", operation_id = "listWebhookDeliveries", security(("bearer" = [])),
+    params(DeliveriesQuery),
+    responses(
+        (status = 200, body = crate::views::Envelope<Vec<DeliveryView>>, example = json!({"success": true, "data": [{
+            "eventId": "evt_0193c4f27a1e7c3b9a5d3f2e1d0c4b6a", "messageId": "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20",
+            "status": "delivered", "url": "https://yourapp.com/webhooks/whatsapi", "at": "2026-03-28T10:00:04Z",
+            "httpStatus": 200, "error": null, "durationMs": 87}]})),
+        (status = 400, body = crate::views::ErrorView, example = json!({"success": false,
+            "error": "Validation failed: limit: must be a whole number from 1 to 200",
+            "details": [{"field": "limit", "message": "must be a whole number from 1 to 200"}]})),
+    ))]
 pub async fn deliveries(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
-    Query(q): Query<HashMap<String, String>>,
+    CurrentAccount(account): CurrentAccount,
+    ValidatedQuery(q): ValidatedQuery<DeliveriesQuery>,
 ) -> Result<Response, ApiError> {
-    let mut details = Vec::new();
-    crate::extract::unknown_query_parameters(&q, &["limit"], &mut details);
-    let limit = match q.get("limit").map(|l| l.trim().parse::<u32>()) {
-        None => 20,
-        Some(Ok(l)) if (1..=200).contains(&l) => l,
-        Some(_) => {
-            details.push(FieldError {
-                field: "limit".into(),
-                message: "must be a whole number from 1 to 200".into(),
-            });
-            20
-        }
-    };
-    if !details.is_empty() {
-        return Err(ApiError::validation(details));
-    }
-    let attempts = state.api.webhook_deliveries(account.id, limit).await?;
+    let attempts = state.api.webhook_deliveries(account.id, q.limit).await?;
     Ok(ok(attempts
         .into_iter()
         .map(|a| DeliveryView {
             event_id: format!("evt_{}", a.event_id.0.simple()),
             message_id: a.message_id.to_string(),
-            status: a.status.as_str().to_owned(),
+            status: a.status.into(),
             url: a.url,
             at: format_time(&a.at),
             http_status: a.http_status,
@@ -185,8 +231,9 @@ pub struct SetupView {
 }
 
 /// Facts for the guided setup: callback URL, verify token, sandbox mode.
-#[utoipa::path(get, path = "/auth/me/setup", tag = "account", security(("bearer" = [])),
-    responses((status = 200, body = crate::views::Envelope<SetupView>)))]
+#[utoipa::path(get, path = "/auth/me/setup", tag = "account", operation_id = "getSetup", security(("bearer" = [])),
+    responses((status = 200, body = crate::views::Envelope<SetupView>, example = json!({"success": true, "data": {
+        "callbackUrl": "https://whatsapi.example.com/webhooks/whatsapp", "verifyToken": "my-verify-token", "sandbox": false}}))))]
 pub async fn setup(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let host = headers
         .get(header::HOST)

@@ -1,25 +1,36 @@
 //! Sending, listing, reading and retrying messages, and the analytics summary.
 
-use std::collections::HashMap;
-
 use axum::Extension;
-use axum::extract::{Query, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use whatsapi_api::{BulkAccepted, ParsedBulk, Schedule, SendAccepted};
 use whatsapi_core::idempotency::IdempotencyKey;
-use whatsapi_core::send::FieldError;
 use whatsapi_core::store::{MessageFilter, PageRequest};
-use whatsapi_core::webhook::format_time;
-use whatsapi_core::{Account, Status};
+use whatsapi_core::{Account, SendRequest};
+use whatsapi_saas::Customer;
 
-use crate::app::AppState;
+use crate::auth::CurrentAccount;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, MessageIdPath};
-use crate::views::{
-    BulkAcceptedView, BulkItemErrorView, FieldErrorView, MessageListView, MessageView,
-    PaginationView, SendAcceptedView, SummaryView, ok,
-};
+use crate::extract::{JsonBody, MessageIdPath, NoParameters, ValidatedQuery};
+use crate::requests::ListQuery;
+use crate::state::AppState;
+use crate::views::{MessageListView, MessageView, PaginationView, SummaryView, ok};
+
+/// Sending, listing, reading and retrying messages, and the summary; every route needs an API key.
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    let routes = OpenApiRouter::new()
+        .routes(routes!(send))
+        .routes(routes!(bulk))
+        .routes(routes!(list))
+        .routes(routes!(get))
+        .routes(routes!(retry))
+        .routes(routes!(analytics));
+    crate::auth::require_api_key(routes, state)
+}
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(raw) = headers.get("idempotency-key") else {
@@ -34,9 +45,68 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiErr
     IdempotencyKey::parse(s).map(Some).map_err(|_| invalid())
 }
 
-fn accepted<T: serde::Serialize>(status: u16, replayed: bool, data: T) -> Response {
-    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::ACCEPTED);
-    let mut resp = (code, ok(data)).into_response();
+/// The JSON body (malformed JSON is answered first) and the `Idempotency-Key` header of a send.
+async fn body_and_key(
+    req: Request,
+    state: &AppState,
+) -> Result<(Value, Option<IdempotencyKey>), ApiError> {
+    let key = idempotency_key(req.headers());
+    let JsonBody(body) = JsonBody::from_request(req, state).await?;
+    Ok((body, key?))
+}
+
+/// A `POST /send-message` body read by whatsapi-api into a typed request carrying the `Idempotency-Key`. A
+/// `sendAt` that only the clock refuses is left to core, which judges it after the key's lookup (so a repeat of an
+/// accepted request replays).
+pub struct SendBody(pub SendRequest);
+
+impl FromRequest<AppState> for SendBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (body, key) = body_and_key(req, state).await?;
+        let now = state.api.clock().now();
+        let request =
+            whatsapi_api::parse_send_with(&body, now, state.api.send_rules(), Schedule::Defer)
+                .map_err(|e| ApiError::validation(e.0))?;
+        Ok(SendBody(match key {
+            Some(key) => request.idempotency_key(key),
+            None => request,
+        }))
+    }
+}
+
+/// A `POST /messages/bulk` body read by whatsapi-api, with the item cap of the account's plan.
+pub struct BulkBody {
+    /// The typed request and which items the parse refused.
+    pub parsed: ParsedBulk,
+    /// The most items the account's plan allows in one request.
+    pub max_items: usize,
+}
+
+impl FromRequest<AppState> for BulkBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let plan = req.extensions().get::<Customer>().map(|c| c.plan);
+        let (body, key) = body_and_key(req, state).await?;
+        let max_items = plan.map_or(0, |p| state.product.bulk_cap(p));
+        let now = state.api.clock().now();
+        let rules = state.api.send_rules();
+        // The plan's cap is checked by core after the idempotency lookup, so a retry of a chunk accepted before the
+        // plan went down replays instead of failing; here only the server-wide ceiling bounds the parse.
+        let ceiling = state.product.plans().max_bulk_messages;
+        let mut parsed = whatsapi_api::parse_bulk_with(&body, now, rules, ceiling, Schedule::Defer)
+            .map_err(|e| ApiError::validation(e.0))?;
+        if let Some(key) = key {
+            parsed.request = std::mem::take(&mut parsed.request).idempotency_key(key);
+        }
+        Ok(BulkBody { parsed, max_items })
+    }
+}
+
+fn accepted<T: serde::Serialize>(replayed: bool, data: T) -> Response {
+    let mut resp = (StatusCode::ACCEPTED, ok(data)).into_response();
     if replayed {
         resp.headers_mut()
             .insert("idempotency-replayed", HeaderValue::from_static("true"));
@@ -47,9 +117,9 @@ fn accepted<T: serde::Serialize>(status: u16, replayed: bool, data: T) -> Respon
 /// Queue one message (text or template). Answers 202 at once; delivery is asynchronous.
 #[utoipa::path(post, path = "/send-message", tag = "messages", security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for 24 h instead of sending twice")),
-    request_body(content = Object, description = "`to`, and `message` (text) or `template`; optional `sendAt`, `metadata`, `dry_run`"),
+    request_body(content = whatsapi_api::schema::SendMessageBody, description = "`to`, and `message` (text) or `template`; optional `sendAt`, `metadata`, `dry_run`"),
     responses(
-        (status = 202, description = "Queued (or scheduled)", body = crate::views::Envelope<SendAcceptedView>,
+        (status = 202, description = "Queued (or scheduled)", body = crate::views::Envelope<SendAccepted>,
             headers(("Idempotency-Replayed" = String, description = "true when this is a replay"))),
         (status = 400, description = "Validation failed; see details", body = crate::views::ErrorView),
         (status = 409, description = "Idempotency-Key reused with another body, or still in flight", body = crate::views::ErrorView),
@@ -60,29 +130,22 @@ fn accepted<T: serde::Serialize>(status: u16, replayed: bool, data: T) -> Respon
 pub async fn send(
     State(state): State<AppState>,
     Extension(account): Extension<Account>,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody,
+    SendBody(request): SendBody,
 ) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
-    let out = state.api.send(&account, &body, key.as_ref()).await?;
-    let d = out.data;
-    Ok(accepted(
-        out.status,
-        out.replayed,
-        SendAcceptedView {
-            id: d.id.to_string(),
-            status: d.status.as_str().to_owned(),
-            scheduled_for: d.scheduled_for.as_ref().map(format_time),
-        },
-    ))
+    let queued = state
+        .api
+        .send(&account, request)
+        .await
+        .map_err(whatsapi_api::send_error)?;
+    Ok(accepted(queued.replayed, SendAccepted::from(&queued)))
 }
 
 /// Queue many messages in one request; each item is validated on its own.
 #[utoipa::path(post, path = "/messages/bulk", tag = "messages", security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for 24 h")),
-    request_body(content = Object, description = "`{\"messages\": [...]}`, each item like a single send"),
+    request_body(content = whatsapi_api::schema::BulkSendBody, description = "`{\"messages\": [...]}`, each item like a single send"),
     responses(
-        (status = 202, body = crate::views::Envelope<BulkAcceptedView>),
+        (status = 202, body = crate::views::Envelope<BulkAccepted>),
         (status = 400, description = "Not a list, empty, over the plan's cap, or every item invalid", body = crate::views::ErrorView),
         (status = 409, body = crate::views::ErrorView),
         (status = 413, body = crate::views::ErrorView),
@@ -91,130 +154,50 @@ pub async fn send(
 pub async fn bulk(
     State(state): State<AppState>,
     Extension(account): Extension<Account>,
-    Extension(customer): Extension<whatsapi_saas::Customer>,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody,
+    BulkBody {
+        mut parsed,
+        max_items,
+    }: BulkBody,
 ) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
-    let cap = state.product.bulk_cap(customer.plan);
+    let request = std::mem::take(&mut parsed.request);
     let out = state
         .api
-        .send_bulk(&account, &body, key.as_ref(), cap)
-        .await?;
-    let d = out.data;
-    Ok(accepted(
-        out.status,
-        out.replayed,
-        BulkAcceptedView {
-            batch_id: d.batch_id.to_string(),
-            total_messages: d.total_messages,
-            queued: d.queued,
-            failed_count: d.failed_count,
-            errors: d
-                .errors
-                .into_iter()
-                .map(|e| BulkItemErrorView {
-                    index: e.index,
-                    details: e
-                        .details
-                        .into_iter()
-                        .map(|f| FieldErrorView {
-                            field: f.field,
-                            message: f.message,
-                        })
-                        .collect(),
-                })
-                .collect(),
-        },
-    ))
-}
-
-fn parse_number(
-    q: &HashMap<String, String>,
-    name: &str,
-    default: u32,
-    range: std::ops::RangeInclusive<u32>,
-    details: &mut Vec<FieldError>,
-) -> u32 {
-    match q.get(name) {
-        None => default,
-        Some(raw) => match raw.trim().parse::<u32>() {
-            Ok(n) if range.contains(&n) => n,
-            _ => {
-                details.push(FieldError {
-                    field: name.to_owned(),
-                    message: format!(
-                        "must be a whole number from {} to {}",
-                        range.start(),
-                        range.end()
-                    ),
-                });
-                default
-            }
-        },
-    }
+        .send_bulk(&account, request, max_items)
+        .await
+        .map_err(|e| parsed.json_error(e))?;
+    Ok(accepted(out.replayed, parsed.accepted(&out)))
 }
 
 /// Your messages, newest first, with filters and pagination.
-#[utoipa::path(get, path = "/messages", tag = "messages", security(("bearer" = [])),
-    params(
-        ("status" = Option<String>, Query, description = "queued, scheduled, processing, retrying, sent, delivered, read or failed"),
-        ("batchId" = Option<String>, Query, description = "Only messages of this bulk request"),
-        ("limit" = Option<u32>, Query, description = "1 to 200, default 20"),
-        ("page" = Option<u32>, Query, description = "From 1, default 1"),
-    ),
-    responses((status = 200, body = MessageListView), (status = 400, body = crate::views::ErrorView)))]
+#[utoipa::path(get, path = "/messages", tag = "messages", operation_id = "listMessages", security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, body = MessageListView, example = json!({"success": true, "data": [{
+            "id": "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20", "to": "14155552671",
+            "body": "Hi Sarah! Your order #1234 has shipped.", "template": null, "status": "delivered",
+            "sentAt": "2026-03-28T10:00:01Z", "deliveredAt": "2026-03-28T10:00:04Z", "readAt": null, "failedAt": null,
+            "errorMessage": null, "errorCode": null, "metaError": null, "pricing": null, "metadata": {"orderId": "1234"},
+            "scheduledFor": null, "batchId": null, "dryRun": false, "wamid": "wamid.HBgLMTQxNTU1NTI2NzEVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTYA",
+            "createdAt": "2026-03-28T10:00:00Z", "retryable": false}],
+            "pagination": {"page": 1, "limit": 20, "total": 1, "totalPages": 1}})),
+        (status = 400, body = crate::views::ErrorView, example = json!({"success": false,
+            "error": "Validation failed: to: unknown query parameter; expected status, batchId, limit, page",
+            "details": [{"field": "to", "message": "unknown query parameter; expected status, batchId, limit, page"}]})),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
-    Query(q): Query<HashMap<String, String>>,
+    CurrentAccount(account): CurrentAccount,
+    ValidatedQuery(q): ValidatedQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let mut details = Vec::new();
-    crate::extract::unknown_query_parameters(
-        &q,
-        &["status", "batchId", "limit", "page"],
-        &mut details,
-    );
-    let status = match q.get("status").map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => match s.parse::<Status>() {
-            Ok(st) => Some(st),
-            Err(e) => {
-                details.push(FieldError {
-                    field: "status".into(),
-                    message: e.to_string(),
-                });
-                None
-            }
-        },
+    let filter = MessageFilter {
+        status: q.status,
+        batch_id: q.batch_id,
     };
-    let batch_id = match q.get("batchId").map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => match s.parse() {
-            Ok(b) => Some(b),
-            Err(_) => {
-                details.push(FieldError {
-                    field: "batchId".into(),
-                    message: "must be the batchId returned by POST /messages/bulk".into(),
-                });
-                None
-            }
-        },
+    let page = PageRequest {
+        page: q.page,
+        limit: q.limit,
     };
-    let limit = parse_number(&q, "limit", 20, 1..=200, &mut details);
-    let page = parse_number(&q, "page", 1, 1..=1_000_000, &mut details);
-    if !details.is_empty() {
-        return Err(ApiError::validation(details));
-    }
-    let result = state
-        .api
-        .list_messages(
-            account.id,
-            MessageFilter { status, batch_id },
-            PageRequest { page, limit },
-        )
-        .await?;
-    let total_pages = result.total.div_ceil(u64::from(limit));
+    let result = state.api.list_messages(account.id, filter, page).await?;
     Ok(axum::Json(MessageListView {
         success: true,
         data: result
@@ -223,22 +206,36 @@ pub async fn list(
             .map(|m| MessageView::of(m, false))
             .collect(),
         pagination: PaginationView {
-            page,
-            limit,
+            page: q.page,
+            limit: q.limit,
             total: result.total,
-            total_pages,
+            total_pages: result.total.div_ceil(u64::from(q.limit)),
         },
     })
     .into_response())
 }
 
 /// One message with its full status timeline.
-#[utoipa::path(get, path = "/messages/{id}", tag = "messages", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Message id from the send response")),
-    responses((status = 200, body = crate::views::Envelope<MessageView>), (status = 404, body = crate::views::ErrorView)))]
+#[utoipa::path(get, path = "/messages/{id}", tag = "messages", operation_id = "getMessage", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Message id from the send response", example = "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20")),
+    responses(
+        (status = 200, body = crate::views::Envelope<MessageView>, example = json!({"success": true, "data": {
+            "id": "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20", "to": "14155552671",
+            "body": "Hi Sarah! Your order #1234 has shipped.", "template": null, "status": "delivered",
+            "sentAt": "2026-03-28T10:00:01Z", "deliveredAt": "2026-03-28T10:00:04Z", "readAt": null, "failedAt": null,
+            "errorMessage": null, "errorCode": null, "metaError": null, "pricing": null, "metadata": {"orderId": "1234"},
+            "timeline": [
+                {"status": "queued", "at": "2026-03-28T10:00:00Z"},
+                {"status": "sent", "at": "2026-03-28T10:00:01Z"},
+                {"status": "delivered", "at": "2026-03-28T10:00:04Z"}
+            ],
+            "scheduledFor": null, "batchId": null, "dryRun": false, "wamid": "wamid.HBgLMTQxNTU1NTI2NzEVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTYA",
+            "createdAt": "2026-03-28T10:00:00Z", "retryable": false}})),
+        (status = 404, body = crate::views::ErrorView),
+    ))]
 pub async fn get(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    CurrentAccount(account): CurrentAccount,
     MessageIdPath(id): MessageIdPath,
 ) -> Result<Response, ApiError> {
     let message = state.api.get_message(account.id, id).await?;
@@ -246,16 +243,28 @@ pub async fn get(
 }
 
 /// Queue a failed message again.
-#[utoipa::path(post, path = "/messages/{id}/retry", tag = "messages", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Message id")),
+#[utoipa::path(post, path = "/messages/{id}/retry", tag = "messages", operation_id = "retryMessage", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Message id", example = "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20")),
     responses(
-        (status = 202, description = "Queued again", body = crate::views::Envelope<MessageView>),
+        (status = 202, description = "Queued again", body = crate::views::Envelope<MessageView>, example = json!({"success": true, "data": {
+            "id": "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20", "to": "14155552671",
+            "body": "Hi Sarah! Your order #1234 has shipped.", "template": null, "status": "queued",
+            "sentAt": null, "deliveredAt": null, "readAt": null, "failedAt": null, "errorMessage": null, "errorCode": null,
+            "metaError": null, "pricing": null, "metadata": {"orderId": "1234"},
+            "timeline": [
+                {"status": "queued", "at": "2026-03-28T10:00:00Z"},
+                {"status": "failed", "at": "2026-03-28T10:00:02Z", "detail": "(#131047) Re-engagement message"},
+                {"status": "queued", "at": "2026-03-28T11:30:00Z"}
+            ],
+            "scheduledFor": null, "batchId": null, "dryRun": false, "wamid": null,
+            "createdAt": "2026-03-28T10:00:00Z", "retryable": false}})),
         (status = 404, body = crate::views::ErrorView),
-        (status = 409, description = "Only failed messages can be retried", body = crate::views::ErrorView),
+        (status = 409, description = "Only failed messages can be retried", body = crate::views::ErrorView,
+            example = json!({"success": false, "error": "message is delivered; only failed messages can be retried"})),
     ))]
 pub async fn retry(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
+    CurrentAccount(account): CurrentAccount,
     MessageIdPath(id): MessageIdPath,
 ) -> Result<Response, ApiError> {
     let message = state.api.retry(account.id, id).await?;
@@ -267,18 +276,19 @@ fn two_decimals(x: f64) -> f64 {
 }
 
 /// Delivery statistics of your account.
-#[utoipa::path(get, path = "/analytics/summary", tag = "analytics", security(("bearer" = [])),
-    responses((status = 200, body = crate::views::Envelope<SummaryView>), (status = 400, body = crate::views::ErrorView)))]
+#[utoipa::path(get, path = "/analytics/summary", tag = "analytics", operation_id = "getAnalyticsSummary", security(("bearer" = [])),
+    responses(
+        (status = 200, body = crate::views::Envelope<SummaryView>, example = json!({"success": true, "data": {
+            "total": 1042, "byStatus": {"delivered": 980, "failed": 52, "sent": 10}, "deliveryRate": 0.94, "failureRate": 0.05}})),
+        (status = 400, body = crate::views::ErrorView, example = json!({"success": false,
+            "error": "Validation failed: since: unknown query parameter; this endpoint takes no query parameters",
+            "details": [{"field": "since", "message": "unknown query parameter; this endpoint takes no query parameters"}]})),
+    ))]
 pub async fn analytics(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
-    Query(q): Query<HashMap<String, String>>,
+    CurrentAccount(account): CurrentAccount,
+    ValidatedQuery(NoParameters): ValidatedQuery<NoParameters>,
 ) -> Result<Response, ApiError> {
-    let mut details = Vec::new();
-    crate::extract::unknown_query_parameters(&q, &[], &mut details);
-    if !details.is_empty() {
-        return Err(ApiError::validation(details));
-    }
     let s = state.api.analytics(account.id).await?;
     let by_status: Map<String, Value> = s
         .by_status

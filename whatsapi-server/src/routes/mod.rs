@@ -1,4 +1,5 @@
-//! Handlers: each parses, calls `WhatsApi`, and maps the result.
+//! Handlers: each parses, calls `WhatsApi`, and maps the result. Each module exports its own `router()` (with the
+//! API-key layer on the routes that need it); [`crate::app`] merges them.
 
 pub mod account;
 pub mod billing;

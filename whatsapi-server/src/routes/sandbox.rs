@@ -1,31 +1,86 @@
 //! `POST /sandbox/inbound`: in `--sandbox` mode, a customer writes in (opening the 24-hour window).
 
-use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use whatsapi_core::Account;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use whatsapi_core::phone::PhoneNumber;
 use whatsapi_core::send::FieldError;
 
-use crate::app::AppState;
+use crate::auth::CurrentAccount;
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::{Field, RequestBody, ValidatedJson, field_error};
+use crate::state::AppState;
 use crate::views::ok;
 
+/// `POST /sandbox/inbound` (API key required; answers 404 unless the server runs with `--sandbox`).
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    crate::auth::require_api_key(OpenApiRouter::new().routes(routes!(inbound)), state)
+}
+
 /// `POST /sandbox/inbound` body.
-#[derive(ToSchema)]
-#[allow(dead_code)] // The schema of the body, parsed field by field in `parse`.
+#[derive(Deserialize, ToSchema)]
 pub struct InboundRequest {
     /// The customer's WhatsApp number, digits only (an optional leading `+` is dropped).
-    #[schema(example = "14155552671")]
+    #[schema(value_type = String, pattern = r"^\s*\+?[1-9][0-9]{7,14}\s*$", example = "14155552671")]
+    pub from: Field<String>,
+    /// What the customer writes, 1 to 4096 characters.
+    #[schema(value_type = String, min_length = 1, max_length = 4096, pattern = r"\S", example = "hi")]
+    pub text: Field<String>,
+}
+
+/// A customer's message, checked.
+pub struct CustomerMessage {
+    /// The customer's number (E.164 digits).
     pub from: String,
-    /// What the customer writes.
-    #[schema(example = "hi")]
+    /// What they write.
     pub text: String,
+}
+
+impl RequestBody for InboundRequest {
+    type Valid = CustomerMessage;
+    const NOT_AN_OBJECT: Option<&'static str> = Some("must be a JSON object with from and text");
+    const FIELDS: Option<&'static [&'static str]> = Some(&["from", "text"]);
+
+    fn validate(self) -> Result<CustomerMessage, Vec<FieldError>> {
+        let mut details = Vec::new();
+        let from = match self.from {
+            // The same rule as a send's `to`; a leading `+` is forgiven here (it is only the emulator's input).
+            Field::Given(f) => {
+                let f = f.trim();
+                PhoneNumber::parse(f.strip_prefix('+').unwrap_or(f))
+                    .map_err(|e| details.push(field_error("from", e.message())))
+                    .ok()
+            }
+            Field::Absent | Field::WrongType => {
+                details.push(field_error(
+                    "from",
+                    "is required: the customer's number, e.g. 14155552671",
+                ));
+                None
+            }
+        };
+        let text = match self.text {
+            Field::Given(t) if !t.trim().is_empty() && t.chars().count() <= 4096 => Some(t),
+            _ => {
+                details.push(field_error(
+                    "text",
+                    "is required: a string of 1 to 4096 characters",
+                ));
+                None
+            }
+        };
+        match (from, text) {
+            (Some(from), Some(text)) => Ok(CustomerMessage {
+                from: from.as_str().to_owned(),
+                text,
+            }),
+            _ => Err(details),
+        }
+    }
 }
 
 /// What the emulator sent.
@@ -47,31 +102,30 @@ pub struct InboundView {
 /// Sandbox mode only: simulate a customer writing to your number. The emulator posts a signed Meta inbound-message
 /// webhook (`entry[].changes[].value.messages[]`, `X-Hub-Signature-256`) to this server exactly as Meta would; this
 /// opens the customer's 24-hour window, so free-form `message` text to them no longer fails with 131047.
-#[utoipa::path(post, path = "/sandbox/inbound", tag = "sandbox", security(("bearer" = [])),
-    request_body = InboundRequest,
+#[utoipa::path(post, path = "/sandbox/inbound", tag = "sandbox", operation_id = "simulateInboundMessage", security(("bearer" = [])),
+    request_body(content = InboundRequest, example = json!({"from": "14155552671", "text": "Hi, is my order ready?"})),
     responses(
-        (status = 200, description = "The webhook was sent and accepted", body = crate::views::Envelope<InboundView>),
-        (status = 400, body = crate::views::ErrorView),
-        (status = 404, description = "The server is not in sandbox mode", body = crate::views::ErrorView),
-        (status = 409, description = "Set your credentials first", body = crate::views::ErrorView),
+        (status = 200, description = "The webhook was sent and accepted", body = crate::views::Envelope<InboundView>,
+            example = json!({"success": true, "data": {"from": "14155552671", "text": "Hi, is my order ready?",
+                "wamid": "wamid.HBgLMTQxNTU1NTI2NzEVAgASGBQzQUI0RjE2QzE5RDc0OEQ1QkE2NQA=", "phoneNumberId": "900000000000042",
+                "windowOpenUntil": "2026-03-29T10:00:00Z"}})),
+        (status = 400, body = crate::views::ErrorView, example = json!({"success": false,
+            "error": "Validation failed: text: is required: a string of 1 to 4096 characters",
+            "details": [{"field": "text", "message": "is required: a string of 1 to 4096 characters"}]})),
+        (status = 404, description = "The server is not in sandbox mode", body = crate::views::ErrorView,
+            example = json!({"success": false, "error": "POST /sandbox/inbound exists only when the server runs with --sandbox."})),
+        (status = 409, description = "Set your credentials first", body = crate::views::ErrorView,
+            example = json!({"success": false, "error": "Set your WhatsApp credentials first (PUT /auth/me/credentials, or the console's guided setup)."})),
         (status = 502, description = "The webhook was not accepted", body = crate::views::ErrorView),
     ))]
 pub async fn inbound(
     State(state): State<AppState>,
-    Extension(account): Extension<Account>,
-    JsonBody(body): JsonBody,
+    CurrentAccount(account): CurrentAccount,
+    body: Result<ValidatedJson<InboundRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let Some(customers) = state
-        .settings
-        .sandbox
-        .as_ref()
-        .and_then(|s| s.customers.clone())
-    else {
-        return Err(ApiError::not_found(
-            "POST /sandbox/inbound exists only when the server runs with --sandbox.",
-        ));
-    };
-    let (from, text) = parse(&body)?;
+    // Outside sandbox mode the route does not exist, whatever the body.
+    let customers = sandbox_customers(&state)?;
+    let ValidatedJson(CustomerMessage { from, text }) = body?;
     let Some(credentials) = account.credentials.as_ref() else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -91,58 +145,26 @@ pub async fn inbound(
     let until = state.api.clock().now()
         + chrono::TimeDelta::from_std(customers.service_window()).unwrap_or_default();
     tracing::info!(%wamid, %phone_number_id, "sandbox: customer wrote in");
+    let window_open_until = whatsapi_core::webhook::format_time(&until);
     Ok(ok(InboundView {
         from,
         text,
         wamid,
         phone_number_id,
-        window_open_until: whatsapi_core::webhook::format_time(&until),
+        window_open_until,
     })
     .into_response())
 }
 
-fn parse(body: &Value) -> Result<(String, String), ApiError> {
-    let Some(obj) = body.as_object() else {
-        return Err(ApiError::validation(vec![FieldError {
-            field: "body".into(),
-            message: "must be a JSON object with from and text".into(),
-        }]));
-    };
-    let mut details = Vec::new();
-    crate::extract::unknown_names(obj.keys(), &["from", "text"], "field", &mut details);
-    let from = match obj.get("from").and_then(Value::as_str).map(str::trim) {
-        // The same rule as a send's `to`; a leading `+` is forgiven here (it is only the emulator's input).
-        Some(f) => match PhoneNumber::parse(f.strip_prefix('+').unwrap_or(f)) {
-            Ok(p) => p.as_str().to_owned(),
-            Err(e) => {
-                details.push(FieldError {
-                    field: "from".into(),
-                    message: e.message().to_owned(),
-                });
-                String::new()
-            }
-        },
-        None => {
-            details.push(FieldError {
-                field: "from".into(),
-                message: "is required: the customer's number, e.g. 14155552671".into(),
-            });
-            String::new()
-        }
-    };
-    let text = match obj.get("text").and_then(Value::as_str) {
-        Some(t) if !t.trim().is_empty() && t.chars().count() <= 4096 => t.to_owned(),
-        _ => {
-            details.push(FieldError {
-                field: "text".into(),
-                message: "is required: a string of 1 to 4096 characters".into(),
-            });
-            String::new()
-        }
-    };
-    if details.is_empty() {
-        Ok((from, text))
-    } else {
-        Err(ApiError::validation(details))
-    }
+fn sandbox_customers(state: &AppState) -> Result<whatsapi_sandbox::Customers, ApiError> {
+    state
+        .settings
+        .sandbox
+        .as_ref()
+        .and_then(|s| s.customers.clone())
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "POST /sandbox/inbound exists only when the server runs with --sandbox.",
+            )
+        })
 }

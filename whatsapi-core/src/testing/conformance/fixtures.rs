@@ -187,14 +187,11 @@ pub(super) fn key(s: &str) -> IdempotencyKey {
 }
 
 pub(super) fn fingerprint(n: i64) -> Fingerprint {
-    Fingerprint::of("POST", "/send-message", &json!({ "n": n }))
+    Fingerprint::of(RequestKind::Send, &json!({ "n": n }))
 }
 
-pub(super) fn response(n: i64) -> StoredResponse {
-    StoredResponse {
-        status: 202,
-        body: json!({ "success": true, "n": n }),
-    }
+pub(super) fn response(n: i64) -> StoredOutcome {
+    StoredOutcome(json!({ "id": "m", "n": n }))
 }
 
 pub(super) fn failure(message: &str, code: Option<i64>) -> FailureInfo {

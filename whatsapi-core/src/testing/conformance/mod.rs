@@ -62,7 +62,9 @@ mod prelude {
         Account, AccountId, AccountUpdate, BreakerState, CredentialsStatus, MetaCredentials,
         NewAccount, WebhookConfig,
     };
-    pub(super) use crate::idempotency::{Decision, Fingerprint, IdempotencyKey, StoredResponse};
+    pub(super) use crate::idempotency::{
+        Decision, Fingerprint, IdempotencyKey, RequestKind, StoredOutcome,
+    };
     pub(super) use crate::message::{
         BatchId, Message, MessageContent, MessageId, NewMessage, Status,
     };

@@ -1,0 +1,673 @@
+//! `POST /send-message` and `POST /messages/bulk` bodies into [`SendRequest`] / [`BulkRequest`]. Every failing
+//! field is reported, with its JSON path (`template.components[0].parameters[1].text`, `messages[3].to`).
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use whatsapi_core::message::{
+    ButtonSubType, CurrencyParameter, DateTimeParameter, MediaParameter, MessageContent, Template,
+    TemplateComponent, TemplateParameter,
+};
+use whatsapi_core::phone::PhoneNumber;
+use whatsapi_core::send::{
+    BODY_PARAMETERS, BulkRequest, HEADER_PARAMETERS, SendRequest, SendRules, ValidationErrors,
+    button_parameters, check_currency_code, check_language, check_media, check_metadata,
+    check_parameter_text, check_send_at, check_template_name, check_text,
+};
+
+/// When a body's `sendAt` is judged against the clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    /// Now, with everything else: a past or too distant `sendAt` fails the parse.
+    Check,
+    /// A `sendAt` that fails only the clock is left to [`WhatsApi::send`](whatsapi_core::WhatsApi::send), which
+    /// judges it after looking up the idempotency key, so a repeat of a request that was accepted is answered
+    /// with the kept outcome even once its `sendAt` has passed. Reported here only together with other failures.
+    Defer,
+}
+
+const SEND_FIELDS: &[&str] = &[
+    "to", "message", "template", "sendAt", "metadata", "dry_run", "dryRun",
+];
+
+/// Parses and validates one send body, `sendAt` included.
+pub fn parse_send(
+    body: &Value,
+    now: DateTime<Utc>,
+    rules: &SendRules,
+) -> Result<SendRequest, ValidationErrors> {
+    parse_send_with(body, now, rules, Schedule::Check)
+}
+
+/// [`parse_send`], with the schedule check as `schedule` says.
+pub fn parse_send_with(
+    body: &Value,
+    now: DateTime<Utc>,
+    rules: &SendRules,
+    schedule: Schedule,
+) -> Result<SendRequest, ValidationErrors> {
+    let mut errs = ValidationErrors::default();
+    let parsed = parse_item(body, "", now, rules, &mut errs);
+    finish(parsed, errs, schedule)
+}
+
+/// The request when its only failures are deferred schedule checks.
+fn finish(
+    parsed: (Option<SendRequest>, usize),
+    errs: ValidationErrors,
+    schedule: Schedule,
+) -> Result<SendRequest, ValidationErrors> {
+    let (req, schedule_errors) = parsed;
+    let deferrable = schedule == Schedule::Defer && errs.len() == schedule_errors;
+    match req {
+        Some(req) if errs.is_empty() || deferrable => Ok(req),
+        _ => Err(errs),
+    }
+}
+
+/// A bulk body parsed: the typed request (items that failed to parse are in it as rejected items, in their place)
+/// and which positions those are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedBulk {
+    /// The request for [`WhatsApi::send_bulk`](whatsapi_core::WhatsApi::send_bulk).
+    pub request: BulkRequest,
+    /// Positions of the items this parse rejected (their failures already carry JSON paths).
+    pub rejected: BTreeSet<usize>,
+}
+
+/// Parses a bulk body `{"messages": [...]}` against `cap`, `sendAt`s included. The request as a whole fails when it
+/// is not of that shape, empty, or over the cap; otherwise each item is judged on its own.
+pub fn parse_bulk(
+    body: &Value,
+    now: DateTime<Utc>,
+    rules: &SendRules,
+    cap: usize,
+) -> Result<ParsedBulk, ValidationErrors> {
+    parse_bulk_with(body, now, rules, cap, Schedule::Check)
+}
+
+/// [`parse_bulk`], with the schedule checks as `schedule` says.
+pub fn parse_bulk_with(
+    body: &Value,
+    now: DateTime<Utc>,
+    rules: &SendRules,
+    cap: usize,
+    schedule: Schedule,
+) -> Result<ParsedBulk, ValidationErrors> {
+    let mut errs = ValidationErrors::default();
+    let Some(obj) = body.as_object() else {
+        errs.push(
+            "body",
+            format!(
+                "must be a JSON object with a messages array, got {}",
+                type_name(body)
+            ),
+        );
+        return Err(errs);
+    };
+    for key in obj.keys() {
+        if key != "messages" {
+            errs.push(key.as_str(), "unknown field; the body takes only messages");
+        }
+    }
+    let items = match obj.get("messages") {
+        Some(Value::Array(items)) => items,
+        None | Some(Value::Null) => {
+            errs.push(
+                "messages",
+                "required: an array of messages, each with the fields of a single send",
+            );
+            return Err(errs);
+        }
+        Some(other) => {
+            errs.push(
+                "messages",
+                format!("must be an array, got {}", type_name(other)),
+            );
+            return Err(errs);
+        }
+    };
+    if items.is_empty() {
+        errs.push("messages", "must contain at least one message");
+    } else if items.len() > cap {
+        errs.push(
+            "messages",
+            crate::answer::too_many_messages(cap, items.len()),
+        );
+    }
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    let mut out = ParsedBulk {
+        request: BulkRequest::default(),
+        rejected: BTreeSet::new(),
+    };
+    for (i, item) in items.iter().enumerate() {
+        let mut item_errs = ValidationErrors::default();
+        let parsed = parse_item(item, "", now, rules, &mut item_errs);
+        match finish(parsed, item_errs, schedule) {
+            Ok(req) => out.request.push(req),
+            Err(e) => {
+                out.request.push_rejected(e.0);
+                out.rejected.insert(i);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn path(prefix: &str, field: &str) -> String {
+    if prefix.is_empty() {
+        field.to_owned()
+    } else {
+        format!("{prefix}.{field}")
+    }
+}
+
+pub(crate) fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// One send object; answers the request (when every field parsed) and how many failures are schedule checks.
+fn parse_item(
+    body: &Value,
+    prefix: &str,
+    now: DateTime<Utc>,
+    rules: &SendRules,
+    errs: &mut ValidationErrors,
+) -> (Option<SendRequest>, usize) {
+    let field_name = if prefix.is_empty() { "body" } else { prefix };
+    let Some(obj) = body.as_object() else {
+        errs.push(
+            field_name,
+            format!("must be a JSON object, got {}", type_name(body)),
+        );
+        return (None, 0);
+    };
+    for key in obj.keys() {
+        if !SEND_FIELDS.contains(&key.as_str()) {
+            errs.push(
+                path(prefix, key),
+                "unknown field; accepted fields are to, message, template, sendAt, metadata, dry_run",
+            );
+        }
+    }
+
+    let to = match obj.get("to") {
+        None | Some(Value::Null) => {
+            errs.push(
+                path(prefix, "to"),
+                "required: the recipient in E.164 digits only, e.g. 14155552671",
+            );
+            None
+        }
+        Some(Value::String(s)) => match PhoneNumber::parse(s) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                errs.push(path(prefix, "to"), e.message());
+                None
+            }
+        },
+        Some(other) => {
+            errs.push(
+                path(prefix, "to"),
+                format!(
+                    "must be a string of digits such as \"14155552671\", got {}",
+                    type_name(other)
+                ),
+            );
+            None
+        }
+    };
+
+    let message = obj.get("message").filter(|v| !v.is_null());
+    let template = obj.get("template").filter(|v| !v.is_null());
+    let content = match (message, template) {
+        (Some(_), Some(_)) => {
+            errs.push(
+                path(prefix, "message"),
+                "send either message (free-form text) or template, not both",
+            );
+            None
+        }
+        (None, None) => {
+            errs.push(
+                path(prefix, "message"),
+                "one of message (free-form text) or template (Meta-approved template) is required",
+            );
+            None
+        }
+        (Some(m), None) => parse_text(m, &path(prefix, "message"), errs),
+        (None, Some(t)) => {
+            parse_template(t, &path(prefix, "template"), errs).map(MessageContent::Template)
+        }
+    };
+
+    let mut schedule_errors = 0;
+    let send_at = match obj.get("sendAt") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => {
+            let field = path(prefix, "sendAt");
+            let t = parse_time(s, &field, errs);
+            if let Some(t) = t {
+                if let Err(m) = check_send_at(t, now, rules) {
+                    errs.push(field, m);
+                    schedule_errors += 1;
+                }
+            }
+            t
+        }
+        Some(other) => {
+            errs.push(
+                path(prefix, "sendAt"),
+                format!(
+                    "must be an ISO 8601 date-time string such as \"2026-05-01T09:00:00Z\", got {}",
+                    type_name(other)
+                ),
+            );
+            None
+        }
+    };
+
+    let metadata = match obj.get("metadata") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) => match check_metadata(m) {
+            Ok(()) => Some(m.clone()),
+            Err(message) => {
+                errs.push(path(prefix, "metadata"), message);
+                None
+            }
+        },
+        Some(other) => {
+            errs.push(
+                path(prefix, "metadata"),
+                format!(
+                    "must be a JSON object of key/value pairs, got {}",
+                    type_name(other)
+                ),
+            );
+            None
+        }
+    };
+
+    let mut dry_run = false;
+    for key in ["dry_run", "dryRun"] {
+        match obj.get(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::Bool(b)) => dry_run |= *b,
+            Some(other) => errs.push(
+                path(prefix, key),
+                format!("must be a boolean, got {}", type_name(other)),
+            ),
+        }
+    }
+
+    let (Some(to), Some(content)) = (to, content) else {
+        return (None, schedule_errors);
+    };
+    let mut req = SendRequest::new(to, content).dry_run(dry_run);
+    if let Some(t) = send_at {
+        req = req.send_at(t);
+    }
+    if let Some(m) = metadata {
+        req = req.metadata(m);
+    }
+    (Some(req), schedule_errors)
+}
+
+fn parse_text(v: &Value, field: &str, errs: &mut ValidationErrors) -> Option<MessageContent> {
+    let Some(s) = v.as_str() else {
+        errs.push(field, format!("must be a string, got {}", type_name(v)));
+        return None;
+    };
+    match check_text(s) {
+        Ok(()) => Some(MessageContent::Text { body: s.to_owned() }),
+        Err(m) => {
+            errs.push(field, m);
+            None
+        }
+    }
+}
+
+fn parse_time(s: &str, field: &str, errs: &mut ValidationErrors) -> Option<DateTime<Utc>> {
+    match DateTime::parse_from_rfc3339(s) {
+        Ok(t) => Some(t.with_timezone(&Utc)),
+        Err(_) => {
+            let hint = if chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").is_ok() {
+                "must include a time zone (Z or an offset such as +02:00)"
+            } else {
+                "must be an ISO 8601 date-time such as \"2026-05-01T09:00:00Z\""
+            };
+            errs.push(field, hint);
+            None
+        }
+    }
+}
+
+fn str_field<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+    field: &str,
+    errs: &mut ValidationErrors,
+) -> Option<&'a str> {
+    match obj.get(key) {
+        None | Some(Value::Null) => {
+            errs.push(path(field, key), "required");
+            None
+        }
+        Some(Value::String(s)) if s.trim().is_empty() => {
+            errs.push(path(field, key), "must not be empty");
+            None
+        }
+        Some(Value::String(s)) => Some(s),
+        Some(other) => {
+            errs.push(
+                path(field, key),
+                format!("must be a string, got {}", type_name(other)),
+            );
+            None
+        }
+    }
+}
+
+/// `str_field`, then a domain check on the value.
+fn checked_str<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+    field: &str,
+    check: fn(&str) -> Result<(), String>,
+    errs: &mut ValidationErrors,
+) -> Option<&'a str> {
+    let s = str_field(obj, key, field, errs)?;
+    match check(s) {
+        Ok(()) => Some(s),
+        Err(m) => {
+            errs.push(path(field, key), m);
+            None
+        }
+    }
+}
+
+fn parse_template(v: &Value, field: &str, errs: &mut ValidationErrors) -> Option<Template> {
+    let Some(obj) = v.as_object() else {
+        errs.push(
+            field,
+            format!("must be an object such as {{\"name\": \"hello_world\", \"language\": \"en_US\"}}, got {}", type_name(v)),
+        );
+        return None;
+    };
+    for key in obj.keys() {
+        if !["name", "language", "components"].contains(&key.as_str()) {
+            errs.push(
+                path(field, key),
+                "unknown field; accepted fields are name, language, components",
+            );
+        }
+    }
+    let name = checked_str(obj, "name", field, check_template_name, errs);
+    // The reference takes the code as a string; Meta's own `{"code": "en_US"}` is accepted too.
+    let language = match obj.get("language") {
+        Some(Value::Object(l)) => {
+            let f = path(field, "language");
+            str_field(l, "code", &f, errs).and_then(|code| match check_language(code) {
+                Ok(()) => Some(code),
+                Err(m) => {
+                    errs.push(f, m);
+                    None
+                }
+            })
+        }
+        _ => checked_str(obj, "language", field, check_language, errs),
+    };
+    let components = match obj.get("components") {
+        None | Some(Value::Null) => Some(Vec::new()),
+        Some(Value::Array(items)) => {
+            let mut out = Vec::with_capacity(items.len());
+            let mut ok = true;
+            let (mut headers, mut bodies) = (0, 0);
+            for (i, item) in items.iter().enumerate() {
+                let f = format!("{field}.components[{i}]");
+                match parse_component(item, &f, errs) {
+                    Some(c) => {
+                        match c {
+                            TemplateComponent::Header { .. } => headers += 1,
+                            TemplateComponent::Body { .. } => bodies += 1,
+                            TemplateComponent::Button { .. } => {}
+                        }
+                        out.push(c);
+                    }
+                    None => ok = false,
+                }
+            }
+            if headers > 1 || bodies > 1 {
+                errs.push(
+                    format!("{field}.components"),
+                    "at most one header and one body component",
+                );
+                ok = false;
+            }
+            ok.then_some(out)
+        }
+        Some(other) => {
+            errs.push(
+                path(field, "components"),
+                format!("must be an array, got {}", type_name(other)),
+            );
+            None
+        }
+    };
+    Some(Template {
+        name: name?.to_owned(),
+        language: language?.to_owned(),
+        components: components?,
+    })
+}
+
+fn parse_component(
+    v: &Value,
+    field: &str,
+    errs: &mut ValidationErrors,
+) -> Option<TemplateComponent> {
+    let Some(obj) = v.as_object() else {
+        errs.push(field, format!("must be an object, got {}", type_name(v)));
+        return None;
+    };
+    let kind = str_field(obj, "type", field, errs)?;
+    let params = |errs: &mut ValidationErrors,
+                  allowed: &[&str]|
+     -> Option<Vec<TemplateParameter>> {
+        match obj.get("parameters") {
+            None | Some(Value::Null) => Some(Vec::new()),
+            Some(Value::Array(items)) => {
+                let mut out = Vec::with_capacity(items.len());
+                let mut ok = true;
+                for (i, item) in items.iter().enumerate() {
+                    match parse_parameter(item, &format!("{field}.parameters[{i}]"), allowed, errs)
+                    {
+                        Some(p) => out.push(p),
+                        None => ok = false,
+                    }
+                }
+                ok.then_some(out)
+            }
+            Some(other) => {
+                errs.push(
+                    path(field, "parameters"),
+                    format!("must be an array, got {}", type_name(other)),
+                );
+                None
+            }
+        }
+    };
+    match kind {
+        "header" => Some(TemplateComponent::Header {
+            parameters: params(errs, HEADER_PARAMETERS)?,
+        }),
+        "body" => Some(TemplateComponent::Body {
+            parameters: params(errs, BODY_PARAMETERS)?,
+        }),
+        "button" => {
+            let sub_type = match obj.get("sub_type").and_then(Value::as_str) {
+                Some("quick_reply") => Some(ButtonSubType::QuickReply),
+                Some("url") => Some(ButtonSubType::Url),
+                Some("copy_code") => Some(ButtonSubType::CopyCode),
+                _ => {
+                    errs.push(
+                        path(field, "sub_type"),
+                        "required: one of quick_reply, url, copy_code",
+                    );
+                    None
+                }
+            };
+            let index = match obj.get("index") {
+                Some(Value::Number(n)) => n.as_u64().filter(|i| *i <= 9).map(|i| i as u8),
+                Some(Value::String(s)) => s.parse::<u8>().ok().filter(|i| *i <= 9),
+                _ => None,
+            };
+            if index.is_none() {
+                errs.push(
+                    path(field, "index"),
+                    "required: the button's position, 0 to 9",
+                );
+            }
+            let allowed: &[&str] = match sub_type {
+                Some(s) => button_parameters(s),
+                None => &["payload", "text", "coupon_code"],
+            };
+            let parameters = params(errs, allowed);
+            Some(TemplateComponent::Button {
+                sub_type: sub_type?,
+                index: index?,
+                parameters: parameters?,
+            })
+        }
+        _ => {
+            errs.push(path(field, "type"), "must be one of header, body, button");
+            None
+        }
+    }
+}
+
+fn parse_media(
+    obj: &Map<String, Value>,
+    key: &str,
+    field: &str,
+    errs: &mut ValidationErrors,
+) -> Option<MediaParameter> {
+    let f = path(field, key);
+    let Some(m) = obj.get(key).and_then(Value::as_object) else {
+        errs.push(&f, "required: an object with link (https URL) or id");
+        return None;
+    };
+    let get = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_owned);
+    let media = MediaParameter {
+        link: get("link"),
+        id: get("id"),
+        filename: get("filename"),
+        caption: get("caption"),
+    };
+    match check_media(&media) {
+        Ok(()) => Some(media),
+        Err((sub, message)) => {
+            errs.push(sub.map_or(f.clone(), |s| path(&f, s)), message);
+            None
+        }
+    }
+}
+
+fn parse_parameter(
+    v: &Value,
+    field: &str,
+    allowed: &[&str],
+    errs: &mut ValidationErrors,
+) -> Option<TemplateParameter> {
+    let Some(obj) = v.as_object() else {
+        errs.push(field, format!("must be an object, got {}", type_name(v)));
+        return None;
+    };
+    let kind = str_field(obj, "type", field, errs)?;
+    if !allowed.contains(&kind) {
+        errs.push(
+            path(field, "type"),
+            format!(
+                "'{kind}' is not allowed here; expected one of {}",
+                allowed.join(", ")
+            ),
+        );
+        return None;
+    }
+    match kind {
+        "text" => Some(TemplateParameter::Text {
+            text: checked_str(obj, "text", field, check_parameter_text, errs)?.to_owned(),
+        }),
+        "payload" => Some(TemplateParameter::Payload {
+            payload: str_field(obj, "payload", field, errs)?.to_owned(),
+        }),
+        "coupon_code" => Some(TemplateParameter::CouponCode {
+            coupon_code: str_field(obj, "coupon_code", field, errs)?.to_owned(),
+        }),
+        "currency" => {
+            let f = path(field, "currency");
+            let Some(c) = obj.get("currency").and_then(Value::as_object) else {
+                errs.push(f, "required: {fallback_value, code, amount_1000}");
+                return None;
+            };
+            let fallback = str_field(c, "fallback_value", &f, errs);
+            let code = checked_str(c, "code", &f, check_currency_code, errs);
+            let amount = c.get("amount_1000").and_then(Value::as_i64);
+            if amount.is_none() {
+                errs.push(
+                    path(&f, "amount_1000"),
+                    "required: the amount times 1000, as an integer",
+                );
+            }
+            Some(TemplateParameter::Currency {
+                currency: CurrencyParameter {
+                    fallback_value: fallback?.to_owned(),
+                    code: code?.to_owned(),
+                    amount_1000: amount?,
+                },
+            })
+        }
+        "date_time" => {
+            let f = path(field, "date_time");
+            let Some(d) = obj.get("date_time").and_then(Value::as_object) else {
+                errs.push(f, "required: {fallback_value}");
+                return None;
+            };
+            Some(TemplateParameter::DateTime {
+                date_time: DateTimeParameter {
+                    fallback_value: str_field(d, "fallback_value", &f, errs)?.to_owned(),
+                },
+            })
+        }
+        "image" => Some(TemplateParameter::Image {
+            image: parse_media(obj, "image", field, errs)?,
+        }),
+        "document" => Some(TemplateParameter::Document {
+            document: parse_media(obj, "document", field, errs)?,
+        }),
+        "video" => Some(TemplateParameter::Video {
+            video: parse_media(obj, "video", field, errs)?,
+        }),
+        _ => {
+            errs.push(
+                path(field, "type"),
+                format!("unknown parameter type '{kind}'"),
+            );
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "send_tests.rs"]
+mod tests;
