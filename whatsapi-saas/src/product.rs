@@ -210,14 +210,6 @@ impl Product {
         self.both(customer).await
     }
 
-    /// Both halves of the account of an operator's email (case-insensitive); `None` when no customer has it.
-    pub async fn by_email(&self, email: &str) -> Result<Option<CustomerAccount>, Error> {
-        match self.inner.store.customer_by_email(email).await? {
-            Some(customer) => Ok(Some(self.both(customer).await?)),
-            None => Ok(None),
-        }
-    }
-
     async fn both(&self, customer: crate::Customer) -> Result<CustomerAccount, Error> {
         let account = self
             .inner
