@@ -9,20 +9,15 @@ pub mod scenarios;
 use chrono::Utc;
 use whatsapi_core::account::NewAccount;
 use whatsapi_core::store::NewBatch;
-use whatsapi_core::{
-    AccountId, ApiKey, MessageContent, MessageId, NewMessage, PhoneNumber, Plan, Store,
-};
+use whatsapi_core::{AccountId, MessageContent, MessageId, NewMessage, PhoneNumber, Store};
 
-/// Creates an account with a unique email and returns its id.
+/// Creates an account and returns its id.
 pub async fn sample_account(store: &dyn Store) -> AccountId {
     let id = AccountId::new();
     store
         .create_account(NewAccount {
             id,
             name: "Bench".into(),
-            email: format!("bench-{id}@example.com"),
-            plan: Plan::Enterprise,
-            key_hash: ApiKey::generate().hash(),
             created_at: Utc::now(),
         })
         .await

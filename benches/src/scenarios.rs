@@ -20,17 +20,16 @@ use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use whatsapi_core::account::PlanLimits;
 use whatsapi_core::encryption::{EncryptingStore, EncryptionKey, KeyRing};
 use whatsapi_core::graph::{GraphConfig, GraphTransport};
 use whatsapi_core::testing::FakeTransport;
 use whatsapi_core::webhook::WebhookUrlPolicy;
 use whatsapi_core::webhook_http::{HttpSinkConfig, HttpWebhookSink};
 use whatsapi_core::{
-    Account, EngineConfig, MetaTransport, OutgoingMessage, PhoneNumber, PlanTable, Status, Store,
-    WhatsApi,
+    Account, EngineConfig, MetaTransport, OutgoingMessage, PhoneNumber, Status, Store, WhatsApi,
 };
 use whatsapi_core::{MessageContent, MessageId};
+use whatsapi_saas::{PlanLimits, PlanTable, Product};
 use whatsapi_sandbox::{Sandbox, SandboxConfig, StatusDelays};
 use whatsapi_server::HttpSettings;
 use whatsapi_store_sqlite::SqliteStore;
@@ -188,6 +187,8 @@ pub struct Gateway {
     pub base: String,
     /// The library behind the server.
     pub api: WhatsApi,
+    /// The product over it (registration, keys, plans).
+    pub product: Product,
     /// `Bearer` key of the account.
     pub key: String,
     /// The account.
@@ -210,9 +211,9 @@ impl Gateway {
     pub async fn start(meta: Meta, engine: EngineConfig, start: Start) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         // As `whatsapi serve` opens it: SQLite behind the encryption of secrets at rest.
-        let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("whatsapi.db"))?);
+        let sqlite = Arc::new(SqliteStore::open(dir.path().join("whatsapi.db"))?);
         let store: Arc<dyn Store> = Arc::new(EncryptingStore::new(
-            sqlite,
+            sqlite.clone(),
             KeyRing::new(EncryptionKey::generate()),
         ));
         let fake = FakeTransport::new();
@@ -245,15 +246,16 @@ impl Gateway {
             .store(store)
             .transport(transport)
             .webhook_sink(Arc::new(sink))
-            .plans(plans)
             .config(EngineConfig {
                 webhook_urls: WebhookUrlPolicy::development(),
                 ..engine
             })
             .build()?;
-        let registered = api.register("Bench", "bench@example.com").await?;
+        let product = Product::new(api.clone(), sqlite, plans);
+        let registered = product.register("Bench", "bench@example.com").await?;
+        let id = registered.account.account.id;
         api.set_credentials(
-            registered.account.id,
+            id,
             whatsapi_core::MetaCredentials {
                 waba_id: None,
                 verify_token_hash: None,
@@ -264,7 +266,7 @@ impl Gateway {
             },
         )
         .await?;
-        let account = api.me(registered.account.id).await?;
+        let account = api.me(id).await?;
         let settings = HttpSettings {
             meta_app_secret: Some(APP_SECRET.into()),
             meta_verify_token: Some("bench-verify-token".into()),
@@ -279,11 +281,11 @@ impl Gateway {
         };
         let task = match start {
             Start::ServeOn => {
-                let api = api.clone();
+                let product = product.clone();
                 tokio::spawn(async move {
                     if let Err(e) = whatsapi_server::run::serve_on(
                         listener,
-                        api,
+                        product,
                         settings,
                         shutdown,
                         Duration::from_secs(2),
@@ -295,7 +297,7 @@ impl Gateway {
                 })
             }
             Start::RouterOnly => {
-                let state = whatsapi_server::AppState::new(api.clone(), settings);
+                let state = whatsapi_server::AppState::new(product.clone(), settings);
                 tokio::spawn(async move {
                     let app = whatsapi_server::app(state)
                         .into_make_service_with_connect_info::<SocketAddr>();
@@ -311,6 +313,7 @@ impl Gateway {
         Ok(Self {
             base: format!("http://{addr}"),
             api,
+            product,
             key: registered.api_key.expose().to_owned(),
             account,
             fake,

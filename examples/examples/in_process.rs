@@ -28,15 +28,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let engine = api.start();
 
-    let registered = api.register("Acme Ltd", "ops@acme.example").await?;
-    println!(
-        "registered {} (API key {}…, shown once)",
-        registered.account.id,
-        &registered.api_key.expose()[..12]
-    );
+    // An embedding app needs no registration, API key or plan: an account and its Meta credentials.
+    let created = api.create_account("Acme Ltd").await?;
+    println!("created account {}", created.id);
     let account = api
         .set_credentials(
-            registered.account.id,
+            created.id,
             MetaCredentials {
                 waba_id: None,
                 verify_token_hash: None,

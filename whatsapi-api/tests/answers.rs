@@ -28,11 +28,7 @@ fn fields(e: &Error) -> Vec<String> {
 #[tokio::test]
 async fn a_send_answers_in_the_reference_shape_and_core_failures_get_json_names() {
     let api = api();
-    let acc = api
-        .register("Acme", "ops@acme.example")
-        .await
-        .unwrap()
-        .account;
+    let acc = api.create_account("Acme").await.unwrap();
     let now = api.clock().now();
     let rules = SendRules::default();
     let body = json!({"to": "14155552671", "message": "hi", "dry_run": true, "sendAt": (now + chrono::Duration::hours(1)).to_rfc3339()});
@@ -55,11 +51,7 @@ async fn a_send_answers_in_the_reference_shape_and_core_failures_get_json_names(
 #[tokio::test]
 async fn a_bulk_answer_merges_the_parse_and_core_refusals_in_order() {
     let api = api();
-    let acc = api
-        .register("Acme", "ops@acme.example")
-        .await
-        .unwrap()
-        .account;
+    let acc = api.create_account("Acme").await.unwrap();
     let now = api.clock().now();
     let rules = SendRules::default();
     let body = json!({"messages": [

@@ -1,9 +1,14 @@
 //! # whatsapi-core
 //!
-//! The domain of whatsapi, a WhatsApp Business messaging gateway: typed requests checked once ([`phone`], [`send`]: `SendRequest` in, `Queued` out),
+//! The domain of whatsapi, a WhatsApp Business messaging gateway: typed requests checked once ([`phone`], [`send`]:
+//! `SendRequest` in, `Queued` out),
 //! the message state machine ([`status`]), Meta error classification and retries ([`retry`]), idempotency
-//! ([`idempotency`]), accounts and keys ([`account`]), and the four seams everything else plugs into:
-//! [`store::Store`], [`transport::MetaTransport`], [`clock::Clock`] and [`webhook::WebhookSink`].
+//! ([`idempotency`]), accounts with their Meta credentials and webhook ([`account`]), and the four seams
+//! everything else plugs into: [`store::Store`] (a sum of capability traits), [`transport::MetaTransport`],
+//! [`clock::Clock`] and [`webhook::WebhookSink`].
+//!
+//! The engine knows no API keys, plans or billing: those are the hosted product's (`whatsapi-saas`). An app
+//! creates an account, saves its Meta credentials and sends.
 //!
 //! On top of them: [`engine`], the delivery engine (dispatcher, webhook deliverer, sweeper), and [`service`], the
 //! in-process [`WhatsApi`] facade that applications and the reference server call.
@@ -14,8 +19,6 @@
 #![warn(missing_docs)]
 
 pub mod account;
-#[cfg(feature = "http")]
-pub mod billing;
 pub mod clock;
 pub mod encryption;
 pub mod engine;
@@ -38,9 +41,7 @@ pub mod webhook_http;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use account::{
-    Account, AccountId, ApiKey, KeyHash, MetaCredentials, Plan, PlanLimits, PlanTable,
-};
+pub use account::{Account, AccountId, MetaCredentials};
 pub use clock::{Clock, SystemClock};
 pub use engine::{EngineConfig, EngineHandle, ShutdownReport, WebhookPolicy};
 pub use message::{
@@ -50,8 +51,7 @@ pub use phone::PhoneNumber;
 pub use retry::{ErrorClass, RetryPolicy};
 pub use send::{BulkRequest, SendRequest, SendRules, ValidationErrors};
 pub use service::{
-    BuildError, BulkQueued, CredentialsCheck, Error, Queued, Registered, Summary, WhatsApi,
-    WhatsApiBuilder,
+    BuildError, BulkQueued, CredentialsCheck, Error, Queued, Summary, WhatsApi, WhatsApiBuilder,
 };
 pub use store::{Store, StoreError};
 pub use transport::{MetaTransport, OutgoingMessage, PhoneNumberInfo, SendError, SendReceipt};

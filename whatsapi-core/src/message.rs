@@ -458,7 +458,7 @@ pub struct Message {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
-    /// Status history, oldest first. Filled by `Store::get_message`; empty in listings.
+    /// Status history, oldest first. Filled by `MessageStore::get_message`; empty in listings.
     pub timeline: Vec<TimelineEntry>,
 }
 

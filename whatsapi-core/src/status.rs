@@ -129,6 +129,15 @@ fn meta_transition(status: Status, meta: MetaStatus) -> Transition {
     }
 }
 
+/// Whether reaching `status` tells the customer: the statuses an outbox event announces (when the account has a
+/// webhook). Stores learn it from [`crate::store::support::StatusWrite::announce`].
+pub fn announces(status: Status) -> bool {
+    matches!(
+        status,
+        Status::Sent | Status::Delivered | Status::Read | Status::Failed
+    )
+}
+
 /// Whether the status is final for the engine (no more sending will happen).
 pub fn is_settled(status: Status) -> bool {
     matches!(

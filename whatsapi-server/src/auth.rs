@@ -1,6 +1,7 @@
 //! Authentication: `Authorization: Bearer sk_live_…` checked by [`authenticate`] (a middleware, so the per-account
 //! rate limit and its headers cover every answer of an authenticated route, extractor rejections included), and the
-//! account handed to handlers by the [`CurrentAccount`] extractor.
+//! account handed to handlers by the [`CurrentAccount`] extractor (the engine's half) and [`CurrentCustomer`] (the
+//! product's half: plan, key, Stripe links).
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -9,6 +10,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use whatsapi_core::Account;
+use whatsapi_saas::{Customer, CustomerAccount};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -34,6 +36,27 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentAccount {
     }
 }
 
+/// The product's half of the account whose API key authenticated the request (its plan, key and Stripe links).
+///
+/// Only on routes behind [`require_api_key`]; elsewhere it answers 401 as a missing key would.
+#[derive(Debug, Clone)]
+pub struct CurrentCustomer(pub Customer);
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentCustomer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Customer>()
+            .cloned()
+            .map(CurrentCustomer)
+            .ok_or_else(|| {
+                ApiError::unauthorized(format!("Missing Authorization header. {BEARER_HELP}"))
+            })
+    }
+}
+
 /// Puts every route of `router` behind [`authenticate`].
 pub fn require_api_key(
     router: OpenApiRouter<AppState>,
@@ -44,8 +67,9 @@ pub fn require_api_key(
 
 const BEARER_HELP: &str = "Send your API key as 'Authorization: Bearer sk_live_...' (sk_live_ followed by 48 hex characters).";
 
-/// Authenticates `Authorization: Bearer sk_live_…`, applies the rate limit, and puts the account in the request's
-/// extensions. Every authenticated response carries the rate-limit headers.
+/// Authenticates `Authorization: Bearer sk_live_…`, applies the rate limit, and puts the account (the engine's
+/// `Account` and the product's `Customer`) in the request's extensions. Every authenticated response carries the
+/// rate-limit headers.
 ///
 /// The limit counts per account (an account has one key at a time), so rotating the key does not start a fresh
 /// window.
@@ -54,11 +78,11 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         Ok(key) => key,
         Err(e) => return e.into_response(),
     };
-    let account = match state.api.authenticate(&presented).await {
+    let CustomerAccount { account, customer } = match state.product.authenticate(&presented).await {
         Ok(a) => a,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let limit = state.api.plans().limits(account.plan).requests_per_minute;
+    let limit = state.product.limits(customer.plan).requests_per_minute;
     let decision = state
         .limiter
         .hit(&rate_bucket(&account), limit, state.api.clock().now())
@@ -76,6 +100,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         return resp;
     }
     req.extensions_mut().insert(account);
+    req.extensions_mut().insert(customer);
     let mut resp = next.run(req).await;
     decision.apply(resp.headers_mut());
     resp

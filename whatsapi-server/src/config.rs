@@ -419,7 +419,7 @@ impl std::fmt::Debug for BillingArgs {
 
 /// Per-plan request limits given on the command line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PlanRpm(pub Vec<(whatsapi_core::Plan, u32)>);
+pub struct PlanRpm(pub Vec<(whatsapi_saas::Plan, u32)>);
 
 fn parse_plan_rpm(s: &str) -> Result<PlanRpm, String> {
     let mut out = Vec::new();
@@ -427,7 +427,7 @@ fn parse_plan_rpm(s: &str) -> Result<PlanRpm, String> {
         let (plan, n) = part
             .split_once('=')
             .ok_or_else(|| format!("'{part}': expected plan=requests, e.g. free=60"))?;
-        let plan: whatsapi_core::Plan = plan.trim().parse()?;
+        let plan: whatsapi_saas::Plan = plan.trim().parse()?;
         let n: u32 = n
             .trim()
             .parse()
@@ -442,17 +442,17 @@ fn parse_plan_rpm(s: &str) -> Result<PlanRpm, String> {
 
 impl ServeArgs {
     /// The plan table: defaults, the per-plan overrides, and `MAX_BULK_MESSAGES`.
-    pub fn plans(&self) -> whatsapi_core::PlanTable {
-        let mut table = whatsapi_core::PlanTable {
+    pub fn plans(&self) -> whatsapi_saas::PlanTable {
+        let mut table = whatsapi_saas::PlanTable {
             max_bulk_messages: self.max_bulk_messages,
-            ..whatsapi_core::PlanTable::default()
+            ..whatsapi_saas::PlanTable::default()
         };
         for (plan, rpm) in &self.plan_rpm.0 {
             let limits = match plan {
-                whatsapi_core::Plan::Free => &mut table.free,
-                whatsapi_core::Plan::Basic => &mut table.basic,
-                whatsapi_core::Plan::Pro => &mut table.pro,
-                whatsapi_core::Plan::Enterprise => &mut table.enterprise,
+                whatsapi_saas::Plan::Free => &mut table.free,
+                whatsapi_saas::Plan::Basic => &mut table.basic,
+                whatsapi_saas::Plan::Pro => &mut table.pro,
+                whatsapi_saas::Plan::Enterprise => &mut table.enterprise,
             };
             limits.requests_per_minute = *rpm;
         }
@@ -487,7 +487,7 @@ impl ServeArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use whatsapi_core::Plan;
+    use whatsapi_saas::Plan;
 
     /// The server options of `whatsapi ARGS…` (no subcommand: serve).
     fn serve(args: &[&str]) -> ServeArgs {

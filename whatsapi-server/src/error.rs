@@ -132,13 +132,29 @@ impl From<CoreError> for ApiError {
                 )
                 .retry_after(secs)
             }
-            CoreError::NotConfigured(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m),
-            CoreError::Upstream(m) => ApiError::new(StatusCode::BAD_GATEWAY, m),
             CoreError::Store(e) => e.into(),
             other => {
                 tracing::error!(error = %other, "unmapped core error");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error.")
             }
+        }
+    }
+}
+
+impl From<whatsapi_saas::Error> for ApiError {
+    fn from(e: whatsapi_saas::Error) -> Self {
+        use whatsapi_saas::Error as Product;
+        match e {
+            Product::Validation(v) => ApiError::validation(v.0),
+            Product::Refused(m) => ApiError::bad_request(m),
+            Product::Unauthorized(m) => ApiError::unauthorized(m),
+            Product::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
+            Product::NotFound(m) => ApiError::not_found(m),
+            Product::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
+            Product::NotConfigured(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m),
+            Product::Upstream(m) => ApiError::new(StatusCode::BAD_GATEWAY, m),
+            Product::Store(e) => e.into(),
+            other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
         }
     }
 }

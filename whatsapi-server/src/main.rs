@@ -63,7 +63,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let account = ops::set_active(&args, false).await?;
             println!(
                 "deactivated account {} ({}): its requests now get 403 and its queued messages are held",
-                account.id, account.email
+                account.account.id, account.customer.email
             );
             Ok(())
         }
@@ -71,7 +71,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let account = ops::set_active(&args, true).await?;
             println!(
                 "reactivated account {} ({}): its queued messages will be sent",
-                account.id, account.email
+                account.account.id, account.customer.email
             );
             Ok(())
         }

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use whatsapi_core::Store;
 use whatsapi_core::account::AccountUpdate;
-use whatsapi_core::billing::{StripeClient, StripeConfig};
 use whatsapi_core::encryption::{EncryptingStore, EncryptionKey, KeyRing, ResealReport};
-use whatsapi_core::{Account, Store};
+use whatsapi_saas::stripe::{StripeClient, StripeConfig};
+use whatsapi_saas::{CustomerAccount, ProductStore};
 use whatsapi_store_postgres::{PgOptions, PostgresStore};
 use whatsapi_store_sqlite::SqliteStore;
 
@@ -61,14 +62,33 @@ fn ring_of(primary: EncryptionKey, previous: Vec<EncryptionKey>) -> KeyRing {
         .fold(KeyRing::new(primary), KeyRing::with_previous)
 }
 
+/// The configured database, seen as the engine's store and as the product's (one connection pool, one file).
+pub struct Stores {
+    /// The engine's capabilities.
+    pub engine: Arc<dyn Store>,
+    /// The product's capabilities (customers, billing events, rate windows); they hold no secret, so they are
+    /// never behind the encrypting store.
+    pub product: Arc<dyn ProductStore>,
+    /// How to name the database in logs.
+    pub shown: String,
+}
+
+impl Stores {
+    fn of<S: Store + ProductStore>(store: S, shown: String) -> Self {
+        let store = Arc::new(store);
+        Self {
+            engine: store.clone(),
+            product: store,
+            shown,
+        }
+    }
+}
+
 /// Opens the configured database without encryption: PostgreSQL with a `postgres://` `--database-url`, else the
-/// SQLite file. Returns the store and how to name it in logs. `serving`: the caller is the server that owns a SQLite
+/// SQLite file. `serving`: the caller is the server that owns a SQLite
 /// file, so what a killed predecessor left reserved is freed (on PostgreSQL other replicas may hold reservations;
 /// those free when their lock ends).
-async fn open_database(
-    args: &StoreArgs,
-    serving: bool,
-) -> anyhow::Result<(Arc<dyn Store>, String)> {
+async fn open_database(args: &StoreArgs, serving: bool) -> anyhow::Result<Stores> {
     match args.backend().map_err(anyhow::Error::msg)? {
         Database::Postgres(url) => {
             let store = PostgresStore::connect_with(
@@ -81,7 +101,7 @@ async fn open_database(
             .await
             .context("connecting to PostgreSQL (--database-url)")?;
             let shown = format!("postgres (schema {})", store.schema());
-            Ok((Arc::new(store), shown))
+            Ok(Stores::of(store, shown))
         }
         Database::Sqlite(path) => {
             let store = SqliteStore::open(&path)
@@ -98,18 +118,18 @@ async fn open_database(
                     );
                 }
             }
-            Ok((Arc::new(store), path.display().to_string()))
+            Ok(Stores::of(store, path.display().to_string()))
         }
     }
 }
 
-/// Opens the database behind an [`EncryptingStore`] with the key ring of `args`. The keys are read (and checked)
-/// first; a missing key file is created only once the database opened, so a configuration that fails leaves no new
-/// key file behind.
-pub async fn open_store(args: &StoreArgs) -> anyhow::Result<(Arc<dyn Store>, String)> {
+/// Opens the database, the engine's store behind an [`EncryptingStore`] with the key ring of `args`. The keys are
+/// read (and checked) first; a missing key file is created only once the database opened, so a configuration that
+/// fails leaves no new key file behind.
+pub async fn open_store(args: &StoreArgs) -> anyhow::Result<Stores> {
     let existing = current_key(args, false)?;
     let previous = previous_keys(args)?;
-    let (store, shown) = open_database(args, true).await?;
+    let stores = open_database(args, true).await?;
     let primary = match existing {
         Some(key) => key,
         None => current_key(args, true)?.context("no encryption key")?,
@@ -119,7 +139,10 @@ pub async fn open_store(args: &StoreArgs) -> anyhow::Result<(Arc<dyn Store>, Str
         key_id = ring.primary().id(),
         "secrets at rest are encrypted (AES-256-GCM)"
     );
-    Ok((Arc::new(EncryptingStore::new(store, ring)), shown))
+    Ok(Stores {
+        engine: Arc::new(EncryptingStore::new(stores.engine, ring)),
+        ..stores
+    })
 }
 
 /// Stripe billing from the command line: `None` without `--stripe-secret-key`; with it, the prices and the
@@ -183,15 +206,19 @@ pub fn stripe_client(args: &BillingArgs) -> anyhow::Result<Option<StripeClient>>
 
 /// `whatsapi account deactivate|reactivate --email …`: sets the account's active flag. Needs no encryption key
 /// (no secret is read or written).
-pub async fn set_active(args: &AccountArgs, active: bool) -> anyhow::Result<Account> {
-    let (store, _) = open_database(&args.store, false).await?;
-    let Some(account) = store.account_by_email(&args.email).await? else {
+pub async fn set_active(args: &AccountArgs, active: bool) -> anyhow::Result<CustomerAccount> {
+    let stores = open_database(&args.store, false).await?;
+    let Some(customer) = stores.product.customer_by_email(&args.email).await? else {
         bail!("no account with the email {}", args.email);
     };
-    let updated = store
-        .update_account(account.id, AccountUpdate::SetActive(active))
+    let updated = stores
+        .engine
+        .update_account(customer.id, AccountUpdate::SetActive(active))
         .await?;
-    Ok(updated)
+    Ok(CustomerAccount {
+        account: updated,
+        customer,
+    })
 }
 
 /// `whatsapi encryption rotate-key --new-key-file …`: re-encrypts every account's secrets under the new key,
@@ -205,7 +232,7 @@ pub async fn rotate_key(args: &RotateKeyArgs) -> anyhow::Result<(EncryptionKey, 
     for path in &args.store.previous_encryption_key_files {
         ring = ring.with_previous(EncryptionKey::read_file(path)?);
     }
-    let store = EncryptingStore::new(open_database(&args.store, false).await?.0, ring);
+    let store = EncryptingStore::new(open_database(&args.store, false).await?.engine, ring);
     let report = store
         .reseal_all(100)
         .await

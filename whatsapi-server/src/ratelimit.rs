@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::http::{HeaderMap, HeaderValue};
 use chrono::{DateTime, Utc};
-use whatsapi_core::Store;
+use whatsapi_saas::ProductStore;
 
 const WINDOW_SECS: i64 = 60;
 
@@ -98,11 +98,11 @@ impl LocalWindows {
 pub enum RateLimiter {
     /// Counters of this process.
     Local(LocalWindows),
-    /// Counters in the store (`Store::hit_rate_window`: one atomic upsert per request). When the store cannot
+    /// Counters in the store (`RateWindowStore::hit_rate_window`: one atomic upsert per request). When the store cannot
     /// answer, this process's own counters decide, so an outage of the database does not lift every limit.
     Shared {
         /// Where the windows are counted.
-        store: Arc<dyn Store>,
+        store: Arc<dyn ProductStore>,
         /// Used while the store is unavailable.
         fallback: LocalWindows,
     },
@@ -130,7 +130,7 @@ impl RateLimiter {
     }
 
     /// A limiter whose counters live in `store`, shared with every process using the same store.
-    pub fn shared(store: Arc<dyn Store>) -> Self {
+    pub fn shared(store: Arc<dyn ProductStore>) -> Self {
         RateLimiter::Shared {
             store,
             fallback: LocalWindows::default(),
@@ -207,7 +207,10 @@ mod tests {
 
     #[tokio::test]
     async fn shared_limiters_count_together() {
-        let store: Arc<dyn Store> = Arc::new(whatsapi_core::testing::MemoryStore::new());
+        let store: Arc<dyn ProductStore> =
+            Arc::new(whatsapi_saas::testing::MemoryProductStore::new(Arc::new(
+                whatsapi_core::testing::MemoryStore::new(),
+            )));
         let (a, b) = (
             RateLimiter::shared(store.clone()),
             RateLimiter::shared(store),

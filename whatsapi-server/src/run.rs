@@ -11,6 +11,7 @@ use whatsapi_core::WhatsApi;
 use whatsapi_core::graph::{GraphConfig, GraphTransport};
 use whatsapi_core::webhook::WebhookUrlPolicy;
 use whatsapi_core::webhook_http::{HttpSinkConfig, HttpWebhookSink};
+use whatsapi_saas::Product;
 use whatsapi_sandbox::{Sandbox, SandboxConfig};
 
 use crate::app::app;
@@ -77,7 +78,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let (store, database) = crate::ops::open_store(&args.store).await?;
+    let stores = crate::ops::open_store(&args.store).await?;
+    let database = stores.shown;
     let transport = GraphTransport::new(GraphConfig {
         base_url: sandbox
             .as_ref()
@@ -103,18 +105,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         webhook_urls: urls,
         ..EngineConfig::default()
     };
-    let mut builder = WhatsApi::builder();
-    if let Some(stripe) = stripe {
-        builder = builder.billing(stripe);
-    }
-    let api = builder
-        .store(store)
+    let api = WhatsApi::builder()
+        .store(stores.engine)
         .transport(Arc::new(transport))
         .webhook_sink(Arc::new(sink))
-        .plans(args.plans())
         .config(engine_config)
         .build()
         .context("building the engine")?;
+    let mut product = Product::new(api.clone(), stores.product, args.plans());
+    if let Some(stripe) = stripe {
+        product = product.with_billing(stripe);
+    }
     let local = listener.local_addr()?;
     tracing::info!(
         address = %format!("http://{local}"),
@@ -139,7 +140,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             customers: Some(handle.customers()),
         });
     }
-    let result = serve_on(listener, api, settings, shutdown_signal(), args.grace()).await;
+    let result = serve_on(listener, product, settings, shutdown_signal(), args.grace()).await;
     if let Some(handle) = sandbox {
         handle.shutdown().await;
     }
@@ -166,23 +167,38 @@ async fn bind(address: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
     })
 }
 
-/// Serves `api` on `listener` until `shutdown` resolves, then stops accepting, finishes in-flight requests, and
-/// stops the engine within `grace`.
+/// Serves `product` (and the engine under it) on `listener` until `shutdown` resolves, then stops accepting,
+/// finishes in-flight requests, and stops the engine within `grace`.
 pub async fn serve_on(
     listener: TcpListener,
-    api: WhatsApi,
+    product: Product,
     settings: HttpSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: std::time::Duration,
 ) -> anyhow::Result<()> {
-    let engine = api.start();
+    let engine = product.api().start();
+    let purger = tokio::spawn(purge_rate_windows(product.clone()));
     let limits = settings.connections;
-    let state = AppState::new(api, settings);
+    let state = AppState::new(product, settings);
     crate::edge::serve_connections(listener, app(state), limits, shutdown, grace).await;
+    purger.abort();
     tracing::info!("HTTP server stopped; stopping the engine");
     let report = engine.shutdown(grace).await;
     tracing::info!(?report, "engine stopped");
     Ok(())
+}
+
+/// Removes the rate-limit windows that have ended, as often as the engine's sweeper runs, until aborted.
+async fn purge_rate_windows(product: Product) {
+    let mut every = tokio::time::interval(product.api().config().sweep_interval);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let now = product.api().clock().now();
+        if let Err(e) = product.purge_rate_windows(now).await {
+            tracing::warn!(error = %e, "purging rate-limit windows failed; trying again at the next sweep");
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

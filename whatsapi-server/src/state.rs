@@ -7,6 +7,7 @@ use std::time::Duration;
 use axum::extract::ConnectInfo;
 use axum::http::HeaderMap;
 use whatsapi_core::WhatsApi;
+use whatsapi_saas::Product;
 
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
@@ -82,8 +83,10 @@ impl Default for HttpSettings {
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    /// The library.
+    /// The engine.
     pub api: WhatsApi,
+    /// The hosted product over it: registration, keys, plans, billing.
+    pub product: Product,
     /// Per-account and per-IP request counters.
     pub limiter: Arc<RateLimiter>,
     /// Prometheus counters.
@@ -93,15 +96,16 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State around a built `WhatsApi`.
-    pub fn new(api: WhatsApi, settings: HttpSettings) -> Self {
+    /// State around the product (and the engine it was built over).
+    pub fn new(product: Product, settings: HttpSettings) -> Self {
         let limiter = if settings.shared_rate_limits {
-            RateLimiter::shared(api.store().clone())
+            RateLimiter::shared(product.store().clone())
         } else {
             RateLimiter::new()
         };
         Self {
-            api,
+            api: product.api().clone(),
+            product,
             limiter: Arc::new(limiter),
             metrics: Arc::new(Metrics::new()),
             settings: Arc::new(settings),

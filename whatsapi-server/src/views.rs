@@ -143,7 +143,11 @@ pub struct AccountView {
 
 impl AccountView {
     /// Builds the view.
-    pub fn of(a: &Account, plans: &whatsapi_core::PlanTable) -> Self {
+    pub fn of(
+        a: &Account,
+        customer: &whatsapi_saas::Customer,
+        plans: &whatsapi_saas::PlanTable,
+    ) -> Self {
         let (status, error) = match (&a.credentials, &a.credentials_status) {
             (None, _) => (None, None),
             (Some(_), CredentialsStatus::Unverified) => (Some("unverified"), None),
@@ -155,8 +159,8 @@ impl AccountView {
         Self {
             id: a.id.to_string(),
             name: a.name.clone(),
-            email: a.email.clone(),
-            plan: a.plan.as_str().to_owned(),
+            email: customer.email.clone(),
+            plan: customer.plan.as_str().to_owned(),
             messages_sent: a.messages_sent,
             byoc_configured: a.credentials.is_some(),
             credentials_verified: status == Some("verified"),
@@ -170,8 +174,8 @@ impl AccountView {
                 .is_some_and(|c| c.verify_token.is_some()),
             webhook_url: a.webhook.as_ref().map(|w| w.url.clone()),
             strict_window: a.strict_window,
-            rate_limit_per_minute: plans.limits(a.plan).requests_per_minute,
-            bulk_limit: plans.effective_bulk_cap(a.plan),
+            rate_limit_per_minute: plans.limits(customer.plan).requests_per_minute,
+            bulk_limit: plans.effective_bulk_cap(customer.plan),
             created_at: format_time(&a.created_at),
         }
     }

@@ -7,8 +7,9 @@ use std::process::Command;
 
 use common::{Options, PHONE_NUMBER_ID, TestServer};
 use serde_json::{Value, json};
-use whatsapi_core::Store;
 use whatsapi_core::encryption::{EncryptingStore, EncryptionKey, KeyRing};
+use whatsapi_core::store::{Store, TenantStore};
+use whatsapi_saas::CustomerStore;
 use whatsapi_server::config::StoreArgs;
 
 fn store_args(db: &std::path::Path) -> StoreArgs {
@@ -158,8 +159,8 @@ async fn deactivated_accounts_get_403_and_their_queued_messages_wait() {
     let raw = s
         .store
         .get_message(
-            s.store
-                .account_by_email("held@example.com")
+            s.sqlite
+                .customer_by_email("held@example.com")
                 .await
                 .unwrap()
                 .unwrap()
@@ -316,8 +317,8 @@ async fn rotate_key_command_re_encrypts_every_account() {
     assert!(stdout.contains("re-encrypted 3 of 3 accounts"), "{stdout}");
 
     let new = EncryptionKey::read_file(&new_file).unwrap();
-    let raw: std::sync::Arc<dyn Store> =
-        std::sync::Arc::new(whatsapi_store_sqlite::SqliteStore::open(&db).unwrap());
+    let sqlite = std::sync::Arc::new(whatsapi_store_sqlite::SqliteStore::open(&db).unwrap());
+    let raw: std::sync::Arc<dyn Store> = sqlite.clone();
     let with_new = EncryptingStore::new(raw.clone(), KeyRing::new(new.clone()));
     let with_old = EncryptingStore::new(raw.clone(), KeyRing::new(old));
     for account in raw.list_accounts(None, 100).await.unwrap() {
@@ -335,14 +336,16 @@ async fn rotate_key_command_re_encrypts_every_account() {
             "the old key no longer opens it"
         );
     }
+    let routed = raw
+        .account_by_phone_number_id(PHONE_NUMBER_ID)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
-        raw.account_by_phone_number_id(PHONE_NUMBER_ID)
-            .await
-            .unwrap()
-            .map(|a| a.email),
+        sqlite.customer(routed.id).await.unwrap().map(|c| c.email),
         Some("rot0@example.com".into())
     );
-    drop((with_new, with_old, raw));
+    drop((with_new, with_old, raw, sqlite));
 
     // A server on the new key serves the accounts.
     let s = TestServer::start_with(Options {

@@ -8,8 +8,8 @@ use std::time::Duration;
 use common::{Options, TestServer};
 use serde_json::{Value, json};
 use whatsapi_core::SendError;
-use whatsapi_core::account::PlanLimits;
 use whatsapi_core::testing::Script;
+use whatsapi_saas::PlanLimits;
 
 fn assert_error_shape(v: &Value) {
     assert_eq!(v["success"], false, "{v}");

@@ -8,10 +8,9 @@ use axum::http::HeaderMap;
 use common::stripe::{FakeStripe, STRIPE_KEY, WEBHOOK_SECRET, stripe_client};
 use common::{Options, TestServer};
 use serde_json::{Value, json};
-use whatsapi_core::PlanTable;
-use whatsapi_core::account::PlanLimits;
-use whatsapi_core::billing::sign;
-use whatsapi_core::testing::FaultyStore;
+use whatsapi_saas::stripe::sign;
+use whatsapi_saas::testing::FaultyProductStore;
+use whatsapi_saas::{PlanLimits, PlanTable};
 
 const SALES: &str = "sales@whatsapi.example";
 
@@ -404,12 +403,12 @@ async fn a_replayed_event_is_applied_once_and_older_events_are_ignored() {
 #[tokio::test]
 async fn an_event_whose_apply_failed_is_applied_on_stripes_retry() {
     // Whichever store call makes the account change fails once.
-    const APPLY_STEPS: [&str; 2] = ["update_account", "apply_external_event"];
-    let faulty: Arc<Mutex<Option<Arc<FaultyStore>>>> = Arc::default();
+    const APPLY_STEPS: [&str; 2] = ["update_customer", "apply_external_event"];
+    let faulty: Arc<Mutex<Option<Arc<FaultyProductStore>>>> = Arc::default();
     let slot = faulty.clone();
     let (s, _fake) = billing_server_with(Options {
-        wrap_store: Some(Box::new(move |inner| {
-            let store = Arc::new(FaultyStore::new(inner));
+        wrap_product_store: Some(Box::new(move |inner| {
+            let store = Arc::new(FaultyProductStore::new(inner));
             *slot.lock().unwrap() = Some(store.clone());
             store
         })),

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use common::{Options, TestServer};
 use serde_json::Value;
-use whatsapi_core::account::PlanLimits;
 use whatsapi_core::encryption::EncryptionKey;
 use whatsapi_core::testing::Script;
 use whatsapi_core::transport::SendError;
+use whatsapi_saas::PlanLimits;
 use whatsapi_server::cli::ClientArgs;
 use whatsapi_server::cli::bulk::{BulkArgs, run};
 

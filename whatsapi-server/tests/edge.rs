@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{Options, TestServer};
 use serde_json::Value;
-use whatsapi_core::account::PlanLimits;
+use whatsapi_saas::PlanLimits;
 
 /// Waits until at least `margin` seconds are left in the current one-minute rate window, so a phase that counts
 /// against a limit does not straddle two windows.

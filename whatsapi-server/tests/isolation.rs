@@ -6,8 +6,8 @@ mod common;
 use common::{Options, TestServer};
 use serde_json::json;
 use whatsapi_core::SendError;
-use whatsapi_core::account::PlanLimits;
 use whatsapi_core::testing::Script;
+use whatsapi_saas::{CustomerStore, PlanLimits};
 
 #[tokio::test]
 async fn a_foreign_message_is_indistinguishable_from_a_missing_one() {
@@ -135,8 +135,8 @@ async fn the_per_key_rate_limit_holds_under_a_concurrent_burst() {
     assert_eq!(counts.len(), 2, "{counts:?}");
     // Exactly the accepted ones were queued (read from the store: the key itself is spent for this minute).
     let account = s
-        .store
-        .account_by_email("burst@example.com")
+        .sqlite
+        .customer_by_email("burst@example.com")
         .await
         .unwrap()
         .unwrap();
@@ -177,8 +177,8 @@ async fn registration_is_limited_per_ip_under_a_concurrent_burst() {
     // Exactly five accounts exist.
     let mut found = 0;
     for i in 0..30 {
-        if s.store
-            .account_by_email(&format!("burst{i}@example.com"))
+        if s.sqlite
+            .customer_by_email(&format!("burst{i}@example.com"))
             .await
             .unwrap()
             .is_some()

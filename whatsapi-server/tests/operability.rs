@@ -206,15 +206,21 @@ async fn readyz_names_an_unreachable_store() {
 
 #[tokio::test]
 async fn readyz_fails_when_the_engine_is_stopped() {
+    let store = Arc::new(whatsapi_core::testing::MemoryStore::new());
     let api = whatsapi_core::WhatsApi::builder()
-        .store(Arc::new(whatsapi_core::testing::MemoryStore::new()))
+        .store(store.clone())
         .transport(Arc::new(whatsapi_core::testing::FakeTransport::new()))
         .webhook_sink(Arc::new(whatsapi_core::testing::RecordingSink::new()))
         .build()
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = whatsapi_server::app::AppState::new(api.clone(), Default::default());
+    let product = whatsapi_saas::Product::new(
+        api.clone(),
+        Arc::new(whatsapi_saas::testing::MemoryProductStore::new(store)),
+        Default::default(),
+    );
+    let state = whatsapi_server::app::AppState::new(product, Default::default());
     let server = tokio::spawn(async move {
         axum::serve(listener, whatsapi_server::app::app(state))
             .await

@@ -184,7 +184,7 @@ async fn no_secret_reaches_the_database_files_or_the_logs() {
         .post(s.url("/webhooks/stripe"))
         .header(
             "stripe-signature",
-            whatsapi_core::billing::sign(WEBHOOK_SECRET, chrono::Utc::now().timestamp(), &event),
+            whatsapi_saas::stripe::sign(WEBHOOK_SECRET, chrono::Utc::now().timestamp(), &event),
         )
         .body(event)
         .send()

@@ -4,38 +4,29 @@ use tokio_postgres::Row;
 use whatsapi_core::account::{
     AccountUpdate, BreakerState, CredentialsStatus, MetaCredentials, NewAccount, WebhookConfig,
 };
-use whatsapi_core::{Account, AccountId, KeyHash, StoreError};
+use whatsapi_core::{Account, AccountId, StoreError};
 
 use crate::codec::{count, time, time_opt, ts, ts_opt, u32_of};
 use crate::db::Db;
 use crate::error::{PostgresError, Result};
 
-const COLUMNS: &str = "id, name, email, plan, key_hash, active, messages_sent, credentials, credentials_status, \
-     webhook, strict_window, breaker_failures, breaker_open_until, breaker_trips, stripe_customer_id, \
-     stripe_subscription_id, created_at, billing_event_at";
+const COLUMNS: &str = "id, name, active, messages_sent, credentials, credentials_status, webhook, strict_window, \
+     breaker_failures, breaker_open_until, breaker_trips, created_at";
 
-fn email_key(email: &str) -> String {
+/// The key an email is unique and looked up by: trimmed and lowercased.
+pub(crate) fn email_key(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
 fn decode(r: &Row) -> Result<Account> {
-    let plan: String = r.try_get(3)?;
-    let key_hash: Vec<u8> = r.try_get(4)?;
-    let credentials: Option<String> = r.try_get(7)?;
-    let credentials_status: String = r.try_get(8)?;
-    let webhook: Option<String> = r.try_get(9)?;
+    let credentials: Option<String> = r.try_get(4)?;
+    let credentials_status: String = r.try_get(5)?;
+    let webhook: Option<String> = r.try_get(6)?;
     Ok(Account {
         id: AccountId(r.try_get(0)?),
         name: r.try_get(1)?,
-        email: r.try_get(2)?,
-        plan: plan.parse().map_err(PostgresError::Corrupt)?,
-        key_hash: KeyHash(
-            key_hash
-                .try_into()
-                .map_err(|_| PostgresError::Corrupt("key hash length".into()))?,
-        ),
-        active: r.try_get(5)?,
-        messages_sent: count(r.try_get(6)?),
+        active: r.try_get(2)?,
+        messages_sent: count(r.try_get(3)?),
         credentials: credentials
             .map(|c| serde_json::from_str::<MetaCredentials>(&c))
             .transpose()?,
@@ -43,16 +34,13 @@ fn decode(r: &Row) -> Result<Account> {
         webhook: webhook
             .map(|w| serde_json::from_str::<WebhookConfig>(&w))
             .transpose()?,
-        strict_window: r.try_get(10)?,
+        strict_window: r.try_get(7)?,
         breaker: BreakerState {
-            consecutive_failures: u32_of(r.try_get(11)?),
-            open_until: time_opt(r.try_get(12)?),
-            trips: u32_of(r.try_get(13)?),
+            consecutive_failures: u32_of(r.try_get(8)?),
+            open_until: time_opt(r.try_get(9)?),
+            trips: u32_of(r.try_get(10)?),
         },
-        stripe_customer_id: r.try_get(14)?,
-        stripe_subscription_id: r.try_get(15)?,
-        created_at: time(r.try_get(16)?),
-        billing_event_at: time_opt(r.try_get(17)?),
+        created_at: time(r.try_get(11)?),
     })
 }
 
@@ -70,26 +58,6 @@ pub(crate) async fn by_id(db: &dyn Db, id: AccountId) -> Result<Option<Account>>
 async fn by_id_for_update(db: &dyn Db, id: AccountId) -> Result<Option<Account>> {
     let sql = format!("SELECT {COLUMNS} FROM accounts WHERE id = $1 FOR UPDATE");
     db.opt(&sql, &[&id.0])
-        .await?
-        .as_ref()
-        .map(decode)
-        .transpose()
-}
-
-/// An account by key hash.
-pub(crate) async fn by_key_hash(db: &dyn Db, hash: &KeyHash) -> Result<Option<Account>> {
-    let sql = format!("SELECT {COLUMNS} FROM accounts WHERE key_hash = $1");
-    db.opt(&sql, &[&&hash.0[..]])
-        .await?
-        .as_ref()
-        .map(decode)
-        .transpose()
-}
-
-/// An account by email, case-insensitively.
-pub(crate) async fn by_email(db: &dyn Db, email: &str) -> Result<Option<Account>> {
-    let sql = format!("SELECT {COLUMNS} FROM accounts WHERE email_key = $1");
-    db.opt(&sql, &[&email_key(email)])
         .await?
         .as_ref()
         .map(decode)
@@ -134,10 +102,10 @@ fn routing_conflict(e: PostgresError, account: &Account) -> PostgresError {
         return e;
     };
     if text.contains("accounts_phone_number_id_unique") {
-        return whatsapi_core::store::phone_number_id_taken(&c.phone_number_id).into();
+        return whatsapi_core::store::support::phone_number_id_taken(&c.phone_number_id).into();
     }
     match (&c.waba_id, text.contains("accounts_waba_id_unique")) {
-        (Some(w), true) => whatsapi_core::store::waba_id_taken(w).into(),
+        (Some(w), true) => whatsapi_core::store::support::waba_id_taken(w).into(),
         _ => e,
     }
 }
@@ -158,62 +126,51 @@ pub(crate) async fn require_seq(db: &dyn Db, id: AccountId) -> Result<i64> {
         .ok_or(PostgresError::Store(StoreError::NotFound))
 }
 
-/// Inserts a new account.
+/// Inserts a new account (without a product half: email, plan and key hash stay NULL).
 pub(crate) async fn create(db: &dyn Db, new: &NewAccount) -> Result<Account> {
-    let key = email_key(&new.email);
-    let taken = || {
-        PostgresError::Store(StoreError::Conflict(format!(
-            "an account with the email {} already exists",
-            new.email
-        )))
-    };
-    if db
-        .opt("SELECT 1 FROM accounts WHERE email_key = $1", &[&key])
-        .await?
-        .is_some()
-    {
-        return Err(taken());
-    }
-    let account = Account {
-        id: new.id,
-        name: new.name.clone(),
-        email: new.email.clone(),
-        plan: new.plan,
-        key_hash: new.key_hash,
-        active: true,
-        messages_sent: 0,
-        credentials: None,
-        credentials_status: CredentialsStatus::Unverified,
-        webhook: None,
-        strict_window: false,
-        breaker: BreakerState::default(),
-        stripe_customer_id: None,
-        stripe_subscription_id: None,
-        created_at: new.created_at,
-        billing_event_at: None,
-    };
-    let inserted = db
-        .exec(
-            "INSERT INTO accounts (id, name, email, email_key, plan, key_hash, active, credentials_status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, TRUE, $7, $8)",
-            &[
-                &account.id.0,
-                &account.name,
-                &account.email,
-                &key,
-                &account.plan.as_str(),
-                &&account.key_hash.0[..],
-                &serde_json::to_string(&account.credentials_status)?,
-                &ts(account.created_at),
-            ],
-        )
-        .await;
-    match inserted {
-        Ok(_) => Ok(account),
-        // A concurrent registration with the same email won the race.
-        Err(PostgresError::UniqueViolation(what)) if what.contains("email_key") => Err(taken()),
-        Err(e) => Err(e),
-    }
+    let account = Account::new(new.clone());
+    insert(db, &account, None).await?;
+    Ok(account)
+}
+
+/// The product half of a row being inserted.
+pub(crate) struct ProductColumns<'a> {
+    pub(crate) email: &'a str,
+    pub(crate) plan: &'a str,
+    pub(crate) key_hash: &'a [u8],
+}
+
+/// Inserts `account` as new, with the product half when given (the product's customers).
+pub(crate) async fn insert(
+    db: &dyn Db,
+    account: &Account,
+    product: Option<ProductColumns<'_>>,
+) -> Result<()> {
+    db.exec(
+        "INSERT INTO accounts (id, name, email, email_key, plan, key_hash, active, credentials_status, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, TRUE, $7, $8)",
+        &[
+            &account.id.0,
+            &account.name,
+            &product.as_ref().map(|p| p.email),
+            &product.as_ref().map(|p| email_key(p.email)),
+            &product.as_ref().map(|p| p.plan),
+            &product.as_ref().map(|p| p.key_hash),
+            &serde_json::to_string(&account.credentials_status)?,
+            &ts(account.created_at),
+        ],
+    )
+    .await
+    .map_err(|e| match e {
+        PostgresError::UniqueViolation(what) if what.contains("accounts_id_key") || what.contains("accounts_pkey") => {
+            PostgresError::Store(StoreError::Conflict(format!(
+                "account {} already exists",
+                account.id
+            )))
+        }
+        other => other,
+    })?;
+    Ok(())
 }
 
 /// Applies one change to the account's row (locked for the rest of the transaction).
@@ -240,13 +197,11 @@ async fn save(db: &dyn Db, account: &Account) -> Result<()> {
         .transpose()?;
     let changed = db
         .exec(
-            "UPDATE accounts SET plan = $2, active = $3, credentials = $4, phone_number_id = $5, \
-             credentials_status = $6, webhook = $7, strict_window = $8, breaker_failures = $9, \
-             breaker_open_until = $10, breaker_trips = $11, stripe_customer_id = $12, stripe_subscription_id = $13, \
-             billing_event_at = $14, waba_id = $15, verify_token_hash = $16 WHERE id = $1",
+            "UPDATE accounts SET active = $2, credentials = $3, phone_number_id = $4, credentials_status = $5, \
+             webhook = $6, strict_window = $7, breaker_failures = $8, breaker_open_until = $9, breaker_trips = $10, \
+             waba_id = $11, verify_token_hash = $12 WHERE id = $1",
             &[
                 &account.id.0,
-                &account.plan.as_str(),
                 &account.active,
                 &credentials,
                 &account.credentials.as_ref().map(|c| c.phone_number_id.as_str()),
@@ -256,14 +211,11 @@ async fn save(db: &dyn Db, account: &Account) -> Result<()> {
                 &i64::from(account.breaker.consecutive_failures),
                 &ts_opt(account.breaker.open_until),
                 &i64::from(account.breaker.trips),
-                &account.stripe_customer_id,
-                &account.stripe_subscription_id,
-                &ts_opt(account.billing_event_at),
                 &account.credentials.as_ref().and_then(|c| c.waba_id.as_deref()),
                 &account
                     .credentials
                     .as_ref()
-                    .and_then(whatsapi_core::store::verify_token_hash)
+                    .and_then(whatsapi_core::store::support::verify_token_hash)
                     .map(|h| h.to_vec()),
             ],
         )
@@ -293,45 +245,4 @@ pub(crate) async fn list(
         }
     };
     rows.iter().map(decode).collect()
-}
-
-/// Records an external event id; false when it was recorded before (exactly one caller wins).
-pub(crate) async fn record_external_event(
-    db: &dyn Db,
-    source: &str,
-    id: &str,
-    now: i64,
-) -> Result<bool> {
-    let inserted = db
-        .exec(
-            "INSERT INTO external_events (source, id, recorded_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            &[&source, &id, &now],
-        )
-        .await?;
-    Ok(inserted == 1)
-}
-
-/// Replaces the key hash if the current one is `old`.
-pub(crate) async fn rotate_key(
-    db: &dyn Db,
-    id: AccountId,
-    old: &KeyHash,
-    new: &KeyHash,
-) -> Result<()> {
-    let changed = db
-        .exec(
-            "UPDATE accounts SET key_hash = $3 WHERE id = $1 AND key_hash = $2",
-            &[&id.0, &&old.0[..], &&new.0[..]],
-        )
-        .await?;
-    if changed == 1 {
-        return Ok(());
-    }
-    match seq(db, id).await? {
-        None => Err(StoreError::NotFound.into()),
-        Some(_) => Err(StoreError::Conflict(
-            "the API key was rotated concurrently; the current key is not the one presented".into(),
-        )
-        .into()),
-    }
 }

@@ -1,7 +1,5 @@
 //! The 24-hour window, fixed rate-limit windows and the sweeper's purge.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use whatsapi_core::AccountId;
 use whatsapi_core::store::{PurgePolicy, PurgeReport};
@@ -10,9 +8,6 @@ use crate::codec::{count, minus, time_opt, ts};
 use crate::db::Db;
 use crate::error::Result;
 use crate::outbox;
-
-/// How long a fixed rate-limit window is kept after it started.
-const RATE_WINDOW_KEEP: Duration = Duration::from_secs(3600);
 
 /// Keeps the latest time `wa_id` wrote to the account.
 pub(crate) async fn record_inbound(
@@ -86,16 +81,18 @@ pub(crate) async fn purge(
             &[&ts(minus(now, policy.pending_statuses_older_than))],
         )
         .await?;
-    let rate_windows = db
-        .exec(
-            "DELETE FROM rate_windows WHERE window_start <= $1",
-            &[&ts(minus(now, RATE_WINDOW_KEEP))],
-        )
-        .await?;
     Ok(PurgeReport {
         idempotency_records,
         events,
         pending_statuses,
-        rate_windows,
     })
+}
+
+/// Removes the rate windows that started at or before `cutoff`.
+pub(crate) async fn purge_rate_windows(db: &dyn Db, cutoff: DateTime<Utc>) -> Result<u64> {
+    db.exec(
+        "DELETE FROM rate_windows WHERE window_start <= $1",
+        &[&ts(cutoff)],
+    )
+    .await
 }

@@ -1,12 +1,14 @@
 //! # whatsapi-store-postgres
 //!
-//! The [`Store`](whatsapi_core::Store) of whatsapi for many server replicas sharing one PostgreSQL database.
+//! The [`Store`](whatsapi_core::Store) of whatsapi for many server replicas sharing one PostgreSQL database. It
+//! implements core's capability traits for the engine and `whatsapi-saas`'s
+//! ([`ProductStore`](whatsapi_saas::ProductStore)) for the hosted product; both halves of an account share one row.
 //!
 //! - **Claims that never collide**: due messages are claimed in one statement,
 //!   `UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED LIMIT n) … RETURNING …`, each with a lease and an attempt
 //!   number that fences a worker whose lease ran out. Webhook outbox events are claimed the same way.
 //! - **Wake-ups across replicas**: inserting or re-queueing messages `NOTIFY`s the schema's channel on commit; a
-//!   dedicated connection `LISTEN`s and feeds [`Store::subscribe_wakeups`](whatsapi_core::Store::subscribe_wakeups),
+//!   dedicated connection `LISTEN`s and feeds [`MessageStore::subscribe_wakeups`](whatsapi_core::store::MessageStore::subscribe_wakeups),
 //!   so a dispatcher on another replica starts at once instead of at its next poll.
 //! - **Limits shared by every replica**: rate-limit windows are one atomic upsert, and the circuit breaker lives
 //!   in the account row.
@@ -27,6 +29,7 @@
 
 mod accounts;
 mod codec;
+mod customers;
 mod db;
 mod error;
 mod housekeeping;

@@ -14,10 +14,13 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 use whatsapi_core::message::{Pricing, TimelineEntry};
 use whatsapi_core::status::{self, Event, MetaStatus, Transition};
+use whatsapi_core::store::support::{
+    StatusChange, expect_transition, outcome_change, record_meta_status, record_outcome_fields,
+    record_pricing, reset_for_retry,
+};
 use whatsapi_core::store::{
     ClaimLimits, Claimed, FailureInfo, MessageFilter, NewBatch, Outcome, Page, PageRequest,
-    StatusApplied, StatusChange, StatusCounts, StatusUpdate, expect_transition, outcome_change,
-    record_meta_status, record_outcome_fields, record_pricing, reset_for_retry,
+    StatusApplied, StatusCounts, StatusUpdate,
 };
 use whatsapi_core::{AccountId, BatchId, Message, MessageId, PhoneNumber, Status, StoreError};
 
@@ -293,8 +296,8 @@ async fn add_timeline(db: &dyn Db, s: &mut Stored, entry: TimelineEntry) -> Resu
     Ok(())
 }
 
-/// Writes a status change decided by `status::transition` (after `edit`): the row, the counters, the timeline
-/// entry and, for sent/delivered/read/failed when the account has a webhook, the outbox event.
+/// Writes a status change decided by `status::transition` (after `edit`): the row and what
+/// [`StatusChange::apply`] says goes with it (counters, timeline entry, outbox event when the account has a webhook).
 async fn change(
     db: &dyn Db,
     fx: &mut Effects,
@@ -302,29 +305,17 @@ async fn change(
     change: StatusChange,
     edit: impl FnOnce(&mut Message),
 ) -> Result<()> {
-    let from = s.message.status;
-    edit(&mut s.message);
-    s.message.status = change.to;
-    s.message.updated_at = change.at;
-    save(db, s, change.due_at).await?;
-    if from != change.to {
-        fx.bump(s.account, from, -1);
-        fx.bump(s.account, change.to, 1);
+    let write = change.apply(&mut s.message, edit);
+    let at = s.message.updated_at;
+    save(db, s, write.due_at).await?;
+    for (status, delta) in write.counter_deltas {
+        fx.bump(s.account, status, delta);
     }
-    if change.timeline {
-        let entry = TimelineEntry {
-            status: change.to,
-            at: change.at,
-            detail: change.detail,
-        };
+    if let Some(entry) = write.timeline {
         add_timeline(db, s, entry).await?;
     }
-    if matches!(
-        change.to,
-        Status::Sent | Status::Delivered | Status::Read | Status::Failed
-    ) && fx.has_webhook(db, s.account).await?
-    {
-        outbox::emit(db, s, change.at).await?;
+    if write.announce && fx.has_webhook(db, s.account).await? {
+        outbox::emit(db, s, at).await?;
     }
     Ok(())
 }
@@ -608,7 +599,7 @@ pub(crate) async fn next_due_at(db: &dyn Db) -> Result<Option<DateTime<Utc>>> {
 // ---- dispatcher ----
 
 /// Claims due messages of active accounts whose breaker is closed, shared round-robin among accounts (see
-/// `Store::claim_due_with`), in one statement: the accounts with due work (a skip scan of
+/// `MessageStore::claim_due_with`), in one statement: the accounts with due work (a skip scan of
 /// `messages_due_by_account_id`, one probe per account with due rows; those whose oldest is oldest), then up to
 /// `per_account` oldest due rows of each, taken round-robin. Rows another claimer holds are skipped
 /// (`FOR UPDATE SKIP LOCKED`), never waited for. Only rows that round-robin can reach are locked: each account's

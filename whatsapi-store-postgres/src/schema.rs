@@ -16,6 +16,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_meta_routing.sql"),
     include_str!("migrations/0004_bounds.sql"),
     include_str!("migrations/0005_fair_claims.sql"),
+    include_str!("migrations/0006_engine_accounts.sql"),
 ];
 
 /// The schema version this build writes.

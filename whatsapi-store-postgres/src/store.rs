@@ -1,4 +1,4 @@
-//! `impl Store for PostgresStore`: writes run in a transaction on a pooled connection (deadlocks and
+//! The core and product store traits for `PostgresStore`: writes run in a transaction on a pooled connection (deadlocks and
 //! serialization failures are run again), reads on a pooled connection.
 
 use std::time::Duration;
@@ -13,29 +13,26 @@ use whatsapi_core::store::{
     Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate,
     StoreResult,
 };
+use whatsapi_core::store::{Housekeeping, InboundStore, MessageStore, OutboxStore, TenantStore};
 use whatsapi_core::webhook::{DeliveryAttempt, EventId};
-use whatsapi_core::{Account, AccountId, KeyHash, Message, MessageId, Store};
+use whatsapi_core::{Account, AccountId, Message, MessageId};
+use whatsapi_saas::{
+    BillingEventStore, Customer, CustomerStore, CustomerUpdate, KeyHash, NewCustomer,
+    RateWindowStore,
+};
 
 use crate::db::in_tx;
 use crate::messages::Effects;
-use crate::{PostgresStore, accounts, housekeeping, idempotency, messages, outbox};
+use crate::{PostgresStore, accounts, customers, housekeeping, idempotency, messages, outbox};
 
 #[async_trait]
-impl Store for PostgresStore {
+impl TenantStore for PostgresStore {
     async fn create_account(&self, account: NewAccount) -> StoreResult<Account> {
         Ok(in_tx!(self, |tx| accounts::create(tx, &account).await)?)
     }
 
-    async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>> {
-        Ok(accounts::by_key_hash(&self.client().await?, hash).await?)
-    }
-
     async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {
         Ok(accounts::by_id(&self.client().await?, id).await?)
-    }
-
-    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>> {
-        Ok(accounts::by_email(&self.client().await?, email).await?)
     }
 
     async fn account_by_phone_number_id(
@@ -67,46 +64,10 @@ impl Store for PostgresStore {
         }
         Ok(accounts::list(&self.client().await?, after, limit).await?)
     }
+}
 
-    async fn record_external_event(
-        &self,
-        source: &str,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        Ok(accounts::record_external_event(
-            &self.client().await?,
-            source,
-            id,
-            crate::codec::ts(now),
-        )
-        .await?)
-    }
-
-    async fn apply_external_event(
-        &self,
-        source: &str,
-        id: &str,
-        now: DateTime<Utc>,
-        account: AccountId,
-        update: AccountUpdate,
-    ) -> StoreResult<Option<Account>> {
-        // A concurrent transaction recording the same event waits on its key and then finds it recorded.
-        Ok(in_tx!(self, |tx| {
-            match accounts::record_external_event(tx, source, id, crate::codec::ts(now)).await {
-                Ok(true) => accounts::update(tx, account, update.clone())
-                    .await
-                    .map(Some),
-                Ok(false) => Ok(None),
-                Err(e) => Err(e),
-            }
-        })?)
-    }
-
-    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()> {
-        Ok(in_tx!(self, |tx| accounts::rotate_key(tx, id, old, new).await)?)
-    }
-
+#[async_trait]
+impl MessageStore for PostgresStore {
     async fn idempotency_begin(
         &self,
         account: AccountId,
@@ -254,6 +215,13 @@ impl Store for PostgresStore {
         Ok(messages::timeseries(&self.client().await?, account, from, to, bucket).await?)
     }
 
+    fn subscribe_wakeups(&self) -> Option<broadcast::Receiver<()>> {
+        self.wakeups.as_ref().map(broadcast::Sender::subscribe)
+    }
+}
+
+#[async_trait]
+impl InboundStore for PostgresStore {
     async fn record_inbound(
         &self,
         account: AccountId,
@@ -270,7 +238,10 @@ impl Store for PostgresStore {
     ) -> StoreResult<Option<DateTime<Utc>>> {
         Ok(housekeeping::last_inbound(&self.client().await?, account, wa_id).await?)
     }
+}
 
+#[async_trait]
+impl OutboxStore for PostgresStore {
     async fn claim_events(
         &self,
         now: DateTime<Utc>,
@@ -309,11 +280,10 @@ impl Store for PostgresStore {
     ) -> StoreResult<Vec<DeliveryAttempt>> {
         Ok(outbox::attempts(&self.client().await?, account, limit).await?)
     }
+}
 
-    async fn hit_rate_window(&self, bucket: &str, window_start: DateTime<Utc>) -> StoreResult<u64> {
-        Ok(housekeeping::hit_rate_window(&self.client().await?, bucket, window_start).await?)
-    }
-
+#[async_trait]
+impl Housekeeping for PostgresStore {
     async fn purge_expired(
         &self,
         now: DateTime<Utc>,
@@ -321,8 +291,89 @@ impl Store for PostgresStore {
     ) -> StoreResult<PurgeReport> {
         Ok(in_tx!(self, |tx| housekeeping::purge(tx, now, policy).await)?)
     }
+}
 
-    fn subscribe_wakeups(&self) -> Option<broadcast::Receiver<()>> {
-        self.wakeups.as_ref().map(broadcast::Sender::subscribe)
+#[async_trait]
+impl CustomerStore for PostgresStore {
+    async fn create_customer(&self, customer: NewCustomer) -> StoreResult<Customer> {
+        Ok(in_tx!(self, |tx| customers::create(tx, &customer).await)?)
+    }
+
+    async fn customer(&self, id: AccountId) -> StoreResult<Option<Customer>> {
+        Ok(customers::by_id(&self.client().await?, id).await?)
+    }
+
+    async fn customer_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Customer>> {
+        Ok(customers::by_key_hash(&self.client().await?, hash).await?)
+    }
+
+    async fn customer_by_email(&self, email: &str) -> StoreResult<Option<Customer>> {
+        Ok(customers::by_email(&self.client().await?, email).await?)
+    }
+
+    async fn update_customer(
+        &self,
+        id: AccountId,
+        update: CustomerUpdate,
+    ) -> StoreResult<Customer> {
+        Ok(in_tx!(self, |tx| customers::update(
+            tx,
+            id,
+            update.clone()
+        )
+        .await)?)
+    }
+
+    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()> {
+        Ok(in_tx!(self, |tx| customers::rotate_key(tx, id, old, new).await)?)
+    }
+}
+
+#[async_trait]
+impl BillingEventStore for PostgresStore {
+    async fn record_external_event(
+        &self,
+        source: &str,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        Ok(customers::record_external_event(
+            &self.client().await?,
+            source,
+            id,
+            crate::codec::ts(now),
+        )
+        .await?)
+    }
+
+    async fn apply_external_event(
+        &self,
+        source: &str,
+        id: &str,
+        now: DateTime<Utc>,
+        customer: AccountId,
+        update: CustomerUpdate,
+    ) -> StoreResult<Option<Customer>> {
+        // A concurrent transaction recording the same event waits on its key and then finds it recorded.
+        Ok(in_tx!(self, |tx| {
+            match customers::record_external_event(tx, source, id, crate::codec::ts(now)).await {
+                Ok(true) => customers::update(tx, customer, update.clone())
+                    .await
+                    .map(Some),
+                Ok(false) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })?)
+    }
+}
+
+#[async_trait]
+impl RateWindowStore for PostgresStore {
+    async fn hit_rate_window(&self, bucket: &str, window_start: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(housekeeping::hit_rate_window(&self.client().await?, bucket, window_start).await?)
+    }
+
+    async fn purge_rate_windows(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(housekeeping::purge_rate_windows(&self.client().await?, cutoff).await?)
     }
 }

@@ -1,5 +1,6 @@
-//! The store conformance suite of `whatsapi-core::testing`, run against `PostgresStore`: one test per check, each
-//! on a fresh schema of the database at `DATABASE_URL` (dropped once the check passed).
+//! The store conformance suites (core's for the engine traits, the product's for the product traits), run against
+//! `PostgresStore`: one test per check, each on a fresh schema of the database at `DATABASE_URL` (dropped once the
+//! check passed).
 
 mod common;
 
@@ -17,3 +18,22 @@ async fn finish(schema: common::TestSchema) {
 }
 
 whatsapi_core::store_conformance_tests!(fixture make, finish);
+
+mod product {
+    use whatsapi_saas::testing::conformance::ProductStores;
+
+    use super::common;
+
+    async fn make() -> Option<(ProductStores, common::TestSchema)> {
+        let (store, schema) = common::store().await?;
+        Some((
+            ProductStores {
+                tenants: store.clone(),
+                product: store,
+            },
+            schema,
+        ))
+    }
+
+    whatsapi_saas::product_conformance_tests!(fixture make, super::finish);
+}

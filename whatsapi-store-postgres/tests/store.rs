@@ -8,9 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinSet;
-use whatsapi_core::Store;
 use whatsapi_core::store::NewBatch;
+use whatsapi_core::store::{MessageStore, TenantStore};
 use whatsapi_core::testing::conformance::{at, create_sample_account, message_at};
+use whatsapi_saas::testing::conformance::sample_customer;
+use whatsapi_saas::{CustomerStore, ProductStore};
 use whatsapi_store_postgres::{PgOptions, PostgresError, PostgresStore, SCHEMA_VERSION};
 
 fn options(schema: &str) -> PgOptions {
@@ -197,7 +199,7 @@ async fn rate_windows_count_every_hit_of_every_replica() {
     );
     let mut hits = JoinSet::new();
     for i in 0..200 {
-        let store: Arc<dyn Store> = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let store: Arc<dyn ProductStore> = if i % 2 == 0 { a.clone() } else { b.clone() };
         hits.spawn(async move { store.hit_rate_window("key:shared", at(0)).await.unwrap() });
     }
     let mut counts = Vec::new();
@@ -227,9 +229,10 @@ async fn duplicate_phone_number_ids_stop_the_upgrade_with_instructions() {
     let old = PostgresStore::connect_at_version(&url, options(&name), 2)
         .await
         .unwrap();
+    // Version 2 keeps every account with its product half (email, plan, key).
     let mut ids = Vec::new();
     for _ in 0..4 {
-        ids.push(create_sample_account(&old).await.id.0);
+        ids.push(old.create_customer(sample_customer()).await.unwrap().id.0);
     }
     drop(old);
     let client = common::connect(&url).await.unwrap();

@@ -4,51 +4,38 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use whatsapi_core::account::{
     BreakerState, CredentialsStatus, MetaCredentials, NewAccount, WebhookConfig,
 };
-use whatsapi_core::{Account, AccountId, KeyHash, StoreError};
+use whatsapi_core::{Account, AccountId, StoreError};
 
 use crate::codec::{count, time, time_opt, ts, ts_opt, u32_of, uuid};
 use crate::error::{Result, SqliteError};
 
-const COLUMNS: &str = "id, name, email, plan, key_hash, active, messages_sent, credentials, credentials_status, \
-     webhook, strict_window, breaker_failures, breaker_open_until, breaker_trips, stripe_customer_id, \
-     stripe_subscription_id, created_at, billing_event_at";
+const COLUMNS: &str = "id, name, active, messages_sent, credentials, credentials_status, webhook, strict_window, \
+     breaker_failures, breaker_open_until, breaker_trips, created_at";
 
-fn email_key(email: &str) -> String {
+/// The key an email is unique and looked up by: trimmed and lowercased.
+pub(crate) fn email_key(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
 fn account_row(r: &Row<'_>) -> rusqlite::Result<Result<Account>> {
     let id: Vec<u8> = r.get(0)?;
-    let plan: String = r.get(3)?;
-    let key_hash: Vec<u8> = r.get(4)?;
-    let credentials: Option<String> = r.get(7)?;
-    let credentials_status: String = r.get(8)?;
-    let webhook: Option<String> = r.get(9)?;
     let name: String = r.get(1)?;
-    let email: String = r.get(2)?;
-    let active: bool = r.get(5)?;
-    let messages_sent: i64 = r.get(6)?;
-    let strict_window: bool = r.get(10)?;
+    let active: bool = r.get(2)?;
+    let messages_sent: i64 = r.get(3)?;
+    let credentials: Option<String> = r.get(4)?;
+    let credentials_status: String = r.get(5)?;
+    let webhook: Option<String> = r.get(6)?;
+    let strict_window: bool = r.get(7)?;
     let breaker = (
-        r.get::<_, i64>(11)?,
-        r.get::<_, Option<i64>>(12)?,
-        r.get::<_, i64>(13)?,
+        r.get::<_, i64>(8)?,
+        r.get::<_, Option<i64>>(9)?,
+        r.get::<_, i64>(10)?,
     );
-    let stripe_customer_id: Option<String> = r.get(14)?;
-    let stripe_subscription_id: Option<String> = r.get(15)?;
-    let created_at: i64 = r.get(16)?;
-    let billing_event_at: Option<i64> = r.get(17)?;
+    let created_at: i64 = r.get(11)?;
     Ok((|| {
         Ok(Account {
             id: AccountId(uuid(&id)?),
             name,
-            email,
-            plan: plan.parse().map_err(SqliteError::Corrupt)?,
-            key_hash: KeyHash(
-                key_hash
-                    .try_into()
-                    .map_err(|_| SqliteError::Corrupt("key hash length".into()))?,
-            ),
             active,
             messages_sent: count(messages_sent),
             credentials: credentials
@@ -64,9 +51,6 @@ fn account_row(r: &Row<'_>) -> rusqlite::Result<Result<Account>> {
                 open_until: time_opt(breaker.1),
                 trips: u32_of(breaker.2),
             },
-            stripe_customer_id,
-            stripe_subscription_id,
-            billing_event_at: time_opt(billing_event_at),
             created_at: time(created_at),
         })
     })())
@@ -83,16 +67,6 @@ fn one(conn: &Connection, filter: &str, key: impl rusqlite::ToSql) -> Result<Opt
 /// An account by id.
 pub(crate) fn by_id(conn: &Connection, id: AccountId) -> Result<Option<Account>> {
     one(conn, "id = ?1", id.0.as_bytes())
-}
-
-/// An account by key hash.
-pub(crate) fn by_key_hash(conn: &Connection, hash: &KeyHash) -> Result<Option<Account>> {
-    one(conn, "key_hash = ?1", &hash.0[..])
-}
-
-/// An account by email, case-insensitively.
-pub(crate) fn by_email(conn: &Connection, email: &str) -> Result<Option<Account>> {
-    one(conn, "email_key = ?1", email_key(email))
 }
 
 /// The account routing Meta's webhooks for this phone number id (unique).
@@ -131,37 +105,26 @@ pub(crate) fn require_seq(conn: &Connection, id: AccountId) -> Result<i64> {
     seq(conn, id)?.ok_or(SqliteError::Store(StoreError::NotFound))
 }
 
-/// Inserts a new account.
+/// Inserts a new account (without a product half: email, plan and key hash stay NULL).
 pub(crate) fn create(conn: &Connection, new: NewAccount) -> Result<Account> {
-    let key = email_key(&new.email);
-    let taken: bool = conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM accounts WHERE email_key = ?1)")?
-        .query_row([&key], |r| r.get(0))?;
-    if taken {
-        return Err(StoreError::Conflict(format!(
-            "an account with the email {} already exists",
-            new.email
-        ))
-        .into());
-    }
-    let account = Account {
-        id: new.id,
-        name: new.name,
-        email: new.email,
-        plan: new.plan,
-        key_hash: new.key_hash,
-        active: true,
-        messages_sent: 0,
-        credentials: None,
-        credentials_status: CredentialsStatus::Unverified,
-        webhook: None,
-        strict_window: false,
-        breaker: BreakerState::default(),
-        stripe_customer_id: None,
-        stripe_subscription_id: None,
-        billing_event_at: None,
-        created_at: new.created_at,
-    };
+    let account = Account::new(new);
+    insert(conn, &account, None)?;
+    Ok(account)
+}
+
+/// The product half of a row being inserted.
+pub(crate) struct ProductColumns<'a> {
+    pub(crate) email: &'a str,
+    pub(crate) plan: &'a str,
+    pub(crate) key_hash: &'a [u8],
+}
+
+/// Inserts `account` as new, with the product half when given (the product's customers).
+pub(crate) fn insert(
+    conn: &Connection,
+    account: &Account,
+    product: Option<ProductColumns<'_>>,
+) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO accounts (id, name, email, email_key, plan, key_hash, active, credentials_status, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8)",
@@ -169,14 +132,20 @@ pub(crate) fn create(conn: &Connection, new: NewAccount) -> Result<Account> {
     .execute(params![
         account.id.0.as_bytes(),
         account.name,
-        account.email,
-        key,
-        account.plan.as_str(),
-        &account.key_hash.0[..],
+        product.as_ref().map(|p| p.email),
+        product.as_ref().map(|p| email_key(p.email)),
+        product.as_ref().map(|p| p.plan),
+        product.as_ref().map(|p| p.key_hash),
         serde_json::to_string(&account.credentials_status)?,
         ts(account.created_at),
-    ])?;
-    Ok(account)
+    ])
+    .map_err(|e| match SqliteError::from(e) {
+        SqliteError::Store(StoreError::Conflict(_)) if product.is_none() => SqliteError::Store(
+            StoreError::Conflict(format!("account {} already exists", account.id)),
+        ),
+        other => other,
+    })?;
+    Ok(())
 }
 
 /// Turns a unique-index violation of the routing columns into the conflict every store answers.
@@ -186,10 +155,10 @@ fn routing_conflict(e: SqliteError, account: &Account) -> SqliteError {
         return e;
     };
     if text.contains("accounts.phone_number_id") {
-        return whatsapi_core::store::phone_number_id_taken(&c.phone_number_id).into();
+        return whatsapi_core::store::support::phone_number_id_taken(&c.phone_number_id).into();
     }
     match (&c.waba_id, text.contains("accounts.waba_id")) {
-        (Some(w), true) => whatsapi_core::store::waba_id_taken(w).into(),
+        (Some(w), true) => whatsapi_core::store::support::waba_id_taken(w).into(),
         _ => e,
     }
 }
@@ -199,14 +168,12 @@ fn routing_conflict(e: SqliteError, account: &Account) -> SqliteError {
 pub(crate) fn save(conn: &Connection, account: &Account) -> Result<()> {
     let changed = conn
         .prepare_cached(
-            "UPDATE accounts SET plan = ?2, active = ?3, credentials = ?4, phone_number_id = ?5, \
-             credentials_status = ?6, webhook = ?7, strict_window = ?8, breaker_failures = ?9, \
-             breaker_open_until = ?10, breaker_trips = ?11, stripe_customer_id = ?12, stripe_subscription_id = ?13, \
-             billing_event_at = ?14, waba_id = ?15, verify_token_hash = ?16 WHERE id = ?1",
+            "UPDATE accounts SET active = ?2, credentials = ?3, phone_number_id = ?4, credentials_status = ?5, \
+             webhook = ?6, strict_window = ?7, breaker_failures = ?8, breaker_open_until = ?9, breaker_trips = ?10, \
+             waba_id = ?11, verify_token_hash = ?12 WHERE id = ?1",
         )?
         .execute(params![
             account.id.0.as_bytes(),
-            account.plan.as_str(),
             account.active,
             account
                 .credentials
@@ -224,14 +191,11 @@ pub(crate) fn save(conn: &Connection, account: &Account) -> Result<()> {
             i64::from(account.breaker.consecutive_failures),
             ts_opt(account.breaker.open_until),
             i64::from(account.breaker.trips),
-            account.stripe_customer_id,
-            account.stripe_subscription_id,
-            ts_opt(account.billing_event_at),
             account.credentials.as_ref().and_then(|c| c.waba_id.as_deref()),
             account
                 .credentials
                 .as_ref()
-                .and_then(whatsapi_core::store::verify_token_hash)
+                .and_then(whatsapi_core::store::support::verify_token_hash)
                 .map(|h| h.to_vec()),
         ])
         .map_err(|e| routing_conflict(e.into(), account))?;
@@ -257,44 +221,6 @@ pub(crate) fn list(
         out.push(row??);
     }
     Ok(out)
-}
-
-/// Records an external event; `false` when it was recorded before.
-pub(crate) fn record_external_event(
-    conn: &Connection,
-    source: &str,
-    id: &str,
-    now: i64,
-) -> Result<bool> {
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO external_events (source, id, recorded_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (source, id) DO NOTHING",
-        )?
-        .execute(params![source, id, now])?;
-    Ok(inserted == 1)
-}
-
-/// Replaces the key hash if the current one is `old`.
-pub(crate) fn rotate_key(
-    conn: &Connection,
-    id: AccountId,
-    old: &KeyHash,
-    new: &KeyHash,
-) -> Result<()> {
-    let changed = conn
-        .prepare_cached("UPDATE accounts SET key_hash = ?3 WHERE id = ?1 AND key_hash = ?2")?
-        .execute(params![id.0.as_bytes(), &old.0[..], &new.0[..]])?;
-    if changed == 1 {
-        return Ok(());
-    }
-    match seq(conn, id)? {
-        None => Err(StoreError::NotFound.into()),
-        Some(_) => Err(StoreError::Conflict(
-            "the API key was rotated concurrently; the current key is not the one presented".into(),
-        )
-        .into()),
-    }
 }
 
 /// Whether the account (by row number) has a customer webhook right now.

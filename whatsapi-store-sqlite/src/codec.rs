@@ -7,7 +7,7 @@ use whatsapi_core::Status;
 
 use crate::error::{Result, SqliteError};
 
-pub(crate) use whatsapi_core::store::{
+pub(crate) use whatsapi_core::store::support::{
     from_nanos as time, nanos as ts, saturating_add as plus, saturating_sub as minus,
 };
 

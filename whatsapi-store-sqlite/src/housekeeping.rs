@@ -1,7 +1,5 @@
 //! The 24-hour window, fixed rate-limit windows and the sweeper's purge.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use whatsapi_core::AccountId;
@@ -10,9 +8,6 @@ use whatsapi_core::store::{PurgePolicy, PurgeReport};
 use crate::codec::{count, minus, time_opt, ts};
 use crate::error::Result;
 use crate::outbox;
-
-/// How long a fixed rate-limit window is kept after it started.
-const RATE_WINDOW_KEEP: Duration = Duration::from_secs(3600);
 
 /// Keeps the latest time `wa_id` wrote to the account.
 pub(crate) fn record_inbound(
@@ -70,13 +65,16 @@ pub(crate) fn purge(
     let pending_statuses =
         conn.prepare_cached("DELETE FROM pending_statuses WHERE received_at <= ?1")?
             .execute([ts(minus(now, policy.pending_statuses_older_than))])? as u64;
-    let rate_windows = conn
-        .prepare_cached("DELETE FROM rate_windows WHERE window_start <= ?1")?
-        .execute([ts(minus(now, RATE_WINDOW_KEEP))])? as u64;
     Ok(PurgeReport {
         idempotency_records,
         events,
         pending_statuses,
-        rate_windows,
     })
+}
+
+/// Removes the rate windows that started at or before `cutoff`.
+pub(crate) fn purge_rate_windows(conn: &Connection, cutoff: DateTime<Utc>) -> Result<u64> {
+    Ok(conn
+        .prepare_cached("DELETE FROM rate_windows WHERE window_start <= ?1")?
+        .execute([ts(cutoff)])? as u64)
 }

@@ -1,6 +1,7 @@
-//! Answers key lookups (one per API request) from memory while nothing they read has changed.
+//! Answers the lookups of every API request (`CustomerStore::customer_by_key_hash`, then
+//! `TenantStore::recent_account`) from memory while nothing they read has changed.
 //!
-//! Looking an account up by key hash on a reader connection costs a hand-off to a blocking thread and back, and a
+//! Looking a customer up by key hash on a reader connection costs a hand-off to a blocking thread and back, and a
 //! reader whose page cache every commit of the writer has invalidated. It was the largest cost of an accepted
 //! send after the insert itself (see BENCHMARKS.md). The file keeps a counter (`auth_version`, migration 0004)
 //! that triggers move whenever an account is created, removed, or changed in anything but `messages_sent`, by
@@ -15,15 +16,43 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::Connection;
-use whatsapi_core::{Account, KeyHash};
+use whatsapi_core::{Account, AccountId};
+use whatsapi_saas::{Customer, KeyHash};
 
-/// Cached accounts beyond this many are dropped all at once (they are found again on their next request).
+/// Cached entries beyond this many are dropped all at once (they are found again on their next request).
 const MAX_ENTRIES: usize = 10_000;
+
+/// Answers read under a value of the counter, valid while it keeps that value.
+struct Entries<K, V>(Mutex<HashMap<K, (i64, V)>>);
+
+impl<K: std::hash::Hash + Eq, V: Clone> Entries<K, V> {
+    fn new() -> Self {
+        Self(Mutex::new(HashMap::new()))
+    }
+
+    fn get(&self, key: &K, version: i64) -> Option<V> {
+        let entries = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match entries.get(key) {
+            Some((v, value)) if *v == version => Some(value.clone()),
+            _ => None,
+        }
+    }
+
+    fn put(&self, key: K, version: i64, value: V) {
+        let mut entries = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(key, (version, value));
+    }
+}
 
 pub(crate) struct KeyCache {
     /// Reads `auth_version`; `None` when the file's schema has no counter (an old version opened for a test).
     probe: Option<Mutex<Connection>>,
-    entries: Mutex<HashMap<KeyHash, (i64, Account)>>,
+    customers: Entries<KeyHash, Customer>,
+    /// The accounts of authenticated requests (`TenantStore::recent_account`), by id.
+    accounts: Entries<AccountId, Account>,
 }
 
 impl KeyCache {
@@ -34,7 +63,8 @@ impl KeyCache {
         let usable = conn.busy_timeout(Duration::ZERO).is_ok() && read_version(&conn).is_ok();
         Self {
             probe: usable.then(|| Mutex::new(conn)),
-            entries: Mutex::default(),
+            customers: Entries::new(),
+            accounts: Entries::new(),
         }
     }
 
@@ -42,33 +72,36 @@ impl KeyCache {
     pub(crate) fn disabled() -> Self {
         Self {
             probe: None,
-            entries: Mutex::default(),
+            customers: Entries::new(),
+            accounts: Entries::new(),
         }
     }
 
-    /// The counter now, or `None` when it cannot be read at once (the caller then reads the account directly).
+    /// The counter now, or `None` when it cannot be read at once (the caller then reads the store directly).
     pub(crate) fn version(&self) -> Option<i64> {
         let probe = self.probe.as_ref()?;
         let conn = probe.lock().unwrap_or_else(|p| p.into_inner());
         read_version(&conn).ok()
     }
 
-    /// The account cached for `hash` if it was read under `version`.
-    pub(crate) fn get(&self, hash: &KeyHash, version: i64) -> Option<Account> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        match entries.get(hash) {
-            Some((v, account)) if *v == version => Some(account.clone()),
-            _ => None,
-        }
+    /// The customer cached for `hash` if it was read under `version`.
+    pub(crate) fn get(&self, hash: &KeyHash, version: i64) -> Option<Customer> {
+        self.customers.get(hash, version)
+    }
+
+    /// Remembers `customer`, read after the counter showed `version`.
+    pub(crate) fn put(&self, hash: KeyHash, version: i64, customer: Customer) {
+        self.customers.put(hash, version, customer);
+    }
+
+    /// The account cached for `id` if it was read under `version` (its `messages_sent` may lag).
+    pub(crate) fn account(&self, id: AccountId, version: i64) -> Option<Account> {
+        self.accounts.get(&id, version)
     }
 
     /// Remembers `account`, read after the counter showed `version`.
-    pub(crate) fn put(&self, hash: KeyHash, version: i64, account: Account) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
-        }
-        entries.insert(hash, (version, account));
+    pub(crate) fn put_account(&self, version: i64, account: Account) {
+        self.accounts.put(account.id, version, account);
     }
 }
 

@@ -1,6 +1,8 @@
 //! # whatsapi-store-sqlite
 //!
-//! The embedded default [`Store`](whatsapi_core::Store) of whatsapi: one SQLite file, durable and fast.
+//! The embedded default [`Store`](whatsapi_core::Store) of whatsapi: one SQLite file, durable and fast. It
+//! implements core's capability traits for the engine and `whatsapi-saas`'s ([`ProductStore`](whatsapi_saas::ProductStore):
+//! customers, billing events, rate windows) for the hosted product; both halves of an account share one row.
 //!
 //! - **Durable by default**: WAL journaling, `synchronous=FULL`, `busy_timeout`, foreign keys on. A write is
 //!   answered only after its transaction committed, so an acknowledged message survives a crash or power loss.
@@ -29,6 +31,7 @@
 mod accounts;
 mod codec;
 mod counters;
+mod customers;
 mod error;
 mod housekeeping;
 mod idempotency;

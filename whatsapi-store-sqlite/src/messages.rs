@@ -11,10 +11,13 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use whatsapi_core::message::{Pricing, TimelineEntry};
 use whatsapi_core::status::{self, Event, MetaStatus, Transition};
+use whatsapi_core::store::support::{
+    StatusChange, expect_transition, outcome_change, record_meta_status, record_outcome_fields,
+    record_pricing, reset_for_retry,
+};
 use whatsapi_core::store::{
     ClaimLimits, Claimed, FailureInfo, MessageFilter, NewBatch, Outcome, Page, PageRequest,
-    StatusApplied, StatusChange, StatusCounts, StatusUpdate, expect_transition, outcome_change,
-    record_meta_status, record_outcome_fields, record_pricing, reset_for_retry,
+    StatusApplied, StatusCounts, StatusUpdate,
 };
 use whatsapi_core::{AccountId, BatchId, Message, MessageId, PhoneNumber, Status, StoreError};
 
@@ -308,41 +311,26 @@ fn add_timeline(conn: &Connection, s: &mut Stored, entry: TimelineEntry) -> Resu
     Ok(())
 }
 
-/// Writes a status change decided by `status::transition` (after `edit`): the row, the counters, the timeline
-/// entry and, for sent/delivered/read/failed when the account has a webhook, the outbox event.
+/// Writes a status change decided by `status::transition` (after `edit`): the row and what
+/// [`StatusChange::apply`] says goes with it (counters, timeline entry, outbox event when the account has a webhook).
 fn change(
     conn: &Connection,
     s: &mut Stored,
     change: StatusChange,
     edit: impl FnOnce(&mut Message),
 ) -> Result<()> {
-    let from = s.message.status;
     let before = columns(&s.message, s.due_at);
-    edit(&mut s.message);
-    s.message.status = change.to;
-    s.message.updated_at = change.at;
-    save(conn, s, before, change.due_at)?;
-    if from != change.to {
-        counters::bump(conn, s.account, from, -1)?;
-        counters::bump(conn, s.account, change.to, 1)?;
+    let write = change.apply(&mut s.message, edit);
+    let at = s.message.updated_at;
+    save(conn, s, before, write.due_at)?;
+    for (status, delta) in write.counter_deltas {
+        counters::bump(conn, s.account, status, delta)?;
     }
-    if change.timeline {
-        add_timeline(
-            conn,
-            s,
-            TimelineEntry {
-                status: change.to,
-                at: change.at,
-                detail: change.detail,
-            },
-        )?;
+    if let Some(entry) = write.timeline {
+        add_timeline(conn, s, entry)?;
     }
-    if matches!(
-        change.to,
-        Status::Sent | Status::Delivered | Status::Read | Status::Failed
-    ) && accounts::has_webhook(conn, s.account)?
-    {
-        outbox::emit(conn, s, change.at)?;
+    if write.announce && accounts::has_webhook(conn, s.account)? {
+        outbox::emit(conn, s, at)?;
     }
     Ok(())
 }
@@ -581,7 +569,7 @@ pub(crate) fn next_due_at(conn: &Connection) -> Result<Option<DateTime<Utc>>> {
 // ---- dispatcher ----
 
 /// Claims due messages of active accounts whose breaker is closed, shared round-robin among accounts (see
-/// `Store::claim_due_with`). Two steps, each cheap however long one account's backlog is: the accounts with due
+/// `MessageStore::claim_due_with`). Two steps, each cheap however long one account's backlog is: the accounts with due
 /// work (a skip scan of `messages_due_by_account`, one probe per account with due rows), then up to
 /// `per_account` oldest due rows of each.
 pub(crate) fn claim_due(

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::{Result, SqliteError};
 
@@ -16,6 +16,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_meta_routing.sql"),
     include_str!("migrations/0006_bounds.sql"),
     include_str!("migrations/0007_fair_claims.sql"),
+    include_str!("migrations/0008_engine_accounts.sql"),
 ];
 
 /// The schema version this build writes.
@@ -27,8 +28,16 @@ pub(crate) fn version(conn: &Connection) -> rusqlite::Result<i64> {
 }
 
 /// Brings the schema to `target` (at most [`SCHEMA_VERSION`]) in one immediate transaction, or refuses a file
-/// from a newer version.
+/// from a newer version. Foreign keys are off while the migrations run (a migration may rebuild a table others
+/// point at, SQLite's way to change a column) and checked before the transaction commits.
 pub(crate) fn migrate_to(conn: &mut Connection, path: &Path, target: i64) -> Result<()> {
+    conn.pragma_update(None, "foreign_keys", false)?;
+    let migrated = migrate_without_foreign_keys(conn, path, target);
+    conn.pragma_update(None, "foreign_keys", true)?;
+    migrated
+}
+
+fn migrate_without_foreign_keys(conn: &mut Connection, path: &Path, target: i64) -> Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let found = version(&tx)?;
     if found > SCHEMA_VERSION {
@@ -46,6 +55,15 @@ pub(crate) fn migrate_to(conn: &mut Connection, path: &Path, target: i64) -> Res
         precheck(&tx, path, to)?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", to)?;
+    }
+    let broken: Option<String> = tx
+        .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+        .optional()?;
+    if let Some(table) = broken {
+        return Err(SqliteError::Migration {
+            path: path.to_owned(),
+            message: format!("a migration left rows of {table} pointing at rows that do not exist"),
+        });
     }
     tx.commit()?;
     Ok(())

@@ -1,4 +1,5 @@
-//! `impl Store for SqliteStore`: writes go through the group-commit writer, reads through the reader pool.
+//! The core and product store traits for `SqliteStore`: writes go through the group-commit writer, reads through
+//! the reader pool.
 
 use std::time::Duration;
 
@@ -11,47 +12,41 @@ use whatsapi_core::store::{
     Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate,
     StoreResult,
 };
+use whatsapi_core::store::{Housekeeping, InboundStore, MessageStore, OutboxStore, TenantStore};
 use whatsapi_core::webhook::{DeliveryAttempt, EventId};
-use whatsapi_core::{Account, AccountId, KeyHash, Message, MessageId, Store, StoreError};
+use whatsapi_core::{Account, AccountId, Message, MessageId, StoreError};
+use whatsapi_saas::{
+    BillingEventStore, Customer, CustomerStore, CustomerUpdate, KeyHash, NewCustomer,
+    RateWindowStore,
+};
 
 use crate::error::SqliteError;
-use crate::{SqliteStore, accounts, housekeeping, idempotency, messages, outbox};
+use crate::{SqliteStore, accounts, customers, housekeeping, idempotency, messages, outbox};
 
 #[async_trait]
-impl Store for SqliteStore {
+impl TenantStore for SqliteStore {
     async fn create_account(&self, account: NewAccount) -> StoreResult<Account> {
         self.writer
             .write(move |c| accounts::create(c, account))
             .await
     }
 
-    async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>> {
-        // The counter is read before the account, so an answer cached under it can only be older than a change
-        // that moved it (see keys.rs).
-        let version = self.keys.version();
-        if let Some(account) = version.and_then(|v| self.keys.get(hash, v)) {
-            return Ok(Some(account));
-        }
-        let key = *hash;
-        let found = self
-            .readers
-            .read(move |c| accounts::by_key_hash(c, &key))
-            .await?;
-        if let (Some(v), Some(account)) = (version, &found) {
-            self.keys.put(*hash, v, account.clone());
-        }
-        Ok(found)
-    }
-
     async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {
         self.readers.read(move |c| accounts::by_id(c, id)).await
     }
 
-    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>> {
-        let email = email.to_owned();
-        self.readers
-            .read(move |c| accounts::by_email(c, &email))
-            .await
+    async fn recent_account(&self, id: AccountId) -> StoreResult<Option<Account>> {
+        // The counter is read before the account, so an answer cached under it can only be older than a change
+        // that moved it (see keys.rs).
+        let version = self.keys.version();
+        if let Some(account) = version.and_then(|v| self.keys.account(id, v)) {
+            return Ok(Some(account));
+        }
+        let found = self.readers.read(move |c| accounts::by_id(c, id)).await?;
+        if let (Some(v), Some(account)) = (version, &found) {
+            self.keys.put_account(v, account.clone());
+        }
+        Ok(found)
     }
 
     async fn account_by_phone_number_id(
@@ -90,13 +85,6 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()> {
-        let (old, new) = (*old, *new);
-        self.writer
-            .write(move |c| accounts::rotate_key(c, id, &old, &new))
-            .await
-    }
-
     async fn list_accounts(
         &self,
         after: Option<AccountId>,
@@ -109,43 +97,10 @@ impl Store for SqliteStore {
             .read(move |c| accounts::list(c, after, limit))
             .await
     }
+}
 
-    async fn record_external_event(
-        &self,
-        source: &str,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        let (source, id) = (source.to_owned(), id.to_owned());
-        self.writer
-            .write(move |c| accounts::record_external_event(c, &source, &id, crate::codec::ts(now)))
-            .await
-    }
-
-    async fn apply_external_event(
-        &self,
-        source: &str,
-        id: &str,
-        now: DateTime<Utc>,
-        account: AccountId,
-        update: AccountUpdate,
-    ) -> StoreResult<Option<Account>> {
-        let (source, id) = (source.to_owned(), id.to_owned());
-        // `write` runs in a savepoint of its own: a failure after the event's row rolls it back too.
-        self.writer
-            .write(move |c| {
-                if !accounts::record_external_event(c, &source, &id, crate::codec::ts(now))? {
-                    return Ok(None);
-                }
-                let mut stored =
-                    accounts::by_id(c, account)?.ok_or(SqliteError::Store(StoreError::NotFound))?;
-                stored.apply(update);
-                accounts::save(c, &stored)?;
-                Ok(Some(stored))
-            })
-            .await
-    }
-
+#[async_trait]
+impl MessageStore for SqliteStore {
     async fn idempotency_begin(
         &self,
         account: AccountId,
@@ -287,7 +242,10 @@ impl Store for SqliteStore {
     async fn status_totals(&self) -> StoreResult<StatusCounts> {
         self.readers.read(messages::status_totals).await
     }
+}
 
+#[async_trait]
+impl InboundStore for SqliteStore {
     async fn record_inbound(
         &self,
         account: AccountId,
@@ -310,7 +268,10 @@ impl Store for SqliteStore {
             .read(move |c| housekeeping::last_inbound(c, account, &wa_id))
             .await
     }
+}
 
+#[async_trait]
+impl OutboxStore for SqliteStore {
     async fn claim_events(
         &self,
         now: DateTime<Utc>,
@@ -349,14 +310,10 @@ impl Store for SqliteStore {
             .read(move |c| outbox::attempts(c, account, limit))
             .await
     }
+}
 
-    async fn hit_rate_window(&self, bucket: &str, window_start: DateTime<Utc>) -> StoreResult<u64> {
-        let bucket = bucket.to_owned();
-        self.writer
-            .write(move |c| housekeeping::hit_rate_window(c, &bucket, window_start))
-            .await
-    }
-
+#[async_trait]
+impl Housekeeping for SqliteStore {
     async fn purge_expired(
         &self,
         now: DateTime<Utc>,
@@ -364,6 +321,124 @@ impl Store for SqliteStore {
     ) -> StoreResult<PurgeReport> {
         self.writer
             .write(move |c| housekeeping::purge(c, now, policy))
+            .await
+    }
+}
+
+#[async_trait]
+impl CustomerStore for SqliteStore {
+    async fn create_customer(&self, customer: NewCustomer) -> StoreResult<Customer> {
+        self.writer
+            .write(move |c| customers::create(c, customer))
+            .await
+    }
+
+    async fn customer(&self, id: AccountId) -> StoreResult<Option<Customer>> {
+        self.readers.read(move |c| customers::by_id(c, id)).await
+    }
+
+    async fn customer_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Customer>> {
+        // The counter is read before the customer, so an answer cached under it can only be older than a change
+        // that moved it (see keys.rs).
+        let version = self.keys.version();
+        if let Some(customer) = version.and_then(|v| self.keys.get(hash, v)) {
+            return Ok(Some(customer));
+        }
+        let key = *hash;
+        let found = self
+            .readers
+            .read(move |c| customers::by_key_hash(c, &key))
+            .await?;
+        if let (Some(v), Some(customer)) = (version, &found) {
+            self.keys.put(*hash, v, customer.clone());
+        }
+        Ok(found)
+    }
+
+    async fn customer_by_email(&self, email: &str) -> StoreResult<Option<Customer>> {
+        let email = email.to_owned();
+        self.readers
+            .read(move |c| customers::by_email(c, &email))
+            .await
+    }
+
+    async fn update_customer(
+        &self,
+        id: AccountId,
+        update: CustomerUpdate,
+    ) -> StoreResult<Customer> {
+        self.writer
+            .write(move |c| {
+                let mut customer =
+                    customers::by_id(c, id)?.ok_or(SqliteError::Store(StoreError::NotFound))?;
+                customer.apply(update);
+                customers::save(c, &customer)?;
+                Ok(customer)
+            })
+            .await
+    }
+
+    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()> {
+        let (old, new) = (*old, *new);
+        self.writer
+            .write(move |c| customers::rotate_key(c, id, &old, &new))
+            .await
+    }
+}
+
+#[async_trait]
+impl BillingEventStore for SqliteStore {
+    async fn record_external_event(
+        &self,
+        source: &str,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (source, id) = (source.to_owned(), id.to_owned());
+        self.writer
+            .write(move |c| {
+                customers::record_external_event(c, &source, &id, crate::codec::ts(now))
+            })
+            .await
+    }
+
+    async fn apply_external_event(
+        &self,
+        source: &str,
+        id: &str,
+        now: DateTime<Utc>,
+        customer: AccountId,
+        update: CustomerUpdate,
+    ) -> StoreResult<Option<Customer>> {
+        let (source, id) = (source.to_owned(), id.to_owned());
+        // `write` runs in a savepoint of its own: a failure after the event's row rolls it back too.
+        self.writer
+            .write(move |c| {
+                if !customers::record_external_event(c, &source, &id, crate::codec::ts(now))? {
+                    return Ok(None);
+                }
+                let mut stored = customers::by_id(c, customer)?
+                    .ok_or(SqliteError::Store(StoreError::NotFound))?;
+                stored.apply(update);
+                customers::save(c, &stored)?;
+                Ok(Some(stored))
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl RateWindowStore for SqliteStore {
+    async fn hit_rate_window(&self, bucket: &str, window_start: DateTime<Utc>) -> StoreResult<u64> {
+        let bucket = bucket.to_owned();
+        self.writer
+            .write(move |c| housekeeping::hit_rate_window(c, &bucket, window_start))
+            .await
+    }
+
+    async fn purge_rate_windows(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
+        self.writer
+            .write(move |c| housekeeping::purge_rate_windows(c, cutoff))
             .await
     }
 }

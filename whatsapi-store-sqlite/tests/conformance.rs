@@ -1,5 +1,6 @@
-//! The store conformance suite of `whatsapi-core::testing`, run against `SqliteStore`: one test per check, each on
-//! a fresh database file.
+//! The store conformance suites, run against `SqliteStore`: core's (`whatsapi-core::testing`) for the engine traits
+//! and the product's (`whatsapi-saas::testing`) for the product traits; one test per check, each on a fresh
+//! database file.
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -17,9 +18,27 @@ fn run_dir() -> &'static PathBuf {
     })
 }
 
-async fn make() -> Arc<dyn Store> {
+fn open() -> Arc<SqliteStore> {
     let path = run_dir().join(format!("{}.db", uuid::Uuid::now_v7()));
     Arc::new(SqliteStore::open(path).expect("open a fresh database"))
 }
 
+async fn make() -> Arc<dyn Store> {
+    open()
+}
+
 whatsapi_core::store_conformance_tests!(make);
+
+mod product {
+    use whatsapi_saas::testing::conformance::ProductStores;
+
+    async fn make() -> ProductStores {
+        let store = super::open();
+        ProductStores {
+            tenants: store.clone(),
+            product: store,
+        }
+    }
+
+    whatsapi_saas::product_conformance_tests!(make);
+}

@@ -10,7 +10,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use common::{account, at, batch, message};
-use whatsapi_core::{AccountId, MessageId, Store};
+use whatsapi_core::store::{MessageStore, Store};
+use whatsapi_core::{AccountId, MessageId};
 use whatsapi_store_sqlite::SqliteStore;
 
 const CHILD_ENV: &str = "WHATSAPI_DURABILITY_CHILD";
@@ -18,8 +19,9 @@ const TEST_NAME: &str = "acknowledged_messages_survive_sigkill";
 
 /// The child: 16 concurrent writers insert forever, printing `ACK <account> <id>` after each acknowledgement.
 async fn child(path: String) -> ! {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
-    let acc = account(store.as_ref(), "durable@example.com").await;
+    let sqlite = SqliteStore::open(&path).unwrap();
+    let acc = account(&sqlite, "durable@example.com").await;
+    let store: Arc<dyn Store> = Arc::new(sqlite);
     let stdout = Arc::new(std::sync::Mutex::new(std::io::stdout()));
     for _ in 0..16 {
         let (store, stdout) = (store.clone(), stdout.clone());

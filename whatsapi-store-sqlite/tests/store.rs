@@ -13,30 +13,35 @@ use whatsapi_core::idempotency::{Fingerprint, IdempotencyKey, RequestKind, Store
 use whatsapi_core::status::MetaStatus;
 use whatsapi_core::store::{
     DEFAULT_MAX_PENDING_STATUSES, EventNext, FailureInfo, IdempotencyCompletion, MessageFilter,
-    NewBatch, Outcome, PageRequest, PurgePolicy, StatusUpdate,
+    MessageStore, NewBatch, Outcome, PageRequest, PurgePolicy, StatusUpdate, TenantStore,
 };
 use whatsapi_core::testing::MemoryStore;
 use whatsapi_core::webhook::DeliveryAttempt;
-use whatsapi_core::{AccountId, ApiKey, BatchId, MessageId, Plan, Status, Store, StoreError};
+use whatsapi_core::{AccountId, BatchId, MessageId, Status, Store, StoreError};
+use whatsapi_saas::testing::MemoryProductStore;
+use whatsapi_saas::testing::conformance::ProductStores;
+use whatsapi_saas::{ApiKey, CustomerStore, CustomerUpdate, NewCustomer, Plan};
 use whatsapi_store_sqlite::SqliteStore;
 
 /// Everything the scenario creates, fixed up front so both stores receive identical input.
 struct Inputs {
-    a: NewAccount,
-    b: NewAccount,
+    a: NewCustomer,
+    b: NewCustomer,
     ids: Vec<MessageId>,
     batch: BatchId,
 }
 
 impl Inputs {
     fn new() -> Self {
-        let acc = |email: &str| NewAccount {
-            id: AccountId::new(),
-            name: "Acme".into(),
+        let acc = |email: &str| NewCustomer {
+            account: NewAccount {
+                id: AccountId::new(),
+                name: "Acme".into(),
+                created_at: at(0),
+            },
             email: email.into(),
             plan: Plan::Pro,
             key_hash: ApiKey::generate().hash(),
-            created_at: at(0),
         };
         Self {
             a: acc("a@example.com"),
@@ -48,20 +53,27 @@ impl Inputs {
 }
 
 /// Runs one long scenario and logs every answer (event ids, which are random, left out).
-async fn scenario(store: Arc<dyn Store>, input: &Inputs) -> Vec<String> {
+async fn scenario(stores: ProductStores, input: &Inputs) -> Vec<String> {
+    let ProductStores {
+        tenants: store,
+        product,
+    } = stores;
     let mut log = Vec::new();
     macro_rules! note {
         ($label:expr, $value:expr) => {
             log.push(format!("{}: {:?}", $label, $value))
         };
     }
-    let a = store.create_account(input.a.clone()).await.unwrap();
-    let b = store.create_account(input.b.clone()).await.unwrap();
+    let a = product.create_customer(input.a.clone()).await.unwrap();
+    let b = product.create_customer(input.b.clone()).await.unwrap();
     note!(
         "dup email",
-        store
-            .create_account(NewAccount {
-                id: AccountId::new(),
+        product
+            .create_customer(NewCustomer {
+                account: NewAccount {
+                    id: AccountId::new(),
+                    ..input.a.account.clone()
+                },
                 email: "A@Example.com".into(),
                 ..input.a.clone()
             })
@@ -71,12 +83,13 @@ async fn scenario(store: Arc<dyn Store>, input: &Inputs) -> Vec<String> {
     );
     note!(
         "by email",
-        store
-            .account_by_email("B@EXAMPLE.COM")
+        product
+            .customer_by_email("B@EXAMPLE.COM")
             .await
             .unwrap()
             .map(|x| x.id == b.id)
     );
+    let a = store.account(a.id).await.unwrap().unwrap();
     with_webhook(store.as_ref(), &a).await;
 
     // Idempotent bulk insert into A: two queued, one scheduled, one with metadata and a batch.
@@ -476,8 +489,8 @@ async fn scenario(store: Arc<dyn Store>, input: &Inputs) -> Vec<String> {
         "inbound other account",
         store.last_inbound(b.id, "14155552671").await
     );
-    note!("hit", store.hit_rate_window("key:a", at(0)).await);
-    note!("hit", store.hit_rate_window("key:a", at(0)).await);
+    note!("hit", product.hit_rate_window("key:a", at(0)).await);
+    note!("hit", product.hit_rate_window("key:a", at(0)).await);
     note!(
         "early purge",
         store.purge_expired(at(120), PurgePolicy::default()).await
@@ -521,32 +534,32 @@ async fn scenario(store: Arc<dyn Store>, input: &Inputs) -> Vec<String> {
     let new_key = ApiKey::generate().hash();
     note!(
         "rotate",
-        store.rotate_key(a.id, &input.a.key_hash, &new_key).await
+        product.rotate_key(a.id, &input.a.key_hash, &new_key).await
     );
     note!(
         "rotate stale",
-        store
+        product
             .rotate_key(a.id, &input.a.key_hash, &new_key)
             .await
             .map_err(|e| matches!(e, StoreError::Conflict(_)))
     );
     note!(
         "rotate unknown",
-        store
+        product
             .rotate_key(AccountId::new(), &input.a.key_hash, &new_key)
             .await
     );
     note!(
         "by key",
-        store
-            .account_by_key_hash(&new_key)
+        product
+            .customer_by_key_hash(&new_key)
             .await
             .unwrap()
             .map(|x| x.id == a.id)
     );
     note!(
         "by old key",
-        store.account_by_key_hash(&input.a.key_hash).await
+        product.customer_by_key_hash(&input.a.key_hash).await
     );
     log
 }
@@ -554,9 +567,24 @@ async fn scenario(store: Arc<dyn Store>, input: &Inputs) -> Vec<String> {
 #[tokio::test]
 async fn answers_like_the_reference_memory_store() {
     let input = Inputs::new();
-    let expected = scenario(Arc::new(MemoryStore::new()), &input).await;
+    let memory: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let expected = scenario(
+        ProductStores {
+            product: Arc::new(MemoryProductStore::new(memory.clone())),
+            tenants: memory,
+        },
+        &input,
+    )
+    .await;
     let (_dir, sqlite) = store();
-    let actual = scenario(sqlite, &input).await;
+    let actual = scenario(
+        ProductStores {
+            tenants: sqlite.clone(),
+            product: sqlite,
+        },
+        &input,
+    )
+    .await;
     for (i, (e, a)) in expected.iter().zip(&actual).enumerate() {
         assert_eq!(a, e, "step {i} differs");
     }
@@ -644,14 +672,15 @@ async fn concurrent_claimers_never_share_a_message() {
     );
 }
 
-/// Key lookups are answered from a cache (keys.rs); every change to the account, by this store or by another
-/// connection to the same file (the operator commands), must show on the very next lookup.
+/// The lookups of every request (the customer by key hash, then its account) are answered from a cache (keys.rs);
+/// every change, by this store or by another connection to the same file (the operator commands), must show on the
+/// very next lookup.
 #[tokio::test]
 async fn key_lookups_see_every_change_at_once_even_from_another_process() {
     let (dir, store) = store();
     let acc = account(store.as_ref(), "a@example.com").await;
-    let old = acc.key_hash;
-    let found = |s: Arc<SqliteStore>, h| async move { s.account_by_key_hash(&h).await.unwrap() };
+    let found = |s: Arc<SqliteStore>, h| async move { s.customer_by_key_hash(&h).await.unwrap() };
+    let old = store.customer(acc.id).await.unwrap().unwrap().key_hash;
     // Twice: the second answer comes from the cache.
     for _ in 0..2 {
         assert_eq!(found(store.clone(), old).await.map(|a| a.id), Some(acc.id));
@@ -664,18 +693,20 @@ async fn key_lookups_see_every_change_at_once_even_from_another_process() {
     assert_eq!(found(store.clone(), new).await.map(|a| a.id), Some(acc.id));
     assert_eq!(found(store.clone(), new).await.map(|a| a.id), Some(acc.id));
 
+    let recent = |s: Arc<SqliteStore>| async move { s.recent_account(acc.id).await.unwrap() };
+    for _ in 0..2 {
+        assert_eq!(recent(store.clone()).await.map(|a| a.active), Some(true));
+    }
+
     // Another process opening the same file (as `whatsapi account deactivate` does while the server runs).
     let other = SqliteStore::open(dir.path().join("whatsapi.db")).unwrap();
     other
         .update_account(acc.id, AccountUpdate::SetActive(false))
         .await
         .unwrap();
-    assert_eq!(
-        found(store.clone(), new).await.map(|a| a.active),
-        Some(false)
-    );
+    assert_eq!(recent(store.clone()).await.map(|a| a.active), Some(false));
     other
-        .update_account(acc.id, AccountUpdate::SetPlan(Plan::Basic))
+        .update_customer(acc.id, CustomerUpdate::SetPlan(Plan::Basic))
         .await
         .unwrap();
     assert_eq!(
@@ -700,10 +731,7 @@ async fn key_lookups_see_every_change_at_once_even_from_another_process() {
         .update_account(acc.id, AccountUpdate::SetBreaker(open))
         .await
         .unwrap();
-    assert_eq!(
-        found(store.clone(), newer).await.map(|a| a.breaker),
-        Some(open)
-    );
+    assert_eq!(recent(store.clone()).await.map(|a| a.breaker), Some(open));
 }
 
 /// Every column of `accounts` but the `messages_sent` statistic moves the counter the key cache relies on.

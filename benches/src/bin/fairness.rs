@@ -61,11 +61,11 @@ fn main() -> anyhow::Result<()> {
             Start::ServeOn,
         )
         .await?;
-        let b = gateway.api.register("Tenant B", "b@example.com").await?;
+        let b = gateway.product.register("Tenant B", "b@example.com").await?;
         gateway
             .api
             .set_credentials(
-                b.account.id,
+                b.account.account.id,
                 whatsapi_core::MetaCredentials {
                     access_token: scenarios::ACCESS_TOKEN.into(),
                     phone_number_id: "1234567891".into(),
@@ -103,7 +103,7 @@ fn main() -> anyhow::Result<()> {
             while Instant::now() < next || (i + 1 == args.sends && !pending.is_empty()) {
                 let mut still = Vec::new();
                 for (id, asked) in pending.drain(..) {
-                    let m = gateway.api.get_message(b.account.id, id).await?;
+                    let m = gateway.api.get_message(b.account.account.id, id).await?;
                     if m.status == Status::Sent || m.sent_at.is_some() {
                         waits.push(asked.elapsed().as_secs_f64());
                     } else if asked.elapsed() > Duration::from_secs(args.timeout_s) {

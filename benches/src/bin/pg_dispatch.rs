@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use whatsapi_core::account::{AccountUpdate, MetaCredentials};
-use whatsapi_core::store::NewBatch;
+use whatsapi_core::store::{MessageStore, NewBatch, TenantStore};
 use whatsapi_core::testing::{FakeTransport, RecordingSink};
-use whatsapi_core::{EngineConfig, Status, Store, WhatsApi};
+use whatsapi_core::{EngineConfig, Status, WhatsApi};
 use whatsapi_store_postgres::{PgOptions, PostgresStore};
 
 type Error = Box<dyn std::error::Error>;

@@ -16,8 +16,8 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use whatsapi_core::store::{MessageFilter, PageRequest};
-use whatsapi_core::{AccountId, MessageId, Status, Store};
+use whatsapi_core::store::{MessageFilter, MessageStore, PageRequest};
+use whatsapi_core::{AccountId, MessageId, Status};
 use whatsapi_store_postgres::{PgOptions, PostgresStore};
 
 type Error = Box<dyn std::error::Error>;

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use rusqlite::params;
-use whatsapi_core::store::nanos as ns;
-use whatsapi_core::store::{MessageFilter, PageRequest};
-use whatsapi_core::{AccountId, MessageId, Status, Store};
+use whatsapi_core::store::support::nanos as ns;
+use whatsapi_core::store::{MessageFilter, MessageStore, PageRequest};
+use whatsapi_core::{AccountId, MessageId, Status};
 use whatsapi_store_sqlite::SqliteStore;
 
 type Error = Box<dyn std::error::Error>;

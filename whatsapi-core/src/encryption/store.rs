@@ -7,14 +7,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::account::{
-    Account, AccountId, AccountUpdate, KeyHash, MetaCredentials, NewAccount, WebhookConfig,
+    Account, AccountId, AccountUpdate, MetaCredentials, NewAccount, WebhookConfig,
 };
-use crate::idempotency::{Decision, Fingerprint, IdempotencyKey};
-use crate::message::{Message, MessageId};
+use crate::store::forward::{ForwardHousekeeping, ForwardInbound, ForwardMessages, Wraps};
 use crate::store::{
-    ClaimLimits, Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, OutboxBacklog, Outcome,
-    Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, Store,
-    StoreError, StoreResult,
+    ClaimedEvent, EventNext, OutboxBacklog, OutboxStore, Store, StoreError, StoreResult,
+    TenantStore,
 };
 use crate::webhook::{DeliveryAttempt, EventId};
 
@@ -76,7 +74,7 @@ impl EncryptingStore {
         let verify_token_hash = c
             .verify_token
             .as_deref()
-            .map(|t| hex::encode(crate::store::verify_token_digest(t)));
+            .map(|t| hex::encode(crate::store::support::verify_token_digest(t)));
         MetaCredentials {
             waba_id: c.waba_id,
             verify_token_hash,
@@ -221,16 +219,21 @@ impl EncryptingStore {
     }
 }
 
+/// Messages, inbound windows and housekeeping hold no secrets: they pass through unchanged.
+impl Wraps for EncryptingStore {
+    fn inner(&self) -> &dyn Store {
+        &*self.inner
+    }
+}
+impl ForwardMessages for EncryptingStore {}
+impl ForwardInbound for EncryptingStore {}
+impl ForwardHousekeeping for EncryptingStore {}
+
 #[async_trait]
-impl Store for EncryptingStore {
+impl TenantStore for EncryptingStore {
     async fn create_account(&self, account: NewAccount) -> StoreResult<Account> {
         let created = self.inner.create_account(account).await?;
         self.open_account(created)
-    }
-
-    async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>> {
-        let a = self.inner.account_by_key_hash(hash).await?;
-        self.open_opt(a)
     }
 
     async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {
@@ -238,8 +241,8 @@ impl Store for EncryptingStore {
         self.open_opt(a)
     }
 
-    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>> {
-        let a = self.inner.account_by_email(email).await?;
+    async fn recent_account(&self, id: AccountId) -> StoreResult<Option<Account>> {
+        let a = self.inner.recent_account(id).await?;
         self.open_opt(a)
     }
 
@@ -270,10 +273,6 @@ impl Store for EncryptingStore {
         self.open_account(updated)
     }
 
-    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()> {
-        self.inner.rotate_key(id, old, new).await
-    }
-
     async fn list_accounts(
         &self,
         after: Option<AccountId>,
@@ -286,153 +285,10 @@ impl Store for EncryptingStore {
             .map(|a| self.open_account(a))
             .collect()
     }
+}
 
-    async fn record_external_event(
-        &self,
-        source: &str,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        self.inner.record_external_event(source, id, now).await
-    }
-
-    async fn apply_external_event(
-        &self,
-        source: &str,
-        id: &str,
-        now: DateTime<Utc>,
-        account: AccountId,
-        update: AccountUpdate,
-    ) -> StoreResult<Option<Account>> {
-        let update = self.seal_update(account, update);
-        let updated = self
-            .inner
-            .apply_external_event(source, id, now, account, update)
-            .await?;
-        self.open_opt(updated)
-    }
-
-    async fn idempotency_begin(
-        &self,
-        account: AccountId,
-        key: &IdempotencyKey,
-        fingerprint: &Fingerprint,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Decision> {
-        self.inner
-            .idempotency_begin(account, key, fingerprint, now)
-            .await
-    }
-
-    async fn idempotency_release(
-        &self,
-        account: AccountId,
-        key: &IdempotencyKey,
-    ) -> StoreResult<()> {
-        self.inner.idempotency_release(account, key).await
-    }
-
-    async fn insert_messages(&self, batch: NewBatch) -> StoreResult<()> {
-        self.inner.insert_messages(batch).await
-    }
-
-    async fn get_message(&self, account: AccountId, id: MessageId) -> StoreResult<Option<Message>> {
-        self.inner.get_message(account, id).await
-    }
-
-    async fn list_messages(
-        &self,
-        account: AccountId,
-        filter: &MessageFilter,
-        page: PageRequest,
-    ) -> StoreResult<Page<Message>> {
-        self.inner.list_messages(account, filter, page).await
-    }
-
-    async fn message_by_wamid(&self, wamid: &str) -> StoreResult<Option<Message>> {
-        self.inner.message_by_wamid(wamid).await
-    }
-
-    async fn claim_due_with(
-        &self,
-        now: DateTime<Utc>,
-        lease: Duration,
-        limits: &ClaimLimits,
-    ) -> StoreResult<Vec<Claimed>> {
-        self.inner.claim_due_with(now, lease, limits).await
-    }
-
-    async fn next_due_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        self.inner.next_due_at().await
-    }
-
-    async fn record_outcome(
-        &self,
-        id: MessageId,
-        attempt: u32,
-        outcome: Outcome,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Message> {
-        self.inner.record_outcome(id, attempt, outcome, now).await
-    }
-
-    async fn apply_status_updates(
-        &self,
-        updates: &[StatusUpdate],
-        now: DateTime<Utc>,
-        max_pending_per_account: usize,
-    ) -> StoreResult<Vec<StatusApplied>> {
-        self.inner
-            .apply_status_updates(updates, now, max_pending_per_account)
-            .await
-    }
-
-    async fn retry_message(
-        &self,
-        account: AccountId,
-        id: MessageId,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Message> {
-        self.inner.retry_message(account, id, now).await
-    }
-
-    async fn status_counts(&self, account: AccountId) -> StoreResult<StatusCounts> {
-        self.inner.status_counts(account).await
-    }
-
-    async fn status_totals(&self) -> StoreResult<StatusCounts> {
-        self.inner.status_totals().await
-    }
-
-    async fn message_timeseries(
-        &self,
-        account: AccountId,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        bucket: Duration,
-    ) -> StoreResult<Vec<(DateTime<Utc>, StatusCounts)>> {
-        self.inner
-            .message_timeseries(account, from, to, bucket)
-            .await
-    }
-
-    async fn record_inbound(
-        &self,
-        account: AccountId,
-        wa_id: &str,
-        at: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        self.inner.record_inbound(account, wa_id, at).await
-    }
-
-    async fn last_inbound(
-        &self,
-        account: AccountId,
-        wa_id: &str,
-    ) -> StoreResult<Option<DateTime<Utc>>> {
-        self.inner.last_inbound(account, wa_id).await
-    }
-
+#[async_trait]
+impl OutboxStore for EncryptingStore {
     async fn claim_events(
         &self,
         now: DateTime<Utc>,
@@ -471,18 +327,6 @@ impl Store for EncryptingStore {
         limit: u32,
     ) -> StoreResult<Vec<DeliveryAttempt>> {
         self.inner.delivery_attempts(account, limit).await
-    }
-
-    async fn hit_rate_window(&self, bucket: &str, window_start: DateTime<Utc>) -> StoreResult<u64> {
-        self.inner.hit_rate_window(bucket, window_start).await
-    }
-
-    async fn purge_expired(
-        &self,
-        now: DateTime<Utc>,
-        policy: PurgePolicy,
-    ) -> StoreResult<PurgeReport> {
-        self.inner.purge_expired(now, policy).await
     }
 }
 

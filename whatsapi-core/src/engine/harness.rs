@@ -140,21 +140,14 @@ impl Harness {
         self.api.start()
     }
 
-    /// A registered account with Meta credentials.
+    /// An account with Meta credentials.
     pub(crate) async fn account(&self) -> Account {
         self.account_on(PHONE_NUMBER_ID).await
     }
 
-    /// A registered account with Meta credentials for the business number `phone_number_id`.
+    /// An account with Meta credentials for the business number `phone_number_id`.
     pub(crate) async fn account_on(&self, phone_number_id: &str) -> Account {
-        let reg = self
-            .api
-            .register(
-                "Acme",
-                &format!("ops{}@acme.example", MessageId::new().0.simple()),
-            )
-            .await
-            .unwrap();
+        let reg = self.api.create_account("Acme").await.unwrap();
         // A phone number id belongs to one account: the first account asking for it gets it, later ones their own.
         let taken = self
             .api
@@ -164,13 +157,13 @@ impl Harness {
             .unwrap()
             .is_some();
         let phone_number_id = if taken {
-            format!("{}", reg.account.id.0.as_u128() % 10_000_000_000)
+            format!("{}", reg.id.0.as_u128() % 10_000_000_000)
         } else {
             phone_number_id.to_owned()
         };
         self.api
             .set_credentials(
-                reg.account.id,
+                reg.id,
                 MetaCredentials {
                     waba_id: None,
                     verify_token_hash: None,
@@ -184,7 +177,7 @@ impl Harness {
             .unwrap()
     }
 
-    /// A registered account with credentials and a webhook.
+    /// An account with credentials and a webhook.
     pub(crate) async fn account_with_webhook(&self) -> Account {
         let a = self.account().await;
         self.api
@@ -239,7 +232,7 @@ impl Harness {
 
     /// Stores `n` queued texts of `account` straight into the store (no wake-up), created now.
     pub(crate) async fn backlog(&self, account: &Account, n: usize) -> Vec<MessageId> {
-        use crate::Store;
+        use crate::store::MessageStore;
         let messages: Vec<crate::message::NewMessage> = (0..n)
             .map(|i| crate::message::NewMessage {
                 id: MessageId::new(),
@@ -270,7 +263,7 @@ impl Harness {
 
     /// Messages of `account` in `status`, from the store's counters.
     pub(crate) async fn count(&self, account: &Account, status: Status) -> u64 {
-        use crate::Store;
+        use crate::store::MessageStore;
         self.store
             .status_counts(account.id)
             .await

@@ -188,7 +188,7 @@ impl Core {
 }
 
 /// `t + d`, saturating.
-pub(crate) use crate::store::saturating_add as add;
+pub(crate) use crate::store::support::saturating_add as add;
 
 /// The stop signal: `None` while running, then the deadline for in-flight work.
 pub(crate) type StopRx = watch::Receiver<Option<DateTime<Utc>>>;

@@ -6,7 +6,6 @@ use serde_json::json;
 
 use super::harness::{Harness, config, phone, settle};
 use super::{EngineConfig, ShutdownReport, WebhookPolicy};
-use crate::Store;
 use crate::account::{AccountUpdate, BreakerState, CredentialsStatus, MetaCredentials};
 use crate::message::Status;
 use crate::retry::RetryPolicy;
@@ -16,6 +15,7 @@ use crate::status::MetaStatus;
 use crate::store::{
     FailureInfo, MessageFilter, Outcome, PageRequest, PurgePolicy, StatusUpdate, StoreError,
 };
+use crate::store::{MessageStore, OutboxStore, TenantStore};
 use crate::testing::Script;
 use crate::transport::SendError;
 use crate::webhook::STATUS_UPDATED;
@@ -273,12 +273,12 @@ async fn a_credentials_error_fails_and_marks_the_credentials_invalid() {
 async fn dry_runs_simulate_sent_and_delivered_without_meta_or_credentials() {
     let h = Harness::new();
     let _engine = h.start();
-    let reg = h.api.register("Dry", "dry@acme.example").await.unwrap();
+    let reg = h.api.create_account("Dry").await.unwrap();
     h.api
-        .set_webhook(reg.account.id, "https://hooks.example/x")
+        .set_webhook(reg.id, "https://hooks.example/x")
         .await
         .unwrap();
-    let acc = h.api.me(reg.account.id).await.unwrap();
+    let acc = h.api.me(reg.id).await.unwrap();
     assert!(acc.credentials.is_none());
 
     // A real send without credentials is refused up front, not queued to fail later.
@@ -363,11 +363,11 @@ async fn pacing_never_exceeds_the_rate_of_a_phone_number() {
     assert_eq!(bulk.queued, 20);
 
     // A second business number is paced on its own.
-    let other = h.api.register("Other", "other@acme.example").await.unwrap();
+    let other = h.api.create_account("Other").await.unwrap();
     let other = h
         .api
         .set_credentials(
-            other.account.id,
+            other.id,
             MetaCredentials {
                 waba_id: None,
                 verify_token_hash: None,

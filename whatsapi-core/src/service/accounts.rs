@@ -1,11 +1,11 @@
-//! Accounts: registration, API keys, Meta credentials and the customer webhook.
+//! Accounts: creation, Meta credentials, the customer webhook and strict-window mode.
 
 use base64::Engine as _;
 use serde::Serialize;
 
 use crate::account::{
-    Account, AccountId, AccountUpdate, ApiKey, CredentialsStatus, MetaCredentials, NewAccount,
-    Plan, WebhookConfig,
+    Account, AccountId, AccountUpdate, CredentialsStatus, MetaCredentials, NewAccount,
+    WebhookConfig,
 };
 use crate::send::ValidationErrors;
 use crate::store::StoreError;
@@ -13,15 +13,6 @@ use crate::transport::PhoneNumberInfo;
 use crate::webhook::{WebhookUrlPolicy, check_url};
 
 use super::{Error, WhatsApi};
-
-/// The answer to a registration: the account and its API key, shown this once.
-#[derive(Debug, Clone)]
-pub struct Registered {
-    /// The new account.
-    pub account: Account,
-    /// Its key; only the hash is stored.
-    pub api_key: ApiKey,
-}
 
 /// The result of checking saved Meta credentials against Meta.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -37,23 +28,23 @@ pub struct CredentialsCheck {
     pub code: Option<i64>,
 }
 
-const INVALID_KEY: &str =
-    "Invalid API key. Expected Authorization: Bearer sk_live_ followed by 48 hex characters";
 const ACCOUNT_NOT_FOUND: &str = "account not found";
 const MAX_NAME_CHARS: usize = 200;
-const MAX_EMAIL_LEN: usize = 254;
 const MAX_URL_LEN: usize = 2048;
 
-/// A plausible email address: one `@`, a non-empty local part, a dotted domain, no spaces.
-fn plausible_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && !domain.contains('@')
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
-        && domain.contains('.')
-        && domain.split('.').all(|label| !label.is_empty())
+/// The name of an account, trimmed, or why it is not one (empty, or more than 200 characters).
+pub fn check_account_name(name: &str) -> Result<&str, String> {
+    let name = name.trim();
+    let chars = name.chars().count();
+    if chars == 0 {
+        Err("required: your name or company name".into())
+    } else if chars > MAX_NAME_CHARS {
+        Err(format!(
+            "must be at most {MAX_NAME_CHARS} characters, got {chars}"
+        ))
+    } else {
+        Ok(name)
+    }
 }
 
 /// A customer webhook URL: bounded, no whitespace, and allowed by the policy (scheme, host, address).
@@ -78,71 +69,17 @@ fn new_webhook_secret() -> String {
 }
 
 impl WhatsApi {
-    /// Creates an account on the free plan and returns it with its API key (shown once). The name is trimmed
-    /// and must have 1–200 characters; the email must look like one (at most 254 characters). A taken email
-    /// (case-insensitive) is a `Conflict`.
-    pub async fn register(&self, name: &str, email: &str) -> Result<Registered, Error> {
-        let name = name.trim();
-        let email = email.trim();
-        let mut errs = ValidationErrors::default();
-        let chars = name.chars().count();
-        if chars == 0 {
-            errs.push("name", "required: your name or company name");
-        } else if chars > MAX_NAME_CHARS {
-            errs.push(
-                "name",
-                format!("must be at most {MAX_NAME_CHARS} characters, got {chars}"),
-            );
-        }
-        if email.is_empty() {
-            errs.push("email", "required: the email address of the account");
-        } else if email.len() > MAX_EMAIL_LEN {
-            errs.push(
-                "email",
-                format!("must be at most {MAX_EMAIL_LEN} characters"),
-            );
-        } else if !plausible_email(email) {
-            errs.push("email", "must be an email address such as you@example.com");
-        }
-        if !errs.is_empty() {
-            return Err(Error::Validation(errs));
-        }
-        let api_key = ApiKey::generate();
+    /// Creates an account (a tenant of the engine) called `name`: trimmed, 1–200 characters. It can save Meta
+    /// credentials and send at once; nothing else (no key, no plan) is needed.
+    pub async fn create_account(&self, name: &str) -> Result<Account, Error> {
+        let name = check_account_name(name).map_err(|m| Error::field("name", m))?;
         let new = NewAccount {
             id: AccountId::new(),
             name: name.to_owned(),
-            email: email.to_owned(),
-            plan: Plan::Free,
-            key_hash: api_key.hash(),
             created_at: self.clock().now(),
         };
-        let account = match self.store().create_account(new).await {
-            Ok(a) => a,
-            Err(StoreError::Conflict(_)) => {
-                return Err(Error::Conflict(
-                    "an account with this email already exists".into(),
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        tracing::info!(account_id = %account.id, "account registered");
-        Ok(Registered { account, api_key })
-    }
-
-    /// The account of a presented API key. Malformed or unknown keys are `Unauthorized`; a deactivated
-    /// account is `Forbidden`.
-    pub async fn authenticate(&self, presented_key: &str) -> Result<Account, Error> {
-        let key =
-            ApiKey::parse(presented_key).map_err(|_| Error::Unauthorized(INVALID_KEY.into()))?;
-        let account = self
-            .store()
-            .account_by_key_hash(&key.hash())
-            .await?
-            .filter(|a| a.key_hash.ct_eq(&key.hash()))
-            .ok_or_else(|| Error::Unauthorized(INVALID_KEY.into()))?;
-        if !account.active {
-            return Err(Error::Forbidden("account deactivated".into()));
-        }
+        let account = self.store().create_account(new).await?;
+        tracing::info!(account_id = %account.id, "account created");
         Ok(account)
     }
 
@@ -291,27 +228,6 @@ impl WhatsApi {
         Ok(())
     }
 
-    /// Replaces the account's API key; the old one stops working at once. A concurrent rotation that won is a
-    /// `Conflict`.
-    pub async fn rotate_key(&self, account: &Account) -> Result<ApiKey, Error> {
-        let key = ApiKey::generate();
-        match self
-            .store()
-            .rotate_key(account.id, &account.key_hash, &key.hash())
-            .await
-        {
-            Ok(()) => {
-                tracing::info!(account_id = %account.id, "API key rotated");
-                Ok(key)
-            }
-            Err(StoreError::Conflict(_)) => Err(Error::Conflict(
-                "the API key was already rotated by another request; use the newest key".into(),
-            )),
-            Err(StoreError::NotFound) => Err(Error::NotFound(ACCOUNT_NOT_FOUND.into())),
-            Err(e) => Err(e.into()),
-        }
-    }
-
     async fn update(&self, account: AccountId, update: AccountUpdate) -> Result<Account, Error> {
         match self.store().update_account(account, update).await {
             Ok(a) => Ok(a),
@@ -324,18 +240,6 @@ impl WhatsApi {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn emails() {
-        for good in ["a@b.co", "first.last+tag@mail.example.com"] {
-            assert!(plausible_email(good), "{good}");
-        }
-        for bad in [
-            "", "a", "a@b", "@b.co", "a@@b.co", "a b@c.co", "a@b..co", "a@.co",
-        ] {
-            assert!(!plausible_email(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn webhook_urls() {

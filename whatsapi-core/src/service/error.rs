@@ -49,7 +49,7 @@ pub enum Error {
     /// A request with the idempotency key is still being processed.
     #[error("a request with this idempotency key is still being processed")]
     IdempotencyInFlight,
-    /// The request cannot be served as asked (an unreadable Meta webhook payload, a plan that cannot be bought, …).
+    /// The request cannot be served as asked (an unreadable Meta webhook payload, no credentials to verify, …).
     #[error("{0}")]
     Refused(String),
     /// Missing, malformed or unknown API key.
@@ -58,16 +58,9 @@ pub enum Error {
     /// The account is deactivated.
     #[error("{0}")]
     Forbidden(String),
-    /// The resource is not in a state that allows the operation (an email already registered, a concurrent
-    /// change won).
+    /// The resource is not in a state that allows the operation.
     #[error("{0}")]
     Conflict(String),
-    /// The feature is not configured (e.g. billing without Stripe).
-    #[error("{0}")]
-    NotConfigured(String),
-    /// A service this call depends on (e.g. Stripe) failed or refused.
-    #[error("{0}")]
-    Upstream(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

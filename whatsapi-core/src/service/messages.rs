@@ -10,9 +10,8 @@ use serde::Serialize;
 use crate::account::AccountId;
 use crate::message::{Message, MessageId, Status};
 use crate::send::ValidationErrors;
-use crate::store::{
-    MessageFilter, Page, PageRequest, StatusApplied, StatusUpdate, StoreError, saturating_add,
-};
+use crate::store::support::saturating_add;
+use crate::store::{MessageFilter, Page, PageRequest, StatusApplied, StatusUpdate, StoreError};
 
 use super::{Error, WhatsApi};
 

@@ -251,7 +251,7 @@ impl WhatsApi {
         {
             return Ok(true);
         }
-        let hash = crate::store::verify_token_digest(token);
+        let hash = crate::store::support::verify_token_digest(token);
         Ok(self
             .store()
             .account_by_verify_token_hash(&hash)

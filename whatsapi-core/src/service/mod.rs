@@ -8,18 +8,16 @@
 //! use whatsapi_core::WhatsApi;
 //! let api = WhatsApi::builder().store(store).transport(transport).webhook_sink(sink).build()?;
 //! let engine = api.start();
-//! let registered = api.register("Acme", "ops@acme.example").await?;
+//! let account = api.create_account("Acme").await?;
 //! let to = whatsapi_core::PhoneNumber::parse("14155552671")?;
 //! let request = whatsapi_core::SendRequest::text(to, "hi").dry_run(true);
-//! let queued = api.send(&registered.account, request).await?;
+//! let queued = api.send(&account, request).await?;
 //! println!("queued {}", queued.id);
 //! engine.shutdown(std::time::Duration::from_secs(10)).await;
 //! # Ok(()) }
 //! ```
 
 mod accounts;
-#[cfg(feature = "http")]
-mod billing;
 mod charts;
 mod error;
 mod messages;
@@ -28,7 +26,6 @@ mod send;
 
 use std::sync::Arc;
 
-use crate::account::PlanTable;
 use crate::clock::{Clock, SystemClock};
 use crate::engine::{Core, EngineConfig, EngineHandle};
 use crate::send::SendRules;
@@ -36,9 +33,7 @@ use crate::store::Store;
 use crate::transport::MetaTransport;
 use crate::webhook::WebhookSink;
 
-pub use accounts::{CredentialsCheck, Registered};
-#[cfg(feature = "http")]
-pub use billing::StripeWebhookOutcome;
+pub use accounts::{CredentialsCheck, check_account_name};
 pub use charts::{Bucket, SeriesPoint};
 pub use error::Error;
 pub use messages::{MAX_STATUS_FUTURE_SKEW, Summary};
@@ -55,10 +50,7 @@ pub struct WhatsApi {
 
 struct Inner {
     core: Arc<Core>,
-    plans: PlanTable,
     send_rules: SendRules,
-    #[cfg(feature = "http")]
-    billing: Option<Arc<crate::billing::StripeClient>>,
 }
 
 impl std::fmt::Debug for WhatsApi {
@@ -89,10 +81,7 @@ pub struct WhatsApiBuilder {
     clock: Option<Arc<dyn Clock>>,
     sink: Option<Arc<dyn WebhookSink>>,
     config: Option<EngineConfig>,
-    plans: Option<PlanTable>,
     send_rules: Option<SendRules>,
-    #[cfg(feature = "http")]
-    billing: Option<Arc<crate::billing::StripeClient>>,
 }
 
 impl std::fmt::Debug for WhatsApiBuilder {
@@ -132,22 +121,9 @@ impl WhatsApiBuilder {
         self
     }
 
-    /// Plan limits (default [`PlanTable::default`]).
-    pub fn plans(mut self, plans: PlanTable) -> Self {
-        self.plans = Some(plans);
-        self
-    }
-
     /// Send validation limits (default [`SendRules::default`]).
     pub fn send_rules(mut self, rules: SendRules) -> Self {
         self.send_rules = Some(rules);
-        self
-    }
-
-    /// Stripe billing (default: none; the billing calls then answer [`Error::NotConfigured`]).
-    #[cfg(feature = "http")]
-    pub fn billing(mut self, stripe: crate::billing::StripeClient) -> Self {
-        self.billing = Some(Arc::new(stripe));
         self
     }
 
@@ -163,10 +139,7 @@ impl WhatsApiBuilder {
         Ok(WhatsApi {
             inner: Arc::new(Inner {
                 core: Arc::new(core),
-                plans: self.plans.unwrap_or_default(),
                 send_rules: self.send_rules.unwrap_or_default(),
-                #[cfg(feature = "http")]
-                billing: self.billing,
             }),
         })
     }
@@ -219,11 +192,6 @@ impl WhatsApi {
     /// The engine configuration.
     pub fn config(&self) -> &EngineConfig {
         &self.inner.core.config
-    }
-
-    /// The plan limits.
-    pub fn plans(&self) -> &PlanTable {
-        &self.inner.plans
     }
 
     /// The send validation limits.

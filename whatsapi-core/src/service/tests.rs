@@ -12,7 +12,7 @@ use crate::idempotency::IdempotencyKey;
 use crate::message::Status;
 use crate::send::{BulkRequest, FieldError, SendRequest, ValidationErrors};
 use crate::status::MetaStatus;
-use crate::store::{MessageFilter, PageRequest, StatusUpdate};
+use crate::store::{MessageFilter, PageRequest, StatusUpdate, TenantStore};
 use crate::testing::{FakeTransport, MemoryStore, RecordingSink, Script};
 use crate::transport::SendError;
 
@@ -62,89 +62,32 @@ fn the_builder_needs_its_parts_and_a_sane_config() {
 }
 
 #[tokio::test]
-async fn register_validates_and_refuses_a_taken_email() {
+async fn an_account_needs_only_a_name_to_save_credentials_and_send() {
     let h = Harness::new();
-    let err = h.api.register("   ", "not-an-email").await.unwrap_err();
-    assert_eq!(fields(&err), ["name", "email"]);
-    let err = h
-        .api
-        .register(&"n".repeat(201), "a@b.co")
-        .await
-        .unwrap_err();
+    let err = h.api.create_account("   ").await.unwrap_err();
     assert_eq!(fields(&err), ["name"]);
-    let long_email = format!("{}@example.com", "a".repeat(250));
-    assert_eq!(
-        fields(&h.api.register("x", &long_email).await.unwrap_err()),
-        ["email"]
-    );
+    let err = h.api.create_account(&"n".repeat(201)).await.unwrap_err();
+    assert_eq!(fields(&err), ["name"]);
 
-    let reg = h
+    let acc = h.api.create_account("  Acme Ltd  ").await.unwrap();
+    assert_eq!(acc.name, "Acme Ltd");
+    assert!(acc.active);
+    assert_eq!(acc.credentials, None);
+    let acc = h
         .api
-        .register("  Acme Ltd  ", "Ops@Acme.example")
+        .set_credentials(acc.id, creds("EAAc", "1234567890"))
         .await
         .unwrap();
-    assert_eq!(reg.account.name, "Acme Ltd");
-    assert_eq!(reg.account.plan, crate::Plan::Free);
-    assert!(reg.api_key.expose().starts_with("sk_live_"));
-    assert_eq!(reg.account.key_hash, reg.api_key.hash());
-    let dup = h
-        .api
-        .register("Other", "ops@acme.EXAMPLE")
-        .await
-        .unwrap_err();
-    assert!(matches!(dup, Error::Conflict(_)), "{dup:?}");
-}
-
-#[tokio::test]
-async fn keys_authenticate_rotate_and_deactivation_forbids() {
-    let h = Harness::new();
-    let reg = h.api.register("Acme", "ops@acme.example").await.unwrap();
-    let acc = h.api.authenticate(reg.api_key.expose()).await.unwrap();
-    assert_eq!(acc.id, reg.account.id);
-
-    let expected = Error::Unauthorized(
-        "Invalid API key. Expected Authorization: Bearer sk_live_ followed by 48 hex characters"
-            .into(),
-    );
-    assert_eq!(
-        h.api.authenticate("sk_live_nope").await.unwrap_err(),
-        expected
-    );
-    let unknown = format!("sk_live_{}", "0".repeat(48));
-    assert_eq!(h.api.authenticate(&unknown).await.unwrap_err(), expected);
-
-    let new_key = h.api.rotate_key(&acc).await.unwrap();
-    assert_ne!(new_key, reg.api_key);
-    assert_eq!(
-        h.api.authenticate(reg.api_key.expose()).await.unwrap_err(),
-        expected,
-        "the old key stops working at once"
-    );
-    assert_eq!(
-        h.api.authenticate(new_key.expose()).await.unwrap().id,
-        acc.id
-    );
-    // A second rotation from the same (now stale) account view lost the race.
-    assert!(matches!(
-        h.api.rotate_key(&acc).await.unwrap_err(),
-        Error::Conflict(_)
-    ));
-
-    h.store
-        .update_account(acc.id, AccountUpdate::SetActive(false))
-        .await
-        .unwrap();
-    assert_eq!(
-        h.api.authenticate(new_key.expose()).await.unwrap_err(),
-        Error::Forbidden("account deactivated".into())
-    );
+    let sent = h.api.send(&acc, text("14155552671", "hi")).await.unwrap();
+    assert_eq!(sent.status, Status::Queued);
+    assert_eq!(h.api.me(acc.id).await.unwrap().name, "Acme Ltd");
 }
 
 #[tokio::test]
 async fn credentials_are_validated_saved_verified_and_removed() {
     let h = Harness::new();
-    let reg = h.api.register("Acme", "ops@acme.example").await.unwrap();
-    let id = reg.account.id;
+    let reg = h.api.create_account("Acme").await.unwrap();
+    let id = reg.id;
 
     let err = h.api.verify_credentials(id).await.unwrap_err();
     assert!(matches!(&err, Error::Refused(m) if m.contains("no Meta credentials")));
@@ -499,12 +442,7 @@ async fn bulk_queues_valid_items_and_reports_the_rest() {
     assert_eq!(fields(&err), ["items"]);
 
     // Real sends need credentials; dry runs do not.
-    let bare = h
-        .api
-        .register("Bare", "bare@acme.example")
-        .await
-        .unwrap()
-        .account;
+    let bare = h.api.create_account("Bare").await.unwrap();
     let real = BulkRequest::new([text("14155552671", "x")]);
     assert_eq!(
         h.api.send_bulk(&bare, real, 100).await.unwrap_err(),

@@ -9,22 +9,60 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::account::{Account, AccountId, AccountUpdate, KeyHash, NewAccount};
+use crate::account::{Account, AccountId, AccountUpdate, NewAccount};
 use crate::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use crate::message::{Message, MessageId};
 use crate::store::{
-    ClaimLimits, Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, OutboxBacklog, Outcome,
-    Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, Store,
-    StoreError, StoreResult,
+    ClaimLimits, Claimed, ClaimedEvent, EventNext, Housekeeping, InboundStore, MessageFilter,
+    MessageStore, NewBatch, OutboxBacklog, OutboxStore, Outcome, Page, PageRequest, PurgePolicy,
+    PurgeReport, StatusApplied, StatusCounts, StatusUpdate, Store, StoreError, StoreResult,
+    TenantStore,
 };
 use crate::webhook::{DeliveryAttempt, EventId};
+
+/// Failures to inject, by method name: the bookkeeping of [`FaultyStore`], for wrappers of other store traits
+/// (the product's) to fail the same way.
+#[derive(Debug, Default)]
+pub struct Faults {
+    /// Method name -> failures left.
+    left: Mutex<HashMap<&'static str, usize>>,
+}
+
+impl Faults {
+    /// The next `times` calls of `method` fail.
+    pub fn fail(&self, method: &'static str, times: usize) {
+        self.lock().insert(method, times);
+    }
+
+    /// Failures of `method` still to come.
+    pub fn pending(&self, method: &'static str) -> usize {
+        self.lock().get(method).copied().unwrap_or(0)
+    }
+
+    /// `Unavailable` when a failure of `method` is due (counting it), `Ok` otherwise: call it first in each
+    /// wrapped method.
+    pub fn check(&self, method: &'static str) -> StoreResult<()> {
+        match self.lock().get_mut(method) {
+            Some(left) if *left > 0 => {
+                *left -= 1;
+                Err(StoreError::Unavailable(format!(
+                    "injected fault in {method}"
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, usize>> {
+        self.left.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 /// Wraps a store; [`FaultyStore::fail`] makes the next calls of one method fail with
 /// [`StoreError::Unavailable`] without reaching the inner store. Every other call is passed through.
 pub struct FaultyStore {
     inner: Arc<dyn Store>,
-    /// Method name -> failures left.
-    faults: Mutex<HashMap<&'static str, usize>>,
+    faults: Faults,
 }
 
 impl std::fmt::Debug for FaultyStore {
@@ -38,47 +76,30 @@ impl FaultyStore {
     pub fn new(inner: Arc<dyn Store>) -> Self {
         Self {
             inner,
-            faults: Mutex::new(HashMap::new()),
+            faults: Faults::default(),
         }
     }
 
-    /// The next `times` calls of the `Store` method `method` (its name, e.g. `"update_account"`) fail.
+    /// The next `times` calls of the store method `method` (its name, e.g. `"update_account"`) fail.
     pub fn fail(&self, method: &'static str, times: usize) {
-        self.lock().insert(method, times);
+        self.faults.fail(method, times);
     }
 
     /// Failures of `method` still to come.
     pub fn pending_faults(&self, method: &'static str) -> usize {
-        self.lock().get(method).copied().unwrap_or(0)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, usize>> {
-        self.faults.lock().unwrap_or_else(|e| e.into_inner())
+        self.faults.pending(method)
     }
 
     fn fault(&self, method: &'static str) -> StoreResult<()> {
-        match self.lock().get_mut(method) {
-            Some(left) if *left > 0 => {
-                *left -= 1;
-                Err(StoreError::Unavailable(format!(
-                    "injected fault in {method}"
-                )))
-            }
-            _ => Ok(()),
-        }
+        self.faults.check(method)
     }
 }
 
 #[async_trait]
-impl Store for FaultyStore {
+impl TenantStore for FaultyStore {
     async fn create_account(&self, account: NewAccount) -> StoreResult<Account> {
         self.fault("create_account")?;
         self.inner.create_account(account).await
-    }
-
-    async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>> {
-        self.fault("account_by_key_hash")?;
-        self.inner.account_by_key_hash(hash).await
     }
 
     async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {
@@ -86,9 +107,9 @@ impl Store for FaultyStore {
         self.inner.account(id).await
     }
 
-    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>> {
-        self.fault("account_by_email")?;
-        self.inner.account_by_email(email).await
+    async fn recent_account(&self, id: AccountId) -> StoreResult<Option<Account>> {
+        self.fault("recent_account")?;
+        self.inner.recent_account(id).await
     }
 
     async fn account_by_phone_number_id(
@@ -114,11 +135,6 @@ impl Store for FaultyStore {
         self.inner.update_account(id, update).await
     }
 
-    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()> {
-        self.fault("rotate_key")?;
-        self.inner.rotate_key(id, old, new).await
-    }
-
     async fn list_accounts(
         &self,
         after: Option<AccountId>,
@@ -127,31 +143,10 @@ impl Store for FaultyStore {
         self.fault("list_accounts")?;
         self.inner.list_accounts(after, limit).await
     }
+}
 
-    async fn record_external_event(
-        &self,
-        source: &str,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        self.fault("record_external_event")?;
-        self.inner.record_external_event(source, id, now).await
-    }
-
-    async fn apply_external_event(
-        &self,
-        source: &str,
-        id: &str,
-        now: DateTime<Utc>,
-        account: AccountId,
-        update: AccountUpdate,
-    ) -> StoreResult<Option<Account>> {
-        self.fault("apply_external_event")?;
-        self.inner
-            .apply_external_event(source, id, now, account, update)
-            .await
-    }
-
+#[async_trait]
+impl MessageStore for FaultyStore {
     async fn idempotency_begin(
         &self,
         account: AccountId,
@@ -270,6 +265,13 @@ impl Store for FaultyStore {
             .await
     }
 
+    fn subscribe_wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
+        self.inner.subscribe_wakeups()
+    }
+}
+
+#[async_trait]
+impl InboundStore for FaultyStore {
     async fn record_inbound(
         &self,
         account: AccountId,
@@ -288,7 +290,10 @@ impl Store for FaultyStore {
         self.fault("last_inbound")?;
         self.inner.last_inbound(account, wa_id).await
     }
+}
 
+#[async_trait]
+impl OutboxStore for FaultyStore {
     async fn claim_events(
         &self,
         now: DateTime<Utc>,
@@ -322,12 +327,10 @@ impl Store for FaultyStore {
         self.fault("delivery_attempts")?;
         self.inner.delivery_attempts(account, limit).await
     }
+}
 
-    async fn hit_rate_window(&self, bucket: &str, window_start: DateTime<Utc>) -> StoreResult<u64> {
-        self.fault("hit_rate_window")?;
-        self.inner.hit_rate_window(bucket, window_start).await
-    }
-
+#[async_trait]
+impl Housekeeping for FaultyStore {
     async fn purge_expired(
         &self,
         now: DateTime<Utc>,
@@ -335,9 +338,5 @@ impl Store for FaultyStore {
     ) -> StoreResult<PurgeReport> {
         self.fault("purge_expired")?;
         self.inner.purge_expired(now, policy).await
-    }
-
-    fn subscribe_wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
-        self.inner.subscribe_wakeups()
     }
 }

@@ -7,22 +7,23 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::account::{Account, AccountId, AccountUpdate, CredentialsStatus, KeyHash, NewAccount};
+use crate::account::{Account, AccountId, AccountUpdate, NewAccount};
 use crate::idempotency::{
     self, Decision, Fingerprint, IN_FLIGHT_LOCK, IdempotencyKey, IdempotencyRecord, RETENTION,
 };
 use crate::message::{Message, MessageId, Status, TimelineEntry};
 use crate::status::{self, Event, MetaStatus, Transition};
+use crate::store::support::{
+    StatusChange, outcome_change, record_meta_status, record_outcome_fields, record_pricing,
+    reset_for_retry,
+};
 use crate::store::{
-    ClaimLimits, Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, OutboxBacklog,
-    OutboxEvent, Outcome, Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusChange,
-    StatusCounts, StatusUpdate, Store, StoreError, StoreResult, outcome_change, record_meta_status,
-    record_outcome_fields, record_pricing, reset_for_retry,
+    ClaimLimits, Claimed, ClaimedEvent, EventNext, Housekeeping, InboundStore, MessageFilter,
+    MessageStore, NewBatch, OutboxBacklog, OutboxEvent, OutboxStore, Outcome, Page, PageRequest,
+    PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, StoreError, StoreResult,
+    TenantStore,
 };
 use crate::webhook::{DeliveryAttempt, EventId, StatusEventData};
-
-/// How long a fixed rate-limit window is kept after it started.
-const RATE_WINDOW_KEEP: Duration = Duration::from_secs(3600);
 
 /// A `Store` kept in memory behind one mutex; every method is one "transaction" (the lock is taken once).
 ///
@@ -52,7 +53,7 @@ impl MemoryStore {
     }
 
     /// An empty store that behaves like a store shared by several replicas: every insert, manual retry and
-    /// release raises [`Store::subscribe_wakeups`] for all clones, as PostgreSQL's `NOTIFY` does.
+    /// release raises [`MessageStore::subscribe_wakeups`] for all clones, as PostgreSQL's `NOTIFY` does.
     pub fn with_wakeups() -> Self {
         Self {
             wakeups: Some(tokio::sync::broadcast::channel(16).0),
@@ -75,9 +76,6 @@ impl MemoryStore {
 #[derive(Default)]
 struct State {
     accounts: HashMap<AccountId, Account>,
-    /// Lowercased email -> account.
-    emails: HashMap<String, AccountId>,
-    key_hashes: HashMap<KeyHash, AccountId>,
     messages: HashMap<MessageId, Row>,
     /// Claimable messages by the time they become due: (due, id). Holds exactly the rows with `due_at` set.
     due: BTreeSet<(DateTime<Utc>, MessageId)>,
@@ -91,9 +89,6 @@ struct State {
     /// Unfinished events in the order they were written.
     unfinished: BTreeMap<u64, EventId>,
     attempts: Vec<(AccountId, DeliveryAttempt)>,
-    rate_windows: HashMap<(String, DateTime<Utc>), u64>,
-    /// (source, event id) of processed external events.
-    external_events: HashSet<(String, String)>,
     next_seq: u64,
 }
 
@@ -115,14 +110,6 @@ struct EventRow {
 
 fn chrono_duration(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
-}
-
-/// Statuses the customer hears about through the webhook.
-fn announced(status: Status) -> bool {
-    matches!(
-        status,
-        Status::Sent | Status::Delivered | Status::Read | Status::Failed
-    )
 }
 
 impl State {
@@ -152,8 +139,8 @@ impl State {
         }
     }
 
-    /// Writes a status change decided by `status::transition`: the row (after `edit`), its timeline entry, the
-    /// counters, the due index and, for announced statuses on an account with a webhook, the outbox event.
+    /// Writes a status change decided by `status::transition`: the row (after `edit`) and what
+    /// [`StatusChange::apply`] says goes with it (timeline entry, counters, due index, outbox event).
     fn change(
         &mut self,
         id: MessageId,
@@ -165,25 +152,16 @@ impl State {
             .get_mut(&id)
             .expect("caller checked the row exists");
         let msg = &mut row.message;
-        let from = msg.status;
-        edit(msg);
-        msg.status = change.to;
-        msg.updated_at = change.at;
-        if change.timeline {
-            msg.timeline.push(TimelineEntry {
-                status: change.to,
-                at: change.at,
-                detail: change.detail,
-            });
-        }
+        let write = change.apply(msg, edit);
+        let at = msg.updated_at;
+        msg.timeline.extend(write.timeline);
         let after = msg.clone();
-        if from != change.to {
-            self.bump(after.account_id, from, -1);
-            self.bump(after.account_id, change.to, 1);
+        for (status, delta) in write.counter_deltas {
+            self.bump(after.account_id, status, delta);
         }
-        self.set_due(id, change.due_at);
-        if announced(change.to) {
-            self.enqueue_event(&after, change.at);
+        self.set_due(id, write.due_at);
+        if write.announce {
+            self.enqueue_event(&after, at);
         }
         after
     }
@@ -254,11 +232,6 @@ impl State {
     fn get_full(&self, id: MessageId) -> Option<Message> {
         self.messages.get(&id).map(|r| r.message.clone())
     }
-
-    fn index_account(&mut self, account: &Account) {
-        self.emails.insert(account.email.to_lowercase(), account.id);
-        self.key_hashes.insert(account.key_hash, account.id);
-    }
 }
 
 fn without_timeline(m: &Message) -> Message {
@@ -268,67 +241,23 @@ fn without_timeline(m: &Message) -> Message {
 }
 
 #[async_trait]
-impl Store for MemoryStore {
+impl TenantStore for MemoryStore {
     async fn create_account(&self, new: NewAccount) -> StoreResult<Account> {
         let mut guard = self.lock();
         let s = &mut *guard;
-        if s.emails.contains_key(&new.email.to_lowercase()) {
-            return Err(StoreError::Conflict(format!(
-                "an account with email {} already exists",
-                new.email
-            )));
-        }
         if s.accounts.contains_key(&new.id) {
             return Err(StoreError::Conflict(format!(
                 "account {} already exists",
                 new.id
             )));
         }
-        if s.key_hashes.contains_key(&new.key_hash) {
-            return Err(StoreError::Conflict("the API key is already in use".into()));
-        }
-        let account = Account {
-            id: new.id,
-            name: new.name,
-            email: new.email,
-            plan: new.plan,
-            key_hash: new.key_hash,
-            active: true,
-            messages_sent: 0,
-            credentials: None,
-            credentials_status: CredentialsStatus::Unverified,
-            webhook: None,
-            strict_window: false,
-            breaker: Default::default(),
-            stripe_customer_id: None,
-            stripe_subscription_id: None,
-            billing_event_at: None,
-            created_at: new.created_at,
-        };
-        s.index_account(&account);
+        let account = Account::new(new);
         s.accounts.insert(account.id, account.clone());
         Ok(account)
     }
 
-    async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>> {
-        let s = self.lock();
-        Ok(s.key_hashes
-            .get(hash)
-            .and_then(|id| s.accounts.get(id))
-            .filter(|a| a.key_hash.ct_eq(hash))
-            .cloned())
-    }
-
     async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {
         Ok(self.lock().accounts.get(&id).cloned())
-    }
-
-    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>> {
-        let s = self.lock();
-        Ok(s.emails
-            .get(&email.to_lowercase())
-            .and_then(|id| s.accounts.get(id))
-            .cloned())
     }
 
     async fn account_by_phone_number_id(
@@ -365,7 +294,7 @@ impl Store for MemoryStore {
             .filter(|a| {
                 a.credentials
                     .as_ref()
-                    .and_then(crate::store::verify_token_hash)
+                    .and_then(crate::store::support::verify_token_hash)
                     .is_some_and(|h| &h == hash)
             })
             .min_by_key(|a| (a.created_at, a.id))
@@ -384,11 +313,13 @@ impl Store for MemoryStore {
                     continue;
                 };
                 if o.phone_number_id == c.phone_number_id {
-                    return Err(crate::store::phone_number_id_taken(&c.phone_number_id));
+                    return Err(crate::store::support::phone_number_id_taken(
+                        &c.phone_number_id,
+                    ));
                 }
                 if let (Some(w), Some(ow)) = (&c.waba_id, &o.waba_id) {
                     if w == ow {
-                        return Err(crate::store::waba_id_taken(w));
+                        return Err(crate::store::support::waba_id_taken(w));
                     }
                 }
             }
@@ -396,21 +327,6 @@ impl Store for MemoryStore {
         let account = s.account_mut(id)?;
         *account = changed;
         Ok(account.clone())
-    }
-
-    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()> {
-        let mut guard = self.lock();
-        let s = &mut *guard;
-        let account = s.account_mut(id)?;
-        if !account.key_hash.ct_eq(old) {
-            return Err(StoreError::Conflict(
-                "the key was rotated concurrently".into(),
-            ));
-        }
-        account.key_hash = *new;
-        s.key_hashes.remove(old);
-        s.key_hashes.insert(*new, id);
-        Ok(())
     }
 
     async fn list_accounts(
@@ -432,40 +348,10 @@ impl Store for MemoryStore {
             .map(|id| s.accounts[&id].clone())
             .collect())
     }
+}
 
-    async fn record_external_event(
-        &self,
-        source: &str,
-        id: &str,
-        _now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        Ok(self
-            .lock()
-            .external_events
-            .insert((source.to_owned(), id.to_owned())))
-    }
-
-    async fn apply_external_event(
-        &self,
-        source: &str,
-        id: &str,
-        _now: DateTime<Utc>,
-        account: AccountId,
-        update: AccountUpdate,
-    ) -> StoreResult<Option<Account>> {
-        let mut guard = self.lock();
-        let s = &mut *guard;
-        let event = (source.to_owned(), id.to_owned());
-        if s.external_events.contains(&event) {
-            return Ok(None);
-        }
-        let account = s.account_mut(account)?;
-        account.apply(update);
-        let updated = account.clone();
-        s.external_events.insert(event);
-        Ok(Some(updated))
-    }
-
+#[async_trait]
+impl MessageStore for MemoryStore {
     async fn idempotency_begin(
         &self,
         account: AccountId,
@@ -921,6 +807,15 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    fn subscribe_wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
+        self.wakeups
+            .as_ref()
+            .map(tokio::sync::broadcast::Sender::subscribe)
+    }
+}
+
+#[async_trait]
+impl InboundStore for MemoryStore {
     async fn record_inbound(
         &self,
         account: AccountId,
@@ -945,7 +840,10 @@ impl Store for MemoryStore {
             .get(&(account, wa_id.to_owned()))
             .copied())
     }
+}
 
+#[async_trait]
+impl OutboxStore for MemoryStore {
     async fn claim_events(
         &self,
         now: DateTime<Utc>,
@@ -1049,18 +947,10 @@ impl Store for MemoryStore {
             .map(|(_, d)| d.clone())
             .collect())
     }
+}
 
-    async fn hit_rate_window(&self, bucket: &str, window_start: DateTime<Utc>) -> StoreResult<u64> {
-        let mut guard = self.lock();
-        let s = &mut *guard;
-        let n = s
-            .rate_windows
-            .entry((bucket.to_owned(), window_start))
-            .or_insert(0);
-        *n += 1;
-        Ok(*n)
-    }
-
+#[async_trait]
+impl Housekeeping for MemoryStore {
     async fn purge_expired(
         &self,
         now: DateTime<Utc>,
@@ -1092,17 +982,6 @@ impl Store for MemoryStore {
             .retain(|(received_at, _)| *received_at > pending_cutoff);
         report.pending_statuses = (before - s.pending_statuses.len()) as u64;
 
-        let window_cutoff = now - chrono_duration(RATE_WINDOW_KEEP);
-        let before = s.rate_windows.len();
-        s.rate_windows
-            .retain(|(_, start), _| *start > window_cutoff);
-        report.rate_windows = (before - s.rate_windows.len()) as u64;
-
         Ok(report)
-    }
-    fn subscribe_wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
-        self.wakeups
-            .as_ref()
-            .map(tokio::sync::broadcast::Sender::subscribe)
     }
 }

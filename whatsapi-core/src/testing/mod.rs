@@ -8,7 +8,7 @@ mod sink;
 mod transport;
 
 pub use clock::ManualClock;
-pub use faulty::FaultyStore;
+pub use faulty::{Faults, FaultyStore};
 pub use memory::MemoryStore;
 pub use sink::RecordingSink;
 pub use transport::{FakeTransport, Script, SentRecord};

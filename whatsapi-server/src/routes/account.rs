@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use whatsapi_core::{AccountId, MetaCredentials};
 
-use crate::auth::CurrentAccount;
+use crate::auth::{CurrentAccount, CurrentCustomer};
 use crate::error::ApiError;
 use crate::extract::ValidatedJson;
 use crate::requests::{CredentialsRequest, NewAccount, RegisterRequest, WebhookRequest};
@@ -79,19 +79,17 @@ async fn create_account(
     body: Result<ValidatedJson<RegisterRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
     let ValidatedJson(NewAccount { name, email }) = body?;
-    let registered = state.api.register(&name, &email).await?;
+    let registered = state.product.register(&name, &email).await?;
+    let id = registered.account.account.id;
     if let Some(sandbox) = &state.settings.sandbox {
         state
             .api
-            .set_credentials(
-                registered.account.id,
-                sandbox_credentials(sandbox, registered.account.id),
-            )
+            .set_credentials(id, sandbox_credentials(sandbox, id))
             .await?;
     }
     let view = ApiKeyView {
         api_key: registered.api_key.expose().to_owned(),
-        plan: Some(registered.account.plan.as_str().to_owned()),
+        plan: Some(registered.account.customer.plan.as_str().to_owned()),
     };
     Ok((StatusCode::CREATED, ok(view)).into_response())
 }
@@ -124,8 +122,13 @@ pub async fn me(
     CurrentAccount(account): CurrentAccount,
 ) -> Result<Response, ApiError> {
     // Read again: the key lookup may come from the store's cache, where `messagesSent` can lag.
-    let account = state.api.me(account.id).await?;
-    Ok(ok(AccountView::of(&account, state.api.plans())).into_response())
+    let me = state.product.me(account.id).await?;
+    Ok(ok(AccountView::of(
+        &me.account,
+        &me.customer,
+        state.product.plans(),
+    ))
+    .into_response())
 }
 
 /// Save your Meta access token and phone number id (BYOC).
@@ -252,9 +255,9 @@ pub async fn delete_webhook(
         example = json!({"success": true, "data": {"apiKey": "sk_live_f6e5d4c3b2a1f6e5d4c3b2a1f6e5d4c3b2a1f6e5d4c3b2a1"}}))))]
 pub async fn rotate_key(
     State(state): State<AppState>,
-    CurrentAccount(account): CurrentAccount,
+    CurrentCustomer(customer): CurrentCustomer,
 ) -> Result<Response, ApiError> {
-    let key = state.api.rotate_key(&account).await?;
+    let key = state.product.rotate_key(&customer).await?;
     Ok(ok(ApiKeyView {
         api_key: key.expose().to_owned(),
         plan: None,

@@ -7,9 +7,9 @@ use axum::response::{IntoResponse, Response};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use whatsapi_core::service::StripeWebhookOutcome;
+use whatsapi_saas::StripeWebhookOutcome;
 
-use crate::auth::CurrentAccount;
+use crate::auth::CurrentCustomer;
 use crate::error::ApiError;
 use crate::extract::ValidatedJson;
 use crate::requests::CheckoutRequest;
@@ -42,10 +42,10 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     ))]
 pub async fn checkout(
     State(state): State<AppState>,
-    CurrentAccount(account): CurrentAccount,
+    CurrentCustomer(customer): CurrentCustomer,
     ValidatedJson(plan): ValidatedJson<CheckoutRequest>,
 ) -> Result<Response, ApiError> {
-    let session = state.api.checkout(&account, &plan).await?;
+    let session = state.product.checkout(&customer, &plan).await?;
     Ok(ok(BillingSessionView {
         url: session.url,
         id: session.id,
@@ -64,9 +64,9 @@ pub async fn checkout(
     ))]
 pub async fn portal(
     State(state): State<AppState>,
-    CurrentAccount(account): CurrentAccount,
+    CurrentCustomer(customer): CurrentCustomer,
 ) -> Result<Response, ApiError> {
-    let session = state.api.billing_portal(&account).await?;
+    let session = state.product.billing_portal(&customer).await?;
     Ok(ok(BillingSessionView {
         url: session.url,
         id: session.id,
@@ -123,7 +123,7 @@ pub async fn stripe_webhook(
     let signature = headers
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
-    let view = match state.api.apply_stripe_webhook(&body, signature).await? {
+    let view = match state.product.apply_stripe_webhook(&body, signature).await? {
         StripeWebhookOutcome::Applied { plan, .. } => StripeWebhookView {
             result: "applied".into(),
             plan: Some(plan.as_str().into()),

@@ -11,6 +11,7 @@ use whatsapi_api::{BulkAccepted, ParsedBulk, Schedule, SendAccepted};
 use whatsapi_core::idempotency::IdempotencyKey;
 use whatsapi_core::store::{MessageFilter, PageRequest};
 use whatsapi_core::{Account, SendRequest};
+use whatsapi_saas::Customer;
 
 use crate::auth::CurrentAccount;
 use crate::error::ApiError;
@@ -87,14 +88,14 @@ impl FromRequest<AppState> for BulkBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let plan = req.extensions().get::<Account>().map(|a| a.plan);
+        let plan = req.extensions().get::<Customer>().map(|c| c.plan);
         let (body, key) = body_and_key(req, state).await?;
-        let max_items = plan.map_or(0, |p| state.api.plans().effective_bulk_cap(p));
+        let max_items = plan.map_or(0, |p| state.product.bulk_cap(p));
         let now = state.api.clock().now();
         let rules = state.api.send_rules();
         // The plan's cap is checked by core after the idempotency lookup, so a retry of a chunk accepted before the
         // plan went down replays instead of failing; here only the server-wide ceiling bounds the parse.
-        let ceiling = state.api.plans().max_bulk_messages;
+        let ceiling = state.product.plans().max_bulk_messages;
         let mut parsed = whatsapi_api::parse_bulk_with(&body, now, rules, ceiling, Schedule::Defer)
             .map_err(|e| ApiError::validation(e.0))?;
         if let Some(key) = key {

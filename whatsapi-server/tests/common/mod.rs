@@ -11,13 +11,13 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use whatsapi_core::EngineConfig;
-use whatsapi_core::account::PlanLimits;
-use whatsapi_core::billing::StripeClient;
 use whatsapi_core::encryption::{EncryptingStore, EncryptionKey, KeyRing};
 use whatsapi_core::testing::FakeTransport;
 use whatsapi_core::webhook::WebhookUrlPolicy;
 use whatsapi_core::webhook_http::{HttpSinkConfig, HttpWebhookSink};
-use whatsapi_core::{PlanTable, Store, WhatsApi};
+use whatsapi_core::{Store, WhatsApi};
+use whatsapi_saas::stripe::StripeClient;
+use whatsapi_saas::{PlanLimits, PlanTable, Product, ProductStore};
 use whatsapi_server::HttpSettings;
 use whatsapi_store_sqlite::SqliteStore;
 
@@ -43,6 +43,9 @@ pub struct TestServer {
 /// Wraps the store a test server uses.
 pub type WrapStore = Box<dyn FnOnce(Arc<dyn Store>) -> Arc<dyn Store> + Send>;
 
+/// Wraps the product store a test server uses.
+pub type WrapProductStore = Box<dyn FnOnce(Arc<dyn ProductStore>) -> Arc<dyn ProductStore> + Send>;
+
 pub struct Options {
     pub plans: PlanTable,
     pub settings: HttpSettings,
@@ -59,6 +62,8 @@ pub struct Options {
     pub webhook_timeout: Duration,
     /// Wraps the store the server uses (e.g. in a `FaultyStore`).
     pub wrap_store: Option<WrapStore>,
+    /// Wraps the product store the server uses (e.g. in a `FaultyProductStore`).
+    pub wrap_product_store: Option<WrapProductStore>,
 }
 
 impl Default for Options {
@@ -90,6 +95,7 @@ impl Default for Options {
             billing: None,
             webhook_timeout: Duration::from_secs(5),
             wrap_store: None,
+            wrap_product_store: None,
         }
     }
 }
@@ -114,6 +120,10 @@ impl TestServer {
             Arc::new(EncryptingStore::new(sqlite.clone(), KeyRing::new(key)));
         if let Some(wrap) = options.wrap_store.take() {
             store = wrap(store);
+        }
+        let mut product_store: Arc<dyn ProductStore> = sqlite.clone();
+        if let Some(wrap) = options.wrap_product_store.take() {
+            product_store = wrap(product_store);
         }
         let transport = FakeTransport::new();
         let sink_config = HttpSinkConfig {
@@ -142,18 +152,17 @@ impl TestServer {
             }
             None => Arc::new(transport.clone()),
         };
-        let mut builder = WhatsApi::builder();
-        if let Some(stripe) = options.billing.take() {
-            builder = builder.billing(stripe);
-        }
-        let api = builder
+        let api = WhatsApi::builder()
             .store(store.clone())
             .transport(meta)
             .webhook_sink(Arc::new(HttpWebhookSink::new(sink_config).unwrap()))
-            .plans(options.plans)
             .config(options.engine)
             .build()
             .unwrap();
+        let mut product = Product::new(api, product_store, options.plans);
+        if let Some(stripe) = options.billing.take() {
+            product = product.with_billing(stripe);
+        }
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         if let Some(sb) = &sandbox {
@@ -163,7 +172,7 @@ impl TestServer {
         let task = tokio::spawn(async move {
             whatsapi_server::run::serve_on(
                 listener,
-                api,
+                product,
                 options.settings,
                 async move {
                     let _ = stopped.await;

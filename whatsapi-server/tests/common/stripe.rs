@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
-use whatsapi_core::billing::{StripeClient, StripeConfig};
+use whatsapi_saas::stripe::{StripeClient, StripeConfig};
 
 pub const STRIPE_KEY: &str = "sk_test_fake_51abcdef";
 pub const WEBHOOK_SECRET: &str = "whsec_test_endpoint_secret";

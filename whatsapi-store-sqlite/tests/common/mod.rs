@@ -6,9 +6,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use whatsapi_core::account::{NewAccount, WebhookConfig};
 use whatsapi_core::store::NewBatch;
-use whatsapi_core::{
-    Account, AccountId, ApiKey, MessageContent, MessageId, NewMessage, PhoneNumber, Plan, Store,
-};
+use whatsapi_core::store::{Store, TenantStore};
+use whatsapi_core::{Account, AccountId, MessageContent, MessageId, NewMessage, PhoneNumber};
+use whatsapi_saas::{ApiKey, CustomerStore, NewCustomer, Plan};
 use whatsapi_store_sqlite::SqliteStore;
 
 /// 2026-01-01T00:00:00Z plus `secs`.
@@ -26,18 +26,22 @@ pub fn store() -> (tempfile::TempDir, Arc<SqliteStore>) {
     (dir, Arc::new(store))
 }
 
-pub async fn account(store: &dyn Store, email: &str) -> Account {
-    store
-        .create_account(NewAccount {
-            id: AccountId::new(),
-            name: "Acme".into(),
+/// A customer on the pro plan with a fresh key (both halves of the account); answers the engine's half.
+pub async fn account(store: &SqliteStore, email: &str) -> Account {
+    let customer = store
+        .create_customer(NewCustomer {
+            account: NewAccount {
+                id: AccountId::new(),
+                name: "Acme".into(),
+                created_at: at(0),
+            },
             email: email.into(),
             plan: Plan::Pro,
             key_hash: ApiKey::generate().hash(),
-            created_at: at(0),
         })
         .await
-        .unwrap()
+        .unwrap();
+    store.account(customer.id).await.unwrap().unwrap()
 }
 
 pub async fn with_webhook(store: &dyn Store, account: &Account) {

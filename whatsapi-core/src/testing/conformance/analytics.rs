@@ -8,9 +8,7 @@ pub async fn message_timeseries_buckets(store: Arc<dyn Store>) {
     let stranger = ok(
         store
             .create_account(NewAccount {
-                email: "stranger@example.com".into(),
-                key_hash: ApiKey::generate().hash(),
-                id: AccountId::new(),
+                name: "Stranger".into(),
                 ..sample_account()
             })
             .await,

@@ -17,15 +17,11 @@ pub fn at(secs: i64) -> DateTime<Utc> {
     base_time() + chrono::Duration::seconds(secs)
 }
 
-/// A new account with a unique email, a fresh key and the free plan, created at [`base_time`].
+/// A new account with a fresh id, created at [`base_time`].
 pub fn sample_account() -> NewAccount {
-    let id = AccountId::new();
     NewAccount {
-        id,
+        id: AccountId::new(),
         name: "Acme Test".into(),
-        email: format!("user-{}@example.com", id.0.simple()),
-        plan: Plan::Free,
-        key_hash: ApiKey::generate().hash(),
         created_at: base_time(),
     }
 }

@@ -1,49 +1,6 @@
-//! Housekeeping: rate-limit windows and the purge of expired rows.
+//! Housekeeping: the purge of expired rows.
 
 use super::prelude::*;
-
-/// Rate windows count hits per bucket and window start, also under concurrency.
-pub async fn rate_windows_count_hits(store: Arc<dyn Store>) {
-    let hit = |bucket: &'static str, start: DateTime<Utc>| {
-        let store = store.clone();
-        async move {
-            ok(
-                store.hit_rate_window(bucket, start).await,
-                "hit_rate_window",
-            )
-        }
-    };
-    assert_eq!(hit("key:a", at(0)).await, 1);
-    assert_eq!(hit("key:a", at(0)).await, 2);
-    assert_eq!(hit("key:a", at(0)).await, 3);
-    assert_eq!(hit("key:a", at(60)).await, 1, "a new window starts at 1");
-    assert_eq!(hit("key:b", at(0)).await, 1, "buckets are independent");
-
-    let mut tasks = JoinSet::new();
-    for _ in 0..8 {
-        let store = store.clone();
-        tasks.spawn(async move {
-            let mut seen = Vec::new();
-            for _ in 0..25 {
-                seen.push(ok(
-                    store.hit_rate_window("key:c", at(0)).await,
-                    "hit_rate_window",
-                ));
-            }
-            seen
-        });
-    }
-    let mut all = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        all.extend(joined.expect("task panicked"));
-    }
-    all.sort_unstable();
-    assert_eq!(
-        all,
-        (1..=200).collect::<Vec<u64>>(),
-        "concurrent hits each get a distinct count"
-    );
-}
 
 /// `purge_expired` removes exactly what the policy says and reports the counts.
 pub async fn purge_removes_only_expired(store: Arc<dyn Store>) {
@@ -159,20 +116,10 @@ pub async fn purge_removes_only_expired(store: Arc<dyn Store>) {
         "apply",
     );
 
-    // Rate windows: one past, one current.
-    ok(store.hit_rate_window("key:p", now - hour * 2).await, "hit");
-    ok(
-        store
-            .hit_rate_window("key:p", now - chrono::Duration::minutes(10))
-            .await,
-        "hit",
-    );
-
     let report = ok(store.purge_expired(now, policy).await, "purge_expired");
     assert_eq!(report.idempotency_records, 1, "{report:?}");
     assert_eq!(report.events, 1, "{report:?}");
     assert_eq!(report.pending_statuses, 1, "{report:?}");
-    assert_eq!(report.rate_windows, 1, "{report:?}");
     let again = ok(store.purge_expired(now, policy).await, "purge_expired");
     assert_eq!(again, Default::default(), "a second purge finds nothing");
 
@@ -207,19 +154,6 @@ pub async fn purge_removes_only_expired(store: Arc<dyn Store>) {
         remaining.iter().map(|e| e.event.id).collect::<Vec<_>>(),
         vec![unfinished_event],
         "unfinished events are never purged"
-    );
-    assert_eq!(
-        ok(store.hit_rate_window("key:p", now - hour * 2).await, "hit"),
-        1
-    );
-    assert_eq!(
-        ok(
-            store
-                .hit_rate_window("key:p", now - chrono::Duration::minutes(10))
-                .await,
-            "hit"
-        ),
-        2
     );
 
     // The recent pending status is still applied; the purged one is gone.

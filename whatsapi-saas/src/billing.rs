@@ -3,14 +3,17 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::account::{Account, AccountId, AccountUpdate, Plan};
-use crate::billing::{
+use whatsapi_core::AccountId;
+use whatsapi_core::store::StoreError;
+
+use crate::customer::{Customer, CustomerUpdate};
+use crate::error::Error;
+use crate::plan::Plan;
+use crate::product::Product;
+use crate::stripe::{
     BillingError, CheckoutFor, CheckoutSession, PortalSession, SIGNATURE_TOLERANCE, StripeClient,
     StripeEvent, parse_event, verify_signature,
 };
-use crate::store::StoreError;
-
-use super::{Error, WhatsApi};
 
 /// The external-event source name under which Stripe's event ids are recorded.
 const STRIPE: &str = "stripe";
@@ -18,7 +21,7 @@ const STRIPE: &str = "stripe";
 /// What a Stripe webhook did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StripeWebhookOutcome {
-    /// The account's plan (and Stripe links) were updated.
+    /// The customer's plan (and Stripe links) were updated.
     Applied {
         /// The account.
         account: AccountId,
@@ -31,12 +34,12 @@ pub enum StripeWebhookOutcome {
     Ignored(String),
 }
 
-/// What a Stripe event does to an account.
+/// What a Stripe event does to a customer.
 enum Change {
-    /// Apply this update to the account.
+    /// Apply this update to the customer.
     Apply {
         account: AccountId,
-        update: AccountUpdate,
+        update: CustomerUpdate,
     },
     /// Nothing; the text says why.
     Ignore(&'static str),
@@ -63,16 +66,14 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-impl WhatsApi {
+impl Product {
     fn stripe(&self) -> Result<&StripeClient, Error> {
-        self.inner.billing.as_deref().ok_or_else(billing_off)
+        self.stripe_client().ok_or_else(billing_off)
     }
 
     fn sales_hint(&self) -> String {
         match self
-            .inner
-            .billing
-            .as_deref()
+            .stripe_client()
             .and_then(|b| b.config().sales_contact.as_deref())
         {
             Some(contact) => format!("contact sales at {contact}"),
@@ -84,7 +85,7 @@ impl WhatsApi {
     /// `pro`). `enterprise` and unknown plans are `Refused` saying how to reach sales; an account that already
     /// pays for a subscription is a `Conflict` (change plans in the billing portal); without Stripe configuration
     /// it is `NotConfigured`.
-    pub async fn checkout(&self, account: &Account, plan: &str) -> Result<CheckoutSession, Error> {
+    pub async fn checkout(&self, account: &Customer, plan: &str) -> Result<CheckoutSession, Error> {
         let stripe = self.stripe()?;
         let plan = match plan.trim().to_ascii_lowercase().as_str() {
             "basic" => Plan::Basic,
@@ -129,7 +130,7 @@ impl WhatsApi {
 
     /// A Stripe Billing Portal session for the account's Stripe customer. An account without one (never
     /// subscribed) is `Refused`.
-    pub async fn billing_portal(&self, account: &Account) -> Result<PortalSession, Error> {
+    pub async fn billing_portal(&self, account: &Customer) -> Result<PortalSession, Error> {
         let stripe = self.stripe()?;
         let Some(customer) = account.stripe_customer_id.as_deref() else {
             return Err(Error::Refused(
@@ -159,7 +160,7 @@ impl WhatsApi {
                     .into(),
             )
         })?;
-        let now = self.clock().now();
+        let now = self.now();
         verify_signature(signature, raw, secret, now, SIGNATURE_TOLERANCE)
             .map_err(|e| Error::Refused(e.to_string()))?;
         let event = parse_event(raw).map_err(Error::Refused)?;
@@ -246,7 +247,7 @@ impl WhatsApi {
         let Some(account_id) = account_ref.and_then(|s| s.parse::<uuid::Uuid>().ok()) else {
             return ignored("no whatsapi account reference in the event");
         };
-        let Some(account) = self.store().account(AccountId(account_id)).await? else {
+        let Some(account) = self.store().customer(AccountId(account_id)).await? else {
             return ignored("the referenced account does not exist");
         };
         if account
@@ -307,7 +308,7 @@ impl WhatsApi {
         };
         Ok(Change::Apply {
             account: account.id,
-            update: AccountUpdate::ApplyBilling {
+            update: CustomerUpdate::ApplyBilling {
                 plan,
                 customer_id: customer,
                 subscription_id: subscription,

@@ -1,4 +1,10 @@
-//! The `Store` trait: everything whatsapi keeps, behind one seam.
+//! What the engine keeps, as capability traits: [`TenantStore`], [`MessageStore`], [`OutboxStore`],
+//! [`InboundStore`] and [`Housekeeping`]. [`Store`] is all of them at once, implemented for every type that
+//! implements each one; hold it as `Arc<dyn Store>`. (The hosted product's keys, plans, billing events and rate
+//! windows are traits of `whatsapi-saas`, which the store crates implement too.)
+//!
+//! Helpers for store authors (time codecs, the rules of a status change, the conflicts every store answers) live
+//! in [`support`]; a wrapper that changes only some capabilities passes the others through with [`forward`].
 //!
 //! Rules every implementation follows (the conformance suite in `testing::conformance` checks them):
 //! - every status change writes the message row, its timeline entry, the per-account status counters and (when the
@@ -12,10 +18,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::account::{Account, AccountId, AccountUpdate, KeyHash, MetaCredentials, NewAccount};
+use crate::account::{Account, AccountId, AccountUpdate, NewAccount};
 use crate::idempotency::{Decision, Fingerprint, IdempotencyKey, StoredOutcome};
 use crate::message::{BatchId, Message, MessageId, MetaError, NewMessage, Pricing, Status};
-use crate::status::{self, Event, MetaStatus, Transition};
+
+pub mod forward;
+pub mod support;
+use crate::status::MetaStatus;
 use crate::webhook::{DeliveryAttempt, EventId, StatusEventData};
 
 /// Errors of a store. Backends convert their driver errors into these.
@@ -212,234 +221,6 @@ pub struct StatusUpdate {
     /// changes nothing (a `sent` after the send's own `sent`).
     pub pricing: Option<Pricing>,
 }
-
-/// A time as stores keep it: nanoseconds since the Unix epoch, lossless for `chrono` and ordered like the times.
-/// Times outside 1677–2262 are clamped.
-pub fn nanos(t: DateTime<Utc>) -> i64 {
-    t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 {
-        i64::MIN
-    } else {
-        i64::MAX
-    })
-}
-
-/// The time of a stored [`nanos`] value.
-pub fn from_nanos(n: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_nanos(n)
-}
-
-/// `t + d`, saturating at the latest representable time.
-pub fn saturating_add(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
-    chrono::Duration::from_std(d)
-        .ok()
-        .and_then(|d| t.checked_add_signed(d))
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
-}
-
-/// `t - d`, saturating at the earliest representable time.
-pub fn saturating_sub(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
-    chrono::Duration::from_std(d)
-        .ok()
-        .and_then(|d| t.checked_sub_signed(d))
-        .unwrap_or(DateTime::<Utc>::MIN_UTC)
-}
-
-/// Sets the fields a status reported by Meta changes on a message (its timestamps, or the failure), after the
-/// state machine allowed the move. Every store calls it inside the transaction that records the status, so the
-/// rule lives in one place: `read` also sets `delivered_at` when it is missing, and later receipts never move an
-/// earlier timestamp.
-pub fn record_meta_status(
-    m: &mut Message,
-    meta: MetaStatus,
-    at: DateTime<Utc>,
-    error: Option<&FailureInfo>,
-) {
-    m.lease_until = None;
-    m.next_attempt_at = None;
-    match meta {
-        MetaStatus::Sent => {
-            m.sent_at.get_or_insert(at);
-        }
-        MetaStatus::Delivered => {
-            m.delivered_at.get_or_insert(at);
-        }
-        MetaStatus::Read => {
-            m.delivered_at.get_or_insert(at);
-            m.read_at.get_or_insert(at);
-        }
-        MetaStatus::Failed => {
-            m.failed_at = Some(at);
-            m.error_message = Some(error.map_or_else(
-                || "Meta reported the message as failed".to_owned(),
-                |e| e.message.clone(),
-            ));
-            m.error_code = error.and_then(|e| e.code);
-            m.meta_error = error.and_then(|e| e.meta.clone());
-        }
-    }
-}
-
-/// The `Conflict` every store answers when credentials name a phone number id another account uses. It names the
-/// number (the caller sent it) but never the other account.
-pub fn phone_number_id_taken(phone_number_id: &str) -> StoreError {
-    StoreError::Conflict(format!(
-        "The phone number id {phone_number_id} is already connected to another account. A phone number id can \
-         belong to one account only, so Meta's webhooks for it reach one account: remove the credentials there \
-         first (DELETE /auth/me/credentials), or use another number."
-    ))
-}
-
-/// The `Conflict` every store answers when credentials name a WhatsApp Business Account id another account uses.
-pub fn waba_id_taken(waba_id: &str) -> StoreError {
-    StoreError::Conflict(format!(
-        "The WhatsApp Business Account id {waba_id} is already connected to another account. A WABA id can belong \
-         to one account only: remove it from the other account's credentials first, or leave \
-         whatsappBusinessAccountId out."
-    ))
-}
-
-/// The SHA-256 of a Meta verify token, as stores index it.
-pub fn verify_token_digest(token: &str) -> [u8; 32] {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(token.as_bytes()).into()
-}
-
-/// The key under which a store indexes the verify token of `c`: the hash the credentials carry (set before the
-/// token is sealed, see [`MetaCredentials::verify_token_hash`]) or, for plaintext credentials, the hash of the
-/// token itself.
-pub fn verify_token_hash(c: &MetaCredentials) -> Option<[u8; 32]> {
-    match (&c.verify_token_hash, &c.verify_token) {
-        (Some(h), _) => {
-            let mut out = [0u8; 32];
-            hex::decode_to_slice(h, &mut out).ok().map(|()| out)
-        }
-        (None, Some(t)) => Some(verify_token_digest(t)),
-        (None, None) => None,
-    }
-}
-
-/// Records the pricing a status of Meta carried; `true` when it changed the message (the store then writes it).
-/// Every store calls it for each matched status update, applied or not.
-pub fn record_pricing(m: &mut Message, pricing: Option<&Pricing>) -> bool {
-    match pricing {
-        Some(p) if m.pricing.as_ref() != Some(p) => {
-            m.pricing = Some(p.clone());
-            true
-        }
-        _ => false,
-    }
-}
-
-/// Clears what the failed send left on a message that is queued again by hand: its tries, its wamid (the next send
-/// gets its own), its timestamps and its error. Every store calls it inside the retry's transaction.
-pub fn reset_for_retry(m: &mut Message) {
-    m.tries = 0;
-    m.wamid = None;
-    m.sent_at = None;
-    m.delivered_at = None;
-    m.read_at = None;
-    m.failed_at = None;
-    m.error_message = None;
-    m.error_code = None;
-    m.meta_error = None;
-    m.pricing = None;
-    m.next_attempt_at = None;
-    m.lease_until = None;
-}
-
-/// One status change as every store writes it: the message row, its counters, a timeline entry when `timeline`
-/// (claims and releases have none), and when it becomes claimable again (`due_at`, `None`: settled).
-#[derive(Debug, Clone, PartialEq)]
-pub struct StatusChange {
-    /// The status reached.
-    pub to: Status,
-    /// When.
-    pub at: DateTime<Utc>,
-    /// Whether it shows in the timeline.
-    pub timeline: bool,
-    /// Why, for the timeline.
-    pub detail: Option<String>,
-    /// When the message is due again; `None` once settled.
-    pub due_at: Option<DateTime<Utc>>,
-}
-
-/// The status `event` moves a message in `from` to, or the conflict every store answers when the state machine
-/// refuses it.
-pub fn expect_transition(from: Status, event: Event) -> StoreResult<Status> {
-    match status::transition(from, event) {
-        Transition::To(s) => Ok(s),
-        Transition::Ignore | Transition::Illegal => Err(StoreError::Conflict(format!(
-            "{event:?} is not allowed for a {from} message"
-        ))),
-    }
-}
-
-/// The status change recording `outcome` at `now` makes to a message in `from` (a `processing` message whose
-/// attempt the store has checked). Every store writes it with [`record_outcome_fields`] as the edit, so the rules
-/// of an outcome live in one place.
-pub fn outcome_change(
-    from: Status,
-    outcome: &Outcome,
-    now: DateTime<Utc>,
-) -> StoreResult<StatusChange> {
-    let (event, timeline, detail, due_at) = match outcome {
-        Outcome::Sent { .. } => (Event::Accepted, true, None, None),
-        Outcome::Retry {
-            next_attempt_at,
-            error,
-        } => (
-            Event::TransientFailure,
-            true,
-            Some(error.message.clone()),
-            Some(*next_attempt_at),
-        ),
-        Outcome::Failed { error } => (Event::Failure, true, Some(error.message.clone()), None),
-        // The try never happened: the message is queued again, due at once.
-        Outcome::Release => (Event::Release, false, None, Some(now)),
-    };
-    Ok(StatusChange {
-        to: expect_transition(from, event)?,
-        at: now,
-        timeline,
-        detail,
-        due_at,
-    })
-}
-
-/// Sets the fields recording `outcome` at `now` changes on a message: the wamid and `sent_at` of a send Meta
-/// accepted (clearing the last error), the next attempt and error of a retry, the failure, or one try given back
-/// by a release. The lease ends in every case.
-pub fn record_outcome_fields(m: &mut Message, outcome: &Outcome, now: DateTime<Utc>) {
-    m.lease_until = None;
-    match outcome {
-        Outcome::Sent { wamid } => {
-            m.wamid = Some(wamid.clone());
-            m.sent_at = Some(now);
-            m.next_attempt_at = None;
-            m.error_message = None;
-            m.error_code = None;
-            m.meta_error = None;
-        }
-        Outcome::Retry {
-            next_attempt_at,
-            error,
-        } => {
-            m.next_attempt_at = Some(*next_attempt_at);
-            m.error_message = Some(error.message.clone());
-            m.error_code = error.code;
-            m.meta_error = error.meta.clone();
-        }
-        Outcome::Failed { error } => {
-            m.failed_at = Some(now);
-            m.next_attempt_at = None;
-            m.error_message = Some(error.message.clone());
-            m.error_code = error.code;
-            m.meta_error = error.meta.clone();
-        }
-        Outcome::Release => m.tries = m.tries.saturating_sub(1),
-    }
-}
-
 /// What became of one status update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusApplied {
@@ -521,7 +302,7 @@ impl Default for PurgePolicy {
     }
 }
 
-/// Most statuses for unknown wamids an account keeps by default (see [`Store::apply_status_updates`]).
+/// Most statuses for unknown wamids an account keeps by default (see [`MessageStore::apply_status_updates`]).
 pub const DEFAULT_MAX_PENDING_STATUSES: usize = 10_000;
 
 /// What a purge removed.
@@ -533,25 +314,21 @@ pub struct PurgeReport {
     pub events: u64,
     /// Old pending statuses.
     pub pending_statuses: u64,
-    /// Old rate-limit windows.
-    pub rate_windows: u64,
 }
 
-/// Persistent state of whatsapi. Object-safe: hold it as `Arc<dyn Store>`.
+/// Tenants: each account with its Meta credentials, customer webhook and breaker, and the lookups that route Meta's webhooks to it.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    // ---- accounts ----
-
-    /// Creates an account. `Conflict` when the email (case-insensitive) is taken.
+pub trait TenantStore: Send + Sync + 'static {
+    /// Creates an account: active, without credentials or webhook. `Conflict` when the id exists.
     async fn create_account(&self, account: NewAccount) -> StoreResult<Account>;
-    /// The account whose current key has this hash. Runs on every API request, so a store may answer it from a
-    /// cache, provided every change to the account (its key, `active`, plan, credentials, breaker...) shows on the
-    /// very next call, from whichever process made it; only `messages_sent` may lag behind.
-    async fn account_by_key_hash(&self, hash: &KeyHash) -> StoreResult<Option<Account>>;
     /// An account by id.
     async fn account(&self, id: AccountId) -> StoreResult<Option<Account>>;
-    /// An account by email (case-insensitive), for operators.
-    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>>;
+    /// An account by id for a lookup made on every request (authentication): a store may answer it from a cache,
+    /// provided every change to the account (`active`, credentials, breaker...) shows on the very next call, from
+    /// whichever process made it; only `messages_sent` may lag behind. By default [`TenantStore::account`].
+    async fn recent_account(&self, id: AccountId) -> StoreResult<Option<Account>> {
+        self.account(id).await
+    }
     /// The account whose credentials use this Meta phone number id (routes Meta's webhooks). A phone number id
     /// belongs to at most one account: saving credentials with one another account uses is a `Conflict`.
     async fn account_by_phone_number_id(
@@ -561,13 +338,11 @@ pub trait Store: Send + Sync + 'static {
     /// The account whose credentials declare this WhatsApp Business Account id (routes Meta's webhooks that name
     /// only the WABA, such as template and account updates). Unique across accounts like the phone number id.
     async fn account_by_waba_id(&self, waba_id: &str) -> StoreResult<Option<Account>>;
-    /// The account whose credentials carry a verify token with this SHA-256 ([`verify_token_hash`]); an indexed
+    /// The account whose credentials carry a verify token with this SHA-256 ([`support::verify_token_hash`]); an indexed
     /// lookup, so no list of accounts is loaded and the plaintext is never compared.
     async fn account_by_verify_token_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<Account>>;
     /// Applies one change; `NotFound` when the account does not exist.
     async fn update_account(&self, id: AccountId, update: AccountUpdate) -> StoreResult<Account>;
-    /// Replaces the key hash if the current one is `old`; `Conflict` otherwise (a concurrent rotation won).
-    async fn rotate_key(&self, id: AccountId, old: &KeyHash, new: &KeyHash) -> StoreResult<()>;
     /// Up to `limit` accounts in ascending id order, starting after `after` (exclusive; `None` from the first): a
     /// keyset-paginated walk over every account, for operators and re-encryption.
     async fn list_accounts(
@@ -575,33 +350,11 @@ pub trait Store: Send + Sync + 'static {
         after: Option<AccountId>,
         limit: usize,
     ) -> StoreResult<Vec<Account>>;
+}
 
-    // ---- external events ----
-
-    /// Records that event `id` from `source` (e.g. `stripe`) was processed, durably, for an event that changes
-    /// nothing (one that does goes through [`Store::apply_external_event`]). Answers `true` the first time and
-    /// `false` for a repeat, so an event delivered twice is handled once (even by two replicas at once).
-    async fn record_external_event(
-        &self,
-        source: &str,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool>;
-    /// Applies `update` to `account` and records event `id` from `source` in **one transaction**, so an event is
-    /// never recorded without its change: the updated account, or `None` when the event was recorded before (then
-    /// nothing changes). `NotFound` when the account does not exist; a failure records nothing, so the sender's
-    /// retry of the event is applied.
-    async fn apply_external_event(
-        &self,
-        source: &str,
-        id: &str,
-        now: DateTime<Utc>,
-        account: AccountId,
-        update: AccountUpdate,
-    ) -> StoreResult<Option<Account>>;
-
-    // ---- idempotency ----
-
+/// The message queue: idempotent inserts, claims with leases, outcomes, Meta's statuses, retries and the per-status counters.
+#[async_trait]
+pub trait MessageStore: Send + Sync + 'static {
     /// Looks the key up and, when it is free, reserves it for this request (answering `Fresh`).
     async fn idempotency_begin(
         &self,
@@ -616,9 +369,6 @@ pub trait Store: Send + Sync + 'static {
         account: AccountId,
         key: &IdempotencyKey,
     ) -> StoreResult<()>;
-
-    // ---- messages ----
-
     /// Inserts the messages (status `queued`, or `scheduled` with a `send_at`) with their first timeline entry,
     /// counters, and the completed idempotency record, all or nothing. `Conflict` when the key already holds a
     /// finished response or a message id exists; `NotFound` when the account does not exist.
@@ -710,9 +460,17 @@ pub trait Store: Send + Sync + 'static {
         to: DateTime<Utc>,
         bucket: Duration,
     ) -> StoreResult<Vec<(DateTime<Utc>, StatusCounts)>>;
+    /// Wake-ups raised when another process sharing this store made messages due (a send on another replica);
+    /// the dispatcher listens to them besides its own in-process signal, so it does not wait for its next poll.
+    /// A lagged receiver counts as woken. `None` (the default): the store is not shared, polling suffices.
+    fn subscribe_wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
+        None
+    }
+}
 
-    // ---- 24-hour window ----
-
+/// The 24-hour customer-service window: when each recipient last wrote in.
+#[async_trait]
+pub trait InboundStore: Send + Sync + 'static {
     /// Records that `wa_id` wrote to the account at `at` (keeps the latest).
     async fn record_inbound(
         &self,
@@ -726,9 +484,11 @@ pub trait Store: Send + Sync + 'static {
         account: AccountId,
         wa_id: &str,
     ) -> StoreResult<Option<DateTime<Utc>>>;
+}
 
-    // ---- customer webhook outbox ----
-
+/// The customer-webhook outbox: events written with their status change, claimed and finished by the deliverer.
+#[async_trait]
+pub trait OutboxStore: Send + Sync + 'static {
     /// Claims up to `limit` events whose time has come, at most one per message (the oldest unfinished, in the order
     /// written; a message whose oldest unfinished event is leased or not due yields nothing), each leased until
     /// `now + lease` with `attempts` counting this claim. Events are written only for `sent`, `delivered`, `read`
@@ -756,25 +516,22 @@ pub trait Store: Send + Sync + 'static {
         account: AccountId,
         limit: u32,
     ) -> StoreResult<Vec<DeliveryAttempt>>;
+}
 
-    // ---- limits and housekeeping ----
-
-    /// Counts one hit in the fixed window `bucket`/`window_start` and returns the count including it.
-    async fn hit_rate_window(&self, bucket: &str, window_start: DateTime<Utc>) -> StoreResult<u64>;
-    /// Removes expired idempotency records (`expires_at <= now`), old finished outbox events, old pending statuses
-    /// and rate windows that started at least an hour before `now`.
+/// Removal of what has expired, for the sweeper.
+#[async_trait]
+pub trait Housekeeping: Send + Sync + 'static {
+    /// Removes expired idempotency records (`expires_at <= now`), old finished outbox events and old pending
+    /// statuses.
     async fn purge_expired(
         &self,
         now: DateTime<Utc>,
         policy: PurgePolicy,
     ) -> StoreResult<PurgeReport>;
-
-    // ---- wake-ups across processes ----
-
-    /// Wake-ups raised when another process sharing this store made messages due (a send on another replica);
-    /// the dispatcher listens to them besides its own in-process signal, so it does not wait for its next poll.
-    /// A lagged receiver counts as woken. `None` (the default): the store is not shared, polling suffices.
-    fn subscribe_wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
-        None
-    }
 }
+
+/// Everything whatsapi keeps: every capability at once. Implemented for each type that implements all of them;
+/// object-safe, so hold it as `Arc<dyn Store>`.
+pub trait Store: TenantStore + MessageStore + InboundStore + OutboxStore + Housekeeping {}
+
+impl<T> Store for T where T: TenantStore + MessageStore + InboundStore + OutboxStore + Housekeeping {}

@@ -1,9 +1,8 @@
 //! Stripe billing: Checkout and Billing Portal sessions over Stripe's form-encoded REST API, and the check of
 //! `Stripe-Signature` on Stripe's webhooks.
 //!
-//! The facade's [`WhatsApi::checkout`](crate::WhatsApi::checkout), [`WhatsApi::billing_portal`](crate::WhatsApi::billing_portal)
-//! and [`WhatsApi::apply_stripe_webhook`](crate::WhatsApi::apply_stripe_webhook) use it; embedders rarely need it
-//! directly.
+//! [`Product::checkout`](crate::Product::checkout), [`Product::billing_portal`](crate::Product::billing_portal)
+//! and [`Product::apply_stripe_webhook`](crate::Product::apply_stripe_webhook) use it.
 
 use std::fmt;
 use std::time::Duration;
@@ -13,7 +12,9 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
-use crate::account::{AccountId, Plan};
+use whatsapi_core::AccountId;
+
+use crate::plan::Plan;
 
 /// How far a `Stripe-Signature` timestamp may be from now (Stripe's default tolerance).
 pub const SIGNATURE_TOLERANCE: Duration = Duration::from_secs(300);

@@ -1,0 +1,262 @@
+//! Pass-through for wrappers: a store that changes some capabilities (encryption of secrets, fault injection)
+//! implements those itself and forwards the rest to the store it wraps, by implementing [`Wraps`] and the
+//! `Forward*` marker of each capability it leaves unchanged.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use whatsapi_core::store::Store;
+//! use whatsapi_core::store::forward::*;
+//!
+//! /// Counts nothing and changes nothing: forwards every capability.
+//! struct PassThrough(Arc<dyn Store>);
+//!
+//! impl Wraps for PassThrough {
+//!     fn inner(&self) -> &dyn Store {
+//!         &*self.0
+//!     }
+//! }
+//! impl ForwardTenants for PassThrough {}
+//! impl ForwardMessages for PassThrough {}
+//! impl ForwardInbound for PassThrough {}
+//! impl ForwardOutbox for PassThrough {}
+//! impl ForwardHousekeeping for PassThrough {}
+//!
+//! # #[cfg(feature = "testing")] {
+//! let store: Arc<dyn Store> = Arc::new(PassThrough(Arc::new(whatsapi_core::testing::MemoryStore::new())));
+//! # let _ = store; }
+//! ```
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::account::{Account, AccountId, AccountUpdate, NewAccount};
+use crate::idempotency::{Decision, Fingerprint, IdempotencyKey};
+use crate::message::{Message, MessageId};
+use crate::webhook::{DeliveryAttempt, EventId};
+
+use super::*;
+
+/// A store wrapping another.
+pub trait Wraps: Send + Sync + 'static {
+    /// The wrapped store, which answers every forwarded call.
+    fn inner(&self) -> &dyn Store;
+}
+
+/// Passes tenants ([`TenantStore`]) through to [`Wraps::inner`] unchanged.
+pub trait ForwardTenants: Wraps {}
+
+/// Passes the message queue ([`MessageStore`]) through to [`Wraps::inner`] unchanged.
+pub trait ForwardMessages: Wraps {}
+
+/// Passes inbound windows ([`InboundStore`]) through to [`Wraps::inner`] unchanged.
+pub trait ForwardInbound: Wraps {}
+
+/// Passes the outbox ([`OutboxStore`]) through to [`Wraps::inner`] unchanged.
+pub trait ForwardOutbox: Wraps {}
+
+/// Passes housekeeping ([`Housekeeping`]) through to [`Wraps::inner`] unchanged.
+pub trait ForwardHousekeeping: Wraps {}
+
+#[async_trait]
+impl<T: ForwardTenants> TenantStore for T {
+    async fn create_account(&self, account: NewAccount) -> StoreResult<Account> {
+        self.inner().create_account(account).await
+    }
+    async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {
+        self.inner().account(id).await
+    }
+    async fn recent_account(&self, id: AccountId) -> StoreResult<Option<Account>> {
+        self.inner().recent_account(id).await
+    }
+    async fn account_by_phone_number_id(
+        &self,
+        phone_number_id: &str,
+    ) -> StoreResult<Option<Account>> {
+        self.inner()
+            .account_by_phone_number_id(phone_number_id)
+            .await
+    }
+    async fn account_by_waba_id(&self, waba_id: &str) -> StoreResult<Option<Account>> {
+        self.inner().account_by_waba_id(waba_id).await
+    }
+    async fn account_by_verify_token_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<Account>> {
+        self.inner().account_by_verify_token_hash(hash).await
+    }
+    async fn update_account(&self, id: AccountId, update: AccountUpdate) -> StoreResult<Account> {
+        self.inner().update_account(id, update).await
+    }
+    async fn list_accounts(
+        &self,
+        after: Option<AccountId>,
+        limit: usize,
+    ) -> StoreResult<Vec<Account>> {
+        self.inner().list_accounts(after, limit).await
+    }
+}
+
+#[async_trait]
+impl<T: ForwardMessages> MessageStore for T {
+    async fn idempotency_begin(
+        &self,
+        account: AccountId,
+        key: &IdempotencyKey,
+        fingerprint: &Fingerprint,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Decision> {
+        self.inner()
+            .idempotency_begin(account, key, fingerprint, now)
+            .await
+    }
+    async fn idempotency_release(
+        &self,
+        account: AccountId,
+        key: &IdempotencyKey,
+    ) -> StoreResult<()> {
+        self.inner().idempotency_release(account, key).await
+    }
+    async fn insert_messages(&self, batch: NewBatch) -> StoreResult<()> {
+        self.inner().insert_messages(batch).await
+    }
+    async fn get_message(&self, account: AccountId, id: MessageId) -> StoreResult<Option<Message>> {
+        self.inner().get_message(account, id).await
+    }
+    async fn list_messages(
+        &self,
+        account: AccountId,
+        filter: &MessageFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Message>> {
+        self.inner().list_messages(account, filter, page).await
+    }
+    async fn message_by_wamid(&self, wamid: &str) -> StoreResult<Option<Message>> {
+        self.inner().message_by_wamid(wamid).await
+    }
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> StoreResult<Vec<Claimed>> {
+        self.inner().claim_due(now, lease, limit).await
+    }
+    async fn claim_due_with(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limits: &ClaimLimits,
+    ) -> StoreResult<Vec<Claimed>> {
+        self.inner().claim_due_with(now, lease, limits).await
+    }
+    async fn next_due_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        self.inner().next_due_at().await
+    }
+    async fn record_outcome(
+        &self,
+        id: MessageId,
+        attempt: u32,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Message> {
+        self.inner().record_outcome(id, attempt, outcome, now).await
+    }
+    async fn apply_status_updates(
+        &self,
+        updates: &[StatusUpdate],
+        now: DateTime<Utc>,
+        max_pending_per_account: usize,
+    ) -> StoreResult<Vec<StatusApplied>> {
+        self.inner()
+            .apply_status_updates(updates, now, max_pending_per_account)
+            .await
+    }
+    async fn retry_message(
+        &self,
+        account: AccountId,
+        id: MessageId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Message> {
+        self.inner().retry_message(account, id, now).await
+    }
+    async fn status_counts(&self, account: AccountId) -> StoreResult<StatusCounts> {
+        self.inner().status_counts(account).await
+    }
+    async fn status_totals(&self) -> StoreResult<StatusCounts> {
+        self.inner().status_totals().await
+    }
+    async fn message_timeseries(
+        &self,
+        account: AccountId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket: Duration,
+    ) -> StoreResult<Vec<(DateTime<Utc>, StatusCounts)>> {
+        self.inner()
+            .message_timeseries(account, from, to, bucket)
+            .await
+    }
+    fn subscribe_wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
+        self.inner().subscribe_wakeups()
+    }
+}
+
+#[async_trait]
+impl<T: ForwardInbound> InboundStore for T {
+    async fn record_inbound(
+        &self,
+        account: AccountId,
+        wa_id: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.inner().record_inbound(account, wa_id, at).await
+    }
+    async fn last_inbound(
+        &self,
+        account: AccountId,
+        wa_id: &str,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        self.inner().last_inbound(account, wa_id).await
+    }
+}
+
+#[async_trait]
+impl<T: ForwardOutbox> OutboxStore for T {
+    async fn claim_events(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> StoreResult<Vec<ClaimedEvent>> {
+        self.inner().claim_events(now, lease, limit).await
+    }
+    async fn finish_event(
+        &self,
+        id: EventId,
+        attempt: Option<DeliveryAttempt>,
+        next: EventNext,
+    ) -> StoreResult<()> {
+        self.inner().finish_event(id, attempt, next).await
+    }
+    async fn outbox_backlog(&self) -> StoreResult<OutboxBacklog> {
+        self.inner().outbox_backlog().await
+    }
+    async fn delivery_attempts(
+        &self,
+        account: AccountId,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryAttempt>> {
+        self.inner().delivery_attempts(account, limit).await
+    }
+}
+
+#[async_trait]
+impl<T: ForwardHousekeeping> Housekeeping for T {
+    async fn purge_expired(
+        &self,
+        now: DateTime<Utc>,
+        policy: PurgePolicy,
+    ) -> StoreResult<PurgeReport> {
+        self.inner().purge_expired(now, policy).await
+    }
+}
