@@ -34,14 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let account = api
         .set_credentials(
             created.id,
-            MetaCredentials {
-                waba_id: None,
-                verify_token_hash: None,
-                access_token: "EAAc-example-token".into(),
-                phone_number_id: "1234567890".into(),
-                app_secret: None,
-                verify_token: None,
-            },
+            MetaCredentials::new("EAAc-example-token", "1234567890"),
         )
         .await?;
 

@@ -37,6 +37,22 @@ pub struct MetaCredentials {
     pub verify_token_hash: Option<String>,
 }
 
+impl MetaCredentials {
+    /// Credentials to send from one business number: its Graph API access token and phone number id. Set
+    /// `app_secret` (to check the signature of Meta's webhooks for the number), `verify_token` and `waba_id` on
+    /// the result when the app receives Meta's webhooks.
+    pub fn new(access_token: impl Into<String>, phone_number_id: impl Into<String>) -> Self {
+        Self {
+            access_token: access_token.into(),
+            phone_number_id: phone_number_id.into(),
+            app_secret: None,
+            verify_token: None,
+            waba_id: None,
+            verify_token_hash: None,
+        }
+    }
+}
+
 impl fmt::Debug for MetaCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MetaCredentials")

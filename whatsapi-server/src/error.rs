@@ -105,7 +105,6 @@ impl From<CoreError> for ApiError {
             CoreError::NoCredentials => ApiError::bad_request(NO_CREDENTIALS),
             CoreError::Refused(m) => ApiError::bad_request(m),
             CoreError::Unauthorized(m) => ApiError::unauthorized(m),
-            CoreError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
             CoreError::NotFound(m) => ApiError::not_found(m),
             e @ CoreError::TooManyItems { .. } => ApiError::bad_request(e.to_string()),
             CoreError::NotRetryable { status } => ApiError::new(

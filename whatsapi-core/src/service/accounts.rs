@@ -150,14 +150,11 @@ impl WhatsApi {
     }
 
     /// Asks Meta about the saved credentials and records the answer (`verified`, or `invalid` when Meta refuses
-    /// them; a network failure or Meta outage changes nothing). No saved credentials is `Refused`.
+    /// them; a network failure or Meta outage changes nothing). No saved credentials is [`Error::NoCredentials`].
     pub async fn verify_credentials(&self, account: AccountId) -> Result<CredentialsCheck, Error> {
         let acc = self.me(account).await?;
         let Some(creds) = acc.credentials else {
-            return Err(Error::Refused(
-                "no Meta credentials saved; save your Meta credentials first with PUT /auth/me/credentials"
-                    .into(),
-            ));
+            return Err(Error::NoCredentials);
         };
         let now = self.clock().now();
         match self.core().transport.verify(&creds).await {

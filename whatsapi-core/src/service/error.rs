@@ -52,12 +52,9 @@ pub enum Error {
     /// The request cannot be served as asked (an unreadable Meta webhook payload, no credentials to verify, …).
     #[error("{0}")]
     Refused(String),
-    /// Missing, malformed or unknown API key.
+    /// The caller is not who it claims to be (a Meta webhook without a valid `X-Hub-Signature-256`).
     #[error("{0}")]
     Unauthorized(String),
-    /// The account is deactivated.
-    #[error("{0}")]
-    Forbidden(String),
     /// The resource is not in a state that allows the operation.
     #[error("{0}")]
     Conflict(String),

@@ -84,8 +84,8 @@ pub fn record_meta_status(
 pub fn phone_number_id_taken(phone_number_id: &str) -> StoreError {
     StoreError::Conflict(format!(
         "The phone number id {phone_number_id} is already connected to another account. A phone number id can \
-         belong to one account only, so Meta's webhooks for it reach one account: remove the credentials there \
-         first (DELETE /auth/me/credentials), or use another number."
+         belong to one account only, so Meta's webhooks for it reach one account: remove the credentials from the \
+         other account first, or use another number."
     ))
 }
 

@@ -29,6 +29,10 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(crate::auth::require_api_key(authenticated, state))
 }
 
+/// `POST /auth/me/credentials/verify` before any were saved.
+const NOTHING_TO_VERIFY: &str =
+    "no Meta credentials saved; save your Meta credentials first with PUT /auth/me/credentials";
+
 /// Create an account and get its API key (shown once). Limited per client IP.
 #[utoipa::path(post, path = "/auth/register", tag = "account", operation_id = "register",
     request_body(content = RegisterRequest, example = json!({"name": "Your Name", "email": "you@example.com"})),
@@ -199,7 +203,14 @@ pub async fn verify_credentials(
     State(state): State<AppState>,
     CurrentAccount(account): CurrentAccount,
 ) -> Result<Response, ApiError> {
-    let check = state.api.verify_credentials(account.id).await?;
+    let check = state
+        .api
+        .verify_credentials(account.id)
+        .await
+        .map_err(|e| match e {
+            whatsapi_core::Error::NoCredentials => ApiError::bad_request(NOTHING_TO_VERIFY),
+            other => other.into(),
+        })?;
     Ok(ok(VerifyView {
         valid: check.valid,
         verified_name: check.info.as_ref().map(|i| i.verified_name.clone()),
