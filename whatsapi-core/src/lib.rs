@@ -15,6 +15,46 @@
 //!
 //! With the `testing` feature, [`testing`] provides in-memory implementations of all four and the store
 //! conformance suite that every store crate runs.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use whatsapi_core::testing::{FakeTransport, MemoryStore, RecordingSink};
+//! use whatsapi_core::{MetaCredentials, PhoneNumber, SendRequest, Status, WhatsApi};
+//!
+//! // A real app passes `SqliteStore`, `GraphTransport` and `HttpWebhookSink` (see the examples package).
+//! let api = WhatsApi::builder()
+//!     .store(Arc::new(MemoryStore::new()))
+//!     .transport(Arc::new(FakeTransport::new()))
+//!     .webhook_sink(Arc::new(RecordingSink::new()))
+//!     .build()?;
+//! let engine = api.start();
+//!
+//! let account = api.create_account("Acme").await?;
+//! let account = api
+//!     .set_credentials(account.id, MetaCredentials::new("EAAG…", "1234567890"))
+//!     .await?;
+//! let to = PhoneNumber::parse("14155552671")?;
+//! let queued = api
+//!     .send(&account, SendRequest::template(to, "order_ready", "en_US").body_params(["Sarah", "#1042"]))
+//!     .await?;
+//! assert_eq!(queued.status, Status::Queued);
+//!
+//! // The engine sends in the background; Meta's answer moves the message on.
+//! let mut status = Status::Queued;
+//! for _ in 0..200 {
+//!     status = api.get_message(account.id, queued.id).await?.status;
+//!     if status == Status::Sent {
+//!         break;
+//!     }
+//!     tokio::time::sleep(Duration::from_millis(10)).await;
+//! }
+//! assert_eq!(status, Status::Sent);
+//! engine.shutdown(Duration::from_secs(5)).await;
+//! # Ok(()) }
+//! ```
 
 #![warn(missing_docs)]
 

@@ -16,14 +16,36 @@
 //! - **Versioned schema**: embedded migrations applied at connect time under an advisory lock, so replicas may
 //!   start together; a schema from a newer whatsapi is refused.
 //!
-//! ```no_run
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use std::sync::Arc;
-//! use whatsapi_core::Store;
-//! use whatsapi_store_postgres::PostgresStore;
+//! The example runs against the database in `DATABASE_URL` (CI sets it; without it the example returns at once), in
+//! a schema of its own:
 //!
-//! let store: Arc<dyn Store> =
-//!     Arc::new(PostgresStore::connect("postgres://postgres@127.0.0.1:5432/whatsapi").await?);
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use whatsapi_core::testing::{FakeTransport, RecordingSink};
+//! use whatsapi_core::{PhoneNumber, SendRequest, WhatsApi};
+//! use whatsapi_store_postgres::{PgOptions, PostgresStore};
+//!
+//! let Ok(url) = std::env::var("DATABASE_URL") else { return Ok(()) };
+//! let schema = format!("doc_example_{}", std::process::id());
+//! let options = PgOptions { schema: Some(schema.clone()), ..PgOptions::default() };
+//! let store = PostgresStore::connect_with(&url, options).await?;
+//! let api = WhatsApi::builder()
+//!     .store(Arc::new(store))
+//!     .transport(Arc::new(FakeTransport::new()))
+//!     .webhook_sink(Arc::new(RecordingSink::new()))
+//!     .build()?;
+//! let account = api.create_account("Acme").await?;
+//! let to = PhoneNumber::parse("14155552671")?;
+//! let queued = api.send(&account, SendRequest::text(to, "hi").dry_run(true)).await?;
+//! assert_eq!(api.get_message(account.id, queued.id).await?.id, queued.id);
+//!
+//! // Clean up the example's schema.
+//! drop(api);
+//! let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+//! tokio::spawn(connection);
+//! client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await?;
 //! # Ok(()) }
 //! ```
 

@@ -18,13 +18,34 @@
 //! - **No scans on hot paths**: indexes for every query of the engine and the API, and per-account status
 //!   counters maintained in the same transaction as every status change.
 //!
-//! ```no_run
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use whatsapi_core::Store;
+//! use whatsapi_core::testing::{FakeTransport, RecordingSink};
+//! use whatsapi_core::{PhoneNumber, SendRequest, WhatsApi};
 //! use whatsapi_store_sqlite::SqliteStore;
 //!
-//! let store: Arc<dyn Store> = Arc::new(SqliteStore::open("data/whatsapi.db")?);
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("whatsapi.db");
+//! let api = WhatsApi::builder()
+//!     .store(Arc::new(SqliteStore::open(&path)?))
+//!     .transport(Arc::new(FakeTransport::new()))
+//!     .webhook_sink(Arc::new(RecordingSink::new()))
+//!     .build()?;
+//! let account = api.create_account("Acme").await?;
+//! let to = PhoneNumber::parse("14155552671")?;
+//! let queued = api.send(&account, SendRequest::text(to, "hi").dry_run(true)).await?;
+//! drop(api);
+//!
+//! // Answered means on disk: a new store on the same file finds the message.
+//! let reopened = SqliteStore::open(&path)?;
+//! let api = WhatsApi::builder()
+//!     .store(Arc::new(reopened))
+//!     .transport(Arc::new(FakeTransport::new()))
+//!     .webhook_sink(Arc::new(RecordingSink::new()))
+//!     .build()?;
+//! assert_eq!(api.get_message(account.id, queued.id).await?.id, queued.id);
 //! # Ok(()) }
 //! ```
 
