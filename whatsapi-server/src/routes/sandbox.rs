@@ -126,22 +126,11 @@ pub async fn inbound(
     // Outside sandbox mode the route does not exist, whatever the body.
     let customers = sandbox_customers(&state)?;
     let ValidatedJson(CustomerMessage { from, text }) = body?;
-    let Some(credentials) = account.credentials.as_ref() else {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "Set your WhatsApp credentials first (PUT /auth/me/credentials, or the console's guided setup).",
-        ));
-    };
-    let phone_number_id = credentials.phone_number_id.clone();
+    let phone_number_id = business_number(&account)?;
     let wamid = customers
         .write(&phone_number_id, &from, &text)
         .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                format!("The sandbox could not deliver the inbound webhook: {e}"),
-            )
-        })?;
+        .map_err(not_delivered)?;
     let until = state.api.clock().now()
         + chrono::TimeDelta::from_std(customers.service_window()).unwrap_or_default();
     tracing::info!(%wamid, %phone_number_id, "sandbox: customer wrote in");
@@ -154,6 +143,24 @@ pub async fn inbound(
         window_open_until,
     })
     .into_response())
+}
+
+/// The account's business number, which the simulated customer writes to.
+fn business_number(account: &whatsapi_core::Account) -> Result<String, ApiError> {
+    match &account.credentials {
+        Some(credentials) => Ok(credentials.phone_number_id.clone()),
+        None => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "Set your WhatsApp credentials first (PUT /auth/me/credentials, or the console's guided setup).",
+        )),
+    }
+}
+
+fn not_delivered(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        format!("The sandbox could not deliver the inbound webhook: {e}"),
+    )
 }
 
 fn sandbox_customers(state: &AppState) -> Result<whatsapi_sandbox::Customers, ApiError> {
