@@ -41,15 +41,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
 #[tokio::test]
 async fn document_and_routes_match() {
     let s = TestServer::start().await;
-    let doc: Value = s
-        .client
-        .get(s.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = s.openapi().await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -133,15 +125,7 @@ fn response_schema<'a>(doc: &'a Value, method: &str, path: &str, status: u16) ->
 #[tokio::test]
 async fn success_responses_match_their_documented_top_level_shape() {
     let s = TestServer::start().await;
-    let doc: Value = s
-        .client
-        .get(s.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = s.openapi().await;
     let key = s.account_with_credentials("shape@example.com").await;
     let (_, sent) = s
         .post(
@@ -227,15 +211,7 @@ async fn success_responses_match_their_documented_top_level_shape() {
 
 async fn document() -> Value {
     let s = TestServer::start().await;
-    let doc: Value = s
-        .client
-        .get(s.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = s.openapi().await;
     s.stop().await;
     doc
 }

@@ -17,15 +17,7 @@ fn schema<'a>(doc: &'a Value, reference: &Value) -> &'a Value {
 #[tokio::test]
 async fn send_and_bulk_bodies_are_described_field_by_field() {
     let s = TestServer::start().await;
-    let doc: Value = s
-        .client
-        .get(s.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = s.openapi().await;
     let body_of = |path: &str| {
         &doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
     };

@@ -237,6 +237,18 @@ impl TestServer {
         key
     }
 
+    /// The server's OpenAPI document (`GET /openapi.json`, no key needed).
+    pub async fn openapi(&self) -> Value {
+        let resp = self
+            .client
+            .get(self.url("/openapi.json"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.json().await.unwrap()
+    }
+
     pub async fn get(&self, key: &str, path: &str) -> (u16, Value) {
         let r = self
             .client
