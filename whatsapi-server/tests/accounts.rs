@@ -359,3 +359,40 @@ async fn rotate_key_command_re_encrypts_every_account() {
     assert_eq!(v["data"]["byocConfigured"], true);
     s.stop().await;
 }
+
+/// A phone number id belongs to one account: a second account gets 409 saying how the first frees it, and can
+/// save it once the first removed its credentials.
+#[tokio::test]
+async fn a_taken_phone_number_id_is_refused_until_freed() {
+    let s = TestServer::start().await;
+    let first = s.register("first-owner@example.com").await;
+    let second = s.register("second-owner@example.com").await;
+    let save = |key: &str| {
+        s.client
+            .put(s.url("/auth/me/credentials"))
+            .bearer_auth(key)
+            .json(&json!({"whatsappAccessToken": "EAAtest", "whatsappPhoneNumberId": "5550001234"}))
+            .send()
+    };
+    assert_eq!(save(&first).await.unwrap().status(), 200);
+    let refused = save(&second).await.unwrap();
+    assert_eq!(refused.status(), 409);
+    let body: Value = refused.json().await.unwrap();
+    let error = body["error"].as_str().unwrap();
+    assert_eq!(body["success"], false);
+    assert!(
+        error.contains("5550001234 is already connected to another account"),
+        "{error}"
+    );
+    assert!(error.contains("DELETE /auth/me/credentials"), "{error}");
+    let freed = s
+        .client
+        .delete(s.url("/auth/me/credentials"))
+        .bearer_auth(&first)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(freed.status(), 200);
+    assert_eq!(save(&second).await.unwrap().status(), 200);
+    s.stop().await;
+}

@@ -155,7 +155,8 @@ pub async fn put_credentials(
     let updated = state
         .api
         .set_credentials(account.id, update.credentials)
-        .await?;
+        .await
+        .map_err(with_removal_hint)?;
     let updated = match update.strict_window {
         Some(strict) => state.api.set_strict_window(account.id, strict).await?,
         None => updated,
@@ -170,6 +171,17 @@ pub async fn put_credentials(
         verified: false,
     })
     .into_response())
+}
+
+/// A phone number id or WABA id taken by another account: core says so; the API adds how the other account frees it.
+fn with_removal_hint(e: whatsapi_core::Error) -> ApiError {
+    match e {
+        whatsapi_core::Error::Store(whatsapi_core::StoreError::Conflict(m)) => ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            format!("{m} (The other account frees it with DELETE /auth/me/credentials.)"),
+        ),
+        other => other.into(),
+    }
 }
 
 /// Remove your Meta credentials.
