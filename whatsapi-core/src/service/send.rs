@@ -354,14 +354,15 @@ impl WhatsApi {
         })
     }
 
-    /// For accounts in strict 24-hour-window mode: why a free-form text to this recipient would be refused.
+    /// For accounts in strict 24-hour-window mode: why a free-form message (anything but a template: text, media,
+    /// interactive, location, reaction) to this recipient would be refused.
     async fn window_refusal(
         &self,
         account: &Account,
         req: &SendRequest,
         now: DateTime<Utc>,
     ) -> Result<Option<String>, Error> {
-        if !account.strict_window || !matches!(req.content(), MessageContent::Text { .. }) {
+        if !account.strict_window || matches!(req.content(), MessageContent::Template(_)) {
             return Ok(None);
         }
         let at = req.scheduled_for().unwrap_or(now);
