@@ -34,7 +34,7 @@ pub use checks::{
     MAX_LIST_TITLE_CHARS, MAX_REPLY_BUTTONS, MAX_ROW_DESCRIPTION_CHARS, MAX_ROW_ID_CHARS,
     check_bounded, check_coordinate, check_emoji, check_message_media, check_url, media_extensions,
 };
-pub use request::SendRequest;
+pub use request::{SendRequest, check_content};
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

@@ -377,33 +377,7 @@ impl SendRequest {
                 }
             }
             MessageContent::Template(t) => check_template(t, &at(field::TEMPLATE), errs),
-            MessageContent::Image(m)
-            | MessageContent::Video(m)
-            | MessageContent::Audio(m)
-            | MessageContent::Document(m)
-            | MessageContent::Sticker(m) => {
-                let kind = self.content.kind();
-                for (sub, message) in check_message_media(kind, m) {
-                    let f = match sub {
-                        Some(s) => format!("{kind}.{s}"),
-                        None => kind.as_str().to_owned(),
-                    };
-                    errs.push(at(&f), message);
-                }
-            }
-            MessageContent::Interactive(i) => check_interactive(i, &at("interactive"), errs),
-            MessageContent::Location(l) => check_location(l, &at("location"), errs),
-            MessageContent::Reaction(r) => {
-                if r.message_id.trim().is_empty() {
-                    errs.push(
-                        at("reaction.message_id"),
-                        "required: the WhatsApp id (wamid) of the message reacted to",
-                    );
-                }
-                if let Err(m) = check_emoji(&r.emoji) {
-                    errs.push(at("reaction.emoji"), m);
-                }
-            }
+            other => check_content_into(other, prefix, errs),
         }
         if self.stray_components && !matches!(self.content, MessageContent::Text { .. }) {
             errs.push(
@@ -540,6 +514,53 @@ fn non_empty(s: &str) -> Result<(), String> {
         Err("must not be empty".into())
     } else {
         Ok(())
+    }
+}
+
+/// Checks media, interactive, location and reaction content as Meta does, reporting each failure under its path
+/// (`image.caption`, `interactive.action.buttons[1].reply.title`, `location.latitude`, …) below `prefix` (empty,
+/// or `items[3]`). Text and templates are checked by [`SendRequest::validate`] with the rest of a request.
+pub fn check_content(content: &MessageContent, prefix: &str, errs: &mut ValidationErrors) {
+    check_content_into(content, prefix, errs);
+}
+
+fn check_content_into(content: &MessageContent, prefix: &str, errs: &mut ValidationErrors) {
+    let at = |f: &str| {
+        if prefix.is_empty() {
+            f.to_owned()
+        } else {
+            format!("{prefix}.{f}")
+        }
+    };
+    match content {
+        MessageContent::Text { .. } | MessageContent::Template(_) => {}
+        MessageContent::Image(m)
+        | MessageContent::Video(m)
+        | MessageContent::Audio(m)
+        | MessageContent::Document(m)
+        | MessageContent::Sticker(m) => {
+            let kind = content.kind();
+            for (sub, message) in check_message_media(kind, m) {
+                let f = match sub {
+                    Some(s) => format!("{kind}.{s}"),
+                    None => kind.as_str().to_owned(),
+                };
+                errs.push(at(&f), message);
+            }
+        }
+        MessageContent::Interactive(i) => check_interactive(i, &at("interactive"), errs),
+        MessageContent::Location(l) => check_location(l, &at("location"), errs),
+        MessageContent::Reaction(r) => {
+            if r.message_id.trim().is_empty() {
+                errs.push(
+                    at("reaction.message_id"),
+                    "required: the WhatsApp id (wamid) of the message reacted to",
+                );
+            }
+            if let Err(m) = check_emoji(&r.emoji) {
+                errs.push(at("reaction.emoji"), m);
+            }
+        }
     }
 }
 
