@@ -84,34 +84,31 @@ pub fn message_body(msg: &OutgoingMessage) -> Value {
         "to": msg.to.as_str(),
         "biz_opaque_callback_data": msg.message_id.to_string(),
     });
-    match &msg.content {
-        MessageContent::Text { body: text } => {
-            body["type"] = json!("text");
-            body["text"] = json!({
-                "preview_url": text.contains("https://") || text.contains("http://"),
-                "body": text,
-            });
-        }
-        MessageContent::Template(t) => {
-            body["type"] = json!("template");
-            body["template"] = template_body(t);
-        }
+    let (kind, object) = content_body(&msg.content);
+    body["type"] = json!(kind);
+    body[kind] = object;
+    body
+}
+
+/// Meta's `type` of a message with this content and the object Meta takes under the field of that name (what
+/// [`message_body`] puts beside the envelope): `("image", {"link": …, "caption": …})`, `("text", {"body": …})`, ….
+pub fn content_body(content: &MessageContent) -> (&'static str, Value) {
+    let kind = content.kind();
+    let object = match content {
+        MessageContent::Text { body: text } => json!({
+            "preview_url": text.contains("https://") || text.contains("http://"),
+            "body": text,
+        }),
+        MessageContent::Template(t) => template_body(t),
         MessageContent::Image(m)
         | MessageContent::Video(m)
         | MessageContent::Audio(m)
         | MessageContent::Document(m)
         | MessageContent::Sticker(m) => {
-            let kind = msg.content.kind();
-            body["type"] = json!(kind.as_str());
-            body[kind.as_str()] =
-                media_body(m, kind.takes_caption(), kind == MessageKind::Document);
+            media_body(m, kind.takes_caption(), kind == MessageKind::Document)
         }
-        MessageContent::Interactive(i) => {
-            body["type"] = json!("interactive");
-            body["interactive"] = interactive_body(i);
-        }
+        MessageContent::Interactive(i) => interactive_body(i),
         MessageContent::Location(l) => {
-            body["type"] = json!("location");
             let mut o = json!({"latitude": l.latitude, "longitude": l.longitude});
             if let Some(n) = &l.name {
                 o["name"] = json!(n);
@@ -119,14 +116,11 @@ pub fn message_body(msg: &OutgoingMessage) -> Value {
             if let Some(a) = &l.address {
                 o["address"] = json!(a);
             }
-            body["location"] = o;
+            o
         }
-        MessageContent::Reaction(r) => {
-            body["type"] = json!("reaction");
-            body["reaction"] = json!({"message_id": r.message_id, "emoji": r.emoji});
-        }
-    }
-    body
+        MessageContent::Reaction(r) => json!({"message_id": r.message_id, "emoji": r.emoji}),
+    };
+    (kind.as_str(), object)
 }
 
 /// A media object as Meta takes it: `id` when the media was uploaded, else `link`; `caption` and `filename` only

@@ -355,8 +355,14 @@ mod tests {
         };
         assert_eq!(code(Behaviour::Normal, &image, false), Some(131047));
         assert_eq!(code(Behaviour::Normal, &image, true), None);
-        assert_eq!(code(Behaviour::OutsideWindow, &Content::Reaction, false), Some(131047));
-        assert_eq!(code(Behaviour::MetaDown, &Content::Location, true), Some(131000));
+        assert_eq!(
+            code(Behaviour::OutsideWindow, &Content::Reaction, false),
+            Some(131047)
+        );
+        assert_eq!(
+            code(Behaviour::MetaDown, &Content::Location, true),
+            Some(131000)
+        );
     }
 
     #[test]
