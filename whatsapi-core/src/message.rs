@@ -469,7 +469,8 @@ pub struct Location {
 /// A reaction to an earlier message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reaction {
-    /// The WhatsApp message id (wamid) reacted to.
+    /// The WhatsApp message id (wamid) reacted to. A send may name one of its account's messages by whatsapi id
+    /// instead: [`WhatsApi::send`](crate::WhatsApi::send) replaces it with that message's wamid.
     pub message_id: String,
     /// One emoji; empty to remove an earlier reaction.
     pub emoji: String,

@@ -502,3 +502,95 @@ async fn new_types_go_through_bulk_scheduling_and_idempotency() {
     assert_eq!(other.status(), 409, "{:?}", other.text().await);
     s.stop().await;
 }
+
+/// A reaction may name the message it reacts to by whatsapi id: Meta gets that message's wamid. Another
+/// account's id, an unknown id, or a message without a wamid yet is refused at `reaction.message_id`.
+#[tokio::test]
+async fn a_reaction_by_whatsapi_id_reaches_meta_as_the_wamid() {
+    let s = server().await;
+    let key = s.sandbox_account("react@example.com", "1234567890").await;
+    let other = s
+        .sandbox_account("react-other@example.com", "1234567891")
+        .await;
+    let first = send(
+        &s,
+        &key,
+        json!({"to": "14155552690", "message": "Your table is ready"}),
+    )
+    .await;
+    let wamid = s
+        .wait_status(&key, &first, &["sent", "delivered", "read"])
+        .await["wamid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reaction = send(
+        &s,
+        &key,
+        json!({"to": "14155552690", "reaction": {"message_id": first, "emoji": "\u{1F44D}"}}),
+    )
+    .await;
+    s.wait_status(&key, &reaction, &["read"]).await;
+    let got = s
+        .sandbox
+        .as_ref()
+        .unwrap()
+        .sent()
+        .into_iter()
+        .find(|r| r.body["biz_opaque_callback_data"] == reaction.as_str())
+        .unwrap();
+    assert_eq!(
+        got.body["reaction"],
+        json!({"message_id": wamid, "emoji": "\u{1F44D}"})
+    );
+
+    // Tenant-scoped: the other account cannot name this account's message.
+    let (code, v) = s
+        .post(
+            &other,
+            "/send-message",
+            json!({"to": "14155552690", "reaction": {"message_id": first, "emoji": "\u{1F44D}"}}),
+        )
+        .await;
+    assert_eq!(code, 400, "{v}");
+    assert_eq!(v["details"][0]["field"], "reaction.message_id", "{v}");
+    assert!(
+        v["details"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no message"),
+        "{v}"
+    );
+
+    // Not sent yet: no wamid to react to.
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let scheduled = send(
+        &s,
+        &key,
+        json!({"to": "14155552691", "message": "later", "sendAt": later}),
+    )
+    .await;
+    let (code, v) = s
+        .post(
+            &key,
+            "/messages/bulk",
+            json!({"messages": [
+                {"to": "14155552691", "reaction": {"message_id": scheduled, "emoji": "\u{2764}"}},
+                {"to": "14155552691", "reaction": {"message_id": "wamid.GIVEN", "emoji": "\u{2764}"}},
+            ]}),
+        )
+        .await;
+    assert_eq!(code, 202, "{v}");
+    assert_eq!(v["data"]["queued"], 1, "{v}");
+    let error = &v["data"]["errors"][0];
+    assert_eq!(error["index"], 0, "{v}");
+    assert_eq!(error["details"][0]["field"], "reaction.message_id", "{v}");
+    assert!(
+        error["details"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no WhatsApp id yet"),
+        "{v}"
+    );
+    s.stop().await;
+}

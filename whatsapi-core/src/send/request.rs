@@ -165,7 +165,8 @@ impl SendRequest {
         )
     }
 
-    /// A reaction with `emoji` (empty removes it) to the message with this WhatsApp id (wamid).
+    /// A reaction with `emoji` (empty removes it) to the message with this WhatsApp id (wamid), or to one of the
+    /// account's own messages by its whatsapi id (replaced by that message's wamid when the send is accepted).
     pub fn reaction(
         to: PhoneNumber,
         message_id: impl Into<String>,
@@ -299,6 +300,11 @@ impl SendRequest {
     /// What to send.
     pub fn content(&self) -> &MessageContent {
         &self.content
+    }
+
+    /// What to send, to resolve references before it is stored (a reaction's whatsapi message id).
+    pub(crate) fn content_mut(&mut self) -> &mut MessageContent {
+        &mut self.content
     }
 
     /// The scheduled send time, if any.
@@ -554,7 +560,7 @@ fn check_content_into(content: &MessageContent, prefix: &str, errs: &mut Validat
             if r.message_id.trim().is_empty() {
                 errs.push(
                     at("reaction.message_id"),
-                    "required: the WhatsApp id (wamid) of the message reacted to",
+                    "required: the WhatsApp id (wamid) or the whatsapi id of the message reacted to",
                 );
             }
             if let Err(m) = check_emoji(&r.emoji) {
