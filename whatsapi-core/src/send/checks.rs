@@ -320,16 +320,14 @@ pub fn check_coordinate(v: f64, max: f64) -> Result<(), String> {
     }
 }
 
-/// A reaction's emoji: empty (removes the reaction) or a single emoji, at most one grapheme of a few characters.
+/// A reaction's emoji: empty (removes the reaction) or one emoji: a few characters, not plain ASCII text (keycaps
+/// such as `1️⃣` start with an ASCII digit, so only text without any non-ASCII character is refused).
 pub fn check_emoji(s: &str) -> Result<(), String> {
     let n = s.chars().count();
     if s.is_empty() {
         return Ok(());
     }
-    if n > 10
-        || s.chars()
-            .any(|c| c.is_ascii_alphanumeric() || c.is_whitespace())
-    {
+    if n > 10 || s.is_ascii() || s.chars().any(char::is_whitespace) {
         Err("must be a single emoji, or empty to remove the reaction".into())
     } else {
         Ok(())

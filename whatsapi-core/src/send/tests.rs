@@ -239,6 +239,8 @@ mod content_types {
             SendRequest::location(to(), -33.8688, 151.2093).place("Office", "1 George St"),
             SendRequest::reaction(to(), "wamid.HBgL", "\u{1F44D}"),
             SendRequest::reaction(to(), "wamid.HBgL", ""),
+            SendRequest::reaction(to(), "wamid.HBgL", "1\u{FE0F}\u{20E3}"),
+            SendRequest::reaction(to(), "wamid.HBgL", "\u{1F44D}\u{1F3FD}"),
         ];
         for r in ok {
             assert_eq!(fields(&r), Vec::<String>::new(), "{r:?}");
@@ -350,6 +352,14 @@ mod content_types {
             ),
             (
                 SendRequest::reaction(to(), "wamid.X", "ok"),
+                &["reaction.emoji"],
+            ),
+            (
+                SendRequest::reaction(to(), "wamid.X", "1"),
+                &["reaction.emoji"],
+            ),
+            (
+                SendRequest::reaction(to(), "wamid.X", "\u{1F44D} \u{1F44D}"),
                 &["reaction.emoji"],
             ),
             (
