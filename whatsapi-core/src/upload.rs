@@ -237,10 +237,16 @@ mod tests {
 
     #[tokio::test]
     async fn the_limit_stops_the_stream_and_says_so() {
-        let chunks: Vec<Result<Bytes, std::io::Error>> =
-            vec![Ok(Bytes::from_static(&[0; 6])), Ok(Bytes::from_static(&[0; 6]))];
+        let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+            Ok(Bytes::from_static(&[0; 6])),
+            Ok(Bytes::from_static(&[0; 6])),
+        ];
         let flag = Arc::new(AtomicBool::new(false));
-        let mut s = limited(Box::pin(futures_util::stream::iter(chunks)), 10, flag.clone());
+        let mut s = limited(
+            Box::pin(futures_util::stream::iter(chunks)),
+            10,
+            flag.clone(),
+        );
         assert!(s.next().await.unwrap().is_ok());
         assert!(!flag.load(Ordering::SeqCst));
         assert!(s.next().await.unwrap().is_err());

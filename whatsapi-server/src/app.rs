@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;
-use crate::routes::{account, billing, dashboard, messages, meta, sandbox, system};
+use crate::routes::{account, billing, dashboard, inbound, media, messages, meta, sandbox, system};
 
 pub use crate::state::{AppState, HttpSettings, SandboxCredentials};
 
@@ -19,6 +19,8 @@ pub fn api_router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(account::router(&state))
         .merge(messages::router(&state))
+        .merge(media::router(&state))
+        .merge(inbound::router(&state))
         .merge(dashboard::router(&state))
         .merge(billing::router(&state))
         .merge(sandbox::router(&state))

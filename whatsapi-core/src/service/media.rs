@@ -65,7 +65,11 @@ pub fn is_wamid(s: &str) -> bool {
 
 /// The MIME type of a header value without parameters, lower-cased.
 fn essence(mime: &str) -> String {
-    mime.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
+    mime.split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
 }
 
 /// Checks the sniffed type against Meta's table and what the client declared; answers the kind and its limit.
@@ -118,7 +122,9 @@ fn check_type(
         if given != mime {
             return Err(Error::field(
                 field,
-                format!("the declared type {given} does not match the file's contents, which are {mime}"),
+                format!(
+                    "the declared type {given} does not match the file's contents, which are {mime}"
+                ),
             ));
         }
     }
@@ -246,7 +252,9 @@ impl WhatsApi {
             || media_id.len() > 128
             || !media_id.bytes().all(|b| b.is_ascii_alphanumeric())
         {
-            return Err(Error::NotFound(format!("No media {media_id:?}: media ids are digits.")));
+            return Err(Error::NotFound(format!(
+                "No media {media_id:?}: media ids are digits."
+            )));
         }
         self.core()
             .transport
@@ -330,7 +338,11 @@ mod tests {
         assert!(!is_wamid("9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20"));
         assert!(!is_wamid(&format!("wamid.{}", "A".repeat(600))));
         assert_eq!(
-            clean_filename(Some("../../etc/a.pdf"), MediaKind::Document, "application/pdf"),
+            clean_filename(
+                Some("../../etc/a.pdf"),
+                MediaKind::Document,
+                "application/pdf"
+            ),
             "a.pdf"
         );
         assert_eq!(

@@ -73,6 +73,7 @@ struct Inner {
     verify: Mutex<Option<Result<PhoneNumberInfo, SendError>>>,
     sent: Mutex<Vec<SentRecord>>,
     uploads: Mutex<Vec<UploadRecord>>,
+    upload_progress: AtomicU64,
     reads: Mutex<Vec<ReadRecord>>,
     counter: AtomicU64,
     notify: Notify,
@@ -145,6 +146,12 @@ impl FakeTransport {
     /// Every media upload, in order.
     pub fn uploads(&self) -> Vec<UploadRecord> {
         self.inner.uploads.lock().unwrap().clone()
+    }
+
+    /// Bytes received so far by uploads, counted per chunk as they arrive (before an upload completes): lets a test
+    /// see that bytes reach the transport while the client is still sending.
+    pub fn upload_progress(&self) -> u64 {
+        self.inner.upload_progress.load(Ordering::SeqCst)
     }
 
     /// Every call to `mark_read`, in order.
@@ -258,6 +265,9 @@ impl MetaTransport for FakeTransport {
         while let Some(chunk) = file.body.next().await {
             let chunk = chunk.map_err(|e| SendError::network(format!("upload failed: {e}")))?;
             size += chunk.len() as u64;
+            self.inner
+                .upload_progress
+                .fetch_add(chunk.len() as u64, Ordering::SeqCst);
             largest_chunk = largest_chunk.max(chunk.len());
             kept = kept
                 .filter(|k| k.len() + chunk.len() <= KEEP_UPLOAD_BYTES)
