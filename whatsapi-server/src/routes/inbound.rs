@@ -81,7 +81,8 @@ fn typing_indicator(body: &[u8]) -> Result<bool, ApiError> {
 #[utoipa::path(post, path = "/inbound/{id}/read", tag = "inbound", operation_id = "markInboundRead", security(("bearer" = [])),
     params(("id" = String, Path, description = "The inbound message's wamid",
         example = "wamid.HBgLMTQxNTU1NTI2NzEVAgASGBQzQTdCOEM5RDBFMUYyQTNCNEM1RAA=")),
-    request_body(content = Option<MarkReadBody>, description = "Optional; `{\"typingIndicator\": true}` also shows a typing indicator"),
+    request_body(content = MarkReadBody, description = "Optional (an empty body is `{}`); `{\"typingIndicator\": true}` also shows a typing indicator",
+        example = json!({"typingIndicator": true})),
     responses(
         (status = 200, body = crate::views::Envelope<MarkedReadView>, example = json!({"success": true, "data": {
             "id": "wamid.HBgLMTQxNTU1NTI2NzEVAgASGBQzQTdCOEM5RDBFMUYyQTNCNEM1RAA=", "read": true, "typingIndicator": true}})),

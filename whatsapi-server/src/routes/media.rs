@@ -122,7 +122,8 @@ fn multipart_error(e: &multer::Error) -> ApiError {
 /// animated). The file is streamed through to Meta as it arrives. Answers 201.
 #[utoipa::path(post, path = "/media", tag = "media", operation_id = "uploadMedia", security(("bearer" = [])),
     request_body(content = inline(UploadForm), content_type = "multipart/form-data",
-        description = "`file` (the bytes) and optionally `type` before it"),
+        description = "`file` (the bytes) and optionally `type` before it",
+        example = json!({"type": "image", "file": "(the bytes of photo.png)"})),
     responses(
         (status = 201, description = "Uploaded", body = crate::views::Envelope<UploadedMediaView>,
             example = json!({"success": true, "data": {"id": "1037543291543636", "mimeType": "image/png", "size": 20394}})),
