@@ -35,8 +35,11 @@ pub(crate) struct StoredMedia {
 #[derive(Debug, Default)]
 pub(crate) struct MediaState {
     files: Mutex<Files>,
-    inbound: Mutex<HashMap<String, (VecDeque<String>, HashSet<String>)>>,
+    inbound: Mutex<HashMap<String, Delivered>>,
 }
+
+/// The inbound wamids of one number: in arrival order (to evict the oldest) and as a set (to look up).
+type Delivered = (VecDeque<String>, HashSet<String>);
 
 #[derive(Debug, Default)]
 struct Files {
