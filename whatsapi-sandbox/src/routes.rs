@@ -334,6 +334,13 @@ async fn phone_number(
             &file.phone_number_id,
             token(&headers, &query),
         )?;
+        // Meta's optional check that the file was uploaded on this number.
+        if query
+            .get("phone_number_id")
+            .is_some_and(|p| *p != file.phone_number_id)
+        {
+            return Err(MetaError::unknown_object("get", &id));
+        }
         return Ok(axum::Json(media::metadata(&id, &file, &base_of(&headers))));
     }
     let number = authorize(&shared, "get", &uri, &version, &id, token(&headers, &query))?;

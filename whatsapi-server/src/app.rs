@@ -4,7 +4,12 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware;
-use tower_http::timeout::TimeoutLayer;
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -42,9 +47,9 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(settings.body_limit))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
+        .layer(middleware::from_fn_with_state(
             settings.request_timeout,
+            timeout,
         ))
         .layer(middleware::from_fn_with_state(
             metrics,
@@ -52,6 +57,27 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(crate::edge::security_headers))
         .layer(middleware::from_fn(crate::request_id::layer))
+}
+
+/// Longest time a media upload (`POST /media`, up to 100 MB streamed through to Meta) may take.
+pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Answers 503 (no body) when a request takes longer than `limit`; a media upload gets [`UPLOAD_TIMEOUT`] or
+/// `limit`, whichever is longer, since 100 MB on a slow link takes minutes.
+async fn timeout(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let limit = if req.method() == Method::POST && req.uri().path() == "/media" {
+        limit.max(UPLOAD_TIMEOUT)
+    } else {
+        limit
+    };
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
 }
 
 async fn not_found() -> ApiError {

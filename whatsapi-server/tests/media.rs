@@ -338,3 +338,48 @@ fn async_stream(
         }
     })
 }
+
+/// Two accounts on one sandbox token, each with its own number: neither reads the other's media nor marks the
+/// other's inbound messages read.
+#[tokio::test]
+async fn another_accounts_media_and_inbound_messages_are_out_of_reach() {
+    let s = TestServer::start_with(Options {
+        sandbox: Some(SandboxConfig {
+            open_numbers: true,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .await;
+    let a = s.sandbox_account("a@example.com", "1234567890").await;
+    let b = s.sandbox_account("b@example.com", "1234567891").await;
+    let (status, v) = upload(
+        &s,
+        &a,
+        Form::new().part("file", file(PNG, "dot.png", "image/png")),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let path = format!("/media/{}", v["data"]["id"].as_str().unwrap());
+    assert_eq!(s.get(&a, &path).await.0, 200);
+    let (status, v) = s.get(&b, &path).await;
+    assert_eq!(status, 404, "{v}");
+    let wamid = s
+        .sandbox
+        .as_ref()
+        .unwrap()
+        .inbound_to("1234567890", "14155552671", "hi")
+        .await
+        .unwrap();
+    let (status, v) = s
+        .post(&b, &format!("/inbound/{wamid}/read"), json!({}))
+        .await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(
+        s.post(&a, &format!("/inbound/{wamid}/read"), json!({}))
+            .await
+            .0,
+        200
+    );
+    s.stop().await;
+}
