@@ -160,6 +160,22 @@ async fn a_type_that_disagrees_with_the_bytes_is_refused_with_details() {
 #[tokio::test]
 async fn a_file_over_its_kinds_limit_is_413_and_over_every_limit_is_413_before_reading() {
     let (s, key) = sandboxed().await;
+    // 4 MB is within the image limit, and within the sandbox's own body limit (above its default 2 MB).
+    let mut fits = PNG.to_vec();
+    fits.resize(4 * 1024 * 1024, 0);
+    let form = Form::new().part(
+        "file",
+        Part::bytes(fits)
+            .file_name("fits.png")
+            .mime_str("image/png")
+            .unwrap(),
+    );
+    let (status, v) = upload(&s, &key, form).await;
+    assert_eq!(
+        (status, &v["data"]["size"]),
+        (201, &json!(4 * 1024 * 1024)),
+        "{v}"
+    );
     // A PNG signature followed by 6 MB: over the image limit of 5 MB.
     let mut big = PNG.to_vec();
     big.resize(6 * 1024 * 1024, 0);

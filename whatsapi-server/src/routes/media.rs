@@ -153,7 +153,8 @@ pub async fn upload(
     let constraints = multer::Constraints::new().size_limit(
         multer::SizeLimit::new()
             .whole_stream(MAX_UPLOAD_BODY)
-            .for_field("type", MAX_TEXT_PART_BYTES),
+            .for_field("type", MAX_TEXT_PART_BYTES)
+            .for_field("messaging_product", MAX_TEXT_PART_BYTES),
     );
     let body = req.into_body().into_data_stream();
     let mut form = multer::Multipart::with_constraints(body, boundary, constraints);
