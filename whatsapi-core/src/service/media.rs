@@ -298,6 +298,87 @@ fn not_found_or_meta(e: SendError, id: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::harness::Harness;
+
+    fn body(bytes: Vec<u8>, chunk: usize) -> MediaStream {
+        let chunks: Vec<Result<Bytes, std::io::Error>> = bytes
+            .chunks(chunk)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        Box::pin(futures_util::stream::iter(chunks))
+    }
+
+    fn webp(animated: bool, len: usize) -> Vec<u8> {
+        let mut b = b"RIFF\0\0\0\0WEBPVP8X\x0a\0\0\0".to_vec();
+        b.push(if animated { 0x02 } else { 0 });
+        b.resize(len, 0);
+        b
+    }
+
+    fn upload(bytes: Vec<u8>) -> MediaUpload {
+        MediaUpload {
+            declared_type: None,
+            content_type: None,
+            filename: None,
+            body: body(bytes, 4096),
+        }
+    }
+
+    #[tokio::test]
+    async fn stickers_have_two_limits_and_nothing_goes_out_without_credentials() {
+        let h = Harness::new();
+        let acc = h.api.create_account("Acme").await.unwrap();
+        let err = h.api.upload_media(acc.id, upload(webp(false, 10))).await;
+        assert_eq!(err.unwrap_err(), Error::NoCredentials);
+        let acc = h
+            .api
+            .set_credentials(
+                acc.id,
+                MetaCredentials {
+                    waba_id: None,
+                    verify_token_hash: None,
+                    access_token: "EAAc".into(),
+                    phone_number_id: "1234567890".into(),
+                    app_secret: None,
+                    verify_token: None,
+                },
+            )
+            .await
+            .unwrap();
+        let static_big = h
+            .api
+            .upload_media(acc.id, upload(webp(false, 150 * 1024)))
+            .await;
+        assert_eq!(
+            static_big.unwrap_err(),
+            Error::TooLarge {
+                kind: MediaKind::Sticker,
+                limit: 100 * 1024
+            }
+        );
+        let animated = h
+            .api
+            .upload_media(acc.id, upload(webp(true, 150 * 1024)))
+            .await
+            .unwrap();
+        assert_eq!(
+            (animated.kind, animated.mime_type.as_str(), animated.size),
+            (MediaKind::Sticker, "image/webp", 150 * 1024)
+        );
+        // Only the accepted one reached the transport, under a name made from its kind.
+        let ups = h.fake.uploads();
+        assert_eq!(ups.len(), 1);
+        assert_eq!(ups[0].filename, "sticker.webp");
+        assert_eq!(ups[0].bytes.as_ref().map(Vec::len), Some(150 * 1024));
+        let info = h.api.media_info(acc.id, &animated.id).await.unwrap();
+        assert_eq!(info.file_size, Some(150 * 1024));
+        assert!(matches!(
+            h.api.media_info(acc.id, "404").await,
+            Err(Error::NotFound(_))
+        ));
+        h.api.mark_read(acc.id, "wamid.ABC", true).await.unwrap();
+        assert!(h.fake.reads()[0].typing_indicator);
+    }
 
     fn sniffed(mime: &str) -> Sniffed {
         Sniffed {
