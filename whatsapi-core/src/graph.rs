@@ -11,7 +11,12 @@ use crate::message::{
     Interactive, InteractiveAction, InteractiveHeader, MediaParameter, MessageContent, MessageKind,
     Template, TemplateComponent,
 };
-use crate::transport::{MetaTransport, OutgoingMessage, PhoneNumberInfo, SendError, SendReceipt};
+use crate::transport::{
+    MediaFile, MediaInfo, MetaTransport, OutgoingMessage, PhoneNumberInfo, SendError, SendReceipt,
+};
+
+/// Longest time one media upload may take (a 100 MB document over a slow link).
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The Graph API version used unless configured (`--meta-api-version`): v25.0, released 18 February 2026; Meta
 /// keeps each version available for about two years. The sandbox accepts any `vMAJOR.MINOR`.
@@ -73,6 +78,50 @@ impl GraphTransport {
             return Err(SendError::meta(400, 100, "phone number id must be numeric"));
         }
         Ok(format!("{}/{}", self.base, creds.phone_number_id))
+    }
+}
+
+/// The JSON body that marks the inbound message `wamid` read, with a typing indicator when asked.
+pub fn read_body(wamid: &str, typing_indicator: bool) -> Value {
+    let mut body = json!({"messaging_product": "whatsapp", "status": "read", "message_id": wamid});
+    if typing_indicator {
+        body["typing_indicator"] = json!({"type": "text"});
+    }
+    body
+}
+
+/// Whether `id` can be put in a Graph URL path as a media id (Meta's are digits; letters are let through).
+fn valid_media_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Answers the body of a 2xx response, or Meta's error.
+async fn answer(resp: reqwest::Response) -> Result<bytes::Bytes, SendError> {
+    let status = resp.status().as_u16();
+    let hint = retry_after(&resp);
+    let bytes = resp.bytes().await.map_err(network_error)?;
+    if !(200..300).contains(&status) {
+        return Err(parse_error(status, &bytes, hint));
+    }
+    Ok(bytes)
+}
+
+fn json_answer(bytes: &[u8]) -> Result<Value, SendError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| SendError::network(format!("Meta answered with invalid JSON: {e}")))
+}
+
+/// Reads `GET /{media_id}`'s answer; `file_size` may come as a number or a string.
+fn media_info_of(v: &Value, asked: &str) -> MediaInfo {
+    let text = |k: &str| v[k].as_str().map(str::to_owned);
+    MediaInfo {
+        id: text("id").unwrap_or_else(|| asked.to_owned()),
+        url: text("url"),
+        mime_type: text("mime_type"),
+        sha256: text("sha256"),
+        file_size: v["file_size"]
+            .as_u64()
+            .or_else(|| v["file_size"].as_str().and_then(|s| s.parse().ok())),
     }
 }
 
@@ -346,6 +395,73 @@ impl MetaTransport for GraphTransport {
                 .to_owned(),
             quality_rating: v["quality_rating"].as_str().map(str::to_owned),
         })
+    }
+
+    async fn upload_media(
+        &self,
+        creds: &MetaCredentials,
+        file: MediaFile,
+    ) -> Result<String, SendError> {
+        let url = format!("{}/media", self.phone_url(creds)?);
+        let part = reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(file.body))
+            .file_name(file.filename)
+            .mime_str(&file.mime)
+            .map_err(|e| SendError::meta(400, 100, format!("invalid MIME type: {e}")))?;
+        let form = reqwest::multipart::Form::new()
+            .text("messaging_product", "whatsapp")
+            .text("type", file.mime)
+            .part("file", part);
+        let resp = self
+            .client
+            .post(url)
+            .bearer_auth(&creds.access_token)
+            .timeout(UPLOAD_TIMEOUT)
+            .multipart(form)
+            .send()
+            .await
+            .map_err(network_error)?;
+        let v = json_answer(&answer(resp).await?)?;
+        v["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| SendError::network("Meta's upload answer has no id".to_owned()))
+    }
+
+    async fn media_info(
+        &self,
+        creds: &MetaCredentials,
+        media_id: &str,
+    ) -> Result<MediaInfo, SendError> {
+        if !valid_media_id(media_id) {
+            return Err(SendError::meta(400, 100, "media id must be alphanumeric"));
+        }
+        let resp = self
+            .client
+            .get(format!("{}/{media_id}", self.base))
+            .query(&[("phone_number_id", creds.phone_number_id.as_str())])
+            .bearer_auth(&creds.access_token)
+            .send()
+            .await
+            .map_err(network_error)?;
+        Ok(media_info_of(&json_answer(&answer(resp).await?)?, media_id))
+    }
+
+    async fn mark_read(
+        &self,
+        creds: &MetaCredentials,
+        wamid: &str,
+        typing_indicator: bool,
+    ) -> Result<(), SendError> {
+        let url = format!("{}/messages", self.phone_url(creds)?);
+        let resp = self
+            .client
+            .post(url)
+            .bearer_auth(&creds.access_token)
+            .json(&read_body(wamid, typing_indicator))
+            .send()
+            .await
+            .map_err(network_error)?;
+        answer(resp).await.map(drop)
     }
 }
 
@@ -641,6 +757,30 @@ mod tests {
             b["reaction"],
             json!({"message_id": "wamid.HBgL", "emoji": "\u{1F44D}"})
         );
+    }
+
+    #[test]
+    fn read_body_matches_meta() {
+        assert_eq!(
+            read_body("wamid.X", false),
+            json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.X"})
+        );
+        assert_eq!(
+            read_body("wamid.X", true),
+            json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.X",
+                   "typing_indicator": {"type": "text"}})
+        );
+    }
+
+    #[test]
+    fn media_info_is_read_liberally() {
+        let v = json!({"messaging_product": "whatsapp", "url": "https://x/y", "mime_type": "image/png",
+                       "sha256": "ab", "file_size": "303833", "id": "123"});
+        let info = media_info_of(&v, "123");
+        assert_eq!(info.file_size, Some(303_833));
+        assert_eq!(info.url.as_deref(), Some("https://x/y"));
+        assert_eq!(media_info_of(&json!({}), "9").id, "9");
+        assert!(!valid_media_id("1/../2") && valid_media_id("1234"));
     }
 
     #[test]

@@ -74,6 +74,7 @@ pub mod service;
 pub mod status;
 pub mod store;
 pub mod transport;
+pub mod upload;
 pub mod webhook;
 #[cfg(feature = "http")]
 pub mod webhook_http;
@@ -95,5 +96,7 @@ pub use service::{
     BuildError, BulkQueued, CredentialsCheck, Error, Queued, Summary, WhatsApi, WhatsApiBuilder,
 };
 pub use store::{Store, StoreError};
-pub use transport::{MetaTransport, OutgoingMessage, PhoneNumberInfo, SendError, SendReceipt};
+pub use transport::{
+    MediaFile, MediaInfo, MetaTransport, OutgoingMessage, PhoneNumberInfo, SendError, SendReceipt,
+};
 pub use webhook::{DeliveryOutcome, StatusEvent, WebhookSink, WebhookTarget};

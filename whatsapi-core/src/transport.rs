@@ -44,6 +44,40 @@ pub struct PhoneNumberInfo {
     pub quality_rating: Option<String>,
 }
 
+/// A file on its way to Meta's `POST /{phone_number_id}/media`, already checked against Meta's limits.
+pub struct MediaFile {
+    /// The sniffed MIME type, sent as `type` and as the file part's content type.
+    pub mime: String,
+    /// The file name given to Meta.
+    pub filename: String,
+    /// The bytes, in chunks; a transport must not collect them whole.
+    pub body: crate::upload::MediaStream,
+}
+
+impl fmt::Debug for MediaFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MediaFile")
+            .field("mime", &self.mime)
+            .field("filename", &self.filename)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What Meta knows about an uploaded media file (`GET /{media_id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaInfo {
+    /// The media id.
+    pub id: String,
+    /// Where the bytes can be downloaded (with the access token), for a few minutes.
+    pub url: Option<String>,
+    /// The MIME type.
+    pub mime_type: Option<String>,
+    /// SHA-256 of the file, hex.
+    pub sha256: Option<String>,
+    /// Size in bytes.
+    pub file_size: Option<u64>,
+}
+
 /// A failed call to Meta. Never carries the access token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendError {
@@ -154,6 +188,44 @@ pub trait MetaTransport: Send + Sync + 'static {
 
     /// Checks credentials by reading the phone number's details.
     async fn verify(&self, creds: &MetaCredentials) -> Result<PhoneNumberInfo, SendError>;
+
+    /// Uploads a media file; answers Meta's media id.
+    async fn upload_media(
+        &self,
+        creds: &MetaCredentials,
+        file: MediaFile,
+    ) -> Result<String, SendError> {
+        let _ = (creds, file);
+        Err(unsupported("media upload"))
+    }
+
+    /// Reads an uploaded media file's metadata.
+    async fn media_info(
+        &self,
+        creds: &MetaCredentials,
+        media_id: &str,
+    ) -> Result<MediaInfo, SendError> {
+        let _ = (creds, media_id);
+        Err(unsupported("media metadata"))
+    }
+
+    /// Marks the inbound message `wamid` read (blue ticks), optionally showing a typing indicator.
+    async fn mark_read(
+        &self,
+        creds: &MetaCredentials,
+        wamid: &str,
+        typing_indicator: bool,
+    ) -> Result<(), SendError> {
+        let _ = (creds, wamid, typing_indicator);
+        Err(unsupported("marking messages read"))
+    }
+}
+
+/// The error of a call a transport does not implement.
+fn unsupported(what: &str) -> SendError {
+    let mut e = SendError::network(format!("{what} is not supported by this transport"));
+    e.http_status = Some(501);
+    e
 }
 
 /// Appends `sentence` to `text` as a new sentence: one full stop between them, never two (Meta's details often

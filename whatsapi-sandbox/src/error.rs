@@ -134,6 +134,16 @@ impl MetaError {
         )
     }
 
+    /// 400, 131053: Meta cannot take an uploaded file (type, contents or size).
+    pub fn media_upload(details: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            131053,
+            "(#131053) Media upload error",
+        )
+        .with_details(details)
+    }
+
     /// 500, 131000: Meta failed internally.
     pub fn something_went_wrong() -> Self {
         Self::new(

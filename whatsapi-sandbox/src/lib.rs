@@ -6,6 +6,10 @@
 //! - `POST /{version}/{phone_number_id}/messages`, with Meta's validation and error bodies (190, 100/33, 100,
 //!   131008, 131009, 131051, 132000, 132001, 132018) and the behaviours of the [`magic`] recipient numbers;
 //! - `GET /{version}/{phone_number_id}?fields=…`, the credentials check;
+//! - `POST /{version}/{phone_number_id}/media` (Meta's multipart upload, with its type and size checks, 131053),
+//!   `GET /{version}/{media_id}` (the metadata with a download URL) and the bytes at that URL, with the token;
+//! - `POST /{version}/{phone_number_id}/messages` with `status: read` (and a typing indicator) for a wamid the
+//!   sandbox delivered inbound to that number;
 //!
 //! and, for every accepted send, posts Meta's status webhooks (`sent` → `delivered` → `read`, or `failed`) to the
 //! callback URL, signed with `X-Hub-Signature-256`, retried with backoff when the receiver fails. Inbound customer
@@ -43,6 +47,7 @@ pub mod config;
 mod error;
 mod ids;
 pub mod magic;
+mod media;
 pub mod record;
 mod routes;
 mod server;

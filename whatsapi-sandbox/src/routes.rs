@@ -16,6 +16,7 @@ use crate::config::SandboxNumber;
 use crate::error::MetaError;
 use crate::ids;
 use crate::magic::{Behaviour, PlannedStatus};
+use crate::media::{self, StoredMedia};
 use crate::record::RecordedRequest;
 use crate::server::Shared;
 use crate::validate::{self, Content};
@@ -34,8 +35,22 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             post(send).fallback(unknown_path),
         )
         .route(
+            "/{version}/{phone_number_id}/media",
+            post(upload_media)
+                .fallback(unknown_path)
+                // Meta's largest file plus the form around it; the default 2 MB bounds every other route.
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    usize::try_from(whatsapi_core::upload::MAX_MEDIA_BYTES).unwrap_or(usize::MAX)
+                        + 64 * 1024,
+                )),
+        )
+        .route(
             "/{version}/{phone_number_id}",
             get(phone_number).fallback(unknown_path),
+        )
+        .route(
+            &format!("{}/", media::DOWNLOAD_PATH),
+            get(download_media).fallback(unknown_path),
         )
         .fallback(unknown_path)
         .with_state(shared)
@@ -101,6 +116,9 @@ async fn send(
     body: Bytes,
 ) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if body["status"] == "read" {
+        return mark_read(&shared, &uri, &version, &id, token(&headers, &query), body);
+    }
     let mut record = RecordedRequest {
         phone_number_id: id.clone(),
         to: validate::recipient(&body),
@@ -197,6 +215,108 @@ fn accept(
     })
 }
 
+/// `status: read` on the messages endpoint: marks an inbound message read (with a typing indicator when asked).
+fn mark_read(
+    shared: &Shared,
+    uri: &Uri,
+    version: &str,
+    id: &str,
+    token: Option<&str>,
+    body: Value,
+) -> Response {
+    let result = authorize(shared, "post", uri, version, id, token)
+        .and_then(|_| match shared.outage() {
+            Some(status) => Err(MetaError::outage(status)),
+            None => Ok(()),
+        })
+        .and_then(|()| media::check_read(&shared.media, id, &body));
+    let mut record = RecordedRequest {
+        phone_number_id: id.to_owned(),
+        to: None,
+        body,
+        http_status: 200,
+        wamid: None,
+        error_code: None,
+        received_at: Utc::now(),
+    };
+    match result {
+        Ok(()) => {
+            shared.record_read(record);
+            axum::Json(json!({"success": true})).into_response()
+        }
+        Err(e) => {
+            record.http_status = e.status.as_u16();
+            record.error_code = Some(e.code);
+            shared.record_read(record);
+            e.into_response()
+        }
+    }
+}
+
+/// `POST /{version}/{phone_number_id}/media`: Meta's multipart upload.
+async fn upload_media(
+    State(shared): State<Arc<Shared>>,
+    Path((version, id)): Path<(String, String)>,
+    Query(query): QueryParams,
+    headers: HeaderMap,
+    uri: Uri,
+    form: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Response, MetaError> {
+    let number = authorize(
+        &shared,
+        "post",
+        &uri,
+        &version,
+        &id,
+        token(&headers, &query),
+    )?;
+    if let Some(status) = shared.outage() {
+        return Err(MetaError::outage(status));
+    }
+    let form = form.map_err(|e| {
+        MetaError::invalid_parameter(format!("expected a multipart/form-data body: {e}"))
+    })?;
+    let (declared, bytes, _) = media::read_upload(form).await?;
+    let mime = media::check_upload(&declared, &bytes)?;
+    let media_id = shared.media.store(StoredMedia {
+        phone_number_id: number.id.clone(),
+        mime,
+        sha256: media::sha256_hex(&bytes),
+        bytes,
+    });
+    Ok((media::UPLOADED, axum::Json(json!({"id": media_id}))).into_response())
+}
+
+/// The scheme and host the client reached the sandbox at, for absolute URLs.
+fn base_of(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or("127.0.0.1");
+    format!("http://{host}")
+}
+
+/// The bytes of an uploaded file, with a token that may use the file's number (as Meta's download URL wants).
+async fn download_media(
+    State(shared): State<Arc<Shared>>,
+    Query(query): QueryParams,
+    headers: HeaderMap,
+) -> Result<Response, MetaError> {
+    let mid = query.get("mid").map(String::as_str).unwrap_or_default();
+    let Some(token) = token(&headers, &query).filter(|t| shared.config.knows_token(t)) else {
+        return Err(MetaError::invalid_token());
+    };
+    let Some(file) = shared
+        .media
+        .get(mid)
+        .filter(|m| shared.config.resolve(&m.phone_number_id, token).is_some())
+    else {
+        return Err(MetaError::unknown_object("get", mid));
+    };
+    Ok(([(header::CONTENT_TYPE, file.mime.clone())], file.bytes).into_response())
+}
+
 async fn phone_number(
     State(shared): State<Arc<Shared>>,
     Path((version, id)): Path<(String, String)>,
@@ -204,6 +324,25 @@ async fn phone_number(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<axum::Json<Value>, MetaError> {
+    // A media id is a node of its own on the same path shape.
+    if let Some(file) = shared.media.get(&id) {
+        authorize(
+            &shared,
+            "get",
+            &uri,
+            &version,
+            &file.phone_number_id,
+            token(&headers, &query),
+        )?;
+        // Meta's optional check that the file was uploaded on this number.
+        if query
+            .get("phone_number_id")
+            .is_some_and(|p| *p != file.phone_number_id)
+        {
+            return Err(MetaError::unknown_object("get", &id));
+        }
+        return Ok(axum::Json(media::metadata(&id, &file, &base_of(&headers))));
+    }
     let number = authorize(&shared, "get", &uri, &version, &id, token(&headers, &query))?;
     let fields = query
         .get("fields")

@@ -32,9 +32,23 @@ pub(crate) struct Shared {
     windows: Mutex<HashMap<(String, String), DateTime<Utc>>>,
     /// While set, every send answers this HTTP status (see [`SandboxHandle::set_outage`]).
     outage: Mutex<Option<u16>>,
+    /// Uploaded media and the inbound wamids delivered per number.
+    pub media: crate::media::MediaState,
+    /// The `status: read` calls answered, accepted or not.
+    reads: Mutex<Vec<RecordedRequest>>,
 }
 
 impl Shared {
+    /// Records a `status: read` call.
+    pub fn record_read(&self, request: RecordedRequest) {
+        let mut reads = self.reads.lock().expect("reads lock");
+        // Bounded like the inbound wamids: a long-running sandbox keeps the latest.
+        if reads.len() >= crate::media::MAX_INBOUND_PER_NUMBER {
+            reads.remove(0);
+        }
+        reads.push(request);
+    }
+
     pub fn record(&self, request: RecordedRequest) {
         self.requests.lock().expect("requests lock").push(request);
     }
@@ -91,6 +105,8 @@ impl Sandbox {
             attempts: Mutex::default(),
             windows: Mutex::default(),
             outage: Mutex::default(),
+            media: crate::media::MediaState::default(),
+            reads: Mutex::default(),
         });
         let app = routes::router(Arc::clone(&shared));
         let mut stop = shutdown_rx;
@@ -146,6 +162,11 @@ impl SandboxHandle {
     /// Every `POST …/messages` answered, accepted or not, in arrival order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.requests.lock().expect("requests lock").clone()
+    }
+
+    /// Every `status: read` call (mark as read, typing indicator) answered, accepted or not, in arrival order.
+    pub fn reads(&self) -> Vec<RecordedRequest> {
+        self.shared.reads.lock().expect("reads lock").clone()
     }
 
     /// The accepted sends (HTTP 200), in arrival order.
@@ -270,6 +291,7 @@ impl Customers {
             .expect("windows lock")
             .insert((number.id.clone(), wa_id.clone()), Utc::now());
         let wamid = ids::wamid(&wa_id);
+        self.shared.media.delivered_inbound(&number.id, &wamid);
         self.shared
             .dispatcher
             .inbound(&number, &wa_id, text, &wamid)

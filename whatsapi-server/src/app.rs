@@ -4,13 +4,18 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware;
-use tower_http::timeout::TimeoutLayer;
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;
-use crate::routes::{account, billing, dashboard, messages, meta, sandbox, system};
+use crate::routes::{account, billing, dashboard, inbound, media, messages, meta, sandbox, system};
 
 pub use crate::state::{AppState, HttpSettings, SandboxCredentials};
 
@@ -19,6 +24,8 @@ pub fn api_router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(account::router(&state))
         .merge(messages::router(&state))
+        .merge(media::router(&state))
+        .merge(inbound::router(&state))
         .merge(dashboard::router(&state))
         .merge(billing::router(&state))
         .merge(sandbox::router(&state))
@@ -40,9 +47,9 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(settings.body_limit))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
+        .layer(middleware::from_fn_with_state(
             settings.request_timeout,
+            timeout,
         ))
         .layer(middleware::from_fn_with_state(
             metrics,
@@ -50,6 +57,27 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(crate::edge::security_headers))
         .layer(middleware::from_fn(crate::request_id::layer))
+}
+
+/// Longest time a media upload (`POST /media`, up to 100 MB streamed through to Meta) may take.
+pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Answers 503 (no body) when a request takes longer than `limit`; a media upload gets [`UPLOAD_TIMEOUT`] or
+/// `limit`, whichever is longer, since 100 MB on a slow link takes minutes.
+async fn timeout(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let limit = if req.method() == Method::POST && req.uri().path() == "/media" {
+        limit.max(UPLOAD_TIMEOUT)
+    } else {
+        limit
+    };
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
 }
 
 async fn not_found() -> ApiError {

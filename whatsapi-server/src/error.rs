@@ -96,6 +96,29 @@ fn whole_seconds(d: std::time::Duration) -> u64 {
     millis.div_ceil(1000)
 }
 
+/// A call made to Meta on the caller's behalf failed: Meta's refusal of the request (a 4xx with a code) is the
+/// caller's 400 with Meta's code and message; Meta's own failure, a timeout or throttling is a 502 (with
+/// `Retry-After` when Meta gave one); a transport that lacks the call answers 501.
+fn meta_call_error(e: &whatsapi_core::SendError) -> ApiError {
+    use whatsapi_core::ErrorClass;
+    match (e.http_status, e.code) {
+        (Some(501), None) => ApiError::new(StatusCode::NOT_IMPLEMENTED, e.user_message()),
+        (Some(s), Some(_)) if s < 500 && e.class() != ErrorClass::Transient => {
+            ApiError::bad_request(format!("WhatsApp refused the call: {}", e.user_message()))
+        }
+        _ => {
+            let err = ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                format!("WhatsApp failed the call: {}", e.user_message()),
+            );
+            match e.retry_after {
+                Some(d) => err.retry_after(whole_seconds(d)),
+                None => err,
+            }
+        }
+    }
+}
+
 /// Core's errors as the reference API answers them: the status code, and the words and hints of this server
 /// (URLs, header names) that core does not know.
 impl From<CoreError> for ApiError {
@@ -131,6 +154,10 @@ impl From<CoreError> for ApiError {
                 )
                 .retry_after(secs)
             }
+            e @ CoreError::TooLarge { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+            }
+            CoreError::Meta(e) => meta_call_error(&e),
             CoreError::Store(e) => e.into(),
             other => {
                 tracing::error!(error = %other, "unmapped core error");

@@ -71,6 +71,20 @@ pub fn complete(doc: &mut utoipa::openapi::OpenApi) {
     AuthenticationErrors.modify(doc);
     ErrorExamples.modify(doc);
     reference_envelope_data(doc);
+    optional_body(doc, "/inbound/{id}/read");
+}
+
+/// Marks the request body of `POST {path}` optional (utoipa marks every named body required).
+fn optional_body(doc: &mut utoipa::openapi::OpenApi, path: &str) {
+    if let Some(body) = doc
+        .paths
+        .paths
+        .get_mut(path)
+        .and_then(|p| p.post.as_mut())
+        .and_then(|op| op.request_body.as_mut())
+    {
+        body.required = Some(utoipa::openapi::Required::False);
+    }
 }
 
 /// utoipa inlines the `data` of each `Envelope<T>`, so a generated client gets a copy of every view per envelope

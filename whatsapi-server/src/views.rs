@@ -258,7 +258,7 @@ pub struct MessageView {
     /// Caption of an image, video or document message.
     pub caption: Option<String>,
     /// The media of an image, video, audio, document or sticker message: its public link or uploaded id.
-    pub media: Option<MediaView>,
+    pub media: Option<MessageMediaView>,
     /// What an interactive message offers.
     pub interactive: Option<InteractiveSummaryView>,
     /// For every type but text and template (which `body` and `template` show): the object sent to Meta under the
@@ -309,7 +309,7 @@ pub struct MessageView {
 /// The media of a media message.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct MediaView {
+pub struct MessageMediaView {
     /// Public URL Meta downloads the file from.
     #[schema(example = "https://example.com/receipt.png")]
     pub link: Option<String>,
@@ -476,7 +476,7 @@ impl MessageView {
                 .and_then(|t| serde_json::to_value(t).ok()),
             kind: m.content.kind().as_str().to_owned(),
             caption: m.content.media().and_then(|x| x.caption.clone()),
-            media: m.content.media().map(|x| MediaView {
+            media: m.content.media().map(|x| MessageMediaView {
                 link: x.link.clone(),
                 id: x.id.clone(),
                 filename: x.filename.clone(),

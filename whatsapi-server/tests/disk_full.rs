@@ -14,6 +14,10 @@ use serde_json::{Value, json};
 /// Most sends tried while the file is capped (the free space of its last pages runs out long before).
 const MOST_SENDS: usize = 2_000;
 
+/// The keyed request's text is longer than every filler's, so it needs at least the room the refused filler
+/// needed: whatever the page layout, the refusal is not a matter of a shorter row fitting a leftover gap.
+const KEYED: &str = "keyed request, longer than the fillers";
+
 async fn send(
     s: &TestServer,
     key: &str,
@@ -62,7 +66,7 @@ async fn a_full_disk_answers_503_saves_nothing_half_and_recovers() {
     let mut accepted = 0u64;
     let mut refused = None;
     for i in 0..MOST_SENDS {
-        let (code, retry_after, v) = send(&s, &key, &format!("capped-{i}"), None).await;
+        let (code, retry_after, v) = send(&s, &key, &format!("capped-{i:04}"), None).await;
         match code {
             202 => accepted += 1,
             503 => {
@@ -90,23 +94,23 @@ async fn a_full_disk_answers_503_saves_nothing_half_and_recovers() {
     );
 
     // A refused request with an Idempotency-Key, and more refusals: no half-written message, no stale key.
-    let (code, _, v) = send(&s, &key, "keyed", Some("disk-full-1")).await;
+    let (code, _, v) = send(&s, &key, KEYED, Some("disk-full-1")).await;
     assert_eq!(code, 503, "{v}");
     for i in 0..5 {
-        let (code, _, v) = send(&s, &key, &format!("refused-{i}"), None).await;
+        let (code, _, v) = send(&s, &key, &format!("refuse-{i:04}"), None).await;
         assert_eq!(code, 503, "{v}");
     }
     // Reads still work, and show exactly the acknowledged messages.
     assert_eq!(counts(&s, &key).await, (3 + accepted, 3 + accepted));
 
     s.sqlite.set_max_page_count(None).await.unwrap();
-    let (code, _, v) = send(&s, &key, "keyed", Some("disk-full-1")).await;
+    let (code, _, v) = send(&s, &key, KEYED, Some("disk-full-1")).await;
     assert_eq!(
         code, 202,
         "the refused keyed request succeeds once there is room: {v}"
     );
     let keyed = v["data"]["id"].as_str().unwrap().to_owned();
-    let (code, _, again) = send(&s, &key, "keyed", Some("disk-full-1")).await;
+    let (code, _, again) = send(&s, &key, KEYED, Some("disk-full-1")).await;
     assert_eq!(
         (code, again["data"]["id"].as_str()),
         (202, Some(keyed.as_str()))

@@ -24,6 +24,9 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/messages/{id}"),
     ("post", "/messages/{id}/retry"),
     ("get", "/analytics/summary"),
+    ("post", "/media"),
+    ("get", "/media/{id}"),
+    ("post", "/inbound/{id}/read"),
     ("get", "/analytics/timeseries"),
     ("get", "/auth/me/webhook/deliveries"),
     ("get", "/auth/me/setup"),
@@ -398,7 +401,12 @@ async fn bodies_and_answers_are_typed() {
     let doc = document().await;
     for (method, path, op) in operations(&doc) {
         if let Some(body) = op.get("requestBody") {
-            let schema = resolve(&doc, &body["content"]["application/json"]["schema"]);
+            // JSON, or the form of an upload.
+            let content = &body["content"];
+            let media = content
+                .get("application/json")
+                .unwrap_or(&content["multipart/form-data"]);
+            let schema = resolve(&doc, &media["schema"]);
             assert!(
                 schema["properties"]
                     .as_object()

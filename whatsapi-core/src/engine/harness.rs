@@ -66,6 +66,31 @@ impl MetaTransport for ClockedTransport {
     async fn verify(&self, creds: &MetaCredentials) -> Result<PhoneNumberInfo, SendError> {
         self.inner.verify(creds).await
     }
+
+    async fn upload_media(
+        &self,
+        creds: &MetaCredentials,
+        file: crate::transport::MediaFile,
+    ) -> Result<String, SendError> {
+        self.inner.upload_media(creds, file).await
+    }
+
+    async fn media_info(
+        &self,
+        creds: &MetaCredentials,
+        media_id: &str,
+    ) -> Result<crate::transport::MediaInfo, SendError> {
+        self.inner.media_info(creds, media_id).await
+    }
+
+    async fn mark_read(
+        &self,
+        creds: &MetaCredentials,
+        wamid: &str,
+        typing_indicator: bool,
+    ) -> Result<(), SendError> {
+        self.inner.mark_read(creds, wamid, typing_indicator).await
+    }
 }
 
 pub(crate) struct Harness {

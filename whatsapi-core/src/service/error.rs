@@ -58,6 +58,18 @@ pub enum Error {
     /// The resource is not in a state that allows the operation.
     #[error("{0}")]
     Conflict(String),
+    /// Meta refused or failed a call made on the caller's behalf (an upload, a read receipt); its code and
+    /// message are kept.
+    #[error("{0}")]
+    Meta(Box<crate::transport::SendError>),
+    /// An upload is larger than Meta takes for its kind of media.
+    #[error("the file is larger than the {limit} bytes WhatsApp takes for {}", kind.as_str())]
+    TooLarge {
+        /// The kind the file's type belongs to.
+        kind: crate::upload::MediaKind,
+        /// The kind's limit in bytes.
+        limit: u64,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -11,4 +11,4 @@ pub use clock::ManualClock;
 pub use faulty::{Faults, FaultyStore};
 pub use memory::MemoryStore;
 pub use sink::RecordingSink;
-pub use transport::{FakeTransport, Script, SentRecord};
+pub use transport::{FakeTransport, ReadRecord, Script, SentRecord, UploadRecord};

@@ -8,7 +8,42 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
 use crate::account::MetaCredentials;
-use crate::transport::{MetaTransport, OutgoingMessage, PhoneNumberInfo, SendError, SendReceipt};
+use crate::transport::{
+    MediaFile, MediaInfo, MetaTransport, OutgoingMessage, PhoneNumberInfo, SendError, SendReceipt,
+};
+
+/// The largest upload whose bytes the fake keeps (larger ones keep only their size).
+const KEEP_UPLOAD_BYTES: usize = 1024 * 1024;
+
+/// One media file uploaded to the fake.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadRecord {
+    /// The media id given.
+    pub id: String,
+    /// Phone number id used.
+    pub phone_number_id: String,
+    /// MIME type sent.
+    pub mime: String,
+    /// File name sent.
+    pub filename: String,
+    /// Bytes received.
+    pub size: u64,
+    /// The bytes, when at most 1 MB.
+    pub bytes: Option<Vec<u8>>,
+    /// The largest chunk the stream yielded.
+    pub largest_chunk: usize,
+}
+
+/// One call to `mark_read`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadRecord {
+    /// Phone number id used.
+    pub phone_number_id: String,
+    /// The inbound message.
+    pub wamid: String,
+    /// Whether a typing indicator was asked for.
+    pub typing_indicator: bool,
+}
 
 /// What the fake does with one send.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +72,9 @@ struct Inner {
     global: Mutex<Option<Script>>,
     verify: Mutex<Option<Result<PhoneNumberInfo, SendError>>>,
     sent: Mutex<Vec<SentRecord>>,
+    uploads: Mutex<Vec<UploadRecord>>,
+    upload_progress: AtomicU64,
+    reads: Mutex<Vec<ReadRecord>>,
     counter: AtomicU64,
     notify: Notify,
 }
@@ -103,6 +141,22 @@ impl FakeTransport {
     /// Every call to `send`, in order.
     pub fn sent(&self) -> Vec<SentRecord> {
         self.inner.sent.lock().unwrap().clone()
+    }
+
+    /// Every media upload, in order.
+    pub fn uploads(&self) -> Vec<UploadRecord> {
+        self.inner.uploads.lock().unwrap().clone()
+    }
+
+    /// Bytes received so far by uploads, counted per chunk as they arrive (before an upload completes): lets a test
+    /// see that bytes reach the transport while the client is still sending.
+    pub fn upload_progress(&self) -> u64 {
+        self.inner.upload_progress.load(Ordering::SeqCst)
+    }
+
+    /// Every call to `mark_read`, in order.
+    pub fn reads(&self) -> Vec<ReadRecord> {
+        self.inner.reads.lock().unwrap().clone()
     }
 
     /// Calls that were accepted.
@@ -197,5 +251,76 @@ impl MetaTransport for FakeTransport {
                     quality_rating: Some("GREEN".into()),
                 })
             })
+    }
+
+    async fn upload_media(
+        &self,
+        creds: &MetaCredentials,
+        mut file: MediaFile,
+    ) -> Result<String, SendError> {
+        use futures_util::StreamExt;
+        let mut size = 0u64;
+        let mut largest_chunk = 0;
+        let mut kept = Some(Vec::new());
+        while let Some(chunk) = file.body.next().await {
+            let chunk = chunk.map_err(|e| SendError::network(format!("upload failed: {e}")))?;
+            size += chunk.len() as u64;
+            self.inner
+                .upload_progress
+                .fetch_add(chunk.len() as u64, Ordering::SeqCst);
+            largest_chunk = largest_chunk.max(chunk.len());
+            kept = kept
+                .filter(|k| k.len() + chunk.len() <= KEEP_UPLOAD_BYTES)
+                .map(|mut k| {
+                    k.extend_from_slice(&chunk);
+                    k
+                });
+        }
+        let n = self.inner.counter.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{}", 900_000_000_000u64 + n);
+        self.inner.uploads.lock().unwrap().push(UploadRecord {
+            id: id.clone(),
+            phone_number_id: creds.phone_number_id.clone(),
+            mime: file.mime,
+            filename: file.filename,
+            size,
+            bytes: kept,
+            largest_chunk,
+        });
+        Ok(id)
+    }
+
+    async fn media_info(
+        &self,
+        _creds: &MetaCredentials,
+        media_id: &str,
+    ) -> Result<MediaInfo, SendError> {
+        let uploads = self.inner.uploads.lock().unwrap();
+        let Some(u) = uploads.iter().find(|u| u.id == media_id) else {
+            let mut e = SendError::meta(400, 100, "Unsupported get request.");
+            e.subcode = Some(33);
+            return Err(e);
+        };
+        Ok(MediaInfo {
+            id: u.id.clone(),
+            url: Some(format!("https://fake.invalid/media/{}", u.id)),
+            mime_type: Some(u.mime.clone()),
+            sha256: None,
+            file_size: Some(u.size),
+        })
+    }
+
+    async fn mark_read(
+        &self,
+        creds: &MetaCredentials,
+        wamid: &str,
+        typing_indicator: bool,
+    ) -> Result<(), SendError> {
+        self.inner.reads.lock().unwrap().push(ReadRecord {
+            phone_number_id: creds.phone_number_id.clone(),
+            wamid: wamid.to_owned(),
+            typing_indicator,
+        });
+        Ok(())
     }
 }

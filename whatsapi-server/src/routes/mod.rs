@@ -4,6 +4,8 @@
 pub mod account;
 pub mod billing;
 pub mod dashboard;
+pub mod inbound;
+pub mod media;
 pub mod messages;
 pub mod meta;
 pub mod sandbox;
