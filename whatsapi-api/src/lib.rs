@@ -33,6 +33,7 @@
 #![warn(missing_docs)]
 
 mod answer;
+mod content;
 mod parse;
 pub mod schema;
 

@@ -6,9 +6,11 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use whatsapi_core::message::{
-    ButtonSubType, CurrencyParameter, DateTimeParameter, MediaParameter, MessageContent, Template,
-    TemplateComponent, TemplateParameter,
+    ButtonSubType, CurrencyParameter, DateTimeParameter, MediaParameter, MessageContent,
+    MessageKind, Template, TemplateComponent, TemplateParameter,
 };
+
+use crate::content::{CONTENT_FIELDS, parse_content};
 use whatsapi_core::phone::PhoneNumber;
 use whatsapi_core::send::{
     BODY_PARAMETERS, BulkRequest, HEADER_PARAMETERS, SendRequest, SendRules, ValidationErrors,
@@ -28,7 +30,7 @@ pub enum Schedule {
 }
 
 const SEND_FIELDS: &[&str] = &[
-    "to", "message", "template", "sendAt", "metadata", "dry_run", "dryRun",
+    "to", "message", "template", "sendAt", "metadata", "dry_run", "dryRun", "type",
 ];
 
 /// Parses and validates one send body, `sendAt` included.
@@ -193,10 +195,12 @@ fn parse_item(
         return (None, 0);
     };
     for key in obj.keys() {
-        if !SEND_FIELDS.contains(&key.as_str()) {
+        if !SEND_FIELDS.contains(&key.as_str()) && !CONTENT_FIELDS.contains(&key.as_str()) {
             errs.push(
                 path(prefix, key),
-                "unknown field; accepted fields are to, message, template, sendAt, metadata, dry_run",
+                "unknown field; accepted fields are to, message, template, sendAt, metadata, dry_run \
+                 (and, for other message types, type and one of image, video, audio, document, sticker, \
+                 interactive, location, reaction)",
             );
         }
     }
@@ -228,28 +232,7 @@ fn parse_item(
         }
     };
 
-    let message = obj.get("message").filter(|v| !v.is_null());
-    let template = obj.get("template").filter(|v| !v.is_null());
-    let content = match (message, template) {
-        (Some(_), Some(_)) => {
-            errs.push(
-                path(prefix, "message"),
-                "send either message (free-form text) or template, not both",
-            );
-            None
-        }
-        (None, None) => {
-            errs.push(
-                path(prefix, "message"),
-                "one of message (free-form text) or template (Meta-approved template) is required",
-            );
-            None
-        }
-        (Some(m), None) => parse_text(m, &path(prefix, "message"), errs),
-        (None, Some(t)) => {
-            parse_template(t, &path(prefix, "template"), errs).map(MessageContent::Template)
-        }
-    };
+    let content = parse_content_field(obj, prefix, errs);
 
     let mut schedule_errors = 0;
     let send_at = match obj.get("sendAt") {
@@ -321,6 +304,104 @@ fn parse_item(
         req = req.metadata(m);
     }
     (Some(req), schedule_errors)
+}
+
+/// The one content field of a send (`message`, `template` or a field named like Meta's type), checked against
+/// `type` when that is given.
+fn parse_content_field(
+    obj: &Map<String, Value>,
+    prefix: &str,
+    errs: &mut ValidationErrors,
+) -> Option<MessageContent> {
+    let given: Vec<&str> = ["message", "template"]
+        .iter()
+        .chain(CONTENT_FIELDS)
+        .copied()
+        .filter(|k| obj.get(*k).is_some_and(|v| !v.is_null()))
+        .collect();
+    // `type` names the content the way Meta does: `text` for `message`.
+    let declared = match obj.get("type") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(t)) => match MessageKind::parse(t) {
+            Some(k) => Some(k),
+            None => {
+                errs.push(
+                    path(prefix, "type"),
+                    format!(
+                        "unknown message type '{t}'; expected one of text, template, {}",
+                        CONTENT_FIELDS.join(", ")
+                    ),
+                );
+                return None;
+            }
+        },
+        Some(other) => {
+            errs.push(
+                path(prefix, "type"),
+                format!(
+                    "must be a string such as \"image\", got {}",
+                    type_name(other)
+                ),
+            );
+            return None;
+        }
+    };
+    let field_of = |k: MessageKind| match k {
+        MessageKind::Text => "message",
+        other => other.as_str(),
+    };
+    match given.as_slice() {
+        ["message", "template"] => {
+            errs.push(
+                path(prefix, "message"),
+                "send either message (free-form text) or template, not both",
+            );
+            return None;
+        }
+        [] => {
+            match declared {
+                Some(k) if k != MessageKind::Text && k != MessageKind::Template => errs.push(
+                    path(prefix, field_of(k)),
+                    format!("required: type is {k}, so the {k} object must be given"),
+                ),
+                _ => errs.push(
+                    path(prefix, "message"),
+                    "one of message (free-form text) or template (Meta-approved template) is required",
+                ),
+            }
+            return None;
+        }
+        [_] => {}
+        [first, rest @ ..] => {
+            for extra in rest {
+                errs.push(
+                    path(prefix, extra),
+                    format!(
+                        "send exactly one content field (message, template or one of {}); {first} is given too",
+                        CONTENT_FIELDS.join(", ")
+                    ),
+                );
+            }
+            return None;
+        }
+    }
+    let name = given[0];
+    if let Some(k) = declared {
+        if field_of(k) != name {
+            errs.push(
+                path(prefix, "type"),
+                format!("is {k} but the content given is {name}; type must name the content field's type"),
+            );
+            return None;
+        }
+    }
+    let field = path(prefix, name);
+    let value = &obj[name];
+    match name {
+        "message" => parse_text(value, &field, errs),
+        "template" => parse_template(value, &field, errs).map(MessageContent::Template),
+        other => parse_content(other, value, prefix, &field, errs),
+    }
 }
 
 fn parse_text(v: &Value, field: &str, errs: &mut ValidationErrors) -> Option<MessageContent> {

@@ -6,7 +6,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-/// Body of `POST /send-message`: `to`, and either `message` or `template`.
+/// Body of `POST /send-message`: `to`, and exactly one content field: `message`, `template`, or one named like Meta's
+/// message type (`image`, `video`, `audio`, `document`, `sticker`, `interactive`, `location`, `reaction`) holding
+/// Meta's object for it. Every type but `template` is free-form: Meta delivers it only within 24 hours of the
+/// recipient's last message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"to": "14155552671", "message": "Hi Sarah! Your order #1234 has shipped.", "metadata": {"orderId": "1234"}}))]
 pub struct SendMessageBody {
@@ -32,6 +35,170 @@ pub struct SendMessageBody {
     /// Store and track the message without handing it to Meta (no credentials needed). `dryRun` is accepted too.
     #[serde(default, alias = "dryRun", skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
+    /// The message type as Meta names it (`text` for `message`). Optional; when given it must name the content
+    /// field that is present.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<MessageType>,
+    /// An image (JPEG or PNG, up to 5 MB) by `link` or uploaded `id`, with an optional `caption` (≤ 1024
+    /// characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageBody>,
+    /// A video (MP4 or 3GPP, up to 16 MB) by `link` or `id`, with an optional `caption`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video: Option<VideoBody>,
+    /// An audio file or voice message (AAC, AMR, MP3, M4A, OGG/Opus; up to 16 MB) by `link` or `id`; no caption.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<AudioBody>,
+    /// A document (up to 100 MB) by `link` or `id`, with an optional `caption` and the `filename` shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<DocumentBody>,
+    /// A WebP sticker (100 KB static, 500 KB animated) by `link` or `id`; no caption.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sticker: Option<StickerBody>,
+    /// Reply buttons (`button`, 1 to 3), a `list` (up to 10 sections and 10 rows in all) or a `cta_url` button.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactive: Option<InteractiveBody>,
+    /// A map pin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<LocationBody>,
+    /// An emoji reaction to one of the recipient's messages (by its WhatsApp id); an empty emoji removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reaction: Option<ReactionBody>,
+}
+
+macro_rules! media_message_body {
+    ($(#[$doc:meta])* $name:ident, $example:tt) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+        #[schema(example = json!($example))]
+        pub struct $name {
+            /// A public http(s) URL Meta downloads the file from. Give this or `id`.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub link: Option<String>,
+            /// The id of media uploaded to Meta. Give this or `link`.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub id: Option<String>,
+            /// Caption, at most 1024 characters (image, video and document only).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub caption: Option<String>,
+            /// File name shown to the recipient (document only).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub filename: Option<String>,
+        }
+    };
+}
+
+media_message_body!(
+    /// An image message's object: JPEG or PNG, up to 5 MB, by `link` or `id`, with an optional `caption`.
+    ImageBody, {"link": "https://example.com/receipt.png", "caption": "Your receipt"}
+);
+media_message_body!(
+    /// A video message's object: MP4 or 3GPP, up to 16 MB, by `link` or `id`, with an optional `caption`.
+    VideoBody, {"id": "1013859600285441", "caption": "How to assemble it"}
+);
+media_message_body!(
+    /// An audio message's object: AAC, AMR, MP3, M4A or OGG (Opus), up to 16 MB, by `link` or `id`; no caption.
+    AudioBody, {"link": "https://example.com/voice.ogg"}
+);
+media_message_body!(
+    /// A document message's object: up to 100 MB, by `link` or `id`, with an optional `caption` and `filename`.
+    DocumentBody, {"link": "https://example.com/invoice.pdf", "caption": "Invoice #1042", "filename": "invoice-1042.pdf"}
+);
+media_message_body!(
+    /// A sticker message's object: WebP (100 KB static, 500 KB animated), by `link` or `id`; no caption.
+    StickerBody, {"id": "798882015472548"}
+);
+
+/// Meta's message types, as `type` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageType {
+    /// `message`: free-form text.
+    Text,
+    /// `template`.
+    Template,
+    /// `image`.
+    Image,
+    /// `video`.
+    Video,
+    /// `audio`.
+    Audio,
+    /// `document`.
+    Document,
+    /// `sticker`.
+    Sticker,
+    /// `interactive`.
+    Interactive,
+    /// `location`.
+    Location,
+    /// `reaction`.
+    Reaction,
+}
+
+/// An interactive message in Meta's shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"type": "button", "header": {"type": "text", "text": "Booking"},
+    "body": {"text": "Confirm your booking for Friday 9:00?"}, "footer": {"text": "Reply by 6 pm"},
+    "action": {"buttons": [{"type": "reply", "reply": {"id": "yes", "title": "Yes"}},
+                           {"type": "reply", "reply": {"id": "no", "title": "No"}}]}}))]
+pub struct InteractiveBody {
+    /// `button`, `list` or `cta_url`.
+    #[serde(rename = "type")]
+    #[schema(example = "button")]
+    pub kind: String,
+    /// Optional header: `{"type": "text", "text": …}` (≤ 60 characters), or for `button` and `cta_url` an
+    /// `image`, `video` or `document` by `link` or `id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>, example = json!({"type": "image", "image": {"link": "https://example.com/banner.png"}}))]
+    pub header: Option<Value>,
+    /// `{"text": …}`, 1 to 1024 characters.
+    pub body: TextObject,
+    /// Optional `{"text": …}`, at most 60 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub footer: Option<TextObject>,
+    /// For `button`: `{"buttons": [{"type": "reply", "reply": {"id", "title"}}]}` (titles ≤ 20 characters, ids
+    /// ≤ 256, both unique). For `list`: `{"button": label, "sections": [{"title", "rows": [{"id", "title",
+    /// "description"}]}]}` (a title per section when there are several; row titles ≤ 24, descriptions ≤ 72). For
+    /// `cta_url`: `{"name": "cta_url", "parameters": {"display_text", "url"}}`.
+    #[schema(value_type = Object, example = json!({"button": "Slots", "sections": [{"title": "Monday", "rows": [
+        {"id": "mon-9", "title": "9:00", "description": "Morning"}, {"id": "mon-14", "title": "14:00"}]}]}))]
+    pub action: Value,
+}
+
+/// `{"text": …}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TextObject {
+    /// The text.
+    #[schema(example = "Confirm your booking?")]
+    pub text: String,
+}
+
+/// A location pin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"latitude": 37.4847, "longitude": -122.1473, "name": "Head office", "address": "1 Hacker Way, Menlo Park"}))]
+pub struct LocationBody {
+    /// Degrees, -90 to 90.
+    #[schema(minimum = -90, maximum = 90)]
+    pub latitude: f64,
+    /// Degrees, -180 to 180.
+    #[schema(minimum = -180, maximum = 180)]
+    pub longitude: f64,
+    /// Name of the place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Its address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+/// A reaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"message_id": "wamid.HBgLMTQxNTU1NTI2NzEVAgARGBI", "emoji": "\u{1F44D}"}))]
+pub struct ReactionBody {
+    /// The WhatsApp id (wamid) of the message reacted to.
+    pub message_id: String,
+    /// One emoji, or empty to remove the reaction.
+    pub emoji: String,
 }
 
 /// Body of `POST /messages/bulk`.
@@ -182,7 +349,7 @@ pub struct DateTimeBody {
     pub fallback_value: String,
 }
 
-/// Media by link or by uploaded id: `link` or `id` is required.
+/// Media by link or by uploaded id: `link` or `id` is required (a media message takes exactly one of them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct MediaBody {
     /// A public http(s) URL.

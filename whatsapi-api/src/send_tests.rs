@@ -385,3 +385,254 @@ fn core_identifiers_get_their_json_names() {
     );
     assert_eq!(r.json_path("items"), "messages");
 }
+
+mod content_types {
+    use super::*;
+    use whatsapi_core::message::{InteractiveAction, InteractiveHeader, MessageKind};
+
+    fn ok(v: Value) -> MessageContent {
+        match parse_send(&v, now(), &rules()) {
+            Ok(r) => r.content().clone(),
+            Err(e) => panic!("{v}: {e}"),
+        }
+    }
+
+    fn with(content: Value) -> Value {
+        let mut body = json!({"to": "14155552671"});
+        for (k, v) in content.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    }
+
+    #[test]
+    fn each_type_parses_from_metas_object() {
+        let c = ok(with(
+            json!({"image": {"link": "https://example.com/a.png", "caption": "Receipt"}}),
+        ));
+        assert_eq!(c.kind(), MessageKind::Image);
+        let m = c.media().unwrap();
+        assert_eq!(
+            (m.link.as_deref(), m.id.as_deref(), m.caption.as_deref()),
+            (Some("https://example.com/a.png"), None, Some("Receipt"))
+        );
+        let c = ok(with(json!({"type": "document",
+            "document": {"id": "1013859600285441", "filename": "invoice.pdf", "caption": "Invoice"}})));
+        assert_eq!(c.media().unwrap().filename.as_deref(), Some("invoice.pdf"));
+        for kind in ["video", "audio", "sticker"] {
+            let ext = match kind {
+                "video" => "mp4",
+                "audio" => "ogg",
+                _ => "webp",
+            };
+            let c = ok(with(
+                json!({kind: {"link": format!("https://example.com/f.{ext}")}}),
+            ));
+            assert_eq!(c.kind().as_str(), kind);
+        }
+        let c = ok(with(json!({"interactive": {"type": "button",
+            "header": {"type": "text", "text": "Booking"},
+            "body": {"text": "Confirm?"}, "footer": {"text": "Reply by 6 pm"},
+            "action": {"buttons": [{"type": "reply", "reply": {"id": "yes", "title": "Yes"}},
+                                   {"type": "reply", "reply": {"id": "no", "title": "No"}}]}}})));
+        let MessageContent::Interactive(i) = c else {
+            panic!()
+        };
+        assert_eq!(
+            i.header,
+            Some(InteractiveHeader::Text {
+                text: "Booking".into()
+            })
+        );
+        assert_eq!(
+            (i.body.as_str(), i.footer.as_deref()),
+            ("Confirm?", Some("Reply by 6 pm"))
+        );
+        let InteractiveAction::Button { buttons } = i.action else {
+            panic!()
+        };
+        assert_eq!(buttons[1].title, "No");
+        let c = ok(with(
+            json!({"interactive": {"type": "list", "body": {"text": "Pick"},
+            "action": {"button": "Slots", "sections": [{"title": "Mon", "rows": [
+                {"id": "m9", "title": "9:00", "description": "Morning"}]}]}}}),
+        ));
+        let MessageContent::Interactive(i) = c else {
+            panic!()
+        };
+        let InteractiveAction::List { button, sections } = i.action else {
+            panic!()
+        };
+        assert_eq!(
+            (button.as_str(), sections[0].rows[0].description.as_deref()),
+            ("Slots", Some("Morning"))
+        );
+        let c = ok(with(
+            json!({"interactive": {"type": "cta_url", "body": {"text": "Dates"},
+            "header": {"type": "image", "image": {"id": "77"}},
+            "action": {"name": "cta_url", "parameters": {"display_text": "See Dates", "url": "https://example.com/d"}}}}),
+        ));
+        let MessageContent::Interactive(i) = c else {
+            panic!()
+        };
+        assert!(
+            matches!(i.action, InteractiveAction::CtaUrl { ref url, .. } if url == "https://example.com/d")
+        );
+        let c = ok(with(
+            json!({"location": {"latitude": 37.48, "longitude": "-122.15", "name": "HQ"}}),
+        ));
+        let MessageContent::Location(l) = c else {
+            panic!()
+        };
+        assert_eq!(
+            (l.latitude, l.longitude, l.name.as_deref(), l.address),
+            (37.48, -122.15, Some("HQ"), None)
+        );
+        let c = ok(with(
+            json!({"type": "reaction", "reaction": {"message_id": "wamid.HBgL", "emoji": "👍"}}),
+        ));
+        assert!(matches!(c, MessageContent::Reaction(ref r) if r.emoji == "👍"));
+        // `type` agrees with the reference's own fields too.
+        assert_eq!(
+            ok(with(json!({"type": "text", "message": "hi"}))).kind(),
+            MessageKind::Text
+        );
+    }
+
+    #[test]
+    fn failures_are_reported_per_field() {
+        let cases: Vec<(Value, &[&str])> = vec![
+            (
+                json!({"image": {"link": "https://example.com/a.png", "id": "1"}}),
+                &["image"],
+            ),
+            (json!({"image": {}}), &["image"]),
+            (json!({"image": "https://example.com/a.png"}), &["image"]),
+            (json!({"image": {"link": 5}}), &["image.link"]),
+            (
+                json!({"image": {"link": "https://example.com/a.png", "filename": "a.png"}}),
+                &["image.filename"],
+            ),
+            (
+                json!({"audio": {"link": "https://example.com/a.mp3", "caption": "x"}}),
+                &["audio.caption"],
+            ),
+            (
+                json!({"sticker": {"link": "https://example.com/a.jpg"}}),
+                &["sticker.link"],
+            ),
+            (
+                json!({"image": {"link": "https://example.com/a.png"}, "message": "hi"}),
+                &["image"],
+            ),
+            (
+                json!({"image": {"link": "https://example.com/a.png"}, "video": {"id": "1"}}),
+                &["video"],
+            ),
+            (
+                json!({"type": "video", "image": {"link": "https://example.com/a.png"}}),
+                &["type"],
+            ),
+            (json!({"type": "fax", "message": "hi"}), &["type"]),
+            (json!({"type": 3, "message": "hi"}), &["type"]),
+            (json!({"type": "image"}), &["image"]),
+            (json!({"type": "template", "message": "hi"}), &["type"]),
+            (
+                json!({"interactive": {"type": "button", "body": {"text": "Q"}, "action": {"buttons": [
+                {"type": "reply", "reply": {"id": "1", "title": "A"}}, {"type": "reply", "reply": {"id": "2", "title": "B"}},
+                {"type": "reply", "reply": {"id": "3", "title": "C"}}, {"type": "reply", "reply": {"id": "4", "title": "D"}}]}}}),
+                &["interactive.action.buttons"],
+            ),
+            (
+                json!({"interactive": {"type": "button", "body": {"text": "Q"}, "action": {"buttons": [
+                {"type": "reply", "reply": {"id": "1", "title": "A title longer than twenty"}}]}}}),
+                &["interactive.action.buttons[0].reply.title"],
+            ),
+            (
+                json!({"interactive": {"type": "button", "body": {"text": "Q"}, "action": {"buttons": [
+                {"type": "url", "reply": {"id": "1"}}]}}}),
+                &[
+                    "interactive.action.buttons[0].type",
+                    "interactive.action.buttons[0].reply.title",
+                ],
+            ),
+            (
+                json!({"interactive": {"type": "product", "body": {"text": "Q"}, "action": {}}}),
+                &["interactive.type"],
+            ),
+            (
+                json!({"interactive": {"type": "button", "action": {"buttons": []}}}),
+                &["interactive.body"],
+            ),
+            (
+                json!({"interactive": {"type": "list", "body": {"text": "Q"}, "action": {"button": "B", "sections": [
+                {"rows": [{"id": "a", "title": "A"}]}, {"rows": [{"id": "b", "title": "B"}]}]}}}),
+                &[
+                    "interactive.action.sections[0].title",
+                    "interactive.action.sections[1].title",
+                ],
+            ),
+            (
+                json!({"interactive": {"type": "cta_url", "body": {"text": "Q"},
+                "action": {"name": "cta_url", "parameters": {"display_text": "Go", "url": "example.com"}}}}),
+                &["interactive.action.parameters.url"],
+            ),
+            (
+                json!({"location": {"latitude": 95, "longitude": 0}}),
+                &["location.latitude"],
+            ),
+            (
+                json!({"location": {"latitude": "north", "longitude": 0}}),
+                &["location.latitude"],
+            ),
+            (
+                json!({"location": {"longitude": 0}}),
+                &["location.latitude"],
+            ),
+            (
+                json!({"reaction": {"emoji": "👍"}}),
+                &["reaction.message_id"],
+            ),
+            (
+                json!({"reaction": {"message_id": "wamid.1", "emoji": "yes"}}),
+                &["reaction.emoji"],
+            ),
+            (
+                json!({"reaction": {"message_id": "wamid.1", "emoji": "👍", "extra": 1}}),
+                &["reaction.extra"],
+            ),
+        ];
+        for (content, want) in cases {
+            let body = with(content.clone());
+            assert_eq!(fields(body), want.to_vec(), "{content}");
+        }
+    }
+
+    #[test]
+    fn the_references_texts_are_unchanged() {
+        let both = json!({"to": "14155552671", "message": "hi", "template": {"name": "t", "language": "en"}});
+        assert_eq!(
+            message_for(both, "message"),
+            "send either message (free-form text) or template, not both"
+        );
+        assert_eq!(
+            message_for(json!({"to": "14155552671"}), "message"),
+            "one of message (free-form text) or template (Meta-approved template) is required"
+        );
+    }
+
+    #[test]
+    fn bulk_items_take_the_new_types() {
+        let body = json!({"messages": [
+            {"to": "14155552671", "image": {"link": "https://example.com/a.png"}},
+            {"to": "14155552671", "location": {"latitude": 100, "longitude": 0}},
+        ]});
+        let parsed = parse_bulk(&body, now(), &rules(), 100).unwrap();
+        assert_eq!(parsed.rejected.iter().copied().collect::<Vec<_>>(), [1]);
+        let BulkItem::Rejected(details) = &parsed.request.items()[1] else {
+            panic!()
+        };
+        assert_eq!(details[0].field, "location.latitude");
+        assert_eq!(json_field(&details[0].field), "location.latitude");
+    }
+}

@@ -7,7 +7,10 @@ use serde::Deserialize as _;
 use serde_json::{Value, json};
 
 use crate::account::MetaCredentials;
-use crate::message::{MessageContent, Template, TemplateComponent};
+use crate::message::{
+    Interactive, InteractiveAction, InteractiveHeader, MediaParameter, MessageContent, MessageKind,
+    Template, TemplateComponent,
+};
 use crate::transport::{
     MediaFile, MediaInfo, MetaTransport, OutgoingMessage, PhoneNumberInfo, SendError, SendReceipt,
 };
@@ -130,20 +133,117 @@ pub fn message_body(msg: &OutgoingMessage) -> Value {
         "to": msg.to.as_str(),
         "biz_opaque_callback_data": msg.message_id.to_string(),
     });
-    match &msg.content {
-        MessageContent::Text { body: text } => {
-            body["type"] = json!("text");
-            body["text"] = json!({
-                "preview_url": text.contains("https://") || text.contains("http://"),
-                "body": text,
-            });
+    let (kind, object) = content_body(&msg.content);
+    body["type"] = json!(kind);
+    body[kind] = object;
+    body
+}
+
+/// Meta's `type` of a message with this content and the object Meta takes under the field of that name (what
+/// [`message_body`] puts beside the envelope): `("image", {"link": …, "caption": …})`, `("text", {"body": …})`, ….
+pub fn content_body(content: &MessageContent) -> (&'static str, Value) {
+    let kind = content.kind();
+    let object = match content {
+        MessageContent::Text { body: text } => json!({
+            "preview_url": text.contains("https://") || text.contains("http://"),
+            "body": text,
+        }),
+        MessageContent::Template(t) => template_body(t),
+        MessageContent::Image(m)
+        | MessageContent::Video(m)
+        | MessageContent::Audio(m)
+        | MessageContent::Document(m)
+        | MessageContent::Sticker(m) => {
+            media_body(m, kind.takes_caption(), kind == MessageKind::Document)
         }
-        MessageContent::Template(t) => {
-            body["type"] = json!("template");
-            body["template"] = template_body(t);
+        MessageContent::Interactive(i) => interactive_body(i),
+        MessageContent::Location(l) => {
+            let mut o = json!({"latitude": l.latitude, "longitude": l.longitude});
+            if let Some(n) = &l.name {
+                o["name"] = json!(n);
+            }
+            if let Some(a) = &l.address {
+                o["address"] = json!(a);
+            }
+            o
+        }
+        MessageContent::Reaction(r) => json!({"message_id": r.message_id, "emoji": r.emoji}),
+    };
+    (kind.as_str(), object)
+}
+
+/// A media object as Meta takes it: `id` when the media was uploaded, else `link`; `caption` and `filename` only
+/// where the type has them.
+fn media_body(m: &MediaParameter, caption: bool, filename: bool) -> Value {
+    let mut o = match (&m.id, &m.link) {
+        (Some(id), _) => json!({"id": id}),
+        (None, Some(link)) => json!({"link": link}),
+        (None, None) => json!({}),
+    };
+    if caption {
+        if let Some(c) = &m.caption {
+            o["caption"] = json!(c);
         }
     }
-    body
+    if filename {
+        if let Some(f) = &m.filename {
+            o["filename"] = json!(f);
+        }
+    }
+    o
+}
+
+fn interactive_body(i: &Interactive) -> Value {
+    let action = match &i.action {
+        InteractiveAction::Button { buttons } => json!({
+            "buttons": buttons
+                .iter()
+                .map(|b| json!({"type": "reply", "reply": {"id": b.id, "title": b.title}}))
+                .collect::<Vec<_>>(),
+        }),
+        InteractiveAction::List { button, sections } => json!({
+            "button": button,
+            "sections": sections
+                .iter()
+                .map(|s| {
+                    let mut o = json!({"rows": s.rows.iter().map(|r| {
+                        let mut row = json!({"id": r.id, "title": r.title});
+                        if let Some(d) = &r.description {
+                            row["description"] = json!(d);
+                        }
+                        row
+                    }).collect::<Vec<_>>()});
+                    if let Some(t) = &s.title {
+                        o["title"] = json!(t);
+                    }
+                    o
+                })
+                .collect::<Vec<_>>(),
+        }),
+        InteractiveAction::CtaUrl { display_text, url } => json!({
+            "name": "cta_url",
+            "parameters": {"display_text": display_text, "url": url},
+        }),
+    };
+    let mut o = json!({"type": i.action.kind(), "body": {"text": i.body}, "action": action});
+    if let Some(h) = &i.header {
+        o["header"] = match h {
+            InteractiveHeader::Text { text } => json!({"type": "text", "text": text}),
+            InteractiveHeader::Image { image } => {
+                json!({"type": "image", "image": media_body(image, false, false)})
+            }
+            InteractiveHeader::Video { video } => {
+                json!({"type": "video", "video": media_body(video, false, false)})
+            }
+            InteractiveHeader::Document { document } => {
+                json!({"type": "document", "document": media_body(document, false, true)})
+            }
+        };
+    }
+    if let Some(f) = &i.footer {
+        o["footer"] = json!({"text": f});
+    }
+    o
 }
 
 fn template_body(t: &Template) -> Value {
@@ -395,7 +495,10 @@ struct AnswerContact {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{ButtonSubType, MediaParameter, MessageId, TemplateParameter};
+    use crate::message::{
+        ButtonSubType, ListRow, ListSection, Location, MessageId, Reaction, ReplyButton,
+        TemplateParameter,
+    };
     use crate::phone::PhoneNumber;
 
     #[test]
@@ -474,6 +577,185 @@ mod tests {
                 {"type": "body", "parameters": [{"type": "text", "text": "Sarah"}]},
                 {"type": "button", "sub_type": "quick_reply", "index": "0", "parameters": [{"type": "payload", "payload": "YES"}]}
             ]})
+        );
+    }
+
+    fn body_of(content: MessageContent) -> Value {
+        let id = MessageId::new();
+        let b = message_body(&OutgoingMessage {
+            message_id: id,
+            to: PhoneNumber::parse("14155552671").unwrap(),
+            content,
+        });
+        assert_eq!(b["messaging_product"], "whatsapp");
+        assert_eq!(b["recipient_type"], "individual");
+        assert_eq!(b["to"], "14155552671");
+        assert_eq!(b["biz_opaque_callback_data"], id.to_string());
+        b
+    }
+
+    fn media(link: Option<&str>, id: Option<&str>) -> MediaParameter {
+        MediaParameter {
+            link: link.map(str::to_owned),
+            id: id.map(str::to_owned),
+            filename: None,
+            caption: None,
+        }
+    }
+
+    #[test]
+    fn media_bodies_match_meta() {
+        let mut img = media(Some("https://example.com/a.png"), None);
+        img.caption = Some("Receipt".into());
+        let b = body_of(MessageContent::Image(img));
+        assert_eq!(b["type"], "image");
+        assert_eq!(
+            b["image"],
+            json!({"link": "https://example.com/a.png", "caption": "Receipt"})
+        );
+
+        let mut doc = media(None, Some("1013859600285441"));
+        doc.caption = Some("Invoice".into());
+        doc.filename = Some("invoice.pdf".into());
+        let b = body_of(MessageContent::Document(doc));
+        assert_eq!(b["type"], "document");
+        assert_eq!(
+            b["document"],
+            json!({"id": "1013859600285441", "caption": "Invoice", "filename": "invoice.pdf"})
+        );
+
+        // Audio and stickers carry no caption or file name, even if one slipped through.
+        let mut audio = media(None, Some("42"));
+        audio.caption = Some("x".into());
+        audio.filename = Some("x.ogg".into());
+        let b = body_of(MessageContent::Audio(audio));
+        assert_eq!(
+            (b["type"].clone(), b["audio"].clone()),
+            (json!("audio"), json!({"id": "42"}))
+        );
+        let b = body_of(MessageContent::Sticker(media(
+            Some("https://example.com/s.webp"),
+            None,
+        )));
+        assert_eq!(b["sticker"], json!({"link": "https://example.com/s.webp"}));
+        let b = body_of(MessageContent::Video(media(
+            Some("https://example.com/v.mp4"),
+            None,
+        )));
+        assert_eq!(b["video"], json!({"link": "https://example.com/v.mp4"}));
+        assert_eq!(b.as_object().unwrap().len(), 6, "{b}");
+    }
+
+    #[test]
+    fn interactive_bodies_match_meta() {
+        let b = body_of(MessageContent::Interactive(Interactive {
+            header: Some(InteractiveHeader::Text {
+                text: "Booking".into(),
+            }),
+            body: "Confirm?".into(),
+            footer: Some("Reply by 6 pm".into()),
+            action: InteractiveAction::Button {
+                buttons: vec![
+                    ReplyButton {
+                        id: "yes".into(),
+                        title: "Yes".into(),
+                    },
+                    ReplyButton {
+                        id: "no".into(),
+                        title: "No".into(),
+                    },
+                ],
+            },
+        }));
+        assert_eq!(b["type"], "interactive");
+        assert_eq!(
+            b["interactive"],
+            json!({"type": "button", "header": {"type": "text", "text": "Booking"},
+                   "body": {"text": "Confirm?"}, "footer": {"text": "Reply by 6 pm"},
+                   "action": {"buttons": [
+                       {"type": "reply", "reply": {"id": "yes", "title": "Yes"}},
+                       {"type": "reply", "reply": {"id": "no", "title": "No"}}]}})
+        );
+
+        let b = body_of(MessageContent::Interactive(Interactive {
+            header: None,
+            body: "Pick a slot".into(),
+            footer: None,
+            action: InteractiveAction::List {
+                button: "Slots".into(),
+                sections: vec![ListSection {
+                    title: Some("Monday".into()),
+                    rows: vec![
+                        ListRow {
+                            id: "mon-9".into(),
+                            title: "9:00".into(),
+                            description: Some("Morning".into()),
+                        },
+                        ListRow {
+                            id: "mon-14".into(),
+                            title: "14:00".into(),
+                            description: None,
+                        },
+                    ],
+                }],
+            },
+        }));
+        assert_eq!(
+            b["interactive"],
+            json!({"type": "list", "body": {"text": "Pick a slot"},
+                   "action": {"button": "Slots", "sections": [{"title": "Monday", "rows": [
+                       {"id": "mon-9", "title": "9:00", "description": "Morning"},
+                       {"id": "mon-14", "title": "14:00"}]}]}})
+        );
+
+        let b = body_of(MessageContent::Interactive(Interactive {
+            header: Some(InteractiveHeader::Image {
+                image: media(None, Some("77")),
+            }),
+            body: "See the dates".into(),
+            footer: None,
+            action: InteractiveAction::CtaUrl {
+                display_text: "See Dates".into(),
+                url: "https://example.com/dates".into(),
+            },
+        }));
+        assert_eq!(
+            b["interactive"],
+            json!({"type": "cta_url", "header": {"type": "image", "image": {"id": "77"}},
+                   "body": {"text": "See the dates"},
+                   "action": {"name": "cta_url", "parameters": {"display_text": "See Dates", "url": "https://example.com/dates"}}})
+        );
+    }
+
+    #[test]
+    fn location_and_reaction_bodies_match_meta() {
+        let b = body_of(MessageContent::Location(Location {
+            latitude: 37.4847,
+            longitude: -122.1473,
+            name: Some("Head office".into()),
+            address: Some("1 Hacker Way".into()),
+        }));
+        assert_eq!(b["type"], "location");
+        assert_eq!(
+            b["location"],
+            json!({"latitude": 37.4847, "longitude": -122.1473, "name": "Head office", "address": "1 Hacker Way"})
+        );
+        let b = body_of(MessageContent::Location(Location {
+            latitude: 0.5,
+            longitude: 1.0,
+            name: None,
+            address: None,
+        }));
+        assert_eq!(b["location"], json!({"latitude": 0.5, "longitude": 1.0}));
+
+        let b = body_of(MessageContent::Reaction(Reaction {
+            message_id: "wamid.HBgL".into(),
+            emoji: "\u{1F44D}".into(),
+        }));
+        assert_eq!(b["type"], "reaction");
+        assert_eq!(
+            b["reaction"],
+            json!({"message_id": "wamid.HBgL", "emoji": "\u{1F44D}"})
         );
     }
 

@@ -86,7 +86,8 @@ pub use account::{Account, AccountId, MetaCredentials};
 pub use clock::{Clock, SystemClock};
 pub use engine::{EngineConfig, EngineHandle, ShutdownReport, WebhookPolicy};
 pub use message::{
-    BatchId, Message, MessageContent, MessageId, NewMessage, Status, Template, TimelineEntry,
+    BatchId, MediaSource, Message, MessageContent, MessageId, MessageKind, NewMessage, Status,
+    Template, TimelineEntry,
 };
 pub use phone::PhoneNumber;
 pub use retry::{ErrorClass, RetryPolicy};

@@ -154,7 +154,9 @@ impl FromStr for Status {
     }
 }
 
-/// What is sent: a free-form text or a Meta-approved template.
+/// What is sent: a free-form text, a Meta-approved template, media, an interactive message, a location or a
+/// reaction. Media, interactive, location and reaction content keep Meta's object shape (what Meta receives under
+/// the field named like the type).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum MessageContent {
@@ -165,6 +167,22 @@ pub enum MessageContent {
     },
     /// A template approved by Meta.
     Template(Template),
+    /// An image (JPEG or PNG, up to 5 MB), with an optional caption.
+    Image(MediaParameter),
+    /// A video (MP4 or 3GPP, up to 16 MB), with an optional caption.
+    Video(MediaParameter),
+    /// An audio file or voice message (up to 16 MB); no caption.
+    Audio(MediaParameter),
+    /// A document (up to 100 MB), with an optional caption and the file name shown to the recipient.
+    Document(MediaParameter),
+    /// A sticker (WebP; 100 KB static, 500 KB animated); no caption.
+    Sticker(MediaParameter),
+    /// Reply buttons, a list or a call-to-action URL button.
+    Interactive(Interactive),
+    /// A map pin.
+    Location(Location),
+    /// An emoji reaction to an earlier message (an empty emoji removes the reaction).
+    Reaction(Reaction),
 }
 
 impl MessageContent {
@@ -172,17 +190,290 @@ impl MessageContent {
     pub fn body(&self) -> Option<&str> {
         match self {
             MessageContent::Text { body } => Some(body),
-            MessageContent::Template(_) => None,
+            _ => None,
         }
     }
 
     /// The template, when this is a template message.
     pub fn template(&self) -> Option<&Template> {
         match self {
-            MessageContent::Text { .. } => None,
             MessageContent::Template(t) => Some(t),
+            _ => None,
         }
     }
+
+    /// The media, when this is an image, video, audio, document or sticker message.
+    pub fn media(&self) -> Option<&MediaParameter> {
+        match self {
+            MessageContent::Image(m)
+            | MessageContent::Video(m)
+            | MessageContent::Audio(m)
+            | MessageContent::Document(m)
+            | MessageContent::Sticker(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Meta's name of the message type (`text`, `template`, `image`, `interactive`, …), the `type` of the send.
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            MessageContent::Text { .. } => MessageKind::Text,
+            MessageContent::Template(_) => MessageKind::Template,
+            MessageContent::Image(_) => MessageKind::Image,
+            MessageContent::Video(_) => MessageKind::Video,
+            MessageContent::Audio(_) => MessageKind::Audio,
+            MessageContent::Document(_) => MessageKind::Document,
+            MessageContent::Sticker(_) => MessageKind::Sticker,
+            MessageContent::Interactive(_) => MessageKind::Interactive,
+            MessageContent::Location(_) => MessageKind::Location,
+            MessageContent::Reaction(_) => MessageKind::Reaction,
+        }
+    }
+}
+
+/// The type of a message, named as Meta names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageKind {
+    /// Free-form text.
+    Text,
+    /// A template.
+    Template,
+    /// An image.
+    Image,
+    /// A video.
+    Video,
+    /// An audio file or voice message.
+    Audio,
+    /// A document.
+    Document,
+    /// A sticker.
+    Sticker,
+    /// An interactive message.
+    Interactive,
+    /// A location.
+    Location,
+    /// A reaction.
+    Reaction,
+}
+
+impl MessageKind {
+    /// Every kind.
+    pub const ALL: [MessageKind; 10] = [
+        MessageKind::Text,
+        MessageKind::Template,
+        MessageKind::Image,
+        MessageKind::Video,
+        MessageKind::Audio,
+        MessageKind::Document,
+        MessageKind::Sticker,
+        MessageKind::Interactive,
+        MessageKind::Location,
+        MessageKind::Reaction,
+    ];
+
+    /// Meta's name of the type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Text => "text",
+            MessageKind::Template => "template",
+            MessageKind::Image => "image",
+            MessageKind::Video => "video",
+            MessageKind::Audio => "audio",
+            MessageKind::Document => "document",
+            MessageKind::Sticker => "sticker",
+            MessageKind::Interactive => "interactive",
+            MessageKind::Location => "location",
+            MessageKind::Reaction => "reaction",
+        }
+    }
+
+    /// The kind of this name; `None` for a name no kind has.
+    pub fn parse(name: &str) -> Option<MessageKind> {
+        MessageKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Whether media of this kind may carry a caption (image, video, document).
+    pub fn takes_caption(self) -> bool {
+        matches!(
+            self,
+            MessageKind::Image | MessageKind::Video | MessageKind::Document
+        )
+    }
+}
+
+impl fmt::Display for MessageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a media file comes from: a public link Meta downloads, or the id of a file uploaded to Meta.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaSource {
+    /// A public HTTPS URL.
+    Link(String),
+    /// A media id from Meta's upload API.
+    Id(String),
+}
+
+impl MediaSource {
+    /// Media at a public URL.
+    pub fn link(url: impl Into<String>) -> Self {
+        MediaSource::Link(url.into())
+    }
+
+    /// Media uploaded to Meta, by its id.
+    pub fn id(id: impl Into<String>) -> Self {
+        MediaSource::Id(id.into())
+    }
+
+    /// The media object with only this source set.
+    pub fn into_media(self) -> MediaParameter {
+        let (link, id) = match self {
+            MediaSource::Link(l) => (Some(l), None),
+            MediaSource::Id(i) => (None, Some(i)),
+        };
+        MediaParameter {
+            link,
+            id,
+            filename: None,
+            caption: None,
+        }
+    }
+}
+
+/// An interactive message in Meta's shape: optional header and footer around a body, and an action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Interactive {
+    /// Shown above the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<InteractiveHeader>,
+    /// The message text (`body.text`).
+    pub body: String,
+    /// Small text below the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub footer: Option<String>,
+    /// What the recipient can tap.
+    pub action: InteractiveAction,
+}
+
+/// The header of an interactive message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum InteractiveHeader {
+    /// A line of text.
+    Text {
+        /// Up to 60 characters.
+        text: String,
+    },
+    /// An image.
+    Image {
+        /// The media (no caption).
+        image: MediaParameter,
+    },
+    /// A video.
+    Video {
+        /// The media (no caption).
+        video: MediaParameter,
+    },
+    /// A document.
+    Document {
+        /// The media (no caption).
+        document: MediaParameter,
+    },
+}
+
+/// What an interactive message offers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum InteractiveAction {
+    /// One to three reply buttons (Meta's `button` type).
+    Button {
+        /// The buttons, in order.
+        buttons: Vec<ReplyButton>,
+    },
+    /// A menu of rows in sections, opened by a button (Meta's `list` type).
+    List {
+        /// Label of the button that opens the list (up to 20 characters).
+        button: String,
+        /// One to ten sections; ten rows in all.
+        sections: Vec<ListSection>,
+    },
+    /// A button that opens a URL (Meta's `cta_url` type).
+    CtaUrl {
+        /// Label of the button (up to 20 characters).
+        display_text: String,
+        /// The URL opened.
+        url: String,
+    },
+}
+
+impl InteractiveAction {
+    /// Meta's `interactive.type` for this action.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            InteractiveAction::Button { .. } => "button",
+            InteractiveAction::List { .. } => "list",
+            InteractiveAction::CtaUrl { .. } => "cta_url",
+        }
+    }
+}
+
+/// A reply button: the recipient's tap comes back with its `id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyButton {
+    /// Unique among the buttons, up to 256 characters.
+    pub id: String,
+    /// Label, up to 20 characters.
+    pub title: String,
+}
+
+/// One section of a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListSection {
+    /// Up to 24 characters; required when there are several sections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The rows.
+    pub rows: Vec<ListRow>,
+}
+
+/// One row of a list: the recipient's choice comes back with its `id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListRow {
+    /// Unique in the list, up to 200 characters.
+    pub id: String,
+    /// Up to 24 characters.
+    pub title: String,
+    /// Up to 72 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A location pin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Location {
+    /// Degrees, −90 to 90.
+    pub latitude: f64,
+    /// Degrees, −180 to 180.
+    pub longitude: f64,
+    /// Name of the place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Its address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+/// A reaction to an earlier message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    /// The WhatsApp message id (wamid) reacted to. A send may name one of its account's messages by whatsapi id
+    /// instead: [`WhatsApi::send`](crate::WhatsApi::send) replaces it with that message's wamid.
+    pub message_id: String,
+    /// One emoji; empty to remove an earlier reaction.
+    pub emoji: String,
 }
 
 /// A template reference with its parameters, in the reference API's shape (`language` is a code string).

@@ -110,7 +110,8 @@ impl MetaError {
             "(#131051) Unsupported message type",
         )
         .with_details(format!(
-            "Message type {kind} is not supported by the sandbox; use text or template"
+            "Message type {kind} is not supported by the sandbox; it emulates text, template, image, video, audio, \
+             document, sticker, interactive (button, list, cta_url), location, contacts and reaction"
         ))
     }
 

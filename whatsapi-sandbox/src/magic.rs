@@ -4,14 +4,14 @@
 //! | --- | --- |
 //! | [`UNDELIVERABLE`] `15550000001` | accepted (200), then one `failed` status with error 131026 |
 //! | [`THROUGHPUT_LIMIT`] `15550000002` | the first two sends answer HTTP 400, 130429 (no `Retry-After`); the third succeeds |
-//! | [`OUTSIDE_WINDOW`] `15550000003` | free-form text refused with HTTP 400, 131047 until it writes in ([`crate::SandboxHandle::inbound`]); templates succeed |
+//! | [`OUTSIDE_WINDOW`] `15550000003` | free-form messages (anything but a template) refused with HTTP 400, 131047 until it writes in ([`crate::SandboxHandle::inbound`]); templates succeed |
 //! | [`NEVER_READS`] `15550000004` | `sent` → `delivered`, never `read` |
 //! | [`META_DOWN`] `15550000005` | HTTP 500, 131000 for the first `meta_down_failures` sends (default 3), then success |
 //! | [`OUT_OF_ORDER`] `15550000006` | statuses posted in reverse: `read`, then `delivered`, then `sent` |
 //! | [`PAIR_RATE_LIMIT`] `15550000007` | HTTP 400, 131056 once, then success |
 //! | [`TEMPLATE_MISSING`] `15550000008` | every template except `hello_world`/`en_US` answers HTTP 404, 132001; text succeeds |
 //! | [`SLOW`] `15550000009` | accepted at once (its webhooks flow) but answered only after `slow_delay` (default 2 s) |
-//! | any other | `sent` → `delivered` → `read`; with [`crate::SandboxConfig::service_window`] (on in `whatsapi --sandbox`), free-form text is refused with HTTP 400, 131047 until the number writes in; templates succeed |
+//! | any other | `sent` → `delivered` → `read`; with [`crate::SandboxConfig::service_window`] (on in `whatsapi --sandbox`), free-form messages (anything but a template) are refused with HTTP 400, 131047 until the number writes in; templates succeed |
 //!
 //! Counters (130429, 131000, 131056) count valid sends per sandbox instance and recipient. The template
 //! [`HELLO_WORLD`] exists for every recipient, in [`HELLO_WORLD_LANGUAGE`] only, and takes no parameters; the
@@ -27,7 +27,7 @@ use crate::validate::Content;
 pub const UNDELIVERABLE: &str = "15550000001";
 /// The first [`THROUGHPUT_LIMIT_FAILURES`] sends answer 130429; then success.
 pub const THROUGHPUT_LIMIT: &str = "15550000002";
-/// Free-form text refused with 131047 (outside the 24-hour window) until the number writes in; templates work.
+/// Free-form messages (anything but a template) refused with 131047 (outside the 24-hour window) until the number writes in; templates work.
 pub const OUTSIDE_WINDOW: &str = "15550000003";
 /// `sent` → `delivered`, never `read`.
 pub const NEVER_READS: &str = "15550000004";
@@ -158,7 +158,7 @@ impl Behaviour {
     ) -> Option<MetaError> {
         let checks_window =
             self == Behaviour::OutsideWindow || (service_window && self == Behaviour::Normal);
-        if checks_window && *content == Content::Text && !window_open {
+        if checks_window && !matches!(content, Content::Template { .. }) && !window_open {
             return Some(MetaError::re_engagement());
         }
         if let Content::Template {
@@ -349,6 +349,20 @@ mod tests {
         assert_eq!(code(Behaviour::MetaDown, &text, false), Some(131000));
         assert_eq!(code(Behaviour::NeverReads, &text, false), None);
         assert_eq!(code(Behaviour::Undeliverable, &text, false), None);
+        // Media, interactive, location and reactions are free-form too: the window applies to them.
+        let image = Content::Media {
+            kind: "image".into(),
+        };
+        assert_eq!(code(Behaviour::Normal, &image, false), Some(131047));
+        assert_eq!(code(Behaviour::Normal, &image, true), None);
+        assert_eq!(
+            code(Behaviour::OutsideWindow, &Content::Reaction, false),
+            Some(131047)
+        );
+        assert_eq!(
+            code(Behaviour::MetaDown, &Content::Location, true),
+            Some(131000)
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::MetaError;
+use crate::validate_types;
 
 /// Longest `text.body` Meta accepts.
 pub(crate) const MAX_TEXT_BODY: usize = 4096;
@@ -20,6 +21,8 @@ pub(crate) struct SendRequest {
     pub content: Content,
     /// `biz_opaque_callback_data`, echoed in status webhooks.
     pub callback_data: Option<String>,
+    /// `context.message_id`: the message this one replies to.
+    pub reply_to: Option<String>,
 }
 
 /// The message of a valid send.
@@ -33,6 +36,16 @@ pub(crate) enum Content {
         language: String,
         parameters: usize,
     },
+    /// An image, video, audio, document or sticker (by link or media id).
+    Media { kind: String },
+    /// An interactive message of this `interactive.type` (button, list, cta_url).
+    Interactive { kind: String },
+    /// A location.
+    Location,
+    /// Contact cards.
+    Contacts,
+    /// A reaction to an earlier message.
+    Reaction,
 }
 
 /// The recipient of a body, when it has a usable one (for recording requests that fail validation).
@@ -109,8 +122,11 @@ pub(crate) fn send_request(body: &Value) -> Result<SendRequest, MetaError> {
     let content = match kind {
         "text" => text(obj)?,
         "template" => template(obj)?,
-        "image" | "audio" | "document" | "video" | "sticker" | "location" | "contacts"
-        | "interactive" | "reaction" => return Err(MetaError::unsupported_type(kind)),
+        "image" | "audio" | "document" | "video" | "sticker" => validate_types::media(obj, kind)?,
+        "interactive" => validate_types::interactive(obj)?,
+        "location" => validate_types::location(obj)?,
+        "contacts" => validate_types::contacts(obj)?,
+        "reaction" => validate_types::reaction(obj)?,
         other => {
             return Err(MetaError::invalid_parameter(format!(
                 "Param type must be one of {{AUDIO, CONTACTS, DOCUMENT, IMAGE, INTERACTIVE, LOCATION, REACTION, \
@@ -118,11 +134,13 @@ pub(crate) fn send_request(body: &Value) -> Result<SendRequest, MetaError> {
             )));
         }
     };
+    let reply_to = validate_types::context(obj)?;
     Ok(SendRequest {
         to,
         wa_id,
         content,
         callback_data,
+        reply_to,
     })
 }
 
@@ -496,7 +514,7 @@ mod tests {
         );
         assert_eq!(
             code(json!({"messaging_product": "whatsapp", "to": "14155552671", "type": "image"})),
-            131051
+            131008
         );
         let tpl = |template: Value| {
             code(
@@ -553,5 +571,224 @@ mod tests {
             ),
             132018
         );
+    }
+
+    fn send(kind: &str, object: Value) -> Value {
+        let mut body = json!({"messaging_product": "whatsapp", "recipient_type": "individual",
+            "to": "14155552671", "type": kind});
+        body[kind] = object;
+        body
+    }
+
+    #[test]
+    fn accepts_every_type_meta_documents() {
+        let cases = [
+            (
+                "image",
+                json!({"link": "https://x.test/a.png", "caption": "c"}),
+                Content::Media {
+                    kind: "image".into(),
+                },
+            ),
+            (
+                "video",
+                json!({"id": "1013859600285441", "caption": "c"}),
+                Content::Media {
+                    kind: "video".into(),
+                },
+            ),
+            (
+                "audio",
+                json!({"id": "1"}),
+                Content::Media {
+                    kind: "audio".into(),
+                },
+            ),
+            (
+                "document",
+                json!({"link": "https://x.test/a.pdf", "caption": "c", "filename": "a.pdf"}),
+                Content::Media {
+                    kind: "document".into(),
+                },
+            ),
+            (
+                "sticker",
+                json!({"link": "https://x.test/a.webp"}),
+                Content::Media {
+                    kind: "sticker".into(),
+                },
+            ),
+            (
+                "interactive",
+                json!({"type": "button", "header": {"type": "image", "image": {"id": "7"}},
+                "body": {"text": "Q"}, "footer": {"text": "f"},
+                "action": {"buttons": [{"type": "reply", "reply": {"id": "y", "title": "Yes"}}]}}),
+                Content::Interactive {
+                    kind: "button".into(),
+                },
+            ),
+            (
+                "interactive",
+                json!({"type": "list", "body": {"text": "Q"}, "action": {"button": "Pick",
+                "sections": [{"title": "A", "rows": [{"id": "1", "title": "One", "description": "d"}]},
+                             {"title": "B", "rows": [{"id": "2", "title": "Two"}]}]}}),
+                Content::Interactive {
+                    kind: "list".into(),
+                },
+            ),
+            (
+                "interactive",
+                json!({"type": "cta_url", "body": {"text": "Q"},
+                "action": {"name": "cta_url", "parameters": {"display_text": "Go", "url": "https://x.test"}}}),
+                Content::Interactive {
+                    kind: "cta_url".into(),
+                },
+            ),
+            (
+                "location",
+                json!({"latitude": 37.48, "longitude": -122.15, "name": "HQ", "address": "1 Way"}),
+                Content::Location,
+            ),
+            (
+                "contacts",
+                json!([{"name": {"formatted_name": "Sarah Lee"}, "phones": [{"phone": "+1 415", "type": "CELL"}]}]),
+                Content::Contacts,
+            ),
+            (
+                "reaction",
+                json!({"message_id": "wamid.X", "emoji": "\u{1F44D}"}),
+                Content::Reaction,
+            ),
+            (
+                "reaction",
+                json!({"message_id": "wamid.X", "emoji": ""}),
+                Content::Reaction,
+            ),
+        ];
+        for (kind, object, want) in cases {
+            let r = send_request(&send(kind, object.clone()))
+                .unwrap_or_else(|e| panic!("{object}: {e:?}"));
+            assert_eq!(r.content, want);
+        }
+        let mut reply = send("image", json!({"id": "1"}));
+        reply["context"] = json!({"message_id": "wamid.PREV"});
+        assert_eq!(
+            send_request(&reply).unwrap().reply_to.as_deref(),
+            Some("wamid.PREV")
+        );
+    }
+
+    #[test]
+    fn refuses_the_new_types_like_meta() {
+        let long = |n: usize| "x".repeat(n);
+        let b =
+            |id: &str, title: &str| json!({"type": "reply", "reply": {"id": id, "title": title}});
+        let cases = [
+            (send("image", json!({})), 131008),
+            (
+                send("image", json!({"link": "https://x.test/a.png", "id": "1"})),
+                100,
+            ),
+            (send("image", json!({"link": "ftp://x.test/a.png"})), 131009),
+            (send("audio", json!({"id": "1", "caption": "c"})), 100),
+            (send("image", json!({"id": "1", "filename": "a"})), 100),
+            (
+                send("image", json!({"id": "1", "caption": long(1025)})),
+                131009,
+            ),
+            (
+                send(
+                    "interactive",
+                    json!({"type": "button", "body": {"text": "Q"}, "action": {"buttons": []}}),
+                ),
+                131009,
+            ),
+            (
+                send(
+                    "interactive",
+                    json!({"type": "button", "body": {"text": "Q"},
+                "action": {"buttons": [b("1", "A"), b("2", "B"), b("3", "C"), b("4", "D")]}}),
+                ),
+                131009,
+            ),
+            (
+                send(
+                    "interactive",
+                    json!({"type": "button", "body": {"text": "Q"},
+                "action": {"buttons": [b("1", &long(21))]}}),
+                ),
+                131009,
+            ),
+            (
+                send(
+                    "interactive",
+                    json!({"type": "button", "body": {"text": "Q"},
+                "action": {"buttons": [b("1", "A"), b("1", "B")]}}),
+                ),
+                131009,
+            ),
+            (
+                send(
+                    "interactive",
+                    json!({"type": "button", "action": {"buttons": [b("1", "A")]}}),
+                ),
+                131008,
+            ),
+            (
+                send(
+                    "interactive",
+                    json!({"type": "list", "body": {"text": "Q"}, "action": {"button": "P",
+                "sections": [{"rows": (0..11).map(|i| json!({"id": i.to_string(), "title": "t"})).collect::<Vec<_>>()}]}}),
+                ),
+                131009,
+            ),
+            (
+                send(
+                    "interactive",
+                    json!({"type": "list", "body": {"text": "Q"}, "action": {"button": "P",
+                "sections": [{"rows": [{"id": "1", "title": "a"}]}, {"rows": [{"id": "2", "title": "b"}]}]}}),
+                ),
+                131008,
+            ),
+            (
+                send(
+                    "interactive",
+                    json!({"type": "list", "header": {"type": "image", "image": {"id": "1"}},
+                "body": {"text": "Q"}, "action": {"button": "P", "sections": [{"rows": [{"id": "1", "title": "a"}]}]}}),
+                ),
+                131009,
+            ),
+            (
+                send(
+                    "interactive",
+                    json!({"type": "cta_url", "body": {"text": "Q"},
+                "action": {"name": "cta_url", "parameters": {"display_text": "Go", "url": "x.test"}}}),
+                ),
+                131009,
+            ),
+            (
+                send(
+                    "interactive",
+                    json!({"type": "flow", "body": {"text": "Q"}, "action": {}}),
+                ),
+                131051,
+            ),
+            (send("interactive", json!({"type": "carousel"})), 131009),
+            (
+                send("location", json!({"latitude": 91, "longitude": 0})),
+                131009,
+            ),
+            (send("location", json!({"longitude": 0})), 131008),
+            (send("contacts", json!([])), 131008),
+            (send("contacts", json!([{"phones": []}])), 131008),
+            (send("reaction", json!({"emoji": "x"})), 131008),
+            (send("reaction", json!({"message_id": "wamid.X"})), 131008),
+        ];
+        for (body, want) in cases {
+            assert_eq!(code(body.clone()), want, "{body}");
+        }
+        let mut reply = send("image", json!({"id": "1"}));
+        reply["context"] = json!({});
+        assert_eq!(code(reply), 131008);
     }
 }

@@ -15,6 +15,14 @@ use utoipa::openapi::path::Operation;
         title = "whatsapi",
         description = "WhatsApp Business messaging gateway: send text and template messages through Meta's \
                        WhatsApp Cloud API, track their delivery, and receive status webhooks.\n\n\
+                       **Message types**: besides `message` (text) and `template`, a send may carry exactly one of \
+                       `image`, `video`, `audio`, `document`, `sticker` (by `link` or uploaded `id`), `interactive` \
+                       (reply `button`s, `list`, `cta_url`), `location` or `reaction`, each holding Meta's object for \
+                       that type; `type` is optional and must agree. All but templates need the 24-hour window.\n\n\
+                       **Statuses**: `queued` or `scheduled` → `processing` → `sent` → `delivered` → `read`, or \
+                       `retrying` / `failed`. Meta reports `played` once the recipient listens to a voice message; it \
+                       comes after `read` and is recorded as `read` (setting `readAt` if no `read` came first), so a \
+                       played voice message ends in `read`.\n\n\
                        **Sandbox mode** (`whatsapi --sandbox`): messages go to an emulator of Meta's Cloud API. As on \
                        Meta, free-form text to a customer who has not written in during the last 24 hours fails with \
                        131047; templates always work; `POST /sandbox/inbound` simulates the customer writing in. \

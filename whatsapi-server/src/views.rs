@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use whatsapi_core::account::CredentialsStatus;
 use whatsapi_core::webhook::format_time;
-use whatsapi_core::{Account, Message, Status};
+use whatsapi_core::{Account, Message, MessageContent, Status};
 
 /// `{"success": true, "data": …}`.
 #[derive(Serialize, ToSchema)]
@@ -250,6 +250,21 @@ pub struct MessageView {
     /// Template, for template messages.
     #[schema(value_type = Option<TemplateView>)]
     pub template: Option<Value>,
+    /// The message type, as Meta names it: `text`, `template`, `image`, `video`, `audio`, `document`, `sticker`,
+    /// `interactive`, `location` or `reaction`.
+    #[serde(rename = "type")]
+    #[schema(example = "image")]
+    pub kind: String,
+    /// Caption of an image, video or document message.
+    pub caption: Option<String>,
+    /// The media of an image, video, audio, document or sticker message: its public link or uploaded id.
+    pub media: Option<MessageMediaView>,
+    /// What an interactive message offers.
+    pub interactive: Option<InteractiveSummaryView>,
+    /// For every type but text and template (which `body` and `template` show): the object sent to Meta under the
+    /// field named like `type`, e.g. `{"latitude": 37.48, "longitude": -122.15}` for a location.
+    #[schema(value_type = Option<Object>)]
+    pub content: Option<Value>,
     /// Current status.
     pub status: MessageStatus,
     /// When Meta accepted it.
@@ -289,6 +304,64 @@ pub struct MessageView {
     /// way every time (invalid recipient 131026, template errors 132xxx, …). 131047 counts as retryable: the
     /// customer-service window opens when the customer writes in.
     pub retryable: bool,
+}
+
+/// The media of a media message.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageMediaView {
+    /// Public URL Meta downloads the file from.
+    #[schema(example = "https://example.com/receipt.png")]
+    pub link: Option<String>,
+    /// Id of media uploaded to Meta.
+    pub id: Option<String>,
+    /// File name shown for a document.
+    pub filename: Option<String>,
+}
+
+/// A summary of an interactive message.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InteractiveSummaryView {
+    /// `button` (reply buttons), `list` or `cta_url`.
+    #[serde(rename = "type")]
+    #[schema(example = "button")]
+    pub kind: String,
+    /// The body text.
+    #[schema(example = "Confirm your booking?")]
+    pub body: String,
+    /// The titles the recipient can choose from: the reply buttons, the list's rows, or the URL button's label.
+    #[schema(example = json!(["Yes", "No"]))]
+    pub options: Vec<String>,
+    /// The URL a `cta_url` button opens.
+    pub url: Option<String>,
+}
+
+impl InteractiveSummaryView {
+    fn of(i: &whatsapi_core::message::Interactive) -> Self {
+        use whatsapi_core::message::InteractiveAction;
+        let (options, url) = match &i.action {
+            InteractiveAction::Button { buttons } => {
+                (buttons.iter().map(|b| b.title.clone()).collect(), None)
+            }
+            InteractiveAction::List { sections, .. } => (
+                sections
+                    .iter()
+                    .flat_map(|s| s.rows.iter().map(|r| r.title.clone()))
+                    .collect(),
+                None,
+            ),
+            InteractiveAction::CtaUrl { display_text, url } => {
+                (vec![display_text.clone()], Some(url.clone()))
+            }
+        };
+        Self {
+            kind: i.action.kind().to_owned(),
+            body: i.body.clone(),
+            options,
+            url,
+        }
+    }
 }
 
 /// The template of a template message, as it was sent.
@@ -401,6 +474,21 @@ impl MessageView {
                 .content
                 .template()
                 .and_then(|t| serde_json::to_value(t).ok()),
+            kind: m.content.kind().as_str().to_owned(),
+            caption: m.content.media().and_then(|x| x.caption.clone()),
+            media: m.content.media().map(|x| MessageMediaView {
+                link: x.link.clone(),
+                id: x.id.clone(),
+                filename: x.filename.clone(),
+            }),
+            interactive: match &m.content {
+                MessageContent::Interactive(i) => Some(InteractiveSummaryView::of(i)),
+                _ => None,
+            },
+            content: match &m.content {
+                MessageContent::Text { .. } | MessageContent::Template(_) => None,
+                other => Some(whatsapi_core::graph::content_body(other).1),
+            },
             status: m.status.into(),
             sent_at: ts(m.sent_at),
             delivered_at: ts(m.delivered_at),

@@ -275,3 +275,322 @@ async fn forged_and_replayed_meta_webhooks_change_nothing() {
     assert_eq!(after["data"]["timeline"], before["timeline"]);
     s.stop().await;
 }
+
+/// Every message type through the server, the Graph client and the sandbox: each reaches `read`, Meta received
+/// exactly the documented object, and `GET /messages/:id` shows the content.
+#[tokio::test]
+async fn every_content_type_reaches_read_with_metas_documented_json() {
+    let s = server().await;
+    let key = s.sandbox_account("types@example.com", "1234567890").await;
+    // (request fields, what Meta must receive under `type`, the type)
+    let cases = [
+        (
+            json!({"image": {"link": "https://example.com/receipt.png", "caption": "Your receipt"}}),
+            json!({"link": "https://example.com/receipt.png", "caption": "Your receipt"}),
+            "image",
+        ),
+        (
+            json!({"type": "video", "video": {"id": "1013859600285441", "caption": "How to"}}),
+            json!({"id": "1013859600285441", "caption": "How to"}),
+            "video",
+        ),
+        (
+            json!({"audio": {"link": "https://example.com/voice.ogg"}}),
+            json!({"link": "https://example.com/voice.ogg"}),
+            "audio",
+        ),
+        (
+            json!({"document": {"link": "https://example.com/invoice.pdf", "caption": "Invoice #1042", "filename": "invoice-1042.pdf"}}),
+            json!({"link": "https://example.com/invoice.pdf", "caption": "Invoice #1042", "filename": "invoice-1042.pdf"}),
+            "document",
+        ),
+        (
+            json!({"sticker": {"id": "798882015472548"}}),
+            json!({"id": "798882015472548"}),
+            "sticker",
+        ),
+        (
+            json!({"interactive": {"type": "button", "header": {"type": "text", "text": "Booking"},
+                "body": {"text": "Confirm your booking?"}, "footer": {"text": "Reply by 6 pm"},
+                "action": {"buttons": [{"type": "reply", "reply": {"id": "yes", "title": "Yes"}},
+                                       {"type": "reply", "reply": {"id": "no", "title": "No"}}]}}}),
+            json!({"type": "button", "header": {"type": "text", "text": "Booking"},
+                "body": {"text": "Confirm your booking?"}, "footer": {"text": "Reply by 6 pm"},
+                "action": {"buttons": [{"type": "reply", "reply": {"id": "yes", "title": "Yes"}},
+                                       {"type": "reply", "reply": {"id": "no", "title": "No"}}]}}),
+            "interactive",
+        ),
+        (
+            json!({"interactive": {"type": "list", "body": {"text": "Pick a slot"},
+                "action": {"button": "Slots", "sections": [
+                    {"title": "Monday", "rows": [{"id": "mon-9", "title": "9:00", "description": "Morning"}]},
+                    {"title": "Tuesday", "rows": [{"id": "tue-14", "title": "14:00"}]}]}}}),
+            json!({"type": "list", "body": {"text": "Pick a slot"},
+                "action": {"button": "Slots", "sections": [
+                    {"title": "Monday", "rows": [{"id": "mon-9", "title": "9:00", "description": "Morning"}]},
+                    {"title": "Tuesday", "rows": [{"id": "tue-14", "title": "14:00"}]}]}}),
+            "interactive",
+        ),
+        (
+            json!({"interactive": {"type": "cta_url", "header": {"type": "image", "image": {"link": "https://example.com/banner.png"}},
+                "body": {"text": "See the dates"},
+                "action": {"name": "cta_url", "parameters": {"display_text": "See Dates", "url": "https://example.com/dates"}}}}),
+            json!({"type": "cta_url", "header": {"type": "image", "image": {"link": "https://example.com/banner.png"}},
+                "body": {"text": "See the dates"},
+                "action": {"name": "cta_url", "parameters": {"display_text": "See Dates", "url": "https://example.com/dates"}}}),
+            "interactive",
+        ),
+        (
+            json!({"location": {"latitude": 37.4847, "longitude": -122.1473, "name": "Head office", "address": "1 Hacker Way"}}),
+            json!({"latitude": 37.4847, "longitude": -122.1473, "name": "Head office", "address": "1 Hacker Way"}),
+            "location",
+        ),
+        (
+            json!({"reaction": {"message_id": "wamid.HBgLMTQxNTU1NTI2NzEVAgARGBI", "emoji": "\u{1F44D}"}}),
+            json!({"message_id": "wamid.HBgLMTQxNTU1NTI2NzEVAgARGBI", "emoji": "\u{1F44D}"}),
+            "reaction",
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (n, (fields, _, _)) in cases.iter().enumerate() {
+        let mut body = json!({"to": format!("1415555{:04}", 2700 + n), "metadata": {"case": n}});
+        for (k, v) in fields.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        ids.push(send(&s, &key, body).await);
+    }
+    let sandbox = s.sandbox.as_ref().unwrap();
+    for (n, (id, (_, want, kind))) in ids.iter().zip(&cases).enumerate() {
+        let m = s.wait_status(&key, id, &["read"]).await;
+        let timeline: Vec<&str> = m["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            timeline,
+            ["queued", "sent", "delivered", "read"],
+            "{kind}: {m}"
+        );
+        assert_eq!(m["type"], *kind, "{m}");
+        let got = sandbox
+            .sent()
+            .into_iter()
+            .find(|r| r.body["biz_opaque_callback_data"] == id.as_str())
+            .expect("the sandbox received the send");
+        assert!(got.accepted(), "{:?}", got.body);
+        let body = got.body.as_object().unwrap();
+        // The envelope, field by field, and nothing else beside the type's object.
+        assert_eq!(body["messaging_product"], "whatsapp");
+        assert_eq!(body["recipient_type"], "individual");
+        assert_eq!(body["to"], format!("1415555{:04}", 2700 + n));
+        assert_eq!(body["type"], *kind);
+        assert_eq!(body[*kind], *want, "{kind}");
+        assert_eq!(body.len(), 6, "{body:?}");
+        // The message view shows what was sent.
+        if *kind != "text" && *kind != "template" {
+            assert_eq!(m["content"], *want, "{m}");
+        }
+    }
+    let image = s.get(&key, &format!("/messages/{}", ids[0])).await.1;
+    assert_eq!(image["data"]["caption"], "Your receipt");
+    assert_eq!(
+        image["data"]["media"]["link"],
+        "https://example.com/receipt.png"
+    );
+    let video = s.get(&key, &format!("/messages/{}", ids[1])).await.1;
+    assert_eq!(video["data"]["media"]["id"], "1013859600285441");
+    let doc = s.get(&key, &format!("/messages/{}", ids[3])).await.1;
+    assert_eq!(doc["data"]["media"]["filename"], "invoice-1042.pdf");
+    let buttons = s.get(&key, &format!("/messages/{}", ids[5])).await.1;
+    assert_eq!(
+        buttons["data"]["interactive"],
+        json!({"type": "button", "body": "Confirm your booking?", "options": ["Yes", "No"], "url": null})
+    );
+    let list = s.get(&key, &format!("/messages/{}", ids[6])).await.1;
+    assert_eq!(
+        list["data"]["interactive"]["options"],
+        json!(["9:00", "14:00"])
+    );
+    let cta = s.get(&key, &format!("/messages/{}", ids[7])).await.1;
+    assert_eq!(
+        cta["data"]["interactive"]["url"],
+        "https://example.com/dates"
+    );
+    // The list shows the same fields; text keeps its shape with the type added.
+    let text = send(&s, &key, json!({"to": "14155552699", "message": "hi"})).await;
+    let (_, listing) = s.get(&key, "/messages?limit=100").await;
+    let rows = listing["data"]["messages"]
+        .as_array()
+        .or_else(|| listing["data"].as_array())
+        .expect("a list");
+    let row = |id: &str| {
+        rows.iter()
+            .find(|r| r["id"] == id)
+            .unwrap_or_else(|| panic!("{id} in {listing}"))
+            .clone()
+    };
+    assert_eq!(row(&ids[8])["type"], "location");
+    assert_eq!(row(&ids[8])["content"]["name"], "Head office");
+    assert_eq!(row(&text)["type"], "text");
+    assert_eq!(row(&text)["body"], "hi");
+    assert_eq!(row(&text)["content"], Value::Null);
+    s.stop().await;
+}
+
+/// Bulk, scheduling and idempotency apply to the new types as to text.
+#[tokio::test]
+async fn new_types_go_through_bulk_scheduling_and_idempotency() {
+    let s = server().await;
+    let key = s
+        .sandbox_account("bulk-types@example.com", "1234567890")
+        .await;
+    let (code, v) = s
+        .post(
+            &key,
+            "/messages/bulk",
+            json!({"messages": [
+                {"to": "14155552680", "image": {"id": "42"}},
+                {"to": "14155552681", "location": {"latitude": 200, "longitude": 0}},
+                {"to": "14155552682", "interactive": {"type": "button", "body": {"text": "Q"},
+                    "action": {"buttons": [{"type": "reply", "reply": {"id": "a", "title": "A"}}]}}},
+            ]}),
+        )
+        .await;
+    assert_eq!(code, 202, "{v}");
+    assert_eq!(v["data"]["queued"], 2, "{v}");
+    let errors = v["data"]["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{v}");
+    assert_eq!(errors[0]["index"], 1);
+    assert!(v.to_string().contains("location.latitude"), "{v}");
+
+    let later = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+    let (code, v) = s
+        .post(
+            &key,
+            "/send-message",
+            json!({"to": "14155552683", "sticker": {"id": "7"}, "sendAt": later}),
+        )
+        .await;
+    assert_eq!(code, 202, "{v}");
+    assert_eq!(v["data"]["status"], "scheduled", "{v}");
+
+    let keyed = |body: Value| {
+        s.client
+            .post(s.url("/send-message"))
+            .bearer_auth(&key)
+            .header("idempotency-key", "react-1")
+            .json(&body)
+            .send()
+    };
+    let react =
+        json!({"to": "14155552684", "reaction": {"message_id": "wamid.A", "emoji": "\u{2764}"}});
+    let first = keyed(react.clone()).await.unwrap();
+    assert_eq!(first.status(), 202);
+    let first: Value = first.json().await.unwrap();
+    let again = keyed(react).await.unwrap();
+    assert_eq!(again.status(), 202);
+    assert_eq!(again.headers()["idempotency-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["data"]["id"], first["data"]["id"]);
+    // Another emoji under the same key is another request.
+    let other =
+        keyed(json!({"to": "14155552684", "reaction": {"message_id": "wamid.A", "emoji": ""}}))
+            .await
+            .unwrap();
+    assert_eq!(other.status(), 409, "{:?}", other.text().await);
+    s.stop().await;
+}
+
+/// A reaction may name the message it reacts to by whatsapi id: Meta gets that message's wamid. Another
+/// account's id, an unknown id, or a message without a wamid yet is refused at `reaction.message_id`.
+#[tokio::test]
+async fn a_reaction_by_whatsapi_id_reaches_meta_as_the_wamid() {
+    let s = server().await;
+    let key = s.sandbox_account("react@example.com", "1234567890").await;
+    let other = s
+        .sandbox_account("react-other@example.com", "1234567891")
+        .await;
+    let first = send(
+        &s,
+        &key,
+        json!({"to": "14155552690", "message": "Your table is ready"}),
+    )
+    .await;
+    let wamid = s
+        .wait_status(&key, &first, &["sent", "delivered", "read"])
+        .await["wamid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reaction = send(
+        &s,
+        &key,
+        json!({"to": "14155552690", "reaction": {"message_id": first, "emoji": "\u{1F44D}"}}),
+    )
+    .await;
+    s.wait_status(&key, &reaction, &["read"]).await;
+    let got = s
+        .sandbox
+        .as_ref()
+        .unwrap()
+        .sent()
+        .into_iter()
+        .find(|r| r.body["biz_opaque_callback_data"] == reaction.as_str())
+        .unwrap();
+    assert_eq!(
+        got.body["reaction"],
+        json!({"message_id": wamid, "emoji": "\u{1F44D}"})
+    );
+
+    // Tenant-scoped: the other account cannot name this account's message.
+    let (code, v) = s
+        .post(
+            &other,
+            "/send-message",
+            json!({"to": "14155552690", "reaction": {"message_id": first, "emoji": "\u{1F44D}"}}),
+        )
+        .await;
+    assert_eq!(code, 400, "{v}");
+    assert_eq!(v["details"][0]["field"], "reaction.message_id", "{v}");
+    assert!(
+        v["details"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no message"),
+        "{v}"
+    );
+
+    // Not sent yet: no wamid to react to.
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let scheduled = send(
+        &s,
+        &key,
+        json!({"to": "14155552691", "message": "later", "sendAt": later}),
+    )
+    .await;
+    let (code, v) = s
+        .post(
+            &key,
+            "/messages/bulk",
+            json!({"messages": [
+                {"to": "14155552691", "reaction": {"message_id": scheduled, "emoji": "\u{2764}"}},
+                {"to": "14155552691", "reaction": {"message_id": "wamid.GIVEN", "emoji": "\u{2764}"}},
+            ]}),
+        )
+        .await;
+    assert_eq!(code, 202, "{v}");
+    assert_eq!(v["data"]["queued"], 1, "{v}");
+    let error = &v["data"]["errors"][0];
+    assert_eq!(error["index"], 0, "{v}");
+    assert_eq!(error["details"][0]["field"], "reaction.message_id", "{v}");
+    assert!(
+        error["details"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no WhatsApp id yet"),
+        "{v}"
+    );
+    s.stop().await;
+}

@@ -27,6 +27,24 @@ async fn send_and_bulk_bodies_are_described_field_by_field() {
         assert!(props.contains_key(field), "{field} in {send}");
     }
     assert_eq!(send["required"], json!(["to"]));
+    // Each content type is documented with an example of Meta's object for it.
+    for (field, key) in [
+        ("image", "link"),
+        ("video", "id"),
+        ("audio", "link"),
+        ("document", "filename"),
+        ("sticker", "id"),
+        ("interactive", "action"),
+        ("location", "latitude"),
+        ("reaction", "emoji"),
+    ] {
+        let schema = schema(&doc, &props[field]["oneOf"][1]);
+        assert!(
+            !schema["example"][key].is_null(),
+            "{field} has an example with {key}: {schema}"
+        );
+    }
+    assert!(props.contains_key("type"), "{send}");
     let template = schema(&doc, &props["template"]["oneOf"][1]);
     assert!(
         template["properties"]["components"].is_object(),

@@ -20,6 +20,9 @@ pub struct BulkItemError {
 /// One item of a [`BulkRequest`].
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+// Nearly every item is a send, held in one Vec per request: boxing each would cost an allocation per item to shrink
+// the rare rejected ones.
+#[allow(clippy::large_enum_variant)]
 pub enum BulkItem {
     /// A message to send.
     Send(SendRequest),

@@ -28,7 +28,13 @@ pub use checks::{
     check_language, check_media, check_metadata, check_parameter_text, check_send_at,
     check_template_name, check_text, parameter_type,
 };
-pub use request::SendRequest;
+pub use checks::{
+    MAX_BUTTON_ID_CHARS, MAX_BUTTON_TITLE_CHARS, MAX_CAPTION_CHARS, MAX_FILENAME_CHARS,
+    MAX_INTERACTIVE_BODY_CHARS, MAX_INTERACTIVE_HEADER_CHARS, MAX_LIST_ROWS, MAX_LIST_SECTIONS,
+    MAX_LIST_TITLE_CHARS, MAX_REPLY_BUTTONS, MAX_ROW_DESCRIPTION_CHARS, MAX_ROW_ID_CHARS,
+    check_bounded, check_coordinate, check_emoji, check_message_media, check_url, media_extensions,
+};
+pub use request::{SendRequest, check_content};
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

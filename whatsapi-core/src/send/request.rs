@@ -6,8 +6,9 @@ use serde_json::{Map, Value, json};
 use crate::account::AccountId;
 use crate::idempotency::{Fingerprint, IdempotencyKey, RequestKind};
 use crate::message::{
-    BatchId, ButtonSubType, MessageContent, MessageId, NewMessage, Template, TemplateComponent,
-    TemplateParameter,
+    BatchId, ButtonSubType, Interactive, InteractiveAction, InteractiveHeader, Location,
+    MediaParameter, MediaSource, MessageContent, MessageId, MessageKind, NewMessage, Reaction,
+    ReplyButton, Template, TemplateComponent, TemplateParameter,
 };
 use crate::phone::PhoneNumber;
 
@@ -15,6 +16,12 @@ use super::checks::{
     BODY_PARAMETERS, HEADER_PARAMETERS, MAX_BUTTON_INDEX, button_parameters, check_currency_code,
     check_language, check_media, check_metadata, check_parameter_text, check_send_at,
     check_template_name, check_text, parameter_type,
+};
+use super::checks::{
+    MAX_BUTTON_ID_CHARS, MAX_BUTTON_TITLE_CHARS, MAX_INTERACTIVE_BODY_CHARS,
+    MAX_INTERACTIVE_HEADER_CHARS, MAX_LIST_ROWS, MAX_LIST_SECTIONS, MAX_LIST_TITLE_CHARS,
+    MAX_REPLY_BUTTONS, MAX_ROW_DESCRIPTION_CHARS, MAX_ROW_ID_CHARS, check_bounded,
+    check_coordinate, check_emoji, check_message_media, check_url,
 };
 use super::{SendRules, ValidationErrors, field};
 
@@ -69,7 +76,160 @@ impl SendRequest {
     pub fn component(mut self, component: TemplateComponent) -> Self {
         match &mut self.content {
             MessageContent::Template(t) => t.components.push(component),
-            MessageContent::Text { .. } => self.stray_components = true,
+            _ => self.stray_components = true,
+        }
+        self
+    }
+
+    /// An image (JPEG or PNG) by link or uploaded media id; add a caption with [`caption`](Self::caption).
+    ///
+    /// ```
+    /// use whatsapi_core::{MediaSource, PhoneNumber, SendRequest};
+    ///
+    /// let to = PhoneNumber::parse("14155552671").unwrap();
+    /// let r = SendRequest::image(to, MediaSource::link("https://example.com/a.png")).caption("Your receipt");
+    /// assert_eq!(r.content().media().unwrap().caption.as_deref(), Some("Your receipt"));
+    /// ```
+    pub fn image(to: PhoneNumber, source: MediaSource) -> Self {
+        Self::new(to, MessageContent::Image(source.into_media()))
+    }
+
+    /// A video (MP4 or 3GPP) by link or uploaded media id.
+    pub fn video(to: PhoneNumber, source: MediaSource) -> Self {
+        Self::new(to, MessageContent::Video(source.into_media()))
+    }
+
+    /// An audio file or voice message by link or uploaded media id.
+    pub fn audio(to: PhoneNumber, source: MediaSource) -> Self {
+        Self::new(to, MessageContent::Audio(source.into_media()))
+    }
+
+    /// A document by link or uploaded media id; name it with [`filename`](Self::filename).
+    pub fn document(to: PhoneNumber, source: MediaSource) -> Self {
+        Self::new(to, MessageContent::Document(source.into_media()))
+    }
+
+    /// A WebP sticker by link or uploaded media id.
+    pub fn sticker(to: PhoneNumber, source: MediaSource) -> Self {
+        Self::new(to, MessageContent::Sticker(source.into_media()))
+    }
+
+    /// An interactive message (buttons, list or call-to-action URL).
+    pub fn interactive(to: PhoneNumber, interactive: Interactive) -> Self {
+        Self::new(to, MessageContent::Interactive(interactive))
+    }
+
+    /// Up to three reply buttons under a body text; each button is `(id, title)`.
+    ///
+    /// ```
+    /// use whatsapi_core::{PhoneNumber, SendRequest};
+    ///
+    /// let to = PhoneNumber::parse("14155552671").unwrap();
+    /// let r = SendRequest::buttons(to, "Confirm your booking?", [("yes", "Yes"), ("no", "No")]).footer("Reply by 6 pm");
+    /// assert_eq!(r.content().kind().as_str(), "interactive");
+    /// ```
+    pub fn buttons<I, S, T>(to: PhoneNumber, body: impl Into<String>, buttons: I) -> Self
+    where
+        I: IntoIterator<Item = (S, T)>,
+        S: Into<String>,
+        T: Into<String>,
+    {
+        let buttons = buttons
+            .into_iter()
+            .map(|(id, title)| ReplyButton {
+                id: id.into(),
+                title: title.into(),
+            })
+            .collect();
+        Self::interactive(
+            to,
+            Interactive {
+                header: None,
+                body: body.into(),
+                footer: None,
+                action: InteractiveAction::Button { buttons },
+            },
+        )
+    }
+
+    /// A location pin; name it with [`place`](Self::place).
+    pub fn location(to: PhoneNumber, latitude: f64, longitude: f64) -> Self {
+        Self::new(
+            to,
+            MessageContent::Location(Location {
+                latitude,
+                longitude,
+                name: None,
+                address: None,
+            }),
+        )
+    }
+
+    /// A reaction with `emoji` (empty removes it) to the message with this WhatsApp id (wamid), or to one of the
+    /// account's own messages by its whatsapi id (replaced by that message's wamid when the send is accepted).
+    pub fn reaction(
+        to: PhoneNumber,
+        message_id: impl Into<String>,
+        emoji: impl Into<String>,
+    ) -> Self {
+        Self::new(
+            to,
+            MessageContent::Reaction(Reaction {
+                message_id: message_id.into(),
+                emoji: emoji.into(),
+            }),
+        )
+    }
+
+    fn media_mut(&mut self) -> Option<&mut MediaParameter> {
+        match &mut self.content {
+            MessageContent::Image(m)
+            | MessageContent::Video(m)
+            | MessageContent::Audio(m)
+            | MessageContent::Document(m)
+            | MessageContent::Sticker(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The caption of an image, video or document. Validation refuses a caption on audio and stickers; on content
+    /// that is not media this does nothing.
+    pub fn caption(mut self, caption: impl Into<String>) -> Self {
+        if let Some(m) = self.media_mut() {
+            m.caption = Some(caption.into());
+        }
+        self
+    }
+
+    /// The file name shown for a document (validation refuses it on other media).
+    pub fn filename(mut self, filename: impl Into<String>) -> Self {
+        if let Some(m) = self.media_mut() {
+            m.filename = Some(filename.into());
+        }
+        self
+    }
+
+    /// The footer of an interactive message (ignored on other content).
+    pub fn footer(mut self, footer: impl Into<String>) -> Self {
+        if let MessageContent::Interactive(i) = &mut self.content {
+            i.footer = Some(footer.into());
+        }
+        self
+    }
+
+    /// The header of an interactive message (ignored on other content).
+    pub fn header(mut self, header: InteractiveHeader) -> Self {
+        if let MessageContent::Interactive(i) = &mut self.content {
+            i.header = Some(header);
+        }
+        self
+    }
+
+    /// The name and address of a location (ignored on other content).
+    pub fn place(mut self, name: impl Into<String>, address: impl Into<String>) -> Self {
+        if let MessageContent::Location(l) = &mut self.content {
+            l.name = Some(name.into());
+            l.address = Some(address.into());
         }
         self
     }
@@ -140,6 +300,11 @@ impl SendRequest {
     /// What to send.
     pub fn content(&self) -> &MessageContent {
         &self.content
+    }
+
+    /// What to send, to resolve references before it is stored (a reaction's whatsapi message id).
+    pub(crate) fn content_mut(&mut self) -> &mut MessageContent {
+        &mut self.content
     }
 
     /// The scheduled send time, if any.
@@ -218,6 +383,13 @@ impl SendRequest {
                 }
             }
             MessageContent::Template(t) => check_template(t, &at(field::TEMPLATE), errs),
+            other => check_content_into(other, prefix, errs),
+        }
+        if self.stray_components && !matches!(self.content, MessageContent::Text { .. }) {
+            errs.push(
+                at(self.content.kind().as_str()),
+                "template components were given for a message that is not a template",
+            );
         }
         if let Some(t) = self.send_at {
             if let Err(m) = check_send_at(t, now, rules) {
@@ -348,5 +520,238 @@ fn non_empty(s: &str) -> Result<(), String> {
         Err("must not be empty".into())
     } else {
         Ok(())
+    }
+}
+
+/// Checks media, interactive, location and reaction content as Meta does, reporting each failure under its path
+/// (`image.caption`, `interactive.action.buttons[1].reply.title`, `location.latitude`, …) below `prefix` (empty,
+/// or `items[3]`). Text and templates are checked by [`SendRequest::validate`] with the rest of a request.
+pub fn check_content(content: &MessageContent, prefix: &str, errs: &mut ValidationErrors) {
+    check_content_into(content, prefix, errs);
+}
+
+fn check_content_into(content: &MessageContent, prefix: &str, errs: &mut ValidationErrors) {
+    let at = |f: &str| {
+        if prefix.is_empty() {
+            f.to_owned()
+        } else {
+            format!("{prefix}.{f}")
+        }
+    };
+    match content {
+        MessageContent::Text { .. } | MessageContent::Template(_) => {}
+        MessageContent::Image(m)
+        | MessageContent::Video(m)
+        | MessageContent::Audio(m)
+        | MessageContent::Document(m)
+        | MessageContent::Sticker(m) => {
+            let kind = content.kind();
+            for (sub, message) in check_message_media(kind, m) {
+                let f = match sub {
+                    Some(s) => format!("{kind}.{s}"),
+                    None => kind.as_str().to_owned(),
+                };
+                errs.push(at(&f), message);
+            }
+        }
+        MessageContent::Interactive(i) => check_interactive(i, &at("interactive"), errs),
+        MessageContent::Location(l) => check_location(l, &at("location"), errs),
+        MessageContent::Reaction(r) => {
+            if r.message_id.trim().is_empty() {
+                errs.push(
+                    at("reaction.message_id"),
+                    "required: the WhatsApp id (wamid) or the whatsapi id of the message reacted to",
+                );
+            }
+            if let Err(m) = check_emoji(&r.emoji) {
+                errs.push(at("reaction.emoji"), m);
+            }
+        }
+    }
+}
+
+fn push_err(errs: &mut ValidationErrors, f: String, r: Result<(), String>) {
+    if let Err(m) = r {
+        errs.push(f, m);
+    }
+}
+
+fn check_interactive(i: &Interactive, base: &str, errs: &mut ValidationErrors) {
+    match &i.header {
+        None => {}
+        Some(InteractiveHeader::Text { text }) => push_err(
+            errs,
+            format!("{base}.header.text"),
+            check_bounded(text, MAX_INTERACTIVE_HEADER_CHARS),
+        ),
+        Some(
+            h @ (InteractiveHeader::Image { .. }
+            | InteractiveHeader::Video { .. }
+            | InteractiveHeader::Document { .. }),
+        ) => {
+            let (kind, m) = match h {
+                InteractiveHeader::Image { image } => (MessageKind::Image, image),
+                InteractiveHeader::Video { video } => (MessageKind::Video, video),
+                InteractiveHeader::Document { document } => (MessageKind::Document, document),
+                InteractiveHeader::Text { .. } => unreachable!("matched above"),
+            };
+            if !matches!(
+                i.action,
+                InteractiveAction::Button { .. } | InteractiveAction::CtaUrl { .. }
+            ) {
+                errs.push(
+                    format!("{base}.header.type"),
+                    "a list's header can only be text",
+                );
+            }
+            for (sub, message) in check_message_media(kind, m) {
+                let f = match sub {
+                    Some(s) => format!("{base}.header.{kind}.{s}"),
+                    None => format!("{base}.header.{kind}"),
+                };
+                errs.push(f, message);
+            }
+        }
+    }
+    push_err(
+        errs,
+        format!("{base}.body.text"),
+        check_bounded(&i.body, MAX_INTERACTIVE_BODY_CHARS),
+    );
+    if let Some(f) = &i.footer {
+        push_err(
+            errs,
+            format!("{base}.footer.text"),
+            check_bounded(f, MAX_INTERACTIVE_HEADER_CHARS),
+        );
+    }
+    let action = format!("{base}.action");
+    match &i.action {
+        InteractiveAction::Button { buttons } => {
+            if buttons.is_empty() || buttons.len() > MAX_REPLY_BUTTONS {
+                errs.push(
+                    format!("{action}.buttons"),
+                    format!(
+                        "must hold 1 to {MAX_REPLY_BUTTONS} reply buttons, got {}",
+                        buttons.len()
+                    ),
+                );
+            }
+            for (n, b) in buttons.iter().enumerate() {
+                let f = format!("{action}.buttons[{n}].reply");
+                push_err(
+                    errs,
+                    format!("{f}.id"),
+                    check_bounded(&b.id, MAX_BUTTON_ID_CHARS),
+                );
+                push_err(
+                    errs,
+                    format!("{f}.title"),
+                    check_bounded(&b.title, MAX_BUTTON_TITLE_CHARS),
+                );
+                if buttons[..n].iter().any(|o| o.id == b.id) {
+                    errs.push(format!("{f}.id"), "must differ from the other buttons' ids");
+                }
+                if buttons[..n].iter().any(|o| o.title == b.title) {
+                    errs.push(
+                        format!("{f}.title"),
+                        "must differ from the other buttons' titles",
+                    );
+                }
+            }
+        }
+        InteractiveAction::List { button, sections } => {
+            push_err(
+                errs,
+                format!("{action}.button"),
+                check_bounded(button, MAX_BUTTON_TITLE_CHARS),
+            );
+            let rows: usize = sections.iter().map(|s| s.rows.len()).sum();
+            if sections.is_empty() || sections.len() > MAX_LIST_SECTIONS {
+                errs.push(
+                    format!("{action}.sections"),
+                    format!(
+                        "must hold 1 to {MAX_LIST_SECTIONS} sections, got {}",
+                        sections.len()
+                    ),
+                );
+            } else if rows == 0 || rows > MAX_LIST_ROWS {
+                errs.push(
+                    format!("{action}.sections"),
+                    format!("must hold 1 to {MAX_LIST_ROWS} rows in all, got {rows}"),
+                );
+            }
+            let mut seen: Vec<&str> = Vec::new();
+            for (n, s) in sections.iter().enumerate() {
+                let f = format!("{action}.sections[{n}]");
+                match &s.title {
+                    Some(t) => push_err(
+                        errs,
+                        format!("{f}.title"),
+                        check_bounded(t, MAX_LIST_TITLE_CHARS),
+                    ),
+                    None if sections.len() > 1 => errs.push(
+                        format!("{f}.title"),
+                        "required when a list has several sections",
+                    ),
+                    None => {}
+                }
+                if s.rows.is_empty() {
+                    errs.push(format!("{f}.rows"), "must hold at least one row");
+                }
+                for (k, r) in s.rows.iter().enumerate() {
+                    let rf = format!("{f}.rows[{k}]");
+                    push_err(
+                        errs,
+                        format!("{rf}.id"),
+                        check_bounded(&r.id, MAX_ROW_ID_CHARS),
+                    );
+                    if seen.contains(&r.id.as_str()) {
+                        errs.push(format!("{rf}.id"), "must differ from the other rows' ids");
+                    }
+                    seen.push(&r.id);
+                    push_err(
+                        errs,
+                        format!("{rf}.title"),
+                        check_bounded(&r.title, MAX_LIST_TITLE_CHARS),
+                    );
+                    if let Some(d) = &r.description {
+                        push_err(
+                            errs,
+                            format!("{rf}.description"),
+                            check_bounded(d, MAX_ROW_DESCRIPTION_CHARS),
+                        );
+                    }
+                }
+            }
+        }
+        InteractiveAction::CtaUrl { display_text, url } => {
+            let f = format!("{action}.parameters");
+            push_err(
+                errs,
+                format!("{f}.display_text"),
+                check_bounded(display_text, MAX_BUTTON_TITLE_CHARS),
+            );
+            push_err(errs, format!("{f}.url"), check_url(url));
+        }
+    }
+}
+
+fn check_location(l: &Location, base: &str, errs: &mut ValidationErrors) {
+    push_err(
+        errs,
+        format!("{base}.latitude"),
+        check_coordinate(l.latitude, 90.0),
+    );
+    push_err(
+        errs,
+        format!("{base}.longitude"),
+        check_coordinate(l.longitude, 180.0),
+    );
+    if let Some(n) = &l.name {
+        push_err(errs, format!("{base}.name"), check_bounded(n, 1000));
+    }
+    if let Some(a) = &l.address {
+        push_err(errs, format!("{base}.address"), check_bounded(a, 1000));
     }
 }

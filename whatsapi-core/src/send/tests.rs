@@ -156,3 +156,256 @@ fn bulk_shape_is_bounded_by_the_callers_cap() {
         "items"
     );
 }
+
+mod content_types {
+    use super::*;
+    use crate::message::{
+        Interactive, InteractiveAction, InteractiveHeader, ListRow, ListSection, MediaSource,
+    };
+
+    fn link(url: &str) -> MediaSource {
+        MediaSource::link(url)
+    }
+
+    fn list(rows_per_section: &[usize], titled: bool) -> SendRequest {
+        let mut n = 0;
+        let sections = rows_per_section
+            .iter()
+            .map(|&rows| ListSection {
+                title: titled.then(|| "Section".to_owned()),
+                rows: (0..rows)
+                    .map(|_| {
+                        n += 1;
+                        ListRow {
+                            id: format!("r{n}"),
+                            title: format!("Row {n}"),
+                            description: None,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        SendRequest::interactive(
+            to(),
+            Interactive {
+                header: None,
+                body: "Pick one".into(),
+                footer: None,
+                action: InteractiveAction::List {
+                    button: "Options".into(),
+                    sections,
+                },
+            },
+        )
+    }
+
+    #[test]
+    fn valid_requests_of_every_type_pass() {
+        let ok = [
+            SendRequest::image(to(), link("https://example.com/a.jpg")).caption("Receipt"),
+            SendRequest::video(to(), MediaSource::id("1013859600285441")).caption("Demo"),
+            SendRequest::audio(to(), link("https://example.com/voice.ogg")),
+            SendRequest::document(to(), link("https://example.com/invoice.pdf"))
+                .caption("Your invoice")
+                .filename("invoice-1042.pdf"),
+            SendRequest::sticker(to(), link("https://example.com/s.webp")),
+            // No extension: left to Meta, which reads the Content-Type.
+            SendRequest::image(to(), link("https://example.com/render?id=4")),
+            SendRequest::buttons(
+                to(),
+                "Confirm?",
+                [("yes", "Yes"), ("no", "No"), ("later", "Later")],
+            )
+            .footer("Reply by 6 pm")
+            .header(InteractiveHeader::Text {
+                text: "Booking".into(),
+            }),
+            list(&[5, 5], true),
+            list(&[3], false),
+            SendRequest::interactive(
+                to(),
+                Interactive {
+                    header: Some(InteractiveHeader::Image {
+                        image: MediaSource::id("9").into_media(),
+                    }),
+                    body: "See the dates".into(),
+                    footer: None,
+                    action: InteractiveAction::CtaUrl {
+                        display_text: "See Dates".into(),
+                        url: "https://example.com/dates".into(),
+                    },
+                },
+            ),
+            SendRequest::location(to(), -33.8688, 151.2093).place("Office", "1 George St"),
+            SendRequest::reaction(to(), "wamid.HBgL", "\u{1F44D}"),
+            SendRequest::reaction(to(), "wamid.HBgL", ""),
+            SendRequest::reaction(to(), "wamid.HBgL", "1\u{FE0F}\u{20E3}"),
+            SendRequest::reaction(to(), "wamid.HBgL", "\u{1F44D}\u{1F3FD}"),
+        ];
+        for r in ok {
+            assert_eq!(fields(&r), Vec::<String>::new(), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn each_broken_value_is_reported_at_its_field() {
+        let long = |n: usize| "x".repeat(n);
+        let mut both = link("https://example.com/a.png").into_media();
+        both.id = Some("7".into());
+        let mut neither = both.clone();
+        neither.link = None;
+        neither.id = None;
+        let cases: Vec<(SendRequest, &[&str])> = vec![
+            (
+                SendRequest::new(to(), MessageContent::Image(both)),
+                &["image"],
+            ),
+            (
+                SendRequest::new(to(), MessageContent::Video(neither)),
+                &["video"],
+            ),
+            (
+                SendRequest::image(to(), link("ftp://example.com/a.png")),
+                &["image.link"],
+            ),
+            (
+                SendRequest::image(to(), link("https://example.com/a.pdf")),
+                &["image.link"],
+            ),
+            (
+                SendRequest::sticker(to(), link("https://example.com/a.png")),
+                &["sticker.link"],
+            ),
+            (
+                SendRequest::image(to(), MediaSource::id("has space")),
+                &["image.id"],
+            ),
+            (
+                SendRequest::image(to(), link("https://example.com/a.png")).caption(long(1025)),
+                &["image.caption"],
+            ),
+            (
+                SendRequest::audio(to(), link("https://example.com/a.mp3")).caption("hi"),
+                &["audio.caption"],
+            ),
+            (
+                SendRequest::sticker(to(), link("https://example.com/a.webp")).caption("hi"),
+                &["sticker.caption"],
+            ),
+            (
+                SendRequest::image(to(), link("https://example.com/a.png")).filename("a.png"),
+                &["image.filename"],
+            ),
+            (
+                SendRequest::buttons(to(), "", [("a", "A")]),
+                &["interactive.body.text"],
+            ),
+            (
+                SendRequest::buttons(to(), "Q", Vec::<(String, String)>::new()),
+                &["interactive.action.buttons"],
+            ),
+            (
+                SendRequest::buttons(to(), "Q", [("a", "A"), ("b", "B"), ("c", "C"), ("d", "D")]),
+                &["interactive.action.buttons"],
+            ),
+            (
+                SendRequest::buttons(to(), "Q", [("a", long(21))]),
+                &["interactive.action.buttons[0].reply.title"],
+            ),
+            (
+                SendRequest::buttons(to(), "Q", [("a", "A"), ("a", "A")]),
+                &[
+                    "interactive.action.buttons[1].reply.id",
+                    "interactive.action.buttons[1].reply.title",
+                ],
+            ),
+            (
+                SendRequest::buttons(to(), "Q", [("a", "A")]).footer(long(61)),
+                &["interactive.footer.text"],
+            ),
+            (list(&[6, 5], true), &["interactive.action.sections"]),
+            (list(&[], true), &["interactive.action.sections"]),
+            (
+                list(&[2, 2], false),
+                &[
+                    "interactive.action.sections[0].title",
+                    "interactive.action.sections[1].title",
+                ],
+            ),
+            (
+                list(&[2], false).header(InteractiveHeader::Image {
+                    image: MediaSource::id("9").into_media(),
+                }),
+                &["interactive.header.type"],
+            ),
+            (
+                SendRequest::location(to(), 91.0, 0.0),
+                &["location.latitude"],
+            ),
+            (
+                SendRequest::location(to(), 0.0, f64::NAN),
+                &["location.longitude"],
+            ),
+            (
+                SendRequest::reaction(to(), " ", "\u{1F44D}"),
+                &["reaction.message_id"],
+            ),
+            (
+                SendRequest::reaction(to(), "wamid.X", "ok"),
+                &["reaction.emoji"],
+            ),
+            (
+                SendRequest::reaction(to(), "wamid.X", "1"),
+                &["reaction.emoji"],
+            ),
+            (
+                SendRequest::reaction(to(), "wamid.X", "\u{1F44D} \u{1F44D}"),
+                &["reaction.emoji"],
+            ),
+            (
+                SendRequest::image(to(), link("https://example.com/a.png")).body_params(["x"]),
+                &["image"],
+            ),
+        ];
+        for (r, want) in cases {
+            assert_eq!(fields(&r), want.to_vec(), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn fingerprints_cover_the_new_content() {
+        let a = SendRequest::image(to(), link("https://example.com/a.png"));
+        let b = a.clone().caption("x");
+        let c = SendRequest::video(to(), link("https://example.com/a.png"));
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        assert_ne!(a.fingerprint(), c.fingerprint());
+        assert_eq!(a.fingerprint(), a.clone().fingerprint());
+        let x = SendRequest::buttons(to(), "Q", [("a", "A")]);
+        let y = SendRequest::buttons(to(), "Q", [("a", "B")]);
+        assert_ne!(x.fingerprint(), y.fingerprint());
+        let r1 = SendRequest::reaction(to(), "wamid.1", "\u{1F44D}");
+        let r2 = SendRequest::reaction(to(), "wamid.1", "");
+        assert_ne!(r1.fingerprint(), r2.fingerprint());
+    }
+
+    #[test]
+    fn content_round_trips_through_its_stored_json() {
+        for r in [
+            SendRequest::document(to(), link("https://example.com/a.pdf"))
+                .caption("c")
+                .filename("a.pdf"),
+            list(&[2, 1], true),
+            SendRequest::location(to(), 1.5, 2.5).place("n", "a"),
+            SendRequest::reaction(to(), "wamid.1", "\u{1F44D}"),
+        ] {
+            let json = serde_json::to_string(r.content()).unwrap();
+            let back: MessageContent = serde_json::from_str(&json).unwrap();
+            assert_eq!(&back, r.content());
+        }
+        // The stored shape of the older kinds does not change.
+        assert_eq!(
+            serde_json::to_value(MessageContent::Text { body: "hi".into() }).unwrap(),
+            json!({"kind": "text", "body": "hi"})
+        );
+    }
+}

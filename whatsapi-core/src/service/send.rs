@@ -9,7 +9,6 @@ use crate::account::Account;
 use crate::engine::add;
 use crate::idempotency::{Decision, Fingerprint, IdempotencyKey, RETENTION, StoredOutcome};
 use crate::message::{BatchId, MessageContent, MessageId, NewMessage, Status};
-use crate::phone::PhoneNumber;
 use crate::send::{
     BulkItem, BulkItemError, BulkRequest, FieldError, SendRequest, ValidationErrors, field,
 };
@@ -194,15 +193,18 @@ impl WhatsApi {
     async fn send_fresh(
         &self,
         account: &Account,
-        request: SendRequest,
+        mut request: SendRequest,
         now: DateTime<Utc>,
         reservation: &Option<Reservation>,
     ) -> Result<Queued, Error> {
         request
             .validate(now, self.send_rules())
             .map_err(Error::Validation)?;
+        if let Some(message) = self.resolve_reaction(account, &mut request).await? {
+            return Err(Error::field(REACTION_MESSAGE_ID, message));
+        }
         if let Some(message) = self.window_refusal(account, &request, now).await? {
-            return Err(Error::field(field::TEXT, message));
+            return Err(Error::field(window_field(&request), message));
         }
         if !request.is_dry_run() && account.credentials.is_none() {
             return Err(Error::NoCredentials);
@@ -247,7 +249,7 @@ impl WhatsApi {
         let mut invalid = Vec::new();
         let mut valid = Vec::with_capacity(total);
         for (index, item) in items.into_iter().enumerate() {
-            let req = match item {
+            let mut req = match item {
                 BulkItem::Send(req) => req,
                 BulkItem::Rejected(details) => {
                     invalid.push(BulkItemError { index, details });
@@ -259,11 +261,21 @@ impl WhatsApi {
                 invalid.push(BulkItemError { index, details });
                 continue;
             }
+            if let Some(message) = self.resolve_reaction(account, &mut req).await? {
+                invalid.push(BulkItemError {
+                    index,
+                    details: vec![FieldError {
+                        field: REACTION_MESSAGE_ID.into(),
+                        message,
+                    }],
+                });
+                continue;
+            }
             match self.window_refusal(account, &req, now).await? {
                 Some(message) => invalid.push(BulkItemError {
                     index,
                     details: vec![FieldError {
-                        field: field::TEXT.into(),
+                        field: window_field(&req).into(),
                         message,
                     }],
                 }),
@@ -354,14 +366,48 @@ impl WhatsApi {
         })
     }
 
-    /// For accounts in strict 24-hour-window mode: why a free-form text to this recipient would be refused.
+    /// A reaction may name the message it reacts to by the whatsapi id of one of this account's messages: that id
+    /// is replaced by the message's wamid. Answers why the reaction cannot be sent when the id is another account's
+    /// or unknown, or the message has no wamid yet. A wamid (anything that is not a whatsapi id) is left as given.
+    async fn resolve_reaction(
+        &self,
+        account: &Account,
+        req: &mut SendRequest,
+    ) -> Result<Option<String>, Error> {
+        let MessageContent::Reaction(r) = req.content_mut() else {
+            return Ok(None);
+        };
+        let Ok(id) = r.message_id.trim().parse::<MessageId>() else {
+            return Ok(None);
+        };
+        // Scoped to the account: another account's message is as unknown as a message that does not exist.
+        let Some(target) = self.store().get_message(account.id, id).await? else {
+            return Ok(Some(format!(
+                "no message {id} in this account; give the id of one of your messages or a WhatsApp message id \
+                 (wamid…)"
+            )));
+        };
+        match target.wamid {
+            Some(wamid) => {
+                r.message_id = wamid;
+                Ok(None)
+            }
+            None => Ok(Some(format!(
+                "message {id} has no WhatsApp id yet (it is {}); react once it has been sent",
+                target.status
+            ))),
+        }
+    }
+
+    /// For accounts in strict 24-hour-window mode: why a free-form message (anything but a template: text, media,
+    /// interactive, location, reaction) to this recipient would be refused.
     async fn window_refusal(
         &self,
         account: &Account,
         req: &SendRequest,
         now: DateTime<Utc>,
     ) -> Result<Option<String>, Error> {
-        if !account.strict_window || !matches!(req.content(), MessageContent::Text { .. }) {
+        if !account.strict_window || matches!(req.content(), MessageContent::Template(_)) {
             return Ok(None);
         }
         let at = req.scheduled_for().unwrap_or(now);
@@ -372,15 +418,34 @@ impl WhatsApi {
         if last.is_some_and(|t| t + WINDOW > at) {
             return Ok(None);
         }
-        Ok(Some(window_message(req.to())))
+        Ok(Some(window_message(req)))
     }
 }
 
-fn window_message(to: &PhoneNumber) -> String {
-    format!(
-        "free-form text can only be sent within 24 hours of the recipient's last message, and {to} has not \
-         written in that window; send an approved template (the template field) instead"
-    )
+/// Where a reaction's unresolvable message id is reported.
+const REACTION_MESSAGE_ID: &str = "reaction.message_id";
+
+/// Where a window refusal is reported: the content field of the request (`text` for a text message).
+fn window_field(req: &SendRequest) -> &'static str {
+    match req.content() {
+        MessageContent::Text { .. } => field::TEXT,
+        other => other.kind().as_str(),
+    }
+}
+
+fn window_message(req: &SendRequest) -> String {
+    let to = req.to();
+    match req.content() {
+        MessageContent::Text { .. } => format!(
+            "free-form text can only be sent within 24 hours of the recipient's last message, and {to} has not \
+             written in that window; send an approved template (the template field) instead"
+        ),
+        other => format!(
+            "a {} message is free-form: it can only be sent within 24 hours of the recipient's last message, and \
+             {to} has not written in that window; send an approved template (the template field) instead",
+            other.kind()
+        ),
+    }
 }
 
 fn new_message(

@@ -221,7 +221,8 @@ pub async fn list(
     responses(
         (status = 200, body = crate::views::Envelope<MessageView>, example = json!({"success": true, "data": {
             "id": "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20", "to": "14155552671",
-            "body": "Hi Sarah! Your order #1234 has shipped.", "template": null, "status": "delivered",
+            "body": "Hi Sarah! Your order #1234 has shipped.", "template": null, "type": "text", "caption": null,
+            "media": null, "interactive": null, "content": null, "status": "delivered",
             "sentAt": "2026-03-28T10:00:01Z", "deliveredAt": "2026-03-28T10:00:04Z", "readAt": null, "failedAt": null,
             "errorMessage": null, "errorCode": null, "metaError": null, "pricing": null, "metadata": {"orderId": "1234"},
             "timeline": [

@@ -115,6 +115,141 @@ pub async fn insert_and_get_messages(store: Arc<dyn Store>) {
     );
 }
 
+/// Every content type (media by link and by id with caption and file name, interactive buttons, list and
+/// URL button with headers, location, reaction) reads back exactly as inserted, from `get_message` and from the list.
+pub async fn every_content_type_round_trips(store: Arc<dyn Store>) {
+    use crate::message::{
+        Interactive, InteractiveAction, InteractiveHeader, ListRow, ListSection, Location,
+        MediaParameter, Reaction, ReplyButton,
+    };
+    let account = create_sample_account(&*store).await;
+    let media =
+        |link: Option<&str>, id: Option<&str>, caption: Option<&str>, filename: Option<&str>| {
+            MediaParameter {
+                link: link.map(str::to_owned),
+                id: id.map(str::to_owned),
+                caption: caption.map(str::to_owned),
+                filename: filename.map(str::to_owned),
+            }
+        };
+    let contents = vec![
+        MessageContent::Image(media(
+            Some("https://example.com/a.png"),
+            None,
+            Some("Receipt \u{1F9FE}"),
+            None,
+        )),
+        MessageContent::Video(media(None, Some("1013859600285441"), Some("Demo"), None)),
+        MessageContent::Audio(media(None, Some("42"), None, None)),
+        MessageContent::Document(media(
+            Some("https://example.com/invoice.pdf?v=2"),
+            None,
+            Some("Invoice"),
+            Some("invoice 1042.pdf"),
+        )),
+        MessageContent::Sticker(media(Some("https://example.com/s.webp"), None, None, None)),
+        MessageContent::Interactive(Interactive {
+            header: Some(InteractiveHeader::Text {
+                text: "Booking".into(),
+            }),
+            body: "Confirm?".into(),
+            footer: Some("Reply by 6 pm".into()),
+            action: InteractiveAction::Button {
+                buttons: vec![
+                    ReplyButton {
+                        id: "yes".into(),
+                        title: "Yes".into(),
+                    },
+                    ReplyButton {
+                        id: "no".into(),
+                        title: "No".into(),
+                    },
+                ],
+            },
+        }),
+        MessageContent::Interactive(Interactive {
+            header: None,
+            body: "Pick".into(),
+            footer: None,
+            action: InteractiveAction::List {
+                button: "Slots".into(),
+                sections: vec![
+                    ListSection {
+                        title: Some("Mon".into()),
+                        rows: vec![ListRow {
+                            id: "m9".into(),
+                            title: "9:00".into(),
+                            description: Some("Morning".into()),
+                        }],
+                    },
+                    ListSection {
+                        title: None,
+                        rows: vec![ListRow {
+                            id: "t2".into(),
+                            title: "14:00".into(),
+                            description: None,
+                        }],
+                    },
+                ],
+            },
+        }),
+        MessageContent::Interactive(Interactive {
+            header: Some(InteractiveHeader::Document {
+                document: media(None, Some("9"), None, Some("menu.pdf")),
+            }),
+            body: "Menu".into(),
+            footer: None,
+            action: InteractiveAction::CtaUrl {
+                display_text: "Open".into(),
+                url: "https://example.com/menu".into(),
+            },
+        }),
+        MessageContent::Location(Location {
+            latitude: -33.868_820_123_456,
+            longitude: 151.209_295,
+            name: Some("Office".into()),
+            address: None,
+        }),
+        MessageContent::Reaction(Reaction {
+            message_id: "wamid.HBgL".into(),
+            emoji: "\u{1F44D}".into(),
+        }),
+        MessageContent::Reaction(Reaction {
+            message_id: "wamid.HBgL".into(),
+            emoji: String::new(),
+        }),
+    ];
+    let messages: Vec<NewMessage> = contents
+        .iter()
+        .enumerate()
+        .map(|(i, c)| NewMessage {
+            content: c.clone(),
+            ..message_at(account.id, "14155552671", 10 + i as i64)
+        })
+        .collect();
+    insert(&*store, account.id, messages.clone()).await;
+    for m in &messages {
+        assert_eq!(get(&*store, account.id, m.id).await.content, m.content);
+    }
+    let page = ok(
+        store
+            .list_messages(
+                account.id,
+                &MessageFilter::default(),
+                PageRequest {
+                    page: 1,
+                    limit: 100,
+                },
+            )
+            .await,
+        "list_messages",
+    );
+    for m in &messages {
+        let listed = page.items.iter().find(|l| l.id == m.id).expect("listed");
+        assert_eq!(listed.content, m.content, "{:?}", m.content.kind());
+    }
+}
+
 /// Listings are newest first, paginated with the total, filterable by status and batch, without timelines.
 pub async fn list_messages_pages_and_filters(store: Arc<dyn Store>) {
     let account = create_sample_account(&*store).await;

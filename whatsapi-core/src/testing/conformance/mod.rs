@@ -146,6 +146,7 @@ macro_rules! __store_conformance_list {
             account_updates,
             list_accounts_pages_by_id,
             insert_and_get_messages,
+            every_content_type_round_trips,
             list_messages_pages_and_filters,
             tenant_isolation,
             idempotency_decisions,
