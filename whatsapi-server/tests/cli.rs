@@ -660,3 +660,100 @@ async fn server_logs_have_no_colour_codes_when_not_on_a_terminal() {
     assert!(logs.contains("INFO"), "{logs}");
     assert!(!logs.contains('\u{1b}'), "{logs:?}");
 }
+
+/// `send` builds media and reply-button messages from flags; the server stores what they mean.
+#[tokio::test]
+async fn send_media_and_buttons_from_flags() {
+    let s = TestServer::start().await;
+    let key = s.register("cli-media@example.com").await;
+    let bin = env!("CARGO_BIN_EXE_whatsapi");
+    let run = |extra: Vec<&'static str>| {
+        let (base, key) = (s.base.clone(), key.clone());
+        tokio::task::spawn_blocking(move || {
+            Command::new(bin)
+                .args(["send", "--to", "14155552671", "--dry-run", "--wait"])
+                .args(extra)
+                .args(["--api-url", &base])
+                .env("WHATSAPI_KEY", &key)
+                .output()
+                .unwrap()
+        })
+    };
+    let out = run(vec![
+        "--image",
+        "https://example.com/menu.jpg",
+        "--caption",
+        "Today's menu",
+    ])
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("type      image") && stdout.contains("caption   Today's menu"),
+        "{stdout}"
+    );
+    let id = stdout.split_whitespace().next().unwrap().to_owned();
+    let (code, v): (u16, Value) = s.get(&key, &format!("/messages/{id}")).await;
+    assert_eq!(code, 200);
+    assert_eq!(v["data"]["type"], "image");
+    assert_eq!(v["data"]["media"]["link"], "https://example.com/menu.jpg");
+
+    let out = run(vec![
+        "--document",
+        "4490709327384033",
+        "--filename",
+        "invoice.pdf",
+    ])
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = stdout.split_whitespace().next().unwrap().to_owned();
+    let (_, v): (u16, Value) = s.get(&key, &format!("/messages/{id}")).await;
+    assert_eq!(v["data"]["media"]["id"], "4490709327384033");
+    assert_eq!(v["data"]["media"]["filename"], "invoice.pdf");
+
+    let out = run(vec![
+        "--text",
+        "Confirm your booking?",
+        "--buttons",
+        "Yes, No",
+    ])
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("buttons   Yes, No"), "{stdout}");
+    let id = stdout.split_whitespace().next().unwrap().to_owned();
+    let (_, v): (u16, Value) = s.get(&key, &format!("/messages/{id}")).await;
+    assert_eq!(v["data"]["type"], "interactive");
+    assert_eq!(
+        v["data"]["interactive"]["options"],
+        serde_json::json!(["Yes", "No"])
+    );
+
+    // A flag combination that means nothing is refused by the CLI itself.
+    let out = run(vec![
+        "--template",
+        "hello_world",
+        "--image",
+        "https://example.com/a.jpg",
+    ])
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    s.stop().await;
+}

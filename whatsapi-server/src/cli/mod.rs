@@ -24,8 +24,33 @@ pub struct SendArgs {
     #[arg(long, conflicts_with = "template")]
     pub text: Option<String>,
     /// Approved template name.
-    #[arg(long, required_unless_present = "text")]
+    #[arg(long, required_unless_present_any = ["text", "image", "video", "audio", "document", "sticker"],
+        conflicts_with_all = ["image", "video", "audio", "document", "sticker", "buttons"])]
     pub template: Option<String>,
+    /// An image: a public https URL, or the id `POST /media` answered.
+    #[arg(long, conflicts_with_all = ["text", "video", "audio", "document", "sticker"])]
+    pub image: Option<String>,
+    /// A video (mp4, 3gpp): URL or media id.
+    #[arg(long, conflicts_with_all = ["text", "audio", "document", "sticker"])]
+    pub video: Option<String>,
+    /// An audio file or voice note: URL or media id.
+    #[arg(long, conflicts_with_all = ["text", "document", "sticker", "caption"])]
+    pub audio: Option<String>,
+    /// A document (PDF, …): URL or media id.
+    #[arg(long, conflicts_with_all = ["text", "sticker"])]
+    pub document: Option<String>,
+    /// A sticker (webp): URL or media id.
+    #[arg(long, conflicts_with_all = ["text", "caption"])]
+    pub sticker: Option<String>,
+    /// Caption of an image, video or document.
+    #[arg(long)]
+    pub caption: Option<String>,
+    /// File name shown for a document.
+    #[arg(long, requires = "document")]
+    pub filename: Option<String>,
+    /// Up to three reply buttons under the --text, comma-separated ("Yes,No").
+    #[arg(long, requires = "text")]
+    pub buttons: Option<String>,
     /// Template language code.
     #[arg(long, default_value = "en_US")]
     pub language: String,
@@ -76,15 +101,66 @@ pub fn template_json(name: &str, language: &str, params: &[String]) -> Value {
     t
 }
 
+/// A media object: `link` for an http(s) URL, else the media id of an upload.
+pub fn media_json(source: &str, caption: Option<&str>, filename: Option<&str>) -> Value {
+    let mut m = if source.starts_with("https://") || source.starts_with("http://") {
+        json!({"link": source})
+    } else {
+        json!({"id": source})
+    };
+    if let Some(c) = caption {
+        m["caption"] = json!(c);
+    }
+    if let Some(f) = filename {
+        m["filename"] = json!(f);
+    }
+    m
+}
+
+/// An interactive message with reply buttons: `body` above, one button per comma-separated title (its id is the
+/// title, so a reply names the button it pressed).
+pub fn buttons_json(body: &str, titles: &str) -> Value {
+    let buttons: Vec<Value> = titles
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| json!({"type": "reply", "reply": {"id": t, "title": t}}))
+        .collect();
+    json!({"type": "button", "body": {"text": body}, "action": {"buttons": buttons}})
+}
+
+/// The content field of a send and its value, from the flags.
+fn content(args: &SendArgs) -> anyhow::Result<(&'static str, Value)> {
+    let caption = args.caption.as_deref();
+    let media = [
+        ("image", &args.image),
+        ("video", &args.video),
+        ("audio", &args.audio),
+        ("document", &args.document),
+        ("sticker", &args.sticker),
+    ];
+    if let Some((field, Some(source))) = media.into_iter().find(|(_, v)| v.is_some()) {
+        return Ok((field, media_json(source, caption, args.filename.as_deref())));
+    }
+    match (&args.text, &args.buttons, &args.template) {
+        (Some(text), Some(titles), _) => Ok(("interactive", buttons_json(text, titles))),
+        (Some(text), None, _) => Ok(("message", json!(text))),
+        (None, _, Some(name)) => Ok((
+            "template",
+            template_json(name, &args.language, &args.params),
+        )),
+        (None, _, None) => {
+            anyhow::bail!("give --text, --template or a media flag (--image, --document, …)")
+        }
+    }
+}
+
 /// Runs `whatsapi send`.
 pub async fn send(args: SendArgs) -> anyhow::Result<()> {
     let client = Client::new(&args.client)?;
     let mut body = json!({"to": args.to});
-    match (&args.text, &args.template) {
-        (Some(text), _) => body["message"] = json!(text),
-        (None, Some(name)) => body["template"] = template_json(name, &args.language, &args.params),
-        (None, None) => anyhow::bail!("give --text or --template"),
-    }
+    let (field, value) = content(&args)?;
+    body[field] = value;
     if let Some(at) = &args.send_at {
         body["sendAt"] = json!(at);
     }
@@ -162,6 +238,22 @@ fn print_message(m: &Value) {
     }
     if let Some(t) = m["template"]["name"].as_str() {
         println!("template  {t}");
+    }
+    if let Some(kind) = m["type"]
+        .as_str()
+        .filter(|k| !["text", "template"].contains(k))
+    {
+        println!("type      {kind}");
+    }
+    if let Some(c) = m["caption"].as_str() {
+        println!("caption   {c}");
+    }
+    if let Some(media) = m["media"]["link"].as_str().or(m["media"]["id"].as_str()) {
+        println!("media     {media}");
+    }
+    if let Some(titles) = m["interactive"]["options"].as_array() {
+        let titles: Vec<&str> = titles.iter().filter_map(Value::as_str).collect();
+        println!("buttons   {}", titles.join(", "));
     }
     if let Some(e) = m["errorMessage"].as_str() {
         println!("error     {e}");
