@@ -155,3 +155,32 @@ test("message detail by type in light and dark: the chips and links are legible"
     await page.context().close();
   }
 });
+
+test("a document shows its file name, a cta_url its button and the URL it opens, as new-tab links", async () => {
+  const doc = await send({ document: { link: "https://example.com/invoice-1042.pdf", filename: "invoice-1042.pdf", caption: "Invoice #1042" } });
+  const cta = await send({
+    interactive: {
+      type: "cta_url", body: { text: "Track your parcel" },
+      action: { name: "cta_url", parameters: { display_text: "Track", url: "https://example.com/track?id=7&x=<y>" } },
+    },
+  });
+  await waitStatus(doc);
+  await waitStatus(cta);
+  const page = await signedInPage(env.browser, env.base, key, { viewport: { width: 390, height: 844 } });
+  await openDetail(page, doc);
+  assert.equal(await page.textContent("#message-content .type-tag"), "document");
+  assert.equal(await page.textContent("#media-filename"), "invoice-1042.pdf");
+  assert.equal(await page.textContent("#media-caption"), "Invoice #1042");
+  assert.equal(await page.getAttribute("#media-link", "href"), "https://example.com/invoice-1042.pdf");
+  await noPageScroll(page, "document detail at 390");
+  await page.screenshot({ path: join(shots, "40-detail-document-390.png"), fullPage: true });
+  await openDetail(page, cta);
+  assert.equal(await page.textContent("#interactive-type"), "cta_url");
+  assert.deepEqual(await page.locator("#interactive-options .chip").allTextContents(), ["Track"]);
+  assert.equal(await page.getAttribute("#interactive-url", "href"), "https://example.com/track?id=7&x=<y>");
+  assert.equal(await page.getAttribute("#interactive-url", "target"), "_blank");
+  assert.match(await page.getAttribute("#interactive-url", "rel"), /\bnoopener\b/);
+  await noPageScroll(page, "cta_url detail at 390");
+  await page.screenshot({ path: join(shots, "40-detail-cta-url-390.png"), fullPage: true });
+  await page.context().close();
+});
