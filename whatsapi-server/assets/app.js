@@ -360,10 +360,74 @@ function watch(id, token) {
 }
 
 // ---- messages ----
+const MEDIA = ["image", "video", "audio", "document", "sticker"];
+const clip = (s, n = 60) => { const t = String(s ?? ""); return t.length > n ? t.slice(0, n - 1) + "…" : t; };
+/// Only http(s) links become links: anything else (javascript:, data:) is shown as text.
+const safeUrl = (u) => /^https?:\/\//i.test(String(u ?? ""));
+/// A link that opens in a new tab and is never fetched by the console itself (no <img>, no preview).
+function extLink(url, text, id = "") {
+  if (!safeUrl(url)) return `<code class="full-id"${id ? ` id="${id}"` : ""}>${esc(url)}</code>`;
+  return `<a class="ext" href="${esc(url)}" target="_blank" rel="noopener noreferrer"${id ? ` id="${id}"` : ""}>${esc(text ?? url)}</a>`;
+}
+/// "U+1F44D": names an emoji even where the operator's fonts cannot draw it.
+const codePoints = (s) => Array.from(String(s ?? "")).map((ch) => "U+" + ch.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")).join(" ");
+function typeTag(kind) { return `<span class="type-tag" data-type="${esc(kind)}">${esc(kind)}</span>`; }
+
+/// The messages table's Content cell: the text, the template, or a short label of the type.
+function contentSummary(m) {
+  const kind = m.type || (m.template ? "template" : "text");
+  if (kind === "text") return esc(clip(m.body));
+  if (kind === "template" && m.template) return `template <code>${esc(m.template.name)}</code>`;
+  const c = m.content || {};
+  let rest = "";
+  if (MEDIA.includes(kind)) rest = m.caption || (m.media && m.media.filename) || "";
+  else if (kind === "interactive" && m.interactive) rest = m.interactive.body;
+  else if (kind === "location") rest = c.name || (c.latitude !== undefined ? `${c.latitude}, ${c.longitude}` : "");
+  else if (kind === "reaction") rest = c.emoji || "(removed)";
+  return `${typeTag(kind)}${rest ? " " + esc(clip(rest, 50)) : ""}`;
+}
+
+/// The message detail's content block, by type.
+function contentDetail(m) {
+  const kind = m.type || (m.template ? "template" : "text");
+  const c = m.content || {};
+  const field = (label, html, cls = "") => `<div class="field${cls ? " " + cls : ""}"><div class="muted">${esc(label)}</div><div>${html}</div></div>`;
+  if (kind === "text") return `<p id="message-body">${esc(m.body)}</p>`;
+  if (kind === "template" && m.template) return `<p id="message-body">Template <code>${esc(m.template.name)}</code> (${esc(m.template.language)})</p>`;
+  let inner = "";
+  if (MEDIA.includes(kind)) {
+    const md = m.media || {};
+    inner = field("Media", md.link ? extLink(md.link, md.link, "media-link") : md.id ? `media id <code class="full-id" id="media-id">${esc(md.id)}</code>` : "—");
+    if (md.filename) inner += field("File name", `<code class="full-id" id="media-filename">${esc(md.filename)}</code>`);
+    if (m.caption) inner += field("Caption", `<span id="media-caption">${esc(m.caption)}</span>`);
+  } else if (kind === "interactive" && m.interactive) {
+    const i = m.interactive;
+    inner = field("Kind", `<code id="interactive-type">${esc(i.type)}</code>`)
+      + field("Body", `<span id="interactive-body">${esc(i.body)}</span>`)
+      + field(i.type === "cta_url" ? "Button" : i.type === "list" ? "Rows" : "Buttons",
+        `<ul class="chips" id="interactive-options">${(i.options || []).map((o) => `<li class="chip">${esc(o)}</li>`).join("") || '<li class="muted">none</li>'}</ul>`);
+    if (i.url) inner += field("Opens", extLink(i.url, i.url, "interactive-url"));
+  } else if (kind === "location") {
+    const lat = Number(c.latitude), lon = Number(c.longitude);
+    const place = [c.name, c.address].filter(Boolean);
+    if (place.length) inner += field("Place", place.map((x, n) => `<div id="location-${n === 0 && c.name ? "name" : "address"}">${esc(x)}</div>`).join(""));
+    const coords = `${esc(c.latitude)}, ${esc(c.longitude)}`;
+    inner += field("Coordinates", Number.isFinite(lat) && Number.isFinite(lon)
+      ? `<span id="location-coords" class="mono">${coords}</span> · ${extLink(`https://www.openstreetmap.org/?mlat=${lat}&mlon=${lon}#map=16/${lat}/${lon}`, "OpenStreetMap", "location-map")}`
+      : `<span id="location-coords" class="mono">${coords}</span>`);
+  } else if (kind === "reaction") {
+    inner = field("Emoji", c.emoji ? `<span class="emoji" id="reaction-emoji">${esc(c.emoji)}</span> <code class="muted" id="reaction-codepoints">${esc(codePoints(c.emoji))}</code>` : `<span id="reaction-emoji" class="muted">(reaction removed)</span>`)
+      + field("Reacts to", `<code class="full-id" id="reaction-target">${esc(c.message_id || "—")}</code>`);
+  } else {
+    inner = field("Content", `<code class="full-id">${esc(JSON.stringify(c))}</code>`);
+  }
+  return `<div class="content-block" id="message-content" data-type="${esc(kind)}"><div class="content-head">${typeTag(kind)}</div><div class="grid content-grid">${inner}</div></div>`;
+}
+
 function messageRows(list) {
   return list.map((m) => `<tr class="click" tabindex="0" data-id="${esc(m.id)}" aria-label="Message ${esc(m.id.slice(-8))} to ${esc(m.to)}, ${esc(m.status)}">
       <td>${shortId(m.id)}</td><td class="nowrap">${when(m.createdAt)}</td><td class="mono">${esc(m.to)}</td>
-      <td class="wrap">${m.template ? `template <code>${esc(m.template.name)}</code>` : esc((m.body || "").slice(0, 60))}</td><td>${badge(m.status)}</td>
+      <td class="wrap">${contentSummary(m)}</td><td>${badge(m.status)}</td>
       <td class="error wrap">${esc((m.errorMessage || "").slice(0, 60))}</td></tr>`).join("") || `<tr><td colspan="6" class="muted">No messages.</td></tr>`;
 }
 
@@ -446,7 +510,7 @@ async function messageDetail(view, id, token) {
       <div><div class="muted">Id</div><code class="full-id" id="message-id">${esc(m.id)}</code></div><div><div class="muted">To</div><code>${esc(m.to)}</code></div>
       <div><div class="muted">Created</div>${when(m.createdAt)}</div><div><div class="muted">Batch</div><code class="full-id">${esc(m.batchId || "—")}</code></div>
       <div><div class="muted">Meta id</div><code class="full-id" id="wamid">${esc(m.wamid || "—")}</code></div><div><div class="muted">Dry run</div>${m.dryRun ? "yes" : "no"}</div></div>
-      <p>${m.template ? `Template <code>${esc(m.template.name)}</code> (${esc(m.template.language)})` : esc(m.body)}</p>
+      ${contentDetail(m)}
       ${m.errorMessage ? `<p class="error" id="error-message">${esc(m.errorMessage)}</p>` : ""}
       ${m.retryable ? `<button id="retry">Retry</button>` : ""}${retryHint}</div>
     <div class="card"><h2>Timeline</h2><ul class="timeline">${m.timeline.map((t) => `<li>${badge(t.status)} <span class="muted">${when(t.at)}</span> ${t.detail ? `<span class="error">${esc(t.detail)}</span>` : ""}</li>`).join("")}</ul></div>`;
