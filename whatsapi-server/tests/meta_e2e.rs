@@ -346,6 +346,25 @@ async fn every_content_type_reaches_read_with_metas_documented_json() {
             "location",
         ),
         (
+            json!({"type": "contacts", "contacts": [
+                {"name": {"formatted_name": "Ada Lovelace", "first_name": "Ada", "last_name": "Lovelace"},
+                 "phones": [{"phone": "+1 415 555 2671", "type": "CELL", "wa_id": "14155552671"}],
+                 "emails": [{"email": "ada@example.com", "type": "WORK"}],
+                 "urls": [{"url": "https://example.com", "type": "WORK"}],
+                 "addresses": [{"street": "1 Hacker Way", "city": "Menlo Park", "zip": "94025", "country_code": "US", "type": "WORK"}],
+                 "org": {"company": "Engines", "title": "Engineer"}, "birthday": "1815-12-10"},
+                {"name": {"formatted_name": "Bob <b>"}, "phones": [{"phone": "+447700900123"}]}]}),
+            json!([
+                {"name": {"formatted_name": "Ada Lovelace", "first_name": "Ada", "last_name": "Lovelace"},
+                 "phones": [{"phone": "+1 415 555 2671", "type": "CELL", "wa_id": "14155552671"}],
+                 "emails": [{"email": "ada@example.com", "type": "WORK"}],
+                 "urls": [{"url": "https://example.com", "type": "WORK"}],
+                 "addresses": [{"street": "1 Hacker Way", "city": "Menlo Park", "zip": "94025", "country_code": "US", "type": "WORK"}],
+                 "org": {"company": "Engines", "title": "Engineer"}, "birthday": "1815-12-10"},
+                {"name": {"formatted_name": "Bob <b>"}, "phones": [{"phone": "+447700900123"}]}]),
+            "contacts",
+        ),
+        (
             json!({"reaction": {"message_id": "wamid.HBgLMTQxNTU1NTI2NzEVAgARGBI", "emoji": "\u{1F44D}"}}),
             json!({"message_id": "wamid.HBgLMTQxNTU1NTI2NzEVAgARGBI", "emoji": "\u{1F44D}"}),
             "reaction",
@@ -418,6 +437,12 @@ async fn every_content_type_reaches_read_with_metas_documented_json() {
         cta["data"]["interactive"]["url"],
         "https://example.com/dates"
     );
+    let cards = s.get(&key, &format!("/messages/{}", ids[9])).await.1;
+    assert_eq!(
+        cards["data"]["contactNames"],
+        json!(["Ada Lovelace", "Bob <b>"])
+    );
+    assert_eq!(image["data"]["contactNames"], Value::Null);
     // The list shows the same fields; text keeps its shape with the type added.
     let text = send(&s, &key, json!({"to": "14155552699", "message": "hi"})).await;
     let (_, listing) = s.get(&key, "/messages?limit=100").await;
@@ -433,6 +458,8 @@ async fn every_content_type_reaches_read_with_metas_documented_json() {
     };
     assert_eq!(row(&ids[8])["type"], "location");
     assert_eq!(row(&ids[8])["content"]["name"], "Head office");
+    assert_eq!(row(&ids[9])["type"], "contacts");
+    assert_eq!(row(&ids[9])["contactNames"][0], "Ada Lovelace");
     assert_eq!(row(&text)["type"], "text");
     assert_eq!(row(&text)["body"], "hi");
     assert_eq!(row(&text)["content"], Value::Null);
