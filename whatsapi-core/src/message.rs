@@ -154,8 +154,8 @@ impl FromStr for Status {
     }
 }
 
-/// What is sent: a free-form text, a Meta-approved template, media, an interactive message, a location or a
-/// reaction. Media, interactive, location and reaction content keep Meta's object shape (what Meta receives under
+/// What is sent: a free-form text, a Meta-approved template, media, an interactive message, a location, contact
+/// cards or a reaction. Media, interactive, location, contacts and reaction content keep Meta's object shape (what Meta receives under
 /// the field named like the type).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]

@@ -482,15 +482,22 @@ async fn new_types_go_through_bulk_scheduling_and_idempotency() {
                 {"to": "14155552681", "location": {"latitude": 200, "longitude": 0}},
                 {"to": "14155552682", "interactive": {"type": "button", "body": {"text": "Q"},
                     "action": {"buttons": [{"type": "reply", "reply": {"id": "a", "title": "A"}}]}}},
+                {"to": "14155552684", "contacts": [{"name": {"formatted_name": "Ada"}}]},
+                {"to": "14155552685", "contacts": [{"name": {"first_name": "Ada"}}]},
             ]}),
         )
         .await;
     assert_eq!(code, 202, "{v}");
-    assert_eq!(v["data"]["queued"], 2, "{v}");
+    assert_eq!(v["data"]["queued"], 3, "{v}");
     let errors = v["data"]["errors"].as_array().unwrap();
-    assert_eq!(errors.len(), 1, "{v}");
+    assert_eq!(errors.len(), 2, "{v}");
     assert_eq!(errors[0]["index"], 1);
     assert!(v.to_string().contains("location.latitude"), "{v}");
+    assert_eq!(errors[1]["index"], 4);
+    assert!(
+        v.to_string().contains("contacts[0].name.formatted_name"),
+        "{v}"
+    );
 
     let later = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
     let (code, v) = s

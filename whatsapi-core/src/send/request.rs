@@ -528,7 +528,7 @@ fn non_empty(s: &str) -> Result<(), String> {
     }
 }
 
-/// Checks media, interactive, location and reaction content as Meta does, reporting each failure under its path
+/// Checks media, interactive, location, contacts and reaction content as Meta does, reporting each failure under its path
 /// (`image.caption`, `interactive.action.buttons[1].reply.title`, `location.latitude`, …) below `prefix` (empty,
 /// or `items[3]`). Text and templates are checked by [`SendRequest::validate`] with the rest of a request.
 pub fn check_content(content: &MessageContent, prefix: &str, errs: &mut ValidationErrors) {
