@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 use whatsapi_core::message::{
+    Contact, ContactAddress, ContactEmail, ContactName, ContactOrg, ContactPhone, ContactUrl,
     Interactive, InteractiveAction, InteractiveHeader, ListRow, ListSection, Location,
     MediaParameter, MessageContent, MessageKind, Reaction, ReplyButton,
 };
@@ -20,6 +21,7 @@ pub(crate) const CONTENT_FIELDS: &[&str] = &[
     "sticker",
     "interactive",
     "location",
+    "contacts",
     "reaction",
 ];
 
@@ -49,6 +51,7 @@ pub(crate) fn parse_content(
         "sticker" => media(v, MessageKind::Sticker, field, errs).map(MessageContent::Sticker),
         "interactive" => interactive(v, field, errs).map(MessageContent::Interactive),
         "location" => location(v, field, errs).map(MessageContent::Location),
+        "contacts" => contacts(v, field, errs).map(MessageContent::Contacts),
         "reaction" => reaction(v, field, errs).map(MessageContent::Reaction),
         _ => None,
     }?;
@@ -466,6 +469,212 @@ fn location(v: &Value, field: &str, errs: &mut ValidationErrors) -> Option<Locat
         longitude: longitude?,
         name: name.ok()?,
         address: address.ok()?,
+    })
+}
+
+const CONTACT_EXAMPLE: &str = "{\"name\": {\"formatted_name\": \"Ada Lovelace\"}, \"phones\": [{\"phone\": \"+14155552671\", \"type\": \"CELL\"}]}";
+
+/// The `contacts` field: an array of Meta's contact objects.
+fn contacts(v: &Value, field: &str, errs: &mut ValidationErrors) -> Option<Vec<Contact>> {
+    let Some(cards) = v.as_array() else {
+        errs.push(
+            field,
+            format!(
+                "must be an array of contacts such as [{CONTACT_EXAMPLE}], got {}",
+                type_name(v)
+            ),
+        );
+        return None;
+    };
+    let before = errs.len();
+    let out: Vec<Option<Contact>> = cards
+        .iter()
+        .enumerate()
+        .map(|(n, c)| contact(c, &format!("{field}[{n}]"), errs))
+        .collect();
+    if errs.len() > before {
+        return None;
+    }
+    out.into_iter().collect()
+}
+
+/// The optional strings `keys` of an object; `None` when one is of another JSON type.
+fn strs<const N: usize>(
+    obj: &Map<String, Value>,
+    keys: [&str; N],
+    field: &str,
+    errs: &mut ValidationErrors,
+) -> Option<[Option<String>; N]> {
+    only(obj, &keys, field, errs);
+    let mut bad = false;
+    let vals = keys.map(|k| {
+        opt_str(obj, k, field, errs).unwrap_or_else(|()| {
+            bad = true;
+            None
+        })
+    });
+    (!bad).then_some(vals)
+}
+
+/// An optional array of objects of optional strings, each parsed by `make`.
+fn entries<T, const N: usize>(
+    obj: &Map<String, Value>,
+    key: &str,
+    keys: [&str; N],
+    field: &str,
+    errs: &mut ValidationErrors,
+    make: impl Fn([Option<String>; N]) -> T,
+) -> Option<Vec<T>> {
+    match obj.get(key) {
+        None | Some(Value::Null) => return Some(Vec::new()),
+        Some(Value::Array(_)) => {}
+        Some(other) => {
+            errs.push(
+                path(field, key),
+                format!("must be an array, got {}", type_name(other)),
+            );
+            return None;
+        }
+    }
+    let items = array(obj, key, field, errs)?;
+    let mut out = Vec::with_capacity(items.len());
+    let mut bad = false;
+    for (i, item) in items.iter().enumerate() {
+        let f = format!("{}[{i}]", path(field, key));
+        match object(item, &f, "{\"type\": \"WORK\", …}", errs)
+            .and_then(|o| strs(o, keys, &f, errs))
+        {
+            Some(vals) => out.push(make(vals)),
+            None => bad = true,
+        }
+    }
+    (!bad).then_some(out)
+}
+
+fn contact(v: &Value, field: &str, errs: &mut ValidationErrors) -> Option<Contact> {
+    let obj = object(v, field, CONTACT_EXAMPLE, errs)?;
+    only(
+        obj,
+        &[
+            "name",
+            "phones",
+            "emails",
+            "urls",
+            "addresses",
+            "org",
+            "birthday",
+        ],
+        field,
+        errs,
+    );
+    let name_field = path(field, "name");
+    let name = match obj.get("name") {
+        None | Some(Value::Null) => {
+            errs.push(
+                name_field.clone(),
+                "required: an object with formatted_name",
+            );
+            None
+        }
+        Some(n) => object(
+            n,
+            &name_field,
+            "{\"formatted_name\": \"Ada Lovelace\"}",
+            errs,
+        )
+        .and_then(|n| {
+            let [formatted, first, last, middle, suffix, prefix] = strs(
+                n,
+                [
+                    "formatted_name",
+                    "first_name",
+                    "last_name",
+                    "middle_name",
+                    "suffix",
+                    "prefix",
+                ],
+                &name_field,
+                errs,
+            )?;
+            let Some(formatted) = formatted else {
+                errs.push(path(&name_field, "formatted_name"), "required");
+                return None;
+            };
+            Some(ContactName {
+                formatted_name: formatted,
+                first_name: first,
+                last_name: last,
+                middle_name: middle,
+                suffix,
+                prefix,
+            })
+        }),
+    };
+    let phones = entries(
+        obj,
+        "phones",
+        ["phone", "type", "wa_id"],
+        field,
+        errs,
+        |[phone, kind, wa_id]| ContactPhone { phone, kind, wa_id },
+    );
+    let emails = entries(
+        obj,
+        "emails",
+        ["email", "type"],
+        field,
+        errs,
+        |[email, kind]| ContactEmail { email, kind },
+    );
+    let urls = entries(obj, "urls", ["url", "type"], field, errs, |[url, kind]| {
+        ContactUrl { url, kind }
+    });
+    let addresses = entries(
+        obj,
+        "addresses",
+        [
+            "street",
+            "city",
+            "state",
+            "zip",
+            "country",
+            "country_code",
+            "type",
+        ],
+        field,
+        errs,
+        |[street, city, state, zip, country, country_code, kind]| ContactAddress {
+            street,
+            city,
+            state,
+            zip,
+            country,
+            country_code,
+            kind,
+        },
+    );
+    let org_field = path(field, "org");
+    let org = match obj.get("org") {
+        None | Some(Value::Null) => Some(None),
+        Some(o) => object(o, &org_field, "{\"company\": \"Acme\"}", errs)
+            .and_then(|o| strs(o, ["company", "department", "title"], &org_field, errs))
+            .map(|[company, department, title]| {
+                Some(ContactOrg {
+                    company,
+                    department,
+                    title,
+                })
+            }),
+    };
+    let birthday = opt_str(obj, "birthday", field, errs);
+    Some(Contact {
+        name: name?,
+        phones: phones?,
+        emails: emails?,
+        urls: urls?,
+        addresses: addresses?,
+        org: org?,
+        birthday: birthday.ok()?,
     })
 }
 

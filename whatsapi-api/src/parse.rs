@@ -200,7 +200,7 @@ fn parse_item(
                 path(prefix, key),
                 "unknown field; accepted fields are to, message, template, sendAt, metadata, dry_run \
                  (and, for other message types, type and one of image, video, audio, document, sticker, \
-                 interactive, location, reaction)",
+                 interactive, location, contacts, reaction)",
             );
         }
     }

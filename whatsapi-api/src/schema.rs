@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 /// Body of `POST /send-message`: `to`, and exactly one content field: `message`, `template`, or one named like Meta's
-/// message type (`image`, `video`, `audio`, `document`, `sticker`, `interactive`, `location`, `reaction`) holding
+/// message type (`image`, `video`, `audio`, `document`, `sticker`, `interactive`, `location`, `contacts`, `reaction`) holding
 /// Meta's object for it. Every type but `template` is free-form: Meta delivers it only within 24 hours of the
 /// recipient's last message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -61,6 +61,12 @@ pub struct SendMessageBody {
     /// A map pin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<LocationBody>,
+    /// One or more contact cards, Meta's contact objects (each with `name.formatted_name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = json!([{"name": {"formatted_name": "Ada Lovelace", "first_name": "Ada", "last_name": "Lovelace"},
+        "phones": [{"phone": "+14155552671", "type": "CELL", "wa_id": "14155552671"}],
+        "emails": [{"email": "ada@example.com", "type": "WORK"}], "org": {"company": "Analytical Engines Ltd"}}]))]
+    pub contacts: Option<Vec<ContactBody>>,
     /// An emoji reaction to one of the recipient's messages (by its WhatsApp id); an empty emoji removes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reaction: Option<ReactionBody>,
@@ -131,6 +137,8 @@ pub enum MessageType {
     Interactive,
     /// `location`.
     Location,
+    /// `contacts`.
+    Contacts,
     /// `reaction`.
     Reaction,
 }
@@ -189,6 +197,48 @@ pub struct LocationBody {
     /// Its address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+}
+
+/// A contact card in Meta's shape: a `name` with `formatted_name` (required, ≤ 1000 characters), and optional
+/// `phones`, `emails`, `urls`, `addresses` (each at most 20), `org` and `birthday` (`YYYY-MM-DD`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"name": {"formatted_name": "Ada Lovelace", "first_name": "Ada", "last_name": "Lovelace"},
+    "phones": [{"phone": "+14155552671", "type": "CELL", "wa_id": "14155552671"}],
+    "emails": [{"email": "ada@example.com", "type": "WORK"}],
+    "urls": [{"url": "https://example.com", "type": "WORK"}],
+    "addresses": [{"street": "1 Hacker Way", "city": "Menlo Park", "state": "CA", "zip": "94025",
+                   "country": "United States", "country_code": "US", "type": "WORK"}],
+    "org": {"company": "Analytical Engines Ltd", "department": "Research", "title": "Engineer"},
+    "birthday": "1815-12-10"}))]
+pub struct ContactBody {
+    /// `{"formatted_name", "first_name", "last_name", "middle_name", "suffix", "prefix"}`; `formatted_name` is
+    /// required.
+    #[schema(value_type = Object, example = json!({"formatted_name": "Ada Lovelace", "first_name": "Ada"}))]
+    pub name: Value,
+    /// `[{"phone", "type", "wa_id"}]` (`type`: `CELL`, `MAIN`, `IPHONE`, `HOME` or `WORK`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub phones: Option<Vec<Value>>,
+    /// `[{"email", "type"}]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub emails: Option<Vec<Value>>,
+    /// `[{"url", "type"}]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub urls: Option<Vec<Value>>,
+    /// `[{"street", "city", "state", "zip", "country", "country_code", "type"}]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub addresses: Option<Vec<Value>>,
+    /// `{"company", "department", "title"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub org: Option<Value>,
+    /// `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "1815-12-10")]
+    pub birthday: Option<String>,
 }
 
 /// A reaction.

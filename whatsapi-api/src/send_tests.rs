@@ -488,6 +488,25 @@ mod content_types {
             (l.latitude, l.longitude, l.name.as_deref(), l.address),
             (37.48, -122.15, Some("HQ"), None)
         );
+        let c = ok(with(json!({"type": "contacts", "contacts": [
+            {"name": {"formatted_name": "Ada Lovelace", "first_name": "Ada"},
+             "phones": [{"phone": "+14155552671", "type": "CELL", "wa_id": "14155552671"}],
+             "emails": [{"email": "ada@example.com"}], "urls": [{"url": "https://example.com", "type": "WORK"}],
+             "addresses": [{"city": "London", "country_code": "GB"}], "org": {"company": "Engines"},
+             "birthday": "1815-12-10"},
+            {"name": {"formatted_name": "Bob"}}]})));
+        let MessageContent::Contacts(cards) = c else {
+            panic!()
+        };
+        assert_eq!(cards.len(), 2);
+        assert_eq!(cards[0].name.first_name.as_deref(), Some("Ada"));
+        assert_eq!(cards[0].phones[0].kind.as_deref(), Some("CELL"));
+        assert_eq!(cards[0].addresses[0].country_code.as_deref(), Some("GB"));
+        assert_eq!(
+            cards[0].org.as_ref().and_then(|o| o.company.as_deref()),
+            Some("Engines")
+        );
+        assert_eq!(cards[1].name.formatted_name, "Bob");
         let c = ok(with(
             json!({"type": "reaction", "reaction": {"message_id": "wamid.HBgL", "emoji": "👍"}}),
         ));
@@ -588,6 +607,28 @@ mod content_types {
             (
                 json!({"location": {"longitude": 0}}),
                 &["location.latitude"],
+            ),
+            (json!({"contacts": []}), &["contacts"]),
+            (
+                json!({"contacts": {"name": {"formatted_name": "A"}}}),
+                &["contacts"],
+            ),
+            (
+                json!({"type": "location", "contacts": [{"name": {"formatted_name": "A"}}]}),
+                &["type"],
+            ),
+            (
+                json!({"contacts": [{"name": {"formatted_name": "A"}}, {"name": {"first_name": "B"}}]}),
+                &["contacts[1].name.formatted_name"],
+            ),
+            (json!({"contacts": [{"phones": []}]}), &["contacts[0].name"]),
+            (
+                json!({"contacts": [{"name": {"formatted_name": "A"}, "phones": [{"phone": 5}], "nickname": "x"}]}),
+                &["contacts[0].nickname", "contacts[0].phones[0].phone"],
+            ),
+            (
+                json!({"contacts": [{"name": {"formatted_name": " "}, "birthday": "soon"}]}),
+                &["contacts[0].name.formatted_name", "contacts[0].birthday"],
             ),
             (
                 json!({"reaction": {"emoji": "👍"}}),

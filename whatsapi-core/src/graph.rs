@@ -167,6 +167,7 @@ pub fn content_body(content: &MessageContent) -> (&'static str, Value) {
             }
             o
         }
+        MessageContent::Contacts(c) => json!(c),
         MessageContent::Reaction(r) => json!({"message_id": r.message_id, "emoji": r.emoji}),
     };
     (kind.as_str(), object)
@@ -496,8 +497,8 @@ struct AnswerContact {
 mod tests {
     use super::*;
     use crate::message::{
-        ButtonSubType, ListRow, ListSection, Location, MessageId, Reaction, ReplyButton,
-        TemplateParameter,
+        ButtonSubType, Contact, ContactName, ContactOrg, ContactPhone, ListRow, ListSection,
+        Location, MessageId, Reaction, ReplyButton, TemplateParameter,
     };
     use crate::phone::PhoneNumber;
 
@@ -724,6 +725,41 @@ mod tests {
             json!({"type": "cta_url", "header": {"type": "image", "image": {"id": "77"}},
                    "body": {"text": "See the dates"},
                    "action": {"name": "cta_url", "parameters": {"display_text": "See Dates", "url": "https://example.com/dates"}}})
+        );
+    }
+
+    #[test]
+    fn contacts_body_matches_meta() {
+        let b = body_of(MessageContent::Contacts(vec![
+            Contact {
+                name: ContactName {
+                    formatted_name: "Ada Lovelace".into(),
+                    first_name: Some("Ada".into()),
+                    ..ContactName::default()
+                },
+                phones: vec![ContactPhone {
+                    phone: Some("+14155552671".into()),
+                    kind: Some("CELL".into()),
+                    wa_id: Some("14155552671".into()),
+                }],
+                org: Some(ContactOrg {
+                    company: Some("Acme".into()),
+                    ..ContactOrg::default()
+                }),
+                birthday: Some("1815-12-10".into()),
+                ..Contact::default()
+            },
+            Contact::named("Bob"),
+        ]));
+        assert_eq!(b["type"], "contacts");
+        assert_eq!(
+            b["contacts"],
+            json!([
+                {"name": {"formatted_name": "Ada Lovelace", "first_name": "Ada"},
+                 "phones": [{"phone": "+14155552671", "type": "CELL", "wa_id": "14155552671"}],
+                 "org": {"company": "Acme"}, "birthday": "1815-12-10"},
+                {"name": {"formatted_name": "Bob"}}
+            ])
         );
     }
 

@@ -154,8 +154,8 @@ impl FromStr for Status {
     }
 }
 
-/// What is sent: a free-form text, a Meta-approved template, media, an interactive message, a location or a
-/// reaction. Media, interactive, location and reaction content keep Meta's object shape (what Meta receives under
+/// What is sent: a free-form text, a Meta-approved template, media, an interactive message, a location, contact
+/// cards or a reaction. Media, interactive, location, contacts and reaction content keep Meta's object shape (what Meta receives under
 /// the field named like the type).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -181,6 +181,8 @@ pub enum MessageContent {
     Interactive(Interactive),
     /// A map pin.
     Location(Location),
+    /// One or more contact cards (Meta's contact objects).
+    Contacts(#[serde(with = "contacts_field")] Vec<Contact>),
     /// An emoji reaction to an earlier message (an empty emoji removes the reaction).
     Reaction(Reaction),
 }
@@ -226,6 +228,7 @@ impl MessageContent {
             MessageContent::Sticker(_) => MessageKind::Sticker,
             MessageContent::Interactive(_) => MessageKind::Interactive,
             MessageContent::Location(_) => MessageKind::Location,
+            MessageContent::Contacts(_) => MessageKind::Contacts,
             MessageContent::Reaction(_) => MessageKind::Reaction,
         }
     }
@@ -253,13 +256,15 @@ pub enum MessageKind {
     Interactive,
     /// A location.
     Location,
+    /// Contact cards.
+    Contacts,
     /// A reaction.
     Reaction,
 }
 
 impl MessageKind {
     /// Every kind.
-    pub const ALL: [MessageKind; 10] = [
+    pub const ALL: [MessageKind; 11] = [
         MessageKind::Text,
         MessageKind::Template,
         MessageKind::Image,
@@ -269,6 +274,7 @@ impl MessageKind {
         MessageKind::Sticker,
         MessageKind::Interactive,
         MessageKind::Location,
+        MessageKind::Contacts,
         MessageKind::Reaction,
     ];
 
@@ -284,6 +290,7 @@ impl MessageKind {
             MessageKind::Sticker => "sticker",
             MessageKind::Interactive => "interactive",
             MessageKind::Location => "location",
+            MessageKind::Contacts => "contacts",
             MessageKind::Reaction => "reaction",
         }
     }
@@ -464,6 +471,177 @@ pub struct Location {
     /// Its address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+}
+
+/// The stored shape of contacts content: `{"kind": "contacts", "contacts": [...]}` (an internally tagged variant
+/// cannot hold a bare sequence).
+mod contacts_field {
+    use super::Contact;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize)]
+    struct Out<'a> {
+        contacts: &'a [Contact],
+    }
+
+    #[derive(Deserialize)]
+    struct In {
+        contacts: Vec<Contact>,
+    }
+
+    pub(super) fn serialize<S: Serializer>(c: &[Contact], s: S) -> Result<S::Ok, S::Error> {
+        Out { contacts: c }.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Contact>, D::Error> {
+        In::deserialize(d).map(|i| i.contacts)
+    }
+}
+
+/// A contact card, in Meta's shape (what Meta receives in the `contacts` array).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Contact {
+    /// The name; `formatted_name` is required.
+    pub name: ContactName,
+    /// Phone numbers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phones: Vec<ContactPhone>,
+    /// Email addresses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub emails: Vec<ContactEmail>,
+    /// Web addresses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<ContactUrl>,
+    /// Postal addresses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<ContactAddress>,
+    /// The organization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<ContactOrg>,
+    /// `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birthday: Option<String>,
+}
+
+impl Contact {
+    /// A contact with this formatted name and nothing else.
+    pub fn named(formatted_name: impl Into<String>) -> Self {
+        Contact {
+            name: ContactName {
+                formatted_name: formatted_name.into(),
+                ..ContactName::default()
+            },
+            ..Contact::default()
+        }
+    }
+
+    /// Adds a phone number (`kind` is Meta's `type`, such as `CELL` or `WORK`).
+    pub fn phone(mut self, phone: impl Into<String>, kind: Option<&str>) -> Self {
+        self.phones.push(ContactPhone {
+            phone: Some(phone.into()),
+            kind: kind.map(str::to_owned),
+            wa_id: None,
+        });
+        self
+    }
+}
+
+/// A contact's name.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ContactName {
+    /// The full name as shown; required.
+    pub formatted_name: String,
+    /// First name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    /// Last name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    /// Middle name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub middle_name: Option<String>,
+    /// Name suffix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suffix: Option<String>,
+    /// Name prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+}
+
+/// A contact's phone number.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ContactPhone {
+    /// The number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// `CELL`, `MAIN`, `IPHONE`, `HOME` or `WORK`.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The WhatsApp id of the number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wa_id: Option<String>,
+}
+
+/// A contact's email address.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ContactEmail {
+    /// The address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// `HOME` or `WORK`.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+/// A contact's web address.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ContactUrl {
+    /// The URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// `HOME` or `WORK`.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+/// A contact's postal address.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ContactAddress {
+    /// Street.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub street: Option<String>,
+    /// City.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    /// State.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// ZIP code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zip: Option<String>,
+    /// Country.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// ISO country code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country_code: Option<String>,
+    /// `HOME` or `WORK`.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+/// A contact's organization.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ContactOrg {
+    /// Company.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+    /// Department.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+    /// Title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
 }
 
 /// A reaction to an earlier message.

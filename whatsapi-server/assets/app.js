@@ -383,6 +383,7 @@ function contentSummary(m) {
   if (MEDIA.includes(kind)) rest = m.caption || (m.media && m.media.filename) || "";
   else if (kind === "interactive" && m.interactive) rest = m.interactive.body;
   else if (kind === "location") rest = c.name || (c.latitude !== undefined ? `${c.latitude}, ${c.longitude}` : "");
+  else if (kind === "contacts") rest = (m.contactNames || []).join(", ");
   else if (kind === "reaction") rest = c.emoji || "(removed)";
   return `${typeTag(kind)}${rest ? " " + esc(clip(rest, 50)) : ""}`;
 }
@@ -415,6 +416,15 @@ function contentDetail(m) {
     inner += field("Coordinates", Number.isFinite(lat) && Number.isFinite(lon)
       ? `<span id="location-coords" class="mono">${coords}</span> · ${extLink(`https://www.openstreetmap.org/?mlat=${lat}&mlon=${lon}#map=16/${lat}/${lon}`, "OpenStreetMap", "location-map")}`
       : `<span id="location-coords" class="mono">${coords}</span>`);
+  } else if (kind === "contacts") {
+    const cards = Array.isArray(m.content) ? m.content : [];
+    inner = field(cards.length === 1 ? "Contact" : `Contacts (${cards.length})`,
+      `<ul class="contacts" id="contacts-list">${cards.map((card, n) => {
+        const name = (card && card.name && card.name.formatted_name) || (m.contactNames || [])[n] || "—";
+        const phones = ((card && card.phones) || []).filter((p) => p && p.phone)
+          .map((p) => `<span class="mono contact-phone">${esc(p.phone)}</span>${p.type ? ` <span class="muted">${esc(p.type)}</span>` : ""}`);
+        return `<li class="contact" id="contact-${n}"><div class="contact-name">${esc(name)}</div>${phones.length ? `<div class="contact-phones">${phones.join(" · ")}</div>` : ""}</li>`;
+      }).join("") || '<li class="muted">none</li>'}</ul>`);
   } else if (kind === "reaction") {
     inner = field("Emoji", c.emoji ? `<span class="emoji" id="reaction-emoji">${esc(c.emoji)}</span> <code class="muted" id="reaction-codepoints">${esc(codePoints(c.emoji))}</code>` : `<span id="reaction-emoji" class="muted">(reaction removed)</span>`)
       + field("Reacts to", `<code class="full-id" id="reaction-target">${esc(c.message_id || "—")}</code>`);

@@ -17,7 +17,7 @@ use utoipa::openapi::path::Operation;
                        WhatsApp Cloud API, track their delivery, and receive status webhooks.\n\n\
                        **Message types**: besides `message` (text) and `template`, a send may carry exactly one of \
                        `image`, `video`, `audio`, `document`, `sticker` (by `link` or uploaded `id`), `interactive` \
-                       (reply `button`s, `list`, `cta_url`), `location` or `reaction`, each holding Meta's object for \
+                       (reply `button`s, `list`, `cta_url`), `location`, `contacts` or `reaction`, each holding Meta's object for \
                        that type; `type` is optional and must agree. All but templates need the 24-hour window.\n\n\
                        **Statuses**: `queued` or `scheduled` → `processing` → `sent` → `delivered` → `read`, or \
                        `retrying` / `failed`. Meta reports `played` once the recipient listens to a voice message; it \

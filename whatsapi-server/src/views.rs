@@ -251,7 +251,7 @@ pub struct MessageView {
     #[schema(value_type = Option<TemplateView>)]
     pub template: Option<Value>,
     /// The message type, as Meta names it: `text`, `template`, `image`, `video`, `audio`, `document`, `sticker`,
-    /// `interactive`, `location` or `reaction`.
+    /// `interactive`, `location`, `contacts` or `reaction`.
     #[serde(rename = "type")]
     #[schema(example = "image")]
     pub kind: String,
@@ -261,6 +261,9 @@ pub struct MessageView {
     pub media: Option<MessageMediaView>,
     /// What an interactive message offers.
     pub interactive: Option<InteractiveSummaryView>,
+    /// The formatted names of a contacts message's cards, in order.
+    #[schema(example = json!(["Ada Lovelace"]))]
+    pub contact_names: Option<Vec<String>>,
     /// For every type but text and template (which `body` and `template` show): the object sent to Meta under the
     /// field named like `type`, e.g. `{"latitude": 37.48, "longitude": -122.15}` for a location.
     #[schema(value_type = Option<Object>)]
@@ -481,6 +484,12 @@ impl MessageView {
                 id: x.id.clone(),
                 filename: x.filename.clone(),
             }),
+            contact_names: match &m.content {
+                MessageContent::Contacts(c) => {
+                    Some(c.iter().map(|c| c.name.formatted_name.clone()).collect())
+                }
+                _ => None,
+            },
             interactive: match &m.content {
                 MessageContent::Interactive(i) => Some(InteractiveSummaryView::of(i)),
                 _ => None,

@@ -346,6 +346,25 @@ async fn every_content_type_reaches_read_with_metas_documented_json() {
             "location",
         ),
         (
+            json!({"type": "contacts", "contacts": [
+                {"name": {"formatted_name": "Ada Lovelace", "first_name": "Ada", "last_name": "Lovelace"},
+                 "phones": [{"phone": "+1 415 555 2671", "type": "CELL", "wa_id": "14155552671"}],
+                 "emails": [{"email": "ada@example.com", "type": "WORK"}],
+                 "urls": [{"url": "https://example.com", "type": "WORK"}],
+                 "addresses": [{"street": "1 Hacker Way", "city": "Menlo Park", "zip": "94025", "country_code": "US", "type": "WORK"}],
+                 "org": {"company": "Engines", "title": "Engineer"}, "birthday": "1815-12-10"},
+                {"name": {"formatted_name": "Bob <b>"}, "phones": [{"phone": "+447700900123"}]}]}),
+            json!([
+                {"name": {"formatted_name": "Ada Lovelace", "first_name": "Ada", "last_name": "Lovelace"},
+                 "phones": [{"phone": "+1 415 555 2671", "type": "CELL", "wa_id": "14155552671"}],
+                 "emails": [{"email": "ada@example.com", "type": "WORK"}],
+                 "urls": [{"url": "https://example.com", "type": "WORK"}],
+                 "addresses": [{"street": "1 Hacker Way", "city": "Menlo Park", "zip": "94025", "country_code": "US", "type": "WORK"}],
+                 "org": {"company": "Engines", "title": "Engineer"}, "birthday": "1815-12-10"},
+                {"name": {"formatted_name": "Bob <b>"}, "phones": [{"phone": "+447700900123"}]}]),
+            "contacts",
+        ),
+        (
             json!({"reaction": {"message_id": "wamid.HBgLMTQxNTU1NTI2NzEVAgARGBI", "emoji": "\u{1F44D}"}}),
             json!({"message_id": "wamid.HBgLMTQxNTU1NTI2NzEVAgARGBI", "emoji": "\u{1F44D}"}),
             "reaction",
@@ -418,6 +437,12 @@ async fn every_content_type_reaches_read_with_metas_documented_json() {
         cta["data"]["interactive"]["url"],
         "https://example.com/dates"
     );
+    let cards = s.get(&key, &format!("/messages/{}", ids[9])).await.1;
+    assert_eq!(
+        cards["data"]["contactNames"],
+        json!(["Ada Lovelace", "Bob <b>"])
+    );
+    assert_eq!(image["data"]["contactNames"], Value::Null);
     // The list shows the same fields; text keeps its shape with the type added.
     let text = send(&s, &key, json!({"to": "14155552699", "message": "hi"})).await;
     let (_, listing) = s.get(&key, "/messages?limit=100").await;
@@ -433,6 +458,8 @@ async fn every_content_type_reaches_read_with_metas_documented_json() {
     };
     assert_eq!(row(&ids[8])["type"], "location");
     assert_eq!(row(&ids[8])["content"]["name"], "Head office");
+    assert_eq!(row(&ids[9])["type"], "contacts");
+    assert_eq!(row(&ids[9])["contactNames"][0], "Ada Lovelace");
     assert_eq!(row(&text)["type"], "text");
     assert_eq!(row(&text)["body"], "hi");
     assert_eq!(row(&text)["content"], Value::Null);
@@ -455,15 +482,22 @@ async fn new_types_go_through_bulk_scheduling_and_idempotency() {
                 {"to": "14155552681", "location": {"latitude": 200, "longitude": 0}},
                 {"to": "14155552682", "interactive": {"type": "button", "body": {"text": "Q"},
                     "action": {"buttons": [{"type": "reply", "reply": {"id": "a", "title": "A"}}]}}},
+                {"to": "14155552684", "contacts": [{"name": {"formatted_name": "Ada"}}]},
+                {"to": "14155552685", "contacts": [{"name": {"first_name": "Ada"}}]},
             ]}),
         )
         .await;
     assert_eq!(code, 202, "{v}");
-    assert_eq!(v["data"]["queued"], 2, "{v}");
+    assert_eq!(v["data"]["queued"], 3, "{v}");
     let errors = v["data"]["errors"].as_array().unwrap();
-    assert_eq!(errors.len(), 1, "{v}");
+    assert_eq!(errors.len(), 2, "{v}");
     assert_eq!(errors[0]["index"], 1);
     assert!(v.to_string().contains("location.latitude"), "{v}");
+    assert_eq!(errors[1]["index"], 4);
+    assert!(
+        v.to_string().contains("contacts[0].name.formatted_name"),
+        "{v}"
+    );
 
     let later = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
     let (code, v) = s

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 use crate::account::AccountId;
 use crate::idempotency::{Fingerprint, IdempotencyKey, RequestKind};
 use crate::message::{
-    BatchId, ButtonSubType, Interactive, InteractiveAction, InteractiveHeader, Location,
+    BatchId, ButtonSubType, Contact, Interactive, InteractiveAction, InteractiveHeader, Location,
     MediaParameter, MediaSource, MessageContent, MessageId, MessageKind, NewMessage, Reaction,
     ReplyButton, Template, TemplateComponent, TemplateParameter,
 };
@@ -163,6 +163,11 @@ impl SendRequest {
                 address: None,
             }),
         )
+    }
+
+    /// One or more contact cards.
+    pub fn contacts(to: PhoneNumber, contacts: impl IntoIterator<Item = Contact>) -> Self {
+        Self::new(to, MessageContent::Contacts(contacts.into_iter().collect()))
     }
 
     /// A reaction with `emoji` (empty removes it) to the message with this WhatsApp id (wamid), or to one of the
@@ -523,7 +528,7 @@ fn non_empty(s: &str) -> Result<(), String> {
     }
 }
 
-/// Checks media, interactive, location and reaction content as Meta does, reporting each failure under its path
+/// Checks media, interactive, location, contacts and reaction content as Meta does, reporting each failure under its path
 /// (`image.caption`, `interactive.action.buttons[1].reply.title`, `location.latitude`, …) below `prefix` (empty,
 /// or `items[3]`). Text and templates are checked by [`SendRequest::validate`] with the rest of a request.
 pub fn check_content(content: &MessageContent, prefix: &str, errs: &mut ValidationErrors) {
@@ -556,6 +561,7 @@ fn check_content_into(content: &MessageContent, prefix: &str, errs: &mut Validat
         }
         MessageContent::Interactive(i) => check_interactive(i, &at("interactive"), errs),
         MessageContent::Location(l) => check_location(l, &at("location"), errs),
+        MessageContent::Contacts(c) => check_contacts(c, &at("contacts"), errs),
         MessageContent::Reaction(r) => {
             if r.message_id.trim().is_empty() {
                 errs.push(
@@ -733,6 +739,98 @@ fn check_interactive(i: &Interactive, base: &str, errs: &mut ValidationErrors) {
                 check_bounded(display_text, MAX_BUTTON_TITLE_CHARS),
             );
             push_err(errs, format!("{f}.url"), check_url(url));
+        }
+    }
+}
+
+/// At most this many contact cards in one message.
+pub const MAX_CONTACTS: usize = 257;
+/// At most this many phones, emails, URLs or addresses on one card.
+pub const MAX_CONTACT_ENTRIES: usize = 20;
+const MAX_CONTACT_FIELD_CHARS: usize = 1000;
+
+fn check_contacts(cards: &[Contact], base: &str, errs: &mut ValidationErrors) {
+    if cards.is_empty() {
+        errs.push(base, "must hold at least one contact");
+        return;
+    }
+    if cards.len() > MAX_CONTACTS {
+        errs.push(base, format!("at most {MAX_CONTACTS} contacts"));
+    }
+    let opt = |errs: &mut ValidationErrors, f: String, v: &Option<String>| {
+        if let Some(v) = v {
+            push_err(errs, f, check_bounded(v, MAX_CONTACT_FIELD_CHARS));
+        }
+    };
+    for (n, c) in cards.iter().enumerate() {
+        let p = format!("{base}[{n}]");
+        push_err(
+            errs,
+            format!("{p}.name.formatted_name"),
+            check_bounded(&c.name.formatted_name, MAX_CONTACT_FIELD_CHARS),
+        );
+        for (k, v) in [
+            ("first_name", &c.name.first_name),
+            ("last_name", &c.name.last_name),
+            ("middle_name", &c.name.middle_name),
+            ("suffix", &c.name.suffix),
+            ("prefix", &c.name.prefix),
+        ] {
+            opt(errs, format!("{p}.name.{k}"), v);
+        }
+        for (k, len) in [
+            ("phones", c.phones.len()),
+            ("emails", c.emails.len()),
+            ("urls", c.urls.len()),
+            ("addresses", c.addresses.len()),
+        ] {
+            if len > MAX_CONTACT_ENTRIES {
+                errs.push(format!("{p}.{k}"), format!("at most {MAX_CONTACT_ENTRIES}"));
+            }
+        }
+        for (i, ph) in c.phones.iter().enumerate() {
+            opt(errs, format!("{p}.phones[{i}].phone"), &ph.phone);
+            opt(errs, format!("{p}.phones[{i}].type"), &ph.kind);
+            opt(errs, format!("{p}.phones[{i}].wa_id"), &ph.wa_id);
+        }
+        for (i, e) in c.emails.iter().enumerate() {
+            opt(errs, format!("{p}.emails[{i}].email"), &e.email);
+            opt(errs, format!("{p}.emails[{i}].type"), &e.kind);
+        }
+        for (i, u) in c.urls.iter().enumerate() {
+            opt(errs, format!("{p}.urls[{i}].url"), &u.url);
+            opt(errs, format!("{p}.urls[{i}].type"), &u.kind);
+        }
+        for (i, a) in c.addresses.iter().enumerate() {
+            for (k, v) in [
+                ("street", &a.street),
+                ("city", &a.city),
+                ("state", &a.state),
+                ("zip", &a.zip),
+                ("country", &a.country),
+                ("country_code", &a.country_code),
+                ("type", &a.kind),
+            ] {
+                opt(errs, format!("{p}.addresses[{i}].{k}"), v);
+            }
+        }
+        if let Some(o) = &c.org {
+            opt(errs, format!("{p}.org.company"), &o.company);
+            opt(errs, format!("{p}.org.department"), &o.department);
+            opt(errs, format!("{p}.org.title"), &o.title);
+        }
+        if let Some(b) = &c.birthday {
+            let ok = b.len() == 10
+                && b.bytes().enumerate().all(|(i, ch)| {
+                    if i == 4 || i == 7 {
+                        ch == b'-'
+                    } else {
+                        ch.is_ascii_digit()
+                    }
+                });
+            if !ok {
+                errs.push(format!("{p}.birthday"), "must be a date YYYY-MM-DD");
+            }
         }
     }
 }

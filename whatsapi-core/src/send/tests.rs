@@ -160,7 +160,8 @@ fn bulk_shape_is_bounded_by_the_callers_cap() {
 mod content_types {
     use super::*;
     use crate::message::{
-        Interactive, InteractiveAction, InteractiveHeader, ListRow, ListSection, MediaSource,
+        Contact, ContactPhone, Interactive, InteractiveAction, InteractiveHeader, ListRow,
+        ListSection, MediaSource,
     };
 
     fn link(url: &str) -> MediaSource {
@@ -237,6 +238,16 @@ mod content_types {
                 },
             ),
             SendRequest::location(to(), -33.8688, 151.2093).place("Office", "1 George St"),
+            SendRequest::contacts(
+                to(),
+                [
+                    Contact::named("Ada Lovelace").phone("+14155552671", Some("CELL")),
+                    Contact {
+                        birthday: Some("1815-12-10".into()),
+                        ..Contact::named("Bob")
+                    },
+                ],
+            ),
             SendRequest::reaction(to(), "wamid.HBgL", "\u{1F44D}"),
             SendRequest::reaction(to(), "wamid.HBgL", ""),
             SendRequest::reaction(to(), "wamid.HBgL", "1\u{FE0F}\u{20E3}"),
@@ -347,6 +358,38 @@ mod content_types {
                 &["location.longitude"],
             ),
             (
+                SendRequest::contacts(to(), Vec::<Contact>::new()),
+                &["contacts"],
+            ),
+            (
+                SendRequest::contacts(
+                    to(),
+                    [
+                        Contact::named("Ada"),
+                        Contact::named(" ").phone("x".repeat(1001), None),
+                    ],
+                ),
+                &[
+                    "contacts[1].name.formatted_name",
+                    "contacts[1].phones[0].phone",
+                ],
+            ),
+            (
+                SendRequest::contacts(
+                    to(),
+                    [Contact {
+                        birthday: Some("10/12/1815".into()),
+                        phones: vec![ContactPhone::default(); 21],
+                        ..Contact::named("Ada")
+                    }],
+                ),
+                &["contacts[0].phones", "contacts[0].birthday"],
+            ),
+            (
+                SendRequest::contacts(to(), vec![Contact::named("A"); 258]),
+                &["contacts"],
+            ),
+            (
                 SendRequest::reaction(to(), " ", "\u{1F44D}"),
                 &["reaction.message_id"],
             ),
@@ -386,6 +429,12 @@ mod content_types {
         let r1 = SendRequest::reaction(to(), "wamid.1", "\u{1F44D}");
         let r2 = SendRequest::reaction(to(), "wamid.1", "");
         assert_ne!(r1.fingerprint(), r2.fingerprint());
+        let c1 = SendRequest::contacts(to(), [Contact::named("Ada").phone("1", None)]);
+        let c2 = SendRequest::contacts(to(), [Contact::named("Ada").phone("2", None)]);
+        let c3 = SendRequest::contacts(to(), [Contact::named("Ada"), Contact::named("Bob")]);
+        assert_ne!(c1.fingerprint(), c2.fingerprint());
+        assert_ne!(c1.fingerprint(), c3.fingerprint());
+        assert_eq!(c1.fingerprint(), c1.clone().fingerprint());
     }
 
     #[test]
@@ -396,6 +445,7 @@ mod content_types {
                 .filename("a.pdf"),
             list(&[2, 1], true),
             SendRequest::location(to(), 1.5, 2.5).place("n", "a"),
+            SendRequest::contacts(to(), [Contact::named("Ada").phone("+1", Some("CELL"))]),
             SendRequest::reaction(to(), "wamid.1", "\u{1F44D}"),
         ] {
             let json = serde_json::to_string(r.content()).unwrap();
@@ -406,6 +456,10 @@ mod content_types {
         assert_eq!(
             serde_json::to_value(MessageContent::Text { body: "hi".into() }).unwrap(),
             json!({"kind": "text", "body": "hi"})
+        );
+        assert_eq!(
+            serde_json::to_value(MessageContent::Contacts(vec![Contact::named("Ada")])).unwrap(),
+            json!({"kind": "contacts", "contacts": [{"name": {"formatted_name": "Ada"}}]})
         );
     }
 }

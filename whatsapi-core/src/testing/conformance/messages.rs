@@ -116,9 +116,10 @@ pub async fn insert_and_get_messages(store: Arc<dyn Store>) {
 }
 
 /// Every content type (media by link and by id with caption and file name, interactive buttons, list and
-/// URL button with headers, location, reaction) reads back exactly as inserted, from `get_message` and from the list.
+/// URL button with headers, location, contacts, reaction) reads back exactly as inserted, from `get_message` and from the list.
 pub async fn every_content_type_round_trips(store: Arc<dyn Store>) {
     use crate::message::{
+        Contact, ContactAddress, ContactEmail, ContactName, ContactOrg, ContactPhone, ContactUrl,
         Interactive, InteractiveAction, InteractiveHeader, ListRow, ListSection, Location,
         MediaParameter, Reaction, ReplyButton,
     };
@@ -210,6 +211,47 @@ pub async fn every_content_type_round_trips(store: Arc<dyn Store>) {
             name: Some("Office".into()),
             address: None,
         }),
+        MessageContent::Contacts(vec![
+            Contact {
+                name: ContactName {
+                    formatted_name: "Ada Lovelace".into(),
+                    first_name: Some("Ada".into()),
+                    last_name: Some("Lovelace".into()),
+                    middle_name: None,
+                    suffix: None,
+                    prefix: Some("Dr".into()),
+                },
+                phones: vec![ContactPhone {
+                    phone: Some("+1 415 555 2671".into()),
+                    kind: Some("CELL".into()),
+                    wa_id: Some("14155552671".into()),
+                }],
+                emails: vec![ContactEmail {
+                    email: Some("ada@example.com".into()),
+                    kind: Some("WORK".into()),
+                }],
+                urls: vec![ContactUrl {
+                    url: Some("https://example.com".into()),
+                    kind: None,
+                }],
+                addresses: vec![ContactAddress {
+                    street: Some("1 Hacker Way".into()),
+                    city: Some("Menlo Park".into()),
+                    state: None,
+                    zip: Some("94025".into()),
+                    country: Some("United States".into()),
+                    country_code: Some("US".into()),
+                    kind: Some("WORK".into()),
+                }],
+                org: Some(ContactOrg {
+                    company: Some("Engines \u{1F4A1}".into()),
+                    department: None,
+                    title: Some("Engineer".into()),
+                }),
+                birthday: Some("1815-12-10".into()),
+            },
+            Contact::named("Bob"),
+        ]),
         MessageContent::Reaction(Reaction {
             message_id: "wamid.HBgL".into(),
             emoji: "\u{1F44D}".into(),
