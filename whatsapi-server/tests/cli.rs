@@ -661,99 +661,84 @@ async fn server_logs_have_no_colour_codes_when_not_on_a_terminal() {
     assert!(!logs.contains('\u{1b}'), "{logs:?}");
 }
 
+/// Runs `whatsapi send --to 14155552671 --dry-run --wait` with `extra`; the output and whether it succeeded.
+async fn send_with(s: &TestServer, key: &str, extra: &[&'static str]) -> (bool, String) {
+    let bin = env!("CARGO_BIN_EXE_whatsapi");
+    let (base, key, extra) = (s.base.clone(), key.to_owned(), extra.to_vec());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(bin)
+            .args(["send", "--to", "14155552671", "--dry-run", "--wait"])
+            .args(extra)
+            .args(["--api-url", &base])
+            .env("WHATSAPI_KEY", &key)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// What `send_with` printed and the message the server stored for it.
+async fn sent_message(s: &TestServer, key: &str, extra: &[&'static str]) -> (String, Value) {
+    let (ok, out) = send_with(s, key, extra).await;
+    assert!(ok, "{out}");
+    let id = out.split_whitespace().next().unwrap().to_owned();
+    let (code, v): (u16, Value) = s.get(key, &format!("/messages/{id}")).await;
+    assert_eq!(code, 200);
+    (out, v["data"].clone())
+}
+
 /// `send` builds media and reply-button messages from flags; the server stores what they mean.
 #[tokio::test]
 async fn send_media_and_buttons_from_flags() {
     let s = TestServer::start().await;
     let key = s.register("cli-media@example.com").await;
-    let bin = env!("CARGO_BIN_EXE_whatsapi");
-    let run = |extra: Vec<&'static str>| {
-        let (base, key) = (s.base.clone(), key.clone());
-        tokio::task::spawn_blocking(move || {
-            Command::new(bin)
-                .args(["send", "--to", "14155552671", "--dry-run", "--wait"])
-                .args(extra)
-                .args(["--api-url", &base])
-                .env("WHATSAPI_KEY", &key)
-                .output()
-                .unwrap()
-        })
-    };
-    let out = run(vec![
+    let image = [
         "--image",
         "https://example.com/menu.jpg",
         "--caption",
         "Today's menu",
-    ])
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    ];
+    let (out, m) = sent_message(&s, &key, &image).await;
     assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        out.contains("type      image") && out.contains("caption   Today's menu"),
+        "{out}"
     );
-    assert!(
-        stdout.contains("type      image") && stdout.contains("caption   Today's menu"),
-        "{stdout}"
-    );
-    let id = stdout.split_whitespace().next().unwrap().to_owned();
-    let (code, v): (u16, Value) = s.get(&key, &format!("/messages/{id}")).await;
-    assert_eq!(code, 200);
-    assert_eq!(v["data"]["type"], "image");
-    assert_eq!(v["data"]["media"]["link"], "https://example.com/menu.jpg");
+    assert_eq!(m["type"], "image");
+    assert_eq!(m["media"]["link"], "https://example.com/menu.jpg");
 
-    let out = run(vec![
+    let document = [
         "--document",
         "4490709327384033",
         "--filename",
         "invoice.pdf",
-    ])
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let id = stdout.split_whitespace().next().unwrap().to_owned();
-    let (_, v): (u16, Value) = s.get(&key, &format!("/messages/{id}")).await;
-    assert_eq!(v["data"]["media"]["id"], "4490709327384033");
-    assert_eq!(v["data"]["media"]["filename"], "invoice.pdf");
+    ];
+    let (_, m) = sent_message(&s, &key, &document).await;
+    assert_eq!(m["media"]["id"], "4490709327384033");
+    assert_eq!(m["media"]["filename"], "invoice.pdf");
 
-    let out = run(vec![
-        "--text",
-        "Confirm your booking?",
-        "--buttons",
-        "Yes, No",
-    ])
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("buttons   Yes, No"), "{stdout}");
-    let id = stdout.split_whitespace().next().unwrap().to_owned();
-    let (_, v): (u16, Value) = s.get(&key, &format!("/messages/{id}")).await;
-    assert_eq!(v["data"]["type"], "interactive");
+    let buttons = ["--text", "Confirm your booking?", "--buttons", "Yes, No"];
+    let (out, m) = sent_message(&s, &key, &buttons).await;
+    assert!(out.contains("buttons   Yes, No"), "{out}");
+    assert_eq!(m["type"], "interactive");
     assert_eq!(
-        v["data"]["interactive"]["options"],
+        m["interactive"]["options"],
         serde_json::json!(["Yes", "No"])
     );
 
     // A flag combination that means nothing is refused by the CLI itself.
-    let out = run(vec![
+    let nonsense = [
         "--template",
         "hello_world",
         "--image",
         "https://example.com/a.jpg",
-    ])
-    .await
-    .unwrap();
-    assert!(!out.status.success());
+    ];
+    assert!(!send_with(&s, &key, &nonsense).await.0);
     s.stop().await;
 }
