@@ -1,9 +1,12 @@
 //! Request extractors that answer in the API's error shape: [`ValidatedJson`] and [`ValidatedQuery`] (in the style
-//! of svix-server's), the raw [`JsonBody`] of the send endpoints, and [`MessageIdPath`].
+//! of svix-server's), the raw [`JsonBody`] of the send endpoints, [`MessageIdPath`], and the multipart form of a
+//! media upload, [`media::MediaForm`].
 //!
 //! A body is deserialized leniently, each field into a [`Field`] (absent, given, or of the wrong JSON type), and then
 //! checked by its [`RequestBody::validate`], so one 400 lists every failing field with the API's own wording
 //! instead of serde's first error.
+
+pub mod media;
 
 use std::collections::HashMap;
 

@@ -742,3 +742,108 @@ async fn send_media_and_buttons_from_flags() {
     assert!(!send_with(&s, &key, &nonsense).await.0);
     s.stop().await;
 }
+
+/// `send --contacts FILE|-` sends the cards a JSON file holds (an array, or one object), and `--contact
+/// "Name,Phone"` builds one card per flag; what the server stores is what the flags meant.
+#[tokio::test]
+async fn send_contacts_from_a_file_stdin_and_quick_flags() {
+    let s = TestServer::start().await;
+    let key = s.register("cli-contacts@example.com").await;
+    let quick = [
+        "--contact",
+        "Ada Lovelace,+14155552671",
+        "--contact",
+        "Babbage, Charles , +447700900123",
+    ];
+    let (out, m) = sent_message(&s, &key, &quick).await;
+    assert_eq!(m["type"], "contacts", "{m}");
+    assert_eq!(
+        m["contactNames"],
+        serde_json::json!(["Ada Lovelace", "Babbage, Charles"])
+    );
+    assert!(
+        out.contains("contacts  Ada Lovelace, Babbage, Charles"),
+        "{out}"
+    );
+    let sent = m["content"].to_string();
+    assert!(
+        sent.contains("+14155552671") && sent.contains("+447700900123"),
+        "{sent}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let one = dir.path().join("one.json");
+    std::fs::write(
+        &one,
+        r#"{"name": {"formatted_name": "Grace Hopper", "first_name": "Grace"},
+            "phones": [{"phone": "+12025550100", "type": "WORK"}],
+            "emails": [{"email": "grace@example.com"}]}"#,
+    )
+    .unwrap();
+    let path: &'static str = Box::leak(one.to_str().unwrap().to_owned().into_boxed_str());
+    let (_, m) = sent_message(&s, &key, &["--contacts", path]).await;
+    assert_eq!(m["contactNames"], serde_json::json!(["Grace Hopper"]));
+    assert!(
+        m["content"].to_string().contains("grace@example.com"),
+        "{m}"
+    );
+
+    // An array on standard input.
+    let bin = env!("CARGO_BIN_EXE_whatsapi");
+    let (base, k) = (s.base.clone(), key.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        let mut child = Command::new(bin)
+            .args(["send", "--to", "14155552671", "--dry-run", "--contacts", "-"])
+            .args(["--api-url", &base])
+            .env("WHATSAPI_KEY", &k)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(br#"[{"name": {"formatted_name": "Alan Turing"}}, {"name": {"formatted_name": "Joan Clarke"}}]"#)
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let id = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let (_, v) = s.get(&key, &format!("/messages/{id}")).await;
+    assert_eq!(
+        v["data"]["contactNames"],
+        serde_json::json!(["Alan Turing", "Joan Clarke"])
+    );
+
+    // Refused: a quick card without a phone, a file that is not JSON, a card the server refuses (no
+    // formatted_name), contacts with a template, and a missing file.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "not json").unwrap();
+    let bad: &'static str = Box::leak(bad.to_str().unwrap().to_owned().into_boxed_str());
+    let nameless = dir.path().join("nameless.json");
+    std::fs::write(&nameless, r#"[{"phones": [{"phone": "+12025550100"}]}]"#).unwrap();
+    let nameless: &'static str = Box::leak(nameless.to_str().unwrap().to_owned().into_boxed_str());
+    for (args, says) in [
+        (vec!["--contact", "Ada Lovelace"], "Name,+15551234567"),
+        (vec!["--contacts", bad], "JSON array"),
+        (vec!["--contacts", nameless], "formatted_name"),
+        (
+            vec!["--contact", "Ada,+1415", "--template", "hello_world"],
+            "cannot be used with",
+        ),
+        (vec!["--contacts", "/nonexistent/cards.json"], "cannot open"),
+    ] {
+        let (ok, out) = send_with(&s, &key, &args).await;
+        assert!(!ok && out.contains(says), "{args:?}: {out}");
+    }
+    s.stop().await;
+}

@@ -399,3 +399,174 @@ async fn another_accounts_media_and_inbound_messages_are_out_of_reach() {
     );
     s.stop().await;
 }
+
+/// `type` may come after `file` (the file is then spooled until the form ends): it is still checked against the
+/// bytes, and parts after the file are still checked.
+#[tokio::test]
+async fn type_after_file_is_honoured_and_checked() {
+    let (s, key) = sandboxed().await;
+    let form = Form::new()
+        .part("file", file(PNG, "dot.png", "image/png"))
+        .text("type", "image");
+    let (status, v) = upload(&s, &key, form).await;
+    assert_eq!(
+        (status, &v["data"]["mimeType"]),
+        (201, &json!("image/png")),
+        "{v}"
+    );
+    let form = Form::new()
+        .part("file", file(PDF, "a.pdf", "application/octet-stream"))
+        .text("messaging_product", "whatsapp")
+        .text("type", "application/pdf");
+    let (status, v) = upload(&s, &key, form).await;
+    assert_eq!(
+        (status, &v["data"]["mimeType"]),
+        (201, &json!("application/pdf")),
+        "{v}"
+    );
+    for (form, field) in [
+        // The declared type arrives last and disagrees with the bytes.
+        (
+            Form::new()
+                .part("file", file(PNG, "a.png", "image/png"))
+                .text("type", "video"),
+            "type",
+        ),
+        (
+            Form::new()
+                .part("file", file(PNG, "a.png", "image/png"))
+                .text("type", "application/pdf"),
+            "type",
+        ),
+        (
+            Form::new()
+                .part("file", file(PNG, "a.png", "image/png"))
+                .text("caption", "hi"),
+            "caption",
+        ),
+        (
+            Form::new()
+                .part("file", file(PNG, "a.png", "image/png"))
+                .part("file", file(PNG, "b.png", "image/png")),
+            "file",
+        ),
+    ] {
+        let (status, v) = upload(&s, &key, form).await;
+        assert_eq!(status, 400, "{v}");
+        assert_eq!(v["details"][0]["field"], field, "{v}");
+    }
+    s.stop().await;
+}
+
+/// With `file` first a large file reaches the transport whole and in chunks (read back from the spool), not as one
+/// buffer.
+#[tokio::test]
+async fn a_large_file_before_its_type_reaches_the_transport_in_chunks() {
+    let s = TestServer::start().await;
+    let key = s.account_with_credentials("spool@example.com").await;
+    const TOTAL: usize = 12 * 1024 * 1024;
+    let mut pdf = vec![b' '; TOTAL];
+    pdf[..9].copy_from_slice(b"%PDF-1.7\n");
+    let form = Form::new()
+        .part(
+            "file",
+            Part::bytes(pdf)
+                .file_name("big.pdf")
+                .mime_str("application/pdf")
+                .unwrap(),
+        )
+        .text("type", "document");
+    let (status, v) = upload(&s, &key, form).await;
+    assert_eq!((status, &v["data"]["size"]), (201, &json!(TOTAL)), "{v}");
+    let up = &s.transport.uploads()[0];
+    assert_eq!(
+        (up.size, up.mime.as_str()),
+        (TOTAL as u64, "application/pdf")
+    );
+    assert!(
+        up.largest_chunk <= 128 * 1024,
+        "largest chunk {}",
+        up.largest_chunk
+    );
+    s.stop().await;
+}
+
+/// `POST /media` answers by status, from the server's metrics.
+async fn media_answers(s: &TestServer, status: u16) -> u64 {
+    let body = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = format!(
+        "whatsapi_http_requests_total{{route=\"/media\",method=\"POST\",status=\"{status}\"}}"
+    );
+    body.lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Sends the head of a multipart upload that announces 3 MB (a PNG with `type` before or after the file), then
+/// half a megabyte of the file, and closes the connection.
+async fn send_half_and_close(s: &TestServer, key: &str, type_first: bool) {
+    use tokio::io::AsyncWriteExt;
+    let boundary = "XhalfX";
+    let type_part =
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\nimage\r\n");
+    let mut head = String::new();
+    if type_first {
+        head.push_str(&type_part);
+    }
+    head.push_str(&format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.png\"\r\n\
+         Content-Type: image/png\r\n\r\n"
+    ));
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let request = format!(
+        "POST /media HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n{head}",
+        3 * 1024 * 1024
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    tcp.write_all(PNG).await.unwrap();
+    tcp.write_all(&vec![0u8; 512 * 1024]).await.unwrap();
+    tcp.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(tcp);
+}
+
+/// A client that disconnects mid-upload is answered (and counted) as its own error, a 400, not as a failure of
+/// Meta's: with `type` first (the file streaming to the sandbox when the client goes) and with `file` first (the
+/// file being spooled).
+#[tokio::test]
+async fn a_client_that_disconnects_mid_upload_is_a_400_not_a_bad_gateway() {
+    let (s, key) = sandboxed().await;
+    for (n, type_first) in [(1, true), (2, false)] {
+        send_half_and_close(&s, &key, type_first).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while media_answers(&s, 400).await < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no 400 for the cut-off upload (type first: {type_first}); 502s: {}",
+                media_answers(&s, 502).await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    assert_eq!(media_answers(&s, 502).await, 0);
+    // The server is unharmed: the next upload goes through.
+    let (status, v) = upload(
+        &s,
+        &key,
+        Form::new().part("file", file(PNG, "dot.png", "image/png")),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    s.stop().await;
+}

@@ -24,8 +24,8 @@ pub struct SendArgs {
     #[arg(long, conflicts_with = "template")]
     pub text: Option<String>,
     /// Approved template name.
-    #[arg(long, required_unless_present_any = ["text", "image", "video", "audio", "document", "sticker"],
-        conflicts_with_all = ["image", "video", "audio", "document", "sticker", "buttons"])]
+    #[arg(long, required_unless_present_any = ["text", "image", "video", "audio", "document", "sticker", "contacts", "contact"],
+        conflicts_with_all = ["image", "video", "audio", "document", "sticker", "buttons", "contacts", "contact"])]
     pub template: Option<String>,
     /// An image: a public https URL, or the id `POST /media` answered.
     #[arg(long, conflicts_with_all = ["text", "video", "audio", "document", "sticker"])]
@@ -51,6 +51,13 @@ pub struct SendArgs {
     /// Up to three reply buttons under the --text, comma-separated ("Yes,No").
     #[arg(long, requires = "text")]
     pub buttons: Option<String>,
+    /// Contact cards from a JSON file (`-` reads standard input): an array of Meta contact objects, or one, e.g.
+    /// [{"name": {"formatted_name": "Ada Lovelace"}, "phones": [{"phone": "+14155552671", "type": "CELL"}]}].
+    #[arg(long, value_name = "FILE|-", conflicts_with_all = ["text", "image", "video", "audio", "document", "sticker", "caption", "contact"])]
+    pub contacts: Option<String>,
+    /// A contact card from "Name,+15551234567" (a name and one phone number); repeat the flag for several cards.
+    #[arg(long, value_name = "NAME,PHONE", conflicts_with_all = ["text", "image", "video", "audio", "document", "sticker", "caption"])]
+    pub contact: Vec<String>,
     /// Template language code.
     #[arg(long, default_value = "en_US")]
     pub language: String,
@@ -129,8 +136,69 @@ pub fn buttons_json(body: &str, titles: &str) -> Value {
     json!({"type": "button", "body": {"text": body}, "action": {"buttons": buttons}})
 }
 
+/// The largest `--contacts` file read: the API refuses larger send bodies anyway.
+const MAX_CONTACTS_FILE_BYTES: u64 = 1024 * 1024;
+
+/// The `contacts` field from the text of a `--contacts` file: a JSON array of Meta contact objects, or one object
+/// (sent as an array of one). The cards themselves are checked by the server, which names the failing field.
+pub fn contacts_json(text: &str) -> anyhow::Result<Value> {
+    let v: Value = serde_json::from_str(text)
+        .context("--contacts must hold a JSON array of contact objects (or one object)")?;
+    match v {
+        Value::Array(cards) if !cards.is_empty() => Ok(Value::Array(cards)),
+        Value::Array(_) => {
+            anyhow::bail!("--contacts holds an empty array; give at least one contact")
+        }
+        Value::Object(card) => Ok(json!([card])),
+        _ => anyhow::bail!("--contacts must hold a JSON array of contact objects (or one object)"),
+    }
+}
+
+/// A contact card from `--contact "Name,+15551234567"`: the text before the last comma is the formatted name (so a
+/// name may hold commas), the rest the phone number.
+pub fn contact_card(quick: &str) -> anyhow::Result<Value> {
+    let (name, phone) = quick
+        .rsplit_once(',')
+        .map(|(n, p)| (n.trim(), p.trim()))
+        .filter(|(n, p)| !n.is_empty() && !p.is_empty())
+        .with_context(|| format!("--contact {quick:?}: expected \"Name,+15551234567\""))?;
+    Ok(json!({"name": {"formatted_name": name}, "phones": [{"phone": phone}]}))
+}
+
+/// Reads a `--contacts` file, `-` meaning standard input; bounded at [`MAX_CONTACTS_FILE_BYTES`].
+fn read_contacts_file(path: &str) -> anyhow::Result<String> {
+    use std::io::Read as _;
+    let reader: Box<dyn std::io::Read> = if path == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(
+            std::fs::File::open(path).with_context(|| format!("--contacts: cannot open {path}"))?,
+        )
+    };
+    let mut text = String::new();
+    reader
+        .take(MAX_CONTACTS_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .with_context(|| format!("--contacts: cannot read {path} as UTF-8 text"))?;
+    if text.len() as u64 > MAX_CONTACTS_FILE_BYTES {
+        anyhow::bail!("--contacts: {path} is larger than {MAX_CONTACTS_FILE_BYTES} bytes");
+    }
+    Ok(text)
+}
+
 /// The content field of a send and its value, from the flags.
 fn content(args: &SendArgs) -> anyhow::Result<(&'static str, Value)> {
+    if let Some(path) = &args.contacts {
+        return Ok(("contacts", contacts_json(&read_contacts_file(path)?)?));
+    }
+    if !args.contact.is_empty() {
+        let cards = args
+            .contact
+            .iter()
+            .map(|c| contact_card(c))
+            .collect::<anyhow::Result<Vec<Value>>>()?;
+        return Ok(("contacts", Value::Array(cards)));
+    }
     let caption = args.caption.as_deref();
     let media = [
         ("image", &args.image),
@@ -150,7 +218,9 @@ fn content(args: &SendArgs) -> anyhow::Result<(&'static str, Value)> {
             template_json(name, &args.language, &args.params),
         )),
         (None, _, None) => {
-            anyhow::bail!("give --text, --template or a media flag (--image, --document, …)")
+            anyhow::bail!(
+                "give --text, --template, a media flag (--image, --document, …) or --contacts/--contact"
+            )
         }
     }
 }
@@ -250,6 +320,10 @@ fn print_message(m: &Value) {
     }
     if let Some(media) = m["media"]["link"].as_str().or(m["media"]["id"].as_str()) {
         println!("media     {media}");
+    }
+    if let Some(names) = m["contactNames"].as_array() {
+        let names: Vec<&str> = names.iter().filter_map(Value::as_str).collect();
+        println!("contacts  {}", names.join(", "));
     }
     if let Some(titles) = m["interactive"]["options"].as_array() {
         let titles: Vec<&str> = titles.iter().filter_map(Value::as_str).collect();

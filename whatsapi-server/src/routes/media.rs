@@ -1,37 +1,20 @@
-//! Media files hosted by Meta: `POST /media` uploads one (multipart, streamed through to Meta), `GET /media/{id}`
-//! reads its metadata.
-//!
-//! The upload is read with `multer` over the raw body rather than through axum's `Multipart`, whose fields
-//! borrow the extractor and so cannot be handed to the transport as an owned stream. The raw body is not subject to
-//! the server-wide body limit ([`axum::extract::DefaultBodyLimit`] binds only the buffering extractors, which every
-//! other route uses); this route bounds it itself at [`MAX_UPLOAD_BODY`].
+//! Media files hosted by Meta: `POST /media` uploads one (multipart, read by [`MediaForm`] and streamed through to
+//! Meta), `GET /media/{id}` reads its metadata.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use axum::extract::{Path, Request, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use whatsapi_core::service::MediaUpload;
-use whatsapi_core::upload::MAX_MEDIA_BYTES;
 
 use crate::auth::CurrentAccount;
 use crate::error::ApiError;
-use crate::extract::field_error;
+pub use crate::extract::media::MAX_UPLOAD_BODY;
+use crate::extract::media::MediaForm;
 use crate::state::AppState;
 use crate::views::ok;
-
-/// The largest `POST /media` body: the largest file Meta takes plus room for the form's other parts and headers.
-pub const MAX_UPLOAD_BODY: u64 = MAX_MEDIA_BYTES + 64 * 1024;
-
-/// The most form parts read before the file, and the size of a text part: an upload names at most `type`.
-const MAX_TEXT_PARTS: usize = 4;
-const MAX_TEXT_PART_BYTES: u64 = 256;
 
 /// Uploading and reading media; every route needs an API key.
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
@@ -79,55 +62,23 @@ pub struct MediaView {
     pub file_size: Option<u64>,
 }
 
-/// The boundary of a `multipart/form-data` request, or the 400 that says what to send.
-fn boundary(req: &Request) -> Result<String, ApiError> {
-    let ct = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    multer::parse_boundary(ct).map_err(|_| {
-        ApiError::validation(vec![field_error(
-            "body",
-            "must be multipart/form-data with the file in a part named `file` (e.g. curl -F file=@photo.png)",
-        )])
-    })
-}
-
-fn too_large(limit: u64) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!("Body too large: a media upload takes at most {limit} bytes."),
-    )
-}
-
-fn multipart_error(e: &multer::Error) -> ApiError {
-    match e {
-        multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => {
-            too_large(MAX_UPLOAD_BODY)
-        }
-        other => ApiError::validation(vec![field_error(
-            "body",
-            format!("malformed multipart/form-data: {other}"),
-        )]),
-    }
-}
-
 /// Upload a media file to Meta (image, video, audio, document or sticker) to send it by `id`.
 ///
-/// The form takes the file in the part `file` and optionally `type` before it: a MIME type (as Meta takes it) or
+/// The form takes the file in the part `file` and optionally `type`, before or after it: a MIME type (as Meta takes it) or
 /// a kind (`image`, `video`, `audio`, `document`, `sticker`). The real type is sniffed from the file's bytes and
 /// must agree with `type` and with the part's `Content-Type` (`application/octet-stream` says nothing); the size
 /// limit is Meta's for the kind (image 5 MB, video and audio 16 MB, document 100 MB, sticker 100 KB or 500 KB
-/// animated). The file is streamed through to Meta as it arrives. Answers 201.
+/// animated). With `type` first the file is streamed through to Meta as it arrives; with `file` first it is
+/// spooled to a temporary file until the form ends (see [`MediaForm`]). A client that disconnects mid-upload is
+/// answered 400. Answers 201.
 #[utoipa::path(post, path = "/media", tag = "media", operation_id = "uploadMedia", security(("bearer" = [])),
     request_body(content = inline(UploadForm), content_type = "multipart/form-data",
-        description = "`file` (the bytes) and optionally `type` before it",
+        description = "`file` (the bytes) and optionally `type`, in either order (`type` first streams the file straight through)",
         example = json!({"type": "image", "file": "(the bytes of photo.png)"})),
     responses(
         (status = 201, description = "Uploaded", body = crate::views::Envelope<UploadedMediaView>,
             example = json!({"success": true, "data": {"id": "1037543291543636", "mimeType": "image/png", "size": 20394}})),
-        (status = 400, description = "Not multipart, no `file`, an unknown or mismatched type, or no credentials", body = crate::views::ErrorView,
+        (status = 400, description = "Not multipart, no `file`, an unknown or mismatched type, a body cut off before the form ended, or no credentials", body = crate::views::ErrorView,
             example = json!({"success": false,
                 "error": "Validation failed: file: the declared type image/jpeg does not match the file's contents, which are image/png",
                 "details": [{"field": "file", "message": "the declared type image/jpeg does not match the file's contents, which are image/png"}]})),
@@ -139,106 +90,26 @@ fn multipart_error(e: &multer::Error) -> ApiError {
 pub async fn upload(
     State(state): State<AppState>,
     CurrentAccount(account): CurrentAccount,
-    req: Request,
+    MediaForm { upload, outcome }: MediaForm,
 ) -> Result<Response, ApiError> {
-    let declared_length = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared_length.is_some_and(|n| n > MAX_UPLOAD_BODY) {
-        return Err(too_large(MAX_UPLOAD_BODY));
-    }
-    let boundary = boundary(&req)?;
-    let constraints = multer::Constraints::new().size_limit(
-        multer::SizeLimit::new()
-            .whole_stream(MAX_UPLOAD_BODY)
-            .for_field("type", MAX_TEXT_PART_BYTES)
-            .for_field("messaging_product", MAX_TEXT_PART_BYTES),
-    );
-    let body = req.into_body().into_data_stream();
-    let mut form = multer::Multipart::with_constraints(body, boundary, constraints);
-    let mut declared_type = None;
-    let mut parts = 0;
-    let file = loop {
-        let field = form
-            .next_field()
-            .await
-            .map_err(|e| multipart_error(&e))?
-            .ok_or_else(|| {
-                ApiError::validation(vec![field_error(
-                    "file",
-                    "required: send the file in a multipart part named `file`",
-                )])
-            })?;
-        parts += 1;
-        match field.name() {
-            Some("file") => break field,
-            Some("type") if parts <= MAX_TEXT_PARTS => {
-                declared_type = Some(field.text().await.map_err(|e| multipart_error(&e))?);
-            }
-            Some("messaging_product") if parts <= MAX_TEXT_PARTS => {
-                // Meta's own form names it; accepted so a form written for Meta works here.
-                field.text().await.map_err(|e| multipart_error(&e))?;
-            }
-            other => {
-                return Err(ApiError::validation(vec![field_error(
-                    other.unwrap_or("body"),
-                    "unknown form part; expected `type` (optional) and then `file`",
-                )]));
-            }
-        }
-    };
-    let content_type = file.content_type().map(|m| m.essence_str().to_owned());
-    let filename = file.file_name().map(str::to_owned);
-    // Set when the form's own bound (not the kind's) cuts the stream, so that failure is a 413 too.
-    let cut = Arc::new(AtomicBool::new(false));
-    let flag = cut.clone();
-    let stream = file.map(move |chunk| {
-        chunk.map_err(|e| {
-            if matches!(
-                e,
-                multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. }
-            ) {
-                flag.store(true, Ordering::SeqCst);
-            }
-            std::io::Error::other(e.to_string())
-        })
-    });
-    let result = state
-        .api
-        .upload_media(
-            account.id,
-            MediaUpload {
-                declared_type,
-                content_type,
-                filename,
-                body: Box::pin(stream),
-            },
-        )
-        .await;
-    // The form is dropped with the rest of the body unread: parts after `file` are ignored.
-    drop(form);
-    match result {
-        Ok(m) => Ok((
-            StatusCode::CREATED,
-            ok(UploadedMediaView {
-                id: m.id,
-                mime_type: m.mime_type,
-                size: m.size,
-            }),
-        )
-            .into_response()),
-        Err(_) if cut.load(Ordering::SeqCst) => Err(too_large(MAX_UPLOAD_BODY)),
-        Err(e) => Err(e.into()),
-    }
+    let result = state.api.upload_media(account.id, upload).await;
+    let m = outcome.answer(result)?;
+    Ok((
+        StatusCode::CREATED,
+        ok(UploadedMediaView {
+            id: m.id,
+            mime_type: m.mime_type,
+            size: m.size,
+        }),
+    )
+        .into_response())
 }
 
 /// The multipart form of `POST /media` (for the OpenAPI document).
 #[derive(ToSchema)]
 #[allow(dead_code)]
 struct UploadForm {
-    /// Optional, before `file`: a MIME type (`image/png`) or a kind (`image`, `video`, `audio`, `document`,
+    /// Optional, before or after `file`: a MIME type (`image/png`) or a kind (`image`, `video`, `audio`, `document`,
     /// `sticker`); must agree with the file's contents.
     #[schema(example = "image/png")]
     r#type: Option<String>,
