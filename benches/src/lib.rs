@@ -31,10 +31,13 @@ pub fn text_message(account: AccountId) -> NewMessage {
         id: MessageId::new(),
         account_id: account,
         batch_id: None,
-        to: PhoneNumber::parse("14155552671").expect("valid constant"),
+        to: PhoneNumber::parse("14155552671")
+            .expect("valid constant")
+            .into(),
         content: MessageContent::Text {
             body: "Your order #1234 has shipped and will arrive on Tuesday.".into(),
         },
+        reply_to: None,
         send_at: None,
         metadata: None,
         dry_run: false,

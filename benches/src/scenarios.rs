@@ -584,10 +584,11 @@ pub fn dispatch_sandbox(env: &Env, sizes: &Sizes) -> anyhow::Result<DispatchFigu
         let f = request_fn(move |_| {
             let body = whatsapi_core::graph::message_body(&OutgoingMessage {
                 message_id: MessageId::new(),
-                to: to.clone(),
+                to: to.clone().into(),
                 content: MessageContent::Text {
                     body: "Your order #1234 has shipped and will arrive on Tuesday.".into(),
                 },
+                reply_to: None,
             });
             let req = client.post(&url).bearer_auth(ACCESS_TOKEN).json(&body);
             async move {

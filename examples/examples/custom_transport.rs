@@ -34,7 +34,7 @@ impl MetaTransport for PrintingTransport {
     ) -> Result<SendReceipt, SendError> {
         let body = whatsapi_core::graph::message_body(msg);
         println!("POST /{}/messages {body}", creds.phone_number_id);
-        if msg.to == self.unreachable {
+        if msg.to.phone_number() == Some(&self.unreachable) {
             return Err(SendError::meta(400, 131026, "Message undeliverable"));
         }
         let n = self.sent.fetch_add(1, Ordering::Relaxed) + 1;

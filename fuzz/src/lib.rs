@@ -2,7 +2,7 @@
 //! (`src/bin/stable.rs`). Each takes arbitrary bytes, must never panic, and checks the parser's invariants.
 
 use chrono::{DateTime, Utc};
-use whatsapi_core::PhoneNumber;
+use whatsapi_core::{PhoneNumber, UserId};
 use whatsapi_core::message::MessageContent;
 use whatsapi_core::meta;
 use whatsapi_core::send::{BulkItem, MAX_TEXT_CHARS, SendRules};
@@ -21,8 +21,13 @@ pub fn parse_send(data: &[u8]) {
     let rules = SendRules::default();
     match whatsapi_api::parse_send(&body, now(), &rules) {
         Ok(req) => {
+            let to = req.recipient();
             assert!(
-                PhoneNumber::parse(req.to().as_str()).is_ok(),
+                to.phone_number()
+                    .is_none_or(|p| PhoneNumber::parse(p.as_str()).is_ok())
+                    && to
+                        .user_id()
+                        .is_none_or(|u| UserId::parse(u.as_str()).is_ok()),
                 "accepted recipient must re-parse"
             );
             if let MessageContent::Text { body } = req.content() {

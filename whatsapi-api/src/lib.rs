@@ -17,7 +17,7 @@
 //!     ]}
 //! });
 //! let request = whatsapi_api::parse_send(&body, chrono::Utc::now(), &SendRules::default()).unwrap();
-//! assert_eq!(request.to().as_str(), "14155552671");
+//! assert_eq!(request.recipient().to(), Some("14155552671"));
 //! assert_eq!(request.content().template().unwrap().name, "order_ready");
 //!
 //! // Failures name the JSON fields.

@@ -12,10 +12,11 @@ use whatsapi_core::message::{
 
 use crate::content::{CONTENT_FIELDS, parse_content};
 use whatsapi_core::phone::PhoneNumber;
+use whatsapi_core::recipient::{Recipient, UserId};
 use whatsapi_core::send::{
     BODY_PARAMETERS, BulkRequest, HEADER_PARAMETERS, SendRequest, SendRules, ValidationErrors,
     button_parameters, check_currency_code, check_language, check_media, check_metadata,
-    check_parameter_text, check_send_at, check_template_name, check_text,
+    check_parameter_text, check_reply_to, check_send_at, check_template_name, check_text,
 };
 
 /// When a body's `sendAt` is judged against the clock.
@@ -30,7 +31,16 @@ pub enum Schedule {
 }
 
 const SEND_FIELDS: &[&str] = &[
-    "to", "message", "template", "sendAt", "metadata", "dry_run", "dryRun", "type",
+    "to",
+    "recipient",
+    "context",
+    "message",
+    "template",
+    "sendAt",
+    "metadata",
+    "dry_run",
+    "dryRun",
+    "type",
 ];
 
 /// Parses and validates one send body, `sendAt` included.
@@ -198,39 +208,15 @@ fn parse_item(
         if !SEND_FIELDS.contains(&key.as_str()) && !CONTENT_FIELDS.contains(&key.as_str()) {
             errs.push(
                 path(prefix, key),
-                "unknown field; accepted fields are to, message, template, sendAt, metadata, dry_run \
-                 (and, for other message types, type and one of image, video, audio, document, sticker, \
+                "unknown field; accepted fields are to, recipient, context, message, template, sendAt, metadata, \
+                 dry_run (and, for other message types, type and one of image, video, audio, document, sticker, \
                  interactive, location, contacts, reaction)",
             );
         }
     }
 
-    let to = match obj.get("to") {
-        None | Some(Value::Null) => {
-            errs.push(
-                path(prefix, "to"),
-                "required: the recipient in E.164 digits only, e.g. 14155552671",
-            );
-            None
-        }
-        Some(Value::String(s)) => match PhoneNumber::parse(s) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                errs.push(path(prefix, "to"), e.message());
-                None
-            }
-        },
-        Some(other) => {
-            errs.push(
-                path(prefix, "to"),
-                format!(
-                    "must be a string of digits such as \"14155552671\", got {}",
-                    type_name(other)
-                ),
-            );
-            None
-        }
-    };
+    let to = parse_recipient(obj, prefix, errs);
+    let reply_to = parse_context(obj, prefix, errs);
 
     let content = parse_content_field(obj, prefix, errs);
 
@@ -293,10 +279,19 @@ fn parse_item(
         }
     }
 
-    let (Some(to), Some(content)) = (to, content) else {
+    let (Some(to), Some(content), Some(reply_to)) = (to, content, reply_to) else {
         return (None, schedule_errors);
     };
+    if let Some(r) = &reply_to {
+        if let Err(m) = check_reply_to(r, &content) {
+            errs.push(path(prefix, "context.message_id"), m);
+            return (None, schedule_errors);
+        }
+    }
     let mut req = SendRequest::new(to, content).dry_run(dry_run);
+    if let Some(r) = reply_to {
+        req = req.reply_to(r);
+    }
     if let Some(t) = send_at {
         req = req.send_at(t);
     }
@@ -304,6 +299,128 @@ fn parse_item(
         req = req.metadata(m);
     }
     (Some(req), schedule_errors)
+}
+
+/// `to` (E.164 digits) and/or `recipient` (a business-scoped user id, for a user behind a username); at least one.
+fn parse_recipient(
+    obj: &Map<String, Value>,
+    prefix: &str,
+    errs: &mut ValidationErrors,
+) -> Option<Recipient> {
+    let before = errs.len();
+    let phone = match obj.get("to") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => match PhoneNumber::parse(s) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                // A BSUID in `to` would be dropped by Meta without a word: say where it goes.
+                let message = if UserId::parse(s).is_ok() {
+                    "this is a business-scoped user id, not a phone number: send it as recipient (to is for \
+                     E.164 digits such as 14155552671)"
+                        .to_owned()
+                } else {
+                    e.message().to_owned()
+                };
+                errs.push(path(prefix, "to"), message);
+                None
+            }
+        },
+        Some(other) => {
+            errs.push(
+                path(prefix, "to"),
+                format!(
+                    "must be a string of digits such as \"14155552671\", got {}",
+                    type_name(other)
+                ),
+            );
+            None
+        }
+    };
+    let user = match obj.get("recipient") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => match UserId::parse(s) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                let message = if PhoneNumber::parse(s).is_ok() {
+                    "this is a phone number: send it as to; recipient takes a business-scoped user id such as \
+                     US.13491208655302741918"
+                        .to_owned()
+                } else {
+                    e.message().to_owned()
+                };
+                errs.push(path(prefix, "recipient"), message);
+                None
+            }
+        },
+        Some(other) => {
+            errs.push(
+                path(prefix, "recipient"),
+                format!(
+                    "must be a business-scoped user id string such as \"US.13491208655302741918\", got {}",
+                    type_name(other)
+                ),
+            );
+            None
+        }
+    };
+    if errs.len() > before {
+        return None;
+    }
+    let recipient = Recipient::from_parts(phone, user);
+    if recipient.is_none() {
+        errs.push(
+            path(prefix, "to"),
+            "required: the recipient in E.164 digits only, e.g. 14155552671 (or, for a user known only by \
+             username, their business-scoped user id in recipient)",
+        );
+    }
+    recipient
+}
+
+/// Meta's `context: {"message_id": …}` for a reply: `Some(None)` without one, `None` when it is malformed.
+fn parse_context(
+    obj: &Map<String, Value>,
+    prefix: &str,
+    errs: &mut ValidationErrors,
+) -> Option<Option<String>> {
+    let field = path(prefix, "context");
+    let shape = "must be an object such as {\"message_id\": \"wamid.…\"}: the WhatsApp or whatsapi id of the \
+                 message replied to";
+    match obj.get("context") {
+        None | Some(Value::Null) => Some(None),
+        Some(Value::Object(c)) => {
+            for key in c.keys() {
+                if key != "message_id" {
+                    errs.push(
+                        path(&field, key),
+                        "unknown field; context takes only message_id",
+                    );
+                }
+            }
+            match c.get("message_id") {
+                Some(Value::String(id)) if c.len() == 1 => Some(Some(id.clone())),
+                Some(Value::String(_)) => None,
+                Some(other) => {
+                    errs.push(
+                        path(&field, "message_id"),
+                        format!("must be a string, got {}", type_name(other)),
+                    );
+                    None
+                }
+                None => {
+                    errs.push(
+                        path(&field, "message_id"),
+                        format!("required; context {shape}"),
+                    );
+                    None
+                }
+            }
+        }
+        Some(other) => {
+            errs.push(field, format!("{shape}, got {}", type_name(other)));
+            None
+        }
+    }
 }
 
 /// The one content field of a send (`message`, `template` or a field named like Meta's type), checked against

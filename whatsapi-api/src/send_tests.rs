@@ -40,7 +40,7 @@ fn reference_examples_parse() {
         &rules(),
     )
     .unwrap();
-    assert_eq!(req.to().as_str(), "14155552671");
+    assert_eq!(req.recipient().to(), Some("14155552671"));
     assert_eq!(
         req.content().body(),
         Some("Hi Sarah! Your order #1234 has shipped.")

@@ -130,9 +130,19 @@ pub fn message_body(msg: &OutgoingMessage) -> Value {
     let mut body = json!({
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
-        "to": msg.to.as_str(),
-        "biz_opaque_callback_data": msg.message_id.to_string(),
     });
+    // A user behind a username is addressed by BSUID in `recipient` (Meta ignores a BSUID put in `to`); when the
+    // phone number is known too, both go and Meta delivers by `to`.
+    if let Some(phone) = msg.to.phone_number() {
+        body["to"] = json!(phone.as_str());
+    }
+    if let Some(user) = msg.to.user_id() {
+        body["recipient"] = json!(user.as_str());
+    }
+    if let Some(reply_to) = &msg.reply_to {
+        body["context"] = json!({"message_id": reply_to});
+    }
+    body["biz_opaque_callback_data"] = json!(msg.message_id.to_string());
     let (kind, object) = content_body(&msg.content);
     body["type"] = json!(kind);
     body[kind] = object;
@@ -524,7 +534,8 @@ mod tests {
         let id = MessageId::new();
         let msg = OutgoingMessage {
             message_id: id,
-            to: PhoneNumber::parse("14155552671").unwrap(),
+            to: PhoneNumber::parse("14155552671").unwrap().into(),
+            reply_to: None,
             content: MessageContent::Text { body: "Hi".into() },
         };
         assert_eq!(
@@ -536,10 +547,40 @@ mod tests {
     }
 
     #[test]
+    fn a_username_recipient_goes_in_recipient_and_a_reply_carries_its_context() {
+        use crate::recipient::{Recipient, UserId};
+        let user = UserId::parse("US.13491208655302741918").unwrap();
+        let phone = PhoneNumber::parse("14155552671").unwrap();
+        let body = |to: Recipient, reply_to: Option<&str>| {
+            message_body(&OutgoingMessage {
+                message_id: MessageId::new(),
+                to,
+                content: MessageContent::Text { body: "Hi".into() },
+                reply_to: reply_to.map(str::to_owned),
+            })
+        };
+        let only_user = body(Recipient::user(user.clone()), None);
+        assert_eq!(only_user["recipient"], "US.13491208655302741918");
+        assert!(only_user.get("to").is_none(), "{only_user}");
+        assert!(only_user.get("context").is_none(), "{only_user}");
+        let both = body(
+            Recipient::both(phone, user),
+            Some("wamid.HBgLMTQxNTU1NTI2NzEVAgARGBI"),
+        );
+        assert_eq!(both["to"], "14155552671");
+        assert_eq!(both["recipient"], "US.13491208655302741918");
+        assert_eq!(
+            both["context"],
+            json!({"message_id": "wamid.HBgLMTQxNTU1NTI2NzEVAgARGBI"})
+        );
+    }
+
+    #[test]
     fn template_body_matches_meta() {
         let msg = OutgoingMessage {
             message_id: MessageId::new(),
-            to: PhoneNumber::parse("14155552671").unwrap(),
+            to: PhoneNumber::parse("14155552671").unwrap().into(),
+            reply_to: None,
             content: MessageContent::Template(Template {
                 name: "order_ready".into(),
                 language: "en_US".into(),
@@ -585,7 +626,8 @@ mod tests {
         let id = MessageId::new();
         let b = message_body(&OutgoingMessage {
             message_id: id,
-            to: PhoneNumber::parse("14155552671").unwrap(),
+            to: PhoneNumber::parse("14155552671").unwrap().into(),
+            reply_to: None,
             content,
         });
         assert_eq!(b["messaging_product"], "whatsapp");

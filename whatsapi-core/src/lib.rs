@@ -68,6 +68,7 @@ pub mod idempotency;
 pub mod message;
 pub mod meta;
 pub mod phone;
+pub mod recipient;
 pub mod retry;
 pub mod send;
 pub mod service;
@@ -90,6 +91,7 @@ pub use message::{
     Template, TimelineEntry,
 };
 pub use phone::PhoneNumber;
+pub use recipient::{Recipient, UserId};
 pub use retry::{ErrorClass, RetryPolicy};
 pub use send::{BulkRequest, SendRequest, SendRules, ValidationErrors};
 pub use service::{

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::account::AccountId;
-use crate::phone::PhoneNumber;
+use crate::recipient::Recipient;
 
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {
@@ -817,10 +817,12 @@ pub struct NewMessage {
     pub account_id: AccountId,
     /// The bulk request it came from.
     pub batch_id: Option<BatchId>,
-    /// Recipient.
-    pub to: PhoneNumber,
+    /// Recipient: phone number, BSUID or both.
+    pub to: Recipient,
     /// What to send.
     pub content: MessageContent,
+    /// The wamid of the message this one replies to (Meta's `context.message_id`).
+    pub reply_to: Option<String>,
     /// Send no earlier than this; `None` sends now.
     pub send_at: Option<DateTime<Utc>>,
     /// Caller data echoed in webhooks.
@@ -885,10 +887,12 @@ pub struct Message {
     pub account_id: AccountId,
     /// Bulk request it came from.
     pub batch_id: Option<BatchId>,
-    /// Recipient.
-    pub to: PhoneNumber,
+    /// Recipient: phone number, BSUID or both.
+    pub to: Recipient,
     /// What is sent.
     pub content: MessageContent,
+    /// The wamid of the message this one replies to, if it is a reply.
+    pub reply_to: Option<String>,
     /// Current status.
     pub status: Status,
     /// Requested send time, for scheduled messages.

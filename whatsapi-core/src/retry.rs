@@ -35,6 +35,7 @@ pub fn classify(http_status: Option<u16>, code: Option<i64>) -> ErrorClass {
             | 131049
             | 131051
             | 131053
+            | 131062
             | 132000..=132999 => return ErrorClass::Permanent,
             _ => {}
         }
@@ -148,6 +149,7 @@ mod tests {
             (Some(400), Some(100), Permanent),
             (Some(400), Some(131008), Permanent),
             (Some(400), Some(131009), Permanent),
+            (Some(400), Some(131062), Permanent),
             (Some(400), Some(131021), Permanent),
             (Some(400), Some(131026), Permanent),
             (Some(400), Some(131047), Permanent),

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::MetaCredentials;
 use crate::message::{MessageContent, MessageId};
-use crate::phone::PhoneNumber;
+use crate::recipient::Recipient;
 use crate::retry::{ErrorClass, classify};
 
 /// One message to hand to Meta.
@@ -16,10 +16,12 @@ use crate::retry::{ErrorClass, classify};
 pub struct OutgoingMessage {
     /// Our id, sent as `biz_opaque_callback_data` so status webhooks can be matched even before the wamid is stored.
     pub message_id: MessageId,
-    /// Recipient.
-    pub to: PhoneNumber,
-    /// Text or template.
+    /// Recipient: phone number (Meta's `to`), BSUID (Meta's `recipient`) or both.
+    pub to: Recipient,
+    /// What is sent.
     pub content: MessageContent,
+    /// The wamid of the message replied to (Meta's `context.message_id`).
+    pub reply_to: Option<String>,
 }
 
 /// Meta accepted the message.
@@ -172,6 +174,11 @@ pub fn explain_code(code: i64) -> Option<&'static str> {
              send an approved template (the `template` field) instead",
         ),
         131056 => Some("Too many messages to this recipient in a short time; it is retried later"),
+        131062 => Some(
+            "This message cannot be sent to a username (business-scoped user id): Meta refuses this content, such as \
+             an authentication template, for users addressed only by `recipient`; send it to the user's phone \
+             number (`to`) instead",
+        ),
         _ => None,
     }
 }

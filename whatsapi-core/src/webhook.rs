@@ -25,8 +25,11 @@ pub struct StatusEventData {
     pub message_id: MessageId,
     /// New status.
     pub status: Status,
-    /// Recipient.
-    pub to: String,
+    /// The recipient's phone number; `null` for a user known only by BSUID.
+    pub to: Option<String>,
+    /// The recipient's business-scoped user id (BSUID), when known; `null` otherwise.
+    #[serde(default)]
+    pub recipient_user_id: Option<String>,
     /// RFC 3339 or null.
     #[serde(with = "rfc3339_opt")]
     pub delivered_at: Option<DateTime<Utc>>,
@@ -48,7 +51,8 @@ impl StatusEventData {
         Self {
             message_id: message.id,
             status: message.status,
-            to: message.to.as_str().to_owned(),
+            to: message.to.to().map(str::to_owned),
+            recipient_user_id: message.to.user_id().map(|u| u.as_str().to_owned()),
             delivered_at: message.delivered_at,
             read_at: message.read_at,
             failed_at: message.failed_at,
@@ -360,7 +364,8 @@ mod tests {
             StatusEventData {
                 message_id: id,
                 status: Status::Delivered,
-                to: "14155552671".into(),
+                to: Some("14155552671".into()),
+                recipient_user_id: None,
                 delivered_at: Some(t),
                 read_at: None,
                 failed_at: None,
@@ -377,6 +382,7 @@ mod tests {
                     "messageId": "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20",
                     "status": "delivered",
                     "to": "14155552671",
+                    "recipientUserId": null,
                     "deliveredAt": "2026-03-28T10:00:04Z",
                     "readAt": null,
                     "failedAt": null,

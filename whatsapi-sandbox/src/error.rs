@@ -121,6 +121,20 @@ impl MetaError {
             .with_details("Cloud API message throughput has been reached.")
     }
 
+    /// 400, 131062: this content cannot be sent to a user addressed only by business-scoped user id (such as an
+    /// authentication template).
+    pub fn user_id_not_supported() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            131062,
+            "(#131062) Business-scoped user ID recipients not supported",
+        )
+        .with_details(
+            "This message type or template category cannot be sent to a business-scoped user ID; send it to the \
+             user's phone number instead.",
+        )
+    }
+
     /// 400, 131047: free-form message outside the 24-hour customer service window.
     pub fn re_engagement() -> Self {
         Self::new(

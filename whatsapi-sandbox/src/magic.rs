@@ -13,6 +13,10 @@
 //! | [`SLOW`] `15550000009` | accepted at once (its webhooks flow) but answered only after `slow_delay` (default 2 s) |
 //! | any other | `sent` → `delivered` → `read`; with [`crate::SandboxConfig::service_window`] (on in `whatsapi --sandbox`), free-form messages (anything but a template) are refused with HTTP 400, 131047 until the number writes in; templates succeed |
 //!
+//! A user behind a username, addressed by BSUID in `recipient` (no `to`), behaves like the magic number its id part
+//! spells: `US.15550000001` is undeliverable like `15550000001`, `US.13491208655302741918` is any other. Such a
+//! send of an authentication template ([`is_authentication_template`]) is refused with HTTP 400, 131062.
+//!
 //! Counters (130429, 131000, 131056) count valid sends per sandbox instance and recipient. The template
 //! [`HELLO_WORLD`] exists for every recipient, in [`HELLO_WORLD_LANGUAGE`] only, and takes no parameters; the
 //! sandbox knows no other template, so other names are accepted (except for [`TEMPLATE_MISSING`]).
@@ -46,6 +50,13 @@ pub const SLOW: &str = "15550000009";
 pub const THROUGHPUT_LIMIT_FAILURES: u32 = 2;
 /// How many sends to [`PAIR_RATE_LIMIT`] are refused before one succeeds.
 pub const PAIR_RATE_LIMIT_FAILURES: u32 = 1;
+/// Whether the sandbox treats a template as an authentication template (which Meta will not send to a user
+/// addressed only by BSUID, error 131062): it has no template store, so the name decides: `auth…`, or containing
+/// `otp` or `verification`.
+pub fn is_authentication_template(name: &str) -> bool {
+    name.starts_with("auth") || name.contains("otp") || name.contains("verification")
+}
+
 /// The template that always exists.
 pub const HELLO_WORLD: &str = "hello_world";
 /// The only language of [`HELLO_WORLD`].

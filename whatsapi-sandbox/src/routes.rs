@@ -178,7 +178,20 @@ fn accept(
         ));
     }
     let req = validate::send_request(body)?;
-    let behaviour = Behaviour::of(&req.wa_id);
+    // A user known only by BSUID behaves like the magic number its id part spells (US.15550000001 is
+    // undeliverable like 15550000001), so every magic behaviour can be tried on usernames too.
+    let behaviour = match (&req.phone, &req.user_id) {
+        (Some(digits), _) => Behaviour::of(digits),
+        (None, Some(user)) => Behaviour::of(user.split_once('.').map_or("", |(_, id)| id)),
+        (None, None) => Behaviour::Normal,
+    };
+    if req.phone.is_none() {
+        if let Content::Template { name, .. } = &req.content {
+            if crate::magic::is_authentication_template(name) {
+                return Err(MetaError::user_id_not_supported());
+            }
+        }
+    }
     let attempt = shared.count_attempt(&req.wa_id);
     let window_open = shared.window_open(id, &req.wa_id);
     if let Some(e) = behaviour.refusal_with(
@@ -193,19 +206,27 @@ fn accept(
     let wamid = ids::wamid(&req.wa_id);
     let template = matches!(req.content, Content::Template { .. });
     let mut message = json!({ "id": wamid });
+    let mut contact = json!({"input": req.to});
+    if let Some(digits) = &req.phone {
+        contact["wa_id"] = json!(digits);
+    }
+    if let Some(user) = &req.user_id {
+        contact["user_id"] = json!(user);
+    }
     if template {
         message["message_status"] = json!("accepted");
     }
     Ok(Accepted {
         answer: json!({
             "messaging_product": "whatsapp",
-            "contacts": [{"input": req.to, "wa_id": req.wa_id}],
+            "contacts": [contact],
             "messages": [message],
         }),
         number: number.clone(),
         send: AcceptedSend {
             wamid,
-            recipient_id: req.wa_id,
+            recipient_id: req.phone,
+            recipient_user_id: req.user_id,
             callback_data: req.callback_data,
             category: if template { "utility" } else { "service" },
             accepted_at: Utc::now(),

@@ -284,7 +284,12 @@ impl Customers {
             .config
             .number_or_open(phone_number_id)
             .ok_or_else(|| WebhookError::UnknownPhoneNumber(phone_number_id.to_owned()))?;
-        let wa_id: String = from.chars().filter(char::is_ascii_digit).collect();
+        // A phone number in any format names its digits; a business-scoped user id is kept as it is.
+        let wa_id: String = if crate::validate::is_user_id(from) {
+            from.to_owned()
+        } else {
+            from.chars().filter(char::is_ascii_digit).collect()
+        };
         self.shared
             .windows
             .lock()

@@ -13,10 +13,15 @@ pub(crate) const MAX_CALLBACK_DATA: usize = 512;
 /// A send that passed validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SendRequest {
-    /// `to` exactly as given (echoed as `contacts[0].input`).
+    /// `to` exactly as given, else `recipient` (echoed as `contacts[0].input`).
     pub to: String,
-    /// `to` reduced to digits: the recipient's WhatsApp id.
+    /// Who the send is for: `to` reduced to digits (the recipient's WhatsApp id) when given, else the BSUID of
+    /// `recipient`. The key of the magic counters and of the 24-hour window.
     pub wa_id: String,
+    /// `to` reduced to digits, when given (Meta delivers by it when both are given).
+    pub phone: Option<String>,
+    /// `recipient`: the business-scoped user id of a user behind a username, when given.
+    pub user_id: Option<String>,
     /// What is sent.
     pub content: Content,
     /// `biz_opaque_callback_data`, echoed in status webhooks.
@@ -48,12 +53,19 @@ pub(crate) enum Content {
     Reaction,
 }
 
-/// The recipient of a body, when it has a usable one (for recording requests that fail validation).
+/// The recipient of a body, when it has a usable one (for recording requests that fail validation): the digits of
+/// `to`, else the BSUID in `recipient`.
 pub(crate) fn recipient(body: &Value) -> Option<String> {
     body.get("to")
         .and_then(Value::as_str)
         .map(|to| to.chars().filter(char::is_ascii_digit).collect::<String>())
         .filter(|digits| !digits.is_empty())
+        .or_else(|| {
+            body.get("recipient")
+                .and_then(Value::as_str)
+                .filter(|r| is_user_id(r))
+                .map(str::to_owned)
+        })
 }
 
 /// Checks a send body in the order Meta does: product, recipient, type, then the type's object.
@@ -83,22 +95,46 @@ pub(crate) fn send_request(body: &Value) -> Result<SendRequest, MetaError> {
             )));
         }
     }
-    let to = match obj.get("to") {
-        None | Some(Value::Null) => {
-            return Err(MetaError::missing_parameter(
-                "The parameter to is required.",
+    // A user behind a username is addressed by BSUID in `recipient`; `to` wins when both are given.
+    let user_id = match obj.get("recipient") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(r)) if is_user_id(r) => Some(r.clone()),
+        Some(Value::String(r)) => {
+            return Err(MetaError::invalid_parameter(format!(
+                "Param recipient must be a business-scoped user id (country code, a period and up to 128 \
+                 alphanumeric characters) - got \"{r}\"."
+            )));
+        }
+        Some(_) => {
+            return Err(MetaError::invalid_parameter(
+                "Param recipient must be a string.",
             ));
         }
-        Some(Value::String(to)) => to.clone(),
+    };
+    let to = match obj.get("to") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(to)) => Some(to.clone()),
         Some(_) => {
             return Err(MetaError::invalid_value("Param to must be a string."));
         }
     };
-    let wa_id = phone_digits(&to).ok_or_else(|| {
-        MetaError::invalid_value(format!(
-            "Param to must be a phone number in international format (8 to 15 digits) - got \"{to}\"."
-        ))
-    })?;
+    let phone = match &to {
+        Some(to) => Some(phone_digits(to).ok_or_else(|| {
+            MetaError::invalid_value(format!(
+                "Param to must be a phone number in international format (8 to 15 digits) - got \"{to}\"."
+            ))
+        })?),
+        None => None,
+    };
+    let (to, wa_id) = match (to, &phone, &user_id) {
+        (Some(to), Some(digits), _) => (to, digits.clone()),
+        (None, None, Some(user)) => (user.clone(), user.clone()),
+        _ => {
+            return Err(MetaError::missing_parameter(
+                "The parameter to (or recipient, for a business-scoped user id) is required.",
+            ));
+        }
+    };
     let callback_data = match obj.get("biz_opaque_callback_data") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.chars().count() <= MAX_CALLBACK_DATA => Some(s.clone()),
@@ -138,9 +174,21 @@ pub(crate) fn send_request(body: &Value) -> Result<SendRequest, MetaError> {
     Ok(SendRequest {
         to,
         wa_id,
+        phone,
+        user_id,
         content,
         callback_data,
         reply_to,
+    })
+}
+
+/// A business-scoped user id as Meta issues them: an ISO 3166 alpha-2 code, a period, 1–128 letters and digits.
+pub(crate) fn is_user_id(s: &str) -> bool {
+    s.split_once('.').is_some_and(|(country, rest)| {
+        country.len() == 2
+            && country.bytes().all(|b| b.is_ascii_uppercase())
+            && (1..=128).contains(&rest.len())
+            && rest.bytes().all(|b| b.is_ascii_alphanumeric())
     })
 }
 

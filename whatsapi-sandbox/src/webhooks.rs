@@ -16,7 +16,10 @@ use crate::record::WebhookDelivery;
 #[derive(Debug, Clone)]
 pub(crate) struct AcceptedSend {
     pub wamid: String,
-    pub recipient_id: String,
+    /// The recipient's phone digits; `None` for a user addressed only by BSUID (Meta then omits `recipient_id`).
+    pub recipient_id: Option<String>,
+    /// The BSUID the send named, repeated as `recipient_user_id`.
+    pub recipient_user_id: Option<String>,
     pub callback_data: Option<String>,
     /// `service` for free-form text, `utility` for templates.
     pub category: &'static str,
@@ -133,16 +136,24 @@ impl Dispatcher {
         text: &str,
         wamid: &str,
     ) -> Result<WebhookDelivery, WebhookError> {
-        let value = json!({
-            "contacts": [{"profile": {"name": "Sandbox Customer"}, "wa_id": from}],
-            "messages": [{
-                "from": from,
-                "id": wamid,
-                "timestamp": Utc::now().timestamp().to_string(),
-                "type": "text",
-                "text": {"body": text},
-            }],
-        });
+        // A customer behind a username shows only their BSUID: Meta leaves out `from` and `wa_id` then.
+        let (contact, message) = if crate::validate::is_user_id(from) {
+            (
+                json!({"profile": {"name": "Sandbox Customer"}, "user_id": from}),
+                json!({"from_user_id": from}),
+            )
+        } else {
+            (
+                json!({"profile": {"name": "Sandbox Customer"}, "wa_id": from}),
+                json!({"from": from}),
+            )
+        };
+        let mut message = message;
+        message["id"] = json!(wamid);
+        message["timestamp"] = json!(Utc::now().timestamp().to_string());
+        message["type"] = json!("text");
+        message["text"] = json!({"body": text});
+        let value = json!({"contacts": [contact], "messages": [message]});
         self.post(&payload(&self.waba_id, number, value)).await
     }
 
@@ -236,8 +247,13 @@ fn status_item(send: &AcceptedSend, planned: &PlannedStatus) -> Value {
         "id": send.wamid,
         "status": planned.status,
         "timestamp": happened.timestamp().to_string(),
-        "recipient_id": send.recipient_id,
     });
+    if let Some(phone) = &send.recipient_id {
+        item["recipient_id"] = json!(phone);
+    }
+    if let Some(user) = &send.recipient_user_id {
+        item["recipient_user_id"] = json!(user);
+    }
     if let Some(data) = &send.callback_data {
         item["biz_opaque_callback_data"] = json!(data);
     }
@@ -287,7 +303,8 @@ mod tests {
     fn send() -> AcceptedSend {
         AcceptedSend {
             wamid: "wamid.X".into(),
-            recipient_id: "14155552671".into(),
+            recipient_id: Some("14155552671".into()),
+            recipient_user_id: None,
             callback_data: Some("our-id".into()),
             category: "utility",
             accepted_at: DateTime::from_timestamp(1_711_620_000, 0).unwrap(),

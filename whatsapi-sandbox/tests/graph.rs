@@ -43,7 +43,8 @@ fn creds(token: &str, pnid: &str) -> MetaCredentials {
 fn text_to(to: &str) -> OutgoingMessage {
     OutgoingMessage {
         message_id: MessageId::new(),
-        to: PhoneNumber::parse(to).unwrap(),
+        to: PhoneNumber::parse(to).unwrap().into(),
+        reply_to: None,
         content: MessageContent::Text {
             body: "Your order is ready".into(),
         },
@@ -53,7 +54,8 @@ fn text_to(to: &str) -> OutgoingMessage {
 fn template_to(to: &str, name: &str, components: Vec<TemplateComponent>) -> OutgoingMessage {
     OutgoingMessage {
         message_id: MessageId::new(),
-        to: PhoneNumber::parse(to).unwrap(),
+        to: PhoneNumber::parse(to).unwrap().into(),
+        reply_to: None,
         content: MessageContent::Template(Template {
             name: name.into(),
             language: HELLO_WORLD_LANGUAGE.into(),

@@ -237,14 +237,30 @@ pub struct TimelineView {
     pub detail: Option<String>,
 }
 
+/// What a reply quotes.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContextView {
+    /// The WhatsApp message id (wamid) of the message replied to.
+    #[schema(example = "wamid.HBgLMTQxNTU1NTI2NzEVAgARGBI2RjQ5QkE2")]
+    pub message_id: String,
+}
+
 /// A message.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageView {
     /// Id.
     pub id: String,
-    /// Recipient.
-    pub to: String,
+    /// The recipient's phone number; `null` for a user known only by username (see `recipientUserId`).
+    #[schema(example = "14155552671")]
+    pub to: Option<String>,
+    /// The recipient's business-scoped user id (BSUID), when the send named one; `null` otherwise.
+    #[schema(example = json!(null))]
+    pub recipient_user_id: Option<String>,
+    /// The message this one replies to (Meta's `context`): `{"messageId": "wamid…"}`, or `null` for a message
+    /// that is not a reply.
+    pub context: Option<ContextView>,
     /// Text, for free-form messages.
     pub body: Option<String>,
     /// Template, for template messages.
@@ -471,7 +487,11 @@ impl MessageView {
     pub fn of(m: &Message, with_timeline: bool) -> Self {
         Self {
             id: m.id.to_string(),
-            to: m.to.to_string(),
+            to: m.to.to().map(str::to_owned),
+            recipient_user_id: m.to.user_id().map(|u| u.as_str().to_owned()),
+            context: m.reply_to.as_ref().map(|id| ContextView {
+                message_id: id.clone(),
+            }),
             body: m.content.body().map(str::to_owned),
             template: m
                 .content

@@ -22,7 +22,7 @@ use whatsapi_core::store::{
     ClaimLimits, Claimed, FailureInfo, MessageFilter, NewBatch, Outcome, Page, PageRequest,
     StatusApplied, StatusCounts, StatusUpdate,
 };
-use whatsapi_core::{AccountId, BatchId, Message, MessageId, PhoneNumber, Status, StoreError};
+use whatsapi_core::{AccountId, BatchId, Message, MessageId, Recipient, Status, StoreError};
 
 use crate::accounts;
 use crate::codec::{count, plus, status, status_code, time, time_opt, ts, ts_opt, u32_of};
@@ -33,7 +33,7 @@ use crate::outbox;
 const COLUMNS: &str = "m.seq, m.account, a.id, m.id, m.batch_id, m.recipient, m.content, m.status, \
      m.scheduled_for, m.metadata, m.dry_run, m.wamid, m.attempt, m.tries, m.next_attempt_at, m.lease_until, \
      m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.error_message, m.error_code, m.created_at, m.updated_at, \
-     m.meta_error, m.pricing";
+     m.meta_error, m.pricing, m.recipient_user_id, m.reply_to";
 
 /// A message with its row numbers.
 pub(crate) struct Stored {
@@ -48,6 +48,7 @@ pub(crate) struct Stored {
 /// Decodes the columns of [`COLUMNS`] starting at `o`.
 fn decode(r: &Row, o: usize) -> Result<Stored> {
     let recipient: String = r.try_get(o + 5)?;
+    let user_id: Option<String> = r.try_get(o + 26)?;
     let content: String = r.try_get(o + 6)?;
     let metadata: Option<String> = r.try_get(o + 9)?;
     let batch_id: Option<Uuid> = r.try_get(o + 4)?;
@@ -55,9 +56,13 @@ fn decode(r: &Row, o: usize) -> Result<Stored> {
         id: MessageId(r.try_get(o + 3)?),
         account_id: AccountId(r.try_get(o + 2)?),
         batch_id: batch_id.map(BatchId),
-        to: PhoneNumber::parse(&recipient)
-            .map_err(|e| PostgresError::Corrupt(format!("recipient: {}", e.message())))?,
+        to: Recipient::from_stored(&recipient, user_id.as_deref()).ok_or_else(|| {
+            PostgresError::Corrupt(format!(
+                "recipient {recipient:?} / {user_id:?} is neither a phone number nor a user id"
+            ))
+        })?,
         content: serde_json::from_str(&content)?,
+        reply_to: r.try_get(o + 27)?,
         status: status(r.try_get(o + 7)?)?,
         scheduled_for: time_opt(r.try_get(o + 8)?),
         metadata: metadata.map(|m| serde_json::from_str(&m)).transpose()?,
@@ -351,6 +356,8 @@ pub(crate) async fn insert(db: &dyn Db, fx: &mut Effects, batch: &NewBatch) -> R
     let mut ids = Vec::with_capacity(n);
     let mut batch_ids = Vec::with_capacity(n);
     let mut recipients = Vec::with_capacity(n);
+    let mut user_ids = Vec::with_capacity(n);
+    let mut replies = Vec::with_capacity(n);
     let mut contents = Vec::with_capacity(n);
     let mut statuses = Vec::with_capacity(n);
     let mut scheduled = Vec::with_capacity(n);
@@ -369,7 +376,9 @@ pub(crate) async fn insert(db: &dyn Db, fx: &mut Effects, batch: &NewBatch) -> R
         let status = m.initial_status();
         ids.push(m.id.0);
         batch_ids.push(m.batch_id.map(|b| b.0));
-        recipients.push(m.to.as_str().to_owned());
+        recipients.push(m.to.address().to_owned());
+        user_ids.push(m.to.user_id().map(|u| u.as_str().to_owned()));
+        replies.push(m.reply_to.clone());
         contents.push(serde_json::to_string(&m.content)?);
         statuses.push(status_code(status));
         scheduled.push(ts_opt(m.send_at));
@@ -382,12 +391,13 @@ pub(crate) async fn insert(db: &dyn Db, fx: &mut Effects, batch: &NewBatch) -> R
     let inserted = db
         .rows(
             "INSERT INTO messages (id, account, batch_id, recipient, content, status, scheduled_for, metadata, \
-             dry_run, created_at, updated_at, due_at) \
+             dry_run, created_at, updated_at, due_at, recipient_user_id, reply_to) \
              SELECT id, $1, batch_id, recipient, content, status, scheduled_for, metadata, dry_run, created_at, \
-             created_at, due_at \
+             created_at, due_at, recipient_user_id, reply_to \
              FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int2[], $7::int8[], $8::text[], \
-             $9::bool[], $10::int8[], $11::int8[]) WITH ORDINALITY \
-             AS t(id, batch_id, recipient, content, status, scheduled_for, metadata, dry_run, created_at, due_at, ord) \
+             $9::bool[], $10::int8[], $11::int8[], $12::text[], $13::text[]) WITH ORDINALITY \
+             AS t(id, batch_id, recipient, content, status, scheduled_for, metadata, dry_run, created_at, due_at, \
+             recipient_user_id, reply_to, ord) \
              ORDER BY ord \
              RETURNING seq, status, created_at",
             &[
@@ -402,6 +412,8 @@ pub(crate) async fn insert(db: &dyn Db, fx: &mut Effects, batch: &NewBatch) -> R
                 &dry_runs,
                 &created,
                 &due,
+                &user_ids,
+                &replies,
             ],
         )
         .await

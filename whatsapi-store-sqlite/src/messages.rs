@@ -19,7 +19,7 @@ use whatsapi_core::store::{
     ClaimLimits, Claimed, FailureInfo, MessageFilter, NewBatch, Outcome, Page, PageRequest,
     StatusApplied, StatusCounts, StatusUpdate,
 };
-use whatsapi_core::{AccountId, BatchId, Message, MessageId, PhoneNumber, Status, StoreError};
+use whatsapi_core::{AccountId, BatchId, Message, MessageId, Recipient, Status, StoreError};
 
 use crate::accounts;
 use crate::codec::{count, plus, status, status_code, time, time_opt, ts, ts_opt, u32_of, uuid};
@@ -30,7 +30,7 @@ use crate::outbox;
 const SELECT: &str = "SELECT m.seq, m.account, a.id, m.id, m.batch_id, m.recipient, m.content, m.status, \
      m.scheduled_for, m.metadata, m.dry_run, m.wamid, m.attempt, m.tries, m.next_attempt_at, m.lease_until, \
      m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.error_message, m.error_code, m.created_at, m.updated_at, \
-     m.due_at, m.meta_error, m.pricing FROM messages m JOIN accounts a ON a.seq = m.account";
+     m.due_at, m.meta_error, m.pricing, m.recipient_user_id, m.reply_to FROM messages m JOIN accounts a ON a.seq = m.account";
 
 /// A message with its row numbers.
 pub(crate) struct Stored {
@@ -73,6 +73,8 @@ struct Raw {
     due_at: Option<i64>,
     meta_error: Option<String>,
     pricing: Option<String>,
+    recipient_user_id: Option<String>,
+    reply_to: Option<String>,
 }
 
 fn raw(r: &Row<'_>) -> rusqlite::Result<Raw> {
@@ -104,6 +106,8 @@ fn raw(r: &Row<'_>) -> rusqlite::Result<Raw> {
         due_at: r.get(24)?,
         meta_error: r.get(25)?,
         pricing: r.get(26)?,
+        recipient_user_id: r.get(27)?,
+        reply_to: r.get(28)?,
     })
 }
 
@@ -113,9 +117,15 @@ impl Raw {
             id: MessageId(uuid(&self.id)?),
             account_id: AccountId(uuid(&self.account_id)?),
             batch_id: self.batch_id.map(|b| uuid(&b).map(BatchId)).transpose()?,
-            to: PhoneNumber::parse(&self.recipient)
-                .map_err(|e| SqliteError::Corrupt(format!("recipient: {}", e.message())))?,
+            to: Recipient::from_stored(&self.recipient, self.recipient_user_id.as_deref())
+                .ok_or_else(|| {
+                    SqliteError::Corrupt(format!(
+                        "recipient {:?} / {:?} is neither a phone number nor a user id",
+                        self.recipient, self.recipient_user_id
+                    ))
+                })?,
             content: serde_json::from_str(&self.content)?,
+            reply_to: self.reply_to,
             status: status(self.status)?,
             scheduled_for: time_opt(self.scheduled_for),
             metadata: self
@@ -346,7 +356,8 @@ pub(crate) fn insert(conn: &Connection, batch: NewBatch) -> Result<()> {
     let mut counts: BTreeMap<Status, i64> = BTreeMap::new();
     let mut insert = conn.prepare_cached(
         "INSERT INTO messages (id, account, batch_id, recipient, content, status, scheduled_for, metadata, dry_run, \
-         created_at, updated_at, due_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)",
+         created_at, updated_at, due_at, recipient_user_id, reply_to) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13)",
     )?;
     let mut first = conn.prepare_cached(
         "INSERT INTO timeline (message, n, status, at, detail) VALUES (?1, 1, ?2, ?3, NULL)",
@@ -366,7 +377,7 @@ pub(crate) fn insert(conn: &Connection, batch: NewBatch) -> Result<()> {
                 m.id.0.as_bytes(),
                 account,
                 m.batch_id.map(|b| *b.0.as_bytes()),
-                m.to.as_str(),
+                m.to.address(),
                 serde_json::to_string(&m.content)?,
                 status_code(status),
                 ts_opt(m.send_at),
@@ -374,6 +385,8 @@ pub(crate) fn insert(conn: &Connection, batch: NewBatch) -> Result<()> {
                 m.dry_run,
                 ts(m.created_at),
                 ts(due),
+                m.to.user_id().map(|u| u.as_str()),
+                m.reply_to.as_deref(),
             ])
             .map_err(|e| match SqliteError::from(e) {
                 SqliteError::Store(StoreError::Conflict(_)) => SqliteError::Store(

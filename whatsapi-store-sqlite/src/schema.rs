@@ -17,6 +17,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_bounds.sql"),
     include_str!("migrations/0007_fair_claims.sql"),
     include_str!("migrations/0008_engine_accounts.sql"),
+    include_str!("migrations/0009_recipients_replies.sql"),
 ];
 
 /// The schema version this build writes.

@@ -148,12 +148,32 @@ async fn an_old_file_is_upgraded_in_place() {
     let old = SqliteStore::open_at_version(&path, SqliteOptions::default(), 1).unwrap();
     let acc = account(&old, "a@example.com").await;
     let m = message(acc.id, at(0));
-    old.insert_messages(batch(acc.id, vec![m.clone()]))
-        .await
-        .unwrap();
     drop(old);
     assert_eq!(pragma(&path, "user_version"), "1");
     let conn = rusqlite::Connection::open(&path).unwrap();
+    // The message as the first release wrote it (today's insert names columns that release did not have).
+    let created = at(0).timestamp_nanos_opt().unwrap();
+    conn.execute(
+        "INSERT INTO messages (id, account, recipient, content, status, dry_run, created_at, updated_at, due_at) \
+         SELECT ?1, seq, '14155552671', ?2, 0, 0, ?3, ?3, ?3 FROM accounts WHERE id = ?4",
+        rusqlite::params![
+            m.id.0.as_bytes(),
+            serde_json::to_string(&m.content).unwrap(),
+            created,
+            acc.id.0.as_bytes()
+        ],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO timeline (message, n, status, at, detail) SELECT seq, 1, 0, ?1, NULL FROM messages",
+        [created],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO status_counts (account, status, n) SELECT seq, 0, 1 FROM accounts",
+        [],
+    )
+    .unwrap();
     let outbox: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM sqlite_master WHERE name = 'outbox'",
@@ -168,6 +188,7 @@ async fn an_old_file_is_upgraded_in_place() {
     assert_eq!(pragma(&path, "user_version"), SCHEMA_VERSION.to_string());
     let got = store.get_message(acc.id, m.id).await.unwrap().unwrap();
     assert_eq!(got.created_at, m.created_at);
+    assert_eq!((got.to, got.content, got.reply_to), (m.to, m.content, None));
     // The new tables work.
     let claimed = store
         .claim_due(at(1), Duration::from_secs(30), 10)

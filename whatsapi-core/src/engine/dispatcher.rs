@@ -446,6 +446,7 @@ impl SendJob {
             message_id: self.message.id,
             to: self.message.to.clone(),
             content: self.message.content.clone(),
+            reply_to: self.message.reply_to.clone(),
         };
         let started = std::time::Instant::now();
         let result = self.core.transport.send(&creds, &outgoing).await;

@@ -52,7 +52,7 @@ impl MetaTransport for ClockedTransport {
     ) -> Result<SendReceipt, SendError> {
         self.calls.lock().unwrap().push(Call {
             at: self.clock.now(),
-            to: msg.to.as_str().to_owned(),
+            to: msg.to.address().to_owned(),
             phone_number_id: creds.phone_number_id.clone(),
             message_id: msg.message_id,
         });
@@ -264,7 +264,9 @@ impl Harness {
                 account_id: account.id,
                 batch_id: None,
                 to: crate::phone::PhoneNumber::parse(&format!("1415{:07}", i % 10_000_000))
-                    .expect("valid number"),
+                    .expect("valid number")
+                    .into(),
+                reply_to: None,
                 content: crate::message::MessageContent::Text {
                     body: "campaign".into(),
                 },

@@ -73,7 +73,10 @@ async fn wakeups_from_the_store_start_the_dispatcher_before_its_poll() {
             id: crate::message::MessageId::new(),
             account_id: acc.id,
             batch_id: None,
-            to: crate::phone::PhoneNumber::parse("14155552671").unwrap(),
+            to: crate::phone::PhoneNumber::parse("14155552671")
+                .unwrap()
+                .into(),
+            reply_to: None,
             content: crate::message::MessageContent::Text {
                 body: "from another replica".into(),
             },

@@ -34,7 +34,7 @@ pub use checks::{
     MAX_LIST_TITLE_CHARS, MAX_REPLY_BUTTONS, MAX_ROW_DESCRIPTION_CHARS, MAX_ROW_ID_CHARS,
     check_bounded, check_coordinate, check_emoji, check_message_media, check_url, media_extensions,
 };
-pub use request::{SendRequest, check_content};
+pub use request::{SendRequest, check_content, check_reply_to};
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -44,6 +44,8 @@ use std::time::Duration;
 pub mod field {
     /// The recipient.
     pub const TO: &str = "to";
+    /// The message replied to (Meta's `context.message_id`).
+    pub const CONTEXT: &str = "context.message_id";
     /// The body of a text message.
     pub const TEXT: &str = "text";
     /// The template reference (its parts are `template.name`, `template.language`, `template.components…`).

@@ -10,7 +10,7 @@ use crate::message::{
     MediaParameter, MediaSource, MessageContent, MessageId, MessageKind, NewMessage, Reaction,
     ReplyButton, Template, TemplateComponent, TemplateParameter,
 };
-use crate::phone::PhoneNumber;
+use crate::recipient::Recipient;
 
 use super::checks::{
     BODY_PARAMETERS, HEADER_PARAMETERS, MAX_BUTTON_INDEX, button_parameters, check_currency_code,
@@ -29,8 +29,11 @@ use super::{SendRules, ValidationErrors, field};
 /// [`SendRequest::template`] and the builder methods; [`WhatsApi::send`](crate::WhatsApi::send) validates it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SendRequest {
-    to: PhoneNumber,
+    to: Recipient,
     content: MessageContent,
+    /// The message this one replies to (Meta's `context.message_id`): a wamid, or a whatsapi id resolved when
+    /// the send is accepted.
+    reply_to: Option<String>,
     send_at: Option<DateTime<Utc>>,
     metadata: Option<Map<String, Value>>,
     dry_run: bool,
@@ -41,10 +44,11 @@ pub struct SendRequest {
 
 impl SendRequest {
     /// A message with the given content.
-    pub fn new(to: PhoneNumber, content: MessageContent) -> Self {
+    pub fn new(to: impl Into<Recipient>, content: MessageContent) -> Self {
         Self {
-            to,
+            to: to.into(),
             content,
+            reply_to: None,
             send_at: None,
             metadata: None,
             dry_run: false,
@@ -54,14 +58,18 @@ impl SendRequest {
     }
 
     /// A free-form text message (only delivered inside the 24-hour customer service window).
-    pub fn text(to: PhoneNumber, body: impl Into<String>) -> Self {
+    pub fn text(to: impl Into<Recipient>, body: impl Into<String>) -> Self {
         Self::new(to, MessageContent::Text { body: body.into() })
     }
 
     /// A Meta-approved template by name and language code, without parameters (add them with
     /// [`body_params`](Self::body_params), [`header_params`](Self::header_params), [`button`](Self::button) or
     /// [`component`](Self::component)).
-    pub fn template(to: PhoneNumber, name: impl Into<String>, language: impl Into<String>) -> Self {
+    pub fn template(
+        to: impl Into<Recipient>,
+        name: impl Into<String>,
+        language: impl Into<String>,
+    ) -> Self {
         Self::new(
             to,
             MessageContent::Template(Template {
@@ -90,32 +98,32 @@ impl SendRequest {
     /// let r = SendRequest::image(to, MediaSource::link("https://example.com/a.png")).caption("Your receipt");
     /// assert_eq!(r.content().media().unwrap().caption.as_deref(), Some("Your receipt"));
     /// ```
-    pub fn image(to: PhoneNumber, source: MediaSource) -> Self {
+    pub fn image(to: impl Into<Recipient>, source: MediaSource) -> Self {
         Self::new(to, MessageContent::Image(source.into_media()))
     }
 
     /// A video (MP4 or 3GPP) by link or uploaded media id.
-    pub fn video(to: PhoneNumber, source: MediaSource) -> Self {
+    pub fn video(to: impl Into<Recipient>, source: MediaSource) -> Self {
         Self::new(to, MessageContent::Video(source.into_media()))
     }
 
     /// An audio file or voice message by link or uploaded media id.
-    pub fn audio(to: PhoneNumber, source: MediaSource) -> Self {
+    pub fn audio(to: impl Into<Recipient>, source: MediaSource) -> Self {
         Self::new(to, MessageContent::Audio(source.into_media()))
     }
 
     /// A document by link or uploaded media id; name it with [`filename`](Self::filename).
-    pub fn document(to: PhoneNumber, source: MediaSource) -> Self {
+    pub fn document(to: impl Into<Recipient>, source: MediaSource) -> Self {
         Self::new(to, MessageContent::Document(source.into_media()))
     }
 
     /// A WebP sticker by link or uploaded media id.
-    pub fn sticker(to: PhoneNumber, source: MediaSource) -> Self {
+    pub fn sticker(to: impl Into<Recipient>, source: MediaSource) -> Self {
         Self::new(to, MessageContent::Sticker(source.into_media()))
     }
 
     /// An interactive message (buttons, list or call-to-action URL).
-    pub fn interactive(to: PhoneNumber, interactive: Interactive) -> Self {
+    pub fn interactive(to: impl Into<Recipient>, interactive: Interactive) -> Self {
         Self::new(to, MessageContent::Interactive(interactive))
     }
 
@@ -128,7 +136,7 @@ impl SendRequest {
     /// let r = SendRequest::buttons(to, "Confirm your booking?", [("yes", "Yes"), ("no", "No")]).footer("Reply by 6 pm");
     /// assert_eq!(r.content().kind().as_str(), "interactive");
     /// ```
-    pub fn buttons<I, S, T>(to: PhoneNumber, body: impl Into<String>, buttons: I) -> Self
+    pub fn buttons<I, S, T>(to: impl Into<Recipient>, body: impl Into<String>, buttons: I) -> Self
     where
         I: IntoIterator<Item = (S, T)>,
         S: Into<String>,
@@ -153,7 +161,7 @@ impl SendRequest {
     }
 
     /// A location pin; name it with [`place`](Self::place).
-    pub fn location(to: PhoneNumber, latitude: f64, longitude: f64) -> Self {
+    pub fn location(to: impl Into<Recipient>, latitude: f64, longitude: f64) -> Self {
         Self::new(
             to,
             MessageContent::Location(Location {
@@ -166,14 +174,14 @@ impl SendRequest {
     }
 
     /// One or more contact cards.
-    pub fn contacts(to: PhoneNumber, contacts: impl IntoIterator<Item = Contact>) -> Self {
+    pub fn contacts(to: impl Into<Recipient>, contacts: impl IntoIterator<Item = Contact>) -> Self {
         Self::new(to, MessageContent::Contacts(contacts.into_iter().collect()))
     }
 
     /// A reaction with `emoji` (empty removes it) to the message with this WhatsApp id (wamid), or to one of the
     /// account's own messages by its whatsapi id (replaced by that message's wamid when the send is accepted).
     pub fn reaction(
-        to: PhoneNumber,
+        to: impl Into<Recipient>,
         message_id: impl Into<String>,
         emoji: impl Into<String>,
     ) -> Self {
@@ -297,9 +305,27 @@ impl SendRequest {
         self
     }
 
+    /// Sends it as a reply to an earlier message, quoted above it in the chat (Meta's `context.message_id`):
+    /// a WhatsApp message id (wamid, such as an inbound message's), or one of the account's own messages by its
+    /// whatsapi id (replaced by that message's wamid when the send is accepted).
+    pub fn reply_to(mut self, message_id: impl Into<String>) -> Self {
+        self.reply_to = Some(message_id.into());
+        self
+    }
+
     /// The recipient.
-    pub fn to(&self) -> &PhoneNumber {
+    pub fn recipient(&self) -> &Recipient {
         &self.to
+    }
+
+    /// The message this one replies to, if any.
+    pub fn replying_to(&self) -> Option<&str> {
+        self.reply_to.as_deref()
+    }
+
+    /// The reply target, to resolve a whatsapi id to its wamid before the message is stored.
+    pub(crate) fn reply_to_mut(&mut self) -> Option<&mut String> {
+        self.reply_to.as_mut()
     }
 
     /// What to send.
@@ -345,6 +371,7 @@ impl SendRequest {
             batch_id,
             to: self.to,
             content: self.content,
+            reply_to: self.reply_to,
             send_at: self.send_at,
             metadata: self.metadata,
             dry_run: self.dry_run,
@@ -396,6 +423,11 @@ impl SendRequest {
                 "template components were given for a message that is not a template",
             );
         }
+        if let Some(r) = &self.reply_to {
+            if let Err(m) = check_reply_to(r, &self.content) {
+                errs.push(at(field::CONTEXT), m);
+            }
+        }
         if let Some(t) = self.send_at {
             if let Err(m) = check_send_at(t, now, rules) {
                 errs.push(at(field::SEND_AT), m);
@@ -416,15 +448,50 @@ impl SendRequest {
 
     /// The request as canonical JSON (for fingerprints).
     pub(crate) fn canonical(&self) -> Value {
-        json!({
-            "to": self.to.as_str(),
+        // A recipient by phone number alone and a send that replies to nothing keep the fingerprint they had
+        // before BSUIDs and replies existed.
+        let mut v = json!({
+            "to": self.to.address(),
             "content": serde_json::to_value(&self.content).unwrap_or(Value::Null),
             "send_at": self.send_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Nanos, true)),
             "metadata": self.metadata,
             "dry_run": self.dry_run,
             "stray_components": self.stray_components,
-        })
+        });
+        if let Some(u) = self.to.user_id() {
+            v["recipient"] = json!(u.as_str());
+        }
+        if let Some(r) = &self.reply_to {
+            v["context"] = json!(r);
+        }
+        v
     }
+}
+
+/// Longest message id a reply may name (wamids are about 60 characters; this leaves room for their growth).
+const MAX_REPLY_TO_CHARS: usize = 256;
+
+/// A reply's target: a message id that is not blank, and content that can be a reply (a reaction already names
+/// its message).
+pub fn check_reply_to(id: &str, content: &MessageContent) -> Result<(), String> {
+    if matches!(content, MessageContent::Reaction(_)) {
+        return Err(
+            "a reaction cannot be a reply; its reaction.message_id already names the message"
+                .into(),
+        );
+    }
+    if id.trim().is_empty() {
+        return Err(
+            "must be the id of the message replied to: a WhatsApp message id (wamid…) or a whatsapi message id"
+                .into(),
+        );
+    }
+    if id.chars().count() > MAX_REPLY_TO_CHARS {
+        return Err(format!(
+            "at most {MAX_REPLY_TO_CHARS} characters: a WhatsApp message id (wamid…) or a whatsapi message id"
+        ));
+    }
+    Ok(())
 }
 
 fn check_template(t: &Template, base: &str, errs: &mut ValidationErrors) {

@@ -200,8 +200,8 @@ impl WhatsApi {
         request
             .validate(now, self.send_rules())
             .map_err(Error::Validation)?;
-        if let Some(message) = self.resolve_reaction(account, &mut request).await? {
-            return Err(Error::field(REACTION_MESSAGE_ID, message));
+        if let Some((field, message)) = self.resolve_references(account, &mut request).await? {
+            return Err(Error::field(field, message));
         }
         if let Some(message) = self.window_refusal(account, &request, now).await? {
             return Err(Error::field(window_field(&request), message));
@@ -261,11 +261,11 @@ impl WhatsApi {
                 invalid.push(BulkItemError { index, details });
                 continue;
             }
-            if let Some(message) = self.resolve_reaction(account, &mut req).await? {
+            if let Some((field, message)) = self.resolve_references(account, &mut req).await? {
                 invalid.push(BulkItemError {
                     index,
                     details: vec![FieldError {
-                        field: REACTION_MESSAGE_ID.into(),
+                        field: field.into(),
                         message,
                     }],
                 });
@@ -366,34 +366,52 @@ impl WhatsApi {
         })
     }
 
-    /// A reaction may name the message it reacts to by the whatsapi id of one of this account's messages: that id
-    /// is replaced by the message's wamid. Answers why the reaction cannot be sent when the id is another account's
-    /// or unknown, or the message has no wamid yet. A wamid (anything that is not a whatsapi id) is left as given.
-    async fn resolve_reaction(
+    /// A reaction, and a reply, may name the message they refer to by the whatsapi id of one of this account's
+    /// messages: that id is replaced by the message's wamid. Answers the field and why the send cannot go when the
+    /// id is another account's or unknown, or the message has no wamid yet. A wamid (anything that is not a whatsapi
+    /// id) is left as given.
+    async fn resolve_references(
         &self,
         account: &Account,
         req: &mut SendRequest,
+    ) -> Result<Option<(&'static str, String)>, Error> {
+        if let MessageContent::Reaction(r) = req.content_mut() {
+            if let Some(why) = self.wamid_of(account, &mut r.message_id, "react").await? {
+                return Ok(Some((REACTION_MESSAGE_ID, why)));
+            }
+        }
+        if let Some(reply_to) = req.reply_to_mut() {
+            if let Some(why) = self.wamid_of(account, reply_to, "reply").await? {
+                return Ok(Some((field::CONTEXT, why)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Replaces `id` by the wamid of the account's message when it is a whatsapi id; why not, when that fails.
+    async fn wamid_of(
+        &self,
+        account: &Account,
+        id: &mut String,
+        verb: &str,
     ) -> Result<Option<String>, Error> {
-        let MessageContent::Reaction(r) = req.content_mut() else {
-            return Ok(None);
-        };
-        let Ok(id) = r.message_id.trim().parse::<MessageId>() else {
+        let Ok(message_id) = id.trim().parse::<MessageId>() else {
             return Ok(None);
         };
         // Scoped to the account: another account's message is as unknown as a message that does not exist.
-        let Some(target) = self.store().get_message(account.id, id).await? else {
+        let Some(target) = self.store().get_message(account.id, message_id).await? else {
             return Ok(Some(format!(
-                "no message {id} in this account; give the id of one of your messages or a WhatsApp message id \
-                 (wamid…)"
+                "no message {message_id} in this account; give the id of one of your messages or a WhatsApp \
+                 message id (wamid…)"
             )));
         };
         match target.wamid {
             Some(wamid) => {
-                r.message_id = wamid;
+                *id = wamid;
                 Ok(None)
             }
             None => Ok(Some(format!(
-                "message {id} has no WhatsApp id yet (it is {}); react once it has been sent",
+                "message {message_id} has no WhatsApp id yet (it is {}); {verb} once it has been sent",
                 target.status
             ))),
         }
@@ -411,10 +429,14 @@ impl WhatsApi {
             return Ok(None);
         }
         let at = req.scheduled_for().unwrap_or(now);
-        let last = self
-            .store()
-            .last_inbound(account.id, req.to().as_str())
-            .await?;
+        // Inbound messages are recorded under the phone number and under the BSUID, whichever Meta gave; a
+        // recipient known by both is inside the window if either says so.
+        let to = req.recipient();
+        let keys = [to.to(), to.user_id().map(|u| u.as_str())];
+        let mut last = None;
+        for key in keys.into_iter().flatten() {
+            last = last.max(self.store().last_inbound(account.id, key).await?);
+        }
         if last.is_some_and(|t| t + WINDOW > at) {
             return Ok(None);
         }
@@ -434,7 +456,7 @@ fn window_field(req: &SendRequest) -> &'static str {
 }
 
 fn window_message(req: &SendRequest) -> String {
-    let to = req.to();
+    let to = req.recipient();
     match req.content() {
         MessageContent::Text { .. } => format!(
             "free-form text can only be sent within 24 hours of the recipient's last message, and {to} has not \

@@ -441,6 +441,7 @@ impl MessageStore for MemoryStore {
                 batch_id: m.batch_id,
                 to: m.to,
                 content: m.content,
+                reply_to: m.reply_to,
                 status,
                 scheduled_for: m.send_at,
                 metadata: m.metadata,

@@ -208,7 +208,7 @@ impl MetaTransport for FakeTransport {
         creds: &MetaCredentials,
         msg: &OutgoingMessage,
     ) -> Result<SendReceipt, SendError> {
-        let mut script = self.next_script(msg.to.as_str());
+        let mut script = self.next_script(msg.to.address());
         while let Script::Delay(d, inner) = script {
             tokio::time::sleep(d).await;
             script = *inner;
@@ -231,7 +231,7 @@ impl MetaTransport for FakeTransport {
         self.inner.notify.notify_waiters();
         result.map(|wamid| SendReceipt {
             wamid,
-            wa_id: Some(msg.to.as_str().to_owned()),
+            wa_id: msg.to.to().map(str::to_owned),
         })
     }
 

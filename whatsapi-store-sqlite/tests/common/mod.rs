@@ -62,7 +62,8 @@ pub fn message(account: AccountId, created_at: DateTime<Utc>) -> NewMessage {
         id: MessageId::new(),
         account_id: account,
         batch_id: None,
-        to: PhoneNumber::parse("14155552671").unwrap(),
+        to: PhoneNumber::parse("14155552671").unwrap().into(),
+        reply_to: None,
         content: MessageContent::Text {
             body: "hello".into(),
         },

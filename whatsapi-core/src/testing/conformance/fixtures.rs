@@ -34,10 +34,13 @@ pub fn sample_message(account: AccountId, to: &str) -> NewMessage {
         id: MessageId::new(),
         account_id: account,
         batch_id: None,
-        to: PhoneNumber::parse(to).expect("sample_message needs an E.164 number"),
+        to: PhoneNumber::parse(to)
+            .expect("sample_message needs an E.164 number")
+            .into(),
         content: MessageContent::Text {
             body: "Hi Sarah! Your order #1234 has shipped.".into(),
         },
+        reply_to: None,
         send_at: None,
         metadata: Some(metadata),
         dry_run: false,

@@ -292,6 +292,87 @@ pub async fn every_content_type_round_trips(store: Arc<dyn Store>) {
     }
 }
 
+/// A recipient known by phone, by business-scoped user id (a user behind a username) or by both, and the wamid a
+/// reply quotes, come back as stored from `get_message`, listings and claims; the window is kept per BSUID too.
+pub async fn recipients_and_replies_round_trip(store: Arc<dyn Store>) {
+    use crate::recipient::{Recipient, UserId};
+    let account = create_sample_account(&*store).await;
+    let phone = crate::phone::PhoneNumber::parse("14155552671").unwrap();
+    let user = UserId::parse("US.13491208655302741918").unwrap();
+    let long_user = UserId::parse(&format!("BR.{}", "a1".repeat(64))).unwrap();
+    let recipients = [
+        Recipient::phone(phone.clone()),
+        Recipient::user(user.clone()),
+        Recipient::both(phone, user.clone()),
+        Recipient::user(long_user),
+    ];
+    let messages: Vec<NewMessage> = recipients
+        .iter()
+        .enumerate()
+        .map(|(i, r)| NewMessage {
+            to: r.clone(),
+            reply_to: (i % 2 == 1).then(|| format!("wamid.HBgLMTQxNTU1NTI2NzEVAgARGBI{i}")),
+            ..message_at(account.id, "14155552671", 20 + i as i64)
+        })
+        .collect();
+    insert(&*store, account.id, messages.clone()).await;
+    for m in &messages {
+        let got = get(&*store, account.id, m.id).await;
+        assert_eq!(
+            (&got.to, &got.reply_to),
+            (&m.to, &m.reply_to),
+            "get_message"
+        );
+    }
+    let page = ok(
+        store
+            .list_messages(
+                account.id,
+                &MessageFilter::default(),
+                PageRequest {
+                    page: 1,
+                    limit: 100,
+                },
+            )
+            .await,
+        "list_messages",
+    );
+    for m in &messages {
+        let listed = page.items.iter().find(|l| l.id == m.id).expect("listed");
+        assert_eq!(
+            (&listed.to, &listed.reply_to),
+            (&m.to, &m.reply_to),
+            "listed"
+        );
+    }
+    let claimed = ok(store.claim_due(at(100), LEASE, 10).await, "claim_due");
+    assert_eq!(claimed.len(), messages.len());
+    for c in &claimed {
+        let m = messages
+            .iter()
+            .find(|m| m.id == c.message.id)
+            .expect("claimed one of ours");
+        assert_eq!(
+            (&c.message.to, &c.message.reply_to),
+            (&m.to, &m.reply_to),
+            "claimed"
+        );
+    }
+    ok(
+        store
+            .record_inbound(account.id, user.as_str(), at(50))
+            .await,
+        "record_inbound",
+    );
+    assert_eq!(
+        ok(
+            store.last_inbound(account.id, user.as_str()).await,
+            "last_inbound"
+        ),
+        Some(at(50))
+    );
+}
+
 /// Listings are newest first, paginated with the total, filterable by status and batch, without timelines.
 pub async fn list_messages_pages_and_filters(store: Arc<dyn Store>) {
     let account = create_sample_account(&*store).await;

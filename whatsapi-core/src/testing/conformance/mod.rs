@@ -147,6 +147,7 @@ macro_rules! __store_conformance_list {
             list_accounts_pages_by_id,
             insert_and_get_messages,
             every_content_type_round_trips,
+            recipients_and_replies_round_trip,
             list_messages_pages_and_filters,
             tenant_isolation,
             idempotency_decisions,
