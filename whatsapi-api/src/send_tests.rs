@@ -72,12 +72,8 @@ fn reference_examples_parse() {
         req.content().template().unwrap().components,
         vec![TemplateComponent::Body {
             parameters: vec![
-                TemplateParameter::Text {
-                    text: "Sarah".into()
-                },
-                TemplateParameter::Text {
-                    text: "#1042".into()
-                }
+                TemplateParameter::text("Sarah"),
+                TemplateParameter::text("#1042")
             ]
         }]
     );
