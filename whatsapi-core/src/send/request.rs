@@ -55,8 +55,33 @@ impl SendRequest {
     }
 
     /// A Meta-approved template by name and language code, without parameters (add them with
-    /// [`body_params`](Self::body_params), [`header_params`](Self::header_params), [`button`](Self::button) or
-    /// [`component`](Self::component)).
+    /// [`header_param`](Self::header_param), [`body_params`](Self::body_params),
+    /// [`body_parameters`](Self::body_parameters), the button methods, or [`component`](Self::component)).
+    ///
+    /// ```
+    /// use chrono::Utc;
+    /// use whatsapi_core::send::SendRules;
+    /// use whatsapi_core::{FlowAction, MediaSource, PhoneNumber, SendRequest, TemplateParameter};
+    ///
+    /// let to = PhoneNumber::parse("14155552671").unwrap();
+    /// let r = SendRequest::template(to.clone(), "order_shipped", "en_US")
+    ///     .header_param(TemplateParameter::image(MediaSource::id("1013859600285441")))
+    ///     .body_parameters([
+    ///         TemplateParameter::text("Sarah"),
+    ///         TemplateParameter::currency("$12.50", "USD", 12_500),
+    ///         TemplateParameter::date_time("May 1, 2026"),
+    ///     ])
+    ///     .url_button(0, "track/1042")
+    ///     .quick_reply_button(1, "STOP")
+    ///     .copy_code_button(2, "SAVE10")
+    ///     .flow_button(3, FlowAction { flow_token: Some("booking-1042".into()), flow_action_data: None });
+    /// assert!(r.validate(Utc::now(), &SendRules::default()).is_ok());
+    ///
+    /// // Checked as Meta checks it: each button is given once.
+    /// let bad = SendRequest::template(to, "order_shipped", "en_US").url_button(0, "a").url_button(0, "b");
+    /// let errs = bad.validate(Utc::now(), &SendRules::default()).unwrap_err();
+    /// assert_eq!(errs.fields()[0].field, "template.components[1].index");
+    /// ```
     pub fn template(to: PhoneNumber, name: impl Into<String>, language: impl Into<String>) -> Self {
         Self::new(
             to,
