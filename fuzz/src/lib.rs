@@ -117,6 +117,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         "parse_send" => &[
             r#"{"to":"14155552671","message":"hi"}"#,
             r#"{"to":"14155552671","template":{"name":"order_ready","language":"en_US","components":[{"type":"body","parameters":[{"type":"text","text":"Ada"},{"type":"currency","currency":{"fallback_value":"$1","code":"USD","amount_1000":1000}}]},{"type":"button","sub_type":"url","index":"0","parameters":[{"type":"text","text":"x"}]}]}}"#,
+            r#"{"to":"14155552671","template":{"name":"t","language":"en","components":[{"type":"header","parameters":[{"type":"location","location":{"latitude":1,"longitude":2}}]},{"type":"body","parameters":[{"type":"text","parameter_name":"n","text":"A"}]},{"type":"button","sub_type":"flow","index":1,"parameters":[{"type":"action","action":{"flow_token":"t"}}]}]}}"#,
             r#"{"to":"+1 415 555 2671","message":"hi","sendAt":"2025-07-01T00:00:00Z","metadata":{"a":1},"dry_run":true}"#,
             r#"{"messages":[{"to":"14155552671","message":"a"},{"to":"0","message":""}]}"#,
             r#"{"to":"14155552671","template":{"name":"x","language":"en","components":[{"type":"header","parameters":[{"type":"image","image":{"link":"https://e.x/a.png"}},{"type":"date_time","date_time":{"fallback_value":"d"}}]}]}}"#,

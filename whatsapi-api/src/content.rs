@@ -447,7 +447,7 @@ fn coordinate(
     }
 }
 
-fn location(v: &Value, field: &str, errs: &mut ValidationErrors) -> Option<Location> {
+pub(crate) fn location(v: &Value, field: &str, errs: &mut ValidationErrors) -> Option<Location> {
     let obj = object(
         v,
         field,

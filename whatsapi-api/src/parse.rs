@@ -6,17 +6,18 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use whatsapi_core::message::{
-    ButtonSubType, CurrencyParameter, DateTimeParameter, MediaParameter, MessageContent,
-    MessageKind, Template, TemplateComponent, TemplateParameter,
+    ButtonSubType, CurrencyParameter, DateTimeParameter, FlowAction, MediaParameter,
+    MessageContent, MessageKind, Template, TemplateComponent, TemplateParameter,
 };
 
-use crate::content::{CONTENT_FIELDS, parse_content};
+use crate::content::{CONTENT_FIELDS, location, parse_content};
 use whatsapi_core::phone::PhoneNumber;
 use whatsapi_core::recipient::{Recipient, UserId};
 use whatsapi_core::send::{
     BODY_PARAMETERS, BulkRequest, HEADER_PARAMETERS, SendRequest, SendRules, ValidationErrors,
     button_parameters, check_currency_code, check_language, check_media, check_metadata,
-    check_parameter_text, check_reply_to, check_send_at, check_template_name, check_text,
+    check_parameter_text, check_reply_to, check_send_at, check_template, check_template_name,
+    check_text,
 };
 
 /// When a body's `sendAt` is judged against the clock.
@@ -662,11 +663,21 @@ fn parse_template(v: &Value, field: &str, errs: &mut ValidationErrors) -> Option
             None
         }
     };
-    Some(Template {
+    let template = Template {
         name: name?.to_owned(),
         language: language?.to_owned(),
         components: components?,
-    })
+    };
+    // The shapes are right; now Meta's rules across parameters (counts, header limits, named parameters, button
+    // positions), the same checks `SendRequest::validate` makes.
+    let mut rules = ValidationErrors::default();
+    check_template(&template, field, &mut rules);
+    if rules.is_empty() {
+        Some(template)
+    } else {
+        errs.0.extend(rules.0);
+        None
+    }
 }
 
 fn parse_component(
@@ -717,10 +728,11 @@ fn parse_component(
                 Some("quick_reply") => Some(ButtonSubType::QuickReply),
                 Some("url") => Some(ButtonSubType::Url),
                 Some("copy_code") => Some(ButtonSubType::CopyCode),
+                Some("flow") => Some(ButtonSubType::Flow),
                 _ => {
                     errs.push(
                         path(field, "sub_type"),
-                        "required: one of quick_reply, url, copy_code",
+                        "required: one of quick_reply, url, copy_code, flow",
                     );
                     None
                 }
@@ -738,7 +750,7 @@ fn parse_component(
             }
             let allowed: &[&str] = match sub_type {
                 Some(s) => button_parameters(s),
-                None => &["payload", "text", "coupon_code"],
+                None => &["payload", "text", "coupon_code", "action"],
             };
             let parameters = params(errs, allowed);
             Some(TemplateComponent::Button {
@@ -803,8 +815,41 @@ fn parse_parameter(
         return None;
     }
     match kind {
-        "text" => Some(TemplateParameter::Text {
-            text: checked_str(obj, "text", field, check_parameter_text, errs)?.to_owned(),
+        "text" => {
+            let parameter_name = match obj.get("parameter_name") {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(n)) => Ok(Some(n.clone())),
+                Some(other) => {
+                    errs.push(
+                        path(field, "parameter_name"),
+                        format!(
+                            "must be the placeholder's name as a string, got {}",
+                            type_name(other)
+                        ),
+                    );
+                    Err(())
+                }
+            };
+            let text = checked_str(obj, "text", field, check_parameter_text, errs);
+            Some(TemplateParameter::Text {
+                parameter_name: parameter_name.ok()?,
+                text: text?.to_owned(),
+            })
+        }
+        "location" => {
+            let f = path(field, "location");
+            match obj.get("location") {
+                None | Some(Value::Null) => {
+                    errs.push(f, "required: {latitude, longitude, name?, address?}");
+                    None
+                }
+                Some(l) => Some(TemplateParameter::Location {
+                    location: location(l, &f, errs)?,
+                }),
+            }
+        }
+        "action" => Some(TemplateParameter::Action {
+            action: parse_flow_action(obj, field, errs)?,
         }),
         "payload" => Some(TemplateParameter::Payload {
             payload: str_field(obj, "payload", field, errs)?.to_owned(),
@@ -864,6 +909,63 @@ fn parse_parameter(
             None
         }
     }
+}
+
+/// A flow button's `action`: `flow_token` (a string) and `flow_action_data` (an object), both optional.
+fn parse_flow_action(
+    obj: &Map<String, Value>,
+    field: &str,
+    errs: &mut ValidationErrors,
+) -> Option<FlowAction> {
+    let f = path(field, "action");
+    let Some(a) = obj.get("action").and_then(Value::as_object) else {
+        errs.push(
+            f,
+            "required: an object with flow_token (a string) and flow_action_data (an object), both optional",
+        );
+        return None;
+    };
+    let mut ok = true;
+    for key in a.keys() {
+        if !["flow_token", "flow_action_data"].contains(&key.as_str()) {
+            errs.push(
+                path(&f, key),
+                "unknown field; accepted fields are flow_token, flow_action_data",
+            );
+            ok = false;
+        }
+    }
+    let flow_token = match a.get("flow_token") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(t)) => Some(t.clone()),
+        Some(other) => {
+            errs.push(
+                path(&f, "flow_token"),
+                format!("must be a string, got {}", type_name(other)),
+            );
+            ok = false;
+            None
+        }
+    };
+    let flow_action_data = match a.get("flow_action_data") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(d)) => Some(d.clone()),
+        Some(other) => {
+            errs.push(
+                path(&f, "flow_action_data"),
+                format!(
+                    "must be an object (the flow's first screen data), got {}",
+                    type_name(other)
+                ),
+            );
+            ok = false;
+            None
+        }
+    };
+    ok.then_some(FlowAction {
+        flow_token,
+        flow_action_data,
+    })
 }
 
 #[cfg(test)]

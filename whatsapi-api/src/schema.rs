@@ -266,6 +266,15 @@ pub struct BulkSendBody {
 
 /// A template by name and language, with the parameters of its components.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"name": "order_shipped", "language": "en_US", "components": [
+    {"type": "header", "parameters": [{"type": "image", "image": {"link": "https://example.com/parcel.jpg"}}]},
+    {"type": "body", "parameters": [
+        {"type": "text", "text": "Sarah"},
+        {"type": "currency", "currency": {"fallback_value": "$10.99", "code": "USD", "amount_1000": 10990}},
+        {"type": "date_time", "date_time": {"fallback_value": "May 1, 2026"}}
+    ]},
+    {"type": "button", "sub_type": "url", "index": 0, "parameters": [{"type": "text", "text": "track/1042"}]}
+]}))]
 pub struct TemplateBody {
     /// The name as approved by Meta: lowercase letters, digits and underscores.
     #[schema(example = "order_ready", pattern = "^[a-z0-9_]+$", max_length = 512)]
@@ -282,7 +291,7 @@ pub struct TemplateBody {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ComponentType {
-    /// The header (text or media parameter).
+    /// The header (one text, media or location parameter).
     Header,
     /// The body (`{{1}}`, `{{2}}`, …).
     Body,
@@ -294,12 +303,14 @@ pub enum ComponentType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ButtonType {
-    /// Quick reply: a `payload` (or `text`) parameter.
+    /// Quick reply: one `payload` parameter.
     QuickReply,
-    /// Call-to-action URL: a `text` parameter, the URL's variable suffix.
+    /// Call-to-action URL: one `text` parameter, the URL's variable suffix.
     Url,
-    /// Copy code: a `coupon_code` parameter.
+    /// Copy code: one `coupon_code` parameter.
     CopyCode,
+    /// Flow: one `action` parameter.
+    Flow,
 }
 
 /// One component of a template with its parameters.
@@ -315,8 +326,10 @@ pub struct ComponentBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 0, maximum = 9)]
     pub index: Option<u8>,
-    /// The parameters, in order. Headers take text, image, document or video; bodies text, currency or
-    /// date_time; buttons payload, text or coupon_code.
+    /// The parameters, in order. A header takes at most one: text (up to 60 characters), image, document, video
+    /// (by https link or uploaded id, no caption) or location; a body takes text, currency and date_time, its text
+    /// parameters all named or none; a button exactly one: payload (quick_reply), text (url), coupon_code
+    /// (copy_code) or action (flow). Each button index is given once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parameters: Vec<ParameterBody>,
 }
@@ -341,6 +354,10 @@ pub enum ParameterType {
     Payload,
     /// `coupon_code` (copy-code buttons).
     CouponCode,
+    /// `location` (headers).
+    Location,
+    /// `action` (flow buttons).
+    Action,
 }
 
 /// One parameter; the field named like its `type` holds the value.
@@ -350,14 +367,19 @@ pub struct ParameterBody {
     /// Which kind of value this is.
     #[serde(rename = "type")]
     pub kind: ParameterType,
-    /// For `text`: the text, 1 to 1024 characters.
+    /// For `text` in a template with named parameters: the placeholder's name (`first_name` for
+    /// `{{first_name}}`); lowercase letters, digits and underscores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "first_name", pattern = "^[a-z0-9_]+$")]
+    pub parameter_name: Option<String>,
+    /// For `text`: the text, 1 to 1024 characters (60 in a header; no new lines or tabs in a body).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_length = 1024)]
     pub text: Option<String>,
     /// For `payload`: returned in the webhook when the button is tapped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<String>,
-    /// For `coupon_code`: the code copied.
+    /// For `coupon_code`: the code copied, at most 15 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coupon_code: Option<String>,
     /// For `currency`.
@@ -375,6 +397,25 @@ pub struct ParameterBody {
     /// For `video`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub video: Option<MediaBody>,
+    /// For `location`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<LocationBody>,
+    /// For `action`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<FlowActionBody>,
+}
+
+/// What a flow button opens the flow with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"flow_token": "booking-1042", "flow_action_data": {"date": "2026-05-01"}}))]
+pub struct FlowActionBody {
+    /// Identifies this flow session in the flow's data exchange; Meta uses `unused` when it is left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_token: Option<String>,
+    /// Data for the flow's first screen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub flow_action_data: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// An amount of money.

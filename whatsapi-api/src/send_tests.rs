@@ -72,12 +72,8 @@ fn reference_examples_parse() {
         req.content().template().unwrap().components,
         vec![TemplateComponent::Body {
             parameters: vec![
-                TemplateParameter::Text {
-                    text: "Sarah".into()
-                },
-                TemplateParameter::Text {
-                    text: "#1042".into()
-                }
+                TemplateParameter::text("Sarah"),
+                TemplateParameter::text("#1042")
             ]
         }]
     );
@@ -675,5 +671,275 @@ mod content_types {
         };
         assert_eq!(details[0].field, "location.latitude");
         assert_eq!(json_field(&details[0].field), "location.latitude");
+    }
+}
+
+#[test]
+fn every_template_parameter_type_parses() {
+    let tpl = json!({"to": "14155552671", "template": {"name": "receipt", "language": "en_US", "components": [
+        {"type": "header", "parameters": [{"type": "image", "image": {"id": "1013859600285441"}}]},
+        {"type": "body", "parameters": [
+            {"type": "text", "parameter_name": "first_name", "text": "Ana"},
+            {"type": "currency", "currency": {"fallback_value": "$10.99", "code": "USD", "amount_1000": 10990}},
+            {"type": "date_time", "date_time": {"fallback_value": "May 1, 2026"}}
+        ]},
+        {"type": "button", "sub_type": "flow", "index": "3", "parameters": [
+            {"type": "action", "action": {"flow_token": "tok", "flow_action_data": {"order": 42}}}
+        ]}
+    ]}});
+    let req = parse_send(&tpl, now(), &rules()).unwrap();
+    let comps = &req.content().template().unwrap().components;
+    assert_eq!(
+        comps[1],
+        TemplateComponent::Body {
+            parameters: vec![
+                TemplateParameter::named_text("first_name", "Ana"),
+                TemplateParameter::currency("$10.99", "USD", 10_990),
+                TemplateParameter::date_time("May 1, 2026"),
+            ]
+        }
+    );
+    let TemplateComponent::Button {
+        sub_type: ButtonSubType::Flow,
+        index: 3,
+        parameters,
+    } = &comps[2]
+    else {
+        panic!("a flow button: {:?}", comps[2])
+    };
+    let TemplateParameter::Action { action } = &parameters[0] else {
+        panic!("an action parameter")
+    };
+    assert_eq!(action.flow_token.as_deref(), Some("tok"));
+    assert_eq!(action.flow_action_data.as_ref().unwrap()["order"], 42);
+
+    let located = json!({"to": "14155552671", "template": {"name": "pickup", "language": "en", "components": [
+        {"type": "header", "parameters": [{"type": "location", "location": {"latitude": "37.48", "longitude": -122.14, "name": "Depot"}}]}
+    ]}});
+    let req = parse_send(&located, now(), &rules()).unwrap();
+    let TemplateComponent::Header { parameters } = &req.content().template().unwrap().components[0]
+    else {
+        panic!("a header")
+    };
+    let TemplateParameter::Location { location } = &parameters[0] else {
+        panic!("a location")
+    };
+    assert_eq!(
+        (
+            location.latitude,
+            location.longitude,
+            location.name.as_deref()
+        ),
+        (37.48, -122.14, Some("Depot"))
+    );
+}
+
+#[test]
+fn bad_template_parameters_are_refused_at_their_path() {
+    let send = |components: Value| json!({"to": "14155552671", "template": {"name": "t", "language": "en", "components": components}});
+    let img =
+        |image: Value| json!({"type": "header", "parameters": [{"type": "image", "image": image}]});
+    let button = |sub_type: &str, index: Value, parameters: Value| json!({"type": "button", "sub_type": sub_type, "index": index, "parameters": parameters});
+    let p = "template.components[0]";
+    let cases: Vec<(Value, String, &str)> = vec![
+        (
+            json!([{"type": "header", "parameters": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]),
+            format!("{p}.parameters"),
+            "a header takes at most one parameter",
+        ),
+        (
+            json!([{"type": "header", "parameters": [{"type": "text", "text": "h".repeat(61)}]}]),
+            format!("{p}.parameters[0].text"),
+            "at most 60 characters",
+        ),
+        (
+            json!([img(json!({"link": "http://x.test/a.png"}))]),
+            format!("{p}.parameters[0].image.link"),
+            "https",
+        ),
+        (
+            json!([img(json!({"link": "https://x.test/a.png", "id": "9"}))]),
+            format!("{p}.parameters[0].image"),
+            "not both",
+        ),
+        (
+            json!([img(json!({"id": "9", "caption": "hi"}))]),
+            format!("{p}.parameters[0].image.caption"),
+            "no caption",
+        ),
+        (
+            json!([img(json!({"id": "9", "filename": "a.png"}))]),
+            format!("{p}.parameters[0].image.filename"),
+            "only documents",
+        ),
+        (
+            json!([{"type": "header", "parameters": [{"type": "location", "location": {"latitude": 95, "longitude": 0}}]}]),
+            format!("{p}.parameters[0].location.latitude"),
+            "-90 to 90",
+        ),
+        (
+            json!([{"type": "header", "parameters": [{"type": "location", "location": {"latitude": 0, "longitude": -181}}]}]),
+            format!("{p}.parameters[0].location.longitude"),
+            "-180 to 180",
+        ),
+        (
+            json!([{"type": "header", "parameters": [{"type": "location"}]}]),
+            format!("{p}.parameters[0].location"),
+            "required",
+        ),
+        (
+            json!([{"type": "body", "parameters": [{"type": "location", "location": {"latitude": 0, "longitude": 0}}]}]),
+            format!("{p}.parameters[0].type"),
+            "not allowed here",
+        ),
+        (
+            json!([{"type": "body", "parameters": [{"type": "text", "text": "two\nlines"}]}]),
+            format!("{p}.parameters[0].text"),
+            "new lines",
+        ),
+        (
+            json!([{"type": "body", "parameters": [{"type": "currency", "currency": {"fallback_value": "$1", "code": "US", "amount_1000": 1000}}]}]),
+            format!("{p}.parameters[0].currency.code"),
+            "ISO 4217",
+        ),
+        (
+            json!([{"type": "body", "parameters": [{"type": "currency", "currency": {"fallback_value": "$1", "code": "USD", "amount_1000": 1.5}}]}]),
+            format!("{p}.parameters[0].currency.amount_1000"),
+            "integer",
+        ),
+        (
+            json!([{"type": "body", "parameters": [{"type": "date_time", "date_time": {}}]}]),
+            format!("{p}.parameters[0].date_time.fallback_value"),
+            "required",
+        ),
+        (
+            json!([{"type": "body", "parameters": [
+                {"type": "text", "parameter_name": "first_name", "text": "Ana"},
+                {"type": "text", "text": "Bo"}
+            ]}]),
+            format!("{p}.parameters[1].parameter_name"),
+            "cannot be mixed",
+        ),
+        (
+            json!([{"type": "body", "parameters": [
+                {"type": "text", "parameter_name": "name", "text": "Ana"},
+                {"type": "text", "parameter_name": "name", "text": "Bo"}
+            ]}]),
+            format!("{p}.parameters[1].parameter_name"),
+            "given twice",
+        ),
+        (
+            json!([{"type": "body", "parameters": [{"type": "text", "parameter_name": "First Name", "text": "Ana"}]}]),
+            format!("{p}.parameters[0].parameter_name"),
+            "lowercase letters",
+        ),
+        (
+            json!([button("quick_reply", json!(0), json!([]))]),
+            format!("{p}.parameters"),
+            "a quick_reply button takes exactly one payload parameter, got 0",
+        ),
+        (
+            json!([button(
+                "quick_reply",
+                json!(0),
+                json!([{"type": "text", "text": "x"}])
+            )]),
+            format!("{p}.parameters[0].type"),
+            "not allowed here",
+        ),
+        (
+            json!([button(
+                "url",
+                json!(0),
+                json!([{"type": "text", "text": "a"}, {"type": "text", "text": "b"}])
+            )]),
+            format!("{p}.parameters"),
+            "a url button takes exactly one text parameter, got 2",
+        ),
+        (
+            json!([button(
+                "url",
+                json!(0),
+                json!([{"type": "text", "text": "a b"}])
+            )]),
+            format!("{p}.parameters[0].text"),
+            "without spaces",
+        ),
+        (
+            json!([button(
+                "copy_code",
+                json!(0),
+                json!([{"type": "coupon_code", "coupon_code": "A".repeat(16)}])
+            )]),
+            format!("{p}.parameters[0].coupon_code"),
+            "at most 15 characters",
+        ),
+        (
+            json!([button(
+                "flow",
+                json!(0),
+                json!([{"type": "payload", "payload": "x"}])
+            )]),
+            format!("{p}.parameters[0].type"),
+            "expected one of action",
+        ),
+        (
+            json!([button(
+                "flow",
+                json!(0),
+                json!([{"type": "action", "action": {"flow_action_data": "x"}}])
+            )]),
+            format!("{p}.parameters[0].action.flow_action_data"),
+            "must be an object",
+        ),
+        (
+            json!([button(
+                "flow",
+                json!(0),
+                json!([{"type": "action", "action": {"flow_token": 7}}])
+            )]),
+            format!("{p}.parameters[0].action.flow_token"),
+            "must be a string",
+        ),
+        (
+            json!([button(
+                "flow",
+                json!(10),
+                json!([{"type": "action", "action": {}}])
+            )]),
+            format!("{p}.index"),
+            "0 to 9",
+        ),
+        (
+            json!([
+                button(
+                    "quick_reply",
+                    json!(1),
+                    json!([{"type": "payload", "payload": "a"}])
+                ),
+                button(
+                    "quick_reply",
+                    json!("1"),
+                    json!([{"type": "payload", "payload": "b"}])
+                )
+            ]),
+            "template.components[1].index".to_owned(),
+            "already has index 1",
+        ),
+    ];
+    for (components, field, needle) in cases {
+        let body = send(components.clone());
+        let errs = parse_send(&body, now(), &rules()).unwrap_err();
+        let e = errs
+            .0
+            .iter()
+            .find(|e| e.field == field)
+            .unwrap_or_else(|| panic!("no error at {field} for {components}: {errs:?}"));
+        assert!(
+            e.message.contains(needle),
+            "{field}: {:?} does not say {needle:?}",
+            e.message
+        );
+        assert_eq!(errs.0.len(), 1, "one failure for {components}: {errs:?}");
     }
 }

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use crate::account::MetaCredentials;
 use crate::message::{
-    Interactive, InteractiveAction, InteractiveHeader, MediaParameter, MessageContent, MessageKind,
-    Template, TemplateComponent,
+    Interactive, InteractiveAction, InteractiveHeader, Location, MediaParameter, MessageContent,
+    MessageKind, Template, TemplateComponent, TemplateParameter,
 };
 use crate::transport::{
     MediaFile, MediaInfo, MetaTransport, OutgoingMessage, PhoneNumberInfo, SendError, SendReceipt,
@@ -167,16 +167,7 @@ pub fn content_body(content: &MessageContent) -> (&'static str, Value) {
             media_body(m, kind.takes_caption(), kind == MessageKind::Document)
         }
         MessageContent::Interactive(i) => interactive_body(i),
-        MessageContent::Location(l) => {
-            let mut o = json!({"latitude": l.latitude, "longitude": l.longitude});
-            if let Some(n) = &l.name {
-                o["name"] = json!(n);
-            }
-            if let Some(a) = &l.address {
-                o["address"] = json!(a);
-            }
-            o
-        }
+        MessageContent::Location(l) => location_body(l),
         MessageContent::Contacts(c) => json!(c),
         MessageContent::Reaction(r) => json!({"message_id": r.message_id, "emoji": r.emoji}),
     };
@@ -257,18 +248,21 @@ fn interactive_body(i: &Interactive) -> Value {
     o
 }
 
+/// A template as Meta takes it: `language` as `{"code": …}`, button `index` as a string, each parameter in its
+/// documented shape (header media without caption; a file name on documents only).
 fn template_body(t: &Template) -> Value {
     let mut out = json!({"name": t.name, "language": {"code": t.language}});
     if !t.components.is_empty() {
+        let params = |ps: &[TemplateParameter]| ps.iter().map(parameter_body).collect::<Vec<_>>();
         let components: Vec<Value> = t
             .components
             .iter()
             .map(|c| match c {
                 TemplateComponent::Header { parameters } => {
-                    json!({"type": "header", "parameters": parameters})
+                    json!({"type": "header", "parameters": params(parameters)})
                 }
                 TemplateComponent::Body { parameters } => {
-                    json!({"type": "body", "parameters": parameters})
+                    json!({"type": "body", "parameters": params(parameters)})
                 }
                 TemplateComponent::Button {
                     sub_type,
@@ -278,13 +272,73 @@ fn template_body(t: &Template) -> Value {
                     "type": "button",
                     "sub_type": sub_type.as_str(),
                     "index": index.to_string(),
-                    "parameters": parameters,
+                    "parameters": params(parameters),
                 }),
             })
             .collect();
         out["components"] = Value::Array(components);
     }
     out
+}
+
+fn parameter_body(p: &TemplateParameter) -> Value {
+    match p {
+        TemplateParameter::Text {
+            parameter_name,
+            text,
+        } => {
+            let mut o = json!({"type": "text", "text": text});
+            if let Some(n) = parameter_name {
+                o["parameter_name"] = json!(n);
+            }
+            o
+        }
+        TemplateParameter::Currency { currency } => json!({"type": "currency", "currency": {
+            "fallback_value": currency.fallback_value,
+            "code": currency.code,
+            "amount_1000": currency.amount_1000,
+        }}),
+        TemplateParameter::DateTime { date_time } => json!({"type": "date_time", "date_time": {
+            "fallback_value": date_time.fallback_value,
+        }}),
+        TemplateParameter::Image { image } => {
+            json!({"type": "image", "image": media_body(image, false, false)})
+        }
+        TemplateParameter::Video { video } => {
+            json!({"type": "video", "video": media_body(video, false, false)})
+        }
+        TemplateParameter::Document { document } => {
+            json!({"type": "document", "document": media_body(document, false, true)})
+        }
+        TemplateParameter::Location { location } => {
+            json!({"type": "location", "location": location_body(location)})
+        }
+        TemplateParameter::Payload { payload } => json!({"type": "payload", "payload": payload}),
+        TemplateParameter::CouponCode { coupon_code } => {
+            json!({"type": "coupon_code", "coupon_code": coupon_code})
+        }
+        TemplateParameter::Action { action } => {
+            let mut a = json!({});
+            if let Some(t) = &action.flow_token {
+                a["flow_token"] = json!(t);
+            }
+            if let Some(d) = &action.flow_action_data {
+                a["flow_action_data"] = Value::Object(d.clone());
+            }
+            json!({"type": "action", "action": a})
+        }
+    }
+}
+
+fn location_body(l: &Location) -> Value {
+    let mut o = json!({"latitude": l.latitude, "longitude": l.longitude});
+    if let Some(n) = &l.name {
+        o["name"] = json!(n);
+    }
+    if let Some(a) = &l.address {
+        o["address"] = json!(a);
+    }
+    o
 }
 
 fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
@@ -507,8 +561,8 @@ struct AnswerContact {
 mod tests {
     use super::*;
     use crate::message::{
-        ButtonSubType, Contact, ContactName, ContactOrg, ContactPhone, ListRow, ListSection,
-        Location, MessageId, Reaction, ReplyButton, TemplateParameter,
+        ButtonSubType, Contact, ContactName, ContactOrg, ContactPhone, FlowAction, ListRow,
+        ListSection, MediaSource, MessageId, Reaction, ReplyButton,
     };
     use crate::phone::PhoneNumber;
 
@@ -596,9 +650,7 @@ mod tests {
                         }],
                     },
                     TemplateComponent::Body {
-                        parameters: vec![TemplateParameter::Text {
-                            text: "Sarah".into(),
-                        }],
+                        parameters: vec![TemplateParameter::text("Sarah")],
                     },
                     TemplateComponent::Button {
                         sub_type: ButtonSubType::QuickReply,
@@ -619,6 +671,157 @@ mod tests {
                 {"type": "body", "parameters": [{"type": "text", "text": "Sarah"}]},
                 {"type": "button", "sub_type": "quick_reply", "index": "0", "parameters": [{"type": "payload", "payload": "YES"}]}
             ]})
+        );
+    }
+
+    fn template_of(components: Vec<TemplateComponent>) -> Value {
+        let b = body_of(MessageContent::Template(Template {
+            name: "receipt".into(),
+            language: "en_US".into(),
+            components,
+        }));
+        assert_eq!(b["type"], "template");
+        assert_eq!(b["template"]["name"], "receipt");
+        assert_eq!(b["template"]["language"], json!({"code": "en_US"}));
+        b["template"]["components"].clone()
+    }
+
+    #[test]
+    fn every_template_parameter_matches_meta() {
+        let mut doc = MediaSource::id("1013859600285441").into_media();
+        doc.filename = Some("receipt.pdf".into());
+        let mut data = serde_json::Map::new();
+        data.insert("order".into(), json!("42"));
+        let c = template_of(vec![
+            TemplateComponent::Header {
+                parameters: vec![TemplateParameter::Document { document: doc }],
+            },
+            TemplateComponent::Body {
+                parameters: vec![
+                    TemplateParameter::named_text("first_name", "Ana"),
+                    TemplateParameter::currency("$12.50", "USD", 12_500),
+                    TemplateParameter::date_time("May 1, 2026"),
+                ],
+            },
+            TemplateComponent::Button {
+                sub_type: ButtonSubType::Url,
+                index: 0,
+                parameters: vec![TemplateParameter::text("order/42")],
+            },
+            TemplateComponent::Button {
+                sub_type: ButtonSubType::QuickReply,
+                index: 1,
+                parameters: vec![TemplateParameter::payload("STOP")],
+            },
+            TemplateComponent::Button {
+                sub_type: ButtonSubType::CopyCode,
+                index: 2,
+                parameters: vec![TemplateParameter::coupon_code("SAVE10")],
+            },
+            TemplateComponent::Button {
+                sub_type: ButtonSubType::Flow,
+                index: 3,
+                parameters: vec![TemplateParameter::flow_action(FlowAction {
+                    flow_token: Some("tok-1".into()),
+                    flow_action_data: Some(data),
+                })],
+            },
+        ]);
+        assert_eq!(c.as_array().unwrap().len(), 6);
+        assert_eq!(c[0]["type"], "header");
+        assert_eq!(
+            c[0]["parameters"],
+            json!([{"type": "document", "document": {"id": "1013859600285441", "filename": "receipt.pdf"}}])
+        );
+        assert_eq!(c[1]["type"], "body");
+        assert_eq!(
+            c[1]["parameters"][0],
+            json!({"type": "text", "parameter_name": "first_name", "text": "Ana"})
+        );
+        assert_eq!(
+            c[1]["parameters"][1],
+            json!({"type": "currency", "currency": {"fallback_value": "$12.50", "code": "USD", "amount_1000": 12500}})
+        );
+        assert_eq!(
+            c[1]["parameters"][2],
+            json!({"type": "date_time", "date_time": {"fallback_value": "May 1, 2026"}})
+        );
+        let buttons = [
+            ("url", "0", json!({"type": "text", "text": "order/42"})),
+            (
+                "quick_reply",
+                "1",
+                json!({"type": "payload", "payload": "STOP"}),
+            ),
+            (
+                "copy_code",
+                "2",
+                json!({"type": "coupon_code", "coupon_code": "SAVE10"}),
+            ),
+            (
+                "flow",
+                "3",
+                json!({"type": "action", "action": {"flow_token": "tok-1", "flow_action_data": {"order": "42"}}}),
+            ),
+        ];
+        for (n, (sub_type, index, parameter)) in buttons.into_iter().enumerate() {
+            let b = &c[n + 2];
+            assert_eq!(b["type"], "button");
+            assert_eq!(b["sub_type"], sub_type);
+            assert_eq!(b["index"], index, "the index is a string");
+            assert_eq!(b["parameters"], json!([parameter]));
+            assert_eq!(b.as_object().unwrap().len(), 4);
+        }
+    }
+
+    #[test]
+    fn template_headers_match_meta() {
+        let header = |p: TemplateParameter| {
+            template_of(vec![TemplateComponent::Header {
+                parameters: vec![p],
+            }])[0]["parameters"][0]
+                .clone()
+        };
+        assert_eq!(
+            header(TemplateParameter::location(Location {
+                latitude: 37.483307,
+                longitude: -122.148981,
+                name: Some("Pablo Morales".into()),
+                address: Some("1 Hacker Way, Menlo Park, CA 94025".into()),
+            })),
+            json!({"type": "location", "location": {"latitude": 37.483307, "longitude": -122.148981,
+                "name": "Pablo Morales", "address": "1 Hacker Way, Menlo Park, CA 94025"}})
+        );
+        assert_eq!(
+            header(TemplateParameter::image(MediaSource::link(
+                "https://example.com/a.png"
+            ))),
+            json!({"type": "image", "image": {"link": "https://example.com/a.png"}})
+        );
+        assert_eq!(
+            header(TemplateParameter::video(MediaSource::id("77"))),
+            json!({"type": "video", "video": {"id": "77"}})
+        );
+        // A file name belongs to documents only, and no header carries a caption.
+        let mut img = media(Some("https://example.com/a.png"), None);
+        img.filename = Some("a.png".into());
+        img.caption = Some("ignored".into());
+        assert_eq!(
+            header(TemplateParameter::Image { image: img }),
+            json!({"type": "image", "image": {"link": "https://example.com/a.png"}})
+        );
+        assert_eq!(
+            header(TemplateParameter::text("Order #42")),
+            json!({"type": "text", "text": "Order #42"})
+        );
+        let empty_flow = template_of(vec![TemplateComponent::Button {
+            sub_type: ButtonSubType::Flow,
+            index: 0,
+            parameters: vec![TemplateParameter::flow_action(FlowAction::default())],
+        }]);
+        assert_eq!(
+            empty_flow[0]["parameters"],
+            json!([{"type": "action", "action": {}}])
         );
     }
 

@@ -87,8 +87,8 @@ pub use account::{Account, AccountId, MetaCredentials};
 pub use clock::{Clock, SystemClock};
 pub use engine::{EngineConfig, EngineHandle, ShutdownReport, WebhookPolicy};
 pub use message::{
-    BatchId, MediaSource, Message, MessageContent, MessageId, MessageKind, NewMessage, Status,
-    Template, TimelineEntry,
+    BatchId, ButtonSubType, FlowAction, Location, MediaSource, Message, MessageContent, MessageId,
+    MessageKind, NewMessage, Status, Template, TemplateComponent, TemplateParameter, TimelineEntry,
 };
 pub use phone::PhoneNumber;
 pub use recipient::{Recipient, UserId};

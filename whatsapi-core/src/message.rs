@@ -702,6 +702,8 @@ pub enum ButtonSubType {
     Url,
     /// A copy-code button (coupon code parameter).
     CopyCode,
+    /// A button that opens a WhatsApp Flow (action parameter).
+    Flow,
 }
 
 impl ButtonSubType {
@@ -711,6 +713,7 @@ impl ButtonSubType {
             ButtonSubType::QuickReply => "quick_reply",
             ButtonSubType::Url => "url",
             ButtonSubType::CopyCode => "copy_code",
+            ButtonSubType::Flow => "flow",
         }
     }
 }
@@ -721,6 +724,10 @@ impl ButtonSubType {
 pub enum TemplateParameter {
     /// Plain text.
     Text {
+        /// The placeholder's name in a template with named parameters (`{{first_name}}`); `None` for positional
+        /// ones (`{{1}}`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parameter_name: Option<String>,
         /// The text.
         text: String,
     },
@@ -759,6 +766,115 @@ pub enum TemplateParameter {
         /// The code.
         coupon_code: String,
     },
+    /// A location header.
+    Location {
+        /// The pin.
+        location: Location,
+    },
+    /// A flow button's action.
+    Action {
+        /// The flow's token and initial data.
+        action: FlowAction,
+    },
+}
+
+impl TemplateParameter {
+    /// A positional text parameter (`{{1}}`).
+    pub fn text(text: impl Into<String>) -> Self {
+        TemplateParameter::Text {
+            parameter_name: None,
+            text: text.into(),
+        }
+    }
+
+    /// A named text parameter (`{{first_name}}`).
+    pub fn named_text(name: impl Into<String>, text: impl Into<String>) -> Self {
+        TemplateParameter::Text {
+            parameter_name: Some(name.into()),
+            text: text.into(),
+        }
+    }
+
+    /// An amount of money: `amount_1000` is the amount times 1000 (`12_500` for 12.50), `code` its ISO 4217 code,
+    /// `fallback_value` what is shown when WhatsApp cannot format it.
+    pub fn currency(
+        fallback_value: impl Into<String>,
+        code: impl Into<String>,
+        amount_1000: i64,
+    ) -> Self {
+        TemplateParameter::Currency {
+            currency: CurrencyParameter {
+                fallback_value: fallback_value.into(),
+                code: code.into(),
+                amount_1000,
+            },
+        }
+    }
+
+    /// A date/time, shown as `fallback_value`.
+    pub fn date_time(fallback_value: impl Into<String>) -> Self {
+        TemplateParameter::DateTime {
+            date_time: DateTimeParameter {
+                fallback_value: fallback_value.into(),
+            },
+        }
+    }
+
+    /// An image header.
+    pub fn image(source: MediaSource) -> Self {
+        TemplateParameter::Image {
+            image: source.into_media(),
+        }
+    }
+
+    /// A video header.
+    pub fn video(source: MediaSource) -> Self {
+        TemplateParameter::Video {
+            video: source.into_media(),
+        }
+    }
+
+    /// A document header, with the file name shown to the recipient when given.
+    pub fn document(source: MediaSource, filename: Option<String>) -> Self {
+        let mut document = source.into_media();
+        document.filename = filename;
+        TemplateParameter::Document { document }
+    }
+
+    /// A location header.
+    pub fn location(location: Location) -> Self {
+        TemplateParameter::Location { location }
+    }
+
+    /// A quick-reply button's payload.
+    pub fn payload(payload: impl Into<String>) -> Self {
+        TemplateParameter::Payload {
+            payload: payload.into(),
+        }
+    }
+
+    /// A copy-code button's coupon code.
+    pub fn coupon_code(code: impl Into<String>) -> Self {
+        TemplateParameter::CouponCode {
+            coupon_code: code.into(),
+        }
+    }
+
+    /// A flow button's action.
+    pub fn flow_action(action: FlowAction) -> Self {
+        TemplateParameter::Action { action }
+    }
+}
+
+/// The action of a flow button: the token the flow's webhooks carry and the data of its first screen.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct FlowAction {
+    /// Identifies the flow session; Meta uses `unused` when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_token: Option<String>,
+    /// Input for the flow's first screen (a JSON object).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_action_data: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// A currency parameter.

@@ -52,6 +52,7 @@ pub mod record;
 mod routes;
 mod server;
 mod validate;
+mod validate_template;
 mod validate_types;
 mod webhooks;
 

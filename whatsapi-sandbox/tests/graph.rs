@@ -78,9 +78,7 @@ fn order_ready_components() -> Vec<TemplateComponent> {
         },
         TemplateComponent::Body {
             parameters: vec![
-                TemplateParameter::Text {
-                    text: "Sarah".into(),
-                },
+                TemplateParameter::text("Sarah"),
                 TemplateParameter::Currency {
                     currency: CurrencyParameter {
                         fallback_value: "$12.50".into(),

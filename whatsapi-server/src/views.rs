@@ -403,7 +403,7 @@ pub struct TemplateComponentView {
     /// `header`, `body` or `button`.
     #[schema(rename = "type", example = "body")]
     pub kind: String,
-    /// Buttons only: `quick_reply`, `url` or `copy_code`.
+    /// Buttons only: `quick_reply`, `url`, `copy_code` or `flow`.
     #[schema(nullable = false)]
     pub sub_type: Option<String>,
     /// Buttons only: position of the button, from 0.
@@ -416,9 +416,13 @@ pub struct TemplateComponentView {
 /// One template parameter, in Meta's shape: its `type` and the field of that name.
 #[derive(ToSchema)]
 pub struct TemplateParameterView {
-    /// `text`, `currency`, `date_time`, `image`, `document`, `video`, `payload` or `coupon_code`.
+    /// `text`, `currency`, `date_time`, `image`, `document`, `video`, `location`, `payload`, `coupon_code` or
+    /// `action`.
     #[schema(rename = "type", example = "text")]
     pub kind: String,
+    /// For named `text` parameters: the placeholder's name.
+    #[schema(nullable = false, example = "first_name")]
+    pub parameter_name: Option<String>,
     /// For `text`.
     #[schema(nullable = false, example = "Sarah")]
     pub text: Option<String>,
@@ -443,6 +447,12 @@ pub struct TemplateParameterView {
     /// For `video`: `link` or `id`, and `caption`.
     #[schema(value_type = Option<Object>, nullable = false)]
     pub video: Option<Value>,
+    /// For `location` (headers): `latitude`, `longitude`, `name`, `address`.
+    #[schema(value_type = Option<Object>, nullable = false)]
+    pub location: Option<Value>,
+    /// For `action` (flow buttons): `flow_token`, `flow_action_data`.
+    #[schema(value_type = Option<Object>, nullable = false)]
+    pub action: Option<Value>,
 }
 
 /// An error Meta reported on a failed status.

@@ -466,6 +466,154 @@ async fn every_content_type_reaches_read_with_metas_documented_json() {
     s.stop().await;
 }
 
+/// A valid 1×1 PNG, uploaded for a template's image header.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0,
+    0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+/// Waits until the message is read, checks its timeline, and answers the body Meta received for it.
+async fn read_and_received(s: &TestServer, key: &str, id: &str) -> serde_json::Map<String, Value> {
+    let m = s.wait_status(key, id, &["read"]).await;
+    let timeline: Vec<&str> = m["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(timeline, ["queued", "sent", "delivered", "read"], "{m}");
+    assert_eq!(m["type"], "template", "{m}");
+    let got = s
+        .sandbox
+        .as_ref()
+        .unwrap()
+        .sent()
+        .into_iter()
+        .find(|r| r.body["biz_opaque_callback_data"] == id)
+        .expect("the sandbox received the send");
+    assert!(got.accepted(), "{:?}", got.body);
+    got.body.as_object().unwrap().clone()
+}
+
+/// A template with every parameter type: an uploaded image header, text, currency and date/time in the body, and
+/// URL, quick-reply, copy-code and flow buttons; then a location header. Meta receives exactly its documented JSON
+/// and both messages are read.
+#[tokio::test]
+async fn templates_with_every_parameter_type_reach_meta_as_documented() {
+    let s = server().await;
+    let key = s
+        .sandbox_account("template-types@example.com", "1234567890")
+        .await;
+    let part = reqwest::multipart::Part::bytes(PNG)
+        .file_name("parcel.png")
+        .mime_str("image/png")
+        .unwrap();
+    let upload = s
+        .client
+        .post(s.url("/media"))
+        .bearer_auth(&key)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status().as_u16(), 201);
+    let uploaded: Value = upload.json().await.unwrap();
+    let media_id = uploaded["data"]["id"].as_str().unwrap().to_owned();
+
+    let components = json!([
+        {"type": "header", "parameters": [{"type": "image", "image": {"id": media_id}}]},
+        {"type": "body", "parameters": [
+            {"type": "text", "text": "Sarah"},
+            {"type": "currency", "currency": {"fallback_value": "$12.50", "code": "USD", "amount_1000": 12500}},
+            {"type": "date_time", "date_time": {"fallback_value": "May 1, 2026"}}
+        ]},
+        // The reference API takes the index as a number or a string; Meta gets a string.
+        {"type": "button", "sub_type": "url", "index": 0, "parameters": [{"type": "text", "text": "track/1042"}]},
+        {"type": "button", "sub_type": "quick_reply", "index": "1", "parameters": [{"type": "payload", "payload": "STOP_PROMOS"}]},
+        {"type": "button", "sub_type": "copy_code", "index": 2, "parameters": [{"type": "coupon_code", "coupon_code": "SAVE10"}]},
+        {"type": "button", "sub_type": "flow", "index": 3, "parameters": [
+            {"type": "action", "action": {"flow_token": "booking-1042", "flow_action_data": {"date": "2026-05-01"}}}
+        ]}
+    ]);
+    let id = send(
+        &s,
+        &key,
+        json!({"to": "14155552680", "template": {"name": "order_shipped", "language": "en_US", "components": components}}),
+    )
+    .await;
+    let body = read_and_received(&s, &key, &id).await;
+    assert_eq!(body["messaging_product"], "whatsapp");
+    assert_eq!(body["recipient_type"], "individual");
+    assert_eq!(body["to"], "14155552680");
+    assert_eq!(body["type"], "template");
+    assert_eq!(body.len(), 6, "{body:?}");
+    let t = body["template"].as_object().unwrap();
+    assert_eq!(t["name"], "order_shipped");
+    assert_eq!(t["language"], json!({"code": "en_US"}));
+    assert_eq!(t.len(), 3, "{t:?}");
+    let got = t["components"].as_array().unwrap();
+    let want = [
+        json!({"type": "header", "parameters": [{"type": "image", "image": {"id": media_id}}]}),
+        json!({"type": "body", "parameters": [
+            {"type": "text", "text": "Sarah"},
+            {"type": "currency", "currency": {"fallback_value": "$12.50", "code": "USD", "amount_1000": 12500}},
+            {"type": "date_time", "date_time": {"fallback_value": "May 1, 2026"}}
+        ]}),
+        json!({"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "track/1042"}]}),
+        json!({"type": "button", "sub_type": "quick_reply", "index": "1", "parameters": [{"type": "payload", "payload": "STOP_PROMOS"}]}),
+        json!({"type": "button", "sub_type": "copy_code", "index": "2", "parameters": [{"type": "coupon_code", "coupon_code": "SAVE10"}]}),
+        json!({"type": "button", "sub_type": "flow", "index": "3", "parameters": [
+            {"type": "action", "action": {"flow_token": "booking-1042", "flow_action_data": {"date": "2026-05-01"}}}
+        ]}),
+    ];
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g, w);
+    }
+
+    let located = send(
+        &s,
+        &key,
+        json!({"to": "14155552681", "template": {"name": "pickup_point", "language": "en", "components": [
+            {"type": "header", "parameters": [{"type": "location", "location": {
+                "latitude": 37.483307, "longitude": -122.148981, "name": "Depot", "address": "1 Hacker Way"}}]},
+            {"type": "body", "parameters": [{"type": "text", "parameter_name": "first_name", "text": "Ana"}]}
+        ]}}),
+    )
+    .await;
+    let body = read_and_received(&s, &key, &located).await;
+    assert_eq!(
+        body["template"],
+        json!({"name": "pickup_point", "language": {"code": "en"}, "components": [
+            {"type": "header", "parameters": [{"type": "location", "location": {
+                "latitude": 37.483307, "longitude": -122.148981, "name": "Depot", "address": "1 Hacker Way"}}]},
+            {"type": "body", "parameters": [{"type": "text", "parameter_name": "first_name", "text": "Ana"}]}
+        ]})
+    );
+
+    // Refused before Meta, at the field's path: a caption on a template header.
+    let (status, refused) = s
+        .post(
+            &key,
+            "/send-message",
+            json!({"to": "14155552682", "template": {"name": "order_shipped", "language": "en_US", "components": [
+                {"type": "header", "parameters": [{"type": "image", "image": {"id": media_id, "caption": "x"}}]}
+            ]}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("template.components[0].parameters[0].image.caption"),
+        "{refused}"
+    );
+    s.stop().await;
+}
+
 /// Bulk, scheduling and idempotency apply to the new types as to text.
 #[tokio::test]
 async fn new_types_go_through_bulk_scheduling_and_idempotency() {

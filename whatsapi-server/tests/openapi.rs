@@ -471,3 +471,35 @@ async fn authenticated_operations_document_401_and_429() {
     }
     assert!(checked >= 18, "only {checked} authenticated operations");
 }
+
+/// The documented template example is a send the server takes.
+#[tokio::test]
+async fn the_template_example_is_accepted() {
+    let s = TestServer::start().await;
+    let doc = s.openapi().await;
+    let example = doc["components"]["schemas"]["TemplateBody"]["example"].clone();
+    let kinds: Vec<&str> = example["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["header", "body", "button"]);
+    assert_eq!(
+        example["components"][0]["parameters"][0]["type"], "image",
+        "an image header"
+    );
+    assert_eq!(example["components"][2]["sub_type"], "url", "a URL button");
+    let key = s
+        .account_with_credentials("template-example@example.com")
+        .await;
+    let (status, answer) = s
+        .post(
+            &key,
+            "/send-message",
+            serde_json::json!({"to": "14155552671", "template": example, "dry_run": true}),
+        )
+        .await;
+    assert!(status < 300, "{status}: {answer}");
+    s.stop().await;
+}

@@ -3,9 +3,11 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::message::{ButtonSubType, MediaParameter, MessageKind, TemplateParameter};
+use crate::message::{
+    ButtonSubType, MediaParameter, MessageKind, Template, TemplateComponent, TemplateParameter,
+};
 
-use super::SendRules;
+use super::{SendRules, ValidationErrors};
 
 /// Longest free-form text, in characters.
 pub const MAX_TEXT_CHARS: usize = 4096;
@@ -17,17 +19,22 @@ pub const MAX_PARAMETER_CHARS: usize = 1024;
 pub const MAX_TEMPLATE_NAME_BYTES: usize = 512;
 /// Highest button position in a template.
 pub const MAX_BUTTON_INDEX: u8 = 9;
+/// Longest text parameter of a template header, in characters.
+pub const MAX_HEADER_PARAMETER_CHARS: usize = 60;
+/// Longest coupon code of a copy-code button, in characters.
+pub const MAX_COUPON_CODE_CHARS: usize = 15;
 /// Parameter types a header takes.
-pub const HEADER_PARAMETERS: &[&str] = &["text", "image", "document", "video"];
+pub const HEADER_PARAMETERS: &[&str] = &["text", "image", "document", "video", "location"];
 /// Parameter types a body takes.
 pub const BODY_PARAMETERS: &[&str] = &["text", "currency", "date_time"];
 
 /// Parameter types a button of this kind takes.
 pub fn button_parameters(sub_type: ButtonSubType) -> &'static [&'static str] {
     match sub_type {
-        ButtonSubType::QuickReply => &["payload", "text"],
+        ButtonSubType::QuickReply => &["payload"],
         ButtonSubType::Url => &["text"],
         ButtonSubType::CopyCode => &["coupon_code"],
+        ButtonSubType::Flow => &["action"],
     }
 }
 
@@ -42,6 +49,8 @@ pub fn parameter_type(p: &TemplateParameter) -> &'static str {
         TemplateParameter::Video { .. } => "video",
         TemplateParameter::Payload { .. } => "payload",
         TemplateParameter::CouponCode { .. } => "coupon_code",
+        TemplateParameter::Location { .. } => "location",
+        TemplateParameter::Action { .. } => "action",
     }
 }
 
@@ -332,4 +341,293 @@ pub fn check_emoji(s: &str) -> Result<(), String> {
     } else {
         Ok(())
     }
+}
+
+/// Checks a template as Meta does, reporting each failure under its path below `base` (`template`,
+/// `items[3].template`): name and language; at most one header and one body; a header of at most one parameter
+/// (text of at most [`MAX_HEADER_PARAMETER_CHARS`], one https or uploaded image, video or document without caption,
+/// or a location); body parameters of text, currency and date/time, named all or none; buttons at distinct
+/// positions 0 to 9, each with exactly the one parameter its kind takes.
+pub fn check_template(t: &Template, base: &str, errs: &mut ValidationErrors) {
+    if let Err(m) = check_template_name(&t.name) {
+        errs.push(format!("{base}.name"), m);
+    }
+    if let Err(m) = check_language(&t.language) {
+        errs.push(format!("{base}.language"), m);
+    }
+    let (mut headers, mut bodies) = (0, 0);
+    let mut indexes: Vec<u8> = Vec::new();
+    for (i, c) in t.components.iter().enumerate() {
+        let f = format!("{base}.components[{i}]");
+        match c {
+            TemplateComponent::Header { parameters } => {
+                headers += 1;
+                if parameters.len() > 1 {
+                    errs.push(
+                        format!("{f}.parameters"),
+                        format!(
+                            "a header takes at most one parameter (text, media or location), got {}",
+                            parameters.len()
+                        ),
+                    );
+                }
+                check_parameters(parameters, &f, HEADER_PARAMETERS, Place::Header, errs);
+            }
+            TemplateComponent::Body { parameters } => {
+                bodies += 1;
+                check_parameters(parameters, &f, BODY_PARAMETERS, Place::Body, errs);
+                check_names(parameters, &f, errs);
+            }
+            TemplateComponent::Button {
+                sub_type,
+                index,
+                parameters,
+            } => {
+                if *index > MAX_BUTTON_INDEX {
+                    errs.push(
+                        format!("{f}.index"),
+                        format!("must be the button's position, 0 to {MAX_BUTTON_INDEX}"),
+                    );
+                } else if indexes.contains(index) {
+                    errs.push(
+                        format!("{f}.index"),
+                        format!("another button component already has index {index}; each button is given once"),
+                    );
+                }
+                indexes.push(*index);
+                let allowed = button_parameters(*sub_type);
+                if parameters.len() != 1 {
+                    errs.push(
+                        format!("{f}.parameters"),
+                        format!(
+                            "a {} button takes exactly one {} parameter, got {}",
+                            sub_type.as_str(),
+                            allowed.join(" or "),
+                            parameters.len()
+                        ),
+                    );
+                }
+                check_parameters(parameters, &f, allowed, Place::Button, errs);
+            }
+        }
+    }
+    if headers > 1 || bodies > 1 {
+        errs.push(
+            format!("{base}.components"),
+            "at most one header and one body component",
+        );
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Header,
+    Body,
+    Button,
+}
+
+fn check_parameters(
+    parameters: &[TemplateParameter],
+    component: &str,
+    allowed: &[&str],
+    place: Place,
+    errs: &mut ValidationErrors,
+) {
+    for (j, p) in parameters.iter().enumerate() {
+        check_template_parameter(
+            p,
+            &format!("{component}.parameters[{j}]"),
+            allowed,
+            place,
+            errs,
+        );
+    }
+}
+
+/// Body text parameters are named all or none, each name unique.
+fn check_names(parameters: &[TemplateParameter], component: &str, errs: &mut ValidationErrors) {
+    let texts: Vec<(usize, Option<&String>)> = parameters
+        .iter()
+        .enumerate()
+        .filter_map(|(j, p)| match p {
+            TemplateParameter::Text { parameter_name, .. } => Some((j, parameter_name.as_ref())),
+            _ => None,
+        })
+        .collect();
+    let named = texts.iter().filter(|(_, n)| n.is_some()).count();
+    if named > 0 && named < texts.len() {
+        for (j, _) in texts.iter().filter(|(_, n)| n.is_none()) {
+            errs.push(
+                format!("{component}.parameters[{j}].parameter_name"),
+                "required: the other text parameters are named, so every one must be (named and positional parameters cannot be mixed)",
+            );
+        }
+    }
+    for (k, (j, name)) in texts.iter().enumerate() {
+        if let Some(n) = name {
+            if texts[..k].iter().any(|(_, o)| o == &Some(*n)) {
+                errs.push(
+                    format!("{component}.parameters[{j}].parameter_name"),
+                    format!("'{n}' is given twice; each named parameter is given once"),
+                );
+            }
+        }
+    }
+}
+
+/// A named parameter's name as Meta takes it: lowercase letters, digits and underscores.
+pub fn check_parameter_name(s: &str) -> Result<(), String> {
+    not_blank(s)?;
+    if s.bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        Ok(())
+    } else {
+        Err("must be the placeholder's name as in the template: lowercase letters, digits and underscores".into())
+    }
+}
+
+/// A body text parameter as Meta takes it: no new lines or tabs, no more than four spaces in a row.
+pub fn check_body_parameter_text(s: &str) -> Result<(), String> {
+    check_parameter_text(s)?;
+    if s.contains(['\n', '\t']) || s.contains("     ") {
+        Err("must not contain new lines, tabs or more than four spaces in a row (Meta refuses them in body parameters)".into())
+    } else {
+        Ok(())
+    }
+}
+
+fn check_template_parameter(
+    p: &TemplateParameter,
+    f: &str,
+    allowed: &[&str],
+    place: Place,
+    errs: &mut ValidationErrors,
+) {
+    let kind = parameter_type(p);
+    if !allowed.contains(&kind) {
+        errs.push(
+            format!("{f}.type"),
+            format!(
+                "'{kind}' is not allowed here; expected {}",
+                allowed.join(", ")
+            ),
+        );
+        return;
+    }
+    let mut push = |sub: &str, r: Result<(), String>| {
+        if let Err(m) = r {
+            errs.push(format!("{f}.{sub}"), m);
+        }
+    };
+    match p {
+        TemplateParameter::Text {
+            parameter_name,
+            text,
+        } => {
+            if let Some(n) = parameter_name {
+                push("parameter_name", check_parameter_name(n));
+            }
+            push(
+                "text",
+                match place {
+                    Place::Header => check_bounded(text, MAX_HEADER_PARAMETER_CHARS),
+                    Place::Body => check_body_parameter_text(text),
+                    // A URL button's suffix is appended to the template's URL.
+                    Place::Button => check_parameter_text(text).and_then(|()| {
+                        if text.chars().any(char::is_whitespace) {
+                            Err("must be a URL suffix without spaces".into())
+                        } else {
+                            Ok(())
+                        }
+                    }),
+                },
+            );
+        }
+        TemplateParameter::Payload { payload } => push("payload", not_blank(payload)),
+        TemplateParameter::CouponCode { coupon_code } => push(
+            "coupon_code",
+            check_bounded(coupon_code, MAX_COUPON_CODE_CHARS),
+        ),
+        TemplateParameter::Currency { currency } => {
+            push(
+                "currency.fallback_value",
+                not_blank(&currency.fallback_value),
+            );
+            push("currency.code", check_currency_code(&currency.code));
+        }
+        TemplateParameter::DateTime { date_time } => push(
+            "date_time.fallback_value",
+            not_blank(&date_time.fallback_value),
+        ),
+        TemplateParameter::Image { image: m }
+        | TemplateParameter::Document { document: m }
+        | TemplateParameter::Video { video: m } => {
+            for (sub, message) in check_header_media(kind, m) {
+                let path = match sub {
+                    Some(s) => format!("{f}.{kind}.{s}"),
+                    None => format!("{f}.{kind}"),
+                };
+                errs.push(path, message);
+            }
+        }
+        TemplateParameter::Location { location } => {
+            push(
+                "location.latitude",
+                check_coordinate(location.latitude, 90.0),
+            );
+            push(
+                "location.longitude",
+                check_coordinate(location.longitude, 180.0),
+            );
+        }
+        TemplateParameter::Action { action } => {
+            if let Some(t) = &action.flow_token {
+                push("action.flow_token", not_blank(t));
+            }
+        }
+    }
+}
+
+/// A template header's media: exactly one of an https link and an uploaded media id, no caption (a template has
+/// its own text), a file name only on documents.
+pub fn check_header_media(kind: &str, m: &MediaParameter) -> Vec<(Option<&'static str>, String)> {
+    let mut out = Vec::new();
+    match (&m.link, &m.id) {
+        (None, None) => out.push((
+            None,
+            "needs link (a public https URL) or id (an uploaded media id)".to_owned(),
+        )),
+        (Some(_), Some(_)) => out.push((None, "give link or id, not both".to_owned())),
+        (Some(l), None) => {
+            if !l.starts_with("https://") || check_url(l).is_err() {
+                out.push((Some("link"), "must be a public https URL".to_owned()));
+            }
+        }
+        (None, Some(id)) => {
+            if id.trim().is_empty() || id.chars().any(char::is_whitespace) {
+                out.push((
+                    Some("id"),
+                    "must be the id Meta gave the uploaded media".to_owned(),
+                ));
+            }
+        }
+    }
+    if m.caption.is_some() {
+        out.push((
+            Some("caption"),
+            "a template header has no caption; the template's body carries the text".to_owned(),
+        ));
+    }
+    if let Some(f) = &m.filename {
+        if kind != "document" {
+            out.push((
+                Some("filename"),
+                "only documents have a file name".to_owned(),
+            ));
+        } else if let Err(e) = check_bounded(f, MAX_FILENAME_CHARS) {
+            out.push((Some("filename"), e));
+        }
+    }
+    out
 }

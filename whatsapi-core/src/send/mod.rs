@@ -34,6 +34,10 @@ pub use checks::{
     MAX_LIST_TITLE_CHARS, MAX_REPLY_BUTTONS, MAX_ROW_DESCRIPTION_CHARS, MAX_ROW_ID_CHARS,
     check_bounded, check_coordinate, check_emoji, check_message_media, check_url, media_extensions,
 };
+pub use checks::{
+    MAX_COUPON_CODE_CHARS, MAX_HEADER_PARAMETER_CHARS, check_body_parameter_text,
+    check_header_media, check_parameter_name, check_template,
+};
 pub use request::{SendRequest, check_content, check_reply_to};
 
 use serde::{Deserialize, Serialize};

@@ -6,23 +6,19 @@ use serde_json::{Map, Value, json};
 use crate::account::AccountId;
 use crate::idempotency::{Fingerprint, IdempotencyKey, RequestKind};
 use crate::message::{
-    BatchId, ButtonSubType, Contact, Interactive, InteractiveAction, InteractiveHeader, Location,
-    MediaParameter, MediaSource, MessageContent, MessageId, MessageKind, NewMessage, Reaction,
-    ReplyButton, Template, TemplateComponent, TemplateParameter,
+    BatchId, ButtonSubType, Contact, FlowAction, Interactive, InteractiveAction, InteractiveHeader,
+    Location, MediaParameter, MediaSource, MessageContent, MessageId, MessageKind, NewMessage,
+    Reaction, ReplyButton, Template, TemplateComponent, TemplateParameter,
 };
 use crate::recipient::Recipient;
 
-use super::checks::{
-    BODY_PARAMETERS, HEADER_PARAMETERS, MAX_BUTTON_INDEX, button_parameters, check_currency_code,
-    check_language, check_media, check_metadata, check_parameter_text, check_send_at,
-    check_template_name, check_text, parameter_type,
-};
 use super::checks::{
     MAX_BUTTON_ID_CHARS, MAX_BUTTON_TITLE_CHARS, MAX_INTERACTIVE_BODY_CHARS,
     MAX_INTERACTIVE_HEADER_CHARS, MAX_LIST_ROWS, MAX_LIST_SECTIONS, MAX_LIST_TITLE_CHARS,
     MAX_REPLY_BUTTONS, MAX_ROW_DESCRIPTION_CHARS, MAX_ROW_ID_CHARS, check_bounded,
     check_coordinate, check_emoji, check_message_media, check_url,
 };
+use super::checks::{check_metadata, check_send_at, check_template, check_text};
 use super::{SendRules, ValidationErrors, field};
 
 /// One message to send: recipient, content (text or template) and options. Build it with [`SendRequest::text`] or
@@ -63,8 +59,33 @@ impl SendRequest {
     }
 
     /// A Meta-approved template by name and language code, without parameters (add them with
-    /// [`body_params`](Self::body_params), [`header_params`](Self::header_params), [`button`](Self::button) or
-    /// [`component`](Self::component)).
+    /// [`header_param`](Self::header_param), [`body_params`](Self::body_params),
+    /// [`body_parameters`](Self::body_parameters), the button methods, or [`component`](Self::component)).
+    ///
+    /// ```
+    /// use chrono::Utc;
+    /// use whatsapi_core::send::SendRules;
+    /// use whatsapi_core::{FlowAction, MediaSource, PhoneNumber, SendRequest, TemplateParameter};
+    ///
+    /// let to = PhoneNumber::parse("14155552671").unwrap();
+    /// let r = SendRequest::template(to.clone(), "order_shipped", "en_US")
+    ///     .header_param(TemplateParameter::image(MediaSource::id("1013859600285441")))
+    ///     .body_parameters([
+    ///         TemplateParameter::text("Sarah"),
+    ///         TemplateParameter::currency("$12.50", "USD", 12_500),
+    ///         TemplateParameter::date_time("May 1, 2026"),
+    ///     ])
+    ///     .url_button(0, "track/1042")
+    ///     .quick_reply_button(1, "STOP")
+    ///     .copy_code_button(2, "SAVE10")
+    ///     .flow_button(3, FlowAction { flow_token: Some("booking-1042".into()), flow_action_data: None });
+    /// assert!(r.validate(Utc::now(), &SendRules::default()).is_ok());
+    ///
+    /// // Checked as Meta checks it: each button is given once.
+    /// let bad = SendRequest::template(to, "order_shipped", "en_US").url_button(0, "a").url_button(0, "b");
+    /// let errs = bad.validate(Utc::now(), &SendRules::default()).unwrap_err();
+    /// assert_eq!(errs.fields()[0].field, "template.components[1].index");
+    /// ```
     pub fn template(
         to: impl Into<Recipient>,
         name: impl Into<String>,
@@ -253,11 +274,68 @@ impl SendRequest {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        let parameters = texts.into_iter().map(TemplateParameter::text).collect();
+        self.component(TemplateComponent::Body { parameters })
+    }
+
+    /// Adds the body component with named text parameters (`{{first_name}}`), each `(name, text)`.
+    pub fn named_body_params<I, N, S>(self, texts: I) -> Self
+    where
+        I: IntoIterator<Item = (N, S)>,
+        N: Into<String>,
+        S: Into<String>,
+    {
         let parameters = texts
             .into_iter()
-            .map(|t| TemplateParameter::Text { text: t.into() })
+            .map(|(n, t)| TemplateParameter::named_text(n, t))
             .collect();
         self.component(TemplateComponent::Body { parameters })
+    }
+
+    /// Adds the body component with any parameters (text, [`TemplateParameter::currency`],
+    /// [`TemplateParameter::date_time`]).
+    pub fn body_parameters(self, parameters: impl IntoIterator<Item = TemplateParameter>) -> Self {
+        self.component(TemplateComponent::Body {
+            parameters: parameters.into_iter().collect(),
+        })
+    }
+
+    /// Adds the header component with its one parameter: text, [`TemplateParameter::image`] (or video,
+    /// document) or [`TemplateParameter::location`].
+    pub fn header_param(self, parameter: TemplateParameter) -> Self {
+        self.header_params([parameter])
+    }
+
+    /// Adds a quick-reply button's payload (returned when the recipient taps it).
+    pub fn quick_reply_button(self, index: u8, payload: impl Into<String>) -> Self {
+        self.button(
+            ButtonSubType::QuickReply,
+            index,
+            [TemplateParameter::payload(payload)],
+        )
+    }
+
+    /// Adds a URL button's suffix (appended to the URL approved with the template).
+    pub fn url_button(self, index: u8, suffix: impl Into<String>) -> Self {
+        self.button(ButtonSubType::Url, index, [TemplateParameter::text(suffix)])
+    }
+
+    /// Adds a copy-code button's coupon code.
+    pub fn copy_code_button(self, index: u8, code: impl Into<String>) -> Self {
+        self.button(
+            ButtonSubType::CopyCode,
+            index,
+            [TemplateParameter::coupon_code(code)],
+        )
+    }
+
+    /// Adds a flow button's action (its token and the first screen's data).
+    pub fn flow_button(self, index: u8, action: FlowAction) -> Self {
+        self.button(
+            ButtonSubType::Flow,
+            index,
+            [TemplateParameter::flow_action(action)],
+        )
     }
 
     /// Adds the header component (a text or a media parameter).
@@ -492,107 +570,6 @@ pub fn check_reply_to(id: &str, content: &MessageContent) -> Result<(), String> 
         ));
     }
     Ok(())
-}
-
-fn check_template(t: &Template, base: &str, errs: &mut ValidationErrors) {
-    if let Err(m) = check_template_name(&t.name) {
-        errs.push(format!("{base}.name"), m);
-    }
-    if let Err(m) = check_language(&t.language) {
-        errs.push(format!("{base}.language"), m);
-    }
-    let (mut headers, mut bodies) = (0, 0);
-    for (i, c) in t.components.iter().enumerate() {
-        let f = format!("{base}.components[{i}]");
-        let (allowed, parameters) = match c {
-            TemplateComponent::Header { parameters } => {
-                headers += 1;
-                (HEADER_PARAMETERS, parameters)
-            }
-            TemplateComponent::Body { parameters } => {
-                bodies += 1;
-                (BODY_PARAMETERS, parameters)
-            }
-            TemplateComponent::Button {
-                sub_type,
-                index,
-                parameters,
-            } => {
-                if *index > MAX_BUTTON_INDEX {
-                    errs.push(
-                        format!("{f}.index"),
-                        "required: the button's position, 0 to 9",
-                    );
-                }
-                (button_parameters(*sub_type), parameters)
-            }
-        };
-        for (j, p) in parameters.iter().enumerate() {
-            check_parameter(p, &format!("{f}.parameters[{j}]"), allowed, errs);
-        }
-    }
-    if headers > 1 || bodies > 1 {
-        errs.push(
-            format!("{base}.components"),
-            "at most one header and one body component",
-        );
-    }
-}
-
-fn check_parameter(p: &TemplateParameter, f: &str, allowed: &[&str], errs: &mut ValidationErrors) {
-    let kind = parameter_type(p);
-    if !allowed.contains(&kind) {
-        errs.push(
-            format!("{f}.type"),
-            format!(
-                "'{kind}' is not allowed here; expected one of {}",
-                allowed.join(", ")
-            ),
-        );
-        return;
-    }
-    let mut text = |sub: &str, r: Result<(), String>| {
-        if let Err(m) = r {
-            errs.push(format!("{f}.{sub}"), m);
-        }
-    };
-    match p {
-        TemplateParameter::Text { text: t } => text("text", check_parameter_text(t)),
-        TemplateParameter::Payload { payload } => text("payload", non_empty(payload)),
-        TemplateParameter::CouponCode { coupon_code } => {
-            text("coupon_code", non_empty(coupon_code))
-        }
-        TemplateParameter::Currency { currency } => {
-            text(
-                "currency.fallback_value",
-                non_empty(&currency.fallback_value),
-            );
-            text("currency.code", check_currency_code(&currency.code));
-        }
-        TemplateParameter::DateTime { date_time } => text(
-            "date_time.fallback_value",
-            non_empty(&date_time.fallback_value),
-        ),
-        TemplateParameter::Image { image: m }
-        | TemplateParameter::Document { document: m }
-        | TemplateParameter::Video { video: m } => {
-            if let Err((sub, message)) = check_media(m) {
-                let path = match sub {
-                    Some(s) => format!("{f}.{kind}.{s}"),
-                    None => format!("{f}.{kind}"),
-                };
-                errs.push(path, message);
-            }
-        }
-    }
-}
-
-fn non_empty(s: &str) -> Result<(), String> {
-    if s.trim().is_empty() {
-        Err("must not be empty".into())
-    } else {
-        Ok(())
-    }
 }
 
 /// Checks media, interactive, location, contacts and reaction content as Meta does, reporting each failure under its path

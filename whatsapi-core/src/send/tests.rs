@@ -37,12 +37,8 @@ fn builders_make_the_content_they_name() {
         t.components,
         [TemplateComponent::Body {
             parameters: vec![
-                TemplateParameter::Text {
-                    text: "Sarah".into()
-                },
-                TemplateParameter::Text {
-                    text: "#1042".into()
-                },
+                TemplateParameter::text("Sarah"),
+                TemplateParameter::text("#1042"),
             ]
         }]
     );
@@ -97,9 +93,7 @@ fn every_failing_value_is_reported_under_its_domain_name() {
         .button(
             ButtonSubType::Url,
             12,
-            [TemplateParameter::Text {
-                text: "a".repeat(1025),
-            }],
+            [TemplateParameter::text("a".repeat(1025))],
         );
     assert_eq!(
         fields(&bad),
@@ -462,4 +456,101 @@ mod content_types {
             json!({"kind": "contacts", "contacts": [{"name": {"formatted_name": "Ada"}}]})
         );
     }
+}
+
+#[test]
+fn template_parameters_of_every_type_validate_as_meta_does() {
+    use crate::message::{FlowAction, Location, MediaSource};
+    let ok = SendRequest::template(to(), "order_ready", "en_US")
+        .header_param(TemplateParameter::image(MediaSource::id(
+            "1013859600285441",
+        )))
+        .body_parameters([
+            TemplateParameter::text("Ana"),
+            TemplateParameter::currency("$12.50", "USD", 12_500),
+            TemplateParameter::date_time("May 1, 2026"),
+        ])
+        .url_button(0, "order/42")
+        .quick_reply_button(1, "STOP")
+        .copy_code_button(2, "SAVE10")
+        .flow_button(3, FlowAction::default());
+    assert_eq!(fields(&ok), Vec::<String>::new());
+    let located = SendRequest::template(to(), "pickup", "en").header_param(
+        TemplateParameter::location(Location {
+            latitude: 37.48,
+            longitude: -122.14,
+            name: None,
+            address: None,
+        }),
+    );
+    assert_eq!(fields(&located), Vec::<String>::new());
+
+    let mut captioned = MediaSource::link("http://x.test/a.png").into_media();
+    captioned.caption = Some("hi".into());
+    let bad = SendRequest::template(to(), "t", "en")
+        .header_params([
+            TemplateParameter::Image { image: captioned },
+            TemplateParameter::text("x"),
+        ])
+        .body_parameters([
+            TemplateParameter::named_text("first_name", "Ana"),
+            TemplateParameter::text("line\nbreak"),
+            TemplateParameter::currency("$1", "usd", 1000),
+        ])
+        .button(ButtonSubType::QuickReply, 0, [])
+        .copy_code_button(0, "SIXTEEN_CHARS_XX")
+        .button(ButtonSubType::Flow, 10, [TemplateParameter::payload("x")]);
+    assert_eq!(
+        fields(&bad),
+        [
+            "template.components[0].parameters",
+            "template.components[0].parameters[0].image.link",
+            "template.components[0].parameters[0].image.caption",
+            "template.components[1].parameters[1].text",
+            "template.components[1].parameters[2].currency.code",
+            "template.components[1].parameters[1].parameter_name",
+            "template.components[2].parameters",
+            "template.components[3].index",
+            "template.components[3].parameters[0].coupon_code",
+            "template.components[4].index",
+            "template.components[4].parameters[0].type",
+        ]
+    );
+    let long_header = SendRequest::template(to(), "t", "en")
+        .header_param(TemplateParameter::text("h".repeat(61)))
+        .header_param(TemplateParameter::location(Location {
+            latitude: 91.0,
+            longitude: 181.0,
+            name: None,
+            address: None,
+        }));
+    assert_eq!(
+        fields(&long_header),
+        [
+            "template.components[0].parameters[0].text",
+            "template.components[1].parameters[0].location.latitude",
+            "template.components[1].parameters[0].location.longitude",
+            "template.components",
+        ]
+    );
+}
+
+#[test]
+fn stored_templates_without_the_new_fields_still_read() {
+    let stored = json!({"name": "order_ready", "language": "en_US", "components": [
+        {"type": "body", "parameters": [{"type": "text", "text": "Sarah"}]},
+        {"type": "button", "sub_type": "url", "index": 0}
+    ]});
+    let t: crate::message::Template = serde_json::from_value(stored).unwrap();
+    assert_eq!(
+        t.components[0],
+        TemplateComponent::Body {
+            parameters: vec![TemplateParameter::text("Sarah")]
+        }
+    );
+    let round = serde_json::to_value(&t).unwrap();
+    assert_eq!(
+        round["components"][0]["parameters"][0],
+        json!({"type": "text", "text": "Sarah"})
+    );
 }

@@ -116,8 +116,10 @@ pub async fn insert_and_get_messages(store: Arc<dyn Store>) {
 }
 
 /// Every content type (media by link and by id with caption and file name, interactive buttons, list and
-/// URL button with headers, location, contacts, reaction) reads back exactly as inserted, from `get_message` and from the list.
+/// URL button with headers, location, contacts, reaction, a template with every parameter type) reads back exactly
+/// as inserted, from `get_message` and from the list.
 pub async fn every_content_type_round_trips(store: Arc<dyn Store>) {
+    use crate::message::{ButtonSubType, FlowAction, TemplateComponent, TemplateParameter};
     use crate::message::{
         Contact, ContactAddress, ContactEmail, ContactName, ContactOrg, ContactPhone, ContactUrl,
         Interactive, InteractiveAction, InteractiveHeader, ListRow, ListSection, Location,
@@ -252,6 +254,43 @@ pub async fn every_content_type_round_trips(store: Arc<dyn Store>) {
             },
             Contact::named("Bob"),
         ]),
+        MessageContent::Template(crate::message::Template {
+            name: "order_shipped".into(),
+            language: "en_US".into(),
+            components: vec![
+                TemplateComponent::Header {
+                    parameters: vec![TemplateParameter::location(Location {
+                        latitude: 37.483_307,
+                        longitude: -122.148_981,
+                        name: Some("Depot".into()),
+                        address: Some("1 Hacker Way".into()),
+                    })],
+                },
+                TemplateComponent::Body {
+                    parameters: vec![
+                        TemplateParameter::named_text("first_name", "Ana \u{1F600}"),
+                        TemplateParameter::currency("$12.50", "USD", 12_500),
+                        TemplateParameter::date_time("May 1, 2026"),
+                    ],
+                },
+                TemplateComponent::Button {
+                    sub_type: ButtonSubType::CopyCode,
+                    index: 0,
+                    parameters: vec![TemplateParameter::coupon_code("SAVE10")],
+                },
+                TemplateComponent::Button {
+                    sub_type: ButtonSubType::Flow,
+                    index: 1,
+                    parameters: vec![TemplateParameter::flow_action(FlowAction {
+                        flow_token: Some("tok".into()),
+                        flow_action_data: serde_json::from_str(
+                            r#"{"date": "2026-05-01", "n": [1, 2]}"#,
+                        )
+                        .ok(),
+                    })],
+                },
+            ],
+        }),
         MessageContent::Reaction(Reaction {
             message_id: "wamid.HBgL".into(),
             emoji: "\u{1F44D}".into(),
