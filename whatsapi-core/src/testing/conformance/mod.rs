@@ -25,6 +25,7 @@ pub mod housekeeping;
 pub mod idempotency;
 pub mod inbound;
 pub mod messages;
+pub mod endpoints;
 pub mod outbox;
 pub mod statuses;
 
@@ -40,6 +41,7 @@ pub use housekeeping::*;
 pub use idempotency::*;
 pub use inbound::*;
 pub use messages::*;
+pub use endpoints::*;
 pub use outbox::*;
 pub use statuses::*;
 
@@ -75,7 +77,7 @@ mod prelude {
         IdempotencyCompletion, MessageFilter, NewBatch, Outcome, PageRequest, PurgePolicy,
         StatusApplied, StatusCounts, StatusUpdate, Store, StoreError, StoreResult,
     };
-    pub(super) use crate::webhook::{DeliveryAttempt, StatusEventData};
+    pub(super) use crate::webhook::{DeliveryAttempt, EventId, StatusEventData};
 
     pub(super) use super::fixtures::*;
 }
@@ -174,6 +176,9 @@ macro_rules! __store_conformance_list {
             outbox_orders_events_per_message,
             outbox_backlog_counts_unfinished_events,
             delivery_attempts_are_recorded,
+            endpoints_are_stored_per_account_and_bounded,
+            endpoint_events_fan_out_and_queue_per_destination,
+            given_up_events_can_be_resent,
             retry_only_from_failed,
             inbound_window,
             next_due_at_tracks_the_earliest_due,
