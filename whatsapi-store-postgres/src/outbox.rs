@@ -462,6 +462,26 @@ pub(crate) async fn delete_endpoint(db: &dyn Db, account: AccountId, id: Endpoin
     Ok(())
 }
 
+/// Replaces an endpoint's stored secret.
+pub(crate) async fn set_endpoint_secret(
+    db: &dyn Db,
+    account: AccountId,
+    id: EndpointId,
+    secret: &str,
+) -> Result<()> {
+    let n = db
+        .exec(
+            "UPDATE webhook_endpoints e SET secret = $3 FROM accounts a \
+             WHERE a.seq = e.account AND a.id = $1 AND e.id = $2",
+            &[&account.0, &id.0, &secret],
+        )
+        .await?;
+    if n == 0 {
+        return Err(PostgresError::Store(StoreError::NotFound));
+    }
+    Ok(())
+}
+
 /// Turns an endpoint off, saying why.
 pub(crate) async fn disable_endpoint(db: &dyn Db, id: EndpointId, reason: &str) -> Result<()> {
     let n = db

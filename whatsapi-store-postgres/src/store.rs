@@ -309,6 +309,15 @@ impl OutboxStore for PostgresStore {
         Ok(in_tx!(self, |tx| outbox::delete_endpoint(tx, account, id).await)?)
     }
 
+    async fn set_endpoint_secret(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        secret: &str,
+    ) -> StoreResult<()> {
+        Ok(outbox::set_endpoint_secret(&self.client().await?, account, id, secret).await?)
+    }
+
     async fn disable_endpoint(&self, id: EndpointId, reason: &str) -> StoreResult<()> {
         Ok(outbox::disable_endpoint(&self.client().await?, id, reason).await?)
     }

@@ -443,6 +443,20 @@ pub(crate) fn delete_endpoint(conn: &Connection, account: AccountId, id: Endpoin
     Ok(())
 }
 
+/// Replaces an endpoint's stored secret.
+pub(crate) fn set_endpoint_secret(
+    conn: &Connection,
+    account: AccountId,
+    id: EndpointId,
+    secret: &str,
+) -> Result<()> {
+    let seq =
+        endpoint_seq(conn, account, id)?.ok_or(SqliteError::Store(StoreError::NotFound))?;
+    conn.prepare_cached("UPDATE webhook_endpoints SET secret = ?2 WHERE seq = ?1")?
+        .execute(params![seq, secret])?;
+    Ok(())
+}
+
 /// Turns an endpoint off, saying why.
 pub(crate) fn disable_endpoint(conn: &Connection, id: EndpointId, reason: &str) -> Result<()> {
     let n = conn

@@ -349,6 +349,18 @@ impl OutboxStore for SqliteStore {
             .await
     }
 
+    async fn set_endpoint_secret(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        secret: &str,
+    ) -> StoreResult<()> {
+        let secret = secret.to_owned();
+        self.writer
+            .write_checked(move |c| outbox::set_endpoint_secret(c, account, id, &secret))
+            .await
+    }
+
     async fn disable_endpoint(&self, id: EndpointId, reason: &str) -> StoreResult<()> {
         let reason = reason.to_owned();
         self.writer

@@ -184,7 +184,11 @@ impl EncryptingStore {
             after = Some(last.id);
             for raw in page {
                 report.accounts += 1;
+                let endpoints_resealed = self.reseal_endpoints(raw.id).await?;
                 if self.is_current(&raw) {
+                    if endpoints_resealed {
+                        report.resealed += 1;
+                    }
                     continue;
                 }
                 let open = self.open_account(raw.clone())?;
@@ -217,6 +221,22 @@ impl EncryptingStore {
 }
 
 impl EncryptingStore {
+    /// Re-seals under the primary key the signing secrets of the account's webhook endpoints that are not under
+    /// it yet; whether any was.
+    async fn reseal_endpoints(&self, account: AccountId) -> StoreResult<bool> {
+        let mut any = false;
+        for raw in self.inner.endpoints(account).await? {
+            if self.keys.is_current(&raw.secret) {
+                continue;
+            }
+            let open = self.open_endpoint(raw)?;
+            self.set_endpoint_secret(account, open.id, &open.secret)
+                .await?;
+            any = true;
+        }
+        Ok(any)
+    }
+
     /// The update with the secrets it carries sealed for the account.
     fn seal_update(&self, id: AccountId, update: AccountUpdate) -> AccountUpdate {
         match update {
@@ -387,6 +407,19 @@ impl OutboxStore for EncryptingStore {
 
     async fn delete_endpoint(&self, account: AccountId, id: EndpointId) -> StoreResult<()> {
         self.inner.delete_endpoint(account, id).await
+    }
+
+    async fn set_endpoint_secret(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        secret: &str,
+    ) -> StoreResult<()> {
+        let sealed = self.keys.seal(
+            secret,
+            &context(account, &format!("{WEBHOOK_SECRET}:{id}")),
+        );
+        self.inner.set_endpoint_secret(account, id, &sealed).await
     }
 
     async fn disable_endpoint(&self, id: EndpointId, reason: &str) -> StoreResult<()> {
@@ -645,5 +678,36 @@ mod tests {
         copy.id = EndpointId::new();
         inner.create_endpoint(copy, 10).await.unwrap();
         assert!(store.endpoints(a.id).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn reseal_moves_endpoint_secrets_to_the_new_key() {
+        use crate::endpoints::{EndpointId, WebhookEndpoint};
+        let inner = Arc::new(MemoryStore::new());
+        let old = EncryptionKey::generate();
+        let new = EncryptionKey::generate();
+        let before = EncryptingStore::new(inner.clone(), KeyRing::new(old.clone()));
+        let a = create_sample_account(&before).await;
+        let endpoint = WebhookEndpoint {
+            id: EndpointId::new(),
+            account_id: a.id,
+            url: "https://hooks.example/e".into(),
+            secret: "whsec_rotate-me".into(),
+            events: vec![],
+            enabled: true,
+            disabled_reason: None,
+            retry_schedule: vec![],
+            created_at: chrono::Utc::now(),
+        };
+        before.create_endpoint(endpoint.clone(), 10).await.unwrap();
+        let rotating = EncryptingStore::new(
+            inner.clone(),
+            KeyRing::new(new.clone()).with_previous(old),
+        );
+        let report = rotating.reseal_all(10).await.unwrap();
+        assert_eq!((report.accounts, report.resealed), (1, 1));
+        assert_eq!(rotating.reseal_all(10).await.unwrap().resealed, 0);
+        let after = EncryptingStore::new(inner.clone(), KeyRing::new(new));
+        assert_eq!(after.endpoints(a.id).await.unwrap(), vec![endpoint]);
     }
 }

@@ -270,6 +270,14 @@ impl<T: ForwardOutbox> OutboxStore for T {
     async fn delete_endpoint(&self, account: AccountId, id: EndpointId) -> StoreResult<()> {
         self.inner().delete_endpoint(account, id).await
     }
+    async fn set_endpoint_secret(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        secret: &str,
+    ) -> StoreResult<()> {
+        self.inner().set_endpoint_secret(account, id, secret).await
+    }
     async fn disable_endpoint(&self, id: EndpointId, reason: &str) -> StoreResult<()> {
         self.inner().disable_endpoint(id, reason).await
     }

@@ -622,6 +622,14 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// Removes an endpoint of the account with its events and their attempts. `NotFound` for an unknown
     /// endpoint or another account's.
     async fn delete_endpoint(&self, account: AccountId, id: EndpointId) -> StoreResult<()>;
+    /// Replaces the stored signing secret of an endpoint of the account (re-encryption under a new key).
+    /// `NotFound` for an unknown endpoint or another account's.
+    async fn set_endpoint_secret(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        secret: &str,
+    ) -> StoreResult<()>;
     /// Turns an endpoint off (the deliverer does when it answers 410 Gone), saying why; its waiting events are
     /// then dropped as they are claimed. `NotFound` for an unknown endpoint.
     async fn disable_endpoint(&self, id: EndpointId, reason: &str) -> StoreResult<()>;

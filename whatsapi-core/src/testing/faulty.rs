@@ -350,6 +350,15 @@ impl OutboxStore for FaultyStore {
         self.fault("delete_endpoint")?;
         self.inner.delete_endpoint(account, id).await
     }
+    async fn set_endpoint_secret(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        secret: &str,
+    ) -> StoreResult<()> {
+        self.fault("set_endpoint_secret")?;
+        self.inner.set_endpoint_secret(account, id, secret).await
+    }
     async fn disable_endpoint(&self, id: EndpointId, reason: &str) -> StoreResult<()> {
         self.fault("disable_endpoint")?;
         self.inner.disable_endpoint(id, reason).await

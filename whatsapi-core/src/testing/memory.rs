@@ -1072,6 +1072,22 @@ impl OutboxStore for MemoryStore {
         Ok(())
     }
 
+    async fn set_endpoint_secret(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        secret: &str,
+    ) -> StoreResult<()> {
+        let mut s = self.lock();
+        let e = s
+            .endpoints
+            .iter_mut()
+            .find(|e| e.id == id && e.account_id == account)
+            .ok_or(StoreError::NotFound)?;
+        e.secret = secret.to_owned();
+        Ok(())
+    }
+
     async fn disable_endpoint(&self, id: EndpointId, reason: &str) -> StoreResult<()> {
         let mut s = self.lock();
         let e = s

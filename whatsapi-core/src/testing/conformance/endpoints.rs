@@ -29,7 +29,7 @@ fn target_of(e: &WebhookEndpoint) -> WebhookConfig {
 }
 
 /// Endpoints round-trip, are listed oldest first and only to their account, are capped per account, can be
-/// disabled with a reason and deleted (only by their account).
+/// disabled with a reason, have their secret replaced and be deleted (only by their account).
 pub async fn endpoints_are_stored_per_account_and_bounded(store: Arc<dyn Store>) {
     let a = create_sample_account(&*store).await;
     let b = create_sample_account(&*store).await;
@@ -85,6 +85,24 @@ pub async fn endpoints_are_stored_per_account_and_bounded(store: Arc<dyn Store>)
         store.disable_endpoint(EndpointId::new(), "x").await,
         Err(StoreError::NotFound)
     );
+
+    assert_eq!(
+        store
+            .set_endpoint_secret(b.id, second.id, "whsec_stolen")
+            .await,
+        Err(StoreError::NotFound),
+        "another account's endpoint"
+    );
+    ok(
+        store
+            .set_endpoint_secret(a.id, second.id, "whsec_resealed")
+            .await,
+        "set_endpoint_secret",
+    );
+    let second = WebhookEndpoint {
+        secret: "whsec_resealed".into(),
+        ..second
+    };
 
     ok(store.delete_endpoint(a.id, first.id).await, "delete");
     assert_eq!(ok(store.endpoints(a.id).await, "endpoints"), vec![second]);
