@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use whatsapi_core::phone::PhoneNumber;
+use whatsapi_core::recipient::UserId;
 use whatsapi_core::send::FieldError;
 
 use crate::auth::CurrentAccount;
@@ -24,8 +25,9 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 /// `POST /sandbox/inbound` body.
 #[derive(Deserialize, ToSchema)]
 pub struct InboundRequest {
-    /// The customer's WhatsApp number, digits only (an optional leading `+` is dropped).
-    #[schema(value_type = String, pattern = r"^\s*\+?[1-9][0-9]{7,14}\s*$", example = "14155552671")]
+    /// The customer's WhatsApp number, digits only (an optional leading `+` is dropped), or the business-scoped
+    /// user id of a customer behind a username (the webhook then has `from_user_id` and no `from`, as Meta's).
+    #[schema(value_type = String, pattern = r"^\s*(\+?[1-9][0-9]{7,14}|[A-Z]{2}\.[A-Za-z0-9]{1,128})\s*$", example = "14155552671")]
     pub from: Field<String>,
     /// What the customer writes, 1 to 4096 characters.
     #[schema(value_type = String, min_length = 1, max_length = 4096, pattern = r"\S", example = "hi")]
@@ -51,9 +53,13 @@ impl RequestBody for InboundRequest {
             // The same rule as a send's `to`; a leading `+` is forgiven here (it is only the emulator's input).
             Field::Given(f) => {
                 let f = f.trim();
-                PhoneNumber::parse(f.strip_prefix('+').unwrap_or(f))
-                    .map_err(|e| details.push(field_error("from", e.message())))
-                    .ok()
+                match UserId::parse(f) {
+                    Ok(user) => Some(user.as_str().to_owned()),
+                    Err(_) => PhoneNumber::parse(f.strip_prefix('+').unwrap_or(f))
+                        .map(|p| p.as_str().to_owned())
+                        .map_err(|e| details.push(field_error("from", e.message())))
+                        .ok(),
+                }
             }
             Field::Absent | Field::WrongType => {
                 details.push(field_error(
@@ -74,10 +80,7 @@ impl RequestBody for InboundRequest {
             }
         };
         match (from, text) {
-            (Some(from), Some(text)) => Ok(CustomerMessage {
-                from: from.as_str().to_owned(),
-                text,
-            }),
+            (Some(from), Some(text)) => Ok(CustomerMessage { from, text }),
             _ => Err(details),
         }
     }
