@@ -162,7 +162,9 @@ mod tests {
         let e = check_event_filter(&["message.sent".into()]).unwrap_err();
         assert!(e.contains("unknown event type \"message.sent\""), "{e}");
         assert!(e.contains("message.received"), "{e}");
-        assert!(check_event_filter(&["message.received".into(), "message.received".into()]).is_err());
+        assert!(
+            check_event_filter(&["message.received".into(), "message.received".into()]).is_err()
+        );
     }
 
     #[test]
@@ -175,7 +177,10 @@ mod tests {
         assert!(check_retry_schedule(&[Duration::from_secs(36_001)]).is_err());
         assert!(check_retry_schedule(&[Duration::ZERO]).is_err());
         let s = encode_schedule(&STANDARD_RETRY_SCHEDULE);
-        assert_eq!(decode_schedule(&s).unwrap(), STANDARD_RETRY_SCHEDULE.to_vec());
+        assert_eq!(
+            decode_schedule(&s).unwrap(),
+            STANDARD_RETRY_SCHEDULE.to_vec()
+        );
     }
 
     #[test]

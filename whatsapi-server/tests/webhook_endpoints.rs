@@ -138,7 +138,11 @@ async fn create(s: &TestServer, key: &str, body: Value) -> Value {
 
 async fn send(s: &TestServer, key: &str, text: &str) -> (String, String) {
     let (code, v) = s
-        .post(key, "/send-message", json!({"to": "14155552671", "message": text}))
+        .post(
+            key,
+            "/send-message",
+            json!({"to": "14155552671", "message": text}),
+        )
         .await;
     assert_eq!(code, 202, "{v}");
     let id = v["data"]["id"].as_str().unwrap().to_owned();
@@ -161,7 +165,11 @@ fn check(hits: &[Hit], secret: &str, what: &str) {
     }
     let rank = |s: &str| ["sent", "delivered", "read"].iter().position(|x| *x == s);
     let ranks: Vec<_> = hits.iter().map(|h| rank(&h.status())).collect();
-    assert!(ranks.windows(2).all(|w| w[0] <= w[1]), "{what}: in order: {:?}", statuses(hits));
+    assert!(
+        ranks.windows(2).all(|w| w[0] <= w[1]),
+        "{what}: in order: {:?}",
+        statuses(hits)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,8 +212,17 @@ async fn several_endpoints_per_account_with_filters_retries_gone_and_resend() {
     assert!(down_secret.starts_with("whsec_") && down_secret != reference_secret);
     let sl = create(&s, &key, json!({"url": slow.url, "retrySchedule": []})).await;
     let g = create(&s, &key, json!({"url": gone.url})).await;
-    assert_eq!(g["retrySchedule"], json!([5]), "one retry by default, as documented");
-    let f = create(&s, &key, json!({"url": inbound_only.url, "events": ["message.received"]})).await;
+    assert_eq!(
+        g["retrySchedule"],
+        json!([5]),
+        "one retry by default, as documented"
+    );
+    let f = create(
+        &s,
+        &key,
+        json!({"url": inbound_only.url, "events": ["message.received"]}),
+    )
+    .await;
 
     // Bad input is refused field by field; unknown event names are named.
     let (code, v) = s
@@ -224,14 +241,17 @@ async fn several_endpoints_per_account_with_filters_retries_gone_and_resend() {
         .collect();
     assert_eq!(fields, ["url", "events", "retrySchedule"], "{v}");
     assert!(
-        v["details"][1]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("unknown event type \"message.sent\"; known: message.status_updated, message.received"),
+        v["details"][1]["message"].as_str().unwrap().starts_with(
+            "unknown event type \"message.sent\"; known: message.status_updated, message.received"
+        ),
         "{v}"
     );
     let (code, v) = s
-        .post(&key, "/webhooks/endpoints", json!({"url": down.url, "events": "all"}))
+        .post(
+            &key,
+            "/webhooks/endpoints",
+            json!({"url": down.url, "events": "all"}),
+        )
         .await;
     assert_eq!(code, 400, "{v}");
 
@@ -240,7 +260,10 @@ async fn several_endpoints_per_account_with_filters_retries_gone_and_resend() {
     assert_eq!(code, 200, "{v}");
     let listed = v["data"].as_array().unwrap();
     assert_eq!(listed.len(), 4);
-    assert!(listed.iter().all(|e| e.get("signingSecret").is_none()), "{v}");
+    assert!(
+        listed.iter().all(|e| e.get("signingSecret").is_none()),
+        "{v}"
+    );
     assert_eq!(listed[0]["id"], d["id"]);
     let (_, v) = s.get(&other, "/webhooks/endpoints").await;
     assert_eq!(v["data"], json!([]));
@@ -266,7 +289,12 @@ async fn several_endpoints_per_account_with_filters_retries_gone_and_resend() {
 
     // `down` is tried a few times (always its oldest event first), then comes back.
     let tried = down.wait(2, "down").await;
-    assert!(tried.iter().all(|h| h.status() == "sent" && h.id == tried[0].id), "{tried:?}");
+    assert!(
+        tried
+            .iter()
+            .all(|h| h.status() == "sent" && h.id == tried[0].id),
+        "{tried:?}"
+    );
     down.set(Mode::Up);
     let mut back = Vec::new();
     for _ in 0..400 {
@@ -279,7 +307,11 @@ async fn several_endpoints_per_account_with_filters_retries_gone_and_resend() {
     check(&back, &down_secret, "down");
     let mut distinct = statuses(&back);
     distinct.dedup();
-    assert_eq!(distinct, ["sent", "delivered", "read"], "every event, in order, once back");
+    assert_eq!(
+        distinct,
+        ["sent", "delivered", "read"],
+        "every event, in order, once back"
+    );
     let (_, v) = s.get(&key, &format!("{d_path}/deliveries?limit=50")).await;
     let attempts = v["data"].as_array().unwrap();
     assert_eq!(attempts.len(), back.len(), "{v}");
@@ -300,7 +332,9 @@ async fn several_endpoints_per_account_with_filters_retries_gone_and_resend() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert!(
-        disabled["disabledReason"].as_str().is_some_and(|r| r.contains("410")),
+        disabled["disabledReason"]
+            .as_str()
+            .is_some_and(|r| r.contains("410")),
         "{disabled}"
     );
 
@@ -316,15 +350,18 @@ async fn several_endpoints_per_account_with_filters_retries_gone_and_resend() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert_eq!(failed.len(), 3, "three events, no retries: {failed:?}");
-    assert!(failed.iter().all(|a| a["httpStatus"].is_null()
-        && a["error"].as_str().unwrap_or_default().to_lowercase().contains("time")));
+    assert!(failed.iter().all(|a| {
+        a["httpStatus"].is_null()
+            && a["error"]
+                .as_str()
+                .unwrap_or_default()
+                .to_lowercase()
+                .contains("time")
+    }));
 
     // Re-send one failed delivery: same webhook-id, now answered.
     slow.set(Mode::Up);
-    let evt = failed
-        .iter()
-        .find(|a| a["status"] == "sent")
-        .unwrap()["eventId"]
+    let evt = failed.iter().find(|a| a["status"] == "sent").unwrap()["eventId"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -351,8 +388,18 @@ async fn several_endpoints_per_account_with_filters_retries_gone_and_resend() {
     assert!(answered);
     let (code, v) = s.post(&key, &retry_path, json!({})).await;
     assert_eq!(code, 409, "delivered now: {v}");
-    for bad in ["evt_nothex", "evt_0193c4f27a1e7c3b9a5d3f2e1d0c4b6b", "0193c4f2"] {
-        let (code, _) = s.post(&key, &format!("/webhooks/deliveries/{bad}/retry"), json!({})).await;
+    for bad in [
+        "evt_nothex",
+        "evt_0193c4f27a1e7c3b9a5d3f2e1d0c4b6b",
+        "0193c4f2",
+    ] {
+        let (code, _) = s
+            .post(
+                &key,
+                &format!("/webhooks/deliveries/{bad}/retry"),
+                json!({}),
+            )
+            .await;
         assert_eq!(code, 404, "{bad}");
     }
 
@@ -362,7 +409,10 @@ async fn several_endpoints_per_account_with_filters_retries_gone_and_resend() {
     down.wait(back.len() + 1, "down").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(gone.hits().len(), 1, "disabled");
-    assert!(inbound_only.hits().is_empty(), "subscribed to message.received only");
+    assert!(
+        inbound_only.hits().is_empty(),
+        "subscribed to message.received only"
+    );
 
     // The reference listing is as documented and holds every destination's attempts.
     let (code, v) = s.get(&key, "/auth/me/webhook/deliveries?limit=200").await;
@@ -372,7 +422,16 @@ async fn several_endpoints_per_account_with_filters_retries_gone_and_resend() {
         let keys: Vec<&str> = a.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(
             keys,
-            ["at", "durationMs", "error", "eventId", "httpStatus", "messageId", "status", "url"]
+            [
+                "at",
+                "durationMs",
+                "error",
+                "eventId",
+                "httpStatus",
+                "messageId",
+                "status",
+                "url"
+            ]
         );
     }
     assert!(all.iter().any(|a| a["url"] == reference.url.as_str()));
@@ -388,10 +447,19 @@ async fn several_endpoints_per_account_with_filters_retries_gone_and_resend() {
     let (code, _) = s.get(&key, &f_path).await;
     assert_eq!(code, 404);
     for i in 0..7 {
-        create(&s, &key, json!({"url": format!("{}?n={i}", inbound_only.url), "enabled": false})).await;
+        create(
+            &s,
+            &key,
+            json!({"url": format!("{}?n={i}", inbound_only.url), "enabled": false}),
+        )
+        .await;
     }
     let (code, v) = s
-        .post(&key, "/webhooks/endpoints", json!({"url": inbound_only.url}))
+        .post(
+            &key,
+            "/webhooks/endpoints",
+            json!({"url": inbound_only.url}),
+        )
         .await;
     assert_eq!(code, 409, "{v}");
 
@@ -400,7 +468,8 @@ async fn several_endpoints_per_account_with_filters_retries_gone_and_resend() {
     assert_eq!(code, 200);
     let seen = down.hits().len();
     send(&s, &key, "third").await;
-    down.wait(seen + 1, "down after the reference webhook was removed").await;
+    down.wait(seen + 1, "down after the reference webhook was removed")
+        .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(reference.hits().len(), 4);
     s.stop().await;

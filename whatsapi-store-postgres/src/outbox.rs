@@ -170,10 +170,7 @@ pub(crate) async fn claim(
         let endpoint: Option<i64> = r.try_get(8)?;
         let found = endpoint.and_then(|e| endpoints.get(&e));
         let (target, retry_schedule) = match (endpoint, found) {
-            (None, _) => (
-                webhook.map(|w| serde_json::from_str(&w)).transpose()?,
-                None,
-            ),
+            (None, _) => (webhook.map(|w| serde_json::from_str(&w)).transpose()?, None),
             (Some(_), Some((_, url, secret, true, schedule))) => (
                 Some(WebhookConfig {
                     url: url.clone(),
@@ -383,7 +380,10 @@ async fn endpoint_seq(db: &dyn Db, account: AccountId, id: EndpointId) -> Result
 /// each other).
 pub(crate) async fn create_endpoint(db: &dyn Db, e: &WebhookEndpoint, max: usize) -> Result<()> {
     let account: i64 = db
-        .opt("SELECT seq FROM accounts WHERE id = $1 FOR UPDATE", &[&e.account_id.0])
+        .opt(
+            "SELECT seq FROM accounts WHERE id = $1 FOR UPDATE",
+            &[&e.account_id.0],
+        )
         .await?
         .ok_or(PostgresError::Store(StoreError::NotFound))?
         .try_get(0)?;

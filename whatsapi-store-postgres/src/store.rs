@@ -7,15 +7,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 use whatsapi_core::account::{AccountUpdate, NewAccount};
+use whatsapi_core::endpoints::{EndpointId, WebhookEndpoint};
 use whatsapi_core::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use whatsapi_core::store::{
     ClaimLimits, Claimed, ClaimedEvent, EventClaimLimits, EventNext, MessageFilter, NewBatch,
-    OutboxBacklog, Outcome,
-    Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate,
-    StoreResult,
+    OutboxBacklog, Outcome, Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied,
+    StatusCounts, StatusUpdate, StoreResult,
 };
 use whatsapi_core::store::{Housekeeping, InboundStore, MessageStore, OutboxStore, TenantStore};
-use whatsapi_core::endpoints::{EndpointId, WebhookEndpoint};
 use whatsapi_core::webhook::{DeliveryAttempt, EventId};
 use whatsapi_core::{Account, AccountId, Message, MessageId};
 use whatsapi_saas::{
@@ -297,7 +296,12 @@ impl OutboxStore for PostgresStore {
         endpoint: WebhookEndpoint,
         max_per_account: usize,
     ) -> StoreResult<WebhookEndpoint> {
-        in_tx!(self, |tx| outbox::create_endpoint(tx, &endpoint, max_per_account).await)?;
+        in_tx!(self, |tx| outbox::create_endpoint(
+            tx,
+            &endpoint,
+            max_per_account
+        )
+        .await)?;
         Ok(endpoint)
     }
 

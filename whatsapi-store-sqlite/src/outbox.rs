@@ -90,12 +90,9 @@ pub(crate) fn claim(
         Option<Endpoint>,
     );
     // Each destination yields at most `per_destination` rows, so skipped ones take at most that many each.
-    let sql_limit = limits.limit.saturating_add(
-        limits
-            .skip
-            .len()
-            .saturating_mul(limits.per_destination),
-    );
+    let sql_limit = limits
+        .limit
+        .saturating_add(limits.skip.len().saturating_mul(limits.per_destination));
     let rows: Vec<Row> = {
         let mut stmt = conn.prepare_cached(
             "SELECT c.seq, c.id, c.account, c.status, c.created_at, c.data, c.attempts, a.id, \
@@ -353,11 +350,7 @@ fn endpoint_seq(conn: &Connection, account: AccountId, id: EndpointId) -> Result
 }
 
 /// Saves a new endpoint, at most `max` per account.
-pub(crate) fn create_endpoint(
-    conn: &Connection,
-    e: &WebhookEndpoint,
-    max: usize,
-) -> Result<()> {
+pub(crate) fn create_endpoint(conn: &Connection, e: &WebhookEndpoint, max: usize) -> Result<()> {
     let account = accounts::require_seq(conn, e.account_id)?;
     let n: i64 = conn
         .prepare_cached("SELECT COUNT(*) FROM webhook_endpoints WHERE account = ?1")?
@@ -394,7 +387,16 @@ pub(crate) fn endpoints(conn: &Connection, account: AccountId) -> Result<Vec<Web
         "SELECT id, url, secret, events, enabled, disabled_reason, retry_schedule, created_at \
          FROM webhook_endpoints WHERE account = ?1 ORDER BY seq",
     )?;
-    type Row = (Vec<u8>, String, String, String, bool, Option<String>, String, i64);
+    type Row = (
+        Vec<u8>,
+        String,
+        String,
+        String,
+        bool,
+        Option<String>,
+        String,
+        i64,
+    );
     let rows: Vec<Row> = stmt
         .query_map([seq], |r| {
             Ok((
@@ -430,8 +432,7 @@ pub(crate) fn endpoints(conn: &Connection, account: AccountId) -> Result<Vec<Web
 
 /// Removes an endpoint of the account with its events and their attempts.
 pub(crate) fn delete_endpoint(conn: &Connection, account: AccountId, id: EndpointId) -> Result<()> {
-    let seq =
-        endpoint_seq(conn, account, id)?.ok_or(SqliteError::Store(StoreError::NotFound))?;
+    let seq = endpoint_seq(conn, account, id)?.ok_or(SqliteError::Store(StoreError::NotFound))?;
     conn.prepare_cached(
         "DELETE FROM delivery_attempts WHERE event IN (SELECT id FROM outbox WHERE endpoint = ?1)",
     )?
@@ -450,8 +451,7 @@ pub(crate) fn set_endpoint_secret(
     id: EndpointId,
     secret: &str,
 ) -> Result<()> {
-    let seq =
-        endpoint_seq(conn, account, id)?.ok_or(SqliteError::Store(StoreError::NotFound))?;
+    let seq = endpoint_seq(conn, account, id)?.ok_or(SqliteError::Store(StoreError::NotFound))?;
     conn.prepare_cached("UPDATE webhook_endpoints SET secret = ?2 WHERE seq = ?1")?
         .execute(params![seq, secret])?;
     Ok(())

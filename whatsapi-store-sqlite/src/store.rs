@@ -6,15 +6,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use whatsapi_core::account::{AccountUpdate, NewAccount};
+use whatsapi_core::endpoints::{EndpointId, WebhookEndpoint};
 use whatsapi_core::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use whatsapi_core::store::{
     ClaimLimits, Claimed, ClaimedEvent, EventClaimLimits, EventNext, MessageFilter, NewBatch,
-    OutboxBacklog, Outcome,
-    Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate,
-    StoreResult,
+    OutboxBacklog, Outcome, Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied,
+    StatusCounts, StatusUpdate, StoreResult,
 };
 use whatsapi_core::store::{Housekeeping, InboundStore, MessageStore, OutboxStore, TenantStore};
-use whatsapi_core::endpoints::{EndpointId, WebhookEndpoint};
 use whatsapi_core::webhook::{DeliveryAttempt, EventId};
 use whatsapi_core::{Account, AccountId, Message, MessageId, StoreError};
 use whatsapi_saas::{

@@ -9,11 +9,11 @@ use chrono::{DateTime, Utc};
 use crate::account::{
     Account, AccountId, AccountUpdate, MetaCredentials, NewAccount, WebhookConfig,
 };
-use crate::store::forward::{ForwardHousekeeping, ForwardInbound, ForwardMessages, Wraps};
 use crate::endpoints::{EndpointId, WebhookEndpoint};
+use crate::store::forward::{ForwardHousekeeping, ForwardInbound, ForwardMessages, Wraps};
 use crate::store::{
-    ClaimedEvent, EventClaimLimits, EventNext, OutboxBacklog, OutboxStore, Store, StoreError, StoreResult,
-    TenantStore,
+    ClaimedEvent, EventClaimLimits, EventNext, OutboxBacklog, OutboxStore, Store, StoreError,
+    StoreResult, TenantStore,
 };
 use crate::webhook::{DeliveryAttempt, EventId};
 
@@ -415,10 +415,9 @@ impl OutboxStore for EncryptingStore {
         id: EndpointId,
         secret: &str,
     ) -> StoreResult<()> {
-        let sealed = self.keys.seal(
-            secret,
-            &context(account, &format!("{WEBHOOK_SECRET}:{id}")),
-        );
+        let sealed = self
+            .keys
+            .seal(secret, &context(account, &format!("{WEBHOOK_SECRET}:{id}")));
         self.inner.set_endpoint_secret(account, id, &sealed).await
     }
 
@@ -700,10 +699,8 @@ mod tests {
             created_at: chrono::Utc::now(),
         };
         before.create_endpoint(endpoint.clone(), 10).await.unwrap();
-        let rotating = EncryptingStore::new(
-            inner.clone(),
-            KeyRing::new(new.clone()).with_previous(old),
-        );
+        let rotating =
+            EncryptingStore::new(inner.clone(), KeyRing::new(new.clone()).with_previous(old));
         let report = rotating.reseal_all(10).await.unwrap();
         assert_eq!((report.accounts, report.resealed), (1, 1));
         assert_eq!(rotating.reseal_all(10).await.unwrap().resealed, 0);

@@ -66,7 +66,8 @@ pub(crate) async fn run(core: Arc<Core>, mut stop: StopRx) -> u64 {
                             status = %claimed.event.status,
                             attempt = claimed.event.attempts,
                         );
-                        tasks.spawn(deliver(core.clone(), claimed, (permit, slot)).instrument(span));
+                        tasks
+                            .spawn(deliver(core.clone(), claimed, (permit, slot)).instrument(span));
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "claiming webhook events failed"),
@@ -180,7 +181,9 @@ async fn deliver(core: Arc<Core>, claimed: ClaimedEvent, _held: (OwnedSemaphoreP
         );
         match core.store.disable_endpoint(endpoint, &reason).await {
             Ok(()) => tracing::warn!(%endpoint, "webhook endpoint answered 410 Gone; disabled"),
-            Err(e) => tracing::warn!(error = %e, %endpoint, "disabling a gone webhook endpoint failed"),
+            Err(e) => {
+                tracing::warn!(error = %e, %endpoint, "disabling a gone webhook endpoint failed")
+            }
         }
     }
     match next {

@@ -1087,7 +1087,10 @@ mod endpoints {
                 Status::Read
             ]
         );
-        assert!(got[..5].iter().all(|e| e.id == got[0].id), "one event, retried");
+        assert!(
+            got[..5].iter().all(|e| e.id == got[0].id),
+            "one event, retried"
+        );
         let attempts = h
             .api
             .webhook_endpoint_deliveries(acc.id, e.id, 50)
@@ -1100,7 +1103,11 @@ mod endpoints {
             [0.0, 60.0, 360.0, 2160.0, 9360.0, 9360.0, 9360.0],
             "the retry 2 h after the last failure goes through, the later events right after it"
         );
-        assert_eq!(h.sink.events_to(healthy).len(), 3, "nothing twice elsewhere");
+        assert_eq!(
+            h.sink.events_to(healthy).len(),
+            3,
+            "nothing twice elsewhere"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -1185,7 +1192,9 @@ mod endpoints {
         ));
         let other = h.account().await;
         assert!(matches!(
-            h.api.retry_webhook_delivery(other.id, failed.event_id).await,
+            h.api
+                .retry_webhook_delivery(other.id, failed.event_id)
+                .await,
             Err(Error::NotFound(_))
         ));
     }

@@ -81,7 +81,10 @@ impl WhatsApi {
     }
 
     /// The account's webhook endpoints, oldest first.
-    pub async fn webhook_endpoints(&self, account: AccountId) -> Result<Vec<WebhookEndpoint>, Error> {
+    pub async fn webhook_endpoints(
+        &self,
+        account: AccountId,
+    ) -> Result<Vec<WebhookEndpoint>, Error> {
         Ok(self.store().endpoints(account).await?)
     }
 
@@ -126,7 +129,11 @@ impl WhatsApi {
 
     /// Sends again an event of the account whose delivery failed for good (its retries ran out, or its
     /// endpoint answered 410): it is due at once with a fresh retry schedule.
-    pub async fn retry_webhook_delivery(&self, account: AccountId, id: EventId) -> Result<(), Error> {
+    pub async fn retry_webhook_delivery(
+        &self,
+        account: AccountId,
+        id: EventId,
+    ) -> Result<(), Error> {
         let now = self.clock().now();
         match self.store().retry_event(account, id, now).await {
             Ok(()) => {

@@ -32,9 +32,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::account::{Account, AccountId, AccountUpdate, NewAccount};
+use crate::endpoints::{EndpointId, WebhookEndpoint};
 use crate::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use crate::message::{Message, MessageId};
-use crate::endpoints::{EndpointId, WebhookEndpoint};
 use crate::webhook::{DeliveryAttempt, EventId};
 
 use super::*;
@@ -262,7 +262,9 @@ impl<T: ForwardOutbox> OutboxStore for T {
         endpoint: WebhookEndpoint,
         max_per_account: usize,
     ) -> StoreResult<WebhookEndpoint> {
-        self.inner().create_endpoint(endpoint, max_per_account).await
+        self.inner()
+            .create_endpoint(endpoint, max_per_account)
+            .await
     }
     async fn endpoints(&self, account: AccountId) -> StoreResult<Vec<WebhookEndpoint>> {
         self.inner().endpoints(account).await

@@ -24,8 +24,8 @@ use crate::message::{BatchId, Message, MessageId, MetaError, NewMessage, Pricing
 
 pub mod forward;
 pub mod support;
-use crate::status::MetaStatus;
 use crate::endpoints::{EndpointId, WebhookEndpoint};
+use crate::status::MetaStatus;
 use crate::webhook::{DeliveryAttempt, EventId, StatusEventData};
 
 /// Errors of a store. Backends convert their driver errors into these.
@@ -608,8 +608,12 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// again the oldest unfinished of its message and destination, so later events there wait for it).
     /// `NotFound` for an unknown event or another account's; `Conflict` when it is still waiting or was
     /// delivered.
-    async fn retry_event(&self, account: AccountId, id: EventId, now: DateTime<Utc>)
-    -> StoreResult<()>;
+    async fn retry_event(
+        &self,
+        account: AccountId,
+        id: EventId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
     /// Saves a new endpoint. `Conflict` when the account already has `max_per_account` endpoints or the id
     /// exists; `NotFound` when the account does not exist.
     async fn create_endpoint(

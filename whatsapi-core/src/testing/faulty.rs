@@ -10,15 +10,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::account::{Account, AccountId, AccountUpdate, NewAccount};
+use crate::endpoints::{EndpointId, WebhookEndpoint};
 use crate::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use crate::message::{Message, MessageId};
 use crate::store::{
-    ClaimLimits, Claimed, ClaimedEvent, EventClaimLimits, EventNext, Housekeeping, InboundStore, MessageFilter,
-    MessageStore, NewBatch, OutboxBacklog, OutboxStore, Outcome, Page, PageRequest, PurgePolicy,
-    PurgeReport, StatusApplied, StatusCounts, StatusUpdate, Store, StoreError, StoreResult,
-    TenantStore,
+    ClaimLimits, Claimed, ClaimedEvent, EventClaimLimits, EventNext, Housekeeping, InboundStore,
+    MessageFilter, MessageStore, NewBatch, OutboxBacklog, OutboxStore, Outcome, Page, PageRequest,
+    PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, Store, StoreError,
+    StoreResult, TenantStore,
 };
-use crate::endpoints::{EndpointId, WebhookEndpoint};
 use crate::webhook::{DeliveryAttempt, EventId};
 
 /// Failures to inject, by method name: the bookkeeping of [`FaultyStore`], for wrappers of other store traits

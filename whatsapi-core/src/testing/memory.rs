@@ -19,10 +19,10 @@ use crate::store::support::{
     reset_for_retry,
 };
 use crate::store::{
-    ClaimLimits, Claimed, ClaimedEvent, EventClaimLimits, EventNext, Housekeeping, InboundStore, MessageFilter,
-    MessageStore, NewBatch, OutboxBacklog, OutboxEvent, OutboxStore, Outcome, Page, PageRequest,
-    PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, StoreError, StoreResult,
-    TenantStore,
+    ClaimLimits, Claimed, ClaimedEvent, EventClaimLimits, EventNext, Housekeeping, InboundStore,
+    MessageFilter, MessageStore, NewBatch, OutboxBacklog, OutboxEvent, OutboxStore, Outcome, Page,
+    PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, StoreError,
+    StoreResult, TenantStore,
 };
 use crate::webhook::{DeliveryAttempt, EventId, STATUS_UPDATED, StatusEventData};
 
@@ -999,7 +999,9 @@ impl OutboxStore for MemoryStore {
             .filter(|r| r.event.account_id == account)
             .ok_or(StoreError::NotFound)?;
         if !row.finished {
-            return Err(StoreError::Conflict("the event is still waiting to be delivered".into()));
+            return Err(StoreError::Conflict(
+                "the event is still waiting to be delivered".into(),
+            ));
         }
         if !row.gave_up {
             return Err(StoreError::Conflict("the event was delivered".into()));
@@ -1113,8 +1115,7 @@ impl OutboxStore for MemoryStore {
             .enumerate()
             .filter(|(_, (a, d))| {
                 *a == account
-                    && s
-                        .events
+                    && s.events
                         .get(&d.event_id)
                         .is_some_and(|r| r.event.endpoint == Some(id))
             })

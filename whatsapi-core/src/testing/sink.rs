@@ -111,7 +111,13 @@ impl WebhookSink for RecordingSink {
             // Closed when resumed: waiting ends then.
             let _ = gate.acquire().await;
         }
-        let fixed = self.inner.url_answers.lock().unwrap().get(&target.url).cloned();
+        let fixed = self
+            .inner
+            .url_answers
+            .lock()
+            .unwrap()
+            .get(&target.url)
+            .cloned();
         let answer = match fixed {
             Some(a) => a,
             None => self

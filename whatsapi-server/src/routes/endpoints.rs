@@ -73,8 +73,7 @@ impl RequestBody for EndpointBody {
                 url,
                 events: events.unwrap_or_default(),
                 enabled: enabled.unwrap_or(true),
-                retry_schedule: schedule
-                    .map(|s| s.into_iter().map(Duration::from_secs).collect()),
+                retry_schedule: schedule.map(|s| s.into_iter().map(Duration::from_secs).collect()),
             }),
             _ => Err(details),
         }

@@ -21,6 +21,13 @@ fn endpoint(account: AccountId, url: &str, events: &[&str], created: i64) -> Web
     }
 }
 
+/// Where a claimed event goes: its endpoint, target and retry schedule.
+type Routed = (
+    Option<EndpointId>,
+    Option<WebhookConfig>,
+    Option<Vec<Duration>>,
+);
+
 fn target_of(e: &WebhookEndpoint) -> WebhookConfig {
     WebhookConfig {
         url: e.url.clone(),
@@ -80,7 +87,10 @@ pub async fn endpoints_are_stored_per_account_and_bounded(store: Arc<dyn Store>)
     );
     let listed = ok(store.endpoints(a.id).await, "endpoints");
     assert!(!listed[0].enabled);
-    assert_eq!(listed[0].disabled_reason.as_deref(), Some("answered 410 Gone"));
+    assert_eq!(
+        listed[0].disabled_reason.as_deref(),
+        Some("answered 410 Gone")
+    );
     assert_eq!(
         store.disable_endpoint(EndpointId::new(), "x").await,
         Err(StoreError::NotFound)
@@ -132,7 +142,12 @@ pub async fn endpoint_events_fan_out_and_queue_per_destination(store: Arc<dyn St
         &["message.received", STATUS_UPDATED],
         1,
     );
-    let inbound_only = endpoint(account.id, "https://in.example/hook", &["message.received"], 1);
+    let inbound_only = endpoint(
+        account.id,
+        "https://in.example/hook",
+        &["message.received"],
+        1,
+    );
     let mut off = endpoint(account.id, "https://off.example/hook", &[], 1);
     off.enabled = false;
     for e in [&all, &statuses, &inbound_only, &off] {
@@ -141,11 +156,15 @@ pub async fn endpoint_events_fan_out_and_queue_per_destination(store: Arc<dyn St
 
     let m = sent_message(&*store, account.id, "wamid.FAN", 0, at(2)).await;
     let events = ok(store.claim_events(at(3), LEASE, 100).await, "claim_events");
-    let by_dest: Vec<(Option<EndpointId>, Option<WebhookConfig>, Option<Vec<Duration>>)> = events
+    let by_dest: Vec<Routed> = events
         .iter()
         .map(|c| (c.event.endpoint, c.target.clone(), c.retry_schedule.clone()))
         .collect();
-    assert_eq!(events.len(), 3, "reference + two subscribed endpoints: {by_dest:?}");
+    assert_eq!(
+        events.len(),
+        3,
+        "reference + two subscribed endpoints: {by_dest:?}"
+    );
     for c in &events {
         assert_eq!(c.event.status, Status::Sent);
         assert_eq!(c.event.data, StatusEventData::of(&m));
@@ -190,7 +209,10 @@ pub async fn endpoint_events_fan_out_and_queue_per_destination(store: Arc<dyn St
         .map(|c| (c.event.endpoint, c.event.status))
         .collect();
     got.sort();
-    let mut want = vec![(None, Status::Delivered), (Some(statuses.id), Status::Delivered)];
+    let mut want = vec![
+        (None, Status::Delivered),
+        (Some(statuses.id), Status::Delivered),
+    ];
     want.sort();
     assert_eq!(
         got, want,
@@ -202,10 +224,17 @@ pub async fn endpoint_events_fan_out_and_queue_per_destination(store: Arc<dyn St
             "finish",
         );
     }
-    let events = ok(store.claim_events(at(100), LEASE, 100).await, "claim_events");
+    let events = ok(
+        store.claim_events(at(100), LEASE, 100).await,
+        "claim_events",
+    );
     assert_eq!(events.len(), 1);
     assert_eq!(
-        (events[0].event.endpoint, events[0].event.status, events[0].event.attempts),
+        (
+            events[0].event.endpoint,
+            events[0].event.status,
+            events[0].event.attempts
+        ),
         (Some(all.id), Status::Sent, 2),
         "the retry comes first, in order"
     );
@@ -215,7 +244,10 @@ pub async fn endpoint_events_fan_out_and_queue_per_destination(store: Arc<dyn St
             .await,
         "finish",
     );
-    let events = ok(store.claim_events(at(101), LEASE, 100).await, "claim_events");
+    let events = ok(
+        store.claim_events(at(101), LEASE, 100).await,
+        "claim_events",
+    );
     assert_eq!(events.len(), 1);
     assert_eq!(
         (events[0].event.endpoint, events[0].event.status),
@@ -244,9 +276,14 @@ pub async fn endpoint_events_fan_out_and_queue_per_destination(store: Arc<dyn St
     dests.sort();
     let mut want = vec![Some(all.id), Some(statuses.id)];
     want.sort();
-    assert_eq!(dests, want, "one per endpoint, none for the skipped webhook");
+    assert_eq!(
+        dests, want,
+        "one per endpoint, none for the skipped webhook"
+    );
     assert!(
-        events.iter().all(|c| c.event.data.message_id == events[0].event.data.message_id),
+        events
+            .iter()
+            .all(|c| c.event.data.message_id == events[0].event.data.message_id),
         "the oldest message first"
     );
     let limits = EventClaimLimits {
@@ -259,7 +296,10 @@ pub async fn endpoint_events_fan_out_and_queue_per_destination(store: Arc<dyn St
         "claim_events_with",
     );
     assert_eq!(one.len(), 1, "limit holds");
-    let rest = ok(store.claim_events(at(204), LEASE, 100).await, "claim_events");
+    let rest = ok(
+        store.claim_events(at(204), LEASE, 100).await,
+        "claim_events",
+    );
     assert_eq!(
         events.len() + one.len() + rest.len(),
         6,
@@ -268,10 +308,25 @@ pub async fn endpoint_events_fan_out_and_queue_per_destination(store: Arc<dyn St
 
     // Disabled: its waiting events come without a target, and new changes write none for it.
     ok(store.disable_endpoint(all.id, "gone").await, "disable");
-    let later = ok(store.claim_events(at(204) + chrono::Duration::seconds(120), LEASE, 100).await, "claim");
-    let all_events: Vec<_> = later.iter().filter(|c| c.event.endpoint == Some(all.id)).collect();
-    assert!(!all_events.is_empty(), "leases ended: the waiting events are claimed again");
-    assert!(all_events.iter().all(|c| c.target.is_none() && c.retry_schedule.is_none()));
+    let later = ok(
+        store
+            .claim_events(at(204) + chrono::Duration::seconds(120), LEASE, 100)
+            .await,
+        "claim",
+    );
+    let all_events: Vec<_> = later
+        .iter()
+        .filter(|c| c.event.endpoint == Some(all.id))
+        .collect();
+    assert!(
+        !all_events.is_empty(),
+        "leases ended: the waiting events are claimed again"
+    );
+    assert!(
+        all_events
+            .iter()
+            .all(|c| c.target.is_none() && c.retry_schedule.is_none())
+    );
     for c in &later {
         ok(
             store.finish_event(c.event.id, None, EventNext::Done).await,
@@ -279,7 +334,10 @@ pub async fn endpoint_events_fan_out_and_queue_per_destination(store: Arc<dyn St
         );
     }
     sent_message(&*store, account.id, "wamid.P3", 400, at(401)).await;
-    let events = ok(store.claim_events(at(402), LEASE, 100).await, "claim_events");
+    let events = ok(
+        store.claim_events(at(402), LEASE, 100).await,
+        "claim_events",
+    );
     let mut dests: Vec<Option<EndpointId>> = events.iter().map(|c| c.event.endpoint).collect();
     dests.sort();
     let mut want = vec![None, Some(statuses.id)];
@@ -287,7 +345,10 @@ pub async fn endpoint_events_fan_out_and_queue_per_destination(store: Arc<dyn St
     assert_eq!(dests, want);
 
     // Deleted: its events go with it.
-    ok(store.delete_endpoint(account.id, statuses.id).await, "delete");
+    ok(
+        store.delete_endpoint(account.id, statuses.id).await,
+        "delete",
+    );
     let again = ok(
         store
             .claim_events(at(402) + chrono::Duration::seconds(120), LEASE, 100)
@@ -310,8 +371,9 @@ pub async fn given_up_events_can_be_resent(store: Arc<dyn Store>) {
     sent_message(&*store, account.id, "wamid.R", 0, at(2)).await;
     let events = ok(store.claim_events(at(3), LEASE, 100).await, "claim_events");
     assert_eq!(events.len(), 2);
-    let (to_e, to_ref): (Vec<_>, Vec<_>) =
-        events.into_iter().partition(|c| c.event.endpoint == Some(e.id));
+    let (to_e, to_ref): (Vec<_>, Vec<_>) = events
+        .into_iter()
+        .partition(|c| c.event.endpoint == Some(e.id));
     let (to_e, to_ref) = (&to_e[0].event, &to_ref[0].event);
 
     let mut failed = sample_attempt(to_e, at(3));
@@ -331,15 +393,25 @@ pub async fn given_up_events_can_be_resent(store: Arc<dyn Store>) {
         "done",
     );
     assert_eq!(
-        ok(store.endpoint_attempts(account.id, e.id, 10).await, "endpoint_attempts"),
+        ok(
+            store.endpoint_attempts(account.id, e.id, 10).await,
+            "endpoint_attempts"
+        ),
         vec![failed.clone()]
     );
     assert!(
-        ok(store.endpoint_attempts(other.id, e.id, 10).await, "endpoint_attempts").is_empty(),
+        ok(
+            store.endpoint_attempts(other.id, e.id, 10).await,
+            "endpoint_attempts"
+        )
+        .is_empty(),
         "another account sees nothing of it"
     );
     assert_eq!(
-        ok(store.delivery_attempts(account.id, 10).await, "delivery_attempts"),
+        ok(
+            store.delivery_attempts(account.id, 10).await,
+            "delivery_attempts"
+        ),
         vec![delivered, failed],
         "the account's listing holds every destination's, newest first"
     );
@@ -361,16 +433,20 @@ pub async fn given_up_events_can_be_resent(store: Arc<dyn Store>) {
         ),
         "waiting again"
     );
-    assert!(ok(store.claim_events(at(4), LEASE, 100).await, "claim").is_empty(), "due at 5");
+    assert!(
+        ok(store.claim_events(at(4), LEASE, 100).await, "claim").is_empty(),
+        "due at 5"
+    );
     let again = ok(store.claim_events(at(5), LEASE, 100).await, "claim");
     assert_eq!(again.len(), 1);
-    assert_eq!(again[0].event.id, to_e.id, "the same event (same webhook-id)");
+    assert_eq!(
+        again[0].event.id, to_e.id,
+        "the same event (same webhook-id)"
+    );
     assert_eq!(again[0].event.attempts, 1, "a fresh count");
     assert_eq!(again[0].target, Some(target_of(&e)));
     ok(
-        store
-            .finish_event(to_e.id, None, EventNext::Done)
-            .await,
+        store.finish_event(to_e.id, None, EventNext::Done).await,
         "finish",
     );
     assert_eq!(
@@ -381,7 +457,11 @@ pub async fn given_up_events_can_be_resent(store: Arc<dyn Store>) {
     // Deleting the endpoint removes its attempts.
     ok(store.delete_endpoint(account.id, e.id).await, "delete");
     assert_eq!(
-        ok(store.delivery_attempts(account.id, 10).await, "delivery_attempts").len(),
+        ok(
+            store.delivery_attempts(account.id, 10).await,
+            "delivery_attempts"
+        )
+        .len(),
         1
     );
 }

@@ -20,18 +20,19 @@
 pub mod accounts;
 pub mod analytics;
 pub mod claims;
+pub mod endpoints;
 pub mod fixtures;
 pub mod housekeeping;
 pub mod idempotency;
 pub mod inbound;
 pub mod messages;
-pub mod endpoints;
 pub mod outbox;
 pub mod statuses;
 
 pub use accounts::*;
 pub use analytics::*;
 pub use claims::*;
+pub use endpoints::*;
 pub use fixtures::{
     LEASE, at, base_time, claim_only, create_account_with_webhook, create_sample_account, insert,
     message_at, meta_update, sample_account, sample_attempt, sample_credentials, sample_message,
@@ -41,7 +42,6 @@ pub use housekeeping::*;
 pub use idempotency::*;
 pub use inbound::*;
 pub use messages::*;
-pub use endpoints::*;
 pub use outbox::*;
 pub use statuses::*;
 
