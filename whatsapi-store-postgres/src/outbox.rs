@@ -23,6 +23,9 @@ use crate::messages::Stored;
 const STATE_WAITING: i16 = 0;
 const STATE_DONE: i16 = 1;
 const STATE_GAVE_UP: i16 = 2;
+/// Why a given-up event cannot be sent again.
+const UNREACHABLE: &str =
+    "its destination is gone: the endpoint is disabled, or the account has no webhook any more";
 /// `next_at` of an event that has not been tried yet: due at once.
 const DUE_AT_ONCE: i64 = i64::MIN;
 
@@ -334,16 +337,21 @@ pub(crate) async fn retry(
     id: EventId,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let state: i16 = db
+    let row = db
         .opt(
-            "SELECT o.state FROM outbox o JOIN accounts a ON a.seq = o.account \
+            "SELECT o.state, CASE WHEN o.endpoint IS NULL THEN a.webhook IS NOT NULL ELSE e.enabled END \
+             FROM outbox o JOIN accounts a ON a.seq = o.account \
+             LEFT JOIN webhook_endpoints e ON e.seq = o.endpoint \
              WHERE o.id = $1 AND a.id = $2 FOR UPDATE OF o",
             &[&id.0, &account.0],
         )
         .await?
-        .ok_or(PostgresError::Store(StoreError::NotFound))?
-        .try_get(0)?;
+        .ok_or(PostgresError::Store(StoreError::NotFound))?;
+    let (state, reachable): (i16, bool) = (row.try_get(0)?, row.try_get(1)?);
     match state {
+        STATE_GAVE_UP if !reachable => Err(PostgresError::Store(StoreError::Conflict(
+            UNREACHABLE.into(),
+        ))),
         STATE_WAITING => Err(PostgresError::Store(StoreError::Conflict(
             "the event is still waiting to be delivered".into(),
         ))),

@@ -21,6 +21,9 @@ use crate::messages::Stored;
 const STATE_WAITING: i64 = 0;
 const STATE_DONE: i64 = 1;
 const STATE_GAVE_UP: i64 = 2;
+/// Why a given-up event cannot be sent again.
+const UNREACHABLE: &str =
+    "its destination is gone: the endpoint is disabled, or the account has no webhook any more";
 /// `next_at` of an event that has not been tried yet: due at once.
 const DUE_AT_ONCE: i64 = i64::MIN;
 
@@ -316,12 +319,21 @@ pub(crate) fn retry(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let account = accounts::require_seq(conn, account)?;
-    let state: i64 = conn
-        .prepare_cached("SELECT state FROM outbox WHERE id = ?1 AND account = ?2")?
-        .query_row(params![id.0.as_bytes(), account], |r| r.get(0))
+    let (state, reachable): (i64, bool) = conn
+        .prepare_cached(
+            "SELECT o.state, CASE WHEN o.endpoint IS NULL THEN a.webhook IS NOT NULL ELSE e.enabled = 1 END \
+             FROM outbox o JOIN accounts a ON a.seq = o.account \
+             LEFT JOIN webhook_endpoints e ON e.seq = o.endpoint WHERE o.id = ?1 AND o.account = ?2",
+        )?
+        .query_row(params![id.0.as_bytes(), account], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?
         .ok_or(SqliteError::Store(StoreError::NotFound))?;
     match state {
+        STATE_GAVE_UP if !reachable => {
+            Err(SqliteError::Store(StoreError::Conflict(UNREACHABLE.into())))
+        }
         STATE_WAITING => Err(SqliteError::Store(StoreError::Conflict(
             "the event is still waiting to be delivered".into(),
         ))),

@@ -606,8 +606,8 @@ pub trait OutboxStore: Send + Sync + 'static {
     ) -> StoreResult<Vec<DeliveryAttempt>>;
     /// Re-queues an event of the account that was given up: due at `now`, with a fresh count of attempts (it is
     /// again the oldest unfinished of its message and destination, so later events there wait for it).
-    /// `NotFound` for an unknown event or another account's; `Conflict` when it is still waiting or was
-    /// delivered.
+    /// `NotFound` for an unknown event or another account's; `Conflict` when it is still waiting, was delivered,
+    /// or its destination is gone (the endpoint is disabled, or the account has no reference webhook any more).
     async fn retry_event(
         &self,
         account: AccountId,

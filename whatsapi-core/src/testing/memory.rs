@@ -1006,6 +1006,18 @@ impl OutboxStore for MemoryStore {
         if !row.gave_up {
             return Err(StoreError::Conflict("the event was delivered".into()));
         }
+        let reachable = match row.event.endpoint {
+            None => s
+                .accounts
+                .get(&account)
+                .is_some_and(|a| a.webhook.is_some()),
+            Some(e) => s.endpoints.iter().any(|x| x.id == e && x.enabled),
+        };
+        if !reachable {
+            return Err(StoreError::Conflict(
+                "its destination is gone: the endpoint is disabled, or the account has no webhook any more".into(),
+            ));
+        }
         row.finished = false;
         row.gave_up = false;
         row.event.attempts = 0;

@@ -454,6 +454,29 @@ pub async fn given_up_events_can_be_resent(store: Arc<dyn Store>) {
         Err(StoreError::NotFound)
     );
 
+    // A given-up event of an endpoint turned off since: nothing to send it to.
+    let e2 = endpoint(account.id, "https://e2.example/hook", &[], 8);
+    ok(store.create_endpoint(e2.clone(), 10).await, "create");
+    sent_message(&*store, account.id, "wamid.R2", 10, at(11)).await;
+    let c = ok(store.claim_events(at(12), LEASE, 100).await, "claim");
+    let to_e2 = &c
+        .iter()
+        .find(|x| x.event.endpoint == Some(e2.id))
+        .unwrap()
+        .event;
+    ok(
+        store.finish_event(to_e2.id, None, EventNext::GiveUp).await,
+        "give up",
+    );
+    ok(store.disable_endpoint(e2.id, "gone").await, "disable");
+    assert!(
+        matches!(
+            store.retry_event(account.id, to_e2.id, at(13)).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a disabled endpoint's event is not queued again"
+    );
+
     // Deleting the endpoint removes its attempts.
     ok(store.delete_endpoint(account.id, e.id).await, "delete");
     assert_eq!(
