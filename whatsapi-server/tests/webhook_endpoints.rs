@@ -338,6 +338,18 @@ async fn several_endpoints_per_account_with_filters_retries_gone_and_resend() {
         "{disabled}"
     );
 
+    let (_, v) = s.get(&key, &format!("{g_path}/deliveries")).await;
+    assert_eq!(v["data"][0]["httpStatus"], 410, "{v}");
+    let gone_evt = v["data"][0]["eventId"].as_str().unwrap().to_owned();
+    let (code, v) = s
+        .post(
+            &key,
+            &format!("/webhooks/deliveries/{gone_evt}/retry"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, 409, "its endpoint is disabled: {v}");
+
     // The slow endpoint timed out; that never held up the others (they got everything above meanwhile).
     let sl_path = format!("/webhooks/endpoints/{}", sl["id"].as_str().unwrap());
     let mut failed = Vec::new();

@@ -286,7 +286,7 @@ pub async fn endpoint_deliveries(
             "eventId": "evt_0193c4f27a1e7c3b9a5d3f2e1d0c4b6b", "queued": true}})),
         (status = 404, description = "No such event on your account", body = crate::views::ErrorView,
             example = json!({"success": false, "error": "Delivery not found."})),
-        (status = 409, description = "The event was delivered or is still being tried", body = crate::views::ErrorView,
+        (status = 409, description = "The event was delivered, is still being tried, or its endpoint is disabled", body = crate::views::ErrorView,
             example = json!({"success": false, "error": "the event was delivered"})),
     ))]
 pub async fn retry_delivery(
