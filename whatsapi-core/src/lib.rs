@@ -61,6 +61,7 @@
 pub mod account;
 pub mod clock;
 pub mod encryption;
+pub mod endpoints;
 pub mod engine;
 #[cfg(feature = "http")]
 pub mod graph;

@@ -15,7 +15,9 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;
-use crate::routes::{account, billing, dashboard, inbound, media, messages, meta, sandbox, system};
+use crate::routes::{
+    account, billing, dashboard, endpoints, inbound, media, messages, meta, sandbox, system,
+};
 
 pub use crate::state::{AppState, HttpSettings, SandboxCredentials};
 
@@ -27,6 +29,7 @@ pub fn api_router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(media::router(&state))
         .merge(inbound::router(&state))
         .merge(dashboard::router(&state))
+        .merge(endpoints::router(&state))
         .merge(billing::router(&state))
         .merge(sandbox::router(&state))
         .merge(meta::router())

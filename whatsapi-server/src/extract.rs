@@ -110,6 +110,14 @@ impl JsonType for bool {
     const MUST_BE: &'static str = "must be a boolean";
 }
 
+impl JsonType for Vec<String> {
+    const MUST_BE: &'static str = "must be an array of strings";
+}
+
+impl JsonType for Vec<u64> {
+    const MUST_BE: &'static str = "must be an array of whole numbers of seconds";
+}
+
 impl<T: JsonType> Field<T> {
     /// The value; a detail `required` or `must be a …` when absent or of the wrong type.
     pub fn required(self, name: &str, details: &mut Vec<FieldError>) -> Option<T> {

@@ -126,6 +126,17 @@ async fn no_secret_reaches_the_database_files_or_the_logs() {
     let v: Value = r.json().await.unwrap();
     let webhook_secret = v["data"]["signingSecret"].as_str().unwrap().to_owned();
     assert!(webhook_secret.starts_with("whsec_"));
+    // An event subscription of its own, with its own secret (sealed at rest too).
+    let (code, v) = s
+        .post(
+            &first_key,
+            "/webhooks/endpoints",
+            json!({"url": hook_url, "events": ["message.status_updated"]}),
+        )
+        .await;
+    assert_eq!(code, 201, "{v}");
+    let endpoint_secret = v["data"]["signingSecret"].as_str().unwrap().to_owned();
+    assert!(endpoint_secret.starts_with("whsec_"));
 
     let (code, v) = s
         .post(
@@ -205,6 +216,11 @@ async fn no_secret_reaches_the_database_files_or_the_logs() {
         (
             "webhook signing secret (base64 part)",
             webhook_secret.trim_start_matches("whsec_").to_owned(),
+        ),
+        ("endpoint signing secret", endpoint_secret.clone()),
+        (
+            "endpoint signing secret (base64 part)",
+            endpoint_secret.trim_start_matches("whsec_").to_owned(),
         ),
         ("Stripe secret key", STRIPE_KEY.to_owned()),
         ("Stripe webhook secret", WEBHOOK_SECRET.to_owned()),

@@ -196,7 +196,8 @@ async fn timeline(db: &dyn Db, seq: i64) -> Result<Vec<TimelineEntry>> {
 pub(crate) struct Effects {
     counts: BTreeMap<(i64, i16), i64>,
     sent: BTreeMap<i64, i64>,
-    webhooks: HashMap<i64, bool>,
+    /// Per account, where a `message.status_updated` event goes (see [`outbox::destinations`]).
+    destinations: HashMap<i64, Vec<Option<i64>>>,
     /// Messages became due now (queued again or inserted): other replicas should look.
     pub(crate) wake: bool,
 }
@@ -206,22 +207,13 @@ impl Effects {
         *self.counts.entry((account, status_code(s))).or_default() += delta;
     }
 
-    async fn has_webhook(&mut self, db: &dyn Db, account: i64) -> Result<bool> {
-        if let Some(has) = self.webhooks.get(&account) {
-            return Ok(*has);
+    async fn destinations(&mut self, db: &dyn Db, account: i64) -> Result<Vec<Option<i64>>> {
+        if let Some(d) = self.destinations.get(&account) {
+            return Ok(d.clone());
         }
-        let has = match db
-            .opt(
-                "SELECT webhook IS NOT NULL FROM accounts WHERE seq = $1",
-                &[&account],
-            )
-            .await?
-        {
-            Some(r) => r.try_get(0)?,
-            None => false,
-        };
-        self.webhooks.insert(account, has);
-        Ok(has)
+        let d = outbox::destinations(db, account).await?;
+        self.destinations.insert(account, d.clone());
+        Ok(d)
     }
 
     /// Writes the counters (in key order) and the sent counts, and queues the wake-up notification; the
@@ -319,8 +311,9 @@ async fn change(
     if let Some(entry) = write.timeline {
         add_timeline(db, s, entry).await?;
     }
-    if write.announce && fx.has_webhook(db, s.account).await? {
-        outbox::emit(db, s, at).await?;
+    if write.announce {
+        let destinations = fx.destinations(db, s.account).await?;
+        outbox::emit(db, s, at, &destinations).await?;
     }
     Ok(())
 }

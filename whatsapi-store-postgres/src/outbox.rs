@@ -3,9 +3,15 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
 use uuid::Uuid;
-use whatsapi_core::store::{ClaimedEvent, EventNext, OutboxBacklog, OutboxEvent};
-use whatsapi_core::webhook::{DeliveryAttempt, EventId, StatusEventData};
+use whatsapi_core::account::WebhookConfig;
+use whatsapi_core::endpoints::{EndpointId, WebhookEndpoint, decode_schedule, encode_schedule};
+use whatsapi_core::store::{
+    ClaimedEvent, Destination, EventClaimLimits, EventNext, OutboxBacklog, OutboxEvent,
+};
+use whatsapi_core::webhook::{DeliveryAttempt, EventId, STATUS_UPDATED, StatusEventData};
 use whatsapi_core::{AccountId, MessageId, StoreError};
 
 use crate::accounts;
@@ -17,57 +23,166 @@ use crate::messages::Stored;
 const STATE_WAITING: i16 = 0;
 const STATE_DONE: i16 = 1;
 const STATE_GAVE_UP: i16 = 2;
+/// Why a given-up event cannot be sent again.
+const UNREACHABLE: &str =
+    "its destination is gone: the endpoint is disabled, or the account has no webhook any more";
 /// `next_at` of an event that has not been tried yet: due at once.
 const DUE_AT_ONCE: i64 = i64::MIN;
 
-/// Writes the event announcing the message's current status.
-pub(crate) async fn emit(db: &dyn Db, s: &Stored, at: DateTime<Utc>) -> Result<()> {
-    let data = StatusEventData::of(&s.message);
-    db.exec(
-        "INSERT INTO outbox (id, account, message, status, created_at, data, next_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        &[
-            &EventId::new().0,
-            &s.account,
-            &s.seq,
-            &status_code(s.message.status),
-            &ts(at),
-            &serde_json::to_string(&data)?,
-            &DUE_AT_ONCE,
-        ],
-    )
-    .await?;
+/// Where a `message.status_updated` event of the account goes: `None` for its reference webhook when it has one,
+/// the row number of each of its enabled endpoints subscribed to the event type.
+pub(crate) async fn destinations(db: &dyn Db, account: i64) -> Result<Vec<Option<i64>>> {
+    let mut out = Vec::new();
+    let has_webhook: bool = match db
+        .opt(
+            "SELECT webhook IS NOT NULL FROM accounts WHERE seq = $1",
+            &[&account],
+        )
+        .await?
+    {
+        Some(r) => r.try_get(0)?,
+        None => false,
+    };
+    if has_webhook {
+        out.push(None);
+    }
+    for r in db
+        .rows(
+            "SELECT seq, events FROM webhook_endpoints WHERE account = $1 AND enabled ORDER BY seq",
+            &[&account],
+        )
+        .await?
+    {
+        let events: String = r.try_get(1)?;
+        let events: Vec<String> = serde_json::from_str(&events)?;
+        if events.is_empty() || events.iter().any(|e| e == STATUS_UPDATED) {
+            out.push(Some(r.try_get::<_, i64>(0)?));
+        }
+    }
+    Ok(out)
+}
+
+/// Writes the events announcing the message's current status, one per destination.
+pub(crate) async fn emit(
+    db: &dyn Db,
+    s: &Stored,
+    at: DateTime<Utc>,
+    destinations: &[Option<i64>],
+) -> Result<()> {
+    if destinations.is_empty() {
+        return Ok(());
+    }
+    let data = serde_json::to_string(&StatusEventData::of(&s.message))?;
+    for endpoint in destinations {
+        db.exec(
+            "INSERT INTO outbox (id, account, message, status, created_at, data, next_at, endpoint) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &EventId::new().0,
+                &s.account,
+                &s.seq,
+                &status_code(s.message.status),
+                &ts(at),
+                &data,
+                &DUE_AT_ONCE,
+                endpoint,
+            ],
+        )
+        .await?;
+    }
     Ok(())
 }
 
-/// Claims up to `limit` due events, at most one per message (its oldest unfinished), leasing each, in one
-/// statement; events another deliverer is claiming are skipped.
+/// Claims due events, at most one per message and destination (its oldest unfinished), at most
+/// `per_destination` of one destination and none of the skipped ones, leasing each, in one statement.
 pub(crate) async fn claim(
     db: &dyn Db,
     now: DateTime<Utc>,
     lease: Duration,
-    limit: usize,
+    limits: &EventClaimLimits,
 ) -> Result<Vec<ClaimedEvent>> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limits.limit).unwrap_or(i64::MAX);
+    let per = i64::try_from(limits.per_destination).unwrap_or(i64::MAX);
+    let mut skip_accounts: Vec<Uuid> = Vec::new();
+    let mut skip_endpoints: Vec<Uuid> = Vec::new();
+    for d in &limits.skip {
+        match d {
+            Destination::Webhook(a) => skip_accounts.push(a.0),
+            Destination::Endpoint(e) => skip_endpoints.push(e.0),
+        }
+    }
+    // The conditions on `o` are checked again on each row once locked, so two claimers never lease one event.
     let rows = db
         .rows(
-            "UPDATE outbox o SET attempts = o.attempts + 1, lease_until = $3 \
+            "UPDATE outbox o SET attempts = o.attempts + 1, lease_until = $4 \
              FROM accounts a \
-             WHERE a.seq = o.account AND o.seq IN ( \
-               SELECT e.seq FROM outbox e \
-               WHERE e.state = 0 AND e.next_at <= $1 AND (e.lease_until IS NULL OR e.lease_until <= $1) \
-               AND e.seq = (SELECT MIN(p.seq) FROM outbox p WHERE p.message = e.message AND p.state = 0) \
-               ORDER BY e.seq LIMIT $2 \
-               FOR UPDATE OF e SKIP LOCKED) \
-             RETURNING o.seq, o.id, a.id, o.status, o.created_at, o.data, o.attempts, a.webhook",
-            &[&ts(now), &limit, &ts(plus(now, lease))],
+             WHERE a.seq = o.account AND o.state = 0 AND (o.lease_until IS NULL OR o.lease_until <= $1) \
+             AND o.seq IN ( \
+               SELECT c.seq FROM ( \
+                 SELECT e.seq, ROW_NUMBER() OVER (PARTITION BY e.account, e.endpoint ORDER BY e.seq) AS rank \
+                 FROM outbox e \
+                 WHERE e.state = 0 AND e.next_at <= $1 AND (e.lease_until IS NULL OR e.lease_until <= $1) \
+                 AND e.seq = (SELECT MIN(p.seq) FROM outbox p WHERE p.message = e.message \
+                              AND COALESCE(p.endpoint, 0) = COALESCE(e.endpoint, 0) AND p.state = 0) \
+                 AND NOT (e.endpoint IS NULL AND e.account IN (SELECT seq FROM accounts WHERE id = ANY($5))) \
+                 AND NOT (e.endpoint IS NOT NULL \
+                          AND e.endpoint IN (SELECT seq FROM webhook_endpoints WHERE id = ANY($6)))) c \
+               WHERE c.rank <= $2 ORDER BY c.seq LIMIT $3) \
+             RETURNING o.seq, o.id, a.id, o.status, o.created_at, o.data, o.attempts, a.webhook, o.endpoint",
+            &[
+                &ts(now),
+                &per,
+                &limit,
+                &ts(plus(now, lease)),
+                &skip_accounts,
+                &skip_endpoints,
+            ],
         )
         .await?;
+    let endpoint_seqs: Vec<i64> = rows
+        .iter()
+        .filter_map(|r| r.try_get::<_, Option<i64>>(8).ok().flatten())
+        .collect();
+    let mut endpoints: HashMap<i64, (Uuid, String, String, bool, String)> = HashMap::new();
+    if !endpoint_seqs.is_empty() {
+        for r in db
+            .rows(
+                "SELECT seq, id, url, secret, enabled, retry_schedule FROM webhook_endpoints \
+                 WHERE seq = ANY($1)",
+                &[&endpoint_seqs],
+            )
+            .await?
+        {
+            endpoints.insert(
+                r.try_get(0)?,
+                (
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                    r.try_get(5)?,
+                ),
+            );
+        }
+    }
     let mut claimed = Vec::with_capacity(rows.len());
     for r in &rows {
         let seq: i64 = r.try_get(0)?;
         let data: String = r.try_get(5)?;
         let webhook: Option<String> = r.try_get(7)?;
+        let endpoint: Option<i64> = r.try_get(8)?;
+        let found = endpoint.and_then(|e| endpoints.get(&e));
+        let (target, retry_schedule) = match (endpoint, found) {
+            (None, _) => (webhook.map(|w| serde_json::from_str(&w)).transpose()?, None),
+            (Some(_), Some((_, url, secret, true, schedule))) => (
+                Some(WebhookConfig {
+                    url: url.clone(),
+                    secret: secret.clone(),
+                }),
+                Some(decode_schedule(schedule)?),
+            ),
+            (Some(_), _) => (None, None),
+        };
         let event = OutboxEvent {
             id: EventId(r.try_get(1)?),
             account_id: AccountId(r.try_get(2)?),
@@ -75,9 +190,16 @@ pub(crate) async fn claim(
             created_at: time(r.try_get(4)?),
             data: serde_json::from_str(&data)?,
             attempts: u32_of(r.try_get(6)?),
+            endpoint: found.map(|(id, ..)| EndpointId(*id)),
         };
-        let target = webhook.map(|w| serde_json::from_str(&w)).transpose()?;
-        claimed.push((seq, ClaimedEvent { event, target }));
+        claimed.push((
+            seq,
+            ClaimedEvent {
+                event,
+                target,
+                retry_schedule,
+            },
+        ));
     }
     // In the order written.
     claimed.sort_by_key(|(seq, _)| *seq);
@@ -168,20 +290,218 @@ pub(crate) async fn attempts(
     )
     .await?
     .iter()
+    .map(attempt_row)
+    .collect()
+}
+
+/// The latest delivery attempts to one endpoint of the account, newest first.
+pub(crate) async fn endpoint_attempts(
+    db: &dyn Db,
+    account: AccountId,
+    endpoint: EndpointId,
+    limit: u32,
+) -> Result<Vec<DeliveryAttempt>> {
+    let Some(endpoint) = endpoint_seq(db, account, endpoint).await? else {
+        return Ok(Vec::new());
+    };
+    db.rows(
+        "SELECT d.event, d.message, d.status, d.url, d.at, d.http_status, d.error, d.duration_ms \
+         FROM outbox o JOIN delivery_attempts d ON d.event = o.id \
+         WHERE o.endpoint = $1 ORDER BY d.at DESC, d.seq DESC LIMIT $2",
+        &[&endpoint, &i64::from(limit)],
+    )
+    .await?
+    .iter()
+    .map(attempt_row)
+    .collect()
+}
+
+fn attempt_row(r: &tokio_postgres::Row) -> Result<DeliveryAttempt> {
+    let http_status: Option<i32> = r.try_get(5)?;
+    Ok(DeliveryAttempt {
+        event_id: EventId(r.try_get::<_, Uuid>(0)?),
+        message_id: MessageId(r.try_get(1)?),
+        status: status(r.try_get(2)?)?,
+        url: r.try_get(3)?,
+        at: time(r.try_get(4)?),
+        http_status: http_status.and_then(|s| u16::try_from(s).ok()),
+        error: r.try_get(6)?,
+        duration_ms: u64::try_from(r.try_get::<_, i64>(7)?).unwrap_or(0),
+    })
+}
+
+/// Re-queues a given-up event of the account, due at `now` with a fresh count of attempts.
+pub(crate) async fn retry(
+    db: &dyn Db,
+    account: AccountId,
+    id: EventId,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let row = db
+        .opt(
+            "SELECT o.state, CASE WHEN o.endpoint IS NULL THEN a.webhook IS NOT NULL ELSE e.enabled END \
+             FROM outbox o JOIN accounts a ON a.seq = o.account \
+             LEFT JOIN webhook_endpoints e ON e.seq = o.endpoint \
+             WHERE o.id = $1 AND a.id = $2 FOR UPDATE OF o",
+            &[&id.0, &account.0],
+        )
+        .await?
+        .ok_or(PostgresError::Store(StoreError::NotFound))?;
+    let (state, reachable): (i16, bool) = (row.try_get(0)?, row.try_get(1)?);
+    match state {
+        STATE_GAVE_UP if !reachable => Err(PostgresError::Store(StoreError::Conflict(
+            UNREACHABLE.into(),
+        ))),
+        STATE_WAITING => Err(PostgresError::Store(StoreError::Conflict(
+            "the event is still waiting to be delivered".into(),
+        ))),
+        STATE_DONE => Err(PostgresError::Store(StoreError::Conflict(
+            "the event was delivered".into(),
+        ))),
+        _ => {
+            db.exec(
+                "UPDATE outbox SET state = 0, attempts = 0, next_at = $2, lease_until = NULL WHERE id = $1",
+                &[&id.0, &ts(now)],
+            )
+            .await?;
+            Ok(())
+        }
+    }
+}
+
+/// The row number of an endpoint of the account.
+async fn endpoint_seq(db: &dyn Db, account: AccountId, id: EndpointId) -> Result<Option<i64>> {
+    match db
+        .opt(
+            "SELECT e.seq FROM webhook_endpoints e JOIN accounts a ON a.seq = e.account \
+             WHERE e.id = $1 AND a.id = $2",
+            &[&id.0, &account.0],
+        )
+        .await?
+    {
+        Some(r) => Ok(Some(r.try_get(0)?)),
+        None => Ok(None),
+    }
+}
+
+/// Saves a new endpoint, at most `max` per account (the account row is locked, so concurrent creations count
+/// each other).
+pub(crate) async fn create_endpoint(db: &dyn Db, e: &WebhookEndpoint, max: usize) -> Result<()> {
+    let account: i64 = db
+        .opt(
+            "SELECT seq FROM accounts WHERE id = $1 FOR UPDATE",
+            &[&e.account_id.0],
+        )
+        .await?
+        .ok_or(PostgresError::Store(StoreError::NotFound))?
+        .try_get(0)?;
+    let n: i64 = db
+        .one(
+            "SELECT COUNT(*) FROM webhook_endpoints WHERE account = $1",
+            &[&account],
+        )
+        .await?
+        .try_get(0)?;
+    if count(n) >= max as u64 {
+        return Err(PostgresError::Store(StoreError::Conflict(format!(
+            "an account has at most {max} webhook endpoints"
+        ))));
+    }
+    db.exec(
+        "INSERT INTO webhook_endpoints (id, account, url, secret, events, enabled, disabled_reason, \
+         retry_schedule, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        &[
+            &e.id.0,
+            &account,
+            &e.url,
+            &e.secret,
+            &serde_json::to_string(&e.events)?,
+            &e.enabled,
+            &e.disabled_reason,
+            &encode_schedule(&e.retry_schedule),
+            &ts(e.created_at),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The account's endpoints, oldest first.
+pub(crate) async fn endpoints(db: &dyn Db, account: AccountId) -> Result<Vec<WebhookEndpoint>> {
+    db.rows(
+        "SELECT e.id, e.url, e.secret, e.events, e.enabled, e.disabled_reason, e.retry_schedule, e.created_at \
+         FROM webhook_endpoints e JOIN accounts a ON a.seq = e.account WHERE a.id = $1 ORDER BY e.seq",
+        &[&account.0],
+    )
+    .await?
+    .iter()
     .map(|r| {
-        let http_status: Option<i32> = r.try_get(5)?;
-        Ok(DeliveryAttempt {
-            event_id: EventId(r.try_get::<_, Uuid>(0)?),
-            message_id: MessageId(r.try_get(1)?),
-            status: status(r.try_get(2)?)?,
-            url: r.try_get(3)?,
-            at: time(r.try_get(4)?),
-            http_status: http_status.and_then(|s| u16::try_from(s).ok()),
-            error: r.try_get(6)?,
-            duration_ms: u64::try_from(r.try_get::<_, i64>(7)?).unwrap_or(0),
+        let events: String = r.try_get(3)?;
+        let schedule: String = r.try_get(6)?;
+        Ok(WebhookEndpoint {
+            id: EndpointId(r.try_get(0)?),
+            account_id: account,
+            url: r.try_get(1)?,
+            secret: r.try_get(2)?,
+            events: serde_json::from_str(&events)?,
+            enabled: r.try_get(4)?,
+            disabled_reason: r.try_get(5)?,
+            retry_schedule: decode_schedule(&schedule)?,
+            created_at: time(r.try_get(7)?),
         })
     })
     .collect()
+}
+
+/// Removes an endpoint of the account with its events and their attempts.
+pub(crate) async fn delete_endpoint(db: &dyn Db, account: AccountId, id: EndpointId) -> Result<()> {
+    let seq = endpoint_seq(db, account, id)
+        .await?
+        .ok_or(PostgresError::Store(StoreError::NotFound))?;
+    db.exec(
+        "DELETE FROM delivery_attempts WHERE event IN (SELECT id FROM outbox WHERE endpoint = $1)",
+        &[&seq],
+    )
+    .await?;
+    db.exec("DELETE FROM outbox WHERE endpoint = $1", &[&seq])
+        .await?;
+    db.exec("DELETE FROM webhook_endpoints WHERE seq = $1", &[&seq])
+        .await?;
+    Ok(())
+}
+
+/// Replaces an endpoint's stored secret.
+pub(crate) async fn set_endpoint_secret(
+    db: &dyn Db,
+    account: AccountId,
+    id: EndpointId,
+    secret: &str,
+) -> Result<()> {
+    let n = db
+        .exec(
+            "UPDATE webhook_endpoints e SET secret = $3 FROM accounts a \
+             WHERE a.seq = e.account AND a.id = $1 AND e.id = $2",
+            &[&account.0, &id.0, &secret],
+        )
+        .await?;
+    if n == 0 {
+        return Err(PostgresError::Store(StoreError::NotFound));
+    }
+    Ok(())
+}
+
+/// Turns an endpoint off, saying why.
+pub(crate) async fn disable_endpoint(db: &dyn Db, id: EndpointId, reason: &str) -> Result<()> {
+    let n = db
+        .exec(
+            "UPDATE webhook_endpoints SET enabled = false, disabled_reason = $2 WHERE id = $1",
+            &[&id.0, &reason],
+        )
+        .await?;
+    if n == 0 {
+        return Err(PostgresError::Store(StoreError::NotFound));
+    }
+    Ok(())
 }
 
 /// Removes finished or abandoned events created before `cutoff`, with their attempts; returns how many events.

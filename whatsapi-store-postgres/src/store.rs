@@ -7,11 +7,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 use whatsapi_core::account::{AccountUpdate, NewAccount};
+use whatsapi_core::endpoints::{EndpointId, WebhookEndpoint};
 use whatsapi_core::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use whatsapi_core::store::{
-    ClaimLimits, Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, OutboxBacklog, Outcome,
-    Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate,
-    StoreResult,
+    ClaimLimits, Claimed, ClaimedEvent, EventClaimLimits, EventNext, MessageFilter, NewBatch,
+    OutboxBacklog, Outcome, Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied,
+    StatusCounts, StatusUpdate, StoreResult,
 };
 use whatsapi_core::store::{Housekeeping, InboundStore, MessageStore, OutboxStore, TenantStore};
 use whatsapi_core::webhook::{DeliveryAttempt, EventId};
@@ -242,16 +243,16 @@ impl InboundStore for PostgresStore {
 
 #[async_trait]
 impl OutboxStore for PostgresStore {
-    async fn claim_events(
+    async fn claim_events_with(
         &self,
         now: DateTime<Utc>,
         lease: Duration,
-        limit: usize,
+        limits: &EventClaimLimits,
     ) -> StoreResult<Vec<ClaimedEvent>> {
-        if limit == 0 {
+        if limits.limit == 0 || limits.per_destination == 0 {
             return Ok(Vec::new());
         }
-        Ok(outbox::claim(&self.client().await?, now, lease, limit).await?)
+        Ok(outbox::claim(&self.client().await?, now, lease, limits).await?)
     }
 
     async fn finish_event(
@@ -279,6 +280,59 @@ impl OutboxStore for PostgresStore {
         limit: u32,
     ) -> StoreResult<Vec<DeliveryAttempt>> {
         Ok(outbox::attempts(&self.client().await?, account, limit).await?)
+    }
+
+    async fn retry_event(
+        &self,
+        account: AccountId,
+        id: EventId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        Ok(in_tx!(self, |tx| outbox::retry(tx, account, id, now).await)?)
+    }
+
+    async fn create_endpoint(
+        &self,
+        endpoint: WebhookEndpoint,
+        max_per_account: usize,
+    ) -> StoreResult<WebhookEndpoint> {
+        in_tx!(self, |tx| outbox::create_endpoint(
+            tx,
+            &endpoint,
+            max_per_account
+        )
+        .await)?;
+        Ok(endpoint)
+    }
+
+    async fn endpoints(&self, account: AccountId) -> StoreResult<Vec<WebhookEndpoint>> {
+        Ok(outbox::endpoints(&self.client().await?, account).await?)
+    }
+
+    async fn delete_endpoint(&self, account: AccountId, id: EndpointId) -> StoreResult<()> {
+        Ok(in_tx!(self, |tx| outbox::delete_endpoint(tx, account, id).await)?)
+    }
+
+    async fn set_endpoint_secret(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        secret: &str,
+    ) -> StoreResult<()> {
+        Ok(outbox::set_endpoint_secret(&self.client().await?, account, id, secret).await?)
+    }
+
+    async fn disable_endpoint(&self, id: EndpointId, reason: &str) -> StoreResult<()> {
+        Ok(outbox::disable_endpoint(&self.client().await?, id, reason).await?)
+    }
+
+    async fn endpoint_attempts(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryAttempt>> {
+        Ok(outbox::endpoint_attempts(&self.client().await?, account, id, limit).await?)
     }
 }
 

@@ -339,7 +339,7 @@ fn change(
     if let Some(entry) = write.timeline {
         add_timeline(conn, s, entry)?;
     }
-    if write.announce && accounts::has_webhook(conn, s.account)? {
+    if write.announce {
         outbox::emit(conn, s, at)?;
     }
     Ok(())

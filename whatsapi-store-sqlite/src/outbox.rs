@@ -5,8 +5,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use whatsapi_core::AccountId;
-use whatsapi_core::store::{ClaimedEvent, EventNext, OutboxBacklog, OutboxEvent};
-use whatsapi_core::webhook::{DeliveryAttempt, EventId, StatusEventData};
+use whatsapi_core::account::WebhookConfig;
+use whatsapi_core::endpoints::{EndpointId, WebhookEndpoint, decode_schedule, encode_schedule};
+use whatsapi_core::store::{
+    ClaimedEvent, Destination, EventClaimLimits, EventNext, OutboxBacklog, OutboxEvent,
+};
+use whatsapi_core::webhook::{DeliveryAttempt, EventId, STATUS_UPDATED, StatusEventData};
 use whatsapi_core::{MessageId, StoreError};
 
 use crate::accounts;
@@ -17,46 +21,107 @@ use crate::messages::Stored;
 const STATE_WAITING: i64 = 0;
 const STATE_DONE: i64 = 1;
 const STATE_GAVE_UP: i64 = 2;
+/// Why a given-up event cannot be sent again.
+const UNREACHABLE: &str =
+    "its destination is gone: the endpoint is disabled, or the account has no webhook any more";
 /// `next_at` of an event that has not been tried yet: due at once.
 const DUE_AT_ONCE: i64 = i64::MIN;
 
-/// Writes the event announcing the message's current status.
+/// Writes the events announcing the message's current status: one for the account's reference webhook when it
+/// has one, one for each of its enabled endpoints subscribed to `message.status_updated`.
 pub(crate) fn emit(conn: &Connection, s: &Stored, at: DateTime<Utc>) -> Result<()> {
-    let data = StatusEventData::of(&s.message);
-    conn.prepare_cached(
-        "INSERT INTO outbox (id, account, message, status, created_at, data, next_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        EventId::new().0.as_bytes(),
-        s.account,
-        s.seq,
-        status_code(s.message.status),
-        ts(at),
-        serde_json::to_string(&data)?,
-        DUE_AT_ONCE,
-    ])?;
+    let mut destinations: Vec<Option<i64>> = Vec::new();
+    if accounts::has_webhook(conn, s.account)? {
+        destinations.push(None);
+    }
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, events FROM webhook_endpoints WHERE account = ?1 AND enabled = 1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([s.account], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
+        for row in rows {
+            let (seq, events) = row?;
+            let events: Vec<String> = serde_json::from_str(&events)?;
+            if events.is_empty() || events.iter().any(|e| e == STATUS_UPDATED) {
+                destinations.push(Some(seq));
+            }
+        }
+    }
+    if destinations.is_empty() {
+        return Ok(());
+    }
+    let data = serde_json::to_string(&StatusEventData::of(&s.message))?;
+    for endpoint in destinations {
+        conn.prepare_cached(
+            "INSERT INTO outbox (id, account, message, status, created_at, data, next_at, endpoint) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            EventId::new().0.as_bytes(),
+            s.account,
+            s.seq,
+            status_code(s.message.status),
+            ts(at),
+            data,
+            DUE_AT_ONCE,
+            endpoint,
+        ])?;
+    }
     Ok(())
 }
 
-/// Claims up to `limit` due events, at most one per message (its oldest unfinished), leasing each.
+/// Claims due events, at most one per message and destination (its oldest unfinished), shared among
+/// destinations as `limits` says, leasing each.
 pub(crate) fn claim(
     conn: &Connection,
     now: DateTime<Utc>,
     lease: Duration,
-    limit: usize,
+    limits: &EventClaimLimits,
 ) -> Result<Vec<ClaimedEvent>> {
     let now_ts = ts(now);
-    type Row = (i64, Vec<u8>, i64, i64, i64, String, i64);
+    type Row = (
+        i64,
+        Vec<u8>,
+        i64,
+        i64,
+        i64,
+        String,
+        i64,
+        Vec<u8>,
+        Option<Endpoint>,
+    );
+    // Each destination yields at most `per_destination` rows, so skipped ones take at most that many each.
+    let sql_limit = limits
+        .limit
+        .saturating_add(limits.skip.len().saturating_mul(limits.per_destination));
     let rows: Vec<Row> = {
         let mut stmt = conn.prepare_cached(
-            "SELECT o.seq, o.id, o.account, o.status, o.created_at, o.data, o.attempts FROM outbox o \
-             WHERE o.state = 0 AND o.next_at <= ?1 AND (o.lease_until IS NULL OR o.lease_until <= ?1) \
-             AND o.seq = (SELECT MIN(p.seq) FROM outbox p WHERE p.message = o.message AND p.state = 0) \
-             ORDER BY o.seq LIMIT ?2",
+            "SELECT c.seq, c.id, c.account, c.status, c.created_at, c.data, c.attempts, a.id, \
+                    e.id, e.url, e.secret, e.enabled, e.retry_schedule \
+             FROM (SELECT o.*, ROW_NUMBER() OVER (PARTITION BY o.account, o.endpoint ORDER BY o.seq) AS rank \
+                   FROM outbox o \
+                   WHERE o.state = 0 AND o.next_at <= ?1 AND (o.lease_until IS NULL OR o.lease_until <= ?1) \
+                   AND o.seq = (SELECT MIN(p.seq) FROM outbox p \
+                                WHERE p.message = o.message AND p.endpoint IS o.endpoint AND p.state = 0)) c \
+             JOIN accounts a ON a.seq = c.account \
+             LEFT JOIN webhook_endpoints e ON e.seq = c.endpoint \
+             WHERE c.rank <= ?2 ORDER BY c.seq LIMIT ?3",
         )?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        stmt.query_map(params![now_ts, limit], |r| {
+        let per = i64::try_from(limits.per_destination).unwrap_or(i64::MAX);
+        let limit = i64::try_from(sql_limit).unwrap_or(i64::MAX);
+        stmt.query_map(params![now_ts, per, limit], |r| {
+            let endpoint = match r.get::<_, Option<Vec<u8>>>(8)? {
+                Some(id) => Some(Endpoint {
+                    id,
+                    url: r.get(9)?,
+                    secret: r.get(10)?,
+                    enabled: r.get(11)?,
+                    retry_schedule: r.get(12)?,
+                }),
+                None => None,
+            };
             Ok((
                 r.get(0)?,
                 r.get(1)?,
@@ -65,33 +130,67 @@ pub(crate) fn claim(
                 r.get(4)?,
                 r.get(5)?,
                 r.get(6)?,
+                r.get(7)?,
+                endpoint,
             ))
         })?
         .collect::<rusqlite::Result<_>>()?
     };
+    let mut candidates = Vec::with_capacity(rows.len());
+    for row in rows {
+        let account_id = AccountId(uuid(&row.7)?);
+        let destination = match &row.8 {
+            Some(e) => Destination::Endpoint(EndpointId(uuid(&e.id)?)),
+            None => Destination::Webhook(account_id),
+        };
+        candidates.push((destination, (row, account_id, destination)));
+    }
     let lease_until = ts(plus(now, lease));
-    let mut claimed = Vec::with_capacity(rows.len());
-    for (seq, id, account, st, created_at, data, attempts) in rows {
+    let mut claimed = Vec::new();
+    for (row, account_id, destination) in limits.pick(candidates) {
+        let (seq, id, account, st, created_at, data, attempts, _, endpoint) = row;
         conn.prepare_cached(
             "UPDATE outbox SET attempts = attempts + 1, lease_until = ?2 WHERE seq = ?1",
         )?
         .execute(params![seq, lease_until])?;
-        let account_id: Vec<u8> = conn
-            .prepare_cached("SELECT id FROM accounts WHERE seq = ?1")?
-            .query_row([account], |r| r.get(0))?;
+        let (target, retry_schedule) = match endpoint {
+            None => (accounts::webhook(conn, account)?, None),
+            Some(e) if e.enabled => (
+                Some(WebhookConfig {
+                    url: e.url,
+                    secret: e.secret,
+                }),
+                Some(decode_schedule(&e.retry_schedule)?),
+            ),
+            Some(_) => (None, None),
+        };
         claimed.push(ClaimedEvent {
             event: OutboxEvent {
                 id: EventId(uuid(&id)?),
-                account_id: AccountId(uuid(&account_id)?),
+                account_id,
                 status: status(st)?,
                 created_at: time(created_at),
                 data: serde_json::from_str(&data)?,
                 attempts: u32_of(attempts + 1),
+                endpoint: match destination {
+                    Destination::Endpoint(e) => Some(e),
+                    Destination::Webhook(_) => None,
+                },
             },
-            target: accounts::webhook(conn, account)?,
+            target,
+            retry_schedule,
         });
     }
     Ok(claimed)
+}
+
+/// The endpoint columns of a claimed event.
+struct Endpoint {
+    id: Vec<u8>,
+    url: String,
+    secret: String,
+    enabled: bool,
+    retry_schedule: String,
 }
 
 /// Records a delivery attempt and what happens next to the event.
@@ -162,22 +261,156 @@ pub(crate) fn attempts(
     let Some(account) = accounts::seq(conn, account)? else {
         return Ok(Vec::new());
     };
+    let mut stmt = conn.prepare_cached(
+        "SELECT event, message, status, url, at, http_status, error, duration_ms FROM delivery_attempts \
+         WHERE account = ?1 ORDER BY at DESC, seq DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![account, i64::from(limit)], attempt_row)?;
+    rows.map(|r| r?).collect()
+}
+
+/// The latest delivery attempts to one endpoint of the account, newest first.
+pub(crate) fn endpoint_attempts(
+    conn: &Connection,
+    account: AccountId,
+    endpoint: EndpointId,
+    limit: u32,
+) -> Result<Vec<DeliveryAttempt>> {
+    let Some(endpoint) = endpoint_seq(conn, account, endpoint)? else {
+        return Ok(Vec::new());
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.event, d.message, d.status, d.url, d.at, d.http_status, d.error, d.duration_ms \
+         FROM outbox o JOIN delivery_attempts d ON d.event = o.id \
+         WHERE o.endpoint = ?1 ORDER BY d.at DESC, d.seq DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![endpoint, i64::from(limit)], attempt_row)?;
+    rows.map(|r| r?).collect()
+}
+
+fn attempt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<DeliveryAttempt>> {
+    let event: Vec<u8> = r.get(0)?;
+    let message: Vec<u8> = r.get(1)?;
+    let st: i64 = r.get(2)?;
+    let url: String = r.get(3)?;
+    let at: i64 = r.get(4)?;
+    let http_status: Option<u16> = r.get(5)?;
+    let error: Option<String> = r.get(6)?;
+    let duration_ms: i64 = r.get(7)?;
+    Ok((|| {
+        Ok(DeliveryAttempt {
+            event_id: EventId(uuid(&event)?),
+            message_id: MessageId(uuid(&message)?),
+            status: status(st)?,
+            url,
+            at: time(at),
+            http_status,
+            error,
+            duration_ms: u64::try_from(duration_ms).unwrap_or(0),
+        })
+    })())
+}
+
+/// Re-queues a given-up event of the account, due at `now` with a fresh count of attempts.
+pub(crate) fn retry(
+    conn: &Connection,
+    account: AccountId,
+    id: EventId,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let account = accounts::require_seq(conn, account)?;
+    let (state, reachable): (i64, bool) = conn
+        .prepare_cached(
+            "SELECT o.state, CASE WHEN o.endpoint IS NULL THEN a.webhook IS NOT NULL ELSE e.enabled = 1 END \
+             FROM outbox o JOIN accounts a ON a.seq = o.account \
+             LEFT JOIN webhook_endpoints e ON e.seq = o.endpoint WHERE o.id = ?1 AND o.account = ?2",
+        )?
+        .query_row(params![id.0.as_bytes(), account], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?
+        .ok_or(SqliteError::Store(StoreError::NotFound))?;
+    match state {
+        STATE_GAVE_UP if !reachable => {
+            Err(SqliteError::Store(StoreError::Conflict(UNREACHABLE.into())))
+        }
+        STATE_WAITING => Err(SqliteError::Store(StoreError::Conflict(
+            "the event is still waiting to be delivered".into(),
+        ))),
+        STATE_DONE => Err(SqliteError::Store(StoreError::Conflict(
+            "the event was delivered".into(),
+        ))),
+        _ => {
+            conn.prepare_cached(
+                "UPDATE outbox SET state = 0, attempts = 0, next_at = ?2, lease_until = NULL WHERE id = ?1",
+            )?
+            .execute(params![id.0.as_bytes(), ts(now)])?;
+            Ok(())
+        }
+    }
+}
+
+/// The row number of an endpoint of the account.
+fn endpoint_seq(conn: &Connection, account: AccountId, id: EndpointId) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT e.seq FROM webhook_endpoints e JOIN accounts a ON a.seq = e.account \
+             WHERE e.id = ?1 AND a.id = ?2",
+        )?
+        .query_row(params![id.0.as_bytes(), account.0.as_bytes()], |r| r.get(0))
+        .optional()?)
+}
+
+/// Saves a new endpoint, at most `max` per account.
+pub(crate) fn create_endpoint(conn: &Connection, e: &WebhookEndpoint, max: usize) -> Result<()> {
+    let account = accounts::require_seq(conn, e.account_id)?;
+    let n: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM webhook_endpoints WHERE account = ?1")?
+        .query_row([account], |r| r.get(0))?;
+    if count(n) >= max as u64 {
+        return Err(SqliteError::Store(StoreError::Conflict(format!(
+            "an account has at most {max} webhook endpoints"
+        ))));
+    }
+    conn.prepare_cached(
+        "INSERT INTO webhook_endpoints (id, account, url, secret, events, enabled, disabled_reason, \
+         retry_schedule, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        e.id.0.as_bytes(),
+        account,
+        e.url,
+        e.secret,
+        serde_json::to_string(&e.events)?,
+        e.enabled,
+        e.disabled_reason,
+        encode_schedule(&e.retry_schedule),
+        ts(e.created_at),
+    ])?;
+    Ok(())
+}
+
+/// The account's endpoints, oldest first.
+pub(crate) fn endpoints(conn: &Connection, account: AccountId) -> Result<Vec<WebhookEndpoint>> {
+    let Some(seq) = accounts::seq(conn, account)? else {
+        return Ok(Vec::new());
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, url, secret, events, enabled, disabled_reason, retry_schedule, created_at \
+         FROM webhook_endpoints WHERE account = ?1 ORDER BY seq",
+    )?;
     type Row = (
         Vec<u8>,
-        Vec<u8>,
-        i64,
+        String,
+        String,
+        String,
+        bool,
+        Option<String>,
         String,
         i64,
-        Option<u16>,
-        Option<String>,
-        i64,
     );
-    let rows: Vec<Row> = {
-        let mut stmt = conn.prepare_cached(
-            "SELECT event, message, status, url, at, http_status, error, duration_ms FROM delivery_attempts \
-             WHERE account = ?1 ORDER BY at DESC, seq DESC LIMIT ?2",
-        )?;
-        stmt.query_map(params![account, i64::from(limit)], |r| {
+    let rows: Vec<Row> = stmt
+        .query_map([seq], |r| {
             Ok((
                 r.get(0)?,
                 r.get(1)?,
@@ -189,24 +422,64 @@ pub(crate) fn attempts(
                 r.get(7)?,
             ))
         })?
-        .collect::<rusqlite::Result<_>>()?
-    };
+        .collect::<rusqlite::Result<_>>()?;
     rows.into_iter()
         .map(
-            |(event, message, st, url, at, http_status, error, duration_ms)| {
-                Ok(DeliveryAttempt {
-                    event_id: EventId(uuid(&event)?),
-                    message_id: MessageId(uuid(&message)?),
-                    status: status(st)?,
+            |(id, url, secret, events, enabled, disabled_reason, schedule, created_at)| {
+                Ok(WebhookEndpoint {
+                    id: EndpointId(uuid(&id)?),
+                    account_id: account,
                     url,
-                    at: time(at),
-                    http_status,
-                    error,
-                    duration_ms: u64::try_from(duration_ms).unwrap_or(0),
+                    secret,
+                    events: serde_json::from_str(&events)?,
+                    enabled,
+                    disabled_reason,
+                    retry_schedule: decode_schedule(&schedule)?,
+                    created_at: time(created_at),
                 })
             },
         )
         .collect()
+}
+
+/// Removes an endpoint of the account with its events and their attempts.
+pub(crate) fn delete_endpoint(conn: &Connection, account: AccountId, id: EndpointId) -> Result<()> {
+    let seq = endpoint_seq(conn, account, id)?.ok_or(SqliteError::Store(StoreError::NotFound))?;
+    conn.prepare_cached(
+        "DELETE FROM delivery_attempts WHERE event IN (SELECT id FROM outbox WHERE endpoint = ?1)",
+    )?
+    .execute([seq])?;
+    conn.prepare_cached("DELETE FROM outbox WHERE endpoint = ?1")?
+        .execute([seq])?;
+    conn.prepare_cached("DELETE FROM webhook_endpoints WHERE seq = ?1")?
+        .execute([seq])?;
+    Ok(())
+}
+
+/// Replaces an endpoint's stored secret.
+pub(crate) fn set_endpoint_secret(
+    conn: &Connection,
+    account: AccountId,
+    id: EndpointId,
+    secret: &str,
+) -> Result<()> {
+    let seq = endpoint_seq(conn, account, id)?.ok_or(SqliteError::Store(StoreError::NotFound))?;
+    conn.prepare_cached("UPDATE webhook_endpoints SET secret = ?2 WHERE seq = ?1")?
+        .execute(params![seq, secret])?;
+    Ok(())
+}
+
+/// Turns an endpoint off, saying why.
+pub(crate) fn disable_endpoint(conn: &Connection, id: EndpointId, reason: &str) -> Result<()> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = ?2 WHERE id = ?1",
+        )?
+        .execute(params![id.0.as_bytes(), reason])?;
+    if n == 0 {
+        return Err(SqliteError::Store(StoreError::NotFound));
+    }
+    Ok(())
 }
 
 /// Removes finished or abandoned events created before `cutoff`, with their attempts; returns how many events.

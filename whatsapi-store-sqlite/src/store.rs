@@ -6,11 +6,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use whatsapi_core::account::{AccountUpdate, NewAccount};
+use whatsapi_core::endpoints::{EndpointId, WebhookEndpoint};
 use whatsapi_core::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use whatsapi_core::store::{
-    ClaimLimits, Claimed, ClaimedEvent, EventNext, MessageFilter, NewBatch, OutboxBacklog, Outcome,
-    Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate,
-    StoreResult,
+    ClaimLimits, Claimed, ClaimedEvent, EventClaimLimits, EventNext, MessageFilter, NewBatch,
+    OutboxBacklog, Outcome, Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied,
+    StatusCounts, StatusUpdate, StoreResult,
 };
 use whatsapi_core::store::{Housekeeping, InboundStore, MessageStore, OutboxStore, TenantStore};
 use whatsapi_core::webhook::{DeliveryAttempt, EventId};
@@ -272,17 +273,18 @@ impl InboundStore for SqliteStore {
 
 #[async_trait]
 impl OutboxStore for SqliteStore {
-    async fn claim_events(
+    async fn claim_events_with(
         &self,
         now: DateTime<Utc>,
         lease: Duration,
-        limit: usize,
+        limits: &EventClaimLimits,
     ) -> StoreResult<Vec<ClaimedEvent>> {
-        if limit == 0 {
+        if limits.limit == 0 || limits.per_destination == 0 {
             return Ok(Vec::new());
         }
+        let limits = limits.clone();
         self.writer
-            .write_checked(move |c| outbox::claim(c, now, lease, limit))
+            .write_checked(move |c| outbox::claim(c, now, lease, &limits))
             .await
     }
 
@@ -308,6 +310,71 @@ impl OutboxStore for SqliteStore {
     ) -> StoreResult<Vec<DeliveryAttempt>> {
         self.readers
             .read(move |c| outbox::attempts(c, account, limit))
+            .await
+    }
+
+    async fn retry_event(
+        &self,
+        account: AccountId,
+        id: EventId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.writer
+            .write_checked(move |c| outbox::retry(c, account, id, now))
+            .await
+    }
+
+    async fn create_endpoint(
+        &self,
+        endpoint: WebhookEndpoint,
+        max_per_account: usize,
+    ) -> StoreResult<WebhookEndpoint> {
+        let e = endpoint.clone();
+        self.writer
+            .write_checked(move |c| outbox::create_endpoint(c, &e, max_per_account))
+            .await?;
+        Ok(endpoint)
+    }
+
+    async fn endpoints(&self, account: AccountId) -> StoreResult<Vec<WebhookEndpoint>> {
+        self.readers
+            .read(move |c| outbox::endpoints(c, account))
+            .await
+    }
+
+    async fn delete_endpoint(&self, account: AccountId, id: EndpointId) -> StoreResult<()> {
+        self.writer
+            .write_checked(move |c| outbox::delete_endpoint(c, account, id))
+            .await
+    }
+
+    async fn set_endpoint_secret(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        secret: &str,
+    ) -> StoreResult<()> {
+        let secret = secret.to_owned();
+        self.writer
+            .write_checked(move |c| outbox::set_endpoint_secret(c, account, id, &secret))
+            .await
+    }
+
+    async fn disable_endpoint(&self, id: EndpointId, reason: &str) -> StoreResult<()> {
+        let reason = reason.to_owned();
+        self.writer
+            .write_checked(move |c| outbox::disable_endpoint(c, id, &reason))
+            .await
+    }
+
+    async fn endpoint_attempts(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryAttempt>> {
+        self.readers
+            .read(move |c| outbox::endpoint_attempts(c, account, id, limit))
             .await
     }
 }

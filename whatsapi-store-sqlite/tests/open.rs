@@ -204,6 +204,91 @@ async fn an_old_file_is_upgraded_in_place() {
     );
 }
 
+/// Outbox events written before webhook endpoints existed (no `endpoint` column) go to the account's reference
+/// webhook after the upgrade, and new status changes fan out to the endpoints added since.
+#[tokio::test]
+async fn waiting_events_keep_going_to_the_reference_webhook_after_the_endpoints_upgrade() {
+    use whatsapi_core::endpoints::{EndpointId, WebhookEndpoint};
+    use whatsapi_core::store::Outcome;
+    use whatsapi_core::webhook::StatusEventData;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("whatsapi.db");
+    let before = SCHEMA_VERSION - 1;
+    let old = SqliteStore::open_at_version(&path, SqliteOptions::default(), before).unwrap();
+    let acc = account(&old, "a@example.com").await;
+    common::with_webhook(&old, &acc).await;
+    let m = message(acc.id, at(0));
+    old.insert_messages(batch(acc.id, vec![m.clone()]))
+        .await
+        .unwrap();
+    let stored = old.get_message(acc.id, m.id).await.unwrap().unwrap();
+    drop(old);
+    // The event as the previous release wrote it.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "INSERT INTO outbox (id, account, message, status, created_at, data, next_at) \
+         SELECT x'0193c4f27a1e7c3b9a5d3f2e1d0c4b6a', account, seq, 3, 0, ?1, -9223372036854775808 FROM messages",
+        [serde_json::to_string(&StatusEventData::of(&stored)).unwrap()],
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(pragma(&path, "user_version"), SCHEMA_VERSION.to_string());
+    let endpoint = WebhookEndpoint {
+        id: EndpointId::new(),
+        account_id: acc.id,
+        url: "https://example.com/endpoint".into(),
+        secret: "whsec_endpoint".into(),
+        events: vec![],
+        enabled: true,
+        disabled_reason: None,
+        retry_schedule: vec![Duration::from_secs(5)],
+        created_at: at(1),
+    };
+    store.create_endpoint(endpoint.clone(), 10).await.unwrap();
+    let events = store
+        .claim_events(at(2), Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event.endpoint, None);
+    assert_eq!(
+        events[0].target.as_ref().unwrap().url,
+        "https://example.com/hook"
+    );
+    assert_eq!(events[0].retry_schedule, None);
+
+    // A change made now goes to both.
+    let c = store
+        .claim_due(at(3), Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    store
+        .record_outcome(
+            m.id,
+            c[0].message.attempt,
+            Outcome::Sent {
+                wamid: "wamid.UP".into(),
+            },
+            at(3),
+        )
+        .await
+        .unwrap();
+    let events = store
+        .claim_events(at(40), Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    let mut to: Vec<Option<EndpointId>> = events.iter().map(|e| e.event.endpoint).collect();
+    to.sort();
+    assert_eq!(
+        to,
+        [None, Some(endpoint.id)],
+        "the old event's lease ended; the new one to the endpoint"
+    );
+}
+
 /// Pending statuses kept before `received_at` existed count as received at their own time, or at the upgrade when
 /// that lies in the future (so a far-future timestamp does not keep them forever).
 #[test]
@@ -365,6 +450,24 @@ fn every_query_uses_an_index() {
             "outbox oldest",
             "SELECT created_at FROM outbox WHERE state = 0 ORDER BY seq LIMIT 1",
             "outbox_waiting",
+        ),
+        (
+            "outbox per destination",
+            "SELECT o.seq FROM outbox o WHERE o.state = 0 AND o.next_at <= 5 AND (o.lease_until IS NULL OR o.lease_until <= 5) \
+             AND o.seq = (SELECT MIN(p.seq) FROM outbox p WHERE p.message = o.message AND p.endpoint IS o.endpoint \
+             AND p.state = 0) ORDER BY o.seq LIMIT 10",
+            "outbox_waiting_by_destination",
+        ),
+        (
+            "endpoint attempts",
+            "SELECT d.event FROM outbox o JOIN delivery_attempts d ON d.event = o.id WHERE o.endpoint = 1 \
+             ORDER BY d.at DESC, d.seq DESC LIMIT 20",
+            "outbox_by_endpoint",
+        ),
+        (
+            "endpoints of an account",
+            "SELECT id FROM webhook_endpoints WHERE account = 1 AND enabled = 1 ORDER BY seq",
+            "webhook_endpoints_by_account",
         ),
         (
             "counters",

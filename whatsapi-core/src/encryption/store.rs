@@ -9,10 +9,11 @@ use chrono::{DateTime, Utc};
 use crate::account::{
     Account, AccountId, AccountUpdate, MetaCredentials, NewAccount, WebhookConfig,
 };
+use crate::endpoints::{EndpointId, WebhookEndpoint};
 use crate::store::forward::{ForwardHousekeeping, ForwardInbound, ForwardMessages, Wraps};
 use crate::store::{
-    ClaimedEvent, EventNext, OutboxBacklog, OutboxStore, Store, StoreError, StoreResult,
-    TenantStore,
+    ClaimedEvent, EventClaimLimits, EventNext, OutboxBacklog, OutboxStore, Store, StoreError,
+    StoreResult, TenantStore,
 };
 use crate::webhook::{DeliveryAttempt, EventId};
 
@@ -96,6 +97,18 @@ impl EncryptingStore {
         }
     }
 
+    fn endpoint_context(e: &WebhookEndpoint) -> String {
+        context(e.account_id, &format!("{WEBHOOK_SECRET}:{}", e.id))
+    }
+
+    fn open_endpoint(&self, mut e: WebhookEndpoint) -> StoreResult<WebhookEndpoint> {
+        e.secret = self
+            .keys
+            .open(&e.secret, &Self::endpoint_context(&e))
+            .map_err(|err| unreadable(e.account_id, err))?;
+        Ok(e)
+    }
+
     fn open_value(&self, id: AccountId, value: &str, field: &str) -> StoreResult<String> {
         self.keys
             .open(value, &context(id, field))
@@ -171,7 +184,11 @@ impl EncryptingStore {
             after = Some(last.id);
             for raw in page {
                 report.accounts += 1;
+                let endpoints_resealed = self.reseal_endpoints(raw.id).await?;
                 if self.is_current(&raw) {
+                    if endpoints_resealed {
+                        report.resealed += 1;
+                    }
                     continue;
                 }
                 let open = self.open_account(raw.clone())?;
@@ -204,6 +221,22 @@ impl EncryptingStore {
 }
 
 impl EncryptingStore {
+    /// Re-seals under the primary key the signing secrets of the account's webhook endpoints that are not under
+    /// it yet; whether any was.
+    async fn reseal_endpoints(&self, account: AccountId) -> StoreResult<bool> {
+        let mut any = false;
+        for raw in self.inner.endpoints(account).await? {
+            if self.keys.is_current(&raw.secret) {
+                continue;
+            }
+            let open = self.open_endpoint(raw)?;
+            self.set_endpoint_secret(account, open.id, &open.secret)
+                .await?;
+            any = true;
+        }
+        Ok(any)
+    }
+
     /// The update with the secrets it carries sealed for the account.
     fn seal_update(&self, id: AccountId, update: AccountUpdate) -> AccountUpdate {
         match update {
@@ -289,19 +322,27 @@ impl TenantStore for EncryptingStore {
 
 #[async_trait]
 impl OutboxStore for EncryptingStore {
-    async fn claim_events(
+    async fn claim_events_with(
         &self,
         now: DateTime<Utc>,
         lease: Duration,
-        limit: usize,
+        limits: &EventClaimLimits,
     ) -> StoreResult<Vec<ClaimedEvent>> {
         self.inner
-            .claim_events(now, lease, limit)
+            .claim_events_with(now, lease, limits)
             .await?
             .into_iter()
             .map(|mut claimed| {
-                if let Some(w) = claimed.target.take() {
-                    claimed.target = Some(self.open_webhook(claimed.event.account_id, w)?);
+                if let Some(mut w) = claimed.target.take() {
+                    let account = claimed.event.account_id;
+                    claimed.target = Some(match claimed.event.endpoint {
+                        None => self.open_webhook(account, w)?,
+                        Some(id) => {
+                            let field = format!("{WEBHOOK_SECRET}:{id}");
+                            w.secret = self.open_value(account, &w.secret, &field)?;
+                            w
+                        }
+                    });
                 }
                 Ok(claimed)
             })
@@ -327,6 +368,70 @@ impl OutboxStore for EncryptingStore {
         limit: u32,
     ) -> StoreResult<Vec<DeliveryAttempt>> {
         self.inner.delivery_attempts(account, limit).await
+    }
+
+    async fn retry_event(
+        &self,
+        account: AccountId,
+        id: EventId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.inner.retry_event(account, id, now).await
+    }
+
+    async fn create_endpoint(
+        &self,
+        mut endpoint: WebhookEndpoint,
+        max_per_account: usize,
+    ) -> StoreResult<WebhookEndpoint> {
+        let plain = endpoint.secret.clone();
+        endpoint.secret = self
+            .keys
+            .seal(&endpoint.secret, &Self::endpoint_context(&endpoint));
+        let mut stored = self
+            .inner
+            .create_endpoint(endpoint, max_per_account)
+            .await?;
+        stored.secret = plain;
+        Ok(stored)
+    }
+
+    async fn endpoints(&self, account: AccountId) -> StoreResult<Vec<WebhookEndpoint>> {
+        self.inner
+            .endpoints(account)
+            .await?
+            .into_iter()
+            .map(|e| self.open_endpoint(e))
+            .collect()
+    }
+
+    async fn delete_endpoint(&self, account: AccountId, id: EndpointId) -> StoreResult<()> {
+        self.inner.delete_endpoint(account, id).await
+    }
+
+    async fn set_endpoint_secret(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        secret: &str,
+    ) -> StoreResult<()> {
+        let sealed = self
+            .keys
+            .seal(secret, &context(account, &format!("{WEBHOOK_SECRET}:{id}")));
+        self.inner.set_endpoint_secret(account, id, &sealed).await
+    }
+
+    async fn disable_endpoint(&self, id: EndpointId, reason: &str) -> StoreResult<()> {
+        self.inner.disable_endpoint(id, reason).await
+    }
+
+    async fn endpoint_attempts(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryAttempt>> {
+        self.inner.endpoint_attempts(account, id, limit).await
     }
 }
 
@@ -529,5 +634,77 @@ mod tests {
             .unwrap();
         assert!(!events.is_empty());
         assert_eq!(events[0].target, Some(webhook()));
+    }
+
+    #[tokio::test]
+    async fn endpoint_secrets_are_sealed_at_rest_and_bound_to_their_endpoint() {
+        use crate::endpoints::{EndpointId, WebhookEndpoint};
+        use crate::testing::conformance::{at, sent_message};
+        let inner = Arc::new(MemoryStore::new());
+        let store = EncryptingStore::new(inner.clone(), KeyRing::new(EncryptionKey::generate()));
+        let a = create_sample_account(&store).await;
+        let endpoint = WebhookEndpoint {
+            id: EndpointId::new(),
+            account_id: a.id,
+            url: "https://hooks.example/e".into(),
+            secret: "whsec_endpoint-plain".into(),
+            events: vec![],
+            enabled: true,
+            disabled_reason: None,
+            retry_schedule: vec![Duration::from_secs(5)],
+            created_at: at(0),
+        };
+        assert_eq!(
+            store.create_endpoint(endpoint.clone(), 10).await.unwrap(),
+            endpoint,
+            "the caller gets the plaintext back"
+        );
+        let raw = inner.endpoints(a.id).await.unwrap();
+        assert_ne!(raw[0].secret, endpoint.secret);
+        assert!(!raw[0].secret.contains("endpoint-plain"));
+        assert_eq!(store.endpoints(a.id).await.unwrap(), vec![endpoint.clone()]);
+
+        sent_message(&store, a.id, "wamid.enc", 0, at(1)).await;
+        let events = store
+            .claim_events(at(2), Duration::from_secs(30), 10)
+            .await
+            .unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].target.as_ref().unwrap().secret, endpoint.secret);
+
+        // A sealed secret copied onto another endpoint does not open there.
+        let mut copy = raw[0].clone();
+        copy.id = EndpointId::new();
+        inner.create_endpoint(copy, 10).await.unwrap();
+        assert!(store.endpoints(a.id).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn reseal_moves_endpoint_secrets_to_the_new_key() {
+        use crate::endpoints::{EndpointId, WebhookEndpoint};
+        let inner = Arc::new(MemoryStore::new());
+        let old = EncryptionKey::generate();
+        let new = EncryptionKey::generate();
+        let before = EncryptingStore::new(inner.clone(), KeyRing::new(old.clone()));
+        let a = create_sample_account(&before).await;
+        let endpoint = WebhookEndpoint {
+            id: EndpointId::new(),
+            account_id: a.id,
+            url: "https://hooks.example/e".into(),
+            secret: "whsec_rotate-me".into(),
+            events: vec![],
+            enabled: true,
+            disabled_reason: None,
+            retry_schedule: vec![],
+            created_at: chrono::Utc::now(),
+        };
+        before.create_endpoint(endpoint.clone(), 10).await.unwrap();
+        let rotating =
+            EncryptingStore::new(inner.clone(), KeyRing::new(new.clone()).with_previous(old));
+        let report = rotating.reseal_all(10).await.unwrap();
+        assert_eq!((report.accounts, report.resealed), (1, 1));
+        assert_eq!(rotating.reseal_all(10).await.unwrap().resealed, 0);
+        let after = EncryptingStore::new(inner.clone(), KeyRing::new(new));
+        assert_eq!(after.endpoints(a.id).await.unwrap(), vec![endpoint]);
     }
 }

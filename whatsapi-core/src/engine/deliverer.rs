@@ -1,15 +1,19 @@
 //! The webhook deliverer: drains the outbox through the [`WebhookSink`](crate::webhook::WebhookSink).
 //!
-//! The store hands out at most one event per message at a time (the oldest unfinished), so the events of one
-//! message reach the customer in status order even when a delivery has to be retried.
+//! The store hands out at most one event per message and destination at a time (the oldest unfinished), so the
+//! events of one message reach each destination in status order even when a delivery has to be retried. Each
+//! destination (an account's reference webhook, or one endpoint) has at most
+//! [`WebhookPolicy::per_destination`](super::WebhookPolicy::per_destination) deliveries in flight and its own
+//! retry schedule, so one that is slow or down never holds up another.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use crate::store::{ClaimedEvent, EventNext};
+use crate::store::{ClaimedEvent, Destination, EventClaimLimits, EventNext};
 use crate::webhook::{DeliveryAttempt, StatusEvent, WebhookTarget};
 
 use super::{Core, StopRx, add, stop_deadline, stopped};
@@ -19,6 +23,8 @@ pub(crate) async fn run(core: Arc<Core>, mut stop: StopRx) -> u64 {
     let mut wake = core.deliver_wake.subscribe();
     let permits = Arc::new(Semaphore::new(policy.concurrency.max(1)));
     let mut tasks: JoinSet<()> = JoinSet::new();
+    let in_flight: InFlight = Arc::default();
+    let cap = policy.per_destination.max(1);
     loop {
         wake.borrow_and_update();
         if stop.borrow().is_some() {
@@ -29,17 +35,30 @@ pub(crate) async fn run(core: Arc<Core>, mut stop: StopRx) -> u64 {
         let room = permits.available_permits().min(policy.batch.max(1));
         let mut more = false;
         if room > 0 {
+            let limits = EventClaimLimits {
+                limit: room,
+                // One per destination per claim: a destination below its cap never passes it.
+                per_destination: 1,
+                skip: in_flight
+                    .lock()
+                    .expect("in-flight map")
+                    .iter()
+                    .filter(|(_, n)| **n >= cap)
+                    .map(|(d, _)| *d)
+                    .collect(),
+            };
             match core
                 .store
-                .claim_events(core.clock.now(), policy.lease, room)
+                .claim_events_with(core.clock.now(), policy.lease, &limits)
                 .await
             {
                 Ok(events) => {
-                    more = events.len() == room;
+                    more = !events.is_empty();
                     for claimed in events {
                         let Ok(permit) = permits.clone().try_acquire_owned() else {
                             break;
                         };
+                        let slot = Slot::take(&in_flight, claimed.event.destination());
                         let span = tracing::info_span!(
                             "webhook",
                             event_id = %claimed.event.id,
@@ -47,7 +66,8 @@ pub(crate) async fn run(core: Arc<Core>, mut stop: StopRx) -> u64 {
                             status = %claimed.event.status,
                             attempt = claimed.event.attempts,
                         );
-                        tasks.spawn(deliver(core.clone(), claimed, permit).instrument(span));
+                        tasks
+                            .spawn(deliver(core.clone(), claimed, (permit, slot)).instrument(span));
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "claiming webhook events failed"),
@@ -81,11 +101,43 @@ pub(crate) async fn run(core: Arc<Core>, mut stop: StopRx) -> u64 {
     }
 }
 
+/// Deliveries in flight per destination.
+type InFlight = Arc<Mutex<HashMap<Destination, usize>>>;
+
+/// One delivery's place in [`InFlight`], given back when dropped.
+struct Slot(InFlight, Destination);
+
+impl Slot {
+    fn take(map: &InFlight, destination: Destination) -> Self {
+        *map.lock()
+            .expect("in-flight map")
+            .entry(destination)
+            .or_insert(0) += 1;
+        Self(map.clone(), destination)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.1);
+            }
+        }
+    }
+}
+
 /// One attempt for one event, then what happens next is recorded with it.
-async fn deliver(core: Arc<Core>, claimed: ClaimedEvent, _permit: OwnedSemaphorePermit) {
-    let ClaimedEvent { event, target } = claimed;
+async fn deliver(core: Arc<Core>, claimed: ClaimedEvent, _held: (OwnedSemaphorePermit, Slot)) {
+    let ClaimedEvent {
+        event,
+        target,
+        retry_schedule,
+    } = claimed;
     let Some(target) = target else {
-        // The account has no webhook (any more): nothing to deliver to.
+        // The account has no webhook (any more), or the endpoint was disabled or removed: nothing to deliver to.
         if let Err(e) = core
             .store
             .finish_event(event.id, None, EventNext::Done)
@@ -105,16 +157,35 @@ async fn deliver(core: Arc<Core>, claimed: ClaimedEvent, _permit: OwnedSemaphore
     let outcome = core.sink.deliver(&target, &payload).await;
     core.stats.record_webhook(outcome.is_success());
     let now = core.clock.now();
+    let gone = event.endpoint.filter(|_| outcome.http_status == Some(410));
     let next = if outcome.is_success() {
         EventNext::Done
+    } else if gone.is_some() {
+        // 410 Gone: the endpoint asks not to be called again (Standard Webhooks).
+        EventNext::GiveUp
     } else {
         // `attempts` counts this one; the n-th failure waits the n-th delay, if the schedule has one.
         let index = usize::try_from(event.attempts.saturating_sub(1)).unwrap_or(usize::MAX);
-        match core.config.webhook.retry_delays.get(index) {
+        let schedule = retry_schedule
+            .as_deref()
+            .unwrap_or(&core.config.webhook.retry_delays);
+        match schedule.get(index) {
             Some(delay) => EventNext::RetryAt(add(now, *delay)),
             None => EventNext::GiveUp,
         }
     };
+    if let Some(endpoint) = gone {
+        let reason = format!(
+            "the endpoint answered 410 Gone at {}",
+            crate::webhook::format_time(&now)
+        );
+        match core.store.disable_endpoint(endpoint, &reason).await {
+            Ok(()) => tracing::warn!(%endpoint, "webhook endpoint answered 410 Gone; disabled"),
+            Err(e) => {
+                tracing::warn!(error = %e, %endpoint, "disabling a gone webhook endpoint failed")
+            }
+        }
+    }
     match next {
         EventNext::Done => tracing::debug!(http_status = ?outcome.http_status, "webhook delivered"),
         EventNext::RetryAt(at) => tracing::info!(

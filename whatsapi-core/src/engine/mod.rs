@@ -45,6 +45,9 @@ pub struct WebhookPolicy {
     pub batch: usize,
     /// Most deliveries in flight at once (default 16).
     pub concurrency: usize,
+    /// Most deliveries in flight at once to one destination (the reference webhook of an account, or one
+    /// endpoint), so a slow one never takes the room of the others (default 4).
+    pub per_destination: usize,
 }
 
 impl Default for WebhookPolicy {
@@ -54,6 +57,7 @@ impl Default for WebhookPolicy {
             lease: Duration::from_secs(60),
             batch: 100,
             concurrency: 16,
+            per_destination: 4,
         }
     }
 }

@@ -972,3 +972,269 @@ async fn numbers_at_their_rate_never_block_one_that_is_not() {
         assert!(h.count(acc, Status::Queued).await > 700);
     }
 }
+
+// ---- webhook endpoints (event subscriptions) ----
+
+mod endpoints {
+    use super::*;
+    use crate::endpoints::{STANDARD_RETRY_SCHEDULE, WebhookEndpoint};
+    use crate::service::EndpointRequest;
+    use crate::webhook::StatusEvent;
+
+    async fn endpoint(
+        h: &Harness,
+        account: &crate::account::Account,
+        url: &str,
+        events: &[&str],
+        schedule: Option<Vec<Duration>>,
+    ) -> WebhookEndpoint {
+        h.api
+            .create_webhook_endpoint(
+                account.id,
+                EndpointRequest {
+                    url: url.into(),
+                    events: events.iter().map(|e| (*e).to_owned()).collect(),
+                    enabled: true,
+                    retry_schedule: schedule,
+                },
+            )
+            .await
+            .unwrap()
+    }
+
+    fn statuses(events: &[StatusEvent]) -> Vec<Status> {
+        events.iter().map(|e| e.data.status).collect()
+    }
+
+    async fn deliver_and_read(
+        h: &Harness,
+        account: &crate::account::Account,
+        id: crate::message::MessageId,
+    ) {
+        let wamid = h.message(account, id).await.wamid.unwrap();
+        for (status, secs) in [(MetaStatus::Delivered, 1), (MetaStatus::Read, 2)] {
+            h.api
+                .apply_status_updates(&[StatusUpdate {
+                    pricing: None,
+                    account_id: None,
+                    wamid: wamid.clone(),
+                    status,
+                    at: h.now() + chrono::Duration::seconds(secs),
+                    error: None,
+                }])
+                .await
+                .unwrap();
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_endpoint_down_for_an_hour_gets_its_events_in_order_once_back() {
+        let h = Harness::new();
+        let _engine = h.start();
+        let acc = h.account_with_webhook().await;
+        let down = "https://down.example/hook";
+        let healthy = "https://healthy.example/hook";
+        let e = endpoint(&h, &acc, down, &[], Some(STANDARD_RETRY_SCHEDULE.to_vec())).await;
+        endpoint(&h, &acc, healthy, &[STATUS_UPDATED], None).await;
+        h.sink.answer_url(down, Err("connection refused".into()));
+
+        let id = h.send_text(&acc, "14155552671").await;
+        settle().await;
+        deliver_and_read(&h, &acc, id).await;
+        settle().await;
+        let all = [Status::Sent, Status::Delivered, Status::Read];
+        assert_eq!(statuses(&h.sink.events_to(healthy)), all, "not held up");
+        assert_eq!(
+            statuses(&h.sink.events_to("https://hooks.example/whatsapi")),
+            all,
+            "the reference webhook gets every event as before"
+        );
+
+        // Down for an hour: tried at once, then 5 s, 5 min and 30 min after each failure (the clock moves by the
+        // minute here, so the 5 s retry goes at 60 s), always the sent event first.
+        h.advance_by_steps(Duration::from_secs(3600), Duration::from_secs(60))
+            .await;
+        let tried = h.sink.events_to(down);
+        assert_eq!(statuses(&tried), [Status::Sent; 4], "{tried:?}");
+        let times: Vec<f64> = h
+            .api
+            .webhook_endpoint_deliveries(acc.id, e.id, 50)
+            .await
+            .unwrap()
+            .iter()
+            .rev()
+            .map(|a| h.secs(a.at))
+            .collect();
+        assert_eq!(times, [0.0, 60.0, 360.0, 2160.0]);
+
+        // Back: the next retry (2 h after the last) takes the sent event, then the rest follow in order.
+        h.sink.clear_url(down);
+        h.advance_by_steps(Duration::from_secs(5700), Duration::from_secs(60))
+            .await;
+        assert_eq!(h.sink.events_to(down).len(), 4, "not before the 2 h retry");
+        h.advance_by_steps(Duration::from_secs(120), Duration::from_secs(60))
+            .await;
+        let got = h.sink.events_to(down);
+        assert_eq!(
+            statuses(&got),
+            [
+                Status::Sent,
+                Status::Sent,
+                Status::Sent,
+                Status::Sent,
+                Status::Sent,
+                Status::Delivered,
+                Status::Read
+            ]
+        );
+        assert!(
+            got[..5].iter().all(|e| e.id == got[0].id),
+            "one event, retried"
+        );
+        let attempts = h
+            .api
+            .webhook_endpoint_deliveries(acc.id, e.id, 50)
+            .await
+            .unwrap();
+        assert_eq!(attempts.len(), 7);
+        let times: Vec<f64> = attempts.iter().rev().map(|a| h.secs(a.at)).collect();
+        assert_eq!(
+            times,
+            [0.0, 60.0, 360.0, 2160.0, 9360.0, 9360.0, 9360.0],
+            "the retry 2 h after the last failure goes through, the later events right after it"
+        );
+        assert_eq!(
+            h.sink.events_to(healthy).len(),
+            3,
+            "nothing twice elsewhere"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_endpoint_never_delays_another() {
+        let h = Harness::with_config(EngineConfig {
+            webhook: WebhookPolicy {
+                concurrency: 4,
+                per_destination: 2,
+                ..WebhookPolicy::default()
+            },
+            ..config()
+        });
+        let _engine = h.start();
+        let acc = h.account().await;
+        let slow = "https://slow.example/hook";
+        let fast = "https://fast.example/hook";
+        endpoint(&h, &acc, slow, &[], None).await;
+        endpoint(&h, &acc, fast, &[], None).await;
+        h.sink.pause_url(slow);
+        for i in 0..6 {
+            h.send_text(&acc, &format!("1415555000{i}")).await;
+        }
+        h.advance_by_steps(Duration::from_secs(5), SEC).await;
+        assert_eq!(
+            h.sink.events_to(fast).len(),
+            6,
+            "every event reached the fast endpoint while the slow one hangs"
+        );
+        assert!(h.sink.events_to(slow).is_empty());
+        h.sink.resume_url(slow);
+        h.advance_by_steps(Duration::from_secs(5), SEC).await;
+        assert_eq!(h.sink.events_to(slow).len(), 6);
+        assert_eq!(h.sink.events_to(fast).len(), 6);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_gone_endpoint_is_disabled_and_a_failed_delivery_can_be_resent() {
+        let h = Harness::new();
+        let _engine = h.start();
+        let acc = h.account().await;
+        let gone = "https://gone.example/hook";
+        let flaky = "https://flaky.example/hook";
+        let g = endpoint(&h, &acc, gone, &[], None).await;
+        let f = endpoint(&h, &acc, flaky, &[], Some(vec![])).await;
+        h.sink.answer_url(gone, Ok(410));
+        h.sink.answer_url(flaky, Ok(500));
+        h.send_text(&acc, "14155550001").await;
+        h.advance_by_steps(Duration::from_secs(30), SEC).await;
+        assert_eq!(h.sink.events_to(gone).len(), 1, "410: not retried");
+        assert_eq!(h.sink.events_to(flaky).len(), 1, "no retries configured");
+        let listed = h.api.webhook_endpoints(acc.id).await.unwrap();
+        let g_now = listed.iter().find(|e| e.id == g.id).unwrap();
+        assert!(!g_now.enabled);
+        assert!(g_now.disabled_reason.as_deref().unwrap().contains("410"));
+        assert!(listed.iter().find(|e| e.id == f.id).unwrap().enabled);
+
+        // Disabled: later events are not written for it.
+        h.sink.clear_url(flaky);
+        h.send_text(&acc, "14155550002").await;
+        h.advance_by_steps(Duration::from_secs(5), SEC).await;
+        assert_eq!(h.sink.events_to(gone).len(), 1);
+        assert_eq!(h.sink.events_to(flaky).len(), 2);
+
+        // The failed delivery is sent again with its id; a delivered one or an unknown id is refused.
+        let failed = &h
+            .api
+            .webhook_endpoint_deliveries(acc.id, f.id, 50)
+            .await
+            .unwrap()[1];
+        assert_eq!(failed.http_status, Some(500));
+        h.api
+            .retry_webhook_delivery(acc.id, failed.event_id)
+            .await
+            .unwrap();
+        settle().await;
+        let to_flaky = h.sink.events_to(flaky);
+        assert_eq!(to_flaky.len(), 3);
+        assert_eq!(to_flaky[2].id, Some(failed.event_id));
+        assert!(matches!(
+            h.api.retry_webhook_delivery(acc.id, failed.event_id).await,
+            Err(Error::Conflict(_))
+        ));
+        let other = h.account().await;
+        assert!(matches!(
+            h.api
+                .retry_webhook_delivery(other.id, failed.event_id)
+                .await,
+            Err(Error::NotFound(_))
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn endpoint_requests_are_checked() {
+        let h = Harness::new();
+        let acc = h.account().await;
+        let bad = h
+            .api
+            .create_webhook_endpoint(
+                acc.id,
+                EndpointRequest {
+                    url: "http://127.0.0.1/hook".into(),
+                    events: vec!["message.sent".into()],
+                    enabled: true,
+                    retry_schedule: Some(vec![Duration::from_secs(40_000)]),
+                },
+            )
+            .await;
+        let Err(Error::Validation(errs)) = bad else {
+            panic!("{bad:?}")
+        };
+        let fields: Vec<&str> = errs.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["url", "events", "retrySchedule"]);
+        for i in 0..crate::endpoints::MAX_ENDPOINTS_PER_ACCOUNT {
+            endpoint(&h, &acc, &format!("https://e{i}.example/hook"), &[], None).await;
+        }
+        let over = h
+            .api
+            .create_webhook_endpoint(
+                acc.id,
+                EndpointRequest {
+                    url: "https://one-more.example/hook".into(),
+                    events: vec![],
+                    enabled: true,
+                    retry_schedule: None,
+                },
+            )
+            .await;
+        assert!(matches!(over, Err(Error::Conflict(_))), "{over:?}");
+    }
+}

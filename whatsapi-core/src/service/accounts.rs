@@ -48,7 +48,7 @@ pub fn check_account_name(name: &str) -> Result<&str, String> {
 }
 
 /// A customer webhook URL: bounded, no whitespace, and allowed by the policy (scheme, host, address).
-fn check_webhook_url(url: &str, policy: &WebhookUrlPolicy) -> Result<(), String> {
+pub(super) fn check_webhook_url(url: &str, policy: &WebhookUrlPolicy) -> Result<(), String> {
     if url.len() > MAX_URL_LEN {
         return Err(format!("must be at most {MAX_URL_LEN} characters"));
     }
@@ -59,7 +59,7 @@ fn check_webhook_url(url: &str, policy: &WebhookUrlPolicy) -> Result<(), String>
 }
 
 /// `whsec_` + base64 of 32 bytes from the operating system's CSPRNG (Standard Webhooks).
-fn new_webhook_secret() -> String {
+pub(super) fn new_webhook_secret() -> String {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the operating system's random source failed");
     format!(

@@ -19,6 +19,7 @@
 
 mod accounts;
 mod charts;
+mod endpoints;
 mod error;
 mod media;
 mod messages;
@@ -36,6 +37,7 @@ use crate::webhook::WebhookSink;
 
 pub use accounts::{CredentialsCheck, check_account_name};
 pub use charts::{Bucket, SeriesPoint};
+pub use endpoints::EndpointRequest;
 pub use error::Error;
 pub use media::{MAX_WAMID_LEN, MediaUpload, UploadedMedia, is_wamid};
 pub use messages::{MAX_STATUS_FUTURE_SKEW, Summary};

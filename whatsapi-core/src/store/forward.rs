@@ -32,6 +32,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::account::{Account, AccountId, AccountUpdate, NewAccount};
+use crate::endpoints::{EndpointId, WebhookEndpoint};
 use crate::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use crate::message::{Message, MessageId};
 use crate::webhook::{DeliveryAttempt, EventId};
@@ -222,13 +223,13 @@ impl<T: ForwardInbound> InboundStore for T {
 
 #[async_trait]
 impl<T: ForwardOutbox> OutboxStore for T {
-    async fn claim_events(
+    async fn claim_events_with(
         &self,
         now: DateTime<Utc>,
         lease: Duration,
-        limit: usize,
+        limits: &EventClaimLimits,
     ) -> StoreResult<Vec<ClaimedEvent>> {
-        self.inner().claim_events(now, lease, limit).await
+        self.inner().claim_events_with(now, lease, limits).await
     }
     async fn finish_event(
         &self,
@@ -247,6 +248,48 @@ impl<T: ForwardOutbox> OutboxStore for T {
         limit: u32,
     ) -> StoreResult<Vec<DeliveryAttempt>> {
         self.inner().delivery_attempts(account, limit).await
+    }
+    async fn retry_event(
+        &self,
+        account: AccountId,
+        id: EventId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.inner().retry_event(account, id, now).await
+    }
+    async fn create_endpoint(
+        &self,
+        endpoint: WebhookEndpoint,
+        max_per_account: usize,
+    ) -> StoreResult<WebhookEndpoint> {
+        self.inner()
+            .create_endpoint(endpoint, max_per_account)
+            .await
+    }
+    async fn endpoints(&self, account: AccountId) -> StoreResult<Vec<WebhookEndpoint>> {
+        self.inner().endpoints(account).await
+    }
+    async fn delete_endpoint(&self, account: AccountId, id: EndpointId) -> StoreResult<()> {
+        self.inner().delete_endpoint(account, id).await
+    }
+    async fn set_endpoint_secret(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        secret: &str,
+    ) -> StoreResult<()> {
+        self.inner().set_endpoint_secret(account, id, secret).await
+    }
+    async fn disable_endpoint(&self, id: EndpointId, reason: &str) -> StoreResult<()> {
+        self.inner().disable_endpoint(id, reason).await
+    }
+    async fn endpoint_attempts(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryAttempt>> {
+        self.inner().endpoint_attempts(account, id, limit).await
     }
 }
 

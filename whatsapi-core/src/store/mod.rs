@@ -24,6 +24,7 @@ use crate::message::{BatchId, Message, MessageId, MetaError, NewMessage, Pricing
 
 pub mod forward;
 pub mod support;
+use crate::endpoints::{EndpointId, WebhookEndpoint};
 use crate::status::MetaStatus;
 use crate::webhook::{DeliveryAttempt, EventId, StatusEventData};
 
@@ -247,6 +248,73 @@ pub struct OutboxEvent {
     pub data: StatusEventData,
     /// Delivery attempts so far (this claim included).
     pub attempts: u32,
+    /// The endpoint it goes to; `None`: the account's reference webhook (`PUT /auth/me/webhook`).
+    pub endpoint: Option<EndpointId>,
+}
+
+impl OutboxEvent {
+    /// Where the event goes: its queue (events of one message to one destination are delivered in order).
+    pub fn destination(&self) -> Destination {
+        match self.endpoint {
+            Some(e) => Destination::Endpoint(e),
+            None => Destination::Webhook(self.account_id),
+        }
+    }
+}
+
+/// One delivery queue: an account's reference webhook or one of its endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Destination {
+    /// The account's reference webhook.
+    Webhook(AccountId),
+    /// A webhook endpoint.
+    Endpoint(EndpointId),
+}
+
+/// How one claim of events shares itself among destinations, so one slow endpoint never keeps another's events
+/// out of a claim or out of the deliverer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventClaimLimits {
+    /// Most events in all.
+    pub limit: usize,
+    /// Most events of one destination.
+    pub per_destination: usize,
+    /// Destinations left out of this claim (the deliverer has as many of theirs in flight as it allows).
+    pub skip: Vec<Destination>,
+}
+
+impl EventClaimLimits {
+    /// Up to `limit` events, however they are spread.
+    pub fn total(limit: usize) -> Self {
+        Self {
+            limit,
+            per_destination: limit,
+            skip: Vec::new(),
+        }
+    }
+
+    /// Picks from `candidates` (each due event that is the oldest unfinished of its message and destination, in
+    /// the order written): at most `per_destination` of one destination, none of `skip`, at most `limit` in all.
+    /// For store authors.
+    pub fn pick<T>(&self, candidates: impl IntoIterator<Item = (Destination, T)>) -> Vec<T> {
+        let mut taken: std::collections::HashMap<Destination, usize> =
+            std::collections::HashMap::new();
+        let mut out = Vec::new();
+        for (destination, item) in candidates {
+            if out.len() >= self.limit {
+                break;
+            }
+            if self.skip.contains(&destination) {
+                continue;
+            }
+            let n = taken.entry(destination).or_insert(0);
+            if *n < self.per_destination {
+                *n += 1;
+                out.push(item);
+            }
+        }
+        out
+    }
 }
 
 /// An outbox event handed to the deliverer with where to send it.
@@ -254,8 +322,14 @@ pub struct OutboxEvent {
 pub struct ClaimedEvent {
     /// The event.
     pub event: OutboxEvent,
-    /// The account's current webhook, `None` if it was removed since (the event is then dropped).
+    /// Where to send it now: the account's reference webhook, or the event's endpoint; `None` when that was
+    /// removed or disabled since (the event is then dropped).
     pub target: Option<crate::account::WebhookConfig>,
+    /// The endpoint's retry schedule; `None` for the reference webhook (the engine's [`WebhookPolicy`]
+    /// schedule applies).
+    ///
+    /// [`WebhookPolicy`]: crate::engine::WebhookPolicy
+    pub retry_schedule: Option<Vec<Duration>>,
 }
 
 /// What happens to an event after an attempt.
@@ -486,18 +560,32 @@ pub trait InboundStore: Send + Sync + 'static {
     ) -> StoreResult<Option<DateTime<Utc>>>;
 }
 
-/// The customer-webhook outbox: events written with their status change, claimed and finished by the deliverer.
+/// The customer-webhook outbox: events written with their status change, claimed and finished by the deliverer;
+/// and the account's webhook endpoints they go to.
 #[async_trait]
 pub trait OutboxStore: Send + Sync + 'static {
-    /// Claims up to `limit` events whose time has come, at most one per message (the oldest unfinished, in the order
-    /// written; a message whose oldest unfinished event is leased or not due yields nothing), each leased until
-    /// `now + lease` with `attempts` counting this claim. Events are written only for `sent`, `delivered`, `read`
-    /// and `failed`, and only when the account has a webhook at that moment.
+    /// Claims up to `limit` due events: [`claim_events_with`](Self::claim_events_with) with
+    /// [`EventClaimLimits::total`].
     async fn claim_events(
         &self,
         now: DateTime<Utc>,
         lease: Duration,
         limit: usize,
+    ) -> StoreResult<Vec<ClaimedEvent>> {
+        self.claim_events_with(now, lease, &EventClaimLimits::total(limit))
+            .await
+    }
+    /// Claims events whose time has come, at most one per message and destination (the oldest unfinished of the
+    /// two, in the order written; a message whose oldest unfinished event to a destination is leased or not due
+    /// yields nothing for that destination), each leased until `now + lease` with `attempts` counting this claim,
+    /// shared among destinations as [`EventClaimLimits::pick`] says. Events are written only for `sent`,
+    /// `delivered`, `read` and `failed`: one for the account's reference webhook when it has one at that moment,
+    /// and one for each of its enabled endpoints subscribed to `message.status_updated`.
+    async fn claim_events_with(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limits: &EventClaimLimits,
     ) -> StoreResult<Vec<ClaimedEvent>>;
     /// Records one delivery attempt (if any was made) and what happens next to the event. `NotFound` for an unknown
     /// event; a finished event stays finished.
@@ -510,10 +598,51 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// The events not finished yet (neither `Done` nor `GiveUp`), over every account, for metrics: a count over
     /// the index of waiting events, not a table scan.
     async fn outbox_backlog(&self) -> StoreResult<OutboxBacklog>;
-    /// The account's latest delivery attempts, newest first.
+    /// The account's latest delivery attempts (to every destination), newest first.
     async fn delivery_attempts(
         &self,
         account: AccountId,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryAttempt>>;
+    /// Re-queues an event of the account that was given up: due at `now`, with a fresh count of attempts (it is
+    /// again the oldest unfinished of its message and destination, so later events there wait for it).
+    /// `NotFound` for an unknown event or another account's; `Conflict` when it is still waiting, was delivered,
+    /// or its destination is gone (the endpoint is disabled, or the account has no reference webhook any more).
+    async fn retry_event(
+        &self,
+        account: AccountId,
+        id: EventId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Saves a new endpoint. `Conflict` when the account already has `max_per_account` endpoints or the id
+    /// exists; `NotFound` when the account does not exist.
+    async fn create_endpoint(
+        &self,
+        endpoint: WebhookEndpoint,
+        max_per_account: usize,
+    ) -> StoreResult<WebhookEndpoint>;
+    /// The account's endpoints, oldest first.
+    async fn endpoints(&self, account: AccountId) -> StoreResult<Vec<WebhookEndpoint>>;
+    /// Removes an endpoint of the account with its events and their attempts. `NotFound` for an unknown
+    /// endpoint or another account's.
+    async fn delete_endpoint(&self, account: AccountId, id: EndpointId) -> StoreResult<()>;
+    /// Replaces the stored signing secret of an endpoint of the account (re-encryption under a new key).
+    /// `NotFound` for an unknown endpoint or another account's.
+    async fn set_endpoint_secret(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        secret: &str,
+    ) -> StoreResult<()>;
+    /// Turns an endpoint off (the deliverer does when it answers 410 Gone), saying why; its waiting events are
+    /// then dropped as they are claimed. `NotFound` for an unknown endpoint.
+    async fn disable_endpoint(&self, id: EndpointId, reason: &str) -> StoreResult<()>;
+    /// The latest delivery attempts to one endpoint of the account, newest first; empty for an unknown
+    /// endpoint or another account's.
+    async fn endpoint_attempts(
+        &self,
+        account: AccountId,
+        id: EndpointId,
         limit: u32,
     ) -> StoreResult<Vec<DeliveryAttempt>>;
 }

@@ -10,13 +10,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::account::{Account, AccountId, AccountUpdate, NewAccount};
+use crate::endpoints::{EndpointId, WebhookEndpoint};
 use crate::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use crate::message::{Message, MessageId};
 use crate::store::{
-    ClaimLimits, Claimed, ClaimedEvent, EventNext, Housekeeping, InboundStore, MessageFilter,
-    MessageStore, NewBatch, OutboxBacklog, OutboxStore, Outcome, Page, PageRequest, PurgePolicy,
-    PurgeReport, StatusApplied, StatusCounts, StatusUpdate, Store, StoreError, StoreResult,
-    TenantStore,
+    ClaimLimits, Claimed, ClaimedEvent, EventClaimLimits, EventNext, Housekeeping, InboundStore,
+    MessageFilter, MessageStore, NewBatch, OutboxBacklog, OutboxStore, Outcome, Page, PageRequest,
+    PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, Store, StoreError,
+    StoreResult, TenantStore,
 };
 use crate::webhook::{DeliveryAttempt, EventId};
 
@@ -294,16 +295,15 @@ impl InboundStore for FaultyStore {
 
 #[async_trait]
 impl OutboxStore for FaultyStore {
-    async fn claim_events(
+    async fn claim_events_with(
         &self,
         now: DateTime<Utc>,
         lease: Duration,
-        limit: usize,
+        limits: &EventClaimLimits,
     ) -> StoreResult<Vec<ClaimedEvent>> {
         self.fault("claim_events")?;
-        self.inner.claim_events(now, lease, limit).await
+        self.inner.claim_events_with(now, lease, limits).await
     }
-
     async fn finish_event(
         &self,
         id: EventId,
@@ -313,12 +313,10 @@ impl OutboxStore for FaultyStore {
         self.fault("finish_event")?;
         self.inner.finish_event(id, attempt, next).await
     }
-
     async fn outbox_backlog(&self) -> StoreResult<OutboxBacklog> {
         self.fault("outbox_backlog")?;
         self.inner.outbox_backlog().await
     }
-
     async fn delivery_attempts(
         &self,
         account: AccountId,
@@ -326,6 +324,53 @@ impl OutboxStore for FaultyStore {
     ) -> StoreResult<Vec<DeliveryAttempt>> {
         self.fault("delivery_attempts")?;
         self.inner.delivery_attempts(account, limit).await
+    }
+    async fn retry_event(
+        &self,
+        account: AccountId,
+        id: EventId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.fault("retry_event")?;
+        self.inner.retry_event(account, id, now).await
+    }
+    async fn create_endpoint(
+        &self,
+        endpoint: WebhookEndpoint,
+        max_per_account: usize,
+    ) -> StoreResult<WebhookEndpoint> {
+        self.fault("create_endpoint")?;
+        self.inner.create_endpoint(endpoint, max_per_account).await
+    }
+    async fn endpoints(&self, account: AccountId) -> StoreResult<Vec<WebhookEndpoint>> {
+        self.fault("endpoints")?;
+        self.inner.endpoints(account).await
+    }
+    async fn delete_endpoint(&self, account: AccountId, id: EndpointId) -> StoreResult<()> {
+        self.fault("delete_endpoint")?;
+        self.inner.delete_endpoint(account, id).await
+    }
+    async fn set_endpoint_secret(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        secret: &str,
+    ) -> StoreResult<()> {
+        self.fault("set_endpoint_secret")?;
+        self.inner.set_endpoint_secret(account, id, secret).await
+    }
+    async fn disable_endpoint(&self, id: EndpointId, reason: &str) -> StoreResult<()> {
+        self.fault("disable_endpoint")?;
+        self.inner.disable_endpoint(id, reason).await
+    }
+    async fn endpoint_attempts(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryAttempt>> {
+        self.fault("endpoint_attempts")?;
+        self.inner.endpoint_attempts(account, id, limit).await
     }
 }
 

@@ -7,7 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::account::{Account, AccountId, AccountUpdate, NewAccount};
+use crate::account::{Account, AccountId, AccountUpdate, NewAccount, WebhookConfig};
+use crate::endpoints::{EndpointId, WebhookEndpoint};
 use crate::idempotency::{
     self, Decision, Fingerprint, IN_FLIGHT_LOCK, IdempotencyKey, IdempotencyRecord, RETENTION,
 };
@@ -18,12 +19,12 @@ use crate::store::support::{
     reset_for_retry,
 };
 use crate::store::{
-    ClaimLimits, Claimed, ClaimedEvent, EventNext, Housekeeping, InboundStore, MessageFilter,
-    MessageStore, NewBatch, OutboxBacklog, OutboxEvent, OutboxStore, Outcome, Page, PageRequest,
-    PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, StoreError, StoreResult,
-    TenantStore,
+    ClaimLimits, Claimed, ClaimedEvent, EventClaimLimits, EventNext, Housekeeping, InboundStore,
+    MessageFilter, MessageStore, NewBatch, OutboxBacklog, OutboxEvent, OutboxStore, Outcome, Page,
+    PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, StoreError,
+    StoreResult, TenantStore,
 };
-use crate::webhook::{DeliveryAttempt, EventId, StatusEventData};
+use crate::webhook::{DeliveryAttempt, EventId, STATUS_UPDATED, StatusEventData};
 
 /// A `Store` kept in memory behind one mutex; every method is one "transaction" (the lock is taken once).
 ///
@@ -89,6 +90,8 @@ struct State {
     /// Unfinished events in the order they were written.
     unfinished: BTreeMap<u64, EventId>,
     attempts: Vec<(AccountId, DeliveryAttempt)>,
+    /// Webhook endpoints in the order created.
+    endpoints: Vec<WebhookEndpoint>,
     next_seq: u64,
 }
 
@@ -106,6 +109,8 @@ struct EventRow {
     next_attempt_at: Option<DateTime<Utc>>,
     leased_until: Option<DateTime<Utc>>,
     finished: bool,
+    /// Finished by `GiveUp` (may be re-sent).
+    gave_up: bool,
 }
 
 fn chrono_duration(d: Duration) -> chrono::Duration {
@@ -171,34 +176,48 @@ impl State {
             .accounts
             .get(&message.account_id)
             .is_some_and(|a| a.webhook.is_some());
-        if !has_webhook {
-            return;
+        let mut destinations: Vec<Option<EndpointId>> = Vec::new();
+        if has_webhook {
+            destinations.push(None);
         }
-        self.next_seq += 1;
-        let seq = self.next_seq;
-        let id = EventId::new();
-        self.events.insert(
-            id,
-            EventRow {
-                seq,
-                event: OutboxEvent {
-                    id,
-                    account_id: message.account_id,
-                    status: message.status,
-                    created_at: at,
-                    data: StatusEventData::of(message),
-                    attempts: 0,
-                },
-                message_id: message.id,
-                next_attempt_at: None,
-                leased_until: None,
-                finished: false,
-            },
+        destinations.extend(
+            self.endpoints
+                .iter()
+                .filter(|e| {
+                    e.account_id == message.account_id
+                        && e.enabled
+                        && e.subscribes_to(STATUS_UPDATED)
+                })
+                .map(|e| Some(e.id)),
         );
-        self.unfinished.insert(seq, id);
+        for endpoint in destinations {
+            self.next_seq += 1;
+            let seq = self.next_seq;
+            let id = EventId::new();
+            self.events.insert(
+                id,
+                EventRow {
+                    seq,
+                    event: OutboxEvent {
+                        id,
+                        account_id: message.account_id,
+                        status: message.status,
+                        created_at: at,
+                        data: StatusEventData::of(message),
+                        attempts: 0,
+                        endpoint,
+                    },
+                    message_id: message.id,
+                    next_attempt_at: None,
+                    leased_until: None,
+                    finished: false,
+                    gave_up: false,
+                },
+            );
+            self.unfinished.insert(seq, id);
+        }
     }
 
-    /// Applies one of Meta's statuses to a known message.
     fn apply_meta(&mut self, id: MessageId, update: &StatusUpdate) -> StatusApplied {
         if let Some(row) = self.messages.get_mut(&id) {
             record_pricing(&mut row.message, update.pricing.as_ref());
@@ -845,31 +864,29 @@ impl InboundStore for MemoryStore {
 
 #[async_trait]
 impl OutboxStore for MemoryStore {
-    async fn claim_events(
+    async fn claim_events_with(
         &self,
         now: DateTime<Utc>,
         lease: Duration,
-        limit: usize,
+        limits: &EventClaimLimits,
     ) -> StoreResult<Vec<ClaimedEvent>> {
         let mut guard = self.lock();
         let s = &mut *guard;
-        let mut seen_messages = HashSet::new();
-        let mut chosen = Vec::new();
+        let mut seen = HashSet::new();
+        let mut candidates = Vec::new();
         for id in s.unfinished.values() {
-            if chosen.len() >= limit {
-                break;
-            }
             let row = &s.events[id];
-            // Only the oldest unfinished event of a message may go out; later ones wait for it.
-            if !seen_messages.insert(row.message_id) {
+            // Only the oldest unfinished event of a message to a destination may go out; later ones wait for it.
+            if !seen.insert((row.message_id, row.event.endpoint)) {
                 continue;
             }
             let due = row.next_attempt_at.is_none_or(|t| t <= now);
             let free = row.leased_until.is_none_or(|t| t <= now);
             if due && free {
-                chosen.push(*id);
+                candidates.push((row.event.destination(), *id));
             }
         }
+        let chosen = limits.pick(candidates);
         let leased_until = now + chrono_duration(lease);
         let mut claimed = Vec::with_capacity(chosen.len());
         for id in chosen {
@@ -877,11 +894,29 @@ impl OutboxStore for MemoryStore {
             row.leased_until = Some(leased_until);
             row.event.attempts += 1;
             let event = row.event.clone();
-            let target = s
-                .accounts
-                .get(&event.account_id)
-                .and_then(|a| a.webhook.clone());
-            claimed.push(ClaimedEvent { event, target });
+            let (target, retry_schedule) = match event.endpoint {
+                None => (
+                    s.accounts
+                        .get(&event.account_id)
+                        .and_then(|a| a.webhook.clone()),
+                    None,
+                ),
+                Some(e) => match s.endpoints.iter().find(|x| x.id == e && x.enabled) {
+                    Some(x) => (
+                        Some(WebhookConfig {
+                            url: x.url.clone(),
+                            secret: x.secret.clone(),
+                        }),
+                        Some(x.retry_schedule.clone()),
+                    ),
+                    None => (None, None),
+                },
+            };
+            claimed.push(ClaimedEvent {
+                event,
+                target,
+                retry_schedule,
+            });
         }
         Ok(claimed)
     }
@@ -900,6 +935,7 @@ impl OutboxStore for MemoryStore {
             match next {
                 EventNext::Done | EventNext::GiveUp => {
                     row.finished = true;
+                    row.gave_up = next == EventNext::GiveUp;
                     row.leased_until = None;
                     s.unfinished.remove(&seq);
                 }
@@ -941,6 +977,162 @@ impl OutboxStore for MemoryStore {
             .map(|(i, (_, d))| (i, d))
             .collect();
         // Newest first; among equal times, the one recorded last.
+        mine.sort_by(|(ia, a), (ib, b)| (b.at, ib).cmp(&(a.at, ia)));
+        Ok(mine
+            .into_iter()
+            .take(limit as usize)
+            .map(|(_, d)| d.clone())
+            .collect())
+    }
+
+    async fn retry_event(
+        &self,
+        account: AccountId,
+        id: EventId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        let row = s
+            .events
+            .get_mut(&id)
+            .filter(|r| r.event.account_id == account)
+            .ok_or(StoreError::NotFound)?;
+        if !row.finished {
+            return Err(StoreError::Conflict(
+                "the event is still waiting to be delivered".into(),
+            ));
+        }
+        if !row.gave_up {
+            return Err(StoreError::Conflict("the event was delivered".into()));
+        }
+        let reachable = match row.event.endpoint {
+            None => s
+                .accounts
+                .get(&account)
+                .is_some_and(|a| a.webhook.is_some()),
+            Some(e) => s.endpoints.iter().any(|x| x.id == e && x.enabled),
+        };
+        if !reachable {
+            return Err(StoreError::Conflict(
+                "its destination is gone: the endpoint is disabled, or the account has no webhook any more".into(),
+            ));
+        }
+        row.finished = false;
+        row.gave_up = false;
+        row.event.attempts = 0;
+        row.next_attempt_at = Some(now);
+        row.leased_until = None;
+        let seq = row.seq;
+        s.unfinished.insert(seq, id);
+        Ok(())
+    }
+
+    async fn create_endpoint(
+        &self,
+        endpoint: WebhookEndpoint,
+        max_per_account: usize,
+    ) -> StoreResult<WebhookEndpoint> {
+        let mut s = self.lock();
+        if !s.accounts.contains_key(&endpoint.account_id) {
+            return Err(StoreError::NotFound);
+        }
+        if s.endpoints.iter().any(|e| e.id == endpoint.id) {
+            return Err(StoreError::Conflict("endpoint id exists".into()));
+        }
+        let n = s
+            .endpoints
+            .iter()
+            .filter(|e| e.account_id == endpoint.account_id)
+            .count();
+        if n >= max_per_account {
+            return Err(StoreError::Conflict(format!(
+                "an account has at most {max_per_account} webhook endpoints"
+            )));
+        }
+        s.endpoints.push(endpoint.clone());
+        Ok(endpoint)
+    }
+
+    async fn endpoints(&self, account: AccountId) -> StoreResult<Vec<WebhookEndpoint>> {
+        let s = self.lock();
+        Ok(s.endpoints
+            .iter()
+            .filter(|e| e.account_id == account)
+            .cloned()
+            .collect())
+    }
+
+    async fn delete_endpoint(&self, account: AccountId, id: EndpointId) -> StoreResult<()> {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        let before = s.endpoints.len();
+        s.endpoints
+            .retain(|e| !(e.id == id && e.account_id == account));
+        if s.endpoints.len() == before {
+            return Err(StoreError::NotFound);
+        }
+        let gone: HashSet<EventId> = s
+            .events
+            .values()
+            .filter(|r| r.event.endpoint == Some(id))
+            .map(|r| r.event.id)
+            .collect();
+        for r in s.events.values().filter(|r| gone.contains(&r.event.id)) {
+            s.unfinished.remove(&r.seq);
+        }
+        s.events.retain(|k, _| !gone.contains(k));
+        s.attempts.retain(|(_, a)| !gone.contains(&a.event_id));
+        Ok(())
+    }
+
+    async fn set_endpoint_secret(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        secret: &str,
+    ) -> StoreResult<()> {
+        let mut s = self.lock();
+        let e = s
+            .endpoints
+            .iter_mut()
+            .find(|e| e.id == id && e.account_id == account)
+            .ok_or(StoreError::NotFound)?;
+        e.secret = secret.to_owned();
+        Ok(())
+    }
+
+    async fn disable_endpoint(&self, id: EndpointId, reason: &str) -> StoreResult<()> {
+        let mut s = self.lock();
+        let e = s
+            .endpoints
+            .iter_mut()
+            .find(|e| e.id == id)
+            .ok_or(StoreError::NotFound)?;
+        e.enabled = false;
+        e.disabled_reason = Some(reason.to_owned());
+        Ok(())
+    }
+
+    async fn endpoint_attempts(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryAttempt>> {
+        let s = self.lock();
+        let mut mine: Vec<(usize, &DeliveryAttempt)> = s
+            .attempts
+            .iter()
+            .enumerate()
+            .filter(|(_, (a, d))| {
+                *a == account
+                    && s.events
+                        .get(&d.event_id)
+                        .is_some_and(|r| r.event.endpoint == Some(id))
+            })
+            .map(|(i, (_, d))| (i, d))
+            .collect();
         mine.sort_by(|(ia, a), (ib, b)| (b.at, ib).cmp(&(a.at, ia)));
         Ok(mine
             .into_iter()

@@ -1,8 +1,8 @@
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::webhook::{DeliveryOutcome, StatusEvent, WebhookSink, WebhookTarget};
 
@@ -16,6 +16,10 @@ pub struct RecordingSink {
 struct Inner {
     deliveries: Mutex<Vec<(WebhookTarget, StatusEvent)>>,
     answers: Mutex<VecDeque<Result<u16, String>>>,
+    /// Answers for one URL, until cleared (before the scripted answers).
+    url_answers: Mutex<HashMap<String, Result<u16, String>>>,
+    /// URLs whose deliveries wait until resumed.
+    paused: Mutex<HashMap<String, Arc<Semaphore>>>,
     notify: Notify,
 }
 
@@ -34,6 +38,47 @@ impl RecordingSink {
     /// The next deliveries get these answers, in order (`Err` is a connection failure with that text).
     pub fn answer_with(&self, answers: impl IntoIterator<Item = Result<u16, String>>) {
         self.inner.answers.lock().unwrap().extend(answers);
+    }
+
+    /// Every delivery to `url` gets this answer until [`clear_url`](Self::clear_url) (`Err`: a connection
+    /// failure with that text). Such deliveries are recorded too.
+    pub fn answer_url(&self, url: &str, answer: Result<u16, String>) {
+        self.inner
+            .url_answers
+            .lock()
+            .unwrap()
+            .insert(url.to_owned(), answer);
+    }
+
+    /// Deliveries to `url` are answered as any other again.
+    pub fn clear_url(&self, url: &str) {
+        self.inner.url_answers.lock().unwrap().remove(url);
+    }
+
+    /// Deliveries to `url` hang (a slow endpoint) until [`resume_url`](Self::resume_url); they are recorded
+    /// once they go through.
+    pub fn pause_url(&self, url: &str) {
+        self.inner
+            .paused
+            .lock()
+            .unwrap()
+            .insert(url.to_owned(), Arc::new(Semaphore::new(0)));
+    }
+
+    /// Lets the deliveries to `url` that wait, and every later one, go through.
+    pub fn resume_url(&self, url: &str) {
+        if let Some(gate) = self.inner.paused.lock().unwrap().remove(url) {
+            gate.close();
+        }
+    }
+
+    /// The deliveries to `url` so far, in order.
+    pub fn events_to(&self, url: &str) -> Vec<StatusEvent> {
+        self.deliveries()
+            .into_iter()
+            .filter(|(t, _)| t.url == url)
+            .map(|(_, e)| e)
+            .collect()
     }
 
     /// Every delivery so far, in order.
@@ -61,13 +106,28 @@ impl RecordingSink {
 #[async_trait]
 impl WebhookSink for RecordingSink {
     async fn deliver(&self, target: &WebhookTarget, event: &StatusEvent) -> DeliveryOutcome {
-        let answer = self
+        let gate = self.inner.paused.lock().unwrap().get(&target.url).cloned();
+        if let Some(gate) = gate {
+            // Closed when resumed: waiting ends then.
+            let _ = gate.acquire().await;
+        }
+        let fixed = self
             .inner
-            .answers
+            .url_answers
             .lock()
             .unwrap()
-            .pop_front()
-            .unwrap_or(Ok(200));
+            .get(&target.url)
+            .cloned();
+        let answer = match fixed {
+            Some(a) => a,
+            None => self
+                .inner
+                .answers
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or(Ok(200)),
+        };
         self.inner
             .deliveries
             .lock()

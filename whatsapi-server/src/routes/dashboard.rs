@@ -204,7 +204,15 @@ pub async fn deliveries(
     let attempts = state.api.webhook_deliveries(account.id, q.limit).await?;
     Ok(ok(attempts
         .into_iter()
-        .map(|a| DeliveryView {
+        .map(DeliveryView::of)
+        .collect::<Vec<_>>())
+    .into_response())
+}
+
+impl DeliveryView {
+    /// The view of a recorded attempt.
+    pub fn of(a: whatsapi_core::webhook::DeliveryAttempt) -> Self {
+        DeliveryView {
             event_id: format!("evt_{}", a.event_id.0.simple()),
             message_id: a.message_id.to_string(),
             status: a.status.into(),
@@ -213,9 +221,8 @@ pub async fn deliveries(
             http_status: a.http_status,
             error: a.error,
             duration_ms: a.duration_ms,
-        })
-        .collect::<Vec<_>>())
-    .into_response())
+        }
+    }
 }
 
 /// What to paste into Meta's console, and whether this server talks to the sandbox.

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod billing;
 pub mod dashboard;
+pub mod endpoints;
 pub mod inbound;
 pub mod media;
 pub mod messages;

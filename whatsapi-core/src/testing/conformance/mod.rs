@@ -20,6 +20,7 @@
 pub mod accounts;
 pub mod analytics;
 pub mod claims;
+pub mod endpoints;
 pub mod fixtures;
 pub mod housekeeping;
 pub mod idempotency;
@@ -31,6 +32,7 @@ pub mod statuses;
 pub use accounts::*;
 pub use analytics::*;
 pub use claims::*;
+pub use endpoints::*;
 pub use fixtures::{
     LEASE, at, base_time, claim_only, create_account_with_webhook, create_sample_account, insert,
     message_at, meta_update, sample_account, sample_attempt, sample_credentials, sample_message,
@@ -75,7 +77,7 @@ mod prelude {
         IdempotencyCompletion, MessageFilter, NewBatch, Outcome, PageRequest, PurgePolicy,
         StatusApplied, StatusCounts, StatusUpdate, Store, StoreError, StoreResult,
     };
-    pub(super) use crate::webhook::{DeliveryAttempt, StatusEventData};
+    pub(super) use crate::webhook::{DeliveryAttempt, EventId, StatusEventData};
 
     pub(super) use super::fixtures::*;
 }
@@ -174,6 +176,9 @@ macro_rules! __store_conformance_list {
             outbox_orders_events_per_message,
             outbox_backlog_counts_unfinished_events,
             delivery_attempts_are_recorded,
+            endpoints_are_stored_per_account_and_bounded,
+            endpoint_events_fan_out_and_queue_per_destination,
+            given_up_events_can_be_resent,
             retry_only_from_failed,
             inbound_window,
             next_due_at_tracks_the_earliest_due,
