@@ -27,6 +27,9 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/media"),
     ("get", "/media/{id}"),
     ("post", "/inbound/{id}/read"),
+    ("get", "/inbound"),
+    ("get", "/inbound/{id}"),
+    ("get", "/media/{id}/content"),
     ("get", "/analytics/timeseries"),
     ("get", "/auth/me/webhook/deliveries"),
     ("get", "/auth/me/setup"),
@@ -106,6 +109,7 @@ async fn document_and_routes_match() {
         "AccountView",
         "ErrorView",
         "SummaryView",
+        "InboundView",
     ] {
         assert!(schemas.contains_key(name), "schema {name}");
     }

@@ -28,7 +28,7 @@ pub struct MediaContent {
     pub info: MediaInfo,
     /// The MIME type to answer with: Meta's metadata, else the download's `Content-Type`.
     pub mime_type: Option<String>,
-    /// The size, when Meta told it.
+    /// The size, when the download announced it (`Content-Length`).
     pub size: Option<u64>,
     /// The bytes, cut off with an error past [`MAX_MEDIA_DOWNLOAD_BYTES`].
     pub body: crate::upload::MediaStream,
@@ -240,7 +240,7 @@ impl WhatsApi {
         });
         Ok(MediaContent {
             mime_type: info.mime_type.clone().or(content_type),
-            size: info.file_size.or(content_length),
+            size: content_length,
             info,
             body: Box::pin(body),
         })
