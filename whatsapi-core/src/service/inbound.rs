@@ -246,3 +246,158 @@ impl WhatsApi {
         })
     }
 }
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+    use crate::engine::harness::Harness;
+    use crate::inbound::{InboundContent, InboundContext};
+    use crate::service::MetaWebhookAuth;
+    use crate::testing::conformance::sent_message;
+
+    fn webhook(pnid: &str, messages: &str) -> Vec<u8> {
+        format!(
+            r#"{{"object": "whatsapp_business_account", "entry": [{{"id": "WABA", "changes": [{{"field": "messages",
+              "value": {{"metadata": {{"phone_number_id": "{pnid}"}},
+              "contacts": [{{"profile": {{"name": "Sarah"}}, "wa_id": "14155552671"}}], "messages": [{messages}]}}}}]}}]}}"#
+        )
+        .into_bytes()
+    }
+
+    const DEV: MetaWebhookAuth<'static> = MetaWebhookAuth {
+        signature: None,
+        server_app_secret: None,
+        allow_unsigned: true,
+    };
+
+    #[tokio::test]
+    async fn subscribers_get_each_new_message_once_with_its_reply_resolved_in_the_account() {
+        let h = Harness::new();
+        let a = h.account().await;
+        let b = h.account().await;
+        let pnid_a = a.credentials.as_ref().unwrap().phone_number_id.clone();
+        let pnid_b = b.credentials.as_ref().unwrap().phone_number_id.clone();
+        let now = h.api.clock().now();
+        let ours = sent_message(&**h.api.store(), a.id, "wamid.OURS", 0, now).await;
+        let mut rx = h.api.subscribe_inbound();
+
+        let reply = r#"{"context": {"from": "15550001234", "id": "wamid.OURS"}, "from": "14155552671",
+            "id": "wamid.R1", "timestamp": "1711620100", "type": "interactive",
+            "interactive": {"type": "button_reply", "button_reply": {"id": "yes", "title": "Yes"}}}"#;
+        let report = h
+            .api
+            .ingest_meta_webhook(&webhook(&pnid_a, &format!("{reply}, {reply}")), DEV)
+            .await
+            .unwrap();
+        assert_eq!((report.inbound, report.duplicates), (2, 1));
+        // The same context on another account's number names none of its messages.
+        h.api
+            .ingest_meta_webhook(&webhook(&pnid_b, reply), DEV)
+            .await
+            .unwrap();
+
+        let got = rx.recv().await.unwrap();
+        assert_eq!(got.account_id, a.id);
+        assert_eq!(got.reply_to_message, Some(ours.id));
+        assert_eq!(
+            got.message.context,
+            Some(InboundContext {
+                message_id: Some("wamid.OURS".into()),
+                from: Some("15550001234".into()),
+                ..InboundContext::default()
+            })
+        );
+        assert_eq!(
+            got.message.content,
+            InboundContent::ButtonReply {
+                id: "yes".into(),
+                title: Some("Yes".into())
+            }
+        );
+        let theirs = rx.recv().await.unwrap();
+        assert_eq!((theirs.account_id, theirs.reply_to_message), (b.id, None));
+        assert!(rx.try_recv().is_err(), "the duplicate was not sent again");
+        // The window opened too.
+        assert!(
+            h.api
+                .store()
+                .last_inbound(a.id, "14155552671")
+                .await
+                .unwrap()
+                .is_some()
+        );
+
+        // Mark read by whatsapi's id sends Meta the wamid; another account's id is not found.
+        let wamid = h
+            .api
+            .mark_read(a.id, &got.id.to_string(), false)
+            .await
+            .unwrap();
+        assert_eq!(wamid, "wamid.R1");
+        assert_eq!(h.fake.reads().last().unwrap().wamid, "wamid.R1");
+        assert!(matches!(
+            h.api.mark_read(b.id, &got.id.to_string(), false).await,
+            Err(Error::NotFound(_))
+        ));
+        assert!(matches!(
+            h.api.get_inbound(b.id, got.id).await,
+            Err(Error::NotFound(_))
+        ));
+        assert!(matches!(
+            h.api.mark_read(a.id, "not an id", false).await,
+            Err(Error::Validation(_))
+        ));
+        let listed = h
+            .api
+            .list_inbound(
+                a.id,
+                &InboundFilter::default(),
+                PageRequest { page: 1, limit: 10 },
+            )
+            .await
+            .unwrap();
+        assert_eq!(listed.items, [got]);
+    }
+
+    #[tokio::test]
+    async fn media_content_streams_what_meta_serves() {
+        let h = Harness::new();
+        let a = h.account().await;
+        let png =
+            b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89"
+                .repeat(500);
+        let body: crate::upload::MediaStream = Box::pin(futures_util::stream::iter(
+            png.chunks(1000)
+                .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+                .collect::<Vec<_>>(),
+        ));
+        let up = h
+            .api
+            .upload_media(
+                a.id,
+                crate::service::MediaUpload {
+                    declared_type: None,
+                    content_type: None,
+                    filename: None,
+                    body,
+                },
+            )
+            .await
+            .unwrap();
+        let mut media = h.api.media_content(a.id, &up.id).await.unwrap();
+        assert_eq!(media.mime_type.as_deref(), Some("image/png"));
+        assert_eq!(media.size, Some(png.len() as u64));
+        let mut got = Vec::new();
+        let mut chunks = 0;
+        while let Some(chunk) = media.body.next().await {
+            got.extend_from_slice(&chunk.unwrap());
+            chunks += 1;
+        }
+        assert_eq!(got, png);
+        assert!(chunks > 1, "streamed in chunks");
+        assert!(matches!(
+            h.api.media_content(a.id, "12345").await,
+            Err(Error::NotFound(_))
+        ));
+    }
+}
