@@ -359,3 +359,71 @@ async fn one_webhook_with_repeats_stores_each_wamid_once() {
     assert_eq!(list["data"][0]["profileName"], "Sarah");
     s.stop().await;
 }
+
+/// `POST /sandbox/inbound` takes any message type (`message`) and BSUID senders besides texts, and the message
+/// lands in `GET /inbound`.
+#[tokio::test]
+async fn the_sandbox_control_route_sends_any_type() {
+    use whatsapi_server::app::{HttpSettings, SandboxCredentials};
+    let s = TestServer::start_with(Options {
+        sandbox: Some(SandboxConfig {
+            open_numbers: true,
+            service_window: true,
+            ..Default::default()
+        }),
+        settings: HttpSettings {
+            sandbox: Some(SandboxCredentials {
+                access_token: "sandbox-token".into(),
+                app_secret: "sandbox-app-secret".into(),
+                customers: None,
+            }),
+            ..HttpSettings::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let key = s.register("control@example.com").await;
+    let (code, v) = s
+        .post(
+            &key,
+            "/sandbox/inbound",
+            json!({"from": CUSTOMER, "text": "hi"}),
+        )
+        .await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(
+        (v["data"]["type"].clone(), v["data"]["text"].clone()),
+        (json!("text"), json!("hi"))
+    );
+    let (code, v) = s
+        .post(&key, "/sandbox/inbound", json!({"from": BSUID,
+            "message": {"type": "location", "location": {"latitude": 52.52, "longitude": 13.405, "name": "Berlin"}}}))
+        .await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(
+        (v["data"]["type"].clone(), v["data"]["text"].clone()),
+        (json!("location"), Value::Null)
+    );
+    let wamid = v["data"]["wamid"].as_str().unwrap().to_owned();
+    let list = inbound(&s, &key, &format!("?contact={BSUID}")).await;
+    assert_eq!(wamids(&list), [wamid]);
+    assert_eq!(list["data"][0]["content"]["name"], "Berlin");
+    assert_eq!(list["data"][0]["content"]["latitude"], 52.52);
+    for (body, field) in [
+        (
+            json!({"from": CUSTOMER, "text": "hi", "message": {"type": "text", "text": {"body": "x"}}}),
+            "message",
+        ),
+        (
+            json!({"from": CUSTOMER, "message": {"location": {}}}),
+            "message",
+        ),
+        (json!({"from": CUSTOMER, "message": "hello"}), "message"),
+        (json!({"from": "US.", "text": "hi"}), "from"),
+    ] {
+        let (code, v) = s.post(&key, "/sandbox/inbound", body.clone()).await;
+        assert_eq!(code, 400, "{body}: {v}");
+        assert_eq!(v["details"][0]["field"], field, "{body}: {v}");
+    }
+    s.stop().await;
+}
