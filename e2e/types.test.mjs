@@ -184,3 +184,28 @@ test("a document shows its file name, a cta_url its button and the URL it opens,
   await page.screenshot({ path: join(shots, "40-detail-cta-url-390.png"), fullPage: true });
   await page.context().close();
 });
+
+test("a message to a username shows its user id and the message it replies to", async () => {
+  const USER = "US.13491208655302741918";
+  const wrote = await call(env.base, key, "POST", "/sandbox/inbound", { from: USER, text: "Is my order ready?" });
+  assert.ok(wrote.status < 300, JSON.stringify(wrote.json));
+  const r = await call(env.base, key, "POST", "/send-message", {
+    recipient: USER, message: "Yes, it is at the counter", context: { message_id: wrote.json.data.wamid },
+  });
+  assert.equal(r.status, 202, JSON.stringify(r.json));
+  const m = await waitStatus(r.json.data.id);
+  assert.equal(m.to, null);
+  const page = await signedInPage(env.browser, env.base, key, { viewport: { width: 390, height: 844 } });
+  await page.goto(`${env.base}/app#/messages/${m.id}`);
+  await page.waitForSelector("#message-body");
+  assert.equal(await page.textContent("#message-body"), "Yes, it is at the counter");
+  assert.equal(await page.textContent("#recipient"), "—");
+  assert.equal(await page.textContent("#recipient-user-id"), USER);
+  assert.equal(await page.textContent("#reply-to"), wrote.json.data.wamid);
+  await noPageScroll(page, "username detail at 390");
+  await page.screenshot({ path: join(shots, "41-detail-username-reply-390.png"), fullPage: true });
+  await page.goto(`${env.base}/app#/messages`);
+  await page.waitForSelector(`#messages-table tr[data-id="${m.id}"]`);
+  assert.equal((await page.textContent(`#messages-table tr[data-id="${m.id}"] td:nth-child(3)`)).trim(), USER);
+  await page.context().close();
+});

@@ -14,8 +14,23 @@ use utoipa::ToSchema;
 #[schema(example = json!({"to": "14155552671", "message": "Hi Sarah! Your order #1234 has shipped.", "metadata": {"orderId": "1234"}}))]
 pub struct SendMessageBody {
     /// Recipient in E.164 digits only (country code first, no `+`, spaces or dashes).
-    #[schema(example = "14155552671", pattern = "^[1-9][0-9]{6,14}$")]
-    pub to: String,
+    /// Required unless `recipient` is given; when both are given, Meta delivers by `to`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "14155552671", pattern = "^[1-9][0-9]{7,14}$")]
+    pub to: Option<String>,
+    /// The business-scoped user id (BSUID) of a user who hides their phone number behind a WhatsApp username:
+    /// two capital letters (country), a period, then up to 128 letters and digits. Use it instead of `to` when
+    /// only the BSUID is known (from an inbound message or status); never put a BSUID in `to`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        example = "US.13491208655302741918",
+        pattern = "^[A-Z]{2}\\.[A-Za-z0-9]{1,128}$"
+    )]
+    pub recipient: Option<String>,
+    /// Send as a reply that quotes an earlier message: `message_id` is its WhatsApp id (wamid, e.g. of an
+    /// inbound message) or the whatsapi id of one of your sent messages. Any type but `reaction`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<ContextBody>,
     /// Free-form text, 1 to 4096 characters (delivered only within 24 hours of the recipient's last message).
     /// Send this or `template`, not both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,6 +85,15 @@ pub struct SendMessageBody {
     /// An emoji reaction to one of the recipient's messages (by its WhatsApp id); an empty emoji removes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reaction: Option<ReactionBody>,
+}
+
+/// What a reply quotes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"message_id": "wamid.HBgLMTQxNTU1NTI2NzEVAgASGBQzQUZCNjRENzg1QjM1NDk3QkQ5RgA="}))]
+pub struct ContextBody {
+    /// The WhatsApp message id (wamid) or the whatsapi message id of the message replied to.
+    #[schema(min_length = 1, max_length = 256)]
+    pub message_id: String,
 }
 
 macro_rules! media_message_body {

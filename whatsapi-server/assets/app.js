@@ -99,6 +99,9 @@ function toast(text) {
 }
 
 /// A UUIDv7 starts with its timestamp, so ids of one day share their first characters: show the tail.
+// The recipient as a person sees it: the phone number, else the business-scoped user id of a username user.
+const recipientOf = (m) => m.to || m.recipientUserId || "—";
+
 function shortId(id) {
   return `<code class="id" title="${esc(id)}">…${esc(String(id).slice(-8))}</code>`;
 }
@@ -435,8 +438,8 @@ function contentDetail(m) {
 }
 
 function messageRows(list) {
-  return list.map((m) => `<tr class="click" tabindex="0" data-id="${esc(m.id)}" aria-label="Message ${esc(m.id.slice(-8))} to ${esc(m.to)}, ${esc(m.status)}">
-      <td>${shortId(m.id)}</td><td class="nowrap">${when(m.createdAt)}</td><td class="mono">${esc(m.to)}</td>
+  return list.map((m) => `<tr class="click" tabindex="0" data-id="${esc(m.id)}" aria-label="Message ${esc(m.id.slice(-8))} to ${esc(recipientOf(m))}, ${esc(m.status)}">
+      <td>${shortId(m.id)}</td><td class="nowrap">${when(m.createdAt)}</td><td class="mono">${esc(recipientOf(m))}</td>
       <td class="wrap">${contentSummary(m)}</td><td>${badge(m.status)}</td>
       <td class="error wrap">${esc((m.errorMessage || "").slice(0, 60))}</td></tr>`).join("") || `<tr><td colspan="6" class="muted">No messages.</td></tr>`;
 }
@@ -517,7 +520,9 @@ async function messageDetail(view, id, token) {
     : m.errorCode === 131047 ? `<p class="muted">Retry once the customer has written to you: that opens Meta's 24-hour window.</p>` : "";
   view.innerHTML = `<p><a href="#/messages">← Messages</a></p><h1>Message ${badge(m.status)}</h1>
     <div class="card"><div class="grid">
-      <div><div class="muted">Id</div><code class="full-id" id="message-id">${esc(m.id)}</code></div><div><div class="muted">To</div><code>${esc(m.to)}</code></div>
+      <div><div class="muted">Id</div><code class="full-id" id="message-id">${esc(m.id)}</code></div><div><div class="muted">To</div><code id="recipient">${esc(m.to || "—")}</code></div>
+      ${m.recipientUserId ? `<div><div class="muted">User id (username)</div><code class="full-id" id="recipient-user-id">${esc(m.recipientUserId)}</code></div>` : ""}
+      ${m.context ? `<div><div class="muted">Reply to</div><code class="full-id" id="reply-to">${esc(m.context.messageId)}</code></div>` : ""}
       <div><div class="muted">Created</div>${when(m.createdAt)}</div><div><div class="muted">Batch</div><code class="full-id">${esc(m.batchId || "—")}</code></div>
       <div><div class="muted">Meta id</div><code class="full-id" id="wamid">${esc(m.wamid || "—")}</code></div><div><div class="muted">Dry run</div>${m.dryRun ? "yes" : "no"}</div></div>
       ${contentDetail(m)}

@@ -51,7 +51,7 @@ impl Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Send one message through a running server.
-    Send(crate::cli::SendArgs),
+    Send(Box<crate::cli::SendArgs>),
     /// Send a message to every row of a CSV file, in chunks, with progress; safe to run again after an
     /// interruption (no row is sent twice).
     Bulk(crate::cli::bulk::BulkArgs),

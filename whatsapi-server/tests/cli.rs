@@ -847,3 +847,32 @@ async fn send_contacts_from_a_file_stdin_and_quick_flags() {
     }
     s.stop().await;
 }
+
+/// `send --recipient` names a user behind a username; `--reply-to` quotes a message.
+#[tokio::test]
+async fn send_to_a_username_as_a_reply() {
+    let s = TestServer::start().await;
+    let key = s.register("cli-bsuid@example.com").await;
+    let flags = [
+        "--recipient",
+        "US.13491208655302741918",
+        "--reply-to",
+        "wamid.HBgLMTQxNTU1NTI2NzEVAgASGBQzQUZC",
+        "--text",
+        "On its way",
+    ];
+    let (out, m) = sent_message(&s, &key, &flags).await;
+    assert_eq!(m["recipientUserId"], "US.13491208655302741918", "{m}");
+    assert_eq!(m["to"], "14155552671", "{m}");
+    assert_eq!(
+        m["context"]["messageId"], "wamid.HBgLMTQxNTU1NTI2NzEVAgASGBQzQUZC",
+        "{m}"
+    );
+    assert!(
+        out.contains("user id   US.13491208655302741918")
+            && out.contains("reply to  wamid.HBgLMTQxNTU1NTI2NzEVAgASGBQzQUZC"),
+        "{out}"
+    );
+    let (ok, out) = send_with(&s, &key, &["--recipient", "14155552671", "--text", "x"]).await;
+    assert!(!ok && out.contains("recipient"), "{out}");
+}

@@ -269,9 +269,7 @@ async fn mark_as_read_with_and_without_typing_indicator_reaches_the_sandbox_exac
     assert_eq!(sandbox.reads().last().unwrap().error_code, Some(100));
     // Neither a wamid nor an inbound id, an inbound id this account does not have, and a bad body: ours, before
     // Meta is asked.
-    let (status, v) = s
-        .post(&key, "/inbound/not-a-wamid/read", json!({}))
-        .await;
+    let (status, v) = s.post(&key, "/inbound/not-a-wamid/read", json!({})).await;
     assert_eq!(
         (status, v["details"][0]["field"].as_str()),
         (400, Some("id")),

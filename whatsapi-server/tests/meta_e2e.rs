@@ -68,6 +68,17 @@ async fn send(s: &TestServer, key: &str, body: Value) -> String {
     v["data"]["id"].as_str().unwrap().to_owned()
 }
 
+/// The request the sandbox (Meta) received for our message `id` (matched by `biz_opaque_callback_data`).
+fn received_by_meta(s: &TestServer, id: &str) -> whatsapi_sandbox::RecordedRequest {
+    s.sandbox
+        .as_ref()
+        .unwrap()
+        .sent()
+        .into_iter()
+        .find(|r| r.body["biz_opaque_callback_data"] == id)
+        .expect("the sandbox received the send")
+}
+
 #[tokio::test]
 async fn a_send_reaches_read_and_the_customer_gets_signed_events_in_order() {
     let s = server().await;
@@ -378,7 +389,6 @@ async fn every_content_type_reaches_read_with_metas_documented_json() {
         }
         ids.push(send(&s, &key, body).await);
     }
-    let sandbox = s.sandbox.as_ref().unwrap();
     for (n, (id, (_, want, kind))) in ids.iter().zip(&cases).enumerate() {
         let m = s.wait_status(&key, id, &["read"]).await;
         let timeline: Vec<&str> = m["timeline"]
@@ -393,11 +403,7 @@ async fn every_content_type_reaches_read_with_metas_documented_json() {
             "{kind}: {m}"
         );
         assert_eq!(m["type"], *kind, "{m}");
-        let got = sandbox
-            .sent()
-            .into_iter()
-            .find(|r| r.body["biz_opaque_callback_data"] == id.as_str())
-            .expect("the sandbox received the send");
+        let got = received_by_meta(&s, id);
         assert!(got.accepted(), "{:?}", got.body);
         let body = got.body.as_object().unwrap();
         // The envelope, field by field, and nothing else beside the type's object.
@@ -486,14 +492,7 @@ async fn read_and_received(s: &TestServer, key: &str, id: &str) -> serde_json::M
         .collect();
     assert_eq!(timeline, ["queued", "sent", "delivered", "read"], "{m}");
     assert_eq!(m["type"], "template", "{m}");
-    let got = s
-        .sandbox
-        .as_ref()
-        .unwrap()
-        .sent()
-        .into_iter()
-        .find(|r| r.body["biz_opaque_callback_data"] == id)
-        .expect("the sandbox received the send");
+    let got = received_by_meta(s, id);
     assert!(got.accepted(), "{:?}", got.body);
     got.body.as_object().unwrap().clone()
 }
@@ -713,14 +712,7 @@ async fn a_reaction_by_whatsapi_id_reaches_meta_as_the_wamid() {
     )
     .await;
     s.wait_status(&key, &reaction, &["read"]).await;
-    let got = s
-        .sandbox
-        .as_ref()
-        .unwrap()
-        .sent()
-        .into_iter()
-        .find(|r| r.body["biz_opaque_callback_data"] == reaction.as_str())
-        .unwrap();
+    let got = received_by_meta(&s, &reaction);
     assert_eq!(
         got.body["reaction"],
         json!({"message_id": wamid, "emoji": "\u{1F44D}"})
@@ -774,5 +766,255 @@ async fn a_reaction_by_whatsapi_id_reaches_meta_as_the_wamid() {
             .contains("no WhatsApp id yet"),
         "{v}"
     );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_username_recipient_is_sent_by_bsuid_and_its_events_carry_both_ids() {
+    const USER: &str = "US.13491208655302741918";
+    let s = server().await;
+    let key = s.sandbox_account("bsuid@example.com", "1234567890").await;
+    let (hook, received) = receiver().await;
+    let r = s
+        .client
+        .put(s.url("/auth/me/webhook"))
+        .bearer_auth(&key)
+        .json(&json!({"url": hook}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Only the BSUID: Meta gets it in `recipient` and no `to`; views and events say `to: null`.
+    let by_user = send(
+        &s,
+        &key,
+        json!({"recipient": USER, "message": "Your order is ready"}),
+    )
+    .await;
+    let m = s.wait_status(&key, &by_user, &["read"]).await;
+    assert_eq!(m["to"], Value::Null, "{m}");
+    assert_eq!(m["recipientUserId"], USER, "{m}");
+    let body_of = |id: &str| received_by_meta(&s, id).body;
+    let got = body_of(&by_user);
+    assert_eq!(got["recipient"], USER);
+    assert!(got.get("to").is_none(), "{got}");
+    assert_eq!(got["recipient_type"], "individual");
+    assert_eq!(got["text"]["body"], "Your order is ready");
+
+    // Both: both reach Meta (which delivers by `to`), both are kept.
+    let both = send(
+        &s,
+        &key,
+        json!({"to": "14155552671", "recipient": USER, "template": {"name": "hello_world", "language": "en_US"}}),
+    )
+    .await;
+    let m = s.wait_status(&key, &both, &["read"]).await;
+    assert_eq!(
+        (&m["to"], &m["recipientUserId"]),
+        (&json!("14155552671"), &json!(USER))
+    );
+    let got = body_of(&both);
+    assert_eq!(
+        (&got["to"], &got["recipient"]),
+        (&json!("14155552671"), &json!(USER))
+    );
+
+    // Customer events carry `to` (null when unknown) and `recipientUserId` for every status.
+    let mut events = Vec::new();
+    for _ in 0..200 {
+        events = received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, b)| serde_json::from_str::<Value>(b).unwrap())
+            .collect::<Vec<_>>();
+        if events.len() >= 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let of = |id: &str| -> Vec<Value> {
+        events
+            .iter()
+            .filter(|e| e["data"]["messageId"] == id)
+            .map(|e| e["data"].clone())
+            .collect()
+    };
+    let user_events = of(&by_user);
+    assert_eq!(user_events.len(), 3, "{events:?}");
+    for d in &user_events {
+        assert_eq!(
+            (&d["to"], &d["recipientUserId"]),
+            (&Value::Null, &json!(USER)),
+            "{d}"
+        );
+    }
+    for d in of(&both) {
+        assert_eq!(
+            (&d["to"], &d["recipientUserId"]),
+            (&json!("14155552671"), &json!(USER)),
+            "{d}"
+        );
+    }
+
+    // Meta refuses an authentication template for a user known only by BSUID (131062): failed at once, with
+    // what to do instead, and no retry.
+    let auth = send(
+        &s,
+        &key,
+        json!({"recipient": USER, "template": {"name": "auth_code", "language": "en_US"}}),
+    )
+    .await;
+    let m = s.wait_status(&key, &auth, &["failed"]).await;
+    assert_eq!(m["errorCode"], 131062, "{m}");
+    let why = m["errorMessage"].as_str().unwrap();
+    assert!(
+        why.contains("username") && why.contains("phone number"),
+        "{why}"
+    );
+    assert_eq!(m["retryable"], false, "{m}");
+    let statuses: Vec<&str> = m["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["queued", "failed"], "{m}");
+
+    // A BSUID-only user behaves like the magic number its id spells.
+    let undeliverable = send(
+        &s,
+        &key,
+        json!({"recipient": "US.15550000001", "message": "hi"}),
+    )
+    .await;
+    let m = s.wait_status(&key, &undeliverable, &["failed"]).await;
+    assert_eq!(m["errorCode"], 131026, "{m}");
+
+    // Bulk takes `recipient` per item.
+    let (code, v) = s
+        .post(
+            &key,
+            "/messages/bulk",
+            json!({"messages": [{"recipient": USER, "message": "a"}, {"to": "14155552672", "message": "b"}]}),
+        )
+        .await;
+    assert_eq!((code, &v["data"]["queued"]), (202, &json!(2)), "{v}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_reply_quotes_its_message_by_wamid_at_meta() {
+    let s = server().await;
+    let key = s.sandbox_account("reply@example.com", "1234567890").await;
+    let first = send(
+        &s,
+        &key,
+        json!({"to": "14155552671", "message": "Your table is ready"}),
+    )
+    .await;
+    let wamid = s
+        .wait_status(&key, &first, &["sent", "delivered", "read"])
+        .await["wamid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // By whatsapi id: resolved to the wamid when accepted.
+    let reply = send(
+        &s,
+        &key,
+        json!({"to": "14155552671", "message": "It is at the window", "context": {"message_id": first}}),
+    )
+    .await;
+    let m = s.wait_status(&key, &reply, &["read"]).await;
+    assert_eq!(m["context"], json!({"messageId": wamid}), "{m}");
+    // By wamid (an inbound message's, say): kept as given; any type may be a reply.
+    let image = send(
+        &s,
+        &key,
+        json!({"to": "14155552671", "image": {"link": "https://example.com/map.png"},
+               "context": {"message_id": "wamid.HBgLMTQxNTU1NTI2NzEVAgASGBQzQUZC"}}),
+    )
+    .await;
+    s.wait_status(&key, &image, &["read"]).await;
+    let body_of = |id: &str| received_by_meta(&s, id).body;
+    assert_eq!(body_of(&reply)["context"], json!({"message_id": wamid}));
+    assert_eq!(
+        body_of(&image)["context"],
+        json!({"message_id": "wamid.HBgLMTQxNTU1NTI2NzEVAgASGBQzQUZC"})
+    );
+    assert!(body_of(&first).get("context").is_none());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn recipients_and_replies_are_validated_field_by_field() {
+    let s = server().await;
+    let key = s
+        .sandbox_account("bad-bsuid@example.com", "1234567890")
+        .await;
+    for (body, field, needle) in [
+        (
+            json!({"to": "US.13491208655302741918", "message": "x"}),
+            "to",
+            "recipient",
+        ),
+        (
+            json!({"recipient": "14155552671", "message": "x"}),
+            "recipient",
+            "send it as to",
+        ),
+        (
+            json!({"recipient": "us.1349", "message": "x"}),
+            "recipient",
+            "US.13491208655302741918",
+        ),
+        (
+            json!({"recipient": 42, "message": "x"}),
+            "recipient",
+            "string",
+        ),
+        (json!({"message": "x"}), "to", "recipient"),
+        (
+            json!({"to": "14155552671", "message": "x", "context": "wamid.X"}),
+            "context",
+            "message_id",
+        ),
+        (
+            json!({"to": "14155552671", "message": "x", "context": {}}),
+            "context.message_id",
+            "required",
+        ),
+        (
+            json!({"to": "14155552671", "message": "x", "context": {"message_id": " "}}),
+            "context.message_id",
+            "id of the message",
+        ),
+        (
+            json!({"to": "14155552671", "message": "x", "context": {"message_id": "wamid.X", "from": "y"}}),
+            "context.from",
+            "unknown",
+        ),
+        (
+            json!({"to": "14155552671", "reaction": {"message_id": "wamid.X", "emoji": "\u{1F44D}"},
+                "context": {"message_id": "wamid.Y"}}),
+            "context.message_id",
+            "reaction",
+        ),
+    ] {
+        let (code, v) = s.post(&key, "/send-message", body.clone()).await;
+        assert_eq!(code, 400, "{body}: {v}");
+        let d = v["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["field"] == field)
+            .unwrap_or_else(|| panic!("{body}: no {field} in {v}"));
+        assert!(
+            d["message"].as_str().unwrap().contains(needle),
+            "{body}: {d}"
+        );
+    }
     s.stop().await;
 }

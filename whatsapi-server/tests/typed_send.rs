@@ -23,10 +23,28 @@ async fn send_and_bulk_bodies_are_described_field_by_field() {
     };
     let send = schema(&doc, body_of("/send-message"));
     let props = send["properties"].as_object().expect("properties");
-    for field in ["to", "message", "template", "sendAt", "metadata", "dry_run"] {
+    for field in [
+        "to",
+        "recipient",
+        "context",
+        "message",
+        "template",
+        "sendAt",
+        "metadata",
+        "dry_run",
+    ] {
         assert!(props.contains_key(field), "{field} in {send}");
     }
-    assert_eq!(send["required"], json!(["to"]));
+    // `to`, or `recipient` for a user known only by BSUID: neither is required alone, and each says so.
+    assert_eq!(send["required"], Value::Null, "{send}");
+    assert!(
+        props["to"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("Required unless `recipient` is given"),
+        "{}",
+        props["to"]
+    );
     // Each content type is documented with an example of Meta's object for it.
     for (field, key) in [
         ("image", "link"),

@@ -483,6 +483,102 @@ async fn strict_window_accounts_send_text_only_to_recent_writers() {
 }
 
 #[tokio::test]
+async fn the_window_of_a_username_user_is_kept_by_bsuid() {
+    use crate::recipient::{Recipient, UserId};
+    let h = Harness::new();
+    let acc = h.account().await;
+    let acc = h
+        .store
+        .update_account(acc.id, AccountUpdate::SetStrictWindow(true))
+        .await
+        .unwrap();
+    let user = UserId::parse("US.13491208655302741918").unwrap();
+    let err = h
+        .api
+        .send(&acc, SendRequest::text(user.clone(), "hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&err), ["text"]);
+    assert!(err.to_string().contains("US.13491208655302741918"), "{err}");
+    // Meta names the user only by BSUID when they write behind a username.
+    h.api
+        .record_inbound(acc.id, user.as_str(), h.now() - chrono::Duration::hours(2))
+        .await
+        .unwrap();
+    let queued = h
+        .api
+        .send(&acc, SendRequest::text(user.clone(), "hi"))
+        .await
+        .unwrap();
+    let m = h.api.get_message(acc.id, queued.id).await.unwrap();
+    assert_eq!(m.to, Recipient::user(user.clone()));
+    // Known by both: the window opened under the BSUID counts for the phone number's sends too.
+    let both = Recipient::both(phone("14155552699"), user);
+    h.api
+        .send(&acc, SendRequest::text(both, "hi"))
+        .await
+        .unwrap();
+    let err = h
+        .api
+        .send(&acc, text("14155552699", "hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&err), ["text"]);
+}
+
+#[tokio::test]
+async fn a_reply_names_its_message_by_wamid_or_whatsapi_id() {
+    let h = Harness::new();
+    let acc = h.account().await;
+    let other = h.account().await;
+    let given = h
+        .api
+        .send(
+            &acc,
+            text("14155552671", "Thanks!").reply_to("wamid.FROM.CUSTOMER"),
+        )
+        .await
+        .unwrap();
+    let m = h.api.get_message(acc.id, given.id).await.unwrap();
+    assert_eq!(m.reply_to.as_deref(), Some("wamid.FROM.CUSTOMER"));
+
+    // A whatsapi id of a message not sent yet has no wamid to quote.
+    let first = h
+        .api
+        .send(&acc, text("14155552671", "Your order"))
+        .await
+        .unwrap();
+    let err = h
+        .api
+        .send(
+            &acc,
+            text("14155552671", "More").reply_to(first.id.to_string()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&err), ["context.message_id"]);
+    assert!(err.to_string().contains("no WhatsApp id yet"), "{err}");
+    // Another account's id is unknown here.
+    let err = h
+        .api
+        .send(
+            &other,
+            text("14155552671", "More").reply_to(first.id.to_string()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&err), ["context.message_id"]);
+    // Blank, and on a reaction: refused by validation.
+    for req in [
+        text("14155552671", "x").reply_to("  "),
+        SendRequest::reaction(phone("14155552671"), "wamid.X", "\u{1F44D}").reply_to("wamid.Y"),
+    ] {
+        let err = h.api.send(&acc, req).await.unwrap_err();
+        assert_eq!(fields(&err), ["context.message_id"]);
+    }
+}
+
+#[tokio::test]
 async fn listing_validates_its_page_and_filters() {
     let h = Harness::new();
     let acc = h.account().await;

@@ -18,8 +18,15 @@ pub struct SendArgs {
     #[command(flatten)]
     pub client: ClientArgs,
     /// Recipient, E.164 digits only (14155552671).
-    #[arg(long)]
-    pub to: String,
+    #[arg(long, required_unless_present = "recipient")]
+    pub to: Option<String>,
+    /// A user behind a WhatsApp username, by business-scoped user id (US.13491208655302741918); with --to too,
+    /// Meta delivers by the phone number.
+    #[arg(long, value_name = "BSUID")]
+    pub recipient: Option<String>,
+    /// Send as a reply quoting this message: its WhatsApp id (wamid…) or a whatsapi message id.
+    #[arg(long, value_name = "MESSAGE_ID")]
+    pub reply_to: Option<String>,
     /// Free-form text (only within 24 hours of the recipient's last message).
     #[arg(long, conflicts_with = "template")]
     pub text: Option<String>,
@@ -228,7 +235,16 @@ fn content(args: &SendArgs) -> anyhow::Result<(&'static str, Value)> {
 /// Runs `whatsapi send`.
 pub async fn send(args: SendArgs) -> anyhow::Result<()> {
     let client = Client::new(&args.client)?;
-    let mut body = json!({"to": args.to});
+    let mut body = json!({});
+    if let Some(to) = &args.to {
+        body["to"] = json!(to);
+    }
+    if let Some(user) = &args.recipient {
+        body["recipient"] = json!(user);
+    }
+    if let Some(id) = &args.reply_to {
+        body["context"] = json!({"message_id": id});
+    }
     let (field, value) = content(&args)?;
     body[field] = value;
     if let Some(at) = &args.send_at {
@@ -302,6 +318,12 @@ fn print_message(m: &Value) {
     let s = |k: &str| m[k].as_str().unwrap_or("-").to_owned();
     println!("id        {}", s("id"));
     println!("to        {}", s("to"));
+    if let Some(user) = m["recipientUserId"].as_str() {
+        println!("user id   {user}");
+    }
+    if let Some(quoted) = m["context"]["messageId"].as_str() {
+        println!("reply to  {quoted}");
+    }
     println!("status    {}", s("status"));
     if let Some(body) = m["body"].as_str() {
         println!("text      {body}");

@@ -26,9 +26,9 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 /// `POST /sandbox/inbound` body: `from` and either `text` or `message`.
 #[derive(Deserialize, ToSchema)]
 pub struct InboundRequest {
-    /// The customer: their WhatsApp number, digits only (an optional leading `+` is dropped), or their
-    /// business-scoped user id (BSUID, such as `US.13491208655302741918`) for a customer behind a username.
-    #[schema(value_type = String, example = "14155552671")]
+    /// The customer's WhatsApp number, digits only (an optional leading `+` is dropped), or the business-scoped
+    /// user id of a customer behind a username (the webhook then has `from_user_id` and no `from`, as Meta's).
+    #[schema(value_type = String, pattern = r"^\s*(\+?[1-9][0-9]{7,14}|[A-Z]{2}\.[A-Za-z0-9]{1,128})\s*$", example = "14155552671")]
     pub from: Field<String>,
     /// What the customer writes, 1 to 4096 characters (a text message).
     #[schema(value_type = Option<String>, min_length = 1, max_length = 4096, pattern = r"\S", example = "hi")]
@@ -49,11 +49,6 @@ pub struct CustomerMessage {
     pub text: Option<String>,
     /// Meta's message object otherwise.
     pub message: Option<serde_json::Value>,
-}
-
-fn looks_like_user_id(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() > 2 && b[0].is_ascii_uppercase() && b[1].is_ascii_uppercase() && b[2] == b'.'
 }
 
 /// Meta's message object, checked: an object whose `type` names a type (the rest is Meta's and passed on).
@@ -86,17 +81,15 @@ impl RequestBody for InboundRequest {
         let mut details = Vec::new();
         let from = match self.from {
             // The same rule as a send's `to`; a leading `+` is forgiven here (it is only the emulator's input).
-            // A BSUID starts with a country code and a dot (`US.`); anything else is read as a phone number.
-            Field::Given(f) if looks_like_user_id(f.trim()) => UserId::parse(f.trim())
-                .map(|u| u.as_str().to_owned())
-                .map_err(|e| details.push(field_error("from", e.message())))
-                .ok(),
             Field::Given(f) => {
                 let f = f.trim();
-                PhoneNumber::parse(f.strip_prefix('+').unwrap_or(f))
-                    .map(|p| p.as_str().to_owned())
-                    .map_err(|e| details.push(field_error("from", e.message())))
-                    .ok()
+                match UserId::parse(f) {
+                    Ok(user) => Some(user.as_str().to_owned()),
+                    Err(_) => PhoneNumber::parse(f.strip_prefix('+').unwrap_or(f))
+                        .map(|p| p.as_str().to_owned())
+                        .map_err(|e| details.push(field_error("from", e.message())))
+                        .ok(),
+                }
             }
             Field::Absent | Field::WrongType => {
                 details.push(field_error(
