@@ -884,7 +884,7 @@ impl InboundStore for MemoryStore {
             .values()
             .filter(|m| m.account_id == account && filter.matches(&m.message))
             .collect();
-        all.sort_by(|a, b| (b.received_at, b.id).cmp(&(a.received_at, a.id)));
+        all.sort_by_key(|m| std::cmp::Reverse((m.received_at, m.id)));
         let total = all.len() as u64;
         let items = all
             .into_iter()
