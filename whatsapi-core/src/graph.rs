@@ -1113,6 +1113,36 @@ mod tests {
     }
 
     #[test]
+    fn the_token_goes_only_to_meta_or_the_configured_graph_host() {
+        let meta = GraphTransport::new(GraphConfig::default()).unwrap();
+        for ok in [
+            "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1",
+            "https://graph.facebook.com/v25.0/1",
+            "https://scontent.xx.fbcdn.net/v/t45.1",
+        ] {
+            assert!(meta.may_carry_token(ok), "{ok}");
+        }
+        for refused in [
+            "http://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1",
+            "https://evil.example/fbsbx.com",
+            "https://fbsbx.com.evil.example/x",
+            "https://evilfbsbx.com/x",
+            "not a url",
+        ] {
+            assert!(!meta.may_carry_token(refused), "{refused}");
+        }
+        let sandbox = GraphTransport::new(GraphConfig {
+            base_url: "http://127.0.0.1:4010".into(),
+            ..GraphConfig::default()
+        })
+        .unwrap();
+        assert!(
+            sandbox.may_carry_token("http://127.0.0.1:4010/whatsapp_business/attachments/?mid=7")
+        );
+        assert!(!sandbox.may_carry_token("http://127.0.0.1:4011/x"));
+    }
+
+    #[test]
     fn media_info_is_read_liberally() {
         let v = json!({"messaging_product": "whatsapp", "url": "https://x/y", "mime_type": "image/png",
                        "sha256": "ab", "file_size": "303833", "id": "123"});
