@@ -12,7 +12,8 @@ use crate::message::{
     MessageKind, Template, TemplateComponent, TemplateParameter,
 };
 use crate::transport::{
-    MediaFile, MediaInfo, MetaTransport, OutgoingMessage, PhoneNumberInfo, SendError, SendReceipt,
+    MediaDownload, MediaFile, MediaInfo, MetaTransport, OutgoingMessage, PhoneNumberInfo,
+    SendError, SendReceipt,
 };
 
 /// Longest time one media upload may take (a 100 MB document over a slow link).
@@ -78,6 +79,22 @@ impl GraphTransport {
             return Err(SendError::meta(400, 100, "phone number id must be numeric"));
         }
         Ok(format!("{}/{}", self.base, creds.phone_number_id))
+    }
+
+    /// Whether the access token may be sent to `url` (a media download URL Meta answered): the configured Graph
+    /// host itself (the sandbox serves downloads there), or HTTPS on one of Meta's domains.
+    fn may_carry_token(&self, url: &str) -> bool {
+        let (Ok(target), Ok(base)) = (url::Url::parse(url), url::Url::parse(&self.base)) else {
+            return false;
+        };
+        if target.origin() == base.origin() {
+            return true;
+        }
+        let host = target.host_str().unwrap_or_default().to_ascii_lowercase();
+        target.scheme() == "https"
+            && ["fbsbx.com", "facebook.com", "fbcdn.net", "whatsapp.net"]
+                .iter()
+                .any(|d| host == *d || host.ends_with(&format!(".{d}")))
     }
 }
 
@@ -509,6 +526,48 @@ impl MetaTransport for GraphTransport {
             .await
             .map_err(network_error)?;
         Ok(media_info_of(&json_answer(&answer(resp).await?)?, media_id))
+    }
+
+    async fn download_media(
+        &self,
+        creds: &MetaCredentials,
+        url: &str,
+    ) -> Result<MediaDownload, SendError> {
+        use futures_util::TryStreamExt as _;
+        if !self.may_carry_token(url) {
+            return Err(SendError::network(
+                "Meta's media URL is not on a Meta host; the access token is not sent there"
+                    .to_owned(),
+            ));
+        }
+        let resp = self
+            .client
+            .get(url)
+            .bearer_auth(&creds.access_token)
+            .timeout(UPLOAD_TIMEOUT)
+            .send()
+            .await
+            .map_err(network_error)?;
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(answer(resp).await.err().unwrap_or_else(|| {
+                SendError::network(format!("Meta answered HTTP {status} for the media"))
+            }));
+        }
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(256).collect());
+        let content_length = resp.content_length();
+        let body = resp
+            .bytes_stream()
+            .map_err(|e| std::io::Error::other(network_error(e).message));
+        Ok(MediaDownload {
+            content_type,
+            content_length,
+            body: Box::pin(body),
+        })
     }
 
     async fn mark_read(
@@ -1051,6 +1110,36 @@ mod tests {
             json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.X",
                    "typing_indicator": {"type": "text"}})
         );
+    }
+
+    #[test]
+    fn the_token_goes_only_to_meta_or_the_configured_graph_host() {
+        let meta = GraphTransport::new(GraphConfig::default()).unwrap();
+        for ok in [
+            "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1",
+            "https://graph.facebook.com/v25.0/1",
+            "https://scontent.xx.fbcdn.net/v/t45.1",
+        ] {
+            assert!(meta.may_carry_token(ok), "{ok}");
+        }
+        for refused in [
+            "http://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1",
+            "https://evil.example/fbsbx.com",
+            "https://fbsbx.com.evil.example/x",
+            "https://evilfbsbx.com/x",
+            "not a url",
+        ] {
+            assert!(!meta.may_carry_token(refused), "{refused}");
+        }
+        let sandbox = GraphTransport::new(GraphConfig {
+            base_url: "http://127.0.0.1:4010".into(),
+            ..GraphConfig::default()
+        })
+        .unwrap();
+        assert!(
+            sandbox.may_carry_token("http://127.0.0.1:4010/whatsapp_business/attachments/?mid=7")
+        );
+        assert!(!sandbox.may_carry_token("http://127.0.0.1:4011/x"));
     }
 
     #[test]

@@ -66,6 +66,7 @@ pub mod engine;
 #[cfg(feature = "http")]
 pub mod graph;
 pub mod idempotency;
+pub mod inbound;
 pub mod message;
 pub mod meta;
 pub mod phone;
@@ -87,6 +88,7 @@ pub mod testing;
 pub use account::{Account, AccountId, MetaCredentials};
 pub use clock::{Clock, SystemClock};
 pub use engine::{EngineConfig, EngineHandle, ShutdownReport, WebhookPolicy};
+pub use inbound::{Inbound, InboundContent, InboundFilter, InboundId, InboundMessage};
 pub use message::{
     BatchId, ButtonSubType, FlowAction, Location, MediaSource, Message, MessageContent, MessageId,
     MessageKind, NewMessage, Status, Template, TemplateComponent, TemplateParameter, TimelineEntry,
@@ -100,6 +102,7 @@ pub use service::{
 };
 pub use store::{Store, StoreError};
 pub use transport::{
-    MediaFile, MediaInfo, MetaTransport, OutgoingMessage, PhoneNumberInfo, SendError, SendReceipt,
+    MediaDownload, MediaFile, MediaInfo, MetaTransport, OutgoingMessage, PhoneNumberInfo,
+    SendError, SendReceipt,
 };
 pub use webhook::{DeliveryOutcome, StatusEvent, WebhookSink, WebhookTarget};

@@ -132,7 +132,7 @@ pub struct ParsedStatus {
     pub pricing: Option<Pricing>,
 }
 
-/// An inbound message reduced to what opens the 24-hour window.
+/// An inbound message: who wrote when (what opens the 24-hour window) and, when it has a wamid, the whole message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedInbound {
     /// Business phone number id.
@@ -145,6 +145,8 @@ pub struct ParsedInbound {
     pub user_id: Option<String>,
     /// When they wrote.
     pub at: DateTime<Utc>,
+    /// The message, bounded, when it carries a wamid (it is then stored once per account and wamid).
+    pub message: Option<crate::inbound::Inbound>,
 }
 
 /// A change of a field the engine does not act on (template, account, quality updates, calls, …): verified and
@@ -343,6 +345,7 @@ fn convert_inbound(
     item: &serde_json::Value,
     pnid: Option<&String>,
     route: Option<&RouteKey>,
+    contacts: &[serde_json::Value],
     out: &mut ParsedWebhook,
 ) {
     let m = match InboundMessage::deserialize(item) {
@@ -359,12 +362,14 @@ fn convert_inbound(
         out.skip(|| "inbound message without a sender or a valid timestamp".to_owned());
         return;
     };
+    let message = crate::inbound::read_message(item, wa_id.clone(), user_id.clone(), at, contacts);
     out.inbound.push(ParsedInbound {
         phone_number_id: pnid.cloned(),
         route: route.cloned(),
         wa_id,
         user_id,
         at,
+        message,
     });
 }
 
@@ -441,8 +446,12 @@ pub fn extract(v: &serde_json::Value) -> ParsedWebhook {
                 }
             }
             if let Some(messages) = value.get("messages").and_then(|s| s.as_array()) {
+                let contacts = value
+                    .get("contacts")
+                    .and_then(|c| c.as_array())
+                    .map_or(&[][..], Vec::as_slice);
                 for item in messages {
-                    convert_inbound(item, pnid.as_ref(), route.as_ref(), &mut out);
+                    convert_inbound(item, pnid.as_ref(), route.as_ref(), contacts, &mut out);
                 }
             }
         }

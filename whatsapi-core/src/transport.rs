@@ -80,6 +80,25 @@ pub struct MediaInfo {
     pub file_size: Option<u64>,
 }
 
+/// A media file on its way from Meta (`GET` of a media URL): its bytes in chunks, never collected whole.
+pub struct MediaDownload {
+    /// The `Content-Type` Meta answered.
+    pub content_type: Option<String>,
+    /// The `Content-Length` Meta answered.
+    pub content_length: Option<u64>,
+    /// The bytes.
+    pub body: crate::upload::MediaStream,
+}
+
+impl fmt::Debug for MediaDownload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MediaDownload")
+            .field("content_type", &self.content_type)
+            .field("content_length", &self.content_length)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A failed call to Meta. Never carries the access token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendError {
@@ -214,6 +233,16 @@ pub trait MetaTransport: Send + Sync + 'static {
     ) -> Result<MediaInfo, SendError> {
         let _ = (creds, media_id);
         Err(unsupported("media metadata"))
+    }
+
+    /// Downloads a media file from the `url` of its [`MediaInfo`] with the access token, as a stream.
+    async fn download_media(
+        &self,
+        creds: &MetaCredentials,
+        url: &str,
+    ) -> Result<MediaDownload, SendError> {
+        let _ = (creds, url);
+        Err(unsupported("media download"))
     }
 
     /// Marks the inbound message `wamid` read (blue ticks), optionally showing a typing indicator.

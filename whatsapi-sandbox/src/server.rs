@@ -279,6 +279,22 @@ impl Customers {
         from: &str,
         text: &str,
     ) -> Result<String, WebhookError> {
+        let message = serde_json::json!({"type": "text", "text": {"body": text}});
+        self.send(phone_number_id, from, &message).await
+    }
+
+    /// A customer `from` (a phone number, or a BSUID such as `US.13491208655302741918`) sends any message to the
+    /// business number `phone_number_id`: `message` is Meta's message object without the sender
+    /// (`{"type": "location", "location": {…}}`, `{"type": "interactive", "interactive": {"type":
+    /// "button_reply", …}}`, `{"type": "reaction", …}`, `{"type": "system", …}`, …; add `context` to reply to a
+    /// message). Its `id` is the wamid when given (to deliver the same message again, as Meta may), else a new
+    /// one. Opens the 24-hour window, posts the signed webhook with retries, and answers the wamid.
+    pub async fn send(
+        &self,
+        phone_number_id: &str,
+        from: &str,
+        message: &serde_json::Value,
+    ) -> Result<String, WebhookError> {
         let number = self
             .shared
             .config
@@ -295,13 +311,54 @@ impl Customers {
             .lock()
             .expect("windows lock")
             .insert((number.id.clone(), wa_id.clone()), Utc::now());
-        let wamid = ids::wamid(&wa_id);
+        let wamid = message
+            .get("id")
+            .and_then(serde_json::Value::as_str)
+            .map_or_else(|| ids::wamid(&wa_id), str::to_owned);
         self.shared.media.delivered_inbound(&number.id, &wamid);
         self.shared
             .dispatcher
-            .inbound(&number, &wa_id, text, &wamid)
+            .inbound_message(&number, &wa_id, message, &wamid)
             .await?;
         Ok(wamid)
+    }
+
+    /// A customer sends a media file (`kind` is `image`, `video`, `audio`, `document` or `sticker`): the bytes
+    /// are kept like an upload of the business number, so `GET /{media_id}` and its download URL serve them with
+    /// the number's token, and the message carries the media id, MIME type and SHA-256 as Meta's does, with the
+    /// caption when given. Answers the wamid and the media id.
+    pub async fn send_media(
+        &self,
+        phone_number_id: &str,
+        from: &str,
+        kind: &str,
+        mime: &str,
+        bytes: impl Into<axum::body::Bytes>,
+        caption: Option<&str>,
+    ) -> Result<(String, String), WebhookError> {
+        let bytes = bytes.into();
+        let sha256 = crate::media::sha256_hex(&bytes);
+        let number = self
+            .shared
+            .config
+            .number_or_open(phone_number_id)
+            .ok_or_else(|| WebhookError::UnknownPhoneNumber(phone_number_id.to_owned()))?;
+        let media_id = self.shared.media.store(crate::media::StoredMedia {
+            phone_number_id: number.id.clone(),
+            mime: mime.to_owned(),
+            sha256: sha256.clone(),
+            bytes,
+        });
+        let mut part = serde_json::json!({"id": media_id, "mime_type": mime, "sha256": sha256});
+        if let Some(caption) = caption {
+            part["caption"] = serde_json::json!(caption);
+        }
+        if kind == "audio" {
+            part["voice"] = serde_json::json!(mime.starts_with("audio/ogg"));
+        }
+        let message = serde_json::json!({"type": kind, kind: part});
+        let wamid = self.send(&number.id, from, &message).await?;
+        Ok((wamid, media_id))
     }
 
     /// How long a customer's message keeps the window open.

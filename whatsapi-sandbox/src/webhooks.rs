@@ -128,16 +128,19 @@ impl Dispatcher {
         });
     }
 
-    /// Posts a customer's text message to the business number and waits for the outcome.
-    pub async fn inbound(
+    /// Posts a customer's message to the business number and waits for the outcome. `message` is Meta's message
+    /// object without its sender, id and timestamp (`{"type": "image", "image": {…}}`, with `context` or
+    /// `referral` when wanted); those are filled in (a `timestamp` or `from_parent_user_id` already in it is
+    /// kept).
+    pub async fn inbound_message(
         &self,
         number: &SandboxNumber,
         from: &str,
-        text: &str,
+        message: &Value,
         wamid: &str,
     ) -> Result<WebhookDelivery, WebhookError> {
         // A customer behind a username shows only their BSUID: Meta leaves out `from` and `wa_id` then.
-        let (contact, message) = if crate::validate::is_user_id(from) {
+        let (contact, mut out) = if crate::validate::is_user_id(from) {
             (
                 json!({"profile": {"name": "Sandbox Customer"}, "user_id": from}),
                 json!({"from_user_id": from}),
@@ -148,12 +151,18 @@ impl Dispatcher {
                 json!({"from": from}),
             )
         };
-        let mut message = message;
-        message["id"] = json!(wamid);
-        message["timestamp"] = json!(Utc::now().timestamp().to_string());
-        message["type"] = json!("text");
-        message["text"] = json!({"body": text});
-        let value = json!({"contacts": [contact], "messages": [message]});
+        if let Some(fields) = message.as_object() {
+            for (k, v) in fields {
+                if !matches!(k.as_str(), "from" | "from_user_id" | "id") {
+                    out[k] = v.clone();
+                }
+            }
+        }
+        out["id"] = json!(wamid);
+        if out.get("timestamp").is_none() {
+            out["timestamp"] = json!(Utc::now().timestamp().to_string());
+        }
+        let value = json!({"contacts": [contact], "messages": [out]});
         self.post(&payload(&self.waba_id, number, value)).await
     }
 

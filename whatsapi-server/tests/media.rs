@@ -267,7 +267,14 @@ async fn mark_as_read_with_and_without_typing_indicator_reaches_the_sandbox_exac
     assert_eq!(status, 400, "{v}");
     assert!(v["error"].as_str().unwrap().contains("#100"), "{v}");
     assert_eq!(sandbox.reads().last().unwrap().error_code, Some(100));
-    // Not a wamid, and a bad body: ours, before Meta is asked.
+    // Neither a wamid nor an inbound id, an inbound id this account does not have, and a bad body: ours, before
+    // Meta is asked.
+    let (status, v) = s.post(&key, "/inbound/not-a-wamid/read", json!({})).await;
+    assert_eq!(
+        (status, v["details"][0]["field"].as_str()),
+        (400, Some("id")),
+        "{v}"
+    );
     let (status, v) = s
         .post(
             &key,
@@ -275,11 +282,7 @@ async fn mark_as_read_with_and_without_typing_indicator_reaches_the_sandbox_exac
             json!({}),
         )
         .await;
-    assert_eq!(
-        (status, v["details"][0]["field"].as_str()),
-        (400, Some("id")),
-        "{v}"
-    );
+    assert_eq!(status, 404, "{v}");
     let (status, v) = s
         .post(
             &key,

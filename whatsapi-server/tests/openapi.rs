@@ -27,6 +27,9 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/media"),
     ("get", "/media/{id}"),
     ("post", "/inbound/{id}/read"),
+    ("get", "/inbound"),
+    ("get", "/inbound/{id}"),
+    ("get", "/media/{id}/content"),
     ("get", "/analytics/timeseries"),
     ("get", "/auth/me/webhook/deliveries"),
     ("post", "/webhooks/endpoints"),
@@ -112,6 +115,7 @@ async fn document_and_routes_match() {
         "AccountView",
         "ErrorView",
         "SummaryView",
+        "InboundView",
     ] {
         assert!(schemas.contains_key(name), "schema {name}");
     }

@@ -56,6 +56,7 @@ mod db;
 mod error;
 mod housekeeping;
 mod idempotency;
+mod inbound;
 mod listen;
 mod messages;
 mod outbox;

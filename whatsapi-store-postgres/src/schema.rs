@@ -18,6 +18,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_fair_claims.sql"),
     include_str!("migrations/0006_engine_accounts.sql"),
     include_str!("migrations/0007_recipients_replies.sql"),
+    include_str!("migrations/0008_inbound.sql"),
     include_str!("migrations/0009_webhook_endpoints.sql"),
 ];
 

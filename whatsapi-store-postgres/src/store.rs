@@ -9,6 +9,7 @@ use tokio::sync::broadcast;
 use whatsapi_core::account::{AccountUpdate, NewAccount};
 use whatsapi_core::endpoints::{EndpointId, WebhookEndpoint};
 use whatsapi_core::idempotency::{Decision, Fingerprint, IdempotencyKey};
+use whatsapi_core::inbound::{InboundFilter, InboundId, InboundInsert, InboundMessage, NewInbound};
 use whatsapi_core::store::{
     ClaimLimits, Claimed, ClaimedEvent, EventClaimLimits, EventNext, MessageFilter, NewBatch,
     OutboxBacklog, Outcome, Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied,
@@ -24,7 +25,9 @@ use whatsapi_saas::{
 
 use crate::db::in_tx;
 use crate::messages::Effects;
-use crate::{PostgresStore, accounts, customers, housekeeping, idempotency, messages, outbox};
+use crate::{
+    PostgresStore, accounts, customers, housekeeping, idempotency, inbound, messages, outbox,
+};
 
 #[async_trait]
 impl TenantStore for PostgresStore {
@@ -238,6 +241,27 @@ impl InboundStore for PostgresStore {
         wa_id: &str,
     ) -> StoreResult<Option<DateTime<Utc>>> {
         Ok(housekeeping::last_inbound(&self.client().await?, account, wa_id).await?)
+    }
+
+    async fn insert_inbound(&self, new: NewInbound) -> StoreResult<InboundInsert> {
+        Ok(inbound::insert(&self.client().await?, new).await?)
+    }
+
+    async fn inbound_message(
+        &self,
+        account: AccountId,
+        id: InboundId,
+    ) -> StoreResult<Option<InboundMessage>> {
+        Ok(inbound::get(&self.client().await?, account, id).await?)
+    }
+
+    async fn list_inbound(
+        &self,
+        account: AccountId,
+        filter: &InboundFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<InboundMessage>> {
+        Ok(inbound::list(&self.client().await?, account, filter, page).await?)
     }
 }
 

@@ -56,6 +56,7 @@ mod customers;
 mod error;
 mod housekeeping;
 mod idempotency;
+mod inbound;
 mod keys;
 mod messages;
 mod outbox;

@@ -18,6 +18,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_fair_claims.sql"),
     include_str!("migrations/0008_engine_accounts.sql"),
     include_str!("migrations/0009_recipients_replies.sql"),
+    include_str!("migrations/0010_inbound.sql"),
     include_str!("migrations/0011_webhook_endpoints.sql"),
 ];
 

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use whatsapi_core::account::{AccountUpdate, NewAccount};
 use whatsapi_core::endpoints::{EndpointId, WebhookEndpoint};
 use whatsapi_core::idempotency::{Decision, Fingerprint, IdempotencyKey};
+use whatsapi_core::inbound::{InboundFilter, InboundId, InboundInsert, InboundMessage, NewInbound};
 use whatsapi_core::store::{
     ClaimLimits, Claimed, ClaimedEvent, EventClaimLimits, EventNext, MessageFilter, NewBatch,
     OutboxBacklog, Outcome, Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied,
@@ -22,7 +23,9 @@ use whatsapi_saas::{
 };
 
 use crate::error::SqliteError;
-use crate::{SqliteStore, accounts, customers, housekeeping, idempotency, messages, outbox};
+use crate::{
+    SqliteStore, accounts, customers, housekeeping, idempotency, inbound, messages, outbox,
+};
 
 #[async_trait]
 impl TenantStore for SqliteStore {
@@ -267,6 +270,32 @@ impl InboundStore for SqliteStore {
         let wa_id = wa_id.to_owned();
         self.readers
             .read(move |c| housekeeping::last_inbound(c, account, &wa_id))
+            .await
+    }
+
+    async fn insert_inbound(&self, new: NewInbound) -> StoreResult<InboundInsert> {
+        self.writer.write(move |c| inbound::insert(c, new)).await
+    }
+
+    async fn inbound_message(
+        &self,
+        account: AccountId,
+        id: InboundId,
+    ) -> StoreResult<Option<InboundMessage>> {
+        self.readers
+            .read(move |c| inbound::get(c, account, id))
+            .await
+    }
+
+    async fn list_inbound(
+        &self,
+        account: AccountId,
+        filter: &InboundFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<InboundMessage>> {
+        let filter = filter.clone();
+        self.readers
+            .read(move |c| inbound::list(c, account, &filter, page))
             .await
     }
 }

@@ -83,6 +83,14 @@ impl MetaTransport for ClockedTransport {
         self.inner.media_info(creds, media_id).await
     }
 
+    async fn download_media(
+        &self,
+        creds: &MetaCredentials,
+        url: &str,
+    ) -> Result<crate::transport::MediaDownload, SendError> {
+        self.inner.download_media(creds, url).await
+    }
+
     async fn mark_read(
         &self,
         creds: &MetaCredentials,

@@ -263,26 +263,23 @@ impl WhatsApi {
             .map_err(|e| not_found_or_meta(e, media_id))
     }
 
-    /// Marks the inbound message `wamid` read through Meta (the sender sees blue ticks), with a typing indicator
-    /// when asked (Meta shows it until the next reply, 25 seconds at most).
+    /// Marks an inbound message read through Meta (the sender sees blue ticks), with a typing indicator when
+    /// asked (Meta shows it until the next reply, 25 seconds at most). `reference` is its wamid, or whatsapi's
+    /// inbound id (resolved within the account: another account's is not found).
     pub async fn mark_read(
         &self,
         account: AccountId,
-        wamid: &str,
+        reference: &str,
         typing_indicator: bool,
-    ) -> Result<(), Error> {
-        if !is_wamid(wamid) {
-            return Err(Error::field(
-                "id",
-                "expected the wamid of an inbound message (wamid.…), as the messages webhook gave it",
-            ));
-        }
+    ) -> Result<String, Error> {
+        let wamid = self.inbound_wamid(account, reference).await?;
         let creds = Self::credentials_of(self.me(account).await?)?;
         self.core()
             .transport
-            .mark_read(&creds, wamid, typing_indicator)
+            .mark_read(&creds, &wamid, typing_indicator)
             .await
-            .map_err(|e| Error::Meta(Box::new(e)))
+            .map_err(|e| Error::Meta(Box::new(e)))?;
+        Ok(wamid)
     }
 }
 

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 
 use crate::account::{Account, AccountId};
+use crate::inbound::InboundInsert;
 use crate::meta::{RouteKey, extract, parse_json, verify_signature};
 use crate::store::{StatusApplied, StatusUpdate};
 
@@ -37,8 +38,10 @@ pub struct IngestReport {
     pub ignored: usize,
     /// Statuses for wamids not stored yet (kept and applied when the send is recorded).
     pub pending: usize,
-    /// Inbound customer messages recorded (24-hour window).
+    /// Inbound customer messages recorded (24-hour window); each with a wamid is stored once.
     pub inbound: usize,
+    /// Inbound messages already stored (Meta delivered them again).
+    pub duplicates: usize,
     /// Items for business numbers (or WABAs) no account uses.
     pub unrouted: usize,
     /// Changes of fields the engine does not act on (template, account and quality updates, calls, …): verified,
@@ -191,6 +194,13 @@ impl WhatsApi {
                 self.record_inbound(account_id, user_id, m.at).await?;
             }
             report.inbound += 1;
+            if let Some(message) = &m.message {
+                if let InboundInsert::Duplicate(_) =
+                    self.store_inbound(account_id, message.clone()).await?
+                {
+                    report.duplicates += 1;
+                }
+            }
         }
         for change in &parsed.other {
             match change.route.as_ref().filter(|k| accounts.contains_key(*k)) {

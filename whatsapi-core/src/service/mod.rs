@@ -21,6 +21,7 @@ mod accounts;
 mod charts;
 mod endpoints;
 mod error;
+mod inbound;
 mod media;
 mod messages;
 mod meta;
@@ -39,6 +40,9 @@ pub use accounts::{CredentialsCheck, check_account_name};
 pub use charts::{Bucket, SeriesPoint};
 pub use endpoints::EndpointRequest;
 pub use error::Error;
+pub use inbound::{
+    INBOUND_CHANNEL_CAPACITY, MAX_MEDIA_DOWNLOAD_BYTES, MediaContent, inbound_event_data,
+};
 pub use media::{MAX_WAMID_LEN, MediaUpload, UploadedMedia, is_wamid};
 pub use messages::{MAX_STATUS_FUTURE_SKEW, Summary};
 pub use meta::{IngestReport, MAX_ROUTE_KEYS, MetaWebhookAuth};
@@ -55,6 +59,8 @@ pub struct WhatsApi {
 struct Inner {
     core: Arc<Core>,
     send_rules: SendRules,
+    /// New inbound messages, for [`WhatsApi::subscribe_inbound`].
+    inbound: tokio::sync::broadcast::Sender<crate::inbound::InboundMessage>,
 }
 
 impl std::fmt::Debug for WhatsApi {
@@ -144,6 +150,7 @@ impl WhatsApiBuilder {
             inner: Arc::new(Inner {
                 core: Arc::new(core),
                 send_rules: self.send_rules.unwrap_or_default(),
+                inbound: inbound::channel(),
             }),
         })
     }

@@ -219,6 +219,24 @@ impl<T: ForwardInbound> InboundStore for T {
     ) -> StoreResult<Option<DateTime<Utc>>> {
         self.inner().last_inbound(account, wa_id).await
     }
+    async fn insert_inbound(&self, new: NewInbound) -> StoreResult<InboundInsert> {
+        self.inner().insert_inbound(new).await
+    }
+    async fn inbound_message(
+        &self,
+        account: AccountId,
+        id: InboundId,
+    ) -> StoreResult<Option<InboundMessage>> {
+        self.inner().inbound_message(account, id).await
+    }
+    async fn list_inbound(
+        &self,
+        account: AccountId,
+        filter: &InboundFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<InboundMessage>> {
+        self.inner().list_inbound(account, filter, page).await
+    }
 }
 
 #[async_trait]

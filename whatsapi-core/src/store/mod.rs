@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 
 use crate::account::{Account, AccountId, AccountUpdate, NewAccount};
 use crate::idempotency::{Decision, Fingerprint, IdempotencyKey, StoredOutcome};
+use crate::inbound::{InboundFilter, InboundId, InboundInsert, InboundMessage, NewInbound};
 use crate::message::{BatchId, Message, MessageId, MetaError, NewMessage, Pricing, Status};
 
 pub mod forward;
@@ -542,7 +543,8 @@ pub trait MessageStore: Send + Sync + 'static {
     }
 }
 
-/// The 24-hour customer-service window: when each recipient last wrote in.
+/// What customers send: the 24-hour customer-service window (when each recipient last wrote in) and the inbound
+/// messages themselves, once per account and wamid.
 #[async_trait]
 pub trait InboundStore: Send + Sync + 'static {
     /// Records that `wa_id` wrote to the account at `at` (keeps the latest).
@@ -558,6 +560,24 @@ pub trait InboundStore: Send + Sync + 'static {
         account: AccountId,
         wa_id: &str,
     ) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Stores an inbound message once per account and wamid (Meta delivers at least once): `Inserted` when the
+    /// account did not have the wamid yet, else `Duplicate` with the message stored first, unchanged. Of
+    /// concurrent inserts of one wamid exactly one is `Inserted`. Another account may hold the same wamid.
+    async fn insert_inbound(&self, new: NewInbound) -> StoreResult<InboundInsert>;
+    /// The account's inbound message `id` (`None` for another account's).
+    async fn inbound_message(
+        &self,
+        account: AccountId,
+        id: InboundId,
+    ) -> StoreResult<Option<InboundMessage>>;
+    /// The account's inbound messages matching `filter`, newest received first (then by id, descending), with
+    /// the total that match.
+    async fn list_inbound(
+        &self,
+        account: AccountId,
+        filter: &InboundFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<InboundMessage>>;
 }
 
 /// The customer-webhook outbox: events written with their status change, claimed and finished by the deliverer;

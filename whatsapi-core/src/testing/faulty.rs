@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::account::{Account, AccountId, AccountUpdate, NewAccount};
 use crate::endpoints::{EndpointId, WebhookEndpoint};
 use crate::idempotency::{Decision, Fingerprint, IdempotencyKey};
+use crate::inbound::{InboundFilter, InboundId, InboundInsert, InboundMessage, NewInbound};
 use crate::message::{Message, MessageId};
 use crate::store::{
     ClaimLimits, Claimed, ClaimedEvent, EventClaimLimits, EventNext, Housekeeping, InboundStore,
@@ -290,6 +291,30 @@ impl InboundStore for FaultyStore {
     ) -> StoreResult<Option<DateTime<Utc>>> {
         self.fault("last_inbound")?;
         self.inner.last_inbound(account, wa_id).await
+    }
+
+    async fn insert_inbound(&self, new: NewInbound) -> StoreResult<InboundInsert> {
+        self.fault("insert_inbound")?;
+        self.inner.insert_inbound(new).await
+    }
+
+    async fn inbound_message(
+        &self,
+        account: AccountId,
+        id: InboundId,
+    ) -> StoreResult<Option<InboundMessage>> {
+        self.fault("inbound_message")?;
+        self.inner.inbound_message(account, id).await
+    }
+
+    async fn list_inbound(
+        &self,
+        account: AccountId,
+        filter: &InboundFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<InboundMessage>> {
+        self.fault("list_inbound")?;
+        self.inner.list_inbound(account, filter, page).await
     }
 }
 

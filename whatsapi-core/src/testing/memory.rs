@@ -12,6 +12,7 @@ use crate::endpoints::{EndpointId, WebhookEndpoint};
 use crate::idempotency::{
     self, Decision, Fingerprint, IN_FLIGHT_LOCK, IdempotencyKey, IdempotencyRecord, RETENTION,
 };
+use crate::inbound::{InboundFilter, InboundId, InboundInsert, InboundMessage, NewInbound};
 use crate::message::{Message, MessageId, Status, TimelineEntry};
 use crate::status::{self, Event, MetaStatus, Transition};
 use crate::store::support::{
@@ -86,6 +87,9 @@ struct State {
     /// Statuses for wamids not stored yet with when each was received, in arrival order.
     pending_statuses: Vec<(DateTime<Utc>, StatusUpdate)>,
     inbound: HashMap<(AccountId, String), DateTime<Utc>>,
+    /// Inbound messages by id, and their ids by account and wamid.
+    inbound_messages: BTreeMap<InboundId, InboundMessage>,
+    inbound_wamids: HashMap<(AccountId, String), InboundId>,
     events: HashMap<EventId, EventRow>,
     /// Unfinished events in the order they were written.
     unfinished: BTreeMap<u64, EventId>,
@@ -859,6 +863,55 @@ impl InboundStore for MemoryStore {
             .inbound
             .get(&(account, wa_id.to_owned()))
             .copied())
+    }
+
+    async fn insert_inbound(&self, new: NewInbound) -> StoreResult<InboundInsert> {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        let key = (new.account_id, new.message.wamid.clone());
+        if let Some(id) = s.inbound_wamids.get(&key) {
+            return Ok(InboundInsert::Duplicate(s.inbound_messages[id].clone()));
+        }
+        let stored = new.into_stored();
+        s.inbound_wamids.insert(key, stored.id);
+        s.inbound_messages.insert(stored.id, stored.clone());
+        Ok(InboundInsert::Inserted(stored))
+    }
+
+    async fn inbound_message(
+        &self,
+        account: AccountId,
+        id: InboundId,
+    ) -> StoreResult<Option<InboundMessage>> {
+        Ok(self
+            .lock()
+            .inbound_messages
+            .get(&id)
+            .filter(|m| m.account_id == account)
+            .cloned())
+    }
+
+    async fn list_inbound(
+        &self,
+        account: AccountId,
+        filter: &InboundFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<InboundMessage>> {
+        let guard = self.lock();
+        let mut all: Vec<&InboundMessage> = guard
+            .inbound_messages
+            .values()
+            .filter(|m| m.account_id == account && filter.matches(&m.message))
+            .collect();
+        all.sort_by_key(|m| std::cmp::Reverse((m.received_at, m.id)));
+        let total = all.len() as u64;
+        let items = all
+            .into_iter()
+            .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+            .take(page.limit as usize)
+            .cloned()
+            .collect();
+        Ok(Page { items, total })
     }
 }
 

@@ -310,6 +310,32 @@ impl MetaTransport for FakeTransport {
         })
     }
 
+    /// Serves the kept bytes of an upload at the URL [`media_info`](MetaTransport::media_info) gave, in 4 KiB
+    /// chunks; 404 for anything else.
+    async fn download_media(
+        &self,
+        _creds: &MetaCredentials,
+        url: &str,
+    ) -> Result<crate::transport::MediaDownload, SendError> {
+        let uploads = self.inner.uploads.lock().unwrap();
+        let found = url
+            .strip_prefix("https://fake.invalid/media/")
+            .and_then(|id| uploads.iter().find(|u| u.id == id))
+            .and_then(|u| Some((u.mime.clone(), u.bytes.clone()?)));
+        let Some((mime, bytes)) = found else {
+            return Err(SendError::meta(404, 100, "no such media"));
+        };
+        let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = bytes
+            .chunks(4096)
+            .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+            .collect();
+        Ok(crate::transport::MediaDownload {
+            content_type: Some(mime),
+            content_length: Some(bytes.len() as u64),
+            body: Box::pin(futures_util::stream::iter(chunks)),
+        })
+    }
+
     async fn mark_read(
         &self,
         creds: &MetaCredentials,

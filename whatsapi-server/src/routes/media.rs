@@ -1,5 +1,6 @@
 //! Media files hosted by Meta: `POST /media` uploads one (multipart, read by [`MediaForm`] and streamed through to
-//! Meta), `GET /media/{id}` reads its metadata.
+//! Meta), `GET /media/{id}` reads its metadata, `GET /media/{id}/content` streams its bytes (a customer's media
+//! from an inbound message, or an upload) from Meta with the account's token.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -20,7 +21,8 @@ use crate::views::ok;
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     let routes = OpenApiRouter::new()
         .routes(routes!(upload))
-        .routes(routes!(get_media));
+        .routes(routes!(get_media))
+        .routes(routes!(media_content));
     crate::auth::require_api_key(routes, state)
 }
 
@@ -147,4 +149,54 @@ pub async fn get_media(
         file_size: m.file_size,
     })
     .into_response())
+}
+
+/// Download a media file's bytes: a customer's (the `content.id` of an inbound image, video, audio, document or
+/// sticker) or one you uploaded.
+///
+/// whatsapi asks Meta for the file's short-lived URL and streams the bytes from it with your account's access
+/// token, so the token never leaves the server. The answer is the file itself (not JSON), with its MIME type, as
+/// an attachment; files over 100 MB are refused.
+#[utoipa::path(get, path = "/media/{id}/content", tag = "media", operation_id = "downloadMedia", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Media id (from an inbound message's content, or an upload)", example = "1037543291543636")),
+    responses(
+        (status = 200, description = "The file's bytes", content_type = "application/octet-stream",
+            headers(("Content-Type" = String, description = "The file's MIME type, e.g. image/jpeg"),
+                    ("Content-Length" = u64, description = "Its size, when Meta gives it")),
+            body = Vec<u8>, example = "(the bytes of the file)"),
+        (status = 400, description = "No Meta credentials, or the file is larger than 100 MB", body = crate::views::ErrorView,
+            example = json!({"success": false, "error": "media \"1037543291543636\" is larger than 104857600 bytes, the most passed through"})),
+        (status = 404, description = "No such media for this account's number", body = crate::views::ErrorView,
+            example = json!({"success": false, "error": "No media \"1037543291543636\" for this account's phone number."})),
+        (status = 502, description = "Meta failed the call", body = crate::views::ErrorView,
+            example = json!({"success": false, "error": "WhatsApp refused the call: (#190) Invalid OAuth access token"})),
+    ))]
+pub async fn media_content(
+    State(state): State<AppState>,
+    CurrentAccount(account): CurrentAccount,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    use axum::http::{HeaderValue, header};
+    let media = state.api.media_content(account.id, &id).await?;
+    let mime = media
+        .mime_type
+        .as_deref()
+        .and_then(|m| HeaderValue::from_str(m).ok())
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let mut response = axum::body::Body::from_stream(media.body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, mime);
+    if let Some(size) = media.size {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    }
+    // A customer's file is served as a download, never rendered on this origin.
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    Ok(response)
 }

@@ -1,4 +1,5 @@
-//! `POST /sandbox/inbound`: in `--sandbox` mode, a customer writes in (opening the 24-hour window).
+//! `POST /sandbox/inbound`: in `--sandbox` mode, a customer writes in (opening the 24-hour window): a text, or
+//! any message of Meta's (`message`), from a phone number or a business-scoped user id.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -22,30 +23,59 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     crate::auth::require_api_key(OpenApiRouter::new().routes(routes!(inbound)), state)
 }
 
-/// `POST /sandbox/inbound` body.
+/// `POST /sandbox/inbound` body: `from` and either `text` or `message`.
 #[derive(Deserialize, ToSchema)]
 pub struct InboundRequest {
     /// The customer's WhatsApp number, digits only (an optional leading `+` is dropped), or the business-scoped
     /// user id of a customer behind a username (the webhook then has `from_user_id` and no `from`, as Meta's).
     #[schema(value_type = String, pattern = r"^\s*(\+?[1-9][0-9]{7,14}|[A-Z]{2}\.[A-Za-z0-9]{1,128})\s*$", example = "14155552671")]
     pub from: Field<String>,
-    /// What the customer writes, 1 to 4096 characters.
-    #[schema(value_type = String, min_length = 1, max_length = 4096, pattern = r"\S", example = "hi")]
+    /// What the customer writes, 1 to 4096 characters (a text message).
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 4096, pattern = r"\S", example = "hi")]
     pub text: Field<String>,
+    /// Instead of `text`: any message as Meta's webhook carries it, without sender, id and timestamp, e.g.
+    /// `{"type": "location", "location": {"latitude": 52.52, "longitude": 13.40}}`, an interactive
+    /// `button_reply`, a `reaction`, a `system` message; add `context` to reply to one of your messages.
+    #[schema(value_type = Option<Object>, example = json!({"type": "interactive", "interactive": {"type": "button_reply",
+        "button_reply": {"id": "yes", "title": "Yes"}}}))]
+    pub message: Field<serde_json::Value>,
 }
 
 /// A customer's message, checked.
 pub struct CustomerMessage {
-    /// The customer's number (E.164 digits).
+    /// The customer's number (E.164 digits) or BSUID.
     pub from: String,
-    /// What they write.
-    pub text: String,
+    /// What they write, for a text.
+    pub text: Option<String>,
+    /// Meta's message object otherwise.
+    pub message: Option<serde_json::Value>,
+}
+
+/// Meta's message object, checked: an object whose `type` names a type (the rest is Meta's and passed on).
+fn check_message(v: serde_json::Value, details: &mut Vec<FieldError>) -> Option<serde_json::Value> {
+    let kind = v
+        .get("type")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    if !v.is_object()
+        || kind.is_empty()
+        || kind.len() > 64
+        || !kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+    {
+        details.push(field_error(
+            "message",
+            "must be Meta's message object with its type, e.g. {\"type\": \"reaction\", \"reaction\": {\"message_id\": \"wamid…\", \"emoji\": \"👍\"}}",
+        ));
+        return None;
+    }
+    Some(v)
 }
 
 impl RequestBody for InboundRequest {
     type Valid = CustomerMessage;
-    const NOT_AN_OBJECT: Option<&'static str> = Some("must be a JSON object with from and text");
-    const FIELDS: Option<&'static [&'static str]> = Some(&["from", "text"]);
+    const NOT_AN_OBJECT: Option<&'static str> =
+        Some("must be a JSON object with from and text (or message)");
+    const FIELDS: Option<&'static [&'static str]> = Some(&["from", "text", "message"]);
 
     fn validate(self) -> Result<CustomerMessage, Vec<FieldError>> {
         let mut details = Vec::new();
@@ -69,18 +99,42 @@ impl RequestBody for InboundRequest {
                 None
             }
         };
-        let text = match self.text {
-            Field::Given(t) if !t.trim().is_empty() && t.chars().count() <= 4096 => Some(t),
+        let (text, message) = match (self.text, self.message) {
+            (Field::Absent, Field::Given(m)) => (None, check_message(m, &mut details)),
+            (Field::Absent, Field::WrongType) => {
+                details.push(field_error("message", "must be Meta's message object"));
+                (None, None)
+            }
+            (Field::Given(_) | Field::WrongType, Field::Given(_) | Field::WrongType) => {
+                details.push(field_error(
+                    "message",
+                    "give either text or message, not both",
+                ));
+                (None, None)
+            }
+            (Field::Given(t), Field::Absent)
+                if !t.trim().is_empty() && t.chars().count() <= 4096 =>
+            {
+                (Some(t), None)
+            }
             _ => {
                 details.push(field_error(
                     "text",
                     "is required: a string of 1 to 4096 characters",
                 ));
-                None
+                (None, None)
             }
         };
-        match (from, text) {
-            (Some(from), Some(text)) => Ok(CustomerMessage { from, text }),
+        match (from, text, message) {
+            (Some(from), text, message)
+                if details.is_empty() && (text.is_some() || message.is_some()) =>
+            {
+                Ok(CustomerMessage {
+                    from,
+                    text,
+                    message,
+                })
+            }
             _ => Err(details),
         }
     }
@@ -92,8 +146,11 @@ impl RequestBody for InboundRequest {
 pub struct InboundView {
     /// The customer (WhatsApp id).
     pub from: String,
-    /// What they wrote.
-    pub text: String,
+    /// The message type sent (`text` for a text).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// What they wrote, for a text; `null` for a `message`.
+    pub text: Option<String>,
     /// The inbound message's wamid, as in the webhook.
     pub wamid: String,
     /// Your business number the customer wrote to (your account's phone number id).
@@ -104,12 +161,14 @@ pub struct InboundView {
 
 /// Sandbox mode only: simulate a customer writing to your number. The emulator posts a signed Meta inbound-message
 /// webhook (`entry[].changes[].value.messages[]`, `X-Hub-Signature-256`) to this server exactly as Meta would; this
-/// opens the customer's 24-hour window, so free-form `message` text to them no longer fails with 131047.
+/// opens the customer's 24-hour window, so free-form `message` text to them no longer fails with 131047. Send
+/// `text`, or any type with `message` (Meta's message object: media, location, interactive replies, reactions,
+/// `system`, …); `from` may be a BSUID for a customer behind a username. The message appears in `GET /inbound`.
 #[utoipa::path(post, path = "/sandbox/inbound", tag = "sandbox", operation_id = "simulateInboundMessage", security(("bearer" = [])),
     request_body(content = InboundRequest, example = json!({"from": "14155552671", "text": "Hi, is my order ready?"})),
     responses(
         (status = 200, description = "The webhook was sent and accepted", body = crate::views::Envelope<InboundView>,
-            example = json!({"success": true, "data": {"from": "14155552671", "text": "Hi, is my order ready?",
+            example = json!({"success": true, "data": {"from": "14155552671", "type": "text", "text": "Hi, is my order ready?",
                 "wamid": "wamid.HBgLMTQxNTU1NTI2NzEVAgASGBQzQUI0RjE2QzE5RDc0OEQ1QkE2NQA=", "phoneNumberId": "900000000000042",
                 "windowOpenUntil": "2026-03-29T10:00:00Z"}})),
         (status = 400, body = crate::views::ErrorView, example = json!({"success": false,
@@ -128,10 +187,18 @@ pub async fn inbound(
 ) -> Result<Response, ApiError> {
     // Outside sandbox mode the route does not exist, whatever the body.
     let customers = sandbox_customers(&state)?;
-    let ValidatedJson(CustomerMessage { from, text }) = body?;
+    let ValidatedJson(CustomerMessage {
+        from,
+        text,
+        message,
+    }) = body?;
     let phone_number_id = business_number(&account)?;
+    let message = message.unwrap_or_else(
+        || serde_json::json!({"type": "text", "text": {"body": text.clone().unwrap_or_default()}}),
+    );
+    let kind = message["type"].as_str().unwrap_or("text").to_owned();
     let wamid = customers
-        .write(&phone_number_id, &from, &text)
+        .send(&phone_number_id, &from, &message)
         .await
         .map_err(not_delivered)?;
     let until = state.api.clock().now()
@@ -140,6 +207,7 @@ pub async fn inbound(
     let window_open_until = whatsapi_core::webhook::format_time(&until);
     Ok(ok(InboundView {
         from,
+        kind,
         text,
         wamid,
         phone_number_id,

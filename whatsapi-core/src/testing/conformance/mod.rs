@@ -181,6 +181,8 @@ macro_rules! __store_conformance_list {
             given_up_events_can_be_resent,
             retry_only_from_failed,
             inbound_window,
+            inbound_messages_once_per_wamid,
+            inbound_messages_page_filter_and_isolate,
             next_due_at_tracks_the_earliest_due,
             purge_removes_only_expired,
             counters_match_recount,

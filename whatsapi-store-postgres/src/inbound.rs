@@ -1,0 +1,117 @@
+//! Inbound messages: stored once per account and wamid, read by id, listed newest first.
+
+use tokio_postgres::Row;
+use whatsapi_core::AccountId;
+use whatsapi_core::inbound::{
+    Inbound, InboundFilter, InboundId, InboundInsert, InboundMessage, NewInbound,
+};
+use whatsapi_core::message::MessageId;
+use whatsapi_core::store::{Page, PageRequest};
+
+use crate::codec::{count, time, ts};
+use crate::db::Db;
+use crate::error::{PostgresError, Result};
+
+const COLUMNS: &str = "id, account, received_at, reply_to, data";
+
+fn decode(r: &Row) -> Result<InboundMessage> {
+    let data: String = r.try_get(4)?;
+    let message: Inbound = serde_json::from_str(&data)?;
+    Ok(InboundMessage {
+        id: InboundId(r.try_get(0)?),
+        account_id: AccountId(r.try_get(1)?),
+        received_at: time(r.try_get(2)?),
+        reply_to_message: r.try_get::<_, Option<uuid::Uuid>>(3)?.map(MessageId),
+        message,
+    })
+}
+
+/// Inserts unless the account already has the wamid: one statement, so of concurrent inserts (on any replica)
+/// exactly one inserts and the others read the row it wrote.
+pub(crate) async fn insert(db: &dyn Db, new: NewInbound) -> Result<InboundInsert> {
+    let data = serde_json::to_string(&new.message)?;
+    let reply_to = new.reply_to_message.map(|m| m.0);
+    let inserted = db
+        .exec(
+            "INSERT INTO inbound_messages (id, account, wamid, kind, from_phone, from_user_id, received_at, \
+             reply_to, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (account, wamid) DO NOTHING",
+            &[
+                &new.id.0,
+                &new.account_id.0,
+                &new.message.wamid,
+                &new.message.kind,
+                &new.message.from,
+                &new.message.from_user_id,
+                &ts(new.received_at),
+                &reply_to,
+                &data,
+            ],
+        )
+        .await?;
+    if inserted == 1 {
+        return Ok(InboundInsert::Inserted(new.into_stored()));
+    }
+    // The conflicting insert has committed (ON CONFLICT waits for it), so the row is visible now.
+    let row = db
+        .opt(
+            &format!("SELECT {COLUMNS} FROM inbound_messages WHERE account = $1 AND wamid = $2"),
+            &[&new.account_id.0, &new.message.wamid],
+        )
+        .await?
+        .ok_or_else(|| {
+            PostgresError::Corrupt("an inbound wamid conflicted but is not stored".into())
+        })?;
+    Ok(InboundInsert::Duplicate(decode(&row)?))
+}
+
+/// The account's inbound message `id`.
+pub(crate) async fn get(
+    db: &dyn Db,
+    account: AccountId,
+    id: InboundId,
+) -> Result<Option<InboundMessage>> {
+    db.opt(
+        &format!("SELECT {COLUMNS} FROM inbound_messages WHERE id = $1 AND account = $2"),
+        &[&id.0, &account.0],
+    )
+    .await?
+    .as_ref()
+    .map(decode)
+    .transpose()
+}
+
+/// The account's inbound messages, newest received first.
+pub(crate) async fn list(
+    db: &dyn Db,
+    account: AccountId,
+    filter: &InboundFilter,
+    page: PageRequest,
+) -> Result<Page<InboundMessage>> {
+    let filters = "account = $1 AND ($2::text IS NULL OR from_phone = $2 OR from_user_id = $2) \
+                   AND ($3::text IS NULL OR kind = $3)";
+    let limit = i64::from(page.limit);
+    let offset = i64::try_from(page.offset()).unwrap_or(i64::MAX);
+    let items = db
+        .rows(
+            &format!(
+                "SELECT {COLUMNS} FROM inbound_messages WHERE {filters} \
+                 ORDER BY received_at DESC, id DESC LIMIT $4 OFFSET $5"
+            ),
+            &[&account.0, &filter.contact, &filter.kind, &limit, &offset],
+        )
+        .await?
+        .iter()
+        .map(decode)
+        .collect::<Result<Vec<_>>>()?;
+    let total: i64 = db
+        .one(
+            &format!("SELECT count(*) FROM inbound_messages WHERE {filters}"),
+            &[&account.0, &filter.contact, &filter.kind],
+        )
+        .await?
+        .try_get(0)?;
+    Ok(Page {
+        items,
+        total: count(total),
+    })
+}

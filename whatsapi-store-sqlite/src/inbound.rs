@@ -1,0 +1,122 @@
+//! Inbound messages: stored once per account and wamid, read by id, listed newest first.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use whatsapi_core::AccountId;
+use whatsapi_core::inbound::{
+    Inbound, InboundFilter, InboundId, InboundInsert, InboundMessage, NewInbound,
+};
+use whatsapi_core::message::MessageId;
+use whatsapi_core::store::{Page, PageRequest};
+
+use crate::codec::{count, time, ts, uuid};
+use crate::error::Result;
+
+const COLUMNS: &str = "id, account, received_at, reply_to, data";
+
+fn decode(r: &Row<'_>) -> Result<InboundMessage> {
+    let id: Vec<u8> = r.get(0)?;
+    let account: Vec<u8> = r.get(1)?;
+    let reply_to: Option<Vec<u8>> = r.get(3)?;
+    let data: String = r.get(4)?;
+    let message: Inbound = serde_json::from_str(&data)?;
+    Ok(InboundMessage {
+        id: InboundId(uuid(&id)?),
+        account_id: AccountId(uuid(&account)?),
+        received_at: time(r.get(2)?),
+        reply_to_message: reply_to.map(|b| uuid(&b).map(MessageId)).transpose()?,
+        message,
+    })
+}
+
+fn by_wamid(conn: &Connection, account: AccountId, wamid: &str) -> Result<Option<InboundMessage>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM inbound_messages WHERE account = ?1 AND wamid = ?2"
+    ))?;
+    let mut rows = stmt.query(params![account.0.as_bytes(), wamid])?;
+    rows.next()?.map(decode).transpose()
+}
+
+/// Inserts unless the account already has the wamid (the writer serialises writes, so the check and the insert
+/// cannot interleave with another insert; the unique index guards it anyway).
+pub(crate) fn insert(conn: &Connection, new: NewInbound) -> Result<InboundInsert> {
+    let data = serde_json::to_string(&new.message)?;
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO inbound_messages (id, account, wamid, kind, from_phone, from_user_id, received_at, \
+             reply_to, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (account, wamid) DO NOTHING",
+        )?
+        .execute(params![
+            new.id.0.as_bytes(),
+            new.account_id.0.as_bytes(),
+            new.message.wamid,
+            new.message.kind,
+            new.message.from,
+            new.message.from_user_id,
+            ts(new.received_at),
+            new.reply_to_message.map(|m| m.0.as_bytes().to_vec()),
+            data,
+        ])?;
+    if inserted == 1 {
+        return Ok(InboundInsert::Inserted(new.into_stored()));
+    }
+    let stored = by_wamid(conn, new.account_id, &new.message.wamid)?.ok_or_else(|| {
+        crate::error::SqliteError::Corrupt("an inbound wamid conflicted but is not stored".into())
+    })?;
+    Ok(InboundInsert::Duplicate(stored))
+}
+
+/// The account's inbound message `id`.
+pub(crate) fn get(
+    conn: &Connection,
+    account: AccountId,
+    id: InboundId,
+) -> Result<Option<InboundMessage>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM inbound_messages WHERE id = ?1 AND account = ?2"
+    ))?;
+    stmt.query_row(params![id.0.as_bytes(), account.0.as_bytes()], |r| {
+        Ok(decode(r))
+    })
+    .optional()?
+    .transpose()
+}
+
+/// The account's inbound messages, newest received first.
+pub(crate) fn list(
+    conn: &Connection,
+    account: AccountId,
+    filter: &InboundFilter,
+    page: PageRequest,
+) -> Result<Page<InboundMessage>> {
+    let filters = "account = ?1 AND (?2 IS NULL OR from_phone = ?2 OR from_user_id = ?2) \
+                   AND (?3 IS NULL OR kind = ?3)";
+    let limit = i64::from(page.limit);
+    let offset = i64::try_from(page.offset()).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM inbound_messages WHERE {filters} \
+         ORDER BY received_at DESC, id DESC LIMIT ?4 OFFSET ?5"
+    ))?;
+    let mut rows = stmt.query(params![
+        account.0.as_bytes(),
+        filter.contact,
+        filter.kind,
+        limit,
+        offset
+    ])?;
+    let mut items = Vec::new();
+    while let Some(r) = rows.next()? {
+        items.push(decode(r)?);
+    }
+    let total: i64 = conn
+        .prepare_cached(&format!(
+            "SELECT count(*) FROM inbound_messages WHERE {filters}"
+        ))?
+        .query_row(
+            params![account.0.as_bytes(), filter.contact, filter.kind],
+            |r| r.get(0),
+        )?;
+    Ok(Page {
+        items,
+        total: count(total),
+    })
+}
