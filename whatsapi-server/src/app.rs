@@ -15,7 +15,9 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;
-use crate::routes::{account, billing, dashboard, inbound, media, messages, meta, sandbox, system};
+use crate::routes::{
+    account, billing, dashboard, inbound, media, messages, meta, sandbox, system, templates,
+};
 
 pub use crate::state::{AppState, HttpSettings, SandboxCredentials};
 
@@ -25,6 +27,7 @@ pub fn api_router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(account::router(&state))
         .merge(messages::router(&state))
         .merge(media::router(&state))
+        .merge(templates::router(&state))
         .merge(inbound::router(&state))
         .merge(dashboard::router(&state))
         .merge(billing::router(&state))

@@ -24,6 +24,7 @@ mod media;
 mod messages;
 mod meta;
 mod send;
+mod templates;
 
 use std::sync::Arc;
 
@@ -41,6 +42,9 @@ pub use media::{MAX_WAMID_LEN, MediaUpload, UploadedMedia, is_wamid};
 pub use messages::{MAX_STATUS_FUTURE_SKEW, Summary};
 pub use meta::{IngestReport, MAX_ROUTE_KEYS, MetaWebhookAuth};
 pub use send::{BulkQueued, Queued};
+pub use templates::{
+    FETCH_BACKOFF, MAX_TEMPLATE_PAGES, MAX_TEMPLATES, TEMPLATE_TTL, TemplateList,
+};
 
 pub use crate::engine::stats::StatsSnapshot;
 
@@ -53,6 +57,7 @@ pub struct WhatsApi {
 struct Inner {
     core: Arc<Core>,
     send_rules: SendRules,
+    templates: templates::TemplateCache,
 }
 
 impl std::fmt::Debug for WhatsApi {
@@ -142,6 +147,7 @@ impl WhatsApiBuilder {
             inner: Arc::new(Inner {
                 core: Arc::new(core),
                 send_rules: self.send_rules.unwrap_or_default(),
+                templates: templates::TemplateCache::default(),
             }),
         })
     }
