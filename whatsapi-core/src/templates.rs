@@ -657,7 +657,12 @@ mod tests {
         let l = list();
         let image = TemplateComponent::Header {
             parameters: vec![TemplateParameter::Image {
-                image: crate::message::MediaParameter::link("https://example.com/a.png"),
+                image: crate::message::MediaParameter {
+                    link: Some("https://example.com/a.png".into()),
+                    id: None,
+                    filename: None,
+                    caption: None,
+                },
             }],
         };
         let named = TemplateComponent::Body {

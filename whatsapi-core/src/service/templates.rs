@@ -45,9 +45,16 @@ pub struct TemplateList {
     pub refresh_error: Option<String>,
 }
 
+/// Most template changes kept per account between two uses of its list.
+const MAX_PENDING_CHANGES: usize = 100;
+/// Longest time one read of every page may take (a send waits for it).
+pub const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 #[derive(Default)]
 pub(crate) struct TemplateCache {
     slots: std::sync::Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<Slot>>>>,
+    /// Changes reported by Meta's webhooks, applied at the next use of the list.
+    pending: std::sync::Mutex<HashMap<AccountId, Vec<TemplateChange>>>,
 }
 
 #[derive(Default)]
@@ -123,33 +130,55 @@ impl WhatsApi {
         }
     }
 
-    /// Applies a template change Meta reported for the account: the cached template takes its new status or
-    /// category at once, and the list is read again at its next use.
-    pub(crate) async fn template_changed(&self, account: AccountId, change: &TemplateChange) {
-        let slot = self.inner.templates.slot(account);
-        let mut slot = slot.lock().await;
-        let Some(cached) = slot.list.as_mut() else {
-            return;
-        };
+    /// Notes a template change Meta reported for the account, without waiting for a read in progress: at the
+    /// next use the cached template takes its new status or category and the list is read from Meta again.
+    pub(crate) fn template_changed(&self, account: AccountId, change: &TemplateChange) {
+        let mut pending = self
+            .inner
+            .templates
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let changes = pending.entry(account).or_default();
+        // Beyond the bound the details are dropped; the list is read again all the same.
+        if changes.len() < MAX_PENDING_CHANGES {
+            changes.push(change.clone());
+        }
+        tracing::info!(%account, field = %change.field, template = change.name.as_deref().unwrap_or_default(),
+            language = change.language.as_deref().unwrap_or_default(),
+            status = change.status.as_deref().unwrap_or_default(),
+            "template change noted; the list is read again at its next use");
+    }
+
+    /// Applies the changes noted for the account to its cached list, marking it stale.
+    fn apply_pending(&self, account: AccountId, cached: &mut Cached) {
+        let changes = self
+            .inner
+            .templates
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&account);
+        let Some(changes) = changes else { return };
         cached.stale = true;
-        let (Some(name), Some(language)) = (&change.name, &change.language) else {
-            return;
-        };
         let mut templates = cached.list.templates.to_vec();
-        for t in templates
-            .iter_mut()
-            .filter(|t| &t.name == name && &t.language == language)
-        {
-            if let Some(status) = &change.status {
-                t.status.clone_from(status);
-            }
-            if let Some(category) = &change.category {
-                t.category = Some(category.clone());
+        for change in &changes {
+            let (Some(name), Some(language)) = (&change.name, &change.language) else {
+                continue;
+            };
+            for t in templates
+                .iter_mut()
+                .filter(|t| &t.name == name && &t.language == language)
+            {
+                if let Some(status) = &change.status {
+                    t.status.clone_from(status);
+                }
+                if let Some(category) = &change.category {
+                    t.category = Some(category.clone());
+                }
             }
         }
         cached.list.templates = templates.into();
-        tracing::info!(%account, field = %change.field, template = %name, %language,
-            status = change.status.as_deref().unwrap_or_default(), "template change applied; the list is read again at its next use");
     }
 
     /// The cached list or Meta's; `Ok(None)` only for a send that skips Meta after a recent failure.
@@ -167,6 +196,18 @@ impl WhatsApi {
             slot.list = None;
             slot.failed_at = None;
         }
+        match slot.list.as_mut() {
+            Some(cached) => self.apply_pending(account, cached),
+            // Nothing cached: the next read is fresh anyway.
+            None => {
+                self.inner
+                    .templates
+                    .pending
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(&account);
+            }
+        }
         if let Some(c) = &slot.list {
             if want != Want::Refresh && !c.stale && c.list.fetched_at + TEMPLATE_TTL > now {
                 return Ok(Some(c.list.clone()));
@@ -178,7 +219,15 @@ impl WhatsApi {
         {
             return Ok(None);
         }
-        match self.fetch_templates(creds, waba).await {
+        let fetched = tokio::time::timeout(FETCH_TIMEOUT, self.fetch_templates(creds, waba))
+            .await
+            .unwrap_or_else(|_| {
+                Err(SendError::network(format!(
+                    "reading the templates took longer than {} s",
+                    FETCH_TIMEOUT.as_secs()
+                )))
+            });
+        match fetched {
             Ok((templates, truncated)) => {
                 let list = TemplateList {
                     waba_id: waba.to_owned(),
