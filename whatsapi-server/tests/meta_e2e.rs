@@ -68,6 +68,17 @@ async fn send(s: &TestServer, key: &str, body: Value) -> String {
     v["data"]["id"].as_str().unwrap().to_owned()
 }
 
+/// The request the sandbox (Meta) received for our message `id` (matched by `biz_opaque_callback_data`).
+fn received_by_meta(s: &TestServer, id: &str) -> whatsapi_sandbox::RecordedRequest {
+    s.sandbox
+        .as_ref()
+        .unwrap()
+        .sent()
+        .into_iter()
+        .find(|r| r.body["biz_opaque_callback_data"] == id)
+        .expect("the sandbox received the send")
+}
+
 #[tokio::test]
 async fn a_send_reaches_read_and_the_customer_gets_signed_events_in_order() {
     let s = server().await;
@@ -378,7 +389,6 @@ async fn every_content_type_reaches_read_with_metas_documented_json() {
         }
         ids.push(send(&s, &key, body).await);
     }
-    let sandbox = s.sandbox.as_ref().unwrap();
     for (n, (id, (_, want, kind))) in ids.iter().zip(&cases).enumerate() {
         let m = s.wait_status(&key, id, &["read"]).await;
         let timeline: Vec<&str> = m["timeline"]
@@ -393,11 +403,7 @@ async fn every_content_type_reaches_read_with_metas_documented_json() {
             "{kind}: {m}"
         );
         assert_eq!(m["type"], *kind, "{m}");
-        let got = sandbox
-            .sent()
-            .into_iter()
-            .find(|r| r.body["biz_opaque_callback_data"] == id.as_str())
-            .expect("the sandbox received the send");
+        let got = received_by_meta(&s, id);
         assert!(got.accepted(), "{:?}", got.body);
         let body = got.body.as_object().unwrap();
         // The envelope, field by field, and nothing else beside the type's object.
@@ -486,14 +492,7 @@ async fn read_and_received(s: &TestServer, key: &str, id: &str) -> serde_json::M
         .collect();
     assert_eq!(timeline, ["queued", "sent", "delivered", "read"], "{m}");
     assert_eq!(m["type"], "template", "{m}");
-    let got = s
-        .sandbox
-        .as_ref()
-        .unwrap()
-        .sent()
-        .into_iter()
-        .find(|r| r.body["biz_opaque_callback_data"] == id)
-        .expect("the sandbox received the send");
+    let got = received_by_meta(s, id);
     assert!(got.accepted(), "{:?}", got.body);
     got.body.as_object().unwrap().clone()
 }
@@ -713,14 +712,7 @@ async fn a_reaction_by_whatsapi_id_reaches_meta_as_the_wamid() {
     )
     .await;
     s.wait_status(&key, &reaction, &["read"]).await;
-    let got = s
-        .sandbox
-        .as_ref()
-        .unwrap()
-        .sent()
-        .into_iter()
-        .find(|r| r.body["biz_opaque_callback_data"] == reaction.as_str())
-        .unwrap();
+    let got = received_by_meta(&s, &reaction);
     assert_eq!(
         got.body["reaction"],
         json!({"message_id": wamid, "emoji": "\u{1F44D}"})
@@ -803,15 +795,7 @@ async fn a_username_recipient_is_sent_by_bsuid_and_its_events_carry_both_ids() {
     let m = s.wait_status(&key, &by_user, &["read"]).await;
     assert_eq!(m["to"], Value::Null, "{m}");
     assert_eq!(m["recipientUserId"], USER, "{m}");
-    let sandbox = s.sandbox.as_ref().unwrap();
-    let body_of = |id: &str| {
-        sandbox
-            .sent()
-            .into_iter()
-            .find(|r| r.body["biz_opaque_callback_data"] == id)
-            .expect("Meta received it")
-            .body
-    };
+    let body_of = |id: &str| received_by_meta(&s, id).body;
     let got = body_of(&by_user);
     assert_eq!(got["recipient"], USER);
     assert!(got.get("to").is_none(), "{got}");
@@ -954,14 +938,7 @@ async fn a_reply_quotes_its_message_by_wamid_at_meta() {
     )
     .await;
     s.wait_status(&key, &image, &["read"]).await;
-    let sent = s.sandbox.as_ref().unwrap().sent();
-    let body_of = |id: &str| {
-        sent.iter()
-            .find(|r| r.body["biz_opaque_callback_data"] == id)
-            .expect("Meta received it")
-            .body
-            .clone()
-    };
+    let body_of = |id: &str| received_by_meta(&s, id).body;
     assert_eq!(body_of(&reply)["context"], json!({"message_id": wamid}));
     assert_eq!(
         body_of(&image)["context"],
