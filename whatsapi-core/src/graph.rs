@@ -108,7 +108,10 @@ async fn answer(resp: reqwest::Response) -> Result<bytes::Bytes, SendError> {
 }
 
 /// [`answer`], refusing a body longer than `max` bytes (read chunk by chunk, never whole first).
-async fn bounded_answer(mut resp: reqwest::Response, max: usize) -> Result<bytes::Bytes, SendError> {
+async fn bounded_answer(
+    mut resp: reqwest::Response,
+    max: usize,
+) -> Result<bytes::Bytes, SendError> {
     let status = resp.status().as_u16();
     let hint = retry_after(&resp);
     let too_long = || SendError::network(format!("Meta's answer is longer than {max} bytes"));
@@ -545,11 +548,19 @@ impl MetaTransport for GraphTransport {
         after: Option<&str>,
     ) -> Result<TemplatePage, SendError> {
         // The id becomes part of the path and the cursor a query value: refuse anything else.
-        if waba_id.is_empty() || waba_id.len() > 32 || !waba_id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(SendError::meta(400, 100, "WhatsApp Business Account id must be numeric"));
+        if waba_id.is_empty() || waba_id.len() > 32 || !waba_id.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(SendError::meta(
+                400,
+                100,
+                "WhatsApp Business Account id must be numeric",
+            ));
         }
         let mut query = vec![
-            ("fields", "name,language,status,category,id,components,parameter_format"),
+            (
+                "fields",
+                "name,language,status,category,id,components,parameter_format",
+            ),
             ("limit", TEMPLATE_PAGE_LIMIT),
         ];
         if let Some(a) = after {

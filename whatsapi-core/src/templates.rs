@@ -271,7 +271,11 @@ enum ButtonNeed {
 
 fn need_of(b: &TemplateButtonDef) -> ButtonNeed {
     match b.kind.as_str() {
-        "URL" if b.url.as_deref().is_some_and(|u| !placeholders(u).is_empty()) => {
+        "URL"
+            if b.url
+                .as_deref()
+                .is_some_and(|u| !placeholders(u).is_empty()) =>
+        {
             ButtonNeed::Required(ButtonSubType::Url)
         }
         // An authentication template's code button: the code goes as a `url` button parameter.
@@ -389,7 +393,10 @@ fn check_parameters(def: &MessageTemplate, t: &Template) -> Option<String> {
         let what = match hdef {
             None => "has no header".to_owned(),
             Some(_) if format == "text" => {
-                format!("has a text header with {}", plural(expected_header, "placeholder"))
+                format!(
+                    "has a text header with {}",
+                    plural(expected_header, "placeholder")
+                )
             }
             Some(_) => format!("has a {format} header, which takes one {format} parameter"),
         };
@@ -425,7 +432,9 @@ fn check_parameters(def: &MessageTemplate, t: &Template) -> Option<String> {
         ));
     }
     let named = def.parameter_format.as_deref() == Some("NAMED")
-        || expected.iter().any(|p| !p.bytes().all(|b| b.is_ascii_digit()));
+        || expected
+            .iter()
+            .any(|p| !p.bytes().all(|b| b.is_ascii_digit()));
     if named {
         for p in &body {
             let given_name = match p {
@@ -560,7 +569,10 @@ mod tests {
         assert_eq!(order.body_placeholders(), ["1", "2"]);
         assert_eq!(order.buttons().count(), 2);
         assert_eq!(page.templates[3].components[0].kind, "HEADER");
-        assert_eq!(page.templates[3].components[0].format.as_deref(), Some("IMAGE"));
+        assert_eq!(
+            page.templates[3].components[0].format.as_deref(),
+            Some("IMAGE")
+        );
         // The last page: a cursor without `next` is no next page.
         let last = parse_page(&json!({"data": [], "paging": {"cursors": {"after": "X"}}}));
         assert_eq!(last.after, None);
@@ -570,7 +582,10 @@ mod tests {
     #[test]
     fn placeholders_are_distinct_and_bounded() {
         assert_eq!(placeholders("{{1}} and {{ 2 }} and {{1}}"), ["1", "2"]);
-        assert_eq!(placeholders("{{first_name}}, {{}} {{a b}} {{x"), ["first_name"]);
+        assert_eq!(
+            placeholders("{{first_name}}, {{}} {{a b}} {{x"),
+            ["first_name"]
+        );
         let many: String = (0..500).map(|i| format!("{{{{{i}}}}}")).collect();
         assert_eq!(placeholders(&many).len(), MAX_PLACEHOLDERS);
     }
@@ -585,7 +600,9 @@ mod tests {
 
     fn body(n: usize) -> TemplateComponent {
         TemplateComponent::Body {
-            parameters: (0..n).map(|i| TemplateParameter::text(i.to_string())).collect(),
+            parameters: (0..n)
+                .map(|i| TemplateParameter::text(i.to_string()))
+                .collect(),
         }
     }
 
@@ -628,16 +645,26 @@ mod tests {
                 }],
             },
         ];
-        assert_eq!(check_send(&l, &tpl("order_update", "en_US", with_reply)), None);
+        assert_eq!(
+            check_send(&l, &tpl("order_update", "en_US", with_reply)),
+            None
+        );
         let msg = |c| check_send(&l, &tpl("order_update", "en_US", c)).unwrap();
         let (f, m) = msg(vec![body(1), button(ButtonSubType::Url, 0, 1)]);
         assert_eq!(f, field::COMPONENTS);
-        assert!(m.contains("2 placeholders in its body ({{1}}, {{2}}), but 1 was given"), "{m}");
+        assert!(
+            m.contains("2 placeholders in its body ({{1}}, {{2}}), but 1 was given"),
+            "{m}"
+        );
         let (_, m) = msg(vec![body(2)]);
         assert!(m.contains("button 0") && m.contains("sub_type url"), "{m}");
         let (_, m) = msg(vec![body(2), button(ButtonSubType::CopyCode, 0, 1)]);
         assert!(m.contains("not copy_code"), "{m}");
-        let (_, m) = msg(vec![body(2), button(ButtonSubType::Url, 0, 1), button(ButtonSubType::Url, 5, 1)]);
+        let (_, m) = msg(vec![
+            body(2),
+            button(ButtonSubType::Url, 0, 1),
+            button(ButtonSubType::Url, 5, 1),
+        ]);
         assert!(m.contains("no button at index 5"), "{m}");
         let (_, m) = check_send(&l, &tpl("hello_world", "en_US", vec![body(1)])).unwrap();
         assert!(m.contains("no placeholders"), "{m}");
@@ -669,12 +696,16 @@ mod tests {
             parameters: vec![TemplateParameter::named_text("first_name", "Ana")],
         };
         assert_eq!(
-            check_send(&l, &tpl("welcome", "en_US", vec![image.clone(), named.clone()])),
+            check_send(
+                &l,
+                &tpl("welcome", "en_US", vec![image.clone(), named.clone()])
+            ),
             None
         );
         let (_, m) = check_send(&l, &tpl("welcome", "en_US", vec![named.clone()])).unwrap();
         assert!(m.contains("image header"), "{m}");
-        let (_, m) = check_send(&l, &tpl("welcome", "en_US", vec![image.clone(), body(1)])).unwrap();
+        let (_, m) =
+            check_send(&l, &tpl("welcome", "en_US", vec![image.clone(), body(1)])).unwrap();
         assert!(m.contains("parameter_name"), "{m}");
         let wrong = TemplateComponent::Body {
             parameters: vec![TemplateParameter::named_text("last_name", "Ana")],

@@ -365,7 +365,10 @@ async fn message_templates(
         .is_some_and(|(major, minor)| {
             !major.is_empty()
                 && !minor.is_empty()
-                && major.bytes().chain(minor.bytes()).all(|b| b.is_ascii_digit())
+                && major
+                    .bytes()
+                    .chain(minor.bytes())
+                    .all(|b| b.is_ascii_digit())
         });
     if !valid_version {
         return Err(MetaError::unknown_path(uri.path()));
@@ -373,7 +376,8 @@ async fn message_templates(
     if !token(&headers, &query).is_some_and(|t| shared.config.knows_token(t)) {
         return Err(MetaError::invalid_token());
     }
-    let numeric = !waba_id.is_empty() && waba_id.len() <= 20 && waba_id.bytes().all(|b| b.is_ascii_digit());
+    let numeric =
+        !waba_id.is_empty() && waba_id.len() <= 20 && waba_id.bytes().all(|b| b.is_ascii_digit());
     if waba_id != shared.config.waba_id && !(shared.config.open_numbers && numeric) {
         return Err(MetaError::unknown_object("get", &waba_id));
     }

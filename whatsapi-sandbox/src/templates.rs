@@ -53,10 +53,25 @@ pub static TEMPLATES: LazyLock<Vec<Value>> = LazyLock::new(|| {
                    {"type": "BODY", "text": "*{{1}}* is your verification code. For your security, do not share this code.",
                     "add_security_recommendation": true},
                    {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE", "text": "Copy code"}]}]}),
-        fixed("spring_sale", "1192339204654490", "PENDING", "Spring sale: 20% off everything."),
+        fixed(
+            "spring_sale",
+            "1192339204654490",
+            "PENDING",
+            "Spring sale: 20% off everything.",
+        ),
         fixed("old_promo", "1192339204654491", "REJECTED", "Buy now!!!"),
-        fixed("paused_promo", "1192339204654492", "PAUSED", "Our summer collection is here."),
-        fixed("disabled_promo", "1192339204654493", "DISABLED", "Last chance to save."),
+        fixed(
+            "paused_promo",
+            "1192339204654492",
+            "PAUSED",
+            "Our summer collection is here.",
+        ),
+        fixed(
+            "disabled_promo",
+            "1192339204654493",
+            "DISABLED",
+            "Last chance to save.",
+        ),
     ]
 });
 
@@ -157,7 +172,10 @@ pub(crate) fn check(template: &Value) -> Option<MetaError> {
         .filter(|c| str_of(c, "type") == "BUTTONS")
         .flat_map(|c| c["buttons"].as_array().into_iter().flatten())
         .collect();
-    let given = template["components"].as_array().cloned().unwrap_or_default();
+    let given = template["components"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let count = |kind: &str| -> usize {
         given
             .iter()
@@ -224,8 +242,20 @@ mod tests {
         let mut names = Vec::new();
         let mut after: Option<String> = None;
         for _ in 0..10 {
-            let p = page(Some("3"), after.as_deref(), "http://x/v25.0/1/message_templates", 100).unwrap();
-            names.extend(p["data"].as_array().unwrap().iter().map(|t| t["name"].clone()));
+            let p = page(
+                Some("3"),
+                after.as_deref(),
+                "http://x/v25.0/1/message_templates",
+                100,
+            )
+            .unwrap();
+            names.extend(
+                p["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t["name"].clone()),
+            );
             match p["paging"]["next"].as_str() {
                 Some(next) => {
                     assert!(next.contains("limit=3&after="), "{next}");
@@ -239,8 +269,20 @@ mod tests {
         assert_eq!(page(Some("0"), None, "", 100).unwrap_err().code, 100);
         assert_eq!(page(Some("101"), None, "", 100).unwrap_err().code, 100);
         assert_eq!(page(None, Some("nope"), "", 100).unwrap_err().code, 100);
-        assert_eq!(page(None, None, "", 100).unwrap()["data"].as_array().unwrap().len(), TEMPLATES.len());
-        assert_eq!(page(None, None, "", 2).unwrap()["data"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            page(None, None, "", 100).unwrap()["data"]
+                .as_array()
+                .unwrap()
+                .len(),
+            TEMPLATES.len()
+        );
+        assert_eq!(
+            page(None, None, "", 2).unwrap()["data"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
     }
 
     #[test]
@@ -248,11 +290,26 @@ mod tests {
         let lang = json!({"code": "en_US"});
         assert_eq!(code(json!({"name": "hello_world", "language": lang})), None);
         assert_eq!(code(json!({"name": "made_up", "language": lang})), None);
-        assert_eq!(code(json!({"name": "hello_world", "language": {"code": "de"}})), Some(132001));
-        assert_eq!(code(json!({"name": "spring_sale", "language": lang})), Some(132001));
-        assert_eq!(code(json!({"name": "old_promo", "language": lang})), Some(132001));
-        assert_eq!(code(json!({"name": "paused_promo", "language": lang})), Some(132015));
-        assert_eq!(code(json!({"name": "disabled_promo", "language": lang})), Some(132016));
+        assert_eq!(
+            code(json!({"name": "hello_world", "language": {"code": "de"}})),
+            Some(132001)
+        );
+        assert_eq!(
+            code(json!({"name": "spring_sale", "language": lang})),
+            Some(132001)
+        );
+        assert_eq!(
+            code(json!({"name": "old_promo", "language": lang})),
+            Some(132001)
+        );
+        assert_eq!(
+            code(json!({"name": "paused_promo", "language": lang})),
+            Some(132015)
+        );
+        assert_eq!(
+            code(json!({"name": "disabled_promo", "language": lang})),
+            Some(132016)
+        );
         let body = json!({"type": "body", "parameters": [{"type": "text", "text": "ORD-1"}]});
         let url = json!({"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "ORD-1"}]});
         assert_eq!(
@@ -263,13 +320,21 @@ mod tests {
             code(json!({"name": "order_update", "language": lang, "components": [body]})),
             Some(132000)
         );
-        assert_eq!(code(json!({"name": "order_update", "language": lang, "components": [url]})), Some(132000));
-        let extra = json!({"type": "button", "sub_type": "quick_reply", "index": "3", "parameters": [{"type": "payload", "payload": "x"}]});
         assert_eq!(
-            code(json!({"name": "order_update", "language": lang, "components": [body, url, extra]})),
+            code(json!({"name": "order_update", "language": lang, "components": [url]})),
             Some(132000)
         );
-        assert_eq!(code(json!({"name": "auth_code", "language": lang, "components": [body, url]})), None);
+        let extra = json!({"type": "button", "sub_type": "quick_reply", "index": "3", "parameters": [{"type": "payload", "payload": "x"}]});
+        assert_eq!(
+            code(
+                json!({"name": "order_update", "language": lang, "components": [body, url, extra]})
+            ),
+            Some(132000)
+        );
+        assert_eq!(
+            code(json!({"name": "auth_code", "language": lang, "components": [body, url]})),
+            None
+        );
         assert!(is_authentication("auth_code") && !is_authentication("order_update"));
     }
 }

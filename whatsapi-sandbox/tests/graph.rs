@@ -301,7 +301,10 @@ async fn templates_are_listed_page_by_page_with_metas_errors() {
     assert_eq!(e.code, Some(190), "{e:?}");
     let e = t.list_templates(&c, "999", None).await.unwrap_err();
     assert_eq!((e.http_status, e.code), (Some(400), Some(100)), "{e:?}");
-    let e = t.list_templates(&c, &waba, Some("bogus")).await.unwrap_err();
+    let e = t
+        .list_templates(&c, &waba, Some("bogus"))
+        .await
+        .unwrap_err();
     assert_eq!(e.code, Some(100), "{e:?}");
     let e = t.list_templates(&c, "../me", None).await.unwrap_err();
     assert!(e.message.contains("numeric"), "{e:?}");

@@ -166,7 +166,10 @@ impl From<CoreError> for ApiError {
             CoreError::TemplatesUnavailable(e) => {
                 let err = ApiError::new(
                     StatusCode::BAD_GATEWAY,
-                    format!("WhatsApp could not list the templates: {}", e.user_message()),
+                    format!(
+                        "WhatsApp could not list the templates: {}",
+                        e.user_message()
+                    ),
                 );
                 match e.retry_after {
                     Some(d) => err.retry_after(whole_seconds(d)),

@@ -13,18 +13,20 @@ use whatsapi_sandbox::{SandboxConfig, StatusDelays};
 const WABA: &str = "102290129340398";
 
 async fn server() -> TestServer {
-    let mut options = Options::default();
-    options.sandbox = Some(SandboxConfig {
-        open_numbers: true,
-        // Two templates a page, so listing follows several pages.
-        max_template_page: 2,
-        delays: StatusDelays {
-            sent: Duration::from_millis(10),
-            delivered: Duration::from_millis(20),
-            read: Duration::from_millis(30),
-        },
-        ..SandboxConfig::default()
-    });
+    let options = Options {
+        sandbox: Some(SandboxConfig {
+            open_numbers: true,
+            // Two templates a page, so listing follows several pages.
+            max_template_page: 2,
+            delays: StatusDelays {
+                sent: Duration::from_millis(10),
+                delivered: Duration::from_millis(20),
+                read: Duration::from_millis(30),
+            },
+            ..SandboxConfig::default()
+        }),
+        ..Options::default()
+    };
     TestServer::start_with(options).await
 }
 
@@ -67,7 +69,10 @@ async fn templates_are_listed_over_pages_and_sends_checked_against_them() {
     let (code, v) = s.get(&plain, "/templates").await;
     assert_eq!(code, 400, "{v}");
     assert!(
-        v["error"].as_str().unwrap().contains("whatsappBusinessAccountId"),
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("whatsappBusinessAccountId"),
         "{v}"
     );
     let (code, v) = s
@@ -127,19 +132,32 @@ async fn templates_are_listed_over_pages_and_sends_checked_against_them() {
             details(&v)
         }
     };
-    let d = refused(json!({"to": "14155552671", "template": {"name": "made_up", "language": "en_US"}})).await;
+    let d =
+        refused(json!({"to": "14155552671", "template": {"name": "made_up", "language": "en_US"}}))
+            .await;
     assert_eq!(d[0].0, "template.name", "{d:?}");
     assert!(d[0].1.contains("no template named \"made_up\""), "{d:?}");
-    let d = refused(json!({"to": "14155552671", "template": {"name": "spring_sale", "language": "en_US"}})).await;
+    let d = refused(
+        json!({"to": "14155552671", "template": {"name": "spring_sale", "language": "en_US"}}),
+    )
+    .await;
     assert!(d[0].1.contains("PENDING"), "{d:?}");
-    let d = refused(json!({"to": "14155552671", "template": {"name": "hello_world", "language": "pt_BR"}})).await;
+    let d = refused(
+        json!({"to": "14155552671", "template": {"name": "hello_world", "language": "pt_BR"}}),
+    )
+    .await;
     assert_eq!(d[0].0, "template.language", "{d:?}");
-    let d = refused(json!({"to": "14155552671", "template": {"name": "order_update", "language": "en_US",
-        "components": [{"type": "body", "parameters": [{"type": "text", "text": "ORD-1"}]}]}}))
+    let d = refused(
+        json!({"to": "14155552671", "template": {"name": "order_update", "language": "en_US",
+        "components": [{"type": "body", "parameters": [{"type": "text", "text": "ORD-1"}]}]}}),
+    )
     .await;
     assert_eq!(d[0].0, "template.components", "{d:?}");
     assert!(d[0].1.contains("button 0"), "{d:?}");
-    let d = refused(json!({"to": "14155552671", "template": {"name": "order_update", "language": "en_US"}})).await;
+    let d = refused(
+        json!({"to": "14155552671", "template": {"name": "order_update", "language": "en_US"}}),
+    )
+    .await;
     assert!(d[0].1.contains("1 placeholder in its body"), "{d:?}");
 
     // A matching send is accepted and delivered; so is hello_world.

@@ -119,7 +119,10 @@ impl WhatsApi {
         let Some((creds, waba)) = waba_of(account) else {
             return Ok(None);
         };
-        match self.read_templates(account.id, creds, waba, Want::Send).await {
+        match self
+            .read_templates(account.id, creds, waba, Want::Send)
+            .await
+        {
             Ok(Some(list)) => Ok(check_send(&list.templates, t)),
             Ok(None) => Ok(None),
             Err(e) => {

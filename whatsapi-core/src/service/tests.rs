@@ -747,7 +747,10 @@ async fn templates_are_listed_through_pages_cached_and_refreshed() {
         Error::NoWabaId
     );
     h.api
-        .send(&plain, SendRequest::template(phone("14155552671"), "made_up", "en_US"))
+        .send(
+            &plain,
+            SendRequest::template(phone("14155552671"), "made_up", "en_US"),
+        )
         .await
         .unwrap();
     assert!(h.fake.template_calls().is_empty());
@@ -795,7 +798,10 @@ async fn template_sends_are_checked_at_accept_time() {
     assert_eq!(fields(&unknown), ["template.name"]);
     let pending = h
         .api
-        .send(&acc, SendRequest::template(phone(to), "spring_sale", "en_US"))
+        .send(
+            &acc,
+            SendRequest::template(phone(to), "spring_sale", "en_US"),
+        )
         .await
         .unwrap_err();
     assert!(pending.to_string().contains("PENDING"), "{pending}");
@@ -807,7 +813,10 @@ async fn template_sends_are_checked_at_accept_time() {
     assert_eq!(fields(&language), ["template.language"]);
     let missing = h
         .api
-        .send(&acc, SendRequest::template(phone(to), "order_update", "en_US"))
+        .send(
+            &acc,
+            SendRequest::template(phone(to), "order_update", "en_US"),
+        )
         .await
         .unwrap_err();
     assert_eq!(fields(&missing), ["template.components"]);
@@ -835,7 +844,8 @@ async fn template_sends_are_checked_at_accept_time() {
     let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [
         {"field": "message_template_status_update", "value": {"event": "PAUSED",
          "message_template_name": "hello_world", "message_template_language": "en_US"}}]}]});
-    h.fake.templates_with(Err(SendError::network("Meta is down")));
+    h.fake
+        .templates_with(Err(SendError::network("Meta is down")));
     let report = h
         .api
         .ingest_meta_webhook(
@@ -866,11 +876,17 @@ async fn when_meta_cannot_list_and_nothing_is_cached_sends_go_unchecked() {
     );
     // Accepted and left to Meta; Meta is not asked again for every send.
     h.api
-        .send(&acc, SendRequest::template(phone("14155552671"), "made_up", "en_US"))
+        .send(
+            &acc,
+            SendRequest::template(phone("14155552671"), "made_up", "en_US"),
+        )
         .await
         .unwrap();
     h.api
-        .send(&acc, SendRequest::template(phone("14155552671"), "other", "en_US"))
+        .send(
+            &acc,
+            SendRequest::template(phone("14155552671"), "other", "en_US"),
+        )
         .await
         .unwrap();
     assert_eq!(h.fake.template_calls().len(), 1);

@@ -340,7 +340,8 @@ impl MetaTransport for FakeTransport {
         let answer = self.inner.templates.lock().unwrap().clone();
         let pages = match answer {
             None => {
-                let mut e = SendError::network("listing templates is not supported by this transport");
+                let mut e =
+                    SendError::network("listing templates is not supported by this transport");
                 e.http_status = Some(501);
                 return Err(e);
             }
