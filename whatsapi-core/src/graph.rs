@@ -11,6 +11,7 @@ use crate::message::{
     Interactive, InteractiveAction, InteractiveHeader, Location, MediaParameter, MessageContent,
     MessageKind, Template, TemplateComponent, TemplateParameter,
 };
+use crate::templates::{TemplatePage, parse_page};
 use crate::transport::{
     MediaDownload, MediaFile, MediaInfo, MetaTransport, OutgoingMessage, PhoneNumberInfo,
     SendError, SendReceipt,
@@ -122,6 +123,35 @@ async fn answer(resp: reqwest::Response) -> Result<bytes::Bytes, SendError> {
     }
     Ok(bytes)
 }
+
+/// [`answer`], refusing a body longer than `max` bytes (read chunk by chunk, never whole first).
+async fn bounded_answer(
+    mut resp: reqwest::Response,
+    max: usize,
+) -> Result<bytes::Bytes, SendError> {
+    let status = resp.status().as_u16();
+    let hint = retry_after(&resp);
+    let too_long = || SendError::network(format!("Meta's answer is longer than {max} bytes"));
+    if resp.content_length().is_some_and(|n| n > max as u64) {
+        return Err(too_long());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(network_error)? {
+        if body.len() + chunk.len() > max {
+            return Err(too_long());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if !(200..300).contains(&status) {
+        return Err(parse_error(status, &body, hint));
+    }
+    Ok(body.into())
+}
+
+/// Templates asked for per page (Meta's default is 25).
+const TEMPLATE_PAGE_LIMIT: &str = "100";
+/// Longest answer read for one page of templates.
+const MAX_TEMPLATE_PAGE_BYTES: usize = 4 * 1024 * 1024;
 
 fn json_answer(bytes: &[u8]) -> Result<Value, SendError> {
     serde_json::from_slice(bytes)
@@ -568,6 +598,43 @@ impl MetaTransport for GraphTransport {
             content_length,
             body: Box::pin(body),
         })
+    }
+
+    async fn list_templates(
+        &self,
+        creds: &MetaCredentials,
+        waba_id: &str,
+        after: Option<&str>,
+    ) -> Result<TemplatePage, SendError> {
+        // The id becomes part of the path and the cursor a query value: refuse anything else.
+        if waba_id.is_empty() || waba_id.len() > 32 || !waba_id.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(SendError::meta(
+                400,
+                100,
+                "WhatsApp Business Account id must be numeric",
+            ));
+        }
+        let mut query = vec![
+            (
+                "fields",
+                "name,language,status,category,id,components,parameter_format",
+            ),
+            ("limit", TEMPLATE_PAGE_LIMIT),
+        ];
+        if let Some(a) = after {
+            query.push(("after", a));
+        }
+        let resp = self
+            .client
+            .get(format!("{}/{waba_id}/message_templates", self.base))
+            .query(&query)
+            .bearer_auth(&creds.access_token)
+            .send()
+            .await
+            .map_err(network_error)?;
+        let bytes = bounded_answer(resp, MAX_TEMPLATE_PAGE_BYTES).await?;
+        Ok(parse_page(&json_answer(&bytes)?))
     }
 
     async fn mark_read(

@@ -76,6 +76,7 @@ pub mod send;
 pub mod service;
 pub mod status;
 pub mod store;
+pub mod templates;
 pub mod transport;
 pub mod upload;
 pub mod webhook;

@@ -157,6 +157,8 @@ pub struct OtherChange {
     pub field: String,
     /// How it is routed.
     pub route: Option<RouteKey>,
+    /// What it says about a template, for the template fields ([`crate::templates::TEMPLATE_FIELDS`]).
+    pub template: Option<crate::templates::TemplateChange>,
 }
 
 /// Everything a payload asks us to apply.
@@ -436,6 +438,7 @@ pub fn extract(v: &serde_json::Value) -> ParsedWebhook {
             if field != "messages" {
                 out.other.push(OtherChange {
                     field: clip(field, 64),
+                    template: crate::templates::template_change(field, value),
                     route,
                 });
                 continue;

@@ -245,6 +245,18 @@ pub trait MetaTransport: Send + Sync + 'static {
         Err(unsupported("media download"))
     }
 
+    /// Reads one page of the WhatsApp Business Account's message templates (`GET /{waba_id}/message_templates`),
+    /// from the cursor `after` of the previous page.
+    async fn list_templates(
+        &self,
+        creds: &MetaCredentials,
+        waba_id: &str,
+        after: Option<&str>,
+    ) -> Result<crate::templates::TemplatePage, SendError> {
+        let _ = (creds, waba_id, after);
+        Err(unsupported("listing templates"))
+    }
+
     /// Marks the inbound message `wamid` read (blue ticks), optionally showing a typing indicator.
     async fn mark_read(
         &self,

@@ -122,6 +122,9 @@ pub struct SandboxConfig {
     /// tests and library tests that send text to arbitrary numbers). `whatsapi --sandbox` and the
     /// `whatsapi-sandbox` binary turn it on.
     pub service_window: bool,
+    /// Most templates in one page of `GET /{waba_id}/message_templates`, whatever `limit` asks (default 100, like
+    /// Meta's largest page; set it low to exercise paging).
+    pub max_template_page: usize,
 }
 
 impl Default for SandboxConfig {
@@ -138,6 +141,7 @@ impl Default for SandboxConfig {
             webhook_retry: WebhookRetry::default(),
             open_numbers: false,
             service_window: false,
+            max_template_page: crate::templates::MAX_LIMIT,
         }
     }
 }

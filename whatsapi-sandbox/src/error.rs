@@ -203,6 +203,30 @@ impl MetaError {
         ))
     }
 
+    /// 400, 132015: the template is paused.
+    pub fn template_paused(name: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            132015,
+            "(#132015) Template is Paused",
+        )
+        .with_details(format!(
+            "Template {name} is paused due to low quality, so it cannot be sent."
+        ))
+    }
+
+    /// 400, 132016: the template is disabled.
+    pub fn template_disabled(name: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            132016,
+            "(#132016) Template is Disabled",
+        )
+        .with_details(format!(
+            "Template {name} has been permanently disabled due to low quality."
+        ))
+    }
+
     /// 400, 132000: the template takes another number of parameters.
     pub fn parameter_count_mismatch(details: impl Into<String>) -> Self {
         Self::new(

@@ -51,6 +51,7 @@ mod media;
 pub mod record;
 mod routes;
 mod server;
+pub mod templates;
 mod validate;
 mod validate_template;
 mod validate_types;

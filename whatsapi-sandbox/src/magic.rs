@@ -18,8 +18,9 @@
 //! send of an authentication template ([`is_authentication_template`]) is refused with HTTP 400, 131062.
 //!
 //! Counters (130429, 131000, 131056) count valid sends per sandbox instance and recipient. The template
-//! [`HELLO_WORLD`] exists for every recipient, in [`HELLO_WORLD_LANGUAGE`] only, and takes no parameters; the
-//! sandbox knows no other template, so other names are accepted (except for [`TEMPLATE_MISSING`]).
+//! [`HELLO_WORLD`] exists for every recipient, in [`HELLO_WORLD_LANGUAGE`] only, and takes no parameters. The
+//! other templates of the store ([`crate::templates`]) are checked after these refusals (132001, 132000, 132015,
+//! 132016); names the store does not know are accepted (except for [`TEMPLATE_MISSING`]).
 
 use std::time::Duration;
 

@@ -87,6 +87,10 @@ async fn main() -> std::io::Result<()> {
         number.id
     );
     println!(
+        "  GET  {base}/{{version}}/{}/message_templates   (the template store, paged with limit/after)",
+        sandbox.config().waba_id
+    );
+    println!(
         "  GET  {base}/{{version}}/{}?fields=verified_name,display_phone_number,quality_rating",
         number.id
     );

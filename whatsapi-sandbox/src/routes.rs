@@ -45,6 +45,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
                 )),
         )
         .route(
+            "/{version}/{waba_id}/message_templates",
+            get(message_templates).fallback(unknown_path),
+        )
+        .route(
             "/{version}/{phone_number_id}",
             get(phone_number).fallback(unknown_path),
         )
@@ -187,7 +191,9 @@ fn accept(
     };
     if req.phone.is_none() {
         if let Content::Template { name, .. } = &req.content {
-            if crate::magic::is_authentication_template(name) {
+            if crate::magic::is_authentication_template(name)
+                || crate::templates::is_authentication(name)
+            {
                 return Err(MetaError::user_id_not_supported());
             }
         }
@@ -202,6 +208,11 @@ fn accept(
         shared.config.service_window,
     ) {
         return Err(e);
+    }
+    if matches!(req.content, Content::Template { .. }) {
+        if let Some(e) = crate::templates::check(&body["template"]) {
+            return Err(e);
+        }
     }
     let wamid = ids::wamid(&req.wa_id);
     let template = matches!(req.content, Content::Template { .. });
@@ -336,6 +347,51 @@ async fn download_media(
         return Err(MetaError::unknown_object("get", mid));
     };
     Ok(([(header::CONTENT_TYPE, file.mime.clone())], file.bytes).into_response())
+}
+
+/// `GET /{version}/{waba_id}/message_templates`: the template store, `limit` at a time after the cursor `after`.
+/// The sandbox's WABA id (or, with `open_numbers`, any numeric id) with any token the sandbox knows; an outage
+/// fails it as it fails sends.
+async fn message_templates(
+    State(shared): State<Arc<Shared>>,
+    Path((version, waba_id)): Path<(String, String)>,
+    Query(query): QueryParams,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<axum::Json<Value>, MetaError> {
+    let valid_version = version
+        .strip_prefix('v')
+        .and_then(|v| v.split_once('.'))
+        .is_some_and(|(major, minor)| {
+            !major.is_empty()
+                && !minor.is_empty()
+                && major
+                    .bytes()
+                    .chain(minor.bytes())
+                    .all(|b| b.is_ascii_digit())
+        });
+    if !valid_version {
+        return Err(MetaError::unknown_path(uri.path()));
+    }
+    if !token(&headers, &query).is_some_and(|t| shared.config.knows_token(t)) {
+        return Err(MetaError::invalid_token());
+    }
+    let numeric =
+        !waba_id.is_empty() && waba_id.len() <= 20 && waba_id.bytes().all(|b| b.is_ascii_digit());
+    if waba_id != shared.config.waba_id && !(shared.config.open_numbers && numeric) {
+        return Err(MetaError::unknown_object("get", &waba_id));
+    }
+    if let Some(status) = shared.outage() {
+        return Err(MetaError::outage(status));
+    }
+    let base = format!("{}{}", base_of(&headers), uri.path());
+    crate::templates::page(
+        query.get("limit").map(String::as_str),
+        query.get("after").map(String::as_str),
+        &base,
+        shared.config.max_template_page,
+    )
+    .map(axum::Json)
 }
 
 async fn phone_number(

@@ -265,3 +265,48 @@ async fn slow_answer_times_out_but_the_message_was_sent() {
     .await;
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn templates_are_listed_page_by_page_with_metas_errors() {
+    let sb = whatsapi_sandbox::Sandbox::start(SandboxConfig {
+        max_template_page: 3,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let t = transport(&sb, Duration::from_secs(5));
+    let c = creds(TOKEN, PNID);
+    let waba = sb.config().waba_id.clone();
+    let mut names = Vec::new();
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = t.list_templates(&c, &waba, after.as_deref()).await.unwrap();
+        pages += 1;
+        names.extend(page.templates.iter().map(|t| t.name.clone()));
+        match page.after {
+            Some(a) => after = Some(a),
+            None => break,
+        }
+        assert!(pages < 10, "paging does not end");
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(names.len(), whatsapi_sandbox::templates::TEMPLATES.len());
+    assert_eq!(names[0], HELLO_WORLD);
+    // A wrong token is 190, another WABA 100 (unknown object), a bad cursor 100; a non-numeric id never leaves.
+    let e = t
+        .list_templates(&creds("wrong", PNID), &waba, None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, Some(190), "{e:?}");
+    let e = t.list_templates(&c, "999", None).await.unwrap_err();
+    assert_eq!((e.http_status, e.code), (Some(400), Some(100)), "{e:?}");
+    let e = t
+        .list_templates(&c, &waba, Some("bogus"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, Some(100), "{e:?}");
+    let e = t.list_templates(&c, "../me", None).await.unwrap_err();
+    assert!(e.message.contains("numeric"), "{e:?}");
+    sb.shutdown().await;
+}

@@ -17,6 +17,7 @@ use crate::error::ApiError;
 use crate::openapi::ApiDoc;
 use crate::routes::{
     account, billing, dashboard, endpoints, inbound, media, messages, meta, sandbox, system,
+    templates,
 };
 
 pub use crate::state::{AppState, HttpSettings, SandboxCredentials};
@@ -27,6 +28,7 @@ pub fn api_router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(account::router(&state))
         .merge(messages::router(&state))
         .merge(media::router(&state))
+        .merge(templates::router(&state))
         .merge(inbound::router(&state))
         .merge(dashboard::router(&state))
         .merge(endpoints::router(&state))

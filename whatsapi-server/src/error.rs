@@ -90,6 +90,10 @@ impl ApiError {
 const NO_CREDENTIALS: &str = "this account has no Meta credentials; save your Meta credentials first with PUT \
      /auth/me/credentials (or send with \"dry_run\": true to test without them)";
 
+/// Templates asked for without a WABA id in the credentials.
+const NO_WABA_ID: &str = "this account's credentials have no WhatsApp Business Account id; save it as \
+     whatsappBusinessAccountId with PUT /auth/me/credentials to list templates";
+
 /// Whole seconds to wait, rounded up, at least 1.
 fn whole_seconds(d: std::time::Duration) -> u64 {
     let millis = u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1);
@@ -158,6 +162,20 @@ impl From<CoreError> for ApiError {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
             }
             CoreError::Meta(e) => meta_call_error(&e),
+            CoreError::NoWabaId => ApiError::bad_request(NO_WABA_ID),
+            CoreError::TemplatesUnavailable(e) => {
+                let err = ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    format!(
+                        "WhatsApp could not list the templates: {}",
+                        e.user_message()
+                    ),
+                );
+                match e.retry_after {
+                    Some(d) => err.retry_after(whole_seconds(d)),
+                    None => err,
+                }
+            }
             CoreError::Store(e) => e.into(),
             other => {
                 tracing::error!(error = %other, "unmapped core error");

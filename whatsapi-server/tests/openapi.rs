@@ -10,6 +10,7 @@ use serde_json::Value;
 /// Every endpoint the server serves (besides `/openapi.json` and `/docs` themselves).
 const ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/auth/register"),
+    ("get", "/templates"),
     ("post", "/sandbox/inbound"),
     ("get", "/auth/me"),
     ("put", "/auth/me/credentials"),

@@ -91,6 +91,15 @@ impl MetaTransport for ClockedTransport {
         self.inner.download_media(creds, url).await
     }
 
+    async fn list_templates(
+        &self,
+        creds: &MetaCredentials,
+        waba_id: &str,
+        after: Option<&str>,
+    ) -> Result<crate::templates::TemplatePage, SendError> {
+        self.inner.list_templates(creds, waba_id, after).await
+    }
+
     async fn mark_read(
         &self,
         creds: &MetaCredentials,

@@ -62,6 +62,14 @@ pub enum Error {
     /// message are kept.
     #[error("{0}")]
     Meta(Box<crate::transport::SendError>),
+    /// Templates were asked for an account whose credentials name no WhatsApp Business Account id.
+    #[error(
+        "the account's credentials have no WhatsApp Business Account id, which listing templates needs"
+    )]
+    NoWabaId,
+    /// Meta's template list could not be read and none is cached; Meta's error is kept.
+    #[error("the templates could not be read from WhatsApp: {0}")]
+    TemplatesUnavailable(Box<crate::transport::SendError>),
     /// An upload is larger than Meta takes for its kind of media.
     #[error("the file is larger than the {limit} bytes WhatsApp takes for {}", kind.as_str())]
     TooLarge {

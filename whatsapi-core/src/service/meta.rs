@@ -205,6 +205,9 @@ impl WhatsApi {
         for change in &parsed.other {
             match change.route.as_ref().filter(|k| accounts.contains_key(*k)) {
                 Some(key) => {
+                    if let (Some(change), Some(account)) = (&change.template, accounts.get(key)) {
+                        self.template_changed(account.id, change);
+                    }
                     let (kind, id) = key_label(key);
                     tracing::debug!(field = %change.field, kind, id, "meta webhook: change of a field not acted on, ignored");
                     report.other += 1;

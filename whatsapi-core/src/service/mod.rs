@@ -26,6 +26,7 @@ mod media;
 mod messages;
 mod meta;
 mod send;
+mod templates;
 
 use std::sync::Arc;
 
@@ -47,6 +48,9 @@ pub use media::{MAX_WAMID_LEN, MediaUpload, UploadedMedia, is_wamid};
 pub use messages::{MAX_STATUS_FUTURE_SKEW, Summary};
 pub use meta::{IngestReport, MAX_ROUTE_KEYS, MetaWebhookAuth};
 pub use send::{BulkQueued, Queued};
+pub use templates::{
+    FETCH_BACKOFF, FETCH_TIMEOUT, MAX_TEMPLATE_PAGES, MAX_TEMPLATES, TEMPLATE_TTL, TemplateList,
+};
 
 pub use crate::engine::stats::StatsSnapshot;
 
@@ -61,6 +65,7 @@ struct Inner {
     send_rules: SendRules,
     /// New inbound messages, for [`WhatsApi::subscribe_inbound`].
     inbound: tokio::sync::broadcast::Sender<crate::inbound::InboundMessage>,
+    templates: templates::TemplateCache,
 }
 
 impl std::fmt::Debug for WhatsApi {
@@ -151,6 +156,7 @@ impl WhatsApiBuilder {
                 core: Arc::new(core),
                 send_rules: self.send_rules.unwrap_or_default(),
                 inbound: inbound::channel(),
+                templates: templates::TemplateCache::default(),
             }),
         })
     }

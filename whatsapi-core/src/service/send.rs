@@ -206,6 +206,9 @@ impl WhatsApi {
         if let Some(message) = self.window_refusal(account, &request, now).await? {
             return Err(Error::field(window_field(&request), message));
         }
+        if let Some((field, message)) = self.template_refusal(account, &request).await? {
+            return Err(Error::field(field, message));
+        }
         if !request.is_dry_run() && account.credentials.is_none() {
             return Err(Error::NoCredentials);
         }
@@ -271,11 +274,21 @@ impl WhatsApi {
                 });
                 continue;
             }
-            match self.window_refusal(account, &req, now).await? {
-                Some(message) => invalid.push(BulkItemError {
+            if let Some(message) = self.window_refusal(account, &req, now).await? {
+                invalid.push(BulkItemError {
                     index,
                     details: vec![FieldError {
                         field: window_field(&req).into(),
+                        message,
+                    }],
+                });
+                continue;
+            }
+            match self.template_refusal(account, &req).await? {
+                Some((field, message)) => invalid.push(BulkItemError {
+                    index,
+                    details: vec![FieldError {
+                        field: field.into(),
                         message,
                     }],
                 }),

@@ -716,3 +716,178 @@ async fn a_status_timestamp_far_in_the_future_is_recorded_as_now() {
     let last = m.timeline.last().expect("a timeline entry");
     assert_eq!((last.status, last.at), (Status::Read, h.now()));
 }
+
+fn templates_of(v: serde_json::Value) -> Vec<crate::templates::MessageTemplate> {
+    crate::templates::parse_page(&json!({ "data": v })).templates
+}
+
+/// An account whose credentials name a WABA, with two pages of templates at Meta.
+async fn waba_account(h: &Harness) -> crate::Account {
+    let acc = h.account().await;
+    let mut c = acc.credentials.clone().unwrap();
+    c.waba_id = Some("102290129340398".into());
+    h.fake.templates_with(Ok(vec![
+        templates_of(json!([
+            {"name": "hello_world", "language": "en_US", "status": "APPROVED", "category": "UTILITY"},
+            {"name": "order_update", "language": "en_US", "status": "APPROVED", "category": "UTILITY",
+             "components": [{"type": "BODY", "text": "Order {{1}} shipped"}]}])),
+        templates_of(json!([
+            {"name": "spring_sale", "language": "en_US", "status": "PENDING", "category": "MARKETING"}])),
+    ]));
+    h.api.set_credentials(acc.id, c).await.unwrap()
+}
+
+#[tokio::test]
+async fn templates_are_listed_through_pages_cached_and_refreshed() {
+    let h = Harness::new();
+    // Without a WABA id there is nothing to list, and sends are not checked.
+    let plain = h.account().await;
+    assert_eq!(
+        h.api.templates(&plain, false).await.unwrap_err(),
+        Error::NoWabaId
+    );
+    h.api
+        .send(
+            &plain,
+            SendRequest::template(phone("14155552671"), "made_up", "en_US"),
+        )
+        .await
+        .unwrap();
+    assert!(h.fake.template_calls().is_empty());
+
+    let acc = waba_account(&h).await;
+    let list = h.api.templates(&acc, false).await.unwrap();
+    let names: Vec<&str> = list.templates.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["hello_world", "order_update", "spring_sale"]);
+    assert!(!list.truncated);
+    assert_eq!(
+        h.fake.template_calls(),
+        [
+            ("102290129340398".to_owned(), None),
+            ("102290129340398".to_owned(), Some("p1".to_owned()))
+        ]
+    );
+    // Cached: neither a second list nor sends read Meta again, until the TTL or a refresh.
+    h.api.templates(&acc, false).await.unwrap();
+    h.api.send(&acc, hello_world("14155552671")).await.unwrap();
+    assert_eq!(h.fake.template_calls().len(), 2);
+    h.api.templates(&acc, true).await.unwrap();
+    assert_eq!(h.fake.template_calls().len(), 4);
+    h.clock.advance(std::time::Duration::from_secs(11 * 60));
+    h.api.templates(&acc, false).await.unwrap();
+    assert_eq!(h.fake.template_calls().len(), 6);
+
+    // Another account's cache is its own.
+    let other = h.account().await;
+    assert_eq!(
+        h.api.templates(&other, false).await.unwrap_err(),
+        Error::NoWabaId
+    );
+}
+
+#[tokio::test]
+async fn template_sends_are_checked_at_accept_time() {
+    let h = Harness::new();
+    let acc = waba_account(&h).await;
+    let to = "14155552671";
+    let unknown = h
+        .api
+        .send(&acc, SendRequest::template(phone(to), "made_up", "en_US"))
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&unknown), ["template.name"]);
+    let pending = h
+        .api
+        .send(
+            &acc,
+            SendRequest::template(phone(to), "spring_sale", "en_US"),
+        )
+        .await
+        .unwrap_err();
+    assert!(pending.to_string().contains("PENDING"), "{pending}");
+    let language = h
+        .api
+        .send(&acc, SendRequest::template(phone(to), "hello_world", "de"))
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&language), ["template.language"]);
+    let missing = h
+        .api
+        .send(
+            &acc,
+            SendRequest::template(phone(to), "order_update", "en_US"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&missing), ["template.components"]);
+    h.api
+        .send(
+            &acc,
+            SendRequest::template(phone(to), "order_update", "en_US").body_params(["A-1"]),
+        )
+        .await
+        .unwrap();
+
+    // In bulk, each item is checked; the good ones go.
+    let bulk = BulkRequest::new(vec![
+        hello_world(to),
+        SendRequest::template(phone(to), "made_up", "en_US"),
+    ]);
+    let out = h.api.send_bulk(&acc, bulk, 100).await.unwrap();
+    assert_eq!((out.queued, out.errors.len()), (1, 1));
+    assert_eq!(out.errors[0].index, 1);
+    assert_eq!(out.errors[0].details[0].field, "template.name");
+
+    // A status webhook applies at once: paused, the template is refused without waiting for the TTL, and the
+    // list is read again at its next use.
+    let calls = h.fake.template_calls().len();
+    let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [
+        {"field": "message_template_status_update", "value": {"event": "PAUSED",
+         "message_template_name": "hello_world", "message_template_language": "en_US"}}]}]});
+    h.fake
+        .templates_with(Err(SendError::network("Meta is down")));
+    let report = h
+        .api
+        .ingest_meta_webhook(
+            &serde_json::to_vec(&body).unwrap(),
+            crate::service::MetaWebhookAuth {
+                allow_unsigned: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.other, 1);
+    let paused = h.api.send(&acc, hello_world(to)).await.unwrap_err();
+    assert!(paused.to_string().contains("PAUSED"), "{paused}");
+    assert_eq!(h.fake.template_calls().len(), calls + 1, "read again once");
+}
+
+#[tokio::test]
+async fn when_meta_cannot_list_and_nothing_is_cached_sends_go_unchecked() {
+    let h = Harness::new();
+    let acc = waba_account(&h).await;
+    h.fake
+        .templates_with(Err(SendError::meta(400, 190, "Invalid OAuth access token")));
+    let e = h.api.templates(&acc, false).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::TemplatesUnavailable(m) if m.code == Some(190)),
+        "{e:?}"
+    );
+    // Accepted and left to Meta; Meta is not asked again for every send.
+    h.api
+        .send(
+            &acc,
+            SendRequest::template(phone("14155552671"), "made_up", "en_US"),
+        )
+        .await
+        .unwrap();
+    h.api
+        .send(
+            &acc,
+            SendRequest::template(phone("14155552671"), "other", "en_US"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(h.fake.template_calls().len(), 1);
+}

@@ -75,6 +75,8 @@ struct Inner {
     uploads: Mutex<Vec<UploadRecord>>,
     upload_progress: AtomicU64,
     reads: Mutex<Vec<ReadRecord>>,
+    templates: Mutex<Option<Result<Vec<Vec<crate::templates::MessageTemplate>>, SendError>>>,
+    template_calls: Mutex<Vec<(String, Option<String>)>>,
     counter: AtomicU64,
     notify: Notify,
 }
@@ -106,6 +108,20 @@ impl FakeTransport {
     /// A transport that accepts everything.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// What `list_templates` answers: these pages (cursors `p1`, `p2`, … between them), or this error. Without
+    /// it, listing is unsupported (the trait's default answer).
+    pub fn templates_with(
+        &self,
+        answer: Result<Vec<Vec<crate::templates::MessageTemplate>>, SendError>,
+    ) {
+        *self.inner.templates.lock().unwrap() = Some(answer);
+    }
+
+    /// Every `list_templates` call: the WABA id and the cursor.
+    pub fn template_calls(&self) -> Vec<(String, Option<String>)> {
+        self.inner.template_calls.lock().unwrap().clone()
     }
 
     /// Queues scripts for the next sends to `to`.
@@ -333,6 +349,41 @@ impl MetaTransport for FakeTransport {
             content_type: Some(mime),
             content_length: Some(bytes.len() as u64),
             body: Box::pin(futures_util::stream::iter(chunks)),
+        })
+    }
+
+    async fn list_templates(
+        &self,
+        _creds: &MetaCredentials,
+        waba_id: &str,
+        after: Option<&str>,
+    ) -> Result<crate::templates::TemplatePage, SendError> {
+        self.inner
+            .template_calls
+            .lock()
+            .unwrap()
+            .push((waba_id.to_owned(), after.map(str::to_owned)));
+        let answer = self.inner.templates.lock().unwrap().clone();
+        let pages = match answer {
+            None => {
+                let mut e =
+                    SendError::network("listing templates is not supported by this transport");
+                e.http_status = Some(501);
+                return Err(e);
+            }
+            Some(Err(e)) => return Err(e),
+            Some(Ok(pages)) => pages,
+        };
+        let index = match after {
+            None => 0,
+            Some(c) => c
+                .strip_prefix('p')
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or_else(|| SendError::meta(400, 100, "Invalid cursor"))?,
+        };
+        Ok(crate::templates::TemplatePage {
+            templates: pages.get(index).cloned().unwrap_or_default(),
+            after: (index + 1 < pages.len()).then(|| format!("p{}", index + 1)),
         })
     }
 

@@ -11,3 +11,4 @@ pub mod messages;
 pub mod meta;
 pub mod sandbox;
 pub mod system;
+pub mod templates;
