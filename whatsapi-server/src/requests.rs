@@ -138,11 +138,11 @@ fn check_formats(
 ) {
     if token.is_some_and(|t| {
         let t = t.trim();
-        t.is_empty() || t.len() > 4096 || t.chars().any(char::is_whitespace)
+        t.is_empty() || t.len() > 4096 || !t.bytes().all(|b| b.is_ascii_graphic())
     }) {
         details.push(field_error(
             "whatsappAccessToken",
-            "must be a single token of at most 4096 characters without spaces",
+            "must be a single token of at most 4096 visible ASCII characters, without spaces",
         ));
     }
     if phone_id.is_some_and(|p| !is_meta_id(p)) {

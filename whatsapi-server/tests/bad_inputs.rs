@@ -832,6 +832,21 @@ async fn sql_looking_strings_are_stored_verbatim_or_refused_and_the_tables_still
             fields: &["whatsappAccessToken"],
         },
     );
+    // A token travels in an Authorization header: anything but visible ASCII could never be sent.
+    for token in ["EAAé\u{301}token", "EAA\u{0}token", "EAA\u{7f}token"] {
+        let r = put_credentials(token).await.unwrap();
+        let code = r.status().as_u16();
+        check(
+            "non-ASCII access token",
+            code,
+            &r.json().await.unwrap(),
+            Expect {
+                status: 400,
+                error: "visible ASCII",
+                fields: &["whatsappAccessToken"],
+            },
+        );
+    }
     let r = put_credentials("';DROP_TABLE_messages;--").await.unwrap();
     let code = r.status().as_u16();
     let v: Value = r.json().await.unwrap();

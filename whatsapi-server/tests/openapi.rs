@@ -514,3 +514,23 @@ async fn the_template_example_is_accepted() {
     assert!(status < 300, "{status}: {answer}");
     s.stop().await;
 }
+
+/// Two views once shared the name `InboundView`, and one schema silently replaced the other: each endpoint's 200
+/// answer must describe what it sends.
+#[tokio::test]
+async fn views_with_like_names_keep_their_own_schemas() {
+    let doc = document().await;
+    for (path, method, field) in [
+        ("/sandbox/inbound", "post", "windowOpenUntil"),
+        ("/inbound/{id}", "get", "receivedAt"),
+    ] {
+        let data = resolve(
+            &doc,
+            &resolve(&doc, response_schema(&doc, method, path, 200))["properties"]["data"],
+        );
+        assert!(
+            data["properties"].get(field).is_some(),
+            "{method} {path}: {field} missing from {data}"
+        );
+    }
+}

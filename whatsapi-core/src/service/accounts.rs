@@ -104,10 +104,11 @@ impl WhatsApi {
                 "whatsappAccessToken",
                 "required: the access token from Meta Business Manager",
             );
-        } else if token.len() > 4096 || token.chars().any(char::is_whitespace) {
+        } else if token.len() > 4096 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            // It travels in an `Authorization` header: visible ASCII only (Meta's tokens are letters and digits).
             errs.push(
                 "whatsappAccessToken",
-                "must be a single token of at most 4096 characters without spaces",
+                "must be a single token of at most 4096 visible ASCII characters, without spaces",
             );
         }
         let id = creds.phone_number_id.trim();

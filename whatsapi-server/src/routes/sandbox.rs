@@ -143,7 +143,7 @@ impl RequestBody for InboundRequest {
 /// What the emulator sent.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct InboundView {
+pub struct SandboxInboundView {
     /// The customer (WhatsApp id).
     pub from: String,
     /// The message type sent (`text` for a text).
@@ -167,7 +167,7 @@ pub struct InboundView {
 #[utoipa::path(post, path = "/sandbox/inbound", tag = "sandbox", operation_id = "simulateInboundMessage", security(("bearer" = [])),
     request_body(content = InboundRequest, example = json!({"from": "14155552671", "text": "Hi, is my order ready?"})),
     responses(
-        (status = 200, description = "The webhook was sent and accepted", body = crate::views::Envelope<InboundView>,
+        (status = 200, description = "The webhook was sent and accepted", body = crate::views::Envelope<SandboxInboundView>,
             example = json!({"success": true, "data": {"from": "14155552671", "type": "text", "text": "Hi, is my order ready?",
                 "wamid": "wamid.HBgLMTQxNTU1NTI2NzEVAgASGBQzQUI0RjE2QzE5RDc0OEQ1QkE2NQA=", "phoneNumberId": "900000000000042",
                 "windowOpenUntil": "2026-03-29T10:00:00Z"}})),
@@ -205,7 +205,7 @@ pub async fn inbound(
         + chrono::TimeDelta::from_std(customers.service_window()).unwrap_or_default();
     tracing::info!(%wamid, %phone_number_id, "sandbox: customer wrote in");
     let window_open_until = whatsapi_core::webhook::format_time(&until);
-    Ok(ok(InboundView {
+    Ok(ok(SandboxInboundView {
         from,
         kind,
         text,
