@@ -34,7 +34,7 @@
 //!
 //! let account = api.create_account("Acme").await?;
 //! let account = api
-//!     .set_credentials(account.id, MetaCredentials::new("EAAG…", "1234567890"))
+//!     .set_credentials(account.id, MetaCredentials::new("EAAG-your-token", "1234567890"))
 //!     .await?;
 //! let to = PhoneNumber::parse("14155552671")?;
 //! let queued = api

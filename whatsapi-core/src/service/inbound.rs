@@ -87,7 +87,7 @@ impl WhatsApi {
     ///     .webhook_sink(Arc::new(RecordingSink::new()))
     ///     .build()?;
     /// let account = api.create_account("Acme").await?;
-    /// api.set_credentials(account.id, MetaCredentials::new("EAAG…", "1234567890")).await?;
+    /// api.set_credentials(account.id, MetaCredentials::new("EAAG-your-token", "1234567890")).await?;
     /// let mut inbound = api.subscribe_inbound();
     ///
     /// // Meta's webhook, as the server's POST /webhooks/whatsapp hands it over (unsigned in development only).
