@@ -164,13 +164,26 @@ impl From<CoreError> for ApiError {
             CoreError::Meta(e) => meta_call_error(&e),
             CoreError::NoWabaId => ApiError::bad_request(NO_WABA_ID),
             CoreError::TemplatesUnavailable(e) => {
-                let err = ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    format!(
-                        "WhatsApp could not list the templates: {}",
+                // Meta refusing the saved token or WABA id (a 4xx other than 429) is this account's setup to fix,
+                // not a failure of Meta's: 400. Meta down or unreachable: 502.
+                let refused = e
+                    .http_status
+                    .is_some_and(|s| (400..500).contains(&s) && s != 429);
+                let err = if refused {
+                    ApiError::bad_request(format!(
+                        "Meta refused to list the templates with this account's credentials: {}; check the \
+                         access token and whatsappBusinessAccountId with PUT /auth/me/credentials",
                         e.user_message()
-                    ),
-                );
+                    ))
+                } else {
+                    ApiError::new(
+                        StatusCode::BAD_GATEWAY,
+                        format!(
+                            "WhatsApp could not list the templates: {}",
+                            e.user_message()
+                        ),
+                    )
+                };
                 match e.retry_after {
                     Some(d) => err.retry_after(whole_seconds(d)),
                     None => err,

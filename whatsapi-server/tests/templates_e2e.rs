@@ -228,3 +228,28 @@ async fn when_meta_fails_and_nothing_is_cached_listing_is_502_and_sends_go_unche
     assert_eq!(v["data"]["templates"].as_array().unwrap().len(), 7);
     s.stop().await;
 }
+
+/// Meta refusing the saved token is the account's setup to fix: 400 with Meta's words, not a 502.
+#[tokio::test]
+async fn a_token_meta_refuses_is_a_400_naming_the_credentials() {
+    let s = server().await;
+    let key = s.register("badtoken@example.com").await;
+    let r = s
+        .client
+        .put(s.url("/auth/me/credentials"))
+        .bearer_auth(&key)
+        .json(&json!({"whatsappAccessToken": "not-a-token-meta-knows", "whatsappPhoneNumberId": "1234567893",
+                      "whatsappBusinessAccountId": WABA}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let (code, v) = s.get(&key, "/templates").await;
+    assert_eq!(code, 400, "{v}");
+    let error = v["error"].as_str().unwrap();
+    assert!(
+        error.contains("(#190)") && error.contains("PUT /auth/me/credentials"),
+        "{v}"
+    );
+    s.stop().await;
+}

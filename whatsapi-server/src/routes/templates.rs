@@ -196,10 +196,10 @@ fn template_view(t: &MessageTemplate) -> TemplateView {
                     {"type": "BODY", "text": "Your order {{1}} has shipped.", "placeholders": ["1"]},
                     {"type": "BUTTONS", "placeholders": [], "buttons": [
                         {"type": "URL", "text": "Track it", "url": "https://example.com/track/{{1}}"}]}]}]}})),
-        (status = 400, description = "The credentials have no WhatsApp Business Account id, or a bad `refresh`", body = crate::views::ErrorView,
+        (status = 400, description = "The credentials have no WhatsApp Business Account id, Meta refused the saved token or WABA id, or a bad `refresh`", body = crate::views::ErrorView,
             example = json!({"success": false, "error": "this account's credentials have no WhatsApp Business Account id; save it as whatsappBusinessAccountId with PUT /auth/me/credentials to list templates"})),
-        (status = 502, description = "Meta could not be read and nothing is cached: Meta's error", body = crate::views::ErrorView,
-            example = json!({"success": false, "error": "WhatsApp could not list the templates: (#190) Invalid OAuth access token"})),
+        (status = 502, description = "Meta could not be read (down or unreachable) and nothing is cached: Meta's error", body = crate::views::ErrorView,
+            example = json!({"success": false, "error": "WhatsApp could not list the templates: (#131000) Something went wrong"})),
     ))]
 pub async fn list_templates(
     State(state): State<AppState>,
