@@ -49,7 +49,8 @@ pub use messages::{MAX_STATUS_FUTURE_SKEW, Summary};
 pub use meta::{IngestReport, MAX_ROUTE_KEYS, MetaWebhookAuth};
 pub use send::{BulkQueued, Queued};
 pub use templates::{
-    FETCH_BACKOFF, FETCH_TIMEOUT, MAX_TEMPLATE_PAGES, MAX_TEMPLATES, TEMPLATE_TTL, TemplateList,
+    FETCH_BACKOFF, FETCH_TIMEOUT, MAX_TEMPLATE_PAGES, MAX_TEMPLATES, SEND_FETCH_TIMEOUT,
+    TEMPLATE_TTL, TemplateList,
 };
 
 pub use crate::engine::stats::StatsSnapshot;

@@ -47,8 +47,11 @@ pub struct TemplateList {
 
 /// Most template changes kept per account between two uses of its list.
 const MAX_PENDING_CHANGES: usize = 100;
-/// Longest time one read of every page may take (a send waits for it).
+/// Longest time one read of every page may take for a listing, or for a send when a stale list is cached.
 pub const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// The longest a send waits for a first read of the templates (nothing cached) before it is accepted unchecked
+/// and left to Meta: an accept answers in seconds even when Meta is slow.
+pub const SEND_FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Default)]
 pub(crate) struct TemplateCache {
@@ -222,12 +225,17 @@ impl WhatsApi {
         {
             return Ok(None);
         }
-        let fetched = tokio::time::timeout(FETCH_TIMEOUT, self.fetch_templates(creds, waba))
+        let limit = if want == Want::Send && slot.list.is_none() {
+            SEND_FETCH_TIMEOUT
+        } else {
+            FETCH_TIMEOUT
+        };
+        let fetched = tokio::time::timeout(limit, self.fetch_templates(creds, waba))
             .await
             .unwrap_or_else(|_| {
                 Err(SendError::network(format!(
                     "reading the templates took longer than {} s",
-                    FETCH_TIMEOUT.as_secs()
+                    limit.as_secs()
                 )))
             });
         match fetched {

@@ -891,3 +891,26 @@ async fn when_meta_cannot_list_and_nothing_is_cached_sends_go_unchecked() {
         .unwrap();
     assert_eq!(h.fake.template_calls().len(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_meta_delays_a_send_seconds_not_a_listing_timeout() {
+    let h = Harness::new();
+    let acc = waba_account(&h).await;
+    h.fake.templates_delay(std::time::Duration::from_secs(120));
+    let started = tokio::time::Instant::now();
+    // Nothing cached: the send waits for Meta only SEND_FETCH_TIMEOUT, then goes unchecked.
+    h.api
+        .send(
+            &acc,
+            SendRequest::template(phone("14155552671"), "made_up", "en_US"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(started.elapsed(), crate::service::SEND_FETCH_TIMEOUT);
+    // A listing waits the longer FETCH_TIMEOUT and says Meta took too long.
+    h.clock.advance(std::time::Duration::from_secs(60));
+    let started = tokio::time::Instant::now();
+    let e = h.api.templates(&acc, false).await.unwrap_err();
+    assert_eq!(started.elapsed(), crate::service::FETCH_TIMEOUT);
+    assert!(e.to_string().contains("30 s"), "{e}");
+}

@@ -77,6 +77,7 @@ struct Inner {
     reads: Mutex<Vec<ReadRecord>>,
     templates: Mutex<Option<Result<Vec<Vec<crate::templates::MessageTemplate>>, SendError>>>,
     template_calls: Mutex<Vec<(String, Option<String>)>>,
+    template_delay: Mutex<Option<std::time::Duration>>,
     counter: AtomicU64,
     notify: Notify,
 }
@@ -117,6 +118,11 @@ impl FakeTransport {
         answer: Result<Vec<Vec<crate::templates::MessageTemplate>>, SendError>,
     ) {
         *self.inner.templates.lock().unwrap() = Some(answer);
+    }
+
+    /// Makes every `list_templates` call wait this long before it answers (a slow Meta).
+    pub fn templates_delay(&self, delay: std::time::Duration) {
+        *self.inner.template_delay.lock().unwrap() = Some(delay);
     }
 
     /// Every `list_templates` call: the WABA id and the cursor.
@@ -363,6 +369,10 @@ impl MetaTransport for FakeTransport {
             .lock()
             .unwrap()
             .push((waba_id.to_owned(), after.map(str::to_owned)));
+        let delay = *self.inner.template_delay.lock().unwrap();
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
         let answer = self.inner.templates.lock().unwrap().clone();
         let pages = match answer {
             None => {
