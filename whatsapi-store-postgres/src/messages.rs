@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use uuid::Uuid;
 use whatsapi_core::message::{Pricing, TimelineEntry};
+use whatsapi_core::webhook::EventType;
 use whatsapi_core::status::{self, Event, MetaStatus, Transition};
 use whatsapi_core::store::support::{
     StatusChange, expect_transition, outcome_change, record_meta_status, record_outcome_fields,
@@ -211,7 +212,7 @@ impl Effects {
         if let Some(d) = self.destinations.get(&account) {
             return Ok(d.clone());
         }
-        let d = outbox::destinations(db, account).await?;
+        let d = outbox::destinations(db, account, EventType::StatusUpdated).await?;
         self.destinations.insert(account, d.clone());
         Ok(d)
     }

@@ -77,7 +77,7 @@ mod prelude {
         IdempotencyCompletion, MessageFilter, NewBatch, Outcome, PageRequest, PurgePolicy,
         StatusApplied, StatusCounts, StatusUpdate, Store, StoreError, StoreResult,
     };
-    pub(super) use crate::webhook::{DeliveryAttempt, EventId, StatusEventData};
+    pub(super) use crate::webhook::{DeliveryAttempt, EventData, EventId, StatusEventData};
 
     pub(super) use super::fixtures::*;
 }
