@@ -386,7 +386,6 @@ pub fn parse_json(raw: &[u8]) -> Result<serde_json::Value, PayloadError> {
     Ok(v)
 }
 
-
 /// An entry's `time`: Unix seconds as a number or a string of digits.
 fn entry_time(v: &serde_json::Value) -> Option<DateTime<Utc>> {
     let secs = match v {

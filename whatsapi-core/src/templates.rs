@@ -166,11 +166,7 @@ pub fn template_change(field: &str, value: &Value) -> Option<TemplateChange> {
         return None;
     }
     let only = |f: &str, key: &str| {
-        if field == f {
-            upper(&value[key])
-        } else {
-            None
-        }
+        if field == f { upper(&value[key]) } else { None }
     };
     let reason = if field == "message_template_status_update" {
         word(&value["reason"], MAX_WORD)

@@ -13,7 +13,6 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use uuid::Uuid;
 use whatsapi_core::message::{Pricing, TimelineEntry};
-use whatsapi_core::webhook::EventType;
 use whatsapi_core::status::{self, Event, MetaStatus, Transition};
 use whatsapi_core::store::support::{
     StatusChange, expect_transition, outcome_change, record_meta_status, record_outcome_fields,
@@ -23,6 +22,7 @@ use whatsapi_core::store::{
     ClaimLimits, Claimed, FailureInfo, MessageFilter, NewBatch, Outcome, Page, PageRequest,
     StatusApplied, StatusCounts, StatusUpdate,
 };
+use whatsapi_core::webhook::EventType;
 use whatsapi_core::{AccountId, BatchId, Message, MessageId, Recipient, Status, StoreError};
 
 use crate::accounts;

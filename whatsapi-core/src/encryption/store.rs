@@ -12,8 +12,8 @@ use crate::account::{
 use crate::endpoints::{EndpointId, EndpointUpdate, WebhookEndpoint};
 use crate::store::forward::{ForwardHousekeeping, ForwardInbound, ForwardMessages, Wraps};
 use crate::store::{
-    ClaimedEvent, EventClaimLimits, EventNext, NewEvent, OutboxBacklog, OutboxStore, Store, StoreError,
-    StoreResult, TenantStore,
+    ClaimedEvent, EventClaimLimits, EventNext, NewEvent, OutboxBacklog, OutboxStore, Store,
+    StoreError, StoreResult, TenantStore,
 };
 use crate::webhook::{DeliveryAttempt, EventId};
 

@@ -16,9 +16,9 @@ use crate::inbound::{InboundFilter, InboundId, InboundInsert, InboundMessage, Ne
 use crate::message::{Message, MessageId};
 use crate::store::{
     ClaimLimits, Claimed, ClaimedEvent, EventClaimLimits, EventNext, Housekeeping, InboundStore,
-    MessageFilter, MessageStore, NewBatch, NewEvent, OutboxBacklog, OutboxStore, Outcome, Page, PageRequest,
-    PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, Store, StoreError,
-    StoreResult, TenantStore,
+    MessageFilter, MessageStore, NewBatch, NewEvent, OutboxBacklog, OutboxStore, Outcome, Page,
+    PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, Store,
+    StoreError, StoreResult, TenantStore,
 };
 use crate::webhook::{DeliveryAttempt, EventId};
 

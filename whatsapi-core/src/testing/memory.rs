@@ -23,10 +23,9 @@ use crate::store::support::{
 };
 use crate::store::{
     ClaimLimits, Claimed, ClaimedEvent, EventClaimLimits, EventNext, Housekeeping, InboundStore,
-    MessageFilter, MessageStore, NewBatch, NewEvent, OutboxBacklog, OutboxEvent, OutboxStore, Outcome,
-    Page,
-    PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, StoreError,
-    StoreResult, TenantStore, status_stream_key, unique_stream_key,
+    MessageFilter, MessageStore, NewBatch, NewEvent, OutboxBacklog, OutboxEvent, OutboxStore,
+    Outcome, Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts,
+    StatusUpdate, StoreError, StoreResult, TenantStore, status_stream_key, unique_stream_key,
 };
 use crate::webhook::{DeliveryAttempt, EventData, EventId, EventType, StatusEventData};
 

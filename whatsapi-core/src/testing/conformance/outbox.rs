@@ -90,10 +90,19 @@ pub async fn status_change_writes_outbox_event(store: Arc<dyn Store>) {
     let read = get(&*store, hooked.id, sent.id).await;
     assert_eq!(events[0].event.status().unwrap(), Status::Read);
     assert_eq!(events[0].event.created_at, at(30));
-    assert_eq!(events[0].event.data, EventData::Status(StatusEventData::of(&read)));
-    assert_eq!(events[0].event.status_data().unwrap().delivered_at, Some(at(30)));
+    assert_eq!(
+        events[0].event.data,
+        EventData::Status(StatusEventData::of(&read))
+    );
+    assert_eq!(
+        events[0].event.status_data().unwrap().delivered_at,
+        Some(at(30))
+    );
     assert_eq!(events[0].event.status_data().unwrap().read_at, Some(at(30)));
-    assert_eq!(events[0].event.status_data().unwrap().metadata, sent.metadata);
+    assert_eq!(
+        events[0].event.status_data().unwrap().metadata,
+        sent.metadata
+    );
     ok(
         store
             .finish_event(events[0].event.id, None, EventNext::Done)
@@ -119,12 +128,23 @@ pub async fn status_change_writes_outbox_event(store: Arc<dyn Store>) {
     let events = ok(store.claim_events(at(52), LEASE, 100).await, "claim_events");
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event.status().unwrap(), Status::Failed);
-    assert_eq!(events[0].event.data, EventData::Status(StatusEventData::of(&failed)));
     assert_eq!(
-        events[0].event.status_data().unwrap().error_message.as_deref(),
+        events[0].event.data,
+        EventData::Status(StatusEventData::of(&failed))
+    );
+    assert_eq!(
+        events[0]
+            .event
+            .status_data()
+            .unwrap()
+            .error_message
+            .as_deref(),
         Some("Template not found")
     );
-    assert_eq!(events[0].event.status_data().unwrap().failed_at, Some(at(51)));
+    assert_eq!(
+        events[0].event.status_data().unwrap().failed_at,
+        Some(at(51))
+    );
 }
 
 /// Events of one message go out one at a time, in order; events of different messages are independent; leases
