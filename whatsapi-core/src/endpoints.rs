@@ -1,7 +1,19 @@
 //! Event subscriptions: an account's customer webhook endpoints besides the reference webhook
 //! (`PUT /auth/me/webhook`). Each endpoint has its own URL, signing secret, event filter, retry schedule and
 //! enabled flag; every event is delivered to the reference webhook and to each enabled endpoint whose filter
-//! names it, through the outbox, one queue per endpoint.
+//! names it (an empty filter names every type), through the outbox, one queue per endpoint.
+//!
+//! Event types and their order of delivery at one destination:
+//! - `message.status_updated`: a message's events arrive in the order its status changed (a retried delivery holds
+//!   back that message's later events, never another message's);
+//! - `message.received`: one event per new inbound message (Meta's duplicate deliveries of a wamid announce
+//!   nothing), in no particular order relative to each other;
+//! - `template.status_updated`, `template.quality_updated`, `template.category_updated`: one event per change
+//!   Meta reports, in the order reported for one template (by Meta's template id, else its name and language).
+//!
+//! An endpoint can be edited (`url`, `events`, `enabled`, retry schedule) but its secret never changes; turning
+//! an endpoint disabled by a 410 Gone back on clears the reason, and events written while it was off are not
+//! replayed (given-up ones can be re-sent one by one).
 
 use std::fmt;
 use std::time::Duration;
@@ -16,14 +28,13 @@ uuid_id!(
     EndpointId
 );
 
-/// Event types an endpoint may subscribe to. Only `message.status_updated` is produced today; the others are
-/// accepted so a subscription made now receives them once they are produced.
+/// Event types an endpoint may subscribe to (the names of [`EventType::ALL`](crate::webhook::EventType::ALL)).
 pub const EVENT_TYPES: &[&str] = &[
     crate::webhook::STATUS_UPDATED,
-    "message.received",
-    "template.status_updated",
-    "template.quality_updated",
-    "template.category_updated",
+    crate::webhook::MESSAGE_RECEIVED,
+    crate::webhook::TEMPLATE_STATUS_UPDATED,
+    crate::webhook::TEMPLATE_QUALITY_UPDATED,
+    crate::webhook::TEMPLATE_CATEGORY_UPDATED,
 ];
 
 /// Most endpoints one account may have.
@@ -90,6 +101,38 @@ pub fn check_retry_schedule(delays: &[Duration]) -> Result<(), String> {
     Ok(())
 }
 
+/// A change to an endpoint; `None` leaves a field as it is. The secret cannot be changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointUpdate {
+    /// New URL (checked by the caller like a new endpoint's).
+    pub url: Option<String>,
+    /// New event filter (empty: every type).
+    pub events: Option<Vec<String>>,
+    /// On or off; either way the reason of an earlier automatic disabling is cleared.
+    pub enabled: Option<bool>,
+    /// New retry schedule.
+    pub retry_schedule: Option<Vec<Duration>>,
+}
+
+impl EndpointUpdate {
+    /// Applies the change to an endpoint as stored. For store authors.
+    pub fn apply(&self, e: &mut WebhookEndpoint) {
+        if let Some(url) = &self.url {
+            e.url.clone_from(url);
+        }
+        if let Some(events) = &self.events {
+            e.events.clone_from(events);
+        }
+        if let Some(enabled) = self.enabled {
+            e.enabled = enabled;
+            e.disabled_reason = None;
+        }
+        if let Some(schedule) = &self.retry_schedule {
+            e.retry_schedule.clone_from(schedule);
+        }
+    }
+}
+
 /// A webhook endpoint as stored.
 #[derive(Clone, PartialEq, Eq)]
 pub struct WebhookEndpoint {
@@ -115,6 +158,11 @@ pub struct WebhookEndpoint {
 
 impl WebhookEndpoint {
     /// Whether events of this type go to this endpoint (when it is enabled).
+    pub fn subscribes(&self, event: crate::webhook::EventType) -> bool {
+        self.subscribes_to(event.as_str())
+    }
+
+    /// Whether events of the type named `event` go to this endpoint (when it is enabled).
     pub fn subscribes_to(&self, event: &str) -> bool {
         self.events.is_empty() || self.events.iter().any(|e| e == event)
     }

@@ -729,6 +729,26 @@ pub(crate) fn read_message(
     })
 }
 
+/// The `data` of a `message.received` event: the stored message as JSON (camel case), as the store writes it with
+/// the message. Its parts are bounded by the parsing of Meta's webhook.
+pub fn received_event_data(m: &InboundMessage) -> serde_json::Value {
+    serde_json::json!({
+        "id": m.id,
+        "wamid": m.message.wamid,
+        "type": m.message.kind,
+        "from": m.message.from,
+        "fromUserId": m.message.from_user_id,
+        "profileName": m.message.profile_name,
+        "username": m.message.username,
+        "timestamp": m.message.timestamp,
+        "receivedAt": m.received_at,
+        "replyToMessageId": m.reply_to_message,
+        "context": m.message.context,
+        "referral": m.message.referral,
+        "content": m.message.content,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -106,4 +106,4 @@ pub use transport::{
     MediaDownload, MediaFile, MediaInfo, MetaTransport, OutgoingMessage, PhoneNumberInfo,
     SendError, SendReceipt,
 };
-pub use webhook::{DeliveryOutcome, StatusEvent, WebhookSink, WebhookTarget};
+pub use webhook::{DeliveryOutcome, EventType, WebhookEvent, WebhookSink, WebhookTarget};

@@ -386,6 +386,16 @@ pub fn parse_json(raw: &[u8]) -> Result<serde_json::Value, PayloadError> {
     Ok(v)
 }
 
+/// An entry's `time`: Unix seconds as a number or a string of digits.
+fn entry_time(v: &serde_json::Value) -> Option<DateTime<Utc>> {
+    let secs = match v {
+        serde_json::Value::Number(n) => n.as_i64(),
+        serde_json::Value::String(s) if s.len() <= 20 => s.parse().ok(),
+        _ => None,
+    }?;
+    DateTime::from_timestamp(secs, 0)
+}
+
 /// Reads everything a payload reports, item by item: a malformed item is skipped (and counted), never the whole
 /// payload. Be liberal in what you accept from Meta.
 pub fn extract(v: &serde_json::Value) -> ParsedWebhook {
@@ -399,6 +409,7 @@ pub fn extract(v: &serde_json::Value) -> ParsedWebhook {
     let entries = v.get("entry").and_then(|e| e.as_array()).unwrap_or(&empty);
     for entry in entries {
         let waba = entry.get("id").and_then(id_of);
+        let entry_time = entry.get("time").and_then(entry_time);
         let changes = entry
             .get("changes")
             .and_then(|c| c.as_array())
@@ -438,7 +449,10 @@ pub fn extract(v: &serde_json::Value) -> ParsedWebhook {
             if field != "messages" {
                 out.other.push(OtherChange {
                     field: clip(field, 64),
-                    template: crate::templates::template_change(field, value),
+                    template: crate::templates::template_change(field, value).map(|mut t| {
+                        t.at = entry_time;
+                        t
+                    }),
                     route,
                 });
                 continue;

@@ -6,8 +6,11 @@
 //! Meta's answer is read liberally: an item without a `name` or `language` is skipped, every other field is
 //! optional, strings are clipped and the numbers of components and buttons are bounded.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
+
+use crate::webhook::{EventType, format_time};
 
 use crate::message::{ButtonSubType, Template, TemplateComponent, TemplateParameter};
 use crate::send::parameter_type;
@@ -84,6 +87,67 @@ pub struct TemplateChange {
     pub status: Option<String>,
     /// A category update's new category.
     pub category: Option<String>,
+    /// Meta's template id (`message_template_id`).
+    pub template_id: Option<String>,
+    /// A status update's reason (`reason`; Meta's `NONE` is left out), or an `other_info` title.
+    pub reason: Option<String>,
+    /// A category update's previous category.
+    pub previous_category: Option<String>,
+    /// The category Meta says is correct, for a category change announced before it happens.
+    pub correct_category: Option<String>,
+    /// A quality update's previous rating (`previous_quality_score`).
+    pub previous_quality: Option<String>,
+    /// A quality update's new rating (`new_quality_score`: `GREEN`, `YELLOW`, `RED`, `UNKNOWN`).
+    pub quality: Option<String>,
+    /// When Meta says it happened (the entry's `time`), if it said.
+    pub at: Option<DateTime<Utc>>,
+}
+
+impl TemplateChange {
+    /// The customer-webhook event announcing the change: its type, its `data` (timestamps at `at`, or `now` when
+    /// Meta gave none) and its ordering key (the template: its id, else its name and language). `None` for a
+    /// field that is not a template change.
+    pub fn event(&self, now: DateTime<Utc>) -> Option<(EventType, Value, String)> {
+        let at = format_time(&self.at.unwrap_or(now));
+        let common = json!({
+            "templateId": self.template_id,
+            "name": self.name,
+            "language": self.language,
+        });
+        let mut data = match common {
+            Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        };
+        let kind = match self.field.as_str() {
+            "message_template_status_update" => {
+                data.insert("status".into(), json!(self.status));
+                data.insert("reason".into(), json!(self.reason));
+                EventType::TemplateStatusUpdated
+            }
+            "message_template_quality_update" => {
+                data.insert("previousQuality".into(), json!(self.previous_quality));
+                data.insert("quality".into(), json!(self.quality));
+                EventType::TemplateQualityUpdated
+            }
+            "template_category_update" => {
+                data.insert("previousCategory".into(), json!(self.previous_category));
+                data.insert("newCategory".into(), json!(self.category));
+                data.insert("correctCategory".into(), json!(self.correct_category));
+                EventType::TemplateCategoryUpdated
+            }
+            _ => return None,
+        };
+        data.insert("at".into(), json!(at));
+        let stream = match (&self.template_id, &self.name, &self.language) {
+            (Some(id), _, _) => format!("template|{id}"),
+            (None, name, language) => format!(
+                "template|{}|{}",
+                name.as_deref().unwrap_or_default(),
+                language.as_deref().unwrap_or_default()
+            ),
+        };
+        Some((kind, Value::Object(data), stream))
+    }
 }
 
 /// The fields of Meta's webhooks that report a template change.
@@ -94,12 +158,31 @@ pub const TEMPLATE_FIELDS: [&str; 3] = [
 ];
 
 /// The template change a webhook change of `field` reports, if it is one of [`TEMPLATE_FIELDS`]:
-/// `{event, message_template_name, message_template_language, new_category}`.
+/// `{event, message_template_id, message_template_name, message_template_language, reason, previous_category,
+/// new_category, correct_category, previous_quality_score, new_quality_score}`, every one optional, strings clipped
+/// (its `at` is the entry's, set by the caller).
 pub fn template_change(field: &str, value: &Value) -> Option<TemplateChange> {
     if !TEMPLATE_FIELDS.contains(&field) {
         return None;
     }
+    let only = |f: &str, key: &str| {
+        if field == f { upper(&value[key]) } else { None }
+    };
+    let reason = if field == "message_template_status_update" {
+        word(&value["reason"], MAX_WORD)
+            .filter(|r| !r.eq_ignore_ascii_case("none"))
+            .or_else(|| word(&value["other_info"]["title"], MAX_WORD))
+    } else {
+        None
+    };
     Some(TemplateChange {
+        template_id: word(&value["message_template_id"], MAX_WORD),
+        reason,
+        previous_category: only("template_category_update", "previous_category"),
+        correct_category: only("template_category_update", "correct_category"),
+        previous_quality: only("message_template_quality_update", "previous_quality_score"),
+        quality: only("message_template_quality_update", "new_quality_score"),
+        at: None,
         field: field.to_owned(),
         name: word(&value["message_template_name"], MAX_WORD),
         language: word(&value["message_template_language"], MAX_WORD),

@@ -1,4 +1,5 @@
-//! Customer webhooks: the event we send, the `WebhookSink` trait and what a delivery attempt recorded.
+//! Customer webhooks: the events we send (their types and data), the `WebhookSink` trait and what a delivery
+//! attempt recorded.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
@@ -14,8 +15,104 @@ uuid_id!(
     EventId
 );
 
-/// Name of the only event type.
+/// Name of the event announcing a message's new status.
 pub const STATUS_UPDATED: &str = "message.status_updated";
+/// Name of the event announcing a new inbound message.
+pub const MESSAGE_RECEIVED: &str = "message.received";
+/// Name of the event announcing a template's new review status.
+pub const TEMPLATE_STATUS_UPDATED: &str = "template.status_updated";
+/// Name of the event announcing a template's new quality rating.
+pub const TEMPLATE_QUALITY_UPDATED: &str = "template.quality_updated";
+/// Name of the event announcing a template's new category.
+pub const TEMPLATE_CATEGORY_UPDATED: &str = "template.category_updated";
+
+/// The kind of a customer-webhook event (its `event` field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum EventType {
+    /// `message.status_updated`: an outbound message reached `sent`, `delivered`, `read` or `failed`.
+    StatusUpdated,
+    /// `message.received`: a customer wrote (a new inbound message; Meta's duplicates are not announced).
+    MessageReceived,
+    /// `template.status_updated`: Meta approved, rejected, paused or disabled a template.
+    TemplateStatusUpdated,
+    /// `template.quality_updated`: a template's quality rating changed.
+    TemplateQualityUpdated,
+    /// `template.category_updated`: Meta changed (or will change) a template's category.
+    TemplateCategoryUpdated,
+}
+
+impl EventType {
+    /// Every event type, in the order the documentation lists them.
+    pub const ALL: [EventType; 5] = [
+        EventType::StatusUpdated,
+        EventType::MessageReceived,
+        EventType::TemplateStatusUpdated,
+        EventType::TemplateQualityUpdated,
+        EventType::TemplateCategoryUpdated,
+    ];
+
+    /// The name as sent in `event` and listed in endpoint filters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::StatusUpdated => STATUS_UPDATED,
+            EventType::MessageReceived => MESSAGE_RECEIVED,
+            EventType::TemplateStatusUpdated => TEMPLATE_STATUS_UPDATED,
+            EventType::TemplateQualityUpdated => TEMPLATE_QUALITY_UPDATED,
+            EventType::TemplateCategoryUpdated => TEMPLATE_CATEGORY_UPDATED,
+        }
+    }
+
+    /// The type with this name, if there is one.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `data` of an event: a status event's typed shape (its bytes are the reference's), or the JSON object of
+/// any other type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EventData {
+    /// A `message.status_updated` event's data.
+    Status(StatusEventData),
+    /// The data of every other event type (an object built by whatsapi, bounded).
+    Json(serde_json::Value),
+}
+
+impl EventData {
+    /// The status event's data, for `message.status_updated`.
+    pub fn status(&self) -> Option<&StatusEventData> {
+        match self {
+            EventData::Status(s) => Some(s),
+            EventData::Json(_) => None,
+        }
+    }
+
+    /// The outbound message the event is about (status events only).
+    pub fn message_id(&self) -> Option<MessageId> {
+        self.status().map(|s| s.message_id)
+    }
+
+    /// Reads stored data back as the type it was written for. For store authors.
+    pub fn decode(kind: EventType, text: &str) -> Result<Self, serde_json::Error> {
+        Ok(match kind {
+            EventType::StatusUpdated => EventData::Status(serde_json::from_str(text)?),
+            _ => EventData::Json(serde_json::from_str(text)?),
+        })
+    }
+
+    /// The text stored (and later sent). For store authors.
+    pub fn encode(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self)
+    }
+}
 
 /// The `data` of a `message.status_updated` event, in the reference's shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,30 +159,45 @@ impl StatusEventData {
     }
 }
 
-/// One event as POSTed to the customer.
+/// One event as POSTed to the customer: `{"event": type, "timestamp": ..., "data": ...}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StatusEvent {
+pub struct WebhookEvent {
     /// Stable id (the `webhook-id` header), not part of the body.
     #[serde(skip)]
     pub id: Option<EventId>,
-    /// Always `message.status_updated`.
+    /// The event type's name ([`EventType::as_str`]).
     pub event: String,
-    /// When the status changed.
+    /// When it happened (a status change, the message's arrival, Meta's report of a template change).
     #[serde(with = "rfc3339")]
     pub timestamp: DateTime<Utc>,
-    /// The message's state.
-    pub data: StatusEventData,
+    /// What happened.
+    pub data: EventData,
 }
 
-impl StatusEvent {
-    /// A `message.status_updated` event.
-    pub fn status_updated(id: EventId, timestamp: DateTime<Utc>, data: StatusEventData) -> Self {
+impl WebhookEvent {
+    /// An event of any type.
+    pub fn new(id: EventId, kind: EventType, timestamp: DateTime<Utc>, data: EventData) -> Self {
         Self {
             id: Some(id),
-            event: STATUS_UPDATED.to_owned(),
+            event: kind.as_str().to_owned(),
             timestamp,
             data,
         }
+    }
+
+    /// A `message.status_updated` event.
+    pub fn status_updated(id: EventId, timestamp: DateTime<Utc>, data: StatusEventData) -> Self {
+        Self::new(
+            id,
+            EventType::StatusUpdated,
+            timestamp,
+            EventData::Status(data),
+        )
+    }
+
+    /// The status event's data, for `message.status_updated`.
+    pub fn status_data(&self) -> Option<&StatusEventData> {
+        self.data.status()
     }
 }
 
@@ -234,7 +346,7 @@ impl DeliveryOutcome {
 #[async_trait]
 pub trait WebhookSink: Send + Sync + 'static {
     /// Delivers one event; never panics, reports failures in the outcome.
-    async fn deliver(&self, target: &WebhookTarget, event: &StatusEvent) -> DeliveryOutcome;
+    async fn deliver(&self, target: &WebhookTarget, event: &WebhookEvent) -> DeliveryOutcome;
 }
 
 /// A recorded delivery attempt (for the dashboard and for support).
@@ -242,10 +354,12 @@ pub trait WebhookSink: Send + Sync + 'static {
 pub struct DeliveryAttempt {
     /// The event.
     pub event_id: EventId,
-    /// Its message.
-    pub message_id: MessageId,
-    /// The status the event announced.
-    pub status: Status,
+    /// The event's type.
+    pub event_type: EventType,
+    /// Its message (status events only).
+    pub message_id: Option<MessageId>,
+    /// The status the event announced (status events only).
+    pub status: Option<Status>,
     /// Where it went.
     pub url: String,
     /// When.
@@ -358,7 +472,7 @@ mod tests {
         let id: MessageId = "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20".parse().unwrap();
         let mut meta = serde_json::Map::new();
         meta.insert("orderId".into(), json!("1234"));
-        let ev = StatusEvent::status_updated(
+        let ev = WebhookEvent::status_updated(
             EventId::new(),
             t,
             StatusEventData {

@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::webhook::{
-    DeliveryOutcome, StatusEvent, WebhookSink, WebhookTarget, WebhookUrlPolicy, check_url,
+    DeliveryOutcome, WebhookEvent, WebhookSink, WebhookTarget, WebhookUrlPolicy, check_url,
     is_public_ip,
 };
 
@@ -113,7 +113,7 @@ impl HttpWebhookSink {
 
 #[async_trait]
 impl WebhookSink for HttpWebhookSink {
-    async fn deliver(&self, target: &WebhookTarget, event: &StatusEvent) -> DeliveryOutcome {
+    async fn deliver(&self, target: &WebhookTarget, event: &WebhookEvent) -> DeliveryOutcome {
         let started = Instant::now();
         let fail = |error: String, started: Instant| DeliveryOutcome {
             http_status: None,

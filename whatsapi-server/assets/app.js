@@ -580,7 +580,7 @@ async function webhooksPage(view, token) {
       <button type="submit">Save</button>${state.me.webhookUrl ? '<button type="button" class="danger" id="remove-webhook">Remove</button>' : ""}</form>
       <div id="webhook-secret"></div></div>
     <div class="card"><h2>Latest delivery attempts</h2><div class="table-wrap"><table id="deliveries"><thead><tr><th>When</th><th>Message</th><th>Status</th><th>HTTP</th><th>Error</th></tr></thead><tbody>
-      ${deliveries.map((d) => `<tr><td class="nowrap">${when(d.at)}</td><td><a href="#/messages/${esc(d.messageId)}">${shortId(d.messageId)}</a></td><td>${badge(d.status)}</td>
+      ${deliveries.map((d) => `<tr><td class="nowrap">${when(d.at)}</td><td>${d.messageId ? `<a href="#/messages/${esc(d.messageId)}">${shortId(d.messageId)}</a>` : esc(d.event)}</td><td>${d.status ? badge(d.status) : "—"}</td>
         <td>${esc(d.httpStatus ?? "—")}</td><td class="error wrap">${esc(d.error || "")}</td></tr>`).join("") || '<tr><td colspan="5" class="muted">No deliveries yet.</td></tr>'}
     </tbody></table></div></div>`;
   $("#webhook-form").onsubmit = async (e) => {

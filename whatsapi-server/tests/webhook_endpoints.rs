@@ -2,7 +2,9 @@
 //! schedule and enabled flag, beside the reference webhook (`PUT /auth/me/webhook`), over real HTTP on loopback.
 //! An endpoint that is down gets its events in order once it is back (short configured delays stand in for the
 //! hour); a slow one never delays the others; one answering 410 is disabled; a failed delivery is re-sent; the
-//! reference webhook works as documented throughout; nothing crosses accounts.
+//! reference webhook works as documented throughout; nothing crosses accounts. Inbound messages (through the
+//! sandbox) and Meta's template changes reach the endpoints subscribed to them; an endpoint disabled by a 410 is
+//! turned back on with `PATCH`.
 
 mod common;
 
@@ -438,6 +440,7 @@ async fn several_endpoints_per_account_with_filters_retries_gone_and_resend() {
                 "at",
                 "durationMs",
                 "error",
+                "event",
                 "eventId",
                 "httpStatus",
                 "messageId",
@@ -484,5 +487,439 @@ async fn several_endpoints_per_account_with_filters_retries_gone_and_resend() {
         .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(reference.hits().len(), 4);
+    s.stop().await;
+}
+
+/// Each request is signed with `secret` and is a `kind` event.
+fn check_kind(hits: &[Hit], secret: &str, kind: &str, what: &str) {
+    for h in hits {
+        assert!(
+            verify(secret, &h.id, h.timestamp, &h.body, &h.signature),
+            "{what}: signed with its own secret: {h:?}"
+        );
+        assert_eq!(h.json()["event"], kind, "{what}: {:?}", h.json());
+    }
+}
+
+async fn patch(s: &TestServer, key: &str, path: &str, body: Value) -> (u16, Value) {
+    request(s, reqwest::Method::PATCH, key, path, Some(body)).await
+}
+
+fn detail_fields(v: &Value) -> Vec<String> {
+    v["details"]
+        .as_array()
+        .map(|d| {
+            d.iter()
+                .map(|x| x["field"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits (bounded) until the endpoint at `path` reads `enabled == want`.
+async fn wait_enabled(s: &TestServer, key: &str, path: &str, want: bool) -> Value {
+    for _ in 0..400 {
+        let (_, v) = s.get(key, path).await;
+        if v["data"]["enabled"] == want {
+            return v["data"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{path} never had enabled = {want}");
+}
+
+/// A customer writing in through the sandbox reaches, signed, the reference webhook and every endpoint taking
+/// `message.received`, never one filtered to statuses; an endpoint that is down does not delay the others and
+/// gets everything once back; one that answered 410 is turned back on with PATCH (validated field by field) and
+/// receives the next events under its original secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_messages_reach_the_endpoints_that_take_them() {
+    use whatsapi_sandbox::SandboxConfig;
+    use whatsapi_server::app::{HttpSettings, SandboxCredentials};
+    const CUSTOMER: &str = "14155552671";
+    let s = TestServer::start_with(Options {
+        webhook_timeout: TIMEOUT,
+        sandbox: Some(SandboxConfig {
+            open_numbers: true,
+            service_window: true,
+            ..Default::default()
+        }),
+        settings: HttpSettings {
+            sandbox: Some(SandboxCredentials {
+                access_token: "sandbox-token".into(),
+                app_secret: "sandbox-app-secret".into(),
+                customers: None,
+            }),
+            ..HttpSettings::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let key = s.register("inbound-hooks@example.com").await;
+    let other = s.register("other-inbound@example.com").await;
+
+    let reference = Receiver::start(Mode::Up).await;
+    let (code, v) = request(
+        &s,
+        reqwest::Method::PUT,
+        &key,
+        "/auth/me/webhook",
+        Some(json!({"url": reference.url})),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+    let reference_secret = v["data"]["signingSecret"].as_str().unwrap().to_owned();
+    let received = Receiver::start(Mode::Up).await;
+    let statuses_only = Receiver::start(Mode::Up).await;
+    let down = Receiver::start(Mode::Down).await;
+    let gone = Receiver::start(Mode::Gone).await;
+    let r = create(
+        &s,
+        &key,
+        json!({"url": received.url, "events": ["message.received"]}),
+    )
+    .await;
+    let received_secret = r["signingSecret"].as_str().unwrap().to_owned();
+    let so = create(
+        &s,
+        &key,
+        json!({"url": statuses_only.url, "events": ["message.status_updated"]}),
+    )
+    .await;
+    let d = create(
+        &s,
+        &key,
+        json!({"url": down.url, "retrySchedule": [1, 1, 1, 1, 1, 1, 1]}),
+    )
+    .await;
+    let down_secret = d["signingSecret"].as_str().unwrap().to_owned();
+    let g = create(
+        &s,
+        &key,
+        json!({"url": gone.url, "events": ["message.received"]}),
+    )
+    .await;
+    let gone_secret = g["signingSecret"].as_str().unwrap().to_owned();
+
+    let write = |text: &'static str| {
+        let (s, key) = (&s, &key);
+        async move {
+            let (code, v) = s
+                .post(
+                    key,
+                    "/sandbox/inbound",
+                    json!({"from": CUSTOMER, "text": text}),
+                )
+                .await;
+            assert_eq!(code, 200, "{v}");
+            v["data"]["wamid"].as_str().unwrap().to_owned()
+        }
+    };
+    let first = write("Hi, is my order on its way?").await;
+
+    let got = received.wait(1, "received").await;
+    check_kind(&got, &received_secret, "message.received", "received");
+    let data = &got[0].json()["data"];
+    assert_eq!(data["wamid"], first.as_str(), "{data}");
+    assert_eq!(data["from"], CUSTOMER, "{data}");
+    assert_eq!(data["type"], "text", "{data}");
+    let (_, listed) = s.get(&key, "/inbound").await;
+    assert_eq!(
+        data["id"], listed["data"][0]["id"],
+        "the event names the stored message: {listed}"
+    );
+    assert!(
+        serde_json::to_string(&data["content"])
+            .unwrap()
+            .contains("Hi, is my order on its way?"),
+        "{data}"
+    );
+    let got = reference.wait(1, "reference").await;
+    check_kind(&got, &reference_secret, "message.received", "reference");
+    assert_eq!(got[0].json()["data"], *data, "the same data everywhere");
+
+    // `down` keeps failing meanwhile; a second message still goes straight to the others.
+    down.wait(2, "down fails and is retried").await;
+    assert!(down.hits().iter().all(|h| h.id == down.hits()[0].id));
+    let second = write("Hello again").await;
+    let got = received.wait(2, "received, while down is down").await;
+    assert_eq!(got[1].json()["data"]["wamid"], second.as_str());
+    reference.wait(2, "reference").await;
+
+    // 410: disabled; PATCH validates like create, then turns it back on.
+    gone.wait(1, "gone").await;
+    let g_path = format!("/webhooks/endpoints/{}", g["id"].as_str().unwrap());
+    let off = wait_enabled(&s, &key, &g_path, false).await;
+    assert!(
+        off["disabledReason"].as_str().unwrap().contains("410"),
+        "{off}"
+    );
+    let (code, v) = patch(
+        &s,
+        &key,
+        &g_path,
+        json!({"url": "ftp://x.example/", "events": ["message.sent"], "retrySchedule": [100000], "enabled": "yes"}),
+    )
+    .await;
+    assert_eq!(code, 400, "{v}");
+    assert_eq!(
+        detail_fields(&v),
+        ["url", "events", "retrySchedule", "enabled"],
+        "{v}"
+    );
+    let (code, v) = patch(&s, &key, &g_path, json!({})).await;
+    assert_eq!(
+        (code, detail_fields(&v)),
+        (400, vec!["body".to_owned()]),
+        "{v}"
+    );
+    let (code, _) = patch(&s, &other, &g_path, json!({"enabled": true})).await;
+    assert_eq!(code, 404, "another account's endpoint");
+    let (code, _) = patch(
+        &s,
+        &key,
+        "/webhooks/endpoints/0193c4f2-7a1e-7c3b-9a5d-3f2e1d0c4b6a",
+        json!({"enabled": true}),
+    )
+    .await;
+    assert_eq!(code, 404);
+    assert_eq!(
+        wait_enabled(&s, &key, &g_path, false).await["disabledReason"],
+        off["disabledReason"],
+        "refused changes changed nothing"
+    );
+    gone.set(Mode::Up);
+    let (code, v) = patch(
+        &s,
+        &key,
+        &g_path,
+        json!({"enabled": true, "retrySchedule": [1, 2]}),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["data"]["enabled"], true);
+    assert_eq!(v["data"]["disabledReason"], Value::Null);
+    assert_eq!(v["data"]["retrySchedule"], json!([1, 2]));
+    assert_eq!(v["data"]["events"], json!(["message.received"]));
+    assert!(v["data"].get("signingSecret").is_none(), "{v}");
+
+    let third = write("Thanks!").await;
+    let back = gone.wait(2, "re-enabled").await;
+    assert_eq!(back[1].json()["data"]["wamid"], third.as_str());
+    check_kind(
+        &back,
+        &gone_secret,
+        "message.received",
+        "re-enabled, same secret",
+    );
+    received.wait(3, "received").await;
+    reference.wait(3, "reference").await;
+
+    // `down` comes back and gets every event it missed.
+    down.set(Mode::Up);
+    let mut wamids = Vec::new();
+    for _ in 0..400 {
+        let hits = down.hits();
+        wamids = hits
+            .iter()
+            .map(|h| h.json()["data"]["wamid"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>();
+        wamids.sort();
+        wamids.dedup();
+        if wamids.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let mut expected = vec![first.clone(), second.clone(), third.clone()];
+    expected.sort();
+    assert_eq!(wamids, expected, "every event once it is back");
+    check_kind(&down.hits(), &down_secret, "message.received", "down");
+
+    // The status-only endpoint never got an inbound message.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        statuses_only.hits().is_empty(),
+        "{:?}",
+        statuses_only.hits()
+    );
+
+    // Deliveries of non-message events: the type, and null messageId and status, fields present.
+    let r_path = format!(
+        "/webhooks/endpoints/{}/deliveries",
+        r["id"].as_str().unwrap()
+    );
+    let (code, v) = s.get(&key, &r_path).await;
+    assert_eq!(code, 200, "{v}");
+    let attempts = v["data"].as_array().unwrap();
+    assert_eq!(attempts.len(), 3, "{v}");
+    for a in attempts {
+        assert_eq!(a["event"], "message.received", "{a}");
+        assert_eq!(a["httpStatus"], 200, "{a}");
+        for field in ["messageId", "status"] {
+            assert!(a.get(field).is_some_and(Value::is_null), "{field}: {a}");
+        }
+    }
+    let so_path = format!(
+        "/webhooks/endpoints/{}/deliveries",
+        so["id"].as_str().unwrap()
+    );
+    let (_, v) = s.get(&key, &so_path).await;
+    assert_eq!(v["data"], json!([]));
+    let (_, v) = s.get(&other, "/auth/me/webhook/deliveries").await;
+    assert_eq!(v["data"], json!([]), "nothing of another account");
+    s.stop().await;
+}
+
+/// Meta's template webhooks (status, quality, category) become `template.*` events at the endpoints taking them
+/// and the reference webhook, in the order Meta reported them for the template, with camel-case data; an endpoint
+/// filtered to statuses gets only its statuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_changes_reach_the_endpoints_that_take_them() {
+    const WABA: &str = "102290129340398";
+    let s = TestServer::start_with(Options {
+        webhook_timeout: TIMEOUT,
+        ..Options::default()
+    })
+    .await;
+    let key = s
+        .account_with_credentials("templates-hooks@example.com")
+        .await;
+    let (code, me) = s.get(&key, "/auth/me").await;
+    assert_eq!(code, 200);
+    let pnid = me["data"]["whatsappPhoneNumberId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = s
+        .client
+        .put(s.url("/auth/me/credentials"))
+        .bearer_auth(&key)
+        .json(
+            &json!({"whatsappAccessToken": "EAAtest", "whatsappPhoneNumberId": pnid,
+                      "whatsappBusinessAccountId": WABA}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let reference = Receiver::start(Mode::Up).await;
+    let (code, v) = request(
+        &s,
+        reqwest::Method::PUT,
+        &key,
+        "/auth/me/webhook",
+        Some(json!({"url": reference.url})),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+    let templates = Receiver::start(Mode::Up).await;
+    let statuses_only = Receiver::start(Mode::Up).await;
+    let t = create(
+        &s,
+        &key,
+        json!({"url": templates.url, "events": ["template.status_updated", "template.quality_updated",
+                                                "template.category_updated"]}),
+    )
+    .await;
+    let t_secret = t["signingSecret"].as_str().unwrap().to_owned();
+    let so = create(
+        &s,
+        &key,
+        json!({"url": statuses_only.url, "events": ["message.status_updated"]}),
+    )
+    .await;
+    let so_secret = so["signingSecret"].as_str().unwrap().to_owned();
+
+    let long = "x".repeat(5000);
+    let body = json!({"object": "whatsapp_business_account", "entry": [
+        {"id": WABA, "time": 1711620000, "changes": [
+            {"field": "message_template_status_update", "value": {
+                "event": "REJECTED", "message_template_id": 594425479261596_u64,
+                "message_template_name": "order_ready", "message_template_language": "en_US",
+                "reason": "INCORRECT_CATEGORY", "unexpected": {"nested": [1, 2]}}},
+            {"field": "message_template_quality_update", "value": {
+                "previous_quality_score": "GREEN", "new_quality_score": "YELLOW",
+                "message_template_id": "594425479261596", "message_template_name": "order_ready",
+                "message_template_language": "en_US"}},
+            {"field": "template_category_update", "value": {
+                "message_template_id": 594425479261596_u64, "message_template_name": long,
+                "message_template_language": "en_US", "previous_category": "UTILITY", "new_category": "MARKETING"}}]}]});
+    let raw = serde_json::to_vec(&body).unwrap();
+    let sig = whatsapi_core::meta::sign(common::APP_SECRET.as_bytes(), &raw);
+    let code = s
+        .client
+        .post(s.url("/webhooks/whatsapp"))
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", sig)
+        .body(raw)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(code, 200);
+
+    let got = templates.wait(3, "templates").await;
+    let kinds: Vec<String> = got
+        .iter()
+        .map(|h| h.json()["event"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "template.status_updated",
+            "template.quality_updated",
+            "template.category_updated"
+        ],
+        "in the order Meta reported them"
+    );
+    for h in &got {
+        assert!(verify(&t_secret, &h.id, h.timestamp, &h.body, &h.signature));
+        assert_eq!(h.json()["timestamp"], "2024-03-28T10:00:00Z");
+    }
+    assert_eq!(
+        got[0].json()["data"],
+        json!({"templateId": "594425479261596", "name": "order_ready", "language": "en_US",
+               "status": "REJECTED", "reason": "INCORRECT_CATEGORY", "at": "2024-03-28T10:00:00Z"})
+    );
+    assert_eq!(
+        got[1].json()["data"],
+        json!({"templateId": "594425479261596", "name": "order_ready", "language": "en_US",
+               "previousQuality": "GREEN", "quality": "YELLOW", "at": "2024-03-28T10:00:00Z"})
+    );
+    let category = got[2].json()["data"].clone();
+    assert_eq!(category["previousCategory"], "UTILITY");
+    assert_eq!(category["newCategory"], "MARKETING");
+    assert_eq!(category["correctCategory"], Value::Null);
+    let name = category["name"].as_str().unwrap();
+    assert!(
+        name.len() < long.len() && name.len() >= 256,
+        "a long name from Meta is cut: {}",
+        name.len()
+    );
+    reference.wait(3, "reference").await;
+
+    // The status-only endpoint got none of them, but does get a status.
+    send(&s, &key, "hello").await;
+    let hits = statuses_only.wait(1, "statuses only").await;
+    check(&hits, &so_secret, "statuses only");
+    assert_eq!(hits[0].status(), "sent");
+    assert_eq!(
+        templates.hits().len(),
+        3,
+        "no status event at the template endpoint"
+    );
+    let (_, v) = s.get(&key, "/auth/me/webhook/deliveries?limit=50").await;
+    let kinds: std::collections::BTreeSet<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["event"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains("template.category_updated") && kinds.contains("message.status_updated"),
+        "{v}"
+    );
     s.stop().await;
 }

@@ -28,7 +28,7 @@ fn decode(r: &Row) -> Result<InboundMessage> {
 
 /// Inserts unless the account already has the wamid: one statement, so of concurrent inserts (on any replica)
 /// exactly one inserts and the others read the row it wrote.
-pub(crate) async fn insert(db: &dyn Db, new: NewInbound) -> Result<InboundInsert> {
+pub(crate) async fn insert(db: &dyn Db, new: &NewInbound) -> Result<InboundInsert> {
     let data = serde_json::to_string(&new.message)?;
     let reply_to = new.reply_to_message.map(|m| m.0);
     let inserted = db
@@ -49,7 +49,10 @@ pub(crate) async fn insert(db: &dyn Db, new: NewInbound) -> Result<InboundInsert
         )
         .await?;
     if inserted == 1 {
-        return Ok(InboundInsert::Inserted(new.into_stored()));
+        let stored = new.clone().into_stored();
+        // Its `message.received` events, in the same transaction.
+        crate::outbox::emit_received(db, &stored).await?;
+        return Ok(InboundInsert::Inserted(stored));
     }
     // The conflicting insert has committed (ON CONFLICT waits for it), so the row is visible now.
     let row = db

@@ -22,6 +22,7 @@ use whatsapi_core::store::{
     ClaimLimits, Claimed, FailureInfo, MessageFilter, NewBatch, Outcome, Page, PageRequest,
     StatusApplied, StatusCounts, StatusUpdate,
 };
+use whatsapi_core::webhook::EventType;
 use whatsapi_core::{AccountId, BatchId, Message, MessageId, Recipient, Status, StoreError};
 
 use crate::accounts;
@@ -211,7 +212,7 @@ impl Effects {
         if let Some(d) = self.destinations.get(&account) {
             return Ok(d.clone());
         }
-        let d = outbox::destinations(db, account).await?;
+        let d = outbox::destinations(db, account, EventType::StatusUpdated).await?;
         self.destinations.insert(account, d.clone());
         Ok(d)
     }

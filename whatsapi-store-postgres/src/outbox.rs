@@ -1,4 +1,5 @@
-//! The customer-webhook outbox: events written with their status change, claimed one per message, finished.
+//! The customer-webhook outbox: events written with their status change, with a new inbound message or on their
+//! own (template changes), claimed one per stream and destination, finished.
 
 use std::time::Duration;
 
@@ -7,11 +8,15 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 use whatsapi_core::account::WebhookConfig;
-use whatsapi_core::endpoints::{EndpointId, WebhookEndpoint, decode_schedule, encode_schedule};
-use whatsapi_core::store::{
-    ClaimedEvent, Destination, EventClaimLimits, EventNext, OutboxBacklog, OutboxEvent,
+use whatsapi_core::endpoints::{
+    EndpointId, EndpointUpdate, WebhookEndpoint, decode_schedule, encode_schedule,
 };
-use whatsapi_core::webhook::{DeliveryAttempt, EventId, STATUS_UPDATED, StatusEventData};
+use whatsapi_core::inbound::{InboundMessage, received_event_data};
+use whatsapi_core::store::{
+    ClaimedEvent, Destination, EventClaimLimits, EventNext, NewEvent, OutboxBacklog, OutboxEvent,
+    status_stream_key, unique_stream_key,
+};
+use whatsapi_core::webhook::{DeliveryAttempt, EventData, EventId, EventType, StatusEventData};
 use whatsapi_core::{AccountId, MessageId, StoreError};
 
 use crate::accounts;
@@ -29,9 +34,13 @@ const UNREACHABLE: &str =
 /// `next_at` of an event that has not been tried yet: due at once.
 const DUE_AT_ONCE: i64 = i64::MIN;
 
-/// Where a `message.status_updated` event of the account goes: `None` for its reference webhook when it has one,
-/// the row number of each of its enabled endpoints subscribed to the event type.
-pub(crate) async fn destinations(db: &dyn Db, account: i64) -> Result<Vec<Option<i64>>> {
+/// Where an event of type `kind` of the account goes: `None` for its reference webhook when it has one, the row
+/// number of each of its enabled endpoints subscribed to the event type.
+pub(crate) async fn destinations(
+    db: &dyn Db,
+    account: i64,
+    kind: EventType,
+) -> Result<Vec<Option<i64>>> {
     let mut out = Vec::new();
     let has_webhook: bool = match db
         .opt(
@@ -55,7 +64,7 @@ pub(crate) async fn destinations(db: &dyn Db, account: i64) -> Result<Vec<Option
     {
         let events: String = r.try_get(1)?;
         let events: Vec<String> = serde_json::from_str(&events)?;
-        if events.is_empty() || events.iter().any(|e| e == STATUS_UPDATED) {
+        if events.is_empty() || events.iter().any(|e| e == kind.as_str()) {
             out.push(Some(r.try_get::<_, i64>(0)?));
         }
     }
@@ -72,14 +81,17 @@ pub(crate) async fn emit(
     if destinations.is_empty() {
         return Ok(());
     }
-    let data = serde_json::to_string(&StatusEventData::of(&s.message))?;
+    let data = EventData::Status(StatusEventData::of(&s.message)).encode()?;
+    let stream = status_stream_key(s.message.id);
     for endpoint in destinations {
         db.exec(
-            "INSERT INTO outbox (id, account, message, status, created_at, data, next_at, endpoint) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO outbox (id, account, event_type, stream, message, status, created_at, data, next_at, \
+             endpoint) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             &[
                 &EventId::new().0,
                 &s.account,
+                &EventType::StatusUpdated.as_str(),
+                &stream,
                 &s.seq,
                 &status_code(s.message.status),
                 &ts(at),
@@ -93,7 +105,93 @@ pub(crate) async fn emit(
     Ok(())
 }
 
-/// Claims due events, at most one per message and destination (its oldest unfinished), at most
+/// Writes an event that is not a status event for each destination of the account (row `account`) subscribed to
+/// its type, in one statement; answers how many.
+async fn write(
+    db: &dyn Db,
+    account: i64,
+    kind: EventType,
+    data: &str,
+    stream: &(dyn Fn(EventId) -> String + Sync),
+    at: DateTime<Utc>,
+) -> Result<usize> {
+    let destinations = destinations(db, account, kind).await?;
+    if destinations.is_empty() {
+        return Ok(0);
+    }
+    let mut ids = Vec::with_capacity(destinations.len());
+    let mut streams = Vec::with_capacity(destinations.len());
+    for _ in &destinations {
+        let id = EventId::new();
+        streams.push(stream(id));
+        ids.push(id.0);
+    }
+    db.exec(
+        "INSERT INTO outbox (id, account, event_type, stream, created_at, data, next_at, endpoint) \
+         SELECT d.id, $1, $2, d.stream, $3, $4, $5, d.endpoint \
+         FROM unnest($6::uuid[], $7::text[], $8::bigint[]) AS d (id, stream, endpoint)",
+        &[
+            &account,
+            &kind.as_str(),
+            &ts(at),
+            &data,
+            &DUE_AT_ONCE,
+            &ids,
+            &streams,
+            &destinations,
+        ],
+    )
+    .await?;
+    Ok(destinations.len())
+}
+
+/// Writes the `message.received` event of a new inbound message.
+pub(crate) async fn emit_received(db: &dyn Db, m: &InboundMessage) -> Result<()> {
+    let Some(account) = accounts::seq(db, m.account_id).await? else {
+        return Ok(());
+    };
+    let data = serde_json::to_string(&received_event_data(m))?;
+    write(
+        db,
+        account,
+        EventType::MessageReceived,
+        &data,
+        &unique_stream_key,
+        m.received_at,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Writes an event on its own for the account's destinations subscribed to its type.
+pub(crate) async fn enqueue(db: &dyn Db, account: AccountId, event: &NewEvent) -> Result<usize> {
+    if event.event_type == EventType::StatusUpdated {
+        return Err(PostgresError::Store(StoreError::Conflict(
+            "status events are written with their status change".into(),
+        )));
+    }
+    let account = accounts::seq(db, account)
+        .await?
+        .ok_or(PostgresError::Store(StoreError::NotFound))?;
+    let data = serde_json::to_string(&event.data)?;
+    write(
+        db,
+        account,
+        event.event_type,
+        &data,
+        &|id| event.stream_key(id),
+        event.at,
+    )
+    .await
+}
+
+/// An event type as stored.
+fn event_type(name: &str) -> Result<EventType> {
+    EventType::parse(name)
+        .ok_or_else(|| PostgresError::Corrupt(format!("unknown event type {name:?} in the outbox")))
+}
+
+/// Claims due events, at most one per stream and destination (its oldest unfinished), at most
 /// `per_destination` of one destination and none of the skipped ones, leasing each, in one statement.
 pub(crate) async fn claim(
     db: &dyn Db,
@@ -122,13 +220,14 @@ pub(crate) async fn claim(
                  SELECT e.seq, ROW_NUMBER() OVER (PARTITION BY e.account, e.endpoint ORDER BY e.seq) AS rank \
                  FROM outbox e \
                  WHERE e.state = 0 AND e.next_at <= $1 AND (e.lease_until IS NULL OR e.lease_until <= $1) \
-                 AND e.seq = (SELECT MIN(p.seq) FROM outbox p WHERE p.message = e.message \
+                 AND e.seq = (SELECT MIN(p.seq) FROM outbox p WHERE p.account = e.account \
+                              AND p.stream = e.stream \
                               AND COALESCE(p.endpoint, 0) = COALESCE(e.endpoint, 0) AND p.state = 0) \
                  AND NOT (e.endpoint IS NULL AND e.account IN (SELECT seq FROM accounts WHERE id = ANY($5))) \
                  AND NOT (e.endpoint IS NOT NULL \
                           AND e.endpoint IN (SELECT seq FROM webhook_endpoints WHERE id = ANY($6)))) c \
                WHERE c.rank <= $2 ORDER BY c.seq LIMIT $3) \
-             RETURNING o.seq, o.id, a.id, o.status, o.created_at, o.data, o.attempts, a.webhook, o.endpoint",
+             RETURNING o.seq, o.id, a.id, o.event_type, o.created_at, o.data, o.attempts, a.webhook, o.endpoint",
             &[
                 &ts(now),
                 &per,
@@ -172,6 +271,7 @@ pub(crate) async fn claim(
         let webhook: Option<String> = r.try_get(7)?;
         let endpoint: Option<i64> = r.try_get(8)?;
         let found = endpoint.and_then(|e| endpoints.get(&e));
+        let kind = event_type(&r.try_get::<_, String>(3)?)?;
         let (target, retry_schedule) = match (endpoint, found) {
             (None, _) => (webhook.map(|w| serde_json::from_str(&w)).transpose()?, None),
             (Some(_), Some((_, url, secret, true, schedule))) => (
@@ -186,9 +286,9 @@ pub(crate) async fn claim(
         let event = OutboxEvent {
             id: EventId(r.try_get(1)?),
             account_id: AccountId(r.try_get(2)?),
-            status: status(r.try_get(3)?)?,
+            event_type: kind,
             created_at: time(r.try_get(4)?),
-            data: serde_json::from_str(&data)?,
+            data: EventData::decode(kind, &data)?,
             attempts: u32_of(r.try_get(6)?),
             endpoint: found.map(|(id, ..)| EndpointId(*id)),
         };
@@ -224,13 +324,14 @@ pub(crate) async fn finish(
         (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
     if let Some(a) = attempt {
         db.exec(
-            "INSERT INTO delivery_attempts (event, account, message, status, url, at, http_status, error, duration_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO delivery_attempts (event, account, event_type, message, status, url, at, http_status, \
+             error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             &[
                 &a.event_id.0,
                 &account,
-                &a.message_id.0,
-                &status_code(a.status),
+                &a.event_type.as_str(),
+                &a.message_id.map(|m| m.0),
+                &a.status.map(status_code),
                 &a.url,
                 &ts(a.at),
                 &a.http_status.map(i32::from),
@@ -284,7 +385,7 @@ pub(crate) async fn attempts(
         return Ok(Vec::new());
     };
     db.rows(
-        "SELECT event, message, status, url, at, http_status, error, duration_ms FROM delivery_attempts \
+        "SELECT event, message, status, url, at, http_status, error, duration_ms, event_type FROM delivery_attempts \
          WHERE account = $1 ORDER BY at DESC, seq DESC LIMIT $2",
         &[&account, &i64::from(limit)],
     )
@@ -305,7 +406,7 @@ pub(crate) async fn endpoint_attempts(
         return Ok(Vec::new());
     };
     db.rows(
-        "SELECT d.event, d.message, d.status, d.url, d.at, d.http_status, d.error, d.duration_ms \
+        "SELECT d.event, d.message, d.status, d.url, d.at, d.http_status, d.error, d.duration_ms, d.event_type \
          FROM outbox o JOIN delivery_attempts d ON d.event = o.id \
          WHERE o.endpoint = $1 ORDER BY d.at DESC, d.seq DESC LIMIT $2",
         &[&endpoint, &i64::from(limit)],
@@ -320,8 +421,9 @@ fn attempt_row(r: &tokio_postgres::Row) -> Result<DeliveryAttempt> {
     let http_status: Option<i32> = r.try_get(5)?;
     Ok(DeliveryAttempt {
         event_id: EventId(r.try_get::<_, Uuid>(0)?),
-        message_id: MessageId(r.try_get(1)?),
-        status: status(r.try_get(2)?)?,
+        event_type: event_type(&r.try_get::<_, String>(8)?)?,
+        message_id: r.try_get::<_, Option<Uuid>>(1)?.map(MessageId),
+        status: r.try_get::<_, Option<i16>>(2)?.map(status).transpose()?,
         url: r.try_get(3)?,
         at: time(r.try_get(4)?),
         http_status: http_status.and_then(|s| u16::try_from(s).ok()),
@@ -451,6 +553,43 @@ pub(crate) async fn endpoints(db: &dyn Db, account: AccountId) -> Result<Vec<Web
         })
     })
     .collect()
+}
+
+/// Changes an endpoint of the account (its row locked) and answers it as stored.
+pub(crate) async fn update_endpoint(
+    db: &dyn Db,
+    account: AccountId,
+    id: EndpointId,
+    update: &EndpointUpdate,
+) -> Result<WebhookEndpoint> {
+    let seq = endpoint_seq(db, account, id)
+        .await?
+        .ok_or(PostgresError::Store(StoreError::NotFound))?;
+    db.opt(
+        "SELECT seq FROM webhook_endpoints WHERE seq = $1 FOR UPDATE",
+        &[&seq],
+    )
+    .await?;
+    let mut e = endpoints(db, account)
+        .await?
+        .into_iter()
+        .find(|e| e.id == id)
+        .ok_or(PostgresError::Store(StoreError::NotFound))?;
+    update.apply(&mut e);
+    db.exec(
+        "UPDATE webhook_endpoints SET url = $2, events = $3, enabled = $4, disabled_reason = $5, \
+         retry_schedule = $6 WHERE seq = $1",
+        &[
+            &seq,
+            &e.url,
+            &serde_json::to_string(&e.events)?,
+            &e.enabled,
+            &e.disabled_reason,
+            &encode_schedule(&e.retry_schedule),
+        ],
+    )
+    .await?;
+    Ok(e)
 }
 
 /// Removes an endpoint of the account with its events and their attempts.

@@ -7,12 +7,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 use whatsapi_core::account::{AccountUpdate, NewAccount};
-use whatsapi_core::endpoints::{EndpointId, WebhookEndpoint};
+use whatsapi_core::endpoints::{EndpointId, EndpointUpdate, WebhookEndpoint};
 use whatsapi_core::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use whatsapi_core::inbound::{InboundFilter, InboundId, InboundInsert, InboundMessage, NewInbound};
 use whatsapi_core::store::{
     ClaimLimits, Claimed, ClaimedEvent, EventClaimLimits, EventNext, MessageFilter, NewBatch,
-    OutboxBacklog, Outcome, Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied,
+    NewEvent, OutboxBacklog, Outcome, Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied,
     StatusCounts, StatusUpdate, StoreResult,
 };
 use whatsapi_core::store::{Housekeeping, InboundStore, MessageStore, OutboxStore, TenantStore};
@@ -244,7 +244,7 @@ impl InboundStore for PostgresStore {
     }
 
     async fn insert_inbound(&self, new: NewInbound) -> StoreResult<InboundInsert> {
-        Ok(inbound::insert(&self.client().await?, new).await?)
+        Ok(in_tx!(self, |tx| inbound::insert(tx, &new).await)?)
     }
 
     async fn inbound_message(
@@ -294,6 +294,10 @@ impl OutboxStore for PostgresStore {
         .await)?)
     }
 
+    async fn enqueue_event(&self, account: AccountId, event: NewEvent) -> StoreResult<usize> {
+        Ok(in_tx!(self, |tx| outbox::enqueue(tx, account, &event).await)?)
+    }
+
     async fn outbox_backlog(&self) -> StoreResult<OutboxBacklog> {
         Ok(outbox::backlog(&self.client().await?).await?)
     }
@@ -331,6 +335,18 @@ impl OutboxStore for PostgresStore {
 
     async fn endpoints(&self, account: AccountId) -> StoreResult<Vec<WebhookEndpoint>> {
         Ok(outbox::endpoints(&self.client().await?, account).await?)
+    }
+
+    async fn update_endpoint(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        update: EndpointUpdate,
+    ) -> StoreResult<WebhookEndpoint> {
+        Ok(in_tx!(self, |tx| outbox::update_endpoint(
+            tx, account, id, &update
+        )
+        .await)?)
     }
 
     async fn delete_endpoint(&self, account: AccountId, id: EndpointId) -> StoreResult<()> {

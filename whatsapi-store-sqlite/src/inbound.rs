@@ -57,7 +57,12 @@ pub(crate) fn insert(conn: &Connection, new: NewInbound) -> Result<InboundInsert
             data,
         ])?;
     if inserted == 1 {
-        return Ok(InboundInsert::Inserted(new.into_stored()));
+        let stored = new.into_stored();
+        // Its `message.received` events, in the same transaction.
+        if let Some(account) = crate::accounts::seq(conn, stored.account_id)? {
+            crate::outbox::emit_received(conn, account, &stored)?;
+        }
+        return Ok(InboundInsert::Inserted(stored));
     }
     let stored = by_wamid(conn, new.account_id, &new.message.wamid)?.ok_or_else(|| {
         crate::error::SqliteError::Corrupt("an inbound wamid conflicted but is not stored".into())

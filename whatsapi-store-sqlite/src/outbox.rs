@@ -1,4 +1,5 @@
-//! The customer-webhook outbox: events written with their status change, claimed one per message, finished.
+//! The customer-webhook outbox: events written with their status change, with a new inbound message or on their
+//! own (template changes), claimed one per stream and destination, finished.
 
 use std::time::Duration;
 
@@ -6,11 +7,15 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use whatsapi_core::AccountId;
 use whatsapi_core::account::WebhookConfig;
-use whatsapi_core::endpoints::{EndpointId, WebhookEndpoint, decode_schedule, encode_schedule};
-use whatsapi_core::store::{
-    ClaimedEvent, Destination, EventClaimLimits, EventNext, OutboxBacklog, OutboxEvent,
+use whatsapi_core::endpoints::{
+    EndpointId, EndpointUpdate, WebhookEndpoint, decode_schedule, encode_schedule,
 };
-use whatsapi_core::webhook::{DeliveryAttempt, EventId, STATUS_UPDATED, StatusEventData};
+use whatsapi_core::inbound::{InboundMessage, received_event_data};
+use whatsapi_core::store::{
+    ClaimedEvent, Destination, EventClaimLimits, EventNext, NewEvent, OutboxBacklog, OutboxEvent,
+    status_stream_key, unique_stream_key,
+};
+use whatsapi_core::webhook::{DeliveryAttempt, EventData, EventId, EventType, StatusEventData};
 use whatsapi_core::{MessageId, StoreError};
 
 use crate::accounts;
@@ -30,49 +35,122 @@ const DUE_AT_ONCE: i64 = i64::MIN;
 /// Writes the events announcing the message's current status: one for the account's reference webhook when it
 /// has one, one for each of its enabled endpoints subscribed to `message.status_updated`.
 pub(crate) fn emit(conn: &Connection, s: &Stored, at: DateTime<Utc>) -> Result<()> {
+    let data = EventData::Status(StatusEventData::of(&s.message)).encode()?;
+    write(
+        conn,
+        s.account,
+        &Written {
+            event_type: EventType::StatusUpdated,
+            data: &data,
+            stream: &|_| status_stream_key(s.message.id),
+            message: Some((s.seq, status_code(s.message.status))),
+            at,
+        },
+    )?;
+    Ok(())
+}
+
+/// Writes the `message.received` event of a new inbound message of the account (row `account`).
+pub(crate) fn emit_received(conn: &Connection, account: i64, m: &InboundMessage) -> Result<()> {
+    let data = serde_json::to_string(&received_event_data(m))?;
+    write(
+        conn,
+        account,
+        &Written {
+            event_type: EventType::MessageReceived,
+            data: &data,
+            stream: &unique_stream_key,
+            message: None,
+            at: m.received_at,
+        },
+    )?;
+    Ok(())
+}
+
+/// Writes an event on its own for the account's destinations subscribed to its type.
+pub(crate) fn enqueue(conn: &Connection, account: AccountId, event: &NewEvent) -> Result<usize> {
+    if event.event_type == EventType::StatusUpdated {
+        return Err(SqliteError::Store(StoreError::Conflict(
+            "status events are written with their status change".into(),
+        )));
+    }
+    let account = accounts::require_seq(conn, account)?;
+    let data = serde_json::to_string(&event.data)?;
+    write(
+        conn,
+        account,
+        &Written {
+            event_type: event.event_type,
+            data: &data,
+            stream: &|id| event.stream_key(id),
+            message: None,
+            at: event.at,
+        },
+    )
+}
+
+/// One event to write to each destination subscribed to its type.
+struct Written<'a> {
+    event_type: EventType,
+    data: &'a str,
+    /// The ordering key of the event with this id.
+    stream: &'a dyn Fn(EventId) -> String,
+    /// A status event's message row and status code.
+    message: Option<(i64, i64)>,
+    at: DateTime<Utc>,
+}
+
+/// Writes the event for the account's reference webhook (when it has one) and each enabled endpoint subscribed
+/// to its type; answers how many rows.
+fn write(conn: &Connection, account: i64, w: &Written<'_>) -> Result<usize> {
     let mut destinations: Vec<Option<i64>> = Vec::new();
-    if accounts::has_webhook(conn, s.account)? {
+    if accounts::has_webhook(conn, account)? {
         destinations.push(None);
     }
     {
         let mut stmt = conn.prepare_cached(
             "SELECT seq, events FROM webhook_endpoints WHERE account = ?1 AND enabled = 1 ORDER BY seq",
         )?;
-        let rows = stmt.query_map([s.account], |r| {
+        let rows = stmt.query_map([account], |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
         })?;
         for row in rows {
             let (seq, events) = row?;
             let events: Vec<String> = serde_json::from_str(&events)?;
-            if events.is_empty() || events.iter().any(|e| e == STATUS_UPDATED) {
+            if events.is_empty() || events.iter().any(|e| e == w.event_type.as_str()) {
                 destinations.push(Some(seq));
             }
         }
     }
-    if destinations.is_empty() {
-        return Ok(());
-    }
-    let data = serde_json::to_string(&StatusEventData::of(&s.message))?;
-    for endpoint in destinations {
+    for endpoint in &destinations {
+        let id = EventId::new();
         conn.prepare_cached(
-            "INSERT INTO outbox (id, account, message, status, created_at, data, next_at, endpoint) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO outbox (id, account, event_type, stream, message, status, created_at, data, next_at, \
+             endpoint) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?
         .execute(params![
-            EventId::new().0.as_bytes(),
-            s.account,
-            s.seq,
-            status_code(s.message.status),
-            ts(at),
-            data,
+            id.0.as_bytes(),
+            account,
+            w.event_type.as_str(),
+            (w.stream)(id),
+            w.message.map(|(seq, _)| seq),
+            w.message.map(|(_, st)| st),
+            ts(w.at),
+            w.data,
             DUE_AT_ONCE,
             endpoint,
         ])?;
     }
-    Ok(())
+    Ok(destinations.len())
 }
 
-/// Claims due events, at most one per message and destination (its oldest unfinished), shared among
+/// An event type as stored.
+fn event_type(name: &str) -> Result<EventType> {
+    EventType::parse(name)
+        .ok_or_else(|| SqliteError::Corrupt(format!("unknown event type {name:?} in the outbox")))
+}
+
+/// Claims due events, at most one per stream and destination (its oldest unfinished), shared among
 /// destinations as `limits` says, leasing each.
 pub(crate) fn claim(
     conn: &Connection,
@@ -85,7 +163,7 @@ pub(crate) fn claim(
         i64,
         Vec<u8>,
         i64,
-        i64,
+        String,
         i64,
         String,
         i64,
@@ -98,13 +176,14 @@ pub(crate) fn claim(
         .saturating_add(limits.skip.len().saturating_mul(limits.per_destination));
     let rows: Vec<Row> = {
         let mut stmt = conn.prepare_cached(
-            "SELECT c.seq, c.id, c.account, c.status, c.created_at, c.data, c.attempts, a.id, \
+            "SELECT c.seq, c.id, c.account, c.event_type, c.created_at, c.data, c.attempts, a.id, \
                     e.id, e.url, e.secret, e.enabled, e.retry_schedule \
              FROM (SELECT o.*, ROW_NUMBER() OVER (PARTITION BY o.account, o.endpoint ORDER BY o.seq) AS rank \
                    FROM outbox o \
                    WHERE o.state = 0 AND o.next_at <= ?1 AND (o.lease_until IS NULL OR o.lease_until <= ?1) \
                    AND o.seq = (SELECT MIN(p.seq) FROM outbox p \
-                                WHERE p.message = o.message AND p.endpoint IS o.endpoint AND p.state = 0)) c \
+                                WHERE p.account = o.account AND p.stream = o.stream \
+                                AND p.endpoint IS o.endpoint AND p.state = 0)) c \
              JOIN accounts a ON a.seq = c.account \
              LEFT JOIN webhook_endpoints e ON e.seq = c.endpoint \
              WHERE c.rank <= ?2 ORDER BY c.seq LIMIT ?3",
@@ -148,7 +227,8 @@ pub(crate) fn claim(
     let lease_until = ts(plus(now, lease));
     let mut claimed = Vec::new();
     for (row, account_id, destination) in limits.pick(candidates) {
-        let (seq, id, account, st, created_at, data, attempts, _, endpoint) = row;
+        let (seq, id, account, kind, created_at, data, attempts, _, endpoint) = row;
+        let kind = event_type(&kind)?;
         conn.prepare_cached(
             "UPDATE outbox SET attempts = attempts + 1, lease_until = ?2 WHERE seq = ?1",
         )?
@@ -168,9 +248,9 @@ pub(crate) fn claim(
             event: OutboxEvent {
                 id: EventId(uuid(&id)?),
                 account_id,
-                status: status(st)?,
+                event_type: kind,
                 created_at: time(created_at),
-                data: serde_json::from_str(&data)?,
+                data: EventData::decode(kind, &data)?,
                 attempts: u32_of(attempts + 1),
                 endpoint: match destination {
                     Destination::Endpoint(e) => Some(e),
@@ -207,14 +287,15 @@ pub(crate) fn finish(
         .ok_or(SqliteError::Store(StoreError::NotFound))?;
     if let Some(a) = attempt {
         conn.prepare_cached(
-            "INSERT INTO delivery_attempts (event, account, message, status, url, at, http_status, error, duration_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO delivery_attempts (event, account, event_type, message, status, url, at, http_status, \
+             error, duration_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?
         .execute(params![
             a.event_id.0.as_bytes(),
             account,
-            a.message_id.0.as_bytes(),
-            status_code(a.status),
+            a.event_type.as_str(),
+            a.message_id.map(|m| m.0.as_bytes().to_vec()),
+            a.status.map(status_code),
             a.url,
             ts(a.at),
             a.http_status,
@@ -262,7 +343,7 @@ pub(crate) fn attempts(
         return Ok(Vec::new());
     };
     let mut stmt = conn.prepare_cached(
-        "SELECT event, message, status, url, at, http_status, error, duration_ms FROM delivery_attempts \
+        "SELECT event, message, status, url, at, http_status, error, duration_ms, event_type FROM delivery_attempts \
          WHERE account = ?1 ORDER BY at DESC, seq DESC LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![account, i64::from(limit)], attempt_row)?;
@@ -280,7 +361,7 @@ pub(crate) fn endpoint_attempts(
         return Ok(Vec::new());
     };
     let mut stmt = conn.prepare_cached(
-        "SELECT d.event, d.message, d.status, d.url, d.at, d.http_status, d.error, d.duration_ms \
+        "SELECT d.event, d.message, d.status, d.url, d.at, d.http_status, d.error, d.duration_ms, d.event_type \
          FROM outbox o JOIN delivery_attempts d ON d.event = o.id \
          WHERE o.endpoint = ?1 ORDER BY d.at DESC, d.seq DESC LIMIT ?2",
     )?;
@@ -290,8 +371,9 @@ pub(crate) fn endpoint_attempts(
 
 fn attempt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<DeliveryAttempt>> {
     let event: Vec<u8> = r.get(0)?;
-    let message: Vec<u8> = r.get(1)?;
-    let st: i64 = r.get(2)?;
+    let message: Option<Vec<u8>> = r.get(1)?;
+    let st: Option<i64> = r.get(2)?;
+    let kind: String = r.get(8)?;
     let url: String = r.get(3)?;
     let at: i64 = r.get(4)?;
     let http_status: Option<u16> = r.get(5)?;
@@ -300,8 +382,9 @@ fn attempt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<DeliveryAttempt
     Ok((|| {
         Ok(DeliveryAttempt {
             event_id: EventId(uuid(&event)?),
-            message_id: MessageId(uuid(&message)?),
-            status: status(st)?,
+            event_type: event_type(&kind)?,
+            message_id: message.map(|m| uuid(&m).map(MessageId)).transpose()?,
+            status: st.map(status).transpose()?,
             url,
             at: time(at),
             http_status,
@@ -440,6 +523,33 @@ pub(crate) fn endpoints(conn: &Connection, account: AccountId) -> Result<Vec<Web
             },
         )
         .collect()
+}
+
+/// Changes an endpoint of the account and answers it as stored.
+pub(crate) fn update_endpoint(
+    conn: &Connection,
+    account: AccountId,
+    id: EndpointId,
+    update: &EndpointUpdate,
+) -> Result<WebhookEndpoint> {
+    let mut e = endpoints(conn, account)?
+        .into_iter()
+        .find(|e| e.id == id)
+        .ok_or(SqliteError::Store(StoreError::NotFound))?;
+    update.apply(&mut e);
+    conn.prepare_cached(
+        "UPDATE webhook_endpoints SET url = ?2, events = ?3, enabled = ?4, disabled_reason = ?5, \
+         retry_schedule = ?6 WHERE id = ?1",
+    )?
+    .execute(params![
+        id.0.as_bytes(),
+        e.url,
+        serde_json::to_string(&e.events)?,
+        e.enabled,
+        e.disabled_reason,
+        encode_schedule(&e.retry_schedule),
+    ])?;
+    Ok(e)
 }
 
 /// Removes an endpoint of the account with its events and their attempts.

@@ -6,12 +6,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use whatsapi_core::account::{AccountUpdate, NewAccount};
-use whatsapi_core::endpoints::{EndpointId, WebhookEndpoint};
+use whatsapi_core::endpoints::{EndpointId, EndpointUpdate, WebhookEndpoint};
 use whatsapi_core::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use whatsapi_core::inbound::{InboundFilter, InboundId, InboundInsert, InboundMessage, NewInbound};
 use whatsapi_core::store::{
     ClaimLimits, Claimed, ClaimedEvent, EventClaimLimits, EventNext, MessageFilter, NewBatch,
-    OutboxBacklog, Outcome, Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied,
+    NewEvent, OutboxBacklog, Outcome, Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied,
     StatusCounts, StatusUpdate, StoreResult,
 };
 use whatsapi_core::store::{Housekeeping, InboundStore, MessageStore, OutboxStore, TenantStore};
@@ -317,6 +317,12 @@ impl OutboxStore for SqliteStore {
             .await
     }
 
+    async fn enqueue_event(&self, account: AccountId, event: NewEvent) -> StoreResult<usize> {
+        self.writer
+            .write(move |c| outbox::enqueue(c, account, &event))
+            .await
+    }
+
     async fn finish_event(
         &self,
         id: EventId,
@@ -368,6 +374,17 @@ impl OutboxStore for SqliteStore {
     async fn endpoints(&self, account: AccountId) -> StoreResult<Vec<WebhookEndpoint>> {
         self.readers
             .read(move |c| outbox::endpoints(c, account))
+            .await
+    }
+
+    async fn update_endpoint(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        update: EndpointUpdate,
+    ) -> StoreResult<WebhookEndpoint> {
+        self.writer
+            .write_checked(move |c| outbox::update_endpoint(c, account, id, &update))
             .await
     }
 

@@ -214,7 +214,8 @@ async fn waiting_events_keep_going_to_the_reference_webhook_after_the_endpoints_
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("whatsapi.db");
-    let before = SCHEMA_VERSION - 1;
+    // Version 10: before 0011 added webhook endpoints.
+    let before = 10;
     let old = SqliteStore::open_at_version(&path, SqliteOptions::default(), before).unwrap();
     let acc = account(&old, "a@example.com").await;
     common::with_webhook(&old, &acc).await;
@@ -438,7 +439,8 @@ fn every_query_uses_an_index() {
         (
             "outbox",
             "SELECT o.seq FROM outbox o WHERE o.state = 0 AND o.next_at <= 5 AND (o.lease_until IS NULL OR o.lease_until <= 5) \
-             AND o.seq = (SELECT MIN(p.seq) FROM outbox p WHERE p.message = o.message AND p.state = 0) ORDER BY o.seq LIMIT 10",
+             AND o.seq = (SELECT MIN(p.seq) FROM outbox p WHERE p.account = o.account AND p.stream = o.stream \
+             AND p.state = 0) ORDER BY o.seq LIMIT 10",
             "outbox_waiting",
         ),
         (
@@ -454,9 +456,9 @@ fn every_query_uses_an_index() {
         (
             "outbox per destination",
             "SELECT o.seq FROM outbox o WHERE o.state = 0 AND o.next_at <= 5 AND (o.lease_until IS NULL OR o.lease_until <= 5) \
-             AND o.seq = (SELECT MIN(p.seq) FROM outbox p WHERE p.message = o.message AND p.endpoint IS o.endpoint \
-             AND p.state = 0) ORDER BY o.seq LIMIT 10",
-            "outbox_waiting_by_destination",
+             AND o.seq = (SELECT MIN(p.seq) FROM outbox p WHERE p.account = o.account AND p.stream = o.stream \
+             AND p.endpoint IS o.endpoint AND p.state = 0) ORDER BY o.seq LIMIT 10",
+            "outbox_waiting_by_stream",
         ),
         (
             "endpoint attempts",

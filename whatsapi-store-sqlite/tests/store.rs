@@ -435,7 +435,7 @@ async fn scenario(stores: ProductStores, input: &Inputs) -> Vec<String> {
                 "event",
                 (
                     e.event.account_id,
-                    e.event.status,
+                    e.event.status(),
                     e.event.created_at,
                     &e.event.data,
                     e.event.attempts,
@@ -449,8 +449,9 @@ async fn scenario(stores: ProductStores, input: &Inputs) -> Vec<String> {
             };
             let attempt = DeliveryAttempt {
                 event_id: e.event.id,
-                message_id: e.event.data.message_id,
-                status: e.event.status,
+                event_type: e.event.event_type,
+                message_id: e.event.message_id(),
+                status: e.event.status(),
                 url: "https://example.com/hook".into(),
                 at: at(100 + rounds),
                 http_status: Some(500),

@@ -9,11 +9,11 @@ use chrono::{DateTime, Utc};
 use crate::account::{
     Account, AccountId, AccountUpdate, MetaCredentials, NewAccount, WebhookConfig,
 };
-use crate::endpoints::{EndpointId, WebhookEndpoint};
+use crate::endpoints::{EndpointId, EndpointUpdate, WebhookEndpoint};
 use crate::store::forward::{ForwardHousekeeping, ForwardInbound, ForwardMessages, Wraps};
 use crate::store::{
-    ClaimedEvent, EventClaimLimits, EventNext, OutboxBacklog, OutboxStore, Store, StoreError,
-    StoreResult, TenantStore,
+    ClaimedEvent, EventClaimLimits, EventNext, NewEvent, OutboxBacklog, OutboxStore, Store,
+    StoreError, StoreResult, TenantStore,
 };
 use crate::webhook::{DeliveryAttempt, EventId};
 
@@ -349,6 +349,10 @@ impl OutboxStore for EncryptingStore {
             .collect()
     }
 
+    async fn enqueue_event(&self, account: AccountId, event: NewEvent) -> StoreResult<usize> {
+        self.inner.enqueue_event(account, event).await
+    }
+
     async fn finish_event(
         &self,
         id: EventId,
@@ -403,6 +407,16 @@ impl OutboxStore for EncryptingStore {
             .into_iter()
             .map(|e| self.open_endpoint(e))
             .collect()
+    }
+
+    async fn update_endpoint(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        update: EndpointUpdate,
+    ) -> StoreResult<WebhookEndpoint> {
+        let stored = self.inner.update_endpoint(account, id, update).await?;
+        self.open_endpoint(stored)
     }
 
     async fn delete_endpoint(&self, account: AccountId, id: EndpointId) -> StoreResult<()> {

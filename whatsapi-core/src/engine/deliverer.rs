@@ -1,7 +1,8 @@
 //! The webhook deliverer: drains the outbox through the [`WebhookSink`](crate::webhook::WebhookSink).
 //!
-//! The store hands out at most one event per message and destination at a time (the oldest unfinished), so the
-//! events of one message reach each destination in status order even when a delivery has to be retried. Each
+//! The store hands out at most one event per stream and destination at a time (the oldest unfinished), so the
+//! events of one stream (a message's statuses, a template's changes) reach each destination in order even when a
+//! delivery has to be retried; a `message.received` event is a stream of its own. Each
 //! destination (an account's reference webhook, or one endpoint) has at most
 //! [`WebhookPolicy::per_destination`](super::WebhookPolicy::per_destination) deliveries in flight and its own
 //! retry schedule, so one that is slow or down never holds up another.
@@ -14,7 +15,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::store::{ClaimedEvent, Destination, EventClaimLimits, EventNext};
-use crate::webhook::{DeliveryAttempt, StatusEvent, WebhookTarget};
+use crate::webhook::{DeliveryAttempt, WebhookEvent, WebhookTarget};
 
 use super::{Core, StopRx, add, stop_deadline, stopped};
 
@@ -62,8 +63,9 @@ pub(crate) async fn run(core: Arc<Core>, mut stop: StopRx) -> u64 {
                         let span = tracing::info_span!(
                             "webhook",
                             event_id = %claimed.event.id,
-                            message_id = %claimed.event.data.message_id,
-                            status = %claimed.event.status,
+                            event_type = %claimed.event.event_type,
+                            message_id = claimed.event.message_id().map(tracing::field::display),
+                            status = claimed.event.status().map(tracing::field::display),
                             attempt = claimed.event.attempts,
                         );
                         tasks
@@ -148,7 +150,12 @@ async fn deliver(core: Arc<Core>, claimed: ClaimedEvent, _held: (OwnedSemaphoreP
         core.deliver_wake.notify();
         return;
     };
-    let payload = StatusEvent::status_updated(event.id, event.created_at, event.data.clone());
+    let payload = WebhookEvent::new(
+        event.id,
+        event.event_type,
+        event.created_at,
+        event.data.clone(),
+    );
     let target = WebhookTarget {
         url: target.url,
         secret: target.secret,
@@ -202,8 +209,9 @@ async fn deliver(core: Arc<Core>, claimed: ClaimedEvent, _held: (OwnedSemaphoreP
     }
     let attempt = DeliveryAttempt {
         event_id: event.id,
-        message_id: event.data.message_id,
-        status: event.status,
+        event_type: event.event_type,
+        message_id: event.message_id(),
+        status: event.status(),
         url: target.url,
         at,
         http_status: outcome.http_status,
@@ -213,6 +221,6 @@ async fn deliver(core: Arc<Core>, claimed: ClaimedEvent, _held: (OwnedSemaphoreP
     if let Err(e) = core.store.finish_event(event.id, Some(attempt), next).await {
         tracing::warn!(error = %e, "recording the webhook attempt failed; the event is retried when its lease ends");
     }
-    // The message's next event (if any) may go now.
+    // The stream's next event (if any) may go now.
     core.deliver_wake.notify();
 }

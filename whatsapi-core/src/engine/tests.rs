@@ -313,7 +313,12 @@ async fn dry_runs_simulate_sent_and_delivered_without_meta_or_credentials() {
     );
     assert!(h.calls().is_empty(), "Meta is never called");
     assert_eq!(h.api.me(acc.id).await.unwrap().messages_sent, 0);
-    let statuses: Vec<Status> = h.sink.events().iter().map(|e| e.data.status).collect();
+    let statuses: Vec<Status> = h
+        .sink
+        .events()
+        .iter()
+        .map(|e| e.status_data().unwrap().status)
+        .collect();
     assert_eq!(
         statuses,
         [Status::Sent, Status::Delivered],
@@ -692,15 +697,24 @@ async fn webhook_events_of_a_message_arrive_in_status_order_with_one_retry() {
     assert_eq!(h.sink.events().len(), 1, "the retry comes after 5 s");
     h.advance(SEC).await;
     let events = h.sink.events();
-    let statuses: Vec<Status> = events.iter().map(|e| e.data.status).collect();
+    let statuses: Vec<Status> = events
+        .iter()
+        .map(|e| e.status_data().unwrap().status)
+        .collect();
     assert_eq!(statuses, [Status::Sent, Status::Sent, Status::Delivered]);
     assert_eq!(events[0].id, events[1].id, "a retry keeps the event id");
     let delivered = &events[2];
     assert_eq!(delivered.event, STATUS_UPDATED);
     assert_eq!(delivered.timestamp, delivered_at);
-    assert_eq!(delivered.data.message_id, id);
-    assert_eq!(delivered.data.delivered_at, Some(delivered_at));
-    assert_eq!(delivered.data.metadata.as_ref().unwrap()["orderId"], "1234");
+    assert_eq!(delivered.status_data().unwrap().message_id, id);
+    assert_eq!(
+        delivered.status_data().unwrap().delivered_at,
+        Some(delivered_at)
+    );
+    assert_eq!(
+        delivered.status_data().unwrap().metadata.as_ref().unwrap()["orderId"],
+        "1234"
+    );
     let (target, _) = &h.sink.deliveries()[0];
     assert_eq!(target.url, "https://hooks.example/whatsapi");
     assert!(target.secret.starts_with("whsec_"));
@@ -708,7 +722,14 @@ async fn webhook_events_of_a_message_arrive_in_status_order_with_one_retry() {
     let attempts = h.store.delivery_attempts(acc.id, 10).await.unwrap();
     let summary: Vec<(Status, Option<u16>, Option<&str>, f64)> = attempts
         .iter()
-        .map(|a| (a.status, a.http_status, a.error.as_deref(), h.secs(a.at)))
+        .map(|a| {
+            (
+                a.status.unwrap(),
+                a.http_status,
+                a.error.as_deref(),
+                h.secs(a.at),
+            )
+        })
         .collect();
     assert_eq!(
         summary,
@@ -979,7 +1000,7 @@ mod endpoints {
     use super::*;
     use crate::endpoints::{STANDARD_RETRY_SCHEDULE, WebhookEndpoint};
     use crate::service::EndpointRequest;
-    use crate::webhook::StatusEvent;
+    use crate::webhook::WebhookEvent;
 
     async fn endpoint(
         h: &Harness,
@@ -1002,8 +1023,11 @@ mod endpoints {
             .unwrap()
     }
 
-    fn statuses(events: &[StatusEvent]) -> Vec<Status> {
-        events.iter().map(|e| e.data.status).collect()
+    fn statuses(events: &[WebhookEvent]) -> Vec<Status> {
+        events
+            .iter()
+            .map(|e| e.status_data().unwrap().status)
+            .collect()
     }
 
     async fn deliver_and_read(

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::account::AccountId;
 use crate::endpoints::{
-    EndpointId, MAX_ENDPOINTS_PER_ACCOUNT, WebhookEndpoint, check_event_filter,
+    EndpointId, EndpointUpdate, MAX_ENDPOINTS_PER_ACCOUNT, WebhookEndpoint, check_event_filter,
     check_retry_schedule, default_retry_schedule,
 };
 use crate::send::ValidationErrors;
@@ -76,6 +76,42 @@ impl WhatsApi {
             Ok(e) => Ok(e),
             Err(StoreError::NotFound) => Err(Error::NotFound("account not found".into())),
             Err(StoreError::Conflict(m)) => Err(Error::Conflict(m)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Changes an endpoint of the account: any of its URL, event filter, enabled flag and retry schedule, each
+    /// checked as for a new endpoint (a `Validation` error names every field refused, and nothing is changed).
+    /// Turning it on (or off) clears the reason it was disabled for; the secret stays as it is.
+    pub async fn update_webhook_endpoint(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        mut update: EndpointUpdate,
+    ) -> Result<WebhookEndpoint, Error> {
+        let mut errs = ValidationErrors::default();
+        if let Some(url) = &mut update.url {
+            *url = url.trim().to_owned();
+            if let Err(m) = check_webhook_url(url, &self.config().webhook_urls) {
+                errs.push("url", m);
+            }
+        }
+        if let Some(events) = &update.events
+            && let Err(m) = check_event_filter(events)
+        {
+            errs.push("events", m);
+        }
+        if let Some(schedule) = &update.retry_schedule
+            && let Err(m) = check_retry_schedule(schedule)
+        {
+            errs.push("retrySchedule", m);
+        }
+        if !errs.is_empty() {
+            return Err(Error::Validation(errs));
+        }
+        match self.store().update_endpoint(account, id, update).await {
+            Ok(e) => Ok(e),
+            Err(StoreError::NotFound) => Err(Error::NotFound(ENDPOINT_NOT_FOUND.into())),
             Err(e) => Err(e.into()),
         }
     }

@@ -48,26 +48,6 @@ pub(super) fn channel() -> broadcast::Sender<InboundMessage> {
     broadcast::channel(INBOUND_CHANNEL_CAPACITY).0
 }
 
-/// The data of a customer-webhook event about a new inbound message (`message.received`): the stored message as
-/// JSON, for a deliverer that forwards inbound messages to an account's endpoints.
-pub fn inbound_event_data(m: &InboundMessage) -> serde_json::Value {
-    serde_json::json!({
-        "id": m.id,
-        "wamid": m.message.wamid,
-        "type": m.message.kind,
-        "from": m.message.from,
-        "fromUserId": m.message.from_user_id,
-        "profileName": m.message.profile_name,
-        "username": m.message.username,
-        "timestamp": m.message.timestamp,
-        "receivedAt": m.received_at,
-        "replyToMessageId": m.reply_to_message,
-        "context": m.message.context,
-        "referral": m.message.referral,
-        "content": m.message.content,
-    })
-}
-
 impl WhatsApi {
     /// Every inbound message the account's numbers receive from now on, once each (a duplicate delivery by Meta
     /// is not sent again), after it was stored. Messages of every account arrive on one receiver: filter on
@@ -140,6 +120,8 @@ impl WhatsApi {
         };
         let inserted = self.store().insert_inbound(new).await?;
         if let InboundInsert::Inserted(m) = &inserted {
+            // Its `message.received` events were written with it.
+            self.core().deliver_wake.notify();
             // No receiver is not an error: nobody subscribed.
             let _ = self.inner.inbound.send(m.clone());
         }

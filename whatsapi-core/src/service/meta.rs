@@ -207,6 +207,7 @@ impl WhatsApi {
                 Some(key) => {
                     if let (Some(change), Some(account)) = (&change.template, accounts.get(key)) {
                         self.template_changed(account.id, change);
+                        self.announce_template_change(account.id, change).await?;
                     }
                     let (kind, id) = key_label(key);
                     tracing::debug!(field = %change.field, kind, id, "meta webhook: change of a field not acted on, ignored");

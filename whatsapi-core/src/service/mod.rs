@@ -41,9 +41,7 @@ pub use accounts::{CredentialsCheck, check_account_name};
 pub use charts::{Bucket, SeriesPoint};
 pub use endpoints::EndpointRequest;
 pub use error::Error;
-pub use inbound::{
-    INBOUND_CHANNEL_CAPACITY, MAX_MEDIA_DOWNLOAD_BYTES, MediaContent, inbound_event_data,
-};
+pub use inbound::{INBOUND_CHANNEL_CAPACITY, MAX_MEDIA_DOWNLOAD_BYTES, MediaContent};
 pub use media::{MAX_WAMID_LEN, MediaUpload, UploadedMedia, is_wamid};
 pub use messages::{MAX_STATUS_FUTURE_SKEW, Summary};
 pub use meta::{IngestReport, MAX_ROUTE_KEYS, MetaWebhookAuth};

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use crate::account::{Account, AccountId, MetaCredentials};
 use crate::message::MessageContent;
 use crate::send::SendRequest;
+use crate::store::NewEvent;
 use crate::templates::{MessageTemplate, TemplateChange, check_send};
 use crate::transport::SendError;
 
@@ -154,6 +155,28 @@ impl WhatsApi {
             language = change.language.as_deref().unwrap_or_default(),
             status = change.status.as_deref().unwrap_or_default(),
             "template change noted; the list is read again at its next use");
+    }
+
+    /// Writes the `template.*` event of a change Meta reported to the account's destinations subscribed to it
+    /// (ordered per template). A failure is returned so Meta delivers the webhook again.
+    pub(crate) async fn announce_template_change(
+        &self,
+        account: AccountId,
+        change: &TemplateChange,
+    ) -> Result<(), Error> {
+        let Some((event_type, data, stream)) = change.event(self.clock().now()) else {
+            return Ok(());
+        };
+        let event = NewEvent {
+            event_type,
+            data,
+            stream: Some(stream),
+            at: change.at.unwrap_or_else(|| self.clock().now()),
+        };
+        if self.store().enqueue_event(account, event).await? > 0 {
+            self.core().deliver_wake.notify();
+        }
+        Ok(())
     }
 
     /// Applies the changes noted for the account to its cached list, marking it stale.

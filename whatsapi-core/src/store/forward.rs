@@ -32,7 +32,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::account::{Account, AccountId, AccountUpdate, NewAccount};
-use crate::endpoints::{EndpointId, WebhookEndpoint};
+use crate::endpoints::{EndpointId, EndpointUpdate, WebhookEndpoint};
 use crate::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use crate::message::{Message, MessageId};
 use crate::webhook::{DeliveryAttempt, EventId};
@@ -249,6 +249,9 @@ impl<T: ForwardOutbox> OutboxStore for T {
     ) -> StoreResult<Vec<ClaimedEvent>> {
         self.inner().claim_events_with(now, lease, limits).await
     }
+    async fn enqueue_event(&self, account: AccountId, event: NewEvent) -> StoreResult<usize> {
+        self.inner().enqueue_event(account, event).await
+    }
     async fn finish_event(
         &self,
         id: EventId,
@@ -286,6 +289,14 @@ impl<T: ForwardOutbox> OutboxStore for T {
     }
     async fn endpoints(&self, account: AccountId) -> StoreResult<Vec<WebhookEndpoint>> {
         self.inner().endpoints(account).await
+    }
+    async fn update_endpoint(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        update: EndpointUpdate,
+    ) -> StoreResult<WebhookEndpoint> {
+        self.inner().update_endpoint(account, id, update).await
     }
     async fn delete_endpoint(&self, account: AccountId, id: EndpointId) -> StoreResult<()> {
         self.inner().delete_endpoint(account, id).await

@@ -25,9 +25,9 @@ use crate::message::{BatchId, Message, MessageId, MetaError, NewMessage, Pricing
 
 pub mod forward;
 pub mod support;
-use crate::endpoints::{EndpointId, WebhookEndpoint};
+use crate::endpoints::{EndpointId, EndpointUpdate, WebhookEndpoint};
 use crate::status::MetaStatus;
-use crate::webhook::{DeliveryAttempt, EventId, StatusEventData};
+use crate::webhook::{DeliveryAttempt, EventData, EventId, EventType, StatusEventData};
 
 /// Errors of a store. Backends convert their driver errors into these.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -241,12 +241,12 @@ pub struct OutboxEvent {
     pub id: EventId,
     /// Owner.
     pub account_id: AccountId,
-    /// Status the event announces.
-    pub status: Status,
-    /// When the status changed.
+    /// What kind of event it is.
+    pub event_type: EventType,
+    /// When it happened (the body's `timestamp`).
     pub created_at: DateTime<Utc>,
-    /// The payload data.
-    pub data: StatusEventData,
+    /// The payload data: [`EventData::Status`] exactly for `message.status_updated`.
+    pub data: EventData,
     /// Delivery attempts so far (this claim included).
     pub attempts: u32,
     /// The endpoint it goes to; `None`: the account's reference webhook (`PUT /auth/me/webhook`).
@@ -254,13 +254,75 @@ pub struct OutboxEvent {
 }
 
 impl OutboxEvent {
-    /// Where the event goes: its queue (events of one message to one destination are delivered in order).
+    /// The status event's data, for `message.status_updated`.
+    pub fn status_data(&self) -> Option<&StatusEventData> {
+        self.data.status()
+    }
+
+    /// The status a `message.status_updated` event announces.
+    pub fn status(&self) -> Option<Status> {
+        self.status_data().map(|d| d.status)
+    }
+
+    /// The outbound message a status event is about.
+    pub fn message_id(&self) -> Option<MessageId> {
+        self.data.message_id()
+    }
+
+    /// Where the event goes: its queue (events of one stream, such as one message's statuses, to one destination
+    /// are delivered in order).
     pub fn destination(&self) -> Destination {
         match self.endpoint {
             Some(e) => Destination::Endpoint(e),
             None => Destination::Webhook(self.account_id),
         }
     }
+}
+
+/// Longest ordering key ([`NewEvent::stream`]) kept; a longer one is cut (its events still keep their order).
+pub const MAX_STREAM_KEY: usize = 256;
+
+/// An event written on its own (not with a status change): a template change, say.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// Its type; never `message.status_updated`, which is written only with its status change.
+    pub event_type: EventType,
+    /// The `data` object, bounded by whoever built it.
+    pub data: serde_json::Value,
+    /// Events of the same account and stream (a template's changes, say) reach each destination in the order
+    /// written; `None`: no order with any other event.
+    pub stream: Option<String>,
+    /// When it happened (the body's `timestamp`).
+    pub at: DateTime<Utc>,
+}
+
+impl NewEvent {
+    /// The ordering key as stored: `custom|stream` clipped to [`MAX_STREAM_KEY`] bytes, or one of its own
+    /// (from `unique`, the event's id) when the event has no stream. For store authors.
+    pub fn stream_key(&self, unique: EventId) -> String {
+        match &self.stream {
+            Some(s) => {
+                let mut key = format!("custom|{s}");
+                let mut end = key.len().min(MAX_STREAM_KEY);
+                while !key.is_char_boundary(end) {
+                    end -= 1;
+                }
+                key.truncate(end);
+                key
+            }
+            None => unique_stream_key(unique),
+        }
+    }
+}
+
+/// The ordering key of a message's status events. For store authors.
+pub fn status_stream_key(message: MessageId) -> String {
+    format!("message|{message}")
+}
+
+/// The ordering key of an event ordered with no other (a `message.received`). For store authors.
+pub fn unique_stream_key(event: EventId) -> String {
+    format!("event|{event}")
 }
 
 /// One delivery queue: an account's reference webhook or one of its endpoints.
@@ -294,7 +356,7 @@ impl EventClaimLimits {
         }
     }
 
-    /// Picks from `candidates` (each due event that is the oldest unfinished of its message and destination, in
+    /// Picks from `candidates` (each due event that is the oldest unfinished of its stream and destination, in
     /// the order written): at most `per_destination` of one destination, none of `skip`, at most `limit` in all.
     /// For store authors.
     pub fn pick<T>(&self, candidates: impl IntoIterator<Item = (Destination, T)>) -> Vec<T> {
@@ -563,6 +625,9 @@ pub trait InboundStore: Send + Sync + 'static {
     /// Stores an inbound message once per account and wamid (Meta delivers at least once): `Inserted` when the
     /// account did not have the wamid yet, else `Duplicate` with the message stored first, unchanged. Of
     /// concurrent inserts of one wamid exactly one is `Inserted`. Another account may hold the same wamid.
+    /// An insert writes, in the same transaction, a `message.received` event
+    /// ([`received_event_data`](crate::inbound::received_event_data)) for the account's reference webhook and
+    /// each enabled endpoint subscribed to it; a duplicate writes nothing.
     async fn insert_inbound(&self, new: NewInbound) -> StoreResult<InboundInsert>;
     /// The account's inbound message `id` (`None` for another account's).
     async fn inbound_message(
@@ -595,18 +660,27 @@ pub trait OutboxStore: Send + Sync + 'static {
         self.claim_events_with(now, lease, &EventClaimLimits::total(limit))
             .await
     }
-    /// Claims events whose time has come, at most one per message and destination (the oldest unfinished of the
-    /// two, in the order written; a message whose oldest unfinished event to a destination is leased or not due
+    /// Claims events whose time has come, at most one per stream and destination (the oldest unfinished of the
+    /// two, in the order written; a stream whose oldest unfinished event to a destination is leased or not due
     /// yields nothing for that destination), each leased until `now + lease` with `attempts` counting this claim,
-    /// shared among destinations as [`EventClaimLimits::pick`] says. Events are written only for `sent`,
-    /// `delivered`, `read` and `failed`: one for the account's reference webhook when it has one at that moment,
-    /// and one for each of its enabled endpoints subscribed to `message.status_updated`.
+    /// shared among destinations as [`EventClaimLimits::pick`] says. A stream is one message's status events,
+    /// or the events of one [`NewEvent::stream`]; a `message.received` event is a stream of its own.
+    ///
+    /// Every event is written once for the account's reference webhook, when it has one at that moment, and once
+    /// for each of its enabled endpoints subscribed to the type: status events for `sent`, `delivered`, `read` and
+    /// `failed` with the status change, `message.received` by [`InboundStore::insert_inbound`] with a new inbound
+    /// message, and the others by [`enqueue_event`](Self::enqueue_event).
     async fn claim_events_with(
         &self,
         now: DateTime<Utc>,
         lease: Duration,
         limits: &EventClaimLimits,
     ) -> StoreResult<Vec<ClaimedEvent>>;
+    /// Writes an event that goes with no other change (template changes) for each of the account's destinations
+    /// subscribed to its type, in one transaction; answers how many were written (0 when none subscribes).
+    /// `NotFound` when the account does not exist; `Conflict` for `message.status_updated`, which is written only
+    /// with its status change.
+    async fn enqueue_event(&self, account: AccountId, event: NewEvent) -> StoreResult<usize>;
     /// Records one delivery attempt (if any was made) and what happens next to the event. `NotFound` for an unknown
     /// event; a finished event stays finished.
     async fn finish_event(
@@ -625,7 +699,7 @@ pub trait OutboxStore: Send + Sync + 'static {
         limit: u32,
     ) -> StoreResult<Vec<DeliveryAttempt>>;
     /// Re-queues an event of the account that was given up: due at `now`, with a fresh count of attempts (it is
-    /// again the oldest unfinished of its message and destination, so later events there wait for it).
+    /// again the oldest unfinished of its stream and destination, so later events there wait for it).
     /// `NotFound` for an unknown event or another account's; `Conflict` when it is still waiting, was delivered,
     /// or its destination is gone (the endpoint is disabled, or the account has no reference webhook any more).
     async fn retry_event(
@@ -643,6 +717,15 @@ pub trait OutboxStore: Send + Sync + 'static {
     ) -> StoreResult<WebhookEndpoint>;
     /// The account's endpoints, oldest first.
     async fn endpoints(&self, account: AccountId) -> StoreResult<Vec<WebhookEndpoint>>;
+    /// Changes an endpoint of the account as [`EndpointUpdate::apply`] says (the secret stays) and answers it as
+    /// stored. Events already written keep their destination; a re-enabled endpoint gets the events written from
+    /// then on. `NotFound` for an unknown endpoint or another account's.
+    async fn update_endpoint(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        update: EndpointUpdate,
+    ) -> StoreResult<WebhookEndpoint>;
     /// Removes an endpoint of the account with its events and their attempts. `NotFound` for an unknown
     /// endpoint or another account's.
     async fn delete_endpoint(&self, account: AccountId, id: EndpointId) -> StoreResult<()>;

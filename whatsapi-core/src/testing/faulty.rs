@@ -10,15 +10,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::account::{Account, AccountId, AccountUpdate, NewAccount};
-use crate::endpoints::{EndpointId, WebhookEndpoint};
+use crate::endpoints::{EndpointId, EndpointUpdate, WebhookEndpoint};
 use crate::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use crate::inbound::{InboundFilter, InboundId, InboundInsert, InboundMessage, NewInbound};
 use crate::message::{Message, MessageId};
 use crate::store::{
     ClaimLimits, Claimed, ClaimedEvent, EventClaimLimits, EventNext, Housekeeping, InboundStore,
-    MessageFilter, MessageStore, NewBatch, OutboxBacklog, OutboxStore, Outcome, Page, PageRequest,
-    PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, Store, StoreError,
-    StoreResult, TenantStore,
+    MessageFilter, MessageStore, NewBatch, NewEvent, OutboxBacklog, OutboxStore, Outcome, Page,
+    PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, Store,
+    StoreError, StoreResult, TenantStore,
 };
 use crate::webhook::{DeliveryAttempt, EventId};
 
@@ -329,6 +329,10 @@ impl OutboxStore for FaultyStore {
         self.fault("claim_events")?;
         self.inner.claim_events_with(now, lease, limits).await
     }
+    async fn enqueue_event(&self, account: AccountId, event: NewEvent) -> StoreResult<usize> {
+        self.fault("enqueue_event")?;
+        self.inner.enqueue_event(account, event).await
+    }
     async fn finish_event(
         &self,
         id: EventId,
@@ -370,6 +374,15 @@ impl OutboxStore for FaultyStore {
     async fn endpoints(&self, account: AccountId) -> StoreResult<Vec<WebhookEndpoint>> {
         self.fault("endpoints")?;
         self.inner.endpoints(account).await
+    }
+    async fn update_endpoint(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        update: EndpointUpdate,
+    ) -> StoreResult<WebhookEndpoint> {
+        self.fault("update_endpoint")?;
+        self.inner.update_endpoint(account, id, update).await
     }
     async fn delete_endpoint(&self, account: AccountId, id: EndpointId) -> StoreResult<()> {
         self.fault("delete_endpoint")?;

@@ -8,11 +8,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::account::{Account, AccountId, AccountUpdate, NewAccount, WebhookConfig};
-use crate::endpoints::{EndpointId, WebhookEndpoint};
+use crate::endpoints::{EndpointId, EndpointUpdate, WebhookEndpoint};
 use crate::idempotency::{
     self, Decision, Fingerprint, IN_FLIGHT_LOCK, IdempotencyKey, IdempotencyRecord, RETENTION,
 };
-use crate::inbound::{InboundFilter, InboundId, InboundInsert, InboundMessage, NewInbound};
+use crate::inbound::{
+    InboundFilter, InboundId, InboundInsert, InboundMessage, NewInbound, received_event_data,
+};
 use crate::message::{Message, MessageId, Status, TimelineEntry};
 use crate::status::{self, Event, MetaStatus, Transition};
 use crate::store::support::{
@@ -21,11 +23,11 @@ use crate::store::support::{
 };
 use crate::store::{
     ClaimLimits, Claimed, ClaimedEvent, EventClaimLimits, EventNext, Housekeeping, InboundStore,
-    MessageFilter, MessageStore, NewBatch, OutboxBacklog, OutboxEvent, OutboxStore, Outcome, Page,
-    PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, StoreError,
-    StoreResult, TenantStore,
+    MessageFilter, MessageStore, NewBatch, NewEvent, OutboxBacklog, OutboxEvent, OutboxStore,
+    Outcome, Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts,
+    StatusUpdate, StoreError, StoreResult, TenantStore, status_stream_key, unique_stream_key,
 };
-use crate::webhook::{DeliveryAttempt, EventId, STATUS_UPDATED, StatusEventData};
+use crate::webhook::{DeliveryAttempt, EventData, EventId, EventType, StatusEventData};
 
 /// A `Store` kept in memory behind one mutex; every method is one "transaction" (the lock is taken once).
 ///
@@ -108,7 +110,8 @@ struct Row {
 struct EventRow {
     seq: u64,
     event: OutboxEvent,
-    message_id: MessageId,
+    /// Events of one stream (and destination) go out in order.
+    stream: String,
     /// `None`: due at once.
     next_attempt_at: Option<DateTime<Utc>>,
     leased_until: Option<DateTime<Utc>>,
@@ -176,9 +179,27 @@ impl State {
     }
 
     fn enqueue_event(&mut self, message: &Message, at: DateTime<Utc>) {
+        self.write_event(
+            message.account_id,
+            EventType::StatusUpdated,
+            EventData::Status(StatusEventData::of(message)),
+            |_| status_stream_key(message.id),
+            at,
+        );
+    }
+
+    /// Writes one event for each of the account's destinations subscribed to its type; answers how many.
+    fn write_event(
+        &mut self,
+        account: AccountId,
+        event_type: EventType,
+        data: EventData,
+        stream: impl Fn(EventId) -> String,
+        at: DateTime<Utc>,
+    ) -> usize {
         let has_webhook = self
             .accounts
-            .get(&message.account_id)
+            .get(&account)
             .is_some_and(|a| a.webhook.is_some());
         let mut destinations: Vec<Option<EndpointId>> = Vec::new();
         if has_webhook {
@@ -187,14 +208,10 @@ impl State {
         destinations.extend(
             self.endpoints
                 .iter()
-                .filter(|e| {
-                    e.account_id == message.account_id
-                        && e.enabled
-                        && e.subscribes_to(STATUS_UPDATED)
-                })
+                .filter(|e| e.account_id == account && e.enabled && e.subscribes(event_type))
                 .map(|e| Some(e.id)),
         );
-        for endpoint in destinations {
+        for endpoint in &destinations {
             self.next_seq += 1;
             let seq = self.next_seq;
             let id = EventId::new();
@@ -204,14 +221,14 @@ impl State {
                     seq,
                     event: OutboxEvent {
                         id,
-                        account_id: message.account_id,
-                        status: message.status,
+                        account_id: account,
+                        event_type,
                         created_at: at,
-                        data: StatusEventData::of(message),
+                        data: data.clone(),
                         attempts: 0,
-                        endpoint,
+                        endpoint: *endpoint,
                     },
-                    message_id: message.id,
+                    stream: stream(id),
                     next_attempt_at: None,
                     leased_until: None,
                     finished: false,
@@ -220,6 +237,7 @@ impl State {
             );
             self.unfinished.insert(seq, id);
         }
+        destinations.len()
     }
 
     fn apply_meta(&mut self, id: MessageId, update: &StatusUpdate) -> StatusApplied {
@@ -875,6 +893,13 @@ impl InboundStore for MemoryStore {
         let stored = new.into_stored();
         s.inbound_wamids.insert(key, stored.id);
         s.inbound_messages.insert(stored.id, stored.clone());
+        s.write_event(
+            stored.account_id,
+            EventType::MessageReceived,
+            EventData::Json(received_event_data(&stored)),
+            unique_stream_key,
+            stored.received_at,
+        );
         Ok(InboundInsert::Inserted(stored))
     }
 
@@ -929,8 +954,8 @@ impl OutboxStore for MemoryStore {
         let mut candidates = Vec::new();
         for id in s.unfinished.values() {
             let row = &s.events[id];
-            // Only the oldest unfinished event of a message to a destination may go out; later ones wait for it.
-            if !seen.insert((row.message_id, row.event.endpoint)) {
+            // Only the oldest unfinished event of a stream to a destination may go out; later ones wait for it.
+            if !seen.insert((row.event.account_id, &row.stream, row.event.endpoint)) {
                 continue;
             }
             let due = row.next_attempt_at.is_none_or(|t| t <= now);
@@ -972,6 +997,25 @@ impl OutboxStore for MemoryStore {
             });
         }
         Ok(claimed)
+    }
+
+    async fn enqueue_event(&self, account: AccountId, event: NewEvent) -> StoreResult<usize> {
+        if event.event_type == EventType::StatusUpdated {
+            return Err(StoreError::Conflict(
+                "status events are written with their status change".into(),
+            ));
+        }
+        let mut s = self.lock();
+        if !s.accounts.contains_key(&account) {
+            return Err(StoreError::NotFound);
+        }
+        Ok(s.write_event(
+            account,
+            event.event_type,
+            EventData::Json(event.data.clone()),
+            |id| event.stream_key(id),
+            event.at,
+        ))
     }
 
     async fn finish_event(
@@ -1114,6 +1158,22 @@ impl OutboxStore for MemoryStore {
             .filter(|e| e.account_id == account)
             .cloned()
             .collect())
+    }
+
+    async fn update_endpoint(
+        &self,
+        account: AccountId,
+        id: EndpointId,
+        update: EndpointUpdate,
+    ) -> StoreResult<WebhookEndpoint> {
+        let mut s = self.lock();
+        let e = s
+            .endpoints
+            .iter_mut()
+            .find(|e| e.id == id && e.account_id == account)
+            .ok_or(StoreError::NotFound)?;
+        update.apply(e);
+        Ok(e.clone())
     }
 
     async fn delete_endpoint(&self, account: AccountId, id: EndpointId) -> StoreResult<()> {

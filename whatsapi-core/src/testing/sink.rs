@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use tokio::sync::{Notify, Semaphore};
 
-use crate::webhook::{DeliveryOutcome, StatusEvent, WebhookSink, WebhookTarget};
+use crate::webhook::{DeliveryOutcome, WebhookEvent, WebhookSink, WebhookTarget};
 
 /// A `WebhookSink` that records every delivery and answers with scripted HTTP statuses (200 when none is queued).
 #[derive(Clone, Default)]
@@ -14,7 +14,7 @@ pub struct RecordingSink {
 
 #[derive(Default)]
 struct Inner {
-    deliveries: Mutex<Vec<(WebhookTarget, StatusEvent)>>,
+    deliveries: Mutex<Vec<(WebhookTarget, WebhookEvent)>>,
     answers: Mutex<VecDeque<Result<u16, String>>>,
     /// Answers for one URL, until cleared (before the scripted answers).
     url_answers: Mutex<HashMap<String, Result<u16, String>>>,
@@ -73,7 +73,7 @@ impl RecordingSink {
     }
 
     /// The deliveries to `url` so far, in order.
-    pub fn events_to(&self, url: &str) -> Vec<StatusEvent> {
+    pub fn events_to(&self, url: &str) -> Vec<WebhookEvent> {
         self.deliveries()
             .into_iter()
             .filter(|(t, _)| t.url == url)
@@ -82,12 +82,12 @@ impl RecordingSink {
     }
 
     /// Every delivery so far, in order.
-    pub fn deliveries(&self) -> Vec<(WebhookTarget, StatusEvent)> {
+    pub fn deliveries(&self) -> Vec<(WebhookTarget, WebhookEvent)> {
         self.inner.deliveries.lock().unwrap().clone()
     }
 
     /// Only the events.
-    pub fn events(&self) -> Vec<StatusEvent> {
+    pub fn events(&self) -> Vec<WebhookEvent> {
         self.deliveries().into_iter().map(|(_, e)| e).collect()
     }
 
@@ -105,7 +105,7 @@ impl RecordingSink {
 
 #[async_trait]
 impl WebhookSink for RecordingSink {
-    async fn deliver(&self, target: &WebhookTarget, event: &StatusEvent) -> DeliveryOutcome {
+    async fn deliver(&self, target: &WebhookTarget, event: &WebhookEvent) -> DeliveryOutcome {
         let gate = self.inner.paused.lock().unwrap().get(&target.url).cloned();
         if let Some(gate) = gate {
             // Closed when resumed: waiting ends then.

@@ -145,16 +145,20 @@ pub async fn timeseries(
     .into_response())
 }
 
-/// One delivery attempt of a status event to your webhook.
+/// One delivery attempt of an event to your webhook or an endpoint.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryView {
     /// The event (`webhook-id` header).
     pub event_id: String,
-    /// The message.
-    pub message_id: String,
-    /// The status the event announced.
-    pub status: MessageStatus,
+    /// The event type: `message.status_updated`, `message.received`, `template.status_updated`,
+    /// `template.quality_updated` or `template.category_updated`.
+    #[schema(example = "message.status_updated")]
+    pub event: String,
+    /// The message of a `message.status_updated` event; null for other event types.
+    pub message_id: Option<String>,
+    /// The status a `message.status_updated` event announced; null for other event types.
+    pub status: Option<MessageStatus>,
     /// Where it was sent.
     pub url: String,
     /// When (RFC 3339 UTC).
@@ -189,9 +193,13 @@ impl FromQuery for DeliveriesQuery {
     params(DeliveriesQuery),
     responses(
         (status = 200, body = crate::views::Envelope<Vec<DeliveryView>>, example = json!({"success": true, "data": [{
-            "eventId": "evt_0193c4f27a1e7c3b9a5d3f2e1d0c4b6a", "messageId": "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20",
+            "eventId": "evt_0193c4f27a1e7c3b9a5d3f2e1d0c4b6a", "event": "message.status_updated",
+            "messageId": "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20",
             "status": "delivered", "url": "https://yourapp.com/webhooks/whatsapi", "at": "2026-03-28T10:00:04Z",
-            "httpStatus": 200, "error": null, "durationMs": 87}]})),
+            "httpStatus": 200, "error": null, "durationMs": 87},
+            {"eventId": "evt_0193c4f27a1e7c3b9a5d3f2e1d0c4b6c", "event": "message.received", "messageId": null,
+            "status": null, "url": "https://yourapp.com/webhooks/whatsapi", "at": "2026-03-28T10:00:02Z",
+            "httpStatus": 200, "error": null, "durationMs": 64}]})),
         (status = 400, body = crate::views::ErrorView, example = json!({"success": false,
             "error": "Validation failed: limit: must be a whole number from 1 to 200",
             "details": [{"field": "limit", "message": "must be a whole number from 1 to 200"}]})),
@@ -214,8 +222,9 @@ impl DeliveryView {
     pub fn of(a: whatsapi_core::webhook::DeliveryAttempt) -> Self {
         DeliveryView {
             event_id: format!("evt_{}", a.event_id.0.simple()),
-            message_id: a.message_id.to_string(),
-            status: a.status.into(),
+            event: a.event_type.as_str().to_owned(),
+            message_id: a.message_id.map(|m| m.to_string()),
+            status: a.status.map(Into::into),
             url: a.url,
             at: format_time(&a.at),
             http_status: a.http_status,

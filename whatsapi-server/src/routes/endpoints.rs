@@ -1,6 +1,13 @@
 //! Event subscriptions: several webhook endpoints per account (`/webhooks/endpoints`), each with its own signing
 //! secret, event filter, retry schedule and enabled flag, beside the reference webhook of `PUT /auth/me/webhook`
 //! (which keeps receiving every event); and re-sending a failed delivery (`POST /webhooks/deliveries/{id}/retry`).
+//!
+//! Every event is a Standard Webhooks POST of `{"event": type, "timestamp": ..., "data": {...}}`:
+//! `message.status_updated` (a message reached sent, delivered, read or failed; in order per message),
+//! `message.received` (a customer wrote; once per inbound message, duplicates from Meta are not re-announced),
+//! `template.status_updated`, `template.quality_updated` and `template.category_updated` (Meta reported a change
+//! of one of your templates; in order per template). An endpoint can be edited with `PATCH`, which is also how one
+//! disabled after answering 410 Gone is turned back on.
 
 use std::time::Duration;
 
@@ -11,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use whatsapi_core::endpoints::{EndpointId, WebhookEndpoint};
+use whatsapi_core::endpoints::{EndpointId, EndpointUpdate, WebhookEndpoint};
 use whatsapi_core::send::FieldError;
 use whatsapi_core::service::EndpointRequest;
 use whatsapi_core::webhook::{EventId, format_time};
@@ -27,7 +34,7 @@ use crate::views::ok;
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     let routes = OpenApiRouter::new()
         .routes(routes!(create_endpoint, list_endpoints))
-        .routes(routes!(get_endpoint, delete_endpoint))
+        .routes(routes!(get_endpoint, update_endpoint, delete_endpoint))
         .routes(routes!(endpoint_deliveries))
         .routes(routes!(retry_delivery));
     crate::auth::require_api_key(routes, state)
@@ -76,6 +83,56 @@ impl RequestBody for EndpointBody {
                 retry_schedule: schedule.map(|s| s.into_iter().map(Duration::from_secs).collect()),
             }),
             _ => Err(details),
+        }
+    }
+}
+
+/// `PATCH /webhooks/endpoints/{id}` body: the fields to change, at least one (the signing secret cannot be
+/// changed; delete the endpoint and create another for a new one).
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointPatchBody {
+    /// New URL, checked as on creation.
+    #[schema(value_type = Option<String>, example = "https://yourapp.com/webhooks/whatsapi-v2")]
+    pub url: Field<String>,
+    /// New event filter: `message.status_updated`, `message.received`, `template.status_updated`,
+    /// `template.quality_updated`, `template.category_updated`; `[]`: every type.
+    #[schema(value_type = Option<Vec<String>>, example = json!(["message.received"]))]
+    pub events: Field<Vec<String>>,
+    /// `true` turns the endpoint (back) on and clears `disabledReason`; `false` turns it off. Events written while
+    /// it was off are not delivered later.
+    #[schema(value_type = Option<bool>, example = true)]
+    pub enabled: Field<bool>,
+    /// New retry schedule in seconds, as on creation (at most 7 retries of 1 to 36000 s each).
+    #[schema(value_type = Option<Vec<u64>>, example = json!([5, 300, 1800]))]
+    pub retry_schedule: Field<Vec<u64>>,
+}
+
+impl RequestBody for EndpointPatchBody {
+    /// The change (URL, names and schedule checked by the core).
+    type Valid = EndpointUpdate;
+
+    fn validate(self) -> Result<EndpointUpdate, Vec<FieldError>> {
+        let mut details = Vec::new();
+        let update = EndpointUpdate {
+            url: self.url.optional("url", &mut details),
+            events: self.events.optional("events", &mut details),
+            enabled: self.enabled.optional("enabled", &mut details),
+            retry_schedule: self
+                .retry_schedule
+                .optional("retrySchedule", &mut details)
+                .map(|s| s.into_iter().map(Duration::from_secs).collect()),
+        };
+        if details.is_empty() && update == EndpointUpdate::default() {
+            details.push(crate::extract::field_error(
+                "body",
+                "give at least one of url, events, enabled, retrySchedule",
+            ));
+        }
+        if details.is_empty() {
+            Ok(update)
+        } else {
+            Err(details)
         }
     }
 }
@@ -221,6 +278,37 @@ pub async fn get_endpoint(
     Ok(ok(EndpointView::of(found, false)).into_response())
 }
 
+/// Change a webhook endpoint's URL, event filter, enabled flag or retry schedule; `{"enabled": true}` turns on an
+/// endpoint that was disabled (for instance after it answered 410 Gone) and clears its `disabledReason`. The
+/// signing secret stays the same and is not shown.
+#[utoipa::path(patch, path = "/webhooks/endpoints/{id}", tag = "webhooks", operation_id = "updateWebhookEndpoint", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Endpoint id", example = "0193c4f2-7a1e-7c3b-9a5d-3f2e1d0c4b6a")),
+    request_body(content = EndpointPatchBody, example = json!({"enabled": true})),
+    responses(
+        (status = 200, body = crate::views::Envelope<EndpointView>, example = json!({"success": true, "data": {
+            "id": "0193c4f2-7a1e-7c3b-9a5d-3f2e1d0c4b6a", "url": "https://yourapp.com/webhooks/whatsapi-status",
+            "events": ["message.status_updated"], "enabled": true, "disabledReason": null, "retrySchedule": [5],
+            "createdAt": "2026-03-28T10:00:00Z"}})),
+        (status = 400, description = "Invalid URL, unknown event type or schedule, or nothing to change", body = crate::views::ErrorView,
+            example = json!({"success": false, "error": "Validation failed: retrySchedule: at most 7 retries",
+                "details": [{"field": "retrySchedule", "message": "at most 7 retries"}]})),
+        (status = 404, description = "No such endpoint on your account", body = crate::views::ErrorView,
+            example = json!({"success": false, "error": "Webhook endpoint not found."})),
+    ))]
+pub async fn update_endpoint(
+    State(state): State<AppState>,
+    CurrentAccount(account): CurrentAccount,
+    Path(id): Path<String>,
+    ValidatedJson(update): ValidatedJson<EndpointPatchBody>,
+) -> Result<Response, ApiError> {
+    let updated = state
+        .api
+        .update_webhook_endpoint(account.id, endpoint_id(&id)?, update)
+        .await
+        .map_err(not_found_as(ENDPOINT_NOT_FOUND))?;
+    Ok(ok(EndpointView::of(updated, false)).into_response())
+}
+
 /// Remove a webhook endpoint, with its waiting events and its delivery history.
 #[utoipa::path(delete, path = "/webhooks/endpoints/{id}", tag = "webhooks", operation_id = "deleteWebhookEndpoint", security(("bearer" = [])),
     params(("id" = String, Path, description = "Endpoint id", example = "0193c4f2-7a1e-7c3b-9a5d-3f2e1d0c4b6a")),
@@ -253,7 +341,8 @@ pub async fn delete_endpoint(
     params(("id" = String, Path, description = "Endpoint id", example = "0193c4f2-7a1e-7c3b-9a5d-3f2e1d0c4b6a"), DeliveriesQuery),
     responses(
         (status = 200, body = crate::views::Envelope<Vec<DeliveryView>>, example = json!({"success": true, "data": [{
-            "eventId": "evt_0193c4f27a1e7c3b9a5d3f2e1d0c4b6b", "messageId": "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20",
+            "eventId": "evt_0193c4f27a1e7c3b9a5d3f2e1d0c4b6b", "event": "message.status_updated",
+            "messageId": "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20",
             "status": "delivered", "url": "https://yourapp.com/webhooks/whatsapi-status", "at": "2026-03-28T10:00:04Z",
             "httpStatus": 503, "error": null, "durationMs": 41}]})),
         (status = 404, description = "No such endpoint on your account", body = crate::views::ErrorView,

@@ -166,8 +166,8 @@ pub async fn endpoint_events_fan_out_and_queue_per_destination(store: Arc<dyn St
         "reference + two subscribed endpoints: {by_dest:?}"
     );
     for c in &events {
-        assert_eq!(c.event.status, Status::Sent);
-        assert_eq!(c.event.data, StatusEventData::of(&m));
+        assert_eq!(c.event.status().unwrap(), Status::Sent);
+        assert_eq!(c.event.data, EventData::Status(StatusEventData::of(&m)));
         assert_eq!(c.event.attempts, 1);
     }
     assert!(by_dest.contains(&(None, Some(sample_webhook()), None)));
@@ -206,7 +206,7 @@ pub async fn endpoint_events_fan_out_and_queue_per_destination(store: Arc<dyn St
     let events = ok(store.claim_events(at(11), LEASE, 100).await, "claim_events");
     let mut got: Vec<(Option<EndpointId>, Status)> = events
         .iter()
-        .map(|c| (c.event.endpoint, c.event.status))
+        .map(|c| (c.event.endpoint, c.event.status().unwrap()))
         .collect();
     got.sort();
     let mut want = vec![
@@ -232,7 +232,7 @@ pub async fn endpoint_events_fan_out_and_queue_per_destination(store: Arc<dyn St
     assert_eq!(
         (
             events[0].event.endpoint,
-            events[0].event.status,
+            events[0].event.status().unwrap(),
             events[0].event.attempts
         ),
         (Some(all.id), Status::Sent, 2),
@@ -250,7 +250,7 @@ pub async fn endpoint_events_fan_out_and_queue_per_destination(store: Arc<dyn St
     );
     assert_eq!(events.len(), 1);
     assert_eq!(
-        (events[0].event.endpoint, events[0].event.status),
+        (events[0].event.endpoint, events[0].event.status().unwrap()),
         (Some(all.id), Status::Delivered)
     );
     ok(
@@ -283,7 +283,7 @@ pub async fn endpoint_events_fan_out_and_queue_per_destination(store: Arc<dyn St
     assert!(
         events
             .iter()
-            .all(|c| c.event.data.message_id == events[0].event.data.message_id),
+            .all(|c| c.event.message_id().unwrap() == events[0].event.message_id().unwrap()),
         "the oldest message first"
     );
     let limits = EventClaimLimits {

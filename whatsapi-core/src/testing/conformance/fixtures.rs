@@ -167,8 +167,9 @@ pub fn meta_update(wamid: &str, status: MetaStatus, when: DateTime<Utc>) -> Stat
 pub fn sample_attempt(event: &crate::store::OutboxEvent, when: DateTime<Utc>) -> DeliveryAttempt {
     DeliveryAttempt {
         event_id: event.id,
-        message_id: event.data.message_id,
-        status: event.status,
+        event_type: event.event_type,
+        message_id: event.message_id(),
+        status: event.status(),
         url: sample_webhook().url,
         at: when,
         http_status: Some(200),

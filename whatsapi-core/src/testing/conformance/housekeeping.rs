@@ -61,7 +61,7 @@ pub async fn purge_removes_only_expired(store: Arc<dyn Store>) {
     );
     let recent_event = claimed
         .iter()
-        .find(|e| e.event.data.message_id == recent.id)
+        .find(|e| e.event.message_id().unwrap() == recent.id)
         .expect("recent event");
     ok(
         store
@@ -75,7 +75,7 @@ pub async fn purge_removes_only_expired(store: Arc<dyn Store>) {
     );
     let unfinished_event = claimed
         .iter()
-        .find(|e| e.event.data.message_id == unfinished.id)
+        .find(|e| e.event.message_id().unwrap() == unfinished.id)
         .expect("unfinished event")
         .event
         .id;

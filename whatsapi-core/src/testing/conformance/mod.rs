@@ -1,5 +1,5 @@
 //! The store conformance suite: public async functions every store implementation runs from its tests, one
-//! module per area ([`accounts`], [`messages`], [`idempotency`], [`claims`], [`statuses`], [`outbox`],
+//! module per area ([`accounts`], [`messages`], [`idempotency`], [`claims`], [`statuses`], [`outbox`], [`events`],
 //! [`analytics`], [`inbound`], [`housekeeping`]), with shared builders in [`fixtures`].
 //!
 //! Each check takes a fresh, empty store and panics with a message saying what broke. Times are explicit offsets
@@ -21,6 +21,7 @@ pub mod accounts;
 pub mod analytics;
 pub mod claims;
 pub mod endpoints;
+pub mod events;
 pub mod fixtures;
 pub mod housekeeping;
 pub mod idempotency;
@@ -33,6 +34,7 @@ pub use accounts::*;
 pub use analytics::*;
 pub use claims::*;
 pub use endpoints::*;
+pub use events::*;
 pub use fixtures::{
     LEASE, at, base_time, claim_only, create_account_with_webhook, create_sample_account, insert,
     message_at, meta_update, sample_account, sample_attempt, sample_credentials, sample_message,
@@ -77,7 +79,7 @@ mod prelude {
         IdempotencyCompletion, MessageFilter, NewBatch, Outcome, PageRequest, PurgePolicy,
         StatusApplied, StatusCounts, StatusUpdate, Store, StoreError, StoreResult,
     };
-    pub(super) use crate::webhook::{DeliveryAttempt, EventId, StatusEventData};
+    pub(super) use crate::webhook::{DeliveryAttempt, EventData, EventId, StatusEventData};
 
     pub(super) use super::fixtures::*;
 }
@@ -179,6 +181,11 @@ macro_rules! __store_conformance_list {
             endpoints_are_stored_per_account_and_bounded,
             endpoint_events_fan_out_and_queue_per_destination,
             given_up_events_can_be_resent,
+            received_events_once_per_wamid_by_filter,
+            received_events_are_not_held_back_by_each_other,
+            events_written_on_their_own_keep_their_stream_order,
+            endpoints_are_updated_and_reenabled,
+            delivery_attempts_of_other_event_types,
             retry_only_from_failed,
             inbound_window,
             inbound_messages_once_per_wamid,

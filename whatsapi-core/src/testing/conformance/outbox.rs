@@ -37,12 +37,12 @@ pub async fn status_change_writes_outbox_event(store: Arc<dyn Store>) {
     assert_eq!(events.len(), 1, "one event for the sent status: {events:?}");
     let e = &events[0];
     assert_eq!(e.event.account_id, hooked.id);
-    assert_eq!(e.event.status, Status::Sent);
+    assert_eq!(e.event.status().unwrap(), Status::Sent);
     assert_eq!(e.event.created_at, at(11));
     assert_eq!(e.event.attempts, 1, "attempts count this claim");
     assert_eq!(
         e.event.data,
-        StatusEventData::of(&sent),
+        EventData::Status(StatusEventData::of(&sent)),
         "event data is the message as changed"
     );
     assert_eq!(e.target, Some(sample_webhook()));
@@ -88,12 +88,21 @@ pub async fn status_change_writes_outbox_event(store: Arc<dyn Store>) {
     let events = ok(store.claim_events(at(31), LEASE, 100).await, "claim_events");
     assert_eq!(events.len(), 1);
     let read = get(&*store, hooked.id, sent.id).await;
-    assert_eq!(events[0].event.status, Status::Read);
+    assert_eq!(events[0].event.status().unwrap(), Status::Read);
     assert_eq!(events[0].event.created_at, at(30));
-    assert_eq!(events[0].event.data, StatusEventData::of(&read));
-    assert_eq!(events[0].event.data.delivered_at, Some(at(30)));
-    assert_eq!(events[0].event.data.read_at, Some(at(30)));
-    assert_eq!(events[0].event.data.metadata, sent.metadata);
+    assert_eq!(
+        events[0].event.data,
+        EventData::Status(StatusEventData::of(&read))
+    );
+    assert_eq!(
+        events[0].event.status_data().unwrap().delivered_at,
+        Some(at(30))
+    );
+    assert_eq!(events[0].event.status_data().unwrap().read_at, Some(at(30)));
+    assert_eq!(
+        events[0].event.status_data().unwrap().metadata,
+        sent.metadata
+    );
     ok(
         store
             .finish_event(events[0].event.id, None, EventNext::Done)
@@ -118,13 +127,24 @@ pub async fn status_change_writes_outbox_event(store: Arc<dyn Store>) {
     );
     let events = ok(store.claim_events(at(52), LEASE, 100).await, "claim_events");
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].event.status, Status::Failed);
-    assert_eq!(events[0].event.data, StatusEventData::of(&failed));
+    assert_eq!(events[0].event.status().unwrap(), Status::Failed);
     assert_eq!(
-        events[0].event.data.error_message.as_deref(),
+        events[0].event.data,
+        EventData::Status(StatusEventData::of(&failed))
+    );
+    assert_eq!(
+        events[0]
+            .event
+            .status_data()
+            .unwrap()
+            .error_message
+            .as_deref(),
         Some("Template not found")
     );
-    assert_eq!(events[0].event.data.failed_at, Some(at(51)));
+    assert_eq!(
+        events[0].event.status_data().unwrap().failed_at,
+        Some(at(51))
+    );
 }
 
 /// Events of one message go out one at a time, in order; events of different messages are independent; leases
@@ -154,7 +174,7 @@ pub async fn outbox_orders_events_per_message(store: Arc<dyn Store>) {
     let summary = |events: &[crate::store::ClaimedEvent]| {
         let mut s: Vec<(MessageId, Status)> = events
             .iter()
-            .map(|e| (e.event.data.message_id, e.event.status))
+            .map(|e| (e.event.message_id().unwrap(), e.event.status().unwrap()))
             .collect();
         s.sort();
         s
@@ -174,11 +194,11 @@ pub async fn outbox_orders_events_per_message(store: Arc<dyn Store>) {
     );
     let x_sent = first
         .iter()
-        .find(|e| e.event.data.message_id == x.id)
+        .find(|e| e.event.message_id().unwrap() == x.id)
         .expect("x sent");
     let y_sent = first
         .iter()
-        .find(|e| e.event.data.message_id == y.id)
+        .find(|e| e.event.message_id().unwrap() == y.id)
         .expect("y sent");
     ok(
         store
@@ -357,7 +377,7 @@ pub async fn outbox_backlog_counts_unfinished_events(store: Arc<dyn Store>) {
     let of = |events: &[crate::store::ClaimedEvent], id: MessageId| {
         events
             .iter()
-            .find(|e| e.event.data.message_id == id)
+            .find(|e| e.event.message_id().unwrap() == id)
             .map(|e| e.event.id)
             .expect("claimed")
     };
