@@ -140,6 +140,8 @@ impl WhatsApi {
         };
         let inserted = self.store().insert_inbound(new).await?;
         if let InboundInsert::Inserted(m) = &inserted {
+            // Once per wamid, so a STOP Meta delivers again after a START does not opt out again.
+            self.note_inbound_contact(account, &m.message).await?;
             // No receiver is not an error: nobody subscribed.
             let _ = self.inner.inbound.send(m.clone());
         }
