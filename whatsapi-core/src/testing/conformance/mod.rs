@@ -20,6 +20,7 @@
 pub mod accounts;
 pub mod analytics;
 pub mod claims;
+pub mod contacts;
 pub mod endpoints;
 pub mod fixtures;
 pub mod housekeeping;
@@ -32,6 +33,7 @@ pub mod statuses;
 pub use accounts::*;
 pub use analytics::*;
 pub use claims::*;
+pub use contacts::*;
 pub use endpoints::*;
 pub use fixtures::{
     LEASE, at, base_time, claim_only, create_account_with_webhook, create_sample_account, insert,
@@ -189,6 +191,11 @@ macro_rules! __store_conformance_list {
             message_timeseries_buckets,
             meta_routing_keys_are_unique,
             meta_pricing_and_error_details_are_kept,
+            contacts_follow_sends_and_inbound,
+            contacts_by_bsuid,
+            contact_opt_outs_and_pauses,
+            contact_thread_orders_both_ways,
+            opt_out_keywords_per_account,
         }
     };
 }
