@@ -60,6 +60,7 @@
 
 pub mod account;
 pub mod clock;
+pub mod contacts;
 pub mod encryption;
 pub mod endpoints;
 pub mod engine;

@@ -161,6 +161,49 @@ pub struct OtherChange {
     pub template: Option<crate::templates::TemplateChange>,
 }
 
+/// One `user_preferences` item: a customer stopped or resumed marketing messages from the business.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedPreference {
+    /// How the change it came in is routed.
+    pub route: Option<RouteKey>,
+    /// The customer's phone number, when shown.
+    pub wa_id: Option<String>,
+    /// The customer's BSUID, when given.
+    pub user_id: Option<String>,
+    /// Meta's `category` (`marketing_messages`), lower case.
+    pub category: Option<String>,
+    /// Meta's `value` (`stop`, `resume`), lower case.
+    pub value: String,
+}
+
+/// Reads the items of a `user_preferences` change leniently: an item without a `value` or without any customer
+/// identifier is skipped; strings are clipped.
+fn convert_preferences(value: &serde_json::Value, route: Option<&RouteKey>, out: &mut ParsedWebhook) {
+    let Some(items) = value.get("user_preferences").and_then(|p| p.as_array()) else {
+        out.skip(|| "user_preferences change without a user_preferences array".to_owned());
+        return;
+    };
+    for item in items {
+        let text = |k: &str| clip_opt(item.get(k).and_then(|v| v.as_str()).map(str::trim), 256);
+        let (wa_id, user_id) = (text("wa_id"), text("user_id"));
+        let Some(value) = text("value").map(|v| v.to_lowercase()) else {
+            out.skip(|| "user_preferences item without a value".to_owned());
+            continue;
+        };
+        if wa_id.is_none() && user_id.is_none() {
+            out.skip(|| "user_preferences item without wa_id or user_id".to_owned());
+            continue;
+        }
+        out.preferences.push(ParsedPreference {
+            route: route.cloned(),
+            wa_id,
+            user_id,
+            category: text("category").map(|c| c.to_lowercase()),
+            value,
+        });
+    }
+}
+
 /// Everything a payload asks us to apply.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ParsedWebhook {
@@ -173,6 +216,8 @@ pub struct ParsedWebhook {
     pub routes: Vec<Option<RouteKey>>,
     /// Changes of other fields.
     pub other: Vec<OtherChange>,
+    /// Marketing preferences customers set (`user_preferences` changes, which are also listed in `other`).
+    pub preferences: Vec<ParsedPreference>,
     /// Errors reported at the value level (`changes[].value.errors`), with their route.
     pub value_errors: Vec<(Option<RouteKey>, MetaError)>,
     /// Statuses of kinds the engine does not track (`deleted`, `warning`, call statuses, unknown names).
@@ -445,6 +490,9 @@ pub fn extract(v: &serde_json::Value) -> ParsedWebhook {
                         None => out.skip(|| "malformed value-level error".to_owned()),
                     }
                 }
+            }
+            if field == "user_preferences" {
+                convert_preferences(value, route.as_ref(), &mut out);
             }
             if field != "messages" {
                 out.other.push(OtherChange {

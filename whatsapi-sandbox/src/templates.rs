@@ -10,6 +10,7 @@
 //! | `old_promo` | `en_US` | REJECTED | MARKETING | nothing |
 //! | `paused_promo` | `en_US` | PAUSED | MARKETING | nothing |
 //! | `disabled_promo` | `en_US` | DISABLED | MARKETING | nothing |
+//! | `weekly_deals` | `en_US` | APPROVED | MARKETING | nothing |
 //!
 //! A send of a template the store knows is checked as Meta does: a language it does not exist in, or a status
 //! other than APPROVED, PAUSED or DISABLED, is HTTP 404 with 132001; PAUSED is 132015, DISABLED 132016; another
@@ -71,6 +72,13 @@ pub static TEMPLATES: LazyLock<Vec<Value>> = LazyLock::new(|| {
             "1192339204654493",
             "DISABLED",
             "Last chance to save.",
+        ),
+        // The one marketing template that sends, for opt-outs and Meta's marketing limits (131049, 131050).
+        fixed(
+            "weekly_deals",
+            "1192339204654494",
+            "APPROVED",
+            "This week's deals are in.",
         ),
     ]
 });

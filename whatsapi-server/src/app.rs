@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;
 use crate::routes::{
-    account, billing, dashboard, endpoints, inbound, media, messages, meta, sandbox, system,
+    account, billing, contacts, dashboard, endpoints, inbound, media, messages, meta, sandbox, system,
     templates,
 };
 
@@ -30,6 +30,7 @@ pub fn api_router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(media::router(&state))
         .merge(templates::router(&state))
         .merge(inbound::router(&state))
+        .merge(contacts::router(&state))
         .merge(dashboard::router(&state))
         .merge(endpoints::router(&state))
         .merge(billing::router(&state))

@@ -95,7 +95,7 @@ async fn templates_are_listed_over_pages_and_sends_checked_against_them() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    // Seven templates at two a page: every page was followed.
+    // Eight templates at two a page: every page was followed.
     assert_eq!(
         names,
         [
@@ -105,7 +105,8 @@ async fn templates_are_listed_over_pages_and_sends_checked_against_them() {
             "spring_sale",
             "old_promo",
             "paused_promo",
-            "disabled_promo"
+            "disabled_promo",
+            "weekly_deals"
         ]
     );
     let order = &d["templates"][1];

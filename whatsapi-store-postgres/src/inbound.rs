@@ -118,3 +118,30 @@ pub(crate) async fn list(
         total: count(total),
     })
 }
+
+/// The account's latest `limit` inbound messages from this phone number or BSUID, newest received first: one
+/// index range per identifier in one statement.
+pub(crate) async fn from_contact(
+    db: &dyn Db,
+    account: AccountId,
+    phone: Option<&str>,
+    user_id: Option<&str>,
+    limit: u32,
+) -> Result<Vec<InboundMessage>> {
+    let limit = i64::from(limit);
+    db.rows(
+        &format!(
+            "SELECT {COLUMNS} FROM inbound_messages WHERE id IN ( \
+               (SELECT id FROM inbound_messages WHERE account = $1 AND from_phone = $2 \
+                ORDER BY received_at DESC, id DESC LIMIT $4) \
+               UNION (SELECT id FROM inbound_messages WHERE account = $1 AND from_user_id = $3 \
+                ORDER BY received_at DESC, id DESC LIMIT $4)) \
+             ORDER BY received_at DESC, id DESC LIMIT $4"
+        ),
+        &[&account.0, &phone, &user_id, &limit],
+    )
+    .await?
+    .iter()
+    .map(decode)
+    .collect()
+}

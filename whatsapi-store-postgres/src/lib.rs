@@ -51,6 +51,7 @@
 
 mod accounts;
 mod codec;
+mod contacts;
 mod customers;
 mod db;
 mod error;

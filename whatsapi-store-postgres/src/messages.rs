@@ -431,6 +431,8 @@ pub(crate) async fn insert(db: &dyn Db, fx: &mut Effects, batch: &NewBatch) -> R
         &[&seqs, &first_status, &at],
     )
     .await?;
+    let activities = whatsapi_core::contacts::ContactActivity::of_messages(&batch.messages);
+    crate::contacts::record(db, batch.account_id, &activities).await?;
     fx.wake = true;
     Ok(())
 }
@@ -958,4 +960,32 @@ pub(crate) async fn retry(
     change(db, fx, &mut s, c, reset_for_retry).await?;
     fx.wake = true;
     Ok(s.message)
+}
+
+/// The account's latest `limit` messages to this phone number or BSUID (as the address or as the recipient's
+/// user id), newest first, without timelines: one index range per identifier in one statement.
+pub(crate) async fn of_contact(
+    db: &dyn Db,
+    account: AccountId,
+    phone: Option<&str>,
+    user_id: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Message>> {
+    let Some(account) = accounts::seq(db, account).await? else {
+        return Ok(Vec::new());
+    };
+    let limit = i64::from(limit);
+    let sql = format!(
+        "SELECT {COLUMNS} FROM messages m JOIN accounts a ON a.seq = m.account WHERE m.id IN ( \
+           (SELECT id FROM messages WHERE account = $1 AND recipient = $2 ORDER BY created_at DESC, id DESC LIMIT $4) \
+           UNION (SELECT id FROM messages WHERE account = $1 AND recipient = $3 ORDER BY created_at DESC, id DESC LIMIT $4) \
+           UNION (SELECT id FROM messages WHERE account = $1 AND recipient_user_id = $3 \
+                  ORDER BY created_at DESC, id DESC LIMIT $4)) \
+         ORDER BY m.created_at DESC, m.id DESC LIMIT $4"
+    );
+    db.rows(&sql, &[&account, &phone, &user_id, &limit])
+        .await?
+        .iter()
+        .map(|r| decode(r, 0).map(|s| s.message))
+        .collect()
 }

@@ -471,3 +471,78 @@ impl RateWindowStore for PostgresStore {
         Ok(housekeeping::purge_rate_windows(&self.client().await?, cutoff).await?)
     }
 }
+
+#[async_trait]
+impl whatsapi_core::store::ContactStore for PostgresStore {
+    async fn record_contact_activity(
+        &self,
+        account: AccountId,
+        activities: &[whatsapi_core::contacts::ContactActivity],
+    ) -> StoreResult<()> {
+        Ok(in_tx!(self, |tx| crate::contacts::record(tx, account, activities).await)?)
+    }
+
+    async fn contact(
+        &self,
+        account: AccountId,
+        id: &str,
+    ) -> StoreResult<Option<whatsapi_core::contacts::Contact>> {
+        Ok(crate::contacts::get(&self.client().await?, account, id).await?)
+    }
+
+    async fn list_contacts(
+        &self,
+        account: AccountId,
+        filter: &whatsapi_core::contacts::ContactFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<whatsapi_core::contacts::Contact>> {
+        Ok(crate::contacts::list(&self.client().await?, account, filter, page).await?)
+    }
+
+    async fn set_contact_opt_out(
+        &self,
+        account: AccountId,
+        who: &whatsapi_core::contacts::ContactRef,
+        opt_out: Option<whatsapi_core::contacts::OptOut>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<whatsapi_core::contacts::Contact> {
+        Ok(in_tx!(self, |tx| crate::contacts::set_opt_out(
+            tx, account, who, opt_out, at
+        )
+        .await)?)
+    }
+
+    async fn pause_contact_marketing(
+        &self,
+        account: AccountId,
+        who: &whatsapi_core::contacts::ContactRef,
+        until: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<whatsapi_core::contacts::Contact> {
+        Ok(in_tx!(self, |tx| crate::contacts::pause(tx, account, who, until, at).await)?)
+    }
+
+    async fn contact_messages(
+        &self,
+        account: AccountId,
+        contact: &whatsapi_core::contacts::Contact,
+        limit: u32,
+    ) -> StoreResult<whatsapi_core::contacts::ContactMessages> {
+        Ok(crate::contacts::messages(&self.client().await?, account, contact, limit).await?)
+    }
+
+    async fn opt_out_keywords(
+        &self,
+        account: AccountId,
+    ) -> StoreResult<Option<whatsapi_core::contacts::OptOutKeywords>> {
+        Ok(crate::contacts::keywords(&self.client().await?, account).await?)
+    }
+
+    async fn set_opt_out_keywords(
+        &self,
+        account: AccountId,
+        keywords: &whatsapi_core::contacts::OptOutKeywords,
+    ) -> StoreResult<()> {
+        Ok(crate::contacts::set_keywords(&self.client().await?, account, keywords).await?)
+    }
+}

@@ -125,3 +125,28 @@ pub(crate) fn list(
         total: count(total),
     })
 }
+
+/// The account's latest `limit` inbound messages whose `column` (`from_phone` or `from_user_id`) is `value`,
+/// newest received first, through the index by sender.
+pub(crate) fn from_sender(
+    conn: &Connection,
+    account: AccountId,
+    column: &str,
+    value: &str,
+    limit: u32,
+) -> Result<Vec<InboundMessage>> {
+    let column = match column {
+        "from_phone" => "from_phone",
+        _ => "from_user_id",
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM inbound_messages WHERE account = ?1 AND {column} = ?2 \
+         ORDER BY received_at DESC, id DESC LIMIT ?3"
+    ))?;
+    let mut rows = stmt.query(params![account.0.as_bytes(), value, i64::from(limit)])?;
+    let mut items = Vec::new();
+    while let Some(r) = rows.next()? {
+        items.push(decode(r)?);
+    }
+    Ok(items)
+}

@@ -51,6 +51,7 @@
 
 mod accounts;
 mod codec;
+mod contacts;
 mod counters;
 mod customers;
 mod error;

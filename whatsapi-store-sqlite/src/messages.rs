@@ -404,6 +404,8 @@ pub(crate) fn insert(conn: &Connection, batch: NewBatch) -> Result<()> {
     for (s, n) in counts {
         counters::bump(conn, account, s, n)?;
     }
+    let activities = whatsapi_core::contacts::ContactActivity::of_messages(&batch.messages);
+    crate::contacts::record(conn, batch.account_id, &activities)?;
     Ok(())
 }
 
@@ -893,4 +895,44 @@ pub(crate) fn retry(
         reset_for_retry,
     )?;
     Ok(s.message)
+}
+
+/// The account's latest `limit` messages to this phone number or BSUID (as the address or as the recipient's
+/// user id), newest first, without timelines: one index range per identifier, merged.
+pub(crate) fn of_contact(
+    conn: &Connection,
+    account: AccountId,
+    phone: Option<&str>,
+    user_id: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Message>> {
+    let Some(account) = accounts::seq(conn, account)? else {
+        return Ok(Vec::new());
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut found = Vec::new();
+    let mut read = |column: &str, value: &str| -> Result<()> {
+        let sql = format!(
+            "{SELECT} WHERE m.account = ?1 AND m.{column} = ?2 ORDER BY m.created_at DESC, m.id DESC LIMIT ?3"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params![account, value, i64::from(limit)])?;
+        while let Some(row) = rows.next()? {
+            let m = raw(row)?.decode()?.message;
+            if seen.insert(m.id) {
+                found.push(m);
+            }
+        }
+        Ok(())
+    };
+    if let Some(p) = phone {
+        read("recipient", p)?;
+    }
+    if let Some(u) = user_id {
+        read("recipient", u)?;
+        read("recipient_user_id", u)?;
+    }
+    found.sort_by_key(|m| std::cmp::Reverse((m.created_at, m.id)));
+    found.truncate(limit as usize);
+    Ok(found)
 }

@@ -555,3 +555,98 @@ impl RateWindowStore for SqliteStore {
             .await
     }
 }
+
+#[async_trait]
+impl whatsapi_core::store::ContactStore for SqliteStore {
+    async fn record_contact_activity(
+        &self,
+        account: AccountId,
+        activities: &[whatsapi_core::contacts::ContactActivity],
+    ) -> StoreResult<()> {
+        let activities = activities.to_vec();
+        self.writer
+            .write(move |c| crate::contacts::record(c, account, &activities))
+            .await
+    }
+
+    async fn contact(
+        &self,
+        account: AccountId,
+        id: &str,
+    ) -> StoreResult<Option<whatsapi_core::contacts::Contact>> {
+        let id = id.to_owned();
+        self.readers
+            .read(move |c| crate::contacts::get(c, account, &id))
+            .await
+    }
+
+    async fn list_contacts(
+        &self,
+        account: AccountId,
+        filter: &whatsapi_core::contacts::ContactFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<whatsapi_core::contacts::Contact>> {
+        let filter = *filter;
+        self.readers
+            .read(move |c| crate::contacts::list(c, account, &filter, page))
+            .await
+    }
+
+    async fn set_contact_opt_out(
+        &self,
+        account: AccountId,
+        who: &whatsapi_core::contacts::ContactRef,
+        opt_out: Option<whatsapi_core::contacts::OptOut>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<whatsapi_core::contacts::Contact> {
+        let who = who.clone();
+        self.writer
+            .write(move |c| crate::contacts::set_opt_out(c, account, &who, opt_out, at))
+            .await
+    }
+
+    async fn pause_contact_marketing(
+        &self,
+        account: AccountId,
+        who: &whatsapi_core::contacts::ContactRef,
+        until: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<whatsapi_core::contacts::Contact> {
+        let who = who.clone();
+        self.writer
+            .write(move |c| crate::contacts::pause(c, account, &who, until, at))
+            .await
+    }
+
+    async fn contact_messages(
+        &self,
+        account: AccountId,
+        contact: &whatsapi_core::contacts::Contact,
+        limit: u32,
+    ) -> StoreResult<whatsapi_core::contacts::ContactMessages> {
+        let contact = contact.clone();
+        self.readers
+            .read(move |c| crate::contacts::messages(c, account, &contact, limit))
+            .await
+    }
+
+    async fn opt_out_keywords(
+        &self,
+        account: AccountId,
+    ) -> StoreResult<Option<whatsapi_core::contacts::OptOutKeywords>> {
+        self.readers
+            .read(move |c| crate::contacts::keywords(c, account))
+            .await
+    }
+
+    async fn set_opt_out_keywords(
+        &self,
+        account: AccountId,
+        keywords: &whatsapi_core::contacts::OptOutKeywords,
+    ) -> StoreResult<()> {
+        let keywords = keywords.clone();
+        self.writer
+            .write(move |c| crate::contacts::set_keywords(c, account, &keywords))
+            .await
+    }
+}

@@ -10,7 +10,9 @@ use crate::account::{
     Account, AccountId, AccountUpdate, MetaCredentials, NewAccount, WebhookConfig,
 };
 use crate::endpoints::{EndpointId, EndpointUpdate, WebhookEndpoint};
-use crate::store::forward::{ForwardHousekeeping, ForwardInbound, ForwardMessages, Wraps};
+use crate::store::forward::{
+    ForwardContacts, ForwardHousekeeping, ForwardInbound, ForwardMessages, Wraps,
+};
 use crate::store::{
     ClaimedEvent, EventClaimLimits, EventNext, NewEvent, OutboxBacklog, OutboxStore, Store,
     StoreError, StoreResult, TenantStore,
@@ -261,6 +263,7 @@ impl Wraps for EncryptingStore {
 impl ForwardMessages for EncryptingStore {}
 impl ForwardInbound for EncryptingStore {}
 impl ForwardHousekeeping for EncryptingStore {}
+impl ForwardContacts for EncryptingStore {}
 
 #[async_trait]
 impl TenantStore for EncryptingStore {

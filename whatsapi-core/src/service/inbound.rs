@@ -122,6 +122,8 @@ impl WhatsApi {
         if let InboundInsert::Inserted(m) = &inserted {
             // Its `message.received` events were written with it.
             self.core().deliver_wake.notify();
+            // Once per wamid, so a STOP Meta delivers again after a START does not opt out again.
+            self.note_inbound_contact(account, &m.message).await?;
             // No receiver is not an error: nobody subscribed.
             let _ = self.inner.inbound.send(m.clone());
         }

@@ -8,10 +8,12 @@
 use std::collections::HashMap;
 
 use crate::account::{Account, AccountId};
+use crate::contacts::{ContactRef, META_MARKETING_LIMIT, META_MARKETING_OPT_OUT};
 use crate::inbound::InboundInsert;
 use crate::meta::{RouteKey, extract, parse_json, verify_signature};
 use crate::store::{StatusApplied, StatusUpdate};
 
+use super::contacts::MarketingPreference;
 use super::{Error, WhatsApi};
 
 /// Most distinct routing keys (phone number ids, plus WABA ids of changes without one) in one webhook POST. Meta
@@ -180,6 +182,7 @@ impl WhatsApi {
                 }
             }
         }
+        self.note_failed_statuses(&parsed.statuses, &routed).await?;
         for m in &parsed.inbound {
             let Some(account_id) = routed(&m.route) else {
                 report.unrouted += 1;
@@ -194,12 +197,41 @@ impl WhatsApi {
                 self.record_inbound(account_id, user_id, m.at).await?;
             }
             report.inbound += 1;
-            if let Some(message) = &m.message {
-                if let InboundInsert::Duplicate(_) =
-                    self.store_inbound(account_id, message.clone()).await?
-                {
-                    report.duplicates += 1;
+            match &m.message {
+                Some(message) => {
+                    if let InboundInsert::Duplicate(_) =
+                        self.store_inbound(account_id, message.clone()).await?
+                    {
+                        report.duplicates += 1;
+                    }
                 }
+                // Without a wamid nothing is stored, but the customer did write.
+                None => {
+                    let who = contact_ref(m.wa_id.as_deref(), m.user_id.as_deref());
+                    self.contact_wrote(account_id, who, None, m.at).await?;
+                }
+            }
+        }
+        for p in &parsed.preferences {
+            let Some(account_id) = routed(&p.route) else {
+                continue;
+            };
+            let preference = match p.value.as_str() {
+                "stop" => MarketingPreference::Stop,
+                "resume" => MarketingPreference::Resume,
+                other => {
+                    tracing::debug!(value = other, "meta webhook: user preference not acted on");
+                    continue;
+                }
+            };
+            // Only marketing preferences exist today; one without a category is read as one.
+            if p.category.as_deref().is_some_and(|c| c != "marketing_messages") {
+                continue;
+            }
+            let who = contact_ref(p.wa_id.as_deref(), p.user_id.as_deref());
+            if who.key().is_some() {
+                self.note_marketing_preference(account_id, &who, preference)
+                    .await?;
             }
         }
         for change in &parsed.other {
@@ -246,7 +278,48 @@ impl WhatsApi {
     }
 }
 
+/// A customer as Meta names them, when the identifiers parse.
+fn contact_ref(wa_id: Option<&str>, user_id: Option<&str>) -> ContactRef {
+    ContactRef {
+        phone: wa_id.and_then(|p| crate::phone::PhoneNumber::parse(p).ok()),
+        user_id: user_id.and_then(|u| crate::recipient::UserId::parse(u).ok()),
+    }
+}
+
 impl WhatsApi {
+    /// Failed statuses with Meta's marketing codes (131050, 131049) change the recipient's contact: the
+    /// recipient is the stored message's (scoped to the routed account), else the one the status names.
+    async fn note_failed_statuses(
+        &self,
+        statuses: &[crate::meta::ParsedStatus],
+        routed: &impl Fn(&Option<RouteKey>) -> Option<AccountId>,
+    ) -> Result<(), Error> {
+        for s in statuses {
+            let Some(code) = s.error.as_ref().and_then(|e| e.code) else {
+                continue;
+            };
+            if code != META_MARKETING_OPT_OUT && code != META_MARKETING_LIMIT {
+                continue;
+            }
+            let Some(account_id) = routed(&s.route) else {
+                continue;
+            };
+            let stored = self
+                .store()
+                .message_by_wamid(&s.wamid)
+                .await?
+                .filter(|m| m.account_id == account_id);
+            let who = match stored {
+                Some(m) => ContactRef::of_recipient(&m.to),
+                None => contact_ref(s.recipient_id.as_deref(), s.recipient_user_id.as_deref()),
+            };
+            if who.key().is_some() {
+                self.note_failed_contact(account_id, &who, code).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Whether `token` is a verify token Meta may present on `GET /webhooks/whatsapp`: the server's own
     /// (`server_token`, compared in constant time) or the `verify_token` of an active account's credentials
     /// (found by its SHA-256 in an index, so neither a list of accounts nor a plaintext comparison is involved).

@@ -19,6 +19,7 @@
 
 mod accounts;
 mod charts;
+mod contacts;
 mod endpoints;
 mod error;
 mod inbound;
@@ -39,6 +40,7 @@ use crate::webhook::WebhookSink;
 
 pub use accounts::{CredentialsCheck, check_account_name};
 pub use charts::{Bucket, SeriesPoint};
+pub use contacts::ContactThread;
 pub use endpoints::EndpointRequest;
 pub use error::Error;
 pub use inbound::{INBOUND_CHANNEL_CAPACITY, MAX_MEDIA_DOWNLOAD_BYTES, MediaContent};

@@ -209,6 +209,9 @@ impl WhatsApi {
         if let Some((field, message)) = self.template_refusal(account, &request).await? {
             return Err(Error::field(field, message));
         }
+        if let Some((field, message)) = self.marketing_refusal(account, &request, now).await? {
+            return Err(Error::field(field, message));
+        }
         if !request.is_dry_run() && account.credentials.is_none() {
             return Err(Error::NoCredentials);
         }
@@ -284,7 +287,11 @@ impl WhatsApi {
                 });
                 continue;
             }
-            match self.template_refusal(account, &req).await? {
+            let refusal = match self.template_refusal(account, &req).await? {
+                Some(refusal) => Some(refusal),
+                None => self.marketing_refusal(account, &req, now).await?,
+            };
+            match refusal {
                 Some((field, message)) => invalid.push(BulkItemError {
                     index,
                     details: vec![FieldError {

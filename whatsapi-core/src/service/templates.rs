@@ -137,6 +137,26 @@ impl WhatsApi {
         }
     }
 
+    /// The category (`MARKETING`, `UTILITY`, `AUTHENTICATION`) of the template `t` names, from the account's
+    /// template list (cached like [`template_refusal`](Self::template_refusal)'s); `None` without a WABA id, when
+    /// the list cannot be read, or when the template is not in it.
+    pub(crate) async fn template_category(
+        &self,
+        account: &Account,
+        t: &crate::message::Template,
+    ) -> Option<String> {
+        let (creds, waba) = waba_of(account)?;
+        let list = self
+            .read_templates(account.id, creds, waba, Want::Send)
+            .await
+            .ok()
+            .flatten()?;
+        list.templates
+            .iter()
+            .find(|x| x.name == t.name && x.language == t.language)
+            .and_then(|x| x.category.clone())
+    }
+
     /// Notes a template change Meta reported for the account, without waiting for a read in progress: at the
     /// next use the cached template takes its new status or category and the list is read from Meta again.
     pub(crate) fn template_changed(&self, account: AccountId, change: &TemplateChange) {

@@ -20,6 +20,7 @@
 //! impl ForwardInbound for PassThrough {}
 //! impl ForwardOutbox for PassThrough {}
 //! impl ForwardHousekeeping for PassThrough {}
+//! impl ForwardContacts for PassThrough {}
 //!
 //! # #[cfg(feature = "testing")] {
 //! let store: Arc<dyn Store> = Arc::new(PassThrough(Arc::new(whatsapi_core::testing::MemoryStore::new())));
@@ -59,6 +60,9 @@ pub trait ForwardOutbox: Wraps {}
 
 /// Passes housekeeping ([`Housekeeping`]) through to [`Wraps::inner`] unchanged.
 pub trait ForwardHousekeeping: Wraps {}
+
+/// Passes contacts ([`ContactStore`]) through to [`Wraps::inner`] unchanged.
+pub trait ForwardContacts: Wraps {}
 
 #[async_trait]
 impl<T: ForwardTenants> TenantStore for T {
@@ -330,5 +334,76 @@ impl<T: ForwardHousekeeping> Housekeeping for T {
         policy: PurgePolicy,
     ) -> StoreResult<PurgeReport> {
         self.inner().purge_expired(now, policy).await
+    }
+}
+
+#[async_trait]
+impl<T: ForwardContacts> ContactStore for T {
+    async fn record_contact_activity(
+        &self,
+        account: AccountId,
+        activities: &[crate::contacts::ContactActivity],
+    ) -> StoreResult<()> {
+        self.inner()
+            .record_contact_activity(account, activities)
+            .await
+    }
+    async fn contact(
+        &self,
+        account: AccountId,
+        id: &str,
+    ) -> StoreResult<Option<crate::contacts::Contact>> {
+        self.inner().contact(account, id).await
+    }
+    async fn list_contacts(
+        &self,
+        account: AccountId,
+        filter: &crate::contacts::ContactFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<crate::contacts::Contact>> {
+        self.inner().list_contacts(account, filter, page).await
+    }
+    async fn set_contact_opt_out(
+        &self,
+        account: AccountId,
+        who: &crate::contacts::ContactRef,
+        opt_out: Option<crate::contacts::OptOut>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<crate::contacts::Contact> {
+        self.inner()
+            .set_contact_opt_out(account, who, opt_out, at)
+            .await
+    }
+    async fn pause_contact_marketing(
+        &self,
+        account: AccountId,
+        who: &crate::contacts::ContactRef,
+        until: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<crate::contacts::Contact> {
+        self.inner()
+            .pause_contact_marketing(account, who, until, at)
+            .await
+    }
+    async fn contact_messages(
+        &self,
+        account: AccountId,
+        contact: &crate::contacts::Contact,
+        limit: u32,
+    ) -> StoreResult<crate::contacts::ContactMessages> {
+        self.inner().contact_messages(account, contact, limit).await
+    }
+    async fn opt_out_keywords(
+        &self,
+        account: AccountId,
+    ) -> StoreResult<Option<crate::contacts::OptOutKeywords>> {
+        self.inner().opt_out_keywords(account).await
+    }
+    async fn set_opt_out_keywords(
+        &self,
+        account: AccountId,
+        keywords: &crate::contacts::OptOutKeywords,
+    ) -> StoreResult<()> {
+        self.inner().set_opt_out_keywords(account, keywords).await
     }
 }

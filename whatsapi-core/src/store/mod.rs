@@ -1,5 +1,5 @@
 //! What the engine keeps, as capability traits: [`TenantStore`], [`MessageStore`], [`OutboxStore`],
-//! [`InboundStore`] and [`Housekeeping`]. [`Store`] is all of them at once, implemented for every type that
+//! [`InboundStore`], [`Housekeeping`] and [`ContactStore`]. [`Store`] is all of them at once, implemented for every type that
 //! implements each one; hold it as `Arc<dyn Store>`. (The hosted product's keys, plans, billing events and rate
 //! windows are traits of `whatsapi-saas`, which the store crates implement too.)
 //!
@@ -19,6 +19,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::account::{Account, AccountId, AccountUpdate, NewAccount};
+use crate::contacts::{
+    Contact, ContactActivity, ContactFilter, ContactMessages, ContactRef, OptOut, OptOutKeywords,
+};
 use crate::idempotency::{Decision, Fingerprint, IdempotencyKey, StoredOutcome};
 use crate::inbound::{InboundFilter, InboundId, InboundInsert, InboundMessage, NewInbound};
 use crate::message::{BatchId, Message, MessageId, MetaError, NewMessage, Pricing, Status};
@@ -762,8 +765,81 @@ pub trait Housekeeping: Send + Sync + 'static {
     ) -> StoreResult<PurgeReport>;
 }
 
+/// Conversations: one row per customer an account sent to or heard from, with its opt-out state, and the
+/// account's opt-out keywords.
+///
+/// [`MessageStore::insert_messages`] records the activity of every message's recipient
+/// ([`ContactActivity::of_messages`]) in its own transaction, so a contact exists as soon as a send to it is
+/// accepted; inbound messages are recorded with [`record_contact_activity`](Self::record_contact_activity).
+/// Contact writes resolve who they are about the same way ([`merge_activities`]): a phone number is the key; an
+/// identifier that is only a BSUID goes to the contact already known with that BSUID, else to a contact keyed by it.
+///
+/// [`ContactActivity::of_messages`]: crate::contacts::ContactActivity::of_messages
+/// [`merge_activities`]: crate::contacts::merge_activities
+#[async_trait]
+pub trait ContactStore: Send + Sync + 'static {
+    /// Creates or updates the contacts of these activities: phone and BSUID filled in when given, the profile name
+    /// replaced when given, `last_message_at` (and for inbound ones `last_inbound_at`) and `activity_at` moved
+    /// forward only. One transaction.
+    async fn record_contact_activity(
+        &self,
+        account: AccountId,
+        activities: &[ContactActivity],
+    ) -> StoreResult<()>;
+    /// The account's contact with this key, else the one with this BSUID; `None` for an unknown id and another
+    /// account's contact.
+    async fn contact(&self, account: AccountId, id: &str) -> StoreResult<Option<Contact>>;
+    /// The account's contacts matching `filter`, latest activity first (then by key, descending), with the total.
+    async fn list_contacts(
+        &self,
+        account: AccountId,
+        filter: &ContactFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Contact>>;
+    /// Sets (`Some`) or clears (`None`) the opt-out of the contact, creating it (with `activity_at = at`) when
+    /// it does not exist yet; answers the contact as changed.
+    async fn set_contact_opt_out(
+        &self,
+        account: AccountId,
+        who: &ContactRef,
+        opt_out: Option<OptOut>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Contact>;
+    /// Holds marketing to the contact back until `until` (never earlier than a pause already set), creating the
+    /// contact (with `activity_at = at`) when needed; answers the contact as changed.
+    async fn pause_contact_marketing(
+        &self,
+        account: AccountId,
+        who: &ContactRef,
+        until: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Contact>;
+    /// The contact's latest `limit` messages each way, newest first: outbound ones sent to its phone number or
+    /// BSUID, inbound ones from either; read through indexes by recipient and sender, not a scan.
+    async fn contact_messages(
+        &self,
+        account: AccountId,
+        contact: &Contact,
+        limit: u32,
+    ) -> StoreResult<ContactMessages>;
+    /// The account's opt-out keywords; `None` when it never set any (the defaults apply).
+    async fn opt_out_keywords(&self, account: AccountId) -> StoreResult<Option<OptOutKeywords>>;
+    /// Replaces the account's opt-out keywords.
+    async fn set_opt_out_keywords(
+        &self,
+        account: AccountId,
+        keywords: &OptOutKeywords,
+    ) -> StoreResult<()>;
+}
+
 /// Everything whatsapi keeps: every capability at once. Implemented for each type that implements all of them;
 /// object-safe, so hold it as `Arc<dyn Store>`.
-pub trait Store: TenantStore + MessageStore + InboundStore + OutboxStore + Housekeeping {}
+pub trait Store:
+    TenantStore + MessageStore + InboundStore + OutboxStore + Housekeeping + ContactStore
+{
+}
 
-impl<T> Store for T where T: TenantStore + MessageStore + InboundStore + OutboxStore + Housekeeping {}
+impl<T> Store for T where
+    T: TenantStore + MessageStore + InboundStore + OutboxStore + Housekeeping + ContactStore
+{
+}

@@ -423,3 +423,12 @@ impl Housekeeping for FaultyStore {
         self.inner.purge_expired(now, policy).await
     }
 }
+
+impl crate::store::forward::Wraps for FaultyStore {
+    fn inner(&self) -> &dyn Store {
+        &*self.inner
+    }
+}
+
+// Contacts are passed through: no test injects their faults yet.
+impl crate::store::forward::ForwardContacts for FaultyStore {}

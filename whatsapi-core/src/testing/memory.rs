@@ -98,6 +98,9 @@ struct State {
     attempts: Vec<(AccountId, DeliveryAttempt)>,
     /// Webhook endpoints in the order created.
     endpoints: Vec<WebhookEndpoint>,
+    /// Contacts by account and key, and the accounts' opt-out keywords.
+    contacts: HashMap<(AccountId, String), crate::contacts::Contact>,
+    opt_out_keywords: HashMap<AccountId, crate::contacts::OptOutKeywords>,
     next_seq: u64,
 }
 
@@ -473,6 +476,8 @@ impl MessageStore for MemoryStore {
             }
         }
 
+        let activities = crate::contacts::ContactActivity::of_messages(&batch.messages);
+        s.record_contacts(batch.account_id, &activities);
         for m in batch.messages {
             let status = m.initial_status();
             let due_at = m.send_at.unwrap_or(m.created_at);
@@ -1289,5 +1294,204 @@ impl Housekeeping for MemoryStore {
         report.pending_statuses = (before - s.pending_statuses.len()) as u64;
 
         Ok(report)
+    }
+}
+
+impl State {
+    fn contact_key_of_user(&self, account: AccountId, user: &crate::recipient::UserId) -> Option<String> {
+        self.contacts
+            .values()
+            .find(|c| c.account_id == account && c.user_id.as_ref() == Some(user))
+            .map(|c| c.id.clone())
+    }
+
+    fn record_contacts(&mut self, account: AccountId, activities: &[crate::contacts::ContactActivity]) {
+        let merged =
+            crate::contacts::merge_activities(activities, |u| self.contact_key_of_user(account, u));
+        for (key, m) in merged {
+            let Some(at) = m.at else { continue };
+            let c = self.contact_entry(account, &key, at);
+            c.phone = c.phone.take().or(m.phone);
+            c.user_id = m.user_id.or(c.user_id.take());
+            if m.profile_name.is_some() {
+                c.profile_name = m.profile_name;
+            }
+            c.last_message_at = c.last_message_at.max(Some(at));
+            c.last_inbound_at = c.last_inbound_at.max(m.inbound_at);
+            c.activity_at = c.activity_at.max(at);
+        }
+    }
+
+    /// The contact of `key`, created (without messages, with `activity_at = at`) when missing.
+    fn contact_entry(&mut self, account: AccountId, key: &str, at: DateTime<Utc>) -> &mut crate::contacts::Contact {
+        let who = crate::contacts::ContactRef::parse_id(key);
+        self.contacts
+            .entry((account, key.to_owned()))
+            .or_insert_with(|| crate::contacts::Contact {
+                account_id: account,
+                id: key.to_owned(),
+                phone: who.as_ref().and_then(|w| w.phone.clone()),
+                user_id: who.and_then(|w| w.user_id),
+                profile_name: None,
+                last_inbound_at: None,
+                last_message_at: None,
+                activity_at: at,
+                opt_out: None,
+                marketing_paused_until: None,
+            })
+    }
+
+    /// The key a write about `who` goes to (see [`crate::contacts::merge_activities`]).
+    fn contact_key(&self, account: AccountId, who: &crate::contacts::ContactRef) -> StoreResult<String> {
+        match (&who.phone, &who.user_id) {
+            (Some(p), _) => Ok(p.as_str().to_owned()),
+            (None, Some(u)) => Ok(self
+                .contact_key_of_user(account, u)
+                .unwrap_or_else(|| u.as_str().to_owned())),
+            (None, None) => Err(StoreError::Conflict("a contact needs a phone number or a user id".into())),
+        }
+    }
+
+    /// The contact a write about `who` changes, created when missing, with the identifiers filled in.
+    fn contact_for_write(
+        &mut self,
+        account: AccountId,
+        who: &crate::contacts::ContactRef,
+        at: DateTime<Utc>,
+    ) -> StoreResult<&mut crate::contacts::Contact> {
+        let key = self.contact_key(account, who)?;
+        let c = self.contact_entry(account, &key, at);
+        c.phone = c.phone.take().or_else(|| who.phone.clone());
+        c.user_id = who.user_id.clone().or(c.user_id.take());
+        Ok(c)
+    }
+}
+
+#[async_trait]
+impl crate::store::ContactStore for MemoryStore {
+    async fn record_contact_activity(
+        &self,
+        account: AccountId,
+        activities: &[crate::contacts::ContactActivity],
+    ) -> StoreResult<()> {
+        self.lock().record_contacts(account, activities);
+        Ok(())
+    }
+
+    async fn contact(&self, account: AccountId, id: &str) -> StoreResult<Option<crate::contacts::Contact>> {
+        let s = self.lock();
+        if let Some(c) = s.contacts.get(&(account, id.to_owned())) {
+            return Ok(Some(c.clone()));
+        }
+        Ok(s.contacts
+            .values()
+            .find(|c| c.account_id == account && c.user_id.as_ref().is_some_and(|u| u.as_str() == id))
+            .cloned())
+    }
+
+    async fn list_contacts(
+        &self,
+        account: AccountId,
+        filter: &crate::contacts::ContactFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<crate::contacts::Contact>> {
+        let s = self.lock();
+        let mut all: Vec<&crate::contacts::Contact> = s
+            .contacts
+            .values()
+            .filter(|c| c.account_id == account && filter.matches(c))
+            .collect();
+        all.sort_by(|a, b| b.activity_at.cmp(&a.activity_at).then_with(|| b.id.cmp(&a.id)));
+        let total = all.len() as u64;
+        let items = all
+            .into_iter()
+            .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+            .take(page.limit as usize)
+            .cloned()
+            .collect();
+        Ok(Page { items, total })
+    }
+
+    async fn set_contact_opt_out(
+        &self,
+        account: AccountId,
+        who: &crate::contacts::ContactRef,
+        opt_out: Option<crate::contacts::OptOut>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<crate::contacts::Contact> {
+        let mut s = self.lock();
+        let c = s.contact_for_write(account, who, at)?;
+        c.opt_out = opt_out;
+        Ok(c.clone())
+    }
+
+    async fn pause_contact_marketing(
+        &self,
+        account: AccountId,
+        who: &crate::contacts::ContactRef,
+        until: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<crate::contacts::Contact> {
+        let mut s = self.lock();
+        let c = s.contact_for_write(account, who, at)?;
+        c.marketing_paused_until = c.marketing_paused_until.max(Some(until));
+        Ok(c.clone())
+    }
+
+    async fn contact_messages(
+        &self,
+        account: AccountId,
+        contact: &crate::contacts::Contact,
+        limit: u32,
+    ) -> StoreResult<crate::contacts::ContactMessages> {
+        let s = self.lock();
+        let phone = contact.phone.as_ref().map(|p| p.as_str());
+        let user = contact.user_id.as_ref().map(|u| u.as_str());
+        let mut outbound: Vec<Message> = s
+            .messages
+            .values()
+            .map(|r| &r.message)
+            .filter(|m| {
+                m.account_id == account
+                    && ((phone.is_some() && m.to.to() == phone)
+                        || (user.is_some() && m.to.user_id().map(|u| u.as_str()) == user))
+            })
+            .map(|m| Message {
+                timeline: Vec::new(),
+                ..m.clone()
+            })
+            .collect();
+        outbound.sort_by_key(|m| std::cmp::Reverse((m.created_at, m.id)));
+        outbound.truncate(limit as usize);
+        let mut inbound: Vec<InboundMessage> = s
+            .inbound_messages
+            .values()
+            .filter(|m| {
+                m.account_id == account
+                    && ((phone.is_some() && m.message.from.as_deref() == phone)
+                        || (user.is_some() && m.message.from_user_id.as_deref() == user))
+            })
+            .cloned()
+            .collect();
+        inbound.sort_by_key(|m| std::cmp::Reverse((m.received_at, m.id)));
+        inbound.truncate(limit as usize);
+        Ok(crate::contacts::ContactMessages { outbound, inbound })
+    }
+
+    async fn opt_out_keywords(&self, account: AccountId) -> StoreResult<Option<crate::contacts::OptOutKeywords>> {
+        Ok(self.lock().opt_out_keywords.get(&account).cloned())
+    }
+
+    async fn set_opt_out_keywords(
+        &self,
+        account: AccountId,
+        keywords: &crate::contacts::OptOutKeywords,
+    ) -> StoreResult<()> {
+        let mut s = self.lock();
+        if !s.accounts.contains_key(&account) {
+            return Err(StoreError::NotFound);
+        }
+        s.opt_out_keywords.insert(account, keywords.clone());
+        Ok(())
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod billing;
+pub mod contacts;
 pub mod dashboard;
 pub mod endpoints;
 pub mod inbound;

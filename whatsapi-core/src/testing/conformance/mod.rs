@@ -20,6 +20,7 @@
 pub mod accounts;
 pub mod analytics;
 pub mod claims;
+pub mod contacts;
 pub mod endpoints;
 pub mod events;
 pub mod fixtures;
@@ -33,6 +34,7 @@ pub mod statuses;
 pub use accounts::*;
 pub use analytics::*;
 pub use claims::*;
+pub use contacts::*;
 pub use endpoints::*;
 pub use events::*;
 pub use fixtures::{
@@ -196,6 +198,11 @@ macro_rules! __store_conformance_list {
             message_timeseries_buckets,
             meta_routing_keys_are_unique,
             meta_pricing_and_error_details_are_kept,
+            contacts_follow_sends_and_inbound,
+            contacts_by_bsuid,
+            contact_opt_outs_and_pauses,
+            contact_thread_orders_both_ways,
+            opt_out_keywords_per_account,
         }
     };
 }
