@@ -310,3 +310,33 @@ async fn templates_are_listed_page_by_page_with_metas_errors() {
     assert!(e.message.contains("numeric"), "{e:?}");
     sb.shutdown().await;
 }
+
+/// With `open_numbers` (as whatsapi's `--sandbox` runs it, where each account has a WABA id of its own), any
+/// numeric WABA id lists the store, the reference docs' `order_ready` among it; a wrong token is still 190.
+#[tokio::test]
+async fn open_numbers_list_templates_for_any_numeric_waba() {
+    let sb = whatsapi_sandbox::Sandbox::start(SandboxConfig {
+        open_numbers: true,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let t = transport(&sb, Duration::from_secs(5));
+    let c = creds(TOKEN, PNID);
+    let page = t
+        .list_templates(&c, "812345678901234", None)
+        .await
+        .unwrap();
+    let ready = page
+        .templates
+        .iter()
+        .find(|t| t.name == "order_ready")
+        .expect("order_ready is in the store");
+    assert_eq!(ready.language, "en_US");
+    let e = t
+        .list_templates(&creds("wrong", PNID), "812345678901234", None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, Some(190), "{e:?}");
+    sb.shutdown().await;
+}

@@ -95,12 +95,13 @@ async fn templates_are_listed_over_pages_and_sends_checked_against_them() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    // Seven templates at two a page: every page was followed.
+    // Eight templates at two a page: every page was followed.
     assert_eq!(
         names,
         [
             "hello_world",
             "order_update",
+            "order_ready",
             "auth_code",
             "spring_sale",
             "old_promo",
@@ -116,7 +117,7 @@ async fn templates_are_listed_over_pages_and_sends_checked_against_them() {
     );
     assert_eq!(order["components"][0]["placeholders"], json!(["1"]));
     assert_eq!(order["components"][1]["buttons"][0]["type"], "URL");
-    assert_eq!(d["templates"][3]["status"], "PENDING");
+    assert_eq!(d["templates"][4]["status"], "PENDING");
     let (code, v) = s.get(&key, "/templates?refresh=yes").await;
     assert_eq!(code, 400, "{v}");
     let (code, _) = s.get(&key, "/templates?refresh=true").await;
