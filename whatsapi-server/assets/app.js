@@ -386,7 +386,7 @@ const inboxHref = (id) => `#/inbox/${encodeURIComponent(id)}`;
 function contactItems(list, selected) {
   return list.map((c) => `<li><a class="convo${c.id === selected ? " active" : ""}" href="${esc(inboxHref(c.id))}" data-id="${esc(c.id)}"${c.id === selected ? ' aria-current="true"' : ""}>
       <span class="convo-name">${esc(contactName(c))}</span>
-      <span class="convo-sub mono">${esc(c.phone || c.userId || "")}</span>
+      ${contactName(c) !== (c.phone || c.userId) ? `<span class="convo-sub mono">${esc(c.phone || c.userId || "")}</span>` : ""}
       <span class="convo-meta"><span class="muted">${esc(when(c.lastMessageAt || c.lastInboundAt))}</span> ${windowBadge(c)} ${optOutBadge(c)}</span></a></li>`).join("")
     || '<li class="muted" id="no-conversations">No conversations yet. They start when a customer writes to your number.</li>';
 }
@@ -397,9 +397,7 @@ function bubbles(thread) {
     const out = m.direction === "outbound";
     const text = m.text != null && m.text !== "" ? esc(m.text) : `<span class="type-tag">${esc(m.type || "message")}</span>`;
     const link = out && m.id ? ` · <a href="#/messages/${esc(m.id)}">details</a>` : "";
-    return `<li class="bubble ${out ? "out" : "in"}" data-direction="${out ? "outbound" : "inbound"}" data-id="${esc(m.id)}">
-        <span class="sr-only">${out ? "You" : "Customer"}: </span><div class="bubble-text">${text}</div>
-        <div class="bubble-meta"><span>${esc(when(m.at))}</span>${out && m.status ? ` ${badge(m.status)}` : ""}${link}</div></li>`;
+    return `<li class="bubble ${out ? "out" : "in"}" data-direction="${out ? "outbound" : "inbound"}" data-id="${esc(m.id)}"><span class="sr-only">${out ? "You" : "Customer"}: </span><div class="bubble-text">${text}</div><div class="bubble-meta"><span>${esc(when(m.at))}</span>${out && m.status ? ` ${badge(m.status)}` : ""}${link}</div></li>`;
   }).join("") || '<li class="muted">No messages yet.</li>';
 }
 
@@ -435,12 +433,18 @@ function templateComponents(t, values) {
 
 async function inboxPage(view, selected, token) {
   const list = await api("GET", "/contacts?limit=50", undefined, { token });
-  const contact = selected ? (await api("GET", `/contacts/${encodeURIComponent(selected)}?limit=50`, undefined, { token })).data : null;
+  let contact = null, missing = "";
+  if (selected) {
+    try { contact = (await api("GET", `/contacts/${encodeURIComponent(selected)}?limit=50`, undefined, { token })).data; } catch (err) {
+      if (err.status !== 404) throw err;
+      missing = err.message;
+    }
+  }
   if (token !== state.routeToken) return; // a newer navigation owns the view
   view.innerHTML = `<h1>Inbox</h1>
     <div class="inbox${contact ? " has-thread" : ""}">
       <nav class="card convo-list" aria-label="Conversations"><ul id="conversations">${contactItems(list.data, selected)}</ul></nav>
-      <section class="card thread-pane" id="thread-pane" aria-label="Conversation">${contact ? "" : '<p class="muted" id="no-thread">Choose a conversation to read it and reply.</p>'}</section>
+      <section class="card thread-pane" id="thread-pane" aria-label="Conversation">${contact ? "" : missing ? `<p class="error" id="no-thread">${esc(missing)}</p>` : '<p class="muted" id="no-thread">Choose a conversation to read it and reply.</p>'}</section>
     </div><p class="sr-only" id="inbox-live" aria-live="polite"></p>`;
   if (!contact) {
     schedulePoll(() => pollInbox(view, null, token, null), pollDelay(5000));
@@ -456,7 +460,7 @@ function renderThread(c, token) {
     <div class="thread-head"><div><h2 id="thread-name">${esc(contactName(c))}</h2>
         <div class="muted">${c.phone ? `<span class="mono" id="thread-phone">${esc(c.phone)}</span>` : ""}${c.userId ? ` <code class="full-id" id="thread-user-id">${esc(c.userId)}</code>` : ""}</div></div>
       <div class="thread-state" id="thread-state">${windowBadge(c)} ${optOutBadge(c)}</div></div>
-    <label class="check opt-out"><input type="checkbox" id="opt-out" ${c.optedOut ? "checked" : ""}> Opted out of marketing${c.optedOutAt ? ` <span class="muted">(since ${esc(when(c.optedOutAt))}${c.optOutSource ? `, ${esc(c.optOutSource)}` : ""})</span>` : ""}</label>
+    <label class="check opt-out"><input type="checkbox" id="opt-out" ${c.optedOut ? "checked" : ""}> <span>Opted out of marketing${c.optedOutAt ? ` <span class="muted">(since ${esc(when(c.optedOutAt))}${c.optOutSource ? `, ${esc(c.optOutSource)}` : ""})</span>` : ""}</span></label>
     <ol class="thread" id="thread" aria-label="Messages, oldest first">${bubbles(c.thread)}</ol>
     <div id="reply"></div>`;
   $("#thread").dataset.key = JSON.stringify(c.thread);
@@ -910,16 +914,16 @@ async function webhooksPage(view, token) {
     <div class="card"><h2>Endpoints</h2>
       <p class="muted">More endpoints, each with its own signing secret, event types and retry schedule (at most 10).</p>
       <ul class="endpoint-list" id="endpoints">${endpoints.map(endpointItem).join("") || '<li class="muted" id="no-endpoints">No endpoints yet.</li>'}</ul>
+      <div id="endpoint-secret" aria-live="polite"></div>
       <form id="endpoint-form"><h3>Add an endpoint</h3>
         <label for="endpoint-url">URL</label><input id="endpoint-url" type="url" placeholder="https://yourapp.com/webhooks/whatsapi-events" required>
         <fieldset class="events"><legend>Events (none checked: every event)</legend>
-          ${EVENT_TYPES.map(([name, what]) => `<label class="check"><input type="checkbox" name="event" value="${esc(name)}"> <code>${esc(name)}</code> <span class="muted">${esc(what)}</span></label>`).join("")}
+          ${EVENT_TYPES.map(([name, what]) => `<label class="check"><input type="checkbox" name="event" value="${esc(name)}"> <span><code>${esc(name)}</code> <span class="muted">${esc(what)}</span></span></label>`).join("")}
         </fieldset>
         <label for="endpoint-retries">Retries of a failed delivery</label>
         <select id="endpoint-retries"><option value="default">one retry after 5 s (default)</option><option value="none">no retry</option>
           <option value="standard">Standard Webhooks schedule (7 retries over about 3 days)</option></select>
-        <p></p><button type="submit">Add endpoint</button></form>
-      <div id="endpoint-secret" aria-live="polite"></div></div>`;
+        <p></p><button type="submit">Add endpoint</button></form></div>`;
   $("#webhook-form").onsubmit = async (e) => {
     e.preventDefault();
     try {
