@@ -323,10 +323,7 @@ async fn open_numbers_list_templates_for_any_numeric_waba() {
     .unwrap();
     let t = transport(&sb, Duration::from_secs(5));
     let c = creds(TOKEN, PNID);
-    let page = t
-        .list_templates(&c, "812345678901234", None)
-        .await
-        .unwrap();
+    let page = t.list_templates(&c, "812345678901234", None).await.unwrap();
     let ready = page
         .templates
         .iter()

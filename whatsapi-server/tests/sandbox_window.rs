@@ -194,10 +194,17 @@ async fn sandbox_accounts_have_a_waba_id_and_list_templates() {
     let s = sandbox_server().await;
     let a = s.register("waba-a@example.com").await;
     let b = s.register("waba-b@example.com").await;
-    let waba = |v: &serde_json::Value| v["data"]["whatsappBusinessAccountId"].as_str().map(str::to_owned);
+    let waba = |v: &serde_json::Value| {
+        v["data"]["whatsappBusinessAccountId"]
+            .as_str()
+            .map(str::to_owned)
+    };
     let (_, me_a) = s.get(&a, "/auth/me").await;
     let (_, me_b) = s.get(&b, "/auth/me").await;
-    let (wa, wb) = (waba(&me_a).expect("a WABA id"), waba(&me_b).expect("a WABA id"));
+    let (wa, wb) = (
+        waba(&me_a).expect("a WABA id"),
+        waba(&me_b).expect("a WABA id"),
+    );
     assert_ne!(wa, wb, "each account has its own WABA id");
     assert!(wa.bytes().all(|c| c.is_ascii_digit()), "{wa}");
 
@@ -210,20 +217,29 @@ async fn sandbox_accounts_have_a_waba_id_and_list_templates() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert!(names.contains(&"hello_world") && names.contains(&"order_ready"), "{names:?}");
+    assert!(
+        names.contains(&"hello_world") && names.contains(&"order_ready"),
+        "{names:?}"
+    );
 
     // Saving credentials without a WABA id (as the guided setup does) keeps one; templates still list.
     let r = s
         .client
         .put(s.url("/auth/me/credentials"))
         .bearer_auth(&b)
-        .json(&json!({"whatsappAccessToken": "sandbox-token", "whatsappPhoneNumberId": "1234567899"}))
+        .json(
+            &json!({"whatsappAccessToken": "sandbox-token", "whatsappPhoneNumberId": "1234567899"}),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
     let saved: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(saved["data"]["whatsappBusinessAccountId"], wb.as_str(), "{saved}");
+    assert_eq!(
+        saved["data"]["whatsappBusinessAccountId"],
+        wb.as_str(),
+        "{saved}"
+    );
     let (code, v) = s.get(&b, "/templates").await;
     assert_eq!(code, 200, "{v}");
 
