@@ -451,14 +451,15 @@ async function inboxPage(view, selected, token) {
     return;
   }
   renderThread(contact, token);
+  $("#thread-name").focus({ preventScroll: true }); // the chosen conversation's link is gone: its thread takes the focus
   schedulePoll(() => pollInbox(view, selected, token, contact), pollDelay(5000));
 }
 
 function renderThread(c, token) {
   const pane = $("#thread-pane");
   pane.innerHTML = `<p class="back"><a href="#/inbox">← Conversations</a></p>
-    <div class="thread-head"><div><h2 id="thread-name">${esc(contactName(c))}</h2>
-        <div class="muted">${c.phone ? `<span class="mono" id="thread-phone">${esc(c.phone)}</span>` : ""}${c.userId ? ` <code class="full-id" id="thread-user-id">${esc(c.userId)}</code>` : ""}</div></div>
+    <div class="thread-head"><div><h2 id="thread-name" tabindex="-1">${esc(contactName(c))}</h2>
+        <div class="muted">${c.phone && c.phone !== contactName(c) ? `<span class="mono" id="thread-phone">${esc(c.phone)}</span>` : ""}${c.userId && c.userId !== contactName(c) ? ` <code class="full-id" id="thread-user-id">${esc(c.userId)}</code>` : ""}</div></div>
       <div class="thread-state" id="thread-state">${windowBadge(c)} ${optOutBadge(c)}</div></div>
     <label class="check opt-out"><input type="checkbox" id="opt-out" ${c.optedOut ? "checked" : ""}> <span>Opted out of marketing${c.optedOutAt ? ` <span class="muted">(since ${esc(when(c.optedOutAt))}${c.optOutSource ? `, ${esc(c.optOutSource)}` : ""})</span>` : ""}</span></label>
     <ol class="thread" id="thread" aria-label="Messages, oldest first">${bubbles(c.thread)}</ol>
