@@ -315,6 +315,16 @@ mod tests {
             code(json!({"name": "disabled_promo", "language": lang})),
             Some(132016)
         );
+        // The reference docs' example: two body parameters, no more, no fewer.
+        let docs = json!({"type": "body", "parameters": [{"type": "text", "text": "Sarah"}, {"type": "text", "text": "#1042"}]});
+        assert_eq!(
+            code(json!({"name": "order_ready", "language": lang, "components": [docs]})),
+            None
+        );
+        assert_eq!(
+            code(json!({"name": "order_ready", "language": lang})),
+            Some(132000)
+        );
         let body = json!({"type": "body", "parameters": [{"type": "text", "text": "ORD-1"}]});
         let url = json!({"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "ORD-1"}]});
         assert_eq!(

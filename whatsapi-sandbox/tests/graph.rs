@@ -64,7 +64,7 @@ fn template_to(to: &str, name: &str, components: Vec<TemplateComponent>) -> Outg
     }
 }
 
-fn order_ready_components() -> Vec<TemplateComponent> {
+fn order_receipt_components() -> Vec<TemplateComponent> {
     vec![
         TemplateComponent::Header {
             parameters: vec![TemplateParameter::Image {
@@ -113,7 +113,7 @@ async fn text_and_template_sends_round_trip() {
     assert!(receipt.wamid.starts_with("wamid."));
     assert_eq!(receipt.wa_id.as_deref(), Some("14155552671"));
 
-    let tpl = template_to("14155552672", "order_ready", order_ready_components());
+    let tpl = template_to("14155552672", "order_receipt", order_receipt_components());
     let tpl_receipt = t.send(&c, &tpl).await.unwrap();
     assert_ne!(tpl_receipt.wamid, receipt.wamid);
 
@@ -232,14 +232,14 @@ async fn errors_parse_and_classify() {
         &t,
         &template_to(
             magic::TEMPLATE_MISSING,
-            "order_ready",
-            order_ready_components(),
+            "order_receipt",
+            order_receipt_components(),
         ),
     )
     .await;
     assert_eq!((e.http_status, e.code), (Some(404), Some(132001)));
     assert_eq!(e.class(), ErrorClass::Permanent);
-    assert!(e.user_message().contains("order_ready"));
+    assert!(e.user_message().contains("order_receipt"));
     sb.shutdown().await;
 }
 

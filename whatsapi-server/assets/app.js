@@ -878,7 +878,7 @@ function deliveryTable(id, list) {
     seen.add(d.eventId);
     const ok = delivered(d);
     const resend = !ok && latest ? `<button class="secondary small" data-resend="${esc(d.eventId)}" aria-label="Re-send event ${esc(String(d.eventId).slice(-8))}">Re-send</button>` : "";
-    return `<tr data-event="${esc(d.eventId)}" data-outcome="${ok ? "delivered" : "failed"}"><td class="nowrap">${when(d.at)}</td><td>${shortId(d.eventId)}</td>
+    return `<tr data-event="${esc(d.eventId)}" data-outcome="${ok ? "delivered" : "failed"}"><td class="nowrap">${when(d.at)}</td><td class="nowrap">${d.event ? `<code>${esc(d.event)}</code> ` : ""}${shortId(d.eventId)}</td>
       <td>${d.messageId ? `<a href="#/messages/${esc(d.messageId)}">${shortId(d.messageId)}</a>` : "—"}</td><td>${d.status ? badge(d.status) : "—"}</td>
       <td>${ok ? `<span class="badge delivered">${esc(d.httpStatus)}</span>` : `<span class="badge failed">${esc(d.httpStatus ?? "no answer")}</span>`}</td>
       <td class="error wrap">${esc(d.error || "")}</td><td class="nowrap">${resend}</td></tr>`;
