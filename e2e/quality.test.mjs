@@ -24,7 +24,7 @@ before(async () => {
   const send = async (to, extra) => (await call(env.base, key, "POST", "/send-message", { to, ...extra })).json.data.id;
   sent.undeliverable = await send("15550000001", { message: "Your code is 1234" }); // 131026
   sent.outsideWindow = await send("15550000003", { message: "Are you there?" }); // 131047
-  sent.templateMissing = await send("15550000008", { template: { name: "order_update", language: "en_US" } }); // 132001
+  sent.templateMissing = await send("15550000008", { template: { name: "order_ready", language: "en_US", components: [{ type: "body", parameters: [{ type: "text", text: "Sarah" }, { type: "text", text: "#1042" }] }] } }); // 132001
   sent.ok = await send("14155552671", { template: { name: "hello_world", language: "en_US" } });
   for (const id of [sent.undeliverable, sent.outsideWindow, sent.templateMissing]) await waitStatus(id, ["failed"]);
   await waitStatus(sent.ok, ["delivered", "read"]);
@@ -34,6 +34,7 @@ after(async () => { await env?.stop(); });
 const PAGES = (ids) => [
   ["setup", "#/setup", "#step-credentials"], ["messages", "#/messages", "#messages-table"],
   ["message-detail", `#/messages/${ids.ok}`, "#wamid"], ["analytics", "#/analytics", "#chart"],
+  ["templates", "#/templates", "#templates-list"],
   ["webhooks", "#/webhooks", "#webhook-form"], ["settings", "#/settings", "#plan"],
 ];
 

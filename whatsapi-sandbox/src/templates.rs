@@ -5,6 +5,7 @@
 //! | --- | --- | --- | --- | --- |
 //! | `hello_world` | `en_US` | APPROVED | UTILITY | nothing |
 //! | `order_update` | `en_US` | APPROVED | UTILITY | body `{{1}}` (order number), URL button 0 `{{1}}` (tracking id) |
+//! | `order_ready` | `en_US` | APPROVED | UTILITY | body `{{1}}` (name), `{{2}}` (order number): the reference docs' example |
 //! | `auth_code` | `en_US` | APPROVED | AUTHENTICATION | body `{{1}}` (the code), OTP button 0 (the code, as sub_type `url`) |
 //! | `spring_sale` | `en_US` | PENDING | MARKETING | nothing |
 //! | `old_promo` | `en_US` | REJECTED | MARKETING | nothing |
@@ -49,6 +50,10 @@ pub static TEMPLATES: LazyLock<Vec<Value>> = LazyLock::new(|| {
                    {"type": "BUTTONS", "buttons": [
                        {"type": "URL", "text": "Track it", "url": "https://example.com/track/{{1}}",
                         "example": ["https://example.com/track/ORD-1042"]}]}]}),
+        json!({"name": "order_ready", "language": "en_US", "status": "APPROVED", "category": "UTILITY",
+               "id": "1192339204654494", "parameter_format": "POSITIONAL", "components": [
+                   {"type": "BODY", "text": "Hi {{1}}, your order {{2}} is ready!",
+                    "example": {"body_text": [["Sarah", "#1042"]]}}]}),
         json!({"name": "auth_code", "language": "en_US", "status": "APPROVED", "category": "AUTHENTICATION",
                "id": "1192339204654489", "parameter_format": "POSITIONAL", "components": [
                    {"type": "BODY", "text": "*{{1}}* is your verification code. For your security, do not share this code.",
@@ -317,6 +322,16 @@ mod tests {
         assert_eq!(
             code(json!({"name": "disabled_promo", "language": lang})),
             Some(132016)
+        );
+        // The reference docs' example: two body parameters, no more, no fewer.
+        let docs = json!({"type": "body", "parameters": [{"type": "text", "text": "Sarah"}, {"type": "text", "text": "#1042"}]});
+        assert_eq!(
+            code(json!({"name": "order_ready", "language": lang, "components": [docs]})),
+            None
+        );
+        assert_eq!(
+            code(json!({"name": "order_ready", "language": lang})),
+            Some(132000)
         );
         let body = json!({"type": "body", "parameters": [{"type": "text", "text": "ORD-1"}]});
         let url = json!({"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "ORD-1"}]});

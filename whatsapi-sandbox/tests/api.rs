@@ -28,7 +28,7 @@ async fn accepted_send_has_meta_shape() {
     assert!(first.starts_with("wamid."), "{first}");
     assert!(a["messages"][0].get("message_status").is_none());
 
-    let (status, _, b) = post_message(&sb, &template("14155552671", "order_ready")).await;
+    let (status, _, b) = post_message(&sb, &template("14155552671", "order_receipt")).await;
     assert_eq!(status, 200, "{b}");
     assert_eq!(b["messages"][0]["message_status"], "accepted");
     assert_ne!(wamid(&b), first);
@@ -329,7 +329,7 @@ async fn outside_window_refuses_text_until_the_customer_writes() {
     let (sb, rx) = sandbox_with_receiver(SandboxConfig::default()).await;
     let (status, _, e) = post_message(&sb, &text(magic::OUTSIDE_WINDOW, "x")).await;
     assert_eq!((status, code(&e)), (400, 131047), "{e}");
-    let (status, _, _) = post_message(&sb, &template(magic::OUTSIDE_WINDOW, "order_ready")).await;
+    let (status, _, _) = post_message(&sb, &template(magic::OUTSIDE_WINDOW, "order_receipt")).await;
     assert_eq!(status, 200);
     let (status, _, e) = post_message(&sb, &text(magic::OUTSIDE_WINDOW, "x")).await;
     assert_eq!((status, code(&e)), (400, 131047));
@@ -423,13 +423,14 @@ async fn pair_rate_limit_once_then_success() {
 #[tokio::test]
 async fn template_missing_except_hello_world() {
     let sb = plain().await;
-    let (status, _, e) = post_message(&sb, &template(magic::TEMPLATE_MISSING, "order_ready")).await;
+    let (status, _, e) =
+        post_message(&sb, &template(magic::TEMPLATE_MISSING, "order_receipt")).await;
     assert_eq!((status, code(&e)), (404, 132001), "{e}");
     assert!(
         e["error"]["error_data"]["details"]
             .as_str()
             .unwrap()
-            .contains("order_ready")
+            .contains("order_receipt")
     );
     let (status, _, _) = post_message(&sb, &template(magic::TEMPLATE_MISSING, HELLO_WORLD)).await;
     assert_eq!(status, 200);

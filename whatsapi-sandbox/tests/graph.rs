@@ -64,7 +64,7 @@ fn template_to(to: &str, name: &str, components: Vec<TemplateComponent>) -> Outg
     }
 }
 
-fn order_ready_components() -> Vec<TemplateComponent> {
+fn order_receipt_components() -> Vec<TemplateComponent> {
     vec![
         TemplateComponent::Header {
             parameters: vec![TemplateParameter::Image {
@@ -113,7 +113,7 @@ async fn text_and_template_sends_round_trip() {
     assert!(receipt.wamid.starts_with("wamid."));
     assert_eq!(receipt.wa_id.as_deref(), Some("14155552671"));
 
-    let tpl = template_to("14155552672", "order_ready", order_ready_components());
+    let tpl = template_to("14155552672", "order_receipt", order_receipt_components());
     let tpl_receipt = t.send(&c, &tpl).await.unwrap();
     assert_ne!(tpl_receipt.wamid, receipt.wamid);
 
@@ -232,14 +232,14 @@ async fn errors_parse_and_classify() {
         &t,
         &template_to(
             magic::TEMPLATE_MISSING,
-            "order_ready",
-            order_ready_components(),
+            "order_receipt",
+            order_receipt_components(),
         ),
     )
     .await;
     assert_eq!((e.http_status, e.code), (Some(404), Some(132001)));
     assert_eq!(e.class(), ErrorClass::Permanent);
-    assert!(e.user_message().contains("order_ready"));
+    assert!(e.user_message().contains("order_receipt"));
     sb.shutdown().await;
 }
 
@@ -308,5 +308,32 @@ async fn templates_are_listed_page_by_page_with_metas_errors() {
     assert_eq!(e.code, Some(100), "{e:?}");
     let e = t.list_templates(&c, "../me", None).await.unwrap_err();
     assert!(e.message.contains("numeric"), "{e:?}");
+    sb.shutdown().await;
+}
+
+/// With `open_numbers` (as whatsapi's `--sandbox` runs it, where each account has a WABA id of its own), any
+/// numeric WABA id lists the store, the reference docs' `order_ready` among it; a wrong token is still 190.
+#[tokio::test]
+async fn open_numbers_list_templates_for_any_numeric_waba() {
+    let sb = whatsapi_sandbox::Sandbox::start(SandboxConfig {
+        open_numbers: true,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let t = transport(&sb, Duration::from_secs(5));
+    let c = creds(TOKEN, PNID);
+    let page = t.list_templates(&c, "812345678901234", None).await.unwrap();
+    let ready = page
+        .templates
+        .iter()
+        .find(|t| t.name == "order_ready")
+        .expect("order_ready is in the store");
+    assert_eq!(ready.language, "en_US");
+    let e = t
+        .list_templates(&creds("wrong", PNID), "812345678901234", None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, Some(190), "{e:?}");
     sb.shutdown().await;
 }

@@ -26,7 +26,7 @@ async fn status_webhooks_are_signed_and_shaped_like_meta() {
     })
     .await;
     let (_, _, a) = post_message(&sb, &text("14155552671", "Hi")).await;
-    let (_, _, b) = post_message(&sb, &template("14155552672", "order_ready")).await;
+    let (_, _, b) = post_message(&sb, &template("14155552672", "order_receipt")).await;
     rx.wait_statuses(&wamid(&a), 3).await;
     rx.wait_statuses(&wamid(&b), 3).await;
 

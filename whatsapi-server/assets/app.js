@@ -108,8 +108,8 @@ function shortId(id) {
 
 function badge(status) { return `<span class="badge ${esc(status)}" data-status="${esc(status)}">${esc(status)}</span>`; }
 function when(t) { return t ? new Date(t).toLocaleString() : "—"; }
-function secretBox(value, warning) {
-  return `<div class="secret"><code id="secret-value">${esc(value)}</code><button class="secondary" data-copy="${esc(value)}">Copy</button></div>
+function secretBox(value, warning, id = "secret-value") {
+  return `<div class="secret"><code id="${esc(id)}">${esc(value)}</code><button class="secondary" data-copy="${esc(value)}">Copy</button></div>
           <div class="warning">${esc(warning)}</div>`;
 }
 document.addEventListener("click", async (e) => {
@@ -267,9 +267,11 @@ async function route() {
   $("#nav-links").classList.remove("open");
   $("#menu-toggle").setAttribute("aria-expanded", "false");
   const view = $("#view");
+  view.onclick = null; // a page's delegated clicks end with it
   try {
     if (page === "messages" && arg) return await messageDetail(view, arg, token);
-    const pages = { setup: guidedSetup, messages: messagesPage, analytics: analyticsPage, webhooks: webhooksPage, settings: settingsPage };
+    if (page === "inbox") return await inboxPage(view, arg ? decodeURIComponent(arg) : null, token);
+    const pages = { setup: guidedSetup, messages: messagesPage, templates: templatesPage, analytics: analyticsPage, webhooks: webhooksPage, settings: settingsPage };
     await (pages[page] || guidedSetup)(view, token);
   } catch (err) {
     if (err instanceof Stale) return;
@@ -294,6 +296,7 @@ async function guidedSetup(view, token) {
           <div class="row"><div><label for="access-token">Access token</label><input id="access-token" placeholder="EAAc…" ${setup.sandbox ? "" : "required"}></div>
           <div><label for="phone-id">Phone number id</label><input id="phone-id" placeholder="1234567890" value="${esc(me.whatsappPhoneNumberId || "")}" ${setup.sandbox ? "" : "required"}></div></div>
           <label for="app-secret">App secret (checks the signature of Meta's webhooks)</label><input id="app-secret" placeholder="optional">
+          <label for="waba-id">WhatsApp Business Account id (lists your templates)</label><input id="waba-id" inputmode="numeric" placeholder="optional, e.g. 102290129340398" value="${esc(me.whatsappBusinessAccountId || "")}">
           <p></p><button type="submit" class="${credsDone ? "secondary" : ""}">${credsDone ? "Replace credentials" : "Save credentials"}</button>
         </form>
         <p class="muted">In Meta's console (WhatsApp → Configuration → Webhook), set the callback URL to
@@ -311,6 +314,7 @@ async function guidedSetup(view, token) {
     e.preventDefault();
     const body = { whatsappAccessToken: $("#access-token").value.trim(), whatsappPhoneNumberId: $("#phone-id").value.trim() };
     if ($("#app-secret").value.trim()) body.whatsappAppSecret = $("#app-secret").value.trim();
+    if ($("#waba-id").value.trim()) body.whatsappBusinessAccountId = $("#waba-id").value.trim();
     try { await api("PUT", "/auth/me/credentials", body); toast("Credentials saved"); await refreshMe(); route(); } catch (err) { toast(err.message); }
   };
   $("#verify").onclick = async () => {
@@ -360,6 +364,235 @@ function watch(id, token) {
   };
   stopPolling();
   tick();
+}
+
+// ---- inbox ----
+const contactName = (c) => c.profileName || c.phone || c.userId || c.id;
+/// "5 h 12 min left" until an RFC 3339 time.
+function timeLeft(t) {
+  const ms = new Date(t).getTime() - Date.now();
+  if (!(ms > 0)) return "closing";
+  const h = Math.floor(ms / 3600000), m = Math.floor((ms % 3600000) / 60000);
+  return h ? `${h} h ${m} min left` : `${Math.max(m, 1)} min left`;
+}
+function windowBadge(c) {
+  return c.windowOpen
+    ? `<span class="badge window-open" title="Free-form replies until ${esc(when(c.windowExpiresAt))}">window open · ${esc(timeLeft(c.windowExpiresAt))}</span>`
+    : '<span class="badge window-closed">window closed</span>';
+}
+const optOutBadge = (c) => (c.optedOut ? '<span class="badge failed opted-out">opted out</span>' : "");
+const inboxHref = (id) => `#/inbox/${encodeURIComponent(id)}`;
+
+function contactItems(list, selected) {
+  return list.map((c) => `<li><a class="convo${c.id === selected ? " active" : ""}" href="${esc(inboxHref(c.id))}" data-id="${esc(c.id)}"${c.id === selected ? ' aria-current="true"' : ""}>
+      <span class="convo-name">${esc(contactName(c))}</span>
+      ${contactName(c) !== (c.phone || c.userId) ? `<span class="convo-sub mono">${esc(c.phone || c.userId || "")}</span>` : ""}
+      <span class="convo-meta"><span class="muted">${esc(when(c.lastMessageAt || c.lastInboundAt))}</span> ${windowBadge(c)} ${optOutBadge(c)}</span></a></li>`).join("")
+    || '<li class="muted" id="no-conversations">No conversations yet. They start when a customer writes to your number.</li>';
+}
+
+function bubbles(thread) {
+  const items = [...(thread || [])].reverse(); // the API lists newest first; a chat reads oldest first
+  return items.map((m) => {
+    const out = m.direction === "outbound";
+    const text = m.text != null && m.text !== "" ? esc(m.text) : `<span class="type-tag">${esc(m.type || "message")}</span>`;
+    const link = out && m.id ? ` · <a href="#/messages/${esc(m.id)}">details</a>` : "";
+    return `<li class="bubble ${out ? "out" : "in"}" data-direction="${out ? "outbound" : "inbound"}" data-id="${esc(m.id)}"><span class="sr-only">${out ? "You" : "Customer"}: </span><div class="bubble-text">${text}</div><div class="bubble-meta"><span>${esc(when(m.at))}</span>${out && m.status ? ` ${badge(m.status)}` : ""}${link}</div></li>`;
+  }).join("") || '<li class="muted">No messages yet.</li>';
+}
+
+/// The parameters a template send needs: header and body placeholders, URL and OTP buttons.
+function templateInputs(t) {
+  const inputs = [];
+  for (const c of t.components || []) {
+    if ((c.type === "HEADER" || c.type === "BODY") && (c.placeholders || []).length) {
+      c.placeholders.forEach((ph) => inputs.push({ kind: c.type.toLowerCase(), ph, label: `${c.type === "HEADER" ? "Header" : "Body"} {{${ph}}}` }));
+    }
+    if (c.type === "BUTTONS") {
+      (c.buttons || []).forEach((b, index) => {
+        if ((b.type === "URL" && /\{\{/.test(b.url || "")) || b.type === "OTP" || b.type === "COPY_CODE") {
+          inputs.push({ kind: "button", index, subType: b.type === "URL" ? "url" : b.type === "COPY_CODE" ? "copy_code" : "url", label: `Button ${index + 1} (${String(b.text || b.type)})` });
+        }
+      });
+    }
+  }
+  return inputs;
+}
+function templateComponents(t, values) {
+  const comps = [];
+  const byKind = (k) => templateInputs(t).map((inp, i) => ({ inp, v: values[i] })).filter((x) => x.inp.kind === k);
+  for (const k of ["header", "body"]) {
+    const xs = byKind(k);
+    if (xs.length) comps.push({ type: k, parameters: xs.map(({ inp, v }) => (t.parameterFormat === "NAMED" ? { type: "text", parameter_name: inp.ph, text: v } : { type: "text", text: v })) });
+  }
+  for (const { inp, v } of byKind("button")) {
+    comps.push({ type: "button", sub_type: inp.subType, index: inp.index, parameters: [inp.subType === "copy_code" ? { type: "coupon_code", coupon_code: v } : { type: "text", text: v }] });
+  }
+  return comps;
+}
+
+async function inboxPage(view, selected, token) {
+  const list = await api("GET", "/contacts?limit=50", undefined, { token });
+  let contact = null, missing = "";
+  if (selected) {
+    try { contact = (await api("GET", `/contacts/${encodeURIComponent(selected)}?limit=50`, undefined, { token })).data; } catch (err) {
+      if (err.status !== 404) throw err;
+      missing = err.message;
+    }
+  }
+  if (token !== state.routeToken) return; // a newer navigation owns the view
+  view.innerHTML = `<h1>Inbox</h1>
+    <div class="inbox${contact ? " has-thread" : ""}">
+      <nav class="card convo-list" aria-label="Conversations"><ul id="conversations">${contactItems(list.data, selected)}</ul></nav>
+      <section class="card thread-pane" id="thread-pane" aria-label="Conversation">${contact ? "" : missing ? `<p class="error" id="no-thread">${esc(missing)}</p>` : '<p class="muted" id="no-thread">Choose a conversation to read it and reply.</p>'}</section>
+    </div><p class="sr-only" id="inbox-live" aria-live="polite"></p>`;
+  if (!contact) {
+    schedulePoll(() => pollInbox(view, null, token, null), pollDelay(5000));
+    return;
+  }
+  renderThread(contact, token);
+  $("#thread-name").focus({ preventScroll: true }); // the chosen conversation's link is gone: its thread takes the focus
+  schedulePoll(() => pollInbox(view, selected, token, contact), pollDelay(5000));
+}
+
+function renderThread(c, token) {
+  const pane = $("#thread-pane");
+  pane.innerHTML = `<p class="back"><a href="#/inbox">← Conversations</a></p>
+    <div class="thread-head"><div><h2 id="thread-name" tabindex="-1">${esc(contactName(c))}</h2>
+        <div class="muted">${c.phone && c.phone !== contactName(c) ? `<span class="mono" id="thread-phone">${esc(c.phone)}</span>` : ""}${c.userId && c.userId !== contactName(c) ? ` <code class="full-id" id="thread-user-id">${esc(c.userId)}</code>` : ""}</div></div>
+      <div class="thread-state" id="thread-state">${windowBadge(c)} ${optOutBadge(c)}</div></div>
+    <label class="check opt-out"><input type="checkbox" id="opt-out" ${c.optedOut ? "checked" : ""}> <span>Opted out of marketing${c.optedOutAt ? ` <span class="muted">(since ${esc(when(c.optedOutAt))}${c.optOutSource ? `, ${esc(c.optOutSource)}` : ""})</span>` : ""}</span></label>
+    <ol class="thread" id="thread" aria-label="Messages, oldest first">${bubbles(c.thread)}</ol>
+    <div id="reply"></div>`;
+  $("#thread").dataset.key = JSON.stringify(c.thread);
+  scrollThread();
+  $("#opt-out").onchange = async (e) => {
+    const want = e.target.checked;
+    e.target.disabled = true;
+    try {
+      const d = (await api("PUT", `/contacts/${encodeURIComponent(c.id)}/opt-out`, { optedOut: want })).data;
+      Object.assign(c, d);
+      $("#thread-state").innerHTML = `${windowBadge(c)} ${optOutBadge(c)}`;
+      toast(want ? "Marked as opted out: marketing templates to this contact are refused" : "Opted back in");
+    } catch (err) { e.target.checked = !want; toast(err.message); } finally { e.target.disabled = false; }
+  };
+  renderReply(c, token);
+}
+
+function scrollThread() { const t = $("#thread"); if (t) t.scrollTop = t.scrollHeight; }
+const recipientBody = (c) => (c.phone ? { to: c.phone } : { recipient: c.userId });
+
+function renderReply(c, token) {
+  const box = $("#reply");
+  box.dataset.window = c.windowOpen ? "open" : "closed";
+  if (c.windowOpen) {
+    box.innerHTML = `<form id="reply-form" class="reply"><label for="reply-text">Reply <span class="muted">(free-form text, ${esc(timeLeft(c.windowExpiresAt))} in the 24-hour window)</span></label>
+      <div class="row"><textarea id="reply-text" rows="2" maxlength="4096" required></textarea><button type="submit">Send</button></div></form>`;
+    $("#reply-text").onkeydown = (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); $("#reply-form").requestSubmit(); } };
+    $("#reply-form").onsubmit = async (e) => {
+      e.preventDefault();
+      const button = e.target.querySelector("button");
+      button.disabled = true;
+      try {
+        await api("POST", "/send-message", { ...recipientBody(c), message: $("#reply-text").value });
+        $("#reply-text").value = "";
+        $("#inbox-live").textContent = "Reply sent";
+        await refreshThread(c.id, token);
+        $("#reply-text") && $("#reply-text").focus();
+      } catch (err) { if (!(err instanceof Stale)) toast(err.message); } finally { button.disabled = false; }
+    };
+    return;
+  }
+  box.innerHTML = `<div class="reply closed"><p id="window-closed">The 24-hour window is closed${c.lastInboundAt ? ` (the customer last wrote ${esc(when(c.lastInboundAt))})` : ""}: WhatsApp allows only an approved template until the customer writes again.</p>
+    <form id="template-form"><label for="template-pick">Template</label><select id="template-pick" disabled><option>Loading templates…</option></select>
+      <div id="template-params"></div><p></p><button type="submit" disabled>Send template</button></form></div>`;
+  loadTemplatePicker(c, token);
+}
+
+async function loadTemplatePicker(c, token) {
+  let templates;
+  try {
+    templates = ((await api("GET", "/templates", undefined, { token })).data.templates || []).filter((t) => t.status === "APPROVED");
+  } catch (err) {
+    if (err instanceof Stale || token !== state.routeToken) return;
+    $("#template-form").innerHTML = `<p class="error" id="template-error">${esc(err.message)}</p><p class="muted">See <a href="#/templates">Templates</a>.</p>`;
+    return;
+  }
+  if (token !== state.routeToken || !$("#template-pick")) return;
+  const pick = $("#template-pick");
+  if (!templates.length) { $("#template-form").innerHTML = '<p class="muted" id="template-error">No approved templates. See <a href="#/templates">Templates</a>.</p>'; return; }
+  pick.innerHTML = templates.map((t, i) => `<option value="${i}">${esc(t.name)} (${esc(t.language)}, ${esc(String(t.category || "").toLowerCase())})</option>`).join("");
+  pick.disabled = false;
+  const submit = $("#template-form button[type=submit]");
+  submit.disabled = false;
+  const showParams = () => {
+    const t = templates[Number(pick.value)];
+    const body = (t.components || []).find((x) => x.type === "BODY");
+    $("#template-params").innerHTML = (body && body.text ? `<p class="muted tpl-preview">${withPlaceholders(body.text)}</p>` : "")
+      + templateInputs(t).map((inp, i) => `<label for="tpl-param-${i}">${esc(inp.label)}</label><input id="tpl-param-${i}" data-param="${i}" required>`).join("");
+  };
+  pick.onchange = showParams;
+  showParams();
+  $("#template-form").onsubmit = async (e) => {
+    e.preventDefault();
+    const t = templates[Number(pick.value)];
+    const values = [...document.querySelectorAll("#template-params [data-param]")].map((x) => x.value);
+    const template = { name: t.name, language: t.language };
+    const components = templateComponents(t, values);
+    if (components.length) template.components = components;
+    submit.disabled = true;
+    try {
+      await api("POST", "/send-message", { ...recipientBody(c), template });
+      $("#inbox-live").textContent = `Template ${t.name} sent`;
+      toast(`Template ${t.name} sent`);
+      await refreshThread(c.id, token);
+    } catch (err) { if (!(err instanceof Stale)) toast(err.message); } finally { if ($("#template-form button[type=submit]")) $("#template-form button[type=submit]").disabled = false; }
+  };
+}
+
+/// Reads the contact again; redraws the bubbles and state (never the reply box's text) when they changed.
+async function refreshThread(id, token, previous) {
+  const c = (await api("GET", `/contacts/${encodeURIComponent(id)}?limit=50`, undefined, { token })).data;
+  if (token !== state.routeToken || !$("#thread")) return c;
+  const thread = $("#thread");
+  const key = JSON.stringify(c.thread);
+  if (thread.dataset.key !== key) {
+    const before = thread.dataset.key ? JSON.parse(thread.dataset.key) : null;
+    thread.innerHTML = bubbles(c.thread);
+    thread.dataset.key = key;
+    scrollThread();
+    const newest = (c.thread || [])[0];
+    if (before && newest && newest.direction === "inbound" && !before.some((m) => m.id === newest.id)) {
+      $("#inbox-live").textContent = `New message from ${contactName(c)}`;
+    }
+  }
+  $("#thread-state").innerHTML = `${windowBadge(c)} ${optOutBadge(c)}`;
+  const was = $("#reply").dataset.window;
+  if ((c.windowOpen ? "open" : "closed") !== was) renderReply(c, token);
+  else if (previous) Object.assign(previous, c);
+  return c;
+}
+
+async function pollInbox(view, selected, token, contact) {
+  try {
+    const list = await api("GET", "/contacts?limit=50", undefined, { token });
+    if (token !== state.routeToken) return;
+    const ul = $("#conversations");
+    const focused = document.activeElement && document.activeElement.closest && document.activeElement.closest("#conversations a");
+    const focusId = focused && focused.dataset.id;
+    const html = contactItems(list.data, selected);
+    if (ul.dataset.html !== html) {
+      ul.innerHTML = html;
+      ul.dataset.html = html;
+      if (focusId) { const a = ul.querySelector(`a[data-id="${CSS.escape(focusId)}"]`); if (a) a.focus(); }
+    }
+    if (selected) await refreshThread(selected, token, contact);
+    view.dataset.polls = String(Number(view.dataset.polls || 0) + 1);
+  } catch (err) {
+    if (err instanceof Stale || token !== state.routeToken) return;
+    $("#inbox-live").textContent = err.message;
+  }
+  if (token === state.routeToken) schedulePoll(() => pollInbox(view, selected, token, contact), pollDelay(5000));
 }
 
 // ---- messages ----
@@ -537,6 +770,64 @@ async function messageDetail(view, id, token) {
   }
 }
 
+// ---- templates ----
+const TPL_STATUS = { APPROVED: "ok", PENDING: "pending", IN_APPEAL: "pending", PAUSED: "warn", REJECTED: "bad", DISABLED: "bad" };
+function tplBadge(status) {
+  return `<span class="badge tpl-${TPL_STATUS[status] || "other"}" data-status="${esc(status)}">${esc(String(status).toLowerCase())}</span>`;
+}
+/// A template's text, escaped, with its placeholders ({{1}}, {{first_name}}) marked.
+const withPlaceholders = (text) => esc(text).replace(/\{\{\s*(\w+)\s*\}\}/g, '<span class="ph">{{$1}}</span>');
+
+function templateItem(t) {
+  const comps = t.components || [];
+  const parts = comps.map((c) => {
+    if (c.type === "BUTTONS") {
+      return `<ul class="chips tpl-buttons" aria-label="Buttons">${(c.buttons || []).map((b) => `<li class="chip"><span class="muted">${esc(String(b.type).toLowerCase().replace(/_/g, " "))}</span> ${esc(b.text || b.otpType || "")}${b.url ? ` <code>${withPlaceholders(b.url)}</code>` : ""}${b.phoneNumber ? ` <code>${esc(b.phoneNumber)}</code>` : ""}</li>`).join("")}</ul>`;
+    }
+    const label = c.type === "HEADER" && c.format && c.format !== "TEXT" ? `header (${esc(String(c.format).toLowerCase())})` : esc(String(c.type).toLowerCase());
+    return `<div class="tpl-part tpl-${esc(String(c.type).toLowerCase())}"><span class="tpl-label">${label}</span> ${c.text ? withPlaceholders(c.text) : ""}</div>`;
+  }).join("");
+  return `<li class="tpl" data-name="${esc(t.name)}" data-language="${esc(t.language)}">
+      <div class="tpl-head"><code class="tpl-name">${esc(t.name)}</code> <span class="muted">${esc(t.language)}</span>
+        <span class="type-tag">${esc(String(t.category || "—").toLowerCase())}</span> ${tplBadge(t.status)}</div>
+      <div class="tpl-body">${parts || '<span class="muted">No components.</span>'}</div></li>`;
+}
+
+async function templatesPage(view, token) {
+  view.innerHTML = `<h1>Templates</h1>
+    <div class="card"><div class="toolbar"><p id="templates-meta" class="muted" aria-live="polite">Reading your templates…</p>
+      <button id="templates-refresh" class="secondary" disabled>Refresh from Meta</button></div>
+      <div id="templates-body"></div></div>`;
+  const load = async (refresh) => {
+    const button = $("#templates-refresh");
+    button.disabled = true;
+    $("#view").setAttribute("aria-busy", "true");
+    try {
+      const d = (await api("GET", "/templates" + (refresh ? "?refresh=true" : ""), undefined, { token })).data;
+      if (token !== state.routeToken) return;
+      const list = d.templates || [];
+      $("#templates-meta").innerHTML = `${list.length} template${list.length === 1 ? "" : "s"} of WhatsApp Business Account <code>${esc(d.whatsappBusinessAccountId)}</code>, read from Meta ${esc(when(d.fetchedAt))}.`
+        + (d.truncated ? " Meta has more; only the first 2,000 are shown." : "");
+      $("#templates-body").innerHTML = (d.refreshError ? `<p class="error" id="templates-refresh-error">Meta could not be read again, so this is the list read earlier: ${esc(d.refreshError)}</p>` : "")
+        + (list.length ? `<ul class="tpl-list" id="templates-list">${list.map(templateItem).join("")}</ul>`
+          : `<p class="muted" id="templates-empty">This WhatsApp Business Account has no templates yet. Create them in Meta's WhatsApp Manager; they appear here once Meta has them.</p>`);
+      if (refresh) toast("Templates read from Meta");
+    } catch (err) {
+      if (err instanceof Stale || token !== state.routeToken) return;
+      if (err.status === 401) return signOut("Your session ended: the key is no longer valid.");
+      const noWaba = err.status === 400 && /whatsappBusinessAccountId/.test(err.message);
+      $("#templates-meta").textContent = noWaba ? "No WhatsApp Business Account id is saved." : "The templates could not be read.";
+      $("#templates-body").innerHTML = noWaba
+        ? `<div id="templates-error" class="empty"><p>Templates live in your WhatsApp Business Account (WABA). Save its id, <code>whatsappBusinessAccountId</code>, with your Meta credentials: in <a href="#/setup">Guided setup</a>, or with <code>PUT /auth/me/credentials</code>.</p><p class="muted">${esc(err.message)}</p></div>`
+        : `<div id="templates-error" class="empty"><p class="error">${esc(err.status === 502 ? "Meta could not be reached: " : "")}${esc(err.message)}</p><p class="muted">Try again with Refresh from Meta.</p></div>`;
+    } finally {
+      if (token === state.routeToken) { button.disabled = false; $("#view").removeAttribute("aria-busy"); }
+    }
+  };
+  $("#templates-refresh").onclick = () => load(true);
+  await load(false);
+}
+
 // ---- analytics ----
 async function analyticsPage(view, token) {
   const s = (await api("GET", "/analytics/summary", undefined, { token })).data;
@@ -571,18 +862,69 @@ function chart(points) {
 }
 
 // ---- webhooks ----
+const EVENT_TYPES = [
+  ["message.status_updated", "a message's status changed"], ["message.received", "a customer wrote in"],
+  ["template.status_updated", "a template was approved, rejected, paused…"], ["template.quality_updated", "a template's quality rating changed"],
+  ["template.category_updated", "Meta changed a template's category"],
+];
+const SCHEDULES = { default: null, none: [], standard: [5, 300, 1800, 7200, 18000, 36000, 36000] };
+const delivered = (d) => d.httpStatus >= 200 && d.httpStatus < 300 && !d.error;
+
+/// A delivery log: newest first; the newest attempt of an event that failed gets a Re-send button.
+function deliveryTable(id, list) {
+  const seen = new Set();
+  const rows = list.map((d) => {
+    const latest = !seen.has(d.eventId);
+    seen.add(d.eventId);
+    const ok = delivered(d);
+    const resend = !ok && latest ? `<button class="secondary small" data-resend="${esc(d.eventId)}" aria-label="Re-send event ${esc(String(d.eventId).slice(-8))}">Re-send</button>` : "";
+    return `<tr data-event="${esc(d.eventId)}" data-outcome="${ok ? "delivered" : "failed"}"><td class="nowrap">${when(d.at)}</td><td class="nowrap">${d.event ? `<code>${esc(d.event)}</code> ` : ""}${shortId(d.eventId)}</td>
+      <td>${d.messageId ? `<a href="#/messages/${esc(d.messageId)}">${shortId(d.messageId)}</a>` : "—"}</td><td>${d.status ? badge(d.status) : "—"}</td>
+      <td>${ok ? `<span class="badge delivered">${esc(d.httpStatus)}</span>` : `<span class="badge failed">${esc(d.httpStatus ?? "no answer")}</span>`}</td>
+      <td class="error wrap">${esc(d.error || "")}</td><td class="nowrap">${resend}</td></tr>`;
+  }).join("");
+  return `<div class="table-wrap"><table id="${esc(id)}" class="deliveries"><thead><tr><th>When</th><th>Event</th><th>Message</th><th>Status</th><th>HTTP</th><th>Error</th><th><span class="sr-only">Action</span></th></tr></thead><tbody>
+    ${rows || '<tr><td colspan="7" class="muted">No deliveries yet.</td></tr>'}</tbody></table></div>`;
+}
+
+function endpointItem(e) {
+  const events = e.events && e.events.length ? e.events : ["every event"];
+  return `<li class="endpoint" data-id="${esc(e.id)}">
+      <div class="endpoint-head"><code class="full-id endpoint-url">${esc(e.url)}</code>
+        ${e.enabled ? '<span class="badge delivered endpoint-state">enabled</span>' : '<span class="badge failed endpoint-state">disabled</span>'}</div>
+      ${e.disabledReason ? `<p class="error">${esc(e.disabledReason)}</p>` : ""}
+      <ul class="chips" aria-label="Events">${events.map((x) => `<li class="chip">${esc(x)}</li>`).join("")}</ul>
+      <p class="muted">Retries: ${e.retrySchedule && e.retrySchedule.length ? esc(e.retrySchedule.map((x) => x + " s").join(", ")) : "none"} · created ${esc(when(e.createdAt))}</p>
+      <div class="row actions"><button class="secondary" data-log="${esc(e.id)}" aria-expanded="false" aria-controls="log-${esc(e.id)}">Delivery log</button>
+        <button class="danger" data-delete="${esc(e.id)}">Delete</button></div>
+      <div class="endpoint-log" id="log-${esc(e.id)}" hidden></div></li>`;
+}
+
 async function webhooksPage(view, token) {
   const deliveries = (await api("GET", "/auth/me/webhook/deliveries?limit=20", undefined, { token })).data;
+  const endpoints = (await api("GET", "/webhooks/endpoints", undefined, { token })).data;
   if (token !== state.routeToken) return; // a newer navigation owns the view
   view.innerHTML = `<h1>Webhooks</h1>
     <div class="card"><h2>Your endpoint</h2><p>Current: ${state.me.webhookUrl ? `<code id="current-webhook">${esc(state.me.webhookUrl)}</code>` : '<span class="muted" id="current-webhook">none</span>'}</p>
+      <p class="muted">The reference webhook receives every event type; switch on <code>event</code> in your handler.</p>
       <form id="webhook-form" class="row"><div><label for="webhook-url">URL</label><input id="webhook-url" placeholder="https://yourapp.com/webhooks/whatsapi" required></div>
       <button type="submit">Save</button>${state.me.webhookUrl ? '<button type="button" class="danger" id="remove-webhook">Remove</button>' : ""}</form>
       <div id="webhook-secret"></div></div>
-    <div class="card"><h2>Latest delivery attempts</h2><div class="table-wrap"><table id="deliveries"><thead><tr><th>When</th><th>Message</th><th>Status</th><th>HTTP</th><th>Error</th></tr></thead><tbody>
-      ${deliveries.map((d) => `<tr><td class="nowrap">${when(d.at)}</td><td>${d.messageId ? `<a href="#/messages/${esc(d.messageId)}">${shortId(d.messageId)}</a>` : esc(d.event)}</td><td>${d.status ? badge(d.status) : "—"}</td>
-        <td>${esc(d.httpStatus ?? "—")}</td><td class="error wrap">${esc(d.error || "")}</td></tr>`).join("") || '<tr><td colspan="5" class="muted">No deliveries yet.</td></tr>'}
-    </tbody></table></div></div>`;
+    <div class="card"><div class="toolbar"><h2>Latest delivery attempts</h2><button class="secondary" id="reload-deliveries">Reload</button></div>
+      <div id="reference-log">${deliveryTable("deliveries", deliveries)}</div></div>
+    <div class="card"><h2>Endpoints</h2>
+      <p class="muted">More endpoints, each with its own signing secret, event types and retry schedule (at most 10).</p>
+      <ul class="endpoint-list" id="endpoints">${endpoints.map(endpointItem).join("") || '<li class="muted" id="no-endpoints">No endpoints yet.</li>'}</ul>
+      <div id="endpoint-secret" aria-live="polite"></div>
+      <form id="endpoint-form"><h3>Add an endpoint</h3>
+        <label for="endpoint-url">URL</label><input id="endpoint-url" type="url" placeholder="https://yourapp.com/webhooks/whatsapi-events" required>
+        <fieldset class="events"><legend>Events (none checked: every event)</legend>
+          ${EVENT_TYPES.map(([name, what]) => `<label class="check"><input type="checkbox" name="event" value="${esc(name)}"> <span><code>${esc(name)}</code> <span class="muted">${esc(what)}</span></span></label>`).join("")}
+        </fieldset>
+        <label for="endpoint-retries">Retries of a failed delivery</label>
+        <select id="endpoint-retries"><option value="default">one retry after 5 s (default)</option><option value="none">no retry</option>
+          <option value="standard">Standard Webhooks schedule (7 retries over about 3 days)</option></select>
+        <p></p><button type="submit">Add endpoint</button></form></div>`;
   $("#webhook-form").onsubmit = async (e) => {
     e.preventDefault();
     try {
@@ -595,6 +937,69 @@ async function webhooksPage(view, token) {
   };
   if ($("#remove-webhook")) $("#remove-webhook").onclick = async () => {
     try { await api("DELETE", "/auth/me/webhook"); state.me.webhookUrl = null; saveAccount(); toast("Webhook removed"); route(); } catch (err) { toast(err.message); }
+  };
+  const reloadReference = async () => {
+    const list = (await api("GET", "/auth/me/webhook/deliveries?limit=20", undefined, { token })).data;
+    if (token === state.routeToken) $("#reference-log").innerHTML = deliveryTable("deliveries", list);
+  };
+  const reloadLog = async (id) => {
+    const list = (await api("GET", `/webhooks/endpoints/${encodeURIComponent(id)}/deliveries?limit=20`, undefined, { token })).data;
+    const box = document.getElementById(`log-${id}`);
+    if (token !== state.routeToken || !box) return;
+    box.innerHTML = `<div class="toolbar"><h3>Delivery log</h3><button class="secondary small" data-reload-log="${esc(id)}">Reload</button></div>${deliveryTable(`deliveries-${id}`, list)}`;
+  };
+  $("#reload-deliveries").onclick = () => reloadReference().catch((err) => toast(err.message));
+  $("#endpoint-form").onsubmit = async (e) => {
+    e.preventDefault();
+    const button = e.target.querySelector("button[type=submit]");
+    const body = { url: $("#endpoint-url").value.trim(), events: [...e.target.querySelectorAll("input[name=event]:checked")].map((c) => c.value) };
+    const schedule = SCHEDULES[$("#endpoint-retries").value];
+    if (schedule) body.retrySchedule = schedule;
+    button.disabled = true;
+    try {
+      const created = (await api("POST", "/webhooks/endpoints", body)).data;
+      const none = $("#no-endpoints");
+      if (none) none.remove();
+      $("#endpoints").insertAdjacentHTML("beforeend", endpointItem(created));
+      e.target.reset();
+      $("#endpoint-secret").innerHTML = `<h3>Signing secret of <code class="full-id">${esc(created.url)}</code></h3>${secretBox(created.signingSecret, "Shown once. Check the webhook-signature header of this endpoint's deliveries with it (Standard Webhooks).", "endpoint-secret-value")}`;
+      $("#endpoint-secret-value").parentElement.querySelector("button").focus();
+    } catch (err) { toast(err.message); } finally { button.disabled = false; }
+  };
+  view.onclick = async (e) => {
+    const t = e.target.closest("button");
+    if (!t || !view.contains(t)) return;
+    try {
+      if (t.dataset.log) {
+        const box = document.getElementById(`log-${t.dataset.log}`);
+        const open = box.hidden;
+        box.hidden = !open;
+        t.setAttribute("aria-expanded", String(open));
+        if (open) { box.innerHTML = '<p class="muted">Loading…</p>'; await reloadLog(t.dataset.log); }
+      } else if (t.dataset.reloadLog) {
+        await reloadLog(t.dataset.reloadLog);
+      } else if (t.dataset.delete) {
+        const li = t.closest(".endpoint");
+        if (!confirm(`Delete the endpoint ${li.querySelector(".endpoint-url").textContent}? Its waiting events and delivery log go with it.`)) return;
+        await api("DELETE", `/webhooks/endpoints/${encodeURIComponent(t.dataset.delete)}`);
+        li.remove();
+        if (!$("#endpoints").children.length) $("#endpoints").innerHTML = '<li class="muted" id="no-endpoints">No endpoints yet.</li>';
+        toast("Endpoint deleted");
+        $("#endpoint-url").focus();
+      } else if (t.dataset.resend) {
+        t.disabled = true;
+        await api("POST", `/webhooks/deliveries/${encodeURIComponent(t.dataset.resend)}/retry`);
+        toast("Re-sent: the event is due again");
+        const log = t.closest(".endpoint-log");
+        await sleep(1500);
+        if (log) await reloadLog(log.id.slice(4)); else await reloadReference();
+      }
+    } catch (err) {
+      if (err instanceof Stale) return;
+      if (err.status === 401) return signOut("Your session ended: the key is no longer valid.");
+      t.disabled = false;
+      toast(err.message);
+    }
   };
 }
 

@@ -60,6 +60,15 @@ impl SandboxCredentials {
         tail.copy_from_slice(&bytes[8..16]);
         format!("9{:014}", u64::from_be_bytes(tail) % 100_000_000_000_000)
     }
+
+    /// A WhatsApp Business Account id of the account's own (WABA ids are unique across accounts), which the
+    /// emulator answers `/{waba_id}/message_templates` for, so `GET /templates` works without saving one.
+    pub fn waba_id(account: whatsapi_core::AccountId) -> String {
+        let bytes = account.0.as_bytes();
+        let mut tail = [0u8; 8];
+        tail.copy_from_slice(&bytes[8..16]);
+        format!("8{:014}", u64::from_be_bytes(tail) % 100_000_000_000_000)
+    }
 }
 
 impl Default for HttpSettings {

@@ -186,3 +186,82 @@ async fn the_magic_number_table_is_in_the_docs_and_llms_txt() {
     }
     s.stop().await;
 }
+
+/// In `--sandbox` mode an account lists its templates out of the box: registration gives it a WABA id of its own
+/// (distinct per account), credentials saved without one keep one, and the docs' `order_ready` example is accepted.
+#[tokio::test]
+async fn sandbox_accounts_have_a_waba_id_and_list_templates() {
+    let s = sandbox_server().await;
+    let a = s.register("waba-a@example.com").await;
+    let b = s.register("waba-b@example.com").await;
+    let waba = |v: &serde_json::Value| {
+        v["data"]["whatsappBusinessAccountId"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    let (_, me_a) = s.get(&a, "/auth/me").await;
+    let (_, me_b) = s.get(&b, "/auth/me").await;
+    let (wa, wb) = (
+        waba(&me_a).expect("a WABA id"),
+        waba(&me_b).expect("a WABA id"),
+    );
+    assert_ne!(wa, wb, "each account has its own WABA id");
+    assert!(wa.bytes().all(|c| c.is_ascii_digit()), "{wa}");
+
+    let (code, v) = s.get(&a, "/templates").await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["data"]["whatsappBusinessAccountId"], wa.as_str());
+    let names: Vec<&str> = v["data"]["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"hello_world") && names.contains(&"order_ready"),
+        "{names:?}"
+    );
+
+    // Saving credentials without a WABA id (as the guided setup does) keeps one; templates still list.
+    let r = s
+        .client
+        .put(s.url("/auth/me/credentials"))
+        .bearer_auth(&b)
+        .json(
+            &json!({"whatsappAccessToken": "sandbox-token", "whatsappPhoneNumberId": "1234567899"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let saved: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        saved["data"]["whatsappBusinessAccountId"],
+        wb.as_str(),
+        "{saved}"
+    );
+    let (code, v) = s.get(&b, "/templates").await;
+    assert_eq!(code, 200, "{v}");
+
+    // The reference docs' template example answers 202; a made-up name is refused at accept time.
+    let (code, v) = s
+        .post(
+            &a,
+            "/send-message",
+            json!({"to": "14155552671", "template": {"name": "order_ready", "language": "en_US", "components": [
+                {"type": "body", "parameters": [{"type": "text", "text": "Sarah"}, {"type": "text", "text": "#1042"}]}]}}),
+        )
+        .await;
+    assert_eq!(code, 202, "{v}");
+    let id = v["data"]["id"].as_str().unwrap().to_owned();
+    s.wait_status(&a, &id, &["delivered", "read"]).await;
+    let (code, v) = s
+        .post(
+            &a,
+            "/send-message",
+            json!({"to": "14155552671", "template": {"name": "made_up", "language": "en_US"}}),
+        )
+        .await;
+    assert_eq!(code, 400, "{v}");
+    s.stop().await;
+}

@@ -101,6 +101,7 @@ async fn templates_are_listed_over_pages_and_sends_checked_against_them() {
         [
             "hello_world",
             "order_update",
+            "order_ready",
             "auth_code",
             "spring_sale",
             "old_promo",
@@ -117,7 +118,7 @@ async fn templates_are_listed_over_pages_and_sends_checked_against_them() {
     );
     assert_eq!(order["components"][0]["placeholders"], json!(["1"]));
     assert_eq!(order["components"][1]["buttons"][0]["type"], "URL");
-    assert_eq!(d["templates"][3]["status"], "PENDING");
+    assert_eq!(d["templates"][4]["status"], "PENDING");
     let (code, v) = s.get(&key, "/templates?refresh=yes").await;
     assert_eq!(code, 400, "{v}");
     let (code, _) = s.get(&key, "/templates?refresh=true").await;
@@ -226,7 +227,10 @@ async fn when_meta_fails_and_nothing_is_cached_listing_is_502_and_sends_go_unche
     sandbox.set_outage(None);
     let (code, v) = s.get(&key, "/templates").await;
     assert_eq!(code, 200, "{v}");
-    assert_eq!(v["data"]["templates"].as_array().unwrap().len(), 7);
+    assert_eq!(
+        v["data"]["templates"].as_array().unwrap().len(),
+        whatsapi_sandbox::templates::TEMPLATES.len()
+    );
     s.stop().await;
 }
 

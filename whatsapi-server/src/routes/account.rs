@@ -98,10 +98,10 @@ async fn create_account(
     Ok((StatusCode::CREATED, ok(view)).into_response())
 }
 
-/// In `--sandbox` mode, the emulator's credentials with a phone number id of the account's own.
+/// In `--sandbox` mode, the emulator's credentials with a phone number id and a WABA id of the account's own.
 fn sandbox_credentials(sandbox: &SandboxCredentials, account: AccountId) -> MetaCredentials {
     MetaCredentials {
-        waba_id: None,
+        waba_id: Some(SandboxCredentials::waba_id(account)),
         verify_token_hash: None,
         access_token: sandbox.access_token.clone(),
         phone_number_id: SandboxCredentials::phone_number_id(account),
@@ -150,8 +150,12 @@ pub async fn me(
 pub async fn put_credentials(
     State(state): State<AppState>,
     CurrentAccount(account): CurrentAccount,
-    ValidatedJson(update): ValidatedJson<CredentialsRequest>,
+    ValidatedJson(mut update): ValidatedJson<CredentialsRequest>,
 ) -> Result<Response, ApiError> {
+    // In sandbox mode, credentials saved without a WABA id keep the account's own, so templates list out of the box.
+    if state.settings.sandbox.is_some() && update.credentials.waba_id.is_none() {
+        update.credentials.waba_id = Some(SandboxCredentials::waba_id(account.id));
+    }
     let updated = state
         .api
         .set_credentials(account.id, update.credentials)
