@@ -150,7 +150,9 @@ impl ContactActivity {
     pub fn of_messages(messages: &[NewMessage]) -> Vec<ContactActivity> {
         let mut by_who: BTreeMap<ContactRef, DateTime<Utc>> = BTreeMap::new();
         for m in messages {
-            let at = by_who.entry(ContactRef::of_recipient(&m.to)).or_insert(m.created_at);
+            let at = by_who
+                .entry(ContactRef::of_recipient(&m.to))
+                .or_insert(m.created_at);
             *at = (*at).max(m.created_at);
         }
         by_who

@@ -178,7 +178,11 @@ pub struct ParsedPreference {
 
 /// Reads the items of a `user_preferences` change leniently: an item without a `value` or without any customer
 /// identifier is skipped; strings are clipped.
-fn convert_preferences(value: &serde_json::Value, route: Option<&RouteKey>, out: &mut ParsedWebhook) {
+fn convert_preferences(
+    value: &serde_json::Value,
+    route: Option<&RouteKey>,
+    out: &mut ParsedWebhook,
+) {
     let Some(items) = value.get("user_preferences").and_then(|p| p.as_array()) else {
         out.skip(|| "user_preferences change without a user_preferences array".to_owned());
         return;

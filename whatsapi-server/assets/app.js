@@ -896,6 +896,7 @@ function endpointItem(e) {
       <ul class="chips" aria-label="Events">${events.map((x) => `<li class="chip">${esc(x)}</li>`).join("")}</ul>
       <p class="muted">Retries: ${e.retrySchedule && e.retrySchedule.length ? esc(e.retrySchedule.map((x) => x + " s").join(", ")) : "none"} · created ${esc(when(e.createdAt))}</p>
       <div class="row actions"><button class="secondary" data-log="${esc(e.id)}" aria-expanded="false" aria-controls="log-${esc(e.id)}">Delivery log</button>
+        <button class="secondary" data-toggle="${esc(e.id)}" data-enabled="${e.enabled ? "true" : "false"}">${e.enabled ? "Disable" : "Enable"}</button>
         <button class="danger" data-delete="${esc(e.id)}">Delete</button></div>
       <div class="endpoint-log" id="log-${esc(e.id)}" hidden></div></li>`;
 }
@@ -986,6 +987,17 @@ async function webhooksPage(view, token) {
         if (!$("#endpoints").children.length) $("#endpoints").innerHTML = '<li class="muted" id="no-endpoints">No endpoints yet.</li>';
         toast("Endpoint deleted");
         $("#endpoint-url").focus();
+      } else if (t.dataset.toggle) {
+        const li = t.closest(".endpoint");
+        const enable = t.dataset.enabled !== "true";
+        t.disabled = true;
+        const updated = (await api("PATCH", `/webhooks/endpoints/${encodeURIComponent(t.dataset.toggle)}`, { enabled: enable })).data;
+        const fresh = document.createElement("template");
+        fresh.innerHTML = endpointItem(updated).trim();
+        li.replaceWith(fresh.content.firstChild);
+        toast(enable ? "Endpoint enabled" : "Endpoint disabled: nothing is delivered there");
+        const again = document.querySelector(`[data-toggle="${CSS.escape(updated.id)}"]`);
+        if (again) again.focus();
       } else if (t.dataset.resend) {
         t.disabled = true;
         await api("POST", `/webhooks/deliveries/${encodeURIComponent(t.dataset.resend)}/retry`);

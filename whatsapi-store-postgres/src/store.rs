@@ -479,7 +479,10 @@ impl whatsapi_core::store::ContactStore for PostgresStore {
         account: AccountId,
         activities: &[whatsapi_core::contacts::ContactActivity],
     ) -> StoreResult<()> {
-        Ok(in_tx!(self, |tx| crate::contacts::record(tx, account, activities).await)?)
+        Ok(in_tx!(self, |tx| crate::contacts::record(
+            tx, account, activities
+        )
+        .await)?)
     }
 
     async fn contact(
@@ -519,7 +522,10 @@ impl whatsapi_core::store::ContactStore for PostgresStore {
         until: DateTime<Utc>,
         at: DateTime<Utc>,
     ) -> StoreResult<whatsapi_core::contacts::Contact> {
-        Ok(in_tx!(self, |tx| crate::contacts::pause(tx, account, who, until, at).await)?)
+        Ok(in_tx!(self, |tx| crate::contacts::pause(
+            tx, account, who, until, at
+        )
+        .await)?)
     }
 
     async fn contact_messages(

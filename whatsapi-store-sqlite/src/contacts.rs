@@ -162,10 +162,9 @@ fn ensure(
         (Some(p), _) => p.as_str().to_owned(),
         (None, Some(u)) => key_of_user(conn, account, u)?.unwrap_or_else(|| u.as_str().to_owned()),
         (None, None) => {
-            return Err(StoreError::Conflict(
-                "a contact needs a phone number or a user id".into(),
-            )
-            .into());
+            return Err(
+                StoreError::Conflict("a contact needs a phone number or a user id".into()).into(),
+            );
         }
     };
     conn.prepare_cached(
@@ -257,7 +256,9 @@ pub(crate) fn messages(
 pub(crate) fn keywords(conn: &Connection, account: AccountId) -> Result<Option<OptOutKeywords>> {
     let row: Option<(String, String)> = conn
         .prepare_cached("SELECT opt_out, opt_in FROM opt_out_keywords WHERE account = ?1")?
-        .query_row(params![account.0.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![account.0.as_bytes()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     row.map(|(out, inn)| {
         Ok(OptOutKeywords {

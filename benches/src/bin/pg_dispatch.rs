@@ -119,7 +119,10 @@ async fn sql_loop(url: &str, rows: usize) -> Result<Duration, Error> {
     }
     let took = started.elapsed();
     let done: i64 = setup
-        .query_one(&format!("SELECT count(*) FROM {schema}.jobs WHERE state = 1"), &[])
+        .query_one(
+            &format!("SELECT count(*) FROM {schema}.jobs WHERE state = 1"),
+            &[],
+        )
         .await?
         .get(0);
     if done != rows as i64 {
@@ -228,8 +231,7 @@ async fn main() -> Result<(), Error> {
     println!("## pg-dispatch\n");
     println!("- machine: {}", whatsapi_benches::machine());
     println!("- {messages} queued messages per run, {runs} runs per replica count, alternating\n");
-    let loop_rate =
-        loop_rows as f64 / whatsapi_benches::quantile(&baseline, 0.5).as_secs_f64();
+    let loop_rate = loop_rows as f64 / whatsapi_benches::quantile(&baseline, 0.5).as_secs_f64();
     let loop_runs: Vec<String> = baseline
         .iter()
         .map(|d| format!("{:.0}", loop_rows as f64 / d.as_secs_f64()))
@@ -238,7 +240,9 @@ async fn main() -> Result<(), Error> {
         "- baseline: plain SQL loop ({LOOP_CLIENTS} clients, {LOOP_BATCH} rows per claim, {loop_rows} rows): median {loop_rate:.0} rows/s (runs: {})\n",
         loop_runs.join(", ")
     );
-    println!("| replicas | median msg/s | runs (msg/s) | ratio to the SQL loop | ratio to 1 replica |");
+    println!(
+        "| replicas | median msg/s | runs (msg/s) | ratio to the SQL loop | ratio to 1 replica |"
+    );
     println!("| ---: | ---: | --- | ---: | ---: |");
     let one = messages as f64 / whatsapi_benches::quantile(&times[0], 0.5).as_secs_f64();
     for (i, t) in times.iter().enumerate() {

@@ -8,7 +8,7 @@ use super::{Error, WhatsApi};
 use crate::account::{Account, AccountId};
 use crate::contacts::{
     Contact, ContactActivity, ContactFilter, ContactRef, KeywordMatch, MARKETING_PAUSE,
-    META_MARKETING_LIMIT, META_MARKETING_OPT_OUT, MAX_THREAD_LIMIT, OptOut, OptOutKeywords,
+    MAX_THREAD_LIMIT, META_MARKETING_LIMIT, META_MARKETING_OPT_OUT, OptOut, OptOutKeywords,
     OptOutSource, ThreadItem,
 };
 use crate::inbound::{Inbound, InboundContent};

@@ -225,7 +225,10 @@ impl WhatsApi {
                 }
             };
             // Only marketing preferences exist today; one without a category is read as one.
-            if p.category.as_deref().is_some_and(|c| c != "marketing_messages") {
+            if p.category
+                .as_deref()
+                .is_some_and(|c| c != "marketing_messages")
+            {
                 continue;
             }
             let who = contact_ref(p.wa_id.as_deref(), p.user_id.as_deref());

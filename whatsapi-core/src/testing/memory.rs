@@ -1298,14 +1298,22 @@ impl Housekeeping for MemoryStore {
 }
 
 impl State {
-    fn contact_key_of_user(&self, account: AccountId, user: &crate::recipient::UserId) -> Option<String> {
+    fn contact_key_of_user(
+        &self,
+        account: AccountId,
+        user: &crate::recipient::UserId,
+    ) -> Option<String> {
         self.contacts
             .values()
             .find(|c| c.account_id == account && c.user_id.as_ref() == Some(user))
             .map(|c| c.id.clone())
     }
 
-    fn record_contacts(&mut self, account: AccountId, activities: &[crate::contacts::ContactActivity]) {
+    fn record_contacts(
+        &mut self,
+        account: AccountId,
+        activities: &[crate::contacts::ContactActivity],
+    ) {
         let merged =
             crate::contacts::merge_activities(activities, |u| self.contact_key_of_user(account, u));
         for (key, m) in merged {
@@ -1323,7 +1331,12 @@ impl State {
     }
 
     /// The contact of `key`, created (without messages, with `activity_at = at`) when missing.
-    fn contact_entry(&mut self, account: AccountId, key: &str, at: DateTime<Utc>) -> &mut crate::contacts::Contact {
+    fn contact_entry(
+        &mut self,
+        account: AccountId,
+        key: &str,
+        at: DateTime<Utc>,
+    ) -> &mut crate::contacts::Contact {
         let who = crate::contacts::ContactRef::parse_id(key);
         self.contacts
             .entry((account, key.to_owned()))
@@ -1342,13 +1355,19 @@ impl State {
     }
 
     /// The key a write about `who` goes to (see [`crate::contacts::merge_activities`]).
-    fn contact_key(&self, account: AccountId, who: &crate::contacts::ContactRef) -> StoreResult<String> {
+    fn contact_key(
+        &self,
+        account: AccountId,
+        who: &crate::contacts::ContactRef,
+    ) -> StoreResult<String> {
         match (&who.phone, &who.user_id) {
             (Some(p), _) => Ok(p.as_str().to_owned()),
             (None, Some(u)) => Ok(self
                 .contact_key_of_user(account, u)
                 .unwrap_or_else(|| u.as_str().to_owned())),
-            (None, None) => Err(StoreError::Conflict("a contact needs a phone number or a user id".into())),
+            (None, None) => Err(StoreError::Conflict(
+                "a contact needs a phone number or a user id".into(),
+            )),
         }
     }
 
@@ -1378,14 +1397,20 @@ impl crate::store::ContactStore for MemoryStore {
         Ok(())
     }
 
-    async fn contact(&self, account: AccountId, id: &str) -> StoreResult<Option<crate::contacts::Contact>> {
+    async fn contact(
+        &self,
+        account: AccountId,
+        id: &str,
+    ) -> StoreResult<Option<crate::contacts::Contact>> {
         let s = self.lock();
         if let Some(c) = s.contacts.get(&(account, id.to_owned())) {
             return Ok(Some(c.clone()));
         }
         Ok(s.contacts
             .values()
-            .find(|c| c.account_id == account && c.user_id.as_ref().is_some_and(|u| u.as_str() == id))
+            .find(|c| {
+                c.account_id == account && c.user_id.as_ref().is_some_and(|u| u.as_str() == id)
+            })
             .cloned())
     }
 
@@ -1401,7 +1426,11 @@ impl crate::store::ContactStore for MemoryStore {
             .values()
             .filter(|c| c.account_id == account && filter.matches(c))
             .collect();
-        all.sort_by(|a, b| b.activity_at.cmp(&a.activity_at).then_with(|| b.id.cmp(&a.id)));
+        all.sort_by(|a, b| {
+            b.activity_at
+                .cmp(&a.activity_at)
+                .then_with(|| b.id.cmp(&a.id))
+        });
         let total = all.len() as u64;
         let items = all
             .into_iter()
@@ -1478,7 +1507,10 @@ impl crate::store::ContactStore for MemoryStore {
         Ok(crate::contacts::ContactMessages { outbound, inbound })
     }
 
-    async fn opt_out_keywords(&self, account: AccountId) -> StoreResult<Option<crate::contacts::OptOutKeywords>> {
+    async fn opt_out_keywords(
+        &self,
+        account: AccountId,
+    ) -> StoreResult<Option<crate::contacts::OptOutKeywords>> {
         Ok(self.lock().opt_out_keywords.get(&account).cloned())
     }
 

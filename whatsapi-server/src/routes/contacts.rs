@@ -425,7 +425,9 @@ impl RequestBody for OptOutKeywordsRequest {
             if list.as_ref().is_some_and(|l| l.len() > MAX_KEYWORDS) {
                 details.push(field_error(
                     name,
-                    format!("at most {MAX_KEYWORDS} keywords of at most {MAX_KEYWORD_CHARS} characters"),
+                    format!(
+                        "at most {MAX_KEYWORDS} keywords of at most {MAX_KEYWORD_CHARS} characters"
+                    ),
                 ));
             }
         }

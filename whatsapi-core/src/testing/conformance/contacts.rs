@@ -50,7 +50,11 @@ async fn ids(store: &dyn Store, account: AccountId, filter: ContactFilter) -> Ve
 pub async fn contacts_follow_sends_and_inbound(store: Arc<dyn Store>) {
     let a = create_sample_account(&*store).await;
     let b = create_sample_account(&*store).await;
-    assert!(ids(&*store, a.id, ContactFilter::default()).await.is_empty());
+    assert!(
+        ids(&*store, a.id, ContactFilter::default())
+            .await
+            .is_empty()
+    );
 
     insert(
         &*store,
@@ -65,10 +69,7 @@ pub async fn contacts_follow_sends_and_inbound(store: Arc<dyn Store>) {
     let c = ok(store.contact(a.id, "14155552671").await, "contact").expect("created by the send");
     assert_eq!(c.account_id, a.id);
     assert_eq!(c.phone.as_ref().map(|p| p.as_str()), Some("14155552671"));
-    assert_eq!(
-        (c.last_message_at, c.last_inbound_at),
-        (Some(at(20)), None)
-    );
+    assert_eq!((c.last_message_at, c.last_inbound_at), (Some(at(20)), None));
     assert_eq!(c.activity_at, at(20));
     assert!(!c.window_open(at(21)));
     assert_eq!(
@@ -90,8 +91,15 @@ pub async fn contacts_follow_sends_and_inbound(store: Arc<dyn Store>) {
         "record_contact_activity",
     );
     let c = ok(store.contact(a.id, "14155550002").await, "contact").expect("known");
-    assert_eq!(c.profile_name.as_deref(), Some("Sarah"), "kept when none is given");
-    assert_eq!((c.last_inbound_at, c.last_message_at), (Some(at(30)), Some(at(30))));
+    assert_eq!(
+        c.profile_name.as_deref(),
+        Some("Sarah"),
+        "kept when none is given"
+    );
+    assert_eq!(
+        (c.last_inbound_at, c.last_message_at),
+        (Some(at(30)), Some(at(30)))
+    );
     assert_eq!(c.window_expires_at(), Some(at(30 + 24 * 3600)));
     assert!(c.window_open(at(31)) && !c.window_open(at(30 + 24 * 3600)));
     assert_eq!(
@@ -109,7 +117,11 @@ pub async fn contacts_follow_sends_and_inbound(store: Arc<dyn Store>) {
     );
     let page = ok(
         store
-            .list_contacts(a.id, &ContactFilter::default(), PageRequest { page: 2, limit: 2 })
+            .list_contacts(
+                a.id,
+                &ContactFilter::default(),
+                PageRequest { page: 2, limit: 2 },
+            )
             .await,
         "list_contacts",
     );
@@ -119,8 +131,15 @@ pub async fn contacts_follow_sends_and_inbound(store: Arc<dyn Store>) {
         ["14155550003"]
     );
 
-    assert!(ids(&*store, b.id, ContactFilter::default()).await.is_empty());
-    assert_eq!(ok(store.contact(b.id, "14155552671").await, "contact"), None);
+    assert!(
+        ids(&*store, b.id, ContactFilter::default())
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        ok(store.contact(b.id, "14155552671").await, "contact"),
+        None
+    );
 }
 
 /// A customer known only by BSUID has a contact keyed by it, found by it; once their phone number is known, a
@@ -133,7 +152,11 @@ pub async fn contacts_by_bsuid(store: Arc<dyn Store>) {
             .await,
         "record_contact_activity",
     );
-    let c = ok(store.contact(a.id, "US.13491208655302741918").await, "contact").expect("keyed by BSUID");
+    let c = ok(
+        store.contact(a.id, "US.13491208655302741918").await,
+        "contact",
+    )
+    .expect("keyed by BSUID");
     assert_eq!(c.id, "US.13491208655302741918");
     assert_eq!(c.phone, None);
 
@@ -155,7 +178,11 @@ pub async fn contacts_by_bsuid(store: Arc<dyn Store>) {
     );
     let c = ok(store.contact(a.id, "US.777").await, "contact").expect("found by its BSUID");
     assert_eq!(c.id, "14155552671");
-    assert_eq!(c.last_inbound_at, Some(at(30)), "the BSUID-only write went to it");
+    assert_eq!(
+        c.last_inbound_at,
+        Some(at(30)),
+        "the BSUID-only write went to it"
+    );
     assert_eq!(
         ids(&*store, a.id, ContactFilter::default()).await,
         ["14155552671", "US.13491208655302741918"]
@@ -219,11 +246,25 @@ pub async fn contact_opt_outs_and_pauses(store: Arc<dyn Store>) {
     insert(&*store, a.id, vec![message_at(a.id, "14155550001", 5)]).await;
 
     assert_eq!(
-        ids(&*store, a.id, ContactFilter { opted_out: Some(true) }).await,
+        ids(
+            &*store,
+            a.id,
+            ContactFilter {
+                opted_out: Some(true)
+            }
+        )
+        .await,
         ["14155550009", "14155552671"]
     );
     assert_eq!(
-        ids(&*store, a.id, ContactFilter { opted_out: Some(false) }).await,
+        ids(
+            &*store,
+            a.id,
+            ContactFilter {
+                opted_out: Some(false)
+            }
+        )
+        .await,
         ["14155550001"]
     );
     assert_eq!(
@@ -232,9 +273,15 @@ pub async fn contact_opt_outs_and_pauses(store: Arc<dyn Store>) {
         "another account's contact"
     );
     assert!(
-        ids(&*store, b.id, ContactFilter { opted_out: Some(true) })
-            .await
-            .is_empty()
+        ids(
+            &*store,
+            b.id,
+            ContactFilter {
+                opted_out: Some(true)
+            }
+        )
+        .await
+        .is_empty()
     );
 
     let c = ok(
@@ -298,14 +345,24 @@ pub async fn contact_thread_orders_both_ways(store: Arc<dyn Store>) {
     ] {
         ok(
             store
-                .insert_inbound(sample_inbound(account, wamid, from, "text", text("hi"), at(secs)))
+                .insert_inbound(sample_inbound(
+                    account,
+                    wamid,
+                    from,
+                    "text",
+                    text("hi"),
+                    at(secs),
+                ))
                 .await,
             "insert_inbound",
         );
     }
 
     let c = ok(store.contact(a.id, "14155552671").await, "contact").expect("known");
-    let m = ok(store.contact_messages(a.id, &c, 10).await, "contact_messages");
+    let m = ok(
+        store.contact_messages(a.id, &c, 10).await,
+        "contact_messages",
+    );
     assert_eq!(
         m.outbound.iter().map(|m| m.created_at).collect::<Vec<_>>(),
         [at(30), at(10)]
@@ -324,7 +381,10 @@ pub async fn contact_thread_orders_both_ways(store: Arc<dyn Store>) {
         [at(45), at(30), at(20)],
         "newest first, both ways, cut at the limit"
     );
-    let short = ok(store.contact_messages(a.id, &c, 1).await, "contact_messages");
+    let short = ok(
+        store.contact_messages(a.id, &c, 1).await,
+        "contact_messages",
+    );
     assert_eq!((short.outbound.len(), short.inbound.len()), (1, 1));
     assert_eq!(short.outbound[0].created_at, at(30));
 
@@ -338,13 +398,19 @@ pub async fn contact_thread_orders_both_ways(store: Arc<dyn Store>) {
         user_id: Some(UserId::parse("US.42").expect("valid")),
         ..bsuid_contact
     };
-    let m = ok(store.contact_messages(a.id, &c2, 10).await, "contact_messages");
+    let m = ok(
+        store.contact_messages(a.id, &c2, 10).await,
+        "contact_messages",
+    );
     assert_eq!(
         m.outbound.iter().map(|m| m.created_at).collect::<Vec<_>>(),
         [at(40)]
     );
     // Another account's messages to the same number stay out.
-    let m = ok(store.contact_messages(b.id, &c, 10).await, "contact_messages");
+    let m = ok(
+        store.contact_messages(b.id, &c, 10).await,
+        "contact_messages",
+    );
     assert_eq!(m.outbound.len(), 1);
     assert_eq!(m.outbound[0].account_id, b.id);
     assert_eq!(m.inbound.len(), 1);
@@ -354,21 +420,33 @@ pub async fn contact_thread_orders_both_ways(store: Arc<dyn Store>) {
 pub async fn opt_out_keywords_per_account(store: Arc<dyn Store>) {
     let a = create_sample_account(&*store).await;
     let b = create_sample_account(&*store).await;
-    assert_eq!(ok(store.opt_out_keywords(a.id).await, "opt_out_keywords"), None);
-    let k = OptOutKeywords::new(vec!["ARRÊT".into(), "STOP".into()], vec!["GO".into()])
-        .expect("valid");
-    ok(store.set_opt_out_keywords(a.id, &k).await, "set_opt_out_keywords");
+    assert_eq!(
+        ok(store.opt_out_keywords(a.id).await, "opt_out_keywords"),
+        None
+    );
+    let k =
+        OptOutKeywords::new(vec!["ARRÊT".into(), "STOP".into()], vec!["GO".into()]).expect("valid");
+    ok(
+        store.set_opt_out_keywords(a.id, &k).await,
+        "set_opt_out_keywords",
+    );
     assert_eq!(
         ok(store.opt_out_keywords(a.id).await, "opt_out_keywords"),
         Some(k)
     );
     let k2 = OptOutKeywords::new(vec![], vec![]).expect("valid");
-    ok(store.set_opt_out_keywords(a.id, &k2).await, "set_opt_out_keywords");
+    ok(
+        store.set_opt_out_keywords(a.id, &k2).await,
+        "set_opt_out_keywords",
+    );
     assert_eq!(
         ok(store.opt_out_keywords(a.id).await, "opt_out_keywords"),
         Some(k2)
     );
-    assert_eq!(ok(store.opt_out_keywords(b.id).await, "opt_out_keywords"), None);
+    assert_eq!(
+        ok(store.opt_out_keywords(b.id).await, "opt_out_keywords"),
+        None
+    );
     assert_eq!(
         store
             .set_opt_out_keywords(AccountId::new(), &OptOutKeywords::default())
