@@ -346,6 +346,33 @@ async fn error_examples_say_success_false() {
 }
 
 /// `status` is an enum of the lifecycle's eight statuses, wherever a message's status appears.
+/// Two views of one name would silently replace each other in the document (utoipa names schemas by type):
+/// a message's template (what was sent) and a template listed from Meta (its definition) are both present.
+#[tokio::test]
+async fn template_views_of_sends_and_of_the_listing_keep_their_own_schemas() {
+    let s = TestServer::start().await;
+    let doc = s.openapi().await;
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["MessageView"]["properties"]["template"]["oneOf"][1]["$ref"]
+            .as_str()
+            .or(schemas["MessageView"]["properties"]["template"]["oneOf"][0]["$ref"].as_str()),
+        Some("#/components/schemas/TemplateView")
+    );
+    assert!(
+        schemas["TemplateView"]["properties"]
+            .get("placeholders")
+            .is_none()
+    );
+    let listed = &schemas["MetaTemplateComponentView"]["properties"];
+    assert!(listed.get("placeholders").is_some(), "{listed}");
+    assert!(
+        schemas["MetaTemplateView"]["properties"]
+            .get("status")
+            .is_some()
+    );
+}
+
 #[tokio::test]
 async fn status_is_an_enum() {
     let doc = document().await;

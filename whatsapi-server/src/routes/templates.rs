@@ -54,7 +54,7 @@ pub struct TemplateListView {
     #[schema(example = "102290129340398")]
     pub whatsapp_business_account_id: String,
     /// The templates, in Meta's order.
-    pub templates: Vec<TemplateView>,
+    pub templates: Vec<MetaTemplateView>,
     /// When the list was read from Meta (RFC 3339).
     #[schema(example = "2026-03-28T10:00:00Z")]
     pub fetched_at: String,
@@ -69,7 +69,7 @@ pub struct TemplateListView {
 /// One template as Meta defines it.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct TemplateView {
+pub struct MetaTemplateView {
     /// Meta's template id.
     #[schema(example = "1192339204654488")]
     pub id: Option<String>,
@@ -89,13 +89,13 @@ pub struct TemplateView {
     #[schema(example = "POSITIONAL")]
     pub parameter_format: Option<String>,
     /// Header, body, footer and buttons, with their placeholders.
-    pub components: Vec<TemplateComponentView>,
+    pub components: Vec<MetaTemplateComponentView>,
 }
 
 /// One component of a template.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct TemplateComponentView {
+pub struct MetaTemplateComponentView {
     /// `HEADER`, `BODY`, `FOOTER` or `BUTTONS`.
     #[serde(rename = "type")]
     #[schema(example = "BODY")]
@@ -151,8 +151,8 @@ fn button_view(b: &TemplateButtonDef) -> TemplateButtonView {
     }
 }
 
-fn component_view(c: &TemplateComponentDef) -> TemplateComponentView {
-    TemplateComponentView {
+fn component_view(c: &TemplateComponentDef) -> MetaTemplateComponentView {
+    MetaTemplateComponentView {
         kind: c.kind.clone(),
         format: c.format.clone(),
         placeholders: c
@@ -165,8 +165,8 @@ fn component_view(c: &TemplateComponentDef) -> TemplateComponentView {
     }
 }
 
-fn template_view(t: &MessageTemplate) -> TemplateView {
-    TemplateView {
+fn template_view(t: &MessageTemplate) -> MetaTemplateView {
+    MetaTemplateView {
         id: t.id.clone(),
         name: t.name.clone(),
         language: t.language.clone(),
