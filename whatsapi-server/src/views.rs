@@ -582,6 +582,18 @@ pub struct PaginationView {
     pub total_pages: u64,
 }
 
+impl PaginationView {
+    /// The paging of one page of `total` matching items.
+    pub fn of(page: whatsapi_core::store::PageRequest, total: u64) -> Self {
+        Self {
+            page: page.page,
+            limit: page.limit,
+            total,
+            total_pages: total.div_ceil(u64::from(page.limit.max(1))),
+        }
+    }
+}
+
 /// `GET /messages` answer.
 #[derive(Serialize, ToSchema)]
 pub struct MessageListView {

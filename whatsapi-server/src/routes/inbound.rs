@@ -246,12 +246,7 @@ pub async fn list(
     Ok(axum::Json(InboundListView {
         success: true,
         data: result.items.iter().map(InboundView::of).collect(),
-        pagination: PaginationView {
-            page: q.page,
-            limit: q.limit,
-            total: result.total,
-            total_pages: result.total.div_ceil(u64::from(q.limit)),
-        },
+        pagination: PaginationView::of(page, result.total),
     })
     .into_response())
 }

@@ -205,12 +205,7 @@ pub async fn list(
             .iter()
             .map(|m| MessageView::of(m, false))
             .collect(),
-        pagination: PaginationView {
-            page: q.page,
-            limit: q.limit,
-            total: result.total,
-            total_pages: result.total.div_ceil(u64::from(q.limit)),
-        },
+        pagination: PaginationView::of(page, result.total),
     })
     .into_response())
 }
