@@ -10,7 +10,6 @@ use std::time::Duration;
 use common::{Options, TestServer};
 use serde_json::{Value, json};
 use whatsapi_sandbox::{SandboxConfig, StatusDelays};
-use whatsapi_server::app::{HttpSettings, SandboxCredentials};
 
 const WABA: &str = "102290129340398";
 const PNID: &str = "1234567891";
@@ -27,14 +26,7 @@ async fn server() -> TestServer {
             ..SandboxConfig::default()
         }),
         // `--sandbox` mode: `POST /sandbox/inbound` plays the customer.
-        settings: HttpSettings {
-            sandbox: Some(SandboxCredentials {
-                access_token: "sandbox-token".into(),
-                app_secret: "sandbox-app-secret".into(),
-                customers: None,
-            }),
-            ..HttpSettings::default()
-        },
+        settings: common::sandbox_mode(),
         ..Options::default()
     })
     .await

@@ -364,21 +364,13 @@ async fn one_webhook_with_repeats_stores_each_wamid_once() {
 /// lands in `GET /inbound`.
 #[tokio::test]
 async fn the_sandbox_control_route_sends_any_type() {
-    use whatsapi_server::app::{HttpSettings, SandboxCredentials};
     let s = TestServer::start_with(Options {
         sandbox: Some(SandboxConfig {
             open_numbers: true,
             service_window: true,
             ..Default::default()
         }),
-        settings: HttpSettings {
-            sandbox: Some(SandboxCredentials {
-                access_token: "sandbox-token".into(),
-                app_secret: "sandbox-app-secret".into(),
-                customers: None,
-            }),
-            ..HttpSettings::default()
-        },
+        settings: common::sandbox_mode(),
         ..Options::default()
     })
     .await;

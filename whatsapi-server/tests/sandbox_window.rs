@@ -5,7 +5,6 @@ mod common;
 
 use common::{Options, TestServer};
 use serde_json::json;
-use whatsapi_server::app::{HttpSettings, SandboxCredentials};
 
 async fn sandbox_server() -> TestServer {
     TestServer::start_with(Options {
@@ -14,14 +13,7 @@ async fn sandbox_server() -> TestServer {
             service_window: true,
             ..Default::default()
         }),
-        settings: HttpSettings {
-            sandbox: Some(SandboxCredentials {
-                access_token: "sandbox-token".into(),
-                app_secret: "sandbox-app-secret".into(),
-                customers: None,
-            }),
-            ..HttpSettings::default()
-        },
+        settings: common::sandbox_mode(),
         ..Options::default()
     })
     .await

@@ -314,7 +314,18 @@ async fn several_endpoints_per_account_with_filters_retries_gone_and_resend() {
         ["sent", "delivered", "read"],
         "every event, in order, once back"
     );
-    let (_, v) = s.get(&key, &format!("{d_path}/deliveries?limit=50")).await;
+    // The receiver counts a hit before the deliverer records the attempt it answered: wait for the record.
+    let mut v = Value::Null;
+    for _ in 0..80 {
+        v = s
+            .get(&key, &format!("{d_path}/deliveries?limit=50"))
+            .await
+            .1;
+        if v["data"].as_array().unwrap().len() >= back.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     let attempts = v["data"].as_array().unwrap();
     assert_eq!(attempts.len(), back.len(), "{v}");
     assert!(attempts.iter().all(|a| a["url"] == down.url.as_str()));
@@ -535,7 +546,6 @@ async fn wait_enabled(s: &TestServer, key: &str, path: &str, want: bool) -> Valu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inbound_messages_reach_the_endpoints_that_take_them() {
     use whatsapi_sandbox::SandboxConfig;
-    use whatsapi_server::app::{HttpSettings, SandboxCredentials};
     const CUSTOMER: &str = "14155552671";
     let s = TestServer::start_with(Options {
         webhook_timeout: TIMEOUT,
@@ -544,14 +554,7 @@ async fn inbound_messages_reach_the_endpoints_that_take_them() {
             service_window: true,
             ..Default::default()
         }),
-        settings: HttpSettings {
-            sandbox: Some(SandboxCredentials {
-                access_token: "sandbox-token".into(),
-                app_secret: "sandbox-app-secret".into(),
-                customers: None,
-            }),
-            ..HttpSettings::default()
-        },
+        settings: common::sandbox_mode(),
         ..Options::default()
     })
     .await;

@@ -46,6 +46,19 @@ pub type WrapStore = Box<dyn FnOnce(Arc<dyn Store>) -> Arc<dyn Store> + Send>;
 /// Wraps the product store a test server uses.
 pub type WrapProductStore = Box<dyn FnOnce(Arc<dyn ProductStore>) -> Arc<dyn ProductStore> + Send>;
 
+/// Server settings of `--sandbox` mode: new accounts get the sandbox's credentials and `POST /sandbox/inbound`
+/// plays the customer.
+pub fn sandbox_mode() -> HttpSettings {
+    HttpSettings {
+        sandbox: Some(whatsapi_server::app::SandboxCredentials {
+            access_token: "sandbox-token".into(),
+            app_secret: "sandbox-app-secret".into(),
+            customers: None,
+        }),
+        ..HttpSettings::default()
+    }
+}
+
 pub struct Options {
     pub plans: PlanTable,
     pub settings: HttpSettings,
