@@ -34,7 +34,7 @@ after(async () => { await env?.stop(); });
 const PAGES = (ids) => [
   ["setup", "#/setup", "#step-credentials"], ["messages", "#/messages", "#messages-table"],
   ["message-detail", `#/messages/${ids.ok}`, "#wamid"], ["analytics", "#/analytics", "#chart"],
-  ["templates", "#/templates", "#templates-list"],
+  ["templates", "#/templates", "#templates-list"], ["inbox", "#/inbox", "#conversations"],
   ["webhooks", "#/webhooks", "#webhook-form"], ["settings", "#/settings", "#plan"],
 ];
 

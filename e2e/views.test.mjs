@@ -220,3 +220,35 @@ test("inbox: a customer who wrote in is listed with the window open; the thread 
   await noPageScroll(page, "inbox list at 390");
   await page.context().close();
 });
+
+test("inbox outside the window: a number we only sent to has its window closed; the reply box offers approved templates with their placeholders; a template with parameters is sent", async () => {
+  const NEW = "14155550177";
+  const first = await call(env.base, key, "POST", "/send-message", { to: NEW, template: { name: "hello_world", language: "en_US" } });
+  assert.ok([200, 201, 202].includes(first.status), JSON.stringify(first.json));
+  const page = await signedInPage(env.browser, env.base, key);
+  await page.goto(`${env.base}/app#/inbox/${NEW}`);
+  await page.waitForSelector("#window-closed");
+  assert.equal(await page.getAttribute("#reply", "data-window"), "closed");
+  assert.equal(await page.locator("#reply-text").count(), 0, "no free-form box outside the window");
+  await page.waitForSelector("#template-pick:not([disabled])");
+  const options = await page.$$eval("#template-pick option", (els) => els.map((e) => e.textContent));
+  assert.ok(options.some((o) => o.startsWith("order_ready")), options.join(", "));
+  assert.ok(!options.some((o) => /rejected|pending/i.test(o)), "only approved templates are offered");
+  const index = await page.$$eval("#template-pick option", (els) => els.find((e) => e.textContent.startsWith("order_ready")).value);
+  await page.selectOption("#template-pick", index);
+  await page.waitForSelector("#tpl-param-1");
+  assert.match(await page.textContent("#template-params"), /\{\{1\}\}/);
+  await page.fill("#tpl-param-0", "Sarah");
+  await page.fill("#tpl-param-1", "#1042");
+  await page.screenshot({ path: join(shots, "59-inbox-window-closed-1280.png"), fullPage: true });
+  await page.click("#template-form button[type=submit]");
+  await page.waitForFunction(() => document.querySelector("#inbox-live").textContent.includes("order_ready"));
+  const sent = await until(async () => (await call(env.base, key, "GET", `/messages?limit=10`)).json.data.find((m) => m.to === NEW && m.template && m.template.name === "order_ready"), "the template send");
+  const params = sent.template.components[0].parameters.map((p) => p.text);
+  assert.deepEqual(params, ["Sarah", "#1042"]);
+  await until(async () => (await page.locator("#thread .bubble.out").count()) >= 2, "both sends in the thread");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await noPageScroll(page, "closed window at 390");
+  await page.screenshot({ path: join(shots, "59-inbox-window-closed-390.png"), fullPage: true });
+  await page.context().close();
+});
