@@ -132,6 +132,20 @@ async fn request(
     (code, r.json().await.unwrap_or(Value::Null))
 }
 
+/// Sets the account's reference webhook (`PUT /auth/me/webhook`) and returns its answer's `data`.
+async fn set_reference_webhook(s: &TestServer, key: &str, url: &str) -> Value {
+    let (code, v) = request(
+        s,
+        reqwest::Method::PUT,
+        key,
+        "/auth/me/webhook",
+        Some(json!({ "url": url })),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+    v["data"].clone()
+}
+
 async fn create(s: &TestServer, key: &str, body: Value) -> Value {
     let (code, v) = s.post(key, "/webhooks/endpoints", body).await;
     assert_eq!(code, 201, "{v}");
@@ -186,17 +200,9 @@ async fn several_endpoints_per_account_with_filters_retries_gone_and_resend() {
 
     // The reference webhook, exactly as documented.
     let reference = Receiver::start(Mode::Up).await;
-    let (code, v) = request(
-        &s,
-        reqwest::Method::PUT,
-        &key,
-        "/auth/me/webhook",
-        Some(json!({"url": reference.url})),
-    )
-    .await;
-    assert_eq!(code, 200, "{v}");
-    assert_eq!(v["data"]["webhookUrl"], reference.url.as_str());
-    let reference_secret = v["data"]["signingSecret"].as_str().unwrap().to_owned();
+    let v = set_reference_webhook(&s, &key, reference.url.as_str()).await;
+    assert_eq!(v["webhookUrl"], reference.url.as_str());
+    let reference_secret = v["signingSecret"].as_str().unwrap().to_owned();
 
     let down = Receiver::start(Mode::Down).await;
     let slow = Receiver::start(Mode::Slow).await;
@@ -562,16 +568,8 @@ async fn inbound_messages_reach_the_endpoints_that_take_them() {
     let other = s.register("other-inbound@example.com").await;
 
     let reference = Receiver::start(Mode::Up).await;
-    let (code, v) = request(
-        &s,
-        reqwest::Method::PUT,
-        &key,
-        "/auth/me/webhook",
-        Some(json!({"url": reference.url})),
-    )
-    .await;
-    assert_eq!(code, 200, "{v}");
-    let reference_secret = v["data"]["signingSecret"].as_str().unwrap().to_owned();
+    let v = set_reference_webhook(&s, &key, reference.url.as_str()).await;
+    let reference_secret = v["signingSecret"].as_str().unwrap().to_owned();
     let received = Receiver::start(Mode::Up).await;
     let statuses_only = Receiver::start(Mode::Up).await;
     let down = Receiver::start(Mode::Down).await;
@@ -808,15 +806,7 @@ async fn template_changes_reach_the_endpoints_that_take_them() {
     assert_eq!(r.status(), 200);
 
     let reference = Receiver::start(Mode::Up).await;
-    let (code, v) = request(
-        &s,
-        reqwest::Method::PUT,
-        &key,
-        "/auth/me/webhook",
-        Some(json!({"url": reference.url})),
-    )
-    .await;
-    assert_eq!(code, 200, "{v}");
+    set_reference_webhook(&s, &key, reference.url.as_str()).await;
     let templates = Receiver::start(Mode::Up).await;
     let statuses_only = Receiver::start(Mode::Up).await;
     let t = create(
