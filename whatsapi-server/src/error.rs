@@ -216,11 +216,37 @@ impl From<whatsapi_saas::Error> for ApiError {
     }
 }
 
+/// Logs a request refused because storage is unavailable: the first at once, then at most one line every
+/// [`UNAVAILABLE_LOG_EVERY`] seconds with how many were refused in between, so clients retrying through an
+/// outage of the database cannot flood the log.
+fn unavailable_logged(reason: &str) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    static SILENCED: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LAST.load(Ordering::Relaxed);
+    if now >= last + UNAVAILABLE_LOG_EVERY
+        && LAST
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        let refused_since = SILENCED.swap(0, Ordering::Relaxed);
+        tracing::error!(%reason, refused_since, "storage unavailable; requests are refused with 503");
+    } else {
+        SILENCED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Seconds between two log lines about requests refused for unavailable storage.
+const UNAVAILABLE_LOG_EVERY: u64 = 5;
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(reason) => {
-                tracing::error!(%reason, "storage unavailable");
+                unavailable_logged(&reason);
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Storage is temporarily unavailable; nothing was saved. Try again shortly.",
