@@ -98,6 +98,10 @@ pub struct Sizes {
     pub e2e_rate: f64,
     /// Length of the end-to-end scenario.
     pub e2e_seconds: f64,
+    /// Messages of the producers scenario (and jobs of its BullMQ baseline).
+    pub producer_messages: u64,
+    /// Concurrent producers calling `WhatsApi::send` (and adding BullMQ jobs).
+    pub producers: usize,
 }
 
 impl Sizes {
@@ -114,6 +118,8 @@ impl Sizes {
             dispatch_batch: 256,
             e2e_rate: 1000.0,
             e2e_seconds: 10.0,
+            producer_messages: 50_000,
+            producers: 64,
         }
     }
 
@@ -125,6 +131,7 @@ impl Sizes {
             sandbox_messages: 1_000,
             fake_messages: 5_000,
             e2e_seconds: 2.0,
+            producer_messages: 5_000,
             ..Self::standard()
         }
     }
@@ -912,4 +919,176 @@ pub fn end_to_end(env: &Env, sizes: &Sizes) -> anyhow::Result<EndToEndFigures> {
         max_ms: latencies.last().map_or(0.0, |&u| u as f64 / 1000.0),
         rss_load_kib,
     })
+}
+
+/// In-process producers: an embedding application's tasks calling `send` while the engine runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProducerFigures {
+    /// Messages sent.
+    pub messages: u64,
+    /// Concurrent producers.
+    pub producers: usize,
+    /// whatsapi: messages per second from the first `send` to the last `sent` recorded.
+    pub engine_per_s: f64,
+    /// BullMQ on Redis (AOF `appendfsync always`), jobs per second from the first add to the last completion;
+    /// absent when Node.js or redis-server is missing (see `baseline_note`).
+    pub bullmq_per_s: Option<f64>,
+    /// `engine_per_s / bullmq_per_s`.
+    pub ratio: Option<f64>,
+    /// Why there is no baseline, or what it ran.
+    pub baseline_note: String,
+}
+
+/// Runs the producers scenario: `sizes.producers` tasks of this process call [`WhatsApi::send`] (each awaiting
+/// its durable insert) for `sizes.producer_messages` messages in all while the engine sends them through the
+/// fake transport; then the same workload on BullMQ.
+pub fn producers(env: &Env, sizes: &Sizes) -> anyhow::Result<ProducerFigures> {
+    let n = sizes.producer_messages;
+    let p = sizes.producers.max(1);
+    let engine_per_s = env.server.block_on(async {
+        let gateway = Gateway::start(
+            Meta::Fake,
+            dispatch_engine_config(sizes, sizes.fake_concurrency),
+            Start::RouterOnly,
+        )
+        .await?;
+        let engine = gateway.api.start();
+        let start = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for w in 0..p {
+            let api = gateway.api.clone();
+            let account = gateway.account.clone();
+            let count = n / p as u64 + u64::from((w as u64) < n % p as u64);
+            tasks.spawn(async move {
+                let to = PhoneNumber::parse("14155552671").expect("valid constant");
+                for _ in 0..count {
+                    api.send(
+                        &account,
+                        whatsapi_core::SendRequest::text(
+                            to.clone(),
+                            "Your order #1234 has shipped and will arrive on Tuesday.",
+                        ),
+                    )
+                    .await
+                    .map_err(|e| anyhow::anyhow!("send: {e}"))?;
+                }
+                anyhow::Ok(())
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r??;
+        }
+        let limit = start + Duration::from_secs(120);
+        loop {
+            let sent = gateway.count(Status::Sent).await?;
+            if sent >= n {
+                break;
+            }
+            anyhow::ensure!(
+                Instant::now() < limit,
+                "only {sent} of {n} messages sent after 120 s"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let rate = n as f64 / start.elapsed().as_secs_f64();
+        engine.shutdown(Duration::from_secs(2)).await;
+        gateway.stop().await;
+        anyhow::Ok(rate)
+    })?;
+    let (bullmq_per_s, baseline_note) = match bullmq(n, p) {
+        Ok(rate) => (
+            Some(rate),
+            format!("BullMQ {p} producers, worker concurrency 64, Redis AOF always"),
+        ),
+        Err(e) => (None, format!("no BullMQ baseline: {e:#}")),
+    };
+    Ok(ProducerFigures {
+        messages: n,
+        producers: p,
+        engine_per_s,
+        bullmq_per_s,
+        ratio: bullmq_per_s.map(|b| engine_per_s / b.max(1e-9)),
+        baseline_note,
+    })
+}
+
+/// A `redis-server` of its own on a free port, with every write fsynced before it is acknowledged
+/// (`appendonly yes`, `appendfsync always`), as durable as whatsapi's `synchronous=FULL`; stopped when dropped.
+struct Redis {
+    port: u16,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Redis {
+    fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .context("redis-server (Debian's redis-server package)")?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            anyhow::ensure!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Self {
+            port,
+            child,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `benches/bullmq/producers.mjs` on a fresh Redis: jobs per second.
+fn bullmq(jobs: u64, producers: usize) -> anyhow::Result<f64> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bullmq");
+    if !dir.join("node_modules/bullmq").is_dir() {
+        let ok = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--silent"])
+            .current_dir(&dir)
+            .status()
+            .context("npm (Node.js) for the BullMQ baseline")?
+            .success();
+        anyhow::ensure!(ok, "npm ci in {} failed", dir.display());
+    }
+    let redis = Redis::start()?;
+    let out = std::process::Command::new("node")
+        .arg("producers.mjs")
+        .current_dir(&dir)
+        .env("REDIS_PORT", redis.port.to_string())
+        .env("JOBS", jobs.to_string())
+        .env("PRODUCERS", producers.to_string())
+        .env("CONCURRENCY", "64")
+        .output()
+        .context("node (Node.js) for the BullMQ baseline")?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    anyhow::ensure!(
+        out.status.success(),
+        "producers.mjs failed: {}",
+        stderr.lines().take(3).collect::<Vec<_>>().join(" / ")
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).context("producers.mjs output")?;
+    v["per_s"].as_f64().context("per_s in producers.mjs output")
 }

@@ -20,7 +20,7 @@ struct Args {
     /// Small sizes for a smoke run.
     #[arg(long)]
     quick: bool,
-    /// Only these scenarios (comma-separated: accept, sandbox, fake, e2e).
+    /// Only these scenarios (comma-separated: accept, sandbox, fake, e2e, producers).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where to write the JSON results.
@@ -248,6 +248,26 @@ fn main() -> anyhow::Result<()> {
                 ratio: None,
             });
             run_json["end_to_end"] = serde_json::to_value(&e)?;
+        }
+        if wants(&args, "producers") {
+            let p = scenarios::producers(&env, &sizes)?;
+            println!(
+                "producers: {} calling send, {} messages, whatsapi {:.0}/s, BullMQ {}, ratio {} ({})",
+                p.producers,
+                p.messages,
+                p.engine_per_s,
+                p.bullmq_per_s.map_or("-".into(), |b| format!("{b:.0}/s")),
+                p.ratio.map_or("-".into(), |r| format!("{r:.3}")),
+                p.baseline_note
+            );
+            rows.push(Row {
+                scenario: "producers + engine (vs BullMQ)",
+                unit: "messages/s",
+                baseline: p.bullmq_per_s,
+                figure: p.engine_per_s,
+                ratio: p.ratio,
+            });
+            run_json["producers"] = serde_json::to_value(&p)?;
         }
         run_json["loadavg_end"] = json!(scenarios::loadavg());
         runs_json.push(run_json);
