@@ -252,3 +252,33 @@ test("inbox outside the window: a number we only sent to has its window closed; 
   await page.screenshot({ path: join(shots, "59-inbox-window-closed-390.png"), fullPage: true });
   await page.context().close();
 });
+
+test("inbox: a message the customer edited shows the new text marked edited; one they deleted shows as deleted", async () => {
+  const WHO = "14155550188";
+  const first = await call(env.base, key, "POST", "/sandbox/inbound", { from: WHO, text: "See you at 4" });
+  assert.equal(first.status, 200, JSON.stringify(first.json));
+  const second = await call(env.base, key, "POST", "/sandbox/inbound", { from: WHO, text: "wrong chat, sorry" });
+  const edited = await call(env.base, key, "POST", "/sandbox/inbound", { from: WHO, message: { type: "edit", edit: { original_message_id: first.json.data.wamid, message: { type: "text", text: { body: "See you at 5" } } } } });
+  assert.equal(edited.status, 200, JSON.stringify(edited.json));
+  const revoked = await call(env.base, key, "POST", "/sandbox/inbound", { from: WHO, message: { type: "revoke", revoke: { original_message_id: second.json.data.wamid } } });
+  assert.equal(revoked.status, 200, JSON.stringify(revoked.json));
+  const thread = (await call(env.base, key, "GET", `/contacts/${WHO}`)).json.data.thread;
+  assert.equal(thread.length, 2, "the edit and the revoke are folded into the messages they change");
+  assert.equal(thread[1].text, "See you at 5");
+  assert.ok(thread[1].editedAt);
+  assert.equal(thread[0].text, null);
+  assert.ok(thread[0].revokedAt);
+
+  const page = await signedInPage(env.browser, env.base, key);
+  await page.goto(`${env.base}/app#/inbox/${WHO}`);
+  await page.waitForSelector("#thread .bubble.in");
+  const bubbles = await page.$$eval("#thread .bubble.in", (els) => els.map((e) => e.textContent));
+  assert.equal(bubbles.length, 2);
+  assert.match(bubbles[0], /See you at 5/);
+  assert.match(bubbles[0], /edited/);
+  assert.doesNotMatch(bubbles[0], /at 4/);
+  assert.match(bubbles[1], /This message was deleted/);
+  assert.doesNotMatch(bubbles[1], /wrong chat/);
+  await page.screenshot({ path: join(shots, "60-inbox-edited-deleted-1280.png"), fullPage: true });
+  await page.context().close();
+});

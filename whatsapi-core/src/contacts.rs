@@ -308,6 +308,10 @@ pub struct ThreadItem {
     pub status: Option<Status>,
     /// When it was sent (queued) or received.
     pub at: DateTime<Utc>,
+    /// An inbound message the customer edited afterwards: when (its `text` is then the latest edit's).
+    pub edited_at: Option<DateTime<Utc>>,
+    /// An inbound message the customer deleted afterwards: when (its `text` is then `None`).
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 impl ThreadItem {
@@ -332,6 +336,8 @@ impl ThreadItem {
             text,
             status: Some(m.status),
             at: m.created_at,
+            edited_at: None,
+            revoked_at: None,
         }
     }
 
@@ -344,16 +350,76 @@ impl ThreadItem {
             text: inbound_text(&m.message.content),
             status: None,
             at: m.received_at,
+            edited_at: None,
+            revoked_at: None,
         }
     }
 
     /// Both lists merged newest first (ties: inbound after outbound, then by id), at most `limit`.
+    ///
+    /// An edit or revoke whose original message is among `messages.inbound` is folded into it, as WhatsApp
+    /// shows it: the original takes the latest edit's text and `edited_at`, or loses its text and gets
+    /// `revoked_at` (a revoke wins over edits); the edit or revoke is then not listed on its own. One whose
+    /// original is older than the messages read stays listed as it came.
     pub fn merge(messages: &ContactMessages, limit: usize) -> Vec<ThreadItem> {
+        // Original wamid -> (the latest edit, the revoke), from the inbound messages read.
+        let mut changes: BTreeMap<&str, (Option<&InboundMessage>, Option<&InboundMessage>)> =
+            BTreeMap::new();
+        for m in &messages.inbound {
+            match &m.message.content {
+                InboundContent::Edit {
+                    original_message_id: Some(original),
+                    ..
+                } => {
+                    let entry = &mut changes.entry(original.as_str()).or_default().0;
+                    if entry.is_none_or(|e| (e.received_at, &e.id) < (m.received_at, &m.id)) {
+                        *entry = Some(m);
+                    }
+                }
+                InboundContent::Revoke {
+                    original_message_id: Some(original),
+                } => {
+                    let entry = &mut changes.entry(original.as_str()).or_default().1;
+                    if entry.is_none() {
+                        *entry = Some(m);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let present: std::collections::HashSet<&str> = messages
+            .inbound
+            .iter()
+            .map(|m| m.message.wamid.as_str())
+            .collect();
+        let folded = |m: &InboundMessage| match &m.message.content {
+            InboundContent::Edit {
+                original_message_id: Some(o),
+                ..
+            }
+            | InboundContent::Revoke {
+                original_message_id: Some(o),
+            } => present.contains(o.as_str()),
+            _ => false,
+        };
+        let inbound = messages.inbound.iter().filter(|m| !folded(m)).map(|m| {
+            let mut item = Self::inbound(m);
+            if let Some((edit, revoke)) = changes.get(m.message.wamid.as_str()) {
+                if let Some(r) = revoke {
+                    item.text = None;
+                    item.revoked_at = Some(r.received_at);
+                } else if let Some(e) = edit {
+                    item.text = inbound_text(&e.message.content);
+                    item.edited_at = Some(e.received_at);
+                }
+            }
+            item
+        });
         let mut items: Vec<ThreadItem> = messages
             .outbound
             .iter()
             .map(Self::outbound)
-            .chain(messages.inbound.iter().map(Self::inbound))
+            .chain(inbound)
             .collect();
         items.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| b.id.cmp(&a.id)));
         items.truncate(limit);
@@ -496,6 +562,96 @@ mod tests {
         assert_eq!(k.classify("please stop"), None);
         assert_eq!(k.classify("stopp"), None);
         assert_eq!(k.classify(""), None);
+    }
+
+    fn inbound_at(wamid: &str, secs: i64, content: InboundContent) -> InboundMessage {
+        let at = DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap();
+        InboundMessage {
+            id: crate::inbound::InboundId::new(),
+            account_id: AccountId::new(),
+            received_at: at,
+            reply_to_message: None,
+            message: crate::inbound::Inbound {
+                wamid: wamid.into(),
+                kind: match &content {
+                    InboundContent::Edit { .. } => "edit",
+                    InboundContent::Revoke { .. } => "revoke",
+                    _ => "text",
+                }
+                .into(),
+                from: Some("14155552671".into()),
+                from_user_id: None,
+                from_parent_user_id: None,
+                profile_name: None,
+                username: None,
+                timestamp: at,
+                context: None,
+                referral: None,
+                content,
+            },
+        }
+    }
+
+    fn text(body: &str) -> InboundContent {
+        InboundContent::Text { body: body.into() }
+    }
+
+    fn edit(of: &str, body: &str) -> InboundContent {
+        InboundContent::Edit {
+            original_message_id: Some(of.into()),
+            message: Box::new(text(body)),
+        }
+    }
+
+    #[test]
+    fn edits_and_revokes_fold_into_the_message_they_change() {
+        let revoke = |of: &str| InboundContent::Revoke {
+            original_message_id: Some(of.into()),
+        };
+        // Newest first, as the stores read them.
+        let inbound = vec![
+            inbound_at("wamid.R", 60, revoke("wamid.B")),
+            inbound_at("wamid.E2", 50, edit("wamid.A", "see you at 6")),
+            inbound_at("wamid.EB", 45, edit("wamid.B", "oops")),
+            inbound_at("wamid.E1", 40, edit("wamid.A", "see you at 5")),
+            inbound_at("wamid.X", 35, edit("wamid.OLD", "not read")),
+            inbound_at("wamid.B", 20, text("wrong chat")),
+            inbound_at("wamid.A", 10, text("see you at 4")),
+        ];
+        let ids: BTreeMap<String, String> = inbound
+            .iter()
+            .map(|m| (m.id.to_string(), m.message.wamid.clone()))
+            .collect();
+        let thread = ThreadItem::merge(
+            &ContactMessages {
+                outbound: vec![],
+                inbound,
+            },
+            10,
+        );
+        let shown: Vec<(&str, Option<&str>, bool, bool)> = thread
+            .iter()
+            .map(|t| {
+                (
+                    ids[&t.id].as_str(),
+                    t.text.as_deref(),
+                    t.edited_at.is_some(),
+                    t.revoked_at.is_some(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("wamid.X", Some("not read"), false, false),
+                ("wamid.B", None, false, true),
+                ("wamid.A", Some("see you at 6"), true, false),
+            ],
+            "the latest edit's text, a revoke wins, an edit of a message not read stays as it came"
+        );
+        let a = thread.iter().find(|t| ids[&t.id] == "wamid.A").unwrap();
+        assert_eq!(a.edited_at.unwrap().timestamp(), 1_700_000_050);
+        assert_eq!(a.at.timestamp(), 1_700_000_010, "keeps its place");
     }
 
     #[test]

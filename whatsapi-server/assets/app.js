@@ -395,9 +395,11 @@ function bubbles(thread) {
   const items = [...(thread || [])].reverse(); // the API lists newest first; a chat reads oldest first
   return items.map((m) => {
     const out = m.direction === "outbound";
-    const text = m.text != null && m.text !== "" ? esc(m.text) : `<span class="type-tag">${esc(m.type || "message")}</span>`;
+    const text = m.revokedAt ? '<span class="type-tag revoked">This message was deleted</span>'
+      : m.text != null && m.text !== "" ? esc(m.text) : `<span class="type-tag">${esc(m.type || "message")}</span>`;
+    const changed = m.revokedAt ? ` · <span class="edited" title="deleted ${esc(when(m.revokedAt))}">deleted</span>` : m.editedAt ? ` · <span class="edited" title="edited ${esc(when(m.editedAt))}">edited</span>` : "";
     const link = out && m.id ? ` · <a href="#/messages/${esc(m.id)}">details</a>` : "";
-    return `<li class="bubble ${out ? "out" : "in"}" data-direction="${out ? "outbound" : "inbound"}" data-id="${esc(m.id)}"><span class="sr-only">${out ? "You" : "Customer"}: </span><div class="bubble-text">${text}</div><div class="bubble-meta"><span>${esc(when(m.at))}</span>${out && m.status ? ` ${badge(m.status)}` : ""}${link}</div></li>`;
+    return `<li class="bubble ${out ? "out" : "in"}" data-direction="${out ? "outbound" : "inbound"}" data-id="${esc(m.id)}"><span class="sr-only">${out ? "You" : "Customer"}: </span><div class="bubble-text">${text}</div><div class="bubble-meta"><span>${esc(when(m.at))}${changed}</span>${out && m.status ? ` ${badge(m.status)}` : ""}${link}</div></li>`;
   }).join("") || '<li class="muted">No messages yet.</li>';
 }
 

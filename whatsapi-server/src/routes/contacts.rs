@@ -131,6 +131,13 @@ pub struct ThreadItemView {
     /// When it was sent (accepted) or received (RFC 3339 UTC).
     #[schema(example = "2026-03-28T10:01:41.204Z")]
     pub at: String,
+    /// An inbound message the customer edited afterwards: when the latest edit arrived; `text` is then the
+    /// edited text (the edit itself is not listed separately).
+    #[schema(example = json!(null))]
+    pub edited_at: Option<String>,
+    /// An inbound message the customer deleted afterwards: when; `text` is then `null`.
+    #[schema(example = json!(null))]
+    pub revoked_at: Option<String>,
 }
 
 impl ThreadItemView {
@@ -146,6 +153,8 @@ impl ThreadItemView {
             text: t.text.clone(),
             status: t.status.map(|s| s.as_str().to_owned()),
             at: format_time(&t.at),
+            edited_at: t.edited_at.as_ref().map(format_time),
+            revoked_at: t.revoked_at.as_ref().map(format_time),
         }
     }
 }
