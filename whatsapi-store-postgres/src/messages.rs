@@ -3,8 +3,9 @@
 //! Every change locks the message row, computes the new state with `status::transition`, and writes the row, its
 //! timeline entry, the account's status counters and (for sent/delivered/read/failed, when the account has a
 //! webhook) its outbox event inside the caller's transaction. Counter updates are collected in [`Effects`] and
-//! written at the end of the transaction in one sorted statement, so concurrent transactions lock counter rows
-//! in the same order and cannot deadlock on them.
+//! written at the end of the transaction in one statement, into one shard of the counters (see
+//! [`crate::counters`]) with each table's rows in key order: concurrent transactions of one account rarely meet on
+//! a counter row, and when they do they lock in the same order and cannot deadlock on them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -217,8 +218,8 @@ impl Effects {
         Ok(d)
     }
 
-    /// Writes the counters (in key order) and the sent counts, and queues the wake-up notification; the
-    /// caller commits.
+    /// Writes the counters and the sent counts into one shard (see [`crate::counters`]), each table's rows in key
+    /// order, and queues the wake-up notification, in one statement; the caller commits.
     pub(crate) async fn flush(self, db: &dyn Db, channel: &str) -> Result<()> {
         let (mut accounts, mut statuses, mut deltas) = (Vec::new(), Vec::new(), Vec::new());
         for ((a, s), d) in self.counts {
@@ -228,25 +229,38 @@ impl Effects {
                 deltas.push(d);
             }
         }
-        if !accounts.is_empty() {
-            db.exec(
-                "INSERT INTO status_counts (account, status, n) \
-                 SELECT a, s, d FROM unnest($1::int8[], $2::int2[], $3::int8[]) AS t(a, s, d) ORDER BY a, s \
-                 ON CONFLICT (account, status) DO UPDATE SET n = status_counts.n + excluded.n",
-                &[&accounts, &statuses, &deltas],
-            )
-            .await?;
+        let (mut sent_accounts, mut sent) = (Vec::new(), Vec::new());
+        for (a, n) in self.sent {
+            if n != 0 {
+                sent_accounts.push(a);
+                sent.push(n);
+            }
         }
-        for (account, n) in self.sent {
-            db.exec(
-                "UPDATE accounts SET messages_sent = messages_sent + $2 WHERE seq = $1",
-                &[&account, &n],
-            )
-            .await?;
+        if accounts.is_empty() && sent_accounts.is_empty() && !self.wake {
+            return Ok(());
         }
-        if self.wake {
-            db.exec("SELECT pg_notify($1, '')", &[&channel]).await?;
-        }
+        db.exec(
+            "WITH counts AS ( \
+               INSERT INTO status_counts (account, status, shard, n) \
+               SELECT a, s, $4::int2, d FROM unnest($1::int8[], $2::int2[], $3::int8[]) AS t(a, s, d) ORDER BY a, s \
+               ON CONFLICT (account, status, shard) DO UPDATE SET n = status_counts.n + excluded.n), \
+             sent AS ( \
+               INSERT INTO sent_counts (account, shard, n) \
+               SELECT a, $4::int2, d FROM unnest($5::int8[], $6::int8[]) AS t(a, d) ORDER BY a \
+               ON CONFLICT (account, shard) DO UPDATE SET n = sent_counts.n + excluded.n) \
+             SELECT pg_notify($7::text, '') WHERE $8::bool",
+            &[
+                &accounts,
+                &statuses,
+                &deltas,
+                &crate::counters::next_shard(),
+                &sent_accounts,
+                &sent,
+                &channel,
+                &self.wake,
+            ],
+        )
+        .await?;
         Ok(())
     }
 }
@@ -479,6 +493,7 @@ pub(crate) async fn list(
         .map(|r| decode(r, 0).map(|s| s.message))
         .collect::<Result<Vec<_>>>()?;
     let total: i64 = match (status_code, batch) {
+        // The counters' shards summed.
         (None, None) => db
             .one(
                 "SELECT COALESCE(SUM(n), 0)::int8 FROM status_counts WHERE account = $1",
@@ -488,7 +503,7 @@ pub(crate) async fn list(
             .try_get(0)?,
         (Some(s), None) => db
             .one(
-                "SELECT COALESCE(MAX(n), 0)::int8 FROM status_counts WHERE account = $1 AND status = $2",
+                "SELECT COALESCE(SUM(n), 0)::int8 FROM status_counts WHERE account = $1 AND status = $2",
                 &[&account, &s],
             )
             .await?
@@ -514,12 +529,12 @@ fn counts_of(rows: &[Row]) -> Result<StatusCounts> {
         .collect()
 }
 
-/// Per-status counts of the account, from the counters.
+/// Per-status counts of the account, from the counters (their shards summed).
 pub(crate) async fn status_counts(db: &dyn Db, account: AccountId) -> Result<StatusCounts> {
     let rows = db
         .rows(
-            "SELECT c.status, c.n FROM status_counts c JOIN accounts a ON a.seq = c.account \
-             WHERE a.id = $1 AND c.n > 0",
+            "SELECT c.status, SUM(c.n)::int8 FROM status_counts c JOIN accounts a ON a.seq = c.account \
+             WHERE a.id = $1 GROUP BY c.status HAVING SUM(c.n) > 0",
             &[&account.0],
         )
         .await?;
@@ -558,7 +573,7 @@ pub(crate) async fn timeseries(
     Ok(out)
 }
 
-/// Per-status counts over every account, from the counters.
+/// Per-status counts over every account, from the counters (every shard).
 pub(crate) async fn status_totals(db: &dyn Db) -> Result<StatusCounts> {
     let rows = db
         .rows(
