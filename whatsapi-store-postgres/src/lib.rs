@@ -15,6 +15,8 @@
 //! - **One transaction per change**: the row, its timeline entry, the status counters and the outbox event.
 //! - **No hot counter rows**: the status counters and each account's count of messages sent are sharded; a
 //!   transaction adds to one shard, readers sum the shards (exact, a few rows per counter).
+//! - **Bulk inserts in one round trip**: a batch of messages (with timelines, counters, conversations and its
+//!   idempotency record) is one statement over arrays, whatever its size.
 //! - **Versioned schema**: embedded migrations applied at connect time under an advisory lock, so replicas may
 //!   start together; a schema from a newer whatsapi is refused.
 //!
@@ -64,6 +66,8 @@ mod inbound;
 mod listen;
 mod messages;
 mod outbox;
+#[cfg(test)]
+mod round_trips;
 mod schema;
 mod store;
 
