@@ -424,9 +424,10 @@ SELECT EXISTS (SELECT 1 FROM acc), EXISTS (SELECT 1 FROM ok), (SELECT count(*) F
 
 /// Inserts the batch's messages with their first timeline entries, adds them to the status counters (one shard,
 /// see [`crate::counters`]), records the activity of their conversations, completes the batch's idempotency
-/// record, and wakes the dispatchers of every replica: all in ONE statement (data-modifying CTEs over arrays),
+/// record, and wakes the dispatchers of every replica: all in one statement (data-modifying CTEs over arrays),
 /// whatever the number of messages. A single statement is atomic on its own, so the store runs it outside an
-/// explicit transaction: a `POST /messages/bulk` of 1,000 items is one round trip to PostgreSQL.
+/// explicit transaction: a `POST /messages/bulk` of 1,000 items is one round trip to PostgreSQL (plus, on the
+/// first use of a pooled connection, the one that prepares the statement for it).
 pub(crate) async fn insert(db: &dyn Db, batch: &NewBatch, channel: &str) -> Result<()> {
     let n = batch.messages.len();
     let mut ids = Vec::with_capacity(n);
