@@ -10,8 +10,11 @@ use crate::codec::{count, time, time_opt, ts, ts_opt, u32_of};
 use crate::db::Db;
 use crate::error::{PostgresError, Result};
 
-const COLUMNS: &str = "id, name, active, messages_sent, credentials, credentials_status, webhook, strict_window, \
-     breaker_failures, breaker_open_until, breaker_trips, created_at";
+/// `messages_sent` is the sum of the account's shards of `sent_counts` (see [`crate::counters`]).
+const COLUMNS: &str = "id, name, active, \
+     (SELECT COALESCE(SUM(s.n), 0)::int8 FROM sent_counts s WHERE s.account = accounts.seq), \
+     credentials, credentials_status, webhook, strict_window, breaker_failures, breaker_open_until, breaker_trips, \
+     created_at";
 
 /// The key an email is unique and looked up by: trimmed and lowercased.
 pub(crate) fn email_key(email: &str) -> String {

@@ -1,24 +1,26 @@
-//! Idempotency records per (account, key): reservation through `idempotency::decide`, completion, release.
+//! Idempotency records per (account, key): reservation through `idempotency::decide`, release. Completion is
+//! written by the statement that inserts the request's messages (`messages::insert`), with [`FINISHED`].
 //!
 //! Every path that reads and then writes a key's record first takes a transaction-scoped advisory lock on the
-//! key, so concurrent requests with one key (on any replica) decide one after the other.
+//! key ([`lock_key`], or the same lock inside the insert's statement), so concurrent requests with one key (on
+//! any replica) decide one after the other.
 
 use chrono::{DateTime, Utc};
+use whatsapi_core::AccountId;
 use whatsapi_core::idempotency::{
     self, Decision, Fingerprint, IN_FLIGHT_LOCK, IdempotencyKey, IdempotencyRecord, RETENTION,
     StoredOutcome,
 };
-use whatsapi_core::store::IdempotencyCompletion;
-use whatsapi_core::{AccountId, StoreError};
 
-use crate::codec::{minus, plus, time, ts};
+use crate::codec::{plus, time, ts};
 use crate::db::Db;
 use crate::error::{PostgresError, Result};
 
 /// What `response_status` holds for a finished request: the column marks completion (`NULL` while the request
 /// runs); the outcome itself is the JSON in `response_body`.
-const FINISHED: i64 = 1;
+pub(crate) const FINISHED: i64 = 1;
 
+/// Takes the key's transaction-scoped advisory lock.
 async fn lock_key(db: &dyn Db, account: AccountId, key: &IdempotencyKey) -> Result<()> {
     db.exec(
         "SELECT pg_advisory_xact_lock(hashtextextended('whatsapi:idempotency:' || $1 || ':' || $2, 0))",
@@ -103,44 +105,6 @@ pub(crate) async fn release(db: &dyn Db, account: AccountId, key: &IdempotencyKe
     db.exec(
         "DELETE FROM idempotency WHERE account = $1 AND key = $2 AND response_status IS NULL",
         &[&account.0, &key.as_str()],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Stores the response of a finished request; `Conflict` when the key already holds one.
-pub(crate) async fn complete(
-    db: &dyn Db,
-    account: AccountId,
-    done: &IdempotencyCompletion,
-) -> Result<()> {
-    lock_key(db, account, &done.key).await?;
-    if let Some(existing) = record(db, account, &done.key).await? {
-        if existing.response.is_some() {
-            return Err(StoreError::Conflict(format!(
-                "the idempotency key '{}' already holds a finished response",
-                done.key.as_str()
-            ))
-            .into());
-        }
-    }
-    // A completion without a reservation (the caller skipped `begin`) starts its record now.
-    let created_at = minus(done.expires_at, RETENTION);
-    db.exec(
-        "INSERT INTO idempotency (account, key, fingerprint, response_status, response_body, created_at, \
-         locked_until, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $7) \
-         ON CONFLICT (account, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
-         response_status = excluded.response_status, response_body = excluded.response_body, \
-         locked_until = excluded.locked_until, expires_at = excluded.expires_at",
-        &[
-            &account.0,
-            &done.key.as_str(),
-            &&done.fingerprint.0[..],
-            &FINISHED,
-            &serde_json::to_string(&done.response.0)?,
-            &ts(created_at),
-            &ts(done.expires_at),
-        ],
     )
     .await?;
     Ok(())

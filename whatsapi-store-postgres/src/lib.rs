@@ -13,6 +13,10 @@
 //! - **Limits shared by every replica**: rate-limit windows are one atomic upsert, and the circuit breaker lives
 //!   in the account row.
 //! - **One transaction per change**: the row, its timeline entry, the status counters and the outbox event.
+//! - **No hot counter rows**: the status counters and each account's count of messages sent are sharded; a
+//!   transaction adds to one shard, readers sum the shards (exact, a few rows per counter).
+//! - **Bulk inserts in one round trip**: a batch of messages (with timelines, counters, conversations and its
+//!   idempotency record) is one statement over arrays, whatever its size.
 //! - **Versioned schema**: embedded migrations applied at connect time under an advisory lock, so replicas may
 //!   start together; a schema from a newer whatsapi is refused.
 //!
@@ -52,6 +56,7 @@
 mod accounts;
 mod codec;
 mod contacts;
+mod counters;
 mod customers;
 mod db;
 mod error;
@@ -61,6 +66,8 @@ mod inbound;
 mod listen;
 mod messages;
 mod outbox;
+#[cfg(test)]
+mod round_trips;
 mod schema;
 mod store;
 

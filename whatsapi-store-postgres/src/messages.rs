@@ -3,8 +3,12 @@
 //! Every change locks the message row, computes the new state with `status::transition`, and writes the row, its
 //! timeline entry, the account's status counters and (for sent/delivered/read/failed, when the account has a
 //! webhook) its outbox event inside the caller's transaction. Counter updates are collected in [`Effects`] and
-//! written at the end of the transaction in one sorted statement, so concurrent transactions lock counter rows
-//! in the same order and cannot deadlock on them.
+//! written at the end of the transaction in one statement, into one shard of the counters (see
+//! [`crate::counters`]) with each table's rows in key order: concurrent transactions of one account rarely meet on
+//! a counter row, and when they do they lock in the same order and cannot deadlock on them.
+//!
+//! Inserting a batch (a send, or a bulk send of up to 1,000 messages) is a single statement, whatever its size,
+//! run without a transaction around it: one round trip (see [`insert`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -12,6 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use uuid::Uuid;
+use whatsapi_core::idempotency::RETENTION;
 use whatsapi_core::message::{Pricing, TimelineEntry};
 use whatsapi_core::status::{self, Event, MetaStatus, Transition};
 use whatsapi_core::store::support::{
@@ -26,7 +31,7 @@ use whatsapi_core::webhook::EventType;
 use whatsapi_core::{AccountId, BatchId, Message, MessageId, Recipient, Status, StoreError};
 
 use crate::accounts;
-use crate::codec::{count, plus, status, status_code, time, time_opt, ts, ts_opt, u32_of};
+use crate::codec::{count, minus, plus, status, status_code, time, time_opt, ts, ts_opt, u32_of};
 use crate::db::Db;
 use crate::error::{PostgresError, Result};
 use crate::outbox;
@@ -217,8 +222,8 @@ impl Effects {
         Ok(d)
     }
 
-    /// Writes the counters (in key order) and the sent counts, and queues the wake-up notification; the
-    /// caller commits.
+    /// Writes the counters and the sent counts into one shard (see [`crate::counters`]), each table's rows in key
+    /// order, and queues the wake-up notification, in one statement; the caller commits.
     pub(crate) async fn flush(self, db: &dyn Db, channel: &str) -> Result<()> {
         let (mut accounts, mut statuses, mut deltas) = (Vec::new(), Vec::new(), Vec::new());
         for ((a, s), d) in self.counts {
@@ -228,25 +233,38 @@ impl Effects {
                 deltas.push(d);
             }
         }
-        if !accounts.is_empty() {
-            db.exec(
-                "INSERT INTO status_counts (account, status, n) \
-                 SELECT a, s, d FROM unnest($1::int8[], $2::int2[], $3::int8[]) AS t(a, s, d) ORDER BY a, s \
-                 ON CONFLICT (account, status) DO UPDATE SET n = status_counts.n + excluded.n",
-                &[&accounts, &statuses, &deltas],
-            )
-            .await?;
+        let (mut sent_accounts, mut sent) = (Vec::new(), Vec::new());
+        for (a, n) in self.sent {
+            if n != 0 {
+                sent_accounts.push(a);
+                sent.push(n);
+            }
         }
-        for (account, n) in self.sent {
-            db.exec(
-                "UPDATE accounts SET messages_sent = messages_sent + $2 WHERE seq = $1",
-                &[&account, &n],
-            )
-            .await?;
+        if accounts.is_empty() && sent_accounts.is_empty() && !self.wake {
+            return Ok(());
         }
-        if self.wake {
-            db.exec("SELECT pg_notify($1, '')", &[&channel]).await?;
-        }
+        db.exec(
+            "WITH counts AS ( \
+               INSERT INTO status_counts (account, status, shard, n) \
+               SELECT a, s, $4::int2, d FROM unnest($1::int8[], $2::int2[], $3::int8[]) AS t(a, s, d) ORDER BY a, s \
+               ON CONFLICT (account, status, shard) DO UPDATE SET n = status_counts.n + excluded.n), \
+             sent AS ( \
+               INSERT INTO sent_counts (account, shard, n) \
+               SELECT a, $4::int2, d FROM unnest($5::int8[], $6::int8[]) AS t(a, d) ORDER BY a \
+               ON CONFLICT (account, shard) DO UPDATE SET n = sent_counts.n + excluded.n) \
+             SELECT pg_notify($7::text, '') WHERE $8::bool",
+            &[
+                &accounts,
+                &statuses,
+                &deltas,
+                &crate::counters::next_shard(),
+                &sent_accounts,
+                &sent,
+                &channel,
+                &self.wake,
+            ],
+        )
+        .await?;
         Ok(())
     }
 }
@@ -337,15 +355,80 @@ async fn lock_wamids(db: &dyn Db, wamids: &[&str]) -> Result<()> {
 
 // ---- insert ----
 
-/// Inserts the batch's messages, their first timeline entries and counters, and completes its idempotency record.
-pub(crate) async fn insert(db: &dyn Db, fx: &mut Effects, batch: &NewBatch) -> Result<()> {
-    let account = accounts::require_seq(db, batch.account_id).await?;
-    if let Some(done) = &batch.idempotency {
-        crate::idempotency::complete(db, batch.account_id, done).await?;
-    }
-    if batch.messages.is_empty() {
-        return Ok(());
-    }
+/// The bulk insert, one statement over arrays (see [`insert`]). `$1` account id; `$2`–`$13` the messages' columns;
+/// `$14`–`$16` the recipients (phone, BSUID, latest message); `$17`–`$21` the idempotency completion (key,
+/// fingerprint, response, created, expires; the key NULL without one); `$22` the counter shard; `$23` the
+/// wake-up channel; `$24` what marks a finished idempotency record. Everything is gated on `ok` (the account exists and the idempotency key held no finished
+/// response), so a refused batch writes nothing. The idempotency key's advisory lock is taken (in `lock`) before
+/// its row is written, as in [`crate::idempotency`], and `ON CONFLICT DO UPDATE` sees the latest committed record.
+/// A BSUID-only recipient joins the conversation already known with that BSUID (the lowest key), as
+/// `merge_activities` does; contacts are written in byte order of their keys, like `contacts::record`.
+const INSERT_BATCH: &str = "\
+WITH acc AS (SELECT seq FROM accounts WHERE id = $1::uuid), \
+lock AS ( \
+  SELECT pg_advisory_xact_lock(hashtextextended('whatsapi:idempotency:' || $1::uuid::text || ':' || $17::text, 0)) \
+  FROM acc WHERE $17::text IS NOT NULL), \
+idem AS ( \
+  INSERT INTO idempotency AS i (account, key, fingerprint, response_status, response_body, created_at, \
+    locked_until, expires_at) \
+  SELECT $1::uuid, $17::text, $18::bytea, $24::int8, $19::text, $20::int8, $20::int8, $21::int8 FROM lock \
+  ON CONFLICT (account, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
+    response_status = excluded.response_status, response_body = excluded.response_body, \
+    locked_until = excluded.locked_until, expires_at = excluded.expires_at \
+  WHERE i.response_status IS NULL OR i.response_body IS NULL \
+  RETURNING 1), \
+ok AS (SELECT seq FROM acc WHERE $17::text IS NULL OR EXISTS (SELECT 1 FROM idem)), \
+msgs AS ( \
+  INSERT INTO messages (id, account, batch_id, recipient, content, status, scheduled_for, metadata, dry_run, \
+    created_at, updated_at, due_at, recipient_user_id, reply_to) \
+  SELECT t.id, ok.seq, t.batch_id, t.recipient, t.content, t.status, t.scheduled_for, t.metadata, t.dry_run, \
+    t.created_at, t.created_at, t.due_at, t.recipient_user_id, t.reply_to \
+  FROM ok CROSS JOIN unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int2[], $7::int8[], $8::text[], \
+    $9::bool[], $10::int8[], $11::int8[], $12::text[], $13::text[]) WITH ORDINALITY \
+    AS t(id, batch_id, recipient, content, status, scheduled_for, metadata, dry_run, created_at, due_at, \
+    recipient_user_id, reply_to, ord) \
+  ORDER BY t.ord \
+  RETURNING seq, account, status, created_at), \
+tl AS ( \
+  INSERT INTO timeline (message, n, status, at, detail) SELECT seq, 1, status, created_at, NULL FROM msgs), \
+counts AS ( \
+  INSERT INTO status_counts (account, status, shard, n) \
+  SELECT account, status, $22::int2, count(*) FROM msgs GROUP BY account, status ORDER BY account, status \
+  ON CONFLICT (account, status, shard) DO UPDATE SET n = status_counts.n + excluded.n), \
+acts AS ( \
+  SELECT a.phone, a.user_id, a.at, a.ord FROM unnest($14::text[], $15::text[], $16::int8[]) WITH ORDINALITY \
+    AS a(phone, user_id, at, ord) \
+  WHERE a.phone IS NOT NULL OR a.user_id IS NOT NULL), \
+keyed AS ( \
+  SELECT COALESCE(a.phone, \
+      (SELECT min(c.key) FROM contacts c WHERE c.account = $1::uuid AND c.user_id = a.user_id), a.user_id) AS key, \
+    a.phone, a.user_id, a.at, a.ord FROM acts a), \
+merged AS ( \
+  SELECT key, max(phone) AS phone, \
+    (array_agg(user_id ORDER BY ord DESC) FILTER (WHERE user_id IS NOT NULL))[1] AS user_id, max(at) AS at \
+  FROM keyed GROUP BY key), \
+contact AS ( \
+  INSERT INTO contacts AS c (account, key, phone, user_id, profile_name, last_inbound_at, last_message_at, \
+    activity_at) \
+  SELECT $1::uuid, m.key, m.phone, m.user_id, NULL, NULL, m.at, m.at FROM ok CROSS JOIN merged m \
+  ORDER BY m.key COLLATE \"C\" \
+  ON CONFLICT (account, key) DO UPDATE SET \
+    phone = COALESCE(c.phone, EXCLUDED.phone), \
+    user_id = COALESCE(EXCLUDED.user_id, c.user_id), \
+    profile_name = COALESCE(EXCLUDED.profile_name, c.profile_name), \
+    last_inbound_at = GREATEST(c.last_inbound_at, EXCLUDED.last_inbound_at), \
+    last_message_at = GREATEST(c.last_message_at, EXCLUDED.last_message_at), \
+    activity_at = GREATEST(c.activity_at, EXCLUDED.activity_at)), \
+wake AS (SELECT pg_notify($23::text, '') FROM ok WHERE cardinality($2::uuid[]) > 0) \
+SELECT EXISTS (SELECT 1 FROM acc), EXISTS (SELECT 1 FROM ok), (SELECT count(*) FROM wake)";
+
+/// Inserts the batch's messages with their first timeline entries, adds them to the status counters (one shard,
+/// see [`crate::counters`]), records the activity of their conversations, completes the batch's idempotency
+/// record, and wakes the dispatchers of every replica: all in one statement (data-modifying CTEs over arrays),
+/// whatever the number of messages. A single statement is atomic on its own, so the store runs it outside an
+/// explicit transaction: a `POST /messages/bulk` of 1,000 items is one round trip to PostgreSQL (plus, on the
+/// first use of a pooled connection, the one that prepares the statement for it).
+pub(crate) async fn insert(db: &dyn Db, batch: &NewBatch, channel: &str) -> Result<()> {
     let n = batch.messages.len();
     let mut ids = Vec::with_capacity(n);
     let mut batch_ids = Vec::with_capacity(n);
@@ -367,35 +450,41 @@ pub(crate) async fn insert(db: &dyn Db, fx: &mut Effects, batch: &NewBatch) -> R
             ))
             .into());
         }
-        let status = m.initial_status();
         ids.push(m.id.0);
         batch_ids.push(m.batch_id.map(|b| b.0));
         recipients.push(m.to.address().to_owned());
         user_ids.push(m.to.user_id().map(|u| u.as_str().to_owned()));
         replies.push(m.reply_to.clone());
         contents.push(serde_json::to_string(&m.content)?);
-        statuses.push(status_code(status));
+        statuses.push(status_code(m.initial_status()));
         scheduled.push(ts_opt(m.send_at));
         metadata.push(m.metadata.as_ref().map(serde_json::to_string).transpose()?);
         dry_runs.push(m.dry_run);
         created.push(ts(m.created_at));
         due.push(ts(m.send_at.unwrap_or(m.created_at)));
-        fx.bump(account, status, 1);
     }
-    let inserted = db
-        .rows(
-            "INSERT INTO messages (id, account, batch_id, recipient, content, status, scheduled_for, metadata, \
-             dry_run, created_at, updated_at, due_at, recipient_user_id, reply_to) \
-             SELECT id, $1, batch_id, recipient, content, status, scheduled_for, metadata, dry_run, created_at, \
-             created_at, due_at, recipient_user_id, reply_to \
-             FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int2[], $7::int8[], $8::text[], \
-             $9::bool[], $10::int8[], $11::int8[], $12::text[], $13::text[]) WITH ORDINALITY \
-             AS t(id, batch_id, recipient, content, status, scheduled_for, metadata, dry_run, created_at, due_at, \
-             recipient_user_id, reply_to, ord) \
-             ORDER BY ord \
-             RETURNING seq, status, created_at",
+    // One activity per recipient, in `ContactRef` order (what `merge_activities` iterates).
+    let activities = whatsapi_core::contacts::ContactActivity::of_messages(&batch.messages);
+    let (mut phones, mut users, mut at) = (Vec::new(), Vec::new(), Vec::new());
+    for a in &activities {
+        phones.push(a.who.phone.as_ref().map(|p| p.as_str().to_owned()));
+        users.push(a.who.user_id.as_ref().map(|u| u.as_str().to_owned()));
+        at.push(ts(a.at));
+    }
+    let done = batch.idempotency.as_ref();
+    let key = done.map(|d| d.key.as_str());
+    let fingerprint = done.map(|d| &d.fingerprint.0[..]);
+    let response = done
+        .map(|d| serde_json::to_string(&d.response.0))
+        .transpose()?;
+    // A completion without a reservation (the caller skipped `begin`) starts its record now.
+    let since = done.map(|d| ts(minus(d.expires_at, RETENTION)));
+    let expires = done.map(|d| ts(d.expires_at));
+    let row = db
+        .one(
+            INSERT_BATCH,
             &[
-                &account,
+                &batch.account_id.0,
                 &ids,
                 &batch_ids,
                 &recipients,
@@ -408,6 +497,17 @@ pub(crate) async fn insert(db: &dyn Db, fx: &mut Effects, batch: &NewBatch) -> R
                 &due,
                 &user_ids,
                 &replies,
+                &phones,
+                &users,
+                &at,
+                &key,
+                &fingerprint,
+                &response,
+                &since,
+                &expires,
+                &crate::counters::next_shard(),
+                &channel,
+                &crate::idempotency::FINISHED,
             ],
         )
         .await
@@ -419,21 +519,17 @@ pub(crate) async fn insert(db: &dyn Db, fx: &mut Effects, batch: &NewBatch) -> R
             }
             other => other,
         })?;
-    let (mut seqs, mut first_status, mut at) = (Vec::new(), Vec::new(), Vec::new());
-    for r in &inserted {
-        seqs.push(r.try_get::<_, i64>(0)?);
-        first_status.push(r.try_get::<_, i16>(1)?);
-        at.push(r.try_get::<_, i64>(2)?);
+    let (found, ok): (bool, bool) = (row.try_get(0)?, row.try_get(1)?);
+    if !found {
+        return Err(StoreError::NotFound.into());
     }
-    db.exec(
-        "INSERT INTO timeline (message, n, status, at, detail) \
-         SELECT m, 1, s, t, NULL FROM unnest($1::int8[], $2::int2[], $3::int8[]) AS u(m, s, t)",
-        &[&seqs, &first_status, &at],
-    )
-    .await?;
-    let activities = whatsapi_core::contacts::ContactActivity::of_messages(&batch.messages);
-    crate::contacts::record(db, batch.account_id, &activities).await?;
-    fx.wake = true;
+    if !ok {
+        return Err(StoreError::Conflict(format!(
+            "the idempotency key '{}' already holds a finished response",
+            key.unwrap_or_default()
+        ))
+        .into());
+    }
     Ok(())
 }
 
@@ -479,6 +575,7 @@ pub(crate) async fn list(
         .map(|r| decode(r, 0).map(|s| s.message))
         .collect::<Result<Vec<_>>>()?;
     let total: i64 = match (status_code, batch) {
+        // The counters' shards summed.
         (None, None) => db
             .one(
                 "SELECT COALESCE(SUM(n), 0)::int8 FROM status_counts WHERE account = $1",
@@ -488,7 +585,7 @@ pub(crate) async fn list(
             .try_get(0)?,
         (Some(s), None) => db
             .one(
-                "SELECT COALESCE(MAX(n), 0)::int8 FROM status_counts WHERE account = $1 AND status = $2",
+                "SELECT COALESCE(SUM(n), 0)::int8 FROM status_counts WHERE account = $1 AND status = $2",
                 &[&account, &s],
             )
             .await?
@@ -514,12 +611,12 @@ fn counts_of(rows: &[Row]) -> Result<StatusCounts> {
         .collect()
 }
 
-/// Per-status counts of the account, from the counters.
+/// Per-status counts of the account, from the counters (their shards summed).
 pub(crate) async fn status_counts(db: &dyn Db, account: AccountId) -> Result<StatusCounts> {
     let rows = db
         .rows(
-            "SELECT c.status, c.n FROM status_counts c JOIN accounts a ON a.seq = c.account \
-             WHERE a.id = $1 AND c.n > 0",
+            "SELECT c.status, SUM(c.n)::int8 FROM status_counts c JOIN accounts a ON a.seq = c.account \
+             WHERE a.id = $1 GROUP BY c.status HAVING SUM(c.n) > 0",
             &[&account.0],
         )
         .await?;
@@ -558,7 +655,7 @@ pub(crate) async fn timeseries(
     Ok(out)
 }
 
-/// Per-status counts over every account, from the counters.
+/// Per-status counts over every account, from the counters (every shard).
 pub(crate) async fn status_totals(db: &dyn Db) -> Result<StatusCounts> {
     let rows = db
         .rows(

@@ -22,6 +22,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0009_webhook_endpoints.sql"),
     include_str!("migrations/0010_event_types.sql"),
     include_str!("migrations/0011_contacts.sql"),
+    include_str!("migrations/0012_counter_shards.sql"),
 ];
 
 /// The schema version this build writes.

@@ -98,13 +98,23 @@ impl MessageStore for PostgresStore {
     }
 
     async fn insert_messages(&self, batch: NewBatch) -> StoreResult<()> {
-        Ok(in_tx!(self, |tx| {
-            let mut fx = Effects::default();
-            match messages::insert(tx, &mut fx, &batch).await {
-                Ok(()) => fx.flush(tx, &self.channel).await,
-                Err(e) => Err(e),
+        // One statement, atomic by itself: no transaction around it (one round trip). A lost deadlock or
+        // serialization conflict wrote nothing and runs it again, as `in_tx!` does.
+        let mut attempt = 0usize;
+        loop {
+            attempt += 1;
+            let result: crate::error::Result<()> = async {
+                let client = self.client().await?;
+                messages::insert(&client, &batch, &self.channel).await
             }
-        })?)
+            .await;
+            match result {
+                Err(e) if e.is_retryable() && attempt < crate::db::TX_ATTEMPTS => {
+                    tracing::debug!(error = %e, attempt, "insert conflict; running it again");
+                }
+                other => return Ok(other?),
+            }
+        }
     }
 
     async fn get_message(&self, account: AccountId, id: MessageId) -> StoreResult<Option<Message>> {

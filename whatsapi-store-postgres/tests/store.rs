@@ -1,5 +1,6 @@
 //! Behaviour of `PostgresStore` beyond the conformance suite: migrations when replicas start together, a newer
-//! schema refused, wake-ups across stores, claims and rate windows shared by several stores on one schema.
+//! schema refused, upgrades of older schemas, wake-ups across stores, claims, rate windows and counter shards
+//! shared by several stores on one schema.
 
 mod common;
 
@@ -8,9 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinSet;
-use whatsapi_core::store::NewBatch;
-use whatsapi_core::store::{MessageStore, TenantStore};
-use whatsapi_core::testing::conformance::{at, create_sample_account, message_at};
+use whatsapi_core::Status;
+use whatsapi_core::store::{
+    MessageFilter, MessageStore, NewBatch, Outcome, PageRequest, StatusCounts, TenantStore,
+};
+use whatsapi_core::testing::conformance::{at, create_sample_account, message_at, sent_message};
 use whatsapi_saas::testing::conformance::sample_customer;
 use whatsapi_saas::{CustomerStore, ProductStore};
 use whatsapi_store_postgres::{PgOptions, PostgresError, PostgresStore, SCHEMA_VERSION};
@@ -298,4 +301,187 @@ async fn duplicate_phone_number_ids_stop_the_upgrade_with_instructions() {
     );
     drop(store);
     common::TestSchema { url, name }.drop_schema().await;
+}
+
+/// Version 12 shards the status counters and moves `accounts.messages_sent` into `sent_counts`. What an older
+/// database counted comes through the upgrade exactly (per account, in the totals, in the listings' totals), and
+/// later writes add to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counters_and_messages_sent_survive_the_upgrade_to_shards() {
+    if !common::available().await {
+        return;
+    }
+    let name = common::schema_name();
+    let url = common::database_url();
+    let old = PostgresStore::connect_at_version(&url, options(&name), 11)
+        .await
+        .unwrap();
+    let a = create_sample_account(&old).await;
+    let b = create_sample_account(&old).await;
+    drop(old);
+    // What version 11 kept: one row per (account, status), and the sent count in the account's row.
+    let client = common::connect(&url).await.unwrap();
+    client
+        .batch_execute(&format!(
+            "INSERT INTO {name}.status_counts (account, status, n) \
+             SELECT seq, s, n FROM {name}.accounts, (VALUES (0::int2, 3::int8), (4, 5), (6, 2), (7, 1)) v(s, n) \
+             WHERE id = '{a}'; \
+             INSERT INTO {name}.status_counts (account, status, n) SELECT seq, 0, 7 FROM {name}.accounts \
+             WHERE id = '{b}'; \
+             UPDATE {name}.accounts SET messages_sent = 8 WHERE id = '{a}'; \
+             UPDATE {name}.accounts SET messages_sent = 1 WHERE id = '{b}';",
+            a = a.id.0,
+            b = b.id.0,
+        ))
+        .await
+        .unwrap();
+
+    let store = PostgresStore::connect_with(&url, options(&name))
+        .await
+        .unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
+    let counts = |pairs: &[(Status, u64)]| pairs.iter().copied().collect::<StatusCounts>();
+    assert_eq!(
+        store.status_counts(a.id).await.unwrap(),
+        counts(&[
+            (Status::Queued, 3),
+            (Status::Sent, 5),
+            (Status::Read, 2),
+            (Status::Failed, 1)
+        ])
+    );
+    assert_eq!(
+        store.status_counts(b.id).await.unwrap(),
+        counts(&[(Status::Queued, 7)])
+    );
+    assert_eq!(
+        store.status_totals().await.unwrap(),
+        counts(&[
+            (Status::Queued, 10),
+            (Status::Sent, 5),
+            (Status::Read, 2),
+            (Status::Failed, 1)
+        ])
+    );
+    let sent = |id| {
+        let store = &store;
+        async move { store.account(id).await.unwrap().unwrap().messages_sent }
+    };
+    assert_eq!((sent(a.id).await, sent(b.id).await), (8, 1));
+    let total = |status: Option<Status>| {
+        let store = &store;
+        async move {
+            let filter = MessageFilter {
+                status,
+                ..MessageFilter::default()
+            };
+            let page = PageRequest { page: 1, limit: 10 };
+            store
+                .list_messages(a.id, &filter, page)
+                .await
+                .unwrap()
+                .total
+        }
+    };
+    assert_eq!(
+        (total(None).await, total(Some(Status::Sent)).await),
+        (11, 5)
+    );
+
+    // A send after the upgrade: queued, claimed, sent (counted in whichever shards its transactions chose).
+    sent_message(&store, a.id, "wamid.after-upgrade", 0, at(1)).await;
+    assert_eq!(sent(a.id).await, 9);
+    assert_eq!(
+        store.status_counts(a.id).await.unwrap(),
+        counts(&[
+            (Status::Queued, 3),
+            (Status::Sent, 6),
+            (Status::Read, 2),
+            (Status::Failed, 1)
+        ])
+    );
+    assert_eq!(
+        (total(None).await, total(Some(Status::Sent)).await),
+        (12, 6)
+    );
+    drop(store);
+    common::TestSchema { url, name }.drop_schema().await;
+}
+
+/// Concurrent sends of one account on two replicas spread their counter deltas over several shards (so they do not
+/// all wait for one row), and the sums stay exact: every message counted once, every send to Meta once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_of_one_account_use_several_shards_and_add_up() {
+    let Some((first, schema)) = common::store().await else {
+        return;
+    };
+    let second = Arc::new(
+        PostgresStore::connect_with(&schema.url, options(&schema.name))
+            .await
+            .unwrap(),
+    );
+    let replicas = [first, second];
+    let account = create_sample_account(&*replicas[0]).await;
+    let mut inserts = JoinSet::new();
+    for i in 0..40 {
+        let store = replicas[i % 2].clone();
+        inserts.spawn(async move {
+            let messages = (0..5)
+                .map(|j| message_at(account.id, "14155552671", (i * 5 + j) as i64))
+                .collect();
+            store
+                .insert_messages(NewBatch {
+                    account_id: account.id,
+                    messages,
+                    idempotency: None,
+                })
+                .await
+                .unwrap();
+        });
+    }
+    while let Some(done) = inserts.join_next().await {
+        done.unwrap();
+    }
+    let claimed = replicas[0]
+        .claim_due(at(3600), Duration::from_secs(30), 30)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 30);
+    let mut outcomes = JoinSet::new();
+    for (i, c) in claimed.into_iter().enumerate() {
+        let store = replicas[i % 2].clone();
+        outcomes.spawn(async move {
+            let sent = Outcome::Sent {
+                wamid: format!("wamid.{i}"),
+            };
+            store
+                .record_outcome(c.message.id, c.message.attempt, sent, at(3600))
+                .await
+                .unwrap();
+        });
+    }
+    while let Some(done) = outcomes.join_next().await {
+        done.unwrap();
+    }
+
+    let counts = replicas[1].status_counts(account.id).await.unwrap();
+    assert_eq!(counts.get(&Status::Queued), Some(&170), "{counts:?}");
+    assert_eq!(counts.get(&Status::Sent), Some(&30), "{counts:?}");
+    assert_eq!(counts.values().sum::<u64>(), 200, "{counts:?}");
+    let me = replicas[1].account(account.id).await.unwrap().unwrap();
+    assert_eq!(me.messages_sent, 30);
+    let client = common::connect(&schema.url).await.unwrap();
+    for table in ["status_counts", "sent_counts"] {
+        let shards: i64 = client
+            .query_one(
+                &format!("SELECT count(DISTINCT shard) FROM {}.{table}", schema.name),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(shards > 1, "{table}: every write went to one shard");
+    }
+    drop(replicas);
+    schema.drop_schema().await;
 }
