@@ -124,6 +124,19 @@ pub struct BreakerState {
     pub open_until: Option<DateTime<Utc>>,
     /// How many times it opened in a row without a success; drives the growing cool-down.
     pub trips: u32,
+    /// A probe of the half-open breaker is in flight: one process claimed it (by compare-and-set) and
+    /// `open_until` is then the end of that probe's lease, so every other process keeps waiting for its verdict
+    /// (or for the lease to end, when the prober died). Absent from state written before it existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub probing: bool,
+}
+
+impl BreakerState {
+    /// The end of the cool-down when the breaker is open at `now` and no probe is deciding; `None` when it is
+    /// closed, half-open, or a probe is in flight (new sends are queued then: the probe's verdict comes soon).
+    pub fn cooling_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.open_until.filter(|t| *t > now && !self.probing)
+    }
 }
 
 /// An account as stored: one tenant of the engine.
