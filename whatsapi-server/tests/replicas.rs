@@ -61,7 +61,14 @@ impl Replica {
         sandbox: &SandboxHandle,
         dir: &std::path::Path,
     ) -> Self {
-        Self::spawn_with(name, url, sandbox, dir, &["--lease-secs", &LEASE_SECS.to_string()]).await
+        Self::spawn_with(
+            name,
+            url,
+            sandbox,
+            dir,
+            &["--lease-secs", &LEASE_SECS.to_string()],
+        )
+        .await
     }
 
     /// A replica with `extra` arguments (a `--lease-secs` among them).
@@ -586,6 +593,10 @@ async fn two_replicas_count_breaker_failures_together_and_send_one_probe() {
         threshold.as_str(),
         "--breaker-cooldown-secs",
         "3",
+        // A claim takes two messages of a number at 5/s, so at half-open both replicas hold messages of the
+        // account (at the default rate the first to claim takes them all, and the other could not probe anyway).
+        "--send-rate",
+        "5",
     ];
     let mut a = Replica::spawn_with("a", &url, &sandbox, dir.path(), &args).await;
     let mut b = Replica::spawn_with("b", &url, &sandbox, dir.path(), &args).await;
@@ -596,8 +607,9 @@ async fn two_replicas_count_breaker_failures_together_and_send_one_probe() {
     let slow = whatsapi_sandbox::magic::SLOW;
     let attempts = || sandbox.requests_for(slow).len();
 
-    // Every send is in flight at once (1.5 s each): their failures are recorded concurrently, and their retries
-    // (2 s after) come only after the breaker opened.
+    // The sends go out 200 ms apart and are all in flight together (1.5 s each): their failures are recorded
+    // concurrently, the last 2.5 s after the first send, and their retries (2 s ± 20 % after each failure) come
+    // only after the breaker opened.
     let texts: Vec<String> = (0..THRESHOLD).map(|i| format!("failing-{i}")).collect();
     let (first, second) = texts.split_at(THRESHOLD / 2);
     queue(&http, &a, &key, slow, first).await;
