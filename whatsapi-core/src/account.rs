@@ -237,3 +237,34 @@ pub enum AccountUpdate {
     /// Circuit breaker state.
     SetBreaker(BreakerState),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn breaker_state_written_before_probing_existed_still_reads() {
+        let old = r#"{"consecutive_failures":2,"open_until":null,"trips":1}"#;
+        let state: BreakerState = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            state,
+            BreakerState {
+                consecutive_failures: 2,
+                open_until: None,
+                trips: 1,
+                probing: false,
+            }
+        );
+        // Not probing is written as before; probing round-trips.
+        assert_eq!(serde_json::to_string(&state).unwrap(), old);
+        let probing = BreakerState {
+            probing: true,
+            ..state
+        };
+        let text = serde_json::to_string(&probing).unwrap();
+        assert_eq!(
+            serde_json::from_str::<BreakerState>(&text).unwrap(),
+            probing
+        );
+    }
+}
