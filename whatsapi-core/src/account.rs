@@ -124,6 +124,19 @@ pub struct BreakerState {
     pub open_until: Option<DateTime<Utc>>,
     /// How many times it opened in a row without a success; drives the growing cool-down.
     pub trips: u32,
+    /// A probe of the half-open breaker is in flight: one process claimed it (by compare-and-set) and
+    /// `open_until` is then the end of that probe's lease, so every other process keeps waiting for its verdict
+    /// (or for the lease to end, when the prober died). Absent from state written before it existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub probing: bool,
+}
+
+impl BreakerState {
+    /// The end of the cool-down when the breaker is open at `now` and no probe is deciding; `None` when it is
+    /// closed, half-open, or a probe is in flight (new sends are queued then: the probe's verdict comes soon).
+    pub fn cooling_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.open_until.filter(|t| *t > now && !self.probing)
+    }
 }
 
 /// An account as stored: one tenant of the engine.
@@ -223,4 +236,35 @@ pub enum AccountUpdate {
     SetStrictWindow(bool),
     /// Circuit breaker state.
     SetBreaker(BreakerState),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn breaker_state_written_before_probing_existed_still_reads() {
+        let old = r#"{"consecutive_failures":2,"open_until":null,"trips":1}"#;
+        let state: BreakerState = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            state,
+            BreakerState {
+                consecutive_failures: 2,
+                open_until: None,
+                trips: 1,
+                probing: false,
+            }
+        );
+        // Not probing is written as before; probing round-trips.
+        assert_eq!(serde_json::to_string(&state).unwrap(), old);
+        let probing = BreakerState {
+            probing: true,
+            ..state
+        };
+        let text = serde_json::to_string(&probing).unwrap();
+        assert_eq!(
+            serde_json::from_str::<BreakerState>(&text).unwrap(),
+            probing
+        );
+    }
 }

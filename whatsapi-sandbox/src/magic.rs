@@ -10,7 +10,7 @@
 //! | [`OUT_OF_ORDER`] `15550000006` | statuses posted in reverse: `read`, then `delivered`, then `sent` |
 //! | [`PAIR_RATE_LIMIT`] `15550000007` | HTTP 400, 131056 once, then success |
 //! | [`TEMPLATE_MISSING`] `15550000008` | every template except `hello_world`/`en_US` answers HTTP 404, 132001; text succeeds |
-//! | [`SLOW`] `15550000009` | accepted at once (its webhooks flow) but answered only after `slow_delay` (default 2 s) |
+//! | [`SLOW`] `15550000009` | accepted at once (its webhooks flow) but answered only after `slow_delay` (default 2 s); during an outage its error is answered after `slow_delay` too |
 //! | any other | `sent` → `delivered` → `read`; with [`crate::SandboxConfig::service_window`] (on in `whatsapi --sandbox`), free-form messages (anything but a template) are refused with HTTP 400, 131047 until the number writes in; templates succeed |
 //!
 //! A user behind a username, addressed by BSUID in `recipient` (no `to`), behaves like the magic number its id part

@@ -149,7 +149,13 @@ async fn send(
         Err(e) => {
             record.http_status = e.status.as_u16();
             record.error_code = Some(e.code);
+            let slow =
+                shared.outage().is_some() && record.to.as_deref() == Some(crate::magic::SLOW);
             shared.record(record);
+            // The slow recipient is slow in an outage too, so a test can hold a failing send in flight.
+            if slow {
+                tokio::time::sleep(shared.config.slow_delay).await;
+            }
             e.into_response()
         }
     }

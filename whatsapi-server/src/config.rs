@@ -345,9 +345,18 @@ pub struct ServeArgs {
     #[arg(long, env = "WHATSAPI_SANDBOX_PUBLIC", requires = "sandbox")]
     pub sandbox_public: bool,
 
-    /// Messages sent per second per business phone number.
+    /// Messages sent per second per business phone number (by all replicas together on PostgreSQL).
     #[arg(long, env = "WHATSAPI_SEND_RATE", default_value_t = 80)]
     pub send_rate: u32,
+
+    /// Consecutive transient Meta failures of an account that open its circuit breaker.
+    #[arg(long, env = "WHATSAPI_BREAKER_THRESHOLD", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub breaker_threshold: u32,
+
+    /// Seconds the circuit breaker stays open after its first trip; doubled on each trip without a success in
+    /// between, up to 5 minutes (or this, when longer).
+    #[arg(long, env = "WHATSAPI_BREAKER_COOLDOWN_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub breaker_cooldown_secs: u64,
 
     /// Stripe billing (POST /billing/checkout, GET /billing/portal, POST /webhooks/stripe).
     #[command(flatten)]

@@ -6,6 +6,10 @@
 //!   sent exactly once, except messages whose send was in flight on the killed replica: those may be sent once
 //!   more after their lease, by the survivor. The test prints how many were.
 //!
+//! - Limits of Meta's side hold across replicas too: a number's send rate is the number's (both replicas together
+//!   keep to `--send-rate`), and the circuit breaker's failures and half-open probe are shared (the failures of
+//!   both add up to the threshold exactly; one probe reaches Meta).
+//!
 //! Needs PostgreSQL at `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`); skipped (with a
 //! message) when it is unreachable, except under `CI=true`, where that fails.
 
@@ -57,6 +61,24 @@ impl Replica {
         sandbox: &SandboxHandle,
         dir: &std::path::Path,
     ) -> Self {
+        Self::spawn_with(
+            name,
+            url,
+            sandbox,
+            dir,
+            &["--lease-secs", &LEASE_SECS.to_string()],
+        )
+        .await
+    }
+
+    /// A replica with `extra` arguments (a `--lease-secs` among them).
+    async fn spawn_with(
+        name: &'static str,
+        url: &str,
+        sandbox: &SandboxHandle,
+        dir: &std::path::Path,
+        extra: &[&str],
+    ) -> Self {
         let port = StdListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -74,7 +96,7 @@ impl Replica {
                 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
             )
             .args(["--meta-base-url", &sandbox.base_url()])
-            .args(["--lease-secs", &LEASE_SECS.to_string()])
+            .args(extra)
             .args(["--register-per-minute", &REGISTER_PER_MINUTE.to_string()])
             .args(["--shutdown-grace", "1"])
             .args(["--log", "warn,whatsapi_core=info"])
@@ -344,6 +366,272 @@ async fn two_replicas_share_limits_and_survive_a_sigkill() {
     );
 
     drop(b);
+    sandbox.shutdown().await;
+    admin
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+}
+
+/// A fresh schema on the test database: the admin connection, the schema's name and the URL replicas use for it.
+/// `None` (the test is skipped, with a message) when PostgreSQL is unreachable outside CI.
+async fn fresh_schema() -> Option<(tokio_postgres::Client, String, String)> {
+    let url = database_url();
+    let admin = match connect(&url).await {
+        Ok(c) => c,
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("PostgreSQL at {url} is unreachable: {e} (CI=true: this test must run)")
+        }
+        Err(e) => {
+            eprintln!(
+                "skipped: PostgreSQL at {url} is unreachable: {e}; set DATABASE_URL to run it"
+            );
+            return None;
+        }
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let schema = format!(
+        "wa_test_{now}_{}",
+        &uuid::Uuid::now_v7().simple().to_string()[20..]
+    );
+    admin
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let replica_url = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    Some((admin, schema, replica_url))
+}
+
+/// Registers an account through `r` and saves the sandbox's credentials for it; answers its API key.
+async fn sandbox_account(http: &reqwest::Client, r: &Replica, email: &str) -> String {
+    let (code, v) = register(http, r, email).await;
+    assert_eq!(code, 201, "{v}");
+    let key = v["data"]["apiKey"].as_str().unwrap().to_owned();
+    let resp = http
+        .put(r.url("/auth/me/credentials"))
+        .bearer_auth(&key)
+        .json(
+            &json!({"whatsappAccessToken": "sandbox-token", "whatsappPhoneNumberId": "1234567890"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    key
+}
+
+/// Queues `texts` to `to` in one bulk request through `r`.
+async fn queue(http: &reqwest::Client, r: &Replica, key: &str, to: &str, texts: &[String]) {
+    let messages: Vec<Value> = texts
+        .iter()
+        .map(|t| json!({"to": to, "message": t}))
+        .collect();
+    let resp = http
+        .post(r.url("/messages/bulk"))
+        .bearer_auth(key)
+        .json(&json!({ "messages": messages }))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(status, 202, "{v}");
+    assert_eq!(v["data"]["queued"], texts.len(), "{v}");
+}
+
+/// Most sends whose arrival times fall in one window `[t, t + window)` starting at a send.
+fn busiest_window(times: &[chrono::DateTime<chrono::Utc>], window: chrono::Duration) -> usize {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    (0..sorted.len())
+        .map(|i| {
+            sorted[i..]
+                .iter()
+                .take_while(|t| **t < sorted[i] + window)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+const RATE: usize = 20;
+const PACED: usize = 100;
+
+/// Both replicas send one number's backlog: together they keep to its rate, as one replica would.
+///
+/// The sandbox records when each send arrived, which is the send's slot plus the time it took to get there. Slots
+/// are exactly `1 / rate` apart, but arrival times move with that latency (and a replica that was not scheduled
+/// for a moment sends the slots that passed meanwhile at once), so a one-second window of arrivals may hold a
+/// send or two more than the rate at its edges: the check allows two. Replicas pacing each on their own would put
+/// twice the rate in a second (40 here), and the whole backlog would take half the time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_keep_to_the_send_rate_of_a_number_together() {
+    let Some((admin, schema, url)) = fresh_schema().await else {
+        return;
+    };
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let rate = RATE.to_string();
+    let args = ["--lease-secs", "30", "--send-rate", rate.as_str()];
+    let mut a = Replica::spawn_with("a", &url, &sandbox, dir.path(), &args).await;
+    let mut b = Replica::spawn_with("b", &url, &sandbox, dir.path(), &args).await;
+    a.wait_ready(&http).await;
+    b.wait_ready(&http).await;
+    let key = sandbox_account(&http, &a, &format!("pace-{schema}@example.com")).await;
+
+    let texts: Vec<String> = (0..PACED).map(|i| format!("paced-{i}")).collect();
+    let (first, second) = texts.split_at(PACED / 2);
+    queue(&http, &a, &key, "14155550100", first).await;
+    queue(&http, &b, &key, "14155550100", second).await;
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let sends = loop {
+        let sends: Vec<_> = sandbox
+            .sent()
+            .into_iter()
+            .filter(|r| r.phone_number_id == "1234567890")
+            .collect();
+        if sends.len() >= PACED {
+            break sends;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {PACED} sends reached Meta; log of a:\n{}",
+            sends.len(),
+            std::fs::read_to_string(&a.log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(sends.len(), PACED, "each message sent once");
+    let times: Vec<_> = sends.iter().map(|r| r.received_at).collect();
+    let busiest = busiest_window(&times, chrono::Duration::seconds(1));
+    let span = *times.iter().max().unwrap() - *times.iter().min().unwrap();
+    println!(
+        "pacing: {PACED} sends at {RATE}/s over two replicas took {} ms; busiest second held {busiest}",
+        span.num_milliseconds()
+    );
+    assert!(
+        busiest <= RATE + 2,
+        "{busiest} sends arrived within one second at a rate of {RATE}/s"
+    );
+    // 100 slots 50 ms apart span 4.95 s; one slot of latency at the start is allowed for.
+    let least = chrono::Duration::milliseconds((PACED as i64 - 2) * 1000 / RATE as i64);
+    assert!(
+        span >= least,
+        "{PACED} sends took {} ms: faster than {RATE}/s",
+        span.num_milliseconds()
+    );
+
+    drop((a, b));
+    sandbox.shutdown().await;
+    admin
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+}
+
+const THRESHOLD: usize = 6;
+
+/// The breaker of an account as stored: (consecutive failures, trips).
+async fn breaker(admin: &tokio_postgres::Client, schema: &str) -> (i64, i64) {
+    let row = admin
+        .query_one(
+            &format!(
+                "SELECT breaker_failures, breaker_trips FROM {schema}.accounts WHERE phone_number_id = '1234567890'"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+/// Waits until the stored breaker has tripped `trips` times.
+async fn wait_for_trips(admin: &tokio_postgres::Client, schema: &str, trips: i64, log: &PathBuf) {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let (failures, found) = breaker(admin, schema).await;
+        if found >= trips {
+            assert_eq!(found, trips, "tripped once per expected failure run");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the breaker never tripped {trips} times ({failures} failures, {found} trips); log of a:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Meta fails every send: the failures counted by both replicas add up (the breaker opens after exactly the
+/// threshold's worth of sends), and when the cool-down ends exactly one probe reaches Meta — held there by the
+/// slow recipient while both replicas find the account's messages due.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_count_breaker_failures_together_and_send_one_probe() {
+    let Some((admin, schema, url)) = fresh_schema().await else {
+        return;
+    };
+    let sandbox = Sandbox::start(SandboxConfig {
+        slow_delay: Duration::from_millis(1500),
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let threshold = THRESHOLD.to_string();
+    let args = [
+        "--lease-secs",
+        "20",
+        "--breaker-threshold",
+        threshold.as_str(),
+        "--breaker-cooldown-secs",
+        "3",
+        // A claim takes two messages of a number at 5/s, so at half-open both replicas hold messages of the
+        // account (at the default rate the first to claim takes them all, and the other could not probe anyway).
+        "--send-rate",
+        "5",
+    ];
+    let mut a = Replica::spawn_with("a", &url, &sandbox, dir.path(), &args).await;
+    let mut b = Replica::spawn_with("b", &url, &sandbox, dir.path(), &args).await;
+    a.wait_ready(&http).await;
+    b.wait_ready(&http).await;
+    let key = sandbox_account(&http, &a, &format!("breaker-{schema}@example.com")).await;
+    sandbox.set_outage(Some(500));
+    let slow = whatsapi_sandbox::magic::SLOW;
+    let attempts = || sandbox.requests_for(slow).len();
+
+    // The sends go out 200 ms apart and are all in flight together (1.5 s each): their failures are recorded
+    // concurrently, the last 2.5 s after the first send, and their retries (2 s ± 20 % after each failure) come
+    // only after the breaker opened.
+    let texts: Vec<String> = (0..THRESHOLD).map(|i| format!("failing-{i}")).collect();
+    let (first, second) = texts.split_at(THRESHOLD / 2);
+    queue(&http, &a, &key, slow, first).await;
+    queue(&http, &b, &key, slow, second).await;
+    wait_for_trips(&admin, &schema, 1, &a.log).await;
+    assert_eq!(
+        attempts(),
+        THRESHOLD,
+        "the breaker opened after exactly {THRESHOLD} failed sends: no failure was lost"
+    );
+    assert_eq!(breaker(&admin, &schema).await, (0, 1));
+
+    // Half-open after 3 s: one replica claims the probe, which fails after 1.5 s and opens the breaker again
+    // for 6 s. The other replica's claims skip the account meanwhile.
+    wait_for_trips(&admin, &schema, 2, &a.log).await;
+    let probes = attempts() - THRESHOLD;
+    assert_eq!(probes, 1, "one probe across both replicas");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(attempts() - THRESHOLD, 1, "and none since, while open");
+    println!("breaker: {THRESHOLD} failures opened it; {probes} probe reached Meta");
+
+    drop((a, b));
     sandbox.shutdown().await;
     admin
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))

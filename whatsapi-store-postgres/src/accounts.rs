@@ -14,7 +14,7 @@ use crate::error::{PostgresError, Result};
 const COLUMNS: &str = "id, name, active, \
      (SELECT COALESCE(SUM(s.n), 0)::int8 FROM sent_counts s WHERE s.account = accounts.seq), \
      credentials, credentials_status, webhook, strict_window, breaker_failures, breaker_open_until, breaker_trips, \
-     created_at";
+     created_at, breaker_probing";
 
 /// The key an email is unique and looked up by: trimmed and lowercased.
 pub(crate) fn email_key(email: &str) -> String {
@@ -42,6 +42,7 @@ fn decode(r: &Row) -> Result<Account> {
             consecutive_failures: u32_of(r.try_get(8)?),
             open_until: time_opt(r.try_get(9)?),
             trips: u32_of(r.try_get(10)?),
+            probing: r.try_get(12)?,
         },
         created_at: time(r.try_get(11)?),
     })
@@ -202,7 +203,7 @@ async fn save(db: &dyn Db, account: &Account) -> Result<()> {
         .exec(
             "UPDATE accounts SET active = $2, credentials = $3, phone_number_id = $4, credentials_status = $5, \
              webhook = $6, strict_window = $7, breaker_failures = $8, breaker_open_until = $9, breaker_trips = $10, \
-             waba_id = $11, verify_token_hash = $12 WHERE id = $1",
+             waba_id = $11, verify_token_hash = $12, breaker_probing = $13 WHERE id = $1",
             &[
                 &account.id.0,
                 &account.active,
@@ -220,6 +221,7 @@ async fn save(db: &dyn Db, account: &Account) -> Result<()> {
                     .as_ref()
                     .and_then(whatsapi_core::store::support::verify_token_hash)
                     .map(|h| h.to_vec()),
+                &account.breaker.probing,
             ],
         )
         .await

@@ -10,8 +10,9 @@
 //! - **Wake-ups across replicas**: inserting or re-queueing messages `NOTIFY`s the schema's channel on commit; a
 //!   dedicated connection `LISTEN`s and feeds [`MessageStore::subscribe_wakeups`](whatsapi_core::store::MessageStore::subscribe_wakeups),
 //!   so a dispatcher on another replica starts at once instead of at its next poll.
-//! - **Limits shared by every replica**: rate-limit windows are one atomic upsert, and the circuit breaker lives
-//!   in the account row.
+//! - **Limits shared by every replica**: rate-limit windows are one atomic upsert; a number's send slots are
+//!   reserved by one upsert per claimed batch, so all replicas together keep to its throughput; the circuit breaker
+//!   lives in the account row and changes by compare-and-set, which also lets one replica claim the probe.
 //! - **One transaction per change**: the row, its timeline entry, the status counters and the outbox event.
 //! - **No hot counter rows**: the status counters and each account's count of messages sent are sharded; a
 //!   transaction adds to one shard, readers sum the shards (exact, a few rows per counter).
@@ -63,6 +64,7 @@ mod error;
 mod housekeeping;
 mod idempotency;
 mod inbound;
+mod limits;
 mod listen;
 mod messages;
 mod outbox;

@@ -59,6 +59,7 @@ mod housekeeping;
 mod idempotency;
 mod inbound;
 mod keys;
+mod limits;
 mod messages;
 mod outbox;
 mod readers;
@@ -114,6 +115,9 @@ pub struct SqliteStore {
     writer: Writer,
     readers: Readers,
     keys: keys::KeyCache,
+    /// The end of the send slots reserved per key ([`LimitStore`](whatsapi_core::store::LimitStore)): in
+    /// memory, since one process serves a file.
+    send_slots: limits::SendSlots,
     path: PathBuf,
 }
 
@@ -197,6 +201,7 @@ impl SqliteStore {
             writer,
             readers,
             keys,
+            send_slots: limits::SendSlots::default(),
             path,
         })
     }

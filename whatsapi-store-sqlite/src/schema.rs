@@ -22,6 +22,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0011_webhook_endpoints.sql"),
     include_str!("migrations/0012_event_types.sql"),
     include_str!("migrations/0013_contacts.sql"),
+    include_str!("migrations/0014_breaker_probe.sql"),
 ];
 
 /// The schema version this build writes.

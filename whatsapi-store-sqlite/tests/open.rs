@@ -146,7 +146,7 @@ async fn an_old_file_is_upgraded_in_place() {
     let path = dir.path().join("whatsapi.db");
     // A file written by the first release: schema version 1 (no webhook outbox yet), with data in it.
     let old = SqliteStore::open_at_version(&path, SqliteOptions::default(), 1).unwrap();
-    let acc = account(&old, "a@example.com").await;
+    let acc = common::old_account(&old, "a@example.com").await;
     let m = message(acc.id, at(0));
     drop(old);
     assert_eq!(pragma(&path, "user_version"), "1");
@@ -217,9 +217,16 @@ async fn waiting_events_keep_going_to_the_reference_webhook_after_the_endpoints_
     // Version 10: before 0011 added webhook endpoints.
     let before = 10;
     let old = SqliteStore::open_at_version(&path, SqliteOptions::default(), before).unwrap();
-    let acc = account(&old, "a@example.com").await;
-    common::with_webhook(&old, &acc).await;
+    let acc = common::old_account(&old, "a@example.com").await;
     drop(old);
+    // The webhook as the previous release stored it (this release's update reads columns version 10 lacks).
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE accounts SET webhook = ?1 WHERE id = ?2",
+            rusqlite::params![common::webhook_json(), acc.id.0.as_bytes()],
+        )
+        .unwrap();
     // The message is written by this release's store (whose sends keep tables version 10 lacks) in a copy of
     // the database, then copied back row for row: the tables of messages are the same in both versions.
     let copy = dir.path().join("copy.db");
@@ -352,7 +359,7 @@ async fn duplicate_phone_number_ids_stop_the_upgrade_with_instructions() {
     let path = dir.path().join("whatsapi.db");
     let old = SqliteStore::open_at_version(&path, SqliteOptions::default(), 4).unwrap();
     for i in 0..4 {
-        account(&old, &format!("dup{i}@example.com")).await;
+        common::old_account(&old, &format!("dup{i}@example.com")).await;
     }
     drop(old);
     let conn = rusqlite::Connection::open(&path).unwrap();

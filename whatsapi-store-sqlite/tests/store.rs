@@ -199,6 +199,7 @@ async fn scenario(stores: ProductStores, input: &Inputs) -> Vec<String> {
                 consecutive_failures: 3,
                 open_until: Some(at(50)),
                 trips: 1,
+                probing: false,
             }),
         )
         .await
@@ -727,6 +728,7 @@ async fn key_lookups_see_every_change_at_once_even_from_another_process() {
         consecutive_failures: 5,
         open_until: Some(at(60)),
         trips: 1,
+        probing: false,
     };
     store
         .update_account(acc.id, AccountUpdate::SetBreaker(open))

@@ -17,7 +17,7 @@ use crate::status::MetaStatus;
 use crate::store::{ClaimLimits, Claimed, FailureInfo, Outcome, StatusUpdate, StoreError};
 use crate::transport::{OutgoingMessage, SendError, SendReceipt};
 
-use super::breaker::{Admission, ProbeGuard, ProbeState, Verdict};
+use super::breaker::{Admission, ProbeClaim, ProbeGuard, ProbeState, Verdict};
 use super::{Core, StopRx, add, stop_deadline, stopped};
 
 /// `errorMessage` of a real send whose account has no Meta credentials (they were removed after queueing).
@@ -265,6 +265,7 @@ async fn spawn_batch(
 ) {
     let now = core.clock.now();
     let mut accounts: HashMap<AccountId, Result<Option<Arc<Account>>, StoreError>> = HashMap::new();
+    let mut admitted = Vec::with_capacity(claimed.len());
     for claim in claimed {
         let message = claim.message;
         let account_id = message.account_id;
@@ -297,13 +298,49 @@ async fn spawn_batch(
         };
         // Slots are handed out in claim order (oldest due first); a message waiting for a probe takes its slot
         // only once it may go.
-        let slot = match (&account, &admission) {
-            (Some(a), Admission::Go | Admission::Probe(_)) if !message.dry_run => a
-                .credentials
-                .as_ref()
-                .map(|c| core.pacer.reserve(&c.phone_number_id, now)),
+        let number = match (&account, &admission) {
+            (Some(a), Admission::Go | Admission::Probe(_)) if !message.dry_run => {
+                a.credentials.as_ref().map(|c| c.phone_number_id.clone())
+            }
             _ => None,
         };
+        admitted.push((message, account, admission, number));
+    }
+    // One block of slots per number for the whole batch: one store round trip when pacing is shared.
+    let mut wants: Vec<(String, usize)> = Vec::new();
+    for number in admitted.iter().filter_map(|(_, _, _, n)| n.as_ref()) {
+        match wants.iter_mut().find(|(n, _)| n == number) {
+            Some((_, count)) => *count += 1,
+            None => wants.push((number.clone(), 1)),
+        }
+    }
+    let mut next_slot: HashMap<String, DateTime<Utc>> = HashMap::new();
+    let mut unpaced = false;
+    if !wants.is_empty() {
+        match core.pacer.reserve_blocks(&*core.store, &wants, now).await {
+            Ok(firsts) => {
+                next_slot.extend(wants.into_iter().map(|(n, _)| n).zip(firsts));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reserving send slots failed; releasing the claimed messages");
+                unpaced = true;
+            }
+        }
+    }
+    for (message, account, admission, number) in admitted {
+        let account_id = message.account_id;
+        if unpaced && number.is_some() {
+            let _ = record(core, &message, Outcome::Release).await;
+            continue;
+        }
+        let slot = number.and_then(|n| {
+            let next = next_slot.get_mut(&n)?;
+            let slot = *next;
+            if let Some(gap) = core.pacer.interval() {
+                *next = slot + gap;
+            }
+            Some(slot)
+        });
         // A message that may go now takes its place among the sends in flight at once, so the next claim sees
         // the room it left. One waiting for its pacing slot or for a probe takes a place only when it may go:
         // waiting holds no place another number's message could use.
@@ -380,10 +417,27 @@ impl SendJob {
 
         let probe: Option<ProbeGuard> = match admission {
             Admission::Go => None,
-            Admission::Probe(guard) => {
-                tracing::info!("sending as the probe of a half-open circuit breaker");
-                Some(guard)
-            }
+            // The probe is claimed in the store, so one goes out across every replica.
+            Admission::Probe(guard) => match self
+                .core
+                .breakers
+                .claim_probe(&*self.core.store, account.id, self.core.clock.now())
+                .await
+            {
+                Ok(ProbeClaim::Claimed) => {
+                    tracing::info!("sending as the probe of a half-open circuit breaker");
+                    Some(guard)
+                }
+                Ok(ProbeClaim::Closed) => {
+                    guard.finish(true);
+                    None
+                }
+                Ok(ProbeClaim::Refused) => return self.release().await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming the circuit breaker's probe failed");
+                    return self.release().await;
+                }
+            },
             Admission::Wait(rx) => {
                 let go = tokio::select! {
                     go = ProbeState::wait(rx) => go,
@@ -399,7 +453,10 @@ impl SendJob {
         let pacer = &self.core.pacer;
         let mut slot = match self.slot {
             Some(slot) => slot,
-            None => pacer.reserve(&creds.phone_number_id, self.core.clock.now()),
+            None => match self.reserve_slot(&creds.phone_number_id).await {
+                Some(slot) => slot,
+                None => return self.release().await,
+            },
         };
         loop {
             if slot > self.core.clock.now() {
@@ -432,7 +489,10 @@ impl SendJob {
             // number would bunch up above the rate. It takes the number's next slot instead.
             let now = self.core.clock.now();
             if pacer.interval().is_some_and(|gap| now > slot + gap) {
-                slot = pacer.reserve(&creds.phone_number_id, now);
+                slot = match self.reserve_slot(&creds.phone_number_id).await {
+                    Some(slot) => slot,
+                    None => return self.release().await,
+                };
                 if slot > now {
                     drop(permit);
                     continue;
@@ -548,6 +608,23 @@ impl SendJob {
         }
         self.core.deliver_wake.notify();
         end
+    }
+
+    /// Reserves one pacing slot of `number` now; `None` (the message is given back) when the store failed.
+    async fn reserve_slot(&self, number: &str) -> Option<DateTime<Utc>> {
+        let now = self.core.clock.now();
+        match self
+            .core
+            .pacer
+            .reserve_one(&*self.core.store, number, now)
+            .await
+        {
+            Ok(slot) => Some(slot),
+            Err(e) => {
+                tracing::warn!(error = %e, "reserving a send slot failed; releasing the message");
+                None
+            }
+        }
     }
 
     async fn release(self) -> TaskEnd {

@@ -182,6 +182,19 @@ impl Harness {
         self.api.start()
     }
 
+    /// Another replica: a facade of its own (its own engine, pacer and breakers) on the same store, clock,
+    /// transport and sink. Share limits with it through a store built `MemoryStore::with_wakeups`.
+    pub(crate) fn replica(&self, config: EngineConfig) -> WhatsApi {
+        WhatsApi::builder()
+            .store(Arc::new(self.store.clone()))
+            .transport(Arc::new(self.transport.clone()))
+            .clock(Arc::new(self.clock.clone()))
+            .webhook_sink(Arc::new(self.sink.clone()))
+            .config(config)
+            .build()
+            .expect("valid configuration")
+    }
+
     /// An account with Meta credentials.
     pub(crate) async fn account(&self) -> Account {
         self.account_on(PHONE_NUMBER_ID).await

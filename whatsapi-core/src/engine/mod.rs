@@ -168,8 +168,9 @@ impl Core {
             threshold: config.breaker_threshold,
             cooldown: config.breaker_cooldown,
             max_cooldown: config.breaker_max_cooldown,
+            probe_lease: config.lease,
         });
-        let pacer = Pacer::new(config.pace_per_second);
+        let pacer = Pacer::new(config.pace_per_second, store.shares_send_slots());
         Self {
             store,
             transport,

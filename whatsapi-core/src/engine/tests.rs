@@ -492,6 +492,86 @@ async fn the_breaker_opens_pauses_sending_probes_once_and_closes() {
         .unwrap();
 }
 
+/// Two replicas on one shared store pace a number together: the rate is the number's, not each replica's.
+#[tokio::test(start_paused = true)]
+async fn two_replicas_on_a_shared_store_keep_to_the_rate_of_a_number_together() {
+    let cfg = EngineConfig {
+        pace_per_second: 5,
+        ..config()
+    };
+    let h = Harness::with_store(cfg.clone(), crate::testing::MemoryStore::with_wakeups());
+    let other = h.replica(cfg);
+    let _a = h.start();
+    let _b = other.start();
+    let acc = h.account().await;
+    let messages = (0..20).map(|i| SendRequest::text(phone(&format!("1415555{i:04}")), "hi"));
+    h.api
+        .send_bulk(&acc, BulkRequest::new(messages), 100)
+        .await
+        .unwrap();
+    h.advance_by_steps(Duration::from_secs(6), Duration::from_millis(50))
+        .await;
+    let sends: Vec<f64> = h.calls().iter().map(|c| h.secs(c.at)).collect();
+    assert_eq!(sends.len(), 20);
+    for (i, t) in sends.iter().enumerate() {
+        let in_window = sends.iter().filter(|x| **x >= *t && **x < t + 1.0).count();
+        assert!(
+            in_window <= 5,
+            "{in_window} sends in the second after {t} (#{i}): {sends:?}"
+        );
+    }
+    // Not slower than one replica alone would be (20 sends at 5/s end by 4 s), save a slot or two.
+    assert!(sends.iter().all(|t| *t < 4.5), "{sends:?}");
+}
+
+/// Two replicas see the same failures and the same half-open breaker: the failures of both add up to the
+/// threshold, and one probe goes out between them.
+#[tokio::test(start_paused = true)]
+async fn two_replicas_count_failures_together_and_send_one_probe() {
+    // One send in flight per replica, so each replica holds a message of its own when the breaker is half-open.
+    let cfg = EngineConfig {
+        breaker_threshold: 4,
+        concurrency: 1,
+        dispatch_batch: 1,
+        ..config()
+    };
+    let h = Harness::with_store(cfg.clone(), crate::testing::MemoryStore::with_wakeups());
+    let other = h.replica(cfg);
+    let acc = h.account().await;
+    h.fake.default_all(overloaded());
+    let gate = h.close_gate();
+    let _a = h.start();
+    let _b = other.start();
+    for i in 0..4 {
+        h.send_text(&acc, &format!("141555500{i:02}")).await;
+    }
+    settle().await;
+    assert_eq!(h.calls().len(), 2, "one send in flight on each replica");
+    gate.add_permits(100);
+    settle().await;
+    assert_eq!(h.calls().len(), 4);
+    let breaker = h.api.me(acc.id).await.unwrap().breaker;
+    assert_eq!(
+        (breaker.trips, breaker.open_until.map(|t| h.secs(t))),
+        (1, Some(30.0)),
+        "four failures, four counted: {breaker:?}"
+    );
+    // From 30 s both replicas find messages due again; one of them probes, held in flight here while the other
+    // polls a few times: it waits for the verdict instead of probing too.
+    let gate = h.close_gate();
+    h.advance_by_steps(Duration::from_secs(34), SEC).await;
+    assert_eq!(h.calls().len(), 5, "one probe across both replicas");
+    let breaker = h.api.me(acc.id).await.unwrap().breaker;
+    assert!(breaker.probing, "{breaker:?}");
+    gate.add_permits(100);
+    settle().await;
+    assert_eq!(h.calls().len(), 5);
+    let breaker = h.api.me(acc.id).await.unwrap().breaker;
+    assert_eq!(breaker.trips, 2, "the probe failed: open again");
+    assert!(!breaker.probing);
+    assert_eq!(breaker.open_until.map(|t| h.secs(t)), Some(94.0));
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_expired_lease_is_claimed_again_and_the_stale_worker_is_fenced() {
     let h = Harness::new();

@@ -375,7 +375,7 @@ impl WhatsApi {
 
     /// [`Error::BreakerOpen`] while the account's circuit breaker is open.
     fn check_breaker(&self, account: &Account, now: DateTime<Utc>) -> Result<(), Error> {
-        let stored = account.breaker.open_until.filter(|t| *t > now);
+        let stored = account.breaker.cooling_until(now);
         let local = self.core().breakers.open_until(account.id, now);
         let Some(until) = stored.max(local) else {
             return Ok(());

@@ -21,6 +21,7 @@
 //! impl ForwardOutbox for PassThrough {}
 //! impl ForwardHousekeeping for PassThrough {}
 //! impl ForwardContacts for PassThrough {}
+//! impl ForwardLimits for PassThrough {}
 //!
 //! # #[cfg(feature = "testing")] {
 //! let store: Arc<dyn Store> = Arc::new(PassThrough(Arc::new(whatsapi_core::testing::MemoryStore::new())));
@@ -63,6 +64,9 @@ pub trait ForwardHousekeeping: Wraps {}
 
 /// Passes contacts ([`ContactStore`]) through to [`Wraps::inner`] unchanged.
 pub trait ForwardContacts: Wraps {}
+
+/// Passes shared limits ([`LimitStore`]) through to [`Wraps::inner`] unchanged.
+pub trait ForwardLimits: Wraps {}
 
 #[async_trait]
 impl<T: ForwardTenants> TenantStore for T {
@@ -405,5 +409,28 @@ impl<T: ForwardContacts> ContactStore for T {
         keywords: &crate::contacts::OptOutKeywords,
     ) -> StoreResult<()> {
         self.inner().set_opt_out_keywords(account, keywords).await
+    }
+}
+
+#[async_trait]
+impl<T: ForwardLimits> LimitStore for T {
+    async fn reserve_send_slots(
+        &self,
+        blocks: &[SlotBlock],
+        interval: Duration,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<DateTime<Utc>>> {
+        self.inner().reserve_send_slots(blocks, interval, now).await
+    }
+    fn shares_send_slots(&self) -> bool {
+        self.inner().shares_send_slots()
+    }
+    async fn update_breaker(
+        &self,
+        id: AccountId,
+        expected: &crate::account::BreakerState,
+        new: &crate::account::BreakerState,
+    ) -> StoreResult<bool> {
+        self.inner().update_breaker(id, expected, new).await
     }
 }

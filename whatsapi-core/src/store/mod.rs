@@ -1,5 +1,5 @@
 //! What the engine keeps, as capability traits: [`TenantStore`], [`MessageStore`], [`OutboxStore`],
-//! [`InboundStore`], [`Housekeeping`] and [`ContactStore`]. [`Store`] is all of them at once, implemented for every type that
+//! [`InboundStore`], [`Housekeeping`], [`ContactStore`] and [`LimitStore`]. [`Store`] is all of them at once, implemented for every type that
 //! implements each one; hold it as `Arc<dyn Store>`. (The hosted product's keys, plans, billing events and rate
 //! windows are traits of `whatsapi-saas`, which the store crates implement too.)
 //!
@@ -27,10 +27,12 @@ use crate::inbound::{InboundFilter, InboundId, InboundInsert, InboundMessage, Ne
 use crate::message::{BatchId, Message, MessageId, MetaError, NewMessage, Pricing, Status};
 
 pub mod forward;
+mod limits;
 pub mod support;
 use crate::endpoints::{EndpointId, EndpointUpdate, WebhookEndpoint};
 use crate::status::MetaStatus;
 use crate::webhook::{DeliveryAttempt, EventData, EventId, EventType, StatusEventData};
+pub use limits::{LimitStore, SlotBlock};
 
 /// Errors of a store. Backends convert their driver errors into these.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -835,11 +837,17 @@ pub trait ContactStore: Send + Sync + 'static {
 /// Everything whatsapi keeps: every capability at once. Implemented for each type that implements all of them;
 /// object-safe, so hold it as `Arc<dyn Store>`.
 pub trait Store:
-    TenantStore + MessageStore + InboundStore + OutboxStore + Housekeeping + ContactStore
+    TenantStore + MessageStore + InboundStore + OutboxStore + Housekeeping + ContactStore + LimitStore
 {
 }
 
 impl<T> Store for T where
-    T: TenantStore + MessageStore + InboundStore + OutboxStore + Housekeeping + ContactStore
+    T: TenantStore
+        + MessageStore
+        + InboundStore
+        + OutboxStore
+        + Housekeeping
+        + ContactStore
+        + LimitStore
 {
 }

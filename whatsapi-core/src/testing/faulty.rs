@@ -432,3 +432,30 @@ impl crate::store::forward::Wraps for FaultyStore {
 
 // Contacts are passed through: no test injects their faults yet.
 impl crate::store::forward::ForwardContacts for FaultyStore {}
+
+#[async_trait]
+impl crate::store::LimitStore for FaultyStore {
+    async fn reserve_send_slots(
+        &self,
+        blocks: &[crate::store::SlotBlock],
+        interval: Duration,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<DateTime<Utc>>> {
+        self.fault("reserve_send_slots")?;
+        self.inner.reserve_send_slots(blocks, interval, now).await
+    }
+
+    fn shares_send_slots(&self) -> bool {
+        self.inner.shares_send_slots()
+    }
+
+    async fn update_breaker(
+        &self,
+        id: AccountId,
+        expected: &crate::account::BreakerState,
+        new: &crate::account::BreakerState,
+    ) -> StoreResult<bool> {
+        self.fault("update_breaker")?;
+        self.inner.update_breaker(id, expected, new).await
+    }
+}

@@ -27,6 +27,7 @@ use crate::store::{
     Outcome, Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts,
     StatusUpdate, StoreError, StoreResult, TenantStore, status_stream_key, unique_stream_key,
 };
+use crate::store::{LimitStore, SlotBlock};
 use crate::webhook::{DeliveryAttempt, EventData, EventId, EventType, StatusEventData};
 
 /// A `Store` kept in memory behind one mutex; every method is one "transaction" (the lock is taken once).
@@ -101,6 +102,8 @@ struct State {
     /// Contacts by account and key, and the accounts' opt-out keywords.
     contacts: HashMap<(AccountId, String), crate::contacts::Contact>,
     opt_out_keywords: HashMap<AccountId, crate::contacts::OptOutKeywords>,
+    /// The end of the send slots reserved per key ([`LimitStore::reserve_send_slots`]).
+    send_slots: HashMap<String, DateTime<Utc>>,
     next_seq: u64,
 }
 
@@ -1383,6 +1386,48 @@ impl State {
         c.phone = c.phone.take().or_else(|| who.phone.clone());
         c.user_id = who.user_id.clone().or(c.user_id.take());
         Ok(c)
+    }
+}
+
+#[async_trait]
+impl LimitStore for MemoryStore {
+    async fn reserve_send_slots(
+        &self,
+        blocks: &[SlotBlock],
+        interval: Duration,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<DateTime<Utc>>> {
+        let mut s = self.lock();
+        Ok(blocks
+            .iter()
+            .map(|b| {
+                let next = s.send_slots.entry(b.key.clone()).or_insert(now);
+                let start = (*next).max(now);
+                *next = start + chrono_duration(interval.saturating_mul(b.count));
+                start
+            })
+            .collect())
+    }
+
+    /// Shared when built [`with_wakeups`](MemoryStore::with_wakeups), like a store of several replicas: the
+    /// engines on its clones then pace through it.
+    fn shares_send_slots(&self) -> bool {
+        self.wakeups.is_some()
+    }
+
+    async fn update_breaker(
+        &self,
+        id: AccountId,
+        expected: &crate::account::BreakerState,
+        new: &crate::account::BreakerState,
+    ) -> StoreResult<bool> {
+        let mut s = self.lock();
+        let account = s.account_mut(id)?;
+        if account.breaker != *expected {
+            return Ok(false);
+        }
+        account.breaker = *new;
+        Ok(true)
     }
 }
 

@@ -44,6 +44,36 @@ pub async fn account(store: &SqliteStore, email: &str) -> Account {
     store.account(customer.id).await.unwrap().unwrap()
 }
 
+/// Like [`account`], for a store opened at an older schema version: the account is not read back, since this
+/// release's reads name columns (such as `breaker_probing`) that older versions lack. A fresh account is
+/// [`Account::new`] in every store.
+pub async fn old_account(store: &SqliteStore, email: &str) -> Account {
+    let new = NewAccount {
+        id: AccountId::new(),
+        name: "Acme".into(),
+        created_at: at(0),
+    };
+    store
+        .create_customer(NewCustomer {
+            account: new.clone(),
+            email: email.into(),
+            plan: Plan::Pro,
+            key_hash: ApiKey::generate().hash(),
+        })
+        .await
+        .unwrap();
+    Account::new(new)
+}
+
+/// The webhook [`with_webhook`] sets, as its column stores it.
+pub fn webhook_json() -> String {
+    serde_json::to_string(&WebhookConfig {
+        url: "https://example.com/hook".into(),
+        secret: "whsec_test".into(),
+    })
+    .unwrap()
+}
+
 pub async fn with_webhook(store: &dyn Store, account: &Account) {
     store
         .update_account(

@@ -60,6 +60,7 @@ pub async fn recent_account_sees_every_change(store: Arc<dyn Store>) {
         consecutive_failures: 3,
         open_until: Some(at(90)),
         trips: 1,
+        probing: false,
     };
     ok(
         store
@@ -195,6 +196,7 @@ pub async fn account_updates(store: Arc<dyn Store>) {
         consecutive_failures: 5,
         open_until: Some(at(300)),
         trips: 2,
+        probing: true,
     };
     let a = update(AccountUpdate::SetBreaker(breaker)).await;
     assert_eq!(a.breaker, breaker);

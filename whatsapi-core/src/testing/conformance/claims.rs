@@ -223,6 +223,7 @@ pub async fn claim_skips_inactive_accounts_and_open_breakers(store: Arc<dyn Stor
                     consecutive_failures: 5,
                     open_until: Some(at(60)),
                     trips: 1,
+                    probing: false,
                 }),
             )
             .await,
@@ -675,6 +676,7 @@ pub async fn next_due_at_tracks_the_earliest_due(store: Arc<dyn Store>) {
                     consecutive_failures: 3,
                     open_until: Some(at(95)),
                     trips: 1,
+                    probing: false,
                 }),
             )
             .await,

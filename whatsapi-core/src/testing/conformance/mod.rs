@@ -1,6 +1,6 @@
 //! The store conformance suite: public async functions every store implementation runs from its tests, one
 //! module per area ([`accounts`], [`messages`], [`idempotency`], [`claims`], [`statuses`], [`outbox`], [`events`],
-//! [`analytics`], [`inbound`], [`housekeeping`]), with shared builders in [`fixtures`].
+//! [`analytics`], [`inbound`], [`housekeeping`], [`limits`]), with shared builders in [`fixtures`].
 //!
 //! Each check takes a fresh, empty store and panics with a message saying what broke. Times are explicit offsets
 //! from [`base_time`]; nothing sleeps. A backend crate runs the whole suite with one line in a test file:
@@ -27,6 +27,7 @@ pub mod fixtures;
 pub mod housekeeping;
 pub mod idempotency;
 pub mod inbound;
+pub mod limits;
 pub mod messages;
 pub mod outbox;
 pub mod statuses;
@@ -45,6 +46,7 @@ pub use fixtures::{
 pub use housekeeping::*;
 pub use idempotency::*;
 pub use inbound::*;
+pub use limits::*;
 pub use messages::*;
 pub use outbox::*;
 pub use statuses::*;
@@ -203,6 +205,8 @@ macro_rules! __store_conformance_list {
             contact_opt_outs_and_pauses,
             contact_thread_orders_both_ways,
             opt_out_keywords_per_account,
+            send_slot_reservations_never_overlap,
+            breaker_compare_and_set,
         }
     };
 }
