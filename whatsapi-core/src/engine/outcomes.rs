@@ -230,3 +230,108 @@ mod tests {
         drop(tx);
     }
 }
+
+#[cfg(all(test, feature = "testing"))]
+mod store_errors {
+    use super::*;
+    use crate::account::{AccountId, NewAccount};
+    use crate::clock::Clock;
+    use crate::message::{MessageContent, MessageId, NewMessage, Status};
+    use crate::store::{MessageStore, NewBatch, Store, TenantStore};
+    use crate::testing::{FakeTransport, FaultyStore, ManualClock, MemoryStore, RecordingSink};
+
+    /// A core on a store that fails on request, with one claimed message.
+    async fn rig() -> (Arc<Core>, Arc<FaultyStore>, Message) {
+        let memory = MemoryStore::new();
+        let store = Arc::new(FaultyStore::new(Arc::new(memory)));
+        let clock = ManualClock::at_epoch();
+        let account = AccountId::new();
+        store
+            .create_account(NewAccount {
+                id: account,
+                name: "Acme".into(),
+                created_at: clock.now(),
+            })
+            .await
+            .unwrap();
+        store
+            .insert_messages(NewBatch {
+                account_id: account,
+                messages: vec![NewMessage {
+                    id: MessageId::new(),
+                    account_id: account,
+                    batch_id: None,
+                    to: crate::phone::PhoneNumber::parse("14155550001")
+                        .unwrap()
+                        .into(),
+                    reply_to: None,
+                    content: MessageContent::Text { body: "hi".into() },
+                    send_at: None,
+                    metadata: None,
+                    dry_run: false,
+                    created_at: clock.now(),
+                }],
+                idempotency: None,
+            })
+            .await
+            .unwrap();
+        let claimed = store
+            .claim_due(clock.now(), Duration::from_secs(60), 1)
+            .await
+            .unwrap();
+        let core = Arc::new(Core::new(
+            store.clone() as Arc<dyn Store>,
+            Arc::new(FakeTransport::new()),
+            Arc::new(clock),
+            Arc::new(RecordingSink::new()),
+            super::super::EngineConfig::default(),
+        ));
+        (core, store, claimed[0].message.clone())
+    }
+
+    fn sent() -> Outcome {
+        Outcome::Sent {
+            wamid: "wamid.1".into(),
+        }
+    }
+
+    async fn status(store: &FaultyStore, m: &Message) -> Status {
+        store
+            .get_message(m.account_id, m.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+    }
+
+    /// A batch the store fails to record is tried again, and recorded when the store recovers in time.
+    #[tokio::test]
+    async fn a_failed_batch_is_tried_again() {
+        let (core, store, message) = rig().await;
+        store.fail("record_outcomes", TRIES - 1);
+        let (recorder, batcher) = Recorder::start(core);
+        recorder.record(&message, sent()).await;
+        assert_eq!(status(&store, &message).await, Status::Sent);
+        assert_eq!(store.pending_faults("record_outcomes"), 0);
+        drop(recorder);
+        batcher.await.unwrap();
+    }
+
+    /// A store that keeps failing is given up on after a few tries: the message stays claimed, for its lease to
+    /// end, and the task is answered.
+    #[tokio::test]
+    async fn a_batch_that_keeps_failing_is_left_to_the_lease() {
+        let (core, store, message) = rig().await;
+        store.fail("record_outcomes", TRIES + 1);
+        let (recorder, batcher) = Recorder::start(core);
+        recorder.record(&message, sent()).await;
+        assert_eq!(status(&store, &message).await, Status::Processing);
+        assert_eq!(
+            store.pending_faults("record_outcomes"),
+            1,
+            "tried {TRIES} times"
+        );
+        drop(recorder);
+        batcher.await.unwrap();
+    }
+}
