@@ -5,6 +5,8 @@
 //! - Load is spread over both; one replica is killed with SIGKILL mid-run. Every acknowledged (202) message is
 //!   sent exactly once, except messages whose send was in flight on the killed replica: those may be sent once
 //!   more after their lease, by the survivor. The test prints how many were.
+//! - A replica killed while it records a batch of outcomes (stopped inside that transaction by a lock the test
+//!   holds) commits none of it; the other replica sends those messages again after their lease, and nothing else.
 //!
 //! - Limits of Meta's side hold across replicas too: a number's send rate is the number's (both replicas together
 //!   keep to `--send-rate`), and the circuit breaker's failures and half-open probe are shared (the failures of
@@ -632,6 +634,249 @@ async fn two_replicas_count_breaker_failures_together_and_send_one_probe() {
     println!("breaker: {THRESHOLD} failures opened it; {probes} probe reached Meta");
 
     drop((a, b));
+    sandbox.shutdown().await;
+    admin
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+}
+
+/// Messages of the batch test: enough that outcomes queue up behind the one being recorded.
+const BATCH_MESSAGES: usize = 100;
+
+/// Issue 20: a replica is killed with SIGKILL while it records a batch of outcomes. The test holds a lock on the
+/// timeline table (taken once every message is stored), so replica a's next batch of outcomes stops inside its
+/// transaction, after its rows were locked and updated; a is killed there, the lock is let go, and replica b takes
+/// over. Nothing of the killed batch is committed: its messages are still `processing`, are sent again by b once
+/// their lease ends (they are the only ones sent twice), and end `sent` with one `sent` timeline entry each and
+/// counters that match a recount.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_while_recording_a_batch_of_outcomes_loses_nothing() {
+    let url = database_url();
+    let admin = match connect(&url).await {
+        Ok(c) => c,
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("PostgreSQL at {url} is unreachable: {e} (CI=true: this test must run)")
+        }
+        Err(e) => {
+            eprintln!(
+                "skipped: PostgreSQL at {url} is unreachable: {e}; set DATABASE_URL to run it"
+            );
+            return;
+        }
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let schema = format!(
+        "wa_test_{now}_{}",
+        &uuid::Uuid::now_v7().simple().to_string()[20..]
+    );
+    admin
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let replica_url = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+
+    let sandbox = Sandbox::start(SandboxConfig {
+        slow_delay: Duration::from_millis(300),
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let mut a = Replica::spawn("a", &replica_url, &sandbox, dir.path()).await;
+    a.wait_ready(&http).await;
+    let (code, v) = register(&http, &a, &format!("batch-{schema}@example.com")).await;
+    assert_eq!(code, 201, "{v}");
+    let key = v["data"]["apiKey"].as_str().unwrap().to_owned();
+    let r = http
+        .put(a.url("/auth/me/credentials"))
+        .bearer_auth(&key)
+        .json(
+            &json!({"whatsappAccessToken": "sandbox-token", "whatsappPhoneNumberId": "1234567890"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Sends to the slow number take 300 ms at Meta: the lock is held before their outcomes come back.
+    let mut acknowledged: HashSet<String> = HashSet::new();
+    for chunk in (0..BATCH_MESSAGES).collect::<Vec<_>>().chunks(BULK) {
+        let messages: Vec<Value> = chunk
+            .iter()
+            .map(|i| json!({"to": whatsapi_sandbox::magic::SLOW, "message": format!("batch-{i}")}))
+            .collect();
+        let r = http
+            .post(a.url("/messages/bulk"))
+            .bearer_auth(&key)
+            .json(&json!({ "messages": messages }))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(status, 202, "{v}");
+        acknowledged.extend(chunk.iter().map(|i| format!("batch-{i}")));
+    }
+    let holder = connect(&url).await.unwrap();
+    holder
+        .batch_execute(&format!(
+            "BEGIN; LOCK TABLE {schema}.timeline IN EXCLUSIVE MODE"
+        ))
+        .await
+        .unwrap();
+
+    // Replica a's batch of outcomes waits for the lock inside its transaction.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: i64 = admin
+            .query_one(
+                &format!(
+                    "SELECT COUNT(*) FROM pg_locks WHERE relation = '{schema}.timeline'::regclass AND NOT granted"
+                ),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no batch of outcomes reached the timeline; log of a:\n{}",
+            std::fs::read_to_string(&a.log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Let more sends end and their outcomes queue behind the stuck batch.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    a.child.start_kill().expect("SIGKILL replica a");
+    a.child.wait().await.unwrap();
+    let sent_at_kill = sandbox.sent().len();
+    holder.batch_execute("COMMIT").await.unwrap();
+    // The killed replica's transaction is rolled back as soon as its backend sees the connection gone; until then
+    // its rows stay locked (claims skip them) and its changes invisible.
+    let in_flight: HashSet<String> = admin
+        .query(
+            &format!("SELECT content FROM {schema}.messages WHERE status = 2"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|row| {
+            let content: Value = serde_json::from_str(&row.get::<_, String>(0)).ok()?;
+            content["body"].as_str().map(str::to_owned)
+        })
+        .collect();
+    assert!(
+        !in_flight.is_empty(),
+        "the stuck batch's messages are still processing after the kill"
+    );
+
+    let mut b = Replica::spawn("b", &replica_url, &sandbox, dir.path()).await;
+    b.wait_ready(&http).await;
+    let deadline = Instant::now() + Duration::from_secs(45);
+    let counts = loop {
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for req in sandbox.sent() {
+            if let Some(text) = body_text(&req) {
+                *counts.entry(text).or_default() += 1;
+            }
+        }
+        let sent_all = acknowledged.iter().all(|m| counts.contains_key(m));
+        let recorded: i64 = admin
+            .query_one(
+                &format!("SELECT COUNT(*) FROM {schema}.messages WHERE status IN (4, 5, 6)"),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if sent_all && recorded == BATCH_MESSAGES as i64 {
+            break counts;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every acknowledged message was sent: {} of {BATCH_MESSAGES} reached Meta, {recorded} recorded \
+             as sent; log of b:\n{}",
+            counts.len(),
+            std::fs::read_to_string(&b.log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+
+    assert!(
+        counts.keys().all(|m| acknowledged.contains(m)),
+        "only acknowledged messages reach Meta"
+    );
+    let twice: Vec<&String> = counts
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(m, n)| {
+            assert_eq!(*n, 2, "{m} was sent {n} times");
+            assert!(
+                in_flight.contains(m),
+                "{m} was sent twice but was not processing when replica a was killed"
+            );
+            m
+        })
+        .collect();
+    assert!(
+        !twice.is_empty(),
+        "the outcomes of the killed batch were lost with it, so its messages were sent again"
+    );
+    // Nothing of the killed batch was committed halfway: one `sent` entry per message, counters as recounted.
+    let doubled: i64 = admin
+        .query_one(
+            &format!(
+                "SELECT COUNT(*) FROM (SELECT message FROM {schema}.timeline WHERE status = 4 \
+                 GROUP BY message HAVING COUNT(*) <> 1) t"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(doubled, 0, "every message has exactly one `sent` entry");
+    let recount: HashMap<i16, i64> = admin
+        .query(
+            &format!("SELECT status, COUNT(*) FROM {schema}.messages GROUP BY status"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let counters: HashMap<i16, i64> = admin
+        .query(
+            &format!(
+                "SELECT status, SUM(n)::int8 FROM {schema}.status_counts GROUP BY status HAVING SUM(n) <> 0"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(counters, recount, "the status counters match a recount");
+    println!(
+        "batch kill: {BATCH_MESSAGES} acknowledged; {sent_at_kill} sends accepted by Meta before the SIGKILL; {} \
+         messages processing at the kill; {} sent twice, {} sent exactly once",
+        in_flight.len(),
+        twice.len(),
+        counts.len() - twice.len()
+    );
+
+    drop(b);
     sandbox.shutdown().await;
     admin
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))

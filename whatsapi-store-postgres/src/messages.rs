@@ -213,6 +213,11 @@ impl Effects {
         *self.counts.entry((account, status_code(s))).or_default() += delta;
     }
 
+    /// Counts one message Meta accepted for the account (`messages_sent`).
+    fn count_sent(&mut self, account: i64) {
+        *self.sent.entry(account).or_default() += 1;
+    }
+
     async fn destinations(&mut self, db: &dyn Db, account: i64) -> Result<Vec<Option<i64>>> {
         if let Some(d) = self.destinations.get(&account) {
             return Ok(d.clone());
@@ -339,17 +344,21 @@ async fn change(
 
 /// Serialises, across connections, the writers that match a wamid: a Meta status for it and the send that
 /// records it. Whichever comes second sees what the first committed, so an early status is never stranded.
+/// The locks are taken in sorted order, in one statement (a function scan yields the array in order), so two
+/// writers of overlapping wamids never wait for each other in a cycle.
 async fn lock_wamids(db: &dyn Db, wamids: &[&str]) -> Result<()> {
     let mut sorted: Vec<&str> = wamids.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
-    for w in sorted {
-        db.exec(
-            "SELECT pg_advisory_xact_lock(hashtextextended('whatsapi:wamid:' || $1, 0))",
-            &[&w],
-        )
-        .await?;
+    if sorted.is_empty() {
+        return Ok(());
     }
+    db.exec(
+        "SELECT pg_advisory_xact_lock(hashtextextended('whatsapi:wamid:' || w, 0)) \
+         FROM unnest($1::text[]) WITH ORDINALITY AS t(w, o) ORDER BY o",
+        &[&sorted],
+    )
+    .await?;
     Ok(())
 }
 
@@ -800,6 +809,9 @@ pub(crate) async fn claim_due(
         .collect())
 }
 
+mod outcomes;
+pub(crate) use outcomes::record_outcomes;
+
 /// Records the outcome of attempt `attempt` of message `id`.
 pub(crate) async fn record_outcome(
     db: &dyn Db,
@@ -839,7 +851,7 @@ pub(crate) async fn record_outcome(
     match outcome {
         Outcome::Sent { wamid } => {
             if !s.message.dry_run {
-                *fx.sent.entry(s.account).or_default() += 1;
+                fx.count_sent(s.account);
             }
             apply_pending(db, fx, &mut s, wamid).await?;
         }

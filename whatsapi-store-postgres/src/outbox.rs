@@ -105,6 +105,107 @@ pub(crate) async fn emit(
     Ok(())
 }
 
+/// A status event waiting to be written with others ([`emit_all`]): the message's status as it was at `at`,
+/// for one destination.
+pub(crate) struct StatusEvent {
+    /// The event's id.
+    id: Uuid,
+    /// Row number of the account.
+    account: i64,
+    /// The stream: the message's status events.
+    stream: String,
+    /// Row number of the message.
+    message: i64,
+    /// The status announced.
+    status: i16,
+    /// When it changed.
+    at: i64,
+    /// The payload.
+    data: String,
+    /// The endpoint (`None`: the reference webhook).
+    endpoint: Option<i64>,
+}
+
+impl StatusEvent {
+    /// The events announcing the message's current status, one per destination, as [`emit`] writes them.
+    pub(crate) fn of(
+        s: &Stored,
+        at: DateTime<Utc>,
+        destinations: &[Option<i64>],
+    ) -> Result<Vec<StatusEvent>> {
+        if destinations.is_empty() {
+            return Ok(Vec::new());
+        }
+        let data = EventData::Status(StatusEventData::of(&s.message)).encode()?;
+        let stream = status_stream_key(s.message.id);
+        Ok(destinations
+            .iter()
+            .map(|endpoint| StatusEvent {
+                id: EventId::new().0,
+                account: s.account,
+                stream: stream.clone(),
+                message: s.seq,
+                status: status_code(s.message.status),
+                at: ts(at),
+                data: data.clone(),
+                endpoint: *endpoint,
+            })
+            .collect())
+    }
+}
+
+/// Writes status events in one statement, in the order given (their streams keep that order).
+pub(crate) async fn emit_all(db: &dyn Db, events: &[StatusEvent]) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let n = events.len();
+    let (mut ids, mut accounts, mut streams, mut messages) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut statuses, mut ats, mut data, mut endpoints) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for e in events {
+        ids.push(e.id);
+        accounts.push(e.account);
+        streams.push(e.stream.as_str());
+        messages.push(e.message);
+        statuses.push(e.status);
+        ats.push(e.at);
+        data.push(e.data.as_str());
+        endpoints.push(e.endpoint);
+    }
+    db.exec(
+        "INSERT INTO outbox (id, account, event_type, stream, message, status, created_at, data, next_at, \
+         endpoint) \
+         SELECT u.id, u.account, $1, u.stream, u.message, u.status, u.at, u.data, $2, u.endpoint \
+         FROM unnest($3::uuid[], $4::int8[], $5::text[], $6::int8[], $7::int2[], $8::int8[], $9::text[], \
+         $10::int8[]) WITH ORDINALITY AS u(id, account, stream, message, status, at, data, endpoint, ord) \
+         ORDER BY u.ord",
+        &[
+            &EventType::StatusUpdated.as_str(),
+            &DUE_AT_ONCE,
+            &ids,
+            &accounts,
+            &streams,
+            &messages,
+            &statuses,
+            &ats,
+            &data,
+            &endpoints,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Writes an event that is not a status event for each destination of the account (row `account`) subscribed to
 /// its type, in one statement; answers how many.
 async fn write(

@@ -12,8 +12,8 @@ use whatsapi_core::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use whatsapi_core::inbound::{InboundFilter, InboundId, InboundInsert, InboundMessage, NewInbound};
 use whatsapi_core::store::{
     ClaimLimits, Claimed, ClaimedEvent, EventClaimLimits, EventNext, MessageFilter, NewBatch,
-    NewEvent, OutboxBacklog, Outcome, Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied,
-    StatusCounts, StatusUpdate, StoreResult,
+    NewEvent, OutboxBacklog, Outcome, OutcomeRecord, Page, PageRequest, PurgePolicy, PurgeReport,
+    StatusApplied, StatusCounts, StatusUpdate, StoreResult,
 };
 use whatsapi_core::store::{Housekeeping, InboundStore, MessageStore, OutboxStore, TenantStore};
 use whatsapi_core::webhook::{DeliveryAttempt, EventId};
@@ -171,6 +171,23 @@ impl MessageStore for PostgresStore {
             let mut fx = Effects::default();
             match messages::record_outcome(tx, &mut fx, id, attempt, &outcome, now).await {
                 Ok(m) => fx.flush(tx, &self.channel).await.map(|()| m),
+                Err(e) => Err(e),
+            }
+        })?)
+    }
+
+    async fn record_outcomes(
+        &self,
+        batch: &[OutcomeRecord],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<StoreResult<()>>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(in_tx!(self, |tx| {
+            let mut fx = Effects::default();
+            match messages::record_outcomes(tx, &mut fx, batch, now).await {
+                Ok(answers) => fx.flush(tx, &self.channel).await.map(|()| answers),
                 Err(e) => Err(e),
             }
         })?)

@@ -16,8 +16,8 @@ use whatsapi_core::store::support::{
     record_pricing, reset_for_retry,
 };
 use whatsapi_core::store::{
-    ClaimLimits, Claimed, FailureInfo, MessageFilter, NewBatch, Outcome, Page, PageRequest,
-    StatusApplied, StatusCounts, StatusUpdate,
+    ClaimLimits, Claimed, FailureInfo, MessageFilter, NewBatch, Outcome, OutcomeRecord, Page,
+    PageRequest, StatusApplied, StatusCounts, StatusUpdate, StoreResult,
 };
 use whatsapi_core::{AccountId, BatchId, Message, MessageId, Recipient, Status, StoreError};
 
@@ -715,6 +715,26 @@ pub(crate) fn record_outcome(
         apply_pending(conn, &mut s, wamid)?;
     }
     Ok(s.message)
+}
+
+/// Records a batch of outcomes in order, each as [`record_outcome`] does, in the writer's transaction: an item
+/// refused before it changed anything (stale, unknown, its wamid taken) is answered alone and the others go on;
+/// any other failure fails the whole batch (the writer then rolls its transaction back).
+pub(crate) fn record_outcomes(
+    conn: &Connection,
+    batch: &[OutcomeRecord],
+    now: DateTime<Utc>,
+) -> Result<Vec<StoreResult<()>>> {
+    let mut answers = Vec::with_capacity(batch.len());
+    for item in batch {
+        let before = conn.total_changes();
+        match record_outcome(conn, item.id, item.attempt, item.outcome.clone(), now) {
+            Ok(_) => answers.push(Ok(())),
+            Err(SqliteError::Store(e)) if conn.total_changes() == before => answers.push(Err(e)),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(answers)
 }
 
 /// Applies the statuses that arrived for `wamid` before its send was recorded, oldest first.

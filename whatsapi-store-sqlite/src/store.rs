@@ -11,8 +11,8 @@ use whatsapi_core::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use whatsapi_core::inbound::{InboundFilter, InboundId, InboundInsert, InboundMessage, NewInbound};
 use whatsapi_core::store::{
     ClaimLimits, Claimed, ClaimedEvent, EventClaimLimits, EventNext, MessageFilter, NewBatch,
-    NewEvent, OutboxBacklog, Outcome, Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied,
-    StatusCounts, StatusUpdate, StoreResult,
+    NewEvent, OutboxBacklog, Outcome, OutcomeRecord, Page, PageRequest, PurgePolicy, PurgeReport,
+    StatusApplied, StatusCounts, StatusUpdate, StoreResult,
 };
 use whatsapi_core::store::{Housekeeping, InboundStore, MessageStore, OutboxStore, TenantStore};
 use whatsapi_core::webhook::{DeliveryAttempt, EventId};
@@ -194,6 +194,21 @@ impl MessageStore for SqliteStore {
     ) -> StoreResult<Message> {
         self.writer
             .write_checked(move |c| messages::record_outcome(c, id, attempt, outcome, now))
+            .await
+    }
+
+    async fn record_outcomes(
+        &self,
+        batch: &[OutcomeRecord],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<StoreResult<()>>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One request of the writer for the whole batch, fenced item by item inside it.
+        let batch = batch.to_vec();
+        self.writer
+            .write_checked(move |c| messages::record_outcomes(c, &batch, now))
             .await
     }
 

@@ -1,6 +1,6 @@
 //! The dispatcher: claims due messages in batches (a lease and an attempt number each), sends them with bounded
-//! concurrency, paced per business phone number and gated by the account's circuit breaker, and records each
-//! outcome fenced by its attempt.
+//! concurrency, paced per business phone number and gated by the account's circuit breaker, and records the
+//! outcomes in batches (see `outcomes`), each fenced by its attempt.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use crate::store::{ClaimLimits, Claimed, FailureInfo, Outcome, StatusUpdate, Sto
 use crate::transport::{OutgoingMessage, SendError, SendReceipt};
 
 use super::breaker::{Admission, ProbeClaim, ProbeGuard, ProbeState, Verdict};
+use super::outcomes::Recorder;
 use super::{Core, StopRx, add, stop_deadline, stopped};
 
 /// `errorMessage` of a real send whose account has no Meta credentials (they were removed after queueing).
@@ -40,7 +41,32 @@ pub(crate) struct Report {
     pub(crate) abandoned: u64,
 }
 
-pub(crate) async fn run(core: Arc<Core>, mut stop: StopRx) -> Report {
+/// Runs the dispatcher until stopped, then lets running sends finish (see [`drain`]) and records the outcomes
+/// its batcher still holds before answering the shutdown report.
+pub(crate) async fn run(core: Arc<Core>, stop: StopRx) -> Report {
+    let (recorder, batcher) = Recorder::start(core.clone());
+    let report = dispatch(&core, stop.clone(), &recorder).await;
+    drop(recorder);
+    // Every send task has ended, so the batcher holds only outcomes already handed over; it ends once they are
+    // recorded. Past the stop deadline it is cut off like the sends (their leases take over).
+    let deadline = stop_deadline(&stop, core.clock.now());
+    let mut batcher = batcher;
+    tokio::select! {
+        biased;
+        ended = &mut batcher => {
+            if let Err(e) = ended {
+                tracing::error!(error = %e, "the outcome batcher panicked");
+            }
+        }
+        _ = core.clock.sleep_until(deadline) => {
+            tracing::warn!("shutdown deadline passed while outcomes were being recorded; those messages are sent again when their lease ends");
+            batcher.abort();
+        }
+    }
+    report
+}
+
+async fn dispatch(core: &Arc<Core>, mut stop: StopRx, recorder: &Recorder) -> Report {
     let mut wake = core.dispatch_wake.subscribe();
     let mut remote = core.store.subscribe_wakeups();
     let permits = Arc::new(Semaphore::new(core.config.concurrency.max(1)));
@@ -77,8 +103,16 @@ pub(crate) async fn run(core: Arc<Core>, mut stop: StopRx) -> Report {
                     more = claimed.len() == room;
                     if !claimed.is_empty() {
                         tracing::debug!(count = claimed.len(), "claimed due messages");
-                        spawn_batch(&core, claimed, &permits, &mut tasks, &stop, &mut numbers)
-                            .await;
+                        spawn_batch(
+                            core,
+                            claimed,
+                            &permits,
+                            &mut tasks,
+                            &stop,
+                            &mut numbers,
+                            recorder,
+                        )
+                        .await;
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "claiming due messages failed"),
@@ -94,7 +128,7 @@ pub(crate) async fn run(core: Arc<Core>, mut stop: StopRx) -> Report {
         let until = if low {
             add(core.clock.now(), core.config.idle_poll)
         } else {
-            next_wake_at(&core).await
+            next_wake_at(core).await
         };
         // A number left out for want of pacing room is claimed for again once it has room.
         let until = numbers
@@ -123,7 +157,7 @@ pub(crate) async fn run(core: Arc<Core>, mut stop: StopRx) -> Report {
             break;
         }
     }
-    drain(&core, tasks, &stop, report).await
+    drain(core, tasks, &stop, report).await
 }
 
 impl Report {
@@ -262,6 +296,7 @@ async fn spawn_batch(
     tasks: &mut JoinSet<TaskEnd>,
     stop: &StopRx,
     numbers: &mut Numbers,
+    recorder: &Recorder,
 ) {
     let now = core.clock.now();
     let mut accounts: HashMap<AccountId, Result<Option<Arc<Account>>, StoreError>> = HashMap::new();
@@ -285,7 +320,7 @@ async fn spawn_batch(
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!(error = %e, %account_id, "loading the account failed; releasing its message");
-                let _ = record(core, &message, Outcome::Release).await;
+                recorder.record(&message, Outcome::Release).await;
                 continue;
             }
         };
@@ -330,7 +365,7 @@ async fn spawn_batch(
     for (message, account, admission, number) in admitted {
         let account_id = message.account_id;
         if unpaced && number.is_some() {
-            let _ = record(core, &message, Outcome::Release).await;
+            recorder.record(&message, Outcome::Release).await;
             continue;
         }
         let slot = number.and_then(|n| {
@@ -373,6 +408,7 @@ async fn spawn_batch(
             stop: stop.clone(),
             permits: permits.clone(),
             permit,
+            recorder: recorder.clone(),
         };
         tasks.spawn(job.run(admission).instrument(span));
     }
@@ -391,6 +427,8 @@ struct SendJob {
     /// This message's place among the sends in flight, taken when it may go; given back as soon as Meta
     /// answered, before the outcome is recorded, so the next sends overlap the store's commit of this one.
     permit: Option<OwnedSemaphorePermit>,
+    /// Where the outcome goes (recorded in batches with other sends' outcomes).
+    recorder: Recorder,
 }
 
 impl SendJob {
@@ -629,53 +667,15 @@ impl SendJob {
 
     async fn release(self) -> TaskEnd {
         tracing::debug!("released unstarted");
-        let _ = record(&self.core, &self.message, Outcome::Release).await;
+        self.recorder.record(&self.message, Outcome::Release).await;
         TaskEnd::Released
     }
 
+    /// Records the outcome, fenced by the message's attempt (see [`Recorder::record`]).
     async fn finish(&self, outcome: Outcome) -> TaskEnd {
-        let _ = record(&self.core, &self.message, outcome).await;
+        self.recorder.record(&self.message, outcome).await;
         TaskEnd::Finished
     }
-}
-
-/// Records an outcome fenced by the message's attempt; a stale attempt is dropped (a newer claim owns it).
-/// Storage errors are retried a few times, then the lease takes over.
-async fn record(core: &Core, message: &Message, outcome: Outcome) -> Option<Message> {
-    const TRIES: usize = 3;
-    for i in 1..=TRIES {
-        match core
-            .store
-            .record_outcome(
-                message.id,
-                message.attempt,
-                outcome.clone(),
-                core.clock.now(),
-            )
-            .await
-        {
-            Ok(m) => {
-                core.deliver_wake.notify();
-                if outcome == Outcome::Release {
-                    core.dispatch_wake.notify();
-                }
-                return Some(m);
-            }
-            Err(StoreError::Stale) => {
-                tracing::info!(
-                    "outcome dropped: the message was claimed again after this lease ended"
-                );
-                return None;
-            }
-            Err(e) if i < TRIES => {
-                tracing::warn!(error = %e, "recording the outcome failed; trying again")
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "recording the outcome failed; the message is sent again when its lease ends");
-            }
-        }
-    }
-    None
 }
 
 /// Maps a transport result to the stored outcome and the breaker's verdict.

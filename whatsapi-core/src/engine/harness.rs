@@ -1,7 +1,8 @@
 //! A deterministic rig for engine and facade tests: `ManualClock`, `MemoryStore`, `FakeTransport`,
 //! `RecordingSink`, and a transport wrapper that notes the simulated time of every send and can hold sends back.
 //!
-//! Tests run on a paused Tokio runtime (`start_paused = true`). The engine never uses Tokio timers, so
+//! Tests run on a paused Tokio runtime (`start_paused = true`). The engine uses no Tokio timers (with the
+//! [`config`] of the tests, whose outcomes never wait for a batch to fill), so
 //! [`settle`] — a 1 ms Tokio sleep — returns only once every engine task is blocked: it is a quiescence point,
 //! not a delay.
 
@@ -120,9 +121,12 @@ pub(crate) struct Harness {
 }
 
 /// The engine configuration of the tests: no jitter, so retry times are exact, and no pacing, so several
-/// messages go out without the clock moving (the pacing test sets its own rate).
+/// messages go out without the clock moving (the pacing test sets its own rate). Outcomes are recorded without
+/// waiting for others to join their batch: that wait is the engine's only Tokio timer, and [`settle`] relies on
+/// there being none.
 pub(crate) fn config() -> EngineConfig {
     EngineConfig {
+        outcome_delay: Duration::ZERO,
         pace_per_second: 0,
         retry: RetryPolicy {
             jitter: 0.0,

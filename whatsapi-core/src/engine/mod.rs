@@ -1,14 +1,17 @@
-//! The delivery engine: the dispatcher (claims due messages, sends them, records outcomes), the webhook
+//! The delivery engine: the dispatcher (claims due messages, sends them, records outcomes in batches), the webhook
 //! deliverer (drains the outbox through the [`WebhookSink`]) and the sweeper (purges expired rows).
 //!
 //! Every time decision reads the [`Clock`] and every wait goes through [`Clock::sleep_until`], so tests drive the
-//! engine by hand with `ManualClock`. Work is noticed through wake-ups (a new send, a freed slot, a recorded
+//! engine by hand with `ManualClock`. The one exception is the few milliseconds an outcome waits for others to
+//! join its batch ([`EngineConfig::outcome_delay`], on Tokio's clock), which decides nothing but how outcomes are
+//! grouped. Work is noticed through wake-ups (a new send, a freed slot, a recorded
 //! outcome) and, as a fallback for work created by other replicas, by polling every
 //! [`EngineConfig::idle_poll`].
 
 mod breaker;
 mod deliverer;
 mod dispatcher;
+mod outcomes;
 mod pacing;
 pub mod stats;
 mod sweeper;
@@ -95,6 +98,11 @@ pub struct EngineConfig {
     pub idle_poll: Duration,
     /// Which customer webhook URLs are accepted (default: https and public addresses only).
     pub webhook_urls: crate::webhook::WebhookUrlPolicy,
+    /// Most send outcomes recorded together in one store call (default 256); `0` counts as 1.
+    pub outcome_batch: usize,
+    /// How long the first outcome of a batch waits for others to join it, on Tokio's clock (default 2 ms);
+    /// `0` records what is waiting at once (outcomes that arrive meanwhile still form the next batch).
+    pub outcome_delay: Duration,
 }
 
 impl Default for EngineConfig {
@@ -114,6 +122,8 @@ impl Default for EngineConfig {
             max_pending_statuses_per_account: DEFAULT_MAX_PENDING_STATUSES,
             idle_poll: Duration::from_secs(1),
             webhook_urls: crate::webhook::WebhookUrlPolicy::default(),
+            outcome_batch: 256,
+            outcome_delay: Duration::from_millis(2),
         }
     }
 }

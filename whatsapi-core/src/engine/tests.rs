@@ -699,6 +699,47 @@ async fn graceful_shutdown_finishes_running_sends_and_releases_the_rest() {
     assert_eq!(statuses, [Status::Sent; 3]);
 }
 
+#[tokio::test(start_paused = true)]
+async fn outcomes_waiting_for_their_batch_are_recorded_before_shutdown_reports() {
+    // Outcomes wait an hour (of Tokio's paused time) for others to join their batch: the sends are done, their
+    // outcomes are not recorded yet when shutdown begins.
+    let h = Harness::with_config(EngineConfig {
+        outcome_delay: Duration::from_secs(3600),
+        ..config()
+    });
+    let engine = h.start();
+    let acc = h.account().await;
+    let ids = [
+        h.send_text(&acc, "14155550001").await,
+        h.send_text(&acc, "14155550002").await,
+        h.send_text(&acc, "14155550003").await,
+    ];
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(h.calls().len(), 3, "every send reached Meta");
+    assert_eq!(
+        futures_statuses(&h, &acc, &ids).await,
+        [Status::Processing; 3],
+        "their outcomes wait in the batch"
+    );
+    let report = engine.shutdown(Duration::from_secs(30)).await;
+    assert_eq!(
+        report.sends_finished, 3,
+        "each send ends once its outcome is recorded"
+    );
+    assert_eq!(futures_statuses(&h, &acc, &ids).await, [Status::Sent; 3]);
+    assert_eq!(
+        h.store
+            .account(acc.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .messages_sent,
+        3
+    );
+}
+
 async fn futures_statuses(
     h: &Harness,
     acc: &crate::account::Account,

@@ -170,6 +170,13 @@ impl<T: ForwardMessages> MessageStore for T {
     ) -> StoreResult<Message> {
         self.inner().record_outcome(id, attempt, outcome, now).await
     }
+    async fn record_outcomes(
+        &self,
+        batch: &[OutcomeRecord],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<StoreResult<()>>> {
+        self.inner().record_outcomes(batch, now).await
+    }
     async fn apply_status_updates(
         &self,
         updates: &[StatusUpdate],

@@ -211,6 +211,18 @@ pub enum Outcome {
     Release,
 }
 
+/// One outcome of a batch given to [`MessageStore::record_outcomes`]: the outcome of attempt `attempt` of message
+/// `id`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutcomeRecord {
+    /// The message.
+    pub id: MessageId,
+    /// The attempt whose outcome it is (the fencing token of its claim).
+    pub attempt: u32,
+    /// What became of the attempt.
+    pub outcome: Outcome,
+}
+
 /// A status reported by Meta for one wamid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusUpdate {
@@ -568,6 +580,28 @@ pub trait MessageStore: Send + Sync + 'static {
         outcome: Outcome,
         now: DateTime<Utc>,
     ) -> StoreResult<Message>;
+    /// Records a batch of outcomes at `now`, in order, with exactly the effect of one
+    /// [`record_outcome`](Self::record_outcome) per item: one answer per item, in the same order. An item is
+    /// refused alone (`Stale`, `NotFound`, `Conflict` for a wamid of another message, including one recorded by an
+    /// earlier item of the batch) while the others apply; `Err` for the whole call means nothing was recorded.
+    ///
+    /// A store applies the batch in one transaction with set-based statements where it can; the default records
+    /// the items one by one (each in its own transaction), which gives the same answers and state.
+    async fn record_outcomes(
+        &self,
+        batch: &[OutcomeRecord],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<StoreResult<()>>> {
+        let mut answers = Vec::with_capacity(batch.len());
+        for item in batch {
+            answers.push(
+                self.record_outcome(item.id, item.attempt, item.outcome.clone(), now)
+                    .await
+                    .map(|_| ()),
+            );
+        }
+        Ok(answers)
+    }
     /// Applies Meta's statuses in one transaction, monotonically; unknown wamids are kept as pending, received at
     /// `now` (their age for [`PurgePolicy::pending_statuses_older_than`] counts from it, not from Meta's `at`). Each
     /// applied status gets a timeline entry and an outbox event at the update's `at`. An account keeps at most

@@ -16,9 +16,9 @@ use crate::inbound::{InboundFilter, InboundId, InboundInsert, InboundMessage, Ne
 use crate::message::{Message, MessageId};
 use crate::store::{
     ClaimLimits, Claimed, ClaimedEvent, EventClaimLimits, EventNext, Housekeeping, InboundStore,
-    MessageFilter, MessageStore, NewBatch, NewEvent, OutboxBacklog, OutboxStore, Outcome, Page,
-    PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts, StatusUpdate, Store,
-    StoreError, StoreResult, TenantStore,
+    MessageFilter, MessageStore, NewBatch, NewEvent, OutboxBacklog, OutboxStore, Outcome,
+    OutcomeRecord, Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts,
+    StatusUpdate, Store, StoreError, StoreResult, TenantStore,
 };
 use crate::webhook::{DeliveryAttempt, EventId};
 
@@ -220,6 +220,15 @@ impl MessageStore for FaultyStore {
     ) -> StoreResult<Message> {
         self.fault("record_outcome")?;
         self.inner.record_outcome(id, attempt, outcome, now).await
+    }
+
+    async fn record_outcomes(
+        &self,
+        batch: &[OutcomeRecord],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<StoreResult<()>>> {
+        self.fault("record_outcomes")?;
+        self.inner.record_outcomes(batch, now).await
     }
 
     async fn apply_status_updates(

@@ -24,8 +24,9 @@ use crate::store::support::{
 use crate::store::{
     ClaimLimits, Claimed, ClaimedEvent, EventClaimLimits, EventNext, Housekeeping, InboundStore,
     MessageFilter, MessageStore, NewBatch, NewEvent, OutboxBacklog, OutboxEvent, OutboxStore,
-    Outcome, Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied, StatusCounts,
-    StatusUpdate, StoreError, StoreResult, TenantStore, status_stream_key, unique_stream_key,
+    Outcome, OutcomeRecord, Page, PageRequest, PurgePolicy, PurgeReport, StatusApplied,
+    StatusCounts, StatusUpdate, StoreError, StoreResult, TenantStore, status_stream_key,
+    unique_stream_key,
 };
 use crate::store::{LimitStore, SlotBlock};
 use crate::webhook::{DeliveryAttempt, EventData, EventId, EventType, StatusEventData};
@@ -274,6 +275,52 @@ impl State {
             |m| record_meta_status(m, meta, at, error.as_ref()),
         );
         StatusApplied::Applied(id, to)
+    }
+
+    /// Records the outcome of attempt `attempt` of message `id` (see [`MessageStore::record_outcome`]).
+    fn record_outcome(
+        &mut self,
+        id: MessageId,
+        attempt: u32,
+        outcome: &Outcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let row = self.messages.get(&id).ok_or(StoreError::NotFound)?;
+        let current = &row.message;
+        if current.status != Status::Processing || current.attempt != attempt {
+            return Err(StoreError::Stale);
+        }
+        let (account_id, dry_run) = (current.account_id, current.dry_run);
+        if let Outcome::Sent { wamid } = outcome {
+            if let Some(other) = self.wamids.get(wamid).filter(|o| **o != id) {
+                return Err(StoreError::Conflict(format!(
+                    "wamid {wamid} already belongs to message {other}"
+                )));
+            }
+        }
+        let change = outcome_change(Status::Processing, outcome, now)?;
+        self.change(id, change, |m| record_outcome_fields(m, outcome, now));
+        if let Outcome::Sent { wamid } = outcome {
+            self.wamids.insert(wamid.clone(), id);
+            // rust-version 1.85 has no let chains.
+            if let (false, Some(account)) = (dry_run, self.accounts.get_mut(&account_id)) {
+                account.messages_sent += 1;
+            }
+            // Statuses that overtook this commit, oldest first.
+            let mut early = Vec::new();
+            self.pending_statuses.retain(|(_, u)| {
+                let mine = u.wamid == *wamid && u.account_id.is_none_or(|a| a == account_id);
+                if mine {
+                    early.push(u.clone());
+                }
+                !mine
+            });
+            early.sort_by_key(|u| u.at);
+            for update in &early {
+                self.apply_meta(id, update);
+            }
+        }
+        Ok(())
     }
 
     fn get_full(&self, id: MessageId) -> Option<Message> {
@@ -678,46 +725,32 @@ impl MessageStore for MemoryStore {
     ) -> StoreResult<Message> {
         let mut guard = self.lock();
         let s = &mut *guard;
-        let row = s.messages.get(&id).ok_or(StoreError::NotFound)?;
-        let current = &row.message;
-        if current.status != Status::Processing || current.attempt != attempt {
-            return Err(StoreError::Stale);
-        }
-        let (account_id, dry_run) = (current.account_id, current.dry_run);
-        if let Outcome::Sent { wamid } = &outcome {
-            if let Some(other) = s.wamids.get(wamid).filter(|o| **o != id) {
-                return Err(StoreError::Conflict(format!(
-                    "wamid {wamid} already belongs to message {other}"
-                )));
-            }
-        }
-        let change = outcome_change(Status::Processing, &outcome, now)?;
-        s.change(id, change, |m| record_outcome_fields(m, &outcome, now));
-        match &outcome {
-            Outcome::Sent { wamid } => {
-                s.wamids.insert(wamid.clone(), id);
-                // rust-version 1.85 has no let chains.
-                if let (false, Some(account)) = (dry_run, s.accounts.get_mut(&account_id)) {
-                    account.messages_sent += 1;
-                }
-                // Statuses that overtook this commit, oldest first.
-                let mut early = Vec::new();
-                s.pending_statuses.retain(|(_, u)| {
-                    let mine = u.wamid == *wamid && u.account_id.is_none_or(|a| a == account_id);
-                    if mine {
-                        early.push(u.clone());
-                    }
-                    !mine
-                });
-                early.sort_by_key(|u| u.at);
-                for update in &early {
-                    s.apply_meta(id, update);
-                }
-            }
-            Outcome::Release => self.wake_replicas(),
-            Outcome::Retry { .. } | Outcome::Failed { .. } => {}
+        s.record_outcome(id, attempt, &outcome, now)?;
+        if outcome == Outcome::Release {
+            self.wake_replicas();
         }
         Ok(s.get_full(id).expect("the row exists"))
+    }
+
+    async fn record_outcomes(
+        &self,
+        batch: &[OutcomeRecord],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<StoreResult<()>>> {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        let answers: Vec<StoreResult<()>> = batch
+            .iter()
+            .map(|item| s.record_outcome(item.id, item.attempt, &item.outcome, now))
+            .collect();
+        let released = batch
+            .iter()
+            .zip(&answers)
+            .any(|(item, answer)| answer.is_ok() && item.outcome == Outcome::Release);
+        if released {
+            self.wake_replicas();
+        }
+        Ok(answers)
     }
 
     async fn apply_status_updates(

@@ -19,6 +19,7 @@
 
 pub mod accounts;
 pub mod analytics;
+pub mod batch;
 pub mod claims;
 pub mod contacts;
 pub mod endpoints;
@@ -34,6 +35,7 @@ pub mod statuses;
 
 pub use accounts::*;
 pub use analytics::*;
+pub use batch::*;
 pub use claims::*;
 pub use contacts::*;
 pub use endpoints::*;
@@ -174,6 +176,8 @@ macro_rules! __store_conformance_list {
             retry_and_failed_outcomes,
             release_returns_to_queue,
             wamid_is_unique,
+            batch_outcomes_match_one_by_one,
+            batch_outcomes_edge_cases,
             meta_statuses_are_monotonic,
             early_status_applied_when_sent,
             pending_statuses_expire_by_receipt,
