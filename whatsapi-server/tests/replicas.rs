@@ -172,33 +172,9 @@ fn body_text(request: &whatsapi_sandbox::RecordedRequest) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_share_limits_and_survive_a_sigkill() {
-    let url = database_url();
-    let admin = match connect(&url).await {
-        Ok(c) => c,
-        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("PostgreSQL at {url} is unreachable: {e} (CI=true: this test must run)")
-        }
-        Err(e) => {
-            eprintln!(
-                "skipped: PostgreSQL at {url} is unreachable: {e}; set DATABASE_URL to run it"
-            );
-            return;
-        }
+    let Some((admin, schema, replica_url)) = fresh_schema().await else {
+        return;
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let schema = format!(
-        "wa_test_{now}_{}",
-        &uuid::Uuid::now_v7().simple().to_string()[20..]
-    );
-    admin
-        .batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .await
-        .unwrap();
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let replica_url = format!("{url}{sep}options=-c%20search_path%3D{schema}");
 
     let sandbox = Sandbox::start(SandboxConfig {
         slow_delay: Duration::from_millis(300),
@@ -652,33 +628,9 @@ const BATCH_MESSAGES: usize = 100;
 /// counters that match a recount.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_while_recording_a_batch_of_outcomes_loses_nothing() {
-    let url = database_url();
-    let admin = match connect(&url).await {
-        Ok(c) => c,
-        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("PostgreSQL at {url} is unreachable: {e} (CI=true: this test must run)")
-        }
-        Err(e) => {
-            eprintln!(
-                "skipped: PostgreSQL at {url} is unreachable: {e}; set DATABASE_URL to run it"
-            );
-            return;
-        }
+    let Some((admin, schema, replica_url)) = fresh_schema().await else {
+        return;
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let schema = format!(
-        "wa_test_{now}_{}",
-        &uuid::Uuid::now_v7().simple().to_string()[20..]
-    );
-    admin
-        .batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .await
-        .unwrap();
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let replica_url = format!("{url}{sep}options=-c%20search_path%3D{schema}");
 
     let sandbox = Sandbox::start(SandboxConfig {
         slow_delay: Duration::from_millis(300),
@@ -690,19 +642,7 @@ async fn a_replica_killed_while_recording_a_batch_of_outcomes_loses_nothing() {
     let http = reqwest::Client::new();
     let mut a = Replica::spawn("a", &replica_url, &sandbox, dir.path()).await;
     a.wait_ready(&http).await;
-    let (code, v) = register(&http, &a, &format!("batch-{schema}@example.com")).await;
-    assert_eq!(code, 201, "{v}");
-    let key = v["data"]["apiKey"].as_str().unwrap().to_owned();
-    let r = http
-        .put(a.url("/auth/me/credentials"))
-        .bearer_auth(&key)
-        .json(
-            &json!({"whatsappAccessToken": "sandbox-token", "whatsappPhoneNumberId": "1234567890"}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let key = sandbox_account(&http, &a, &format!("batch-{schema}@example.com")).await;
 
     // Sends to the slow number take 300 ms at Meta: the lock is held before their outcomes come back.
     let mut acknowledged: HashSet<String> = HashSet::new();
@@ -723,7 +663,7 @@ async fn a_replica_killed_while_recording_a_batch_of_outcomes_loses_nothing() {
         assert_eq!(status, 202, "{v}");
         acknowledged.extend(chunk.iter().map(|i| format!("batch-{i}")));
     }
-    let holder = connect(&url).await.unwrap();
+    let holder = connect(&database_url()).await.unwrap();
     holder
         .batch_execute(&format!(
             "BEGIN; LOCK TABLE {schema}.timeline IN EXCLUSIVE MODE"
