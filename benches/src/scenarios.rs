@@ -549,11 +549,18 @@ async fn drain_queue(
 ) -> anyhow::Result<(f64, whatsapi_core::EngineHandle)> {
     let start = Instant::now();
     let engine = gateway.api.start();
+    let rate = wait_for_sent(gateway, count, start).await?;
+    Ok((rate, engine))
+}
+
+/// Waits (at most 120 s after `start`) until the store counts `count` messages `sent`; answers messages per
+/// second since `start`.
+async fn wait_for_sent(gateway: &Gateway, count: u64, start: Instant) -> anyhow::Result<f64> {
     let limit = start + Duration::from_secs(120);
     loop {
         let sent = gateway.count(Status::Sent).await?;
         if sent >= count {
-            break;
+            return Ok(count as f64 / start.elapsed().as_secs_f64());
         }
         anyhow::ensure!(
             Instant::now() < limit,
@@ -561,7 +568,6 @@ async fn drain_queue(
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    Ok((count as f64 / start.elapsed().as_secs_f64(), engine))
 }
 
 fn dispatch_engine_config(sizes: &Sizes, concurrency: usize) -> EngineConfig {
@@ -978,19 +984,7 @@ pub fn producers(env: &Env, sizes: &Sizes) -> anyhow::Result<ProducerFigures> {
         while let Some(r) = tasks.join_next().await {
             r??;
         }
-        let limit = start + Duration::from_secs(120);
-        loop {
-            let sent = gateway.count(Status::Sent).await?;
-            if sent >= n {
-                break;
-            }
-            anyhow::ensure!(
-                Instant::now() < limit,
-                "only {sent} of {n} messages sent after 120 s"
-            );
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        let rate = n as f64 / start.elapsed().as_secs_f64();
+        let rate = wait_for_sent(&gateway, n, start).await?;
         engine.shutdown(Duration::from_secs(2)).await;
         gateway.stop().await;
         anyhow::Ok(rate)
