@@ -20,8 +20,8 @@ use whatsapi_core::idempotency::RETENTION;
 use whatsapi_core::message::{Pricing, TimelineEntry};
 use whatsapi_core::status::{self, Event, MetaStatus, Transition};
 use whatsapi_core::store::support::{
-    StatusChange, expect_transition, outcome_change, record_meta_status, record_outcome_fields,
-    record_pricing, reset_for_retry,
+    StatusChange, expect_transition, meta_change, outcome_change, record_meta_status,
+    record_outcome_fields, record_pricing, reset_for_retry,
 };
 use whatsapi_core::store::{
     ClaimLimits, Claimed, FailureInfo, MessageFilter, NewBatch, Outcome, Page, PageRequest,
@@ -927,20 +927,10 @@ async fn apply_meta(
         )
         .await?;
     }
-    let Transition::To(to) = status::transition(s.message.status, Event::Meta(meta)) else {
+    let Some(c) = meta_change(s.message.status, meta, at, error) else {
         return Ok(StatusApplied::Ignored(s.message.id));
     };
-    let detail = match meta {
-        MetaStatus::Failed => error.map(|e| e.message.clone()),
-        _ => None,
-    };
-    let c = StatusChange {
-        to,
-        at,
-        timeline: true,
-        detail,
-        due_at: None,
-    };
+    let to = c.to;
     change(db, fx, s, c, |m| record_meta_status(m, meta, at, error)).await?;
     Ok(StatusApplied::Applied(s.message.id, to))
 }

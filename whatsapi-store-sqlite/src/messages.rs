@@ -12,8 +12,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use whatsapi_core::message::{Pricing, TimelineEntry};
 use whatsapi_core::status::{self, Event, MetaStatus, Transition};
 use whatsapi_core::store::support::{
-    StatusChange, expect_transition, outcome_change, record_meta_status, record_outcome_fields,
-    record_pricing, reset_for_retry,
+    StatusChange, expect_transition, meta_change, outcome_change, record_meta_status,
+    record_outcome_fields, record_pricing, reset_for_retry,
 };
 use whatsapi_core::store::{
     ClaimLimits, Claimed, FailureInfo, MessageFilter, NewBatch, Outcome, OutcomeRecord, Page,
@@ -798,25 +798,11 @@ fn apply_meta(
         conn.prepare_cached("UPDATE messages SET pricing = ?2 WHERE seq = ?1")?
             .execute(params![s.seq, s.message.pricing.as_ref().map(to_json)])?;
     }
-    let Transition::To(to) = status::transition(s.message.status, Event::Meta(meta)) else {
+    let Some(c) = meta_change(s.message.status, meta, at, error) else {
         return Ok(StatusApplied::Ignored(s.message.id));
     };
-    let detail = match meta {
-        MetaStatus::Failed => error.map(|e| e.message.clone()),
-        _ => None,
-    };
-    change(
-        conn,
-        s,
-        StatusChange {
-            to,
-            at,
-            timeline: true,
-            detail,
-            due_at: None,
-        },
-        |m| record_meta_status(m, meta, at, error),
-    )?;
+    let to = c.to;
+    change(conn, s, c, |m| record_meta_status(m, meta, at, error))?;
     Ok(StatusApplied::Applied(s.message.id, to))
 }
 

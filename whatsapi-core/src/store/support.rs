@@ -248,6 +248,31 @@ pub fn outcome_change(
     })
 }
 
+/// The status change Meta's `meta` at `at` makes to a message in `from`, or `None` when the state machine ignores
+/// it (a late or repeated receipt). Every store writes it with [`record_meta_status`] as the edit, so a Meta
+/// status's timeline entry (with the failure's message as its detail) is decided in one place.
+pub fn meta_change(
+    from: Status,
+    meta: MetaStatus,
+    at: DateTime<Utc>,
+    error: Option<&FailureInfo>,
+) -> Option<StatusChange> {
+    let Transition::To(to) = status::transition(from, Event::Meta(meta)) else {
+        return None;
+    };
+    let detail = match meta {
+        MetaStatus::Failed => error.map(|e| e.message.clone()),
+        _ => None,
+    };
+    Some(StatusChange {
+        to,
+        at,
+        timeline: true,
+        detail,
+        due_at: None,
+    })
+}
+
 /// Sets the fields recording `outcome` at `now` changes on a message: the wamid and `sent_at` of a send Meta
 /// accepted (clearing the last error), the next attempt and error of a retry, the failure, or one try given back
 /// by a release. The lease ends in every case.

@@ -16,10 +16,10 @@ use crate::inbound::{
     InboundFilter, InboundId, InboundInsert, InboundMessage, NewInbound, received_event_data,
 };
 use crate::message::{Message, MessageId, Status, TimelineEntry};
-use crate::status::{self, Event, MetaStatus, Transition};
+use crate::status::{self, Event, Transition};
 use crate::store::support::{
-    StatusChange, outcome_change, record_meta_status, record_outcome_fields, record_pricing,
-    reset_for_retry,
+    StatusChange, meta_change, outcome_change, record_meta_status, record_outcome_fields,
+    record_pricing, reset_for_retry,
 };
 use crate::store::{
     ClaimLimits, Claimed, ClaimedEvent, EventClaimLimits, EventNext, Housekeeping, InboundStore,
@@ -252,28 +252,13 @@ impl State {
             record_pricing(&mut row.message, update.pricing.as_ref());
         }
         let current = self.messages[&id].message.status;
-        let to = match status::transition(current, Event::Meta(update.status)) {
-            Transition::To(s) => s,
-            Transition::Ignore | Transition::Illegal => return StatusApplied::Ignored(id),
+        let (meta, at) = (update.status, update.at);
+        let Some(c) = meta_change(current, meta, at, update.error.as_ref()) else {
+            return StatusApplied::Ignored(id);
         };
-        let at = update.at;
-        let detail = match update.status {
-            MetaStatus::Failed => update.error.as_ref().map(|e| e.message.clone()),
-            _ => None,
-        };
-        let meta = update.status;
+        let to = c.to;
         let error = update.error.clone();
-        self.change(
-            id,
-            StatusChange {
-                to,
-                at,
-                timeline: true,
-                detail,
-                due_at: None,
-            },
-            |m| record_meta_status(m, meta, at, error.as_ref()),
-        );
+        self.change(id, c, |m| record_meta_status(m, meta, at, error.as_ref()));
         StatusApplied::Applied(id, to)
     }
 

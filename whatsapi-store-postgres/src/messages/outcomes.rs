@@ -15,10 +15,10 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 use whatsapi_core::message::{Pricing, TimelineEntry};
-use whatsapi_core::status::{self, Event, MetaStatus, Transition};
+use whatsapi_core::status::MetaStatus;
 use whatsapi_core::store::support::{
-    StatusChange, StatusWrite, outcome_change, record_meta_status, record_outcome_fields,
-    record_pricing,
+    StatusChange, StatusWrite, meta_change, outcome_change, record_meta_status,
+    record_outcome_fields, record_pricing,
 };
 use whatsapi_core::store::{FailureInfo, Outcome, OutcomeRecord, StoreResult};
 use whatsapi_core::{MessageId, Status, StoreError};
@@ -286,20 +286,9 @@ async fn apply_early(
     if record_pricing(&mut s.message, e.pricing.as_ref()) {
         writes.rows.entry(r).or_insert(None);
     }
-    let Transition::To(to) = status::transition(s.message.status, Event::Meta(e.meta)) else {
-        return Ok(());
-    };
     let at = time(e.at);
-    let detail = match e.meta {
-        MetaStatus::Failed => e.error.as_ref().map(|x| x.message.clone()),
-        _ => None,
-    };
-    let c = StatusChange {
-        to,
-        at,
-        timeline: true,
-        detail,
-        due_at: None,
+    let Some(c) = meta_change(s.message.status, e.meta, at, e.error.as_ref()) else {
+        return Ok(());
     };
     let write = c.apply(&mut s.message, |m| {
         record_meta_status(m, e.meta, at, e.error.as_ref())
