@@ -7,8 +7,9 @@
 //! - **Claims that never collide**: due messages are claimed in one statement,
 //!   `UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED LIMIT n) … RETURNING …`, each with a lease and an attempt
 //!   number that fences a worker whose lease ran out. Webhook outbox events are claimed the same way.
-//! - **Wake-ups across replicas**: inserting or re-queueing messages `NOTIFY`s the schema's channel on commit; a
-//!   dedicated connection `LISTEN`s and feeds [`MessageStore::subscribe_wakeups`](whatsapi_core::store::MessageStore::subscribe_wakeups),
+//! - **Wake-ups across replicas**: once inserting or re-queueing messages committed, the replica `NOTIFY`s the
+//!   schema's channel (one notification at a time, outside the writing transaction, so notifying never serialises
+//!   commits); a dedicated connection `LISTEN`s and feeds [`MessageStore::subscribe_wakeups`](whatsapi_core::store::MessageStore::subscribe_wakeups),
 //!   so a dispatcher on another replica starts at once instead of at its next poll.
 //! - **Limits shared by every replica**: rate-limit windows are one atomic upsert; a number's send slots are
 //!   reserved by one upsert per claimed batch, so all replicas together keep to its throughput; the circuit breaker
@@ -115,7 +116,7 @@ impl Default for PgOptions {
 pub struct PostgresStore {
     pool: Pool,
     schema: String,
-    channel: String,
+    waker: listen::Waker,
     wakeups: Option<broadcast::Sender<()>>,
     listener: Option<JoinHandle<()>>,
 }
@@ -235,10 +236,11 @@ impl PostgresStore {
         } else {
             (None, None)
         };
+        let waker = listen::Waker::new(pool.clone(), channel, wakeups.clone());
         Ok(Self {
             pool,
             schema,
-            channel,
+            waker,
             wakeups,
             listener,
         })

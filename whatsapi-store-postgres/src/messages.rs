@@ -228,8 +228,9 @@ impl Effects {
     }
 
     /// Writes the counters and the sent counts into one shard (see [`crate::counters`]), each table's rows in key
-    /// order, and queues the wake-up notification, in one statement; the caller commits.
-    pub(crate) async fn flush(self, db: &dyn Db, channel: &str) -> Result<()> {
+    /// order, in one statement; the caller commits. Answers whether the other replicas should be woken once the
+    /// transaction committed (the store's [`crate::listen::Waker`] does it, outside the transaction).
+    pub(crate) async fn flush(self, db: &dyn Db) -> Result<bool> {
         let (mut accounts, mut statuses, mut deltas) = (Vec::new(), Vec::new(), Vec::new());
         for ((a, s), d) in self.counts {
             if d != 0 {
@@ -245,8 +246,8 @@ impl Effects {
                 sent.push(n);
             }
         }
-        if accounts.is_empty() && sent_accounts.is_empty() && !self.wake {
-            return Ok(());
+        if accounts.is_empty() && sent_accounts.is_empty() {
+            return Ok(self.wake);
         }
         db.exec(
             "WITH counts AS ( \
@@ -257,7 +258,7 @@ impl Effects {
                INSERT INTO sent_counts (account, shard, n) \
                SELECT a, $4::int2, d FROM unnest($5::int8[], $6::int8[]) AS t(a, d) ORDER BY a \
                ON CONFLICT (account, shard) DO UPDATE SET n = sent_counts.n + excluded.n) \
-             SELECT pg_notify($7::text, '') WHERE $8::bool",
+             SELECT 1",
             &[
                 &accounts,
                 &statuses,
@@ -265,12 +266,10 @@ impl Effects {
                 &crate::counters::next_shard(),
                 &sent_accounts,
                 &sent,
-                &channel,
-                &self.wake,
             ],
         )
         .await?;
-        Ok(())
+        Ok(self.wake)
     }
 }
 
@@ -366,8 +365,8 @@ async fn lock_wamids(db: &dyn Db, wamids: &[&str]) -> Result<()> {
 
 /// The bulk insert, one statement over arrays (see [`insert`]). `$1` account id; `$2`–`$13` the messages' columns;
 /// `$14`–`$16` the recipients (phone, BSUID, latest message); `$17`–`$21` the idempotency completion (key,
-/// fingerprint, response, created, expires; the key NULL without one); `$22` the counter shard; `$23` the
-/// wake-up channel; `$24` what marks a finished idempotency record. Everything is gated on `ok` (the account exists and the idempotency key held no finished
+/// fingerprint, response, created, expires; the key NULL without one); `$22` the counter shard; `$23` what
+/// marks a finished idempotency record. Everything is gated on `ok` (the account exists and the idempotency key held no finished
 /// response), so a refused batch writes nothing. The idempotency key's advisory lock is taken (in `lock`) before
 /// its row is written, as in [`crate::idempotency`], and `ON CONFLICT DO UPDATE` sees the latest committed record.
 /// A BSUID-only recipient joins the conversation already known with that BSUID (the lowest key), as
@@ -380,7 +379,7 @@ lock AS ( \
 idem AS ( \
   INSERT INTO idempotency AS i (account, key, fingerprint, response_status, response_body, created_at, \
     locked_until, expires_at) \
-  SELECT $1::uuid, $17::text, $18::bytea, $24::int8, $19::text, $20::int8, $20::int8, $21::int8 FROM lock \
+  SELECT $1::uuid, $17::text, $18::bytea, $23::int8, $19::text, $20::int8, $20::int8, $21::int8 FROM lock \
   ON CONFLICT (account, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
     response_status = excluded.response_status, response_body = excluded.response_body, \
     locked_until = excluded.locked_until, expires_at = excluded.expires_at \
@@ -427,17 +426,16 @@ contact AS ( \
     profile_name = COALESCE(EXCLUDED.profile_name, c.profile_name), \
     last_inbound_at = GREATEST(c.last_inbound_at, EXCLUDED.last_inbound_at), \
     last_message_at = GREATEST(c.last_message_at, EXCLUDED.last_message_at), \
-    activity_at = GREATEST(c.activity_at, EXCLUDED.activity_at)), \
-wake AS (SELECT pg_notify($23::text, '') FROM ok WHERE cardinality($2::uuid[]) > 0) \
-SELECT EXISTS (SELECT 1 FROM acc), EXISTS (SELECT 1 FROM ok), (SELECT count(*) FROM wake)";
+    activity_at = GREATEST(c.activity_at, EXCLUDED.activity_at)) \
+SELECT EXISTS (SELECT 1 FROM acc), EXISTS (SELECT 1 FROM ok)";
 
 /// Inserts the batch's messages with their first timeline entries, adds them to the status counters (one shard,
 /// see [`crate::counters`]), records the activity of their conversations, completes the batch's idempotency
-/// record, and wakes the dispatchers of every replica: all in one statement (data-modifying CTEs over arrays),
+/// record: all in one statement (data-modifying CTEs over arrays),
 /// whatever the number of messages. A single statement is atomic on its own, so the store runs it outside an
 /// explicit transaction: a `POST /messages/bulk` of 1,000 items is one round trip to PostgreSQL (plus, on the
 /// first use of a pooled connection, the one that prepares the statement for it).
-pub(crate) async fn insert(db: &dyn Db, batch: &NewBatch, channel: &str) -> Result<()> {
+pub(crate) async fn insert(db: &dyn Db, batch: &NewBatch) -> Result<()> {
     let n = batch.messages.len();
     let mut ids = Vec::with_capacity(n);
     let mut batch_ids = Vec::with_capacity(n);
@@ -515,7 +513,6 @@ pub(crate) async fn insert(db: &dyn Db, batch: &NewBatch, channel: &str) -> Resu
                 &since,
                 &expires,
                 &crate::counters::next_shard(),
-                &channel,
                 &crate::idempotency::FINISHED,
             ],
         )

@@ -127,9 +127,7 @@ async fn a_bulk_insert_of_1000_messages_is_one_statement() {
 
     let client = store.client().await.unwrap();
     let counting = Counting::new(&client);
-    messages::insert(&counting, &batch, &store.channel)
-        .await
-        .unwrap();
+    messages::insert(&counting, &batch).await.unwrap();
     assert_eq!(counting.statements(), 1, "one statement for 1,000 messages");
 
     let page = store

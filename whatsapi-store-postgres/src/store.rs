@@ -105,14 +105,18 @@ impl MessageStore for PostgresStore {
             attempt += 1;
             let result: crate::error::Result<()> = async {
                 let client = self.client().await?;
-                messages::insert(&client, &batch, &self.channel).await
+                messages::insert(&client, &batch).await
             }
             .await;
             match result {
                 Err(e) if e.is_retryable() && attempt < crate::db::TX_ATTEMPTS => {
                     tracing::debug!(error = %e, attempt, "insert conflict; running it again");
                 }
-                other => return Ok(other?),
+                other => {
+                    other?;
+                    self.waker.wake(!batch.messages.is_empty());
+                    return Ok(());
+                }
             }
         }
     }
@@ -147,13 +151,15 @@ impl MessageStore for PostgresStore {
         if limits.limit == 0 || limits.per_account == 0 {
             return Ok(Vec::new());
         }
-        Ok(in_tx!(self, |tx| {
+        let (claimed, wake) = in_tx!(self, |tx| {
             let mut fx = Effects::default();
             match messages::claim_due(tx, &mut fx, now, lease, limits).await {
-                Ok(claimed) => fx.flush(tx, &self.channel).await.map(|()| claimed),
+                Ok(claimed) => fx.flush(tx).await.map(|wake| (claimed, wake)),
                 Err(e) => Err(e),
             }
-        })?)
+        })?;
+        self.waker.wake(wake);
+        Ok(claimed)
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
@@ -167,13 +173,15 @@ impl MessageStore for PostgresStore {
         outcome: Outcome,
         now: DateTime<Utc>,
     ) -> StoreResult<Message> {
-        Ok(in_tx!(self, |tx| {
+        let (m, wake) = in_tx!(self, |tx| {
             let mut fx = Effects::default();
             match messages::record_outcome(tx, &mut fx, id, attempt, &outcome, now).await {
-                Ok(m) => fx.flush(tx, &self.channel).await.map(|()| m),
+                Ok(m) => fx.flush(tx).await.map(|wake| (m, wake)),
                 Err(e) => Err(e),
             }
-        })?)
+        })?;
+        self.waker.wake(wake);
+        Ok(m)
     }
 
     async fn record_outcomes(
@@ -184,13 +192,15 @@ impl MessageStore for PostgresStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(in_tx!(self, |tx| {
+        let (answers, wake) = in_tx!(self, |tx| {
             let mut fx = Effects::default();
             match messages::record_outcomes(tx, &mut fx, batch, now).await {
-                Ok(answers) => fx.flush(tx, &self.channel).await.map(|()| answers),
+                Ok(answers) => fx.flush(tx).await.map(|wake| (answers, wake)),
                 Err(e) => Err(e),
             }
-        })?)
+        })?;
+        self.waker.wake(wake);
+        Ok(answers)
     }
 
     async fn apply_status_updates(
@@ -202,15 +212,17 @@ impl MessageStore for PostgresStore {
         if updates.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(in_tx!(self, |tx| {
+        let (applied, wake) = in_tx!(self, |tx| {
             let mut fx = Effects::default();
             match messages::apply_status_updates(tx, &mut fx, updates, now, max_pending_per_account)
                 .await
             {
-                Ok(applied) => fx.flush(tx, &self.channel).await.map(|()| applied),
+                Ok(applied) => fx.flush(tx).await.map(|wake| (applied, wake)),
                 Err(e) => Err(e),
             }
-        })?)
+        })?;
+        self.waker.wake(wake);
+        Ok(applied)
     }
 
     async fn retry_message(
@@ -219,13 +231,15 @@ impl MessageStore for PostgresStore {
         id: MessageId,
         now: DateTime<Utc>,
     ) -> StoreResult<Message> {
-        Ok(in_tx!(self, |tx| {
+        let (m, wake) = in_tx!(self, |tx| {
             let mut fx = Effects::default();
             match messages::retry(tx, &mut fx, account, id, now).await {
-                Ok(m) => fx.flush(tx, &self.channel).await.map(|()| m),
+                Ok(m) => fx.flush(tx).await.map(|wake| (m, wake)),
                 Err(e) => Err(e),
             }
-        })?)
+        })?;
+        self.waker.wake(wake);
+        Ok(m)
     }
 
     async fn status_counts(&self, account: AccountId) -> StoreResult<StatusCounts> {
