@@ -358,6 +358,14 @@ pub struct ServeArgs {
     #[arg(long, env = "WHATSAPI_BREAKER_COOLDOWN_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub breaker_cooldown_secs: u64,
 
+    /// Most send outcomes the engine records in one store transaction (1 records each on its own).
+    #[arg(long, env = "WHATSAPI_OUTCOME_BATCH", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub outcome_batch: u64,
+
+    /// Milliseconds a send outcome may wait for others to join its batch (0: record what is there at once).
+    #[arg(long, env = "WHATSAPI_OUTCOME_DELAY_MS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=1_000))]
+    pub outcome_delay_ms: u64,
+
     /// Stripe billing (POST /billing/checkout, GET /billing/portal, POST /webhooks/stripe).
     #[command(flatten)]
     pub billing: BillingArgs,

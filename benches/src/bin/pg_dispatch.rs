@@ -37,6 +37,15 @@ struct Args {
     /// Runs of each replica count (1 and 2, alternating).
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Batches of outcomes each engine records at once (`EngineConfig::outcome_flushes`).
+    #[arg(long, default_value_t = EngineConfig::default().outcome_flushes)]
+    outcome_flushes: usize,
+    /// Sends in flight per engine (`EngineConfig::concurrency`).
+    #[arg(long, default_value_t = EngineConfig::default().concurrency)]
+    concurrency: usize,
+    /// Messages per claim (`EngineConfig::dispatch_batch`).
+    #[arg(long, default_value_t = EngineConfig::default().dispatch_batch)]
+    claim: usize,
 }
 
 async fn store(url: &str, schema: &str) -> Result<PostgresStore, Error> {
@@ -134,7 +143,7 @@ async fn sql_loop(url: &str, rows: usize) -> Result<Duration, Error> {
 }
 
 /// One run: seconds until `messages` queued messages are all sent by `replicas` engines.
-async fn run(url: &str, replicas: usize, messages: usize) -> Result<Duration, Error> {
+async fn run(url: &str, replicas: usize, messages: usize, args: &Args) -> Result<Duration, Error> {
     let schema = whatsapi_benches::bench_schema();
     let setup = store(url, &schema).await?;
     let account = whatsapi_benches::sample_account(&setup).await;
@@ -174,6 +183,9 @@ async fn run(url: &str, replicas: usize, messages: usize) -> Result<Duration, Er
             .webhook_sink(Arc::new(RecordingSink::new()))
             .config(EngineConfig {
                 pace_per_second: 0,
+                outcome_flushes: args.outcome_flushes,
+                concurrency: args.concurrency,
+                dispatch_batch: args.claim,
                 ..EngineConfig::default()
             })
             .build()?;
@@ -203,7 +215,8 @@ async fn run(url: &str, replicas: usize, messages: usize) -> Result<Duration, Er
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let Args { messages, runs } = <Args as clap::Parser>::parse();
+    let args = <Args as clap::Parser>::parse();
+    let (messages, runs) = (args.messages, args.runs);
     let url = whatsapi_benches::database_url();
     let mut times: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
     let mut baseline = Vec::new();
@@ -219,7 +232,7 @@ async fn main() -> Result<(), Error> {
         );
         baseline.push(took);
         for replicas in [1, 2] {
-            let took = run(&url, replicas, messages).await?;
+            let took = run(&url, replicas, messages, &args).await?;
             eprintln!(
                 "run {} replicas {replicas}: {messages} in {took:.2?} = {:.0} msg/s",
                 i + 1,
@@ -230,7 +243,11 @@ async fn main() -> Result<(), Error> {
     }
     println!("## pg-dispatch\n");
     println!("- machine: {}", whatsapi_benches::machine());
-    println!("- {messages} queued messages per run, {runs} runs per replica count, alternating\n");
+    println!("- {messages} queued messages per run, {runs} runs per replica count, alternating");
+    println!(
+        "- engine: {} sends in flight, {} per claim, {} outcome batches in flight\n",
+        args.concurrency, args.claim, args.outcome_flushes
+    );
     let loop_rate = loop_rows as f64 / whatsapi_benches::quantile(&baseline, 0.5).as_secs_f64();
     let loop_runs: Vec<String> = baseline
         .iter()

@@ -103,6 +103,10 @@ pub struct EngineConfig {
     /// How long the first outcome of a batch waits for others to join it, on Tokio's clock (default 2 ms);
     /// `0` records what is waiting at once (outcomes that arrive meanwhile still form the next batch).
     pub outcome_delay: Duration,
+    /// Batches of outcomes being recorded at once (default 2; `0` counts as 1). More than one lets a store with
+    /// many connections (PostgreSQL) commit one batch while the next is written; each batch is still one
+    /// transaction, and one message's outcome is never in two batches.
+    pub outcome_flushes: usize,
 }
 
 impl Default for EngineConfig {
@@ -124,6 +128,7 @@ impl Default for EngineConfig {
             webhook_urls: crate::webhook::WebhookUrlPolicy::default(),
             outcome_batch: 256,
             outcome_delay: Duration::from_millis(2),
+            outcome_flushes: 2,
         }
     }
 }

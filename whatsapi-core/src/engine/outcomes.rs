@@ -4,12 +4,13 @@
 //! commits many outcomes in one transaction.
 //!
 //! While a batch is being recorded the next one gathers, so under load batches grow by themselves even without a
-//! delay. A task is answered only once its outcome is committed (or given up on), so a graceful shutdown that
+//! delay; up to [`EngineConfig::outcome_flushes`] batches are recorded at once. A task is answered only once its outcome is committed (or given up on), so a graceful shutdown that
 //! waits for its send tasks waits for their outcomes too. The batcher ends when every [`Recorder`] is dropped,
 //! after recording what it holds.
 //!
 //! [`EngineConfig::outcome_batch`]: super::EngineConfig::outcome_batch
 //! [`EngineConfig::outcome_delay`]: super::EngineConfig::outcome_delay
+//! [`EngineConfig::outcome_flushes`]: super::EngineConfig::outcome_flushes
 //! [`MessageStore::record_outcomes`]: crate::store::MessageStore::record_outcomes
 
 use std::sync::Arc;
@@ -73,9 +74,26 @@ impl Recorder {
 async fn run(core: Arc<Core>, mut queue: mpsc::UnboundedReceiver<Pending>) {
     let max = core.config.outcome_batch.max(1);
     let delay = core.config.outcome_delay;
-    while let Some(batch) = collect(&mut queue, max, delay).await {
-        flush(&core, batch).await;
+    let flushes = Arc::new(tokio::sync::Semaphore::new(
+        core.config.outcome_flushes.max(1),
+    ));
+    let mut running = tokio::task::JoinSet::new();
+    loop {
+        // Gather the next batch only once it can be recorded: until then outcomes keep joining the queue.
+        let Ok(permit) = flushes.clone().acquire_owned().await else {
+            break;
+        };
+        while running.try_join_next().is_some() {}
+        let Some(batch) = collect(&mut queue, max, delay).await else {
+            break;
+        };
+        let core = core.clone();
+        running.spawn(async move {
+            flush(&core, batch).await;
+            drop(permit);
+        });
     }
+    while running.join_next().await.is_some() {}
 }
 
 /// The next batch: what is waiting, up to `max`; when that is less than `max`, whatever else arrives within
