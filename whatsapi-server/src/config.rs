@@ -358,6 +358,10 @@ pub struct ServeArgs {
     #[arg(long, env = "WHATSAPI_BREAKER_COOLDOWN_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub breaker_cooldown_secs: u64,
 
+    /// Most sends to Meta in flight at once per replica (pacing per number still applies).
+    #[arg(long, env = "WHATSAPI_SEND_CONCURRENCY", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=4_096))]
+    pub send_concurrency: u64,
+
     /// Most send outcomes the engine records in one store transaction (1 records each on its own).
     #[arg(long, env = "WHATSAPI_OUTCOME_BATCH", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub outcome_batch: u64,

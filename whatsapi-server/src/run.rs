@@ -105,6 +105,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         breaker_cooldown: std::time::Duration::from_secs(args.breaker_cooldown_secs),
         breaker_max_cooldown: std::time::Duration::from_secs(args.breaker_cooldown_secs.max(300)),
         lease: args.lease(),
+        concurrency: args.send_concurrency as usize,
         outcome_batch: args.outcome_batch as usize,
         outcome_delay: std::time::Duration::from_millis(args.outcome_delay_ms),
         webhook_urls: urls,

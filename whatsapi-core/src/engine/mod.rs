@@ -68,9 +68,11 @@ impl Default for WebhookPolicy {
 /// Tuning of the engine. Every field has the default of the reference deployment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineConfig {
-    /// Most messages claimed in one round (default 100).
+    /// Most messages claimed in one round (default 256).
     pub dispatch_batch: usize,
-    /// Most sends in flight at once (default 32).
+    /// Most sends in flight at once (default 256). Meta answers a send in 100–300 ms, so this many in flight
+    /// is what lets one replica keep up with a number of the 1,000/s tier, or with several numbers; pacing still
+    /// decides how many of them a number may have.
     pub concurrency: usize,
     /// How long a claim is valid; a worker that dies is replaced after it (default 60 s).
     pub lease: Duration,
@@ -112,8 +114,8 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
-            dispatch_batch: 100,
-            concurrency: 32,
+            dispatch_batch: 256,
+            concurrency: 256,
             lease: Duration::from_secs(60),
             retry: RetryPolicy::default(),
             breaker_threshold: 5,
