@@ -213,6 +213,20 @@ impl MessageStore for PostgresStore {
         })?)
     }
 
+    async fn expire_messages(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<MessageId>> {
+        Ok(in_tx!(self, |tx| {
+            let mut fx = Effects::default();
+            match messages::expire(tx, &mut fx, now, limit).await {
+                Ok(ids) => fx.flush(tx, &self.channel).await.map(|()| ids),
+                Err(e) => Err(e),
+            }
+        })?)
+    }
+
     async fn retry_message(
         &self,
         account: AccountId,

@@ -34,6 +34,7 @@ pub use checks::{
     MAX_LIST_TITLE_CHARS, MAX_REPLY_BUTTONS, MAX_ROW_DESCRIPTION_CHARS, MAX_ROW_ID_CHARS,
     check_bounded, check_coordinate, check_emoji, check_message_media, check_url, media_extensions,
 };
+pub use checks::{MAX_VALIDITY, MIN_VALIDITY, check_send_at_before_expiry, check_validity};
 pub use checks::{
     MAX_COUPON_CODE_CHARS, MAX_HEADER_PARAMETER_CHARS, check_body_parameter_text,
     check_header_media, check_parameter_name, check_template,
@@ -56,6 +57,8 @@ pub mod field {
     pub const TEMPLATE: &str = "template";
     /// The scheduled send time.
     pub const SEND_AT: &str = "send_at";
+    /// The validity period (whole seconds from acceptance).
+    pub const VALIDITY: &str = "validity";
     /// The caller's metadata.
     pub const METADATA: &str = "metadata";
     /// An idempotency key where none is accepted (on an item of a bulk request).
