@@ -21,6 +21,8 @@ mod sweeper;
 pub(crate) mod harness;
 #[cfg(all(test, feature = "testing"))]
 mod tests;
+#[cfg(all(test, feature = "testing"))]
+mod validity_tests;
 
 use std::sync::Arc;
 use std::time::Duration;
