@@ -15,10 +15,9 @@ use whatsapi_core::phone::PhoneNumber;
 use whatsapi_core::recipient::{Recipient, UserId};
 use whatsapi_core::send::{
     BODY_PARAMETERS, BulkRequest, HEADER_PARAMETERS, MAX_VALIDITY, MIN_VALIDITY, SendRequest,
-    SendRules, ValidationErrors, check_validity,
-    button_parameters, check_currency_code, check_language, check_media, check_metadata,
-    check_parameter_text, check_reply_to, check_send_at, check_template, check_template_name,
-    check_text,
+    SendRules, ValidationErrors, button_parameters, check_currency_code, check_language,
+    check_media, check_metadata, check_parameter_text, check_reply_to, check_send_at,
+    check_template, check_template_name, check_text, check_validity,
 };
 
 /// When a body's `sendAt` is judged against the clock.
@@ -249,7 +248,11 @@ fn parse_item(
         }
     };
 
-    let validity = parse_validity(obj.get("validitySeconds"), &path(prefix, "validitySeconds"), errs);
+    let validity = parse_validity(
+        obj.get("validitySeconds"),
+        &path(prefix, "validitySeconds"),
+        errs,
+    );
 
     let metadata = match obj.get("metadata") {
         None | Some(Value::Null) => None,

@@ -48,7 +48,11 @@ pub struct SendMessageBody {
     /// pacing, retry backoff), it ends `failed` with the `errorMessage` "expired before it could be sent…" and is
     /// never sent. A `sendAt` later than the expiry is refused. Without it the account's
     /// `defaultValiditySeconds` applies, else the message never expires.
-    #[serde(rename = "validitySeconds", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "validitySeconds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(minimum = 1, maximum = 2592000, example = 600)]
     pub validity_seconds: Option<u64>,
     /// Your own key/value data (at most 16 KiB of JSON), kept with the message and echoed in its webhooks.

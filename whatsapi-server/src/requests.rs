@@ -87,10 +87,7 @@ pub struct CredentialsUpdate {
 pub const DEFAULT_VALIDITY_SECONDS: &str = "defaultValiditySeconds";
 
 /// `defaultValiditySeconds` as the account keeps it: `0` clears it; other values within a send's bounds.
-fn default_validity(
-    secs: u64,
-    details: &mut Vec<FieldError>,
-) -> Option<std::time::Duration> {
+fn default_validity(secs: u64, details: &mut Vec<FieldError>) -> Option<std::time::Duration> {
     if secs == 0 {
         return None;
     }

@@ -912,7 +912,11 @@ pub(crate) fn retry(
 /// Fails up to `limit` messages whose validity period ended at `now` and that nobody is sending, earliest expiry
 /// first, each written as every status change is (see `MessageStore::expire_messages`); in the caller's
 /// transaction, one row at a time as every change of this store (one process, no round trips).
-pub(crate) fn expire(conn: &Connection, now: DateTime<Utc>, limit: usize) -> Result<Vec<MessageId>> {
+pub(crate) fn expire(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<MessageId>> {
     let seqs: Vec<i64> = {
         let mut stmt = conn.prepare_cached(
             "SELECT seq FROM messages WHERE expires_at IS NOT NULL AND due_at IS NOT NULL AND expires_at <= ?1 \

@@ -41,7 +41,10 @@ async fn expire(core: &Core) {
                 if failed.is_empty() {
                     return;
                 }
-                tracing::info!(count = failed.len(), "messages expired before they could be sent");
+                tracing::info!(
+                    count = failed.len(),
+                    "messages expired before they could be sent"
+                );
                 core.deliver_wake.notify();
                 if failed.len() < batch {
                     return;

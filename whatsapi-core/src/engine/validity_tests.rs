@@ -56,7 +56,10 @@ async fn a_retry_due_after_the_expiry_fails_at_once_and_is_never_sent_again() {
     assert_eq!(m.failed_at.map(|t| h.secs(t)), Some(2.0), "failed at once");
     let error = m.error_message.clone().unwrap();
     assert!(error.starts_with(EXPIRED), "{error}");
-    assert!(error.contains("Service overloaded"), "names the last error: {error}");
+    assert!(
+        error.contains("Service overloaded"),
+        "names the last error: {error}"
+    );
     assert_eq!(m.error_code, None, "no Meta error code");
     assert_eq!(h.calls().len(), 2);
 
@@ -71,7 +74,13 @@ async fn a_retry_due_after_the_expiry_fails_at_once_and_is_never_sent_again() {
         .collect();
     assert_eq!(failed.len(), 1, "one event: {failed:?}");
     assert_eq!(failed[0].status, Status::Failed);
-    assert!(failed[0].error_message.as_deref().unwrap().starts_with(EXPIRED));
+    assert!(
+        failed[0]
+            .error_message
+            .as_deref()
+            .unwrap()
+            .starts_with(EXPIRED)
+    );
 }
 
 /// Behind an open breaker nothing is claimed: a retrying message and a queued one (accepted by another replica
@@ -100,7 +109,11 @@ async fn messages_behind_an_open_breaker_expire_at_the_sweep() {
     settle().await;
     assert_eq!(h.status(&acc, retrying).await, Status::Retrying);
     let open_until = h.api.me(acc.id).await.unwrap().breaker.open_until;
-    assert_eq!(open_until.map(|t| h.secs(t)), Some(30.0), "the breaker opened");
+    assert_eq!(
+        open_until.map(|t| h.secs(t)),
+        Some(30.0),
+        "the breaker opened"
+    );
 
     let queued = NewMessage {
         id: MessageId::new(),
@@ -168,14 +181,19 @@ async fn a_message_waiting_for_its_pacing_slot_expires_unsent() {
             SendRequest::text(phone("14155550003"), "hi").validity(60 * SEC),
         )
         .await;
-    h.advance_by_steps(5 * SEC, Duration::from_millis(250)).await;
+    h.advance_by_steps(5 * SEC, Duration::from_millis(250))
+        .await;
     assert_eq!(h.status(&acc, first).await, Status::Sent);
     assert_eq!(h.status(&acc, last).await, Status::Sent);
     let m = h.message(&acc, short).await;
     assert_eq!(m.status, Status::Failed);
     assert!(m.error_message.as_deref().unwrap().starts_with(EXPIRED));
     let to: Vec<String> = h.calls().into_iter().map(|c| c.to).collect();
-    assert_eq!(to, ["14155550001", "14155550003"], "the expired one never went out");
+    assert_eq!(
+        to,
+        ["14155550001", "14155550003"],
+        "the expired one never went out"
+    );
 }
 
 /// The account's default validity period applies to sends that set none (a send's own wins), and a `send_at`
@@ -184,7 +202,11 @@ async fn a_message_waiting_for_its_pacing_slot_expires_unsent() {
 async fn the_account_default_applies_and_a_late_send_at_is_refused() {
     let h = Harness::new();
     let acc = h.account().await;
-    for bad in [Duration::ZERO, Duration::from_millis(1500), 31 * 24 * 3600 * SEC] {
+    for bad in [
+        Duration::ZERO,
+        Duration::from_millis(1500),
+        31 * 24 * 3600 * SEC,
+    ] {
         let err = h
             .api
             .set_default_validity(acc.id, Some(bad))
@@ -229,13 +251,21 @@ async fn the_account_default_applies_and_a_late_send_at_is_refused() {
         panic!("{err:?}")
     };
     assert_eq!(v.fields()[0].field, field::SEND_AT);
-    assert!(v.fields()[0].message.contains("default validity period of 60 s"), "{v}");
+    assert!(
+        v.fields()[0]
+            .message
+            .contains("default validity period of 60 s"),
+        "{v}"
+    );
     let own_late = late.clone().validity(90 * SEC);
     let Error::Validation(v) = h.api.send(&acc, own_late).await.unwrap_err() else {
         panic!()
     };
     assert_eq!(v.fields()[0].field, field::SEND_AT);
-    assert!(v.fields()[0].message.contains("validity period of 90 s"), "{v}");
+    assert!(
+        v.fields()[0].message.contains("validity period of 90 s"),
+        "{v}"
+    );
     let scheduled = h
         .api
         .send(&acc, late.clone().validity(300 * SEC))

@@ -1,8 +1,8 @@
 //! Checks of single values of a send request. Each answers what is wrong in words meant for the sender.
 
 use chrono::{DateTime, Utc};
-use std::time::Duration;
 use serde_json::{Map, Value};
+use std::time::Duration;
 
 use crate::message::{
     ButtonSubType, MediaParameter, MessageKind, Template, TemplateComponent, TemplateParameter,

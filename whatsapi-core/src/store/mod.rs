@@ -620,8 +620,11 @@ pub trait MessageStore: Send + Sync + 'static {
     /// the counters and its outbox events. A claimed message whose lease is live is left to its holder (the
     /// dispatcher checks the expiry before sending); once failed, that holder's outcome is `Stale`. Answers the
     /// messages it failed; a second call finds none of them again.
-    async fn expire_messages(&self, now: DateTime<Utc>, limit: usize)
-    -> StoreResult<Vec<MessageId>>;
+    async fn expire_messages(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<MessageId>>;
     /// Re-queues a `failed` message of the account (`tries` reset; the failed send's wamid, timestamps and error
     /// cleared; a `queued` timeline entry at `now`; a message with a validity period gets a fresh one of the same
     /// length from `now`, see [`support::reset_for_retry`]). `NotFound`, or `Conflict` naming its status.

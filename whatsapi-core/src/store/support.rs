@@ -137,7 +137,10 @@ pub fn record_pricing(m: &mut Message, pricing: Option<&Pricing>) -> bool {
 pub fn reset_for_retry(m: &mut Message, now: DateTime<Utc>) {
     if let Some(expires_at) = m.expires_at {
         let validity = (expires_at - m.created_at).max(chrono::Duration::zero());
-        m.expires_at = Some(now.checked_add_signed(validity).unwrap_or(DateTime::<Utc>::MAX_UTC));
+        m.expires_at = Some(
+            now.checked_add_signed(validity)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        );
     }
     m.tries = 0;
     m.wamid = None;

@@ -34,10 +34,7 @@ pub(crate) async fn expire(
          ORDER BY m.seq FOR UPDATE OF m SKIP LOCKED"
     );
     let mut rows = db
-        .rows(
-            &sql,
-            &[&ts(now), &status_code(Status::Processing), &limit],
-        )
+        .rows(&sql, &[&ts(now), &status_code(Status::Processing), &limit])
         .await?
         .iter()
         .map(|r| decode(r, 0))

@@ -99,7 +99,9 @@ pub async fn expiry_fails_queued_scheduled_and_retrying_once(store: Arc<dyn Stor
     ];
     for (id, outcome) in outcomes {
         ok(
-            store.record_outcome(id, attempt_of(id), outcome, at(2)).await,
+            store
+                .record_outcome(id, attempt_of(id), outcome, at(2))
+                .await,
             "record_outcome",
         );
     }
@@ -149,11 +151,7 @@ pub async fn expiry_fails_queued_scheduled_and_retrying_once(store: Arc<dyn Stor
     assert_eq!(get(&*store, a, never.id).await.status, Status::Queued);
     assert_eq!(
         nonzero(&ok(store.status_counts(a).await, "status_counts")),
-        counts_of(&[
-            (Status::Failed, 3),
-            (Status::Sent, 1),
-            (Status::Queued, 2)
-        ]),
+        counts_of(&[(Status::Failed, 3), (Status::Sent, 1), (Status::Queued, 2)]),
         "the counters follow the expiry"
     );
     let mut events = drain_events(&*store, at(11)).await;
@@ -167,14 +165,15 @@ pub async fn expiry_fails_queued_scheduled_and_retrying_once(store: Arc<dyn Stor
 
     // A second sweep (another replica's, say) finds nothing and announces nothing.
     assert!(expire(&*store, at(12), 100).await.is_empty());
-    assert!(drain_events(&*store, at(13)).await.is_empty(), "no double events");
+    assert!(
+        drain_events(&*store, at(13)).await.is_empty(),
+        "no double events"
+    );
     // An expired message is never claimed again.
-    let claimed: HashSet<MessageId> = claim_ids(&ok(
-        store.claim_due(at(61), LEASE, 100).await,
-        "claim_due",
-    ))
-    .into_iter()
-    .collect();
+    let claimed: HashSet<MessageId> =
+        claim_ids(&ok(store.claim_due(at(61), LEASE, 100).await, "claim_due"))
+            .into_iter()
+            .collect();
     assert_eq!(claimed, [later.id, never.id].into());
 }
 
@@ -219,7 +218,11 @@ pub async fn expiry_takes_the_earliest_first_and_reaches_unclaimable_accounts(
     );
     assert_eq!(expire(&*store, at(8), 2).await, [third.id].into());
     assert!(expire(&*store, at(8), 2).await.is_empty());
-    for (account, id) in [(paused.id, first.id), (tripped.id, second.id), (paused.id, third.id)] {
+    for (account, id) in [
+        (paused.id, first.id),
+        (tripped.id, second.id),
+        (paused.id, third.id),
+    ] {
         assert_eq!(get(&*store, account, id).await.status, Status::Failed);
     }
 }
@@ -277,7 +280,11 @@ pub async fn expiry_respects_live_claims_and_fences_late_outcomes(store: Arc<dyn
     assert_eq!(m.status, Status::Failed);
     assert_eq!(m.wamid, None);
     assert!(
-        ok(store.message_by_wamid("wamid.LATE").await, "message_by_wamid").is_none(),
+        ok(
+            store.message_by_wamid("wamid.LATE").await,
+            "message_by_wamid"
+        )
+        .is_none(),
         "the fenced wamid was not recorded"
     );
     let mut events = drain_events(&*store, at(33)).await;
@@ -302,7 +309,11 @@ pub async fn retry_renews_the_validity_period(store: Arc<dyn Store>) {
     assert_eq!(expire(&*store, at(10), 100).await, [m.id].into());
     let retried = ok(store.retry_message(a, m.id, at(100)).await, "retry_message");
     assert_eq!(retried.status, Status::Queued);
-    assert_eq!(retried.expires_at, Some(at(110)), "ten seconds from the retry");
+    assert_eq!(
+        retried.expires_at,
+        Some(at(110)),
+        "ten seconds from the retry"
+    );
     assert_eq!(get(&*store, a, m.id).await.expires_at, Some(at(110)));
     assert!(expire(&*store, at(109), 100).await.is_empty());
     let claimed = ok(store.claim_due(at(105), LEASE, 100).await, "claim_due");
