@@ -117,7 +117,7 @@ fn accepted<T: serde::Serialize>(replayed: bool, data: T) -> Response {
 /// Queue one message (text or template). Answers 202 at once; delivery is asynchronous.
 #[utoipa::path(post, path = "/send-message", tag = "messages", security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for 24 h instead of sending twice")),
-    request_body(content = whatsapi_api::schema::SendMessageBody, description = "`to` (or `recipient`, a BSUID), and one content field: `message` (text), `template` or a field named like Meta's type; optional `context` (reply), `sendAt`, `metadata`, `dry_run`"),
+    request_body(content = whatsapi_api::schema::SendMessageBody, description = "`to` (or `recipient`, a BSUID), and one content field: `message` (text), `template` or a field named like Meta's type; optional `context` (reply), `sendAt`, `validitySeconds` (how long it may wait to be sent; a `sendAt` after that expiry is a 400 naming `sendAt`), `metadata`, `dry_run`"),
     responses(
         (status = 202, description = "Queued (or scheduled)", body = crate::views::Envelope<SendAccepted>,
             headers(("Idempotency-Replayed" = String, description = "true when this is a replay"))),
