@@ -39,6 +39,7 @@ pub fn text_message(account: AccountId) -> NewMessage {
         },
         reply_to: None,
         send_at: None,
+        expires_at: None,
         metadata: None,
         dry_run: false,
         created_at: Utc::now(),

@@ -31,6 +31,11 @@ pub struct SendAccepted {
     /// The `sendAt` time (RFC 3339, UTC), or null.
     #[schema(example = "2026-05-01T09:00:00.000Z")]
     pub scheduled_for: Option<String>,
+    /// When the message fails unsent if it has not been handed to Meta by then (RFC 3339, UTC): acceptance plus
+    /// `validitySeconds`, or the account's `defaultValiditySeconds`; null when neither is set.
+    #[serde(default)]
+    #[schema(example = "2026-05-01T09:05:00.000Z")]
+    pub expires_at: Option<String>,
 }
 
 impl From<&Queued> for SendAccepted {
@@ -43,6 +48,7 @@ impl From<&Queued> for SendAccepted {
                 QueuedStatus::Queued
             },
             scheduled_for: q.scheduled_for.as_ref().map(format_time),
+            expires_at: q.expires_at.as_ref().map(format_time),
         }
     }
 }
@@ -93,6 +99,7 @@ pub fn json_field(domain: &str) -> String {
     let head = match head {
         field::TEXT => "message",
         field::SEND_AT => "sendAt",
+        field::VALIDITY => "validitySeconds",
         field::IDEMPOTENCY_KEY => "idempotencyKey",
         other => other,
     };

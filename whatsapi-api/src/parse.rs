@@ -14,10 +14,10 @@ use crate::content::{CONTENT_FIELDS, location, parse_content};
 use whatsapi_core::phone::PhoneNumber;
 use whatsapi_core::recipient::{Recipient, UserId};
 use whatsapi_core::send::{
-    BODY_PARAMETERS, BulkRequest, HEADER_PARAMETERS, SendRequest, SendRules, ValidationErrors,
-    button_parameters, check_currency_code, check_language, check_media, check_metadata,
-    check_parameter_text, check_reply_to, check_send_at, check_template, check_template_name,
-    check_text,
+    BODY_PARAMETERS, BulkRequest, HEADER_PARAMETERS, MAX_VALIDITY, MIN_VALIDITY, SendRequest,
+    SendRules, ValidationErrors, button_parameters, check_currency_code, check_language,
+    check_media, check_metadata, check_parameter_text, check_reply_to, check_send_at,
+    check_template, check_template_name, check_text, check_validity,
 };
 
 /// When a body's `sendAt` is judged against the clock.
@@ -38,6 +38,7 @@ const SEND_FIELDS: &[&str] = &[
     "message",
     "template",
     "sendAt",
+    "validitySeconds",
     "metadata",
     "dry_run",
     "dryRun",
@@ -209,8 +210,8 @@ fn parse_item(
         if !SEND_FIELDS.contains(&key.as_str()) && !CONTENT_FIELDS.contains(&key.as_str()) {
             errs.push(
                 path(prefix, key),
-                "unknown field; accepted fields are to, recipient, context, message, template, sendAt, metadata, \
-                 dry_run (and, for other message types, type and one of image, video, audio, document, sticker, \
+                "unknown field; accepted fields are to, recipient, context, message, template, sendAt, \
+                 validitySeconds, metadata, dry_run (and, for other message types, type and one of image, video, audio, document, sticker, \
                  interactive, location, contacts, reaction)",
             );
         }
@@ -246,6 +247,12 @@ fn parse_item(
             None
         }
     };
+
+    let validity = parse_validity(
+        obj.get("validitySeconds"),
+        &path(prefix, "validitySeconds"),
+        errs,
+    );
 
     let metadata = match obj.get("metadata") {
         None | Some(Value::Null) => None,
@@ -296,10 +303,48 @@ fn parse_item(
     if let Some(t) = send_at {
         req = req.send_at(t);
     }
+    if let Some(v) = validity {
+        req = req.validity(v);
+    }
     if let Some(m) = metadata {
         req = req.metadata(m);
     }
     (Some(req), schedule_errors)
+}
+
+/// `validitySeconds`: a whole number of seconds within core's bounds, or absent (`null` counts as absent).
+fn parse_validity(
+    value: Option<&Value>,
+    field: &str,
+    errs: &mut ValidationErrors,
+) -> Option<std::time::Duration> {
+    let value = value.filter(|v| !v.is_null())?;
+    let checked = value
+        .as_u64()
+        .map(std::time::Duration::from_secs)
+        .ok_or(())
+        .and_then(|d| check_validity(d).map(|()| d).map_err(|_| ()));
+    match checked {
+        Ok(d) => Some(d),
+        Err(()) => {
+            errs.push(field, validity_message(value));
+            None
+        }
+    }
+}
+
+/// Why a `validitySeconds` value is refused, naming what it got.
+fn validity_message(value: &Value) -> String {
+    let got = match value {
+        Value::Number(n) => format!("got {n}"),
+        other => format!("got {}", type_name(other)),
+    };
+    format!(
+        "must be a whole number of seconds from {} to {} (30 days): how long the message may wait to be sent, \
+         counted from now; {got}",
+        MIN_VALIDITY.as_secs(),
+        MAX_VALIDITY.as_secs()
+    )
 }
 
 /// `to` (E.164 digits) and/or `recipient` (a business-scoped user id, for a user behind a username); at least one.

@@ -43,6 +43,18 @@ pub struct SendMessageBody {
     #[serde(rename = "sendAt", default, skip_serializing_if = "Option::is_none")]
     #[schema(format = DateTime, example = "2026-05-01T09:00:00Z")]
     pub send_at: Option<String>,
+    /// How long the message may wait to be sent, in whole seconds from acceptance (1 to 2592000, i.e. 30 days), as
+    /// Twilio's `ValidityPeriod`: if it is still queued, scheduled or retrying then (an open circuit breaker,
+    /// pacing, retry backoff), it ends `failed` with the `errorMessage` "expired before it could be sent…" and is
+    /// never sent. A `sendAt` later than the expiry is refused. Without it the account's
+    /// `defaultValiditySeconds` applies, else the message never expires.
+    #[serde(
+        rename = "validitySeconds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(minimum = 1, maximum = 2592000, example = 600)]
+    pub validity_seconds: Option<u64>,
     /// Your own key/value data (at most 16 KiB of JSON), kept with the message and echoed in its webhooks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]

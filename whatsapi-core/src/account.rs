@@ -158,6 +158,9 @@ pub struct Account {
     pub webhook: Option<WebhookConfig>,
     /// Refuse free-form text outside a known-open 24 h window.
     pub strict_window: bool,
+    /// The validity period of the account's sends that set none (see
+    /// [`SendRequest::validity`](crate::SendRequest::validity)); `None`: they never expire.
+    pub default_validity: Option<std::time::Duration>,
     /// Circuit breaker.
     pub breaker: BreakerState,
     /// Created.
@@ -183,6 +186,7 @@ impl Account {
             AccountUpdate::ClearWebhook => self.webhook = None,
             AccountUpdate::SetActive(a) => self.active = a,
             AccountUpdate::SetStrictWindow(s) => self.strict_window = s,
+            AccountUpdate::SetDefaultValidity(v) => self.default_validity = v,
             AccountUpdate::SetBreaker(b) => self.breaker = b,
         }
     }
@@ -198,6 +202,7 @@ impl Account {
             credentials_status: CredentialsStatus::Unverified,
             webhook: None,
             strict_window: false,
+            default_validity: None,
             breaker: BreakerState::default(),
             created_at: new.created_at,
         }
@@ -234,6 +239,8 @@ pub enum AccountUpdate {
     SetActive(bool),
     /// Strict 24-hour window mode.
     SetStrictWindow(bool),
+    /// The validity period of sends that set none (`None`: they never expire); stores keep whole seconds.
+    SetDefaultValidity(Option<std::time::Duration>),
     /// Circuit breaker state.
     SetBreaker(BreakerState),
 }

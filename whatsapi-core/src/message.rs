@@ -941,6 +941,8 @@ pub struct NewMessage {
     pub reply_to: Option<String>,
     /// Send no earlier than this; `None` sends now.
     pub send_at: Option<DateTime<Utc>>,
+    /// The end of its validity period: still unsent then, it fails instead of going out late; `None`: never.
+    pub expires_at: Option<DateTime<Utc>>,
     /// Caller data echoed in webhooks.
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
     /// Simulate the send without calling Meta.
@@ -1013,6 +1015,9 @@ pub struct Message {
     pub status: Status,
     /// Requested send time, for scheduled messages.
     pub scheduled_for: Option<DateTime<Utc>>,
+    /// The end of its validity period: if it has not been handed to Meta by then, it fails with [`EXPIRED`]
+    /// instead; `None`: it never expires.
+    pub expires_at: Option<DateTime<Utc>>,
     /// Caller data.
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
     /// Simulated send.
@@ -1051,7 +1056,23 @@ pub struct Message {
     pub timeline: Vec<TimelineEntry>,
 }
 
+/// The start of the `error_message` of a message whose validity period ended before it could be handed to Meta.
+pub const EXPIRED: &str = "expired before it could be sent";
+
+/// The `error_message` of a message whose validity period ended at `expires_at` while it waited.
+pub fn expired_reason(expires_at: DateTime<Utc>) -> String {
+    format!(
+        "{EXPIRED}: its validity period ended at {}",
+        expires_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    )
+}
+
 impl Message {
+    /// Whether its validity period has ended at `now`.
+    pub fn expired_at(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|t| t <= now)
+    }
+
     /// Whether a manual retry can help: the message failed, and not with an error that fails the same way every
     /// time ([`crate::retry::retry_can_fix`]).
     pub fn retryable(&self) -> bool {

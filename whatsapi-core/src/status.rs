@@ -23,6 +23,9 @@ pub enum Event {
     Meta(MetaStatus),
     /// The user asked to send a failed message again.
     ManualRetry,
+    /// Its validity period ended while it waited (queued, scheduled, retrying, or claimed by a worker whose
+    /// lease ended; the store checks the lease).
+    Expire,
 }
 
 /// A status reported by Meta's webhooks.
@@ -102,6 +105,9 @@ pub fn transition(status: Status, event: Event) -> Transition {
 
         (Failed, Event::ManualRetry) => To(Queued),
         (_, Event::ManualRetry) => Illegal,
+
+        (Queued | Scheduled | Retrying | Processing, Event::Expire) => To(Failed),
+        (_, Event::Expire) => Illegal,
 
         (status, Event::Meta(meta)) => meta_transition(status, meta),
     }

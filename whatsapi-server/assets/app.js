@@ -759,7 +759,8 @@ async function messageDetail(view, id, token) {
       ${m.recipientUserId ? `<div><div class="muted">User id (username)</div><code class="full-id" id="recipient-user-id">${esc(m.recipientUserId)}</code></div>` : ""}
       ${m.context ? `<div><div class="muted">Reply to</div><code class="full-id" id="reply-to">${esc(m.context.messageId)}</code></div>` : ""}
       <div><div class="muted">Created</div>${when(m.createdAt)}</div><div><div class="muted">Batch</div><code class="full-id">${esc(m.batchId || "—")}</code></div>
-      <div><div class="muted">Meta id</div><code class="full-id" id="wamid">${esc(m.wamid || "—")}</code></div><div><div class="muted">Dry run</div>${m.dryRun ? "yes" : "no"}</div></div>
+      <div><div class="muted">Meta id</div><code class="full-id" id="wamid">${esc(m.wamid || "—")}</code></div><div><div class="muted">Dry run</div>${m.dryRun ? "yes" : "no"}</div>
+      ${m.expiresAt ? `<div><div class="muted">Expires unsent</div><span id="expires-at">${when(m.expiresAt)}</span></div>` : ""}</div>
       ${contentDetail(m)}
       ${m.errorMessage ? `<p class="error" id="error-message">${esc(m.errorMessage)}</p>` : ""}
       ${m.retryable ? `<button id="retry">Retry</button>` : ""}${retryHint}</div>

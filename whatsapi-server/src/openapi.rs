@@ -221,7 +221,8 @@ fn accepted_example() -> Value {
     json!({"success": true, "data": {
         "id": "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20",
         "status": "queued",
-        "scheduledFor": null
+        "scheduledFor": null,
+        "expiresAt": null
     }})
 }
 

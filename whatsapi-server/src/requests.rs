@@ -67,14 +67,38 @@ pub struct CredentialsRequest {
     /// Refuse free-form text at once when the recipient has not written in the last 24 hours (default false).
     #[schema(value_type = Option<bool>, example = false)]
     pub strict_window: Field<bool>,
+    /// The validity period of your sends that set no `validitySeconds`, in whole seconds from acceptance (1 to
+    /// 2592000, i.e. 30 days); `0` removes it (such sends never expire). Left out: unchanged.
+    #[schema(value_type = Option<u64>, minimum = 0, maximum = 2592000, example = 3600)]
+    pub default_validity_seconds: Field<u64>,
 }
 
-/// Checked credentials, and the window setting when given.
+/// Checked credentials, and the account settings when given.
 pub struct CredentialsUpdate {
     /// What to save.
     pub credentials: MetaCredentials,
     /// `strictWindow`, when given.
     pub strict_window: Option<bool>,
+    /// `defaultValiditySeconds`, when given: `Some(None)` removes the default.
+    pub default_validity: Option<Option<std::time::Duration>>,
+}
+
+/// The JSON name of the account's default validity period.
+pub const DEFAULT_VALIDITY_SECONDS: &str = "defaultValiditySeconds";
+
+/// `defaultValiditySeconds` as the account keeps it: `0` clears it; other values within a send's bounds.
+fn default_validity(secs: u64, details: &mut Vec<FieldError>) -> Option<std::time::Duration> {
+    if secs == 0 {
+        return None;
+    }
+    let d = std::time::Duration::from_secs(secs);
+    if let Err(m) = whatsapi_core::send::check_validity(d) {
+        details.push(field_error(
+            DEFAULT_VALIDITY_SECONDS,
+            format!("{m}, or 0 to remove the default"),
+        ));
+    }
+    Some(d)
 }
 
 fn is_meta_id(id: &str) -> bool {
@@ -102,6 +126,10 @@ impl RequestBody for CredentialsRequest {
             .whatsapp_business_account_id
             .optional("whatsappBusinessAccountId", &mut details);
         let strict_window = self.strict_window.optional("strictWindow", &mut details);
+        let default_validity = self
+            .default_validity_seconds
+            .optional(DEFAULT_VALIDITY_SECONDS, &mut details)
+            .map(|secs| default_validity(secs, &mut details));
         check_formats(
             token.as_deref(),
             phone_id.as_deref(),
@@ -124,6 +152,7 @@ impl RequestBody for CredentialsRequest {
         Ok(CredentialsUpdate {
             credentials,
             strict_window,
+            default_validity,
         })
     }
 }

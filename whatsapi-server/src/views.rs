@@ -133,6 +133,10 @@ pub struct AccountView {
     pub webhook_url: Option<String>,
     /// Free-form text is refused at once outside the 24-hour window.
     pub strict_window: bool,
+    /// The validity period, in seconds, of sends that set no `validitySeconds` (null: they never expire); set it
+    /// with `defaultValiditySeconds` on `PUT /auth/me/credentials`.
+    #[schema(example = 3600)]
+    pub default_validity_seconds: Option<u64>,
     /// Requests per minute of the plan.
     pub rate_limit_per_minute: u32,
     /// Most messages per bulk request.
@@ -174,6 +178,7 @@ impl AccountView {
                 .is_some_and(|c| c.verify_token.is_some()),
             webhook_url: a.webhook.as_ref().map(|w| w.url.clone()),
             strict_window: a.strict_window,
+            default_validity_seconds: a.default_validity.map(|d| d.as_secs()),
             rate_limit_per_minute: plans.limits(customer.plan).requests_per_minute,
             bulk_limit: plans.effective_bulk_cap(customer.plan),
             created_at: format_time(&a.created_at),
@@ -311,6 +316,9 @@ pub struct MessageView {
     pub timeline: Option<Vec<TimelineView>>,
     /// Requested send time.
     pub scheduled_for: Option<String>,
+    /// When its validity period ends (`validitySeconds`, or the account's default, from acceptance): a message not
+    /// handed to Meta by then fails with the `errorMessage` "expired before it could be sent…". Null: never.
+    pub expires_at: Option<String>,
     /// Bulk batch.
     pub batch_id: Option<String>,
     /// Simulated send.
@@ -560,6 +568,7 @@ impl MessageView {
                     .collect()
             }),
             scheduled_for: ts(m.scheduled_for),
+            expires_at: ts(m.expires_at),
             batch_id: m.batch_id.map(|b| b.to_string()),
             dry_run: m.dry_run,
             wamid: m.wamid.clone(),

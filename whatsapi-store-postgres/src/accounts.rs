@@ -14,7 +14,7 @@ use crate::error::{PostgresError, Result};
 const COLUMNS: &str = "id, name, active, \
      (SELECT COALESCE(SUM(s.n), 0)::int8 FROM sent_counts s WHERE s.account = accounts.seq), \
      credentials, credentials_status, webhook, strict_window, breaker_failures, breaker_open_until, breaker_trips, \
-     created_at, breaker_probing";
+     created_at, breaker_probing, default_validity_seconds";
 
 /// The key an email is unique and looked up by: trimmed and lowercased.
 pub(crate) fn email_key(email: &str) -> String {
@@ -38,6 +38,9 @@ fn decode(r: &Row) -> Result<Account> {
             .map(|w| serde_json::from_str::<WebhookConfig>(&w))
             .transpose()?,
         strict_window: r.try_get(7)?,
+        default_validity: r
+            .try_get::<_, Option<i64>>(13)?
+            .map(|secs| std::time::Duration::from_secs(u64::try_from(secs).unwrap_or(0))),
         breaker: BreakerState {
             consecutive_failures: u32_of(r.try_get(8)?),
             open_until: time_opt(r.try_get(9)?),
@@ -203,7 +206,8 @@ async fn save(db: &dyn Db, account: &Account) -> Result<()> {
         .exec(
             "UPDATE accounts SET active = $2, credentials = $3, phone_number_id = $4, credentials_status = $5, \
              webhook = $6, strict_window = $7, breaker_failures = $8, breaker_open_until = $9, breaker_trips = $10, \
-             waba_id = $11, verify_token_hash = $12, breaker_probing = $13 WHERE id = $1",
+             waba_id = $11, verify_token_hash = $12, breaker_probing = $13, default_validity_seconds = $14 \
+             WHERE id = $1",
             &[
                 &account.id.0,
                 &account.active,
@@ -222,6 +226,9 @@ async fn save(db: &dyn Db, account: &Account) -> Result<()> {
                     .and_then(whatsapi_core::store::support::verify_token_hash)
                     .map(|h| h.to_vec()),
                 &account.breaker.probing,
+                &account
+                    .default_validity
+                    .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
             ],
         )
         .await

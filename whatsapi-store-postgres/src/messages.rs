@@ -39,7 +39,7 @@ use crate::outbox;
 const COLUMNS: &str = "m.seq, m.account, a.id, m.id, m.batch_id, m.recipient, m.content, m.status, \
      m.scheduled_for, m.metadata, m.dry_run, m.wamid, m.attempt, m.tries, m.next_attempt_at, m.lease_until, \
      m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.error_message, m.error_code, m.created_at, m.updated_at, \
-     m.meta_error, m.pricing, m.recipient_user_id, m.reply_to";
+     m.meta_error, m.pricing, m.recipient_user_id, m.reply_to, m.expires_at";
 
 /// A message with its row numbers.
 pub(crate) struct Stored {
@@ -71,6 +71,7 @@ fn decode(r: &Row, o: usize) -> Result<Stored> {
         reply_to: r.try_get(o + 27)?,
         status: status(r.try_get(o + 7)?)?,
         scheduled_for: time_opt(r.try_get(o + 8)?),
+        expires_at: time_opt(r.try_get(o + 28)?),
         metadata: metadata.map(|m| serde_json::from_str(&m)).transpose()?,
         dry_run: r.try_get(o + 10)?,
         wamid: r.try_get(o + 11)?,
@@ -279,7 +280,8 @@ async fn save(db: &dyn Db, s: &Stored, due_at: Option<DateTime<Utc>>) -> Result<
     db.exec(
         "UPDATE messages SET status = $2, wamid = $3, attempt = $4, tries = $5, next_attempt_at = $6, \
          lease_until = $7, sent_at = $8, delivered_at = $9, read_at = $10, failed_at = $11, error_message = $12, \
-         error_code = $13, updated_at = $14, due_at = $15, meta_error = $16, pricing = $17 WHERE seq = $1",
+         error_code = $13, updated_at = $14, due_at = $15, meta_error = $16, pricing = $17, expires_at = $18 \
+         WHERE seq = $1",
         &[
             &s.seq,
             &status_code(m.status),
@@ -298,6 +300,7 @@ async fn save(db: &dyn Db, s: &Stored, due_at: Option<DateTime<Utc>>) -> Result<
             &ts_opt(due_at),
             &m.meta_error.as_ref().map(serde_json::to_string).transpose()?,
             &m.pricing.as_ref().map(serde_json::to_string).transpose()?,
+            &ts_opt(m.expires_at),
         ],
     )
     .await?;
@@ -366,7 +369,7 @@ async fn lock_wamids(db: &dyn Db, wamids: &[&str]) -> Result<()> {
 /// The bulk insert, one statement over arrays (see [`insert`]). `$1` account id; `$2`–`$13` the messages' columns;
 /// `$14`–`$16` the recipients (phone, BSUID, latest message); `$17`–`$21` the idempotency completion (key,
 /// fingerprint, response, created, expires; the key NULL without one); `$22` the counter shard; `$23` what
-/// marks a finished idempotency record. Everything is gated on `ok` (the account exists and the idempotency key held no finished
+/// marks a finished idempotency record; `$24` the messages' expiries. Everything is gated on `ok` (the account exists and the idempotency key held no finished
 /// response), so a refused batch writes nothing. The idempotency key's advisory lock is taken (in `lock`) before
 /// its row is written, as in [`crate::idempotency`], and `ON CONFLICT DO UPDATE` sees the latest committed record.
 /// A BSUID-only recipient joins the conversation already known with that BSUID (the lowest key), as
@@ -388,13 +391,13 @@ idem AS ( \
 ok AS (SELECT seq FROM acc WHERE $17::text IS NULL OR EXISTS (SELECT 1 FROM idem)), \
 msgs AS ( \
   INSERT INTO messages (id, account, batch_id, recipient, content, status, scheduled_for, metadata, dry_run, \
-    created_at, updated_at, due_at, recipient_user_id, reply_to) \
+    created_at, updated_at, due_at, recipient_user_id, reply_to, expires_at) \
   SELECT t.id, ok.seq, t.batch_id, t.recipient, t.content, t.status, t.scheduled_for, t.metadata, t.dry_run, \
-    t.created_at, t.created_at, t.due_at, t.recipient_user_id, t.reply_to \
+    t.created_at, t.created_at, t.due_at, t.recipient_user_id, t.reply_to, t.expires_at \
   FROM ok CROSS JOIN unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int2[], $7::int8[], $8::text[], \
-    $9::bool[], $10::int8[], $11::int8[], $12::text[], $13::text[]) WITH ORDINALITY \
+    $9::bool[], $10::int8[], $11::int8[], $12::text[], $13::text[], $24::int8[]) WITH ORDINALITY \
     AS t(id, batch_id, recipient, content, status, scheduled_for, metadata, dry_run, created_at, due_at, \
-    recipient_user_id, reply_to, ord) \
+    recipient_user_id, reply_to, expires_at, ord) \
   ORDER BY t.ord \
   RETURNING seq, account, status, created_at), \
 tl AS ( \
@@ -449,6 +452,7 @@ pub(crate) async fn insert(db: &dyn Db, batch: &NewBatch) -> Result<()> {
     let mut dry_runs = Vec::with_capacity(n);
     let mut created = Vec::with_capacity(n);
     let mut due = Vec::with_capacity(n);
+    let mut expires = Vec::with_capacity(n);
     for m in &batch.messages {
         if m.account_id != batch.account_id {
             return Err(StoreError::Conflict(format!(
@@ -469,6 +473,7 @@ pub(crate) async fn insert(db: &dyn Db, batch: &NewBatch) -> Result<()> {
         dry_runs.push(m.dry_run);
         created.push(ts(m.created_at));
         due.push(ts(m.send_at.unwrap_or(m.created_at)));
+        expires.push(ts_opt(m.expires_at));
     }
     // One activity per recipient, in `ContactRef` order (what `merge_activities` iterates).
     let activities = whatsapi_core::contacts::ContactActivity::of_messages(&batch.messages);
@@ -486,7 +491,7 @@ pub(crate) async fn insert(db: &dyn Db, batch: &NewBatch) -> Result<()> {
         .transpose()?;
     // A completion without a reservation (the caller skipped `begin`) starts its record now.
     let since = done.map(|d| ts(minus(d.expires_at, RETENTION)));
-    let expires = done.map(|d| ts(d.expires_at));
+    let key_expires = done.map(|d| ts(d.expires_at));
     let row = db
         .one(
             INSERT_BATCH,
@@ -511,9 +516,10 @@ pub(crate) async fn insert(db: &dyn Db, batch: &NewBatch) -> Result<()> {
                 &fingerprint,
                 &response,
                 &since,
-                &expires,
+                &key_expires,
                 &crate::counters::next_shard(),
                 &crate::idempotency::FINISHED,
+                &expires,
             ],
         )
         .await
@@ -806,7 +812,9 @@ pub(crate) async fn claim_due(
         .collect())
 }
 
+mod expiry;
 mod outcomes;
+pub(crate) use expiry::expire;
 pub(crate) use outcomes::record_outcomes;
 
 /// Records the outcome of attempt `attempt` of message `id`.
@@ -1053,7 +1061,7 @@ pub(crate) async fn retry(
         detail: None,
         due_at: Some(now),
     };
-    change(db, fx, &mut s, c, reset_for_retry).await?;
+    change(db, fx, &mut s, c, |m| reset_for_retry(m, now)).await?;
     fx.wake = true;
     Ok(s.message)
 }

@@ -225,6 +225,22 @@ impl MessageStore for PostgresStore {
         Ok(applied)
     }
 
+    async fn expire_messages(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<MessageId>> {
+        let (ids, wake) = in_tx!(self, |tx| {
+            let mut fx = Effects::default();
+            match messages::expire(tx, &mut fx, now, limit).await {
+                Ok(ids) => fx.flush(tx).await.map(|wake| (ids, wake)),
+                Err(e) => Err(e),
+            }
+        })?;
+        self.waker.wake(wake);
+        Ok(ids)
+    }
+
     async fn retry_message(
         &self,
         account: AccountId,

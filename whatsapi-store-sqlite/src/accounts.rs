@@ -10,7 +10,7 @@ use crate::codec::{count, time, time_opt, ts, ts_opt, u32_of, uuid};
 use crate::error::{Result, SqliteError};
 
 const COLUMNS: &str = "id, name, active, messages_sent, credentials, credentials_status, webhook, strict_window, \
-     breaker_failures, breaker_open_until, breaker_trips, created_at, breaker_probing";
+     breaker_failures, breaker_open_until, breaker_trips, created_at, breaker_probing, default_validity_seconds";
 
 /// The key an email is unique and looked up by: trimmed and lowercased.
 pub(crate) fn email_key(email: &str) -> String {
@@ -33,6 +33,7 @@ fn account_row(r: &Row<'_>) -> rusqlite::Result<Result<Account>> {
     );
     let created_at: i64 = r.get(11)?;
     let probing: bool = r.get(12)?;
+    let default_validity: Option<i64> = r.get(13)?;
     Ok((|| {
         Ok(Account {
             id: AccountId(uuid(&id)?),
@@ -47,6 +48,8 @@ fn account_row(r: &Row<'_>) -> rusqlite::Result<Result<Account>> {
                 .map(|w| serde_json::from_str::<WebhookConfig>(&w))
                 .transpose()?,
             strict_window,
+            default_validity: default_validity
+                .map(|secs| std::time::Duration::from_secs(u64::try_from(secs).unwrap_or(0))),
             breaker: BreakerState {
                 consecutive_failures: u32_of(breaker.0),
                 open_until: time_opt(breaker.1),
@@ -172,7 +175,8 @@ pub(crate) fn save(conn: &Connection, account: &Account) -> Result<()> {
         .prepare_cached(
             "UPDATE accounts SET active = ?2, credentials = ?3, phone_number_id = ?4, credentials_status = ?5, \
              webhook = ?6, strict_window = ?7, breaker_failures = ?8, breaker_open_until = ?9, breaker_trips = ?10, \
-             waba_id = ?11, verify_token_hash = ?12, breaker_probing = ?13 WHERE id = ?1",
+             waba_id = ?11, verify_token_hash = ?12, breaker_probing = ?13, default_validity_seconds = ?14 \
+             WHERE id = ?1",
         )?
         .execute(params![
             account.id.0.as_bytes(),
@@ -200,6 +204,9 @@ pub(crate) fn save(conn: &Connection, account: &Account) -> Result<()> {
                 .and_then(whatsapi_core::store::support::verify_token_hash)
                 .map(|h| h.to_vec()),
             account.breaker.probing,
+            account
+                .default_validity
+                .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
         ])
         .map_err(|e| routing_conflict(e.into(), account))?;
     if changed == 0 {

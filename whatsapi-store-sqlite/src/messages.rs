@@ -12,8 +12,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use whatsapi_core::message::{Pricing, TimelineEntry};
 use whatsapi_core::status::{self, Event, MetaStatus, Transition};
 use whatsapi_core::store::support::{
-    StatusChange, expect_transition, meta_change, outcome_change, record_meta_status,
-    record_outcome_fields, record_pricing, reset_for_retry,
+    StatusChange, expect_transition, expirable, expiry_change, meta_change, outcome_change,
+    record_expiry, record_meta_status, record_outcome_fields, record_pricing, reset_for_retry,
 };
 use whatsapi_core::store::{
     ClaimLimits, Claimed, FailureInfo, MessageFilter, NewBatch, Outcome, OutcomeRecord, Page,
@@ -30,7 +30,8 @@ use crate::outbox;
 const SELECT: &str = "SELECT m.seq, m.account, a.id, m.id, m.batch_id, m.recipient, m.content, m.status, \
      m.scheduled_for, m.metadata, m.dry_run, m.wamid, m.attempt, m.tries, m.next_attempt_at, m.lease_until, \
      m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.error_message, m.error_code, m.created_at, m.updated_at, \
-     m.due_at, m.meta_error, m.pricing, m.recipient_user_id, m.reply_to FROM messages m JOIN accounts a ON a.seq = m.account";
+     m.due_at, m.meta_error, m.pricing, m.recipient_user_id, m.reply_to, m.expires_at \
+     FROM messages m JOIN accounts a ON a.seq = m.account";
 
 /// A message with its row numbers.
 pub(crate) struct Stored {
@@ -75,6 +76,7 @@ struct Raw {
     pricing: Option<String>,
     recipient_user_id: Option<String>,
     reply_to: Option<String>,
+    expires_at: Option<i64>,
 }
 
 fn raw(r: &Row<'_>) -> rusqlite::Result<Raw> {
@@ -108,6 +110,7 @@ fn raw(r: &Row<'_>) -> rusqlite::Result<Raw> {
         pricing: r.get(26)?,
         recipient_user_id: r.get(27)?,
         reply_to: r.get(28)?,
+        expires_at: r.get(29)?,
     })
 }
 
@@ -128,6 +131,7 @@ impl Raw {
             reply_to: self.reply_to,
             status: status(self.status)?,
             scheduled_for: time_opt(self.scheduled_for),
+            expires_at: time_opt(self.expires_at),
             metadata: self
                 .metadata
                 .map(|m| serde_json::from_str(&m))
@@ -256,7 +260,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
 }
 
 /// The mutable columns of a message row with their values, as `save` compares and writes them.
-type Columns = [(&'static str, rusqlite::types::Value); 15];
+type Columns = [(&'static str, rusqlite::types::Value); 16];
 
 fn columns(m: &Message, due_at: Option<i64>) -> Columns {
     use rusqlite::types::Value as V;
@@ -279,6 +283,7 @@ fn columns(m: &Message, due_at: Option<i64>) -> Columns {
         ("meta_error", json(m.meta_error.as_ref().map(to_json))),
         ("pricing", json(m.pricing.as_ref().map(to_json))),
         ("due_at", int(due_at)),
+        ("expires_at", int(ts_opt(m.expires_at))),
     ]
 }
 
@@ -356,8 +361,8 @@ pub(crate) fn insert(conn: &Connection, batch: NewBatch) -> Result<()> {
     let mut counts: BTreeMap<Status, i64> = BTreeMap::new();
     let mut insert = conn.prepare_cached(
         "INSERT INTO messages (id, account, batch_id, recipient, content, status, scheduled_for, metadata, dry_run, \
-         created_at, updated_at, due_at, recipient_user_id, reply_to) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13)",
+         created_at, updated_at, due_at, recipient_user_id, reply_to, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14)",
     )?;
     let mut first = conn.prepare_cached(
         "INSERT INTO timeline (message, n, status, at, detail) VALUES (?1, 1, ?2, ?3, NULL)",
@@ -387,6 +392,7 @@ pub(crate) fn insert(conn: &Connection, batch: NewBatch) -> Result<()> {
                 ts(due),
                 m.to.user_id().map(|u| u.as_str()),
                 m.reply_to.as_deref(),
+                ts_opt(m.expires_at),
             ])
             .map_err(|e| match SqliteError::from(e) {
                 SqliteError::Store(StoreError::Conflict(_)) => SqliteError::Store(
@@ -898,9 +904,47 @@ pub(crate) fn retry(
             detail: None,
             due_at: Some(now),
         },
-        reset_for_retry,
+        |m| reset_for_retry(m, now),
     )?;
     Ok(s.message)
+}
+
+/// Fails up to `limit` messages whose validity period ended at `now` and that nobody is sending, earliest expiry
+/// first, each written as every status change is (see `MessageStore::expire_messages`); in the caller's
+/// transaction, one row at a time as every change of this store (one process, no round trips).
+pub(crate) fn expire(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<MessageId>> {
+    let seqs: Vec<i64> = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq FROM messages WHERE expires_at IS NOT NULL AND due_at IS NOT NULL AND expires_at <= ?1 \
+             AND (status <> ?2 OR due_at <= ?1) ORDER BY expires_at, seq LIMIT ?3",
+        )?;
+        stmt.query_map(
+            params![
+                ts(now),
+                status_code(Status::Processing),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            |r| r.get(0),
+        )?
+        .collect::<rusqlite::Result<_>>()?
+    };
+    let mut failed = Vec::with_capacity(seqs.len());
+    for seq in seqs {
+        let Some(mut s) = by_seq(conn, seq, false)? else {
+            continue;
+        };
+        if !expirable(&s.message, now) {
+            continue;
+        }
+        let c = expiry_change(&s.message, now)?;
+        change(conn, &mut s, c, |m| record_expiry(m, now))?;
+        failed.push(s.message.id);
+    }
+    Ok(failed)
 }
 
 /// The account's latest `limit` messages to this phone number or BSUID (as the address or as the recipient's

@@ -229,6 +229,16 @@ impl MessageStore for SqliteStore {
             .await
     }
 
+    async fn expire_messages(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<MessageId>> {
+        self.writer
+            .write(move |c| messages::expire(c, now, limit))
+            .await
+    }
+
     async fn retry_message(
         &self,
         account: AccountId,

@@ -303,6 +303,17 @@ async fn spawn_batch(
     let mut admitted = Vec::with_capacity(claimed.len());
     for claim in claimed {
         let message = claim.message;
+        // Expired while it waited: failed without a pacing slot or a place among the sends (its own task, so the
+        // failures of a claim are recorded in one batch).
+        if message.expired_at(now) {
+            let recorder = recorder.clone();
+            tasks.spawn(async move {
+                let error = expired_error(&message);
+                recorder.record(&message, Outcome::Failed { error }).await;
+                TaskEnd::Finished
+            });
+            continue;
+        }
         let account_id = message.account_id;
         let loaded = match accounts.get(&account_id) {
             Some(loaded) => loaded.clone(),
@@ -540,6 +551,13 @@ impl SendJob {
             break;
         }
 
+        // The last moment to notice the validity period ended while the message waited for its slot or a place.
+        if self.message.expired_at(self.core.clock.now()) {
+            tracing::info!("expired before it could be sent");
+            let error = expired_error(&self.message);
+            return self.finish(Outcome::Failed { error }).await;
+        }
+
         let outgoing = OutgoingMessage {
             message_id: self.message.id,
             to: self.message.to.clone(),
@@ -562,6 +580,7 @@ impl SendJob {
         let now = self.core.clock.now();
         let (outcome, verdict) =
             outcome_of(&result, self.message.tries, &self.core.config.retry, now);
+        let outcome = expire_retry(outcome, self.message.expires_at);
         match &outcome {
             Outcome::Sent { wamid } => tracing::info!(%wamid, "sent"),
             Outcome::Retry {
@@ -675,6 +694,42 @@ impl SendJob {
     async fn finish(&self, outcome: Outcome) -> TaskEnd {
         self.recorder.record(&self.message, outcome).await;
         TaskEnd::Finished
+    }
+}
+
+/// The failure of a message whose validity period ended before it could be sent.
+fn expired_error(message: &Message) -> FailureInfo {
+    FailureInfo {
+        meta: None,
+        message: crate::message::expired_reason(message.expires_at.unwrap_or(message.updated_at)),
+        code: None,
+    }
+}
+
+/// A retry that would come due after the message expires fails at once instead, saying why and what the last
+/// attempt met; other outcomes are left as they are.
+fn expire_retry(outcome: Outcome, expires_at: Option<DateTime<Utc>>) -> Outcome {
+    match (outcome, expires_at) {
+        (
+            Outcome::Retry {
+                next_attempt_at,
+                error,
+            },
+            Some(expires_at),
+        ) if next_attempt_at > expires_at => Outcome::Failed {
+            error: FailureInfo {
+                meta: None,
+                code: None,
+                message: format!(
+                    "{}: its validity period ends at {}, before the next attempt could be made (the last attempt \
+                     failed: {})",
+                    crate::message::EXPIRED,
+                    expires_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    error.message
+                ),
+            },
+        },
+        (outcome, _) => outcome,
     }
 }
 

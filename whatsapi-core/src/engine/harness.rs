@@ -305,6 +305,7 @@ impl Harness {
                     body: "campaign".into(),
                 },
                 send_at: None,
+                expires_at: None,
                 metadata: None,
                 dry_run: false,
                 created_at: self.now(),

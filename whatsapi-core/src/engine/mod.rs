@@ -1,5 +1,6 @@
 //! The delivery engine: the dispatcher (claims due messages, sends them, records outcomes in batches), the webhook
-//! deliverer (drains the outbox through the [`WebhookSink`]) and the sweeper (purges expired rows).
+//! deliverer (drains the outbox through the [`WebhookSink`]) and the sweeper (fails messages whose validity period
+//! ended, purges expired rows).
 //!
 //! Every time decision reads the [`Clock`] and every wait goes through [`Clock::sleep_until`], so tests drive the
 //! engine by hand with `ManualClock`. The one exception is the few milliseconds an outcome waits for others to
@@ -20,6 +21,8 @@ mod sweeper;
 pub(crate) mod harness;
 #[cfg(all(test, feature = "testing"))]
 mod tests;
+#[cfg(all(test, feature = "testing"))]
+mod validity_tests;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,6 +96,13 @@ pub struct EngineConfig {
     pub sweep_interval: Duration,
     /// What the sweeper removes.
     pub purge: PurgePolicy,
+    /// Time between two passes of the sweeper that fail the messages whose validity period ended while nobody
+    /// could claim them (an open breaker, an inactive account); claimed ones are checked right before their send
+    /// (default 5 s).
+    pub expiry_interval: Duration,
+    /// Most messages one expiry pass fails in one store transaction; a pass repeats until fewer are left
+    /// (default 500).
+    pub expiry_batch: usize,
     /// Most statuses for wamids not stored yet that one account keeps (default
     /// [`DEFAULT_MAX_PENDING_STATUSES`]); beyond it the earliest received are dropped.
     pub max_pending_statuses_per_account: usize,
@@ -125,6 +135,8 @@ impl Default for EngineConfig {
             webhook: WebhookPolicy::default(),
             sweep_interval: Duration::from_secs(60),
             purge: PurgePolicy::default(),
+            expiry_interval: Duration::from_secs(5),
+            expiry_batch: 500,
             max_pending_statuses_per_account: DEFAULT_MAX_PENDING_STATUSES,
             idle_poll: Duration::from_secs(1),
             webhook_urls: crate::webhook::WebhookUrlPolicy::default(),

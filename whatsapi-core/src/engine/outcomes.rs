@@ -285,6 +285,7 @@ mod store_errors {
                     reply_to: None,
                     content: MessageContent::Text { body: "hi".into() },
                     send_at: None,
+                    expires_at: None,
                     metadata: None,
                     dry_run: false,
                     created_at: clock.now(),

@@ -81,6 +81,7 @@ async fn wakeups_from_the_store_start_the_dispatcher_before_its_poll() {
                 body: "from another replica".into(),
             },
             send_at: None,
+            expires_at: None,
             metadata: None,
             dry_run: false,
             created_at: h.now(),

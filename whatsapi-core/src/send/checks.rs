@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
+use std::time::Duration;
 
 use crate::message::{
     ButtonSubType, MediaParameter, MessageKind, Template, TemplateComponent, TemplateParameter,
@@ -170,6 +171,42 @@ pub fn check_send_at(
         return Err(format!(
             "must be at most {} days ahead",
             rules.schedule_horizon.as_secs() / 86_400
+        ));
+    }
+    Ok(())
+}
+
+/// Shortest validity period of a send: one second, as Twilio's `ValidityPeriod`.
+pub const MIN_VALIDITY: Duration = Duration::from_secs(1);
+/// Longest validity period of a send: 30 days, the longest time-to-live Meta accepts for a template (marketing
+/// templates take 12 hours to 30 days). Longer than Twilio's 10 hours because a send may be scheduled (up to the
+/// schedule horizon) or wait in a paused campaign, and the period counts from acceptance.
+pub const MAX_VALIDITY: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// A validity period: whole seconds from [`MIN_VALIDITY`] to [`MAX_VALIDITY`].
+pub fn check_validity(d: Duration) -> Result<(), String> {
+    if d.subsec_nanos() != 0 || d < MIN_VALIDITY || d > MAX_VALIDITY {
+        return Err(format!(
+            "must be a whole number of seconds from {} to {} (30 days)",
+            MIN_VALIDITY.as_secs(),
+            MAX_VALIDITY.as_secs()
+        ));
+    }
+    Ok(())
+}
+
+/// A scheduled send time that its validity period allows: no later than the moment the message expires
+/// (`expires_at`, counted from acceptance); `how` says where the period came from, for the message.
+pub fn check_send_at_before_expiry(
+    send_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    how: &str,
+) -> Result<(), String> {
+    if send_at > expires_at {
+        return Err(format!(
+            "is later than the message's expiry at {} ({how}, counted from now): a message cannot be scheduled \
+             after it expires; send it earlier or give a longer validity period",
+            expires_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         ));
     }
     Ok(())

@@ -38,6 +38,7 @@ pub use checks::{
     MAX_COUPON_CODE_CHARS, MAX_HEADER_PARAMETER_CHARS, check_body_parameter_text,
     check_header_media, check_parameter_name, check_template,
 };
+pub use checks::{MAX_VALIDITY, MIN_VALIDITY, check_send_at_before_expiry, check_validity};
 pub use request::{SendRequest, check_content, check_reply_to};
 
 use serde::{Deserialize, Serialize};
@@ -56,6 +57,8 @@ pub mod field {
     pub const TEMPLATE: &str = "template";
     /// The scheduled send time.
     pub const SEND_AT: &str = "send_at";
+    /// The validity period (whole seconds from acceptance).
+    pub const VALIDITY: &str = "validity";
     /// The caller's metadata.
     pub const METADATA: &str = "metadata";
     /// An idempotency key where none is accepted (on an item of a bulk request).

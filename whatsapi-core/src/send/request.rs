@@ -1,5 +1,7 @@
 //! [`SendRequest`]: one message to one recipient, with its options.
 
+use std::time::Duration;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
@@ -18,7 +20,10 @@ use super::checks::{
     MAX_REPLY_BUTTONS, MAX_ROW_DESCRIPTION_CHARS, MAX_ROW_ID_CHARS, check_bounded,
     check_coordinate, check_emoji, check_message_media, check_url,
 };
-use super::checks::{check_metadata, check_send_at, check_template, check_text};
+use super::checks::{
+    check_metadata, check_send_at, check_send_at_before_expiry, check_template, check_text,
+    check_validity,
+};
 use super::{SendRules, ValidationErrors, field};
 
 /// One message to send: recipient, content (text or template) and options. Build it with [`SendRequest::text`] or
@@ -31,6 +36,7 @@ pub struct SendRequest {
     /// the send is accepted.
     reply_to: Option<String>,
     send_at: Option<DateTime<Utc>>,
+    validity: Option<Duration>,
     metadata: Option<Map<String, Value>>,
     dry_run: bool,
     idempotency_key: Option<IdempotencyKey>,
@@ -46,6 +52,7 @@ impl SendRequest {
             content,
             reply_to: None,
             send_at: None,
+            validity: None,
             metadata: None,
             dry_run: false,
             idempotency_key: None,
@@ -365,6 +372,33 @@ impl SendRequest {
         self
     }
 
+    /// How long the message may wait to be handed to Meta, counted from its acceptance (as Twilio's
+    /// `ValidityPeriod`): still queued, scheduled or retrying when it ends, the message fails with
+    /// [`EXPIRED`](crate::message::EXPIRED) instead of going out late. Whole seconds from
+    /// [`MIN_VALIDITY`](super::MIN_VALIDITY) to [`MAX_VALIDITY`](super::MAX_VALIDITY); a [`send_at`](Self::send_at)
+    /// after the expiry is refused. Without it the account's default applies
+    /// ([`Account::default_validity`](crate::Account::default_validity)), else the message never expires.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use chrono::Utc;
+    /// use whatsapi_core::send::SendRules;
+    /// use whatsapi_core::{PhoneNumber, SendRequest};
+    ///
+    /// let to = PhoneNumber::parse("14155552671").unwrap();
+    /// let code = SendRequest::template(to.clone(), "login_code", "en_US").validity(Duration::from_secs(300));
+    /// assert!(code.validate(Utc::now(), &SendRules::default()).is_ok());
+    ///
+    /// // Scheduled after it would expire: refused, naming the schedule.
+    /// let late = code.send_at(Utc::now() + chrono::Duration::minutes(10));
+    /// let errs = late.validate(Utc::now(), &SendRules::default()).unwrap_err();
+    /// assert_eq!(errs.fields()[0].field, "send_at");
+    /// ```
+    pub fn validity(mut self, validity: Duration) -> Self {
+        self.validity = Some(validity);
+        self
+    }
+
     /// Caller data kept with the message and echoed in its webhooks.
     pub fn metadata(mut self, metadata: Map<String, Value>) -> Self {
         self.metadata = Some(metadata);
@@ -421,6 +455,11 @@ impl SendRequest {
         self.send_at
     }
 
+    /// The validity period the request sets, if any (the account's default applies otherwise).
+    pub fn validity_period(&self) -> Option<Duration> {
+        self.validity
+    }
+
     /// The caller's metadata, if any.
     pub fn caller_metadata(&self) -> Option<&Map<String, Value>> {
         self.metadata.as_ref()
@@ -436,13 +475,19 @@ impl SendRequest {
         self.idempotency_key.as_ref()
     }
 
-    /// The message to store for this (valid) request.
+    /// The message to store for this (valid) request, accepted at `now`: it expires after its own validity period,
+    /// else after `default_validity` (the account's), else never.
     pub(crate) fn into_new_message(
         self,
         account_id: AccountId,
         batch_id: Option<BatchId>,
         now: DateTime<Utc>,
+        default_validity: Option<Duration>,
     ) -> NewMessage {
+        let expires_at = self
+            .validity
+            .or(default_validity)
+            .map(|v| crate::store::support::saturating_add(now, v));
         NewMessage {
             id: MessageId::new(),
             account_id,
@@ -451,6 +496,7 @@ impl SendRequest {
             content: self.content,
             reply_to: self.reply_to,
             send_at: self.send_at,
+            expires_at,
             metadata: self.metadata,
             dry_run: self.dry_run,
             created_at: now,
@@ -511,6 +557,20 @@ impl SendRequest {
                 errs.push(at(field::SEND_AT), m);
             }
         }
+        if let Some(v) = self.validity {
+            match check_validity(v) {
+                Err(m) => errs.push(at(field::VALIDITY), m),
+                Ok(()) => {
+                    if let Some(t) = self.send_at {
+                        let expires_at = crate::store::support::saturating_add(now, v);
+                        let how = format!("a validity period of {} s", v.as_secs());
+                        if let Err(m) = check_send_at_before_expiry(t, expires_at, &how) {
+                            errs.push(at(field::SEND_AT), m);
+                        }
+                    }
+                }
+            }
+        }
         if let Some(m) = &self.metadata {
             if let Err(m) = check_metadata(m) {
                 errs.push(at(field::METADATA), m);
@@ -541,6 +601,9 @@ impl SendRequest {
         }
         if let Some(r) = &self.reply_to {
             v["context"] = json!(r);
+        }
+        if let Some(d) = self.validity {
+            v["validity_nanos"] = json!(d.as_nanos().to_string());
         }
         v
     }

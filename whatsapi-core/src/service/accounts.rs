@@ -31,6 +31,8 @@ pub struct CredentialsCheck {
 const ACCOUNT_NOT_FOUND: &str = "account not found";
 const MAX_NAME_CHARS: usize = 200;
 const MAX_URL_LEN: usize = 2048;
+/// The field a default validity period is reported under.
+pub const DEFAULT_VALIDITY: &str = "default_validity";
 
 /// The name of an account, trimmed, or why it is not one (empty, or more than 200 characters).
 pub fn check_account_name(name: &str) -> Result<&str, String> {
@@ -217,6 +219,21 @@ impl WhatsApi {
         strict: bool,
     ) -> Result<Account, Error> {
         self.update(account, AccountUpdate::SetStrictWindow(strict))
+            .await
+    }
+
+    /// Sets (`Some`) or clears (`None`) the validity period of the account's sends that set none of their own
+    /// ([`SendRequest::validity`](crate::SendRequest::validity)): whole seconds within the same bounds. It applies
+    /// to sends accepted from then on.
+    pub async fn set_default_validity(
+        &self,
+        account: AccountId,
+        validity: Option<std::time::Duration>,
+    ) -> Result<Account, Error> {
+        if let Some(v) = validity {
+            crate::send::check_validity(v).map_err(|m| Error::field(DEFAULT_VALIDITY, m))?;
+        }
+        self.update(account, AccountUpdate::SetDefaultValidity(validity))
             .await
     }
 

@@ -38,7 +38,7 @@ use crate::store::Store;
 use crate::transport::MetaTransport;
 use crate::webhook::WebhookSink;
 
-pub use accounts::{CredentialsCheck, check_account_name};
+pub use accounts::{CredentialsCheck, DEFAULT_VALIDITY, check_account_name};
 pub use charts::{Bucket, SeriesPoint};
 pub use contacts::ContactThread;
 pub use endpoints::EndpointRequest;
@@ -170,6 +170,8 @@ fn validate_config(c: &EngineConfig) -> Result<(), BuildError> {
         ("lease", !c.lease.is_zero()),
         ("idle_poll", !c.idle_poll.is_zero()),
         ("sweep_interval", !c.sweep_interval.is_zero()),
+        ("expiry_interval", !c.expiry_interval.is_zero()),
+        ("expiry_batch", c.expiry_batch > 0),
         ("webhook.batch", c.webhook.batch > 0),
         ("webhook.concurrency", c.webhook.concurrency > 0),
         ("webhook.lease", !c.webhook.lease.is_zero()),

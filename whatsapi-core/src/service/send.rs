@@ -27,6 +27,8 @@ pub struct Queued {
     pub status: Status,
     /// The scheduled send time, if any.
     pub scheduled_for: Option<DateTime<Utc>>,
+    /// When it expires unsent (its validity period, or the account's default, from acceptance); `None`: never.
+    pub expires_at: Option<DateTime<Utc>>,
     /// True when this is the kept outcome of an earlier request with the same idempotency key.
     pub replayed: bool,
 }
@@ -63,6 +65,9 @@ struct KeptQueued {
     status: Status,
     #[serde(with = "rfc3339_opt")]
     scheduled_for: Option<DateTime<Utc>>,
+    /// Absent from outcomes kept before validity periods existed.
+    #[serde(default, with = "rfc3339_opt", skip_serializing_if = "Option::is_none")]
+    expires_at: Option<DateTime<Utc>>,
 }
 
 /// How a [`BulkQueued`] outcome is kept for replay.
@@ -102,6 +107,7 @@ impl WhatsApi {
                     id: kept.id,
                     status: kept.status,
                     scheduled_for: kept.scheduled_for,
+                    expires_at: kept.expires_at,
                     replayed: true,
                 })
             }
@@ -200,6 +206,9 @@ impl WhatsApi {
         request
             .validate(now, self.send_rules())
             .map_err(Error::Validation)?;
+        if let Some(message) = default_expiry_refusal(account, &request, now) {
+            return Err(Error::field(field::SEND_AT, message));
+        }
         if let Some((field, message)) = self.resolve_references(account, &mut request).await? {
             return Err(Error::field(field, message));
         }
@@ -221,6 +230,7 @@ impl WhatsApi {
             id: message.id,
             status: message.initial_status(),
             scheduled_for: message.send_at,
+            expires_at: message.expires_at,
         };
         self.insert(account, vec![message], reservation, &kept, now)
             .await?;
@@ -229,6 +239,7 @@ impl WhatsApi {
             id: kept.id,
             status: kept.status,
             scheduled_for: kept.scheduled_for,
+            expires_at: kept.expires_at,
             replayed: false,
         })
     }
@@ -262,7 +273,15 @@ impl WhatsApi {
                     continue;
                 }
             };
-            let details = BulkRequest::check_item(&req, now, self.send_rules());
+            let mut details = BulkRequest::check_item(&req, now, self.send_rules());
+            if details.is_empty() {
+                if let Some(message) = default_expiry_refusal(account, &req, now) {
+                    details.push(FieldError {
+                        field: field::SEND_AT.into(),
+                        message,
+                    });
+                }
+            }
             if !details.is_empty() {
                 invalid.push(BulkItemError { index, details });
                 continue;
@@ -496,7 +515,29 @@ fn new_message(
     req: SendRequest,
     now: DateTime<Utc>,
 ) -> NewMessage {
-    req.into_new_message(account.id, batch_id, now)
+    req.into_new_message(account.id, batch_id, now, account.default_validity)
+}
+
+/// Why a send scheduled after the expiry the account's default validity period gives it is refused (a send with a
+/// validity period of its own is judged by its validation).
+fn default_expiry_refusal(
+    account: &Account,
+    req: &SendRequest,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let (None, Some(validity), Some(send_at)) = (
+        req.validity_period(),
+        account.default_validity,
+        req.scheduled_for(),
+    ) else {
+        return None;
+    };
+    let expires_at = add(now, validity);
+    let how = format!(
+        "the account's default validity period of {} s",
+        validity.as_secs()
+    );
+    crate::send::check_send_at_before_expiry(send_at, expires_at, &how).err()
 }
 
 fn unkeep<T: serde::de::DeserializeOwned>(stored: StoredOutcome) -> Result<T, Error> {

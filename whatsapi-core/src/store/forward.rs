@@ -187,6 +187,13 @@ impl<T: ForwardMessages> MessageStore for T {
             .apply_status_updates(updates, now, max_pending_per_account)
             .await
     }
+    async fn expire_messages(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<MessageId>> {
+        self.inner().expire_messages(now, limit).await
+    }
     async fn retry_message(
         &self,
         account: AccountId,

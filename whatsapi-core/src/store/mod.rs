@@ -613,8 +613,21 @@ pub trait MessageStore: Send + Sync + 'static {
         now: DateTime<Utc>,
         max_pending_per_account: usize,
     ) -> StoreResult<Vec<StatusApplied>>;
+    /// Fails, in one transaction, up to `limit` messages (earliest expiry first) whose validity period ended at or
+    /// before `now` and that nobody is sending ([`support::expirable`]): queued, scheduled, retrying (a backoff,
+    /// an open breaker, an inactive account), and processing whose lease ended. Each is written as every status
+    /// change is ([`support::expiry_change`] with [`support::record_expiry`]): the row, a `failed` timeline entry,
+    /// the counters and its outbox events. A claimed message whose lease is live is left to its holder (the
+    /// dispatcher checks the expiry before sending); once failed, that holder's outcome is `Stale`. Answers the
+    /// messages it failed; a second call finds none of them again.
+    async fn expire_messages(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<MessageId>>;
     /// Re-queues a `failed` message of the account (`tries` reset; the failed send's wamid, timestamps and error
-    /// cleared; a `queued` timeline entry at `now`). `NotFound`, or `Conflict` naming its status.
+    /// cleared; a `queued` timeline entry at `now`; a message with a validity period gets a fresh one of the same
+    /// length from `now`, see [`support::reset_for_retry`]). `NotFound`, or `Conflict` naming its status.
     async fn retry_message(
         &self,
         account: AccountId,

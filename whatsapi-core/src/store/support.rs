@@ -130,9 +130,18 @@ pub fn record_pricing(m: &mut Message, pricing: Option<&Pricing>) -> bool {
     }
 }
 
-/// Clears what the failed send left on a message that is queued again by hand: its tries, its wamid (the next send
-/// gets its own), its timestamps and its error. Every store calls it inside the retry's transaction.
-pub fn reset_for_retry(m: &mut Message) {
+/// Clears what the failed send left on a message that is queued again by hand at `now`: its tries, its wamid (the
+/// next send gets its own), its timestamps and its error. A message with a validity period gets a fresh one of the
+/// same length, counted from `now` (a retry is a new acceptance). Every store calls it inside the retry's
+/// transaction.
+pub fn reset_for_retry(m: &mut Message, now: DateTime<Utc>) {
+    if let Some(expires_at) = m.expires_at {
+        let validity = (expires_at - m.created_at).max(chrono::Duration::zero());
+        m.expires_at = Some(
+            now.checked_add_signed(validity)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        );
+    }
     m.tries = 0;
     m.wamid = None;
     m.sent_at = None;
@@ -246,6 +255,47 @@ pub fn outcome_change(
         detail,
         due_at,
     })
+}
+
+/// Whether the store fails `m` as expired at `now` ([`MessageStore::expire_messages`]): its validity period has
+/// ended and nobody is sending it (queued, scheduled, retrying, or processing under a lease that ended). For store
+/// authors.
+///
+/// [`MessageStore::expire_messages`]: super::MessageStore::expire_messages
+pub fn expirable(m: &Message, now: DateTime<Utc>) -> bool {
+    m.expired_at(now)
+        && match m.status {
+            Status::Queued | Status::Scheduled | Status::Retrying => true,
+            Status::Processing => m.lease_until.is_none_or(|t| t <= now),
+            _ => false,
+        }
+}
+
+/// The status change that fails an [`expirable`] message at `now`: `failed`, with the expiry as its timeline detail
+/// and an event like every failure. Every store writes it with [`record_expiry`] as the edit.
+pub fn expiry_change(m: &Message, now: DateTime<Utc>) -> StoreResult<StatusChange> {
+    Ok(StatusChange {
+        to: expect_transition(m.status, Event::Expire)?,
+        at: now,
+        timeline: true,
+        detail: Some(expiry_reason(m, now)),
+        due_at: None,
+    })
+}
+
+fn expiry_reason(m: &Message, now: DateTime<Utc>) -> String {
+    crate::message::expired_reason(m.expires_at.unwrap_or(now))
+}
+
+/// Sets the fields of a message failed by its expiry at `now`: failed then, with the expiry as its error and no
+/// Meta error (Meta never saw it); the lease and the next attempt end.
+pub fn record_expiry(m: &mut Message, now: DateTime<Utc>) {
+    m.error_message = Some(expiry_reason(m, now));
+    m.failed_at = Some(now);
+    m.error_code = None;
+    m.meta_error = None;
+    m.next_attempt_at = None;
+    m.lease_until = None;
 }
 
 /// The status change Meta's `meta` at `at` makes to a message in `from`, or `None` when the state machine ignores

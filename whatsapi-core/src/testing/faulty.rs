@@ -243,6 +243,15 @@ impl MessageStore for FaultyStore {
             .await
     }
 
+    async fn expire_messages(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<MessageId>> {
+        self.fault("expire_messages")?;
+        self.inner.expire_messages(now, limit).await
+    }
+
     async fn retry_message(
         &self,
         account: AccountId,

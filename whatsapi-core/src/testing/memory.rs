@@ -18,8 +18,8 @@ use crate::inbound::{
 use crate::message::{Message, MessageId, Status, TimelineEntry};
 use crate::status::{self, Event, Transition};
 use crate::store::support::{
-    StatusChange, meta_change, outcome_change, record_meta_status, record_outcome_fields,
-    record_pricing, reset_for_retry,
+    StatusChange, expirable, expiry_change, meta_change, outcome_change, record_expiry,
+    record_meta_status, record_outcome_fields, record_pricing, reset_for_retry,
 };
 use crate::store::{
     ClaimLimits, Claimed, ClaimedEvent, EventClaimLimits, EventNext, Housekeeping, InboundStore,
@@ -525,6 +525,7 @@ impl MessageStore for MemoryStore {
                 reply_to: m.reply_to,
                 status,
                 scheduled_for: m.send_at,
+                expires_at: m.expires_at,
                 metadata: m.metadata,
                 dry_run: m.dry_run,
                 wamid: None,
@@ -787,6 +788,32 @@ impl MessageStore for MemoryStore {
         Ok(results)
     }
 
+    async fn expire_messages(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<MessageId>> {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        // Every unsettled message is in the due index.
+        let mut expired: Vec<(DateTime<Utc>, MessageId)> = s
+            .due
+            .iter()
+            .map(|(_, id)| &s.messages[id].message)
+            .filter(|m| expirable(m, now))
+            .filter_map(|m| Some((m.expires_at?, m.id)))
+            .collect();
+        expired.sort_unstable();
+        expired.truncate(limit);
+        let mut failed = Vec::with_capacity(expired.len());
+        for (_, id) in expired {
+            let change = expiry_change(&s.messages[&id].message, now)?;
+            s.change(id, change, |m| record_expiry(m, now));
+            failed.push(id);
+        }
+        Ok(failed)
+    }
+
     async fn retry_message(
         &self,
         account: AccountId,
@@ -820,7 +847,7 @@ impl MessageStore for MemoryStore {
                 detail: None,
                 due_at: Some(now),
             },
-            reset_for_retry,
+            |m| reset_for_retry(m, now),
         );
         self.wake_replicas();
         Ok(message)

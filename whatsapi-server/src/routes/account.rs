@@ -118,7 +118,7 @@ fn sandbox_credentials(sandbox: &SandboxCredentials, account: AccountId) -> Meta
             "plan": "free", "messagesSent": 42, "byocConfigured": false, "credentialsVerified": false,
             "credentialsStatus": null, "credentialsError": null, "whatsappPhoneNumberId": null,
             "whatsappBusinessAccountId": null, "whatsappVerifyTokenSet": false, "webhookUrl": null,
-            "strictWindow": false, "rateLimitPerMinute": 20, "bulkLimit": 100, "createdAt": "2026-03-28T09:55:00Z"}})),
+            "strictWindow": false, "defaultValiditySeconds": null, "rateLimitPerMinute": 20, "bulkLimit": 100, "createdAt": "2026-03-28T09:55:00Z"}})),
         (status = 401, description = "Missing, malformed or unknown API key", body = crate::views::ErrorView),
     ))]
 pub async fn me(
@@ -163,6 +163,10 @@ pub async fn put_credentials(
         .map_err(with_removal_hint)?;
     let updated = match update.strict_window {
         Some(strict) => state.api.set_strict_window(account.id, strict).await?,
+        None => updated,
+    };
+    let updated = match update.default_validity {
+        Some(validity) => state.api.set_default_validity(account.id, validity).await?,
         None => updated,
     };
     Ok(ok(CredentialsView {

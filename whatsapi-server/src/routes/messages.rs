@@ -117,7 +117,7 @@ fn accepted<T: serde::Serialize>(replayed: bool, data: T) -> Response {
 /// Queue one message (text or template). Answers 202 at once; delivery is asynchronous.
 #[utoipa::path(post, path = "/send-message", tag = "messages", security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for 24 h instead of sending twice")),
-    request_body(content = whatsapi_api::schema::SendMessageBody, description = "`to` (or `recipient`, a BSUID), and one content field: `message` (text), `template` or a field named like Meta's type; optional `context` (reply), `sendAt`, `metadata`, `dry_run`"),
+    request_body(content = whatsapi_api::schema::SendMessageBody, description = "`to` (or `recipient`, a BSUID), and one content field: `message` (text), `template` or a field named like Meta's type; optional `context` (reply), `sendAt`, `validitySeconds` (how long it may wait to be sent; a `sendAt` after that expiry is a 400 naming `sendAt`), `metadata`, `dry_run`"),
     responses(
         (status = 202, description = "Queued (or scheduled)", body = crate::views::Envelope<SendAccepted>,
             headers(("Idempotency-Replayed" = String, description = "true when this is a replay"))),
@@ -177,7 +177,7 @@ pub async fn bulk(
             "body": "Hi Sarah! Your order #1234 has shipped.", "template": null, "status": "delivered",
             "sentAt": "2026-03-28T10:00:01Z", "deliveredAt": "2026-03-28T10:00:04Z", "readAt": null, "failedAt": null,
             "errorMessage": null, "errorCode": null, "metaError": null, "pricing": null, "metadata": {"orderId": "1234"},
-            "scheduledFor": null, "batchId": null, "dryRun": false, "wamid": "wamid.HBgLMTQxNTU1NTI2NzEVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTYA",
+            "scheduledFor": null, "expiresAt": null, "batchId": null, "dryRun": false, "wamid": "wamid.HBgLMTQxNTU1NTI2NzEVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTYA",
             "createdAt": "2026-03-28T10:00:00Z", "retryable": false}],
             "pagination": {"page": 1, "limit": 20, "total": 1, "totalPages": 1}})),
         (status = 400, body = crate::views::ErrorView, example = json!({"success": false,
@@ -225,7 +225,7 @@ pub async fn list(
                 {"status": "sent", "at": "2026-03-28T10:00:01Z"},
                 {"status": "delivered", "at": "2026-03-28T10:00:04Z"}
             ],
-            "scheduledFor": null, "batchId": null, "dryRun": false, "wamid": "wamid.HBgLMTQxNTU1NTI2NzEVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTYA",
+            "scheduledFor": null, "expiresAt": null, "batchId": null, "dryRun": false, "wamid": "wamid.HBgLMTQxNTU1NTI2NzEVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTYA",
             "createdAt": "2026-03-28T10:00:00Z", "retryable": false}})),
         (status = 404, body = crate::views::ErrorView),
     ))]
@@ -252,7 +252,7 @@ pub async fn get(
                 {"status": "failed", "at": "2026-03-28T10:00:02Z", "detail": "(#131047) Re-engagement message"},
                 {"status": "queued", "at": "2026-03-28T11:30:00Z"}
             ],
-            "scheduledFor": null, "batchId": null, "dryRun": false, "wamid": null,
+            "scheduledFor": null, "expiresAt": null, "batchId": null, "dryRun": false, "wamid": null,
             "createdAt": "2026-03-28T10:00:00Z", "retryable": false}})),
         (status = 404, body = crate::views::ErrorView),
         (status = 409, description = "Only failed messages can be retried", body = crate::views::ErrorView,

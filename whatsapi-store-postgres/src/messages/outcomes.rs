@@ -45,18 +45,18 @@ struct Early {
 
 /// What the accepted items of a batch write, gathered in memory and written one statement per table.
 #[derive(Default)]
-struct Writes {
+pub(super) struct Writes {
     /// Rows changed (index into the locked rows), with the time each becomes claimable after its last change.
-    rows: BTreeMap<usize, Option<DateTime<Utc>>>,
+    pub(super) rows: BTreeMap<usize, Option<DateTime<Utc>>>,
     /// Timeline entries, per message row number in the order written.
-    timeline: Vec<(i64, TimelineEntry)>,
+    pub(super) timeline: Vec<(i64, TimelineEntry)>,
     /// Outbox events, in the order written.
-    events: Vec<StatusEvent>,
+    pub(super) events: Vec<StatusEvent>,
 }
 
 impl Writes {
     /// Notes what one status change of row `r` writes besides the row itself, as `messages::change` does.
-    async fn note(
+    pub(super) async fn note(
         &mut self,
         db: &dyn Db,
         fx: &mut Effects,
@@ -297,7 +297,7 @@ async fn apply_early(
 }
 
 /// Writes every mutable column of the changed rows in one statement, each with the time it becomes claimable.
-async fn save_all(
+pub(super) async fn save_all(
     db: &dyn Db,
     rows: &[Stored],
     changed: &BTreeMap<usize, Option<DateTime<Utc>>>,
@@ -323,6 +323,7 @@ async fn save_all(
     let mut due = Vec::with_capacity(n);
     let mut meta_errors = Vec::with_capacity(n);
     let mut pricings = Vec::with_capacity(n);
+    let mut expiries = Vec::with_capacity(n);
     for (&r, due_at) in changed {
         let s = &rows[r];
         let m = &s.message;
@@ -348,18 +349,19 @@ async fn save_all(
                 .transpose()?,
         );
         pricings.push(m.pricing.as_ref().map(serde_json::to_string).transpose()?);
+        expiries.push(ts_opt(m.expires_at));
     }
     db.exec(
         "UPDATE messages m SET status = u.status, wamid = u.wamid, attempt = u.attempt, tries = u.tries, \
          next_attempt_at = u.next_attempt_at, lease_until = u.lease_until, sent_at = u.sent_at, \
          delivered_at = u.delivered_at, read_at = u.read_at, failed_at = u.failed_at, \
          error_message = u.error_message, error_code = u.error_code, updated_at = u.updated_at, due_at = u.due_at, \
-         meta_error = u.meta_error, pricing = u.pricing \
+         meta_error = u.meta_error, pricing = u.pricing, expires_at = u.expires_at \
          FROM unnest($1::int8[], $2::int2[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], \
          $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::text[], $13::int8[], $14::int8[], $15::int8[], \
-         $16::text[], $17::text[]) \
+         $16::text[], $17::text[], $18::int8[]) \
          AS u(seq, status, wamid, attempt, tries, next_attempt_at, lease_until, sent_at, delivered_at, read_at, \
-         failed_at, error_message, error_code, updated_at, due_at, meta_error, pricing) \
+         failed_at, error_message, error_code, updated_at, due_at, meta_error, pricing, expires_at) \
          WHERE m.seq = u.seq",
         &[
             &seqs,
@@ -379,6 +381,7 @@ async fn save_all(
             &due,
             &meta_errors,
             &pricings,
+            &expiries,
         ],
     )
     .await?;
@@ -387,7 +390,7 @@ async fn save_all(
 
 /// Appends the entries to their messages' timelines in one statement: each message's entries get the numbers
 /// after its last one, in the order given (the rows are locked by this transaction, so the numbers cannot race).
-async fn add_timelines(db: &dyn Db, entries: &[(i64, TimelineEntry)]) -> Result<()> {
+pub(super) async fn add_timelines(db: &dyn Db, entries: &[(i64, TimelineEntry)]) -> Result<()> {
     if entries.is_empty() {
         return Ok(());
     }

@@ -98,6 +98,7 @@ pub fn message(account: AccountId, created_at: DateTime<Utc>) -> NewMessage {
             body: "hello".into(),
         },
         send_at: None,
+        expires_at: None,
         metadata: None,
         dry_run: false,
         created_at,

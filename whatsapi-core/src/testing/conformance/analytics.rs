@@ -139,6 +139,7 @@ pub async fn counters_match_recount(store: Arc<dyn Store>) {
         let send_at = (rng.below(4) == 0).then(|| at(*created + rng.below(600) as i64));
         NewMessage {
             send_at,
+            expires_at: None,
             ..message_at(account, "14155552671", *created)
         }
     };

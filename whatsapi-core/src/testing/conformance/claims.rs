@@ -63,6 +63,7 @@ pub async fn claim_order_and_limit(store: Arc<dyn Store>) {
     let q3 = message_at(account.id, "14155552671", 3);
     let s4 = NewMessage {
         send_at: Some(at(4)),
+        expires_at: None,
         ..message_at(account.id, "14155552671", 0)
     };
     insert(
@@ -188,6 +189,7 @@ pub async fn scheduled_not_claimed_before_due(store: Arc<dyn Store>) {
     let account = create_sample_account(&*store).await;
     let m = NewMessage {
         send_at: Some(at(100)),
+        expires_at: None,
         ..sample_message(account.id, "14155552671")
     };
     insert(&*store, account.id, vec![m.clone()]).await;
@@ -623,12 +625,14 @@ pub async fn next_due_at_tracks_the_earliest_due(store: Arc<dyn Store>) {
     assert_eq!(next().await, None, "nothing stored");
     let late = NewMessage {
         send_at: Some(at(100)),
+        expires_at: None,
         ..message_at(account.id, "14155552671", 0)
     };
     insert(&*store, account.id, vec![late.clone()]).await;
     assert_eq!(next().await, Some(at(100)));
     let early = NewMessage {
         send_at: Some(at(50)),
+        expires_at: None,
         ..message_at(account.id, "14155552671", 1)
     };
     insert(&*store, account.id, vec![early.clone()]).await;

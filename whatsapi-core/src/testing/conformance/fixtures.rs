@@ -42,6 +42,7 @@ pub fn sample_message(account: AccountId, to: &str) -> NewMessage {
         },
         reply_to: None,
         send_at: None,
+        expires_at: None,
         metadata: Some(metadata),
         dry_run: false,
         created_at: base_time(),

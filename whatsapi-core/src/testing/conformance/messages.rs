@@ -13,6 +13,7 @@ pub async fn insert_and_get_messages(store: Arc<dyn Store>) {
     };
     let scheduled = NewMessage {
         send_at: Some(at(3600)),
+        expires_at: None,
         dry_run: true,
         metadata: None,
         content: MessageContent::Template(crate::message::Template {
@@ -423,6 +424,7 @@ pub async fn list_messages_pages_and_filters(store: Arc<dyn Store>) {
         let m = NewMessage {
             batch_id: (i % 3 == 0).then_some(batch),
             send_at: (i % 5 == 4).then(|| at(10_000)),
+            expires_at: None,
             ..message_at(account.id, "14155552671", i)
         };
         ids.push(m.id);

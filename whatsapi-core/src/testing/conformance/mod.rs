@@ -1,6 +1,6 @@
 //! The store conformance suite: public async functions every store implementation runs from its tests, one
 //! module per area ([`accounts`], [`messages`], [`idempotency`], [`claims`], [`statuses`], [`outbox`], [`events`],
-//! [`analytics`], [`inbound`], [`housekeeping`], [`limits`]), with shared builders in [`fixtures`].
+//! [`analytics`], [`inbound`], [`housekeeping`], [`limits`], [`expiry`]), with shared builders in [`fixtures`].
 //!
 //! Each check takes a fresh, empty store and panics with a message saying what broke. Times are explicit offsets
 //! from [`base_time`]; nothing sleeps. A backend crate runs the whole suite with one line in a test file:
@@ -24,6 +24,7 @@ pub mod claims;
 pub mod contacts;
 pub mod endpoints;
 pub mod events;
+pub mod expiry;
 pub mod fixtures;
 pub mod housekeeping;
 pub mod idempotency;
@@ -40,6 +41,7 @@ pub use claims::*;
 pub use contacts::*;
 pub use endpoints::*;
 pub use events::*;
+pub use expiry::*;
 pub use fixtures::{
     LEASE, at, base_time, claim_only, create_account_with_webhook, create_sample_account, insert,
     message_at, meta_update, sample_account, sample_attempt, sample_credentials, sample_message,
@@ -211,6 +213,11 @@ macro_rules! __store_conformance_list {
             opt_out_keywords_per_account,
             send_slot_reservations_never_overlap,
             breaker_compare_and_set,
+            expiry_fails_queued_scheduled_and_retrying_once,
+            expiry_takes_the_earliest_first_and_reaches_unclaimable_accounts,
+            expiry_respects_live_claims_and_fences_late_outcomes,
+            retry_renews_the_validity_period,
+            default_validity_round_trips,
         }
     };
 }
