@@ -61,6 +61,7 @@
 pub mod account;
 pub mod clock;
 pub mod contacts;
+pub mod costs;
 pub mod encryption;
 pub mod endpoints;
 pub mod engine;
