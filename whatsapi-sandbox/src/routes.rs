@@ -271,7 +271,14 @@ fn pricing(content: &Content, window_open: bool) -> (&'static str, &'static str)
         _ => "service",
     };
     let free = category == "service" || (category == "utility" && window_open);
-    (category, if free { "free_customer_service" } else { "regular" })
+    (
+        category,
+        if free {
+            "free_customer_service"
+        } else {
+            "regular"
+        },
+    )
 }
 
 /// `status: read` on the messages endpoint: marks an inbound message read (with a typing indicator when asked).
@@ -490,12 +497,20 @@ mod pricing_tests {
             (template("weekly_deals"), false, ("marketing", "regular")),
             (template("weekly_deals"), true, ("marketing", "regular")),
             (template("hello_world"), false, ("utility", "regular")),
-            (template("hello_world"), true, ("utility", "free_customer_service")),
+            (
+                template("hello_world"),
+                true,
+                ("utility", "free_customer_service"),
+            ),
             (template("auth_code"), true, ("authentication", "regular")),
             (template("otp_login"), false, ("authentication", "regular")),
             (template("made_up"), false, ("utility", "regular")),
         ] {
-            assert_eq!(pricing(&content, window_open), want, "{content:?} window {window_open}");
+            assert_eq!(
+                pricing(&content, window_open),
+                want,
+                "{content:?} window {window_open}"
+            );
         }
     }
 }

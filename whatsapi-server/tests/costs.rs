@@ -97,28 +97,67 @@ async fn costs_of_sends_to_several_countries_match_a_hand_computed_table() {
     let start = Utc::now() - Duration::seconds(1);
 
     // Charged (type `regular`): weekly_deals is a marketing template, hello_world a utility one.
-    for to in ["14155552671", "12125550100", "14165550100", "447911123456", "4915112345678"] {
-        send_delivered(&s, &key, json!({"to": to, "template": template("weekly_deals")})).await;
+    for to in [
+        "14155552671",
+        "12125550100",
+        "14165550100",
+        "447911123456",
+        "4915112345678",
+    ] {
+        send_delivered(
+            &s,
+            &key,
+            json!({"to": to, "template": template("weekly_deals")}),
+        )
+        .await;
     }
     for to in ["447911123457", "919876543210", "5511987654321"] {
-        send_delivered(&s, &key, json!({"to": to, "template": template("hello_world")})).await;
+        send_delivered(
+            &s,
+            &key,
+            json!({"to": to, "template": template("hello_world")}),
+        )
+        .await;
     }
     // Free: the customer writes in, and the replies in the window (text, a utility template) cost nothing.
     let (code, v) = s
-        .post(&key, "/sandbox/inbound", json!({"from": "+14155552671", "text": "hi"}))
+        .post(
+            &key,
+            "/sandbox/inbound",
+            json!({"from": "+14155552671", "text": "hi"}),
+        )
         .await;
     assert_eq!(code, 200, "{v}");
-    let reply = send_delivered(&s, &key, json!({"to": "14155552671", "message": "Happy to help"})).await;
+    let reply = send_delivered(
+        &s,
+        &key,
+        json!({"to": "14155552671", "message": "Happy to help"}),
+    )
+    .await;
     assert_eq!(reply["pricing"]["type"], "free_customer_service", "{reply}");
     assert_eq!(reply["pricing"]["category"], "service", "{reply}");
-    let update =
-        send_delivered(&s, &key, json!({"to": "14155552671", "template": template("hello_world")})).await;
-    assert_eq!(update["pricing"]["type"], "free_customer_service", "{update}");
+    let update = send_delivered(
+        &s,
+        &key,
+        json!({"to": "14155552671", "template": template("hello_world")}),
+    )
+    .await;
+    assert_eq!(
+        update["pricing"]["type"], "free_customer_service",
+        "{update}"
+    );
     assert_eq!(update["pricing"]["category"], "utility", "{update}");
     let end = Utc::now() + Duration::seconds(1);
 
     let (code, v) = s
-        .get(&key, &format!("/analytics/costs?from={}&to={}", rfc3339(start), rfc3339(end)))
+        .get(
+            &key,
+            &format!(
+                "/analytics/costs?from={}&to={}",
+                rfc3339(start),
+                rfc3339(end)
+            ),
+        )
         .await;
     assert_eq!(code, 200, "{v}");
     let report = &v["data"];
@@ -150,7 +189,10 @@ async fn costs_of_sends_to_several_countries_match_a_hand_computed_table() {
         json!([{"country": "DE", "category": "marketing", "messages": 1}]),
         "{report}"
     );
-    assert_eq!(report["billableMessages"], 8, "the two free replies are left out: {report}");
+    assert_eq!(
+        report["billableMessages"], 8,
+        "the two free replies are left out: {report}"
+    );
     assert_eq!(report["rateCard"], true);
     assert_eq!(report["from"], rfc3339(start));
     assert_eq!(report["to"], rfc3339(end));
@@ -176,7 +218,10 @@ async fn costs_of_sends_to_several_countries_match_a_hand_computed_table() {
         (end, end + Duration::hours(1)),
     ] {
         let (code, v) = s
-            .get(&key, &format!("/analytics/costs?from={}&to={}", rfc3339(from), rfc3339(to)))
+            .get(
+                &key,
+                &format!("/analytics/costs?from={}&to={}", rfc3339(from), rfc3339(to)),
+            )
             .await;
         assert_eq!(code, 200, "{v}");
         assert_eq!(v["data"]["billableMessages"], 0, "{from}..{to}: {v}");
@@ -202,7 +247,14 @@ async fn costs_of_sends_to_several_countries_match_a_hand_computed_table() {
     // Another account sees nothing of it.
     let other = s.register("other-costs@example.com").await;
     let (code, v) = s
-        .get(&other, &format!("/analytics/costs?from={}&to={}", rfc3339(start), rfc3339(end)))
+        .get(
+            &other,
+            &format!(
+                "/analytics/costs?from={}&to={}",
+                rfc3339(start),
+                rfc3339(end)
+            ),
+        )
         .await;
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["data"]["billableMessages"], 0, "{v}");
@@ -228,7 +280,10 @@ async fn delivered_with_pricing(s: &TestServer, wamid: &str, to: &str, category:
         .client
         .post(s.url("/webhooks/whatsapp"))
         .header("content-type", "application/json")
-        .header("x-hub-signature-256", whatsapi_core::meta::sign(APP_SECRET.as_bytes(), &raw))
+        .header(
+            "x-hub-signature-256",
+            whatsapi_core::meta::sign(APP_SECRET.as_bytes(), &raw),
+        )
         .body(raw)
         .send()
         .await
@@ -242,14 +297,25 @@ async fn without_a_rate_card_billable_messages_are_counted_unpriced() {
     let key = s.account_with_credentials("no-card@example.com").await;
     let mut wamids = Vec::new();
     for to in ["4915112345678", "4915112345679", "14155552671"] {
-        let (code, v) = s.post(&key, "/send-message", json!({"to": to, "message": "hi"})).await;
+        let (code, v) = s
+            .post(&key, "/send-message", json!({"to": to, "message": "hi"}))
+            .await;
         assert_eq!(code, 202, "{v}");
-        let m = s.wait_status(&key, v["data"]["id"].as_str().unwrap(), &["sent"]).await;
+        let m = s
+            .wait_status(&key, v["data"]["id"].as_str().unwrap(), &["sent"])
+            .await;
         wamids.push((m["wamid"].as_str().unwrap().to_owned(), to));
     }
     delivered_with_pricing(&s, &wamids[0].0, wamids[0].1, "marketing", "regular").await;
     delivered_with_pricing(&s, &wamids[1].0, wamids[1].1, "marketing", "regular").await;
-    delivered_with_pricing(&s, &wamids[2].0, wamids[2].1, "service", "free_customer_service").await;
+    delivered_with_pricing(
+        &s,
+        &wamids[2].0,
+        wamids[2].1,
+        "service",
+        "free_customer_service",
+    )
+    .await;
 
     let (code, v) = s.get(&key, "/analytics/costs").await;
     assert_eq!(code, 200, "{v}");
@@ -281,7 +347,11 @@ async fn bad_periods_are_400_naming_the_parameter() {
         ("to=2026-13-01", "to", "RFC 3339"),
         ("from=2026-11-01T25:00:00Z", "from", "RFC 3339"),
         ("from=2026-11-10&to=2026-11-01", "to", "after from"),
-        ("from=2026-11-01T10:00:00Z&to=2026-11-01T10:00:00Z", "to", "after from"),
+        (
+            "from=2026-11-01T10:00:00Z&to=2026-11-01T10:00:00Z",
+            "to",
+            "after from",
+        ),
         ("from=2025-01-01&to=2026-11-01", "to", "at most 366 days"),
         ("since=2026-11-01", "since", "unknown query parameter"),
         ("batchId=nope", "batchId", "batchId"),
@@ -291,7 +361,9 @@ async fn bad_periods_are_400_naming_the_parameter() {
         assert_eq!(v["success"], false, "{v}");
         let details = v["details"].as_array().unwrap();
         assert!(
-            details.iter().any(|d| d["field"] == field && d["message"].as_str().unwrap().contains(words)),
+            details
+                .iter()
+                .any(|d| d["field"] == field && d["message"].as_str().unwrap().contains(words)),
             "{query}: {v}"
         );
     }
@@ -320,7 +392,13 @@ fn a_bad_rate_card_stops_the_server_naming_the_line() {
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_whatsapi"))
-        .args(["--listen", "127.0.0.1:0", "--database", "data/whatsapi.db", "--rate-card"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            "data/whatsapi.db",
+            "--rate-card",
+        ])
         .arg(&card)
         .current_dir(dir.path())
         .env("WHATSAPI_LOG", "warn")
@@ -336,12 +414,24 @@ fn a_bad_rate_card_stops_the_server_naming_the_line() {
     for words in ["rates.csv", "line 3", "unknown category \"promotion\""] {
         assert!(line.contains(words), "{words} missing from: {line}");
     }
-    assert!(!dir.path().join("data").exists(), "nothing created before the card is read");
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing created before the card is read"
+    );
 
-    std::fs::write(&card, "country,category,price,currency\nUS,marketing,0.025,USD\nUS,marketing,0.03,USD\n")
-        .unwrap();
+    std::fs::write(
+        &card,
+        "country,category,price,currency\nUS,marketing,0.025,USD\nUS,marketing,0.03,USD\n",
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_whatsapi"))
-        .args(["--listen", "127.0.0.1:0", "--database", "data/whatsapi.db", "--rate-card"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            "data/whatsapi.db",
+            "--rate-card",
+        ])
         .arg(&card)
         .current_dir(dir.path())
         .env("WHATSAPI_LOG", "warn")
@@ -352,5 +442,8 @@ fn a_bad_rate_card_stops_the_server_naming_the_line() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("line 3: a second row for US and marketing"), "{stderr}");
+    assert!(
+        stderr.contains("line 3: a second row for US and marketing"),
+        "{stderr}"
+    );
 }

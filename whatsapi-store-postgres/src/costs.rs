@@ -2,7 +2,9 @@
 //! Both read the `pricing` JSON text through the expression indexes of migration 0016.
 
 use whatsapi_core::AccountId;
-use whatsapi_core::costs::{BILLABLE_TYPE, BillableQuery, BillableTally, PREFIX_DIGITS, PricingCounts};
+use whatsapi_core::costs::{
+    BILLABLE_TYPE, BillableQuery, BillableTally, PREFIX_DIGITS, PricingCounts,
+};
 
 use crate::codec::{count, ts};
 use crate::db::Db;

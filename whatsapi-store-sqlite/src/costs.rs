@@ -3,7 +3,9 @@
 
 use rusqlite::Connection;
 use whatsapi_core::AccountId;
-use whatsapi_core::costs::{BILLABLE_TYPE, BillableQuery, BillableTally, PREFIX_DIGITS, PricingCounts};
+use whatsapi_core::costs::{
+    BILLABLE_TYPE, BillableQuery, BillableTally, PREFIX_DIGITS, PricingCounts,
+};
 
 use crate::codec::{count, ts};
 use crate::error::Result;

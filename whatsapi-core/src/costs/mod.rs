@@ -180,7 +180,11 @@ impl CostSheet {
 /// assert_eq!(sheet.totals.values().next().unwrap().to_string(), "0.05");
 /// assert_eq!(sheet.unpriced[0].country.unwrap().as_str(), "GB");
 /// ```
-pub fn estimate<'a, I>(card: Option<&RateCard>, recipients: I, category: PricingCategory) -> CostSheet
+pub fn estimate<'a, I>(
+    card: Option<&RateCard>,
+    recipients: I,
+    category: PricingCategory,
+) -> CostSheet
 where
     I: IntoIterator<Item = Option<&'a PhoneNumber>>,
 {
@@ -228,7 +232,14 @@ mod tests {
         let lines: Vec<(&str, &str, u64, String)> = sheet
             .lines
             .iter()
-            .map(|l| (l.country.as_str(), l.category.as_str(), l.messages, l.cost.to_string()))
+            .map(|l| {
+                (
+                    l.country.as_str(),
+                    l.category.as_str(),
+                    l.messages,
+                    l.cost.to_string(),
+                )
+            })
             .collect();
         assert_eq!(
             lines,
@@ -239,13 +250,28 @@ mod tests {
                 ("US", "utility", 10, "0.04".into()),
             ]
         );
-        let totals: Vec<(String, String)> =
-            sheet.totals.iter().map(|(c, a)| (c.to_string(), a.to_string())).collect();
-        assert_eq!(totals, [("GBP".into(), "0.1058".into()), ("USD".into(), "0.24".into())]);
+        let totals: Vec<(String, String)> = sheet
+            .totals
+            .iter()
+            .map(|(c, a)| (c.to_string(), a.to_string()))
+            .collect();
+        assert_eq!(
+            totals,
+            [
+                ("GBP".into(), "0.1058".into()),
+                ("USD".into(), "0.24".into())
+            ]
+        );
         let unpriced: Vec<(Option<String>, &str, u64)> = sheet
             .unpriced
             .iter()
-            .map(|l| (l.country.map(|c| c.to_string()), l.category.as_str(), l.messages))
+            .map(|l| {
+                (
+                    l.country.map(|c| c.to_string()),
+                    l.category.as_str(),
+                    l.messages,
+                )
+            })
             .collect();
         assert_eq!(
             unpriced,
@@ -268,16 +294,24 @@ mod tests {
     #[test]
     fn an_estimate_counts_each_recipient_once_per_country() {
         let card =
-            RateCard::from_csv("country,category,price,currency\n*,utility,0.01,EUR\n".as_bytes()).unwrap();
+            RateCard::from_csv("country,category,price,currency\n*,utility,0.01,EUR\n".as_bytes())
+                .unwrap();
         let phones: Vec<PhoneNumber> = ["4915112345678", "4915112345679", "33612345678"]
             .iter()
             .map(|p| p.parse().unwrap())
             .collect();
         let recipients = phones.iter().map(Some).chain([None]);
         let sheet = estimate(Some(&card), recipients, PricingCategory::Utility);
-        let lines: Vec<(&str, u64)> = sheet.lines.iter().map(|l| (l.country.as_str(), l.messages)).collect();
+        let lines: Vec<(&str, u64)> = sheet
+            .lines
+            .iter()
+            .map(|l| (l.country.as_str(), l.messages))
+            .collect();
         assert_eq!(lines, [("DE", 2), ("FR", 1)]);
         assert_eq!(sheet.totals.values().next().unwrap().to_string(), "0.03");
-        assert_eq!((sheet.unpriced[0].country, sheet.unpriced[0].messages), (None, 1));
+        assert_eq!(
+            (sheet.unpriced[0].country, sheet.unpriced[0].messages),
+            (None, 1)
+        );
     }
 }

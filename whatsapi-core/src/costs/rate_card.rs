@@ -89,7 +89,10 @@ impl FromStr for PricingCategory {
             .find(|c| c.as_str() == s)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::ALL.iter().map(|c| c.as_str()).collect();
-                format!("unknown category {s:?}: expected one of {}", names.join(", "))
+                format!(
+                    "unknown category {s:?}: expected one of {}",
+                    names.join(", ")
+                )
             })
     }
 }
@@ -260,15 +263,24 @@ impl RateCard {
         let names: Vec<String> = header.iter().map(str::to_ascii_lowercase).collect();
         let mut columns = [0usize; 4];
         for (slot, want) in columns.iter_mut().zip(HEADER) {
-            *slot = names.iter().position(|n| n == want).ok_or_else(|| RateCardError {
-                line: 1,
-                message: format!("the header must name the columns {}; {want} is missing", HEADER.join(",")),
-            })?;
+            *slot = names
+                .iter()
+                .position(|n| n == want)
+                .ok_or_else(|| RateCardError {
+                    line: 1,
+                    message: format!(
+                        "the header must name the columns {}; {want} is missing",
+                        HEADER.join(",")
+                    ),
+                })?;
         }
         if let Some(extra) = names.iter().find(|n| !HEADER.contains(&n.as_str())) {
             return Err(RateCardError {
                 line: 1,
-                message: format!("unknown column {extra:?}: the columns are {}", HEADER.join(",")),
+                message: format!(
+                    "unknown column {extra:?}: the columns are {}",
+                    HEADER.join(",")
+                ),
             });
         }
         let mut card = RateCard::default();
@@ -297,9 +309,11 @@ impl RateCard {
             let [country, category, price, currency] = columns.map(|i| &record[i]);
             let country = match country {
                 "*" => RateCountry::Others,
-                c => RateCountry::Country(c.parse().map_err(|e: super::country::UnknownCountry| {
-                    err(format!("{e} (or * for every other country)"))
-                })?),
+                c => RateCountry::Country(c.parse().map_err(
+                    |e: super::country::UnknownCountry| {
+                        err(format!("{e} (or * for every other country)"))
+                    },
+                )?),
             };
             let category: PricingCategory = category.parse().map_err(err)?;
             let rate = Rate {
@@ -375,10 +389,23 @@ mod tests {
         assert_eq!(c.len(), 4);
         let us = c.rate(country("US"), "marketing").unwrap();
         assert_eq!((us.price.micros(), us.currency.as_str()), (25_000, "USD"));
-        assert_eq!(c.rate(country("US"), "utility").unwrap().price.micros(), 4_000);
-        assert_eq!(c.rate(country("IN"), "marketing").unwrap().price.micros(), 10_700);
-        assert_eq!(c.rate(country("BR"), "marketing").unwrap().price.micros(), 60_400);
-        assert_eq!(c.rate(country("BR"), "utility"), None, "no * row for utility");
+        assert_eq!(
+            c.rate(country("US"), "utility").unwrap().price.micros(),
+            4_000
+        );
+        assert_eq!(
+            c.rate(country("IN"), "marketing").unwrap().price.micros(),
+            10_700
+        );
+        assert_eq!(
+            c.rate(country("BR"), "marketing").unwrap().price.micros(),
+            60_400
+        );
+        assert_eq!(
+            c.rate(country("BR"), "utility"),
+            None,
+            "no * row for utility"
+        );
         assert_eq!(c.rate(None, "marketing"), None, "unknown country");
         assert_eq!(c.rate(country("US"), "promo"), None, "unknown category");
     }
@@ -394,7 +421,11 @@ mod tests {
     fn mistakes_are_refused_naming_the_line() {
         let header = "country,category,price,currency\n";
         for (body, line, words) in [
-            ("US,marketing,0.025,USD\nUS,promo,0.01,USD\n", 3, "unknown category \"promo\""),
+            (
+                "US,marketing,0.025,USD\nUS,promo,0.01,USD\n",
+                3,
+                "unknown category \"promo\"",
+            ),
             ("US,marketing,abc,USD\n", 2, "bad price \"abc\""),
             ("US,marketing,-0.01,USD\n", 2, "bad price"),
             ("US,marketing,0.0000001,USD\n", 2, "at most 6 decimals"),
@@ -402,8 +433,16 @@ mod tests {
             ("US,marketing,,USD\n", 2, "bad price"),
             ("US,marketing,0.02,usd\n", 2, "bad currency"),
             ("UK,marketing,0.02,GBP\n", 2, "unknown country \"UK\""),
-            ("US,marketing,0.025,USD\nGB,utility,0.02,GBP\nUS,marketing,0.03,USD\n", 4, "a second row for US and marketing"),
-            ("*,service,0,USD\n*,service,0,USD\n", 3, "a second row for * and service"),
+            (
+                "US,marketing,0.025,USD\nGB,utility,0.02,GBP\nUS,marketing,0.03,USD\n",
+                4,
+                "a second row for US and marketing",
+            ),
+            (
+                "*,service,0,USD\n*,service,0,USD\n",
+                3,
+                "a second row for * and service",
+            ),
             ("US,marketing,0.025\n", 2, "expected 4 fields"),
         ] {
             let e = card(&format!("{header}{body}")).unwrap_err();
@@ -415,7 +454,9 @@ mod tests {
         assert!(e.message.contains("currency is missing"), "{e}");
         let e = card("country,category,price,currency,note\n").unwrap_err();
         assert!(e.message.contains("unknown column \"note\""), "{e}");
-        let e = RateCard::from_csv(&b"country,category,price,currency\nUS,marketing,0.02,\xff\n"[..]).unwrap_err();
+        let e =
+            RateCard::from_csv(&b"country,category,price,currency\nUS,marketing,0.02,\xff\n"[..])
+                .unwrap_err();
         assert_eq!(e.line, 2, "{e}");
     }
 
@@ -452,9 +493,15 @@ mod tests {
             assert_eq!(a.to_string(), shown, "{text}");
         }
         // 0.1 + 0.2 is exactly 0.3, unlike f64.
-        let sum = "0.1".parse::<Amount>().unwrap().plus("0.2".parse().unwrap());
+        let sum = "0.1"
+            .parse::<Amount>()
+            .unwrap()
+            .plus("0.2".parse().unwrap());
         assert_eq!(sum, "0.3".parse().unwrap());
-        assert_eq!("0.0034".parse::<Amount>().unwrap().times(3).to_string(), "0.0102");
+        assert_eq!(
+            "0.0034".parse::<Amount>().unwrap().times(3).to_string(),
+            "0.0102"
+        );
         for bad in ["", ".5", "5.", "+1", "1,5", "0x10", "99999999999999999999"] {
             assert!(bad.parse::<Amount>().is_err(), "{bad}");
         }

@@ -879,7 +879,12 @@ impl MessageStore for MemoryStore {
         let guard = self.lock();
         let mut counts = crate::costs::PricingCounts::default();
         for row in guard.messages.values() {
-            let Some(p) = row.message.pricing.as_ref().filter(|_| row.message.account_id == account) else {
+            let Some(p) = row
+                .message
+                .pricing
+                .as_ref()
+                .filter(|_| row.message.account_id == account)
+            else {
                 continue;
             };
             if let Some(c) = &p.category {
@@ -903,7 +908,9 @@ impl MessageStore for MemoryStore {
         for row in guard.messages.values() {
             let m = &row.message;
             let Some(p) = &m.pricing else { continue };
-            let in_range = m.sent_at.is_some_and(|at| at >= query.from && at < query.to);
+            let in_range = m
+                .sent_at
+                .is_some_and(|at| at >= query.from && at < query.to);
             if m.account_id != account
                 || !in_range
                 || p.kind.as_deref() != Some(crate::costs::BILLABLE_TYPE)
@@ -911,20 +918,26 @@ impl MessageStore for MemoryStore {
             {
                 continue;
             }
-            let Some(category) = &p.category else { continue };
-            let prefix = m
-                .to
-                .phone_number()
-                .map(|n| n.as_str().chars().take(crate::costs::PREFIX_DIGITS).collect());
+            let Some(category) = &p.category else {
+                continue;
+            };
+            let prefix = m.to.phone_number().map(|n| {
+                n.as_str()
+                    .chars()
+                    .take(crate::costs::PREFIX_DIGITS)
+                    .collect()
+            });
             *tallies.entry((prefix, category.clone())).or_default() += 1;
         }
         Ok(tallies
             .into_iter()
-            .map(|((prefix, category), messages)| crate::costs::BillableTally {
-                prefix,
-                category,
-                messages,
-            })
+            .map(
+                |((prefix, category), messages)| crate::costs::BillableTally {
+                    prefix,
+                    category,
+                    messages,
+                },
+            )
             .collect())
     }
 

@@ -169,18 +169,31 @@ pub struct CostReportView {
     pub unpriced: Vec<UnpricedRowView>,
 }
 
-impl CostReportView {
-    fn of(sheet: &CostSheet, from: DateTime<Utc>, to: DateTime<Utc>, rate_card: bool) -> Self {
+/// A [`CostSheet`] in the API's shape: the rows, totals and unpriced lines of a cost report, or of an estimate
+/// (`whatsapi_core::costs::estimate`) for a planned send.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CostSheetView {
+    /// Messages in all lines, priced or not.
+    pub messages: u64,
+    /// Priced rows, by country then category.
+    pub rows: Vec<CostRowView>,
+    /// Totals per currency.
+    pub totals: Vec<CostTotalView>,
+    /// Messages without a rate, by country (unknown first) then category.
+    pub unpriced: Vec<UnpricedRowView>,
+}
+
+impl CostSheetView {
+    /// The view of a sheet.
+    pub fn of(sheet: &CostSheet) -> Self {
         let mut per_currency: BTreeMap<String, u64> = BTreeMap::new();
         for l in &sheet.lines {
             *per_currency.entry(l.rate.currency.to_string()).or_default() += l.messages;
         }
         let money = |a: Amount| (a.to_string(), a.micros());
         Self {
-            from: format_time(&from),
-            to: format_time(&to),
-            rate_card,
-            billable_messages: sheet.messages(),
+            messages: sheet.messages(),
             rows: sheet
                 .lines
                 .iter()
@@ -213,6 +226,21 @@ impl CostReportView {
                     messages: u.messages,
                 })
                 .collect(),
+        }
+    }
+}
+
+impl CostReportView {
+    fn of(sheet: &CostSheet, from: DateTime<Utc>, to: DateTime<Utc>, rate_card: bool) -> Self {
+        let sheet = CostSheetView::of(sheet);
+        Self {
+            from: format_time(&from),
+            to: format_time(&to),
+            rate_card,
+            billable_messages: sheet.messages,
+            rows: sheet.rows,
+            totals: sheet.totals,
+            unpriced: sheet.unpriced,
         }
     }
 }
@@ -273,10 +301,20 @@ mod tests {
         assert_eq!(t("2026-11-01T09:30:00+01:00"), "2026-11-01T08:30:00Z");
         assert_eq!(t("2026-11-01T09:30:00Z"), "2026-11-01T09:30:00Z");
         let end = |s: &str| format_time(&instant(s, End::Finish).unwrap());
-        assert_eq!(end("2026-11-30"), "2026-12-01T00:00:00Z", "a date counts in full");
+        assert_eq!(
+            end("2026-11-30"),
+            "2026-12-01T00:00:00Z",
+            "a date counts in full"
+        );
         assert_eq!(end("2026-12-31"), "2027-01-01T00:00:00Z");
         assert_eq!(end("2026-11-30T12:00:00Z"), "2026-11-30T12:00:00Z");
-        for bad in ["2026-13-01", "yesterday", "2026-11-01T25:00:00Z", "1700000000", "2026-11-01 09:00"] {
+        for bad in [
+            "2026-13-01",
+            "yesterday",
+            "2026-11-01T25:00:00Z",
+            "1700000000",
+            "2026-11-01 09:00",
+        ] {
             assert_eq!(instant(bad, End::Start), None, "{bad}");
         }
         assert_eq!(instant(&"9".repeat(100), End::Start), None);
