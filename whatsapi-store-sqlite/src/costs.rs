@@ -44,11 +44,13 @@ pub(crate) fn billable_tallies(
     account: AccountId,
     query: &BillableQuery,
 ) -> Result<Vec<BillableTally>> {
+    // `regular` is costs::BILLABLE_TYPE, written out: SQLite uses the partial index only for the literal.
+    debug_assert_eq!(BILLABLE_TYPE, "regular");
     let mut stmt = conn.prepare_cached(
         "SELECT CASE WHEN recipient_user_id IS NOT NULL AND recipient = recipient_user_id THEN NULL \
          ELSE substr(recipient, 1, ?5) END AS prefix, json_extract(pricing, '$.category') AS category, COUNT(*) \
          FROM messages \
-         WHERE account = (SELECT seq FROM accounts WHERE id = ?1) AND json_extract(pricing, '$.type') = ?6 \
+         WHERE account = (SELECT seq FROM accounts WHERE id = ?1) AND json_extract(pricing, '$.type') = 'regular' \
          AND sent_at >= ?2 AND sent_at < ?3 AND (?4 IS NULL OR batch_id = ?4) \
          AND json_extract(pricing, '$.category') IS NOT NULL \
          GROUP BY prefix, category",
@@ -60,8 +62,7 @@ pub(crate) fn billable_tallies(
             ts(query.from),
             ts(query.to),
             batch,
-            PREFIX_DIGITS as i64,
-            BILLABLE_TYPE
+            PREFIX_DIGITS as i64
         ],
         |r| {
             Ok(BillableTally {
