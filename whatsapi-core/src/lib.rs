@@ -13,6 +13,9 @@
 //! On top of them: [`engine`], the delivery engine (dispatcher, webhook deliverer, sweeper), and [`service`], the
 //! in-process [`WhatsApi`] facade that applications and the reference server call.
 //!
+//! What messages cost ([`costs`]): the country of a number, the operator's rate card, the cost of the billable
+//! messages of a period (`WhatsApi::cost_report`) and the estimate of a planned send ([`costs::estimate`]).
+//!
 //! With the `testing` feature, [`testing`] provides in-memory implementations of all four and the store
 //! conformance suite that every store crate runs.
 //!
@@ -61,6 +64,7 @@
 pub mod account;
 pub mod clock;
 pub mod contacts;
+pub mod costs;
 pub mod encryption;
 pub mod endpoints;
 pub mod engine;

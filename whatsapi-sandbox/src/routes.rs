@@ -222,6 +222,7 @@ fn accept(
     }
     let wamid = ids::wamid(&req.wa_id);
     let template = matches!(req.content, Content::Template { .. });
+    let (category, pricing_type) = pricing(&req.content, window_open);
     let mut message = json!({ "id": wamid });
     let mut contact = json!({"input": req.to});
     if let Some(digits) = &req.phone {
@@ -245,12 +246,39 @@ fn accept(
             recipient_id: req.phone,
             recipient_user_id: req.user_id,
             callback_data: req.callback_data,
-            category: if template { "utility" } else { "service" },
+            category,
+            pricing_type,
             accepted_at: Utc::now(),
         },
         plan: behaviour.plan(shared.config.delays),
         answer_after: (behaviour == Behaviour::Slow).then_some(shared.config.slow_delay),
     })
+}
+
+/// Meta's per-message pricing of a send: a free-form message is `service`, free inside the customer service window
+/// (the only place it can be sent); a template is charged by its category (a template the store does not know is
+/// `utility`, one that looks like an authentication template `authentication`), except a utility template inside
+/// the window, which is free since July 2025.
+fn pricing(content: &Content, window_open: bool) -> (&'static str, &'static str) {
+    let category = match content {
+        Content::Template { name, .. } => crate::templates::category_of(name).unwrap_or(
+            if crate::magic::is_authentication_template(name) {
+                "authentication"
+            } else {
+                "utility"
+            },
+        ),
+        _ => "service",
+    };
+    let free = category == "service" || (category == "utility" && window_open);
+    (
+        category,
+        if free {
+            "free_customer_service"
+        } else {
+            "regular"
+        },
+    )
 }
 
 /// `status: read` on the messages endpoint: marks an inbound message read (with a typing indicator when asked).
@@ -448,4 +476,41 @@ async fn phone_number(
     }
     out.insert("id".to_owned(), json!(number.id));
     Ok(axum::Json(Value::Object(out)))
+}
+
+#[cfg(test)]
+mod pricing_tests {
+    use super::*;
+
+    fn template(name: &str) -> Content {
+        Content::Template {
+            name: name.into(),
+            language: "en_US".into(),
+            parameters: 0,
+        }
+    }
+
+    #[test]
+    fn sends_are_priced_as_meta_prices_them() {
+        for (content, window_open, want) in [
+            (Content::Text, true, ("service", "free_customer_service")),
+            (template("weekly_deals"), false, ("marketing", "regular")),
+            (template("weekly_deals"), true, ("marketing", "regular")),
+            (template("hello_world"), false, ("utility", "regular")),
+            (
+                template("hello_world"),
+                true,
+                ("utility", "free_customer_service"),
+            ),
+            (template("auth_code"), true, ("authentication", "regular")),
+            (template("otp_login"), false, ("authentication", "regular")),
+            (template("made_up"), false, ("utility", "regular")),
+        ] {
+            assert_eq!(
+                pricing(&content, window_open),
+                want,
+                "{content:?} window {window_open}"
+            );
+        }
+    }
 }

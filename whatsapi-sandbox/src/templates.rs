@@ -137,6 +137,17 @@ fn cursor_index(c: &str) -> Option<usize> {
     usize::from_str_radix(hex, 16).ok()
 }
 
+/// Meta's pricing category (lower case) of a template the store holds.
+pub(crate) fn category_of(name: &str) -> Option<&'static str> {
+    let t = TEMPLATES.iter().find(|t| str_of(t, "name") == name)?;
+    match str_of(t, "category") {
+        "MARKETING" => Some("marketing"),
+        "UTILITY" => Some("utility"),
+        "AUTHENTICATION" => Some("authentication"),
+        _ => None,
+    }
+}
+
 /// Whether the store holds this template as an AUTHENTICATION one.
 pub(crate) fn is_authentication(name: &str) -> bool {
     TEMPLATES

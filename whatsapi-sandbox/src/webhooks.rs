@@ -21,8 +21,12 @@ pub(crate) struct AcceptedSend {
     /// The BSUID the send named, repeated as `recipient_user_id`.
     pub recipient_user_id: Option<String>,
     pub callback_data: Option<String>,
-    /// `service` for free-form text, `utility` for templates.
+    /// Meta's pricing category: `service` for free-form messages, the template's category for a template
+    /// (`marketing`, `utility`, `authentication`).
     pub category: &'static str,
+    /// Meta's pricing type: `regular` (charged), or `free_customer_service` for free-form messages and for
+    /// utility templates sent inside the customer service window.
+    pub pricing_type: &'static str,
     pub accepted_at: DateTime<Utc>,
 }
 
@@ -277,7 +281,7 @@ fn status_item(send: &AcceptedSend, planned: &PlannedStatus) -> Value {
             }]);
         }
         (None, "sent" | "delivered") => {
-            let billable = send.category != "service";
+            let billable = send.pricing_type == "regular";
             item["conversation"] = json!({
                 "id": conversation_id(&send.wamid),
                 "expiration_timestamp": (send.accepted_at + chrono::Duration::hours(24)).timestamp().to_string(),
@@ -287,7 +291,7 @@ fn status_item(send: &AcceptedSend, planned: &PlannedStatus) -> Value {
                 "billable": billable,
                 "pricing_model": "PMP",
                 "category": send.category,
-                "type": if billable { "regular" } else { "free_customer_service" },
+                "type": send.pricing_type,
             });
         }
         (None, _) => {}
@@ -316,6 +320,7 @@ mod tests {
             recipient_user_id: None,
             callback_data: Some("our-id".into()),
             category: "utility",
+            pricing_type: "regular",
             accepted_at: DateTime::from_timestamp(1_711_620_000, 0).unwrap(),
         }
     }

@@ -835,6 +835,7 @@ async function templatesPage(view, token) {
 async function analyticsPage(view, token) {
   const s = (await api("GET", "/analytics/summary", undefined, { token })).data;
   const series = (await api("GET", "/analytics/timeseries?days=7", undefined, { token })).data;
+  const costs = (await api("GET", "/analytics/costs", undefined, { token })).data;
   const pct = (x) => (x * 100).toFixed(0) + "%";
   if (token !== state.routeToken) return; // a newer navigation owns the view
   view.innerHTML = `<h1>Analytics</h1>
@@ -842,8 +843,19 @@ async function analyticsPage(view, token) {
       <div class="card stat"><div class="muted">Delivery rate</div><div class="value">${pct(s.deliveryRate)}</div></div>
       <div class="card stat"><div class="muted">Failure rate</div><div class="value">${pct(s.failureRate)}</div></div></div>
     <div class="card"><h2>By status</h2><div>${Object.entries(s.byStatus).map(([k, v]) => `${badge(k)} ${v}`).join(" &nbsp; ") || '<span class="muted">No messages yet.</span>'}</div></div>
+    ${costsCard(costs)}
     <div class="card"><h2>Messages per ${esc(series.bucket)}, last 7 days</h2><div class="table-wrap">${chart(series.points)}</div>
       <div class="legend">${STATUSES.map((st) => `<span><svg class="swatch" viewBox="0 0 10 10" aria-hidden="true"><rect width="10" height="10" rx="2" fill="${COLORS[st]}"/></svg>${st}</span>`).join("")}</div></div>`;
+}
+
+/// This month's billable messages by country and category, priced by the server's rate card.
+function costsCard(c) {
+  const totals = c.totals.map((t) => `${esc(t.cost)} ${esc(t.currency)}`).join(" + ") || "—";
+  const rows = c.rows.map((r) => `<tr><td>${esc(r.country)}</td><td>${esc(r.category)}</td><td>${esc(r.messages)}</td><td>${esc(r.unitPrice)} ${esc(r.currency)}</td><td>${esc(r.cost)} ${esc(r.currency)}</td></tr>`)
+    .concat(c.unpriced.map((u) => `<tr><td>${esc(u.country || "unknown")}</td><td>${esc(u.category)}</td><td>${esc(u.messages)}</td><td colspan="2" class="muted">no rate</td></tr>`)).join("");
+  return `<div class="card" id="costs"><h2>Costs this month</h2>
+    <p>${esc(c.billableMessages)} billable messages · ${totals}${c.rateCard ? "" : ' <span class="muted">(no rate card: start the server with --rate-card to price them)</span>'}</p>
+    ${rows ? `<div class="table-wrap"><table><thead><tr><th>Country</th><th>Category</th><th>Messages</th><th>Unit price</th><th>Cost</th></tr></thead><tbody>${rows}</tbody></table></div>` : ""}</div>`;
 }
 
 function chart(points) {

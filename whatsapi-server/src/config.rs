@@ -370,6 +370,13 @@ pub struct ServeArgs {
     #[arg(long, env = "WHATSAPI_OUTCOME_DELAY_MS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=1_000))]
     pub outcome_delay_ms: u64,
 
+    /// A CSV rate card pricing messages per country and category, for GET /analytics/costs: the header
+    /// `country,category,price,currency`, then rows such as `US,marketing,0.025,USD` (`*` for every other
+    /// country). Meta publishes its rates on the pricing page of the WhatsApp Business Platform docs. A bad file
+    /// stops the server at start, naming the line.
+    #[arg(long, env = "WHATSAPI_RATE_CARD")]
+    pub rate_card: Option<std::path::PathBuf>,
+
     /// Stripe billing (POST /billing/checkout, GET /billing/portal, POST /webhooks/stripe).
     #[command(flatten)]
     pub billing: BillingArgs,

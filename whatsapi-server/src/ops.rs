@@ -145,6 +145,17 @@ pub async fn open_store(args: &StoreArgs) -> anyhow::Result<Stores> {
     })
 }
 
+/// Reads the operator's rate card (`--rate-card`); a file that cannot be read or has a bad line is an error
+/// naming the file and the line, so the server does not start.
+pub fn load_rate_card(path: &std::path::Path) -> anyhow::Result<whatsapi_core::costs::RateCard> {
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("reading the rate card {}", path.display()))?;
+    let card = whatsapi_core::costs::RateCard::from_csv(std::io::BufReader::new(file))
+        .with_context(|| format!("the rate card {} is not valid", path.display()))?;
+    tracing::info!(path = %path.display(), rates = card.len(), "rate card loaded");
+    Ok(card)
+}
+
 /// Stripe billing from the command line: `None` without `--stripe-secret-key`; with it, the prices and the
 /// success and cancel URLs are required.
 pub fn stripe_client(args: &BillingArgs) -> anyhow::Result<Option<StripeClient>> {

@@ -58,6 +58,10 @@ pub fn http_settings(args: &ServeArgs) -> HttpSettings {
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_tracing(&args);
     args.validate().map_err(anyhow::Error::msg)?;
+    let rate_card = match &args.rate_card {
+        Some(path) => Some(Arc::new(crate::ops::load_rate_card(path)?)),
+        None => None,
+    };
     let stripe = crate::ops::stripe_client(&args.billing)?;
     let listener = bind(args.listen).await?;
     let sandbox = if args.sandbox {
@@ -129,6 +133,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "whatsapi listening"
     );
     let mut settings = http_settings(&args);
+    settings.rate_card = rate_card;
     if let Some(handle) = &sandbox {
         let host = if local.ip().is_unspecified() {
             std::net::SocketAddr::from(([127, 0, 0, 1], local.port()))

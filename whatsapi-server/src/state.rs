@@ -39,6 +39,9 @@ pub struct HttpSettings {
     pub shared_rate_limits: bool,
     /// In `--sandbox` mode: the credentials every new account gets.
     pub sandbox: Option<SandboxCredentials>,
+    /// The operator's prices per country and category (`--rate-card`), for `GET /analytics/costs` and cost
+    /// estimates; without one, costs are counted but not priced.
+    pub rate_card: Option<Arc<whatsapi_core::costs::RateCard>>,
 }
 
 /// Credentials of the in-process Meta emulator, given to each new account in `--sandbox` mode.
@@ -85,6 +88,7 @@ impl Default for HttpSettings {
             allow_unsigned_meta_webhooks: false,
             shared_rate_limits: false,
             sandbox: None,
+            rate_card: None,
         }
     }
 }

@@ -1,5 +1,7 @@
 //! JSON shapes of the API (documented in the OpenAPI document).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -627,6 +629,13 @@ pub struct SummaryView {
     pub delivery_rate: f64,
     /// failed / total, two decimals.
     pub failure_rate: f64,
+    /// Messages per pricing category Meta reported on their latest status (`marketing`, `utility`,
+    /// `authentication`, `service`, …); messages Meta has not priced yet are left out.
+    #[schema(example = json!({"marketing": 700, "utility": 250, "service": 40}))]
+    pub by_pricing_category: BTreeMap<String, u64>,
+    /// Messages per pricing type Meta reported: `regular` (charged), `free_customer_service`, `free_entry_point`.
+    #[schema(example = json!({"regular": 950, "free_customer_service": 40}))]
+    pub by_pricing_type: BTreeMap<String, u64>,
 }
 
 /// Liveness/readiness answer.

@@ -37,6 +37,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("put", "/auth/me/opt-out-keywords"),
     ("get", "/media/{id}/content"),
     ("get", "/analytics/timeseries"),
+    ("get", "/analytics/costs"),
     ("get", "/auth/me/webhook/deliveries"),
     ("post", "/webhooks/endpoints"),
     ("get", "/webhooks/endpoints"),
@@ -172,6 +173,7 @@ async fn success_responses_match_their_documented_top_level_shape() {
             "/analytics/timeseries".into(),
             200,
         ),
+        ("get", "/analytics/costs", "/analytics/costs".into(), 200),
         (
             "get",
             "/auth/me/webhook/deliveries",

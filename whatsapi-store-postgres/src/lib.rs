@@ -58,6 +58,7 @@
 mod accounts;
 mod codec;
 mod contacts;
+mod costs;
 mod counters;
 mod customers;
 mod db;

@@ -266,6 +266,21 @@ impl MessageStore for PostgresStore {
         Ok(messages::status_totals(&self.client().await?).await?)
     }
 
+    async fn pricing_counts(
+        &self,
+        account: AccountId,
+    ) -> StoreResult<whatsapi_core::costs::PricingCounts> {
+        Ok(crate::costs::pricing_counts(&self.client().await?, account).await?)
+    }
+
+    async fn billable_tallies(
+        &self,
+        account: AccountId,
+        query: &whatsapi_core::costs::BillableQuery,
+    ) -> StoreResult<Vec<whatsapi_core::costs::BillableTally>> {
+        Ok(crate::costs::billable_tallies(&self.client().await?, account, query).await?)
+    }
+
     async fn message_timeseries(
         &self,
         account: AccountId,

@@ -52,6 +52,7 @@
 mod accounts;
 mod codec;
 mod contacts;
+mod costs;
 mod counters;
 mod customers;
 mod error;

@@ -271,6 +271,26 @@ impl MessageStore for SqliteStore {
     async fn status_totals(&self) -> StoreResult<StatusCounts> {
         self.readers.read(messages::status_totals).await
     }
+
+    async fn pricing_counts(
+        &self,
+        account: AccountId,
+    ) -> StoreResult<whatsapi_core::costs::PricingCounts> {
+        self.readers
+            .read(move |c| crate::costs::pricing_counts(c, account))
+            .await
+    }
+
+    async fn billable_tallies(
+        &self,
+        account: AccountId,
+        query: &whatsapi_core::costs::BillableQuery,
+    ) -> StoreResult<Vec<whatsapi_core::costs::BillableTally>> {
+        let query = *query;
+        self.readers
+            .read(move |c| crate::costs::billable_tallies(c, account, &query))
+            .await
+    }
 }
 
 #[async_trait]

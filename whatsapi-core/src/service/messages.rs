@@ -27,6 +27,10 @@ pub struct Summary {
     pub delivery_rate: f64,
     /// failed / total; 0 when there are none.
     pub failure_rate: f64,
+    /// Messages per pricing category Meta reported (`marketing`, `utility`, `service`, …); unpriced ones left out.
+    pub by_pricing_category: BTreeMap<String, u64>,
+    /// Messages per pricing type Meta reported (`regular`, `free_customer_service`, `free_entry_point`).
+    pub by_pricing_type: BTreeMap<String, u64>,
 }
 
 /// How far ahead of our clock a status's timestamp may be (clock skew between Meta and us). A later one is not
@@ -118,6 +122,7 @@ impl WhatsApi {
     /// Delivery statistics of the account.
     pub async fn analytics(&self, account: AccountId) -> Result<Summary, Error> {
         let counts = self.store().status_counts(account).await?;
+        let pricing = self.store().pricing_counts(account).await?;
         let by_status: BTreeMap<Status, u64> = counts.into_iter().filter(|(_, n)| *n > 0).collect();
         let total: u64 = by_status.values().sum();
         let count = |s: Status| by_status.get(&s).copied().unwrap_or(0);
@@ -133,6 +138,8 @@ impl WhatsApi {
             delivery_rate: rate(count(Status::Delivered) + count(Status::Read)),
             failure_rate: rate(count(Status::Failed)),
             by_status,
+            by_pricing_category: pricing.by_category,
+            by_pricing_type: pricing.by_type,
         })
     }
 

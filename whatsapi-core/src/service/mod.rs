@@ -20,6 +20,7 @@
 mod accounts;
 mod charts;
 mod contacts;
+mod costs;
 mod endpoints;
 mod error;
 mod inbound;

@@ -636,7 +636,8 @@ async fn analytics_count_statuses_and_rates() {
     );
     assert_eq!(
         serde_json::to_value(&empty).unwrap(),
-        json!({"total": 0, "byStatus": {}, "deliveryRate": 0.0, "failureRate": 0.0})
+        json!({"total": 0, "byStatus": {}, "deliveryRate": 0.0, "failureRate": 0.0,
+               "byPricingCategory": {}, "byPricingType": {}})
     );
 
     let _engine = h.start();

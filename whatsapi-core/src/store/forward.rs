@@ -219,6 +219,16 @@ impl<T: ForwardMessages> MessageStore for T {
             .message_timeseries(account, from, to, bucket)
             .await
     }
+    async fn pricing_counts(&self, account: AccountId) -> StoreResult<crate::costs::PricingCounts> {
+        self.inner().pricing_counts(account).await
+    }
+    async fn billable_tallies(
+        &self,
+        account: AccountId,
+        query: &crate::costs::BillableQuery,
+    ) -> StoreResult<Vec<crate::costs::BillableTally>> {
+        self.inner().billable_tallies(account, query).await
+    }
     fn subscribe_wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
         self.inner().subscribe_wakeups()
     }

@@ -649,6 +649,20 @@ pub trait MessageStore: Send + Sync + 'static {
         to: DateTime<Utc>,
         bucket: Duration,
     ) -> StoreResult<Vec<(DateTime<Utc>, StatusCounts)>>;
+    /// The account's messages counted by the `category` and by the `type` of the pricing Meta last reported for
+    /// them ([`Message::pricing`]); messages without pricing, or without that field, are left out. An index scan
+    /// of the account's priced messages.
+    async fn pricing_counts(&self, account: AccountId) -> StoreResult<crate::costs::PricingCounts>;
+    /// The account's billable messages (pricing type [`costs::BILLABLE_TYPE`](crate::costs::BILLABLE_TYPE)) that
+    /// Meta accepted (`sent_at`) in `[query.from, query.to)`, of `query.batch` when given, counted per pricing
+    /// category and the first [`PREFIX_DIGITS`](crate::costs::PREFIX_DIGITS) digits of the recipient's phone
+    /// number (`None` for a recipient known only by a username); sorted. An index range scan of the account's
+    /// billable messages by `sent_at`.
+    async fn billable_tallies(
+        &self,
+        account: AccountId,
+        query: &crate::costs::BillableQuery,
+    ) -> StoreResult<Vec<crate::costs::BillableTally>>;
     /// Wake-ups raised when another process sharing this store made messages due (a send on another replica);
     /// the dispatcher listens to them besides its own in-process signal, so it does not wait for its next poll.
     /// A lagged receiver counts as woken. `None` (the default): the store is not shared, polling suffices.

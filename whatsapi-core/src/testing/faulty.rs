@@ -285,6 +285,20 @@ impl MessageStore for FaultyStore {
             .await
     }
 
+    async fn pricing_counts(&self, account: AccountId) -> StoreResult<crate::costs::PricingCounts> {
+        self.fault("pricing_counts")?;
+        self.inner.pricing_counts(account).await
+    }
+
+    async fn billable_tallies(
+        &self,
+        account: AccountId,
+        query: &crate::costs::BillableQuery,
+    ) -> StoreResult<Vec<crate::costs::BillableTally>> {
+        self.fault("billable_tallies")?;
+        self.inner.billable_tallies(account, query).await
+    }
+
     fn subscribe_wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
         self.inner.subscribe_wakeups()
     }

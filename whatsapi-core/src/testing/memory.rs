@@ -902,6 +902,72 @@ impl MessageStore for MemoryStore {
             .collect())
     }
 
+    async fn pricing_counts(&self, account: AccountId) -> StoreResult<crate::costs::PricingCounts> {
+        let guard = self.lock();
+        let mut counts = crate::costs::PricingCounts::default();
+        for row in guard.messages.values() {
+            let Some(p) = row
+                .message
+                .pricing
+                .as_ref()
+                .filter(|_| row.message.account_id == account)
+            else {
+                continue;
+            };
+            if let Some(c) = &p.category {
+                *counts.by_category.entry(c.clone()).or_default() += 1;
+            }
+            if let Some(t) = &p.kind {
+                *counts.by_type.entry(t.clone()).or_default() += 1;
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn billable_tallies(
+        &self,
+        account: AccountId,
+        query: &crate::costs::BillableQuery,
+    ) -> StoreResult<Vec<crate::costs::BillableTally>> {
+        let guard = self.lock();
+        let mut tallies: std::collections::BTreeMap<(Option<String>, String), u64> =
+            std::collections::BTreeMap::new();
+        for row in guard.messages.values() {
+            let m = &row.message;
+            let Some(p) = &m.pricing else { continue };
+            let in_range = m
+                .sent_at
+                .is_some_and(|at| at >= query.from && at < query.to);
+            if m.account_id != account
+                || !in_range
+                || p.kind.as_deref() != Some(crate::costs::BILLABLE_TYPE)
+                || query.batch.is_some_and(|b| m.batch_id != Some(b))
+            {
+                continue;
+            }
+            let Some(category) = &p.category else {
+                continue;
+            };
+            let prefix = m.to.phone_number().map(|n| {
+                n.as_str()
+                    .chars()
+                    .take(crate::costs::PREFIX_DIGITS)
+                    .collect()
+            });
+            *tallies.entry((prefix, category.clone())).or_default() += 1;
+        }
+        Ok(tallies
+            .into_iter()
+            .map(
+                |((prefix, category), messages)| crate::costs::BillableTally {
+                    prefix,
+                    category,
+                    messages,
+                },
+            )
+            .collect())
+    }
+
     fn subscribe_wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
         self.wakeups
             .as_ref()

@@ -275,7 +275,9 @@ fn two_decimals(x: f64) -> f64 {
 #[utoipa::path(get, path = "/analytics/summary", tag = "analytics", operation_id = "getAnalyticsSummary", security(("bearer" = [])),
     responses(
         (status = 200, body = crate::views::Envelope<SummaryView>, example = json!({"success": true, "data": {
-            "total": 1042, "byStatus": {"delivered": 980, "failed": 52, "sent": 10}, "deliveryRate": 0.94, "failureRate": 0.05}})),
+            "total": 1042, "byStatus": {"delivered": 980, "failed": 52, "sent": 10}, "deliveryRate": 0.94, "failureRate": 0.05,
+            "byPricingCategory": {"marketing": 700, "utility": 250, "service": 40},
+            "byPricingType": {"regular": 950, "free_customer_service": 40}}})),
         (status = 400, body = crate::views::ErrorView, example = json!({"success": false,
             "error": "Validation failed: since: unknown query parameter; this endpoint takes no query parameters",
             "details": [{"field": "since", "message": "unknown query parameter; this endpoint takes no query parameters"}]})),
@@ -297,6 +299,8 @@ pub async fn analytics(
         by_status,
         delivery_rate: two_decimals(s.delivery_rate),
         failure_rate: two_decimals(s.failure_rate),
+        by_pricing_category: s.by_pricing_category,
+        by_pricing_type: s.by_pricing_type,
     })
     .into_response())
 }

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod billing;
 pub mod contacts;
+pub mod costs;
 pub mod dashboard;
 pub mod endpoints;
 pub mod inbound;

@@ -22,6 +22,7 @@ pub mod analytics;
 pub mod batch;
 pub mod claims;
 pub mod contacts;
+pub mod costs;
 pub mod endpoints;
 pub mod events;
 pub mod expiry;
@@ -39,6 +40,7 @@ pub use analytics::*;
 pub use batch::*;
 pub use claims::*;
 pub use contacts::*;
+pub use costs::*;
 pub use endpoints::*;
 pub use events::*;
 pub use expiry::*;
@@ -206,6 +208,7 @@ macro_rules! __store_conformance_list {
             message_timeseries_buckets,
             meta_routing_keys_are_unique,
             meta_pricing_and_error_details_are_kept,
+            pricing_is_counted_and_billable_messages_tallied,
             contacts_follow_sends_and_inbound,
             contacts_by_bsuid,
             contact_opt_outs_and_pauses,
