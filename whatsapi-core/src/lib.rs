@@ -59,6 +59,7 @@
 #![warn(missing_docs)]
 
 pub mod account;
+pub mod campaign;
 pub mod clock;
 pub mod contacts;
 pub mod encryption;

@@ -1,6 +1,6 @@
 //! The store conformance suite: public async functions every store implementation runs from its tests, one
 //! module per area ([`accounts`], [`messages`], [`idempotency`], [`claims`], [`statuses`], [`outbox`], [`events`],
-//! [`analytics`], [`inbound`], [`housekeeping`], [`limits`]), with shared builders in [`fixtures`].
+//! [`analytics`], [`inbound`], [`housekeeping`], [`limits`], [`campaigns`]), with shared builders in [`fixtures`].
 //!
 //! Each check takes a fresh, empty store and panics with a message saying what broke. Times are explicit offsets
 //! from [`base_time`]; nothing sleeps. A backend crate runs the whole suite with one line in a test file:
@@ -20,6 +20,7 @@
 pub mod accounts;
 pub mod analytics;
 pub mod batch;
+pub mod campaigns;
 pub mod claims;
 pub mod contacts;
 pub mod endpoints;
@@ -36,6 +37,7 @@ pub mod statuses;
 pub use accounts::*;
 pub use analytics::*;
 pub use batch::*;
+pub use campaigns::*;
 pub use claims::*;
 pub use contacts::*;
 pub use endpoints::*;
@@ -211,6 +213,9 @@ macro_rules! __store_conformance_list {
             opt_out_keywords_per_account,
             send_slot_reservations_never_overlap,
             breaker_compare_and_set,
+            campaigns_are_stored_and_isolated,
+            campaign_pause_holds_and_resume_releases,
+            campaign_cancel_fails_the_rest_with_events,
         }
     };
 }
