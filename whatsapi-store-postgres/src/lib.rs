@@ -55,6 +55,7 @@
 //! ```
 
 mod accounts;
+mod campaigns;
 mod codec;
 mod contacts;
 mod counters;
