@@ -250,7 +250,7 @@ async fn form_body(bytes: Bytes, boundary: String) -> Result<Value, ApiError> {
 /// `?name=Spring&template=spring_sale&language=en_US&sendWindow=09:00-20:00&ratePerSecond=10`) or as a
 /// multipart form with a `campaign` part (JSON) and a `recipients` part (CSV).
 #[utoipa::path(post, path = "/campaigns", tag = "campaigns", operation_id = "createCampaign", security(("bearer" = [])),
-    request_body(content = Object, description = "`{name, template | message, recipients: [{to | recipient, params?, timeZone?}], startAt?, sendWindow?: {from, to}, ratePerSecond?, dry_run?, estimate?}`; or `text/csv`, or multipart",
+    request_body(content = whatsapi_api::schema::CampaignBody, description = "`{name, template | message, recipients: [{to | recipient, params?, timeZone?}], startAt?, sendWindow?: {from, to}, ratePerSecond?, dry_run?, estimate?}`; or a `text/csv` body (the other fields in the query string), or a multipart form (`campaign` JSON part, `recipients` CSV part)",
         example = json!({"name": "Spring sale", "template": {"name": "spring_sale", "language": "en_US"},
             "recipients": [{"to": "14155552671", "params": ["Sarah"]}, {"to": "447911123456", "params": ["Tom"], "timeZone": "Europe/London"}],
             "sendWindow": {"from": "09:00", "to": "20:00"}, "ratePerSecond": 10})),
