@@ -536,7 +536,11 @@ fn parse_text(v: &Value, field: &str, errs: &mut ValidationErrors) -> Option<Mes
     }
 }
 
-pub(crate) fn parse_time(s: &str, field: &str, errs: &mut ValidationErrors) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_time(
+    s: &str,
+    field: &str,
+    errs: &mut ValidationErrors,
+) -> Option<DateTime<Utc>> {
     match DateTime::parse_from_rfc3339(s) {
         Ok(t) => Some(t.with_timezone(&Utc)),
         Err(_) => {

@@ -504,10 +504,18 @@ pub struct CampaignBody {
     #[schema(format = DateTime, example = "2026-05-01T09:00:00Z")]
     pub start_at: Option<String>,
     /// Send only inside this daily window of each recipient's clock.
-    #[serde(rename = "sendWindow", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "sendWindow",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub send_window: Option<SendWindowBody>,
     /// At most this many messages per second (1 to 1,000), spread evenly.
-    #[serde(rename = "ratePerSecond", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ratePerSecond",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(minimum = 1, maximum = 1000, example = 10)]
     pub rate_per_second: Option<u32>,
     /// Simulate the sends without calling Meta.

@@ -180,8 +180,14 @@ mod tests {
         let i = Ignore;
         let table: [(Status, [Transition; 11]); 8] = [
             //            Claim            Accepted    Transient       Failure     Release     M:sent      M:delivered     M:read      M:failed    Retry  Cancel
-            (Queued, [To(Processing), x, x, x, x, x, x, x, x, x, To(Failed)]),
-            (Scheduled, [To(Processing), x, x, x, x, x, x, x, x, x, To(Failed)]),
+            (
+                Queued,
+                [To(Processing), x, x, x, x, x, x, x, x, x, To(Failed)],
+            ),
+            (
+                Scheduled,
+                [To(Processing), x, x, x, x, x, x, x, x, x, To(Failed)],
+            ),
             (
                 Processing,
                 [
@@ -198,7 +204,10 @@ mod tests {
                     x,
                 ],
             ),
-            (Retrying, [To(Processing), x, x, x, x, x, x, x, x, x, To(Failed)]),
+            (
+                Retrying,
+                [To(Processing), x, x, x, x, x, x, x, x, x, To(Failed)],
+            ),
             (
                 Sent,
                 [x, x, x, x, x, i, To(Delivered), To(Read), To(Failed), x, x],

@@ -16,8 +16,8 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;
 use crate::routes::{
-    account, billing, campaigns, contacts, dashboard, endpoints, inbound, media, messages, meta, sandbox,
-    system, templates,
+    account, billing, campaigns, contacts, dashboard, endpoints, inbound, media, messages, meta,
+    sandbox, system, templates,
 };
 
 pub use crate::state::{AppState, HttpSettings, SandboxCredentials};

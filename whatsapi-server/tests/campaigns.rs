@@ -93,7 +93,10 @@ async fn a_campaign_paused_mid_way_and_resumed_sends_each_recipient_exactly_once
     let during = sends_per_recipient(&s).values().sum::<usize>();
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let after = sends_per_recipient(&s).values().sum::<usize>();
-    assert_eq!(during, after, "nothing is sent while the campaign is paused");
+    assert_eq!(
+        during, after,
+        "nothing is sent while the campaign is paused"
+    );
     assert!(after < 24, "paused mid-way: {after} of 24 sent");
     let c = campaign(&s, &key, &id).await;
     assert_eq!(c["state"], "paused");
@@ -169,7 +172,10 @@ async fn a_window_that_excludes_now_holds_the_messages_and_cancel_fails_them() {
     assert_eq!(v["data"]["recipients"], 3, "{v}");
     assert_eq!(v["data"]["byCountry"], json!({"US": 2, "GB": 1}), "{v}");
     let (_, v) = s.get(&key, "/campaigns").await;
-    assert_eq!(v["pagination"]["total"], 0, "an estimate creates nothing: {v}");
+    assert_eq!(
+        v["pagination"]["total"], 0,
+        "an estimate creates nothing: {v}"
+    );
 
     let (code, v) = s.post(&key, "/campaigns", body).await;
     assert_eq!(code, 201, "{v}");
@@ -199,8 +205,7 @@ async fn a_window_that_excludes_now_holds_the_messages_and_cancel_fails_them() {
     let (_, m) = s.get(&key, &format!("/messages/{first}")).await;
     assert_eq!(m["data"]["status"], "failed", "{m}");
     assert_eq!(
-        m["data"]["errorMessage"],
-        "campaign cancelled before this message was sent",
+        m["data"]["errorMessage"], "campaign cancelled before this message was sent",
         "{m}"
     );
     for verb in ["cancel", "pause", "resume"] {
@@ -251,11 +256,15 @@ async fn campaigns_from_csv_fill_each_recipients_parameters() {
         bodies.push(full["data"].to_string());
     }
     assert!(
-        bodies.iter().any(|b| b.contains("Sarah") && b.contains("#1042") && b.contains(&number(200))),
+        bodies
+            .iter()
+            .any(|b| b.contains("Sarah") && b.contains("#1042") && b.contains(&number(200))),
         "{bodies:?}"
     );
     assert!(
-        bodies.iter().any(|b| b.contains("Tom") && b.contains("#1043") && b.contains(&number(201))),
+        bodies
+            .iter()
+            .any(|b| b.contains("Tom") && b.contains("#1043") && b.contains(&number(201))),
         "{bodies:?}"
     );
 
@@ -265,7 +274,10 @@ async fn campaigns_from_csv_fill_each_recipients_parameters() {
             "campaign",
             json!({"name": "Form", "template": hello_world(), "startAt": start}).to_string(),
         )
-        .text("recipients", format!("to\n{}\n{}\n", number(300), number(301)));
+        .text(
+            "recipients",
+            format!("to\n{}\n{}\n", number(300), number(301)),
+        );
     let r = s
         .client
         .post(s.url("/campaigns"))
@@ -361,5 +373,8 @@ async fn campaigns_are_validated_and_private_to_their_account() {
     let (code, _) = s.get(&key, "/campaigns/not-a-uuid").await;
     assert_eq!(code, 404);
     let c = campaign(&s, &key, &id).await;
-    assert_eq!(c["state"], "scheduled", "untouched by the other account: {c}");
+    assert_eq!(
+        c["state"], "scheduled",
+        "untouched by the other account: {c}"
+    );
 }

@@ -884,7 +884,11 @@ async fn bulk_with_campaign_creates_one_campaign_and_follows_it_to_the_end() {
     let key = s.register("cli-campaign@example.com").await;
     let mut csv = String::from("phone,name,order,timeZone\n");
     for i in 0..6 {
-        csv.push_str(&format!("1415555{:04},Customer {i},#{},Europe/London\n", 2000 + i, 7000 + i));
+        csv.push_str(&format!(
+            "1415555{:04},Customer {i},#{},Europe/London\n",
+            2000 + i,
+            7000 + i
+        ));
     }
     let file = s.dir.path().join("campaign.csv");
     std::fs::write(&file, csv).unwrap();
@@ -904,7 +908,9 @@ async fn bulk_with_campaign_creates_one_campaign_and_follows_it_to_the_end() {
     assert_eq!(v["data"]["ratePerSecond"], 20, "{v}");
     assert_eq!(v["data"]["settled"], 6, "{v}");
     // Each row's parameters reached its message.
-    let (_, list) = s.get(&key, &format!("/messages?batchId={}", report.id)).await;
+    let (_, list) = s
+        .get(&key, &format!("/messages?batchId={}", report.id))
+        .await;
     let id = list["data"][0]["id"].as_str().unwrap();
     let (_, m) = s.get(&key, &format!("/messages/{id}")).await;
     let text = m["data"].to_string();

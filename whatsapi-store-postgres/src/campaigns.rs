@@ -55,7 +55,8 @@ fn decode(r: &Row) -> Result<Campaign> {
         send_window,
         rate_per_second: rate.and_then(|r| u32::try_from(r).ok()),
         recipients: count(r.try_get(8)?),
-        control: CampaignControl::from_code(i64::from(control)).ok_or_else(|| corrupt("control"))?,
+        control: CampaignControl::from_code(i64::from(control))
+            .ok_or_else(|| corrupt("control"))?,
         created_at: time(r.try_get(10)?),
         updated_at: time(r.try_get(11)?),
     })
@@ -63,7 +64,11 @@ fn decode(r: &Row) -> Result<Campaign> {
 
 async fn of_account(db: &dyn Db, account: AccountId, id: CampaignId) -> Result<Option<Campaign>> {
     let sql = format!("{SELECT} WHERE c.id = $1 AND a.id = $2");
-    db.opt(&sql, &[&id.0, &account.0]).await?.as_ref().map(decode).transpose()
+    db.opt(&sql, &[&id.0, &account.0])
+        .await?
+        .as_ref()
+        .map(decode)
+        .transpose()
 }
 
 /// Locks the account's campaign row until the transaction ends and answers its control.
@@ -81,7 +86,12 @@ async fn lock(db: &dyn Db, account: AccountId, id: CampaignId) -> Result<Campaig
         .ok_or_else(|| PostgresError::Corrupt(format!("campaign {id}: control {code}")))
 }
 
-async fn set_control(db: &dyn Db, id: CampaignId, control: CampaignControl, now: DateTime<Utc>) -> Result<()> {
+async fn set_control(
+    db: &dyn Db,
+    id: CampaignId,
+    control: CampaignControl,
+    now: DateTime<Utc>,
+) -> Result<()> {
     db.exec(
         "UPDATE campaigns SET control = $2, updated_at = $3 WHERE id = $1",
         &[&id.0, &i16::from(control.code()), &ts(now)],
@@ -144,9 +154,14 @@ async fn create(db: &dyn Db, new: &NewCampaign, chunks: &[NewBatch], channel: &s
 
 async fn list(db: &dyn Db, account: AccountId, page: PageRequest) -> Result<Page<Campaign>> {
     let Some(seq) = accounts::seq(db, account).await? else {
-        return Ok(Page { items: Vec::new(), total: 0 });
+        return Ok(Page {
+            items: Vec::new(),
+            total: 0,
+        });
     };
-    let sql = format!("{SELECT} WHERE c.account = $1 ORDER BY c.created_at DESC, c.id DESC LIMIT $2 OFFSET $3");
+    let sql = format!(
+        "{SELECT} WHERE c.account = $1 ORDER BY c.created_at DESC, c.id DESC LIMIT $2 OFFSET $3"
+    );
     let offset = i64::try_from(page.offset()).unwrap_or(i64::MAX);
     let items = db
         .rows(&sql, &[&seq, &i64::from(page.limit), &offset])
@@ -158,7 +173,10 @@ async fn list(db: &dyn Db, account: AccountId, page: PageRequest) -> Result<Page
         .one("SELECT count(*) FROM campaigns WHERE account = $1", &[&seq])
         .await?
         .try_get(0)?;
-    Ok(Page { items, total: count(total) })
+    Ok(Page {
+        items,
+        total: count(total),
+    })
 }
 
 async fn counts(db: &dyn Db, account: AccountId, id: CampaignId) -> Result<StatusCounts> {
@@ -292,19 +310,36 @@ impl CampaignStore for PostgresStore {
         Ok(of_account(&self.client().await?, account, id).await?)
     }
 
-    async fn list_campaigns(&self, account: AccountId, page: PageRequest) -> StoreResult<Page<Campaign>> {
+    async fn list_campaigns(
+        &self,
+        account: AccountId,
+        page: PageRequest,
+    ) -> StoreResult<Page<Campaign>> {
         Ok(list(&self.client().await?, account, page).await?)
     }
 
-    async fn campaign_counts(&self, account: AccountId, id: CampaignId) -> StoreResult<StatusCounts> {
+    async fn campaign_counts(
+        &self,
+        account: AccountId,
+        id: CampaignId,
+    ) -> StoreResult<StatusCounts> {
         Ok(counts(&self.client().await?, account, id).await?)
     }
 
-    async fn pause_campaign(&self, account: AccountId, id: CampaignId, now: DateTime<Utc>) -> StoreResult<u64> {
+    async fn pause_campaign(
+        &self,
+        account: AccountId,
+        id: CampaignId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
         Ok(in_tx!(self, |tx| pause(tx, account, id, now).await)?)
     }
 
-    async fn held_messages(&self, account: AccountId, id: CampaignId) -> StoreResult<Vec<HeldMessage>> {
+    async fn held_messages(
+        &self,
+        account: AccountId,
+        id: CampaignId,
+    ) -> StoreResult<Vec<HeldMessage>> {
         Ok(held(&self.client().await?, account, id).await?)
     }
 
@@ -315,10 +350,30 @@ impl CampaignStore for PostgresStore {
         plan: &[(MessageId, DateTime<Utc>)],
         now: DateTime<Utc>,
     ) -> StoreResult<u64> {
-        Ok(in_tx!(self, |tx| resume(tx, account, id, plan, now, &self.channel).await)?)
+        Ok(in_tx!(self, |tx| resume(
+            tx,
+            account,
+            id,
+            plan,
+            now,
+            &self.channel
+        )
+        .await)?)
     }
 
-    async fn cancel_campaign(&self, account: AccountId, id: CampaignId, now: DateTime<Utc>) -> StoreResult<u64> {
-        Ok(in_tx!(self, |tx| cancel(tx, account, id, now, &self.channel).await)?)
+    async fn cancel_campaign(
+        &self,
+        account: AccountId,
+        id: CampaignId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        Ok(in_tx!(self, |tx| cancel(
+            tx,
+            account,
+            id,
+            now,
+            &self.channel
+        )
+        .await)?)
     }
 }

@@ -104,7 +104,12 @@ fn require(conn: &Connection, account: AccountId, id: CampaignId) -> Result<Camp
     of_account(conn, account, id)?.ok_or(SqliteError::Store(StoreError::NotFound))
 }
 
-fn set_control(conn: &Connection, id: CampaignId, control: CampaignControl, now: DateTime<Utc>) -> Result<()> {
+fn set_control(
+    conn: &Connection,
+    id: CampaignId,
+    control: CampaignControl,
+    now: DateTime<Utc>,
+) -> Result<()> {
     conn.prepare_cached("UPDATE campaigns SET control = ?2, updated_at = ?3 WHERE id = ?1")?
         .execute(params![id.0.as_bytes(), i64::from(control.code()), ts(now)])?;
     Ok(())
@@ -161,29 +166,43 @@ fn create(conn: &Connection, new: NewCampaign) -> Result<()> {
 
 fn list(conn: &Connection, account: AccountId, page: PageRequest) -> Result<Page<Campaign>> {
     let Some(seq) = accounts::seq(conn, account)? else {
-        return Ok(Page { items: Vec::new(), total: 0 });
+        return Ok(Page {
+            items: Vec::new(),
+            total: 0,
+        });
     };
-    let sql = format!("{SELECT} WHERE c.account = ?1 ORDER BY c.created_at DESC, c.id DESC LIMIT ?2 OFFSET ?3");
+    let sql = format!(
+        "{SELECT} WHERE c.account = ?1 ORDER BY c.created_at DESC, c.id DESC LIMIT ?2 OFFSET ?3"
+    );
     let offset = i64::try_from(page.offset()).unwrap_or(i64::MAX);
     let raws = conn
         .prepare_cached(&sql)?
         .query_map(params![seq, i64::from(page.limit), offset], raw)?
         .collect::<rusqlite::Result<Vec<Raw>>>()?;
-    let items = raws.into_iter().map(Raw::decode).collect::<Result<Vec<_>>>()?;
+    let items = raws
+        .into_iter()
+        .map(Raw::decode)
+        .collect::<Result<Vec<_>>>()?;
     let total: i64 = conn
         .prepare_cached("SELECT COUNT(*) FROM campaigns WHERE account = ?1")?
         .query_row([seq], |r| r.get(0))?;
-    Ok(Page { items, total: count(total) })
+    Ok(Page {
+        items,
+        total: count(total),
+    })
 }
 
 fn counts(conn: &Connection, account: AccountId, id: CampaignId) -> Result<StatusCounts> {
     if of_account(conn, account, id)?.is_none() {
         return Ok(StatusCounts::new());
     }
-    let mut stmt =
-        conn.prepare_cached("SELECT status, COUNT(*) FROM messages WHERE batch_id = ?1 GROUP BY status")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT status, COUNT(*) FROM messages WHERE batch_id = ?1 GROUP BY status",
+    )?;
     let rows = stmt
-        .query_map([id.0.as_bytes()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?
+        .query_map([id.0.as_bytes()], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     rows.into_iter()
         .map(|(s, n)| Ok((status(s)?, count(n))))
@@ -260,8 +279,10 @@ fn resume(
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT seq, id FROM messages WHERE batch_id = ?1 AND status IN {WAITING} AND due_at IS NULL"
         ))?;
-        stmt.query_map([id.0.as_bytes()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?
+        stmt.query_map([id.0.as_bytes()], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?
     };
     let mut update = conn.prepare_cached(
         "UPDATE messages SET due_at = ?2, \
@@ -280,7 +301,12 @@ fn resume(
     Ok(rows.len() as u64)
 }
 
-fn cancel(conn: &Connection, account: AccountId, id: CampaignId, now: DateTime<Utc>) -> Result<u64> {
+fn cancel(
+    conn: &Connection,
+    account: AccountId,
+    id: CampaignId,
+    now: DateTime<Utc>,
+) -> Result<u64> {
     let c = require(conn, account, id)?;
     if c.control == CampaignControl::Cancelled {
         return Err(StoreError::Conflict("the campaign is already cancelled".into()).into());
@@ -309,19 +335,36 @@ impl CampaignStore for SqliteStore {
         self.readers.read(move |c| of_account(c, account, id)).await
     }
 
-    async fn list_campaigns(&self, account: AccountId, page: PageRequest) -> StoreResult<Page<Campaign>> {
+    async fn list_campaigns(
+        &self,
+        account: AccountId,
+        page: PageRequest,
+    ) -> StoreResult<Page<Campaign>> {
         self.readers.read(move |c| list(c, account, page)).await
     }
 
-    async fn campaign_counts(&self, account: AccountId, id: CampaignId) -> StoreResult<StatusCounts> {
+    async fn campaign_counts(
+        &self,
+        account: AccountId,
+        id: CampaignId,
+    ) -> StoreResult<StatusCounts> {
         self.readers.read(move |c| counts(c, account, id)).await
     }
 
-    async fn pause_campaign(&self, account: AccountId, id: CampaignId, now: DateTime<Utc>) -> StoreResult<u64> {
+    async fn pause_campaign(
+        &self,
+        account: AccountId,
+        id: CampaignId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
         self.writer.write(move |c| pause(c, account, id, now)).await
     }
 
-    async fn held_messages(&self, account: AccountId, id: CampaignId) -> StoreResult<Vec<HeldMessage>> {
+    async fn held_messages(
+        &self,
+        account: AccountId,
+        id: CampaignId,
+    ) -> StoreResult<Vec<HeldMessage>> {
         self.readers.read(move |c| held(c, account, id)).await
     }
 
@@ -333,10 +376,19 @@ impl CampaignStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<u64> {
         let plan = plan.to_vec();
-        self.writer.write(move |c| resume(c, account, id, &plan, now)).await
+        self.writer
+            .write(move |c| resume(c, account, id, &plan, now))
+            .await
     }
 
-    async fn cancel_campaign(&self, account: AccountId, id: CampaignId, now: DateTime<Utc>) -> StoreResult<u64> {
-        self.writer.write(move |c| cancel(c, account, id, now)).await
+    async fn cancel_campaign(
+        &self,
+        account: AccountId,
+        id: CampaignId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        self.writer
+            .write(move |c| cancel(c, account, id, now))
+            .await
     }
 }

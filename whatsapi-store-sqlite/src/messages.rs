@@ -190,8 +190,15 @@ fn query(
 }
 
 /// The messages of a batch (without timelines) whose status is one of `statuses`, in the order inserted.
-pub(crate) fn of_batch(conn: &Connection, batch: BatchId, statuses: &[Status]) -> Result<Vec<Stored>> {
-    let codes: Vec<String> = statuses.iter().map(|s| status_code(*s).to_string()).collect();
+pub(crate) fn of_batch(
+    conn: &Connection,
+    batch: BatchId,
+    statuses: &[Status],
+) -> Result<Vec<Stored>> {
+    let codes: Vec<String> = statuses
+        .iter()
+        .map(|s| status_code(*s).to_string())
+        .collect();
     let sql = format!(
         "{SELECT} WHERE m.batch_id = ?1 AND m.status IN ({}) ORDER BY m.seq",
         codes.join(", ")

@@ -28,11 +28,11 @@ use std::str::FromStr;
 use chrono::{DateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 
+use crate::Status;
 use crate::account::AccountId;
 use crate::message::{BatchId, MessageContent, TemplateComponent, TemplateParameter, uuid_id};
 use crate::recipient::Recipient;
 use crate::store::StatusCounts;
-use crate::Status;
 
 pub use schedule::{next_in_window, plan};
 pub use zones::{country_of_number, zone_of_number, zone_of_recipient};
@@ -287,8 +287,10 @@ impl CampaignState {
             CampaignControl::Cancelled => CampaignState::Cancelled,
             CampaignControl::Paused => CampaignState::Paused,
             CampaignControl::Active => {
-                let unsettled =
-                    n(Status::Queued) + n(Status::Scheduled) + n(Status::Processing) + n(Status::Retrying);
+                let unsettled = n(Status::Queued)
+                    + n(Status::Scheduled)
+                    + n(Status::Processing)
+                    + n(Status::Retrying);
                 let touched: u64 = counts
                     .iter()
                     .filter(|(s, _)| **s != Status::Scheduled)

@@ -11,7 +11,8 @@ use crate::account::{
 };
 use crate::endpoints::{EndpointId, EndpointUpdate, WebhookEndpoint};
 use crate::store::forward::{
-    ForwardCampaigns, ForwardContacts, ForwardHousekeeping, ForwardInbound, ForwardLimits, ForwardMessages, Wraps,
+    ForwardCampaigns, ForwardContacts, ForwardHousekeeping, ForwardInbound, ForwardLimits,
+    ForwardMessages, Wraps,
 };
 use crate::store::{
     ClaimedEvent, EventClaimLimits, EventNext, NewEvent, OutboxBacklog, OutboxStore, Store,

@@ -436,10 +436,7 @@ fn check_shape(
     if name.is_empty() {
         errs.push(field::NAME, "must not be empty");
     } else if name.chars().count() > MAX_NAME_CHARS {
-        errs.push(
-            field::NAME,
-            format!("at most {MAX_NAME_CHARS} characters"),
-        );
+        errs.push(field::NAME, format!("at most {MAX_NAME_CHARS} characters"));
     }
     if request.recipients.is_empty() {
         errs.push(field::RECIPIENTS, "must contain at least one recipient");

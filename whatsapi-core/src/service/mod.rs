@@ -41,7 +41,8 @@ use crate::webhook::WebhookSink;
 
 pub use accounts::{CredentialsCheck, check_account_name};
 pub use campaigns::{
-    CampaignCreated, CampaignEstimate, MAX_REPORTED_ERRORS, SkippedRecipient, field as campaign_field,
+    CampaignCreated, CampaignEstimate, MAX_REPORTED_ERRORS, SkippedRecipient,
+    field as campaign_field,
 };
 pub use charts::{Bucket, SeriesPoint};
 pub use contacts::ContactThread;

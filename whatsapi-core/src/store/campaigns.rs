@@ -32,8 +32,11 @@ pub trait CampaignStore: Send + Sync + 'static {
     ) -> StoreResult<Page<Campaign>>;
     /// The campaign's messages counted by current status (statuses without messages absent). Empty for an
     /// unknown campaign or another account's.
-    async fn campaign_counts(&self, account: AccountId, id: CampaignId)
-    -> StoreResult<StatusCounts>;
+    async fn campaign_counts(
+        &self,
+        account: AccountId,
+        id: CampaignId,
+    ) -> StoreResult<StatusCounts>;
     /// Pauses an active campaign at `now`: every waiting message of it is held. Answers how many were held.
     /// `NotFound` for an unknown campaign or another account's; `Conflict` unless it is active.
     async fn pause_campaign(

@@ -333,7 +333,10 @@ pub fn record_cancel(m: &mut Message, now: DateTime<Utc>) {
 /// Whether a message of a paused campaign is held by the pause: it is waiting (`queued`, `scheduled` or
 /// `retrying`), not being sent.
 pub fn holdable(status: Status) -> bool {
-    matches!(status, Status::Queued | Status::Scheduled | Status::Retrying)
+    matches!(
+        status,
+        Status::Queued | Status::Scheduled | Status::Retrying
+    )
 }
 
 /// The fields a resume sets on a held message due again at `at`: a scheduled message's send time, a retrying

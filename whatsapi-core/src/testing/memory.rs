@@ -418,7 +418,6 @@ impl State {
         Ok(())
     }
 
-
     fn get_full(&self, id: MessageId) -> Option<Message> {
         self.messages.get(&id).map(|r| r.message.clone())
     }

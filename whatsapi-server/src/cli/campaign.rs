@@ -83,7 +83,9 @@ fn campaign_body(args: &BulkArgs, name: &str) -> anyhow::Result<Value> {
         body["template"] = json!({"name": t, "language": args.language});
     } else if let Some(text) = &args.text {
         if text.contains('{') {
-            bail!("a campaign sends one text to every row: --text cannot use {{column}} placeholders (use a template)");
+            bail!(
+                "a campaign sends one text to every row: --text cannot use {{column}} placeholders (use a template)"
+            );
         }
         body["message"] = json!(text);
     } else {
@@ -115,10 +117,16 @@ pub async fn run(args: &BulkArgs, name: &str) -> anyhow::Result<CampaignReport> 
         .ok(Method::POST, "/campaigns", Some(&body), None)
         .await?;
     let data = &created.body["data"];
-    let id = data["id"].as_str().context("the server answered no campaign id")?.to_owned();
+    let id = data["id"]
+        .as_str()
+        .context("the server answered no campaign id")?
+        .to_owned();
     let recipients = data["recipients"].as_u64().unwrap_or(0);
     if !args.quiet {
-        println!("campaign {id}: {recipients} recipients, {}", data["state"].as_str().unwrap_or("?"));
+        println!(
+            "campaign {id}: {recipients} recipients, {}",
+            data["state"].as_str().unwrap_or("?")
+        );
     }
     let mut last = data.clone();
     if args.wait {
@@ -132,7 +140,8 @@ pub async fn run(args: &BulkArgs, name: &str) -> anyhow::Result<CampaignReport> 
             bar.set_position(last["settled"].as_u64().unwrap_or(0));
             bar.set_message(last["state"].as_str().unwrap_or("?").to_owned());
             let state = last["state"].as_str().unwrap_or_default();
-            if matches!(state, "completed" | "cancelled") || tokio::time::Instant::now() >= deadline {
+            if matches!(state, "completed" | "cancelled") || tokio::time::Instant::now() >= deadline
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -156,7 +165,10 @@ pub async fn print(args: &BulkArgs, name: &str) -> anyhow::Result<()> {
             bail!("{} messages failed", report.counts["failed"]);
         }
         if report.state != "completed" {
-            bail!("the campaign did not complete within {} s", args.wait_timeout);
+            bail!(
+                "the campaign did not complete within {} s",
+                args.wait_timeout
+            );
         }
     }
     Ok(())

@@ -100,11 +100,13 @@ impl FromRequest<AppState> for CampaignBody {
             .to_ascii_lowercase();
         let body = if content_type.starts_with("text/csv") {
             let axum::extract::Query(pairs) =
-                axum::extract::Query::<HashMap<String, String>>::try_from_uri(req.uri())
-                    .map_err(|e| ApiError::bad_request(format!("Could not read the query string: {e}")))?;
+                axum::extract::Query::<HashMap<String, String>>::try_from_uri(req.uri()).map_err(
+                    |e| ApiError::bad_request(format!("Could not read the query string: {e}")),
+                )?;
             let query = query_fields(&pairs)?;
             let bytes = read_bytes(req, state).await?;
-            let rows = whatsapi_api::csv_recipients(&bytes).map_err(|e| ApiError::validation(e.0))?;
+            let rows =
+                whatsapi_api::csv_recipients(&bytes).map_err(|e| ApiError::validation(e.0))?;
             let mut obj = query;
             obj.insert("recipients".into(), Value::Array(rows));
             Value::Object(obj)
@@ -190,7 +192,8 @@ async fn form_body(bytes: Bytes, boundary: String) -> Result<Value, ApiError> {
     let mut campaign: Option<Map<String, Value>> = None;
     let mut rows: Option<Vec<Value>> = None;
     let mut parts = 0;
-    let unreadable = |e: multer::Error| ApiError::bad_request(format!("Unreadable multipart body: {e}"));
+    let unreadable =
+        |e: multer::Error| ApiError::bad_request(format!("Unreadable multipart body: {e}"));
     while let Some(field) = form.next_field().await.map_err(unreadable)? {
         parts += 1;
         if parts > MAX_FORM_PARTS {
@@ -354,7 +357,11 @@ pub async fn get(
     CampaignIdPath(id): CampaignIdPath,
     ValidatedQuery(NoParameters): ValidatedQuery<NoParameters>,
 ) -> Result<Response, ApiError> {
-    let progress = state.api.campaign(account.id, id).await.map_err(not_found)?;
+    let progress = state
+        .api
+        .campaign(account.id, id)
+        .await
+        .map_err(not_found)?;
     Ok(ok(CampaignView::of(&progress)).into_response())
 }
 
@@ -372,7 +379,11 @@ pub async fn pause(
     CurrentAccount(account): CurrentAccount,
     CampaignIdPath(id): CampaignIdPath,
 ) -> Result<Response, ApiError> {
-    let progress = state.api.pause_campaign(account.id, id).await.map_err(not_found)?;
+    let progress = state
+        .api
+        .pause_campaign(account.id, id)
+        .await
+        .map_err(not_found)?;
     Ok(ok(CampaignView::of(&progress)).into_response())
 }
 
@@ -390,7 +401,11 @@ pub async fn resume(
     CurrentAccount(account): CurrentAccount,
     CampaignIdPath(id): CampaignIdPath,
 ) -> Result<Response, ApiError> {
-    let progress = state.api.resume_campaign(account.id, id).await.map_err(not_found)?;
+    let progress = state
+        .api
+        .resume_campaign(account.id, id)
+        .await
+        .map_err(not_found)?;
     Ok(ok(CampaignView::of(&progress)).into_response())
 }
 
@@ -409,6 +424,10 @@ pub async fn cancel(
     CurrentAccount(account): CurrentAccount,
     CampaignIdPath(id): CampaignIdPath,
 ) -> Result<Response, ApiError> {
-    let progress = state.api.cancel_campaign(account.id, id).await.map_err(not_found)?;
+    let progress = state
+        .api
+        .cancel_campaign(account.id, id)
+        .await
+        .map_err(not_found)?;
     Ok(ok(CampaignView::of(&progress)).into_response())
 }

@@ -66,7 +66,10 @@ pub async fn campaigns_are_stored_and_isolated(store: Arc<dyn Store>) {
         None,
         "another account's campaign is not found"
     );
-    let counts = ok(store.campaign_counts(account.id, id).await, "campaign_counts");
+    let counts = ok(
+        store.campaign_counts(account.id, id).await,
+        "campaign_counts",
+    );
     assert_eq!(counts.get(&Status::Scheduled), Some(&3), "{counts:?}");
     assert!(
         ok(store.campaign_counts(other.id, id).await, "campaign_counts").is_empty(),
@@ -128,7 +131,10 @@ pub async fn campaigns_are_stored_and_isolated(store: Arc<dyn Store>) {
         m.batch_id = Some(id.batch());
     }
     assert!(
-        matches!(store.create_campaign(again).await, Err(StoreError::Conflict(_))),
+        matches!(
+            store.create_campaign(again).await,
+            Err(StoreError::Conflict(_))
+        ),
         "a campaign id is unique"
     );
     let nobody = sample_campaign(AccountId::new(), 1, 10);
@@ -153,7 +159,10 @@ pub async fn campaign_pause_holds_and_resume_releases(store: Arc<dyn Store>) {
         "another account cannot pause it"
     );
     assert_eq!(
-        ok(store.pause_campaign(account.id, id, at(10)).await, "pause_campaign"),
+        ok(
+            store.pause_campaign(account.id, id, at(10)).await,
+            "pause_campaign"
+        ),
         2,
         "the two waiting messages are held; the claimed one is not"
     );
@@ -201,7 +210,9 @@ pub async fn campaign_pause_holds_and_resume_releases(store: Arc<dyn Store>) {
         "held in creation order"
     );
     assert_eq!(
-        held.iter().map(|h| h.time_zone.as_deref()).collect::<Vec<_>>(),
+        held.iter()
+            .map(|h| h.time_zone.as_deref())
+            .collect::<Vec<_>>(),
         vec![None, Some("Asia/Tokyo")],
         "the zones the rows gave are kept"
     );
@@ -273,7 +284,10 @@ pub async fn campaign_cancel_fails_the_rest_with_events(store: Arc<dyn Store>) {
     let other = create_sample_account(&*store).await;
     let (id, ids) = create(&*store, sample_campaign(account.id, 4, 10)).await;
     let first = claim_only(&*store, ids[0], at(10)).await;
-    ok(store.pause_campaign(account.id, id, at(10)).await, "pause_campaign");
+    ok(
+        store.pause_campaign(account.id, id, at(10)).await,
+        "pause_campaign",
+    );
     // Once resumed one message is due again, and the others are planned later.
     ok(
         store
@@ -305,14 +319,20 @@ pub async fn campaign_cancel_fails_the_rest_with_events(store: Arc<dyn Store>) {
             .await,
         "record_outcome(Retry)",
     );
-    ok(store.pause_campaign(account.id, id, at(13)).await, "pause_campaign");
+    ok(
+        store.pause_campaign(account.id, id, at(13)).await,
+        "pause_campaign",
+    );
     assert_eq!(
         store.cancel_campaign(other.id, id, at(20)).await,
         Err(StoreError::NotFound),
         "another account cannot cancel it"
     );
     assert_eq!(
-        ok(store.cancel_campaign(account.id, id, at(20)).await, "cancel_campaign"),
+        ok(
+            store.cancel_campaign(account.id, id, at(20)).await,
+            "cancel_campaign"
+        ),
         3,
         "the retrying and the two scheduled messages are failed"
     );
@@ -332,8 +352,14 @@ pub async fn campaign_cancel_fails_the_rest_with_events(store: Arc<dyn Store>) {
     assert_eq!(counts.get(&Status::Processing), Some(&1), "{counts:?}");
     assert_eq!(counts.get(&Status::Scheduled).copied().unwrap_or(0), 0);
     assert_eq!(counts.get(&Status::Retrying).copied().unwrap_or(0), 0);
-    let campaign_counts = ok(store.campaign_counts(account.id, id).await, "campaign_counts");
-    assert_eq!(campaign_counts, counts, "the campaign is all the account sent");
+    let campaign_counts = ok(
+        store.campaign_counts(account.id, id).await,
+        "campaign_counts",
+    );
+    assert_eq!(
+        campaign_counts, counts,
+        "the campaign is all the account sent"
+    );
 
     let events = ok(store.claim_events(at(21), LEASE, 100).await, "claim_events");
     let mut failed: Vec<MessageId> = events

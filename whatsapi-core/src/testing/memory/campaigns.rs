@@ -104,7 +104,10 @@ impl CampaignStore for MemoryStore {
     ) -> StoreResult<StatusCounts> {
         let s = self.lock();
         let mut counts = StatusCounts::new();
-        if s.campaigns.get(&id).is_some_and(|c| c.account_id == account) {
+        if s.campaigns
+            .get(&id)
+            .is_some_and(|c| c.account_id == account)
+        {
             for m in s.campaign_messages(id) {
                 *counts.entry(m.status).or_default() += 1;
             }
@@ -144,7 +147,11 @@ impl CampaignStore for MemoryStore {
         id: CampaignId,
     ) -> StoreResult<Vec<HeldMessage>> {
         let s = self.lock();
-        if !s.campaigns.get(&id).is_some_and(|c| c.account_id == account) {
+        if !s
+            .campaigns
+            .get(&id)
+            .is_some_and(|c| c.account_id == account)
+        {
             return Ok(Vec::new());
         }
         Ok(s.held(id)
@@ -197,7 +204,9 @@ impl CampaignStore for MemoryStore {
         let s = &mut *guard;
         let campaign = s.campaign_mut(account, id)?;
         if campaign.control == CampaignControl::Cancelled {
-            return Err(StoreError::Conflict("the campaign is already cancelled".into()));
+            return Err(StoreError::Conflict(
+                "the campaign is already cancelled".into(),
+            ));
         }
         campaign.control = CampaignControl::Cancelled;
         campaign.updated_at = now;
