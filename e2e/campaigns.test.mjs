@@ -47,7 +47,8 @@ test("campaigns: listed with state and progress; a scheduled one is paused and c
   const first = page.locator(`.campaign[data-id="${done.json.data.id}"]`);
   assert.equal(await first.getAttribute("data-state"), "completed");
   assert.match(await first.locator(".progress-text").textContent(), /4 of 4 settled \(100%\)/);
-  assert.equal(await first.locator('[role="progressbar"]').getAttribute("aria-valuenow"), "100");
+  assert.equal(await first.locator("progress").getAttribute("value"), "100");
+  assert.equal(await page.locator(`.campaign[data-id="${later.json.data.id}"] progress`).getAttribute("value"), "0");
   assert.equal(await first.locator("button[data-action]").count(), 0, "a completed campaign has no actions");
   const second = page.locator(`.campaign[data-id="${later.json.data.id}"]`);
   assert.equal(await second.getAttribute("data-state"), "scheduled");

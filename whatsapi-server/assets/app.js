@@ -757,9 +757,9 @@ function campaignItem(c) {
   const actions = (CAMPAIGN_ACTIONS[c.state] || []).map((a) =>
     `<button class="${a === "cancel" ? "danger" : "secondary"}" data-action="${a}" data-id="${esc(c.id)}">${a[0].toUpperCase() + a.slice(1)}</button>`).join(" ");
   return `<div class="card campaign" data-id="${esc(c.id)}" data-state="${esc(c.state)}">
-    <div class="row"><h2>${esc(c.name)}</h2><span class="badge ${esc(c.state)}" data-campaign-state="${esc(c.state)}">${esc(c.state)}</span></div>
+    <h2>${esc(c.name)} <span class="badge ${esc(c.state)}" data-campaign-state="${esc(c.state)}">${esc(c.state)}</span></h2>
     <div class="muted">${esc(c.type)}${c.template ? " · " + esc(c.template) : ""} · ${c.recipients} recipients · from ${when(c.startAt)}${c.sendWindow ? ` · window ${esc(c.sendWindow.from)}–${esc(c.sendWindow.to)} local` : ""}${c.ratePerSecond ? ` · ${c.ratePerSecond}/s` : ""}</div>
-    <div class="progress" role="progressbar" aria-label="${esc(c.name)} progress" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${c.progressPercent}"><div style="width:${Number(c.progressPercent) || 0}%"></div></div>
+    <progress class="progress" max="100" value="${Number(c.progressPercent) || 0}" aria-label="${esc(c.name)} progress"></progress>
     <div class="muted progress-text">${c.settled} of ${c.recipients} settled (${c.progressPercent}%)</div>
     <div class="counts">${counts}</div>
     <div class="row">${actions} <a href="#/messages?batchId=${encodeURIComponent(c.id)}">Messages</a></div>
