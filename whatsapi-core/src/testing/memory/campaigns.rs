@@ -147,11 +147,7 @@ impl CampaignStore for MemoryStore {
         id: CampaignId,
     ) -> StoreResult<Vec<HeldMessage>> {
         let s = self.lock();
-        if !s
-            .campaigns
-            .get(&id)
-            .is_some_and(|c| c.account_id == account)
-        {
+        if s.campaigns.get(&id).is_none_or(|c| c.account_id != account) {
             return Ok(Vec::new());
         }
         Ok(s.held(id)
