@@ -33,6 +33,7 @@
 #![warn(missing_docs)]
 
 mod answer;
+mod campaign;
 mod content;
 mod parse;
 pub mod schema;
@@ -41,4 +42,5 @@ pub use answer::{
     BulkAccepted, BulkItemErrorBody, FieldErrorBody, QueuedStatus, SendAccepted, json_field,
     send_error,
 };
+pub use campaign::{ParsedCampaign, campaign_error, csv_recipients, parse_campaign};
 pub use parse::{ParsedBulk, Schedule, parse_bulk, parse_bulk_with, parse_send, parse_send_with};

@@ -348,7 +348,7 @@ fn validity_message(value: &Value) -> String {
 }
 
 /// `to` (E.164 digits) and/or `recipient` (a business-scoped user id, for a user behind a username); at least one.
-fn parse_recipient(
+pub(crate) fn parse_recipient(
     obj: &Map<String, Value>,
     prefix: &str,
     errs: &mut ValidationErrors,
@@ -471,7 +471,7 @@ fn parse_context(
 
 /// The one content field of a send (`message`, `template` or a field named like Meta's type), checked against
 /// `type` when that is given.
-fn parse_content_field(
+pub(crate) fn parse_content_field(
     obj: &Map<String, Value>,
     prefix: &str,
     errs: &mut ValidationErrors,
@@ -581,7 +581,11 @@ fn parse_text(v: &Value, field: &str, errs: &mut ValidationErrors) -> Option<Mes
     }
 }
 
-fn parse_time(s: &str, field: &str, errs: &mut ValidationErrors) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_time(
+    s: &str,
+    field: &str,
+    errs: &mut ValidationErrors,
+) -> Option<DateTime<Utc>> {
     match DateTime::parse_from_rfc3339(s) {
         Ok(t) => Some(t.with_timezone(&Utc)),
         Err(_) => {

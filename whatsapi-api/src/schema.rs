@@ -492,3 +492,81 @@ pub struct MediaBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caption: Option<String>,
 }
+
+/// The body of `POST /campaigns`: one content (`message`, `template`, or another type's field) for every
+/// recipient, a template's body parameters filled per recipient.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"name": "Spring sale", "template": {"name": "spring_sale", "language": "en_US"},
+    "recipients": [{"to": "14155552671", "params": ["Sarah"]}, {"to": "447911123456", "params": ["Tom"], "timeZone": "Europe/London"}],
+    "sendWindow": {"from": "09:00", "to": "20:00"}, "ratePerSecond": 10}))]
+pub struct CampaignBody {
+    /// A name for people, 1 to 200 characters.
+    #[schema(example = "Spring sale", min_length = 1, max_length = 200)]
+    pub name: String,
+    /// Free-form text for every recipient (only delivered inside each one's 24-hour window). This or `template`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// A template approved by Meta; each recipient's `params` replace its body parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<TemplateBody>,
+    /// 1 to 100,000 recipients.
+    pub recipients: Vec<CampaignRecipientBody>,
+    /// The first send time (ISO 8601 with a time zone, at most 35 days ahead); default now.
+    #[serde(rename = "startAt", default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime, example = "2026-05-01T09:00:00Z")]
+    pub start_at: Option<String>,
+    /// Send only inside this daily window of each recipient's clock.
+    #[serde(
+        rename = "sendWindow",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub send_window: Option<SendWindowBody>,
+    /// At most this many messages per second (1 to 1,000), spread evenly.
+    #[serde(
+        rename = "ratePerSecond",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(minimum = 1, maximum = 1000, example = 10)]
+    pub rate_per_second: Option<u32>,
+    /// Simulate the sends without calling Meta.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+    /// Only answer what the campaign would send (recipients by country, first and last send time); create
+    /// nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<bool>,
+}
+
+/// One recipient of a campaign.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CampaignRecipientBody {
+    /// E.164 digits; this or `recipient`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "14155552671", pattern = "^[1-9][0-9]{7,14}$")]
+    pub to: Option<String>,
+    /// A business-scoped user id (BSUID); this or `to`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
+    /// The template's body parameters for this recipient: texts for `{{1}}`, `{{2}}`, … (an array), or named
+    /// ones (an object), at most 20.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>, example = json!(["Sarah"]))]
+    pub params: Option<serde_json::Value>,
+    /// The recipient's IANA time zone (`Europe/London`); default: the zone of the number's country calling code.
+    #[serde(rename = "timeZone", default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "Europe/London")]
+    pub time_zone: Option<String>,
+}
+
+/// A daily window in local time; `to` before `from` spans midnight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SendWindowBody {
+    /// Opening time, `HH:MM` (24-hour).
+    #[schema(example = "09:00", pattern = "^[0-2][0-9]:[0-5][0-9]$")]
+    pub from: String,
+    /// Closing time, `HH:MM` (24-hour).
+    #[schema(example = "20:00", pattern = "^[0-2][0-9]:[0-5][0-9]$")]
+    pub to: String,
+}

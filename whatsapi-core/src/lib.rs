@@ -62,6 +62,7 @@
 #![warn(missing_docs)]
 
 pub mod account;
+pub mod campaign;
 pub mod clock;
 pub mod contacts;
 pub mod costs;

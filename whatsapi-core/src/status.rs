@@ -26,6 +26,8 @@ pub enum Event {
     /// Its validity period ended while it waited (queued, scheduled, retrying, or claimed by a worker whose
     /// lease ended; the store checks the lease).
     Expire,
+    /// The message's campaign was cancelled before it was claimed.
+    Cancel,
 }
 
 /// A status reported by Meta's webhooks.
@@ -107,7 +109,9 @@ pub fn transition(status: Status, event: Event) -> Transition {
         (_, Event::ManualRetry) => Illegal,
 
         (Queued | Scheduled | Retrying | Processing, Event::Expire) => To(Failed),
+        (Queued | Scheduled | Retrying, Event::Cancel) => To(Failed),
         (_, Event::Expire) => Illegal,
+        (_, Event::Cancel) => Illegal,
 
         (status, Event::Meta(meta)) => meta_transition(status, meta),
     }
@@ -170,6 +174,7 @@ mod tests {
             Event::Meta(MetaStatus::Read),
             Event::Meta(MetaStatus::Failed),
             Event::ManualRetry,
+            Event::Cancel,
         ]
     }
 
@@ -178,10 +183,16 @@ mod tests {
     fn every_status_event_pair() {
         let x = Illegal;
         let i = Ignore;
-        let table: [(Status, [Transition; 10]); 8] = [
-            //            Claim            Accepted    Transient       Failure     Release     M:sent      M:delivered     M:read      M:failed    Retry
-            (Queued, [To(Processing), x, x, x, x, x, x, x, x, x]),
-            (Scheduled, [To(Processing), x, x, x, x, x, x, x, x, x]),
+        let table: [(Status, [Transition; 11]); 8] = [
+            //            Claim            Accepted    Transient       Failure     Release     M:sent      M:delivered     M:read      M:failed    Retry  Cancel
+            (
+                Queued,
+                [To(Processing), x, x, x, x, x, x, x, x, x, To(Failed)],
+            ),
+            (
+                Scheduled,
+                [To(Processing), x, x, x, x, x, x, x, x, x, To(Failed)],
+            ),
             (
                 Processing,
                 [
@@ -195,16 +206,20 @@ mod tests {
                     To(Read),
                     To(Failed),
                     x,
+                    x,
                 ],
             ),
-            (Retrying, [To(Processing), x, x, x, x, x, x, x, x, x]),
+            (
+                Retrying,
+                [To(Processing), x, x, x, x, x, x, x, x, x, To(Failed)],
+            ),
             (
                 Sent,
-                [x, x, x, x, x, i, To(Delivered), To(Read), To(Failed), x],
+                [x, x, x, x, x, i, To(Delivered), To(Read), To(Failed), x, x],
             ),
-            (Delivered, [x, x, x, x, x, i, i, To(Read), i, x]),
-            (Read, [x, x, x, x, x, i, i, i, i, x]),
-            (Failed, [x, x, x, x, x, i, i, i, i, To(Queued)]),
+            (Delivered, [x, x, x, x, x, i, i, To(Read), i, x, x]),
+            (Read, [x, x, x, x, x, i, i, i, i, x, x]),
+            (Failed, [x, x, x, x, x, i, i, i, i, To(Queued), x]),
         ];
         for (status, row) in table {
             for (event, expected) in events().into_iter().zip(row) {

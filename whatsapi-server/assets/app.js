@@ -271,7 +271,7 @@ async function route() {
   try {
     if (page === "messages" && arg) return await messageDetail(view, arg, token);
     if (page === "inbox") return await inboxPage(view, arg ? decodeURIComponent(arg) : null, token);
-    const pages = { setup: guidedSetup, messages: messagesPage, templates: templatesPage, analytics: analyticsPage, webhooks: webhooksPage, settings: settingsPage };
+    const pages = { setup: guidedSetup, messages: messagesPage, campaigns: campaignsPage, templates: templatesPage, analytics: analyticsPage, webhooks: webhooksPage, settings: settingsPage };
     await (pages[page] || guidedSetup)(view, token);
   } catch (err) {
     if (err instanceof Stale) return;
@@ -745,6 +745,44 @@ async function messagesPage(view, token) {
     }, pollDelay());
   };
   refresh(r.data);
+}
+
+// ---- campaigns ----
+// Each campaign with its progress (settled of recipients) and live counts; pause, resume and cancel where its state
+// allows. Polled only while one is running (a scheduled one may wait for its window for hours).
+const CAMPAIGN_ACTIONS = { scheduled: ["pause", "cancel"], running: ["pause", "cancel"], paused: ["resume", "cancel"], completed: [], cancelled: [] };
+
+function campaignItem(c) {
+  const counts = STATUSES.filter((s) => c.counts[s]).map((s) => `${badge(s)} ${c.counts[s]}`).join(" ");
+  const actions = (CAMPAIGN_ACTIONS[c.state] || []).map((a) =>
+    `<button class="${a === "cancel" ? "danger" : "secondary"}" data-action="${a}" data-id="${esc(c.id)}">${a[0].toUpperCase() + a.slice(1)}</button>`).join(" ");
+  return `<div class="card campaign" data-id="${esc(c.id)}" data-state="${esc(c.state)}">
+    <h2>${esc(c.name)} <span class="badge ${esc(c.state)}" data-campaign-state="${esc(c.state)}">${esc(c.state)}</span></h2>
+    <div class="muted">${esc(c.type)}${c.template ? " · " + esc(c.template) : ""} · ${c.recipients} recipients · from ${when(c.startAt)}${c.sendWindow ? ` · window ${esc(c.sendWindow.from)}–${esc(c.sendWindow.to)} local` : ""}${c.ratePerSecond ? ` · ${c.ratePerSecond}/s` : ""}</div>
+    <progress class="progress" max="100" value="${Number(c.progressPercent) || 0}" aria-label="${esc(c.name)} progress"></progress>
+    <div class="muted progress-text">${c.settled} of ${c.recipients} settled (${c.progressPercent}%)</div>
+    <div class="counts">${counts}</div>
+    <div class="row">${actions} <a href="#/messages?batchId=${encodeURIComponent(c.id)}">Messages</a></div>
+  </div>`;
+}
+
+async function campaignsPage(view, token) {
+  const r = await api("GET", "/campaigns?limit=50", undefined, { token });
+  if (token !== state.routeToken) return; // a newer navigation owns the view
+  view.innerHTML = `<h1>Campaigns</h1>
+    <p class="muted">Create one with <code>POST /campaigns</code> or <code>whatsapi bulk FILE.csv --campaign NAME</code>. Cost per campaign is not shown yet.</p>
+    <div id="campaigns-list">${r.data.map(campaignItem).join("") || '<div class="card muted">No campaigns yet.</div>'}</div>
+    <p class="muted" id="live-state"></p>`;
+  view.onclick = async (e) => {
+    const b = e.target.closest("button[data-action]");
+    if (!b) return;
+    b.disabled = true;
+    try { await api("POST", `/campaigns/${b.dataset.id}/${b.dataset.action}`); toast(`Campaign ${b.dataset.action === "cancel" ? "cancelled" : b.dataset.action + "d"}`); route(); } catch (err) { toast(err.message); b.disabled = false; }
+  };
+  const running = r.data.some((c) => c.state === "running");
+  $("#live-state").textContent = running ? "Refreshing while a campaign is running." : "";
+  view.dataset.polling = running ? "on" : "off";
+  if (running) schedulePoll(() => { if (location.hash.startsWith("#/campaigns") && token === state.routeToken) route(); }, pollDelay());
 }
 
 async function messageDetail(view, id, token) {

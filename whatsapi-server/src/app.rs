@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;
 use crate::routes::{
-    account, billing, contacts, costs, dashboard, endpoints, inbound, media, messages, meta,
+    account, billing, campaigns, contacts, costs, dashboard, endpoints, inbound, media, messages, meta,
     sandbox, system, templates,
 };
 
@@ -31,6 +31,7 @@ pub fn api_router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(templates::router(&state))
         .merge(inbound::router(&state))
         .merge(contacts::router(&state))
+        .merge(campaigns::router(&state))
         .merge(dashboard::router(&state))
         .merge(costs::router(&state))
         .merge(endpoints::router(&state))

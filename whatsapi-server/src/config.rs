@@ -54,7 +54,7 @@ pub enum Command {
     Send(Box<crate::cli::SendArgs>),
     /// Send a message to every row of a CSV file, in chunks, with progress; safe to run again after an
     /// interruption (no row is sent twice).
-    Bulk(crate::cli::bulk::BulkArgs),
+    Bulk(Box<crate::cli::bulk::BulkArgs>),
     /// Show a message and its timeline.
     Status(crate::cli::StatusArgs),
     /// Run the HTTP server (the default; see `whatsapi serve --help` for its options).

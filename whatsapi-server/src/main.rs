@@ -98,7 +98,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Send(args) => whatsapi_server::cli::send(*args).await,
-        Command::Bulk(args) => whatsapi_server::cli::bulk::bulk(args).await,
+        Command::Bulk(args) => whatsapi_server::cli::bulk::bulk(*args).await,
         Command::Status(args) => whatsapi_server::cli::status(args).await,
     }
 }

@@ -36,6 +36,7 @@ fn bulk_args(s: &TestServer, key: &str, file: std::path::PathBuf) -> BulkArgs {
         quiet: true,
         journal: None,
         resend_unconfirmed: false,
+        campaign: Default::default(),
     }
 }
 
@@ -875,4 +876,43 @@ async fn send_to_a_username_as_a_reply() {
     );
     let (ok, out) = send_with(&s, &key, &["--recipient", "14155552671", "--text", "x"]).await;
     assert!(!ok && out.contains("recipient"), "{out}");
+}
+
+#[tokio::test]
+async fn bulk_with_campaign_creates_one_campaign_and_follows_it_to_the_end() {
+    let s = TestServer::start().await;
+    let key = s.register("cli-campaign@example.com").await;
+    let mut csv = String::from("phone,name,order,timeZone\n");
+    for i in 0..6 {
+        csv.push_str(&format!(
+            "1415555{:04},Customer {i},#{},Europe/London\n",
+            2000 + i,
+            7000 + i
+        ));
+    }
+    let file = s.dir.path().join("campaign.csv");
+    std::fs::write(&file, csv).unwrap();
+    let mut args = bulk_args(&s, &key, file);
+    args.campaign.campaign = Some("CLI campaign".into());
+    args.campaign.rate = Some(20);
+    args.campaign.time_zone_column = "timeZone".into();
+    args.wait = true;
+    let report = whatsapi_server::cli::campaign::run(&args, "CLI campaign")
+        .await
+        .unwrap();
+    assert_eq!(report.recipients, 6, "{report:?}");
+    assert_eq!(report.state, "completed", "{report:?}");
+    let (code, v) = s.get(&key, &format!("/campaigns/{}", report.id)).await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["data"]["name"], "CLI campaign", "{v}");
+    assert_eq!(v["data"]["ratePerSecond"], 20, "{v}");
+    assert_eq!(v["data"]["settled"], 6, "{v}");
+    // Each row's parameters reached its message.
+    let (_, list) = s
+        .get(&key, &format!("/messages?batchId={}", report.id))
+        .await;
+    let id = list["data"][0]["id"].as_str().unwrap();
+    let (_, m) = s.get(&key, &format!("/messages/{id}")).await;
+    let text = m["data"].to_string();
+    assert!(text.contains("Customer") && text.contains("#70"), "{text}");
 }

@@ -56,6 +56,12 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/readyz"),
     ("get", "/metrics"),
     ("get", "/llms.txt"),
+    ("post", "/campaigns"),
+    ("get", "/campaigns"),
+    ("get", "/campaigns/{id}"),
+    ("post", "/campaigns/{id}/pause"),
+    ("post", "/campaigns/{id}/resume"),
+    ("post", "/campaigns/{id}/cancel"),
 ];
 
 #[tokio::test]

@@ -56,6 +56,7 @@
 //! ```
 
 mod accounts;
+mod campaigns;
 mod codec;
 mod contacts;
 mod costs;

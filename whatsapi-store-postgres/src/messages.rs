@@ -815,7 +815,7 @@ pub(crate) async fn claim_due(
 mod expiry;
 mod outcomes;
 pub(crate) use expiry::expire;
-pub(crate) use outcomes::record_outcomes;
+pub(crate) use outcomes::{cancel_waiting, record_outcomes};
 
 /// Records the outcome of attempt `attempt` of message `id`.
 pub(crate) async fn record_outcome(

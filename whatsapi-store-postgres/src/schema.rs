@@ -26,6 +26,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0013_shared_limits.sql"),
     include_str!("migrations/0015_validity.sql"),
     include_str!("migrations/0016_costs.sql"),
+    include_str!("migrations/0017_campaigns.sql"),
 ];
 
 /// The schema version this build writes.

@@ -50,6 +50,7 @@
 //! ```
 
 mod accounts;
+mod campaigns;
 mod codec;
 mod contacts;
 mod costs;

@@ -193,6 +193,27 @@ fn query(
     Ok(Some(stored))
 }
 
+/// The messages of a batch (without timelines) whose status is one of `statuses`, in the order inserted.
+pub(crate) fn of_batch(
+    conn: &Connection,
+    batch: BatchId,
+    statuses: &[Status],
+) -> Result<Vec<Stored>> {
+    let codes: Vec<String> = statuses
+        .iter()
+        .map(|s| status_code(*s).to_string())
+        .collect();
+    let sql = format!(
+        "{SELECT} WHERE m.batch_id = ?1 AND m.status IN ({}) ORDER BY m.seq",
+        codes.join(", ")
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let raws = stmt
+        .query_map([batch.0.as_bytes()], raw)?
+        .collect::<rusqlite::Result<Vec<Raw>>>()?;
+    raws.into_iter().map(Raw::decode).collect()
+}
+
 /// A message by row number, with its timeline or without.
 fn by_seq(conn: &Connection, seq: i64, with_timeline: bool) -> Result<Option<Stored>> {
     query(conn, "m.seq = ?1", [seq], with_timeline)
@@ -328,7 +349,7 @@ fn add_timeline(conn: &Connection, s: &mut Stored, entry: TimelineEntry) -> Resu
 
 /// Writes a status change decided by `status::transition` (after `edit`): the row and what
 /// [`StatusChange::apply`] says goes with it (counters, timeline entry, outbox event when the account has a webhook).
-fn change(
+pub(crate) fn change(
     conn: &Connection,
     s: &mut Stored,
     change: StatusChange,

@@ -25,6 +25,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0014_breaker_probe.sql"),
     include_str!("migrations/0016_validity.sql"),
     include_str!("migrations/0017_costs.sql"),
+    include_str!("migrations/0018_campaigns.sql"),
 ];
 
 /// The schema version this build writes.

@@ -11,7 +11,8 @@ use crate::account::{
 };
 use crate::endpoints::{EndpointId, EndpointUpdate, WebhookEndpoint};
 use crate::store::forward::{
-    ForwardContacts, ForwardHousekeeping, ForwardInbound, ForwardLimits, ForwardMessages, Wraps,
+    ForwardCampaigns, ForwardContacts, ForwardHousekeeping, ForwardInbound, ForwardLimits,
+    ForwardMessages, Wraps,
 };
 use crate::store::{
     ClaimedEvent, EventClaimLimits, EventNext, NewEvent, OutboxBacklog, OutboxStore, Store,
@@ -265,6 +266,7 @@ impl ForwardInbound for EncryptingStore {}
 impl ForwardHousekeeping for EncryptingStore {}
 impl ForwardContacts for EncryptingStore {}
 impl ForwardLimits for EncryptingStore {}
+impl ForwardCampaigns for EncryptingStore {}
 
 #[async_trait]
 impl TenantStore for EncryptingStore {

@@ -489,6 +489,7 @@ mod tests {
         impl crate::store::forward::ForwardOutbox for Interloper {}
         impl crate::store::forward::ForwardHousekeeping for Interloper {}
         impl crate::store::forward::ForwardContacts for Interloper {}
+        impl crate::store::forward::ForwardCampaigns for Interloper {}
 
         #[async_trait::async_trait]
         impl crate::store::LimitStore for Interloper {

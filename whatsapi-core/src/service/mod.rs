@@ -18,6 +18,7 @@
 //! ```
 
 mod accounts;
+mod campaigns;
 mod charts;
 mod contacts;
 mod costs;
@@ -40,6 +41,10 @@ use crate::transport::MetaTransport;
 use crate::webhook::WebhookSink;
 
 pub use accounts::{CredentialsCheck, DEFAULT_VALIDITY, check_account_name};
+pub use campaigns::{
+    CampaignCreated, CampaignEstimate, MAX_REPORTED_ERRORS, SkippedRecipient,
+    field as campaign_field,
+};
 pub use charts::{Bucket, SeriesPoint};
 pub use contacts::ContactThread;
 pub use endpoints::EndpointRequest;

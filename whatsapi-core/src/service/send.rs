@@ -458,7 +458,7 @@ impl WhatsApi {
 
     /// For accounts in strict 24-hour-window mode: why a free-form message (anything but a template: text, media,
     /// interactive, location, contacts, reaction) to this recipient would be refused.
-    async fn window_refusal(
+    pub(super) async fn window_refusal(
         &self,
         account: &Account,
         req: &SendRequest,

@@ -22,6 +22,7 @@
 //! impl ForwardHousekeeping for PassThrough {}
 //! impl ForwardContacts for PassThrough {}
 //! impl ForwardLimits for PassThrough {}
+//! impl ForwardCampaigns for PassThrough {}
 //!
 //! # #[cfg(feature = "testing")] {
 //! let store: Arc<dyn Store> = Arc::new(PassThrough(Arc::new(whatsapi_core::testing::MemoryStore::new())));
@@ -67,6 +68,9 @@ pub trait ForwardContacts: Wraps {}
 
 /// Passes shared limits ([`LimitStore`]) through to [`Wraps::inner`] unchanged.
 pub trait ForwardLimits: Wraps {}
+
+/// Passes campaigns ([`CampaignStore`]) through to [`Wraps::inner`] unchanged.
+pub trait ForwardCampaigns: Wraps {}
 
 #[async_trait]
 impl<T: ForwardTenants> TenantStore for T {
@@ -456,5 +460,65 @@ impl<T: ForwardLimits> LimitStore for T {
         new: &crate::account::BreakerState,
     ) -> StoreResult<bool> {
         self.inner().update_breaker(id, expected, new).await
+    }
+}
+
+#[async_trait]
+impl<T: ForwardCampaigns> CampaignStore for T {
+    async fn create_campaign(&self, new: crate::campaign::NewCampaign) -> StoreResult<()> {
+        self.inner().create_campaign(new).await
+    }
+    async fn campaign(
+        &self,
+        account: AccountId,
+        id: crate::campaign::CampaignId,
+    ) -> StoreResult<Option<crate::campaign::Campaign>> {
+        self.inner().campaign(account, id).await
+    }
+    async fn list_campaigns(
+        &self,
+        account: AccountId,
+        page: PageRequest,
+    ) -> StoreResult<Page<crate::campaign::Campaign>> {
+        self.inner().list_campaigns(account, page).await
+    }
+    async fn campaign_counts(
+        &self,
+        account: AccountId,
+        id: crate::campaign::CampaignId,
+    ) -> StoreResult<StatusCounts> {
+        self.inner().campaign_counts(account, id).await
+    }
+    async fn pause_campaign(
+        &self,
+        account: AccountId,
+        id: crate::campaign::CampaignId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        self.inner().pause_campaign(account, id, now).await
+    }
+    async fn held_messages(
+        &self,
+        account: AccountId,
+        id: crate::campaign::CampaignId,
+    ) -> StoreResult<Vec<crate::campaign::HeldMessage>> {
+        self.inner().held_messages(account, id).await
+    }
+    async fn resume_campaign(
+        &self,
+        account: AccountId,
+        id: crate::campaign::CampaignId,
+        plan: &[(MessageId, DateTime<Utc>)],
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        self.inner().resume_campaign(account, id, plan, now).await
+    }
+    async fn cancel_campaign(
+        &self,
+        account: AccountId,
+        id: crate::campaign::CampaignId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        self.inner().cancel_campaign(account, id, now).await
     }
 }

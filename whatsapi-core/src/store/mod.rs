@@ -1,5 +1,5 @@
 //! What the engine keeps, as capability traits: [`TenantStore`], [`MessageStore`], [`OutboxStore`],
-//! [`InboundStore`], [`Housekeeping`], [`ContactStore`] and [`LimitStore`]. [`Store`] is all of them at once, implemented for every type that
+//! [`InboundStore`], [`Housekeeping`], [`ContactStore`], [`LimitStore`] and [`CampaignStore`]. [`Store`] is all of them at once, implemented for every type that
 //! implements each one; hold it as `Arc<dyn Store>`. (The hosted product's keys, plans, billing events and rate
 //! windows are traits of `whatsapi-saas`, which the store crates implement too.)
 //!
@@ -26,12 +26,14 @@ use crate::idempotency::{Decision, Fingerprint, IdempotencyKey, StoredOutcome};
 use crate::inbound::{InboundFilter, InboundId, InboundInsert, InboundMessage, NewInbound};
 use crate::message::{BatchId, Message, MessageId, MetaError, NewMessage, Pricing, Status};
 
+mod campaigns;
 pub mod forward;
 mod limits;
 pub mod support;
 use crate::endpoints::{EndpointId, EndpointUpdate, WebhookEndpoint};
 use crate::status::MetaStatus;
 use crate::webhook::{DeliveryAttempt, EventData, EventId, EventType, StatusEventData};
+pub use campaigns::CampaignStore;
 pub use limits::{LimitStore, SlotBlock};
 
 /// Errors of a store. Backends convert their driver errors into these.
@@ -898,7 +900,14 @@ pub trait ContactStore: Send + Sync + 'static {
 /// Everything whatsapi keeps: every capability at once. Implemented for each type that implements all of them;
 /// object-safe, so hold it as `Arc<dyn Store>`.
 pub trait Store:
-    TenantStore + MessageStore + InboundStore + OutboxStore + Housekeeping + ContactStore + LimitStore
+    TenantStore
+    + MessageStore
+    + InboundStore
+    + OutboxStore
+    + Housekeeping
+    + ContactStore
+    + LimitStore
+    + CampaignStore
 {
 }
 
@@ -910,5 +919,6 @@ impl<T> Store for T where
         + Housekeeping
         + ContactStore
         + LimitStore
+        + CampaignStore
 {
 }

@@ -356,3 +356,45 @@ pub fn record_outcome_fields(m: &mut Message, outcome: &Outcome, now: DateTime<U
         Outcome::Release => m.tries = m.tries.saturating_sub(1),
     }
 }
+
+/// The status change a campaign's cancel makes to one of its messages not claimed yet (`queued`, `scheduled` or
+/// `retrying`): `failed` at `now`, with the reason in the timeline. Every store writes it with
+/// [`record_cancel`] as the edit.
+pub fn cancel_change(from: Status, now: DateTime<Utc>) -> StoreResult<StatusChange> {
+    Ok(StatusChange {
+        to: expect_transition(from, Event::Cancel)?,
+        at: now,
+        timeline: true,
+        detail: Some(crate::campaign::CANCELLED_REASON.to_owned()),
+        due_at: None,
+    })
+}
+
+/// Sets what a cancel records on a message: when it failed and why.
+pub fn record_cancel(m: &mut Message, now: DateTime<Utc>) {
+    m.failed_at = Some(now);
+    m.error_message = Some(crate::campaign::CANCELLED_REASON.to_owned());
+    m.error_code = None;
+    m.meta_error = None;
+    m.next_attempt_at = None;
+    m.lease_until = None;
+}
+
+/// Whether a message of a paused campaign is held by the pause: it is waiting (`queued`, `scheduled` or
+/// `retrying`), not being sent.
+pub fn holdable(status: Status) -> bool {
+    matches!(
+        status,
+        Status::Queued | Status::Scheduled | Status::Retrying
+    )
+}
+
+/// The fields a resume sets on a held message due again at `at`: a scheduled message's send time, a retrying
+/// one's next attempt.
+pub fn record_resume(m: &mut Message, at: DateTime<Utc>) {
+    match m.status {
+        Status::Scheduled => m.scheduled_for = Some(at),
+        Status::Retrying => m.next_attempt_at = Some(at),
+        _ => {}
+    }
+}

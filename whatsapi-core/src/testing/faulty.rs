@@ -464,6 +464,7 @@ impl crate::store::forward::Wraps for FaultyStore {
 
 // Contacts are passed through: no test injects their faults yet.
 impl crate::store::forward::ForwardContacts for FaultyStore {}
+impl crate::store::forward::ForwardCampaigns for FaultyStore {}
 
 #[async_trait]
 impl crate::store::LimitStore for FaultyStore {

@@ -31,6 +31,8 @@ use crate::store::{
 use crate::store::{LimitStore, SlotBlock};
 use crate::webhook::{DeliveryAttempt, EventData, EventId, EventType, StatusEventData};
 
+mod campaigns;
+
 /// A `Store` kept in memory behind one mutex; every method is one "transaction" (the lock is taken once).
 ///
 /// Cloning shares the data. Nothing survives the process.
@@ -106,6 +108,9 @@ struct State {
     /// The end of the send slots reserved per key ([`LimitStore::reserve_send_slots`]).
     send_slots: HashMap<String, DateTime<Utc>>,
     next_seq: u64,
+    /// Campaigns, and the time zones their recipient rows gave, by message.
+    campaigns: HashMap<crate::campaign::CampaignId, crate::campaign::Campaign>,
+    campaign_zones: HashMap<MessageId, String>,
 }
 
 struct Row {
@@ -308,6 +313,112 @@ impl State {
         Ok(())
     }
 
+    /// Inserts a batch, all or nothing (see [`MessageStore::insert_messages`]).
+    fn insert_batch(&mut self, batch: NewBatch) -> StoreResult<()> {
+        let s = self;
+        // Check everything first: nothing is written unless everything can be.
+        if !s.accounts.contains_key(&batch.account_id) {
+            return Err(StoreError::NotFound);
+        }
+        let mut ids = HashSet::with_capacity(batch.messages.len());
+        for m in &batch.messages {
+            if m.account_id != batch.account_id {
+                return Err(StoreError::Conflict(format!(
+                    "message {} belongs to another account than its batch",
+                    m.id
+                )));
+            }
+            if s.messages.contains_key(&m.id) || !ids.insert(m.id) {
+                return Err(StoreError::Conflict(format!(
+                    "message {} already exists",
+                    m.id
+                )));
+            }
+        }
+        if let Some(c) = &batch.idempotency {
+            let slot = (batch.account_id, c.key.clone());
+            if s.idempotency
+                .get(&slot)
+                .is_some_and(|r| r.response.is_some())
+            {
+                return Err(StoreError::Conflict(format!(
+                    "idempotency key {} already holds a response",
+                    c.key.as_str()
+                )));
+            }
+        }
+
+        let activities = crate::contacts::ContactActivity::of_messages(&batch.messages);
+        s.record_contacts(batch.account_id, &activities);
+        for m in batch.messages {
+            let status = m.initial_status();
+            let due_at = m.send_at.unwrap_or(m.created_at);
+            let message = Message {
+                id: m.id,
+                account_id: m.account_id,
+                batch_id: m.batch_id,
+                to: m.to,
+                content: m.content,
+                reply_to: m.reply_to,
+                status,
+                scheduled_for: m.send_at,
+                expires_at: m.expires_at,
+                metadata: m.metadata,
+                dry_run: m.dry_run,
+                wamid: None,
+                attempt: 0,
+                tries: 0,
+                next_attempt_at: None,
+                lease_until: None,
+                sent_at: None,
+                delivered_at: None,
+                read_at: None,
+                failed_at: None,
+                error_message: None,
+                error_code: None,
+                meta_error: None,
+                pricing: None,
+                created_at: m.created_at,
+                updated_at: m.created_at,
+                timeline: vec![TimelineEntry {
+                    status,
+                    at: m.created_at,
+                    detail: None,
+                }],
+            };
+            s.messages.insert(
+                message.id,
+                Row {
+                    message,
+                    due_at: None,
+                },
+            );
+            s.set_due(m.id, Some(due_at));
+            s.bump(batch.account_id, status, 1);
+        }
+        if let Some(c) = batch.idempotency {
+            let slot = (batch.account_id, c.key.clone());
+            let created_at = s
+                .idempotency
+                .get(&slot)
+                .map(|r| r.created_at)
+                .unwrap_or(c.expires_at - chrono_duration(RETENTION));
+            s.idempotency.insert(
+                slot,
+                IdempotencyRecord {
+                    account_id: batch.account_id,
+                    key: c.key,
+                    fingerprint: c.fingerprint,
+                    response: Some(c.response),
+                    created_at,
+                    locked_until: created_at,
+                    expires_at: c.expires_at,
+                },
+            );
+        }
+        Ok(())
+    }
+
     fn get_full(&self, id: MessageId) -> Option<Message> {
         self.messages.get(&id).map(|r| r.message.clone())
     }
@@ -477,108 +588,7 @@ impl MessageStore for MemoryStore {
     }
 
     async fn insert_messages(&self, batch: NewBatch) -> StoreResult<()> {
-        let mut guard = self.lock();
-        let s = &mut *guard;
-        // Check everything first: nothing is written unless everything can be.
-        if !s.accounts.contains_key(&batch.account_id) {
-            return Err(StoreError::NotFound);
-        }
-        let mut ids = HashSet::with_capacity(batch.messages.len());
-        for m in &batch.messages {
-            if m.account_id != batch.account_id {
-                return Err(StoreError::Conflict(format!(
-                    "message {} belongs to another account than its batch",
-                    m.id
-                )));
-            }
-            if s.messages.contains_key(&m.id) || !ids.insert(m.id) {
-                return Err(StoreError::Conflict(format!(
-                    "message {} already exists",
-                    m.id
-                )));
-            }
-        }
-        if let Some(c) = &batch.idempotency {
-            let slot = (batch.account_id, c.key.clone());
-            if s.idempotency
-                .get(&slot)
-                .is_some_and(|r| r.response.is_some())
-            {
-                return Err(StoreError::Conflict(format!(
-                    "idempotency key {} already holds a response",
-                    c.key.as_str()
-                )));
-            }
-        }
-
-        let activities = crate::contacts::ContactActivity::of_messages(&batch.messages);
-        s.record_contacts(batch.account_id, &activities);
-        for m in batch.messages {
-            let status = m.initial_status();
-            let due_at = m.send_at.unwrap_or(m.created_at);
-            let message = Message {
-                id: m.id,
-                account_id: m.account_id,
-                batch_id: m.batch_id,
-                to: m.to,
-                content: m.content,
-                reply_to: m.reply_to,
-                status,
-                scheduled_for: m.send_at,
-                expires_at: m.expires_at,
-                metadata: m.metadata,
-                dry_run: m.dry_run,
-                wamid: None,
-                attempt: 0,
-                tries: 0,
-                next_attempt_at: None,
-                lease_until: None,
-                sent_at: None,
-                delivered_at: None,
-                read_at: None,
-                failed_at: None,
-                error_message: None,
-                error_code: None,
-                meta_error: None,
-                pricing: None,
-                created_at: m.created_at,
-                updated_at: m.created_at,
-                timeline: vec![TimelineEntry {
-                    status,
-                    at: m.created_at,
-                    detail: None,
-                }],
-            };
-            s.messages.insert(
-                message.id,
-                Row {
-                    message,
-                    due_at: None,
-                },
-            );
-            s.set_due(m.id, Some(due_at));
-            s.bump(batch.account_id, status, 1);
-        }
-        if let Some(c) = batch.idempotency {
-            let slot = (batch.account_id, c.key.clone());
-            let created_at = s
-                .idempotency
-                .get(&slot)
-                .map(|r| r.created_at)
-                .unwrap_or(c.expires_at - chrono_duration(RETENTION));
-            s.idempotency.insert(
-                slot,
-                IdempotencyRecord {
-                    account_id: batch.account_id,
-                    key: c.key,
-                    fingerprint: c.fingerprint,
-                    response: Some(c.response),
-                    created_at,
-                    locked_until: created_at,
-                    expires_at: c.expires_at,
-                },
-            );
-        }
+        self.lock().insert_batch(batch)?;
         self.wake_replicas();
         Ok(())
     }

@@ -86,6 +86,9 @@ pub struct BulkArgs {
     /// queued them; see the journal).
     #[arg(long)]
     pub resend_unconfirmed: bool,
+    /// Send the file as one campaign (`--campaign NAME` and its options) instead of in chunks.
+    #[command(flatten)]
+    pub campaign: super::campaign::CampaignArgs,
 }
 
 /// A row that could not be sent, and why.
@@ -166,6 +169,11 @@ fn row_message(
     Ok(msg)
 }
 
+/// A progress bar of `len` steps (hidden when `quiet`).
+pub(crate) fn progress_bar(quiet: bool, len: u64, what: &str) -> ProgressBar {
+    bar(quiet, len, what)
+}
+
 fn bar(quiet: bool, len: u64, what: &str) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
@@ -183,6 +191,9 @@ fn bar(quiet: bool, len: u64, what: &str) -> ProgressBar {
 
 /// Runs `whatsapi bulk` and prints a summary; fails when `--wait` saw a message fail.
 pub async fn bulk(args: BulkArgs) -> anyhow::Result<()> {
+    if let Some(name) = args.campaign.campaign.clone() {
+        return super::campaign::print(&args, &name).await;
+    }
     let interrupt = Arc::new(Interrupt::default());
     interrupt.on_ctrl_c();
     let report = run_with(&args, interrupt).await?;

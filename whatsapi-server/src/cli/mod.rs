@@ -1,6 +1,7 @@
 //! Client subcommands of `whatsapi`: send one message, send a CSV file in bulk, show a message.
 
 pub mod bulk;
+pub mod campaign;
 pub mod client;
 
 use std::time::Duration;

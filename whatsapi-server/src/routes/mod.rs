@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod billing;
+pub mod campaigns;
 pub mod contacts;
 pub mod costs;
 pub mod dashboard;

@@ -17,8 +17,8 @@ use uuid::Uuid;
 use whatsapi_core::message::{Pricing, TimelineEntry};
 use whatsapi_core::status::MetaStatus;
 use whatsapi_core::store::support::{
-    StatusChange, StatusWrite, meta_change, outcome_change, record_meta_status,
-    record_outcome_fields, record_pricing,
+    StatusChange, StatusWrite, cancel_change, meta_change, outcome_change, record_cancel,
+    record_meta_status, record_outcome_fields, record_pricing,
 };
 use whatsapi_core::store::{FailureInfo, Outcome, OutcomeRecord, StoreResult};
 use whatsapi_core::{MessageId, Status, StoreError};
@@ -414,4 +414,40 @@ pub(super) async fn add_timelines(db: &dyn Db, entries: &[(i64, TimelineEntry)])
     )
     .await?;
     Ok(())
+}
+
+/// Fails every waiting message (`queued`, `scheduled`, `retrying`) of the batch (a cancelled campaign's) at
+/// `now`, as one set-based write: the rows locked in row order, each change decided in memory with
+/// [`cancel_change`] and [`record_cancel`], then one statement per table as for a batch of outcomes. Answers how
+/// many were failed.
+pub(crate) async fn cancel_waiting(
+    db: &dyn Db,
+    fx: &mut Effects,
+    batch: Uuid,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM messages m JOIN accounts a ON a.seq = m.account \
+         WHERE m.batch_id = $1 AND m.status = ANY($2) ORDER BY m.seq FOR UPDATE OF m"
+    );
+    let waiting: Vec<i16> = [Status::Queued, Status::Scheduled, Status::Retrying]
+        .into_iter()
+        .map(status_code)
+        .collect();
+    let mut rows = db
+        .rows(&sql, &[&batch, &waiting])
+        .await?
+        .iter()
+        .map(|r| decode(r, 0))
+        .collect::<Result<Vec<Stored>>>()?;
+    let mut writes = Writes::default();
+    for (r, s) in rows.iter_mut().enumerate() {
+        let change = cancel_change(s.message.status, now)?;
+        let write = change.apply(&mut s.message, |m| record_cancel(m, now));
+        writes.note(db, fx, r, s, write).await?;
+    }
+    save_all(db, &rows, &writes.rows).await?;
+    add_timelines(db, &writes.timeline).await?;
+    outbox::emit_all(db, &writes.events).await?;
+    Ok(rows.len() as u64)
 }

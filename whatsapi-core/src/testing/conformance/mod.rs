@@ -1,6 +1,6 @@
 //! The store conformance suite: public async functions every store implementation runs from its tests, one
 //! module per area ([`accounts`], [`messages`], [`idempotency`], [`claims`], [`statuses`], [`outbox`], [`events`],
-//! [`analytics`], [`inbound`], [`housekeeping`], [`limits`], [`expiry`]), with shared builders in [`fixtures`].
+//! [`analytics`], [`inbound`], [`housekeeping`], [`limits`], [`expiry`], [`campaigns`]), with shared builders in [`fixtures`].
 //!
 //! Each check takes a fresh, empty store and panics with a message saying what broke. Times are explicit offsets
 //! from [`base_time`]; nothing sleeps. A backend crate runs the whole suite with one line in a test file:
@@ -20,6 +20,7 @@
 pub mod accounts;
 pub mod analytics;
 pub mod batch;
+pub mod campaigns;
 pub mod claims;
 pub mod contacts;
 pub mod costs;
@@ -38,6 +39,7 @@ pub mod statuses;
 pub use accounts::*;
 pub use analytics::*;
 pub use batch::*;
+pub use campaigns::*;
 pub use claims::*;
 pub use contacts::*;
 pub use costs::*;
@@ -221,6 +223,9 @@ macro_rules! __store_conformance_list {
             expiry_respects_live_claims_and_fences_late_outcomes,
             retry_renews_the_validity_period,
             default_validity_round_trips,
+            campaigns_are_stored_and_isolated,
+            campaign_pause_holds_and_resume_releases,
+            campaign_cancel_fails_the_rest_with_events,
         }
     };
 }

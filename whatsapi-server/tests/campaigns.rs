@@ -1,0 +1,380 @@
+//! Campaigns through the sandbox: paused mid-way and resumed with every recipient getting exactly one message, a
+//! send window that excludes now, CSV uploads, cancel, and isolation between accounts.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{Timelike, Utc};
+use common::{Options, TestServer};
+use serde_json::{Value, json};
+
+async fn sandbox_server() -> TestServer {
+    TestServer::start_with(Options {
+        sandbox: Some(whatsapi_sandbox::SandboxConfig {
+            open_numbers: true,
+            ..Default::default()
+        }),
+        settings: whatsapi_server::HttpSettings {
+            body_limit: 1024 * 1024,
+            ..common::sandbox_mode()
+        },
+        ..Options::default()
+    })
+    .await
+}
+
+fn number(i: usize) -> String {
+    format!("1415555{i:04}")
+}
+
+fn hello_world() -> Value {
+    json!({"name": "hello_world", "language": "en_US"})
+}
+
+async fn campaign(s: &TestServer, key: &str, id: &str) -> Value {
+    let (code, v) = s.get(key, &format!("/campaigns/{id}")).await;
+    assert_eq!(code, 200, "{v}");
+    v["data"].clone()
+}
+
+fn settled(c: &Value) -> u64 {
+    let n = |k: &str| c["counts"][k].as_u64().unwrap_or(0);
+    n("sent") + n("delivered") + n("read") + n("failed")
+}
+
+/// How many accepted sends the sandbox received per recipient.
+fn sends_per_recipient(s: &TestServer) -> HashMap<String, usize> {
+    let mut per: HashMap<String, usize> = HashMap::new();
+    for r in s.sandbox.as_ref().unwrap().sent() {
+        if let Some(to) = r.to {
+            *per.entry(to).or_default() += 1;
+        }
+    }
+    per
+}
+
+#[tokio::test]
+async fn a_campaign_paused_mid_way_and_resumed_sends_each_recipient_exactly_once() {
+    let s = sandbox_server().await;
+    let key = s.register("campaign-pause@example.com").await;
+    let recipients: Vec<Value> = (0..24).map(|i| json!({"to": number(i)})).collect();
+    let (code, v) = s
+        .post(
+            &key,
+            "/campaigns",
+            json!({"name": "Spring sale", "template": hello_world(), "recipients": recipients, "ratePerSecond": 8}),
+        )
+        .await;
+    assert_eq!(code, 201, "{v}");
+    let id = v["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(v["data"]["recipients"], 24, "{v}");
+
+    // Let a few go out, then pause.
+    for _ in 0..400 {
+        if settled(&campaign(&s, &key, &id).await) >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (code, v) = s
+        .post(&key, &format!("/campaigns/{id}/pause"), json!({}))
+        .await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["data"]["state"], "paused", "{v}");
+    let (code, v) = s
+        .post(&key, &format!("/campaigns/{id}/pause"), json!({}))
+        .await;
+    assert_eq!(code, 409, "a paused campaign cannot pause again: {v}");
+
+    // A send in flight may finish; after that nothing goes out while paused.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let during = sends_per_recipient(&s).values().sum::<usize>();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let after = sends_per_recipient(&s).values().sum::<usize>();
+    assert_eq!(
+        during, after,
+        "nothing is sent while the campaign is paused"
+    );
+    assert!(after < 24, "paused mid-way: {after} of 24 sent");
+    let c = campaign(&s, &key, &id).await;
+    assert_eq!(c["state"], "paused");
+    assert!(c["counts"]["scheduled"].as_u64().unwrap() > 0, "{c}");
+
+    let (code, v) = s
+        .post(&key, &format!("/campaigns/{id}/resume"), json!({}))
+        .await;
+    assert_eq!(code, 200, "{v}");
+    assert_ne!(v["data"]["state"], "paused", "{v}");
+    let (code, _) = s
+        .post(&key, &format!("/campaigns/{id}/resume"), json!({}))
+        .await;
+    assert_eq!(code, 409, "a running campaign cannot resume");
+
+    let mut done = Value::Null;
+    for _ in 0..1000 {
+        done = campaign(&s, &key, &id).await;
+        if done["state"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(done["state"], "completed", "{done}");
+    assert_eq!(done["settled"], 24, "{done}");
+    assert_eq!(done["progressPercent"], 100, "{done}");
+    assert_eq!(done["counts"]["failed"], 0, "{done}");
+    let per = sends_per_recipient(&s);
+    for i in 0..24 {
+        assert_eq!(
+            per.get(&number(i)).copied(),
+            Some(1),
+            "{} got exactly one message: {per:?}",
+            number(i)
+        );
+    }
+    // Its messages are listed by the campaign id as their batch id.
+    let (code, v) = s
+        .get(&key, &format!("/messages?batchId={id}&limit=100"))
+        .await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["pagination"]["total"], 24, "{v}");
+    let (_, v) = s.get(&key, "/campaigns").await;
+    assert_eq!(v["pagination"]["total"], 1, "{v}");
+    assert_eq!(v["data"][0]["id"], id.as_str(), "{v}");
+}
+
+/// A window `HH:MM` times around `now + hours`, in UTC.
+fn hm(hours: u32) -> String {
+    let h = (Utc::now().hour() + hours) % 24;
+    format!("{h:02}:00")
+}
+
+#[tokio::test]
+async fn a_window_that_excludes_now_holds_the_messages_and_cancel_fails_them() {
+    let s = sandbox_server().await;
+    let key = s.register("campaign-window@example.com").await;
+    let body = json!({
+        "name": "Night shift",
+        "template": hello_world(),
+        "recipients": [
+            {"to": number(100), "timeZone": "UTC"},
+            {"to": number(101), "timeZone": "Etc/UTC"},
+            {"to": "447911123456", "timeZone": "UTC"}
+        ],
+        "sendWindow": {"from": hm(2), "to": hm(3)},
+    });
+    let mut estimate = body.clone();
+    estimate["estimate"] = json!(true);
+    let (code, v) = s.post(&key, "/campaigns", estimate).await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["data"]["estimate"], true, "{v}");
+    assert_eq!(v["data"]["recipients"], 3, "{v}");
+    assert_eq!(v["data"]["byCountry"], json!({"US": 2, "GB": 1}), "{v}");
+    let (_, v) = s.get(&key, "/campaigns").await;
+    assert_eq!(
+        v["pagination"]["total"], 0,
+        "an estimate creates nothing: {v}"
+    );
+
+    let (code, v) = s.post(&key, "/campaigns", body).await;
+    assert_eq!(code, 201, "{v}");
+    let id = v["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(v["data"]["state"], "scheduled", "{v}");
+    assert_eq!(v["data"]["sendWindow"]["from"], hm(2), "{v}");
+    let (_, list) = s.get(&key, &format!("/messages?batchId={id}")).await;
+    let opening = Utc::now() + chrono::Duration::minutes(55);
+    for m in list["data"].as_array().unwrap() {
+        let at: chrono::DateTime<Utc> = m["scheduledFor"].as_str().unwrap().parse().unwrap();
+        assert!(at > opening, "due at the window's opening, not now: {m}");
+        assert_eq!(at.minute(), 0, "{m}");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        sends_per_recipient(&s).is_empty(),
+        "nothing goes out before the window opens"
+    );
+
+    let (code, v) = s
+        .post(&key, &format!("/campaigns/{id}/cancel"), json!({}))
+        .await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["data"]["state"], "cancelled", "{v}");
+    assert_eq!(v["data"]["counts"]["failed"], 3, "{v}");
+    let first = list["data"][0]["id"].as_str().unwrap();
+    let (_, m) = s.get(&key, &format!("/messages/{first}")).await;
+    assert_eq!(m["data"]["status"], "failed", "{m}");
+    assert_eq!(
+        m["data"]["errorMessage"], "campaign cancelled before this message was sent",
+        "{m}"
+    );
+    for verb in ["cancel", "pause", "resume"] {
+        let (code, v) = s
+            .post(&key, &format!("/campaigns/{id}/{verb}"), json!({}))
+            .await;
+        assert_eq!(code, 409, "{verb} of a cancelled campaign: {v}");
+        assert_eq!(v["success"], false, "{v}");
+    }
+}
+
+#[tokio::test]
+async fn campaigns_from_csv_fill_each_recipients_parameters() {
+    let s = sandbox_server().await;
+    let key = s.register("campaign-csv@example.com").await;
+    let start = (Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let csv = format!(
+        "to,timeZone,first_name,order\n{},Europe/London,Sarah,#1042\n{},,Tom,#1043\n",
+        number(200),
+        number(201)
+    );
+    let r = s
+        .client
+        .post(s.url("/campaigns"))
+        .bearer_auth(&key)
+        .query(&[
+            ("name", "Order ready"),
+            ("template", "order_ready"),
+            ("language", "en_US"),
+            ("startAt", start.as_str()),
+            ("ratePerSecond", "2"),
+        ])
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["data"]["recipients"], 2, "{v}");
+    assert_eq!(v["data"]["template"], "order_ready", "{v}");
+    let id = v["data"]["id"].as_str().unwrap().to_owned();
+    let (_, list) = s.get(&key, &format!("/messages?batchId={id}")).await;
+    let mut bodies: Vec<String> = Vec::new();
+    for m in list["data"].as_array().unwrap() {
+        let mid = m["id"].as_str().unwrap();
+        let (_, full) = s.get(&key, &format!("/messages/{mid}")).await;
+        bodies.push(full["data"].to_string());
+    }
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.contains("Sarah") && b.contains("#1042") && b.contains(&number(200))),
+        "{bodies:?}"
+    );
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.contains("Tom") && b.contains("#1043") && b.contains(&number(201))),
+        "{bodies:?}"
+    );
+
+    // The same as a multipart form.
+    let form = reqwest::multipart::Form::new()
+        .text(
+            "campaign",
+            json!({"name": "Form", "template": hello_world(), "startAt": start}).to_string(),
+        )
+        .text(
+            "recipients",
+            format!("to\n{}\n{}\n", number(300), number(301)),
+        );
+    let r = s
+        .client
+        .post(s.url("/campaigns"))
+        .bearer_auth(&key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["data"]["recipients"], 2, "{v}");
+
+    // A bad row names itself; nothing is created.
+    let r = s
+        .client
+        .post(s.url("/campaigns?name=Bad&template=hello_world&language=en_US"))
+        .bearer_auth(&key)
+        .header("content-type", "text/csv")
+        .body(format!("to\n{}\n+1 415 555\n", number(400)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["details"][0]["field"], "recipients[1].to", "{v}");
+    let (_, v) = s.get(&key, "/campaigns").await;
+    assert_eq!(v["pagination"]["total"], 2, "{v}");
+}
+
+#[tokio::test]
+async fn campaigns_are_validated_and_private_to_their_account() {
+    let s = sandbox_server().await;
+    let key = s.register("campaign-owner@example.com").await;
+    let other = s.register("campaign-other@example.com").await;
+
+    let (code, v) = s
+        .post(
+            &key,
+            "/campaigns",
+            json!({"template": hello_world(), "recipients": [{"to": "14155"}], "sendWindow": {"from": "9am", "to": "20:00"},
+                   "ratePerSecond": 0, "colour": "red"}),
+        )
+        .await;
+    assert_eq!(code, 400, "{v}");
+    let fields: Vec<&str> = v["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    for f in ["name", "sendWindow.from", "recipients[0].to", "colour"] {
+        assert!(fields.contains(&f), "{f} is named: {v}");
+    }
+    let (code, v) = s
+        .post(
+            &key,
+            "/campaigns",
+            json!({"name": "Too fast", "template": hello_world(), "recipients": [{"to": number(1)}], "ratePerSecond": 5000}),
+        )
+        .await;
+    assert_eq!(code, 400, "{v}");
+    assert_eq!(v["details"][0]["field"], "ratePerSecond", "{v}");
+    let (code, v) = s
+        .post(
+            &key,
+            "/campaigns",
+            json!({"name": "Text with params", "message": "hi", "recipients": [{"to": number(1), "params": ["x"]}]}),
+        )
+        .await;
+    assert_eq!(code, 400, "{v}");
+    assert_eq!(v["details"][0]["field"], "recipients[0].params", "{v}");
+
+    let start = (Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let (code, v) = s
+        .post(
+            &key,
+            "/campaigns",
+            json!({"name": "Mine", "template": hello_world(), "recipients": [{"to": number(2)}], "startAt": start}),
+        )
+        .await;
+    assert_eq!(code, 201, "{v}");
+    let id = v["data"]["id"].as_str().unwrap().to_owned();
+    let (code, _) = s.get(&other, &format!("/campaigns/{id}")).await;
+    assert_eq!(code, 404, "another account's campaign is not found");
+    for verb in ["pause", "resume", "cancel"] {
+        let (code, v) = s
+            .post(&other, &format!("/campaigns/{id}/{verb}"), json!({}))
+            .await;
+        assert_eq!(code, 404, "{verb}: {v}");
+    }
+    let (_, v) = s.get(&other, "/campaigns").await;
+    assert_eq!(v["pagination"]["total"], 0, "{v}");
+    let (code, _) = s.get(&key, "/campaigns/not-a-uuid").await;
+    assert_eq!(code, 404);
+    let c = campaign(&s, &key, &id).await;
+    assert_eq!(
+        c["state"], "scheduled",
+        "untouched by the other account: {c}"
+    );
+}
