@@ -70,6 +70,7 @@ pub mod idempotency;
 pub mod inbound;
 pub mod message;
 pub mod meta;
+pub mod numbers;
 pub mod phone;
 pub mod recipient;
 pub mod retry;

@@ -37,6 +37,7 @@ fn creds(token: &str, pnid: &str) -> MetaCredentials {
         verify_token: None,
         waba_id: None,
         verify_token_hash: None,
+        throughput_per_second: None,
     }
 }
 

@@ -148,6 +148,7 @@ async fn run(url: &str, replicas: usize, messages: usize) -> Result<Duration, Er
                 phone_number_id: "1234567890".into(),
                 app_secret: None,
                 verify_token: None,
+                throughput_per_second: None,
             }),
         )
         .await?;

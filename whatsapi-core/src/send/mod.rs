@@ -56,6 +56,8 @@ pub mod field {
     pub const TEMPLATE: &str = "template";
     /// The scheduled send time.
     pub const SEND_AT: &str = "send_at";
+    /// The business number to send from.
+    pub const FROM: &str = "from";
     /// The caller's metadata.
     pub const METADATA: &str = "metadata";
     /// An idempotency key where none is accepted (on an item of a bulk request).

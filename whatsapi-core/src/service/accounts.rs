@@ -140,6 +140,7 @@ impl WhatsApi {
             waba_id: waba_id.map(str::to_owned),
             // Derived from the token by the store (or the encrypting store, before it seals the token).
             verify_token_hash: None,
+            throughput_per_second: None,
         };
         self.update(account, AccountUpdate::SetCredentials(creds))
             .await
