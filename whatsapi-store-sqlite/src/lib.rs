@@ -61,6 +61,7 @@ mod inbound;
 mod keys;
 mod limits;
 mod messages;
+mod numbers;
 mod outbox;
 mod readers;
 mod schema;
@@ -118,6 +119,7 @@ pub struct SqliteStore {
     /// The end of the send slots reserved per key ([`LimitStore`](whatsapi_core::store::LimitStore)): in
     /// memory, since one process serves a file.
     send_slots: limits::SendSlots,
+    throttles: limits::Throttles,
     path: PathBuf,
 }
 
@@ -202,6 +204,7 @@ impl SqliteStore {
             readers,
             keys,
             send_slots: limits::SendSlots::default(),
+            throttles: limits::Throttles::default(),
             path,
         })
     }

@@ -30,7 +30,7 @@ use crate::outbox;
 const SELECT: &str = "SELECT m.seq, m.account, a.id, m.id, m.batch_id, m.recipient, m.content, m.status, \
      m.scheduled_for, m.metadata, m.dry_run, m.wamid, m.attempt, m.tries, m.next_attempt_at, m.lease_until, \
      m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.error_message, m.error_code, m.created_at, m.updated_at, \
-     m.due_at, m.meta_error, m.pricing, m.recipient_user_id, m.reply_to FROM messages m JOIN accounts a ON a.seq = m.account";
+     m.due_at, m.meta_error, m.pricing, m.recipient_user_id, m.reply_to, m.from_number FROM messages m JOIN accounts a ON a.seq = m.account";
 
 /// A message with its row numbers.
 pub(crate) struct Stored {
@@ -75,6 +75,7 @@ struct Raw {
     pricing: Option<String>,
     recipient_user_id: Option<String>,
     reply_to: Option<String>,
+    from_number: Option<String>,
 }
 
 fn raw(r: &Row<'_>) -> rusqlite::Result<Raw> {
@@ -108,6 +109,7 @@ fn raw(r: &Row<'_>) -> rusqlite::Result<Raw> {
         pricing: r.get(26)?,
         recipient_user_id: r.get(27)?,
         reply_to: r.get(28)?,
+        from_number: r.get(29)?,
     })
 }
 
@@ -126,6 +128,7 @@ impl Raw {
                 })?,
             content: serde_json::from_str(&self.content)?,
             reply_to: self.reply_to,
+            from: self.from_number,
             status: status(self.status)?,
             scheduled_for: time_opt(self.scheduled_for),
             metadata: self
@@ -356,8 +359,8 @@ pub(crate) fn insert(conn: &Connection, batch: NewBatch) -> Result<()> {
     let mut counts: BTreeMap<Status, i64> = BTreeMap::new();
     let mut insert = conn.prepare_cached(
         "INSERT INTO messages (id, account, batch_id, recipient, content, status, scheduled_for, metadata, dry_run, \
-         created_at, updated_at, due_at, recipient_user_id, reply_to) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13)",
+         created_at, updated_at, due_at, recipient_user_id, reply_to, from_number) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14)",
     )?;
     let mut first = conn.prepare_cached(
         "INSERT INTO timeline (message, n, status, at, detail) VALUES (?1, 1, ?2, ?3, NULL)",
@@ -387,6 +390,7 @@ pub(crate) fn insert(conn: &Connection, batch: NewBatch) -> Result<()> {
                 ts(due),
                 m.to.user_id().map(|u| u.as_str()),
                 m.reply_to.as_deref(),
+                m.from.as_deref(),
             ])
             .map_err(|e| match SqliteError::from(e) {
                 SqliteError::Store(StoreError::Conflict(_)) => SqliteError::Store(
