@@ -1,8 +1,8 @@
 //! The core and product store traits for `SqliteStore`: writes go through the group-commit writer, reads through
 //! the reader pool.
 
-use whatsapi_core::numbers::{BusinessNumber, NumberUpdate};
 use std::time::Duration;
+use whatsapi_core::numbers::{BusinessNumber, NumberUpdate};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
