@@ -169,6 +169,8 @@ impl WhatsApi {
                 };
                 self.update(account, AccountUpdate::SetCredentialsStatus(status))
                     .await?;
+                // The number's throughput tier paces it from now on.
+                self.record_default_tier(account, &info).await?;
                 Ok(CredentialsCheck {
                     valid: true,
                     info: Some(info),
