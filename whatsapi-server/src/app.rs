@@ -16,8 +16,8 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;
 use crate::routes::{
-    account, billing, contacts, dashboard, endpoints, inbound, media, messages, meta, sandbox,
-    system, templates,
+    account, billing, contacts, dashboard, endpoints, inbound, media, messages, meta, numbers,
+    sandbox, system, templates,
 };
 
 pub use crate::state::{AppState, HttpSettings, SandboxCredentials};
@@ -33,6 +33,7 @@ pub fn api_router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(contacts::router(&state))
         .merge(dashboard::router(&state))
         .merge(endpoints::router(&state))
+        .merge(numbers::router(&state))
         .merge(billing::router(&state))
         .merge(sandbox::router(&state))
         .merge(meta::router())

@@ -114,6 +114,10 @@ impl JsonType for Vec<String> {
     const MUST_BE: &'static str = "must be an array of strings";
 }
 
+impl JsonType for u64 {
+    const MUST_BE: &'static str = "must be a whole number";
+}
+
 impl JsonType for Vec<u64> {
     const MUST_BE: &'static str = "must be an array of whole numbers of seconds";
 }
