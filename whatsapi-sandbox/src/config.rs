@@ -185,7 +185,12 @@ impl SandboxConfig {
                 access_token: first.access_token.clone(),
                 // Served numbers are STANDARD, but ids ending in 1000 show the HIGH tier and ids ending in 0020
                 // a number shared with the WhatsApp Business app, so clients can exercise each tier.
-                throughput_level: if id.ends_with("1000") { "HIGH" } else { "STANDARD" }.to_owned(),
+                throughput_level: if id.ends_with("1000") {
+                    "HIGH"
+                } else {
+                    "STANDARD"
+                }
+                .to_owned(),
                 on_business_app: id.ends_with("0020"),
             }
         })

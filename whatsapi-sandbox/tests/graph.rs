@@ -330,11 +330,20 @@ async fn open_numbers_report_each_throughput_tier() {
         whatsapi_core::numbers::rate_of_throughput(info)
     };
     let standard = t.verify(&creds(TOKEN, "4444444")).await.unwrap();
-    assert_eq!((standard.throughput_level.as_deref(), rate(&standard)), (Some("STANDARD"), Some(80)));
+    assert_eq!(
+        (standard.throughput_level.as_deref(), rate(&standard)),
+        (Some("STANDARD"), Some(80))
+    );
     let high = t.verify(&creds(TOKEN, "4441000")).await.unwrap();
-    assert_eq!((high.throughput_level.as_deref(), rate(&high)), (Some("HIGH"), Some(1000)));
+    assert_eq!(
+        (high.throughput_level.as_deref(), rate(&high)),
+        (Some("HIGH"), Some(1000))
+    );
     let shared = t.verify(&creds(TOKEN, "4440020")).await.unwrap();
-    assert_eq!((shared.on_business_app, rate(&shared)), (Some(true), Some(20)));
+    assert_eq!(
+        (shared.on_business_app, rate(&shared)),
+        (Some(true), Some(20))
+    );
     sb.shutdown().await;
 }
 

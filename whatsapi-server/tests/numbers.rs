@@ -103,13 +103,26 @@ async fn two_numbers_send_and_receive_on_the_right_account() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|n| (n["phoneNumberId"].as_str().unwrap(), n["isDefault"].as_bool().unwrap()))
+        .map(|n| {
+            (
+                n["phoneNumberId"].as_str().unwrap(),
+                n["isDefault"].as_bool().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(listed, [(a_default.as_str(), true), (extra, false)]);
     let (code, v) = s.get(&a, &format!("/numbers/{extra}")).await;
-    assert_eq!((code, v["data"]["phoneNumberId"].as_str()), (200, Some(extra)), "{v}");
+    assert_eq!(
+        (code, v["data"]["phoneNumberId"].as_str()),
+        (200, Some(extra)),
+        "{v}"
+    );
     let (code, v) = s.get(&a, &format!("/numbers/{a_default}")).await;
-    assert_eq!((code, v["data"]["isDefault"].as_bool()), (200, Some(true)), "{v}");
+    assert_eq!(
+        (code, v["data"]["isDefault"].as_bool()),
+        (200, Some(true)),
+        "{v}"
+    );
 
     // Connected once: again, or as another account's number, is a conflict.
     let (code, v) = s
@@ -126,7 +139,11 @@ async fn two_numbers_send_and_receive_on_the_right_account() {
     assert_eq!(code, 409, "{v}");
     // Bounded, typed inputs.
     let (code, v) = s
-        .post(&a, "/numbers", json!({"whatsappPhoneNumberId": "+1 555 123"}))
+        .post(
+            &a,
+            "/numbers",
+            json!({"whatsappPhoneNumberId": "+1 555 123"}),
+        )
         .await;
     assert_eq!(code, 400, "{v}");
     assert_eq!(v["details"][0]["field"], "whatsappPhoneNumberId", "{v}");
@@ -141,8 +158,12 @@ async fn two_numbers_send_and_receive_on_the_right_account() {
 
     // One send from each number: each reaches the sandbox on its own number.
     let (code, v) = s
-        .post(&a, "/send-message", json!({"from": extra, "to": "14155550111",
-            "template": {"name": "hello_world", "language": "en_US"}}))
+        .post(
+            &a,
+            "/send-message",
+            json!({"from": extra, "to": "14155550111",
+            "template": {"name": "hello_world", "language": "en_US"}}),
+        )
         .await;
     assert_eq!(code, 202, "{v}");
     let from_extra = v["data"]["id"].as_str().unwrap().to_owned();
@@ -150,8 +171,12 @@ async fn two_numbers_send_and_receive_on_the_right_account() {
     assert_eq!(code, 202, "{v}");
     let from_default = v["data"]["id"].as_str().unwrap().to_owned();
     let (code, v) = s
-        .post(&a, "/send-message", json!({"from": a_default, "to": "14155550113",
-            "template": {"name": "hello_world", "language": "en_US"}}))
+        .post(
+            &a,
+            "/send-message",
+            json!({"from": a_default, "to": "14155550113",
+            "template": {"name": "hello_world", "language": "en_US"}}),
+        )
         .await;
     assert_eq!(code, 202, "{v}");
     let named_default = v["data"]["id"].as_str().unwrap().to_owned();
@@ -186,7 +211,10 @@ async fn two_numbers_send_and_receive_on_the_right_account() {
     assert!(v.to_string().contains("from"), "{v}");
 
     // An inbound message to the extra number lands on this account (and not on the other).
-    let wamid = sb.inbound_to(extra, "14155550111", "hello there").await.unwrap();
+    let wamid = sb
+        .inbound_to(extra, "14155550111", "hello there")
+        .await
+        .unwrap();
     let mut found = Value::Null;
     for _ in 0..200 {
         let (_, v) = s.get(&a, "/inbound").await;
@@ -212,30 +240,53 @@ async fn two_numbers_send_and_receive_on_the_right_account() {
     let (_, v) = s.get(&b, "/numbers").await;
     assert!(!v.to_string().contains(extra), "{v}");
     let (code, v) = s
-        .post(&b, "/send-message", json!({"from": extra, "to": "14155550116",
-            "template": {"name": "hello_world", "language": "en_US"}}))
+        .post(
+            &b,
+            "/send-message",
+            json!({"from": extra, "to": "14155550116",
+            "template": {"name": "hello_world", "language": "en_US"}}),
+        )
         .await;
     assert_eq!(code, 400, "{v}");
     assert_eq!(v["details"][0]["field"], "from", "{v}");
     let (code, v) = s
-        .post(&a, "/send-message", json!({"from": 12, "to": "14155550116", "message": "x"}))
+        .post(
+            &a,
+            "/send-message",
+            json!({"from": 12, "to": "14155550116", "message": "x"}),
+        )
         .await;
     assert_eq!(code, 400, "{v}");
     assert_eq!(v["details"][0]["field"], "from", "{v}");
 
     // Rates: set within bounds, refused outside them.
-    let (code, v) = patch(&s, &a, &format!("/numbers/{extra}"), json!({"throughputPerSecond": 40})).await;
+    let (code, v) = patch(
+        &s,
+        &a,
+        &format!("/numbers/{extra}"),
+        json!({"throughputPerSecond": 40}),
+    )
+    .await;
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["data"]["throughputPerSecond"], 40);
     assert_eq!(v["data"]["throughputSource"], "number");
-    let (code, v) = patch(&s, &a, &format!("/numbers/{a_default}"), json!({"throughputPerSecond": 30})).await;
+    let (code, v) = patch(
+        &s,
+        &a,
+        &format!("/numbers/{a_default}"),
+        json!({"throughputPerSecond": 30}),
+    )
+    .await;
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["data"]["throughputPerSecond"], 30);
     let (_, v) = s.get(&a, &format!("/numbers/{a_default}")).await;
     assert_eq!(v["data"]["throughputPerSecond"], 30, "{v}");
-    for bad in [json!({"throughputPerSecond": 0}), json!({"throughputPerSecond": 1001}),
-        json!({"throughputPerSecond": "fast"}), json!({})]
-    {
+    for bad in [
+        json!({"throughputPerSecond": 0}),
+        json!({"throughputPerSecond": 1001}),
+        json!({"throughputPerSecond": "fast"}),
+        json!({}),
+    ] {
         let (code, v) = patch(&s, &a, &format!("/numbers/{extra}"), bad.clone()).await;
         assert_eq!(code, 400, "{bad}: {v}");
     }
@@ -246,12 +297,20 @@ async fn two_numbers_send_and_receive_on_the_right_account() {
 
     // Disconnected, the number is gone for sends (refused at accept time) and its webhooks.
     let (code, v) = delete(&s, &a, &format!("/numbers/{extra}")).await;
-    assert_eq!((code, v["data"]["deleted"].as_bool()), (200, Some(true)), "{v}");
+    assert_eq!(
+        (code, v["data"]["deleted"].as_bool()),
+        (200, Some(true)),
+        "{v}"
+    );
     let (code, v) = s.get(&a, &format!("/numbers/{extra}")).await;
     assert_eq!(code, 404, "{v}");
     let (code, v) = s
-        .post(&a, "/send-message", json!({"from": extra, "to": "14155550117",
-            "template": {"name": "hello_world", "language": "en_US"}}))
+        .post(
+            &a,
+            "/send-message",
+            json!({"from": extra, "to": "14155550117",
+            "template": {"name": "hello_world", "language": "en_US"}}),
+        )
         .await;
     assert_eq!(code, 400, "{v}");
     // Another account may connect it now.
@@ -273,23 +332,39 @@ async fn tiers_set_each_numbers_rate_and_130429_steps_it_down_until_it_recovers(
     let default = default_number(&s, &a).await;
     // A number shared with the WhatsApp Business app: 20/s.
     let (code, v) = s
-        .post(&a, "/numbers", json!({"whatsappPhoneNumberId": "5552220020"}))
+        .post(
+            &a,
+            "/numbers",
+            json!({"whatsappPhoneNumberId": "5552220020"}),
+        )
         .await;
     assert_eq!(code, 201, "{v}");
     assert_eq!(v["data"]["throughputPerSecond"], 20, "{v}");
     // Verified, the default number takes its tier (STANDARD: 80/s).
     let (code, v) = s.post(&a, "/auth/me/credentials/verify", json!({})).await;
-    assert_eq!((code, v["data"]["valid"].as_bool()), (200, Some(true)), "{v}");
+    assert_eq!(
+        (code, v["data"]["valid"].as_bool()),
+        (200, Some(true)),
+        "{v}"
+    );
     let (_, v) = s.get(&a, &format!("/numbers/{default}")).await;
     assert_eq!(v["data"]["throughputPerSecond"], 80, "{v}");
     assert_eq!(v["data"]["throughputSource"], "number", "{v}");
-    assert_eq!(v["data"]["displayPhoneNumber"].as_str().is_some(), true, "{v}");
+    assert_eq!(
+        v["data"]["displayPhoneNumber"].as_str().is_some(),
+        true,
+        "{v}"
+    );
 
     // The sandbox answers 130429 twice to this recipient (the engine retries; the third send succeeds): each
     // halves the number's rate, and the rate comes back one step per quiet period.
     let (code, v) = s
-        .post(&a, "/send-message", json!({"from": "5552220020", "to": whatsapi_sandbox::magic::THROUGHPUT_LIMIT,
-            "template": {"name": "hello_world", "language": "en_US"}}))
+        .post(
+            &a,
+            "/send-message",
+            json!({"from": "5552220020", "to": whatsapi_sandbox::magic::THROUGHPUT_LIMIT,
+            "template": {"name": "hello_world", "language": "en_US"}}),
+        )
         .await;
     assert_eq!(code, 202, "{v}");
     let id = v["data"]["id"].as_str().unwrap().to_owned();
@@ -300,16 +375,23 @@ async fn tiers_set_each_numbers_rate_and_130429_steps_it_down_until_it_recovers(
         let now = v["data"]["currentThroughputPerSecond"].as_u64().unwrap();
         lowest = lowest.min(now);
         let (_, m) = s.get(&a, &format!("/messages/{id}")).await;
-        sent |= ["sent", "delivered", "read"].contains(&m["data"]["status"].as_str().unwrap_or_default());
+        sent |= ["sent", "delivered", "read"]
+            .contains(&m["data"]["status"].as_str().unwrap_or_default());
         if sent && lowest < 20 && now == 20 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert!(sent, "the message was sent after the two 130429s");
-    assert!(lowest <= 10, "the number was stepped down (lowest {lowest}/s)");
+    assert!(
+        lowest <= 10,
+        "the number was stepped down (lowest {lowest}/s)"
+    );
     let (_, v) = s.get(&a, "/numbers/5552220020").await;
-    assert_eq!(v["data"]["currentThroughputPerSecond"], 20, "recovered: {v}");
+    assert_eq!(
+        v["data"]["currentThroughputPerSecond"], 20,
+        "recovered: {v}"
+    );
     // The other numbers were never slowed.
     let (_, v) = s.get(&a, &format!("/numbers/{default}")).await;
     assert_eq!(v["data"]["currentThroughputPerSecond"], 80, "{v}");
