@@ -642,6 +642,57 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_numbers_own_token_is_sealed_inside_and_resealed_under_a_new_key() {
+        use crate::testing::conformance::sample_number;
+        let inner = Arc::new(MemoryStore::new());
+        let old = EncryptionKey::generate();
+        let store = EncryptingStore::new(inner.clone(), KeyRing::new(old.clone()));
+        let account = create_sample_account(&store).await;
+        let added = store
+            .add_number(sample_number(account.id, "777", Some("NUMBER-TOKEN"), 0), 5)
+            .await
+            .unwrap();
+        assert_eq!(added.access_token.as_deref(), Some("NUMBER-TOKEN"));
+        let raw = inner.number(account.id, "777").await.unwrap().unwrap();
+        let sealed = raw.access_token.clone().unwrap();
+        assert!(!sealed.contains("NUMBER-TOKEN"), "{sealed}");
+        assert_eq!(
+            store.numbers(account.id).await.unwrap()[0]
+                .access_token
+                .as_deref(),
+            Some("NUMBER-TOKEN")
+        );
+        let replaced = store
+            .update_number(
+                account.id,
+                "777",
+                NumberUpdate::SetAccessToken(Some("NEW-TOKEN".into())),
+            )
+            .await
+            .unwrap();
+        assert_eq!(replaced.access_token.as_deref(), Some("NEW-TOKEN"));
+        let raw = inner.number(account.id, "777").await.unwrap().unwrap();
+        assert!(!raw.access_token.unwrap().contains("NEW-TOKEN"));
+
+        let new = EncryptionKey::generate();
+        let after =
+            EncryptingStore::new(inner.clone(), KeyRing::new(new.clone()).with_previous(old));
+        after.reseal_all(10).await.unwrap();
+        let only_new = EncryptingStore::new(inner.clone(), KeyRing::new(new));
+        assert_eq!(
+            only_new
+                .number(account.id, "777")
+                .await
+                .unwrap()
+                .unwrap()
+                .access_token
+                .as_deref(),
+            Some("NEW-TOKEN"),
+            "resealed under the new key"
+        );
+    }
+
+    #[tokio::test]
     async fn a_sealed_value_moved_to_another_account_does_not_open() {
         let inner = Arc::new(MemoryStore::new());
         let store = EncryptingStore::new(inner.clone(), KeyRing::new(EncryptionKey::generate()));

@@ -42,6 +42,9 @@ const THROTTLE_TTL: chrono::Duration = chrono::Duration::seconds(1);
 /// 130429s within this long of a number's last step down are of the same burst and count once.
 pub(crate) const STEP_DOWN_GAP: Duration = Duration::from_secs(1);
 
+/// A key's throttle as read from the store (`None`: never stepped down), and when it was read.
+type ReadThrottle = (Option<Throttle>, DateTime<Utc>);
+
 /// Hands out send slots per key (the Meta phone number id), `1 / rate` apart.
 #[derive(Debug)]
 pub(crate) struct Pacer {
@@ -55,7 +58,7 @@ pub(crate) struct Pacer {
     /// store handed out to it, which tells when the number is busy as far as this process knows.
     next_free: Mutex<HashMap<String, DateTime<Utc>>>,
     /// The throttles per key as last read from the store, and when.
-    throttles: Mutex<HashMap<String, (Option<Throttle>, DateTime<Utc>)>>,
+    throttles: Mutex<HashMap<String, ReadThrottle>>,
     /// The gap each key was last paced at (to size claims by the fastest number).
     gaps: Mutex<HashMap<String, chrono::Duration>>,
 }

@@ -89,9 +89,9 @@ impl WhatsApi {
             return Err(Error::Validation(errs));
         }
         if default.is_some_and(|c| c.phone_number_id == id) {
-            return Err(
-                StoreError::from(crate::store::support::number_already_connected(id)).into(),
-            );
+            return Err(conflict(crate::store::support::number_already_connected(
+                id,
+            )));
         }
         let mut creds = MetaCredentials::new(
             token.map_or_else(

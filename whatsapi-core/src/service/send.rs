@@ -87,9 +87,9 @@ impl Senders {
     /// extra number with a token of its own.
     fn needs_default_credentials(&self, req: &SendRequest) -> bool {
         !req.is_dry_run()
-            && !req
+            && req
                 .sender()
-                .is_some_and(|f| self.0.get(f).copied().flatten() == Some(true))
+                .is_none_or(|f| self.0.get(f).copied().flatten() != Some(true))
     }
 }
 
@@ -217,7 +217,7 @@ impl WhatsApi {
             .validate(now, self.send_rules())
             .map_err(Error::Validation)?;
         let mut senders = Senders::default();
-        if let Some(message) = self.from_refusal(account, &request, &mut senders).await? {
+        if let Some(message) = self.sender_refusal(account, &request, &mut senders).await? {
             return Err(Error::field(field::FROM, message));
         }
         if let Some((field, message)) = self.resolve_references(account, &mut request).await? {
@@ -288,7 +288,7 @@ impl WhatsApi {
                 invalid.push(BulkItemError { index, details });
                 continue;
             }
-            if let Some(message) = self.from_refusal(account, &req, &mut senders).await? {
+            if let Some(message) = self.sender_refusal(account, &req, &mut senders).await? {
                 invalid.push(BulkItemError {
                     index,
                     details: vec![FieldError {
@@ -421,7 +421,7 @@ impl WhatsApi {
 
     /// Why the send cannot go out on its `from` number: it is neither the default number nor one of the account's
     /// extra numbers (another account's number is as unknown as one that does not exist).
-    async fn from_refusal(
+    async fn sender_refusal(
         &self,
         account: &Account,
         req: &SendRequest,
