@@ -222,8 +222,10 @@ fn not_found(e: whatsapi_core::Error) -> ApiError {
             example = json!({"success": false,
                 "error": "Validation failed: whatsappPhoneNumberId: required: the numeric Phone Number ID from Meta (not the phone number itself)",
                 "details": [{"field": "whatsappPhoneNumberId", "message": "required: the numeric Phone Number ID from Meta (not the phone number itself)"}]})),
-        (status = 409, description = "The number is already connected (to this account or another), or the account has 50", body = crate::views::ErrorView),
-        (status = 502, description = "Meta refused the number or its token, or could not be reached", body = crate::views::ErrorView),
+        (status = 409, description = "The number is already connected (to this account or another), or the account has 50", body = crate::views::ErrorView,
+            example = json!({"success": false, "error": "The phone number id 109876543210987 is already connected to another account. A phone number id can belong to one account only, so Meta's webhooks for it reach one account: remove the credentials from the other account first, or use another number."})),
+        (status = 502, description = "Meta failed the check or could not be reached (when Meta refuses the number or its token: 400)", body = crate::views::ErrorView,
+            example = json!({"success": false, "error": "WhatsApp failed the call: (#131000) Something went wrong"})),
     ))]
 pub async fn add_number(
     State(state): State<AppState>,
@@ -256,7 +258,11 @@ pub async fn list_numbers(
 #[utoipa::path(get, path = "/numbers/{phoneNumberId}", tag = "numbers", operation_id = "getNumber", security(("bearer" = [])),
     params(("phoneNumberId" = String, Path, description = "Meta's Phone Number ID", example = "109876543210987")),
     responses(
-        (status = 200, body = crate::views::Envelope<NumberView>),
+        (status = 200, body = crate::views::Envelope<NumberView>, example = json!({"success": true, "data": {
+            "phoneNumberId": "109876543210987", "isDefault": false, "displayPhoneNumber": "+1 555-010-9876",
+            "verifiedName": "Acme Support", "qualityRating": "GREEN", "throughputLevel": "STANDARD",
+            "throughputPerSecond": 40, "throughputSource": "number", "currentThroughputPerSecond": 20,
+            "ownAccessToken": false, "createdAt": "2026-03-28T10:00:00Z"}})),
         (status = 404, description = "Not one of your numbers", body = crate::views::ErrorView,
             example = json!({"success": false, "error": "Phone number not found in your account; GET /numbers lists yours."})),
     ))]
@@ -275,11 +281,16 @@ pub async fn get_number(
     params(("phoneNumberId" = String, Path, description = "Meta's Phone Number ID", example = "109876543210987")),
     request_body(content = NumberPatchBody, example = json!({"throughputPerSecond": 40})),
     responses(
-        (status = 200, body = crate::views::Envelope<NumberView>),
+        (status = 200, body = crate::views::Envelope<NumberView>, example = json!({"success": true, "data": {
+            "phoneNumberId": "109876543210987", "isDefault": false, "displayPhoneNumber": "+1 555-010-9876",
+            "verifiedName": "Acme Support", "qualityRating": "GREEN", "throughputLevel": "STANDARD",
+            "throughputPerSecond": 40, "throughputSource": "number", "currentThroughputPerSecond": 20,
+            "ownAccessToken": false, "createdAt": "2026-03-28T10:00:00Z"}})),
         (status = 400, description = "Rate out of range, invalid token, or nothing to change", body = crate::views::ErrorView,
             example = json!({"success": false, "error": "Validation failed: throughputPerSecond: must be a whole number from 1 to 1000 (messages per second)",
                 "details": [{"field": "throughputPerSecond", "message": "must be a whole number from 1 to 1000 (messages per second)"}]})),
-        (status = 404, description = "Not one of your numbers", body = crate::views::ErrorView),
+        (status = 404, description = "Not one of your numbers", body = crate::views::ErrorView,
+            example = json!({"success": false, "error": "Phone number not found in your account; GET /numbers lists yours."})),
     ))]
 pub async fn update_number(
     State(state): State<AppState>,
@@ -314,8 +325,10 @@ pub async fn update_number(
     responses(
         (status = 200, body = crate::views::Envelope<DeletedNumberView>, example = json!({"success": true, "data": {
             "phoneNumberId": "109876543210987", "deleted": true}})),
-        (status = 404, description = "Not one of your numbers", body = crate::views::ErrorView),
-        (status = 409, description = "It is your default number", body = crate::views::ErrorView),
+        (status = 404, description = "Not one of your numbers", body = crate::views::ErrorView,
+            example = json!({"success": false, "error": "Phone number not found in your account; GET /numbers lists yours."})),
+        (status = 409, description = "It is your default number", body = crate::views::ErrorView,
+            example = json!({"success": false, "error": "this is the account's default number: remove it with DELETE /auth/me/credentials"})),
     ))]
 pub async fn delete_number(
     State(state): State<AppState>,
