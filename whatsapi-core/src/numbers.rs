@@ -72,7 +72,7 @@ pub struct BusinessNumber {
     pub throughput_per_second: Option<u32>,
     /// When it was connected.
     pub created_at: DateTime<Utc>,
-    /// When it last changed (verified again, or its rate or token set).
+    /// When Meta's answer about it was last recorded: when it was connected, or verified again.
     pub updated_at: DateTime<Utc>,
 }
 
