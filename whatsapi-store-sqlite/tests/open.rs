@@ -240,8 +240,17 @@ async fn waiting_events_keep_going_to_the_reference_webhook_after_the_endpoints_
     let stored = current.get_message(acc.id, m.id).await.unwrap().unwrap();
     drop(current);
     let conn = rusqlite::Connection::open(&path).unwrap();
+    // The columns version 10 has (later releases added some, such as the number a message is sent from).
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('messages')")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let columns = columns.join(", ");
     conn.execute_batch(&format!(
-        "ATTACH '{}' AS cur; INSERT INTO messages SELECT * FROM cur.messages; \
+        "ATTACH '{}' AS cur; INSERT INTO messages ({columns}) SELECT {columns} FROM cur.messages; \
          INSERT INTO timeline SELECT * FROM cur.timeline; \
          INSERT OR REPLACE INTO status_counts SELECT * FROM cur.status_counts; DETACH cur;",
         copy.display()
