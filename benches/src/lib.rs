@@ -28,6 +28,7 @@ pub async fn sample_account(store: &dyn Store) -> AccountId {
 /// A short text message created now.
 pub fn text_message(account: AccountId) -> NewMessage {
     NewMessage {
+        from: None,
         id: MessageId::new(),
         account_id: account,
         batch_id: None,

@@ -270,6 +270,7 @@ impl Gateway {
                 phone_number_id: PHONE_NUMBER_ID.into(),
                 app_secret: None,
                 verify_token: None,
+                throughput_per_second: None,
             },
         )
         .await?;

@@ -50,6 +50,8 @@ impl MetaTransport for PrintingTransport {
             verified_name: "Printing transport".into(),
             display_phone_number: "+1 555-000-0000".into(),
             quality_rating: None,
+            throughput_level: None,
+            on_business_app: None,
         })
     }
 }

@@ -33,6 +33,7 @@ pub enum Schedule {
 
 const SEND_FIELDS: &[&str] = &[
     "to",
+    "from",
     "recipient",
     "context",
     "message",
@@ -210,7 +211,7 @@ fn parse_item(
         if !SEND_FIELDS.contains(&key.as_str()) && !CONTENT_FIELDS.contains(&key.as_str()) {
             errs.push(
                 path(prefix, key),
-                "unknown field; accepted fields are to, recipient, context, message, template, sendAt, \
+                "unknown field; accepted fields are to, recipient, from, context, message, template, sendAt, \
                  validitySeconds, metadata, dry_run (and, for other message types, type and one of image, video, audio, document, sticker, \
                  interactive, location, contacts, reaction)",
             );
@@ -275,6 +276,30 @@ fn parse_item(
         }
     };
 
+    // The business number to send from (a phone number id of the account); checked against the account's
+    // numbers when the send is accepted.
+    let from = match obj.get("from") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s))
+            if !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Some(s.clone())
+        }
+        Some(other) => {
+            errs.push(
+                path(prefix, "from"),
+                format!(
+                    "must be the numeric Phone Number ID of one of your business numbers (see GET /numbers), got {}",
+                    match other {
+                        Value::String(_) => "another string".to_owned(),
+                        v => type_name(v).to_owned(),
+                    }
+                ),
+            );
+            None
+        }
+    };
+
     let mut dry_run = false;
     for key in ["dry_run", "dryRun"] {
         match obj.get(key) {
@@ -308,6 +333,9 @@ fn parse_item(
     }
     if let Some(m) = metadata {
         req = req.metadata(m);
+    }
+    if let Some(f) = from {
+        req = req.from_number(f);
     }
     (Some(req), schedule_errors)
 }

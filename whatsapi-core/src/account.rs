@@ -35,6 +35,10 @@ pub struct MetaCredentials {
     /// hash the token ([`crate::store::support::verify_token_hash`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify_token_hash: Option<String>,
+    /// The pacing rate of the default number in messages per second: set from Meta's `throughput.level` when the
+    /// credentials are verified, or by the account; `None`: the engine's default rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput_per_second: Option<u32>,
 }
 
 impl MetaCredentials {
@@ -49,6 +53,7 @@ impl MetaCredentials {
             verify_token: None,
             waba_id: None,
             verify_token_hash: None,
+            throughput_per_second: None,
         }
     }
 }

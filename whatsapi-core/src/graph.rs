@@ -481,7 +481,7 @@ impl MetaTransport for GraphTransport {
             .get(url)
             .query(&[(
                 "fields",
-                "verified_name,display_phone_number,quality_rating",
+                "verified_name,display_phone_number,quality_rating,throughput,is_on_biz_app",
             )])
             .bearer_auth(&creds.access_token)
             .send()
@@ -506,6 +506,8 @@ impl MetaTransport for GraphTransport {
                 .unwrap_or_default()
                 .to_owned(),
             quality_rating: v["quality_rating"].as_str().map(str::to_owned),
+            throughput_level: v["throughput"]["level"].as_str().map(str::to_owned),
+            on_business_app: v["is_on_biz_app"].as_bool(),
         })
     }
 

@@ -75,6 +75,7 @@ pub mod idempotency;
 pub mod inbound;
 pub mod message;
 pub mod meta;
+pub mod numbers;
 pub mod phone;
 pub mod recipient;
 pub mod retry;

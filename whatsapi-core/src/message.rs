@@ -939,6 +939,9 @@ pub struct NewMessage {
     pub content: MessageContent,
     /// The wamid of the message this one replies to (Meta's `context.message_id`).
     pub reply_to: Option<String>,
+    /// The phone number id of the account's business number it goes out on; `None`: the default number (of the
+    /// credentials). See [`crate::numbers`].
+    pub from: Option<String>,
     /// Send no earlier than this; `None` sends now.
     pub send_at: Option<DateTime<Utc>>,
     /// The end of its validity period: still unsent then, it fails instead of going out late; `None`: never.
@@ -1011,6 +1014,8 @@ pub struct Message {
     pub content: MessageContent,
     /// The wamid of the message this one replies to, if it is a reply.
     pub reply_to: Option<String>,
+    /// The phone number id of the business number it goes out on; `None`: the account's default number.
+    pub from: Option<String>,
     /// Current status.
     pub status: Status,
     /// Requested send time, for scheduled messages.

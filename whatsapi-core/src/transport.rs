@@ -44,6 +44,12 @@ pub struct PhoneNumberInfo {
     pub display_phone_number: String,
     /// GREEN / YELLOW / RED, when given.
     pub quality_rating: Option<String>,
+    /// `throughput.level` (STANDARD, HIGH, NOT_APPLICABLE), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput_level: Option<String>,
+    /// `is_on_biz_app`: the number is also used in the WhatsApp Business app (coexistence, 20 messages/s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_business_app: Option<bool>,
 }
 
 /// A file on its way to Meta's `POST /{phone_number_id}/media`, already checked against Meta's limits.

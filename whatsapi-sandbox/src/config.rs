@@ -14,6 +14,10 @@ pub struct SandboxNumber {
     pub verified_name: String,
     /// The bearer token that may send from this number.
     pub access_token: String,
+    /// Meta's `throughput.level` of the number: `STANDARD` (80 messages/s) or `HIGH` (1,000/s).
+    pub throughput_level: String,
+    /// `is_on_biz_app`: the number is shared with the WhatsApp Business app (coexistence, 20 messages/s).
+    pub on_business_app: bool,
 }
 
 impl SandboxNumber {
@@ -33,6 +37,8 @@ impl Default for SandboxNumber {
             display_phone_number: "+1 555-000-1234".to_owned(),
             verified_name: "Whatsapi Sandbox".to_owned(),
             access_token: "sandbox-token".to_owned(),
+            throughput_level: "STANDARD".to_owned(),
+            on_business_app: false,
         }
     }
 }
@@ -113,7 +119,8 @@ pub struct SandboxConfig {
     /// Retries of failed webhook POSTs.
     pub webhook_retry: WebhookRetry,
     /// Serve any numeric phone number id with the first number's token (one sandbox number per account of a
-    /// whatsapi server in `--sandbox` mode, so webhooks route to the right account).
+    /// whatsapi server in `--sandbox` mode, so webhooks route to the right account). Such a number reports the
+    /// `STANDARD` throughput tier, `HIGH` when its id ends in `1000`, and `is_on_biz_app` when it ends in `0020`.
     pub open_numbers: bool,
     /// Refuse free-form text with 131047 ("Re-engagement message"), as Meta does, to every recipient that has not
     /// written to the business number in the last 24 hours ([`crate::SandboxHandle::inbound`] opens the window);
@@ -176,6 +183,15 @@ impl SandboxConfig {
                 display_phone_number: format!("+1 555-01{}-{}", &tail[..1], &tail[1..]),
                 verified_name: first.verified_name.clone(),
                 access_token: first.access_token.clone(),
+                // Served numbers are STANDARD, but ids ending in 1000 show the HIGH tier and ids ending in 0020
+                // a number shared with the WhatsApp Business app, so clients can exercise each tier.
+                throughput_level: if id.ends_with("1000") {
+                    "HIGH"
+                } else {
+                    "STANDARD"
+                }
+                .to_owned(),
+                on_business_app: id.ends_with("0020"),
             }
         })
     }

@@ -65,6 +65,8 @@ async fn main() -> std::io::Result<()> {
             display_phone_number: args.display_phone_number,
             verified_name: args.verified_name,
             access_token: args.access_token,
+            throughput_level: "STANDARD".into(),
+            on_business_app: false,
         }],
         app_secret: args.app_secret,
         callback_url: args.callback_url,

@@ -23,7 +23,7 @@ use crate::validate::{self, Content};
 use crate::webhooks::AcceptedSend;
 
 /// Fields of the phone-number node answered when `fields` is not given (Meta's defaults).
-const DEFAULT_FIELDS: &str = "verified_name,code_verification_status,display_phone_number,quality_rating,platform_type,throughput";
+const DEFAULT_FIELDS: &str = "verified_name,code_verification_status,display_phone_number,quality_rating,platform_type,throughput,is_on_biz_app";
 
 type QueryParams = Query<HashMap<String, String>>;
 
@@ -467,7 +467,8 @@ async fn phone_number(
             "quality_rating" => json!("GREEN"),
             "code_verification_status" => json!("VERIFIED"),
             "platform_type" => json!("CLOUD_API"),
-            "throughput" => json!({"level": "STANDARD"}),
+            "throughput" => json!({"level": number.throughput_level}),
+            "is_on_biz_app" => json!(number.on_business_app),
             "name_status" => json!("APPROVED"),
             "id" => json!(number.id),
             other => return Err(MetaError::nonexisting_field(other)),

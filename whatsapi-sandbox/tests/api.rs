@@ -49,6 +49,8 @@ async fn authentication_and_object_errors() {
         display_phone_number: "+1 555-000-2222".into(),
         verified_name: "Other".into(),
         access_token: "other-token".into(),
+        throughput_level: "HIGH".into(),
+        on_business_app: false,
     };
     let sb = Sandbox::start(SandboxConfig {
         phone_numbers: vec![SandboxNumber::default(), other],

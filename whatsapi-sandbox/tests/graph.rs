@@ -37,6 +37,7 @@ fn creds(token: &str, pnid: &str) -> MetaCredentials {
         verify_token: None,
         waba_id: None,
         verify_token_hash: None,
+        throughput_per_second: None,
     }
 }
 
@@ -150,6 +151,9 @@ async fn verify_credentials() {
     assert_eq!(info.verified_name, "Whatsapi Sandbox");
     assert_eq!(info.display_phone_number, "+1 555-000-1234");
     assert_eq!(info.quality_rating.as_deref(), Some("GREEN"));
+    assert_eq!(info.throughput_level.as_deref(), Some("STANDARD"));
+    assert_eq!(info.on_business_app, Some(false));
+    assert_eq!(whatsapi_core::numbers::rate_of_throughput(&info), Some(80));
 
     let e = t.verify(&creds("expired", PNID)).await.unwrap_err();
     assert_eq!((e.http_status, e.code), (Some(401), Some(190)));
@@ -313,6 +317,36 @@ async fn templates_are_listed_page_by_page_with_metas_errors() {
 
 /// With `open_numbers` (as whatsapi's `--sandbox` runs it, where each account has a WABA id of its own), any
 /// numeric WABA id lists the store, the reference docs' `order_ready` among it; a wrong token is still 190.
+#[tokio::test]
+async fn open_numbers_report_each_throughput_tier() {
+    let sb = whatsapi_sandbox::Sandbox::start(SandboxConfig {
+        open_numbers: true,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let t = transport(&sb, Duration::from_secs(5));
+    let rate = |info: &whatsapi_core::transport::PhoneNumberInfo| {
+        whatsapi_core::numbers::rate_of_throughput(info)
+    };
+    let standard = t.verify(&creds(TOKEN, "4444444")).await.unwrap();
+    assert_eq!(
+        (standard.throughput_level.as_deref(), rate(&standard)),
+        (Some("STANDARD"), Some(80))
+    );
+    let high = t.verify(&creds(TOKEN, "4441000")).await.unwrap();
+    assert_eq!(
+        (high.throughput_level.as_deref(), rate(&high)),
+        (Some("HIGH"), Some(1000))
+    );
+    let shared = t.verify(&creds(TOKEN, "4440020")).await.unwrap();
+    assert_eq!(
+        (shared.on_business_app, rate(&shared)),
+        (Some(true), Some(20))
+    );
+    sb.shutdown().await;
+}
+
 #[tokio::test]
 async fn open_numbers_list_templates_for_any_numeric_waba() {
     let sb = whatsapi_sandbox::Sandbox::start(SandboxConfig {

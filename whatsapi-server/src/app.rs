@@ -16,8 +16,8 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;
 use crate::routes::{
-    account, billing, campaigns, contacts, costs, dashboard, endpoints, inbound, media, messages, meta,
-    sandbox, system, templates,
+    account, billing, campaigns, contacts, costs, dashboard, endpoints, inbound, media, messages,
+    meta, numbers, sandbox, system, templates,
 };
 
 pub use crate::state::{AppState, HttpSettings, SandboxCredentials};
@@ -35,6 +35,7 @@ pub fn api_router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(dashboard::router(&state))
         .merge(costs::router(&state))
         .merge(endpoints::router(&state))
+        .merge(numbers::router(&state))
         .merge(billing::router(&state))
         .merge(sandbox::router(&state))
         .merge(meta::router())

@@ -349,6 +349,11 @@ pub struct ServeArgs {
     #[arg(long, env = "WHATSAPI_SEND_RATE", default_value_t = 80)]
     pub send_rate: u32,
 
+    /// After Meta's 130429 (throughput exceeded) a number's send rate is halved; each this many seconds without
+    /// another give one halving back.
+    #[arg(long, env = "WHATSAPI_PACE_RECOVERY_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub pace_recovery_secs: u64,
+
     /// Consecutive transient Meta failures of an account that open its circuit breaker.
     #[arg(long, env = "WHATSAPI_BREAKER_THRESHOLD", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub breaker_threshold: u32,

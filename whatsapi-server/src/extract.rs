@@ -115,7 +115,7 @@ impl JsonType for Vec<String> {
 }
 
 impl JsonType for u64 {
-    const MUST_BE: &'static str = "must be a whole number of seconds";
+    const MUST_BE: &'static str = "must be a whole number";
 }
 
 impl JsonType for Vec<u64> {

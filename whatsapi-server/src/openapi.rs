@@ -19,6 +19,12 @@ use utoipa::openapi::path::Operation;
                        `image`, `video`, `audio`, `document`, `sticker` (by `link` or uploaded `id`), `interactive` \
                        (reply `button`s, `list`, `cta_url`), `location`, `contacts` or `reaction`, each holding Meta's object for \
                        that type; `type` is optional and must agree. All but templates need the 24-hour window.\n\n\
+                       **Business numbers**: besides the default number of `PUT /auth/me/credentials`, an account \
+                       connects more with `POST /numbers`; a send (or a bulk item) names one with `from` (its Phone \
+                       Number ID; an unknown one is a 400 naming `from`), Meta's webhooks for each number reach its \
+                       account, and each number is paced at its own rate (its Meta throughput tier: `STANDARD` 80/s, \
+                       `HIGH` 1,000/s, 20/s for numbers shared with the WhatsApp Business app; or `PATCH \
+                       /numbers/{id}`), halved after a 130429 and recovering step by step.\n\n\
                        **Statuses**: `queued` or `scheduled` → `processing` → `sent` → `delivered` → `read`, or \
                        `retrying` / `failed`. Meta reports `played` once the recipient listens to a voice message; it \
                        comes after `read` and is recorded as `read` (setting `readAt` if no `read` came first), so a \

@@ -148,6 +148,7 @@ impl RequestBody for CredentialsRequest {
             verify_token: verify_token.filter(|s| !s.is_empty()),
             waba_id: waba_id.filter(|s| !s.is_empty()),
             verify_token_hash: None,
+            throughput_per_second: None,
         };
         Ok(CredentialsUpdate {
             credentials,

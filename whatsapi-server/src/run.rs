@@ -105,6 +105,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!(e))?;
     let engine_config = EngineConfig {
         pace_per_second: args.send_rate,
+        pace_recovery: std::time::Duration::from_secs(args.pace_recovery_secs),
         breaker_threshold: args.breaker_threshold,
         breaker_cooldown: std::time::Duration::from_secs(args.breaker_cooldown_secs),
         breaker_max_cooldown: std::time::Duration::from_secs(args.breaker_cooldown_secs.max(300)),

@@ -73,7 +73,12 @@ async fn by_id_for_update(db: &dyn Db, id: AccountId) -> Result<Option<Account>>
 
 /// The account routing Meta's webhooks for this phone number id (unique).
 pub(crate) async fn by_phone_number_id(db: &dyn Db, pnid: &str) -> Result<Option<Account>> {
-    let sql = format!("SELECT {COLUMNS} FROM accounts WHERE phone_number_id = $1 LIMIT 1");
+    // The default number's account, else the account that connected it as an extra number.
+    let sql = format!(
+        "SELECT {COLUMNS} FROM accounts WHERE phone_number_id = $1 \
+         UNION ALL SELECT {COLUMNS} FROM accounts \
+         WHERE seq = (SELECT account FROM business_numbers WHERE phone_number_id = $1) LIMIT 1"
+    );
     db.opt(&sql, &[&pnid])
         .await?
         .as_ref()
@@ -185,7 +190,17 @@ pub(crate) async fn update(db: &dyn Db, id: AccountId, update: AccountUpdate) ->
     let mut account = by_id_for_update(db, id)
         .await?
         .ok_or(PostgresError::Store(StoreError::NotFound))?;
+    let sets_number = match &update {
+        AccountUpdate::SetCredentials(c) | AccountUpdate::ReplaceCredentials(c) => {
+            Some(c.phone_number_id.clone())
+        }
+        _ => None,
+    };
     account.apply(update);
+    if let Some(pnid) = sets_number {
+        crate::numbers::lock_number(db, &pnid).await?;
+        crate::numbers::check_default(db, require_seq(db, id).await?, &pnid).await?;
+    }
     save(db, &account).await?;
     Ok(account)
 }

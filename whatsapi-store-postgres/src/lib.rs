@@ -70,6 +70,7 @@ mod inbound;
 mod limits;
 mod listen;
 mod messages;
+mod numbers;
 mod outbox;
 #[cfg(test)]
 mod round_trips;

@@ -13,6 +13,7 @@ use whatsapi_core::{AccountId, StoreError};
 use crate::PostgresStore;
 use crate::codec::{time, ts, ts_opt};
 use crate::db::Db;
+use crate::db::in_tx;
 use crate::error::{PostgresError, Result};
 
 /// Reserves every block in one statement. Keys are upserted in key order, so two replicas reserving for the same
@@ -99,6 +100,26 @@ impl LimitStore for PostgresStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<DateTime<Utc>>> {
         Ok(reserve(&self.client().await?, blocks, interval, now).await?)
+    }
+
+    async fn throttles(
+        &self,
+        keys: &[String],
+    ) -> StoreResult<Vec<Option<whatsapi_core::numbers::Throttle>>> {
+        Ok(crate::numbers::throttles(&self.client().await?, keys).await?)
+    }
+
+    async fn step_down_number(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        quiet: Duration,
+        min_gap: Duration,
+    ) -> StoreResult<whatsapi_core::numbers::Throttle> {
+        Ok(in_tx!(self, |tx| crate::numbers::step_down(
+            tx, key, now, quiet, min_gap
+        )
+        .await)?)
     }
 
     /// Always: every replica on the database reserves from the same rows.

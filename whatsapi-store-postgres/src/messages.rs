@@ -39,7 +39,7 @@ use crate::outbox;
 const COLUMNS: &str = "m.seq, m.account, a.id, m.id, m.batch_id, m.recipient, m.content, m.status, \
      m.scheduled_for, m.metadata, m.dry_run, m.wamid, m.attempt, m.tries, m.next_attempt_at, m.lease_until, \
      m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.error_message, m.error_code, m.created_at, m.updated_at, \
-     m.meta_error, m.pricing, m.recipient_user_id, m.reply_to, m.expires_at";
+     m.meta_error, m.pricing, m.recipient_user_id, m.reply_to, m.expires_at, m.from_number";
 
 /// A message with its row numbers.
 pub(crate) struct Stored {
@@ -69,6 +69,7 @@ fn decode(r: &Row, o: usize) -> Result<Stored> {
         })?,
         content: serde_json::from_str(&content)?,
         reply_to: r.try_get(o + 27)?,
+        from: r.try_get(o + 29)?,
         status: status(r.try_get(o + 7)?)?,
         scheduled_for: time_opt(r.try_get(o + 8)?),
         expires_at: time_opt(r.try_get(o + 28)?),
@@ -391,13 +392,13 @@ idem AS ( \
 ok AS (SELECT seq FROM acc WHERE $17::text IS NULL OR EXISTS (SELECT 1 FROM idem)), \
 msgs AS ( \
   INSERT INTO messages (id, account, batch_id, recipient, content, status, scheduled_for, metadata, dry_run, \
-    created_at, updated_at, due_at, recipient_user_id, reply_to, expires_at) \
+    created_at, updated_at, due_at, recipient_user_id, reply_to, expires_at, from_number) \
   SELECT t.id, ok.seq, t.batch_id, t.recipient, t.content, t.status, t.scheduled_for, t.metadata, t.dry_run, \
-    t.created_at, t.created_at, t.due_at, t.recipient_user_id, t.reply_to, t.expires_at \
+    t.created_at, t.created_at, t.due_at, t.recipient_user_id, t.reply_to, t.expires_at, t.from_number \
   FROM ok CROSS JOIN unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int2[], $7::int8[], $8::text[], \
-    $9::bool[], $10::int8[], $11::int8[], $12::text[], $13::text[], $24::int8[]) WITH ORDINALITY \
+    $9::bool[], $10::int8[], $11::int8[], $12::text[], $13::text[], $24::int8[], $25::text[]) WITH ORDINALITY \
     AS t(id, batch_id, recipient, content, status, scheduled_for, metadata, dry_run, created_at, due_at, \
-    recipient_user_id, reply_to, expires_at, ord) \
+    recipient_user_id, reply_to, expires_at, from_number, ord) \
   ORDER BY t.ord \
   RETURNING seq, account, status, created_at), \
 tl AS ( \
@@ -445,6 +446,7 @@ pub(crate) async fn insert(db: &dyn Db, batch: &NewBatch) -> Result<()> {
     let mut recipients = Vec::with_capacity(n);
     let mut user_ids = Vec::with_capacity(n);
     let mut replies = Vec::with_capacity(n);
+    let mut froms = Vec::with_capacity(n);
     let mut contents = Vec::with_capacity(n);
     let mut statuses = Vec::with_capacity(n);
     let mut scheduled = Vec::with_capacity(n);
@@ -466,6 +468,7 @@ pub(crate) async fn insert(db: &dyn Db, batch: &NewBatch) -> Result<()> {
         recipients.push(m.to.address().to_owned());
         user_ids.push(m.to.user_id().map(|u| u.as_str().to_owned()));
         replies.push(m.reply_to.clone());
+        froms.push(m.from.clone());
         contents.push(serde_json::to_string(&m.content)?);
         statuses.push(status_code(m.initial_status()));
         scheduled.push(ts_opt(m.send_at));
@@ -520,6 +523,7 @@ pub(crate) async fn insert(db: &dyn Db, batch: &NewBatch) -> Result<()> {
                 &crate::counters::next_shard(),
                 &crate::idempotency::FINISHED,
                 &expires,
+                &froms,
             ],
         )
         .await

@@ -24,6 +24,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0011_contacts.sql"),
     include_str!("migrations/0012_counter_shards.sql"),
     include_str!("migrations/0013_shared_limits.sql"),
+    include_str!("migrations/0014_numbers.sql"),
     include_str!("migrations/0015_validity.sql"),
     include_str!("migrations/0016_costs.sql"),
     include_str!("migrations/0017_campaigns.sql"),

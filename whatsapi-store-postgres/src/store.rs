@@ -10,6 +10,7 @@ use whatsapi_core::account::{AccountUpdate, NewAccount};
 use whatsapi_core::endpoints::{EndpointId, EndpointUpdate, WebhookEndpoint};
 use whatsapi_core::idempotency::{Decision, Fingerprint, IdempotencyKey};
 use whatsapi_core::inbound::{InboundFilter, InboundId, InboundInsert, InboundMessage, NewInbound};
+use whatsapi_core::numbers::{BusinessNumber, NumberUpdate};
 use whatsapi_core::store::{
     ClaimLimits, Claimed, ClaimedEvent, EventClaimLimits, EventNext, MessageFilter, NewBatch,
     NewEvent, OutboxBacklog, Outcome, OutcomeRecord, Page, PageRequest, PurgePolicy, PurgeReport,
@@ -44,6 +45,50 @@ impl TenantStore for PostgresStore {
         phone_number_id: &str,
     ) -> StoreResult<Option<Account>> {
         Ok(accounts::by_phone_number_id(&self.client().await?, phone_number_id).await?)
+    }
+
+    async fn add_number(
+        &self,
+        number: BusinessNumber,
+        max_per_account: usize,
+    ) -> StoreResult<BusinessNumber> {
+        Ok(in_tx!(self, |tx| crate::numbers::add(
+            tx,
+            &number,
+            max_per_account
+        )
+        .await)?)
+    }
+
+    async fn numbers(&self, account: AccountId) -> StoreResult<Vec<BusinessNumber>> {
+        Ok(crate::numbers::list(&self.client().await?, account).await?)
+    }
+
+    async fn number(
+        &self,
+        account: AccountId,
+        phone_number_id: &str,
+    ) -> StoreResult<Option<BusinessNumber>> {
+        Ok(crate::numbers::get(&self.client().await?, account, phone_number_id, false).await?)
+    }
+
+    async fn update_number(
+        &self,
+        account: AccountId,
+        phone_number_id: &str,
+        update: NumberUpdate,
+    ) -> StoreResult<BusinessNumber> {
+        Ok(in_tx!(self, |tx| crate::numbers::update(
+            tx,
+            account,
+            phone_number_id,
+            update.clone()
+        )
+        .await)?)
+    }
+
+    async fn delete_number(&self, account: AccountId, phone_number_id: &str) -> StoreResult<()> {
+        Ok(crate::numbers::delete(&self.client().await?, account, phone_number_id).await?)
     }
 
     async fn account_by_waba_id(&self, waba_id: &str) -> StoreResult<Option<Account>> {

@@ -63,6 +63,7 @@ mod inbound;
 mod keys;
 mod limits;
 mod messages;
+mod numbers;
 mod outbox;
 mod readers;
 mod schema;
@@ -120,6 +121,7 @@ pub struct SqliteStore {
     /// The end of the send slots reserved per key ([`LimitStore`](whatsapi_core::store::LimitStore)): in
     /// memory, since one process serves a file.
     send_slots: limits::SendSlots,
+    throttles: limits::Throttles,
     path: PathBuf,
 }
 
@@ -204,6 +206,7 @@ impl SqliteStore {
             readers,
             keys,
             send_slots: limits::SendSlots::default(),
+            throttles: limits::Throttles::default(),
             path,
         })
     }

@@ -1,5 +1,5 @@
 //! Limits: the breaker's compare-and-set runs on the writer (one writer, so it is atomic against every other write
-//! of the file); send slots are kept in this process's memory: a SQLite file is served by one process, so there is
+//! of the file); send slots and pacing step-downs are kept in this process's memory: a SQLite file is served by one process, so there is
 //! no other replica to share them with, and a table would cost a write per claimed batch for nothing.
 
 use std::collections::HashMap;
@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 use whatsapi_core::account::BreakerState;
+use whatsapi_core::numbers::Throttle;
 use whatsapi_core::store::{LimitStore, SlotBlock, StoreResult};
 use whatsapi_core::{AccountId, StoreError};
 
@@ -47,6 +48,29 @@ impl SendSlots {
                 start
             })
             .collect()
+    }
+}
+
+/// The pacing step-downs per key, in this process's memory for the reason send slots are: one process serves the
+/// file (a restart forgets them, and the rate starts from the number's own again).
+#[derive(Debug, Default)]
+pub(crate) struct Throttles(Mutex<HashMap<String, Throttle>>);
+
+impl Throttles {
+    fn get(&self, keys: &[String]) -> Vec<Option<Throttle>> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        keys.iter().map(|k| map.get(k).copied()).collect()
+    }
+
+    fn step_down(&self, key: &str, now: DateTime<Utc>, quiet: Duration, gap: Duration) -> Throttle {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > PRUNE_ABOVE {
+            // Throttles fully recovered say nothing any more.
+            map.retain(|_, t| t.steps_at(now, quiet) > 0);
+        }
+        let next = Throttle::stepped_down(map.get(key).copied(), now, quiet, gap);
+        map.insert(key.to_owned(), next);
+        next
     }
 }
 
@@ -93,6 +117,20 @@ impl LimitStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<DateTime<Utc>>> {
         Ok(self.send_slots.reserve(blocks, interval, now))
+    }
+
+    async fn throttles(&self, keys: &[String]) -> StoreResult<Vec<Option<Throttle>>> {
+        Ok(self.throttles.get(keys))
+    }
+
+    async fn step_down_number(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        quiet: Duration,
+        min_gap: Duration,
+    ) -> StoreResult<Throttle> {
+        Ok(self.throttles.step_down(key, now, quiet, min_gap))
     }
 
     async fn update_breaker(

@@ -30,7 +30,7 @@ use crate::outbox;
 const SELECT: &str = "SELECT m.seq, m.account, a.id, m.id, m.batch_id, m.recipient, m.content, m.status, \
      m.scheduled_for, m.metadata, m.dry_run, m.wamid, m.attempt, m.tries, m.next_attempt_at, m.lease_until, \
      m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.error_message, m.error_code, m.created_at, m.updated_at, \
-     m.due_at, m.meta_error, m.pricing, m.recipient_user_id, m.reply_to, m.expires_at \
+     m.due_at, m.meta_error, m.pricing, m.recipient_user_id, m.reply_to, m.expires_at, m.from_number \
      FROM messages m JOIN accounts a ON a.seq = m.account";
 
 /// A message with its row numbers.
@@ -77,6 +77,7 @@ struct Raw {
     recipient_user_id: Option<String>,
     reply_to: Option<String>,
     expires_at: Option<i64>,
+    from_number: Option<String>,
 }
 
 fn raw(r: &Row<'_>) -> rusqlite::Result<Raw> {
@@ -111,6 +112,7 @@ fn raw(r: &Row<'_>) -> rusqlite::Result<Raw> {
         recipient_user_id: r.get(27)?,
         reply_to: r.get(28)?,
         expires_at: r.get(29)?,
+        from_number: r.get(30)?,
     })
 }
 
@@ -129,6 +131,7 @@ impl Raw {
                 })?,
             content: serde_json::from_str(&self.content)?,
             reply_to: self.reply_to,
+            from: self.from_number,
             status: status(self.status)?,
             scheduled_for: time_opt(self.scheduled_for),
             expires_at: time_opt(self.expires_at),
@@ -382,8 +385,8 @@ pub(crate) fn insert(conn: &Connection, batch: NewBatch) -> Result<()> {
     let mut counts: BTreeMap<Status, i64> = BTreeMap::new();
     let mut insert = conn.prepare_cached(
         "INSERT INTO messages (id, account, batch_id, recipient, content, status, scheduled_for, metadata, dry_run, \
-         created_at, updated_at, due_at, recipient_user_id, reply_to, expires_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14)",
+         created_at, updated_at, due_at, recipient_user_id, reply_to, expires_at, from_number) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?;
     let mut first = conn.prepare_cached(
         "INSERT INTO timeline (message, n, status, at, detail) VALUES (?1, 1, ?2, ?3, NULL)",
@@ -414,6 +417,7 @@ pub(crate) fn insert(conn: &Connection, batch: NewBatch) -> Result<()> {
                 m.to.user_id().map(|u| u.as_str()),
                 m.reply_to.as_deref(),
                 ts_opt(m.expires_at),
+                m.from.as_deref(),
             ])
             .map_err(|e| match SqliteError::from(e) {
                 SqliteError::Store(StoreError::Conflict(_)) => SqliteError::Store(

@@ -23,6 +23,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0012_event_types.sql"),
     include_str!("migrations/0013_contacts.sql"),
     include_str!("migrations/0014_breaker_probe.sql"),
+    include_str!("migrations/0015_numbers.sql"),
     include_str!("migrations/0016_validity.sql"),
     include_str!("migrations/0017_costs.sql"),
     include_str!("migrations/0018_campaigns.sql"),

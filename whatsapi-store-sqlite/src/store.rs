@@ -2,6 +2,7 @@
 //! the reader pool.
 
 use std::time::Duration;
+use whatsapi_core::numbers::{BusinessNumber, NumberUpdate};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -59,7 +60,13 @@ impl TenantStore for SqliteStore {
     ) -> StoreResult<Option<Account>> {
         let pnid = phone_number_id.to_owned();
         self.readers
-            .read(move |c| accounts::by_phone_number_id(c, &pnid))
+            .read(move |c| match accounts::by_phone_number_id(c, &pnid)? {
+                Some(a) => Ok(Some(a)),
+                None => match crate::numbers::account_of(c, &pnid)? {
+                    Some(id) => accounts::by_id(c, id),
+                    None => Ok(None),
+                },
+            })
             .await
     }
 
@@ -82,7 +89,16 @@ impl TenantStore for SqliteStore {
             .write(move |c| {
                 let mut account =
                     accounts::by_id(c, id)?.ok_or(SqliteError::Store(StoreError::NotFound))?;
+                let sets_number = match &update {
+                    AccountUpdate::SetCredentials(n) | AccountUpdate::ReplaceCredentials(n) => {
+                        Some(n.phone_number_id.clone())
+                    }
+                    _ => None,
+                };
                 account.apply(update);
+                if let Some(pnid) = sets_number {
+                    crate::numbers::check_default(c, accounts::require_seq(c, id)?, &pnid)?;
+                }
                 accounts::save(c, &account)?;
                 Ok(account)
             })
@@ -99,6 +115,52 @@ impl TenantStore for SqliteStore {
         }
         self.readers
             .read(move |c| accounts::list(c, after, limit))
+            .await
+    }
+
+    async fn add_number(
+        &self,
+        number: BusinessNumber,
+        max_per_account: usize,
+    ) -> StoreResult<BusinessNumber> {
+        self.writer
+            .write(move |c| crate::numbers::add(c, &number, max_per_account))
+            .await
+    }
+
+    async fn numbers(&self, account: AccountId) -> StoreResult<Vec<BusinessNumber>> {
+        self.readers
+            .read(move |c| crate::numbers::list(c, account))
+            .await
+    }
+
+    async fn number(
+        &self,
+        account: AccountId,
+        phone_number_id: &str,
+    ) -> StoreResult<Option<BusinessNumber>> {
+        let pnid = phone_number_id.to_owned();
+        self.readers
+            .read(move |c| crate::numbers::get(c, account, &pnid))
+            .await
+    }
+
+    async fn update_number(
+        &self,
+        account: AccountId,
+        phone_number_id: &str,
+        update: NumberUpdate,
+    ) -> StoreResult<BusinessNumber> {
+        let pnid = phone_number_id.to_owned();
+        self.writer
+            .write(move |c| crate::numbers::update(c, account, &pnid, update))
+            .await
+    }
+
+    async fn delete_number(&self, account: AccountId, phone_number_id: &str) -> StoreResult<()> {
+        let pnid = phone_number_id.to_owned();
+        self.writer
+            .write(move |c| crate::numbers::delete(c, account, &pnid))
             .await
     }
 }

@@ -73,6 +73,7 @@ fn main() -> anyhow::Result<()> {
                     verify_token: None,
                     verify_token_hash: None,
                     waba_id: None,
+                    throughput_per_second: None,
                 },
             )
             .await?;

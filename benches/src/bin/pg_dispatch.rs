@@ -157,6 +157,7 @@ async fn run(url: &str, replicas: usize, messages: usize, args: &Args) -> Result
                 phone_number_id: "1234567890".into(),
                 app_secret: None,
                 verify_token: None,
+                throughput_per_second: None,
             }),
         )
         .await?;

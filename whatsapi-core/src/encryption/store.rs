@@ -10,6 +10,7 @@ use crate::account::{
     Account, AccountId, AccountUpdate, MetaCredentials, NewAccount, WebhookConfig,
 };
 use crate::endpoints::{EndpointId, EndpointUpdate, WebhookEndpoint};
+use crate::numbers::{BusinessNumber, NumberUpdate};
 use crate::store::forward::{
     ForwardCampaigns, ForwardContacts, ForwardHousekeeping, ForwardInbound, ForwardLimits,
     ForwardMessages, Wraps,
@@ -54,6 +55,12 @@ pub struct ResealReport {
     pub skipped: u64,
 }
 
+/// The context an extra number's access token is sealed under: its account and phone number id, so a token
+/// copied to another number's row does not open.
+fn number_context(account: AccountId, phone_number_id: &str) -> String {
+    context(account, &format!("{ACCESS_TOKEN}:{phone_number_id}"))
+}
+
 fn context(account: AccountId, field: &str) -> String {
     format!("{account}:{field}")
 }
@@ -90,7 +97,27 @@ impl EncryptingStore {
             verify_token: c
                 .verify_token
                 .map(|s| self.keys.seal(&s, &context(id, VERIFY_TOKEN))),
+            throughput_per_second: c.throughput_per_second,
         }
+    }
+
+    fn seal_number(&self, mut n: BusinessNumber) -> BusinessNumber {
+        n.access_token = n.access_token.map(|t| {
+            self.keys
+                .seal(&t, &number_context(n.account_id, &n.phone_number_id))
+        });
+        n
+    }
+
+    fn open_number(&self, mut n: BusinessNumber) -> StoreResult<BusinessNumber> {
+        if let Some(t) = n.access_token.take() {
+            n.access_token = Some(
+                self.keys
+                    .open(&t, &number_context(n.account_id, &n.phone_number_id))
+                    .map_err(|e| unreadable(n.account_id, e))?,
+            );
+        }
+        Ok(n)
     }
 
     fn seal_webhook(&self, id: AccountId, w: WebhookConfig) -> WebhookConfig {
@@ -142,6 +169,7 @@ impl EncryptingStore {
                 waba_id: c.waba_id,
                 // An index key of the wrapped store, derived from the sealed token: not shown outside.
                 verify_token_hash: None,
+                throughput_per_second: c.throughput_per_second,
             });
         }
         if let Some(w) = a.webhook.take() {
@@ -187,7 +215,8 @@ impl EncryptingStore {
             after = Some(last.id);
             for raw in page {
                 report.accounts += 1;
-                let endpoints_resealed = self.reseal_endpoints(raw.id).await?;
+                let endpoints_resealed =
+                    self.reseal_endpoints(raw.id).await? | self.reseal_numbers(raw.id).await?;
                 if self.is_current(&raw) {
                     if endpoints_resealed {
                         report.resealed += 1;
@@ -224,6 +253,30 @@ impl EncryptingStore {
 }
 
 impl EncryptingStore {
+    /// Re-seals under the primary key the access tokens of the account's extra numbers that are not under it
+    /// yet; whether any was.
+    async fn reseal_numbers(&self, account: AccountId) -> StoreResult<bool> {
+        let mut any = false;
+        for raw in self.inner.numbers(account).await? {
+            if raw
+                .access_token
+                .as_deref()
+                .is_none_or(|t| self.keys.is_current(t))
+            {
+                continue;
+            }
+            let open = self.open_number(raw)?;
+            self.update_number(
+                account,
+                &open.phone_number_id,
+                NumberUpdate::SetAccessToken(open.access_token),
+            )
+            .await?;
+            any = true;
+        }
+        Ok(any)
+    }
+
     /// Re-seals under the primary key the signing secrets of the account's webhook endpoints that are not under
     /// it yet; whether any was.
     async fn reseal_endpoints(&self, account: AccountId) -> StoreResult<bool> {
@@ -323,6 +376,61 @@ impl TenantStore for EncryptingStore {
             .into_iter()
             .map(|a| self.open_account(a))
             .collect()
+    }
+
+    async fn add_number(
+        &self,
+        number: BusinessNumber,
+        max_per_account: usize,
+    ) -> StoreResult<BusinessNumber> {
+        let sealed = self.seal_number(number);
+        let added = self.inner.add_number(sealed, max_per_account).await?;
+        self.open_number(added)
+    }
+
+    async fn numbers(&self, account: AccountId) -> StoreResult<Vec<BusinessNumber>> {
+        self.inner
+            .numbers(account)
+            .await?
+            .into_iter()
+            .map(|n| self.open_number(n))
+            .collect()
+    }
+
+    async fn number(
+        &self,
+        account: AccountId,
+        phone_number_id: &str,
+    ) -> StoreResult<Option<BusinessNumber>> {
+        self.inner
+            .number(account, phone_number_id)
+            .await?
+            .map(|n| self.open_number(n))
+            .transpose()
+    }
+
+    async fn update_number(
+        &self,
+        account: AccountId,
+        phone_number_id: &str,
+        update: NumberUpdate,
+    ) -> StoreResult<BusinessNumber> {
+        let update = match update {
+            NumberUpdate::SetAccessToken(Some(t)) => NumberUpdate::SetAccessToken(Some(
+                self.keys
+                    .seal(&t, &number_context(account, phone_number_id)),
+            )),
+            other => other,
+        };
+        let updated = self
+            .inner
+            .update_number(account, phone_number_id, update)
+            .await?;
+        self.open_number(updated)
+    }
+
+    async fn delete_number(&self, account: AccountId, phone_number_id: &str) -> StoreResult<()> {
+        self.inner.delete_number(account, phone_number_id).await
     }
 }
 
@@ -470,6 +578,7 @@ mod tests {
             phone_number_id: "1234567890".into(),
             app_secret: Some("app-secret-plain".into()),
             verify_token: Some("verify-plain".into()),
+            throughput_per_second: None,
         }
     }
 
@@ -532,6 +641,57 @@ mod tests {
         assert_eq!(by_pn.credentials, Some(creds()));
         let listed = store.list_accounts(None, 10).await.unwrap();
         assert_eq!(listed[0].webhook, Some(webhook()));
+    }
+
+    #[tokio::test]
+    async fn a_numbers_own_token_is_sealed_inside_and_resealed_under_a_new_key() {
+        use crate::testing::conformance::sample_number;
+        let inner = Arc::new(MemoryStore::new());
+        let old = EncryptionKey::generate();
+        let store = EncryptingStore::new(inner.clone(), KeyRing::new(old.clone()));
+        let account = create_sample_account(&store).await;
+        let added = store
+            .add_number(sample_number(account.id, "777", Some("NUMBER-TOKEN"), 0), 5)
+            .await
+            .unwrap();
+        assert_eq!(added.access_token.as_deref(), Some("NUMBER-TOKEN"));
+        let raw = inner.number(account.id, "777").await.unwrap().unwrap();
+        let sealed = raw.access_token.clone().unwrap();
+        assert!(!sealed.contains("NUMBER-TOKEN"), "{sealed}");
+        assert_eq!(
+            store.numbers(account.id).await.unwrap()[0]
+                .access_token
+                .as_deref(),
+            Some("NUMBER-TOKEN")
+        );
+        let replaced = store
+            .update_number(
+                account.id,
+                "777",
+                NumberUpdate::SetAccessToken(Some("NEW-TOKEN".into())),
+            )
+            .await
+            .unwrap();
+        assert_eq!(replaced.access_token.as_deref(), Some("NEW-TOKEN"));
+        let raw = inner.number(account.id, "777").await.unwrap().unwrap();
+        assert!(!raw.access_token.unwrap().contains("NEW-TOKEN"));
+
+        let new = EncryptionKey::generate();
+        let after =
+            EncryptingStore::new(inner.clone(), KeyRing::new(new.clone()).with_previous(old));
+        after.reseal_all(10).await.unwrap();
+        let only_new = EncryptingStore::new(inner.clone(), KeyRing::new(new));
+        assert_eq!(
+            only_new
+                .number(account.id, "777")
+                .await
+                .unwrap()
+                .unwrap()
+                .access_token
+                .as_deref(),
+            Some("NEW-TOKEN"),
+            "resealed under the new key"
+        );
     }
 
     #[tokio::test]

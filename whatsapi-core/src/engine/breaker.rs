@@ -519,6 +519,21 @@ mod tests {
                 }
                 self.inner.update_breaker(id, expected, new).await
             }
+            async fn throttles(
+                &self,
+                keys: &[String],
+            ) -> StoreResult<Vec<Option<crate::numbers::Throttle>>> {
+                self.inner.throttles(keys).await
+            }
+            async fn step_down_number(
+                &self,
+                key: &str,
+                now: DateTime<Utc>,
+                quiet: Duration,
+                min_gap: Duration,
+            ) -> StoreResult<crate::numbers::Throttle> {
+                self.inner.step_down_number(key, now, quiet, min_gap).await
+            }
         }
 
         fn interloper(store: MemoryStore, write: CutIn) -> Interloper {

@@ -10,8 +10,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use crate::account::{Account, AccountId, AccountUpdate, CredentialsStatus};
+use crate::account::{Account, AccountId, AccountUpdate, CredentialsStatus, MetaCredentials};
 use crate::message::Message;
+use crate::numbers::BusinessNumber;
 use crate::retry::{ErrorClass, RetryPolicy};
 use crate::status::MetaStatus;
 use crate::store::{ClaimLimits, Claimed, FailureInfo, Outcome, StatusUpdate, StoreError};
@@ -19,7 +20,11 @@ use crate::transport::{OutgoingMessage, SendError, SendReceipt};
 
 use super::breaker::{Admission, ProbeClaim, ProbeGuard, ProbeState, Verdict};
 use super::outcomes::Recorder;
+use super::pacing::Gap;
 use super::{Core, StopRx, add, stop_deadline, stopped};
+
+/// Meta's "throughput exceeded" error: the number sent above its throughput.
+const THROUGHPUT_EXCEEDED: i64 = 130429;
 
 /// `errorMessage` of a real send whose account has no Meta credentials (they were removed after queueing).
 pub(crate) const NO_CREDENTIALS: &str = "no Meta credentials are saved for this account; save the account's Meta credentials, then retry the message";
@@ -195,34 +200,40 @@ fn claim_threshold(config: &super::EngineConfig) -> usize {
 /// number's backlog never fills a claim (or the sends in flight) that another number's messages need.
 pub(crate) const CLAIM_AHEAD: chrono::Duration = chrono::Duration::milliseconds(250);
 
-/// The business number of each account claimed for lately, to tell which accounts have no pacing room.
+/// The business numbers of each account claimed for lately, to tell which accounts have no pacing room.
 #[derive(Debug, Default)]
-struct Numbers(HashMap<AccountId, String>);
+struct Numbers(HashMap<AccountId, Vec<String>>);
+
+/// Numbers remembered per account; an account sending from more in one claim is paced all the same.
+const NUMBERS_PER_ACCOUNT: usize = 64;
 
 impl Numbers {
-    fn learn(&mut self, account: &Account) {
-        if let Some(c) = &account.credentials {
-            if self.0.get(&account.id) != Some(&c.phone_number_id) {
-                self.0.insert(account.id, c.phone_number_id.clone());
-            }
+    fn learn(&mut self, account: AccountId, number: &str) {
+        let known = self.0.entry(account).or_default();
+        if known.len() < NUMBERS_PER_ACCOUNT && !known.iter().any(|n| n == number) {
+            known.push(number.to_owned());
         }
     }
 
-    /// The limits of a claim of `room` at `now`: accounts whose number has slots reserved further ahead than half
-    /// of [`CLAIM_AHEAD`] sit it out.
+    /// The limits of a claim of `room` at `now`: of one account at most what its fastest number may send in
+    /// [`CLAIM_AHEAD`]; accounts all of whose numbers have slots reserved further ahead than half of it sit it out.
     fn limits(&mut self, pacer: &super::Pacer, room: usize, now: DateTime<Utc>) -> ClaimLimits {
-        let Some(per_account) = pacer.slots_in(CLAIM_AHEAD) else {
+        let Some(per_account) = pacer.slots_in(CLAIM_AHEAD, pacer.fastest_gap()) else {
             self.0.clear();
             return ClaimLimits::total(room);
         };
         let half = CLAIM_AHEAD / 2;
         let mut skip = Vec::new();
-        // Accounts whose number is idle again are forgotten; they are learnt again when claimed.
-        self.0.retain(|account, number| {
-            let Some(busy) = pacer.busy_until(number, now) else {
+        // Numbers idle again are forgotten (and accounts left with none); they are learnt again when claimed.
+        self.0.retain(|account, numbers| {
+            numbers.retain(|n| pacer.busy_until(n, now).is_some());
+            if numbers.is_empty() {
                 return false;
-            };
-            if busy > now + half {
+            }
+            if numbers
+                .iter()
+                .all(|n| pacer.busy_until(n, now).is_some_and(|b| b > now + half))
+            {
                 skip.push(*account);
             }
             true
@@ -239,10 +250,68 @@ impl Numbers {
         let half = CLAIM_AHEAD / 2;
         self.0
             .values()
-            .filter_map(|number| pacer.busy_until(number, now))
-            .filter(|busy| *busy > now + half)
+            .filter_map(|numbers| {
+                let busy: Option<Vec<DateTime<Utc>>> = numbers
+                    .iter()
+                    .map(|n| pacer.busy_until(n, now).filter(|b| *b > now + half))
+                    .collect();
+                busy?.into_iter().min()
+            })
             .map(|busy| busy - half)
             .min()
+    }
+}
+
+/// Who sends a claimed message: the credentials of its number, the number that paces it, and its own rate.
+#[derive(Debug, Clone)]
+struct Sender {
+    creds: MetaCredentials,
+    /// The phone number id: the pacing key.
+    key: String,
+    /// The number's rate; `None`: the engine's default.
+    rate: Option<u32>,
+}
+
+/// The `errorMessage` of a send from a number the account disconnected after queueing it.
+fn number_gone(pnid: &str) -> String {
+    format!(
+        "the business number {pnid} is no longer connected to this account; connect it again (POST /numbers) and \
+         retry the message, or send it from another number"
+    )
+}
+
+/// The sender of `message` of `account` (its `from` number, else the default one), or the failure its send
+/// ends with. `numbers` is the account's extra numbers, loaded only when the message names one.
+fn sender_of(
+    message: &Message,
+    account: &Account,
+    numbers: Option<&[BusinessNumber]>,
+) -> Result<Sender, String> {
+    let default = account.credentials.as_ref();
+    match message.from.as_deref() {
+        Some(pnid) if default.is_none_or(|c| c.phone_number_id != pnid) => {
+            let number = numbers
+                .unwrap_or_default()
+                .iter()
+                .find(|n| n.phone_number_id == pnid)
+                .ok_or_else(|| number_gone(pnid))?;
+            let creds = number
+                .credentials(default)
+                .ok_or_else(|| NO_CREDENTIALS.to_owned())?;
+            Ok(Sender {
+                creds,
+                key: pnid.to_owned(),
+                rate: number.throughput_per_second,
+            })
+        }
+        _ => {
+            let creds = default.cloned().ok_or_else(|| NO_CREDENTIALS.to_owned())?;
+            Ok(Sender {
+                key: creds.phone_number_id.clone(),
+                rate: creds.throughput_per_second,
+                creds,
+            })
+        }
     }
 }
 
@@ -300,6 +369,7 @@ async fn spawn_batch(
 ) {
     let now = core.clock.now();
     let mut accounts: HashMap<AccountId, Result<Option<Arc<Account>>, StoreError>> = HashMap::new();
+    let mut extra: HashMap<AccountId, Result<Vec<BusinessNumber>, StoreError>> = HashMap::new();
     let mut admitted = Vec::with_capacity(claimed.len());
     for claim in claimed {
         let message = claim.message;
@@ -335,37 +405,93 @@ async fn spawn_batch(
                 continue;
             }
         };
-        if let Some(a) = &account {
-            numbers.learn(a);
+        // The number it goes out on: its `from` (the account's extra numbers are loaded once per batch, and only
+        // for an account whose message names one), else the default.
+        let wants_numbers = account.as_ref().is_some_and(|a| {
+            message.from.as_deref().is_some_and(|f| {
+                a.credentials
+                    .as_ref()
+                    .is_none_or(|c| c.phone_number_id != f)
+            })
+        });
+        if wants_numbers && !extra.contains_key(&account_id) {
+            let loaded = core.store.numbers(account_id).await;
+            extra.insert(account_id, loaded);
         }
+        let sender = match (&account, extra.get(&account_id)) {
+            (Some(_), Some(Err(e))) if wants_numbers => {
+                tracing::warn!(error = %e, %account_id, "loading the account's numbers failed; releasing its message");
+                recorder.record(&message, Outcome::Release).await;
+                continue;
+            }
+            (Some(a), found) => sender_of(
+                &message,
+                a,
+                found.and_then(|f| f.as_ref().ok()).map(Vec::as_slice),
+            ),
+            (None, _) => Err("the account no longer exists".to_owned()),
+        };
         let admission = match &account {
             Some(a) if !message.dry_run => core.breakers.admit(a.id, &a.breaker, now),
             _ => Admission::Go,
         };
         // Slots are handed out in claim order (oldest due first); a message waiting for a probe takes its slot
         // only once it may go.
-        let number = match (&account, &admission) {
-            (Some(a), Admission::Go | Admission::Probe(_)) if !message.dry_run => {
-                a.credentials.as_ref().map(|c| c.phone_number_id.clone())
-            }
+        let number = match (&sender, &admission) {
+            (Ok(s), Admission::Go | Admission::Probe(_)) if !message.dry_run => Some(s.key.clone()),
             _ => None,
         };
-        admitted.push((message, account, admission, number));
+        if let Some(n) = &number {
+            numbers.learn(account_id, n);
+        }
+        admitted.push((message, account, admission, number, sender));
     }
-    // One block of slots per number for the whole batch: one store round trip when pacing is shared.
-    let mut wants: Vec<(String, usize)> = Vec::new();
-    for number in admitted.iter().filter_map(|(_, _, _, n)| n.as_ref()) {
-        match wants.iter_mut().find(|(n, _)| n == number) {
-            Some((_, count)) => *count += 1,
-            None => wants.push((number.clone(), 1)),
+    // Every replica's step-downs of these numbers, at most a second old: one store call for the batch.
+    let mut keys: Vec<String> = admitted
+        .iter()
+        .filter_map(|(_, _, _, n, _)| n.clone())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    core.pacer.refresh_throttles(&*core.store, &keys, now).await;
+    // One block of slots per number for the whole batch, each at the number's own rate: one store round trip per
+    // distinct rate when pacing is shared. A number whose slots already reach further ahead than a claim looks
+    // (another number of its account kept the account in the claims) gives its messages back for later.
+    let mut wants: Vec<(String, usize, Gap)> = Vec::new();
+    let mut far: Vec<String> = Vec::new();
+    for (_, _, _, number, sender) in &admitted {
+        let (Some(number), Ok(sender)) = (number, sender) else {
+            continue;
+        };
+        if far.contains(number) {
+            continue;
+        }
+        match wants.iter_mut().find(|(n, _, _)| n == number) {
+            Some((_, count, _)) => *count += 1,
+            None if core
+                .pacer
+                .busy_until(number, now)
+                .is_some_and(|b| b > now + CLAIM_AHEAD) =>
+            {
+                far.push(number.clone());
+            }
+            None => {
+                let gap = core.pacer.gap_for(number, sender.rate, now);
+                wants.push((number.clone(), 1, gap));
+            }
         }
     }
-    let mut next_slot: HashMap<String, DateTime<Utc>> = HashMap::new();
+    let mut next_slot: HashMap<String, (DateTime<Utc>, Gap)> = HashMap::new();
     let mut unpaced = false;
     if !wants.is_empty() {
         match core.pacer.reserve_blocks(&*core.store, &wants, now).await {
             Ok(firsts) => {
-                next_slot.extend(wants.into_iter().map(|(n, _)| n).zip(firsts));
+                next_slot.extend(
+                    wants
+                        .into_iter()
+                        .zip(firsts)
+                        .map(|((n, _, gap), first)| (n, (first, gap))),
+                );
             }
             Err(e) => {
                 tracing::warn!(error = %e, "reserving send slots failed; releasing the claimed messages");
@@ -373,17 +499,19 @@ async fn spawn_batch(
             }
         }
     }
-    for (message, account, admission, number) in admitted {
+    for (message, account, admission, number, sender) in admitted {
         let account_id = message.account_id;
-        if unpaced && number.is_some() {
+        if (unpaced && number.is_some()) || number.as_ref().is_some_and(|n| far.contains(n)) {
             recorder.record(&message, Outcome::Release).await;
             continue;
         }
+        let mut gap = None;
         let slot = number.and_then(|n| {
-            let next = next_slot.get_mut(&n)?;
+            let (next, g) = next_slot.get_mut(&n)?;
             let slot = *next;
-            if let Some(gap) = core.pacer.interval() {
-                *next = slot + gap;
+            gap = *g;
+            if let Some(g) = g {
+                *next = slot + *g;
             }
             Some(slot)
         });
@@ -415,7 +543,9 @@ async fn spawn_batch(
             core: core.clone(),
             message,
             account,
+            sender,
             slot,
+            gap,
             stop: stop.clone(),
             permits: permits.clone(),
             permit,
@@ -430,8 +560,12 @@ struct SendJob {
     core: Arc<Core>,
     message: Message,
     account: Option<Arc<Account>>,
+    /// The number it goes out on, or why it cannot be sent.
+    sender: Result<Sender, String>,
     /// Pacing slot reserved at claim time, if any.
     slot: Option<DateTime<Utc>>,
+    /// The gap between two slots of its number (its rate, as stepped down), `None` when unpaced.
+    gap: Gap,
     stop: StopRx,
     /// The places among the sends in flight.
     permits: Arc<Semaphore>,
@@ -455,14 +589,18 @@ impl SendJob {
         if self.message.dry_run {
             return self.dry_run().await;
         }
-        let Some(creds) = account.credentials.clone() else {
-            let error = FailureInfo {
-                meta: None,
-                message: NO_CREDENTIALS.into(),
-                code: None,
-            };
-            return self.finish(Outcome::Failed { error }).await;
+        let sender = match self.sender.clone() {
+            Ok(s) => s,
+            Err(message) => {
+                let error = FailureInfo {
+                    meta: None,
+                    message,
+                    code: None,
+                };
+                return self.finish(Outcome::Failed { error }).await;
+            }
         };
+        let creds = &sender.creds;
 
         let probe: Option<ProbeGuard> = match admission {
             Admission::Go => None,
@@ -499,10 +637,9 @@ impl SendJob {
             }
         };
 
-        let pacer = &self.core.pacer;
         let mut slot = match self.slot {
             Some(slot) => slot,
-            None => match self.reserve_slot(&creds.phone_number_id).await {
+            None => match self.reserve_slot(&sender).await {
                 Some(slot) => slot,
                 None => return self.release().await,
             },
@@ -537,8 +674,8 @@ impl SendJob {
             // Waiting for a place let the slot pass: sent now, this message and the ones after it on the same
             // number would bunch up above the rate. It takes the number's next slot instead.
             let now = self.core.clock.now();
-            if pacer.interval().is_some_and(|gap| now > slot + gap) {
-                slot = match self.reserve_slot(&creds.phone_number_id).await {
+            if self.gap.is_some_and(|gap| now > slot + gap) {
+                slot = match self.reserve_slot(&sender).await {
                     Some(slot) => slot,
                     None => return self.release().await,
                 };
@@ -565,7 +702,7 @@ impl SendJob {
             reply_to: self.message.reply_to.clone(),
         };
         let started = std::time::Instant::now();
-        let result = self.core.transport.send(&creds, &outgoing).await;
+        let result = self.core.transport.send(creds, &outgoing).await;
         drop(self.permit.take());
         self.core.stats.record_send(
             match &result {
@@ -594,6 +731,24 @@ impl SendJob {
         }
 
         if let Err(e) = result.as_ref() {
+            if e.code == Some(THROUGHPUT_EXCEEDED) {
+                // Meta says the number's throughput was exceeded: pace it slower, on every replica.
+                match self
+                    .core
+                    .pacer
+                    .step_down(&*self.core.store, &sender.key, now)
+                    .await
+                {
+                    Ok(t) => tracing::warn!(
+                        number = %sender.key,
+                        halvings = t.steps,
+                        "Meta reported 130429 (throughput exceeded); pacing the number slower"
+                    ),
+                    Err(se) => {
+                        tracing::warn!(error = %se, "recording the number's step-down failed")
+                    }
+                }
+            }
             if e.class() == ErrorClass::Credentials {
                 let status = CredentialsStatus::Invalid {
                     reason: e.user_message(),
@@ -667,13 +822,15 @@ impl SendJob {
         end
     }
 
-    /// Reserves one pacing slot of `number` now; `None` (the message is given back) when the store failed.
-    async fn reserve_slot(&self, number: &str) -> Option<DateTime<Utc>> {
+    /// Reserves one pacing slot of the sender's number now, at its rate as stepped down now; `None` (the message
+    /// is given back) when the store failed.
+    async fn reserve_slot(&mut self, sender: &Sender) -> Option<DateTime<Utc>> {
         let now = self.core.clock.now();
+        self.gap = self.core.pacer.gap_for(&sender.key, sender.rate, now);
         match self
             .core
             .pacer
-            .reserve_one(&*self.core.store, number, now)
+            .reserve_one(&*self.core.store, &sender.key, self.gap, now)
             .await
         {
             Ok(slot) => Some(slot),

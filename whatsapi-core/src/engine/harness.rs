@@ -230,6 +230,7 @@ impl Harness {
                     phone_number_id,
                     app_secret: None,
                     verify_token: None,
+                    throughput_per_second: None,
                 },
             )
             .await
@@ -294,6 +295,7 @@ impl Harness {
         use crate::store::MessageStore;
         let messages: Vec<crate::message::NewMessage> = (0..n)
             .map(|i| crate::message::NewMessage {
+                from: None,
                 id: MessageId::new(),
                 account_id: account.id,
                 batch_id: None,

@@ -88,8 +88,12 @@ pub struct EngineConfig {
     /// Longest cool-down (default 5 min).
     pub breaker_max_cooldown: Duration,
     /// Sends per second per business phone number; never exceeded (default 80, Meta's default throughput).
-    /// `0` disables pacing.
+    /// `0` disables pacing. A number with a rate of its own (its throughput tier, or set by the account) is paced
+    /// at that rate instead.
     pub pace_per_second: u32,
+    /// After Meta's 130429 a number's rate is halved; each such quiet period without another gives one halving
+    /// back, so the rate recovers step by step (default 60 s).
+    pub pace_recovery: Duration,
     /// Customer webhook delivery.
     pub webhook: WebhookPolicy,
     /// Time between two purges of expired rows (default 60 s).
@@ -132,6 +136,7 @@ impl Default for EngineConfig {
             breaker_cooldown: Duration::from_secs(30),
             breaker_max_cooldown: Duration::from_secs(300),
             pace_per_second: 80,
+            pace_recovery: Duration::from_secs(60),
             webhook: WebhookPolicy::default(),
             sweep_interval: Duration::from_secs(60),
             purge: PurgePolicy::default(),
@@ -199,7 +204,11 @@ impl Core {
             max_cooldown: config.breaker_max_cooldown,
             probe_lease: config.lease,
         });
-        let pacer = Pacer::new(config.pace_per_second, store.shares_send_slots());
+        let pacer = Pacer::with_recovery(
+            config.pace_per_second,
+            store.shares_send_slots(),
+            config.pace_recovery,
+        );
         Self {
             store,
             transport,

@@ -276,6 +276,7 @@ mod store_errors {
             .insert_messages(NewBatch {
                 account_id: account,
                 messages: vec![NewMessage {
+                    from: None,
                     id: MessageId::new(),
                     account_id: account,
                     batch_id: None,

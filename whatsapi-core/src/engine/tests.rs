@@ -70,6 +70,7 @@ async fn wakeups_from_the_store_start_the_dispatcher_before_its_poll() {
         let _engine = h.start();
         settle().await;
         let message = crate::message::NewMessage {
+            from: None,
             id: crate::message::MessageId::new(),
             account_id: acc.id,
             batch_id: None,
@@ -384,6 +385,7 @@ async fn pacing_never_exceeds_the_rate_of_a_phone_number() {
                 phone_number_id: "999".into(),
                 app_secret: None,
                 verify_token: None,
+                throughput_per_second: None,
             },
         )
         .await

@@ -121,6 +121,7 @@ async fn messages_behind_an_open_breaker_expire_at_the_sweep() {
         batch_id: None,
         to: phone("14155550002").into(),
         reply_to: None,
+        from: None,
         content: MessageContent::Text { body: "hi".into() },
         send_at: None,
         expires_at: Some(h.now() + secs(8)),

@@ -59,6 +59,8 @@ pub mod field {
     pub const SEND_AT: &str = "send_at";
     /// The validity period (whole seconds from acceptance).
     pub const VALIDITY: &str = "validity";
+    /// The business number to send from.
+    pub const FROM: &str = "from";
     /// The caller's metadata.
     pub const METADATA: &str = "metadata";
     /// An idempotency key where none is accepted (on an item of a bulk request).

@@ -35,6 +35,8 @@ pub struct SendRequest {
     /// The message this one replies to (Meta's `context.message_id`): a wamid, or a whatsapi id resolved when
     /// the send is accepted.
     reply_to: Option<String>,
+    /// The business number to send from (a phone number id of the account); `None`: the default number.
+    from: Option<String>,
     send_at: Option<DateTime<Utc>>,
     validity: Option<Duration>,
     metadata: Option<Map<String, Value>>,
@@ -51,6 +53,7 @@ impl SendRequest {
             to: to.into(),
             content,
             reply_to: None,
+            from: None,
             send_at: None,
             validity: None,
             metadata: None,
@@ -425,6 +428,19 @@ impl SendRequest {
         self
     }
 
+    /// Sends it from one of the account's business numbers, named by its Meta phone number id (the default
+    /// number's, or one connected with [`WhatsApi::add_number`](crate::WhatsApi::add_number)); without it the
+    /// default number sends. An id that is not one of the account's numbers is refused when the send is accepted.
+    pub fn from_number(mut self, phone_number_id: impl Into<String>) -> Self {
+        self.from = Some(phone_number_id.into());
+        self
+    }
+
+    /// The business number it is sent from, if named.
+    pub fn sender(&self) -> Option<&str> {
+        self.from.as_deref()
+    }
+
     /// The recipient.
     pub fn recipient(&self) -> &Recipient {
         &self.to
@@ -495,6 +511,7 @@ impl SendRequest {
             to: self.to,
             content: self.content,
             reply_to: self.reply_to,
+            from: self.from,
             send_at: self.send_at,
             expires_at,
             metadata: self.metadata,
@@ -552,6 +569,14 @@ impl SendRequest {
                 errs.push(at(field::CONTEXT), m);
             }
         }
+        if let Some(f) = &self.from {
+            if f.is_empty() || f.len() > 32 || !f.bytes().all(|b| b.is_ascii_digit()) {
+                errs.push(
+                    at(field::FROM),
+                    "must be the numeric Phone Number ID of one of your business numbers (see GET /numbers)",
+                );
+            }
+        }
         if let Some(t) = self.send_at {
             if let Err(m) = check_send_at(t, now, rules) {
                 errs.push(at(field::SEND_AT), m);
@@ -604,6 +629,10 @@ impl SendRequest {
         }
         if let Some(d) = self.validity {
             v["validity_nanos"] = json!(d.as_nanos().to_string());
+        }
+        // Absent when the default number sends, so such requests keep their fingerprint.
+        if let Some(f) = &self.from {
+            v["from"] = json!(f);
         }
         v
     }

@@ -142,6 +142,7 @@ impl WhatsApi {
             waba_id: waba_id.map(str::to_owned),
             // Derived from the token by the store (or the encrypting store, before it seals the token).
             verify_token_hash: None,
+            throughput_per_second: None,
         };
         self.update(account, AccountUpdate::SetCredentials(creds))
             .await
@@ -170,6 +171,8 @@ impl WhatsApi {
                 };
                 self.update(account, AccountUpdate::SetCredentialsStatus(status))
                     .await?;
+                // The number's throughput tier paces it from now on.
+                self.record_default_tier(account, &info).await?;
                 Ok(CredentialsCheck {
                     valid: true,
                     info: Some(info),

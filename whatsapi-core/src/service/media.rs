@@ -338,6 +338,7 @@ mod tests {
                     phone_number_id: "1234567890".into(),
                     app_secret: None,
                     verify_token: None,
+                    throughput_per_second: None,
                 },
             )
             .await

@@ -28,6 +28,7 @@ mod inbound;
 mod media;
 mod messages;
 mod meta;
+mod numbers;
 mod send;
 mod templates;
 
@@ -53,6 +54,7 @@ pub use inbound::{INBOUND_CHANNEL_CAPACITY, MAX_MEDIA_DOWNLOAD_BYTES, MediaConte
 pub use media::{MAX_WAMID_LEN, MediaUpload, UploadedMedia, is_wamid};
 pub use messages::{MAX_STATUS_FUTURE_SKEW, Summary};
 pub use meta::{IngestReport, MAX_ROUTE_KEYS, MetaWebhookAuth};
+pub use numbers::AccountNumber;
 pub use send::{BulkQueued, Queued};
 pub use templates::{
     FETCH_BACKOFF, FETCH_TIMEOUT, MAX_TEMPLATE_PAGES, MAX_TEMPLATES, SEND_FETCH_TIMEOUT,

@@ -82,6 +82,22 @@ struct KeptBulk {
 
 const WINDOW: chrono::Duration = chrono::Duration::hours(24);
 
+/// The extra numbers one request names as `from`, read once each: whether each has a token of its own (`None`:
+/// not one of the account's numbers).
+#[derive(Default)]
+struct Senders(std::collections::HashMap<String, Option<bool>>);
+
+impl Senders {
+    /// Whether a send of `req` needs the account's default credentials: it is real and does not go out on an
+    /// extra number with a token of its own.
+    fn needs_default_credentials(&self, req: &SendRequest) -> bool {
+        !req.is_dry_run()
+            && req
+                .sender()
+                .is_none_or(|f| self.0.get(f).copied().flatten() != Some(true))
+    }
+}
+
 /// An idempotency reservation held by a running request.
 struct Reservation {
     key: IdempotencyKey,
@@ -209,6 +225,10 @@ impl WhatsApi {
         if let Some(message) = default_expiry_refusal(account, &request, now) {
             return Err(Error::field(field::SEND_AT, message));
         }
+        let mut senders = Senders::default();
+        if let Some(message) = self.sender_refusal(account, &request, &mut senders).await? {
+            return Err(Error::field(field::FROM, message));
+        }
         if let Some((field, message)) = self.resolve_references(account, &mut request).await? {
             return Err(Error::field(field, message));
         }
@@ -221,7 +241,7 @@ impl WhatsApi {
         if let Some((field, message)) = self.marketing_refusal(account, &request, now).await? {
             return Err(Error::field(field, message));
         }
-        if !request.is_dry_run() && account.credentials.is_none() {
+        if account.credentials.is_none() && senders.needs_default_credentials(&request) {
             return Err(Error::NoCredentials);
         }
         self.check_breaker(account, now)?;
@@ -265,6 +285,7 @@ impl WhatsApi {
         let total = items.len();
         let mut invalid = Vec::new();
         let mut valid = Vec::with_capacity(total);
+        let mut senders = Senders::default();
         for (index, item) in items.into_iter().enumerate() {
             let mut req = match item {
                 BulkItem::Send(req) => req,
@@ -284,6 +305,16 @@ impl WhatsApi {
             }
             if !details.is_empty() {
                 invalid.push(BulkItemError { index, details });
+                continue;
+            }
+            if let Some(message) = self.sender_refusal(account, &req, &mut senders).await? {
+                invalid.push(BulkItemError {
+                    index,
+                    details: vec![FieldError {
+                        field: field::FROM.into(),
+                        message,
+                    }],
+                });
                 continue;
             }
             if let Some((field, message)) = self.resolve_references(account, &mut req).await? {
@@ -333,7 +364,9 @@ impl WhatsApi {
             }
             return Err(Error::Validation(errs));
         }
-        if account.credentials.is_none() && valid.iter().any(|r| !r.is_dry_run()) {
+        if account.credentials.is_none()
+            && valid.iter().any(|r| senders.needs_default_credentials(r))
+        {
             return Err(Error::NoCredentials);
         }
         self.check_breaker(account, now)?;
@@ -403,6 +436,41 @@ impl WhatsApi {
         Err(Error::BreakerOpen {
             retry_after: Duration::from_millis(u64::try_from(millis).unwrap_or(u64::MAX)),
         })
+    }
+
+    /// Why the send cannot go out on its `from` number: it is neither the default number nor one of the account's
+    /// extra numbers (another account's number is as unknown as one that does not exist).
+    async fn sender_refusal(
+        &self,
+        account: &Account,
+        req: &SendRequest,
+        senders: &mut Senders,
+    ) -> Result<Option<String>, Error> {
+        let Some(pnid) = req.sender() else {
+            return Ok(None);
+        };
+        if account
+            .credentials
+            .as_ref()
+            .is_some_and(|c| c.phone_number_id == pnid)
+        {
+            return Ok(None);
+        }
+        let known = match senders.0.get(pnid) {
+            Some(known) => *known,
+            None => {
+                let found = self.store().number(account.id, pnid).await?;
+                let known = found.map(|n| n.access_token.is_some());
+                senders.0.insert(pnid.to_owned(), known);
+                known
+            }
+        };
+        Ok(known.is_none().then(|| {
+            format!(
+                "{pnid} is not one of this account's business numbers: give the phoneNumberId of a number \
+                 listed by GET /numbers, or leave from out to send from the default number"
+            )
+        }))
     }
 
     /// A reaction, and a reply, may name the message they refer to by the whatsapi id of one of this account's

@@ -31,6 +31,7 @@ fn creds(token: &str, id: &str) -> MetaCredentials {
         phone_number_id: id.into(),
         app_secret: None,
         verify_token: None,
+        throughput_per_second: None,
     }
 }
 

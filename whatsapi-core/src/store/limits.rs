@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::account::{AccountId, BreakerState};
+use crate::numbers::Throttle;
 
 use super::StoreResult;
 
@@ -42,6 +43,21 @@ pub trait LimitStore: Send + Sync + 'static {
     fn shares_send_slots(&self) -> bool {
         false
     }
+
+    /// The pacing step-down of each key (a Meta phone number id) in the order of `keys`: `None` for a key never
+    /// stepped down. Every process sharing the store reads the same.
+    async fn throttles(&self, keys: &[String]) -> StoreResult<Vec<Option<Throttle>>>;
+
+    /// Steps the pacing of `key` down once more after Meta's 130429, as [`Throttle::stepped_down`] says with
+    /// `quiet` and `min_gap`, atomically against every other caller of this process or another; answers the
+    /// throttle now in force.
+    async fn step_down_number(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        quiet: Duration,
+        min_gap: Duration,
+    ) -> StoreResult<Throttle>;
 
     /// Replaces the circuit breaker of account `id` with `new` only if it is still `expected` (compare-and-set),
     /// atomically against every other writer: `Ok(true)` when written; `Ok(false)`, with nothing changed, when the

@@ -25,6 +25,7 @@ use crate::contacts::{
 use crate::idempotency::{Decision, Fingerprint, IdempotencyKey, StoredOutcome};
 use crate::inbound::{InboundFilter, InboundId, InboundInsert, InboundMessage, NewInbound};
 use crate::message::{BatchId, Message, MessageId, MetaError, NewMessage, Pricing, Status};
+use crate::numbers::{BusinessNumber, NumberUpdate};
 
 mod campaigns;
 pub mod forward;
@@ -485,8 +486,11 @@ pub trait TenantStore: Send + Sync + 'static {
     async fn recent_account(&self, id: AccountId) -> StoreResult<Option<Account>> {
         self.account(id).await
     }
-    /// The account whose credentials use this Meta phone number id (routes Meta's webhooks). A phone number id
-    /// belongs to at most one account: saving credentials with one another account uses is a `Conflict`.
+    /// The account whose credentials use this Meta phone number id, or that connected it as an extra number
+    /// (routes Meta's webhooks). A phone number id belongs to at most one account: saving credentials with one
+    /// that another account uses (in its credentials or as an extra number) is a `Conflict`
+    /// ([`support::phone_number_id_taken`]), and so is saving credentials with one of the account's own extra
+    /// numbers ([`support::number_already_connected`]).
     async fn account_by_phone_number_id(
         &self,
         phone_number_id: &str,
@@ -506,6 +510,36 @@ pub trait TenantStore: Send + Sync + 'static {
         after: Option<AccountId>,
         limit: usize,
     ) -> StoreResult<Vec<Account>>;
+    /// Connects an extra business number to its account ([`BusinessNumber::account_id`]) and answers it as
+    /// stored. `NotFound` when the account does not exist; `Conflict` when the account already has
+    /// `max_per_account` extra numbers, or when the phone number id is already connected anywhere: as another
+    /// account's default or extra number ([`support::phone_number_id_taken`]) or as this account's
+    /// ([`support::number_already_connected`]).
+    async fn add_number(
+        &self,
+        number: BusinessNumber,
+        max_per_account: usize,
+    ) -> StoreResult<BusinessNumber>;
+    /// The account's extra numbers, oldest first (then by phone number id).
+    async fn numbers(&self, account: AccountId) -> StoreResult<Vec<BusinessNumber>>;
+    /// The account's extra number with this phone number id; `None` for an unknown id, the account's default
+    /// number and another account's number.
+    async fn number(
+        &self,
+        account: AccountId,
+        phone_number_id: &str,
+    ) -> StoreResult<Option<BusinessNumber>>;
+    /// Applies one change ([`BusinessNumber::apply`]) to an extra number of the account and answers it as stored.
+    /// `NotFound` for an unknown number or another account's.
+    async fn update_number(
+        &self,
+        account: AccountId,
+        phone_number_id: &str,
+        update: NumberUpdate,
+    ) -> StoreResult<BusinessNumber>;
+    /// Disconnects an extra number of the account (its messages keep naming it). `NotFound` for an unknown number
+    /// or another account's.
+    async fn delete_number(&self, account: AccountId, phone_number_id: &str) -> StoreResult<()>;
 }
 
 /// The message queue: idempotent inserts, claims with leases, outcomes, Meta's statuses, retries and the per-status counters.

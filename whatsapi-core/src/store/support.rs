@@ -89,6 +89,23 @@ pub fn phone_number_id_taken(phone_number_id: &str) -> StoreError {
     ))
 }
 
+/// The `Conflict` every store answers when a phone number id is already connected to the same account: as its
+/// default number (adding it as an extra number) or as one of its extra numbers (adding it again, or saving it
+/// as the default credentials).
+pub fn number_already_connected(phone_number_id: &str) -> StoreError {
+    StoreError::Conflict(format!(
+        "The phone number id {phone_number_id} is already connected to this account. Each number is connected \
+         once: as the default number (PUT /auth/me/credentials) or as an extra number (POST /numbers), not both."
+    ))
+}
+
+/// The `Conflict` every store answers when an account already has as many extra numbers as it may.
+pub fn too_many_numbers(max: usize) -> StoreError {
+    StoreError::Conflict(format!(
+        "This account already has {max} extra phone numbers, the most it may connect: remove one first."
+    ))
+}
+
 /// The `Conflict` every store answers when credentials name a WhatsApp Business Account id another account uses.
 pub fn waba_id_taken(waba_id: &str) -> StoreError {
     StoreError::Conflict(format!(

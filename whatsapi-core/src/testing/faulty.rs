@@ -145,6 +145,40 @@ impl TenantStore for FaultyStore {
         self.fault("list_accounts")?;
         self.inner.list_accounts(after, limit).await
     }
+
+    async fn add_number(
+        &self,
+        number: crate::numbers::BusinessNumber,
+        max_per_account: usize,
+    ) -> StoreResult<crate::numbers::BusinessNumber> {
+        self.inner.add_number(number, max_per_account).await
+    }
+    async fn numbers(
+        &self,
+        account: AccountId,
+    ) -> StoreResult<Vec<crate::numbers::BusinessNumber>> {
+        self.inner.numbers(account).await
+    }
+    async fn number(
+        &self,
+        account: AccountId,
+        phone_number_id: &str,
+    ) -> StoreResult<Option<crate::numbers::BusinessNumber>> {
+        self.inner.number(account, phone_number_id).await
+    }
+    async fn update_number(
+        &self,
+        account: AccountId,
+        phone_number_id: &str,
+        update: crate::numbers::NumberUpdate,
+    ) -> StoreResult<crate::numbers::BusinessNumber> {
+        self.inner
+            .update_number(account, phone_number_id, update)
+            .await
+    }
+    async fn delete_number(&self, account: AccountId, phone_number_id: &str) -> StoreResult<()> {
+        self.inner.delete_number(account, phone_number_id).await
+    }
 }
 
 #[async_trait]
@@ -490,5 +524,21 @@ impl crate::store::LimitStore for FaultyStore {
     ) -> StoreResult<bool> {
         self.fault("update_breaker")?;
         self.inner.update_breaker(id, expected, new).await
+    }
+
+    async fn throttles(
+        &self,
+        keys: &[String],
+    ) -> StoreResult<Vec<Option<crate::numbers::Throttle>>> {
+        self.inner.throttles(keys).await
+    }
+    async fn step_down_number(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        quiet: Duration,
+        min_gap: Duration,
+    ) -> StoreResult<crate::numbers::Throttle> {
+        self.inner.step_down_number(key, now, quiet, min_gap).await
     }
 }

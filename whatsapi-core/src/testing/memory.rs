@@ -107,6 +107,9 @@ struct State {
     opt_out_keywords: HashMap<AccountId, crate::contacts::OptOutKeywords>,
     /// The end of the send slots reserved per key ([`LimitStore::reserve_send_slots`]).
     send_slots: HashMap<String, DateTime<Utc>>,
+    /// Extra business numbers in the order connected, and the pacing step-downs per number.
+    numbers: Vec<crate::numbers::BusinessNumber>,
+    throttles: HashMap<String, crate::numbers::Throttle>,
     next_seq: u64,
     /// Campaigns, and the time zones their recipient rows gave, by message.
     campaigns: HashMap<crate::campaign::CampaignId, crate::campaign::Campaign>,
@@ -137,6 +140,27 @@ fn chrono_duration(d: Duration) -> chrono::Duration {
 }
 
 impl State {
+    /// The account a phone number id is connected to (as default credentials or an extra number), but for
+    /// `except`'s credentials, with whether it is an extra number.
+    fn number_owner(
+        &self,
+        phone_number_id: &str,
+        except_default_of: Option<AccountId>,
+    ) -> Option<AccountId> {
+        let default = self.accounts.values().find(|a| {
+            Some(a.id) != except_default_of
+                && a.credentials
+                    .as_ref()
+                    .is_some_and(|c| c.phone_number_id == phone_number_id)
+        });
+        default.map(|a| a.id).or_else(|| {
+            self.numbers
+                .iter()
+                .find(|n| n.phone_number_id == phone_number_id)
+                .map(|n| n.account_id)
+        })
+    }
+
     fn account_mut(&mut self, id: AccountId) -> StoreResult<&mut Account> {
         self.accounts.get_mut(&id).ok_or(StoreError::NotFound)
     }
@@ -360,6 +384,7 @@ impl State {
                 to: m.to,
                 content: m.content,
                 reply_to: m.reply_to,
+                from: m.from,
                 status,
                 scheduled_for: m.send_at,
                 expires_at: m.expires_at,
@@ -455,13 +480,8 @@ impl TenantStore for MemoryStore {
         phone_number_id: &str,
     ) -> StoreResult<Option<Account>> {
         let s = self.lock();
-        Ok(s.accounts
-            .values()
-            .find(|a| {
-                a.credentials
-                    .as_ref()
-                    .is_some_and(|c| c.phone_number_id == phone_number_id)
-            })
+        Ok(s.number_owner(phone_number_id, None)
+            .and_then(|id| s.accounts.get(&id))
             .cloned())
     }
 
@@ -498,6 +518,19 @@ impl TenantStore for MemoryStore {
         changed.apply(update);
         // A phone number id and a WABA id belong to one account (the SQL stores enforce it with unique indexes).
         if let Some(c) = &changed.credentials {
+            match s.number_owner(&c.phone_number_id, Some(id)) {
+                Some(owner) if owner == id => {
+                    return Err(crate::store::support::number_already_connected(
+                        &c.phone_number_id,
+                    ));
+                }
+                Some(_) => {
+                    return Err(crate::store::support::phone_number_id_taken(
+                        &c.phone_number_id,
+                    ));
+                }
+                None => {}
+            }
             for other in s.accounts.values().filter(|a| a.id != id) {
                 let Some(o) = &other.credentials else {
                     continue;
@@ -537,6 +570,95 @@ impl TenantStore for MemoryStore {
             .take(limit)
             .map(|id| s.accounts[&id].clone())
             .collect())
+    }
+
+    async fn add_number(
+        &self,
+        number: crate::numbers::BusinessNumber,
+        max_per_account: usize,
+    ) -> StoreResult<crate::numbers::BusinessNumber> {
+        let mut s = self.lock();
+        s.account_mut(number.account_id)?;
+        match s.number_owner(&number.phone_number_id, None) {
+            Some(owner) if owner == number.account_id => {
+                return Err(crate::store::support::number_already_connected(
+                    &number.phone_number_id,
+                ));
+            }
+            Some(_) => {
+                return Err(crate::store::support::phone_number_id_taken(
+                    &number.phone_number_id,
+                ));
+            }
+            None => {}
+        }
+        let held = s
+            .numbers
+            .iter()
+            .filter(|n| n.account_id == number.account_id)
+            .count();
+        if held >= max_per_account {
+            return Err(crate::store::support::too_many_numbers(max_per_account));
+        }
+        s.numbers.push(number.clone());
+        Ok(number)
+    }
+
+    async fn numbers(
+        &self,
+        account: AccountId,
+    ) -> StoreResult<Vec<crate::numbers::BusinessNumber>> {
+        let s = self.lock();
+        let mut out: Vec<_> = s
+            .numbers
+            .iter()
+            .filter(|n| n.account_id == account)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| {
+            (a.created_at, &a.phone_number_id).cmp(&(b.created_at, &b.phone_number_id))
+        });
+        Ok(out)
+    }
+
+    async fn number(
+        &self,
+        account: AccountId,
+        phone_number_id: &str,
+    ) -> StoreResult<Option<crate::numbers::BusinessNumber>> {
+        Ok(self
+            .lock()
+            .numbers
+            .iter()
+            .find(|n| n.account_id == account && n.phone_number_id == phone_number_id)
+            .cloned())
+    }
+
+    async fn update_number(
+        &self,
+        account: AccountId,
+        phone_number_id: &str,
+        update: crate::numbers::NumberUpdate,
+    ) -> StoreResult<crate::numbers::BusinessNumber> {
+        let mut s = self.lock();
+        let n = s
+            .numbers
+            .iter_mut()
+            .find(|n| n.account_id == account && n.phone_number_id == phone_number_id)
+            .ok_or(StoreError::NotFound)?;
+        n.apply(update);
+        Ok(n.clone())
+    }
+
+    async fn delete_number(&self, account: AccountId, phone_number_id: &str) -> StoreResult<()> {
+        let mut s = self.lock();
+        let before = s.numbers.len();
+        s.numbers
+            .retain(|n| !(n.account_id == account && n.phone_number_id == phone_number_id));
+        if s.numbers.len() == before {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 }
 
@@ -1549,6 +1671,28 @@ impl LimitStore for MemoryStore {
         }
         account.breaker = *new;
         Ok(true)
+    }
+
+    async fn throttles(
+        &self,
+        keys: &[String],
+    ) -> StoreResult<Vec<Option<crate::numbers::Throttle>>> {
+        let s = self.lock();
+        Ok(keys.iter().map(|k| s.throttles.get(k).copied()).collect())
+    }
+
+    async fn step_down_number(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        quiet: Duration,
+        min_gap: Duration,
+    ) -> StoreResult<crate::numbers::Throttle> {
+        let mut s = self.lock();
+        let current = s.throttles.get(key).copied();
+        let next = crate::numbers::Throttle::stepped_down(current, now, quiet, min_gap);
+        s.throttles.insert(key.to_owned(), next);
+        Ok(next)
     }
 }
 

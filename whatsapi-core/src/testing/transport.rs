@@ -271,6 +271,8 @@ impl MetaTransport for FakeTransport {
                     verified_name: "Test Business".into(),
                     display_phone_number: "+1 555-000-1234".into(),
                     quality_rating: Some("GREEN".into()),
+                    throughput_level: Some("STANDARD".into()),
+                    on_business_app: None,
                 })
             })
     }

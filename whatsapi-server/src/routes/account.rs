@@ -107,6 +107,7 @@ fn sandbox_credentials(sandbox: &SandboxCredentials, account: AccountId) -> Meta
         phone_number_id: SandboxCredentials::phone_number_id(account),
         app_secret: Some(sandbox.app_secret.clone()),
         verify_token: None,
+        throughput_per_second: None,
     }
 }
 

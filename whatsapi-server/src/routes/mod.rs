@@ -12,6 +12,7 @@ pub mod inbound;
 pub mod media;
 pub mod messages;
 pub mod meta;
+pub mod numbers;
 pub mod sandbox;
 pub mod system;
 pub mod templates;

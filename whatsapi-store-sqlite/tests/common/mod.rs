@@ -89,6 +89,7 @@ pub async fn with_webhook(store: &dyn Store, account: &Account) {
 
 pub fn message(account: AccountId, created_at: DateTime<Utc>) -> NewMessage {
     NewMessage {
+        from: None,
         id: MessageId::new(),
         account_id: account,
         batch_id: None,

@@ -31,6 +31,7 @@ pub fn sample_message(account: AccountId, to: &str) -> NewMessage {
     let mut metadata = serde_json::Map::new();
     metadata.insert("orderId".into(), json!("1234"));
     NewMessage {
+        from: None,
         id: MessageId::new(),
         account_id: account,
         batch_id: None,
@@ -74,6 +75,7 @@ pub fn sample_credentials(phone_number_id: &str) -> MetaCredentials {
         phone_number_id: phone_number_id.into(),
         app_secret: Some("app-secret".into()),
         verify_token: None,
+        throughput_per_second: None,
     }
 }
 

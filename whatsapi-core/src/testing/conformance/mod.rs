@@ -1,6 +1,6 @@
 //! The store conformance suite: public async functions every store implementation runs from its tests, one
 //! module per area ([`accounts`], [`messages`], [`idempotency`], [`claims`], [`statuses`], [`outbox`], [`events`],
-//! [`analytics`], [`inbound`], [`housekeeping`], [`limits`], [`expiry`], [`campaigns`]), with shared builders in [`fixtures`].
+//! [`analytics`], [`inbound`], [`housekeeping`], [`limits`], [`expiry`], [`campaigns`], [`numbers`]), with shared builders in [`fixtures`].
 //!
 //! Each check takes a fresh, empty store and panics with a message saying what broke. Times are explicit offsets
 //! from [`base_time`]; nothing sleeps. A backend crate runs the whole suite with one line in a test file:
@@ -33,6 +33,7 @@ pub mod idempotency;
 pub mod inbound;
 pub mod limits;
 pub mod messages;
+pub mod numbers;
 pub mod outbox;
 pub mod statuses;
 
@@ -56,6 +57,7 @@ pub use idempotency::*;
 pub use inbound::*;
 pub use limits::*;
 pub use messages::*;
+pub use numbers::*;
 pub use outbox::*;
 pub use statuses::*;
 
@@ -226,6 +228,10 @@ macro_rules! __store_conformance_list {
             campaigns_are_stored_and_isolated,
             campaign_pause_holds_and_resume_releases,
             campaign_cancel_fails_the_rest_with_events,
+            numbers_add_list_update_delete,
+            numbers_are_unique_across_accounts_and_route_webhooks,
+            messages_keep_their_from_number,
+            number_throttles_step_down_and_recover,
         }
     };
 }
