@@ -171,6 +171,19 @@ async fn a_window_that_excludes_now_holds_the_messages_and_cancel_fails_them() {
     assert_eq!(v["data"]["estimate"], true, "{v}");
     assert_eq!(v["data"]["recipients"], 3, "{v}");
     assert_eq!(v["data"]["byCountry"], json!({"US": 2, "GB": 1}), "{v}");
+    // Without a rate card every recipient is priced as unpriced, in the template's own category.
+    let category = v["data"]["category"].as_str().unwrap().to_owned();
+    assert!(["utility", "marketing"].contains(&category.as_str()), "{v}");
+    assert_eq!(v["data"]["cost"]["messages"], 3, "{v}");
+    assert_eq!(v["data"]["cost"]["totals"], json!([]), "{v}");
+    assert_eq!(
+        v["data"]["cost"]["unpriced"],
+        json!([
+            {"country": "GB", "category": category, "messages": 1},
+            {"country": "US", "category": category, "messages": 2}
+        ]),
+        "{v}"
+    );
     let (_, v) = s.get(&key, "/campaigns").await;
     assert_eq!(
         v["pagination"]["total"], 0,
@@ -181,6 +194,12 @@ async fn a_window_that_excludes_now_holds_the_messages_and_cancel_fails_them() {
     assert_eq!(code, 201, "{v}");
     let id = v["data"]["id"].as_str().unwrap().to_owned();
     assert_eq!(v["data"]["state"], "scheduled", "{v}");
+    let (_, one) = s.get(&key, &format!("/campaigns/{id}")).await;
+    assert_eq!(
+        one["data"]["cost"],
+        json!({"messages": 0, "rows": [], "totals": [], "unpriced": []}),
+        "nothing is billed before anything is sent: {one}"
+    );
     assert_eq!(v["data"]["sendWindow"]["from"], hm(2), "{v}");
     let (_, list) = s.get(&key, &format!("/messages?batchId={id}")).await;
     let opening = Utc::now() + chrono::Duration::minutes(55);

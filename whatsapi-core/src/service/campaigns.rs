@@ -11,6 +11,7 @@ use crate::campaign::{
     CampaignState, MAX_NAME_CHARS, MAX_RATE_PER_SECOND, MAX_RECIPIENT_PARAMS, MAX_RECIPIENTS,
     NewCampaign, country_of_number, plan, zone_of_recipient,
 };
+use crate::costs::{BillableQuery, CostSheet, PricingCategory, RateCard};
 use crate::message::{MessageContent, NewMessage};
 use crate::send::{FieldError, SendRequest, ValidationErrors};
 use crate::store::{Page, PageRequest, StoreError};
@@ -72,6 +73,12 @@ pub struct CampaignEstimate {
     pub first_send_at: Option<DateTime<Utc>>,
     /// When the last message would be due.
     pub last_send_at: Option<DateTime<Utc>>,
+    /// The pricing category the messages would be billed in: a template's own category (marketing when the
+    /// account's template list does not say), `service` for other content.
+    pub category: PricingCategory,
+    /// What the messages would cost by country and category, from the operator's rate card (every line unpriced
+    /// without one).
+    pub cost: CostSheet,
 }
 
 /// A campaign checked and planned, not stored yet.
@@ -141,8 +148,22 @@ impl WhatsApi {
         &self,
         account: &Account,
         request: &CampaignRequest,
+        card: Option<&RateCard>,
     ) -> Result<CampaignEstimate, Error> {
         let planned = self.plan_campaign(account, request).await?;
+        let category = match &request.content {
+            MessageContent::Template(t) => self
+                .template_category(account, t)
+                .await
+                .and_then(|c| c.to_ascii_lowercase().parse().ok())
+                .unwrap_or(PricingCategory::Marketing),
+            _ => PricingCategory::Service,
+        };
+        let cost = crate::costs::estimate(
+            card,
+            planned.messages.iter().map(|m| m.to.phone_number()),
+            category,
+        );
         let mut by_country = BTreeMap::new();
         for c in &planned.countries {
             *by_country
@@ -156,7 +177,27 @@ impl WhatsApi {
             skipped: planned.skipped,
             first_send_at: due.clone().min(),
             last_send_at: due.max(),
+            category,
+            cost,
         })
+    }
+
+    /// What the campaign's messages cost so far: its billable messages (those Meta priced as `regular`) since it
+    /// was created, priced by `card`.
+    pub async fn campaign_cost(
+        &self,
+        account: AccountId,
+        id: CampaignId,
+        card: Option<&RateCard>,
+    ) -> Result<CostSheet, Error> {
+        let progress = self.campaign(account, id).await?;
+        let query = BillableQuery {
+            from: progress.campaign.created_at,
+            to: self.clock().now() + chrono::Duration::seconds(1),
+            batch: Some(id.batch()),
+        };
+        let tallies = self.store().billable_tallies(account, &query).await?;
+        Ok(CostSheet::of_tallies(&tallies, card))
     }
 
     async fn plan_campaign(

@@ -267,7 +267,11 @@ async fn form_body(bytes: Bytes, boundary: String) -> Result<Value, ApiError> {
                 "createdAt": "2026-03-28T10:00:00Z", "updatedAt": "2026-03-28T10:00:00Z", "skipped": []}})),
         (status = 200, description = "`estimate: true`: what it would send; nothing created", body = crate::views::Envelope<CampaignEstimateView>,
             example = json!({"success": true, "data": {"estimate": true, "recipients": 2, "byCountry": {"GB": 1, "US": 1},
-                "skipped": [], "firstSendAt": "2026-03-28T10:00:00Z", "lastSendAt": "2026-03-28T13:00:00Z", "cost": null}})),
+                "skipped": [], "firstSendAt": "2026-03-28T10:00:00Z", "lastSendAt": "2026-03-28T13:00:00Z",
+                "category": "marketing", "cost": {"messages": 2, "rows": [{"country": "US", "category": "marketing",
+                "messages": 1, "unitPrice": "0.025", "currency": "USD", "cost": "0.025", "costMicros": 25000}],
+                "totals": [{"currency": "USD", "messages": 1, "cost": "0.025", "costMicros": 25000}],
+                "unpriced": [{"country": "GB", "category": "marketing", "messages": 1}]}}})),
         (status = 400, description = "Validation failed; see details", body = crate::views::ErrorView,
             example = json!({"success": false, "error": "Validation failed: recipients[1].to: phone number must contain digits only (E.164 without '+'), e.g. 14155552671",
                 "details": [{"field": "recipients[1].to", "message": "phone number must contain digits only (E.164 without '+'), e.g. 14155552671"}]})),
@@ -281,7 +285,11 @@ pub async fn create(
     if parsed.estimate {
         let estimate = state
             .api
-            .estimate_campaign(&account, &parsed.request)
+            .estimate_campaign(
+                &account,
+                &parsed.request,
+                state.settings.rate_card.as_deref(),
+            )
             .await
             .map_err(whatsapi_api::campaign_error)?;
         return Ok(ok(CampaignEstimateView::of(&estimate)).into_response());
@@ -362,7 +370,14 @@ pub async fn get(
         .campaign(account.id, id)
         .await
         .map_err(not_found)?;
-    Ok(ok(CampaignView::of(&progress)).into_response())
+    let cost = state
+        .api
+        .campaign_cost(account.id, id, state.settings.rate_card.as_deref())
+        .await
+        .map_err(not_found)?;
+    let mut view = CampaignView::of(&progress);
+    view.cost = Some(super::costs::CostSheetView::of(&cost));
+    Ok(ok(view).into_response())
 }
 
 /// Pause a scheduled or running campaign: its messages not yet being sent are held (one being sent finishes).

@@ -99,7 +99,7 @@ impl FromQuery for CostsQuery {
 }
 
 /// Billable messages of one country and category with their price.
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CostRowView {
     /// The recipients' country (ISO 3166-1 alpha-2, from the number's calling code).
@@ -124,7 +124,7 @@ pub struct CostRowView {
 }
 
 /// The sum of the rows of one currency.
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CostTotalView {
     /// ISO 4217.
@@ -138,7 +138,7 @@ pub struct CostTotalView {
 }
 
 /// Billable messages the rate card has no price for.
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UnpricedRowView {
     /// The recipients' country; null for recipients known only by a username, or a calling code of no country.
@@ -150,7 +150,7 @@ pub struct UnpricedRowView {
 }
 
 /// What the period's billable messages cost.
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CostReportView {
     /// Start of the period, inclusive (RFC 3339 UTC).
@@ -171,7 +171,7 @@ pub struct CostReportView {
 
 /// A [`CostSheet`] in the API's shape: the rows, totals and unpriced lines of a cost report, or of an estimate
 /// (`whatsapi_core::costs::estimate`) for a planned send.
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CostSheetView {
     /// Messages in all lines, priced or not.

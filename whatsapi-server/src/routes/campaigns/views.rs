@@ -82,9 +82,9 @@ pub struct CampaignView {
     /// The rate, if any, in messages per second.
     #[schema(example = 10)]
     pub rate_per_second: Option<u32>,
-    /// What it cost so far: not computed yet (pending the rate card); `null`.
-    #[schema(value_type = Option<Object>, example = json!(null))]
-    pub cost: Option<serde_json::Value>,
+    /// What it cost so far (its messages Meta billed as `regular`, priced by the server's `--rate-card`): shown by
+    /// `GET /campaigns/{id}`; `null` in lists and in the answers of pause, resume and cancel.
+    pub cost: Option<crate::routes::costs::CostSheetView>,
     /// When it was created.
     #[schema(example = "2026-03-28T10:00:00Z")]
     pub created_at: String,
@@ -201,9 +201,12 @@ pub struct CampaignEstimateView {
     /// When the last message would be due.
     #[schema(example = "2026-03-28T10:00:01Z")]
     pub last_send_at: Option<String>,
-    /// The price: not computed yet (pending the rate card); `null`.
-    #[schema(value_type = Option<Object>, example = json!(null))]
-    pub cost: Option<serde_json::Value>,
+    /// The pricing category the messages would be billed in (a template's category; `service` otherwise).
+    #[schema(example = "marketing")]
+    pub category: String,
+    /// What they would cost by country and category, priced by the server's `--rate-card` (every line
+    /// unpriced without one).
+    pub cost: crate::routes::costs::CostSheetView,
 }
 
 impl CampaignEstimateView {
@@ -216,7 +219,8 @@ impl CampaignEstimateView {
             skipped: e.skipped.iter().map(SkippedView::of).collect(),
             first_send_at: e.first_send_at.as_ref().map(format_time),
             last_send_at: e.last_send_at.as_ref().map(format_time),
-            cost: None,
+            category: e.category.as_str().to_owned(),
+            cost: crate::routes::costs::CostSheetView::of(&e.cost),
         }
     }
 }
