@@ -321,6 +321,9 @@ pub struct MessageView {
     /// When its validity period ends (`validitySeconds`, or the account's default, from acceptance): a message not
     /// handed to Meta by then fails with the `errorMessage` "expired before it could be sent…". Null: never.
     pub expires_at: Option<String>,
+    /// The business number it is sent from (a `phoneNumberId` of `GET /numbers`); null: the default number.
+    #[schema(example = json!(null))]
+    pub from: Option<String>,
     /// Bulk batch.
     pub batch_id: Option<String>,
     /// Simulated send.
@@ -571,6 +574,7 @@ impl MessageView {
             }),
             scheduled_for: ts(m.scheduled_for),
             expires_at: ts(m.expires_at),
+            from: m.from.clone(),
             batch_id: m.batch_id.map(|b| b.to_string()),
             dry_run: m.dry_run,
             wamid: m.wamid.clone(),

@@ -194,6 +194,11 @@ async fn two_numbers_send_and_receive_on_the_right_account() {
     assert_eq!(on("14155550111"), [extra]);
     assert_eq!(on("14155550112"), [a_default.as_str()]);
     assert_eq!(on("14155550113"), [a_default.as_str()]);
+    // The message says which number it went from; null for the default.
+    let (_, v) = s.get(&a, &format!("/messages/{from_extra}")).await;
+    assert_eq!(v["data"]["from"], extra, "{v}");
+    let (_, v) = s.get(&a, &format!("/messages/{from_default}")).await;
+    assert_eq!(v["data"]["from"], serde_json::Value::Null, "{v}");
 
     // Bulk items may name the number too; an unknown one refuses that item, naming the field.
     let (code, v) = s

@@ -62,10 +62,15 @@ impl WhatsApi {
     ) -> Result<AccountNumber, Error> {
         let mut errs = ValidationErrors::default();
         let id = phone_number_id.trim();
-        if !is_phone_number_id(id) {
+        if id.is_empty() {
             errs.push(
                 "whatsappPhoneNumberId",
                 "required: the numeric Phone Number ID from Meta (not the phone number itself)",
+            );
+        } else if !is_phone_number_id(id) {
+            errs.push(
+                "whatsappPhoneNumberId",
+                "must be the numeric Phone Number ID from Meta (digits only, at most 32), not the phone number itself",
             );
         }
         let token = access_token.map(str::trim).filter(|t| !t.is_empty());
