@@ -146,6 +146,8 @@ test("Retry only for failures a retry can fix; the toast is announced", async ()
   const page = await signedInPage(env.browser, env.base, key);
   for (const id of [sent.undeliverable, sent.templateMissing]) {
     await page.goto(`${env.base}/app#/messages/${id}`);
+    // Going from one message to the next only changes the hash: wait for this message's view, not the last one's.
+    await page.waitForFunction((want) => document.querySelector("#message-id")?.textContent === want, id);
     await page.waitForSelector("#error-message");
     assert.equal(await page.locator("#retry").count(), 0, "no Retry for a permanent error");
     await assertInViewport(page, "#no-retry", "why there is no retry");
