@@ -1,6 +1,6 @@
 // The console's Campaigns page (issue 21 item 4) against a real `whatsapi --sandbox`: campaigns are listed with their
-// state, progress bar and live counts; a completed one shows 100%; a scheduled one is paused and then cancelled from
-// the page. At 1280 and 390 px, with screenshots.
+// state, progress bar and live counts; a completed one shows 100% and its cost so far; a scheduled one is paused and
+// then cancelled from the page. At 1280 and 390 px, with screenshots.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -50,6 +50,10 @@ test("campaigns: listed with state and progress; a scheduled one is paused and c
   assert.equal(await first.locator("progress").getAttribute("value"), "100");
   assert.equal(await page.locator(`.campaign[data-id="${later.json.data.id}"] progress`).getAttribute("value"), "0");
   assert.equal(await first.locator("button[data-action]").count(), 0, "a completed campaign has no actions");
+  // Its cost so far: the sandbox bills each hello_world as utility; this server has no rate card, so unpriced.
+  await first.locator("button[data-cost]").click();
+  await page.waitForFunction((id) => document.querySelector(`[data-cost-of="${id}"]`)?.textContent.length > 0, done.json.data.id);
+  assert.match(await first.locator(".campaign-cost").textContent(), /^4 billable messages · 4 without a rate/);
   const second = page.locator(`.campaign[data-id="${later.json.data.id}"]`);
   assert.equal(await second.getAttribute("data-state"), "scheduled");
   assert.match(await second.textContent(), /window 09:00–20:00 local/);

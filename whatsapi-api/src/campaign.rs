@@ -29,7 +29,9 @@ use whatsapi_core::send::ValidationErrors;
 use whatsapi_core::{Error, service::campaign_field as field};
 
 use crate::content::CONTENT_FIELDS;
-use crate::parse::{parse_content_field, parse_recipient, parse_time, type_name};
+use crate::parse::{
+    parse_content_field, parse_from, parse_recipient, parse_time, parse_validity, type_name,
+};
 
 /// The fields of a campaign body besides the content fields (`message`, `template`, `type`, `image`, …).
 const CAMPAIGN_FIELDS: &[&str] = &[
@@ -38,6 +40,8 @@ const CAMPAIGN_FIELDS: &[&str] = &[
     "startAt",
     "sendWindow",
     "ratePerSecond",
+    "from",
+    "validitySeconds",
     "dry_run",
     "dryRun",
     "estimate",
@@ -76,8 +80,8 @@ pub fn parse_campaign(body: &Value) -> Result<ParsedCampaign, ValidationErrors> 
         if !CAMPAIGN_FIELDS.contains(&key.as_str()) && !CONTENT_FIELDS.contains(&key.as_str()) {
             errs.push(
                 key.as_str(),
-                "unknown field; accepted fields are name, recipients, startAt, sendWindow, ratePerSecond, \
-                 dry_run, estimate and the content: message, template (or type and one of image, video, audio, \
+                "unknown field; accepted fields are name, recipients, startAt, sendWindow, ratePerSecond, from, \
+                 validitySeconds, dry_run, estimate and the content: message, template (or type and one of image, video, audio, \
                  document, sticker, interactive, location, contacts)",
             );
         }
@@ -132,6 +136,13 @@ pub fn parse_campaign(body: &Value) -> Result<ParsedCampaign, ValidationErrors> 
             None
         }
     };
+    let from = parse_from(obj.get("from"), "from", &mut errs);
+    let validity = parse_validity(
+        obj.get("validitySeconds"),
+        "validitySeconds",
+        "counted from each message's planned send time",
+        &mut errs,
+    );
     let mut dry_run = false;
     for key in ["dry_run", "dryRun"] {
         dry_run |= boolean(obj, key, &mut errs);
@@ -144,6 +155,8 @@ pub fn parse_campaign(body: &Value) -> Result<ParsedCampaign, ValidationErrors> 
                 start_at,
                 send_window,
                 rate_per_second,
+                from,
+                validity,
                 dry_run,
                 ..CampaignRequest::new(name, content, recipients)
             },

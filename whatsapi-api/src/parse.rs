@@ -15,9 +15,9 @@ use whatsapi_core::phone::PhoneNumber;
 use whatsapi_core::recipient::{Recipient, UserId};
 use whatsapi_core::send::{
     BODY_PARAMETERS, BulkRequest, HEADER_PARAMETERS, MAX_VALIDITY, MIN_VALIDITY, SendRequest,
-    SendRules, ValidationErrors, button_parameters, check_currency_code, check_language,
-    check_media, check_metadata, check_parameter_text, check_reply_to, check_send_at,
-    check_template, check_template_name, check_text, check_validity,
+    SendRules, ValidationErrors, button_parameters, check_currency_code, check_from,
+    check_language, check_media, check_metadata, check_parameter_text, check_reply_to,
+    check_send_at, check_template, check_template_name, check_text, check_validity,
 };
 
 /// When a body's `sendAt` is judged against the clock.
@@ -252,6 +252,7 @@ fn parse_item(
     let validity = parse_validity(
         obj.get("validitySeconds"),
         &path(prefix, "validitySeconds"),
+        "counted from now",
         errs,
     );
 
@@ -276,29 +277,7 @@ fn parse_item(
         }
     };
 
-    // The business number to send from (a phone number id of the account); checked against the account's
-    // numbers when the send is accepted.
-    let from = match obj.get("from") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s))
-            if !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            Some(s.clone())
-        }
-        Some(other) => {
-            errs.push(
-                path(prefix, "from"),
-                format!(
-                    "must be the numeric Phone Number ID of one of your business numbers (see GET /numbers), got {}",
-                    match other {
-                        Value::String(_) => "another string".to_owned(),
-                        v => type_name(v).to_owned(),
-                    }
-                ),
-            );
-            None
-        }
-    };
+    let from = parse_from(obj.get("from"), &path(prefix, "from"), errs);
 
     let mut dry_run = false;
     for key in ["dry_run", "dryRun"] {
@@ -340,10 +319,34 @@ fn parse_item(
     (Some(req), schedule_errors)
 }
 
-/// `validitySeconds`: a whole number of seconds within core's bounds, or absent (`null` counts as absent).
-fn parse_validity(
+/// `from`: the business number to send from (a phone number id of the account, checked against the account's
+/// numbers when the send is accepted), or absent for the default number.
+pub(crate) fn parse_from(
     value: Option<&Value>,
     field: &str,
+    errs: &mut ValidationErrors,
+) -> Option<String> {
+    match value {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if check_from(s).is_ok() => Some(s.clone()),
+        Some(other) => {
+            let got = match other {
+                Value::String(_) => "another string",
+                v => type_name(v),
+            };
+            let why = check_from("").unwrap_err();
+            errs.push(field, format!("{why}, got {got}"));
+            None
+        }
+    }
+}
+
+/// `validitySeconds`: a whole number of seconds within core's bounds, or absent (`null` counts as absent). `counted`
+/// says from when the period runs, for the message of a refusal.
+pub(crate) fn parse_validity(
+    value: Option<&Value>,
+    field: &str,
+    counted: &str,
     errs: &mut ValidationErrors,
 ) -> Option<std::time::Duration> {
     let value = value.filter(|v| !v.is_null())?;
@@ -355,21 +358,21 @@ fn parse_validity(
     match checked {
         Ok(d) => Some(d),
         Err(()) => {
-            errs.push(field, validity_message(value));
+            errs.push(field, validity_message(value, counted));
             None
         }
     }
 }
 
 /// Why a `validitySeconds` value is refused, naming what it got.
-fn validity_message(value: &Value) -> String {
+fn validity_message(value: &Value, counted: &str) -> String {
     let got = match value {
         Value::Number(n) => format!("got {n}"),
         other => format!("got {}", type_name(other)),
     };
     format!(
         "must be a whole number of seconds from {} to {} (30 days): how long the message may wait to be sent, \
-         counted from now; {got}",
+         {counted}; {got}",
         MIN_VALIDITY.as_secs(),
         MAX_VALIDITY.as_secs()
     )

@@ -530,6 +530,21 @@ pub struct CampaignBody {
     )]
     #[schema(minimum = 1, maximum = 1000, example = 10)]
     pub rate_per_second: Option<u32>,
+    /// The business number to send from: the `phoneNumberId` of one of the account's numbers (`GET /numbers`);
+    /// default the account's default number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "106540352242922", max_length = 32)]
+    pub from: Option<String>,
+    /// How long each message may wait, counted from its own planned send time, before it expires unsent (1 to
+    /// 2,592,000 seconds); a message still held then (a pause, an open breaker, retries) ends `failed` and is never
+    /// sent. Default the account's `defaultValiditySeconds`, else never.
+    #[serde(
+        rename = "validitySeconds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(minimum = 1, maximum = 2592000, example = 86400)]
+    pub validity_seconds: Option<u64>,
     /// Simulate the sends without calling Meta.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,

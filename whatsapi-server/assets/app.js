@@ -758,22 +758,41 @@ function campaignItem(c) {
     `<button class="${a === "cancel" ? "danger" : "secondary"}" data-action="${a}" data-id="${esc(c.id)}">${a[0].toUpperCase() + a.slice(1)}</button>`).join(" ");
   return `<div class="card campaign" data-id="${esc(c.id)}" data-state="${esc(c.state)}">
     <h2>${esc(c.name)} <span class="badge ${esc(c.state)}" data-campaign-state="${esc(c.state)}">${esc(c.state)}</span></h2>
-    <div class="muted">${esc(c.type)}${c.template ? " · " + esc(c.template) : ""} · ${c.recipients} recipients · from ${when(c.startAt)}${c.sendWindow ? ` · window ${esc(c.sendWindow.from)}–${esc(c.sendWindow.to)} local` : ""}${c.ratePerSecond ? ` · ${c.ratePerSecond}/s` : ""}</div>
+    <div class="muted">${esc(c.type)}${c.template ? " · " + esc(c.template) : ""} · ${c.recipients} recipients · starts ${when(c.startAt)}${c.sendWindow ? ` · window ${esc(c.sendWindow.from)}–${esc(c.sendWindow.to)} local` : ""}${c.ratePerSecond ? ` · ${c.ratePerSecond}/s` : ""}${c.from ? ` · from number <code>${esc(c.from)}</code>` : ""}${c.validitySeconds ? ` · each expires ${esc(c.validitySeconds)} s after its turn` : ""}</div>
     <progress class="progress" max="100" value="${Number(c.progressPercent) || 0}" aria-label="${esc(c.name)} progress"></progress>
     <div class="muted progress-text">${c.settled} of ${c.recipients} settled (${c.progressPercent}%)</div>
     <div class="counts">${counts}</div>
-    <div class="row">${actions} <a href="#/messages?batchId=${encodeURIComponent(c.id)}">Messages</a></div>
+    <div class="row">${actions} <button class="secondary" data-cost="${esc(c.id)}">Cost so far</button> <a href="#/messages?batchId=${encodeURIComponent(c.id)}">Messages</a></div>
+    <div class="muted campaign-cost" data-cost-of="${esc(c.id)}" aria-live="polite"></div>
   </div>`;
+}
+
+/// A campaign's cost so far (GET /campaigns/{id}), in words.
+function campaignCost(cost) {
+  const n = cost.messages;
+  const billed = `${n} billable message${n === 1 ? "" : "s"}`;
+  const totals = cost.totals.map((t) => `${esc(t.cost)} ${esc(t.currency)}`).join(" + ");
+  const unpriced = cost.unpriced.reduce((sum, u) => sum + u.messages, 0);
+  if (!n) return "Nothing billed yet: Meta prices a message when it reports it sent.";
+  return `${billed}${totals ? ` · ${totals}` : ""}${unpriced ? ` · ${unpriced} without a rate (start the server with --rate-card to price them)` : ""}`;
 }
 
 async function campaignsPage(view, token) {
   const r = await api("GET", "/campaigns?limit=50", undefined, { token });
   if (token !== state.routeToken) return; // a newer navigation owns the view
   view.innerHTML = `<h1>Campaigns</h1>
-    <p class="muted">Create one with <code>POST /campaigns</code> or <code>whatsapi bulk FILE.csv --campaign NAME</code>. Cost per campaign is not shown yet.</p>
+    <p class="muted">Create one with <code>POST /campaigns</code> or <code>whatsapi bulk FILE.csv --campaign NAME</code>; Cost so far prices its billed messages by the server's rate card.</p>
     <div id="campaigns-list">${r.data.map(campaignItem).join("") || '<div class="card muted">No campaigns yet.</div>'}</div>
     <p class="muted" id="live-state"></p>`;
   view.onclick = async (e) => {
+    const costButton = e.target.closest("button[data-cost]");
+    if (costButton) {
+      const out = view.querySelector(`[data-cost-of="${CSS.escape(costButton.dataset.cost)}"]`);
+      costButton.disabled = true;
+      try { out.innerHTML = campaignCost((await api("GET", `/campaigns/${costButton.dataset.cost}`)).data.cost); } catch (err) { out.textContent = err.message; }
+      costButton.disabled = false;
+      return;
+    }
     const b = e.target.closest("button[data-action]");
     if (!b) return;
     b.disabled = true;
@@ -892,7 +911,7 @@ function costsCard(c) {
   const rows = c.rows.map((r) => `<tr><td>${esc(r.country)}</td><td>${esc(r.category)}</td><td>${esc(r.messages)}</td><td>${esc(r.unitPrice)} ${esc(r.currency)}</td><td>${esc(r.cost)} ${esc(r.currency)}</td></tr>`)
     .concat(c.unpriced.map((u) => `<tr><td>${esc(u.country || "unknown")}</td><td>${esc(u.category)}</td><td>${esc(u.messages)}</td><td colspan="2" class="muted">no rate</td></tr>`)).join("");
   return `<div class="card" id="costs"><h2>Costs this month</h2>
-    <p>${esc(c.billableMessages)} billable messages · ${totals}${c.rateCard ? "" : ' <span class="muted">(no rate card: start the server with --rate-card to price them)</span>'}</p>
+    <p>${esc(c.billableMessages)} billable message${c.billableMessages === 1 ? "" : "s"} · ${totals}${c.rateCard ? "" : ' <span class="muted">(no rate card: start the server with --rate-card to price them)</span>'}</p>
     ${rows ? `<div class="table-wrap"><table><thead><tr><th>Country</th><th>Category</th><th>Messages</th><th>Unit price</th><th>Cost</th></tr></thead><tbody>${rows}</tbody></table></div>` : ""}</div>`;
 }
 

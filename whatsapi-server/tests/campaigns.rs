@@ -1,5 +1,6 @@
 //! Campaigns through the sandbox: paused mid-way and resumed with every recipient getting exactly one message, a
-//! send window that excludes now, CSV uploads, cancel, and isolation between accounts.
+//! send window that excludes now, CSV uploads, cancel, isolation between accounts, a campaign sent from a second
+//! business number, and held messages that expire.
 
 mod common;
 
@@ -11,7 +12,12 @@ use common::{Options, TestServer};
 use serde_json::{Value, json};
 
 async fn sandbox_server() -> TestServer {
+    sandbox_server_with(Options::default().engine).await
+}
+
+async fn sandbox_server_with(engine: whatsapi_core::EngineConfig) -> TestServer {
     TestServer::start_with(Options {
+        engine,
         sandbox: Some(whatsapi_sandbox::SandboxConfig {
             open_numbers: true,
             ..Default::default()
@@ -396,4 +402,170 @@ async fn campaigns_are_validated_and_private_to_their_account() {
         c["state"], "scheduled",
         "untouched by the other account: {c}"
     );
+}
+
+/// Polls the campaign until `done` holds for it (at most `secs` seconds); answers it as last seen.
+async fn wait_campaign(
+    s: &TestServer,
+    key: &str,
+    id: &str,
+    secs: u64,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let c = campaign(s, key, id).await;
+        if done(&c) || std::time::Instant::now() > deadline {
+            return c;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_campaign_goes_out_on_its_number_and_its_held_messages_expire() {
+    let s = sandbox_server_with(whatsapi_core::EngineConfig {
+        expiry_interval: Duration::from_millis(100),
+        ..Options::default().engine
+    })
+    .await;
+    let sb = s.sandbox.as_ref().unwrap();
+    let key = s.register("campaign-from@example.com").await;
+    let extra = "5551239000";
+    let (code, v) = s
+        .post(&key, "/numbers", json!({"whatsappPhoneNumberId": extra}))
+        .await;
+    assert_eq!(code, 201, "{v}");
+
+    // A number the account does not have, and an out-of-range validity, are refused naming the field; nothing is
+    // created.
+    let body = |extra_fields: Value| {
+        let mut b = json!({"name": "From test", "template": hello_world(),
+            "recipients": [{"to": number(700)}, {"to": number(701)}, {"to": number(702)}]});
+        b.as_object_mut()
+            .unwrap()
+            .extend(extra_fields.as_object().unwrap().clone());
+        b
+    };
+    let (code, v) = s
+        .post(&key, "/campaigns", body(json!({"from": "5551238888"})))
+        .await;
+    assert_eq!(code, 400, "{v}");
+    assert_eq!(v["details"][0]["field"], "from", "{v}");
+    for bad in [json!(0), json!(2_592_001), json!("60")] {
+        let (code, v) = s
+            .post(&key, "/campaigns", body(json!({"validitySeconds": bad})))
+            .await;
+        assert_eq!(code, 400, "{v}");
+        assert_eq!(v["details"][0]["field"], "validitySeconds", "{v}");
+    }
+    let (code, v) = s
+        .post(&key, "/campaigns", body(json!({"from": "+1 555"})))
+        .await;
+    assert_eq!(code, 400, "{v}");
+    assert_eq!(v["details"][0]["field"], "from", "{v}");
+    let (_, v) = s.get(&key, "/campaigns").await;
+    assert_eq!(
+        v["pagination"]["total"], 0,
+        "refused campaigns are not created: {v}"
+    );
+
+    // From the second number, with a validity period: every message goes out on that number and expires an hour
+    // after its own planned time.
+    let (code, v) = s
+        .post(
+            &key,
+            "/campaigns",
+            body(json!({"from": extra, "validitySeconds": 3600})),
+        )
+        .await;
+    assert_eq!(code, 201, "{v}");
+    assert_eq!(v["data"]["from"], extra, "{v}");
+    assert_eq!(v["data"]["validitySeconds"], 3600, "{v}");
+    let id = v["data"]["id"].as_str().unwrap().to_owned();
+    let done = wait_campaign(&s, &key, &id, 20, |c| c["state"] == "completed").await;
+    assert_eq!(done["state"], "completed", "{done}");
+    assert_eq!(done["counts"]["failed"], 0, "{done}");
+    for i in 700..703 {
+        let on: Vec<String> = sb
+            .requests_for(&number(i))
+            .into_iter()
+            .map(|r| r.phone_number_id)
+            .collect();
+        assert_eq!(
+            on,
+            [extra],
+            "{} was sent from the campaign's number",
+            number(i)
+        );
+    }
+    let (_, v) = s
+        .get(&key, &format!("/messages?batchId={id}&limit=10"))
+        .await;
+    for m in v["data"].as_array().unwrap() {
+        assert_eq!(m["from"], extra, "{m}");
+        let expires =
+            chrono::DateTime::parse_from_rfc3339(m["expiresAt"].as_str().unwrap()).unwrap();
+        let created =
+            chrono::DateTime::parse_from_rfc3339(m["createdAt"].as_str().unwrap()).unwrap();
+        let after = (expires - created).num_seconds();
+        assert!(
+            (3599..=3601).contains(&after),
+            "an hour after its planned time (now): {m}"
+        );
+    }
+
+    // Paused before its first message is due, with a validity of one second: every held message expires unsent,
+    // failed with the reason, and a resume releases nothing.
+    let (code, v) = s
+        .post(
+            &key,
+            "/campaigns",
+            json!({"name": "Held", "template": hello_world(), "ratePerSecond": 1, "validitySeconds": 1,
+                "startAt": (Utc::now() + chrono::Duration::seconds(3)).to_rfc3339(),
+                "recipients": [{"to": number(710)}, {"to": number(711)}, {"to": number(712)}]}),
+        )
+        .await;
+    assert_eq!(code, 201, "{v}");
+    let held = v["data"]["id"].as_str().unwrap().to_owned();
+    let (code, v) = s
+        .post(&key, &format!("/campaigns/{held}/pause"), json!({}))
+        .await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(
+        v["data"]["counts"]["scheduled"], 3,
+        "all three are held: {v}"
+    );
+    let c = wait_campaign(&s, &key, &held, 20, |c| c["counts"]["failed"] == 3).await;
+    assert_eq!(c["counts"]["failed"], 3, "the held messages expired: {c}");
+    assert_eq!(c["state"], "paused", "{c}");
+    let (_, v) = s
+        .get(&key, &format!("/messages?batchId={held}&limit=10"))
+        .await;
+    for m in v["data"].as_array().unwrap() {
+        assert_eq!(m["status"], "failed", "{m}");
+        assert!(
+            m["errorMessage"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("expired before it could be sent"),
+            "{m}"
+        );
+    }
+    let (code, v) = s
+        .post(&key, &format!("/campaigns/{held}/resume"), json!({}))
+        .await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(
+        v["data"]["state"], "completed",
+        "nothing was left to send: {v}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 710..713 {
+        assert!(
+            sb.requests_for(&number(i)).is_empty(),
+            "{} was never sent: it expired first",
+            number(i)
+        );
+    }
 }

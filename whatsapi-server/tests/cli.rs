@@ -30,6 +30,8 @@ fn bulk_args(s: &TestServer, key: &str, file: std::path::PathBuf) -> BulkArgs {
         message_column: None,
         chunk_size: None,
         max_chunks: None,
+        from: None,
+        validity: None,
         dry_run: true,
         wait: false,
         wait_timeout: 30,

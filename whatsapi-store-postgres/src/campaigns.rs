@@ -19,7 +19,7 @@ use crate::error::{PostgresError, Result};
 use crate::messages::{self, Effects};
 
 const SELECT: &str = "SELECT c.id, a.id, c.name, c.content, c.start_at, c.window_from, c.window_to, \
-     c.rate_per_second, c.recipients, c.control, c.created_at, c.updated_at \
+     c.rate_per_second, c.recipients, c.control, c.created_at, c.updated_at, c.from_number, c.validity_secs \
      FROM campaigns c JOIN accounts a ON a.seq = c.account";
 
 fn minutes(t: NaiveTime) -> i32 {
@@ -46,6 +46,7 @@ fn decode(r: &Row) -> Result<Campaign> {
     let content: String = r.try_get(3)?;
     let rate: Option<i32> = r.try_get(7)?;
     let control: i16 = r.try_get(9)?;
+    let validity: Option<i64> = r.try_get(13)?;
     Ok(Campaign {
         id: CampaignId(r.try_get(0)?),
         account_id: AccountId(r.try_get(1)?),
@@ -54,6 +55,10 @@ fn decode(r: &Row) -> Result<Campaign> {
         start_at: time(r.try_get(4)?),
         send_window,
         rate_per_second: rate.and_then(|r| u32::try_from(r).ok()),
+        from: r.try_get(12)?,
+        validity: validity
+            .and_then(|s| u64::try_from(s).ok())
+            .map(std::time::Duration::from_secs),
         recipients: count(r.try_get(8)?),
         control: CampaignControl::from_code(i64::from(control))
             .ok_or_else(|| corrupt("control"))?,
@@ -113,7 +118,8 @@ async fn create(db: &dyn Db, new: &NewCampaign, chunks: &[NewBatch]) -> Result<(
     let account = accounts::require_seq(db, c.account_id).await?;
     db.exec(
         "INSERT INTO campaigns (id, account, name, content, start_at, window_from, window_to, rate_per_second, \
-         recipients, control, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         recipients, control, created_at, updated_at, from_number, validity_secs) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         &[
             &c.id.0,
             &account,
@@ -127,6 +133,9 @@ async fn create(db: &dyn Db, new: &NewCampaign, chunks: &[NewBatch]) -> Result<(
             &i16::from(c.control.code()),
             &ts(c.created_at),
             &ts(c.updated_at),
+            &c.from,
+            &c.validity
+                .map(|v| i64::try_from(v.as_secs()).unwrap_or(i64::MAX)),
         ],
     )
     .await

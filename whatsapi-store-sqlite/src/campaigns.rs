@@ -20,7 +20,7 @@ use crate::error::{Result, SqliteError};
 use crate::messages;
 
 const SELECT: &str = "SELECT c.id, a.id, c.name, c.content, c.start_at, c.window_from, c.window_to, \
-     c.rate_per_second, c.recipients, c.control, c.created_at, c.updated_at \
+     c.rate_per_second, c.recipients, c.control, c.created_at, c.updated_at, c.from_number, c.validity_secs \
      FROM campaigns c JOIN accounts a ON a.seq = c.account";
 
 /// Raw columns, decoded outside rusqlite's closure.
@@ -36,6 +36,8 @@ struct Raw {
     control: i64,
     created_at: i64,
     updated_at: i64,
+    from: Option<String>,
+    validity_secs: Option<i64>,
 }
 
 fn raw(r: &Row<'_>) -> rusqlite::Result<Raw> {
@@ -51,6 +53,8 @@ fn raw(r: &Row<'_>) -> rusqlite::Result<Raw> {
         control: r.get(9)?,
         created_at: r.get(10)?,
         updated_at: r.get(11)?,
+        from: r.get(12)?,
+        validity_secs: r.get(13)?,
     })
 }
 
@@ -83,6 +87,11 @@ impl Raw {
             start_at: time(self.start_at),
             send_window,
             rate_per_second: self.rate.and_then(|r| u32::try_from(r).ok()),
+            from: self.from,
+            validity: self
+                .validity_secs
+                .and_then(|s| u64::try_from(s).ok())
+                .map(std::time::Duration::from_secs),
             recipients: count(self.recipients),
             control: CampaignControl::from_code(self.control).ok_or_else(|| corrupt("control"))?,
             created_at: time(self.created_at),
@@ -120,7 +129,8 @@ fn create(conn: &Connection, new: NewCampaign) -> Result<()> {
     let account = accounts::require_seq(conn, c.account_id)?;
     conn.prepare_cached(
         "INSERT INTO campaigns (id, account, name, content, start_at, window_from, window_to, rate_per_second, \
-         recipients, control, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+         recipients, control, created_at, updated_at, from_number, validity_secs) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         c.id.0.as_bytes(),
@@ -135,6 +145,9 @@ fn create(conn: &Connection, new: NewCampaign) -> Result<()> {
         i64::from(c.control.code()),
         ts(c.created_at),
         ts(c.updated_at),
+        c.from,
+        c.validity
+            .map(|v| i64::try_from(v.as_secs()).unwrap_or(i64::MAX)),
     ])
     .map_err(|e| match SqliteError::from(e) {
         SqliteError::Store(StoreError::Conflict(_)) => {

@@ -944,7 +944,9 @@ pub(crate) fn expire(
 ) -> Result<Vec<MessageId>> {
     let seqs: Vec<i64> = {
         let mut stmt = conn.prepare_cached(
-            "SELECT seq FROM messages WHERE expires_at IS NOT NULL AND due_at IS NOT NULL AND expires_at <= ?1 \
+            // `messages_expiry` holds the unsettled rows (status codes 0 to 3, a paused campaign's held ones with
+            // them) that have an expiry.
+            "SELECT seq FROM messages WHERE expires_at IS NOT NULL AND status <= 3 AND expires_at <= ?1 \
              AND (status <> ?2 OR due_at <= ?1) ORDER BY expires_at, seq LIMIT ?3",
         )?;
         stmt.query_map(

@@ -27,6 +27,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0016_validity.sql"),
     include_str!("migrations/0017_costs.sql"),
     include_str!("migrations/0018_campaigns.sql"),
+    include_str!("migrations/0019_campaign_send_options.sql"),
 ];
 
 /// The schema version this build writes.

@@ -24,6 +24,7 @@ mod zones;
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
@@ -197,6 +198,11 @@ pub struct CampaignRequest {
     pub send_window: Option<SendWindow>,
     /// At most this many messages per second, spread evenly; `None`: as fast as the number's pacing allows.
     pub rate_per_second: Option<u32>,
+    /// Send from this business number of the account (its Meta phone number id); `None`: the default number.
+    pub from: Option<String>,
+    /// How long each message may wait past its planned send time before it expires unsent ([`Campaign::validity`]);
+    /// `None`: the account's default validity, else never.
+    pub validity: Option<Duration>,
     /// Simulate the sends without calling Meta.
     pub dry_run: bool,
 }
@@ -215,6 +221,8 @@ impl CampaignRequest {
             start_at: None,
             send_window: None,
             rate_per_second: None,
+            from: None,
+            validity: None,
             dry_run: false,
         }
     }
@@ -331,6 +339,12 @@ pub struct Campaign {
     pub send_window: Option<SendWindow>,
     /// The rate, if any.
     pub rate_per_second: Option<u32>,
+    /// The business number its messages go out on (a phone number id of the account); `None`: the default number.
+    pub from: Option<String>,
+    /// Each message's validity period, counted from the time it was planned to go out (not from the campaign's
+    /// creation, so its last messages do not expire before their turn): a message still waiting then (held by a
+    /// pause, an open breaker, pacing, retries) fails as expired and is never sent. `None`: never.
+    pub validity: Option<Duration>,
     /// Messages created with it.
     pub recipients: u64,
     /// Whether its messages may go out.

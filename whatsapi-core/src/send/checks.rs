@@ -183,6 +183,16 @@ pub const MIN_VALIDITY: Duration = Duration::from_secs(1);
 /// schedule horizon) or wait in a paused campaign, and the period counts from acceptance.
 pub const MAX_VALIDITY: Duration = Duration::from_secs(30 * 24 * 3600);
 
+/// Why `from` cannot name a business number: a Meta phone number id is 1 to 32 digits.
+pub fn check_from(from: &str) -> Result<(), &'static str> {
+    if from.is_empty() || from.len() > 32 || !from.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(
+            "must be the numeric Phone Number ID of one of your business numbers (see GET /numbers)",
+        );
+    }
+    Ok(())
+}
+
 /// A validity period: whole seconds from [`MIN_VALIDITY`] to [`MAX_VALIDITY`].
 pub fn check_validity(d: Duration) -> Result<(), String> {
     if d.subsec_nanos() != 0 || d < MIN_VALIDITY || d > MAX_VALIDITY {

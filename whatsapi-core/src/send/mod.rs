@@ -38,7 +38,9 @@ pub use checks::{
     MAX_COUPON_CODE_CHARS, MAX_HEADER_PARAMETER_CHARS, check_body_parameter_text,
     check_header_media, check_parameter_name, check_template,
 };
-pub use checks::{MAX_VALIDITY, MIN_VALIDITY, check_send_at_before_expiry, check_validity};
+pub use checks::{
+    MAX_VALIDITY, MIN_VALIDITY, check_from, check_send_at_before_expiry, check_validity,
+};
 pub use request::{SendRequest, check_content, check_reply_to};
 
 use serde::{Deserialize, Serialize};

@@ -569,13 +569,8 @@ impl SendRequest {
                 errs.push(at(field::CONTEXT), m);
             }
         }
-        if let Some(f) = &self.from {
-            if f.is_empty() || f.len() > 32 || !f.bytes().all(|b| b.is_ascii_digit()) {
-                errs.push(
-                    at(field::FROM),
-                    "must be the numeric Phone Number ID of one of your business numbers (see GET /numbers)",
-                );
-            }
+        if let Some(Err(m)) = self.from.as_deref().map(super::check_from) {
+            errs.push(at(field::FROM), m);
         }
         if let Some(t) = self.send_at {
             if let Err(m) = check_send_at(t, now, rules) {

@@ -34,6 +34,10 @@ pub mod field {
     pub const START_AT: &str = "start_at";
     /// The rate.
     pub const RATE_PER_SECOND: &str = "rate_per_second";
+    /// The sending number.
+    pub const FROM: &str = crate::send::field::FROM;
+    /// The validity period of each message.
+    pub const VALIDITY: &str = crate::send::field::VALIDITY;
 }
 
 /// A recipient left out of a campaign that was created: they opted out, or a marketing pause or the 24-hour
@@ -88,16 +92,24 @@ struct Planned {
     time_zones: Vec<(crate::message::MessageId, String)>,
     skipped: Vec<SkippedRecipient>,
     countries: Vec<Option<&'static str>>,
+    /// Whether its sends need the account's default credentials (they are real and do not go out on an extra
+    /// number with a token of its own).
+    needs_default_credentials: bool,
 }
 
-/// The send of one recipient: the campaign's content with the recipient's parameters. (Where per-campaign send
-/// options such as the sending number or a validity period join each message.)
+/// The send of one recipient: the campaign's content with the recipient's parameters, from the campaign's number.
+/// (The validity period is not part of it: a campaign's counts from each message's planned time, see
+/// [`Campaign::validity`].)
 fn recipient_request(request: &CampaignRequest, recipient: &CampaignRecipient) -> SendRequest {
-    SendRequest::new(
+    let req = SendRequest::new(
         recipient.to.clone(),
         recipient.params.fill(&request.content),
     )
-    .dry_run(request.dry_run)
+    .dry_run(request.dry_run);
+    match &request.from {
+        Some(f) => req.from_number(f.clone()),
+        None => req,
+    }
 }
 
 impl WhatsApi {
@@ -118,7 +130,7 @@ impl WhatsApi {
                  window); nothing to send",
             ));
         }
-        if !request.dry_run && account.credentials.is_none() {
+        if account.credentials.is_none() && planned.needs_default_credentials {
             return Err(Error::NoCredentials);
         }
         let campaign = planned.campaign.clone();
@@ -183,20 +195,21 @@ impl WhatsApi {
     }
 
     /// What the campaign's messages cost so far: its billable messages (those Meta priced as `regular`) since it
-    /// was created, priced by `card`.
+    /// was created, priced by `card`. Takes the campaign as [`campaign`](Self::campaign) read it.
     pub async fn campaign_cost(
         &self,
-        account: AccountId,
-        id: CampaignId,
+        campaign: &Campaign,
         card: Option<&RateCard>,
     ) -> Result<CostSheet, Error> {
-        let progress = self.campaign(account, id).await?;
         let query = BillableQuery {
-            from: progress.campaign.created_at,
+            from: campaign.created_at,
             to: self.clock().now() + chrono::Duration::seconds(1),
-            batch: Some(id.batch()),
+            batch: Some(campaign.id.batch()),
         };
-        let tallies = self.store().billable_tallies(account, &query).await?;
+        let tallies = self
+            .store()
+            .billable_tallies(campaign.account_id, &query)
+            .await?;
         Ok(CostSheet::of_tallies(&tallies, card))
     }
 
@@ -248,11 +261,17 @@ impl WhatsApi {
             }
             return Err(Error::Validation(errs));
         }
-        // The template is the same for every recipient: checked once.
+        // The template and the sending number are the same for every recipient: checked once.
+        let mut senders = super::send::Senders::default();
+        let mut needs_default_credentials = false;
         if let Some(first) = requests.first() {
             if let Some((f, message)) = self.template_refusal(account, first).await? {
                 return Err(Error::field(f, message));
             }
+            if let Some(message) = self.sender_refusal(account, first, &mut senders).await? {
+                return Err(Error::field(field::FROM, message));
+            }
+            needs_default_credentials = senders.needs_default_credentials(first);
         }
         let mut skipped = Vec::new();
         let mut kept = Vec::with_capacity(requests.len());
@@ -287,12 +306,14 @@ impl WhatsApi {
         let mut messages = Vec::with_capacity(kept.len());
         let mut time_zones = Vec::new();
         let mut countries = Vec::with_capacity(kept.len());
+        // A campaign spreads over hours or days: each message's validity counts from its own planned time, so the
+        // last ones do not expire before their turn.
+        let validity = request.validity.or(account.default_validity);
         for ((req, r), at) in kept.into_iter().zip(due) {
-            // A campaign spreads over hours or days, so the account's default validity (counted from acceptance)
-            // would expire its later messages before their turn: campaign messages take none yet.
-            let m = req
+            let mut m = req
                 .send_at(at)
                 .into_new_message(account.id, Some(id.batch()), now, None);
+            m.expires_at = validity.map(|v| crate::store::support::saturating_add(at, v));
             if let Some(z) = r.time_zone {
                 time_zones.push((m.id, z.name().to_owned()));
             }
@@ -307,6 +328,8 @@ impl WhatsApi {
             start_at: start,
             send_window: request.send_window,
             rate_per_second: request.rate_per_second,
+            from: request.from.clone(),
+            validity,
             recipients: messages.len() as u64,
             control: CampaignControl::Active,
             created_at: now,
@@ -318,6 +341,7 @@ impl WhatsApi {
             time_zones,
             skipped,
             countries,
+            needs_default_credentials,
         })
     }
 
@@ -498,6 +522,14 @@ fn check_shape(
                 field::RATE_PER_SECOND,
                 format!("must be between 1 and {MAX_RATE_PER_SECOND} messages per second"),
             );
+        }
+    }
+    if let Some(Err(m)) = request.from.as_deref().map(crate::send::check_from) {
+        errs.push(field::FROM, m);
+    }
+    if let Some(v) = request.validity {
+        if let Err(m) = crate::send::check_validity(v) {
+            errs.push(field::VALIDITY, m);
         }
     }
     if let Some(start) = request.start_at {

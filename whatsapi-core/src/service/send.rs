@@ -85,12 +85,12 @@ const WINDOW: chrono::Duration = chrono::Duration::hours(24);
 /// The extra numbers one request names as `from`, read once each: whether each has a token of its own (`None`:
 /// not one of the account's numbers).
 #[derive(Default)]
-struct Senders(std::collections::HashMap<String, Option<bool>>);
+pub(super) struct Senders(std::collections::HashMap<String, Option<bool>>);
 
 impl Senders {
     /// Whether a send of `req` needs the account's default credentials: it is real and does not go out on an
     /// extra number with a token of its own.
-    fn needs_default_credentials(&self, req: &SendRequest) -> bool {
+    pub(super) fn needs_default_credentials(&self, req: &SendRequest) -> bool {
         !req.is_dry_run()
             && req
                 .sender()
@@ -440,7 +440,7 @@ impl WhatsApi {
 
     /// Why the send cannot go out on its `from` number: it is neither the default number nor one of the account's
     /// extra numbers (another account's number is as unknown as one that does not exist).
-    async fn sender_refusal(
+    pub(super) async fn sender_refusal(
         &self,
         account: &Account,
         req: &SendRequest,

@@ -927,11 +927,11 @@ impl MessageStore for MemoryStore {
     ) -> StoreResult<Vec<MessageId>> {
         let mut guard = self.lock();
         let s = &mut *guard;
-        // Every unsettled message is in the due index.
+        // Every message: a paused campaign's held ones are waiting but in no due index.
         let mut expired: Vec<(DateTime<Utc>, MessageId)> = s
-            .due
-            .iter()
-            .map(|(_, id)| &s.messages[id].message)
+            .messages
+            .values()
+            .map(|r| &r.message)
             .filter(|m| expirable(m, now))
             .filter_map(|m| Some((m.expires_at?, m.id)))
             .collect();

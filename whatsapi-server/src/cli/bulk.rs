@@ -63,6 +63,13 @@ pub struct BulkArgs {
     /// Stop after this many chunks (the rest is sent by running the same command again).
     #[arg(long)]
     pub max_chunks: Option<usize>,
+    /// Send from this business number (its phoneNumberId, see `GET /numbers`); default the account's default number.
+    #[arg(long, value_name = "PHONE_NUMBER_ID")]
+    pub from: Option<String>,
+    /// Each message expires unsent after this many seconds (a campaign counts them from each message's planned
+    /// send time); default the account's default validity.
+    #[arg(long, value_name = "SECONDS")]
+    pub validity: Option<u64>,
     /// Simulate: do not call Meta.
     #[arg(long)]
     pub dry_run: bool,
@@ -162,6 +169,12 @@ fn row_message(
             );
         }
         msg["message"] = json!(out);
+    }
+    if let Some(f) = &args.from {
+        msg["from"] = json!(f);
+    }
+    if let Some(v) = args.validity {
+        msg["validitySeconds"] = json!(v);
     }
     if args.dry_run {
         msg["dry_run"] = json!(true);

@@ -103,6 +103,12 @@ fn campaign_body(args: &BulkArgs, name: &str) -> anyhow::Result<Value> {
     if let Some(s) = &c.start_at {
         body["startAt"] = json!(s);
     }
+    if let Some(f) = &args.from {
+        body["from"] = json!(f);
+    }
+    if let Some(v) = args.validity {
+        body["validitySeconds"] = json!(v);
+    }
     if args.dry_run {
         body["dry_run"] = json!(true);
     }

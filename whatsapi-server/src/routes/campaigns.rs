@@ -138,8 +138,8 @@ async fn read_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
 }
 
 /// The campaign fields of a `text/csv` upload's query string, as the JSON body would hold them:
-/// `name`, `message` or `template` with `language`, `startAt`, `sendWindow=09:00-20:00`, `ratePerSecond`,
-/// `dryRun`, `estimate`.
+/// `name`, `message` or `template` with `language`, `startAt`, `sendWindow=09:00-20:00`, `ratePerSecond`, `from`,
+/// `validitySeconds`, `dryRun`, `estimate`.
 fn query_fields(pairs: &HashMap<String, String>) -> Result<Map<String, Value>, ApiError> {
     let mut obj = Map::new();
     let mut details = Vec::new();
@@ -161,7 +161,7 @@ fn query_fields(pairs: &HashMap<String, String>) -> Result<Map<String, Value>, A
                     "must be HH:MM-HH:MM such as 09:00-20:00",
                 )),
             },
-            "ratePerSecond" => {
+            "ratePerSecond" | "validitySeconds" => {
                 let n = v.parse::<u64>().map(Value::from).unwrap_or(json!(v));
                 obj.insert(k.clone(), n);
             }
@@ -253,7 +253,7 @@ async fn form_body(bytes: Bytes, boundary: String) -> Result<Value, ApiError> {
 /// `?name=Spring&template=spring_sale&language=en_US&sendWindow=09:00-20:00&ratePerSecond=10`) or as a
 /// multipart form with a `campaign` part (JSON) and a `recipients` part (CSV).
 #[utoipa::path(post, path = "/campaigns", tag = "campaigns", operation_id = "createCampaign", security(("bearer" = [])),
-    request_body(content = whatsapi_api::schema::CampaignBody, description = "`{name, template | message, recipients: [{to | recipient, params?, timeZone?}], startAt?, sendWindow?: {from, to}, ratePerSecond?, dry_run?, estimate?}`; or a `text/csv` body (the other fields in the query string), or a multipart form (`campaign` JSON part, `recipients` CSV part)",
+    request_body(content = whatsapi_api::schema::CampaignBody, description = "`{name, template | message, recipients: [{to | recipient, params?, timeZone?}], startAt?, sendWindow?: {from, to}, ratePerSecond?, from?, validitySeconds?, dry_run?, estimate?}`; or a `text/csv` body (the other fields in the query string), or a multipart form (`campaign` JSON part, `recipients` CSV part)",
         example = json!({"name": "Spring sale", "template": {"name": "spring_sale", "language": "en_US"},
             "recipients": [{"to": "14155552671", "params": ["Sarah"]}, {"to": "447911123456", "params": ["Tom"], "timeZone": "Europe/London"}],
             "sendWindow": {"from": "09:00", "to": "20:00"}, "ratePerSecond": 10})),
@@ -263,7 +263,7 @@ async fn form_body(bytes: Bytes, boundary: String) -> Result<Value, ApiError> {
                 "state": "scheduled", "type": "template", "template": "spring_sale", "recipients": 2, "settled": 0,
                 "progressPercent": 0, "counts": {"queued": 0, "scheduled": 2, "processing": 0, "retrying": 0, "sent": 0,
                 "delivered": 0, "read": 0, "failed": 0}, "startAt": "2026-03-28T10:00:00Z",
-                "sendWindow": {"from": "09:00", "to": "20:00"}, "ratePerSecond": 10, "cost": null,
+                "sendWindow": {"from": "09:00", "to": "20:00"}, "ratePerSecond": 10, "from": null, "validitySeconds": null, "cost": null,
                 "createdAt": "2026-03-28T10:00:00Z", "updatedAt": "2026-03-28T10:00:00Z", "skipped": []}})),
         (status = 200, description = "`estimate: true`: what it would send; nothing created", body = crate::views::Envelope<CampaignEstimateView>,
             example = json!({"success": true, "data": {"estimate": true, "recipients": 2, "byCountry": {"GB": 1, "US": 1},
@@ -314,7 +314,7 @@ pub async fn create(
             "name": "Spring sale", "state": "running", "type": "template", "template": "spring_sale", "recipients": 2,
             "settled": 1, "progressPercent": 50, "counts": {"queued": 0, "scheduled": 1, "processing": 0, "retrying": 0,
             "sent": 0, "delivered": 1, "read": 0, "failed": 0}, "startAt": "2026-03-28T10:00:00Z",
-            "sendWindow": null, "ratePerSecond": null, "cost": null, "createdAt": "2026-03-28T10:00:00Z",
+            "sendWindow": null, "ratePerSecond": null, "from": null, "validitySeconds": null, "cost": null, "createdAt": "2026-03-28T10:00:00Z",
             "updatedAt": "2026-03-28T10:00:00Z"}], "pagination": {"page": 1, "limit": 20, "total": 1, "totalPages": 1}})),
         (status = 400, body = crate::views::ErrorView, example = json!({"success": false,
             "error": "Validation failed: limit: must be between 1 and 200", "details": [{"field": "limit", "message": "must be between 1 and 200"}]})),
@@ -349,7 +349,7 @@ const ONE_EXAMPLE: fn() -> Value = || {
         "state": "paused", "type": "template", "template": "spring_sale", "recipients": 2, "settled": 1,
         "progressPercent": 50, "counts": {"queued": 0, "scheduled": 1, "processing": 0, "retrying": 0, "sent": 1,
         "delivered": 0, "read": 0, "failed": 0}, "startAt": "2026-03-28T10:00:00Z", "sendWindow": null,
-        "ratePerSecond": 1, "cost": null, "createdAt": "2026-03-28T10:00:00Z", "updatedAt": "2026-03-28T10:00:05Z"}})
+        "ratePerSecond": 1, "from": null, "validitySeconds": 3600, "cost": null, "createdAt": "2026-03-28T10:00:00Z", "updatedAt": "2026-03-28T10:00:05Z"}})
 };
 
 /// One campaign with the live counts of its messages by status.
@@ -372,9 +372,8 @@ pub async fn get(
         .map_err(not_found)?;
     let cost = state
         .api
-        .campaign_cost(account.id, id, state.settings.rate_card.as_deref())
-        .await
-        .map_err(not_found)?;
+        .campaign_cost(&progress.campaign, state.settings.rate_card.as_deref())
+        .await?;
     let mut view = CampaignView::of(&progress);
     view.cost = Some(super::costs::CostSheetView::of(&cost));
     Ok(ok(view).into_response())

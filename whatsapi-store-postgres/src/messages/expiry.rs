@@ -25,11 +25,12 @@ pub(crate) async fn expire(
     limit: usize,
 ) -> Result<Vec<MessageId>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    // The partial index `messages_expiry` holds exactly the unsettled rows with an expiry; a processing row is
-    // expirable only once its lease (its due time) ended.
+    // The partial index `messages_expiry` holds exactly the unsettled rows (status codes 0 to 3, a paused
+    // campaign's held ones with them) with an expiry; a processing row is expirable only once its lease (its due
+    // time) ended. The literal `status <= 3` lets the planner match the index's predicate.
     let sql = format!(
         "SELECT {COLUMNS} FROM messages m JOIN accounts a ON a.seq = m.account \
-         WHERE m.seq IN (SELECT seq FROM messages WHERE expires_at IS NOT NULL AND due_at IS NOT NULL \
+         WHERE m.seq IN (SELECT seq FROM messages WHERE expires_at IS NOT NULL AND status <= 3 \
            AND expires_at <= $1 AND (status <> $2 OR due_at <= $1) ORDER BY expires_at, seq LIMIT $3) \
          ORDER BY m.seq FOR UPDATE OF m SKIP LOCKED"
     );

@@ -1,4 +1,5 @@
-//! Campaigns: storage and isolation, pause and resume (nothing claimed twice, nothing claimed while held), cancel.
+//! Campaigns: storage and isolation, pause and resume (nothing claimed twice, nothing claimed while held), cancel,
+//! and the expiry of messages a pause holds.
 
 use super::prelude::*;
 use crate::campaign::{
@@ -33,6 +34,8 @@ pub fn sample_campaign(account: AccountId, n: usize, first_due: i64) -> NewCampa
             start_at: at(first_due),
             send_window: Some("09:00-20:00".parse::<SendWindow>().expect("valid window")),
             rate_per_second: Some(1),
+            from: Some("106540352242922".into()),
+            validity: Some(std::time::Duration::from_secs(3600)),
             recipients: n as u64,
             control: CampaignControl::Active,
             created_at: base_time(),
@@ -406,4 +409,62 @@ pub async fn campaign_cancel_fails_the_rest_with_events(store: Arc<dyn Store>) {
             "a cancelled campaign only stays cancelled: {result:?}"
         );
     }
+}
+
+/// A paused campaign's held messages (waiting, due at no time) still expire: the sweep fails the one whose validity
+/// ended, once, with the expiry as its error; the other stays held and a resume releases only it.
+pub async fn campaign_held_messages_expire(store: Arc<dyn Store>) {
+    let account = create_sample_account(&*store).await;
+    let mut new = sample_campaign(account.id, 2, 10);
+    new.messages[0].expires_at = Some(at(40));
+    new.messages[1].expires_at = Some(at(4000));
+    let (id, ids) = create(&*store, new).await;
+    assert_eq!(
+        ok(
+            store.pause_campaign(account.id, id, at(5)).await,
+            "pause_campaign"
+        ),
+        2
+    );
+    assert!(
+        ok(store.expire_messages(at(39), 100).await, "expire_messages").is_empty(),
+        "nothing expired before its time"
+    );
+    assert_eq!(
+        ok(store.expire_messages(at(40), 100).await, "expire_messages"),
+        vec![ids[0]],
+        "the held message whose validity ended is failed"
+    );
+    assert!(
+        ok(store.expire_messages(at(41), 100).await, "expire_messages").is_empty(),
+        "and only once"
+    );
+    let failed = ok(store.get_message(account.id, ids[0]).await, "get_message").expect("stored");
+    assert_eq!(failed.status, Status::Failed);
+    assert_eq!(
+        failed.error_message.as_deref(),
+        Some(crate::message::expired_reason(at(40)).as_str())
+    );
+    let held = ok(store.held_messages(account.id, id).await, "held_messages");
+    assert_eq!(
+        held.iter().map(|h| h.id).collect::<Vec<_>>(),
+        vec![ids[1]],
+        "only the unexpired message is still held"
+    );
+    assert_eq!(
+        ok(
+            store
+                .resume_campaign(account.id, id, &[(ids[1], at(50))], at(45))
+                .await,
+            "resume_campaign"
+        ),
+        1,
+        "a resume releases only the message still held"
+    );
+    let claimed = ok(store.claim_due(at(50), LEASE, 100).await, "claim_due");
+    assert_eq!(
+        claimed.iter().map(|c| c.message.id).collect::<Vec<_>>(),
+        vec![ids[1]],
+        "the expired message is never claimed"
+    );
 }

@@ -228,6 +228,7 @@ macro_rules! __store_conformance_list {
             campaigns_are_stored_and_isolated,
             campaign_pause_holds_and_resume_releases,
             campaign_cancel_fails_the_rest_with_events,
+            campaign_held_messages_expire,
             numbers_add_list_update_delete,
             numbers_are_unique_across_accounts_and_route_webhooks,
             messages_keep_their_from_number,

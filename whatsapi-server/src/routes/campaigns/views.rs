@@ -82,6 +82,13 @@ pub struct CampaignView {
     /// The rate, if any, in messages per second.
     #[schema(example = 10)]
     pub rate_per_second: Option<u32>,
+    /// The business number its messages go out on (a phone number id of `GET /numbers`); `null`: the default number.
+    #[schema(example = json!(null))]
+    pub from: Option<String>,
+    /// Each message's validity period in seconds, counted from its planned send time (the campaign's
+    /// `validitySeconds`, else the account's `defaultValiditySeconds`); `null`: its messages never expire.
+    #[schema(example = 3600)]
+    pub validity_seconds: Option<u64>,
     /// What it cost so far (its messages Meta billed as `regular`, priced by the server's `--rate-card`): shown by
     /// `GET /campaigns/{id}`; `null` in lists and in the answers of pause, resume and cancel.
     pub cost: Option<crate::routes::costs::CostSheetView>,
@@ -127,6 +134,8 @@ impl CampaignView {
                 to: w.to_str_hm(),
             }),
             rate_per_second: c.rate_per_second,
+            from: c.from.clone(),
+            validity_seconds: c.validity.map(|v| v.as_secs()),
             cost: None,
             created_at: format_time(&c.created_at),
             updated_at: format_time(&c.updated_at),
