@@ -36,7 +36,7 @@ use crate::recipient::Recipient;
 use crate::store::StatusCounts;
 
 pub use schedule::{next_in_window, plan};
-pub use zones::{country_of_number, zone_of_number, zone_of_recipient};
+pub use zones::{zone_of_number, zone_of_recipient};
 
 uuid_id!(
     /// Identifies one campaign (UUID v7). Its messages carry it as their batch id.

@@ -91,9 +91,25 @@ fn plan_keeps_each_zone_in_its_window_and_the_rate_overall() {
 }
 
 #[test]
-fn zones_come_from_the_calling_code() {
+fn zones_come_from_the_numbers_country() {
     let z = |n: &str| zone_of_number(&PhoneNumber::parse(n).unwrap());
     assert_eq!(z("14155552671"), Tz::America__New_York);
+    assert_eq!(
+        z("18085551234"),
+        Tz::Pacific__Honolulu,
+        "Hawaii's area code"
+    );
+    assert_eq!(
+        z("12045551234"),
+        Tz::America__New_York,
+        "Canada: its plan's zone"
+    );
+    assert_eq!(z("79161234567"), Tz::Europe__Moscow);
+    assert_eq!(
+        z("8001234567"),
+        Tz::UTC,
+        "an international code of no country"
+    );
     assert_eq!(z("17875551234"), Tz::America__Puerto_Rico);
     assert_eq!(z("447911123456"), Tz::Europe__London);
     assert_eq!(z("420601123456"), Tz::Europe__Prague);

@@ -9,9 +9,9 @@ use crate::account::{Account, AccountId};
 use crate::campaign::{
     Campaign, CampaignControl, CampaignId, CampaignProgress, CampaignRecipient, CampaignRequest,
     CampaignState, MAX_NAME_CHARS, MAX_RATE_PER_SECOND, MAX_RECIPIENT_PARAMS, MAX_RECIPIENTS,
-    NewCampaign, country_of_number, plan, zone_of_recipient,
+    NewCampaign, plan, zone_of_recipient,
 };
-use crate::costs::{BillableQuery, CostSheet, PricingCategory, RateCard};
+use crate::costs::{BillableQuery, CostSheet, Country, PricingCategory, RateCard};
 use crate::message::{MessageContent, NewMessage};
 use crate::send::{FieldError, SendRequest, ValidationErrors};
 use crate::store::{Page, PageRequest, StoreError};
@@ -91,7 +91,7 @@ struct Planned {
     messages: Vec<NewMessage>,
     time_zones: Vec<(crate::message::MessageId, String)>,
     skipped: Vec<SkippedRecipient>,
-    countries: Vec<Option<&'static str>>,
+    countries: Vec<Option<Country>>,
     /// Whether its sends need the account's default credentials (they are real and do not go out on an extra
     /// number with a token of its own).
     needs_default_credentials: bool,
@@ -179,7 +179,7 @@ impl WhatsApi {
         let mut by_country = BTreeMap::new();
         for c in &planned.countries {
             *by_country
-                .entry(c.unwrap_or("unknown").to_owned())
+                .entry(c.map_or_else(|| "unknown".to_owned(), |c| c.to_string()))
                 .or_insert(0u64) += 1;
         }
         let due = planned.messages.iter().filter_map(|m| m.send_at);
@@ -317,7 +317,7 @@ impl WhatsApi {
             if let Some(z) = r.time_zone {
                 time_zones.push((m.id, z.name().to_owned()));
             }
-            countries.push(r.to.phone_number().and_then(country_of_number));
+            countries.push(r.to.phone_number().and_then(Country::of));
             messages.push(m);
         }
         let campaign = Campaign {
