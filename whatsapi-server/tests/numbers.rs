@@ -2,7 +2,7 @@
 //! going out on that number, Meta's status and inbound webhooks of each number landing on the right account and
 //! message, another account neither seeing nor using them, per-number rates, and the step-down after 130429.
 //!
-//! The tests on two replicas sharing PostgreSQL are in `numbers_replicas.rs`.
+//! The test on two replicas sharing PostgreSQL is in `replicas.rs`.
 
 mod common;
 

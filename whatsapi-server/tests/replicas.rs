@@ -11,6 +11,8 @@
 //! - Limits of Meta's side hold across replicas too: a number's send rate is the number's (both replicas together
 //!   keep to `--send-rate`), and the circuit breaker's failures and half-open probe are shared (the failures of
 //!   both add up to the threshold exactly; one probe reaches Meta).
+//! - Two business numbers of one account at different rates each keep their own rate across the replicas, and a
+//!   130429 seen by one replica slows that number on both.
 //!
 //! Needs PostgreSQL at `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`); skipped (with a
 //! message) when it is unreachable, except under `CI=true`, where that fails.
@@ -23,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
-use whatsapi_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
+use whatsapi_sandbox::{Sandbox, SandboxConfig, SandboxHandle, SandboxNumber};
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const MESSAGES: usize = 300;
@@ -402,11 +404,21 @@ async fn sandbox_account(http: &reqwest::Client, r: &Replica, email: &str) -> St
     key
 }
 
-/// Queues `texts` to `to` in one bulk request through `r`.
-async fn queue(http: &reqwest::Client, r: &Replica, key: &str, to: &str, texts: &[String]) {
+/// Queues `texts` to `to` in one bulk request through `r`, from the number `from` (or the default one).
+async fn queue(
+    http: &reqwest::Client,
+    r: &Replica,
+    key: &str,
+    from: Option<&str>,
+    to: &str,
+    texts: &[String],
+) {
     let messages: Vec<Value> = texts
         .iter()
-        .map(|t| json!({"to": to, "message": t}))
+        .map(|t| match from {
+            Some(f) => json!({"from": f, "to": to, "message": t}),
+            None => json!({"to": to, "message": t}),
+        })
         .collect();
     let resp = http
         .post(r.url("/messages/bulk"))
@@ -464,8 +476,8 @@ async fn two_replicas_keep_to_the_send_rate_of_a_number_together() {
 
     let texts: Vec<String> = (0..PACED).map(|i| format!("paced-{i}")).collect();
     let (first, second) = texts.split_at(PACED / 2);
-    queue(&http, &a, &key, "14155550100", first).await;
-    queue(&http, &b, &key, "14155550100", second).await;
+    queue(&http, &a, &key, None, "14155550100", first).await;
+    queue(&http, &b, &key, None, "14155550100", second).await;
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let sends = loop {
@@ -590,8 +602,8 @@ async fn two_replicas_count_breaker_failures_together_and_send_one_probe() {
     // only after the breaker opened.
     let texts: Vec<String> = (0..THRESHOLD).map(|i| format!("failing-{i}")).collect();
     let (first, second) = texts.split_at(THRESHOLD / 2);
-    queue(&http, &a, &key, slow, first).await;
-    queue(&http, &b, &key, slow, second).await;
+    queue(&http, &a, &key, None, slow, first).await;
+    queue(&http, &b, &key, None, slow, second).await;
     wait_for_trips(&admin, &schema, 1, &a.log).await;
     assert_eq!(
         attempts(),
@@ -817,6 +829,261 @@ async fn a_replica_killed_while_recording_a_batch_of_outcomes_loses_nothing() {
     );
 
     drop(b);
+    sandbox.shutdown().await;
+    admin
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+}
+
+/// `method url` with the key and an optional JSON body: the status and the JSON answer.
+async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    key: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = http.request(method, url).bearer_auth(key);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    (
+        resp.status().as_u16(),
+        resp.json().await.unwrap_or(Value::Null),
+    )
+}
+
+// Two business numbers of one account at different rates: together the replicas keep each number to its own rate,
+// and the step-down after Meta's 130429 is shared (one replica's 130429 slows the number on the other, and it
+// recovers on both).
+
+const DEFAULT_PNID: &str = "1234567890";
+const EXTRA_PNID: &str = "2223334444";
+const DEFAULT_RATE: usize = 10;
+const EXTRA_RATE: usize = 25;
+const ON_DEFAULT: usize = 30;
+const ON_EXTRA: usize = 50;
+
+/// Each number's backlog is sent by both replicas at once: each number keeps to its own rate (not the server's
+/// `--send-rate`, and not twice its rate), and a 130429 seen by one replica slows the number for both.
+///
+/// Arrival times at the sandbox move with the latency of each send, so a one-second window may hold a send or
+/// two more than the rate at its edges: the check allows two (replicas pacing on their own would put twice the
+/// rate in a second, and the backlog would take half the time). For the same reason the backlog's span may be two
+/// gaps short of `(n - 1) / rate`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_numbers_keep_their_own_rates_across_two_replicas() {
+    let Some((admin, schema, url)) = fresh_schema().await else {
+        return;
+    };
+    let sandbox = Sandbox::start(SandboxConfig {
+        phone_numbers: vec![
+            SandboxNumber::default(),
+            SandboxNumber {
+                id: EXTRA_PNID.into(),
+                display_phone_number: "+1 555-222-3334".into(),
+                verified_name: "Acme Support".into(),
+                access_token: "second-token".into(),
+                throughput_level: "STANDARD".into(),
+                on_business_app: false,
+            },
+        ],
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    // A 130429 steps a number down; it recovers one halving per 2 s. The test polls a number's rate: room for it
+    // in the key's requests per minute.
+    let extra = [
+        "--lease-secs",
+        "30",
+        "--send-rate",
+        "80",
+        "--pace-recovery-secs",
+        "2",
+        "--plan-rpm",
+        "free=100000",
+    ];
+    let mut a = Replica::spawn_with("a", &url, &sandbox, dir.path(), &extra).await;
+    let mut b = Replica::spawn_with("b", &url, &sandbox, dir.path(), &extra).await;
+    a.wait_ready(&http).await;
+    b.wait_ready(&http).await;
+
+    let (code, v) = register(&http, &a, &format!("numbers-{schema}@example.com")).await;
+    assert_eq!(code, 201, "{v}");
+    let key = v["data"]["apiKey"].as_str().unwrap().to_owned();
+    let (code, v) = call(
+        &http,
+        reqwest::Method::PUT,
+        a.url("/auth/me/credentials"),
+        &key,
+        Some(
+            json!({"whatsappAccessToken": "sandbox-token", "whatsappPhoneNumberId": DEFAULT_PNID}),
+        ),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+    // The second number has a token of its own; the sandbox verifies it.
+    let (code, v) = call(
+        &http,
+        reqwest::Method::POST,
+        b.url("/numbers"),
+        &key,
+        Some(json!({"whatsappPhoneNumberId": EXTRA_PNID, "whatsappAccessToken": "second-token"})),
+    )
+    .await;
+    assert_eq!(code, 201, "{v}");
+    assert_eq!(v["data"]["throughputPerSecond"], 80, "STANDARD: {v}");
+    assert_eq!(v["data"]["ownAccessToken"], true, "{v}");
+    // Rates set through one replica hold on both.
+    let (code, v) = call(
+        &http,
+        reqwest::Method::PATCH,
+        a.url(&format!("/numbers/{DEFAULT_PNID}")),
+        &key,
+        Some(json!({"throughputPerSecond": DEFAULT_RATE})),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+    let (code, v) = call(
+        &http,
+        reqwest::Method::PATCH,
+        b.url(&format!("/numbers/{EXTRA_PNID}")),
+        &key,
+        Some(json!({"throughputPerSecond": EXTRA_RATE})),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+    let (_, v) = call(&http, reqwest::Method::GET, a.url("/numbers"), &key, None).await;
+    let rates: Vec<u64> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["throughputPerSecond"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rates, [DEFAULT_RATE as u64, EXTRA_RATE as u64], "{v}");
+
+    let on_default: Vec<String> = (0..ON_DEFAULT).map(|i| format!("default-{i}")).collect();
+    let on_extra: Vec<String> = (0..ON_EXTRA).map(|i| format!("extra-{i}")).collect();
+    let (d1, d2) = on_default.split_at(ON_DEFAULT / 2);
+    let (e1, e2) = on_extra.split_at(ON_EXTRA / 2);
+    queue(&http, &a, &key, None, "14155550100", d1).await;
+    queue(&http, &b, &key, Some(EXTRA_PNID), "14155550100", e1).await;
+    queue(&http, &b, &key, Some(DEFAULT_PNID), "14155550100", d2).await;
+    queue(&http, &a, &key, Some(EXTRA_PNID), "14155550100", e2).await;
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (default_sends, extra_sends) = loop {
+        let sent = sandbox.sent();
+        let of = |pnid: &str| -> Vec<_> {
+            sent.iter()
+                .filter(|r| r.phone_number_id == pnid)
+                .cloned()
+                .collect()
+        };
+        let (d, e) = (of(DEFAULT_PNID), of(EXTRA_PNID));
+        if d.len() >= ON_DEFAULT && e.len() >= ON_EXTRA {
+            break (d, e);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} + {} sends reached Meta; log of a:\n{}",
+            d.len(),
+            e.len(),
+            std::fs::read_to_string(&a.log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Each number sent exactly its own messages, once.
+    let texts = |sends: &[whatsapi_sandbox::RecordedRequest]| -> Vec<String> {
+        let mut t: Vec<String> = sends
+            .iter()
+            .filter_map(|r| r.body["text"]["body"].as_str().map(str::to_owned))
+            .collect();
+        t.sort();
+        t
+    };
+    let mut want_default = on_default.clone();
+    want_default.sort();
+    let mut want_extra = on_extra.clone();
+    want_extra.sort();
+    assert_eq!(texts(&default_sends), want_default);
+    assert_eq!(texts(&extra_sends), want_extra);
+    for (sends, rate, name) in [
+        (&default_sends, DEFAULT_RATE, "default"),
+        (&extra_sends, EXTRA_RATE, "extra"),
+    ] {
+        let times: Vec<_> = sends.iter().map(|r| r.received_at).collect();
+        let busiest = busiest_window(&times, chrono::Duration::seconds(1));
+        let span = *times.iter().max().unwrap() - *times.iter().min().unwrap();
+        println!(
+            "{name} number: {} sends at {rate}/s over two replicas took {} ms; busiest second held {busiest}",
+            sends.len(),
+            span.num_milliseconds()
+        );
+        assert!(
+            busiest <= rate + 2,
+            "{busiest} sends of the {name} number within one second at {rate}/s"
+        );
+        let least = chrono::Duration::milliseconds((sends.len() as i64 - 3) * 1000 / rate as i64);
+        assert!(
+            span >= least,
+            "{} sends of the {name} number took {} ms: faster than {rate}/s",
+            sends.len(),
+            span.num_milliseconds()
+        );
+    }
+
+    // 130429 on the extra number through replica a: replica b sees the number stepped down, and both see it
+    // recover (one halving back per 2 s quiet period).
+    let (code, v) = call(&http, reqwest::Method::POST, a.url("/send-message"), &key,
+        Some(json!({"from": EXTRA_PNID, "to": whatsapi_sandbox::magic::THROUGHPUT_LIMIT, "message": "burst"}))).await;
+    assert_eq!(code, 202, "{v}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut lowest = EXTRA_RATE as u64;
+    loop {
+        let (_, v) = call(
+            &http,
+            reqwest::Method::GET,
+            b.url(&format!("/numbers/{EXTRA_PNID}")),
+            &key,
+            None,
+        )
+        .await;
+        let now = v["data"]["currentThroughputPerSecond"].as_u64().unwrap();
+        lowest = lowest.min(now);
+        if lowest < EXTRA_RATE as u64 && now == EXTRA_RATE as u64 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never stepped down and back (lowest {lowest}): {v}\n{}",
+            std::fs::read_to_string(&a.log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        lowest <= (EXTRA_RATE / 2) as u64,
+        "halved at least once: {lowest}"
+    );
+    let (_, v) = call(
+        &http,
+        reqwest::Method::GET,
+        a.url(&format!("/numbers/{DEFAULT_PNID}")),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(
+        v["data"]["currentThroughputPerSecond"], DEFAULT_RATE,
+        "the other number was not slowed: {v}"
+    );
+
+    drop((a, b));
     sandbox.shutdown().await;
     admin
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
