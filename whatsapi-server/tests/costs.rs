@@ -382,15 +382,11 @@ fn the_example_rate_card_loads() {
     assert!(card.len() >= 10);
 }
 
-#[test]
-fn a_bad_rate_card_stops_the_server_naming_the_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let card = dir.path().join("rates.csv");
-    std::fs::write(
-        &card,
-        "country,category,price,currency\nUS,marketing,0.025,USD\nUS,promotion,0.01,USD\n",
-    )
-    .unwrap();
+/// Starts the server in an empty folder with `card` as its rate card, as an operator would; it must refuse to start.
+/// Answers what it printed on stderr and whether it created its data folder.
+fn refused_start(dir: &std::path::Path, card: &str) -> (String, bool) {
+    let path = dir.join("rates.csv");
+    std::fs::write(&path, card).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_whatsapi"))
         .args([
             "--listen",
@@ -399,49 +395,39 @@ fn a_bad_rate_card_stops_the_server_naming_the_line() {
             "data/whatsapi.db",
             "--rate-card",
         ])
-        .arg(&card)
-        .current_dir(dir.path())
+        .arg(&path)
+        .current_dir(dir)
         .env("WHATSAPI_LOG", "warn")
         .env_remove("DATABASE_URL")
         .env_remove("WHATSAPI_ENCRYPTION_KEY")
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the server started with {card:?}");
+    (
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        dir.join("data").exists(),
+    )
+}
+
+#[test]
+fn a_bad_rate_card_stops_the_server_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stderr, created) = refused_start(
+        dir.path(),
+        "country,category,price,currency\nUS,marketing,0.025,USD\nUS,promotion,0.01,USD\n",
+    );
     let line = stderr.trim();
     assert_eq!(line.lines().count(), 1, "{stderr}");
     for words in ["rates.csv", "line 3", "unknown category \"promotion\""] {
         assert!(line.contains(words), "{words} missing from: {line}");
     }
-    assert!(
-        !dir.path().join("data").exists(),
-        "nothing created before the card is read"
-    );
+    assert!(!created, "nothing created before the card is read");
 
-    std::fs::write(
-        &card,
+    let (stderr, _) = refused_start(
+        dir.path(),
         "country,category,price,currency\nUS,marketing,0.025,USD\nUS,marketing,0.03,USD\n",
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_whatsapi"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--database",
-            "data/whatsapi.db",
-            "--rate-card",
-        ])
-        .arg(&card)
-        .current_dir(dir.path())
-        .env("WHATSAPI_LOG", "warn")
-        .env_remove("DATABASE_URL")
-        .env_remove("WHATSAPI_ENCRYPTION_KEY")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    );
     assert!(
         stderr.contains("line 3: a second row for US and marketing"),
         "{stderr}"

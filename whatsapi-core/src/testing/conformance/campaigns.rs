@@ -183,19 +183,7 @@ pub async fn campaign_pause_holds_and_resume_releases(store: Arc<dyn Store>) {
         CampaignControl::Paused
     );
     // The message being sent finishes.
-    ok(
-        store
-            .record_outcome(
-                ids[0],
-                first.message.attempt,
-                Outcome::Sent {
-                    wamid: "wamid.campaign-0".into(),
-                },
-                at(11),
-            )
-            .await,
-        "record_outcome",
-    );
+    record_sent(&*store, &first, "wamid.campaign-0", at(11)).await;
     assert!(
         ok(store.claim_due(at(25), LEASE, 100).await, "claim_due").is_empty(),
         "held messages are not claimed"
@@ -376,19 +364,7 @@ pub async fn campaign_cancel_fails_the_rest_with_events(store: Arc<dyn Store>) {
     assert_eq!(failed, expected, "one failed event per cancelled message");
 
     // The message being sent finishes.
-    ok(
-        store
-            .record_outcome(
-                ids[0],
-                first.message.attempt,
-                Outcome::Sent {
-                    wamid: "wamid.cancel-0".into(),
-                },
-                at(21),
-            )
-            .await,
-        "record_outcome",
-    );
+    record_sent(&*store, &first, "wamid.cancel-0", at(21)).await;
     assert!(
         ok(store.claim_due(at(1000), LEASE, 100).await, "claim_due").is_empty(),
         "cancelled messages are never claimed"

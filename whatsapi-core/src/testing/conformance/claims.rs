@@ -211,26 +211,8 @@ pub async fn claim_skips_inactive_accounts_and_open_breakers(store: Arc<dyn Stor
     let inactive = create_sample_account(&*store).await;
     let tripped = create_sample_account(&*store).await;
     let healthy = create_sample_account(&*store).await;
-    ok(
-        store
-            .update_account(inactive.id, AccountUpdate::SetActive(false))
-            .await,
-        "deactivate",
-    );
-    ok(
-        store
-            .update_account(
-                tripped.id,
-                AccountUpdate::SetBreaker(BreakerState {
-                    consecutive_failures: 5,
-                    open_until: Some(at(60)),
-                    trips: 1,
-                    probing: false,
-                }),
-            )
-            .await,
-        "open breaker",
-    );
+    deactivate(&*store, inactive.id).await;
+    open_breaker(&*store, tripped.id, 5, at(60)).await;
     let mi = message_at(inactive.id, "14155552671", 0);
     let mt = message_at(tripped.id, "14155552671", 1);
     let mh = message_at(healthy.id, "14155552671", 2);

@@ -184,26 +184,8 @@ pub async fn expiry_takes_the_earliest_first_and_reaches_unclaimable_accounts(
 ) {
     let paused = create_sample_account(&*store).await;
     let tripped = create_sample_account(&*store).await;
-    ok(
-        store
-            .update_account(paused.id, AccountUpdate::SetActive(false))
-            .await,
-        "deactivate",
-    );
-    ok(
-        store
-            .update_account(
-                tripped.id,
-                AccountUpdate::SetBreaker(BreakerState {
-                    consecutive_failures: 0,
-                    open_until: Some(at(3600)),
-                    trips: 1,
-                    probing: false,
-                }),
-            )
-            .await,
-        "open breaker",
-    );
+    deactivate(&*store, paused.id).await;
+    open_breaker(&*store, tripped.id, 0, at(3600)).await;
     let first = expiring(paused.id, 0, 5);
     let second = expiring(tripped.id, 0, 6);
     let third = expiring(paused.id, 0, 7);

@@ -139,11 +139,54 @@ pub async fn sent_message(
     let id = m.id;
     insert(store, account, vec![m]).await;
     let c = claim_only(store, id, now).await;
+    record_sent(store, &c, wamid, now).await
+}
+
+/// Makes the account inactive (its messages are never claimed).
+pub async fn deactivate(store: &dyn Store, account: AccountId) {
+    ok(
+        store
+            .update_account(account, AccountUpdate::SetActive(false))
+            .await,
+        "deactivate",
+    );
+}
+
+/// Opens the account's circuit breaker until `until` (tripped once, after `failures` failures).
+pub async fn open_breaker(
+    store: &dyn Store,
+    account: AccountId,
+    failures: u32,
+    until: DateTime<Utc>,
+) {
+    ok(
+        store
+            .update_account(
+                account,
+                AccountUpdate::SetBreaker(BreakerState {
+                    consecutive_failures: failures,
+                    open_until: Some(until),
+                    trips: 1,
+                    probing: false,
+                }),
+            )
+            .await,
+        "open breaker",
+    );
+}
+
+/// Records that the claimed message was sent (`Sent { wamid }` for its attempt) at `now`.
+pub async fn record_sent(
+    store: &dyn Store,
+    claimed: &Claimed,
+    wamid: &str,
+    now: DateTime<Utc>,
+) -> Message {
     ok(
         store
             .record_outcome(
-                id,
-                c.message.attempt,
+                claimed.message.id,
+                claimed.message.attempt,
                 Outcome::Sent {
                     wamid: wamid.into(),
                 },
