@@ -398,3 +398,92 @@ async fn tiers_set_each_numbers_rate_and_130429_steps_it_down_until_it_recovers(
     assert_eq!(v["data"]["currentThroughputPerSecond"], 80, "{v}");
     s.stop().await;
 }
+
+/// A slow number's backlog does not hold up the account's other number: with 60 messages waiting on a 2/s default
+/// number (queued first, so they are the account's oldest), 30 messages on a 1,000/s number still go out at once,
+/// and the slow number keeps to its rate.
+#[tokio::test]
+async fn a_slow_numbers_backlog_does_not_hold_up_another_number_of_the_account() {
+    let s = sandbox_server(engine()).await;
+    let sb = s.sandbox.as_ref().unwrap();
+    let key = s.register("numbers-backlog@example.com").await;
+    let slow = default_number(&s, &key).await;
+    let fast = "5551232000";
+    let (code, v) = s
+        .post(&key, "/numbers", json!({"whatsappPhoneNumberId": fast}))
+        .await;
+    assert_eq!(code, 201, "{v}");
+    let (code, v) = patch(
+        &s,
+        &key,
+        &format!("/numbers/{slow}"),
+        json!({"throughputPerSecond": 2}),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+    let (code, v) = patch(
+        &s,
+        &key,
+        &format!("/numbers/{fast}"),
+        json!({"throughputPerSecond": 1000}),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+
+    let batch = |n: usize, from: Option<&str>, to: &str| -> Vec<Value> {
+        (0..n)
+            .map(|_| {
+                let mut m = hello(to);
+                if let Some(f) = from {
+                    m["from"] = json!(f);
+                }
+                m
+            })
+            .collect()
+    };
+    let (code, v) = s
+        .post(
+            &key,
+            "/messages/bulk",
+            json!({"messages": batch(60, None, "14155550300")}),
+        )
+        .await;
+    assert_eq!(code, 202, "{v}");
+    let started = std::time::Instant::now();
+    let (code, v) = s
+        .post(
+            &key,
+            "/messages/bulk",
+            json!({"messages": batch(30, Some(fast), "14155550301")}),
+        )
+        .await;
+    assert_eq!(code, 202, "{v}");
+
+    // Behind the backlog the fast number's messages would wait for the slow number's 60 (30 s at 2/s): they
+    // must all be out before half of those are.
+    let deadline = started + Duration::from_secs(60);
+    loop {
+        let on_fast = sb.requests_for("14155550301").len();
+        if on_fast >= 30 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {on_fast} of 30 messages of the fast number went out"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let fast_took = started.elapsed();
+    let on_slow = sb.requests_for("14155550300").len();
+    println!(
+        "fast number: 30 sends in {} ms; slow number meanwhile: {on_slow}",
+        fast_took.as_millis()
+    );
+    assert!(
+        on_slow < 30,
+        "the fast number's 30 messages waited for {on_slow} of the slow number's ({fast_took:?})"
+    );
+    for r in sb.requests_for("14155550301") {
+        assert_eq!(r.phone_number_id, fast);
+    }
+}

@@ -98,6 +98,7 @@ async fn dispatch(core: &Arc<Core>, mut stop: StopRx, recorder: &Recorder) -> Re
         let mut more = false;
         if room > 0 && !low {
             let now = core.clock.now();
+            numbers.refresh(&*core.store, now).await;
             let limits = numbers.limits(&core.pacer, room, now);
             match core
                 .store
@@ -195,44 +196,98 @@ fn claim_threshold(config: &super::EngineConfig) -> usize {
 }
 
 /// How far ahead of its pacing slot a message is claimed: a claim takes of one business number at most what it
-/// may send in this time, and a number whose reserved slots reach further than half of it sits out claims
-/// until they do not. So a backlog is claimed a little at a time, never far ahead of its slots, and one
-/// number's backlog never fills a claim (or the sends in flight) that another number's messages need.
+/// may send in this time, and an account with one number whose reserved slots reach further than half of it
+/// sits out claims until they do not. So a backlog is claimed a little at a time, never far ahead of its slots.
+/// An account with several numbers is not left out (its other numbers may have room); a message of a number
+/// whose slots reach further than this is deferred to its expected slot ([`Outcome::Defer`]), so one number's
+/// backlog never holds up the account's other numbers.
 pub(crate) const CLAIM_AHEAD: chrono::Duration = chrono::Duration::milliseconds(250);
+
+/// How long the dispatcher trusts what it read of whether an account has business numbers beyond its default.
+const NUMBERS_FRESH: chrono::Duration = chrono::Duration::seconds(10);
 
 /// The business numbers of each account claimed for lately, to tell which accounts have no pacing room.
 #[derive(Debug, Default)]
-struct Numbers(HashMap<AccountId, Vec<String>>);
+struct Numbers {
+    /// The numbers each account was claimed for lately.
+    busy: HashMap<AccountId, Vec<String>>,
+    /// Whether the account has numbers beyond its default one, and when that was read.
+    several: HashMap<AccountId, (bool, DateTime<Utc>)>,
+    /// The latest time a message of each number was deferred to.
+    deferred: HashMap<String, DateTime<Utc>>,
+}
 
 /// Numbers remembered per account; an account sending from more in one claim is paced all the same.
 const NUMBERS_PER_ACCOUNT: usize = 64;
 
 impl Numbers {
     fn learn(&mut self, account: AccountId, number: &str) {
-        let known = self.0.entry(account).or_default();
+        let known = self.busy.entry(account).or_default();
         if known.len() < NUMBERS_PER_ACCOUNT && !known.iter().any(|n| n == number) {
             known.push(number.to_owned());
         }
     }
 
+    /// Reads, for the accounts claimed for lately whose answer is older than [`NUMBERS_FRESH`], whether they have
+    /// numbers beyond the default one (one store read per such account).
+    async fn refresh(&mut self, store: &dyn crate::store::Store, now: DateTime<Utc>) {
+        self.several
+            .retain(|a, (_, read)| self.busy.contains_key(a) && *read + NUMBERS_FRESH > now);
+        let unknown: Vec<AccountId> = self
+            .busy
+            .keys()
+            .filter(|a| !self.several.contains_key(a))
+            .copied()
+            .collect();
+        for account in unknown {
+            // A failed read counts as one number: the account sits out as it always did.
+            let several = store
+                .numbers(account)
+                .await
+                .is_ok_and(|numbers| !numbers.is_empty());
+            self.several.insert(account, (several, now));
+        }
+        self.deferred.retain(|_, until| *until > now);
+    }
+
+    /// When a message of `number` that its pacing slots cannot take now is due again: after the slots reserved
+    /// and the messages deferred before it, one gap each, claimed half a [`CLAIM_AHEAD`] early.
+    fn defer(
+        &mut self,
+        pacer: &super::Pacer,
+        number: &str,
+        gap: Gap,
+        now: DateTime<Utc>,
+    ) -> DateTime<Utc> {
+        let gap = gap.unwrap_or(CLAIM_AHEAD);
+        let after = pacer.busy_until(number, now).unwrap_or(now);
+        let last = self.deferred.entry(number.to_owned()).or_insert(after);
+        *last = (*last).max(after) + gap;
+        (*last - CLAIM_AHEAD / 2).max(now)
+    }
+
     /// The limits of a claim of `room` at `now`: of one account at most what its fastest number may send in
-    /// [`CLAIM_AHEAD`]; accounts all of whose numbers have slots reserved further ahead than half of it sit it out.
+    /// [`CLAIM_AHEAD`]; accounts with one number, all of whose numbers claimed for have slots reserved further
+    /// ahead than half of it, sit it out.
     fn limits(&mut self, pacer: &super::Pacer, room: usize, now: DateTime<Utc>) -> ClaimLimits {
         let Some(per_account) = pacer.slots_in(CLAIM_AHEAD, pacer.fastest_gap()) else {
-            self.0.clear();
+            self.busy.clear();
             return ClaimLimits::total(room);
         };
         let half = CLAIM_AHEAD / 2;
         let mut skip = Vec::new();
         // Numbers idle again are forgotten (and accounts left with none); they are learnt again when claimed.
-        self.0.retain(|account, numbers| {
+        let several = &self.several;
+        self.busy.retain(|account, numbers| {
             numbers.retain(|n| pacer.busy_until(n, now).is_some());
             if numbers.is_empty() {
                 return false;
             }
-            if numbers
-                .iter()
-                .all(|n| pacer.busy_until(n, now).is_some_and(|b| b > now + half))
+            let one_number = several.get(account).is_none_or(|(s, _)| !*s);
+            if one_number
+                && numbers
+                    .iter()
+                    .all(|n| pacer.busy_until(n, now).is_some_and(|b| b > now + half))
             {
                 skip.push(*account);
             }
@@ -248,8 +303,10 @@ impl Numbers {
     /// When the first account that a claim at `now` would leave out has pacing room again.
     fn room_again(&self, pacer: &super::Pacer, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let half = CLAIM_AHEAD / 2;
-        self.0
-            .values()
+        self.busy
+            .iter()
+            .filter(|(account, _)| self.several.get(account).is_none_or(|(s, _)| !*s))
+            .map(|(_, numbers)| numbers)
             .filter_map(|numbers| {
                 let busy: Option<Vec<DateTime<Utc>>> = numbers
                     .iter()
@@ -501,8 +558,14 @@ async fn spawn_batch(
     }
     for (message, account, admission, number, sender) in admitted {
         let account_id = message.account_id;
-        if (unpaced && number.is_some()) || number.as_ref().is_some_and(|n| far.contains(n)) {
+        if unpaced && number.is_some() {
             recorder.record(&message, Outcome::Release).await;
+            continue;
+        }
+        if let (Some(n), Ok(s)) = (number.as_ref().filter(|n| far.contains(n)), &sender) {
+            let gap = core.pacer.gap_for(n, s.rate, now);
+            let until = numbers.defer(&core.pacer, n, gap, now);
+            recorder.record(&message, Outcome::Defer { until }).await;
             continue;
         }
         let mut gap = None;
@@ -727,7 +790,7 @@ impl SendJob {
                 tracing::info!(%next_attempt_at, error = %error.message, "send failed; will retry")
             }
             Outcome::Failed { error } => tracing::info!(error = %error.message, "send failed"),
-            Outcome::Release => {}
+            Outcome::Release | Outcome::Defer { .. } => {}
         }
 
         if let Err(e) = result.as_ref() {

@@ -212,6 +212,13 @@ pub enum Outcome {
     },
     /// Given back unstarted (shutdown): back to `queued`; the try does not count.
     Release,
+    /// Given back unstarted to go out later (its number's pacing slots are taken further ahead than a claim
+    /// looks): back to `queued`, due at `until`; the try does not count. Until then it leaves the claims of its
+    /// account to the account's other numbers.
+    Defer {
+        /// When it is due again.
+        until: DateTime<Utc>,
+    },
 }
 
 /// One outcome of a batch given to [`MessageStore::record_outcomes`]: the outcome of attempt `attempt` of message

@@ -264,6 +264,8 @@ pub fn outcome_change(
         Outcome::Failed { error } => (Event::Failure, true, Some(error.message.clone()), None),
         // The try never happened: the message is queued again, due at once.
         Outcome::Release => (Event::Release, false, None, Some(now)),
+        // Not yet: queued again, due when its number has room.
+        Outcome::Defer { until } => (Event::Release, false, None, Some(*until)),
     };
     Ok(StatusChange {
         to: expect_transition(from, event)?,
@@ -370,7 +372,7 @@ pub fn record_outcome_fields(m: &mut Message, outcome: &Outcome, now: DateTime<U
             m.error_code = error.code;
             m.meta_error = error.meta.clone();
         }
-        Outcome::Release => m.tries = m.tries.saturating_sub(1),
+        Outcome::Release | Outcome::Defer { .. } => m.tries = m.tries.saturating_sub(1),
     }
 }
 

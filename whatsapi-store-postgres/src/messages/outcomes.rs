@@ -208,7 +208,7 @@ pub(crate) async fn record_outcomes(
             }
             // The try never happened; the message is queued again now, for any replica.
             Outcome::Release => fx.wake = true,
-            Outcome::Retry { .. } | Outcome::Failed { .. } => {}
+            Outcome::Retry { .. } | Outcome::Failed { .. } | Outcome::Defer { .. } => {}
         }
     }
 

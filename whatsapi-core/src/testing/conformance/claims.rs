@@ -539,6 +539,42 @@ pub async fn release_returns_to_queue(store: Arc<dyn Store>) {
     assert_eq!((again.message.attempt, again.message.tries), (2, 1));
 }
 
+/// `Defer` puts the message back in the queue, due at its time: not claimed before it, and claimed after the
+/// account's messages that were due earlier; the try does not count and the timeline is untouched.
+pub async fn defer_queues_until_its_time(store: Arc<dyn Store>) {
+    let account = create_sample_account(&*store).await;
+    let slow = message_at(account.id, "14155552671", 0);
+    let other = message_at(account.id, "14155552672", 5);
+    insert(&*store, account.id, vec![slow.clone()]).await;
+    let c = claim_only(&*store, slow.id, at(1)).await;
+    insert(&*store, account.id, vec![other.clone()]).await;
+    let r = ok(
+        store
+            .record_outcome(
+                slow.id,
+                c.message.attempt,
+                Outcome::Defer { until: at(20) },
+                at(6),
+            )
+            .await,
+        "record_outcome(Defer)",
+    );
+    assert_eq!(r.status, Status::Queued);
+    assert_eq!(r.tries, 0, "a deferred try does not count");
+    assert_eq!(r.lease_until, None);
+    assert_eq!(
+        r.timeline.iter().map(|e| e.status).collect::<Vec<_>>(),
+        vec![Status::Queued]
+    );
+    claim_only(&*store, other.id, at(7)).await;
+    assert!(
+        ok(store.claim_due(at(19), LEASE, 10).await, "claim_due").is_empty(),
+        "not claimed before its time"
+    );
+    let again = claim_only(&*store, slow.id, at(20)).await;
+    assert_eq!((again.message.attempt, again.message.tries), (2, 1));
+}
+
 /// A wamid belongs to one message: recording it for a second one is a `Conflict` that changes nothing.
 pub async fn wamid_is_unique(store: Arc<dyn Store>) {
     let account = create_sample_account(&*store).await;

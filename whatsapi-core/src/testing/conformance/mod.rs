@@ -183,6 +183,7 @@ macro_rules! __store_conformance_list {
             sent_outcome,
             retry_and_failed_outcomes,
             release_returns_to_queue,
+            defer_queues_until_its_time,
             wamid_is_unique,
             batch_outcomes_match_one_by_one,
             batch_outcomes_edge_cases,
