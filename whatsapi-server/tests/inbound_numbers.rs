@@ -241,3 +241,65 @@ async fn metadata_without_a_display_number_is_taken() {
     assert_eq!(list["data"][0]["toDisplayPhoneNumber"], Value::Null);
     s.stop().await;
 }
+
+/// In `--sandbox` mode, `POST /sandbox/inbound` takes `to`: which of the account's numbers the customer writes to.
+#[tokio::test]
+async fn the_sandbox_customer_writes_to_the_number_asked_for() {
+    let s = TestServer::start_with(Options {
+        sandbox: Some(SandboxConfig {
+            open_numbers: true,
+            ..SandboxConfig::default()
+        }),
+        settings: common::sandbox_mode(),
+        ..Options::default()
+    })
+    .await;
+    let key = s.register("sandbox-two-numbers@example.com").await;
+    let extra = "5551230077";
+    let (code, v) = s
+        .post(&key, "/numbers", json!({"whatsappPhoneNumberId": extra}))
+        .await;
+    assert_eq!(code, 201, "{v}");
+    let (code, v) = s
+        .post(
+            &key,
+            "/sandbox/inbound",
+            json!({"from": CUSTOMER, "text": "to the extra number", "to": extra}),
+        )
+        .await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["data"]["phoneNumberId"], extra, "{v}");
+    let wamid = v["data"]["wamid"].as_str().unwrap().to_owned();
+    let (code, v) = s
+        .post(
+            &key,
+            "/sandbox/inbound",
+            json!({"from": CUSTOMER, "text": "to the default number"}),
+        )
+        .await;
+    assert_eq!(code, 200, "{v}");
+    let default = v["data"]["phoneNumberId"].as_str().unwrap().to_owned();
+    assert_ne!(default, extra);
+    let listed = inbound(&s, &key, &format!("?to={extra}")).await;
+    assert_eq!(wamids(&listed), [wamid.as_str()]);
+    assert_eq!(
+        inbound(&s, &key, &format!("?to={default}")).await["pagination"]["total"],
+        1
+    );
+    // Only the account's own numbers; anything else names the field.
+    let other = s.register("sandbox-other@example.com").await;
+    let (_, v) = s.get(&other, "/numbers").await;
+    let theirs = v["data"][0]["phoneNumberId"].as_str().unwrap().to_owned();
+    for bad in [json!("999000999"), json!("+1555"), json!(12), json!(theirs)] {
+        let (code, v) = s
+            .post(
+                &key,
+                "/sandbox/inbound",
+                json!({"from": CUSTOMER, "text": "hi", "to": bad}),
+            )
+            .await;
+        assert_eq!(code, 400, "{bad}: {v}");
+        assert_eq!(v["details"][0]["field"], "to", "{bad}: {v}");
+    }
+    s.stop().await;
+}
