@@ -344,6 +344,7 @@ pub struct InboundMessage {
     pub reply_to_message: Option<MessageId>,
     /// The account's number the customer wrote to; `None` when unknown (stored before whatsapi recorded it, or
     /// a webhook whose `metadata` named no phone number id).
+    #[serde(default)]
     pub to: Option<ReceivingNumber>,
     /// What Meta reported.
     pub message: Inbound,
