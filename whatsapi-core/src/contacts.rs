@@ -312,6 +312,9 @@ pub struct ThreadItem {
     pub edited_at: Option<DateTime<Utc>>,
     /// An inbound message the customer deleted afterwards: when (its `text` is then `None`).
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The account's business number of the message (its phone number id): the one an outbound message goes out
+    /// on (`None`: the default number), the one an inbound message was sent to (`None`: unknown).
+    pub business_number: Option<String>,
 }
 
 impl ThreadItem {
@@ -338,6 +341,7 @@ impl ThreadItem {
             at: m.created_at,
             edited_at: None,
             revoked_at: None,
+            business_number: m.from.clone(),
         }
     }
 
@@ -352,6 +356,7 @@ impl ThreadItem {
             at: m.received_at,
             edited_at: None,
             revoked_at: None,
+            business_number: m.to.as_ref().map(|t| t.phone_number_id.clone()),
         }
     }
 
@@ -571,6 +576,7 @@ mod tests {
             account_id: AccountId::new(),
             received_at: at,
             reply_to_message: None,
+            to: None,
             message: crate::inbound::Inbound {
                 wamid: wamid.into(),
                 kind: match &content {

@@ -321,6 +321,16 @@ impl InboundContent {
     }
 }
 
+/// The business number an inbound message was sent to, as the `metadata` of Meta's webhook names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivingNumber {
+    /// Meta's phone number id (`metadata.phone_number_id`): the account's default number or one of its extra
+    /// numbers when the message arrived, the number a reply or a read receipt goes out on.
+    pub phone_number_id: String,
+    /// The number as the webhook displays it (`metadata.display_phone_number`, usually digits), when given.
+    pub display_phone_number: Option<String>,
+}
+
 /// An inbound message as stored: once per account and wamid.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InboundMessage {
@@ -332,6 +342,10 @@ pub struct InboundMessage {
     pub received_at: DateTime<Utc>,
     /// Our message it replies to (`context.message_id` resolved within the account), when it is one of ours.
     pub reply_to_message: Option<MessageId>,
+    /// The account's number the customer wrote to; `None` when unknown (stored before whatsapi recorded it, or
+    /// a webhook whose `metadata` named no phone number id).
+    #[serde(default)]
+    pub to: Option<ReceivingNumber>,
     /// What Meta reported.
     pub message: Inbound,
 }
@@ -347,6 +361,8 @@ pub struct NewInbound {
     pub received_at: DateTime<Utc>,
     /// Our message it replies to.
     pub reply_to_message: Option<MessageId>,
+    /// The account's number it was sent to, when Meta named it.
+    pub to: Option<ReceivingNumber>,
     /// What Meta reported.
     pub message: Inbound,
 }
@@ -359,6 +375,7 @@ impl NewInbound {
             account_id: self.account_id,
             received_at: self.received_at,
             reply_to_message: self.reply_to_message,
+            to: self.to,
             message: self.message,
         }
     }
@@ -372,15 +389,23 @@ pub struct InboundFilter {
     pub contact: Option<String>,
     /// Only this Meta `type`.
     pub kind: Option<String>,
+    /// Only messages sent to this business number (its phone number id); messages whose number is unknown never
+    /// match.
+    pub to: Option<String>,
 }
 
 impl InboundFilter {
     /// Whether `m` passes (what every store implements, for the memory store and tests).
-    pub fn matches(&self, m: &Inbound) -> bool {
+    pub fn matches(&self, m: &InboundMessage) -> bool {
+        let (to, m) = (m.to.as_ref(), &m.message);
         self.contact
             .as_deref()
             .is_none_or(|c| m.from.as_deref() == Some(c) || m.from_user_id.as_deref() == Some(c))
             && self.kind.as_deref().is_none_or(|k| m.kind == k)
+            && self
+                .to
+                .as_deref()
+                .is_none_or(|n| to.is_some_and(|t| t.phone_number_id == n))
     }
 }
 
@@ -730,7 +755,9 @@ pub(crate) fn read_message(
 }
 
 /// The `data` of a `message.received` event: the stored message as JSON (camel case), as the store writes it with
-/// the message. Its parts are bounded by the parsing of Meta's webhook.
+/// the message. Its parts are bounded by the parsing of Meta's webhook. `to` is the phone number id of the
+/// business number the customer wrote to and `toDisplayPhoneNumber` the number as Meta displays it (both null when
+/// unknown), as `GET /inbound` shows them.
 pub fn received_event_data(m: &InboundMessage) -> serde_json::Value {
     serde_json::json!({
         "id": m.id,
@@ -743,6 +770,8 @@ pub fn received_event_data(m: &InboundMessage) -> serde_json::Value {
         "timestamp": m.message.timestamp,
         "receivedAt": m.received_at,
         "replyToMessageId": m.reply_to_message,
+        "to": m.to.as_ref().map(|t| &t.phone_number_id),
+        "toDisplayPhoneNumber": m.to.as_ref().and_then(|t| t.display_phone_number.as_ref()),
         "context": m.message.context,
         "referral": m.message.referral,
         "content": m.message.content,

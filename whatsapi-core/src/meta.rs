@@ -137,6 +137,8 @@ pub struct ParsedStatus {
 pub struct ParsedInbound {
     /// Business phone number id.
     pub phone_number_id: Option<String>,
+    /// The business number as the change's `metadata.display_phone_number` shows it, when given.
+    pub display_phone_number: Option<String>,
     /// How the change it came in is routed.
     pub route: Option<RouteKey>,
     /// The customer's phone number, when shown.
@@ -395,6 +397,7 @@ fn convert_status(
 fn convert_inbound(
     item: &serde_json::Value,
     pnid: Option<&String>,
+    display: Option<&String>,
     route: Option<&RouteKey>,
     contacts: &[serde_json::Value],
     out: &mut ParsedWebhook,
@@ -416,6 +419,7 @@ fn convert_inbound(
     let message = crate::inbound::read_message(item, wa_id.clone(), user_id.clone(), at, contacts);
     out.inbound.push(ParsedInbound {
         phone_number_id: pnid.cloned(),
+        display_phone_number: display.cloned(),
         route: route.cloned(),
         wa_id,
         user_id,
@@ -469,8 +473,8 @@ pub fn extract(v: &serde_json::Value) -> ParsedWebhook {
                 .and_then(|f| f.as_str())
                 .unwrap_or("messages");
             let value = change.get("value");
-            let pnid = value
-                .and_then(|v| v.get("metadata"))
+            let metadata = value.and_then(|v| v.get("metadata"));
+            let pnid = metadata
                 .and_then(|m| m.get("phone_number_id"))
                 .and_then(id_of);
             let route = match (&pnid, &waba) {
@@ -519,8 +523,18 @@ pub fn extract(v: &serde_json::Value) -> ParsedWebhook {
                     .get("contacts")
                     .and_then(|c| c.as_array())
                     .map_or(&[][..], Vec::as_slice);
+                let display = metadata
+                    .and_then(|m| m.get("display_phone_number"))
+                    .and_then(id_of);
                 for item in messages {
-                    convert_inbound(item, pnid.as_ref(), route.as_ref(), contacts, &mut out);
+                    convert_inbound(
+                        item,
+                        pnid.as_ref(),
+                        display.as_ref(),
+                        route.as_ref(),
+                        contacts,
+                        &mut out,
+                    );
                 }
             }
         }
@@ -593,6 +607,53 @@ mod tests {
         );
         assert_eq!(p.inbound.len(), 1);
         assert_eq!(p.inbound[0].wa_id.as_deref(), Some("14155552671"));
+        assert_eq!(p.inbound[0].phone_number_id.as_deref(), Some("1234567890"));
+        assert_eq!(
+            p.inbound[0].display_phone_number.as_deref(),
+            Some("15550001234")
+        );
+    }
+
+    #[test]
+    fn inbound_metadata_may_lack_fields() {
+        let inbound = |metadata: &str| {
+            let raw = format!(
+                r#"{{"object": "whatsapp_business_account", "entry": [{{"id": "WABA_ID", "changes": [{{
+                  "field": "messages", "value": {{{metadata}
+                  "messages": [{{"from": "14155552671", "id": "wamid.IN", "timestamp": "1711620100",
+                                 "type": "text", "text": {{"body": "Hi!"}}}}]}}}}]}}]}}"#
+            );
+            let p = parse_webhook(raw.as_bytes()).unwrap();
+            assert_eq!((p.inbound.len(), p.skipped), (1, 0), "{metadata}");
+            let m = p.inbound.into_iter().next().unwrap();
+            (m.phone_number_id, m.display_phone_number, m.route)
+        };
+        assert_eq!(
+            inbound(r#""metadata": {"phone_number_id": 1234567890},"#),
+            (
+                Some("1234567890".into()),
+                None,
+                Some(RouteKey::PhoneNumberId("1234567890".into()))
+            ),
+            "no display number, an id written as a number"
+        );
+        assert_eq!(
+            inbound(r#""metadata": {"display_phone_number": "15550001234"},"#),
+            (
+                None,
+                Some("15550001234".into()),
+                Some(RouteKey::Waba("WABA_ID".into()))
+            ),
+            "no phone number id: routed by the WABA"
+        );
+        assert_eq!(
+            inbound(r#""metadata": "odd","#),
+            (None, None, Some(RouteKey::Waba("WABA_ID".into())))
+        );
+        assert_eq!(
+            inbound(""),
+            (None, None, Some(RouteKey::Waba("WABA_ID".into())))
+        );
     }
 
     #[test]

@@ -391,15 +391,38 @@ function contactItems(list, selected) {
     || '<li class="muted" id="no-conversations">No conversations yet. They start when a customer writes to your number.</li>';
 }
 
+/// The account's business numbers (GET /numbers), read with the inbox; none when they cannot be read.
+async function loadNumbers(token) {
+  try { state.numbers = (await api("GET", "/numbers", undefined, { token })).data || []; } catch (err) {
+    if (err instanceof Stale) throw err;
+    state.numbers = [];
+  }
+}
+/// A business number as the console shows it: Meta's display number, else its id (null: the default number).
+function numberLabel(id) {
+  const n = (state.numbers || []).find((x) => (id ? x.phoneNumberId === id : x.isDefault));
+  return n ? n.displayPhoneNumber || n.phoneNumberId : id || "default number";
+}
+/// A reply goes out on the number the customer last wrote to, when that is one of the extra numbers.
+function replyFrom(c) {
+  const last = (c.thread || []).find((m) => m.direction === "inbound" && m.businessNumber);
+  const n = last && (state.numbers || []).find((x) => x.phoneNumberId === last.businessNumber);
+  return n && !n.isDefault ? { from: n.phoneNumberId } : {};
+}
+const manyNumbers = () => (state.numbers || []).length > 1;
+
 function bubbles(thread) {
   const items = [...(thread || [])].reverse(); // the API lists newest first; a chat reads oldest first
+  const many = manyNumbers();
   return items.map((m) => {
     const out = m.direction === "outbound";
     const text = m.revokedAt ? '<span class="type-tag revoked">This message was deleted</span>'
       : m.text != null && m.text !== "" ? esc(m.text) : `<span class="type-tag">${esc(m.type || "message")}</span>`;
     const changed = m.revokedAt ? ` · <span class="edited" title="deleted ${esc(when(m.revokedAt))}">deleted</span>` : m.editedAt ? ` · <span class="edited" title="edited ${esc(when(m.editedAt))}">edited</span>` : "";
     const link = out && m.id ? ` · <a href="#/messages/${esc(m.id)}">details</a>` : "";
-    return `<li class="bubble ${out ? "out" : "in"}" data-direction="${out ? "outbound" : "inbound"}" data-id="${esc(m.id)}"><span class="sr-only">${out ? "You" : "Customer"}: </span><div class="bubble-text">${text}</div><div class="bubble-meta"><span>${esc(when(m.at))}${changed}</span>${out && m.status ? ` ${badge(m.status)}` : ""}${link}</div></li>`;
+    // With several numbers, which one the customer wrote to (or a reply went out on).
+    const number = many && (out || m.businessNumber) ? ` · <span class="bubble-number mono" title="${out ? "Sent from" : "Sent to"} your business number">${out ? "from" : "to"} ${esc(numberLabel(m.businessNumber))}</span>` : "";
+    return `<li class="bubble ${out ? "out" : "in"}" data-direction="${out ? "outbound" : "inbound"}" data-id="${esc(m.id)}"${m.businessNumber ? ` data-number="${esc(m.businessNumber)}"` : ""}><span class="sr-only">${out ? "You" : "Customer"}: </span><div class="bubble-text">${text}</div><div class="bubble-meta"><span>${esc(when(m.at))}${changed}${number}</span>${out && m.status ? ` ${badge(m.status)}` : ""}${link}</div></li>`;
   }).join("") || '<li class="muted">No messages yet.</li>';
 }
 
@@ -435,6 +458,7 @@ function templateComponents(t, values) {
 
 async function inboxPage(view, selected, token) {
   const list = await api("GET", "/contacts?limit=50", undefined, { token });
+  await loadNumbers(token);
   let contact = null, missing = "";
   if (selected) {
     try { contact = (await api("GET", `/contacts/${encodeURIComponent(selected)}?limit=50`, undefined, { token })).data; } catch (err) {
@@ -488,7 +512,8 @@ function renderReply(c, token) {
   const box = $("#reply");
   box.dataset.window = c.windowOpen ? "open" : "closed";
   if (c.windowOpen) {
-    box.innerHTML = `<form id="reply-form" class="reply"><label for="reply-text">Reply <span class="muted">(free-form text, ${esc(timeLeft(c.windowExpiresAt))} in the 24-hour window)</span></label>
+    const from = manyNumbers() ? ` from <span class="mono" id="reply-number">${esc(numberLabel(replyFrom(c).from))}</span>` : "";
+    box.innerHTML = `<form id="reply-form" class="reply"><label for="reply-text">Reply${from} <span class="muted">(free-form text, ${esc(timeLeft(c.windowExpiresAt))} in the 24-hour window)</span></label>
       <div class="row"><textarea id="reply-text" rows="2" maxlength="4096" required></textarea><button type="submit">Send</button></div></form>`;
     $("#reply-text").onkeydown = (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); $("#reply-form").requestSubmit(); } };
     $("#reply-form").onsubmit = async (e) => {
@@ -496,7 +521,7 @@ function renderReply(c, token) {
       const button = e.target.querySelector("button");
       button.disabled = true;
       try {
-        await api("POST", "/send-message", { ...recipientBody(c), message: $("#reply-text").value });
+        await api("POST", "/send-message", { ...recipientBody(c), ...replyFrom(c), message: $("#reply-text").value });
         $("#reply-text").value = "";
         $("#inbox-live").textContent = "Reply sent";
         await refreshThread(c.id, token);
@@ -544,7 +569,7 @@ async function loadTemplatePicker(c, token) {
     if (components.length) template.components = components;
     submit.disabled = true;
     try {
-      await api("POST", "/send-message", { ...recipientBody(c), template });
+      await api("POST", "/send-message", { ...recipientBody(c), ...replyFrom(c), template });
       $("#inbox-live").textContent = `Template ${t.name} sent`;
       toast(`Template ${t.name} sent`);
       await refreshThread(c.id, token);
@@ -572,6 +597,7 @@ async function refreshThread(id, token, previous) {
   const was = $("#reply").dataset.window;
   if ((c.windowOpen ? "open" : "closed") !== was) renderReply(c, token);
   else if (previous) Object.assign(previous, c);
+  if ($("#reply-number")) $("#reply-number").textContent = numberLabel(replyFrom(c).from);
   return c;
 }
 

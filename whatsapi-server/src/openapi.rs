@@ -22,7 +22,9 @@ use utoipa::openapi::path::Operation;
                        **Business numbers**: besides the default number of `PUT /auth/me/credentials`, an account \
                        connects more with `POST /numbers`; a send (or a bulk item) names one with `from` (its Phone \
                        Number ID; an unknown one is a 400 naming `from`), Meta's webhooks for each number reach its \
-                       account, and each number is paced at its own rate (its Meta throughput tier: `STANDARD` 80/s, \
+                       account, each inbound message says which number it was sent to (`to`; `GET /inbound?to=`), \
+                       read receipts and replies or reactions to it without `from` go out on that number, \
+                       and each number is paced at its own rate (its Meta throughput tier: `STANDARD` 80/s, \
                        `HIGH` 1,000/s, 20/s for numbers shared with the WhatsApp Business app; or `PATCH \
                        /numbers/{id}`), halved after a 130429 and recovering step by step.\n\n\
                        **Statuses**: `queued` or `scheduled` → `processing` → `sent` → `delivered` → `read`, or \

@@ -629,6 +629,13 @@ async fn inbound_messages_reach_the_endpoints_that_take_them() {
         data["id"], listed["data"][0]["id"],
         "the event names the stored message: {listed}"
     );
+    // The business number it was sent to, as the listing shows it.
+    assert!(data["to"].is_string(), "{data}");
+    assert_eq!(data["to"], listed["data"][0]["to"], "{data}");
+    assert_eq!(
+        data["toDisplayPhoneNumber"], listed["data"][0]["toDisplayPhoneNumber"],
+        "{data}"
+    );
     assert!(
         serde_json::to_string(&data["content"])
             .unwrap()

@@ -3,7 +3,7 @@
 use tokio_postgres::Row;
 use whatsapi_core::AccountId;
 use whatsapi_core::inbound::{
-    Inbound, InboundFilter, InboundId, InboundInsert, InboundMessage, NewInbound,
+    Inbound, InboundFilter, InboundId, InboundInsert, InboundMessage, NewInbound, ReceivingNumber,
 };
 use whatsapi_core::message::MessageId;
 use whatsapi_core::store::{Page, PageRequest};
@@ -12,16 +12,24 @@ use crate::codec::{count, time, ts};
 use crate::db::Db;
 use crate::error::{PostgresError, Result};
 
-const COLUMNS: &str = "id, account, received_at, reply_to, data";
+const COLUMNS: &str =
+    "id, account, received_at, reply_to, data, to_phone_number_id, to_display_phone_number";
 
 fn decode(r: &Row) -> Result<InboundMessage> {
     let data: String = r.try_get(4)?;
     let message: Inbound = serde_json::from_str(&data)?;
+    let to_display: Option<String> = r.try_get(6)?;
     Ok(InboundMessage {
         id: InboundId(r.try_get(0)?),
         account_id: AccountId(r.try_get(1)?),
         received_at: time(r.try_get(2)?),
         reply_to_message: r.try_get::<_, Option<uuid::Uuid>>(3)?.map(MessageId),
+        to: r
+            .try_get::<_, Option<String>>(5)?
+            .map(|phone_number_id| ReceivingNumber {
+                phone_number_id,
+                display_phone_number: to_display,
+            }),
         message,
     })
 }
@@ -34,7 +42,8 @@ pub(crate) async fn insert(db: &dyn Db, new: &NewInbound) -> Result<InboundInser
     let inserted = db
         .exec(
             "INSERT INTO inbound_messages (id, account, wamid, kind, from_phone, from_user_id, received_at, \
-             reply_to, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (account, wamid) DO NOTHING",
+             reply_to, data, to_phone_number_id, to_display_phone_number) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (account, wamid) DO NOTHING",
             &[
                 &new.id.0,
                 &new.account_id.0,
@@ -45,6 +54,8 @@ pub(crate) async fn insert(db: &dyn Db, new: &NewInbound) -> Result<InboundInser
                 &ts(new.received_at),
                 &reply_to,
                 &data,
+                &new.to.as_ref().map(|t| t.phone_number_id.as_str()),
+                &new.to.as_ref().and_then(|t| t.display_phone_number.as_deref()),
             ],
         )
         .await?;
@@ -55,16 +66,28 @@ pub(crate) async fn insert(db: &dyn Db, new: &NewInbound) -> Result<InboundInser
         return Ok(InboundInsert::Inserted(stored));
     }
     // The conflicting insert has committed (ON CONFLICT waits for it), so the row is visible now.
-    let row = db
-        .opt(
-            &format!("SELECT {COLUMNS} FROM inbound_messages WHERE account = $1 AND wamid = $2"),
-            &[&new.account_id.0, &new.message.wamid],
-        )
+    let stored = by_wamid(db, new.account_id, &new.message.wamid)
         .await?
         .ok_or_else(|| {
             PostgresError::Corrupt("an inbound wamid conflicted but is not stored".into())
         })?;
-    Ok(InboundInsert::Duplicate(decode(&row)?))
+    Ok(InboundInsert::Duplicate(stored))
+}
+
+/// The account's inbound message with this wamid.
+pub(crate) async fn by_wamid(
+    db: &dyn Db,
+    account: AccountId,
+    wamid: &str,
+) -> Result<Option<InboundMessage>> {
+    db.opt(
+        &format!("SELECT {COLUMNS} FROM inbound_messages WHERE account = $1 AND wamid = $2"),
+        &[&account.0, &wamid],
+    )
+    .await?
+    .as_ref()
+    .map(decode)
+    .transpose()
 }
 
 /// The account's inbound message `id`.
@@ -91,16 +114,23 @@ pub(crate) async fn list(
     page: PageRequest,
 ) -> Result<Page<InboundMessage>> {
     let filters = "account = $1 AND ($2::text IS NULL OR from_phone = $2 OR from_user_id = $2) \
-                   AND ($3::text IS NULL OR kind = $3)";
+                   AND ($3::text IS NULL OR kind = $3) AND ($4::text IS NULL OR to_phone_number_id = $4)";
     let limit = i64::from(page.limit);
     let offset = i64::try_from(page.offset()).unwrap_or(i64::MAX);
     let items = db
         .rows(
             &format!(
                 "SELECT {COLUMNS} FROM inbound_messages WHERE {filters} \
-                 ORDER BY received_at DESC, id DESC LIMIT $4 OFFSET $5"
+                 ORDER BY received_at DESC, id DESC LIMIT $5 OFFSET $6"
             ),
-            &[&account.0, &filter.contact, &filter.kind, &limit, &offset],
+            &[
+                &account.0,
+                &filter.contact,
+                &filter.kind,
+                &filter.to,
+                &limit,
+                &offset,
+            ],
         )
         .await?
         .iter()
@@ -109,7 +139,7 @@ pub(crate) async fn list(
     let total: i64 = db
         .one(
             &format!("SELECT count(*) FROM inbound_messages WHERE {filters}"),
-            &[&account.0, &filter.contact, &filter.kind],
+            &[&account.0, &filter.contact, &filter.kind, &filter.to],
         )
         .await?
         .try_get(0)?;

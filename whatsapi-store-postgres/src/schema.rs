@@ -29,6 +29,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0016_costs.sql"),
     include_str!("migrations/0017_campaigns.sql"),
     include_str!("migrations/0018_campaign_send_options.sql"),
+    include_str!("migrations/0019_inbound_number.sql"),
 ];
 
 /// The schema version this build writes.

@@ -372,6 +372,14 @@ impl InboundStore for PostgresStore {
         Ok(inbound::get(&self.client().await?, account, id).await?)
     }
 
+    async fn inbound_by_wamid(
+        &self,
+        account: AccountId,
+        wamid: &str,
+    ) -> StoreResult<Option<InboundMessage>> {
+        Ok(inbound::by_wamid(&self.client().await?, account, wamid).await?)
+    }
+
     async fn list_inbound(
         &self,
         account: AccountId,

@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use whatsapi_core::AccountId;
 use whatsapi_core::inbound::{
-    Inbound, InboundFilter, InboundId, InboundInsert, InboundMessage, NewInbound,
+    Inbound, InboundFilter, InboundId, InboundInsert, InboundMessage, NewInbound, ReceivingNumber,
 };
 use whatsapi_core::message::MessageId;
 use whatsapi_core::store::{Page, PageRequest};
@@ -11,7 +11,8 @@ use whatsapi_core::store::{Page, PageRequest};
 use crate::codec::{count, time, ts, uuid};
 use crate::error::Result;
 
-const COLUMNS: &str = "id, account, received_at, reply_to, data";
+const COLUMNS: &str =
+    "id, account, received_at, reply_to, data, to_phone_number_id, to_display_phone_number";
 
 fn decode(r: &Row<'_>) -> Result<InboundMessage> {
     let id: Vec<u8> = r.get(0)?;
@@ -19,16 +20,27 @@ fn decode(r: &Row<'_>) -> Result<InboundMessage> {
     let reply_to: Option<Vec<u8>> = r.get(3)?;
     let data: String = r.get(4)?;
     let message: Inbound = serde_json::from_str(&data)?;
+    let to_id: Option<String> = r.get(5)?;
+    let to_display: Option<String> = r.get(6)?;
     Ok(InboundMessage {
         id: InboundId(uuid(&id)?),
         account_id: AccountId(uuid(&account)?),
         received_at: time(r.get(2)?),
         reply_to_message: reply_to.map(|b| uuid(&b).map(MessageId)).transpose()?,
+        to: to_id.map(|phone_number_id| ReceivingNumber {
+            phone_number_id,
+            display_phone_number: to_display,
+        }),
         message,
     })
 }
 
-fn by_wamid(conn: &Connection, account: AccountId, wamid: &str) -> Result<Option<InboundMessage>> {
+/// The account's inbound message with this wamid.
+pub(crate) fn by_wamid(
+    conn: &Connection,
+    account: AccountId,
+    wamid: &str,
+) -> Result<Option<InboundMessage>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM inbound_messages WHERE account = ?1 AND wamid = ?2"
     ))?;
@@ -43,7 +55,8 @@ pub(crate) fn insert(conn: &Connection, new: NewInbound) -> Result<InboundInsert
     let inserted = conn
         .prepare_cached(
             "INSERT INTO inbound_messages (id, account, wamid, kind, from_phone, from_user_id, received_at, \
-             reply_to, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (account, wamid) DO NOTHING",
+             reply_to, data, to_phone_number_id, to_display_phone_number) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (account, wamid) DO NOTHING",
         )?
         .execute(params![
             new.id.0.as_bytes(),
@@ -55,6 +68,8 @@ pub(crate) fn insert(conn: &Connection, new: NewInbound) -> Result<InboundInsert
             ts(new.received_at),
             new.reply_to_message.map(|m| m.0.as_bytes().to_vec()),
             data,
+            new.to.as_ref().map(|t| &t.phone_number_id),
+            new.to.as_ref().and_then(|t| t.display_phone_number.as_ref()),
         ])?;
     if inserted == 1 {
         let stored = new.into_stored();
@@ -94,19 +109,20 @@ pub(crate) fn list(
     page: PageRequest,
 ) -> Result<Page<InboundMessage>> {
     let filters = "account = ?1 AND (?2 IS NULL OR from_phone = ?2 OR from_user_id = ?2) \
-                   AND (?3 IS NULL OR kind = ?3)";
+                   AND (?3 IS NULL OR kind = ?3) AND (?4 IS NULL OR to_phone_number_id = ?4)";
     let limit = i64::from(page.limit);
     let offset = i64::try_from(page.offset()).unwrap_or(i64::MAX);
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM inbound_messages WHERE {filters} \
-         ORDER BY received_at DESC, id DESC LIMIT ?4 OFFSET ?5"
+         ORDER BY received_at DESC, id DESC LIMIT ?5 OFFSET ?6"
     ))?;
     let mut rows = stmt.query(params![
         account.0.as_bytes(),
         filter.contact,
         filter.kind,
+        filter.to,
         limit,
-        offset
+        offset,
     ])?;
     let mut items = Vec::new();
     while let Some(r) = rows.next()? {
@@ -117,7 +133,7 @@ pub(crate) fn list(
             "SELECT count(*) FROM inbound_messages WHERE {filters}"
         ))?
         .query_row(
-            params![account.0.as_bytes(), filter.contact, filter.kind],
+            params![account.0.as_bytes(), filter.contact, filter.kind, filter.to],
             |r| r.get(0),
         )?;
     Ok(Page {

@@ -28,6 +28,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0017_costs.sql"),
     include_str!("migrations/0018_campaigns.sql"),
     include_str!("migrations/0019_campaign_send_options.sql"),
+    include_str!("migrations/0020_inbound_number.sql"),
 ];
 
 /// The schema version this build writes.

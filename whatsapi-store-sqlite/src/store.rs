@@ -394,6 +394,17 @@ impl InboundStore for SqliteStore {
             .await
     }
 
+    async fn inbound_by_wamid(
+        &self,
+        account: AccountId,
+        wamid: &str,
+    ) -> StoreResult<Option<InboundMessage>> {
+        let wamid = wamid.to_owned();
+        self.readers
+            .read(move |c| inbound::by_wamid(c, account, &wamid))
+            .await
+    }
+
     async fn list_inbound(
         &self,
         account: AccountId,

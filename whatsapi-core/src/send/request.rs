@@ -456,6 +456,20 @@ impl SendRequest {
         self.reply_to.as_mut()
     }
 
+    /// The message this one answers: the one it replies to, else the one it reacts to.
+    pub(crate) fn answered_message(&self) -> Option<&str> {
+        match (&self.reply_to, &self.content) {
+            (Some(r), _) => Some(r),
+            (None, MessageContent::Reaction(r)) => Some(&r.message_id),
+            (None, _) => None,
+        }
+    }
+
+    /// Sets the business number it goes out on (before it is checked and stored).
+    pub(crate) fn set_sender(&mut self, phone_number_id: String) {
+        self.from = Some(phone_number_id);
+    }
+
     /// What to send.
     pub fn content(&self) -> &MessageContent {
         &self.content

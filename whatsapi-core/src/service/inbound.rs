@@ -10,7 +10,7 @@ use tokio::sync::broadcast;
 use super::{Error, WhatsApi};
 use crate::account::AccountId;
 use crate::inbound::{
-    Inbound, InboundFilter, InboundId, InboundInsert, InboundMessage, NewInbound,
+    Inbound, InboundFilter, InboundId, InboundInsert, InboundMessage, NewInbound, ReceivingNumber,
 };
 use crate::store::{Page, PageRequest};
 use crate::transport::{MediaDownload, MediaInfo};
@@ -91,11 +91,13 @@ impl WhatsApi {
         self.inner.inbound.subscribe()
     }
 
-    /// Stores an inbound message for the account once per wamid, resolving the message it replies to among the
-    /// account's own; a new one is sent to [`subscribe_inbound`](Self::subscribe_inbound)'s receivers.
+    /// Stores an inbound message for the account once per wamid, with the business number it was sent `to`
+    /// (when known), resolving the message it replies to among the account's own; a new one is sent to
+    /// [`subscribe_inbound`](Self::subscribe_inbound)'s receivers. A duplicate keeps what was stored first.
     pub async fn store_inbound(
         &self,
         account: AccountId,
+        to: Option<ReceivingNumber>,
         message: Inbound,
     ) -> Result<InboundInsert, Error> {
         let reply_to_message = match message
@@ -116,6 +118,7 @@ impl WhatsApi {
             account_id: account,
             received_at: self.clock().now(),
             reply_to_message,
+            to,
             message,
         };
         let inserted = self.store().insert_inbound(new).await?;
@@ -152,18 +155,23 @@ impl WhatsApi {
             .ok_or_else(|| Error::NotFound(format!("No inbound message {id} for this account.")))
     }
 
-    /// The wamid an inbound reference names: a wamid as given, or whatsapi's inbound id resolved within the
+    /// The wamid an inbound reference names, and the stored message when the account has it: a wamid as given
+    /// (a wamid whatsapi did not store is still one Meta may know), or whatsapi's inbound id resolved within the
     /// account.
-    pub(super) async fn inbound_wamid(
+    pub(super) async fn inbound_reference(
         &self,
         account: AccountId,
         reference: &str,
-    ) -> Result<String, Error> {
+    ) -> Result<(String, Option<InboundMessage>), Error> {
         if super::is_wamid(reference) {
-            return Ok(reference.to_owned());
+            let stored = self.store().inbound_by_wamid(account, reference).await?;
+            return Ok((reference.to_owned(), stored));
         }
         match reference.parse::<InboundId>() {
-            Ok(id) => Ok(self.get_inbound(account, id).await?.message.wamid),
+            Ok(id) => {
+                let m = self.get_inbound(account, id).await?;
+                Ok((m.message.wamid.clone(), Some(m)))
+            }
             Err(_) => Err(Error::field(
                 "id",
                 "expected the wamid of an inbound message (wamid.…) or whatsapi's inbound id",
@@ -341,6 +349,145 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(listed.items, [got]);
+    }
+
+    fn webhook_to(pnid: &str, display: &str, messages: &str) -> Vec<u8> {
+        format!(
+            r#"{{"object": "whatsapp_business_account", "entry": [{{"id": "WABA", "changes": [{{"field": "messages",
+              "value": {{"metadata": {{"display_phone_number": "{display}", "phone_number_id": "{pnid}"}},
+              "contacts": [{{"profile": {{"name": "Sarah"}}, "wa_id": "14155552671"}}], "messages": [{messages}]}}}}]}}]}}"#
+        )
+        .into_bytes()
+    }
+
+    fn text_from(wamid: &str, from: &str) -> String {
+        format!(
+            r#"{{"from": "{from}", "id": "{wamid}", "timestamp": "1711620100", "type": "text", "text": {{"body": "hi"}}}}"#
+        )
+    }
+
+    #[tokio::test]
+    async fn each_message_keeps_its_number_and_is_answered_on_it() {
+        use crate::engine::harness::phone;
+        use crate::send::{BulkRequest, SendRequest};
+        use crate::testing::conformance::sample_number;
+
+        let h = Harness::new();
+        let a = h.account().await;
+        let default = a.credentials.as_ref().unwrap().phone_number_id.clone();
+        let extra = "5551231000";
+        h.api
+            .store()
+            .add_number(sample_number(a.id, extra, Some("EXTRA-TOKEN"), 0), 10)
+            .await
+            .unwrap();
+        for (pnid, display, wamid) in [
+            (default.as_str(), "15550001234", "wamid.ON_DEFAULT"),
+            (extra, "15550131000", "wamid.ON_EXTRA"),
+        ] {
+            h.api
+                .ingest_meta_webhook(
+                    &webhook_to(pnid, display, &text_from(wamid, "14155552671")),
+                    DEV,
+                )
+                .await
+                .unwrap();
+        }
+        let page = PageRequest { page: 1, limit: 10 };
+        let on = |to: &str| InboundFilter {
+            to: Some(to.to_owned()),
+            ..InboundFilter::default()
+        };
+        let on_extra = h.api.list_inbound(a.id, &on(extra), page).await.unwrap();
+        assert_eq!(on_extra.total, 1);
+        let m = &on_extra.items[0];
+        assert_eq!(m.message.wamid, "wamid.ON_EXTRA");
+        assert_eq!(
+            m.to,
+            Some(ReceivingNumber {
+                phone_number_id: extra.into(),
+                display_phone_number: Some("15550131000".into()),
+            })
+        );
+        let on_default = h.api.list_inbound(a.id, &on(&default), page).await.unwrap();
+        assert_eq!(
+            on_default
+                .items
+                .iter()
+                .map(|m| m.message.wamid.as_str())
+                .collect::<Vec<_>>(),
+            ["wamid.ON_DEFAULT"]
+        );
+
+        // Read receipts go out on the number that received the message, by whatsapi's id or by wamid.
+        h.api
+            .mark_read(a.id, &m.id.to_string(), false)
+            .await
+            .unwrap();
+        assert_eq!(h.fake.reads().last().unwrap().phone_number_id, extra);
+        h.api
+            .mark_read(a.id, "wamid.ON_DEFAULT", false)
+            .await
+            .unwrap();
+        assert_eq!(h.fake.reads().last().unwrap().phone_number_id, default);
+        h.api.mark_read(a.id, "wamid.ON_EXTRA", true).await.unwrap();
+        assert_eq!(h.fake.reads().last().unwrap().phone_number_id, extra);
+        // A wamid whatsapi never stored goes out on the default number, as before.
+        h.api.mark_read(a.id, "wamid.UNKNOWN", false).await.unwrap();
+        assert_eq!(h.fake.reads().last().unwrap().phone_number_id, default);
+
+        // A reply or a reaction without `from` goes out on the number the customer wrote to; `from` given wins.
+        let customer = || phone("14155552671");
+        let from_of = |q: super::super::Queued| {
+            let api = h.api.clone();
+            async move { api.get_message(a.id, q.id).await.unwrap().from }
+        };
+        let reply = SendRequest::text(customer(), "yes").reply_to("wamid.ON_EXTRA");
+        let q = h.api.send(&a, reply).await.unwrap();
+        assert_eq!(from_of(q).await.as_deref(), Some(extra));
+        let reaction = SendRequest::reaction(customer(), "wamid.ON_EXTRA", "👍");
+        let q = h.api.send(&a, reaction).await.unwrap();
+        assert_eq!(from_of(q).await.as_deref(), Some(extra));
+        let on_default = SendRequest::text(customer(), "yes").reply_to("wamid.ON_DEFAULT");
+        let q = h.api.send(&a, on_default).await.unwrap();
+        assert_eq!(from_of(q).await, None, "the default number stays implicit");
+        let named = SendRequest::text(customer(), "yes")
+            .reply_to("wamid.ON_EXTRA")
+            .from_number(default.clone());
+        let q = h.api.send(&a, named).await.unwrap();
+        assert_eq!(from_of(q).await.as_deref(), Some(default.as_str()));
+        let bulk = h
+            .api
+            .send_bulk(
+                &a,
+                BulkRequest::new([SendRequest::text(customer(), "yes").reply_to("wamid.ON_EXTRA")]),
+                10,
+            )
+            .await
+            .unwrap();
+        let filter = crate::store::MessageFilter {
+            batch_id: Some(bulk.batch_id),
+            ..Default::default()
+        };
+        let listed = h.api.list_messages(a.id, filter, page).await.unwrap();
+        assert_eq!(
+            listed
+                .items
+                .iter()
+                .map(|m| m.from.as_deref())
+                .collect::<Vec<_>>(),
+            [Some(extra)]
+        );
+
+        // Disconnected, the number can no longer mark its messages read, and replies fall back to the default.
+        h.api.store().delete_number(a.id, extra).await.unwrap();
+        assert!(matches!(
+            h.api.mark_read(a.id, "wamid.ON_EXTRA", false).await,
+            Err(Error::Refused(_))
+        ));
+        let reply = SendRequest::text(customer(), "yes").reply_to("wamid.ON_EXTRA");
+        let q = h.api.send(&a, reply).await.unwrap();
+        assert_eq!(from_of(q).await, None);
     }
 
     #[tokio::test]

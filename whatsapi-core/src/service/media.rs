@@ -265,15 +265,31 @@ impl WhatsApi {
 
     /// Marks an inbound message read through Meta (the sender sees blue ticks), with a typing indicator when
     /// asked (Meta shows it until the next reply, 25 seconds at most). `reference` is its wamid, or whatsapi's
-    /// inbound id (resolved within the account: another account's is not found).
+    /// inbound id (resolved within the account: another account's is not found). The call goes out on the
+    /// business number that received the message (its phone number id and token), the default number when the
+    /// message is not stored or its number is unknown; a number the account has disconnected since is refused.
     pub async fn mark_read(
         &self,
         account: AccountId,
         reference: &str,
         typing_indicator: bool,
     ) -> Result<String, Error> {
-        let wamid = self.inbound_wamid(account, reference).await?;
-        let creds = Self::credentials_of(self.me(account).await?)?;
+        let (wamid, stored) = self.inbound_reference(account, reference).await?;
+        let acc = self.me(account).await?;
+        let to = stored.as_ref().and_then(|m| m.to.as_ref());
+        let creds = match to {
+            Some(to) => self
+                .number_credentials(&acc, &to.phone_number_id)
+                .await?
+                .ok_or_else(|| {
+                    Error::Refused(format!(
+                        "the message was sent to the business number {}, which is no longer connected to this \
+                         account; connect it again (POST /numbers) to mark the message read",
+                        to.phone_number_id
+                    ))
+                })?,
+            None => Self::credentials_of(acc)?,
+        };
         self.core()
             .transport
             .mark_read(&creds, &wamid, typing_indicator)

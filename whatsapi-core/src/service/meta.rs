@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use crate::account::{Account, AccountId};
 use crate::contacts::{ContactRef, META_MARKETING_LIMIT, META_MARKETING_OPT_OUT};
-use crate::inbound::InboundInsert;
+use crate::inbound::{InboundInsert, ReceivingNumber};
 use crate::meta::{RouteKey, extract, parse_json, verify_signature};
 use crate::store::{StatusApplied, StatusUpdate};
 
@@ -199,8 +199,16 @@ impl WhatsApi {
             report.inbound += 1;
             match &m.message {
                 Some(message) => {
+                    // The number it was sent to: the change's phone number id (the one it was routed by).
+                    let to = m
+                        .phone_number_id
+                        .clone()
+                        .map(|phone_number_id| ReceivingNumber {
+                            phone_number_id,
+                            display_phone_number: m.display_phone_number.clone(),
+                        });
                     if let InboundInsert::Duplicate(_) =
-                        self.store_inbound(account_id, message.clone()).await?
+                        self.store_inbound(account_id, to, message.clone()).await?
                     {
                         report.duplicates += 1;
                     }

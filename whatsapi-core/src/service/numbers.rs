@@ -149,6 +149,24 @@ impl WhatsApi {
         Ok(out)
     }
 
+    /// The credentials a call on the account's number `phone_number_id` uses (the default credentials for the
+    /// default number, else the extra number's, see [`BusinessNumber::credentials`]); `None` when the account has
+    /// no such number (any more), [`Error::NoCredentials`] when it has the number but no token to use for it.
+    pub(crate) async fn number_credentials(
+        &self,
+        account: &Account,
+        phone_number_id: &str,
+    ) -> Result<Option<MetaCredentials>, Error> {
+        let default = account.credentials.as_ref();
+        if let Some(c) = default.filter(|c| c.phone_number_id == phone_number_id) {
+            return Ok(Some(c.clone()));
+        }
+        match self.store().number(account.id, phone_number_id).await? {
+            Some(n) => n.credentials(default).map(Some).ok_or(Error::NoCredentials),
+            None => Ok(None),
+        }
+    }
+
     /// One number of the account (the default one or an extra one); `NotFound` for another account's or an
     /// unknown one.
     pub async fn number(

@@ -226,6 +226,8 @@ impl WhatsApi {
             return Err(Error::field(field::SEND_AT, message));
         }
         let mut senders = Senders::default();
+        self.reply_on_receiving_number(account, &mut request)
+            .await?;
         if let Some(message) = self.sender_refusal(account, &request, &mut senders).await? {
             return Err(Error::field(field::FROM, message));
         }
@@ -307,6 +309,7 @@ impl WhatsApi {
                 invalid.push(BulkItemError { index, details });
                 continue;
             }
+            self.reply_on_receiving_number(account, &mut req).await?;
             if let Some(message) = self.sender_refusal(account, &req, &mut senders).await? {
                 invalid.push(BulkItemError {
                     index,
@@ -436,6 +439,45 @@ impl WhatsApi {
         Err(Error::BreakerOpen {
             retry_after: Duration::from_millis(u64::try_from(millis).unwrap_or(u64::MAX)),
         })
+    }
+
+    /// A reply to (or a reaction to) a customer's message that names no `from` goes out on the business number the
+    /// customer wrote to, when that is one of the account's extra numbers still connected: the customer sees the
+    /// answer in the conversation they started, and Meta finds the message answered. Otherwise (the default number,
+    /// a number unknown or disconnected since, a wamid whatsapi did not store) the send is left as it is.
+    async fn reply_on_receiving_number(
+        &self,
+        account: &Account,
+        req: &mut SendRequest,
+    ) -> Result<(), Error> {
+        if req.sender().is_some() {
+            return Ok(());
+        }
+        let Some(wamid) = req.answered_message().filter(|w| super::is_wamid(w)) else {
+            return Ok(());
+        };
+        let Some(to) = self
+            .store()
+            .inbound_by_wamid(account.id, wamid)
+            .await?
+            .and_then(|m| m.to)
+        else {
+            return Ok(());
+        };
+        let is_default = account
+            .credentials
+            .as_ref()
+            .is_some_and(|c| c.phone_number_id == to.phone_number_id);
+        if !is_default
+            && self
+                .store()
+                .number(account.id, &to.phone_number_id)
+                .await?
+                .is_some()
+        {
+            req.set_sender(to.phone_number_id);
+        }
+        Ok(())
     }
 
     /// Why the send cannot go out on its `from` number: it is neither the default number nor one of the account's

@@ -298,6 +298,13 @@ impl<T: ForwardInbound> InboundStore for T {
     ) -> StoreResult<Option<InboundMessage>> {
         self.inner().inbound_message(account, id).await
     }
+    async fn inbound_by_wamid(
+        &self,
+        account: AccountId,
+        wamid: &str,
+    ) -> StoreResult<Option<InboundMessage>> {
+        self.inner().inbound_by_wamid(account, wamid).await
+    }
     async fn list_inbound(
         &self,
         account: AccountId,

@@ -744,6 +744,13 @@ pub trait InboundStore: Send + Sync + 'static {
         account: AccountId,
         id: InboundId,
     ) -> StoreResult<Option<InboundMessage>>;
+    /// The account's inbound message with this wamid (`None` when the account has none, even if another account
+    /// has one).
+    async fn inbound_by_wamid(
+        &self,
+        account: AccountId,
+        wamid: &str,
+    ) -> StoreResult<Option<InboundMessage>>;
     /// The account's inbound messages matching `filter`, newest received first (then by id, descending), with
     /// the total that match.
     async fn list_inbound(

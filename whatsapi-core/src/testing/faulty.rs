@@ -373,6 +373,15 @@ impl InboundStore for FaultyStore {
         self.inner.inbound_message(account, id).await
     }
 
+    async fn inbound_by_wamid(
+        &self,
+        account: AccountId,
+        wamid: &str,
+    ) -> StoreResult<Option<InboundMessage>> {
+        self.fault("inbound_by_wamid")?;
+        self.inner.inbound_by_wamid(account, wamid).await
+    }
+
     async fn list_inbound(
         &self,
         account: AccountId,

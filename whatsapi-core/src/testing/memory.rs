@@ -1167,6 +1167,18 @@ impl InboundStore for MemoryStore {
             .cloned())
     }
 
+    async fn inbound_by_wamid(
+        &self,
+        account: AccountId,
+        wamid: &str,
+    ) -> StoreResult<Option<InboundMessage>> {
+        let guard = self.lock();
+        Ok(guard
+            .inbound_wamids
+            .get(&(account, wamid.to_owned()))
+            .map(|id| guard.inbound_messages[id].clone()))
+    }
+
     async fn list_inbound(
         &self,
         account: AccountId,
@@ -1177,7 +1189,7 @@ impl InboundStore for MemoryStore {
         let mut all: Vec<&InboundMessage> = guard
             .inbound_messages
             .values()
-            .filter(|m| m.account_id == account && filter.matches(&m.message))
+            .filter(|m| m.account_id == account && filter.matches(m))
             .collect();
         all.sort_by_key(|m| std::cmp::Reverse((m.received_at, m.id)));
         let total = all.len() as u64;

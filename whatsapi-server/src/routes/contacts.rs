@@ -138,6 +138,10 @@ pub struct ThreadItemView {
     /// An inbound message the customer deleted afterwards: when; `text` is then `null`.
     #[schema(example = json!(null))]
     pub revoked_at: Option<String>,
+    /// Your business number of the message (its `phoneNumberId`, `GET /numbers`): the one an inbound message was
+    /// sent to (`null`: unknown), the one an outbound message goes out on (`null`: the default number).
+    #[schema(example = "109876543210987")]
+    pub business_number: Option<String>,
 }
 
 impl ThreadItemView {
@@ -155,6 +159,7 @@ impl ThreadItemView {
             at: format_time(&t.at),
             edited_at: t.edited_at.as_ref().map(format_time),
             revoked_at: t.revoked_at.as_ref().map(format_time),
+            business_number: t.business_number.clone(),
         }
     }
 }
@@ -296,9 +301,11 @@ fn not_found(e: whatsapi_core::Error) -> ApiError {
             "optedOut": false, "optedOutAt": null, "optOutSource": null, "marketingPausedUntil": null,
             "thread": [
                 {"direction": "outbound", "id": "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20", "type": "text",
-                 "text": "Yes, it ships today.", "status": "delivered", "at": "2026-03-28T10:05:00Z"},
+                 "text": "Yes, it ships today.", "status": "delivered", "at": "2026-03-28T10:05:00Z",
+                 "editedAt": null, "revokedAt": null, "businessNumber": "109876543210987"},
                 {"direction": "inbound", "id": "0192f3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b", "type": "text",
-                 "text": "Is my order ready?", "status": null, "at": "2026-03-28T10:01:41.204Z"}]}})),
+                 "text": "Is my order ready?", "status": null, "at": "2026-03-28T10:01:41.204Z",
+                 "editedAt": null, "revokedAt": null, "businessNumber": "109876543210987"}]}})),
         (status = 400, body = crate::views::ErrorView, example = json!({"success": false,
             "error": "Validation failed: limit: must be a whole number from 1 to 200",
             "details": [{"field": "limit", "message": "must be a whole number from 1 to 200"}]})),

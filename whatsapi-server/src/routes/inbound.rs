@@ -45,6 +45,10 @@ pub struct InboundQuery {
     /// `contacts`, `interactive`, `button`, `reaction`, `order`, `edit`, `revoke`, `system`, `unsupported`, …
     #[param(rename = "type", value_type = Option<String>, max_length = 64, example = "text")]
     pub kind: Option<String>,
+    /// Only messages sent to this business number of yours: its `phoneNumberId` (`GET /numbers`, the `to` of each
+    /// inbound message). Messages stored before whatsapi recorded the number are not listed by it.
+    #[param(value_type = Option<String>, max_length = 32, example = "109876543210987")]
+    pub to: Option<String>,
     /// Messages per page.
     #[param(required = false, minimum = 1, maximum = 200, default = 20)]
     pub limit: u32,
@@ -78,9 +82,21 @@ impl FromQuery for InboundQuery {
                 None
             }
         });
+        let to = q.non_blank("to").and_then(|n| {
+            if n.len() <= 32 && n.bytes().all(|b| b.is_ascii_digit()) {
+                Some(n.to_owned())
+            } else {
+                details.push(field_error(
+                    "to",
+                    "must be the numeric Phone Number ID of one of your business numbers (see GET /numbers)",
+                ));
+                None
+            }
+        });
         Self {
             contact,
             kind,
+            to,
             limit: q.number("limit", 20, 1..=200, details),
             page: q.number("page", 1, 1..=1_000_000, details),
         }
@@ -113,6 +129,14 @@ pub struct InboundView {
     /// The customer's WhatsApp username, when they have one.
     #[schema(example = json!(null))]
     pub username: Option<String>,
+    /// Your business number the customer wrote to: its `phoneNumberId` (`GET /numbers`; the default number's
+    /// too), which read receipts and replies without `from` go out on. `null` when unknown (messages stored before
+    /// whatsapi recorded it).
+    #[schema(example = "109876543210987")]
+    pub to: Option<String>,
+    /// That number as Meta's webhook displays it (digits), when given.
+    #[schema(example = "15550109876")]
+    pub to_display_phone_number: Option<String>,
     /// When the customer sent it (RFC 3339 UTC).
     #[schema(example = "2026-03-28T10:01:40Z")]
     pub timestamp: String,
@@ -187,6 +211,8 @@ impl InboundView {
             from_user_id: m.message.from_user_id.clone(),
             profile_name: m.message.profile_name.clone(),
             username: m.message.username.clone(),
+            to: m.to.as_ref().map(|t| t.phone_number_id.clone()),
+            to_display_phone_number: m.to.as_ref().and_then(|t| t.display_phone_number.clone()),
             timestamp: format_time(&m.message.timestamp),
             received_at: format_time(&m.received_at),
             reply_to_message_id: m.reply_to_message.map(|id| id.to_string()),
@@ -208,10 +234,10 @@ pub struct InboundListView {
     pub pagination: PaginationView,
 }
 
-/// What customers sent to your number, newest first, by contact and type.
+/// What customers sent to your numbers, newest first, by contact, type and business number.
 ///
 /// Every message Meta's webhook delivers is stored once per wamid (Meta delivers at least once), from the first
-/// one on, even before your account sent anything.
+/// one on, even before your account sent anything, with the business number it was sent to (`to`).
 #[utoipa::path(get, path = "/inbound", tag = "inbound", operation_id = "listInbound", security(("bearer" = [])),
     params(InboundQuery),
     responses(
@@ -219,6 +245,7 @@ pub struct InboundListView {
             "id": "0192f3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b",
             "wamid": "wamid.HBgLMTQxNTU1NTI2NzEVAgASGBQzQTdCOEM5RDBFMUYyQTNCNEM1RAA=", "type": "interactive",
             "from": "14155552671", "fromUserId": null, "profileName": "Sarah", "username": null,
+            "to": "109876543210987", "toDisplayPhoneNumber": "15550109876",
             "timestamp": "2026-03-28T10:01:40Z", "receivedAt": "2026-03-28T10:01:41.204Z",
             "replyToMessageId": "9dd15ee1-3d3c-44e1-9dd2-8ec6547e7e20",
             "context": {"messageId": "wamid.HBgLMTQxNTU1NTI2NzEVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA", "from": "15550001234",
@@ -237,6 +264,7 @@ pub async fn list(
     let filter = InboundFilter {
         contact: q.contact,
         kind: q.kind,
+        to: q.to,
     };
     let page = PageRequest {
         page: q.page,
@@ -261,6 +289,7 @@ const INBOUND_NOT_FOUND: &str = "Inbound message not found.";
             "id": "0192f3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b",
             "wamid": "wamid.HBgLMTQxNTU1NTI2NzEVAgASGBQzQTdCOEM5RDBFMUYyQTNCNEM1RAA=", "type": "image",
             "from": "14155552671", "fromUserId": null, "profileName": "Sarah", "username": null,
+            "to": "109876543210987", "toDisplayPhoneNumber": "15550109876",
             "timestamp": "2026-03-28T10:01:40Z", "receivedAt": "2026-03-28T10:01:41.204Z", "replyToMessageId": null,
             "context": null, "referral": null,
             "content": {"type": "media", "id": "1037543291543636", "mimeType": "image/jpeg",
@@ -346,7 +375,8 @@ fn typing_indicator(body: &[u8]) -> Result<bool, ApiError> {
 ///
 /// `{id}` is the inbound message's wamid, as the messages webhook gave it, or whatsapi's id of the stored inbound
 /// message (`GET /inbound`; another account's is not found). Meta marks it and every earlier message of the
-/// conversation read.
+/// conversation read. The call goes out on the business number the customer wrote to (its `to`, with that
+/// number's token); a number you disconnected since is refused (400), connect it again first.
 #[utoipa::path(post, path = "/inbound/{id}/read", tag = "inbound", operation_id = "markInboundRead", security(("bearer" = [])),
     params(("id" = String, Path, description = "The inbound message's wamid, or whatsapi's inbound id",
         example = "wamid.HBgLMTQxNTU1NTI2NzEVAgASGBQzQTdCOEM5RDBFMUYyQTNCNEM1RAA=")),
@@ -355,7 +385,7 @@ fn typing_indicator(body: &[u8]) -> Result<bool, ApiError> {
     responses(
         (status = 200, body = crate::views::Envelope<MarkedReadView>, example = json!({"success": true, "data": {
             "id": "wamid.HBgLMTQxNTU1NTI2NzEVAgASGBQzQTdCOEM5RDBFMUYyQTNCNEM1RAA=", "read": true, "typingIndicator": true}})),
-        (status = 400, description = "Neither a wamid nor an inbound id, a bad body, no credentials, or Meta refused it", body = crate::views::ErrorView,
+        (status = 400, description = "Neither a wamid nor an inbound id, a bad body, no credentials, the number it was sent to is no longer connected, or Meta refused it", body = crate::views::ErrorView,
             example = json!({"success": false,
                 "error": "Validation failed: id: expected the wamid of an inbound message (wamid.…) or whatsapi's inbound id",
                 "details": [{"field": "id", "message": "expected the wamid of an inbound message (wamid.…) or whatsapi's inbound id"}]})),

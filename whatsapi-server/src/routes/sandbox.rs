@@ -39,7 +39,13 @@ pub struct InboundRequest {
     #[schema(value_type = Option<Object>, example = json!({"type": "interactive", "interactive": {"type": "button_reply",
         "button_reply": {"id": "yes", "title": "Yes"}}}))]
     pub message: Field<serde_json::Value>,
+    /// Your business number the customer writes to: the `phoneNumberId` of one of your numbers (`GET /numbers`);
+    /// absent: your default number.
+    #[schema(value_type = Option<String>, pattern = r"^[0-9]{1,32}$", example = "109876543210987")]
+    pub to: Field<String>,
 }
+
+const NOT_A_NUMBER: &str = "must be the Phone Number ID of one of your business numbers (see GET /numbers), or absent for the default number";
 
 /// A customer's message, checked.
 pub struct CustomerMessage {
@@ -49,6 +55,8 @@ pub struct CustomerMessage {
     pub text: Option<String>,
     /// Meta's message object otherwise.
     pub message: Option<serde_json::Value>,
+    /// The business number written to (a phone number id); `None`: the default number.
+    pub to: Option<String>,
 }
 
 /// Meta's message object, checked: an object whose `type` names a type (the rest is Meta's and passed on).
@@ -75,7 +83,7 @@ impl RequestBody for InboundRequest {
     type Valid = CustomerMessage;
     const NOT_AN_OBJECT: Option<&'static str> =
         Some("must be a JSON object with from and text (or message)");
-    const FIELDS: Option<&'static [&'static str]> = Some(&["from", "text", "message"]);
+    const FIELDS: Option<&'static [&'static str]> = Some(&["from", "text", "message", "to"]);
 
     fn validate(self) -> Result<CustomerMessage, Vec<FieldError>> {
         let mut details = Vec::new();
@@ -125,6 +133,18 @@ impl RequestBody for InboundRequest {
                 (None, None)
             }
         };
+        let to = match self.to {
+            Field::Absent => None,
+            Field::Given(n)
+                if !n.is_empty() && n.len() <= 32 && n.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                Some(n)
+            }
+            Field::Given(_) | Field::WrongType => {
+                details.push(field_error("to", NOT_A_NUMBER));
+                None
+            }
+        };
         match (from, text, message) {
             (Some(from), text, message)
                 if details.is_empty() && (text.is_some() || message.is_some()) =>
@@ -133,6 +153,7 @@ impl RequestBody for InboundRequest {
                     from,
                     text,
                     message,
+                    to,
                 })
             }
             _ => Err(details),
@@ -163,7 +184,8 @@ pub struct SandboxInboundView {
 /// webhook (`entry[].changes[].value.messages[]`, `X-Hub-Signature-256`) to this server exactly as Meta would; this
 /// opens the customer's 24-hour window, so free-form `message` text to them no longer fails with 131047. Send
 /// `text`, or any type with `message` (Meta's message object: media, location, interactive replies, reactions,
-/// `system`, …); `from` may be a BSUID for a customer behind a username. The message appears in `GET /inbound`.
+/// `system`, …); `from` may be a BSUID for a customer behind a username; `to` picks which of your numbers they
+/// write to (default: the default number). The message appears in `GET /inbound`.
 #[utoipa::path(post, path = "/sandbox/inbound", tag = "sandbox", operation_id = "simulateInboundMessage", security(("bearer" = [])),
     request_body(content = InboundRequest, example = json!({"from": "14155552671", "text": "Hi, is my order ready?"})),
     responses(
@@ -191,8 +213,19 @@ pub async fn inbound(
         from,
         text,
         message,
+        to,
     }) = body?;
-    let phone_number_id = business_number(&account)?;
+    let phone_number_id = match to {
+        // One of the account's numbers, so the webhook comes back to this account.
+        Some(to) => match state.api.number(&account, &to).await {
+            Ok(n) => n.phone_number_id,
+            Err(whatsapi_core::Error::NotFound(_)) => {
+                return Err(ApiError::validation(vec![field_error("to", NOT_A_NUMBER)]));
+            }
+            Err(e) => return Err(e.into()),
+        },
+        None => business_number(&account)?,
+    };
     let message = message.unwrap_or_else(
         || serde_json::json!({"type": "text", "text": {"body": text.clone().unwrap_or_default()}}),
     );

@@ -44,7 +44,7 @@ pub async fn inbound_window(store: Arc<dyn Store>) {
 
 use crate::inbound::{
     Inbound, InboundContent, InboundContext, InboundError, InboundFilter, InboundId, InboundInsert,
-    InboundMedia, NewInbound, OrderItem, Referral, SharedContact, SharedPhone,
+    InboundMedia, NewInbound, OrderItem, ReceivingNumber, Referral, SharedContact, SharedPhone,
 };
 
 /// One content of every kind an inbound message can have, with Meta's `type` for each.
@@ -212,6 +212,7 @@ pub fn sample_inbound(
         account_id: account,
         received_at: received,
         reply_to_message: None,
+        to: None,
         message: Inbound {
             wamid: wamid.into(),
             kind: kind.into(),
@@ -459,6 +460,7 @@ pub async fn inbound_messages_page_filter_and_isolate(store: Arc<dyn Store>) {
         InboundFilter {
             contact: Some("14155552671".into()),
             kind: None,
+            to: None,
         },
         1,
         50,
@@ -475,6 +477,7 @@ pub async fn inbound_messages_page_filter_and_isolate(store: Arc<dyn Store>) {
         InboundFilter {
             contact: Some("US.13491208655302741918".into()),
             kind: None,
+            to: None,
         },
         1,
         50,
@@ -488,6 +491,7 @@ pub async fn inbound_messages_page_filter_and_isolate(store: Arc<dyn Store>) {
         InboundFilter {
             contact: Some("14155552671".into()),
             kind: Some("image".into()),
+            to: None,
         },
         1,
         50,
@@ -502,6 +506,7 @@ pub async fn inbound_messages_page_filter_and_isolate(store: Arc<dyn Store>) {
         InboundFilter {
             contact: Some("19999999999".into()),
             kind: None,
+            to: None,
         },
         1,
         50,
@@ -521,5 +526,189 @@ pub async fn inbound_messages_page_filter_and_isolate(store: Arc<dyn Store>) {
     assert_eq!(
         theirs_list.items.iter().map(|m| m.id).collect::<Vec<_>>(),
         [theirs_id]
+    );
+}
+
+/// Each inbound message keeps the business number it was sent to (with or without the display number Meta gave,
+/// or none when unknown) through insert, read by id, read by wamid, duplicates and listings; a listing by number
+/// gives only that number's messages (never those whose number is unknown), combined with the other filters and
+/// within the account.
+pub async fn inbound_messages_keep_their_number(store: Arc<dyn Store>) {
+    let account = create_sample_account(&*store).await;
+    let other = create_sample_account(&*store).await;
+    let first = ReceivingNumber {
+        phone_number_id: "106540352242922".into(),
+        display_phone_number: Some("15550783881".into()),
+    };
+    let second = ReceivingNumber {
+        phone_number_id: "5551231000".into(),
+        display_phone_number: None,
+    };
+    let text = |body: &str| InboundContent::Text { body: body.into() };
+    // (wamid, sender, kind, number)
+    let rows = [
+        ("wamid.N0", "14155552671", "text", Some(&first)),
+        ("wamid.N1", "14155552671", "text", Some(&second)),
+        ("wamid.N2", "14155552672", "text", Some(&first)),
+        ("wamid.N3", "14155552671", "reaction", Some(&second)),
+        ("wamid.N4", "14155552671", "text", None),
+    ];
+    let mut stored = Vec::new();
+    for (i, (wamid, from, kind, to)) in rows.iter().enumerate() {
+        let content = if *kind == "reaction" {
+            InboundContent::Reaction {
+                message_id: Some("wamid.OURS".into()),
+                emoji: Some("👍".into()),
+            }
+        } else {
+            text(wamid)
+        };
+        let mut new = sample_inbound(account.id, wamid, from, kind, content, at(i as i64));
+        new.to = to.cloned();
+        let expected = new.clone().into_stored();
+        assert_eq!(
+            ok(store.insert_inbound(new).await, "insert_inbound"),
+            InboundInsert::Inserted(expected.clone()),
+            "{wamid} insert"
+        );
+        assert_eq!(
+            ok(
+                store.inbound_message(account.id, expected.id).await,
+                "inbound_message"
+            )
+            .as_ref(),
+            Some(&expected),
+            "{wamid} read by id keeps its number"
+        );
+        assert_eq!(
+            ok(
+                store.inbound_by_wamid(account.id, wamid).await,
+                "inbound_by_wamid"
+            )
+            .as_ref(),
+            Some(&expected),
+            "{wamid} read by wamid keeps its number"
+        );
+        stored.push(expected);
+    }
+    // Meta delivers again, this time naming another number: what was stored first stays.
+    let mut again = sample_inbound(
+        account.id,
+        "wamid.N0",
+        "14155552671",
+        "text",
+        text("again"),
+        at(50),
+    );
+    again.to = Some(second.clone());
+    assert_eq!(
+        ok(store.insert_inbound(again).await, "insert_inbound"),
+        InboundInsert::Duplicate(stored[0].clone())
+    );
+    // Another account's message on its own number of the same id (not possible with Meta's routing, but the
+    // listing is per account anyway) and with the same wamid.
+    let mut theirs = sample_inbound(
+        other.id,
+        "wamid.N0",
+        "14155552671",
+        "text",
+        text("theirs"),
+        at(60),
+    );
+    theirs.to = Some(first.clone());
+    let theirs_id = theirs.id;
+    ok(store.insert_inbound(theirs).await, "insert_inbound");
+    assert_eq!(
+        ok(
+            store.inbound_by_wamid(account.id, "wamid.N0").await,
+            "inbound_by_wamid"
+        )
+        .map(|m| m.id),
+        Some(stored[0].id),
+        "by wamid within the account"
+    );
+    assert_eq!(
+        ok(
+            store.inbound_by_wamid(other.id, "wamid.N0").await,
+            "inbound_by_wamid"
+        )
+        .map(|m| m.id),
+        Some(theirs_id)
+    );
+    assert_eq!(
+        ok(
+            store.inbound_by_wamid(other.id, "wamid.N1").await,
+            "inbound_by_wamid"
+        ),
+        None,
+        "another account's wamid is not found"
+    );
+    assert_eq!(
+        ok(
+            store.inbound_by_wamid(account.id, "wamid.NONE").await,
+            "inbound_by_wamid"
+        ),
+        None
+    );
+
+    let list = |filter: InboundFilter| {
+        let store = store.clone();
+        async move {
+            let page = ok(
+                store
+                    .list_inbound(account.id, &filter, PageRequest { page: 1, limit: 50 })
+                    .await,
+                "list_inbound",
+            );
+            assert_eq!(page.total, page.items.len() as u64, "{filter:?}");
+            page.items
+        }
+    };
+    let ids =
+        |items: Vec<crate::inbound::InboundMessage>| items.iter().map(|m| m.id).collect::<Vec<_>>();
+    let all = list(InboundFilter::default()).await;
+    assert_eq!(
+        all.iter().rev().cloned().collect::<Vec<_>>(),
+        stored,
+        "listings show each message's number"
+    );
+    let on_first = list(InboundFilter {
+        to: Some(first.phone_number_id.clone()),
+        ..InboundFilter::default()
+    })
+    .await;
+    assert_eq!(ids(on_first), [stored[2].id, stored[0].id]);
+    let on_second = list(InboundFilter {
+        to: Some(second.phone_number_id.clone()),
+        ..InboundFilter::default()
+    })
+    .await;
+    assert_eq!(
+        on_second.iter().map(|m| m.to.clone()).collect::<Vec<_>>(),
+        [Some(second.clone()), Some(second.clone())]
+    );
+    assert_eq!(ids(on_second), [stored[3].id, stored[1].id]);
+    let combined = list(InboundFilter {
+        contact: Some("14155552671".into()),
+        kind: Some("text".into()),
+        to: Some(second.phone_number_id.clone()),
+    })
+    .await;
+    assert_eq!(ids(combined), [stored[1].id]);
+    let first_from_other_contact = list(InboundFilter {
+        contact: Some("14155552672".into()),
+        to: Some(first.phone_number_id.clone()),
+        ..InboundFilter::default()
+    })
+    .await;
+    assert_eq!(ids(first_from_other_contact), [stored[2].id]);
+    assert!(
+        list(InboundFilter {
+            to: Some("999".into()),
+            ..InboundFilter::default()
+        })
+        .await
+        .is_empty(),
+        "a number no message was sent to lists nothing"
     );
 }

@@ -207,6 +207,7 @@ macro_rules! __store_conformance_list {
             inbound_window,
             inbound_messages_once_per_wamid,
             inbound_messages_page_filter_and_isolate,
+            inbound_messages_keep_their_number,
             next_due_at_tracks_the_earliest_due,
             purge_removes_only_expired,
             counters_match_recount,
