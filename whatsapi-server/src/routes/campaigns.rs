@@ -18,10 +18,11 @@ use utoipa_axum::routes;
 use whatsapi_api::ParsedCampaign;
 use whatsapi_core::campaign::CampaignId;
 use whatsapi_core::store::PageRequest;
+use whatsapi_saas::{Customer, Plan};
 
 use crate::auth::CurrentAccount;
 use crate::error::ApiError;
-use crate::extract::{FromQuery, JsonBody, NoParameters, QueryParams, ValidatedQuery, field_error};
+use crate::extract::{FromQuery, NoParameters, QueryParams, ValidatedQuery, field_error};
 use crate::state::AppState;
 use crate::views::{PaginationView, ok};
 
@@ -30,14 +31,21 @@ pub use views::{
     SendWindowView, SkippedView,
 };
 
+/// Most bytes of a `POST /campaigns` body, on these routes only (over the server-wide limit when that is smaller):
+/// room for [`MAX_RECIPIENTS`](whatsapi_core::campaign::MAX_RECIPIENTS) rows of about 160 bytes each, as JSON, CSV
+/// or a form.
+pub const CAMPAIGN_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
 /// Campaigns; every route needs an API key.
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    let body_limit = state.settings.body_limit.max(CAMPAIGN_BODY_LIMIT);
     let routes = OpenApiRouter::new()
         .routes(routes!(create, list))
         .routes(routes!(get))
         .routes(routes!(pause))
         .routes(routes!(resume))
-        .routes(routes!(cancel));
+        .routes(routes!(cancel))
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit));
     crate::auth::require_api_key(routes, state)
 }
 
@@ -92,6 +100,7 @@ impl FromRequest<AppState> for CampaignBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let plan = req.extensions().get::<Customer>().map(|c| c.plan);
         let content_type = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -116,11 +125,34 @@ impl FromRequest<AppState> for CampaignBody {
             let bytes = read_bytes(req, state).await?;
             form_body(bytes, boundary).await?
         } else {
-            JsonBody::from_request(req, state).await?.0
+            crate::extract::parse_json(&read_bytes(req, state).await?)?
         };
+        // The plan's cap is checked on the rows as sent, before each of them is read.
+        if let (Some(plan), Some(rows)) = (plan, body.get("recipients").and_then(Value::as_array)) {
+            let cap = state.product.campaign_cap(plan);
+            if rows.len() > cap {
+                let larger = state.product.plans().larger_campaigns(plan);
+                return Err(ApiError::validation(vec![field_error(
+                    "recipients",
+                    over_plan_cap(plan, cap, rows.len(), larger),
+                )]));
+            }
+        }
         whatsapi_api::parse_campaign(&body)
             .map(CampaignBody)
             .map_err(|e| ApiError::validation(e.0))
+    }
+}
+
+/// Why a campaign of `got` recipients is refused on `plan`, and what allows more.
+fn over_plan_cap(plan: Plan, cap: usize, got: usize, larger: Option<(Plan, usize)>) -> String {
+    let refused = format!("at most {cap} recipients per campaign on the {plan} plan, got {got}");
+    match larger {
+        Some((higher, more)) => format!(
+            "{refused}; a higher plan allows more (the {higher} plan {more}), or split the recipients into \
+             several campaigns"
+        ),
+        None => format!("{refused}; split the recipients into several campaigns"),
     }
 }
 
