@@ -284,6 +284,11 @@ async fn form_body(bytes: Bytes, boundary: String) -> Result<Value, ApiError> {
 /// parameters as further columns, in order — either as a `text/csv` body (the other fields in the query string:
 /// `?name=Spring&template=spring_sale&language=en_US&sendWindow=09:00-20:00&ratePerSecond=10`) or as a
 /// multipart form with a `campaign` part (JSON) and a `recipients` part (CSV).
+///
+/// How many recipients a campaign may hold depends on the account's plan (`campaignRecipientLimit` of
+/// `GET /auth/me`): by default free 1,000, basic 10,000, pro 50,000 and enterprise 100,000, the ceiling on every
+/// plan. A campaign over the cap is a 400 naming `recipients`, the cap and the plan that allows more; nothing is
+/// created. The body may be up to 16 MiB (100,000 rows of about 160 bytes).
 #[utoipa::path(post, path = "/campaigns", tag = "campaigns", operation_id = "createCampaign", security(("bearer" = [])),
     request_body(content = whatsapi_api::schema::CampaignBody, description = "`{name, template | message, recipients: [{to | recipient, params?, timeZone?}], startAt?, sendWindow?: {from, to}, ratePerSecond?, dry_run?, estimate?}`; or a `text/csv` body (the other fields in the query string), or a multipart form (`campaign` JSON part, `recipients` CSV part)",
         example = json!({"name": "Spring sale", "template": {"name": "spring_sale", "language": "en_US"},
@@ -304,7 +309,7 @@ async fn form_body(bytes: Bytes, boundary: String) -> Result<Value, ApiError> {
                 "messages": 1, "unitPrice": "0.025", "currency": "USD", "cost": "0.025", "costMicros": 25000}],
                 "totals": [{"currency": "USD", "messages": 1, "cost": "0.025", "costMicros": 25000}],
                 "unpriced": [{"country": "GB", "category": "marketing", "messages": 1}]}}})),
-        (status = 400, description = "Validation failed; see details", body = crate::views::ErrorView,
+        (status = 400, description = "Validation failed (see details), or more recipients than the plan allows", body = crate::views::ErrorView,
             example = json!({"success": false, "error": "Validation failed: recipients[1].to: phone number must contain digits only (E.164 without '+'), e.g. 14155552671",
                 "details": [{"field": "recipients[1].to", "message": "phone number must contain digits only (E.164 without '+'), e.g. 14155552671"}]})),
         (status = 413, description = "Body too large", body = crate::views::ErrorView),
