@@ -424,7 +424,13 @@ async fn a_campaign_over_the_plans_cap_is_refused_and_at_the_cap_created() {
     assert_eq!(v["success"], false, "{v}");
     assert_eq!(v["details"][0]["field"], "recipients", "{v}");
     let message = v["details"][0]["message"].as_str().unwrap();
-    for part in ["at most 1000 recipients", "free plan", "got 1001", "higher plan", "basic plan 10000"] {
+    for part in [
+        "at most 1000 recipients",
+        "free plan",
+        "got 1001",
+        "higher plan",
+        "basic plan 10000",
+    ] {
         assert!(message.contains(part), "{part:?} in {message:?}");
     }
     assert_eq!(total_campaigns(&s, &key).await, 0, "nothing created");
@@ -480,7 +486,11 @@ async fn a_campaign_body_of_100000_rows_is_read_but_a_larger_one_is_not() {
         .map(|i| json!({"to": number(i % 10_000), "params": [format!("Customer number {i:06}"), "Spring sale 2027"], "timeZone": "Europe/London"}))
         .collect();
     let body = json!({"name": "Huge", "template": hello_world(), "recipients": rows}).to_string();
-    assert!(body.len() > 9_000_000, "about 100 bytes per row: {}", body.len());
+    assert!(
+        body.len() > 9_000_000,
+        "about 100 bytes per row: {}",
+        body.len()
+    );
     let r = s
         .client
         .post(s.url("/campaigns"))
@@ -494,7 +504,10 @@ async fn a_campaign_body_of_100000_rows_is_read_but_a_larger_one_is_not() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["details"][0]["field"], "recipients", "{v}");
 
-    let csv = format!("to,name\n{}", "14155550000,Sarah Connor the customer\n".repeat(500_000));
+    let csv = format!(
+        "to,name\n{}",
+        "14155550000,Sarah Connor the customer\n".repeat(500_000)
+    );
     assert!(csv.len() > whatsapi_server::routes::campaigns::CAMPAIGN_BODY_LIMIT);
     let r = s
         .client

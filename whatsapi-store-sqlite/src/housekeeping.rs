@@ -46,7 +46,8 @@ pub(crate) fn last_inbounds(
     account: AccountId,
     wa_ids: &[String],
 ) -> Result<HashMap<String, DateTime<Utc>>> {
-    let mut stmt = conn.prepare_cached("SELECT at FROM inbound WHERE account = ?1 AND wa_id = ?2")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT at FROM inbound WHERE account = ?1 AND wa_id = ?2")?;
     let mut out = HashMap::new();
     for id in wa_ids {
         let at: Option<i64> = stmt

@@ -28,7 +28,7 @@ use whatsapi_benches::{bench_schema, database_url, drop_schema, machine};
 use whatsapi_core::contacts::{ContactRef, OptOut, OptOutSource};
 use whatsapi_core::encryption::{EncryptingStore, EncryptionKey, KeyRing};
 use whatsapi_core::templates::{MessageTemplate, TemplateComponentDef};
-use whatsapi_core::testing::FakeTransport;
+use whatsapi_core::testing::{FakeTransport, RecordingSink};
 use whatsapi_core::{MetaCredentials, PhoneNumber, Store, WhatsApi};
 use whatsapi_saas::{Plan, PlanLimits, PlanTable, Product, ProductStore};
 use whatsapi_server::HttpSettings;
@@ -36,7 +36,9 @@ use whatsapi_store_postgres::{PgOptions, PostgresStore};
 use whatsapi_store_sqlite::SqliteStore;
 
 #[derive(clap::Parser, Debug)]
-#[command(about = "POST /campaigns of N recipients on SQLite and PostgreSQL, with a multi-row INSERT baseline")]
+#[command(
+    about = "POST /campaigns of N recipients on SQLite and PostgreSQL, with a multi-row INSERT baseline"
+)]
 struct Args {
     /// Recipients of the campaign.
     #[arg(long, default_value_t = 100_000)]
@@ -94,12 +96,16 @@ struct Server {
     stop: tokio::sync::oneshot::Sender<()>,
 }
 
-async fn start(store: Arc<dyn Store>, product_store: Arc<dyn ProductStore>) -> anyhow::Result<Server> {
+async fn start(
+    store: Arc<dyn Store>,
+    product_store: Arc<dyn ProductStore>,
+) -> anyhow::Result<Server> {
     let fake = FakeTransport::new();
     fake.templates_with(Ok(vec![vec![spring_sale()]]));
     let api = WhatsApi::builder()
         .store(store)
         .transport(Arc::new(fake))
+        .webhook_sink(Arc::new(RecordingSink::new()))
         .build()?;
     let plans = PlanTable {
         free: PlanLimits {
@@ -136,8 +142,12 @@ async fn start(store: Arc<dyn Store>, product_store: Arc<dyn ProductStore>) -> a
     })
 }
 
-/// A fresh account with a WABA id, 1% of the recipients opted out; its API key.
-async fn account(product: &Product, run: usize, n: usize) -> anyhow::Result<String> {
+/// A fresh account with a WABA id, 1% of the recipients opted out; its id and API key.
+async fn account(
+    product: &Product,
+    run: usize,
+    n: usize,
+) -> anyhow::Result<(whatsapi_core::AccountId, String)> {
     let registered = product
         .register("Bench", &format!("bench-{run}@example.com"))
         .await?;
@@ -146,7 +156,7 @@ async fn account(product: &Product, run: usize, n: usize) -> anyhow::Result<Stri
     api.set_credentials(
         id,
         MetaCredentials {
-            waba_id: Some("bench-waba".into()),
+            waba_id: Some("102290129340398".into()),
             verify_token_hash: None,
             access_token: "bench-token".into(),
             phone_number_id: "1234567890".into(),
@@ -170,7 +180,31 @@ async fn account(product: &Product, run: usize, n: usize) -> anyhow::Result<Stri
             .set_contact_opt_out(id, &who, Some(opt_out), now)
             .await?;
     }
-    Ok(registered.api_key.expose().to_owned())
+    Ok((id, registered.api_key.expose().to_owned()))
+}
+
+/// The reads of the recipients' contacts a campaign's checks make, both ways on the same store: one
+/// `ContactStore::contact` call per recipient (the checks before 2026-12-03), and one `contacts_of` of them all.
+async fn contact_reads(
+    store: &dyn Store,
+    account: whatsapi_core::AccountId,
+    n: usize,
+) -> anyhow::Result<(Duration, Duration)> {
+    let ids: Vec<String> = (0..n).map(number).collect();
+    let started = Instant::now();
+    let mut one_by_one = 0usize;
+    for id in &ids {
+        one_by_one += usize::from(store.contact(account, id).await?.is_some());
+    }
+    let single = started.elapsed();
+    let started = Instant::now();
+    let at_once = store.contacts_of(account, &ids).await?.len();
+    let set = started.elapsed();
+    anyhow::ensure!(
+        one_by_one == at_once,
+        "{one_by_one} contacts one by one, {at_once} at once"
+    );
+    Ok((single, set))
 }
 
 /// `POST /campaigns` of `body`; the time to the answer, which must be `expect`.
@@ -338,12 +372,17 @@ async fn main() -> anyhow::Result<()> {
         .build()?;
     let body = campaign_body(n, false);
     let estimate_body = campaign_body(n, true);
-    println!("body: {} bytes ({} per recipient)", body.len(), body.len() / n.max(1));
+    println!(
+        "body: {} bytes ({} per recipient)",
+        body.len(),
+        body.len() / n.max(1)
+    );
     let url = database_url();
     for backend in &args.backends {
         let mut _dir = None;
         let mut schema = None;
-        let (store, product_store): (Arc<dyn Store>, Arc<dyn ProductStore>) = match backend.as_str() {
+        let (store, product_store): (Arc<dyn Store>, Arc<dyn ProductStore>) = match backend.as_str()
+        {
             "sqlite" => {
                 let dir = tempfile::tempdir()?;
                 let sqlite = Arc::new(SqliteStore::open(dir.path().join("whatsapi.db"))?);
@@ -378,10 +417,14 @@ async fn main() -> anyhow::Result<()> {
         let (mut created, mut baselines, mut estimates) = (Vec::new(), Vec::new(), Vec::new());
         println!("\n{backend}:");
         for run in 1..=args.runs.max(1) {
-            let key = account(&server.product, run, n).await?;
+            let (id, key) = account(&server.product, run, n).await?;
             let estimated = if args.estimate {
                 let (took, v) = post(&client, &server.base, &key, &estimate_body, 200).await?;
-                anyhow::ensure!(v["data"]["recipients"] == n - n.div_ceil(100), "{}", v["data"]["recipients"]);
+                anyhow::ensure!(
+                    v["data"]["recipients"] == n - n.div_ceil(100),
+                    "{}",
+                    v["data"]["recipients"]
+                );
                 estimates.push(took.as_secs_f64());
                 format!(", estimate {:.2} s", took.as_secs_f64())
             } else {
@@ -408,6 +451,12 @@ async fn main() -> anyhow::Result<()> {
             );
             created.push(secs);
             baselines.push(base);
+            let (single, set) = contact_reads(&**server.product.api().store(), id, n).await?;
+            println!(
+                "         contact reads of the {n} recipients: one call each {:.2} s, one contacts_of {:.3} s",
+                single.as_secs_f64(),
+                set.as_secs_f64()
+            );
         }
         let (secs, base) = (median(created), median(baselines));
         let estimated = if estimates.is_empty() {

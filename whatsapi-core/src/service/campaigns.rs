@@ -260,8 +260,11 @@ impl WhatsApi {
         let mut skipped = Vec::new();
         let mut kept = Vec::with_capacity(requests.len());
         let refusals = window.into_iter().zip(marketing);
-        for (i, ((req, r), (window, marketing))) in
-            requests.into_iter().zip(&request.recipients).zip(refusals).enumerate()
+        for (i, ((req, r), (window, marketing))) in requests
+            .into_iter()
+            .zip(&request.recipients)
+            .zip(refusals)
+            .enumerate()
         {
             let refusal = match window {
                 Some(message) => Some(("to", message)),

@@ -344,7 +344,8 @@ impl WhatsApi {
             .flat_map(|(req, _)| {
                 let to = req.recipient();
                 let key = ContactRef::of_recipient(to).key().map(str::to_owned);
-                key.into_iter().chain(to.user_id().map(|u| u.as_str().to_owned()))
+                key.into_iter()
+                    .chain(to.user_id().map(|u| u.as_str().to_owned()))
             })
             .collect::<std::collections::HashSet<_>>()
             .into_iter()
@@ -366,9 +367,9 @@ impl WhatsApi {
                 }
                 let to = req.recipient();
                 let key = ContactRef::of_recipient(to).key()?.to_owned();
-                let contact = contacts.get(&key).or_else(|| {
-                    to.user_id().and_then(|u| contacts.get(u.as_str()))
-                })?;
+                let contact = contacts
+                    .get(&key)
+                    .or_else(|| to.user_id().and_then(|u| contacts.get(u.as_str())))?;
                 marketing_verdict(req, t, contact, now)
             })
             .collect())
