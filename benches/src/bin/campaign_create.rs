@@ -156,7 +156,7 @@ async fn account(
     api.set_credentials(
         id,
         MetaCredentials {
-            waba_id: Some("102290129340398".into()),
+            waba_id: Some(format!("1022901293{run:05}")),
             verify_token_hash: None,
             access_token: "bench-token".into(),
             phone_number_id: "1234567890".into(),
@@ -312,7 +312,7 @@ async fn postgres_baseline(url: &str, n: usize) -> anyhow::Result<Duration> {
             .map(|r| {
                 let b = r * 7;
                 format!(
-                    "(${}, ${}, ${}, ${}, ${}::jsonb, 'scheduled', ${}, ${})",
+                    "(${}, ${}, ${}, ${}, ${}::text::jsonb, 'scheduled', ${}, ${})",
                     b + 1,
                     b + 2,
                     b + 3,
