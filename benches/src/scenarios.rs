@@ -244,6 +244,7 @@ impl Gateway {
         let unthrottled = PlanLimits {
             requests_per_minute: 1_000_000_000,
             bulk_cap: 1000,
+            ..whatsapi_saas::Plan::Free.default_limits()
         };
         let plans = PlanTable {
             free: unthrottled,

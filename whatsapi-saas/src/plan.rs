@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use whatsapi_core::campaign::MAX_RECIPIENTS;
 
 /// A subscription plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -30,17 +31,21 @@ impl Plan {
         }
     }
 
+    /// Every plan, from the smallest to the largest.
+    pub const ALL: [Plan; 4] = [Plan::Free, Plan::Basic, Plan::Pro, Plan::Enterprise];
+
     /// The default limits of this plan.
     pub fn default_limits(self) -> PlanLimits {
-        let (requests_per_minute, bulk_cap) = match self {
-            Plan::Free => (20, 100),
-            Plan::Basic => (100, 100),
-            Plan::Pro => (500, 1000),
-            Plan::Enterprise => (2000, 5000),
+        let (requests_per_minute, bulk_cap, campaign_recipients) = match self {
+            Plan::Free => (20, 100, 1_000),
+            Plan::Basic => (100, 100, 10_000),
+            Plan::Pro => (500, 1000, 50_000),
+            Plan::Enterprise => (2000, 5000, MAX_RECIPIENTS),
         };
         PlanLimits {
             requests_per_minute,
             bulk_cap,
+            campaign_recipients,
         }
     }
 }
@@ -73,6 +78,9 @@ pub struct PlanLimits {
     pub requests_per_minute: u32,
     /// Most messages in one bulk request.
     pub bulk_cap: usize,
+    /// Most recipients of one campaign (`POST /campaigns`); never more than the hard ceiling
+    /// [`MAX_RECIPIENTS`](whatsapi_core::campaign::MAX_RECIPIENTS), whatever is set here.
+    pub campaign_recipients: usize,
 }
 
 /// Limits per plan, with the defaults of the reference and room for overrides.
@@ -117,6 +125,22 @@ impl PlanTable {
     pub fn effective_bulk_cap(&self, plan: Plan) -> usize {
         self.limits(plan).bulk_cap.min(self.max_bulk_messages)
     }
+
+    /// Most recipients of one campaign on `plan`: min(plan cap, [`MAX_RECIPIENTS`]).
+    pub fn effective_campaign_cap(&self, plan: Plan) -> usize {
+        self.limits(plan).campaign_recipients.min(MAX_RECIPIENTS)
+    }
+
+    /// The first plan above `plan` whose campaigns may hold more recipients, with its cap (`None` when no plan
+    /// allows more).
+    pub fn larger_campaigns(&self, plan: Plan) -> Option<(Plan, usize)> {
+        let cap = self.effective_campaign_cap(plan);
+        Plan::ALL
+            .into_iter()
+            .skip_while(|p| *p != plan)
+            .map(|p| (p, self.effective_campaign_cap(p)))
+            .find(|(_, c)| *c > cap)
+    }
 }
 
 #[cfg(test)]
@@ -143,6 +167,26 @@ mod tests {
             ..PlanTable::default()
         };
         assert_eq!(t.effective_bulk_cap(Plan::Basic), 50);
+        let campaigns: Vec<usize> = Plan::ALL
+            .iter()
+            .map(|p| t.effective_campaign_cap(*p))
+            .collect();
+        assert_eq!(campaigns, [1_000, 10_000, 50_000, 100_000]);
+        assert_eq!(t.larger_campaigns(Plan::Free), Some((Plan::Basic, 10_000)));
+        assert_eq!(t.larger_campaigns(Plan::Enterprise), None);
+        let mut t = PlanTable::default();
+        t.free.campaign_recipients = 20_000;
+        t.enterprise.campaign_recipients = 1_000_000;
+        assert_eq!(
+            t.larger_campaigns(Plan::Free),
+            Some((Plan::Pro, 50_000)),
+            "basic allows fewer than this free plan"
+        );
+        assert_eq!(
+            t.effective_campaign_cap(Plan::Enterprise),
+            MAX_RECIPIENTS,
+            "the hard ceiling caps it"
+        );
         assert_eq!("pro".parse::<Plan>(), Ok(Plan::Pro));
         assert!("gold".parse::<Plan>().is_err());
     }

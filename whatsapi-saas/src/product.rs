@@ -119,6 +119,11 @@ impl Product {
         self.inner.plans.effective_bulk_cap(plan)
     }
 
+    /// Most recipients one campaign of a customer on `plan` may hold.
+    pub fn campaign_cap(&self, plan: Plan) -> usize {
+        self.inner.plans.effective_campaign_cap(plan)
+    }
+
     pub(crate) fn stripe_client(&self) -> Option<&StripeClient> {
         self.inner.stripe.as_ref()
     }

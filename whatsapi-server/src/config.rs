@@ -249,6 +249,11 @@ pub struct ServeArgs {
     #[arg(long, env = "WHATSAPI_PLAN_RPM", value_parser = parse_plan_rpm, default_value = "")]
     pub plan_rpm: PlanRpm,
 
+    /// Most recipients per campaign per plan, overriding the defaults (free 1000, basic 10000, pro 50000,
+    /// enterprise 100000), e.g. `free=5000,basic=20000`; never above the hard ceiling of 100000.
+    #[arg(long, env = "WHATSAPI_PLAN_CAMPAIGN_RECIPIENTS", value_parser = parse_plan_campaign_recipients, default_value = "")]
+    pub plan_campaign_recipients: PlanCampaignRecipients,
+
     /// Log format.
     #[arg(long, env = "WHATSAPI_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -455,22 +460,46 @@ impl std::fmt::Debug for BillingArgs {
 pub struct PlanRpm(pub Vec<(whatsapi_saas::Plan, u32)>);
 
 fn parse_plan_rpm(s: &str) -> Result<PlanRpm, String> {
+    per_plan(s, "requests", "free=60").map(PlanRpm)
+}
+
+/// Per-plan campaign sizes given on the command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanCampaignRecipients(pub Vec<(whatsapi_saas::Plan, usize)>);
+
+fn parse_plan_campaign_recipients(s: &str) -> Result<PlanCampaignRecipients, String> {
+    let ceiling = whatsapi_core::campaign::MAX_RECIPIENTS;
+    let parsed = per_plan(s, "recipients", "free=5000")?;
+    if let Some((plan, n)) = parsed.iter().find(|(_, n)| *n > ceiling) {
+        return Err(format!(
+            "'{plan}={n}': a campaign holds at most {ceiling} recipients on any plan"
+        ));
+    }
+    Ok(PlanCampaignRecipients(parsed))
+}
+
+/// `plan=n,plan=n`: whole numbers of at least 1 for named plans (`what` and `example` word the errors).
+fn per_plan<N: std::str::FromStr + Default + PartialEq>(
+    s: &str,
+    what: &str,
+    example: &str,
+) -> Result<Vec<(whatsapi_saas::Plan, N)>, String> {
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (plan, n) = part
             .split_once('=')
-            .ok_or_else(|| format!("'{part}': expected plan=requests, e.g. free=60"))?;
+            .ok_or_else(|| format!("'{part}': expected plan={what}, e.g. {example}"))?;
         let plan: whatsapi_saas::Plan = plan.trim().parse()?;
-        let n: u32 = n
+        let n: N = n
             .trim()
             .parse()
             .map_err(|_| format!("'{part}': the limit must be a whole number"))?;
-        if n == 0 {
+        if n == N::default() {
             return Err(format!("'{part}': the limit must be at least 1"));
         }
         out.push((plan, n));
     }
-    Ok(PlanRpm(out))
+    Ok(out)
 }
 
 impl ServeArgs {
@@ -480,14 +509,22 @@ impl ServeArgs {
             max_bulk_messages: self.max_bulk_messages,
             ..whatsapi_saas::PlanTable::default()
         };
-        for (plan, rpm) in &self.plan_rpm.0 {
-            let limits = match plan {
+        fn of(
+            table: &mut whatsapi_saas::PlanTable,
+            plan: whatsapi_saas::Plan,
+        ) -> &mut whatsapi_saas::PlanLimits {
+            match plan {
                 whatsapi_saas::Plan::Free => &mut table.free,
                 whatsapi_saas::Plan::Basic => &mut table.basic,
                 whatsapi_saas::Plan::Pro => &mut table.pro,
                 whatsapi_saas::Plan::Enterprise => &mut table.enterprise,
-            };
-            limits.requests_per_minute = *rpm;
+            }
+        }
+        for (plan, rpm) in &self.plan_rpm.0 {
+            of(&mut table, *plan).requests_per_minute = *rpm;
+        }
+        for (plan, n) in &self.plan_campaign_recipients.0 {
+            of(&mut table, *plan).campaign_recipients = *n;
         }
         table
     }
@@ -558,6 +595,24 @@ mod tests {
         assert_eq!(plans.free.requests_per_minute, 60);
         assert_eq!(plans.pro.requests_per_minute, 500);
         assert_eq!(plans.effective_bulk_cap(Plan::Pro), 50);
+        assert_eq!(plans.effective_campaign_cap(Plan::Free), 1_000);
+    }
+
+    #[test]
+    fn plan_campaign_recipients_overrides() {
+        assert_eq!(
+            parse_plan_campaign_recipients(" free=5000,enterprise=100000 "),
+            Ok(PlanCampaignRecipients(vec![
+                (Plan::Free, 5000),
+                (Plan::Enterprise, 100_000)
+            ]))
+        );
+        for bad in ["gold=5", "free", "free=x", "free=0", "pro=100001"] {
+            assert!(parse_plan_campaign_recipients(bad).is_err(), "{bad}");
+        }
+        let plans = serve(&["--plan-campaign-recipients", "free=5000"]).plans();
+        assert_eq!(plans.effective_campaign_cap(Plan::Free), 5000);
+        assert_eq!(plans.effective_campaign_cap(Plan::Basic), 10_000);
     }
 
     #[test]

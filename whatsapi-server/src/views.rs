@@ -143,6 +143,8 @@ pub struct AccountView {
     pub rate_limit_per_minute: u32,
     /// Most messages per bulk request.
     pub bulk_limit: usize,
+    /// Most recipients per campaign (`POST /campaigns`).
+    pub campaign_recipient_limit: usize,
     /// Created.
     pub created_at: String,
 }
@@ -183,6 +185,7 @@ impl AccountView {
             default_validity_seconds: a.default_validity.map(|d| d.as_secs()),
             rate_limit_per_minute: plans.limits(customer.plan).requests_per_minute,
             bulk_limit: plans.effective_bulk_cap(customer.plan),
+            campaign_recipient_limit: plans.effective_campaign_cap(customer.plan),
             created_at: format_time(&a.created_at),
         }
     }

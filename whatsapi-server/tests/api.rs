@@ -673,6 +673,7 @@ async fn rate_limit_headers_and_429() {
     options.plans.free = PlanLimits {
         requests_per_minute: 3,
         bulk_cap: 100,
+        ..whatsapi_saas::Plan::Free.default_limits()
     };
     let s = TestServer::start_with(options).await;
     let key = s.register("rl@example.com").await;

@@ -24,6 +24,7 @@ async fn billing_server_with(options: Options) -> (TestServer, FakeStripe) {
     let limits = |rpm, bulk| PlanLimits {
         requests_per_minute: rpm,
         bulk_cap: bulk,
+        ..whatsapi_saas::Plan::Free.default_limits()
     };
     let options = Options {
         plans: PlanTable {

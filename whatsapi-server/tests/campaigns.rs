@@ -569,3 +569,128 @@ async fn a_campaign_goes_out_on_its_number_and_its_held_messages_expire() {
         );
     }
 }
+
+/// A text campaign of `n` recipients starting in an hour (a dry run: the account has no Meta credentials).
+fn text_campaign(n: usize) -> Value {
+    let recipients: Vec<Value> = (0..n).map(|i| json!({"to": number(i)})).collect();
+    let start = (Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    json!({"name": "Big", "message": "Our spring sale starts today.", "recipients": recipients, "startAt": start,
+        "dry_run": true})
+}
+
+async fn total_campaigns(s: &TestServer, key: &str) -> u64 {
+    let (code, v) = s.get(key, "/campaigns").await;
+    assert_eq!(code, 200, "{v}");
+    v["pagination"]["total"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn a_campaign_over_the_plans_cap_is_refused_and_at_the_cap_created() {
+    let s = TestServer::start().await;
+    let key = s.register("campaign-cap@example.com").await;
+    let (_, me) = s.get(&key, "/auth/me").await;
+    assert_eq!(me["data"]["plan"], "free", "{me}");
+    assert_eq!(me["data"]["campaignRecipientLimit"], 1000, "{me}");
+
+    let (code, v) = s.post(&key, "/campaigns", text_campaign(1001)).await;
+    assert_eq!(code, 400, "{v}");
+    assert_eq!(v["success"], false, "{v}");
+    assert_eq!(v["details"][0]["field"], "recipients", "{v}");
+    let message = v["details"][0]["message"].as_str().unwrap();
+    for part in [
+        "at most 1000 recipients",
+        "free plan",
+        "got 1001",
+        "higher plan",
+        "basic plan 10000",
+    ] {
+        assert!(message.contains(part), "{part:?} in {message:?}");
+    }
+    assert_eq!(total_campaigns(&s, &key).await, 0, "nothing created");
+    let (_, messages) = s.get(&key, "/messages").await;
+    assert_eq!(messages["pagination"]["total"], 0, "{messages}");
+
+    let (code, v) = s.post(&key, "/campaigns", text_campaign(1000)).await;
+    assert_eq!(code, 201, "{v}");
+    assert_eq!(v["data"]["recipients"], 1000, "{v}");
+    assert_eq!(total_campaigns(&s, &key).await, 1);
+}
+
+#[tokio::test]
+async fn the_operator_sets_each_plans_campaign_cap() {
+    let cli = whatsapi_server::config::Cli::parse_args([
+        "whatsapi",
+        "--plan-rpm",
+        "free=100000",
+        "--plan-campaign-recipients",
+        "free=5",
+    ])
+    .unwrap();
+    let whatsapi_server::config::Command::Serve(args) = cli.command else {
+        panic!("not serve")
+    };
+    let s = TestServer::start_with(Options {
+        plans: args.plans(),
+        ..Options::default()
+    })
+    .await;
+    let key = s.register("campaign-override@example.com").await;
+    let (_, me) = s.get(&key, "/auth/me").await;
+    assert_eq!(me["data"]["campaignRecipientLimit"], 5, "{me}");
+    let (code, v) = s.post(&key, "/campaigns", text_campaign(6)).await;
+    assert_eq!(code, 400, "{v}");
+    assert!(
+        v["details"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("at most 5 recipients per campaign on the free plan, got 6"),
+        "{v}"
+    );
+    let (code, v) = s.post(&key, "/campaigns", text_campaign(5)).await;
+    assert_eq!(code, 201, "{v}");
+}
+
+#[tokio::test]
+async fn a_campaign_body_of_100000_rows_is_read_but_a_larger_one_is_not() {
+    // The server-wide limit of the test server is 256 KiB; campaigns have their own.
+    let s = TestServer::start().await;
+    let key = s.register("campaign-body@example.com").await;
+    let rows: Vec<Value> = (0..100_000)
+        .map(|i| json!({"to": number(i % 10_000), "params": [format!("Customer number {i:06}"), "Spring sale 2027"], "timeZone": "Europe/London"}))
+        .collect();
+    let body = json!({"name": "Huge", "template": hello_world(), "recipients": rows}).to_string();
+    assert!(
+        body.len() > 9_000_000,
+        "about 100 bytes per row: {}",
+        body.len()
+    );
+    let r = s
+        .client
+        .post(s.url("/campaigns"))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "read, then refused by the free plan's cap");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["details"][0]["field"], "recipients", "{v}");
+
+    let csv = format!(
+        "to,name\n{}",
+        "14155550000,Sarah Connor the customer\n".repeat(500_000)
+    );
+    assert!(csv.len() > whatsapi_server::routes::campaigns::CAMPAIGN_BODY_LIMIT);
+    let r = s
+        .client
+        .post(s.url("/campaigns?name=Huge&template=hello_world&language=en_US"))
+        .bearer_auth(&key)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(total_campaigns(&s, &key).await, 0);
+}

@@ -64,6 +64,7 @@ async fn bulk_chunks_resumes_without_duplicates_and_reports_refused_rows() {
     options.plans.free = PlanLimits {
         requests_per_minute: 100_000,
         bulk_cap: 10,
+        ..whatsapi_saas::Plan::Free.default_limits()
     };
     let s = TestServer::start_with(options).await;
     let key = s.register("cli@example.com").await;
@@ -209,6 +210,7 @@ fn free_plan(rpm: u32, bulk_cap: usize) -> Options {
     options.plans.free = PlanLimits {
         requests_per_minute: rpm,
         bulk_cap,
+        ..whatsapi_saas::Plan::Free.default_limits()
     };
     options
 }

@@ -29,6 +29,7 @@ async fn rotations_do_not_reset_the_window(shared: bool) {
     options.plans.free = PlanLimits {
         requests_per_minute: 10,
         bulk_cap: 100,
+        ..whatsapi_saas::Plan::Free.default_limits()
     };
     options.settings.shared_rate_limits = shared;
     let s = TestServer::start_with(options).await;

@@ -118,6 +118,7 @@ async fn the_per_key_rate_limit_holds_under_a_concurrent_burst() {
     options.plans.free = PlanLimits {
         requests_per_minute: 20,
         bulk_cap: 100,
+        ..whatsapi_saas::Plan::Free.default_limits()
     };
     let s = TestServer::start_with(options).await;
     let key = s.account_with_credentials("burst@example.com").await;

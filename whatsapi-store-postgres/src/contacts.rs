@@ -131,6 +131,37 @@ pub(crate) async fn get(db: &dyn Db, account: AccountId, id: &str) -> Result<Opt
     .transpose()
 }
 
+/// The contacts of `ids`, each as [`get`] finds it (by key, else the smallest key with the id as BSUID), by the id
+/// asked for: one statement over the array of ids, through the key and the BSUID indexes.
+pub(crate) async fn get_many(
+    db: &dyn Db,
+    account: AccountId,
+    ids: &[String],
+) -> Result<HashMap<String, Contact>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = db
+        .rows(
+            &format!(
+                "SELECT DISTINCT ON (asked) {COLUMNS}, asked FROM ( \
+                   SELECT c.*, t.asked, true AS by_key FROM unnest($2::text[]) AS t(asked) \
+                     JOIN contacts c ON c.account = $1 AND c.key = t.asked \
+                   UNION ALL \
+                   SELECT c.*, t.asked, false AS by_key FROM unnest($2::text[]) AS t(asked) \
+                     JOIN contacts c ON c.account = $1 AND c.user_id = t.asked \
+                 ) found ORDER BY asked, by_key DESC, key"
+            ),
+            &[&account.0, &ids],
+        )
+        .await?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for r in &rows {
+        out.insert(r.try_get(11)?, decode(r)?);
+    }
+    Ok(out)
+}
+
 /// The account's contacts, latest activity first.
 pub(crate) async fn list(
     db: &dyn Db,

@@ -44,6 +44,31 @@ pub(crate) async fn last_inbound(
     Ok(time_opt(at))
 }
 
+/// When each of `wa_ids` last wrote to the account (those that never wrote are missing): one statement over the
+/// array of ids.
+pub(crate) async fn last_inbounds(
+    db: &dyn Db,
+    account: AccountId,
+    wa_ids: &[String],
+) -> Result<std::collections::HashMap<String, DateTime<Utc>>> {
+    if wa_ids.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    let rows = db
+        .rows(
+            "SELECT wa_id, at FROM inbound WHERE account = $1 AND wa_id = ANY($2::text[])",
+            &[&account.0, &wa_ids],
+        )
+        .await?;
+    let mut out = std::collections::HashMap::with_capacity(rows.len());
+    for r in &rows {
+        if let Some(at) = time_opt(r.try_get(1)?) {
+            out.insert(r.try_get(0)?, at);
+        }
+    }
+    Ok(out)
+}
+
 /// Counts one hit in a window and returns the window's count, in one atomic upsert: concurrent hits from any
 /// number of replicas each see a distinct count.
 pub(crate) async fn hit_rate_window(

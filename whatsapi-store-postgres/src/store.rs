@@ -360,6 +360,14 @@ impl InboundStore for PostgresStore {
         Ok(housekeeping::last_inbound(&self.client().await?, account, wa_id).await?)
     }
 
+    async fn last_inbounds(
+        &self,
+        account: AccountId,
+        wa_ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, DateTime<Utc>>> {
+        Ok(housekeeping::last_inbounds(&self.client().await?, account, wa_ids).await?)
+    }
+
     async fn insert_inbound(&self, new: NewInbound) -> StoreResult<InboundInsert> {
         Ok(in_tx!(self, |tx| inbound::insert(tx, &new).await)?)
     }
@@ -616,6 +624,14 @@ impl whatsapi_core::store::ContactStore for PostgresStore {
         id: &str,
     ) -> StoreResult<Option<whatsapi_core::contacts::Contact>> {
         Ok(crate::contacts::get(&self.client().await?, account, id).await?)
+    }
+
+    async fn contacts_of(
+        &self,
+        account: AccountId,
+        ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, whatsapi_core::contacts::Contact>> {
+        Ok(crate::contacts::get_many(&self.client().await?, account, ids).await?)
     }
 
     async fn list_contacts(

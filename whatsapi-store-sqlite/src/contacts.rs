@@ -1,6 +1,8 @@
 //! Conversations: the contacts table, upserted by sends, inbound messages and opt-outs, listed by its activity
 //! index; a contact's thread from the message indexes by recipient and sender; the accounts' opt-out keywords.
 
+use std::collections::HashMap;
+
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use whatsapi_core::AccountId;
 use whatsapi_core::contacts::{
@@ -116,6 +118,22 @@ pub(crate) fn get(conn: &Connection, account: AccountId, id: &str) -> Result<Opt
     .query_row(params![account.0.as_bytes(), id], |r| Ok(decode(r)))
     .optional()?
     .transpose()
+}
+
+/// The contacts of `ids`, each as [`get`] finds it, by the id asked for: one read, at most two index lookups per id
+/// on the reader's connection.
+pub(crate) fn get_many(
+    conn: &Connection,
+    account: AccountId,
+    ids: &[String],
+) -> Result<HashMap<String, Contact>> {
+    let mut out = HashMap::new();
+    for id in ids {
+        if let Some(c) = get(conn, account, id)? {
+            out.insert(id.clone(), c);
+        }
+    }
+    Ok(out)
 }
 
 /// The account's contacts, latest activity first.

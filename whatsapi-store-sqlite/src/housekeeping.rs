@@ -1,5 +1,7 @@
 //! The 24-hour window, fixed rate-limit windows and the sweeper's purge.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use whatsapi_core::AccountId;
@@ -35,6 +37,27 @@ pub(crate) fn last_inbound(
         .query_row(params![account.0.as_bytes(), wa_id], |r| r.get(0))
         .optional()?;
     Ok(time_opt(at))
+}
+
+/// When each of `wa_ids` last wrote to the account (those that never wrote are missing): one read, one index
+/// lookup per id on the reader's connection.
+pub(crate) fn last_inbounds(
+    conn: &Connection,
+    account: AccountId,
+    wa_ids: &[String],
+) -> Result<HashMap<String, DateTime<Utc>>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT at FROM inbound WHERE account = ?1 AND wa_id = ?2")?;
+    let mut out = HashMap::new();
+    for id in wa_ids {
+        let at: Option<i64> = stmt
+            .query_row(params![account.0.as_bytes(), id], |r| r.get(0))
+            .optional()?;
+        if let Some(at) = time_opt(at) {
+            out.insert(id.clone(), at);
+        }
+    }
+    Ok(out)
 }
 
 /// Counts one hit in a window and returns the window's count.

@@ -380,6 +380,17 @@ impl InboundStore for SqliteStore {
             .await
     }
 
+    async fn last_inbounds(
+        &self,
+        account: AccountId,
+        wa_ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, DateTime<Utc>>> {
+        let wa_ids = wa_ids.to_vec();
+        self.readers
+            .read(move |c| housekeeping::last_inbounds(c, account, &wa_ids))
+            .await
+    }
+
     async fn insert_inbound(&self, new: NewInbound) -> StoreResult<InboundInsert> {
         self.writer.write(move |c| inbound::insert(c, new)).await
     }
@@ -695,6 +706,17 @@ impl whatsapi_core::store::ContactStore for SqliteStore {
         let id = id.to_owned();
         self.readers
             .read(move |c| crate::contacts::get(c, account, &id))
+            .await
+    }
+
+    async fn contacts_of(
+        &self,
+        account: AccountId,
+        ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, whatsapi_core::contacts::Contact>> {
+        let ids = ids.to_vec();
+        self.readers
+            .read(move |c| crate::contacts::get_many(c, account, &ids))
             .await
     }
 

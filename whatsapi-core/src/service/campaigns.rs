@@ -273,12 +273,21 @@ impl WhatsApi {
             }
             needs_default_credentials = senders.needs_default_credentials(first);
         }
+        // Who is held back, read for all the recipients at once (not a store call per recipient).
+        let window = self.window_refusals(account, &requests, now).await?;
+        let marketing = self.marketing_refusals(account, &requests, now).await?;
         let mut skipped = Vec::new();
         let mut kept = Vec::with_capacity(requests.len());
-        for (i, (req, r)) in requests.into_iter().zip(&request.recipients).enumerate() {
-            let refusal = match self.window_refusal(account, &req, now).await? {
+        let refusals = window.into_iter().zip(marketing);
+        for (i, ((req, r), (window, marketing))) in requests
+            .into_iter()
+            .zip(&request.recipients)
+            .zip(refusals)
+            .enumerate()
+        {
+            let refusal = match window {
                 Some(message) => Some(("to", message)),
-                None => self.marketing_refusal(account, &req, now).await?,
+                None => marketing,
             };
             match refusal {
                 Some((f, message)) => skipped.push(SkippedRecipient {

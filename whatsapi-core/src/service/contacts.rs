@@ -2,6 +2,8 @@
 //! account's opt-out keywords, what inbound messages and Meta's reports change, and the accept-time refusal of
 //! marketing templates to contacts who opted out or whom Meta paused.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 
 use super::{Error, WhatsApi};
@@ -300,33 +302,110 @@ impl WhatsApi {
                 contact = self.store().contact(account.id, user.as_str()).await?;
             }
         }
-        let Some(contact) = contact else {
-            return Ok(None);
-        };
-        if let Some(o) = contact.opt_out {
-            return Ok(Some((
-                field::TEMPLATE,
-                format!(
-                    "{to} opted out of marketing messages ({} at {}); \"{}\" is a MARKETING template and is not \
-                     sent to it. Utility and authentication templates are still sent",
-                    o.source.as_str(),
-                    format_time(&o.at),
-                    t.name
-                ),
-            )));
-        }
-        let at = req.scheduled_for().unwrap_or(now);
-        if let Some(until) = contact.marketing_paused_until.filter(|u| *u > at) {
-            return Ok(Some((
-                field::TEMPLATE,
-                format!(
-                    "WhatsApp limited marketing messages to {to} (error 131049); \"{}\" is a MARKETING template \
-                     and may be sent to it again from {}",
-                    t.name,
-                    format_time(&until)
-                ),
-            )));
-        }
-        Ok(None)
+        Ok(contact.and_then(|c| marketing_verdict(req, t, &c, now)))
     }
+
+    /// [`marketing_refusal`](Self::marketing_refusal) of many sends at once (a campaign's), in order: each
+    /// template's category is read once, and the contacts of all the recipients of marketing templates in one
+    /// store call.
+    pub(crate) async fn marketing_refusals(
+        &self,
+        account: &Account,
+        reqs: &[SendRequest],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<(&'static str, String)>>, Error> {
+        let mut marketing: HashMap<(String, String), bool> = HashMap::new();
+        let mut checked = Vec::with_capacity(reqs.len());
+        for req in reqs {
+            let is_marketing = match req.content() {
+                MessageContent::Template(t) => {
+                    let named = (t.name.clone(), t.language.clone());
+                    match marketing.get(&named) {
+                        Some(m) => *m,
+                        None => {
+                            let m = self
+                                .template_category(account, t)
+                                .await
+                                .is_some_and(|c| c.eq_ignore_ascii_case("MARKETING"));
+                            marketing.insert(named, m);
+                            m
+                        }
+                    }
+                }
+                _ => false,
+            };
+            checked.push(is_marketing);
+        }
+        // The key of each recipient, and its BSUID for when no contact has that key.
+        let ids: Vec<String> = reqs
+            .iter()
+            .zip(&checked)
+            .filter(|(_, m)| **m)
+            .flat_map(|(req, _)| {
+                let to = req.recipient();
+                let key = ContactRef::of_recipient(to).key().map(str::to_owned);
+                key.into_iter()
+                    .chain(to.user_id().map(|u| u.as_str().to_owned()))
+            })
+            .collect::<std::collections::HashSet<_>>()
+            .into_iter()
+            .collect();
+        let contacts = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            self.store().contacts_of(account.id, &ids).await?
+        };
+        Ok(reqs
+            .iter()
+            .zip(checked)
+            .map(|(req, is_marketing)| {
+                let MessageContent::Template(t) = req.content() else {
+                    return None;
+                };
+                if !is_marketing {
+                    return None;
+                }
+                let to = req.recipient();
+                let key = ContactRef::of_recipient(to).key()?.to_owned();
+                let contact = contacts
+                    .get(&key)
+                    .or_else(|| to.user_id().and_then(|u| contacts.get(u.as_str())))?;
+                marketing_verdict(req, t, contact, now)
+            })
+            .collect())
+    }
+}
+
+/// Why a marketing template send to `contact` is refused: it opted out, or Meta paused marketing to it until after
+/// the send's time.
+fn marketing_verdict(
+    req: &SendRequest,
+    t: &crate::message::Template,
+    contact: &Contact,
+    now: DateTime<Utc>,
+) -> Option<(&'static str, String)> {
+    let to = req.recipient();
+    if let Some(o) = &contact.opt_out {
+        return Some((
+            field::TEMPLATE,
+            format!(
+                "{to} opted out of marketing messages ({} at {}); \"{}\" is a MARKETING template and is not sent \
+                 to it. Utility and authentication templates are still sent",
+                o.source.as_str(),
+                format_time(&o.at),
+                t.name
+            ),
+        ));
+    }
+    let at = req.scheduled_for().unwrap_or(now);
+    let until = contact.marketing_paused_until.filter(|u| *u > at)?;
+    Some((
+        field::TEMPLATE,
+        format!(
+            "WhatsApp limited marketing messages to {to} (error 131049); \"{}\" is a MARKETING template and may \
+             be sent to it again from {}",
+            t.name,
+            format_time(&until)
+        ),
+    ))
 }

@@ -577,19 +577,70 @@ impl WhatsApi {
         if !account.strict_window || matches!(req.content(), MessageContent::Template(_)) {
             return Ok(None);
         }
-        let at = req.scheduled_for().unwrap_or(now);
-        // Inbound messages are recorded under the phone number and under the BSUID, whichever Meta gave; a
-        // recipient known by both is inside the window if either says so.
-        let to = req.recipient();
-        let keys = [to.to(), to.user_id().map(|u| u.as_str())];
         let mut last = None;
-        for key in keys.into_iter().flatten() {
+        for key in window_keys(req) {
             last = last.max(self.store().last_inbound(account.id, key).await?);
         }
-        if last.is_some_and(|t| t + WINDOW > at) {
-            return Ok(None);
-        }
-        Ok(Some(window_message(req)))
+        Ok(window_verdict(req, now, last))
+    }
+
+    /// [`window_refusal`](Self::window_refusal) of many sends at once (a campaign's), in order: the last inbound
+    /// messages of all their recipients are read in one store call.
+    pub(super) async fn window_refusals(
+        &self,
+        account: &Account,
+        reqs: &[SendRequest],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<String>>, Error> {
+        let checked = |req: &SendRequest| {
+            account.strict_window && !matches!(req.content(), MessageContent::Template(_))
+        };
+        let keys: Vec<String> = reqs
+            .iter()
+            .filter(|r| checked(r))
+            .flat_map(window_keys)
+            .map(str::to_owned)
+            .collect::<std::collections::HashSet<_>>()
+            .into_iter()
+            .collect();
+        let known = if keys.is_empty() {
+            Default::default()
+        } else {
+            self.store().last_inbounds(account.id, &keys).await?
+        };
+        Ok(reqs
+            .iter()
+            .map(|req| {
+                if !checked(req) {
+                    return None;
+                }
+                let last = window_keys(req).filter_map(|k| known.get(k).copied()).max();
+                window_verdict(req, now, last)
+            })
+            .collect())
+    }
+}
+
+/// The ids the recipient's inbound messages are recorded under: the phone number and the BSUID, whichever Meta
+/// gave; a recipient known by both is inside the window if either says so.
+fn window_keys(req: &SendRequest) -> impl Iterator<Item = &str> {
+    let to = req.recipient();
+    [to.to(), to.user_id().map(|u| u.as_str())]
+        .into_iter()
+        .flatten()
+}
+
+/// Why a free-form send whose recipient last wrote at `last` is refused.
+fn window_verdict(
+    req: &SendRequest,
+    now: DateTime<Utc>,
+    last: Option<DateTime<Utc>>,
+) -> Option<String> {
+    let at = req.scheduled_for().unwrap_or(now);
+    if last.is_some_and(|t| t + WINDOW > at) {
+        None
+    } else {
+        Some(window_message(req))
     }
 }
 

@@ -288,6 +288,13 @@ impl<T: ForwardInbound> InboundStore for T {
     ) -> StoreResult<Option<DateTime<Utc>>> {
         self.inner().last_inbound(account, wa_id).await
     }
+    async fn last_inbounds(
+        &self,
+        account: AccountId,
+        wa_ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, DateTime<Utc>>> {
+        self.inner().last_inbounds(account, wa_ids).await
+    }
     async fn insert_inbound(&self, new: NewInbound) -> StoreResult<InboundInsert> {
         self.inner().insert_inbound(new).await
     }
@@ -426,6 +433,13 @@ impl<T: ForwardContacts> ContactStore for T {
         id: &str,
     ) -> StoreResult<Option<crate::contacts::Contact>> {
         self.inner().contact(account, id).await
+    }
+    async fn contacts_of(
+        &self,
+        account: AccountId,
+        ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, crate::contacts::Contact>> {
+        self.inner().contacts_of(account, ids).await
     }
     async fn list_contacts(
         &self,

@@ -12,7 +12,7 @@
 //! - a claim is a lease with an attempt number; only the holder of the current attempt may record an outcome;
 //! - all reads and writes of messages are scoped by account where an account is given.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -731,6 +731,14 @@ pub trait InboundStore: Send + Sync + 'static {
         account: AccountId,
         wa_id: &str,
     ) -> StoreResult<Option<DateTime<Utc>>>;
+    /// When each of `wa_ids` last wrote to the account, as [`last_inbound`](Self::last_inbound) answers it one by
+    /// one; ids that never wrote are missing from the map. In a few set-based reads whatever the number of ids
+    /// (a campaign's checks), not one per id.
+    async fn last_inbounds(
+        &self,
+        account: AccountId,
+        wa_ids: &[String],
+    ) -> StoreResult<HashMap<String, DateTime<Utc>>>;
     /// Stores an inbound message once per account and wamid (Meta delivers at least once): `Inserted` when the
     /// account did not have the wamid yet, else `Duplicate` with the message stored first, unchanged. Of
     /// concurrent inserts of one wamid exactly one is `Inserted`. Another account may hold the same wamid.
@@ -902,6 +910,14 @@ pub trait ContactStore: Send + Sync + 'static {
     /// The account's contact with this key, else the one with this BSUID; `None` for an unknown id and another
     /// account's contact.
     async fn contact(&self, account: AccountId, id: &str) -> StoreResult<Option<Contact>>;
+    /// The contacts of these ids, each as [`contact`](Self::contact) answers it (the contact with this key, else
+    /// one with this BSUID), keyed by the id asked for; ids without a contact are missing from the map. In a few
+    /// set-based reads whatever the number of ids (a campaign's checks), not one per id.
+    async fn contacts_of(
+        &self,
+        account: AccountId,
+        ids: &[String],
+    ) -> StoreResult<HashMap<String, Contact>>;
     /// The account's contacts matching `filter`, latest activity first (then by key, descending), with the total.
     async fn list_contacts(
         &self,

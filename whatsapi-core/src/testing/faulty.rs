@@ -359,6 +359,15 @@ impl InboundStore for FaultyStore {
         self.inner.last_inbound(account, wa_id).await
     }
 
+    async fn last_inbounds(
+        &self,
+        account: AccountId,
+        wa_ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, DateTime<Utc>>> {
+        self.fault("last_inbounds")?;
+        self.inner.last_inbounds(account, wa_ids).await
+    }
+
     async fn insert_inbound(&self, new: NewInbound) -> StoreResult<InboundInsert> {
         self.fault("insert_inbound")?;
         self.inner.insert_inbound(new).await

@@ -1134,6 +1134,18 @@ impl InboundStore for MemoryStore {
             .copied())
     }
 
+    async fn last_inbounds(
+        &self,
+        account: AccountId,
+        wa_ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, DateTime<Utc>>> {
+        let s = self.lock();
+        Ok(wa_ids
+            .iter()
+            .filter_map(|id| Some((id.clone(), *s.inbound.get(&(account, id.clone()))?)))
+            .collect())
+    }
+
     async fn insert_inbound(&self, new: NewInbound) -> StoreResult<InboundInsert> {
         let mut guard = self.lock();
         let s = &mut *guard;
@@ -1734,6 +1746,31 @@ impl crate::store::ContactStore for MemoryStore {
                 c.account_id == account && c.user_id.as_ref().is_some_and(|u| u.as_str() == id)
             })
             .cloned())
+    }
+
+    async fn contacts_of(
+        &self,
+        account: AccountId,
+        ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, crate::contacts::Contact>> {
+        let s = self.lock();
+        // The BSUIDs of the account's contacts, the first of each as `contact` finds it.
+        let mut by_user = std::collections::HashMap::new();
+        for c in s.contacts.values().filter(|c| c.account_id == account) {
+            if let Some(u) = &c.user_id {
+                by_user.entry(u.as_str()).or_insert(c);
+            }
+        }
+        Ok(ids
+            .iter()
+            .filter_map(|id| {
+                let c = s
+                    .contacts
+                    .get(&(account, id.clone()))
+                    .or_else(|| by_user.get(id.as_str()).copied())?;
+                Some((id.clone(), c.clone()))
+            })
+            .collect())
     }
 
     async fn list_contacts(

@@ -119,7 +119,7 @@ fn sandbox_credentials(sandbox: &SandboxCredentials, account: AccountId) -> Meta
             "plan": "free", "messagesSent": 42, "byocConfigured": false, "credentialsVerified": false,
             "credentialsStatus": null, "credentialsError": null, "whatsappPhoneNumberId": null,
             "whatsappBusinessAccountId": null, "whatsappVerifyTokenSet": false, "webhookUrl": null,
-            "strictWindow": false, "defaultValiditySeconds": null, "rateLimitPerMinute": 20, "bulkLimit": 100, "createdAt": "2026-03-28T09:55:00Z"}})),
+            "strictWindow": false, "defaultValiditySeconds": null, "rateLimitPerMinute": 20, "bulkLimit": 100, "campaignRecipientLimit": 1000, "createdAt": "2026-03-28T09:55:00Z"}})),
         (status = 401, description = "Missing, malformed or unknown API key", body = crate::views::ErrorView),
     ))]
 pub async fn me(

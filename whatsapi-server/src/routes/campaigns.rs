@@ -18,10 +18,11 @@ use utoipa_axum::routes;
 use whatsapi_api::ParsedCampaign;
 use whatsapi_core::campaign::CampaignId;
 use whatsapi_core::store::PageRequest;
+use whatsapi_saas::{Customer, Plan};
 
 use crate::auth::CurrentAccount;
 use crate::error::ApiError;
-use crate::extract::{FromQuery, JsonBody, NoParameters, QueryParams, ValidatedQuery, field_error};
+use crate::extract::{FromQuery, NoParameters, QueryParams, ValidatedQuery, field_error};
 use crate::state::AppState;
 use crate::views::{PaginationView, ok};
 
@@ -30,14 +31,21 @@ pub use views::{
     SendWindowView, SkippedView,
 };
 
+/// Most bytes of a `POST /campaigns` body, on these routes only (over the server-wide limit when that is smaller):
+/// room for [`MAX_RECIPIENTS`](whatsapi_core::campaign::MAX_RECIPIENTS) rows of about 160 bytes each, as JSON, CSV
+/// or a form.
+pub const CAMPAIGN_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
 /// Campaigns; every route needs an API key.
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    let body_limit = state.settings.body_limit.max(CAMPAIGN_BODY_LIMIT);
     let routes = OpenApiRouter::new()
         .routes(routes!(create, list))
         .routes(routes!(get))
         .routes(routes!(pause))
         .routes(routes!(resume))
-        .routes(routes!(cancel));
+        .routes(routes!(cancel))
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit));
     crate::auth::require_api_key(routes, state)
 }
 
@@ -92,6 +100,7 @@ impl FromRequest<AppState> for CampaignBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let plan = req.extensions().get::<Customer>().map(|c| c.plan);
         let content_type = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -116,11 +125,34 @@ impl FromRequest<AppState> for CampaignBody {
             let bytes = read_bytes(req, state).await?;
             form_body(bytes, boundary).await?
         } else {
-            JsonBody::from_request(req, state).await?.0
+            crate::extract::parse_json(&read_bytes(req, state).await?)?
         };
+        // The plan's cap is checked on the rows as sent, before each of them is read.
+        if let (Some(plan), Some(rows)) = (plan, body.get("recipients").and_then(Value::as_array)) {
+            let cap = state.product.campaign_cap(plan);
+            if rows.len() > cap {
+                let larger = state.product.plans().larger_campaigns(plan);
+                return Err(ApiError::validation(vec![field_error(
+                    "recipients",
+                    over_plan_cap(plan, cap, rows.len(), larger),
+                )]));
+            }
+        }
         whatsapi_api::parse_campaign(&body)
             .map(CampaignBody)
             .map_err(|e| ApiError::validation(e.0))
+    }
+}
+
+/// Why a campaign of `got` recipients is refused on `plan`, and what allows more.
+fn over_plan_cap(plan: Plan, cap: usize, got: usize, larger: Option<(Plan, usize)>) -> String {
+    let refused = format!("at most {cap} recipients per campaign on the {plan} plan, got {got}");
+    match larger {
+        Some((higher, more)) => format!(
+            "{refused}; a higher plan allows more (the {higher} plan {more}), or split the recipients into \
+             several campaigns"
+        ),
+        None => format!("{refused}; split the recipients into several campaigns"),
     }
 }
 
@@ -252,6 +284,11 @@ async fn form_body(bytes: Bytes, boundary: String) -> Result<Value, ApiError> {
 /// parameters as further columns, in order — either as a `text/csv` body (the other fields in the query string:
 /// `?name=Spring&template=spring_sale&language=en_US&sendWindow=09:00-20:00&ratePerSecond=10`) or as a
 /// multipart form with a `campaign` part (JSON) and a `recipients` part (CSV).
+///
+/// How many recipients a campaign may hold depends on the account's plan (`campaignRecipientLimit` of
+/// `GET /auth/me`): by default free 1,000, basic 10,000, pro 50,000 and enterprise 100,000, the ceiling on every
+/// plan. A campaign over the cap is a 400 naming `recipients`, the cap and the plan that allows more; nothing is
+/// created. The body may be up to 16 MiB (100,000 rows of about 160 bytes).
 #[utoipa::path(post, path = "/campaigns", tag = "campaigns", operation_id = "createCampaign", security(("bearer" = [])),
     request_body(content = whatsapi_api::schema::CampaignBody, description = "`{name, template | message, recipients: [{to | recipient, params?, timeZone?}], startAt?, sendWindow?: {from, to}, ratePerSecond?, from?, validitySeconds?, dry_run?, estimate?}`; or a `text/csv` body (the other fields in the query string), or a multipart form (`campaign` JSON part, `recipients` CSV part)",
         example = json!({"name": "Spring sale", "template": {"name": "spring_sale", "language": "en_US"},
@@ -272,7 +309,7 @@ async fn form_body(bytes: Bytes, boundary: String) -> Result<Value, ApiError> {
                 "messages": 1, "unitPrice": "0.025", "currency": "USD", "cost": "0.025", "costMicros": 25000}],
                 "totals": [{"currency": "USD", "messages": 1, "cost": "0.025", "costMicros": 25000}],
                 "unpriced": [{"country": "GB", "category": "marketing", "messages": 1}]}}})),
-        (status = 400, description = "Validation failed; see details", body = crate::views::ErrorView,
+        (status = 400, description = "Validation failed (see details), or more recipients than the plan allows", body = crate::views::ErrorView,
             example = json!({"success": false, "error": "Validation failed: recipients[1].to: phone number must contain digits only (E.164 without '+'), e.g. 14155552671",
                 "details": [{"field": "recipients[1].to", "message": "phone number must contain digits only (E.164 without '+'), e.g. 14155552671"}]})),
         (status = 413, description = "Body too large", body = crate::views::ErrorView),

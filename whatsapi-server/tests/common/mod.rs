@@ -85,6 +85,7 @@ impl Default for Options {
         let roomy = PlanLimits {
             requests_per_minute: 100_000,
             bulk_cap: 100,
+            ..whatsapi_saas::Plan::Free.default_limits()
         };
         Options {
             plans: PlanTable {

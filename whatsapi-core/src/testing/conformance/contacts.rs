@@ -205,6 +205,102 @@ pub async fn contacts_by_bsuid(store: Arc<dyn Store>) {
     assert_eq!(c.id, "14155552671");
 }
 
+/// `contacts_of` and `last_inbounds` answer for many ids at once what `contact` and `last_inbound` answer one by
+/// one (by key, else by BSUID; per account; ids without one missing), for any number of ids.
+pub async fn contacts_and_windows_in_sets(store: Arc<dyn Store>) {
+    let a = create_sample_account(&*store).await;
+    let b = create_sample_account(&*store).await;
+    let both = ContactRef {
+        phone: Some(PhoneNumber::parse("14155550002").expect("valid")),
+        user_id: Some(UserId::parse("US.777").expect("valid")),
+    };
+    ok(
+        store
+            .record_contact_activity(
+                a.id,
+                &[
+                    wrote(phone("14155552671"), Some("Sarah"), 10),
+                    wrote(both, None, 20),
+                    wrote(user("US.888"), None, 30),
+                ],
+            )
+            .await,
+        "record_contact_activity",
+    );
+    ok(
+        store
+            .record_contact_activity(b.id, &[wrote(phone("14155550003"), None, 5)])
+            .await,
+        "record_contact_activity",
+    );
+    let opt_out = OptOut {
+        at: at(40),
+        source: OptOutSource::Api,
+    };
+    ok(
+        store
+            .set_contact_opt_out(a.id, &phone("14155552671"), Some(opt_out), at(40))
+            .await,
+        "set_contact_opt_out",
+    );
+    for (account, who, secs) in [
+        (a.id, "14155552671", 10),
+        (a.id, "US.777", 20),
+        (a.id, "14155552671", 50),
+        (b.id, "14155550003", 5),
+    ] {
+        ok(
+            store.record_inbound(account, who, at(secs)).await,
+            "record_inbound",
+        );
+    }
+
+    // The known ids among many unknown ones (more than one statement's parameters on some databases).
+    let mut asked: Vec<String> = [
+        "14155552671",
+        "14155550002",
+        "US.777",
+        "US.888",
+        "14155550003",
+        "19995550000",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    asked.extend((0..2000).map(|i| format!("1666555{i:04}")));
+    let contacts = ok(store.contacts_of(a.id, &asked).await, "contacts_of");
+    let windows = ok(store.last_inbounds(a.id, &asked).await, "last_inbounds");
+    for id in &asked {
+        let one = ok(store.contact(a.id, id).await, "contact");
+        assert_eq!(contacts.get(id), one.as_ref(), "contacts_of {id}");
+        let last = ok(store.last_inbound(a.id, id).await, "last_inbound");
+        assert_eq!(windows.get(id).copied(), last, "last_inbounds {id}");
+    }
+    let found = |id: &str| contacts.get(id).map(|c| c.id.as_str());
+    assert_eq!(found("US.777"), Some("14155550002"), "by its BSUID");
+    assert_eq!(found("US.888"), Some("US.888"));
+    assert_eq!(found("14155550003"), None, "another account's contact");
+    assert_eq!(contacts.len(), 4, "{contacts:?}");
+    assert!(
+        contacts["14155552671"].opt_out.is_some(),
+        "the opt-out comes with it"
+    );
+    assert_eq!(windows.len(), 2, "{windows:?}");
+    assert_eq!(windows["14155552671"], at(50), "the latest");
+    assert_eq!(windows["US.777"], at(20));
+
+    assert!(ok(store.contacts_of(a.id, &[]).await, "contacts_of").is_empty());
+    assert!(ok(store.last_inbounds(a.id, &[]).await, "last_inbounds").is_empty());
+    let theirs = vec!["14155550003".to_owned()];
+    assert_eq!(
+        ok(store.last_inbounds(b.id, &theirs).await, "last_inbounds").get("14155550003"),
+        Some(&at(5))
+    );
+    assert_eq!(
+        ok(store.contacts_of(b.id, &theirs).await, "contacts_of").len(),
+        1
+    );
+}
+
 /// Opt-outs are set and cleared, create a contact when needed, filter listings, and stay per account; marketing
 /// pauses only move forward.
 pub async fn contact_opt_outs_and_pauses(store: Arc<dyn Store>) {

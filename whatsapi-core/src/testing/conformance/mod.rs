@@ -217,6 +217,7 @@ macro_rules! __store_conformance_list {
             pricing_is_counted_and_billable_messages_tallied,
             contacts_follow_sends_and_inbound,
             contacts_by_bsuid,
+            contacts_and_windows_in_sets,
             contact_opt_outs_and_pauses,
             contact_thread_orders_both_ways,
             opt_out_keywords_per_account,
