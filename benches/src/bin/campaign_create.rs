@@ -159,7 +159,7 @@ async fn account(
             waba_id: Some(format!("1022901293{run:05}")),
             verify_token_hash: None,
             access_token: "bench-token".into(),
-            phone_number_id: "1234567890".into(),
+            phone_number_id: format!("55512{run:05}"),
             app_secret: None,
             verify_token: None,
             throughput_per_second: None,
