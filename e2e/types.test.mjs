@@ -57,6 +57,8 @@ after(async () => { await env?.stop(); });
 
 async function openDetail(page, id) {
   await page.goto(`${env.base}/app#/messages/${id}`);
+  // Going from one message to the next only changes the hash: wait for this message's view, not the last one's.
+  await page.waitForFunction((want) => document.querySelector("#message-id")?.textContent === want, id);
   await page.waitForSelector("#message-content");
 }
 
