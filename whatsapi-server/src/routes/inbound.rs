@@ -82,17 +82,15 @@ impl FromQuery for InboundQuery {
                 None
             }
         });
-        let to = q.non_blank("to").and_then(|n| {
-            if n.len() <= 32 && n.bytes().all(|b| b.is_ascii_digit()) {
-                Some(n.to_owned())
-            } else {
-                details.push(field_error(
-                    "to",
-                    "must be the numeric Phone Number ID of one of your business numbers (see GET /numbers)",
-                ));
-                None
-            }
-        });
+        let to = q
+            .non_blank("to")
+            .and_then(|n| match whatsapi_core::send::check_from(n) {
+                Ok(()) => Some(n.to_owned()),
+                Err(why) => {
+                    details.push(field_error("to", why));
+                    None
+                }
+            });
         Self {
             contact,
             kind,
